@@ -1,0 +1,1 @@
+"""Analysis steps: each reads an original and records a result (and later derivatives)."""

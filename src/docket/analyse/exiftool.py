@@ -1,0 +1,135 @@
+"""One long-running ExifTool process (`-stay_open`), with a timeout and a memory cap.
+
+Hand-written rather than pyexiftool because evidence parsing needs what that wrapper lacks:
+a deadline on every file (a crafted file must not hang a batch), a restart after a timeout
+or crash, and a resource limit on the child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from docket.errors import MetadataError
+
+READY = b"{ready}\n"
+DEFAULT_TIMEOUT = 30.0
+MEMORY_LIMIT = 2 << 30
+ARGS = ["-json", "-G1", "-a", "-u", "-n", "-api", "LargeFileSupport=1", "--System:all"]
+
+
+def _limit_child() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+class ExifTool:
+    def __init__(self, executable: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        found = executable or shutil.which("exiftool")
+        if found is None:
+            raise MetadataError(
+                "exiftool is not installed (Debian: apt install libimage-exiftool-perl)"
+            )
+        self.executable = found
+        self.timeout = timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self.version = self._version()
+
+    def _version(self) -> str:
+        done = subprocess.run(
+            [self.executable, "-ver"], capture_output=True, timeout=self.timeout, check=False
+        )
+        return done.stdout.decode().strip()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [self.executable, "-stay_open", "True", "-@", "-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_limit_child,
+            )
+        return self._process
+
+    def read(self, path: Path) -> dict[str, Any]:
+        """ExifTool's JSON for one file; raises MetadataError on timeout, crash or bad output."""
+        if "\n" in str(path):
+            raise MetadataError(f"{path}: cannot pass a name holding a newline to exiftool")
+        process = self._start()
+        assert process.stdin is not None and process.stdout is not None
+        command = "\n".join([*ARGS, str(path), "-execute", ""])
+        try:
+            process.stdin.write(command.encode())
+            process.stdin.flush()
+        except BrokenPipeError as exc:
+            self.close()
+            raise MetadataError("exiftool stopped unexpectedly") from exc
+        output = self._read_until_ready(process)
+        try:
+            parsed = json.loads(output.decode("utf-8", errors="replace"))
+        except json.JSONDecodeError as exc:
+            raise MetadataError(f"exiftool gave output that is not JSON ({exc})") from exc
+        if not isinstance(parsed, list) or len(parsed) != 1 or not isinstance(parsed[0], dict):
+            raise MetadataError("exiftool gave no record for the file")
+        record: dict[str, Any] = parsed[0]
+        record.pop("SourceFile", None)
+        return record
+
+    def _read_until_ready(self, process: subprocess.Popen[bytes]) -> bytes:
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        buffer = bytearray()
+        deadline = time.monotonic() + self.timeout
+        while not buffer.endswith(READY):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise MetadataError(f"exiftool took longer than {self.timeout:g}s and was stopped")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    self.kill()
+                    raise MetadataError("exiftool stopped unexpectedly")
+                buffer += chunk
+        return bytes(buffer[: -len(READY)])
+
+    def kill(self) -> None:
+        """Stop a hung or dead child at once; the next read starts a fresh one."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                assert process.stdin is not None
+                process.stdin.write(b"-stay_open\nFalse\n")
+                process.stdin.flush()
+                process.wait(timeout=2)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                process.kill()
+                process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> ExifTool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

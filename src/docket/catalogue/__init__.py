@@ -1,0 +1,1 @@
+"""The catalogue: items, acquisitions, cases, results, events and checkpoints in SQL."""

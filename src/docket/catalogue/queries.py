@@ -1,0 +1,134 @@
+"""Read-side queries behind `ls` and `show` (and later the web app)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from docket.catalogue import schema
+from docket.catalogue.records import latest_result
+from docket.errors import AmbiguousIdError, NotFoundError
+
+MIN_PREFIX = 4
+
+
+def resolve_item(conn: Connection, prefix: str) -> str:
+    """The full SHA-256 of the one item whose hash starts with `prefix`."""
+    prefix = prefix.strip().lower()
+    if len(prefix) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in prefix):
+        raise NotFoundError(f"{prefix!r}: give at least {MIN_PREFIX} hex digits of a SHA-256")
+    found = (
+        conn.execute(
+            select(schema.items.c.sha256).where(schema.items.c.sha256.startswith(prefix)).limit(2)
+        )
+        .scalars()
+        .all()
+    )
+    if not found:
+        raise NotFoundError(f"{prefix}: no item has a SHA-256 starting with this")
+    if len(found) > 1:
+        raise AmbiguousIdError(f"{prefix}: more than one item matches; give more digits")
+    return str(found[0])
+
+
+def list_items(conn: Connection, case: str | None = None) -> list[dict[str, Any]]:
+    items, acquisitions = schema.items, schema.acquisitions
+    first_name = (
+        select(acquisitions.c.original_path, acquisitions.c.path_in_container)
+        .where(acquisitions.c.item_sha256 == items.c.sha256)
+        .order_by(acquisitions.c.id)
+        .limit(1)
+        .correlate(items)
+    )
+    count = (
+        select(func.count())
+        .where(acquisitions.c.item_sha256 == items.c.sha256)
+        .correlate(items)
+        .scalar_subquery()
+    )
+    query = select(
+        items,
+        first_name.with_only_columns(acquisitions.c.original_path).scalar_subquery().label("name"),
+        first_name.with_only_columns(acquisitions.c.path_in_container)
+        .scalar_subquery()
+        .label("inner"),
+        count.label("acquisitions"),
+    ).order_by(items.c.first_seen, items.c.sha256)
+    if case is not None:
+        case_id = conn.execute(
+            select(schema.cases.c.id).where(schema.cases.c.name == case)
+        ).scalar()
+        if case_id is None:
+            raise NotFoundError(f"case {case!r}: no such case")
+        query = query.join(schema.case_items, schema.case_items.c.item_sha256 == items.c.sha256)
+        query = query.where(schema.case_items.c.case_id == case_id)
+    rows = []
+    for row in conn.execute(query).mappings():
+        name = row["name"] + (f"!/{row['inner']}" if row["inner"] else "")
+        rows.append(
+            {
+                "sha256": row["sha256"],
+                "size": int(row["size"]),
+                "media_type": row["media_type"],
+                "first_seen": row["first_seen"],
+                "name": name,
+                "acquisitions": int(row["acquisitions"]),
+            }
+        )
+    return rows
+
+
+def describe_item(conn: Connection, sha256: str) -> dict[str, Any]:
+    row = conn.execute(select(schema.items).where(schema.items.c.sha256 == sha256)).mappings().one()
+    acquisitions = conn.execute(
+        select(schema.acquisitions, schema.sources.c.pseudonym)
+        .outerjoin(schema.sources, schema.acquisitions.c.source_id == schema.sources.c.id)
+        .where(schema.acquisitions.c.item_sha256 == sha256)
+        .order_by(schema.acquisitions.c.id)
+    ).mappings()
+    cases = conn.execute(
+        select(schema.cases.c.name)
+        .join(schema.case_items, schema.case_items.c.case_id == schema.cases.c.id)
+        .where(schema.case_items.c.item_sha256 == sha256)
+        .order_by(schema.cases.c.name)
+    ).scalars()
+    metadata = latest_result(conn, sha256, "metadata")
+    return {
+        "sha256": row["sha256"],
+        "sha512": row["sha512"],
+        "size": int(row["size"]),
+        "media_type": row["media_type"],
+        "first_seen": row["first_seen"],
+        "cases": list(cases),
+        "acquisitions": [
+            {
+                "acquired_at": acq["acquired_at"],
+                "collector": acq["collector"],
+                "source": acq["pseudonym"],
+                "method": acq["method"],
+                "original_path": acq["original_path"],
+                "container": acq["container_sha256"],
+                "path_in_container": acq["path_in_container"],
+                "file_mtime": acq["file_mtime"],
+                "note": acq["note"],
+                "event": int(acq["event_seq"]),
+            }
+            for acq in acquisitions
+        ],
+        "metadata": None
+        if metadata is None
+        else {
+            "status": metadata["status"],
+            "error": metadata["error"],
+            **metadata["data"].get("normalised", {}),
+        },
+    }
+
+
+def raw_metadata(conn: Connection, sha256: str) -> str | None:
+    found = latest_result(conn, sha256, "metadata")
+    if found is None or found["status"] != "ok":
+        return None
+    return json.dumps(found["data"].get("raw"), indent=2, ensure_ascii=False)

@@ -1,0 +1,231 @@
+"""Writing arrivals and results into the catalogue, each with its custody event.
+
+The `*_facts` functions are the single definition of what an event says about a row: the
+ingest writes them into the log and `verify` recomputes them from the rows to compare.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from docket.catalogue import schema
+from docket.custody import log
+from docket.custody.events import Event, canonical_json
+from docket.names import display_name
+from docket.store import BlobDigest
+
+
+@dataclass(frozen=True)
+class Item:
+    sha256: str
+    sha512: str
+    size: int
+    media_type: str
+    first_seen: str
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """How one copy of a file reached the locker (becomes an acquisition row)."""
+
+    collector: str
+    method: str
+    original_path_raw: bytes
+    source: str | None = None
+    container_sha256: str | None = None
+    path_in_container_raw: bytes | None = None
+    file_mtime: str | None = None
+    note: str | None = None
+    case: str | None = None
+
+
+def item_facts(item: Item) -> dict[str, Any]:
+    return {
+        "sha256": item.sha256,
+        "sha512": item.sha512,
+        "size": item.size,
+        "media_type": item.media_type,
+    }
+
+
+def arrival_facts(arrival: Arrival) -> dict[str, Any]:
+    inner = arrival.path_in_container_raw
+    return {
+        "collector": arrival.collector,
+        "method": arrival.method,
+        "source": arrival.source,
+        "original_path": display_name(arrival.original_path_raw),
+        "original_path_b64": base64.b64encode(arrival.original_path_raw).decode(),
+        "container": arrival.container_sha256,
+        "path_in_container_b64": None if inner is None else base64.b64encode(inner).decode(),
+        "file_mtime": arrival.file_mtime,
+        "note": arrival.note,
+        "case": arrival.case,
+    }
+
+
+def item_from_row(row: Mapping[Any, Any]) -> Item:
+    return Item(
+        row["sha256"], row["sha512"], int(row["size"]), row["media_type"], row["first_seen"]
+    )
+
+
+def _source_id(conn: Connection, pseudonym: str) -> int:
+    table = schema.sources
+    found = conn.execute(select(table.c.id).where(table.c.pseudonym == pseudonym)).scalar()
+    if found is not None:
+        return int(found)
+    key = conn.execute(insert(table).values(pseudonym=pseudonym)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _case_id(conn: Connection, name: str, actor: str) -> int:
+    table = schema.cases
+    found = conn.execute(select(table.c.id).where(table.c.name == name)).scalar()
+    if found is not None:
+        return int(found)
+    event = log.append(conn, actor, "case.created", details={"name": name})
+    key = conn.execute(insert(table).values(name=name, created_at=event.time)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def record_arrival(
+    conn: Connection, digest: BlobDigest, media_type: str, arrival: Arrival
+) -> tuple[bool, Event]:
+    """Record one arrival of stored bytes; returns whether the item is new, and the event.
+
+    Must run inside a transaction that also holds the log head, so that a concurrent ingest of
+    the same bytes waits and then finds the item instead of creating it twice.
+    """
+    existing = (
+        conn.execute(select(schema.items).where(schema.items.c.sha256 == digest.sha256))
+        .mappings()
+        .first()
+    )
+    new = existing is None
+    item = (
+        Item(digest.sha256, digest.sha512, digest.size, media_type, "")
+        if existing is None
+        else item_from_row(existing)
+    )
+    event = log.append(
+        conn,
+        arrival.collector,
+        "item.acquired",
+        item=digest.sha256,
+        details={"item": item_facts(item), "new": new, "acquisition": arrival_facts(arrival)},
+    )
+    if new:
+        conn.execute(
+            insert(schema.items).values(
+                **item_facts(item), first_seen=event.time, event_seq=event.seq
+            )
+        )
+    inner = arrival.path_in_container_raw
+    conn.execute(
+        insert(schema.acquisitions).values(
+            item_sha256=digest.sha256,
+            acquired_at=event.time,
+            collector=arrival.collector,
+            source_id=None if arrival.source is None else _source_id(conn, arrival.source),
+            method=arrival.method,
+            original_path=display_name(arrival.original_path_raw),
+            original_path_raw=arrival.original_path_raw,
+            container_sha256=arrival.container_sha256,
+            path_in_container=None if inner is None else display_name(inner),
+            path_in_container_raw=inner,
+            file_mtime=arrival.file_mtime,
+            note=arrival.note,
+            event_seq=event.seq,
+        )
+    )
+    if arrival.case is not None:
+        case_id = _case_id(conn, arrival.case, arrival.collector)
+        linked = conn.execute(
+            select(schema.case_items).where(
+                schema.case_items.c.case_id == case_id,
+                schema.case_items.c.item_sha256 == digest.sha256,
+            )
+        ).first()
+        if linked is None:
+            conn.execute(
+                insert(schema.case_items).values(case_id=case_id, item_sha256=digest.sha256)
+            )
+    return new, event
+
+
+def data_digest(data_text: str) -> str:
+    return hashlib.sha256(data_text.encode("utf-8")).hexdigest()
+
+
+def result_facts(
+    step: str, version: str, status: str, error: str | None, data_text: str
+) -> dict[str, Any]:
+    return {
+        "step": step,
+        "version": version,
+        "status": status,
+        "error": error,
+        "data_sha256": data_digest(data_text),
+    }
+
+
+def record_result(
+    conn: Connection,
+    actor: str,
+    item: str,
+    step: str,
+    version: str,
+    data: Mapping[str, Any] | None,
+    error: str | None = None,
+) -> Event:
+    """Store a step's result (or its failure, with the reason) and log it."""
+    status = "failed" if error is not None else "ok"
+    data_text = canonical_json(dict(data or {})).decode("utf-8")
+    event = log.append(
+        conn,
+        actor,
+        f"{step}.{'failed' if error is not None else 'recorded'}",
+        item=item,
+        details=result_facts(step, version, status, error, data_text),
+    )
+    conn.execute(
+        insert(schema.results).values(
+            item_sha256=item,
+            step=step,
+            step_version=version,
+            status=status,
+            error=error,
+            data=data_text,
+            created_at=event.time,
+            event_seq=event.seq,
+        )
+    )
+    return event
+
+
+def latest_result(conn: Connection, item: str, step: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            select(schema.results)
+            .where(schema.results.c.item_sha256 == item, schema.results.c.step == step)
+            .order_by(schema.results.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    found = dict(row)
+    found["data"] = json.loads(row["data"])
+    return found

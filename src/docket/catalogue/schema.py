@@ -1,0 +1,119 @@
+"""Tables of the catalogue (SQLAlchemy Core, so the same schema runs on SQLite and PostgreSQL).
+
+Hashes are lowercase hex text; times are RFC 3339 UTC text, so that what is stored is exactly
+what went into the custody log and can be recomputed from it.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+items = Table(
+    "items",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("sha512", String(128), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("first_seen", String(40), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pseudonym", String(255), nullable=False, unique=True),
+)
+
+acquisitions = Table(
+    "acquisitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("acquired_at", String(40), nullable=False),
+    Column("collector", String(255), nullable=False),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=True),
+    Column("method", String(40), nullable=False),
+    Column("original_path", Text, nullable=False),
+    Column("original_path_raw", LargeBinary, nullable=False),
+    Column("container_sha256", String(64), nullable=True),
+    Column("path_in_container", Text, nullable=True),
+    Column("path_in_container_raw", LargeBinary, nullable=True),
+    Column("file_mtime", String(40), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+)
+
+case_items = Table(
+    "case_items",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), primary_key=True),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("step", String(64), nullable=False),
+    Column("step_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("data", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", String(40), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("item_sha256", String(64), nullable=True, index=True),
+    Column("details", Text, nullable=False),
+    Column("leaf_hash", String(64), nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signature", String(128), nullable=False),
+    UniqueConstraint("tree_size", name="uq_checkpoint_size"),
+)
+
+# One row, updated first in every transaction that appends to the log, so that appends are
+# serialised on PostgreSQL as they are on SQLite (where BEGIN IMMEDIATE already does it).
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)

@@ -1,0 +1,293 @@
+"""The command line: each command a few lines over the library. Errors are printed in one place."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from docket import __version__
+from docket._terminal import progress_for_terminal
+from docket.catalogue import queries
+from docket.custody import ledger, log
+from docket.errors import DocketError
+from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
+from docket.locker import Locker, default_actor, default_path
+from docket.verify import verify
+
+locker_option = click.option(
+    "--locker",
+    "locker_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Locker folder (default: $DOCKET_LOCKER, else ./locker).",
+)
+
+
+def _open(locker_path: Path | None) -> Locker:
+    return Locker.open(locker_path or default_path())
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="docket")
+def cli() -> None:
+    """Docket: an evidence locker that keeps originals intact and proves their custody."""
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
+def init(directory: Path | None) -> None:
+    """Create a locker in DIRECTORY (default: $DOCKET_LOCKER, else ./locker)."""
+    path = directory or default_path()
+    with Locker.create(path) as locker:
+        click.echo(f"created locker {locker.locker_id} in {path}")
+        click.echo(f"public key: {locker.public_key.hex()}")
+
+
+def _outcome_line(outcome: Outcome) -> str:
+    if outcome.status == "refused":
+        return f"refused  {outcome.name}: {outcome.reason}"
+    return f"{outcome.status:<8} {outcome.name}  {outcome.sha256}"
+
+
+def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
+    checkpoint = summary.checkpoint
+    return {
+        "type": "summary",
+        "new": summary.count("new"),
+        "held": summary.count("held"),
+        "refused": summary.count("refused"),
+        "metadata_failed": [{"name": n, "reason": r} for n, r in summary.metadata_failures],
+        "checkpoint": None
+        if checkpoint is None
+        else {
+            "id": checkpoint.id,
+            "tree_size": checkpoint.checkpoint.tree_size,
+            "root": checkpoint.checkpoint.root.hex(),
+        },
+    }
+
+
+@cli.command(name="ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--case", help="Add every item to this case (created if new).")
+@click.option("--source", help="Pseudonym of the source the files came from.")
+@click.option("--collector", help="Who is taking the files in (default: your user name).")
+@click.option("--note", help="A note kept with each acquisition.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON Lines: one line per file as it is stored, then a summary line.",
+)
+@locker_option
+def ingest_command(
+    paths: Sequence[Path],
+    case: str | None,
+    source: str | None,
+    collector: str | None,
+    note: str | None,
+    as_json: bool,
+    locker_path: Path | None,
+) -> None:
+    """Preserve files, folders and zip archives as evidence items."""
+    options = IngestOptions(
+        collector=collector or default_actor(), case=case, source=source, note=note
+    )
+
+    def report(outcome: Outcome) -> None:
+        if as_json:
+            line = {"type": "file", **{k: v for k, v in outcome.__dict__.items()}}
+            click.echo(json.dumps(line, ensure_ascii=False))
+            sys.stdout.flush()
+
+    with _open(locker_path) as locker:
+        summary = ingest(
+            locker,
+            [os.fsencode(p) for p in paths],
+            options,
+            report,
+            None if as_json else progress_for_terminal(),
+        )
+    if as_json:
+        click.echo(json.dumps(_summary_dict(summary), ensure_ascii=False))
+        return
+    for outcome in summary.outcomes:
+        if outcome.status == "refused":
+            click.echo(_outcome_line(outcome))
+    for name, reason in summary.metadata_failures:
+        click.echo(f"held, metadata not read  {name}: {reason}")
+    data = _summary_dict(summary)
+    click.echo(
+        f"{data['new']} new, {data['held']} already held, {data['refused']} refused, "
+        f"{len(data['metadata_failed'])} without metadata; checkpoint "
+        f"{data['checkpoint']['id']} at tree size {data['checkpoint']['tree_size']}"
+    )
+
+
+@cli.command(name="ls")
+@click.option("--case", help="Only items in this case.")
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> None:
+    """List items."""
+    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        rows = queries.list_items(conn, case)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['sha256'][:12]}  {row['media_type']:<24} {row['size']:>12}  {row['name']}"
+        )
+
+
+@cli.command()
+@click.argument("item_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--raw", is_flag=True, help="Print ExifTool's full record.")
+@locker_option
+def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> None:
+    """Show one item (ID: a unique prefix of its SHA-256)."""
+    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        sha256 = queries.resolve_item(conn, item_id)
+        detail = queries.describe_item(conn, sha256)
+        raw_text = queries.raw_metadata(conn, sha256) if raw else None
+    if as_json:
+        _print_json(detail)
+    else:
+        for key in ("sha256", "sha512", "size", "media_type", "first_seen"):
+            click.echo(f"{key:<12} {detail[key]}")
+        click.echo(f"{'cases':<12} {', '.join(detail['cases']) or '-'}")
+        for acq in detail["acquisitions"]:
+            inner = f"!/{acq['path_in_container']}" if acq["path_in_container"] else ""
+            click.echo(
+                f"acquired     {acq['acquired_at']} by {acq['collector']} "
+                f"from {acq['source'] or 'unknown source'}: {acq['original_path']}{inner}"
+            )
+        for key, value in (detail["metadata"] or {}).items():
+            if value not in (None, [], False):
+                click.echo(f"{key:<12} {value}")
+    if raw_text is not None:
+        click.echo(raw_text)
+
+
+@cli.command(name="log")
+@click.option("--item", "item_id", help="Only events about this item.")
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def log_command(item_id: str | None, as_json: bool, locker_path: Path | None) -> None:
+    """List custody events."""
+    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        sha256 = queries.resolve_item(conn, item_id) if item_id else None
+        events = list(log.events(conn, sha256))
+    for event in events:
+        if as_json:
+            click.echo(event.leaf().decode())
+        else:
+            click.echo(
+                f"{event.seq:>6}  {event.time}  {event.actor:<12} {event.action:<18} "
+                f"{(event.item or '')[:12]}"
+            )
+
+
+@cli.command()
+@click.argument("event", type=int, required=False)
+@click.option(
+    "--consistency",
+    nargs=2,
+    type=int,
+    metavar="OLD NEW",
+    help="A consistency proof between two checkpoints (by id).",
+)
+@locker_option
+def prove(event: int | None, consistency: tuple[int, int] | None, locker_path: Path | None) -> None:
+    """Print an inclusion proof for EVENT, or a consistency proof between checkpoints."""
+    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        if consistency:
+            proof = ledger.prove_consistency(conn, locker.origin, *consistency)
+            _print_json(proof.as_dict(locker.public_key))
+        elif event is not None:
+            inclusion = ledger.prove_inclusion(conn, locker.origin, event)
+            _print_json(inclusion.as_dict(locker.public_key))
+        else:
+            raise DocketError("give an EVENT number, or --consistency OLD NEW")
+
+
+@cli.command()
+@locker_option
+def checkpoint(locker_path: Path | None) -> None:
+    """Sign the current state of the custody log."""
+    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        stored = ledger.make_checkpoint(conn, locker.signing_key, locker.origin, default_actor())
+        click.echo(
+            f"checkpoint {stored.id}\n{stored.checkpoint.signed_note(locker.public_key)}", nl=False
+        )
+
+
+@cli.command(name="verify")
+@click.option("--quick", is_flag=True, help="Skip re-hashing every blob.")
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None:
+    """Recompute every hash, leaf, root and signature; name every difference."""
+    with _open(locker_path) as locker:
+        report = verify(locker, quick=quick)
+    if as_json:
+        _print_json(
+            {
+                "ok": report.ok,
+                "checks": [
+                    {"name": c.name, "passed": c.passed, "detail": c.detail} for c in report.checks
+                ],
+                "problems": [{"subject": p.subject, "message": p.message} for p in report.problems],
+                "notes": report.notes,
+            }
+        )
+    else:
+        for check in report.checks:
+            click.echo(f"{check.label:<12} {check.name}: {check.detail}")
+        for problem in report.problems:
+            click.echo(f"PROBLEM      {problem}")
+        for note in report.notes:
+            click.echo(f"note         {note}")
+        click.echo(
+            "verified: no problems"
+            if report.ok
+            else f"NOT verified: {len(report.problems)} problem(s)"
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code so tests can call it directly."""
+    try:
+        cli.main(
+            args=list(args) if args is not None else None, prog_name="docket", standalone_mode=False
+        )
+    except DocketError as exc:
+        click.echo(f"docket: {exc}", err=True)
+        return 1
+    except click.exceptions.Abort:
+        click.echo("docket: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

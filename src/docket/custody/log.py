@@ -1,0 +1,78 @@
+"""Appending to and reading the custody log. Appends run inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from docket import clock
+from docket.catalogue import schema
+from docket.custody.events import Event, event_from_row
+
+
+def append(
+    conn: Connection,
+    actor: str,
+    action: str,
+    item: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    time: str | None = None,
+) -> Event:
+    """Add one event as the next leaf. Taking the head row first serialises concurrent appends."""
+    conn.execute(
+        update(schema.log_head)
+        .where(schema.log_head.c.id == 1)
+        .values(size=schema.log_head.c.size + 1)
+    )
+    size = conn.execute(
+        select(schema.log_head.c.size).where(schema.log_head.c.id == 1)
+    ).scalar_one()
+    event = Event(
+        seq=int(size) - 1,
+        time=time or clock.now(),
+        actor=actor,
+        action=action,
+        item=item,
+        details=dict(details or {}),
+    )
+    conn.execute(
+        insert(schema.events).values(
+            seq=event.seq,
+            time=event.time,
+            actor=event.actor,
+            action=event.action,
+            item_sha256=event.item,
+            details=event.details_text(),
+            leaf_hash=event.leaf_hash().hex(),
+        )
+    )
+    return event
+
+
+def size(conn: Connection) -> int:
+    return int(
+        conn.execute(select(schema.log_head.c.size).where(schema.log_head.c.id == 1)).scalar_one()
+    )
+
+
+def leaf_hashes(conn: Connection, upto: int | None = None) -> list[bytes]:
+    """Stored leaf hashes in order (as recorded when appended, not recomputed)."""
+    query = select(schema.events.c.leaf_hash).order_by(schema.events.c.seq)
+    if upto is not None:
+        query = query.where(schema.events.c.seq < upto)
+    return [bytes.fromhex(h) for (h,) in conn.execute(query)]
+
+
+def events(conn: Connection, item: str | None = None) -> Iterator[Event]:
+    query = select(schema.events).order_by(schema.events.c.seq)
+    if item is not None:
+        query = query.where(schema.events.c.item_sha256 == item)
+    for row in conn.execute(query).mappings():
+        yield event_from_row(row)
+
+
+def get(conn: Connection, seq: int) -> Event | None:
+    row = conn.execute(select(schema.events).where(schema.events.c.seq == seq)).mappings().first()
+    return None if row is None else event_from_row(row)

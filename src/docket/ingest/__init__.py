@@ -1,0 +1,1 @@
+"""Taking files, folders and zip archives into the locker."""

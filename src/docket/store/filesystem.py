@@ -1,0 +1,157 @@
+"""The default blob store: objects/ab/cdef... on a local file system.
+
+A blob becomes visible only once its bytes are durable: it is written to tmp/, fsynced,
+hard-linked into objects/ (link never replaces an existing file, so a held blob is never
+rewritten), and the folder is fsynced. Blobs are made read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from docket.errors import DocketError
+
+CHUNK = 1 << 20
+HEAD = 8192
+
+
+@dataclass(frozen=True)
+class BlobDigest:
+    sha256: str
+    sha512: str
+    size: int
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    digest: BlobDigest
+    head: bytes
+    new: bool
+
+
+class SizeLimitExceeded(DocketError):
+    """A stream grew past the limit the caller set (used for archive members)."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def hash_stream(stream: IO[bytes]) -> BlobDigest:
+    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
+    while chunk := stream.read(CHUNK):
+        sha256.update(chunk)
+        sha512.update(chunk)
+        size += len(chunk)
+    return BlobDigest(sha256.hexdigest(), sha512.hexdigest(), size)
+
+
+class FilesystemStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.tmp = root / "tmp"
+
+    @classmethod
+    def create(cls, root: Path) -> FilesystemStore:
+        store = cls(root)
+        store.objects.mkdir(parents=True)
+        store.tmp.mkdir()
+        _fsync_dir(root)
+        return store
+
+    def path(self, sha256: str) -> Path:
+        return self.objects / sha256[:2] / sha256[2:]
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path(sha256).open("rb")
+
+    def put(self, stream: IO[bytes], limit: int | None = None) -> StoredBlob:
+        """Copy `stream` into the store, hashing as it goes; returns once the blob is durable."""
+        tmp_path = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+        sha256, sha512, size, head = hashlib.sha256(), hashlib.sha512(), 0, b""
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise SizeLimitExceeded(f"expands past the limit of {limit} bytes")
+                if len(head) < HEAD:
+                    head += chunk[: HEAD - len(head)]
+                sha256.update(chunk)
+                sha512.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp_path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        digest = BlobDigest(sha256.hexdigest(), sha512.hexdigest(), size)
+        new = self._publish(tmp_path, digest.sha256)
+        return StoredBlob(digest, head, new)
+
+    def _publish(self, tmp_path: Path, sha256: str) -> bool:
+        target = self.path(sha256)
+        try:
+            os.chmod(tmp_path, 0o444)
+            if not target.parent.is_dir():
+                target.parent.mkdir(exist_ok=True)
+                _fsync_dir(self.objects)
+            try:
+                os.link(tmp_path, target)
+            except FileExistsError:
+                return False
+            _fsync_dir(target.parent)
+            return True
+        finally:
+            tmp_path.unlink(missing_ok=True)
+
+    def hash_blob(self, sha256: str) -> BlobDigest:
+        with self.open(sha256) as stream:
+            return hash_stream(stream)
+
+    def digests(self) -> Iterator[str]:
+        """Every blob name present, whether or not the catalogue knows it."""
+        for prefix in sorted(self.objects.iterdir()):
+            if prefix.is_dir():
+                for blob in sorted(prefix.iterdir()):
+                    yield prefix.name + blob.name
+
+    def clean_tmp(self) -> int:
+        """Remove partial writes of processes that died; they were never acknowledged."""
+        removed = 0
+        for part in self.tmp.glob("*.part"):
+            pid = part.name.split("-", 1)[0]
+            if pid.isdigit() and _process_alive(int(pid)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+                removed += 1
+        return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,291 @@
+"""`verify`: recompute everything the locker claims and name every difference.
+
+Every problem found is collected (never stop at the first), and each check reports passed,
+failed or "not checked", so nothing claims to pass when it was skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from docket.catalogue import schema
+from docket.catalogue.records import (
+    Arrival,
+    arrival_facts,
+    item_facts,
+    item_from_row,
+    result_facts,
+)
+from docket.custody import merkle
+from docket.custody.events import Event, event_from_row
+from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
+from docket.locker import Locker
+
+
+@dataclass(frozen=True)
+class Problem:
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.message}"
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool | None = None
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        return {True: "ok", False: "FAILED", None: "not checked"}[self.passed]
+
+
+@dataclass
+class VerifyReport:
+    checks: list[Check] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(check.passed is not False for check in self.checks)
+
+
+def _short(sha256: str | None) -> str:
+    return (sha256 or "?")[:16]
+
+
+class _Verifier:
+    def __init__(self, locker: Locker, conn: Connection, report: VerifyReport) -> None:
+        self.locker = locker
+        self.conn = conn
+        self.report = report
+        rows = conn.execute(select(schema.events).order_by(schema.events.c.seq)).mappings().all()
+        self.rows = rows
+        self.events: dict[int, Event] = {}
+        for row in rows:
+            try:
+                self.events[int(row["seq"])] = event_from_row(row)
+            except (ValueError, TypeError) as exc:
+                self.problem(f"event {row['seq']}", f"details are not valid JSON ({exc})")
+
+    def problem(self, subject: str, message: str) -> None:
+        self.report.problems.append(Problem(subject, message))
+
+    def run_check(self, name: str, body: Callable[[], str]) -> None:
+        before = len(self.report.problems)
+        detail = body()
+        self.report.checks.append(Check(name, len(self.report.problems) == before, detail))
+
+    def log_sequence(self) -> str:
+        head = int(self.conn.execute(select(schema.log_head.c.size)).scalar_one())
+        seqs = [int(row["seq"]) for row in self.rows]
+        present = set(seqs)
+        expected = max([head - 1, *seqs]) + 1 if seqs or head else 0
+        for seq in range(expected):
+            if seq not in present:
+                self.problem(f"event {seq}", "missing from the log (deleted)")
+        if head != len(seqs):
+            self.problem("log", f"the log head says {head} events but {len(seqs)} are stored")
+        return f"{len(seqs)} events"
+
+    def leaves(self) -> list[bytes]:
+        """Leaf hashes recomputed from the event rows, in log order."""
+        return [event.leaf_hash() for _seq, event in sorted(self.events.items())]
+
+    def event_contents(self) -> str:
+        for row in self.rows:
+            seq = int(row["seq"])
+            event = self.events.get(seq)
+            if event is None:
+                continue
+            if event.leaf_hash().hex() != row["leaf_hash"]:
+                self.problem(f"event {seq}", f"{event.action} was changed after it was logged")
+            recorded_seq = json.loads(event.leaf()).get("seq")
+            if recorded_seq != seq:
+                self.problem(f"event {seq}", "out of order")
+        return f"{len(self.rows)} leaves recomputed"
+
+    def signing_key(self) -> str:
+        genesis = self.events.get(0)
+        if genesis is None or genesis.action != "locker.created":
+            self.problem("event 0", "the log does not begin with the locker's creation")
+            return ""
+        if genesis.details.get("public_key") != self.locker.public_key.hex():
+            self.problem("keys", "the signing key is not the one the locker was created with")
+        return "key matches the locker's creation event"
+
+    def checkpoint_chain(self, stored: list[StoredCheckpoint], leaves: list[bytes]) -> str:
+        previous: StoredCheckpoint | None = None
+        for cp in stored:
+            subject = f"checkpoint {cp.id} (size {cp.checkpoint.tree_size})"
+            if not cp.checkpoint.verify(self.locker.public_key):
+                self.problem(subject, "signature does not verify (forged or altered)")
+            size = cp.checkpoint.tree_size
+            if size > len(leaves):
+                self.problem(subject, f"covers {size} events but the log holds {len(leaves)}")
+            elif merkle.root(leaves[:size]) != cp.checkpoint.root:
+                self.problem(
+                    subject,
+                    "root does not match the log: an event it covers was changed, removed "
+                    "or reordered",
+                )
+            if previous is not None and size <= len(leaves):
+                old = previous.checkpoint
+                proof = (
+                    merkle.consistency_proof(old.tree_size, leaves[:size]) if old.tree_size else []
+                )
+                if old.tree_size and not merkle.verify_consistency(
+                    old.tree_size, size, old.root, cp.checkpoint.root, proof
+                ):
+                    self.problem(subject, f"not consistent with checkpoint {previous.id}")
+            previous = cp
+        return f"{len(stored)} checkpoints"
+
+    def checkpoint_records(self, stored: list[StoredCheckpoint]) -> str:
+        by_id = {cp.id: cp for cp in stored}
+        logged: set[int] = set()
+        for seq, event in self.events.items():
+            if event.action != "checkpoint.made":
+                continue
+            cp_id = int(event.details.get("checkpoint", -1))
+            logged.add(cp_id)
+            cp = by_id.get(cp_id)
+            if cp is None:
+                self.problem(f"checkpoint {cp_id}", f"missing (it was logged by event {seq})")
+            elif checkpoint_facts(cp) != dict(event.details):
+                self.problem(f"checkpoint {cp_id}", f"differs from what event {seq} logged")
+        for cp in stored:
+            if cp.id not in logged:
+                self.problem(f"checkpoint {cp.id}", "was never logged (added from outside)")
+        return f"{len(logged)} logged"
+
+    def _event_for(self, subject: str, seq: int, action_prefix: str) -> Event | None:
+        event = self.events.get(seq)
+        if event is None or not event.action.startswith(action_prefix):
+            self.problem(subject, f"its custody event {seq} is missing or of another kind")
+            return None
+        return event
+
+    def catalogue_rows(self) -> str:
+        items = {row["sha256"]: row for row in self.conn.execute(select(schema.items)).mappings()}
+        for sha256, row in items.items():
+            subject = f"item {_short(sha256)}"
+            event = self._event_for(subject, int(row["event_seq"]), "item.acquired")
+            if event is None:
+                continue
+            if dict(event.details.get("item", {})) != item_facts(item_from_row(row)):
+                self.problem(subject, f"catalogue row differs from event {event.seq}")
+            if event.time != row["first_seen"] or event.item != sha256:
+                self.problem(subject, f"first-seen time or hash differs from event {event.seq}")
+        for seq, event in self.events.items():
+            new_item = event.action == "item.acquired" and event.details.get("new")
+            if new_item and event.item not in items:
+                self.problem(
+                    f"item {_short(event.item)}",
+                    f"missing from the catalogue (acquired in event {seq})",
+                )
+        acquisitions = self.acquisition_rows()
+        results = self.result_rows()
+        return f"{len(items)} items, {acquisitions} acquisitions, {results} results"
+
+    def acquisition_rows(self) -> int:
+        query = select(schema.acquisitions, schema.sources.c.pseudonym).outerjoin(
+            schema.sources, schema.acquisitions.c.source_id == schema.sources.c.id
+        )
+        seen: set[int] = set()
+        rows = self.conn.execute(query).mappings().all()
+        for row in rows:
+            subject = f"acquisition {row['id']} of item {_short(row['item_sha256'])}"
+            event = self._event_for(subject, int(row["event_seq"]), "item.acquired")
+            if event is None:
+                continue
+            seen.add(event.seq)
+            logged = dict(event.details.get("acquisition", {}))
+            facts = arrival_facts(_arrival_from_row(row, logged.get("case")))
+            if facts != logged or event.item != row["item_sha256"]:
+                self.problem(subject, f"catalogue row differs from event {event.seq}")
+        for seq, event in self.events.items():
+            if event.action == "item.acquired" and seq not in seen:
+                self.problem(f"event {seq}", "its acquisition is missing from the catalogue")
+        return len(rows)
+
+    def result_rows(self) -> int:
+        rows = self.conn.execute(select(schema.results)).mappings().all()
+        for row in rows:
+            subject = f"{row['step']} result of item {_short(row['item_sha256'])}"
+            event = self._event_for(subject, int(row["event_seq"]), f"{row['step']}.")
+            if event is None:
+                continue
+            facts = result_facts(
+                row["step"], row["step_version"], row["status"], row["error"], row["data"]
+            )
+            if facts != dict(event.details) or event.item != row["item_sha256"]:
+                self.problem(subject, f"catalogue row differs from event {event.seq}")
+        return len(rows)
+
+    def blobs(self, rehash: bool) -> str:
+        rows = self.conn.execute(select(schema.items)).mappings().all()
+        store = self.locker.store
+        for row in rows:
+            subject = f"item {_short(row['sha256'])}"
+            if not store.has(row["sha256"]):
+                self.problem(subject, "blob is missing from the store")
+                continue
+            if not rehash:
+                if store.path(row["sha256"]).stat().st_size != row["size"]:
+                    self.problem(subject, "blob size differs from the catalogue")
+                continue
+            digest = store.hash_blob(row["sha256"])
+            if digest.sha256 != row["sha256"] or digest.sha512 != row["sha512"]:
+                self.problem(subject, f"blob content changed (its SHA-256 is now {digest.sha256})")
+            elif digest.size != row["size"]:
+                self.problem(subject, "blob size differs from the catalogue")
+        known = {row["sha256"] for row in rows}
+        strays = [name for name in store.digests() if name not in known]
+        if strays:
+            self.report.notes.append(
+                f"{len(strays)} blob(s) in the store are not in the catalogue (an interrupted "
+                "ingest leaves these; they were never reported as stored)"
+            )
+        return f"{len(rows)} blobs {'re-hashed' if rehash else 'present'}"
+
+
+def _arrival_from_row(row: Mapping[Any, Any], case: Any) -> Arrival:
+    inner = row["path_in_container_raw"]
+    return Arrival(
+        collector=row["collector"],
+        method=row["method"],
+        original_path_raw=bytes(row["original_path_raw"]),
+        source=row["pseudonym"],
+        container_sha256=row["container_sha256"],
+        path_in_container_raw=None if inner is None else bytes(inner),
+        file_mtime=row["file_mtime"],
+        note=row["note"],
+        case=case,
+    )
+
+
+def verify(locker: Locker, quick: bool = False) -> VerifyReport:
+    report = VerifyReport()
+    with locker.engine.connect() as conn, conn.begin():
+        verifier = _Verifier(locker, conn, report)
+        leaves = verifier.leaves()
+        stored = checkpoints(conn, locker.origin)
+        verifier.run_check("log sequence", verifier.log_sequence)
+        verifier.run_check("event contents", verifier.event_contents)
+        verifier.run_check("signing key", verifier.signing_key)
+        verifier.run_check("checkpoints", lambda: verifier.checkpoint_chain(stored, leaves))
+        verifier.run_check("checkpoint records", lambda: verifier.checkpoint_records(stored))
+        verifier.run_check("catalogue rows", verifier.catalogue_rows)
+        verifier.run_check("blobs", lambda: verifier.blobs(rehash=not quick))
+        if quick:
+            report.checks.append(Check("blob hashes", None, "skipped (--quick)"))
+    return report
