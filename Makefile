@@ -1,0 +1,40 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO := demo
+
+.PHONY: system venv demo test lint clean
+
+system:  ## ExifTool and ffmpeg from the OS (fixed versions, security updates from Debian)
+	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl ffmpeg; }
+
+$(BIN)/docket: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/docket
+
+demo: system venv  ## make sample evidence, ingest it into a demo locker, verify, list
+	rm -rf $(DEMO)
+	$(BIN)/python -m docket._samples $(DEMO)/samples
+	$(BIN)/docket init $(DEMO)/locker
+	$(BIN)/docket ingest --locker $(DEMO)/locker --case "Demo case" --source W-17 $(DEMO)/samples
+	$(BIN)/docket verify --locker $(DEMO)/locker
+	$(BIN)/docket ls --locker $(DEMO)/locker
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: system venv lint  ## lint, types, then the whole test suite
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache
