@@ -30,8 +30,9 @@ def take(locker: Locker, *paths: Path | bytes, **options: Any) -> IngestSummary:
     return ingest(locker, raw, IngestOptions(collector="tester", **options))
 
 
-def photo(folder: Path, name: str = "photo.jpg", seed: int = 1,
-          facts: PhotoFacts | None = FACTS) -> Path:
+def photo(
+    folder: Path, name: str = "photo.jpg", seed: int = 1, facts: PhotoFacts | None = FACTS
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return write_photo(folder / name, seed, facts)
 

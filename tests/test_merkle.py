@@ -14,9 +14,19 @@ from docket.custody import merkle
 
 # The eight test leaves of RFC 6962's reference implementation (certificate-transparency's
 # merkle_tree_test.cc) and the published roots of each prefix of them.
-LEAVES = [bytes.fromhex(h) for h in
-          ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-           "606162636465666768696a6b6c6d6e6f"]]
+LEAVES = [
+    bytes.fromhex(h)
+    for h in [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ]
+]
 ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -57,7 +67,9 @@ def test_inclusion_proofs_match_pymerkle(size: int) -> None:
     for index in range(size):
         ours = merkle.inclusion_proof(index, leaves)
         # pymerkle numbers leaves from 1 and puts the leaf's own hash first in its path.
-        theirs = [bytes.fromhex(h) for h in tree.prove_inclusion(index + 1, size).serialize()["path"]]
+        theirs = [
+            bytes.fromhex(h) for h in tree.prove_inclusion(index + 1, size).serialize()["path"]
+        ]
         assert set(ours) <= set(theirs[1:]) | {leaves[index]}
         assert len(ours) == len(theirs) - 1
         assert merkle.verify_inclusion(index, size, leaves[index], ours, tree.get_root(size))
@@ -120,7 +132,9 @@ def test_proofs_verify_for_any_size(size: int, data: st.DataObject) -> None:
     index = data.draw(st.integers(min_value=0, max_value=size - 1))
     old = data.draw(st.integers(min_value=1, max_value=size))
     root = merkle.root(leaves)
-    assert merkle.verify_inclusion(index, size, leaves[index],
-                                   merkle.inclusion_proof(index, leaves), root)
-    assert merkle.verify_consistency(old, size, merkle.root(leaves[:old]), root,
-                                     merkle.consistency_proof(old, leaves))
+    assert merkle.verify_inclusion(
+        index, size, leaves[index], merkle.inclusion_proof(index, leaves), root
+    )
+    assert merkle.verify_consistency(
+        old, size, merkle.root(leaves[:old]), root, merkle.consistency_proof(old, leaves)
+    )

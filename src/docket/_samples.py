@@ -102,10 +102,25 @@ def write_video(path: Path, seconds: int = 3, creation_time: str = "2024-03-01T0
     if ffmpeg is None:
         raise RuntimeError("ffmpeg is needed to make the sample video (apt install ffmpeg)")
     subprocess.run(
-        [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         f"testsrc2=size=320x240:rate=15:duration={seconds}", "-pix_fmt", "yuv420p",
-         "-f", "mp4", "-metadata", f"creation_time={creation_time}", str(path)],
-        check=True, timeout=120,
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=320x240:rate=15:duration={seconds}",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "mp4",
+            "-metadata",
+            f"creation_time={creation_time}",
+            str(path),
+        ],
+        check=True,
+        timeout=120,
     )
     return path
 
@@ -114,13 +129,30 @@ def write_samples(folder: Path) -> list[Path]:
     """The demo's evidence set: three photos, a video, and a zip holding a corrupt JPEG."""
     folder.mkdir(parents=True, exist_ok=True)
     made = [
-        write_photo(folder / "market_0412.jpg", 1,
-                    PhotoFacts("2024:03:01 12:34:56", "+03:00", 33.5043, 36.2842, 712.5)),
-        write_photo(folder / "checkpoint_north.jpg", 2,
-                    PhotoFacts("2024:03:02 07:05:10", "+03:00", 33.5121, 36.3107, 698.0)),
-        write_photo(folder / "IMG_2291.JPG", 3,
-                    PhotoFacts("2024:03:02 18:40:00", "+03:00", 33.4988, 36.2764, 705.0,
-                               make="Quillon", model="Q2", serial="Q2-88213")),
+        write_photo(
+            folder / "market_0412.jpg",
+            1,
+            PhotoFacts("2024:03:01 12:34:56", "+03:00", 33.5043, 36.2842, 712.5),
+        ),
+        write_photo(
+            folder / "checkpoint_north.jpg",
+            2,
+            PhotoFacts("2024:03:02 07:05:10", "+03:00", 33.5121, 36.3107, 698.0),
+        ),
+        write_photo(
+            folder / "IMG_2291.JPG",
+            3,
+            PhotoFacts(
+                "2024:03:02 18:40:00",
+                "+03:00",
+                33.4988,
+                36.2764,
+                705.0,
+                make="Quillon",
+                model="Q2",
+                serial="Q2-88213",
+            ),
+        ),
         write_video(folder / "street_clip.mp4"),
     ]
     archive = folder / "witness_phone_export.zip"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,8 @@ from docket.store import StoredBlob
 
 Status = Literal["new", "held", "refused"]
 MAX_PENDING_METADATA = 32
+STORE_WORKERS = 2
+STORE_AHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,15 @@ class _Run:
         self.emit(Outcome("refused", display_name(raw_name), reason=reason))
 
     def preserve(self, stream: IO[bytes], arrival: Arrival, limit: int | None = None) -> StoredBlob:
-        blob = self.locker.store.put(stream, limit=limit)
+        return self.record(self.locker.store.put(stream, limit=limit), arrival)
+
+    def record(self, blob: StoredBlob, arrival: Arrival) -> StoredBlob:
+        """Commit the arrival of a durable blob, then report it as stored."""
         media_type = mediatype.sniff(blob.head)
         with self.conn.begin():
             new, event = record_arrival(self.conn, blob.digest, media_type, arrival)
             done = latest_result(self.conn, blob.digest.sha256, STEP)
+            self.record_ready_metadata()
         name = display_name(arrival.original_path_raw)
         if arrival.path_in_container_raw is not None:
             name += "!/" + display_name(arrival.path_in_container_raw)
@@ -136,10 +142,10 @@ class _Run:
             **extra,  # type: ignore[arg-type]
         )
 
-    def take_file(self, entry: FileInput) -> None:
+    def take_file(self, entry: FileInput, stored: Future[StoredBlob]) -> None:
+        """Record a file whose bytes a worker thread is storing (see `_store_file`)."""
         try:
-            with open_input(entry) as stream:
-                blob = self.preserve(stream, self.arrival(entry.raw_path, entry.mtime))
+            blob = self.record(stored.result(), self.arrival(entry.raw_path, entry.mtime))
         except OSError as exc:
             self.refuse(entry.raw_path, f"cannot read: {exc.strerror or exc}")
             return
@@ -176,40 +182,42 @@ class _Run:
         path = self.locker.store.path(sha256)
         future = self.pool.submit(read_metadata, self.exiftool, Path(path))
         self.pending.append((sha256, name, future))
-        self.collect_metadata(wait=len(self.pending) > MAX_PENDING_METADATA)
+        if len(self.pending) > MAX_PENDING_METADATA:
+            with self.conn.begin():
+                self.record_ready_metadata(wait_for_one=True)
 
-    def collect_metadata(self, wait: bool = False) -> None:
-        while self.pending and (wait or self.pending[0][2].done()):
+    def record_ready_metadata(self, wait_for_one: bool = False, wait_for_all: bool = False) -> None:
+        """Record finished ExifTool reads, inside the caller's transaction (one commit for
+        an arrival and the metadata that finished meanwhile)."""
+        while self.pending and (wait_for_all or wait_for_one or self.pending[0][2].done()):
             sha256, name, future = self.pending.popleft()
-            wait = False
+            wait_for_one = False
             try:
                 outcome = future.result()
             except DocketError as exc:
-                self.record_metadata(sha256, None, str(exc))
                 self.summary.metadata_failures.append((name, str(exc)))
+                record_result(
+                    self.conn, self.options.collector, sha256, STEP, STEP_VERSION, None, str(exc)
+                )
             else:
                 data = {
                     "normalised": outcome.normalised.as_dict(),
                     "raw": outcome.raw,
                     "exiftool": self.exiftool.version,
                 }
-                self.record_metadata(sha256, data, None)
-
-    def record_metadata(
-        self, sha256: str, data: Mapping[str, object] | None, error: str | None
-    ) -> None:
-        with self.conn.begin():
-            record_result(
-                self.conn, self.options.collector, sha256, STEP, STEP_VERSION, data, error
-            )
+                record_result(self.conn, self.options.collector, sha256, STEP, STEP_VERSION, data)
 
     def finish(self) -> None:
-        while self.pending:
-            self.collect_metadata(wait=True)
         with self.conn.begin():
+            self.record_ready_metadata(wait_for_all=True)
             self.summary.checkpoint = make_checkpoint(
                 self.conn, self.locker.signing_key, self.locker.origin, self.options.collector
             )
+
+
+def _store_file(locker: Locker, entry: FileInput) -> StoredBlob:
+    with open_input(entry) as stream:
+        return locker.store.put(stream)
 
 
 def ingest(
@@ -219,23 +227,38 @@ def ingest(
     report: Callable[[Outcome], None] = lambda _outcome: None,
     progress: Progress | None = None,
 ) -> IngestSummary:
-    """Take every file under `paths` into the locker; one bad input never stops the rest."""
+    """Take every file under `paths` into the locker; one bad input never stops the rest.
+
+    Up to STORE_AHEAD files are hashed and written by worker threads while the main thread
+    commits earlier ones in input order, so the log's order is the input's order.
+    """
     entries = list(walk(paths))
     progress = progress or Progress()
     files = [entry for entry in entries if isinstance(entry, FileInput)]
     progress.start(len(files), sum(entry.size for entry in files))
     with (
         ExifTool() as exiftool,
-        ThreadPoolExecutor(max_workers=1) as pool,
+        ThreadPoolExecutor(max_workers=1) as metadata_pool,
+        ThreadPoolExecutor(max_workers=STORE_WORKERS) as store_pool,
         locker.engine.connect() as conn,
     ):
-        run = _Run(locker, conn, options, report, exiftool, pool)
+        run = _Run(locker, conn, options, report, exiftool, metadata_pool)
+        storing: dict[int, Future[StoredBlob]] = {}
+        upcoming = (i for i, entry in enumerate(entries) if isinstance(entry, FileInput))
+
+        def store_ahead() -> None:
+            while len(storing) < STORE_AHEAD and (index := next(upcoming, None)) is not None:
+                entry = entries[index]
+                assert isinstance(entry, FileInput)
+                storing[index] = store_pool.submit(_store_file, locker, entry)
+
         done_files = done_bytes = 0
-        for entry in entries:
+        for index, entry in enumerate(entries):
             if isinstance(entry, Refusal):
                 run.refuse(entry.raw_path, entry.reason)
                 continue
-            run.take_file(entry)
+            store_ahead()
+            run.take_file(entry, storing.pop(index))
             done_files += 1
             done_bytes += entry.size
             progress.advance(done_files, done_bytes)

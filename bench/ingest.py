@@ -1,0 +1,132 @@
+"""Ingest speed: photos/s and MB/s of `docket ingest`, beside `sha256sum` + `exiftool -json`.
+
+Run by hand: .venv/bin/python bench/ingest.py [--photos 300] [--large 2] [--large-mib 1024]
+Targets (issue 2): >= 100 photos/s end to end on 2 cores; large files hashed at >= 80% of
+sha256sum's speed. Files are made fresh in a temporary folder; all of them sit in the page
+cache for both tools, so the figures compare the work done, not the disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from docket._samples import PhotoFacts, draw_scene, exif_for
+
+FACTS = PhotoFacts("2024:03:01 12:34:56", "+03:00", 33.5043, 36.2842, 712.5)
+
+
+def twelve_megapixel_jpeg() -> bytes:
+    scene = np.asarray(draw_scene(1, (4000, 3000)), dtype=np.int16)
+    noise = np.random.default_rng(1).integers(-24, 24, scene.shape, dtype=np.int16)
+    image = Image.fromarray(np.clip(scene + noise, 0, 255).astype(np.uint8))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85, exif=exif_for(FACTS))
+    return out.getvalue()
+
+
+def unique_copies(base: bytes, folder: Path, count: int) -> list[Path]:
+    """Distinct files cheaply: a JPEG comment segment with a serial number after SOI."""
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(count):
+        comment = f"bench copy {i}".encode()
+        segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+        path = folder / f"IMG_{i:05}.jpg"
+        path.write_bytes(base[:2] + segment + base[2:])
+        paths.append(path)
+    return paths
+
+
+def large_files(folder: Path, count: int, mib: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    paths = []
+    block = os.urandom(1 << 20)
+    for i in range(count):
+        path = folder / f"large{i}.bin"
+        with path.open("wb") as handle:
+            for j in range(mib):
+                handle.write(block[:-8] + (i * mib + j).to_bytes(8, "big"))
+        paths.append(path)
+    return paths
+
+
+def timed(command: list[str]) -> float:
+    os.sync()
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def docket(*args: str) -> list[str]:
+    return [sys.executable, "-m", "docket.cli", *args]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=300)
+    parser.add_argument("--large", type=int, default=2)
+    parser.add_argument("--large-mib", type=int, default=1024)
+    args = parser.parse_args()
+    for tool in ("sha256sum", "exiftool"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench: {tool} is needed")
+
+    with tempfile.TemporaryDirectory(prefix="docket-bench-") as scratch:
+        root = Path(scratch)
+        photos = unique_copies(twelve_megapixel_jpeg(), root / "photos", args.photos)
+        photo_mb = sum(p.stat().st_size for p in photos) / 1e6
+        big = large_files(root / "large", args.large, args.large_mib)
+        big_mb = sum(p.stat().st_size for p in big) / 1e6
+        names = [str(p) for p in photos]
+        os.sync()  # the generated files' own write-back must not compete with the runs
+
+        exiftool = subprocess.run(["exiftool", "-ver"], capture_output=True, text=True)
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, exiftool {exiftool.stdout.strip()}"
+        )
+        print(
+            f"photos: {len(photos)} x 12 MP JPEG, {photo_mb / len(photos):.1f} MB each; "
+            f"large: {len(big)} x {args.large_mib} MiB"
+        )
+
+        base_hash = timed(["sha256sum", *names])
+        base_exif = timed(["exiftool", "-json", "-G1", "-a", "-u", "-n", *names])
+        locker = root / "locker"
+        subprocess.run(docket("init", str(locker)), check=True, stdout=subprocess.DEVNULL)
+        ours = timed(docket("ingest", "--json", "--locker", str(locker), str(root / "photos")))
+        baseline = base_hash + base_exif
+        print("\nphotos (end to end: hash, store with fsync, catalogue, custody log, ExifTool)")
+        print(
+            f"  docket ingest              {len(photos) / ours:8.1f} photos/s "
+            f"{photo_mb / ours:8.1f} MB/s  ({ours:.2f} s)"
+        )
+        print(
+            f"  sha256sum + exiftool -json {len(photos) / baseline:8.1f} photos/s "
+            f"{photo_mb / baseline:8.1f} MB/s  ({baseline:.2f} s: {base_hash:.2f} + "
+            f"{base_exif:.2f})"
+        )
+
+        big_names = [str(p) for p in big]
+        base_big = timed(["sha256sum", *big_names])
+        ours_big = timed(docket("ingest", "--json", "--locker", str(locker), *big_names))
+        print("\nlarge files (docket also computes SHA-512 and writes a durable copy)")
+        print(f"  docket ingest   {big_mb / ours_big:8.1f} MB/s  ({ours_big:.2f} s)")
+        print(f"  sha256sum       {big_mb / base_big:8.1f} MB/s  ({base_big:.2f} s)")
+        print(f"  ratio           {base_big / ours_big * 100:8.1f} % of sha256sum's speed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""kill -9 at many points of an ingest: nothing reported as stored is ever lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import docket_command, photo
+
+from docket.locker import Locker
+from docket.store.filesystem import hash_stream
+from docket.verify import verify
+
+RUNS = 24
+
+
+def make_batch(folder: Path, run: int) -> None:
+    rng = random.Random(run)
+    folder.mkdir(parents=True)
+    for i in range(3):
+        photo(folder, f"photo{i}.jpg", seed=run * 10 + i)
+    for i in range(25):
+        (folder / f"blob{i:02}.bin").write_bytes(rng.randbytes(rng.choice([1, 64, 512]) << 10))
+    if run % 3 == 0:  # some files arrive again, so acquisitions of held items are killed too
+        (folder / "again.bin").write_bytes(b"the same bytes in every third run")
+
+
+def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    locker_path = tmp_path / "locker"
+    Locker.create(locker_path).close()
+    acknowledged: dict[str, str] = {}
+    rng = random.Random(20261125)
+    killed = 0
+    for run in range(RUNS):
+        batch = tmp_path / f"batch{run}"
+        make_batch(batch, run)
+        process = subprocess.Popen(
+            [*docket_command(), "ingest", "--locker", str(locker_path), "--json", str(batch)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert process.stdout is not None
+        # Kill after a random number of acknowledged files plus a random few milliseconds, so
+        # the kill lands in every stage: hashing, fsync, the transaction, metadata, checkpoint.
+        lines: list[bytes] = []
+        wanted = rng.randint(0, 30)
+        while len(lines) < wanted and (line := process.stdout.readline()):
+            lines.append(line)
+        time.sleep(rng.uniform(0, 0.08))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        lines.extend(process.stdout.read().splitlines())
+        process.wait()
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the kill can cut the last line short; it was not acknowledged
+            if record.get("type") == "file" and record["status"] in ("new", "held"):
+                acknowledged[record["sha256"]] = record["name"]
+
+        with Locker.open(locker_path) as locker:
+            report = verify(locker)
+            assert report.ok, f"run {run}: " + "; ".join(str(p) for p in report.problems)
+            for sha256, name in acknowledged.items():
+                with locker.store.open(sha256) as stream:
+                    assert hash_stream(stream).sha256 == sha256, f"run {run}: {name} damaged"
+    assert killed >= RUNS // 2, f"only {killed} of {RUNS} runs were killed mid-way"
+    assert len(acknowledged) > 100

@@ -1,0 +1,256 @@
+"""Each edit an insider or intruder could make is found by `verify` and named precisely."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+from conftest import photo, take
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import delete, insert, select, update
+
+from docket.catalogue import schema
+from docket.custody import merkle
+from docket.custody.checkpoint import sign
+from docket.custody.ledger import checkpoints
+from docket.locker import Locker
+from docket.verify import VerifyReport, verify
+
+
+@pytest.fixture
+def filled(locker: Locker, tmp_path: Path) -> Locker:
+    take(locker, photo(tmp_path / "a", "one.jpg", 1), photo(tmp_path / "a", "two.jpg", 2))
+    take(locker, photo(tmp_path / "b", "three.jpg", 3))
+    assert verify(locker).ok
+    return locker
+
+
+def items(locker: Locker) -> list[str]:
+    with locker.engine.connect() as conn, conn.begin():
+        return list(
+            conn.execute(select(schema.items.c.sha256).order_by(schema.items.c.sha256)).scalars()
+        )
+
+
+def problems(report: VerifyReport) -> list[str]:
+    assert not report.ok
+    return [str(p) for p in report.problems]
+
+
+def writable(path: Path) -> Path:
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_flipped_byte_in_a_blob(filled: Locker) -> None:
+    target = items(filled)[0]
+    blob = writable(filled.store.path(target))
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    found = problems(verify(filled))
+    assert found == [
+        f"item {target[:16]}: blob content changed (its SHA-256 is now "
+        f"{merkle_free_sha256(bytes(data))})"
+    ]
+    quick = verify(filled, quick=True)
+    assert quick.ok is True and any(c.passed is None for c in quick.checks)
+
+
+def merkle_free_sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_deleted_blob(filled: Locker) -> None:
+    target = items(filled)[1]
+    filled.store.path(target).unlink()
+    assert problems(verify(filled, quick=True)) == [
+        f"item {target[:16]}: blob is missing from the store"
+    ]
+
+
+def test_edited_item_row(filled: Locker) -> None:
+    target = items(filled)[0]
+    with filled.engine.begin() as conn:
+        conn.execute(
+            update(schema.items)
+            .where(schema.items.c.sha256 == target)
+            .values(media_type="image/png")
+        )
+    assert problems(verify(filled, quick=True)) == [
+        f"item {target[:16]}: catalogue row differs from event {event_of_item(filled, target)}"
+    ]
+
+
+def event_of_item(locker: Locker, sha256: str) -> int:
+    with locker.engine.connect() as conn, conn.begin():
+        return int(
+            conn.execute(
+                select(schema.items.c.event_seq).where(schema.items.c.sha256 == sha256)
+            ).scalar_one()
+        )
+
+
+def test_deleted_item_row(filled: Locker) -> None:
+    target = items(filled)[2]
+    seq = event_of_item(filled, target)
+    with filled.engine.begin() as conn:
+        conn.execute(delete(schema.results).where(schema.results.c.item_sha256 == target))
+        conn.execute(delete(schema.acquisitions).where(schema.acquisitions.c.item_sha256 == target))
+        conn.execute(delete(schema.case_items).where(schema.case_items.c.item_sha256 == target))
+        conn.execute(delete(schema.items).where(schema.items.c.sha256 == target))
+    found = problems(verify(filled, quick=True))
+    assert f"item {target[:16]}: missing from the catalogue (acquired in event {seq})" in found
+    assert f"event {seq}: its acquisition is missing from the catalogue" in found
+
+
+def test_edited_event(filled: Locker) -> None:
+    with filled.engine.begin() as conn:
+        conn.execute(
+            update(schema.events).where(schema.events.c.seq == 1).values(actor="someone else")
+        )
+    found = problems(verify(filled, quick=True))
+    assert "event 1: item.acquired was changed after it was logged" in found
+
+
+def test_edited_event_with_its_leaf_hash_rewritten(filled: Locker) -> None:
+    """An intruder who also rewrites the stored leaf hash is caught by the signed roots."""
+    with filled.engine.begin() as conn:
+        row = conn.execute(select(schema.events).where(schema.events.c.seq == 2)).mappings().one()
+    from docket.custody.events import Event, event_from_row
+
+    original = event_from_row(row)
+    forged = Event(
+        original.seq,
+        original.time,
+        "someone else",
+        original.action,
+        original.item,
+        original.details,
+    )
+    with filled.engine.begin() as conn:
+        conn.execute(
+            update(schema.events)
+            .where(schema.events.c.seq == 2)
+            .values(actor=forged.actor, leaf_hash=forged.leaf_hash().hex())
+        )
+    found = problems(verify(filled, quick=True))
+    assert any(p.startswith("checkpoint 1 (size") and "root does not match" in p for p in found)
+
+
+def test_deleted_event(filled: Locker) -> None:
+    with filled.engine.begin() as conn:
+        conn.execute(delete(schema.events).where(schema.events.c.seq == 4))
+    found = problems(verify(filled, quick=True))
+    assert "event 4: missing from the log (deleted)" in found
+
+
+def test_reordered_events(filled: Locker) -> None:
+    with filled.engine.begin() as conn:
+        rows = {
+            r["seq"]: dict(r)
+            for r in conn.execute(
+                select(schema.events).where(schema.events.c.seq.in_([3, 4]))
+            ).mappings()
+        }
+        for seq, other in ((3, 4), (4, 3)):
+            values = {k: v for k, v in rows[other].items() if k != "seq"}
+            conn.execute(update(schema.events).where(schema.events.c.seq == seq).values(**values))
+    found = problems(verify(filled, quick=True))
+    assert "event 3: out of order: it was logged as event 4" in found
+    assert "event 4: out of order: it was logged as event 3" in found
+
+
+def test_forged_checkpoint_signature(filled: Locker) -> None:
+    with filled.engine.begin() as conn:
+        conn.execute(
+            update(schema.checkpoints)
+            .where(schema.checkpoints.c.id == 1)
+            .values(signature=base64.b64encode(bytes(64)).decode())
+        )
+    found = problems(verify(filled, quick=True))
+    assert any(p.startswith("checkpoint 1 ") and "signature does not verify" in p for p in found)
+
+
+def test_checkpoint_signed_by_another_key(filled: Locker) -> None:
+    with filled.engine.connect() as conn, conn.begin():
+        first = checkpoints(conn, filled.origin)[0].checkpoint
+    forged = sign(
+        Ed25519PrivateKey.generate(), filled.origin, first.tree_size, first.root, first.time
+    )
+    with filled.engine.begin() as conn:
+        conn.execute(
+            update(schema.checkpoints)
+            .where(schema.checkpoints.c.id == 1)
+            .values(signature=base64.b64encode(forged.signature).decode())
+        )
+    found = problems(verify(filled, quick=True))
+    assert any(p.startswith("checkpoint 1 ") and "signature" in p for p in found)
+
+
+def test_removed_checkpoint(filled: Locker) -> None:
+    with filled.engine.begin() as conn:
+        conn.execute(delete(schema.checkpoints).where(schema.checkpoints.c.id == 1))
+    found = problems(verify(filled, quick=True))
+    assert any(p.startswith("checkpoint 1: missing (it was logged by event") for p in found)
+
+
+def test_added_checkpoint(filled: Locker) -> None:
+    with filled.engine.connect() as conn, conn.begin():
+        leaves = [
+            bytes.fromhex(h)
+            for h in conn.execute(
+                select(schema.events.c.leaf_hash).order_by(schema.events.c.seq)
+            ).scalars()
+        ]
+    extra = sign(
+        filled.signing_key, filled.origin, 3, merkle.root(leaves[:3]), "2024-01-01T00:00:00Z"
+    )
+    with filled.engine.begin() as conn:
+        conn.execute(
+            insert(schema.checkpoints).values(
+                id=99,
+                tree_size=3,
+                root_hash=extra.root.hex(),
+                time=extra.time,
+                note=extra.body(),
+                signature=base64.b64encode(extra.signature).decode(),
+            )
+        )
+    assert problems(verify(filled, quick=True)) == [
+        "checkpoint 99: was never logged (added from outside)"
+    ]
+
+
+def test_truncated_log_behind_a_checkpoint(filled: Locker) -> None:
+    with filled.engine.begin() as conn:
+        last = (
+            conn.execute(select(schema.checkpoints.c.tree_size).order_by(schema.checkpoints.c.id))
+            .scalars()
+            .first()
+        )
+        assert last is not None
+        conn.execute(delete(schema.events).where(schema.events.c.seq >= last - 1))
+        conn.execute(update(schema.log_head).values(size=last - 1))
+    found = problems(verify(filled, quick=True))
+    assert any("covers" in p and "the log holds" in p for p in found)
+
+
+def test_replaced_signing_key(filled: Locker) -> None:
+    key_path = filled.path / "keys" / "signing.key"
+    os.chmod(key_path, 0o600)
+    key_path.unlink()
+    from docket.custody import keys
+
+    keys.generate(key_path)
+    reopened = Locker.open(filled.path)
+    try:
+        found = problems(verify(reopened, quick=True))
+    finally:
+        reopened.close()
+    assert "keys: the signing key is not the one the locker was created with" in found
+    assert any("signature does not verify" in p for p in found)
