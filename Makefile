@@ -33,8 +33,8 @@ lint: venv
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: system venv lint  ## lint, types, then the whole test suite
-	$(BIN)/pytest -q
+test: system venv lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL)
+	scripts/with-postgres.sh $(BIN)/pytest -q
 
 clean:
 	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache

@@ -7,7 +7,7 @@ import random
 import subprocess
 from pathlib import Path
 
-from conftest import docket_command, photo
+from conftest import docket_command, fresh_database, photo
 from sqlalchemy import func, select
 
 from docket.catalogue import schema
@@ -15,9 +15,14 @@ from docket.locker import Locker
 from docket.verify import verify
 
 
-def test_two_ingests_at_once_share_items_without_duplicates(tmp_path: Path) -> None:
+def test_two_ingests_at_once_share_items_without_duplicates(tmp_path: Path, backend: str) -> None:
+    with fresh_database(backend) as url:
+        run_two_ingests(tmp_path, url)
+
+
+def run_two_ingests(tmp_path: Path, database_url: str | None) -> None:
     locker_path = tmp_path / "locker"
-    Locker.create(locker_path).close()
+    Locker.create(locker_path, database_url=database_url).close()
     rng = random.Random(7)
     shared = tmp_path / "shared"
     shared.mkdir()

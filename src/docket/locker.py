@@ -59,7 +59,11 @@ class Locker:
         return url
 
     @classmethod
-    def create(cls, path: Path, actor: str | None = None) -> Locker:
+    def create(
+        cls, path: Path, actor: str | None = None, database_url: str | None = None
+    ) -> Locker:
+        """Make a new locker; its catalogue is SQLite inside it unless `database_url` names
+        another database (for a team: PostgreSQL), which must exist and be empty."""
         if (path / CONFIG_NAME).exists():
             raise LockerExistsError(f"{path}: a locker already exists here; it was left unchanged")
         if path.exists() and any(path.iterdir()):
@@ -72,7 +76,7 @@ class Locker:
             "format": FORMAT,
             "locker_id": str(uuid.uuid4()),
             "created": clock.now(),
-            "database": "sqlite:///catalogue.sqlite",
+            "database": database_url or "sqlite:///catalogue.sqlite",
         }
         locker = cls(path, config, key)
         create_schema(locker.engine)

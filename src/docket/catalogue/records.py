@@ -103,9 +103,10 @@ def record_arrival(
 ) -> tuple[bool, Event]:
     """Record one arrival of stored bytes; returns whether the item is new, and the event.
 
-    Must run inside a transaction that also holds the log head, so that a concurrent ingest of
-    the same bytes waits and then finds the item instead of creating it twice.
+    It takes the log's lock before looking, so that a concurrent ingest of the same bytes
+    waits and then finds the item instead of creating it twice.
     """
+    log.lock(conn)
     existing = (
         conn.execute(select(schema.items).where(schema.items.c.sha256 == digest.sha256))
         .mappings()

@@ -27,6 +27,7 @@ def make_checkpoint(
     conn: Connection, key: Ed25519PrivateKey, origin: str, actor: str
 ) -> StoredCheckpoint:
     """Sign the current tree head, store it, and log that it was made (in one transaction)."""
+    log.lock(conn)
     leaves = log.leaf_hashes(conn)
     checkpoint = sign(key, origin, len(leaves), merkle.root(leaves), clock.now())
     checkpoint_id = conn.execute(

@@ -12,6 +12,17 @@ from docket.catalogue import schema
 from docket.custody.events import Event, event_from_row
 
 
+def lock(conn: Connection) -> int:
+    """Take the log's write lock for this transaction and return the log's size.
+
+    Call it first in any transaction that decides something from what the log holds (is this
+    item new?) and then appends, so that a concurrent writer waits instead of racing.
+    SQLite's BEGIN IMMEDIATE already serialises writers; on PostgreSQL this row lock does.
+    """
+    query = select(schema.log_head.c.size).where(schema.log_head.c.id == 1).with_for_update()
+    return int(conn.execute(query).scalar_one())
+
+
 def append(
     conn: Connection,
     actor: str,
