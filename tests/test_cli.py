@@ -73,7 +73,9 @@ def test_ingest_json_lines_then_ls_show_log(cli: Any, tmp_path: Path) -> None:
         json.loads(line)
         for line in cli("log", "--locker", locker, "--item", sha256[:10], "--json").out.splitlines()
     ]
-    assert [e["action"] for e in events] == ["item.acquired", "metadata.recorded"]
+    assert [e["action"] for e in events] == [
+        "item.acquired", "metadata.recorded", "previews.recorded", "perceptual.recorded"
+    ]
 
 
 def test_unknown_or_ambiguous_id(cli: Any, tmp_path: Path) -> None:

@@ -98,8 +98,19 @@ def test_unparseable_file_is_held_and_the_failure_recorded(locker: Locker, tmp_p
     corrupt.write_bytes(photo(tmp_path / "in").read_bytes()[:500])
     summary = take(locker, empty, corrupt)
     assert summary.count("new") == 2
-    assert [name for name, _ in summary.metadata_failures] == [str(empty)]
-    assert "empty" in summary.metadata_failures[0][1].lower()
+    failures = {(name, step): reason for name, step, reason in summary.analysis_failures}
+    assert "empty" in failures[(str(empty), "metadata")].lower()
+    assert "cannot decode" in failures[(str(corrupt), "previews")]
+    assert "cannot decode" in failures[(str(corrupt), "perceptual")]
+    with locker.engine.connect() as conn, conn.begin():
+        statuses = dict(
+            conn.execute(
+                select(schema.results.c.step, schema.results.c.status).where(
+                    schema.results.c.item_sha256 == summary.outcomes[1].sha256
+                )
+            ).all()
+        )
+    assert statuses == {"metadata": "ok", "previews": "failed", "perceptual": "failed"}
     assert verify(locker).ok
 
 

@@ -100,6 +100,12 @@ def test_deleted_item_row(filled: Locker) -> None:
     seq = event_of_item(filled, target)
     with filled.engine.begin() as conn:
         conn.execute(delete(schema.results).where(schema.results.c.item_sha256 == target))
+        conn.execute(delete(schema.derivatives).where(schema.derivatives.c.item_sha256 == target))
+        conn.execute(
+            delete(schema.perceptual_hashes).where(
+                schema.perceptual_hashes.c.item_sha256 == target
+            )
+        )
         conn.execute(delete(schema.acquisitions).where(schema.acquisitions.c.item_sha256 == target))
         conn.execute(delete(schema.case_items).where(schema.case_items.c.item_sha256 == target))
         conn.execute(delete(schema.items).where(schema.items.c.sha256 == target))

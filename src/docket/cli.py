@@ -66,7 +66,9 @@ def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
         "new": summary.count("new"),
         "held": summary.count("held"),
         "refused": summary.count("refused"),
-        "metadata_failed": [{"name": n, "reason": r} for n, r in summary.metadata_failures],
+        "analysis_failed": [
+            {"name": n, "step": step, "reason": r} for n, step, r in summary.analysis_failures
+        ],
         "checkpoint": None
         if checkpoint is None
         else {
@@ -124,12 +126,12 @@ def ingest_command(
     for outcome in summary.outcomes:
         if outcome.status == "refused":
             click.echo(_outcome_line(outcome))
-    for name, reason in summary.metadata_failures:
-        click.echo(f"held, metadata not read  {name}: {reason}")
+    for name, step, reason in summary.analysis_failures:
+        click.echo(f"held, {step} failed  {name}: {reason}")
     data = _summary_dict(summary)
     click.echo(
         f"{data['new']} new, {data['held']} already held, {data['refused']} refused, "
-        f"{len(data['metadata_failed'])} without metadata; checkpoint "
+        f"{len(data['analysis_failed'])} analysis steps failed; checkpoint "
         f"{data['checkpoint']['id']} at tree size {data['checkpoint']['tree_size']}"
     )
 

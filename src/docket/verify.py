@@ -6,6 +6,8 @@ failed or "not checked", so nothing claims to pass when it was skipped.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -241,11 +243,64 @@ class _Verifier:
                 self.problem(subject, f"catalogue row differs from event {event.seq}")
         return len(rows)
 
+    def derived_rows(self) -> str:
+        """Derivative and hash rows are an index of their results' data: compare both ways."""
+        data = {
+            int(row["event_seq"]): json.loads(row["data"])
+            for row in self.conn.execute(select(schema.results)).mappings()
+        }
+        counts = []
+        for table, key, fields in (
+            (
+                schema.derivatives,
+                "derivatives",
+                ("sha256", "kind", "media_type", "size", "frame_time"),
+            ),
+            (schema.perceptual_hashes, "hashes", ("variant", "pdq", "quality", "frame_time")),
+        ):
+            listed: Counter[tuple[int, str, str]] = Counter()
+            for seq, result in data.items():
+                for entry in result.get(key, []):
+                    listed[(seq, str(result_item(self.events, seq)), _entry(entry, fields))] += 1
+            stored: Counter[tuple[int, str, str]] = Counter()
+            rows = self.conn.execute(select(table)).mappings().all()
+            for row in rows:
+                stored[(int(row["event_seq"]), row["item_sha256"], _entry(row, fields))] += 1
+            for seq, sha256, _ in stored - listed:
+                self.problem(
+                    f"item {_short(sha256)}",
+                    f"a {table.name} row differs from what event {seq} recorded",
+                )
+            for seq, sha256, _ in listed - stored:
+                self.problem(
+                    f"item {_short(sha256)}",
+                    f"a {table.name} row recorded by event {seq} is missing",
+                )
+            counts.append(f"{len(rows)} {table.name}")
+        return ", ".join(counts)
+
     def blobs(self, rehash: bool) -> str:
-        rows = self.conn.execute(select(schema.items)).mappings().all()
+        items = self.conn.execute(select(schema.items)).mappings().all()
+        derived = (
+            self.conn.execute(
+                select(
+                    schema.derivatives.c.sha256,
+                    schema.derivatives.c.size,
+                    schema.derivatives.c.item_sha256,
+                    schema.derivatives.c.kind,
+                )
+            )
+            .mappings()
+            .all()
+        )
+        rows = [(f"item {_short(r['sha256'])}", r["sha256"], r["size"], r["sha512"]) for r in items]
+        rows += [
+            (f"item {_short(r['item_sha256'])}: its {r['kind']}", r["sha256"], r["size"], None)
+            for r in derived
+        ]
         store = self.locker.store
-        for row in rows:
-            subject = f"item {_short(row['sha256'])}"
+        for subject, sha256, size, sha512 in rows:
+            row = {"sha256": sha256, "size": size, "sha512": sha512}
             if not store.has(row["sha256"]):
                 self.problem(subject, "blob is missing from the store")
                 continue
@@ -254,11 +309,11 @@ class _Verifier:
                     self.problem(subject, "blob size differs from the catalogue")
                 continue
             digest = store.hash_blob(row["sha256"])
-            if digest.sha256 != row["sha256"] or digest.sha512 != row["sha512"]:
+            if digest.sha256 != row["sha256"] or row["sha512"] not in (None, digest.sha512):
                 self.problem(subject, f"blob content changed (its SHA-256 is now {digest.sha256})")
             elif digest.size != row["size"]:
                 self.problem(subject, "blob size differs from the catalogue")
-        known = {row["sha256"] for row in rows}
+        known = {sha256 for _, sha256, _, _ in rows}
         strays = [name for name in store.digests() if name not in known]
         if strays:
             self.report.notes.append(
@@ -266,6 +321,17 @@ class _Verifier:
                 "ingest leaves these; they were never reported as stored)"
             )
         return f"{len(rows)} blobs {'re-hashed' if rehash else 'present'}"
+
+
+def _entry(entry: Mapping[Any, Any], fields: tuple[str, ...]) -> str:
+    """A comparable form; whole floats become ints, as canonical JSON (RFC 8785) writes them."""
+    values = [entry.get(name) for name in fields]
+    return json.dumps([int(v) if isinstance(v, float) and v.is_integer() else v for v in values])
+
+
+def result_item(events: Mapping[int, Event], seq: int) -> str | None:
+    event = events.get(seq)
+    return None if event is None else event.item
 
 
 def _arrival_from_row(row: Mapping[Any, Any], case: Any) -> Arrival:
@@ -295,6 +361,7 @@ def verify(locker: Locker, quick: bool = False) -> VerifyReport:
         verifier.run_check("checkpoints", lambda: verifier.checkpoint_chain(stored, leaves))
         verifier.run_check("checkpoint records", lambda: verifier.checkpoint_records(stored))
         verifier.run_check("catalogue rows", verifier.catalogue_rows)
+        verifier.run_check("derivatives and hashes", verifier.derived_rows)
         verifier.run_check("blobs", lambda: verifier.blobs(rehash=not quick))
         if quick:
             report.checks.append(Check("blob hashes", None, "skipped (--quick)"))

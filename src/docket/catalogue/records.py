@@ -230,3 +230,13 @@ def latest_result(conn: Connection, item: str, step: str) -> dict[str, Any] | No
     found = dict(row)
     found["data"] = json.loads(row["data"])
     return found
+
+
+def step_versions(conn: Connection, item: str) -> dict[str, str]:
+    """For each step that has succeeded on `item`, the latest version that did."""
+    rows = conn.execute(
+        select(schema.results.c.step, schema.results.c.step_version)
+        .where(schema.results.c.item_sha256 == item, schema.results.c.status == "ok")
+        .order_by(schema.results.c.id)
+    )
+    return {step: version for step, version in rows}

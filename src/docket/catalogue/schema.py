@@ -7,6 +7,7 @@ what went into the custody log and can be recomputed from it.
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -82,6 +83,34 @@ results = Table(
     Column("error", Text, nullable=True),
     Column("data", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+# A file made from an item (preview, keyframe, later redacted and stripped copies), stored
+# and hashed in the same store as originals, recorded by the result of the step that made it.
+derivatives = Table(
+    "derivatives",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("frame_time", Float, nullable=True),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+# PDQ hashes of an item's picture or of its video's keyframes: an index of result data.
+perceptual_hashes = Table(
+    "perceptual_hashes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("variant", String(16), nullable=False),
+    Column("frame_time", Float, nullable=True),
+    Column("pdq", String(64), nullable=False),
+    Column("quality", Integer, nullable=False),
     Column("event_seq", BigInteger, nullable=False),
 )
 

@@ -2,7 +2,8 @@
 
 Per file: the bytes are made durable in the store first; then the item, the acquisition and
 the custody event are committed in one transaction; only then is the file reported as stored.
-ExifTool reads the stored copy in a worker thread while the next file is being hashed.
+The analysis steps (metadata, previews, hashes, keyframes) read the stored copy in worker
+threads while the next files are hashed, and are recorded as they finish, in order.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Literal
 
 from sqlalchemy import Connection
 
 from docket import clock, mediatype
-from docket.analyse.exiftool import ExifTool
-from docket.analyse.metadata import STEP, STEP_VERSION, MetadataOutcome, read_metadata
-from docket.catalogue.records import Arrival, latest_result, record_arrival, record_result
+from docket.analyse.runner import Analyser, StepRun, record_step_run
+from docket.analyse.steps import Step
+from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.errors import DocketError
 from docket.ingest.archives import ArchiveError, ArchiveLimits, Member, members, open_archive
@@ -30,7 +30,7 @@ from docket.names import display_name
 from docket.store import StoredBlob
 
 Status = Literal["new", "held", "refused"]
-MAX_PENDING_METADATA = 32
+MAX_PENDING_ANALYSIS = 64
 STORE_WORKERS = 2
 STORE_AHEAD = 4
 
@@ -60,7 +60,7 @@ class Outcome:
 @dataclass
 class IngestSummary:
     outcomes: list[Outcome] = field(default_factory=list)
-    metadata_failures: list[tuple[str, str]] = field(default_factory=list)
+    analysis_failures: list[tuple[str, str, str]] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
 
     def count(self, status: Status) -> int:
@@ -84,17 +84,15 @@ class _Run:
         conn: Connection,
         options: IngestOptions,
         report: Callable[[Outcome], None],
-        exiftool: ExifTool,
-        pool: ThreadPoolExecutor,
+        analyser: Analyser,
     ) -> None:
         self.locker = locker
         self.conn = conn
         self.options = options
         self.report = report
-        self.exiftool = exiftool
-        self.pool = pool
+        self.analyser = analyser
         self.summary = IngestSummary()
-        self.pending: deque[tuple[str, str, Future[MetadataOutcome]]] = deque()
+        self.pending: deque[tuple[str, Future[StepRun]]] = deque()
 
     def emit(self, outcome: Outcome) -> None:
         self.summary.outcomes.append(outcome)
@@ -111,8 +109,8 @@ class _Run:
         media_type = mediatype.sniff(blob.head)
         with self.conn.begin():
             new, event = record_arrival(self.conn, blob.digest, media_type, arrival)
-            done = latest_result(self.conn, blob.digest.sha256, STEP)
-            self.record_ready_metadata()
+            done = step_versions(self.conn, blob.digest.sha256)
+            self.record_ready_analysis()
         name = display_name(arrival.original_path_raw)
         if arrival.path_in_container_raw is not None:
             name += "!/" + display_name(arrival.path_in_container_raw)
@@ -126,8 +124,9 @@ class _Run:
                 event=event.seq,
             )
         )
-        if done is None or done["status"] != "ok" or done["step_version"] != STEP_VERSION:
-            self.queue_metadata(blob.digest.sha256, name)
+        for step in self.analyser.applicable(media_type):
+            if done.get(step.name) != step.version:
+                self.queue_analysis(blob.digest.sha256, media_type, step, name)
         return blob
 
     def arrival(self, raw_path: bytes, mtime: float | None, **extra: object) -> Arrival:
@@ -178,38 +177,26 @@ class _Run:
         except (zipfile.BadZipFile, OSError, EOFError, DocketError, NotImplementedError) as exc:
             self.refuse(raw_path + b"!/" + member.raw_name, f"member cannot be read: {exc}")
 
-    def queue_metadata(self, sha256: str, name: str) -> None:
-        path = self.locker.store.path(sha256)
-        future = self.pool.submit(read_metadata, self.exiftool, Path(path))
-        self.pending.append((sha256, name, future))
-        if len(self.pending) > MAX_PENDING_METADATA:
+    def queue_analysis(self, sha256: str, media_type: str, step: Step, name: str) -> None:
+        self.pending.append((name, self.analyser.submit(sha256, media_type, step)))
+        if len(self.pending) > MAX_PENDING_ANALYSIS:
             with self.conn.begin():
-                self.record_ready_metadata(wait_for_one=True)
+                self.record_ready_analysis(wait_for_one=True)
 
-    def record_ready_metadata(self, wait_for_one: bool = False, wait_for_all: bool = False) -> None:
-        """Record finished ExifTool reads, inside the caller's transaction (one commit for
-        an arrival and the metadata that finished meanwhile)."""
-        while self.pending and (wait_for_all or wait_for_one or self.pending[0][2].done()):
-            sha256, name, future = self.pending.popleft()
+    def record_ready_analysis(self, wait_for_one: bool = False, wait_for_all: bool = False) -> None:
+        """Record finished analysis steps, inside the caller's transaction (one commit for an
+        arrival and the analysis that finished meanwhile), in the order they were queued."""
+        while self.pending and (wait_for_all or wait_for_one or self.pending[0][1].done()):
+            name, future = self.pending.popleft()
             wait_for_one = False
-            try:
-                outcome = future.result()
-            except DocketError as exc:
-                self.summary.metadata_failures.append((name, str(exc)))
-                record_result(
-                    self.conn, self.options.collector, sha256, STEP, STEP_VERSION, None, str(exc)
-                )
-            else:
-                data = {
-                    "normalised": outcome.normalised.as_dict(),
-                    "raw": outcome.raw,
-                    "exiftool": self.exiftool.version,
-                }
-                record_result(self.conn, self.options.collector, sha256, STEP, STEP_VERSION, data)
+            run = future.result()
+            if run.error is not None:
+                self.summary.analysis_failures.append((name, run.step.name, run.error))
+            record_step_run(self.conn, self.options.collector, run)
 
     def finish(self) -> None:
         with self.conn.begin():
-            self.record_ready_metadata(wait_for_all=True)
+            self.record_ready_analysis(wait_for_all=True)
             self.summary.checkpoint = make_checkpoint(
                 self.conn, self.locker.signing_key, self.locker.origin, self.options.collector
             )
@@ -237,12 +224,11 @@ def ingest(
     files = [entry for entry in entries if isinstance(entry, FileInput)]
     progress.start(len(files), sum(entry.size for entry in files))
     with (
-        ExifTool() as exiftool,
-        ThreadPoolExecutor(max_workers=1) as metadata_pool,
+        Analyser(locker.store) as analyser,
         ThreadPoolExecutor(max_workers=STORE_WORKERS) as store_pool,
         locker.engine.connect() as conn,
     ):
-        run = _Run(locker, conn, options, report, exiftool, metadata_pool)
+        run = _Run(locker, conn, options, report, analyser)
         storing: dict[int, Future[StoredBlob]] = {}
         upcoming = (i for i, entry in enumerate(entries) if isinstance(entry, FileInput))
 

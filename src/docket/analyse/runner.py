@@ -1,0 +1,125 @@
+"""Running analysis steps on items, in worker threads that each own their parser processes.
+
+A step's output files are put in the store (durable, hashed) by the worker thread; the
+caller records the result, its derivatives and hashes, and the custody event, in its own
+transaction (see record_step_run), so the catalogue is written from one thread.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from docket.analyse.steps import DerivativeFile, Step, StepOutput, Tools, builtin_steps
+from docket.catalogue import schema
+from docket.catalogue.records import record_result
+from docket.custody.events import Event
+from docket.errors import DocketError
+from docket.store import FilesystemStore, StoredBlob
+
+WORKERS = 2
+
+
+@dataclass(frozen=True)
+class StepRun:
+    item: str
+    step: Step
+    output: StepOutput | None
+    stored: tuple[tuple[DerivativeFile, StoredBlob], ...]
+    error: str | None
+
+
+class Analyser:
+    def __init__(
+        self, store: FilesystemStore, steps: Sequence[Step] | None = None, workers: int = WORKERS
+    ) -> None:
+        self.store = store
+        self.steps = list(steps) if steps is not None else builtin_steps()
+        self._local = threading.local()
+        self._all_tools: list[Tools] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="docket-analyse")
+
+    def _tools(self) -> Tools:
+        tools: Tools | None = getattr(self._local, "tools", None)
+        if tools is None:
+            tools = Tools()
+            self._local.tools = tools
+            with self._lock:
+                self._all_tools.append(tools)
+        return tools
+
+    def applicable(self, media_type: str) -> list[Step]:
+        return [step for step in self.steps if step.applies_to(media_type)]
+
+    def submit(self, item: str, media_type: str, step: Step) -> Future[StepRun]:
+        return self._pool.submit(self._run, item, media_type, step)
+
+    def _run(self, item: str, media_type: str, step: Step) -> StepRun:
+        with tempfile.TemporaryDirectory(prefix=f"docket-{step.name}-") as scratch:
+            try:
+                output = step.run(self.store.path(item), media_type, Path(scratch), self._tools())
+                stored = []
+                for derivative in output.derivatives:
+                    with derivative.path.open("rb") as stream:
+                        stored.append((derivative, self.store.put(stream)))
+            except DocketError as exc:
+                return StepRun(item, step, None, (), str(exc))
+        return StepRun(item, step, output, tuple(stored), None)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for tools in self._all_tools:
+            tools.close()
+
+    def __enter__(self) -> Analyser:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def record_step_run(conn: Connection, actor: str, run: StepRun) -> Event:
+    """Record a step's result (or failure) with its derivatives and hashes, in one event."""
+    if run.output is None:
+        return record_result(
+            conn, actor, run.item, run.step.name, run.step.version, None, run.error
+        )
+    derivatives = [
+        {
+            "sha256": blob.digest.sha256,
+            "kind": derivative.kind,
+            "media_type": derivative.media_type,
+            "size": blob.digest.size,
+            "frame_time": derivative.frame_time,
+        }
+        for derivative, blob in run.stored
+    ]
+    hashes = [
+        {"variant": h.variant, "pdq": h.pdq, "quality": h.quality, "frame_time": h.frame_time}
+        for h in run.output.hashes
+    ]
+    data: dict[str, Any] = dict(run.output.data)
+    if derivatives:
+        data["derivatives"] = derivatives
+    if hashes:
+        data["hashes"] = hashes
+    event = record_result(conn, actor, run.item, run.step.name, run.step.version, data)
+    if derivatives:
+        conn.execute(
+            insert(schema.derivatives),
+            [{**d, "item_sha256": run.item, "event_seq": event.seq} for d in derivatives],
+        )
+    if hashes:
+        conn.execute(
+            insert(schema.perceptual_hashes),
+            [{**h, "item_sha256": run.item, "event_seq": event.seq} for h in hashes],
+        )
+    return event
