@@ -74,7 +74,10 @@ def test_ingest_json_lines_then_ls_show_log(cli: Any, tmp_path: Path) -> None:
         for line in cli("log", "--locker", locker, "--item", sha256[:10], "--json").out.splitlines()
     ]
     assert [e["action"] for e in events] == [
-        "item.acquired", "metadata.recorded", "previews.recorded", "perceptual.recorded"
+        "item.acquired",
+        "metadata.recorded",
+        "previews.recorded",
+        "perceptual.recorded",
     ]
 
 

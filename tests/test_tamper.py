@@ -102,9 +102,7 @@ def test_deleted_item_row(filled: Locker) -> None:
         conn.execute(delete(schema.results).where(schema.results.c.item_sha256 == target))
         conn.execute(delete(schema.derivatives).where(schema.derivatives.c.item_sha256 == target))
         conn.execute(
-            delete(schema.perceptual_hashes).where(
-                schema.perceptual_hashes.c.item_sha256 == target
-            )
+            delete(schema.perceptual_hashes).where(schema.perceptual_hashes.c.item_sha256 == target)
         )
         conn.execute(delete(schema.acquisitions).where(schema.acquisitions.c.item_sha256 == target))
         conn.execute(delete(schema.case_items).where(schema.case_items.c.item_sha256 == target))
