@@ -63,23 +63,38 @@ def exif_for(facts: PhotoFacts) -> Image.Exif:
 
 
 def draw_scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
-    """A picture with structure (sky, ground, buildings, shapes), different for each seed."""
+    """A picture with structure (sky, ground, buildings, texture), different for each seed."""
     rng = random.Random(seed)
-    image = Image.new("RGB", size, (rng.randrange(90, 160), rng.randrange(120, 200), 230))
-    draw = ImageDraw.Draw(image)
     width, height = size
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    sky = (rng.randrange(60, 140), rng.randrange(100, 180), rng.randrange(180, 250))
+    for y in range(height):  # a graded sky
+        shade = y / height
+        draw.line((0, y, width, y), fill=tuple(int(c * (1 - 0.5 * shade)) for c in sky))
     horizon = rng.randrange(height // 3, 2 * height // 3)
     draw.rectangle((0, horizon, width, height), fill=(rng.randrange(60, 120), 90, 50))
-    for _ in range(rng.randrange(4, 9)):
+    for _ in range(rng.randrange(5, 10)):
         left = rng.randrange(0, width - 40)
         top = rng.randrange(height // 6, horizon)
         colour = tuple(rng.randrange(40, 220) for _ in range(3))
-        draw.rectangle((left, top, left + rng.randrange(30, 120), horizon), fill=colour)
+        right = left + rng.randrange(30, 140)
+        draw.rectangle((left, top, right, horizon), fill=colour)
+        for wy in range(top + 6, horizon - 6, 14):  # windows
+            for wx in range(left + 5, right - 8, 12):
+                draw.rectangle((wx, wy, wx + 5, wy + 7), fill=(20, 20, 30))
     for _ in range(rng.randrange(3, 7)):
         x, y = rng.randrange(width), rng.randrange(height)
         r = rng.randrange(8, 50)
-        colour = tuple(rng.randrange(0, 255) for _ in range(3))
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.randrange(0, 255) for _ in "rgb"))
+    for _ in range(400):  # gravel and grass texture on the ground
+        x, y = rng.randrange(width), rng.randrange(horizon, height)
+        shade = rng.randrange(30, 160)
+        draw.line(
+            (x, y, x + rng.randrange(-4, 5), y + rng.randrange(2, 7)),
+            fill=(shade, shade + 20, shade // 2),
+            width=2,
+        )
     return image
 
 
@@ -125,8 +140,20 @@ def write_video(path: Path, seconds: int = 3, creation_time: str = "2024-03-01T0
     return path
 
 
+def repost(image: Image.Image, caption: str) -> Image.Image:
+    """What a platform re-post does to a picture: smaller, a caption bar on top, (and when
+    saved with jpeg_bytes) re-compressed with its metadata gone."""
+    small = image.resize((image.width * 3 // 5, image.height * 3 // 5), Image.Resampling.BILINEAR)
+    bar = small.height // 6
+    out = Image.new("RGB", (small.width, small.height + bar), (255, 255, 255))
+    out.paste(small, (0, bar))
+    ImageDraw.Draw(out).text((8, bar // 3), caption, fill=(0, 0, 0))
+    return out
+
+
 def write_samples(folder: Path) -> list[Path]:
-    """The demo's evidence set: three photos, a video, and a zip holding a corrupt JPEG."""
+    """The demo's evidence set: three photos, a video, a re-posted copy of one photo, and a
+    zip from a witness's phone holding another copy and a corrupt JPEG."""
     folder.mkdir(parents=True, exist_ok=True)
     made = [
         write_photo(
@@ -155,6 +182,11 @@ def write_samples(folder: Path) -> list[Path]:
         ),
         write_video(folder / "street_clip.mp4"),
     ]
+    reposted = folder / "channel_repost.jpg"
+    reposted.write_bytes(
+        jpeg_bytes(repost(draw_scene(1), "Shared 2 hours ago - market district"), quality=45)
+    )
+    made.append(reposted)
     archive = folder / "witness_phone_export.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("DCIM/100PHONE/IMG_0001.jpg", jpeg_bytes(draw_scene(4)))

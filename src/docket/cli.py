@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from docket import __version__
+from docket import __version__, similarity
 from docket._terminal import progress_for_terminal
+from docket.analyse.batch import analyse
 from docket.catalogue import queries
 from docket.custody import ledger, log
 from docket.errors import DocketError
@@ -141,15 +142,22 @@ def ingest_command(
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
 def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> None:
-    """List items."""
+    """List items, with their safe preview and near-duplicate cluster."""
     with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         rows = queries.list_items(conn, case)
+        cluster_of = {sha: c.number for c in similarity.clusters(conn, case) for sha in c.items}
+        for row in rows:
+            preview = queries.derivative_paths(conn, row["sha256"]).get("safe_preview")
+            row["safe_preview"] = None if preview is None else str(locker.store.path(preview))
+            row["cluster"] = cluster_of.get(row["sha256"])
     if as_json:
         _print_json(rows)
         return
     for row in rows:
+        cluster = f"c{row['cluster']}" if row["cluster"] else "-"
         click.echo(
-            f"{row['sha256'][:12]}  {row['media_type']:<24} {row['size']:>12}  {row['name']}"
+            f"{row['sha256'][:12]}  {row['media_type']:<20} {row['size']:>11}  "
+            f"{cluster:<5} {row['name']}"
         )
 
 
@@ -164,12 +172,41 @@ def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> No
         sha256 = queries.resolve_item(conn, item_id)
         detail = queries.describe_item(conn, sha256)
         raw_text = queries.raw_metadata(conn, sha256) if raw else None
+        previews = queries.derivative_paths(conn, sha256)
+        detail["safe_preview"] = (
+            str(locker.store.path(previews["safe_preview"])) if "safe_preview" in previews else None
+        )
+        detail["keyframes"] = [
+            {"time": time, "path": str(locker.store.path(blob))}
+            for time, blob in queries.keyframes(conn, sha256)
+        ]
+        detail["cluster"] = next(
+            (
+                {"number": c.number, "items": c.items, "earliest": c.earliest}
+                for c in similarity.clusters(conn)
+                if sha256 in c.items
+            ),
+            None,
+        )
     if as_json:
         _print_json(detail)
     else:
         for key in ("sha256", "sha512", "size", "media_type", "first_seen"):
             click.echo(f"{key:<12} {detail[key]}")
         click.echo(f"{'cases':<12} {', '.join(detail['cases']) or '-'}")
+        click.echo(f"{'preview':<12} {detail['safe_preview'] or '-'} (blurred)")
+        if detail["keyframes"]:
+            click.echo(f"{'keyframes':<12} {len(detail['keyframes'])}")
+        if detail["cluster"]:
+            cluster = detail["cluster"]
+            first = (
+                "this is the earliest known copy"
+                if cluster["earliest"] == sha256
+                else (f"earliest known copy {cluster['earliest'][:12]}")
+            )
+            click.echo(
+                f"{'cluster':<12} c{cluster['number']}: {len(cluster['items'])} copies, {first}"
+            )
         for acq in detail["acquisitions"]:
             inner = f"!/{acq['path_in_container']}" if acq["path_in_container"] else ""
             click.echo(
@@ -181,6 +218,101 @@ def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> No
                 click.echo(f"{key:<12} {value}")
     if raw_text is not None:
         click.echo(raw_text)
+
+
+@cli.command(name="analyse")
+@click.argument("item_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every item in the locker.")
+@click.option("--force", is_flag=True, help="Run every step again, even if already done.")
+@locker_option
+def analyse_command(
+    item_ids: Sequence[str], everything: bool, force: bool, locker_path: Path | None
+) -> None:
+    """Run the analysis steps an item has not had yet (or whose version changed)."""
+    if not item_ids and not everything:
+        raise DocketError("give item IDs, or --all")
+    with _open(locker_path) as locker:
+        with locker.engine.connect() as conn, conn.begin():
+            items = None if everything else [queries.resolve_item(conn, i) for i in item_ids]
+        summary = analyse(locker, items, default_actor(), force=force)
+    for item, step, reason in summary.failed:
+        click.echo(f"{step} failed  {item[:12]}: {reason}")
+    click.echo(f"{len(summary.done)} steps done, {len(summary.failed)} failed")
+
+
+@cli.command(name="similar")
+@click.argument("item_id")
+@click.option(
+    "--threshold",
+    type=click.IntRange(0, 256),
+    default=similarity.DEFAULT_THRESHOLD,
+    show_default=True,
+    help="Largest Hamming distance (of 256 PDQ bits) to report.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def similar_command(item_id: str, threshold: int, as_json: bool, locker_path: Path | None) -> None:
+    """Items whose picture, or any video keyframe, is a near-duplicate of this one's."""
+    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        matches = similarity.similar(conn, queries.resolve_item(conn, item_id), threshold)
+    if as_json:
+        _print_json([match.__dict__ for match in matches])
+        return
+    for m in matches:
+        at = "" if m.frame_time is None else f" at {m.frame_time:.1f}s"
+        mine = "" if m.query_frame_time is None else f" (its frame at {m.query_frame_time:.1f}s)"
+        click.echo(
+            f"{m.item[:12]}  distance {m.distance:>3}{at}{mine}  first seen "
+            f"{m.first_seen}  captured {m.capture_time or 'unknown'}"
+        )
+    if not matches:
+        click.echo("no near-duplicates")
+
+
+@cli.command(name="clusters")
+@click.option("--case", help="Only items in this case.")
+@click.option(
+    "--threshold",
+    type=click.IntRange(0, 256),
+    default=similarity.DEFAULT_THRESHOLD,
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def clusters_command(
+    case: str | None, threshold: int, as_json: bool, locker_path: Path | None
+) -> None:
+    """Groups of near-duplicates, each with its earliest known copy marked."""
+    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        found = similarity.clusters(conn, case, threshold)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "cluster": c.number,
+                    "earliest": c.earliest,
+                    "items": [
+                        {
+                            "sha256": sha,
+                            "first_seen": c.origins[sha].first_seen,
+                            "capture_time": c.origins[sha].capture_time,
+                        }
+                        for sha in c.items
+                    ],
+                }
+                for c in found
+            ]
+        )
+        return
+    for c in found:
+        click.echo(f"cluster c{c.number}: {len(c.items)} items")
+        for sha in c.items:
+            mark = "earliest" if sha == c.earliest else "        "
+            origin = c.origins[sha]
+            click.echo(
+                f"  {mark} {sha[:12]}  captured {origin.capture_time or 'unknown'}  "
+                f"first seen {origin.first_seen}"
+            )
 
 
 @cli.command(name="log")

@@ -17,9 +17,9 @@ from PIL import Image
 
 HASH_SIZE = 512
 BAND_TOLERANCE = 24
-BAND_COVERAGE = 0.8
+BAND_COVERAGE = 0.97
 BAND_GAP = 0.05
-TRIM_ROUNDS = 4
+TRIM_ROUNDS = 2
 MIN_CONTENT = 0.3
 CROPS = {"full": 0.0, "c90": 0.05, "c80": 0.10, "c70": 0.15}
 
@@ -61,15 +61,18 @@ def _band_rows(grey: np.ndarray, reverse: bool) -> int:
     return band
 
 
-def trim_bands(image: Image.Image) -> Image.Image:
-    """Cut borders and caption bars from the edges, again and again while any are left, so
-    that a picture with an added frame ends where the picture alone would."""
+def trim_bands(image: Image.Image) -> list[Image.Image]:
+    """The picture with its edge bands cut, once, then again (up to TRIM_ROUNDS): an added
+    caption bar goes in the first round, while a picture whose own edges look like bands
+    (a sky, a dark background) loses those in later rounds, both with and without the bar."""
+    rounds = []
     for _ in range(TRIM_ROUNDS):
         trimmed = _trim_once(image)
         if trimmed.size == image.size:
             break
+        rounds.append(trimmed)
         image = trimmed
-    return image
+    return rounds
 
 
 def _trim_once(image: Image.Image) -> Image.Image:
@@ -119,10 +122,9 @@ def hashes(image: Image.Image) -> list[PerceptualHash]:
     for variant, margin in CROPS.items():
         digest, quality = pdq(_central(picture, margin))
         found.append(PerceptualHash(variant, digest, quality))
-    trimmed = trim_bands(picture)
-    if trimmed.size != picture.size:
+    for number, trimmed in enumerate(trim_bands(picture), start=1):
         digest, quality = pdq(trimmed)
-        found.append(PerceptualHash("trim", digest, quality))
+        found.append(PerceptualHash(f"trim{number}", digest, quality))
     return found
 
 

@@ -132,3 +132,25 @@ def raw_metadata(conn: Connection, sha256: str) -> str | None:
     if found is None or found["status"] != "ok":
         return None
     return json.dumps(found["data"].get("raw"), indent=2, ensure_ascii=False)
+
+
+def derivative_paths(conn: Connection, sha256: str) -> dict[str, str]:
+    """Store blob names of an item's previews, by kind (the latest of each kind)."""
+    rows = conn.execute(
+        select(schema.derivatives.c.kind, schema.derivatives.c.sha256)
+        .where(
+            schema.derivatives.c.item_sha256 == sha256,
+            schema.derivatives.c.kind.in_(["thumbnail", "safe_preview"]),
+        )
+        .order_by(schema.derivatives.c.id)
+    )
+    return {kind: blob for kind, blob in rows}
+
+
+def keyframes(conn: Connection, sha256: str) -> list[tuple[float | None, str]]:
+    rows = conn.execute(
+        select(schema.derivatives.c.frame_time, schema.derivatives.c.sha256)
+        .where(schema.derivatives.c.item_sha256 == sha256, schema.derivatives.c.kind == "keyframe")
+        .order_by(schema.derivatives.c.frame_time)
+    )
+    return [(time, blob) for time, blob in rows]

@@ -93,6 +93,7 @@ class _Run:
         self.analyser = analyser
         self.summary = IngestSummary()
         self.pending: deque[tuple[str, Future[StepRun]]] = deque()
+        self.queued: set[tuple[str, str]] = set()  # (item, step) already queued in this run
 
     def emit(self, outcome: Outcome) -> None:
         self.summary.outcomes.append(outcome)
@@ -125,7 +126,10 @@ class _Run:
             )
         )
         for step in self.analyser.applicable(media_type):
-            if done.get(step.name) != step.version:
+            if (
+                done.get(step.name) != step.version
+                and (blob.digest.sha256, step.name) not in self.queued
+            ):
                 self.queue_analysis(blob.digest.sha256, media_type, step, name)
         return blob
 
@@ -178,6 +182,7 @@ class _Run:
             self.refuse(raw_path + b"!/" + member.raw_name, f"member cannot be read: {exc}")
 
     def queue_analysis(self, sha256: str, media_type: str, step: Step, name: str) -> None:
+        self.queued.add((sha256, step.name))
         self.pending.append((name, self.analyser.submit(sha256, media_type, step)))
         if len(self.pending) > MAX_PENDING_ANALYSIS:
             with self.conn.begin():

@@ -1,0 +1,67 @@
+"""`docket analyse`: run the steps an item has not had yet (or whose version changed)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from docket.analyse.runner import Analyser, StepRun, record_step_run
+from docket.catalogue import schema
+from docket.catalogue.records import step_versions
+from docket.custody.ledger import StoredCheckpoint, make_checkpoint
+from docket.locker import Locker
+
+
+@dataclass
+class AnalyseSummary:
+    done: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    checkpoint: StoredCheckpoint | None = None
+
+
+def analyse(
+    locker: Locker,
+    items: Sequence[str] | None,
+    actor: str,
+    force: bool = False,
+    report: Callable[[StepRun], None] = lambda _run: None,
+) -> AnalyseSummary:
+    """Analyse `items` (all items when None); a step runs when it never succeeded on the item,
+    when its version changed, or always with `force`."""
+    summary = AnalyseSummary()
+    with Analyser(locker.store) as analyser, locker.engine.connect() as conn:
+        with conn.begin():
+            query = select(schema.items.c.sha256, schema.items.c.media_type).order_by(
+                schema.items.c.first_seen
+            )
+            if items is not None:
+                query = query.where(schema.items.c.sha256.in_(list(items)))
+            targets = [
+                (sha256, media_type, step)
+                for sha256, media_type in conn.execute(query).all()
+                for done in [step_versions(conn, sha256)]
+                for step in analyser.applicable(media_type)
+                if force or done.get(step.name) != step.version
+            ]
+        pending: deque[Future[StepRun]] = deque(
+            analyser.submit(sha256, media_type, step) for sha256, media_type, step in targets
+        )
+        while pending:
+            pending[0].result()
+            with conn.begin():
+                while pending and pending[0].done():
+                    run = pending.popleft().result()
+                    record_step_run(conn, actor, run)
+                    if run.error is None:
+                        summary.done.append((run.item, run.step.name))
+                    else:
+                        summary.failed.append((run.item, run.step.name, run.error))
+                    report(run)
+        if targets:
+            with conn.begin():
+                summary.checkpoint = make_checkpoint(conn, locker.signing_key, locker.origin, actor)
+    return summary

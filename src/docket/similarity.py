@@ -1,0 +1,214 @@
+"""Near-duplicates: which items show the same picture, and which copy came first.
+
+The index is a cache built from the catalogue's perceptual hashes on demand (faiss's exact
+binary index: a brute-force Hamming scan with hardware popcount); the catalogue stays the
+only source of truth. Hashes PDQ marks as low quality (flat, near-blank pictures) are left
+out, so they never match everything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import faiss
+import numpy as np
+from sqlalchemy import Connection, func, select
+
+from docket.catalogue import schema
+from docket.errors import DocketError
+
+MIN_QUALITY = 50
+# Tuned on scikit-image's sample photographs (tests/test_similarity.py prints the figures):
+# the worst edit measured (resize, JPEG q40, 10% crop, +20% brightness, caption bar, grey,
+# screenshot border) lay at 46, the closest pair of distinct photographs at 100.
+DEFAULT_THRESHOLD = 56
+QUERY_VARIANTS = ("full", "trim1", "trim2")
+
+
+class NoUsableHashError(DocketError):
+    """The item has no perceptual hash good enough to compare."""
+
+
+@dataclass(frozen=True)
+class HashIndex:
+    items: list[str]
+    variants: list[str]
+    frame_times: list[float | None]
+    digests: np.ndarray  # (n, 32) uint8
+
+    @classmethod
+    def build(cls, conn: Connection, items: set[str] | None = None) -> HashIndex:
+        table = schema.perceptual_hashes
+        query = select(table.c.item_sha256, table.c.variant, table.c.frame_time, table.c.pdq)
+        query = query.where(table.c.quality >= MIN_QUALITY).order_by(table.c.id)
+        rows = [row for row in conn.execute(query) if items is None or row[0] in items]
+        digests = np.frombuffer(b"".join(bytes.fromhex(row[3]) for row in rows), dtype=np.uint8)
+        return cls(
+            [row[0] for row in rows],
+            [row[1] for row in rows],
+            [row[2] for row in rows],
+            digests.reshape(-1, 32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def pairs(
+        self, queries: np.ndarray, threshold: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query row, index row, distance) of every pair within `threshold` bits."""
+        if len(self) == 0 or len(queries) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        index = faiss.IndexBinaryFlat(256)
+        index.add(self.digests)
+        limits, distances, labels = index.range_search(np.ascontiguousarray(queries), threshold + 1)
+        rows = np.repeat(np.arange(len(queries)), np.diff(limits).astype(np.int64))
+        return rows, labels, distances
+
+
+@dataclass(frozen=True)
+class Provenance:
+    first_seen: str
+    capture_time: str | None
+
+    def sort_key(self) -> tuple[int, str]:
+        """Earliest capture time first (as UTC when its offset is known), else first arrival."""
+        if self.capture_time is not None:
+            return (0, _as_utc(self.capture_time))
+        return (1, self.first_seen)
+
+
+def _as_utc(text: str) -> str:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return moment.isoformat()
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+def provenance(conn: Connection, items: list[str]) -> dict[str, Provenance]:
+    first_seen = dict(
+        conn.execute(
+            select(schema.items.c.sha256, schema.items.c.first_seen).where(
+                schema.items.c.sha256.in_(items)
+            )
+        ).all()
+    )
+    capture: dict[str, str | None] = {}
+    rows = conn.execute(
+        select(schema.results.c.item_sha256, schema.results.c.data)
+        .where(
+            schema.results.c.item_sha256.in_(items),
+            schema.results.c.step == "metadata",
+            schema.results.c.status == "ok",
+        )
+        .order_by(schema.results.c.id)
+    )
+    for sha256, data in rows:
+        capture[sha256] = json.loads(data).get("normalised", {}).get("capture_time")
+    return {sha: Provenance(first_seen[sha], capture.get(sha)) for sha in items}
+
+
+@dataclass(frozen=True)
+class Match:
+    item: str
+    distance: int
+    frame_time: float | None
+    query_frame_time: float | None
+    first_seen: str
+    capture_time: str | None
+
+
+def similar(conn: Connection, item: str, threshold: int = DEFAULT_THRESHOLD) -> list[Match]:
+    """Every other item with a picture or keyframe within `threshold` bits of this one's."""
+    index = HashIndex.build(conn)
+    own = [i for i, sha in enumerate(index.items) if sha == item]
+    if not own:
+        raise NoUsableHashError(
+            f"item {item[:12]}: no perceptual hash of usable quality (not a picture or video, "
+            "not analysed yet, or a flat, near-blank picture)"
+        )
+    rows, labels, distances = index.pairs(index.digests[own], threshold)
+    best: dict[str, tuple[int, float | None, float | None]] = {}
+    for row, label, distance in zip(rows, labels, distances, strict=True):
+        other = index.items[label]
+        if other == item:
+            continue
+        found = (int(distance), index.frame_times[label], index.frame_times[own[row]])
+        if other not in best or found[0] < best[other][0]:
+            best[other] = found
+    origins = provenance(conn, list(best))
+    matches = [
+        Match(other, d, t, qt, origins[other].first_seen, origins[other].capture_time)
+        for other, (d, t, qt) in best.items()
+    ]
+    return sorted(matches, key=lambda m: (m.distance, origins[m.item].sort_key()))
+
+
+@dataclass
+class Cluster:
+    number: int
+    items: list[str]
+    earliest: str
+    origins: dict[str, Provenance] = field(repr=False)
+
+
+def clusters(
+    conn: Connection, case: str | None = None, threshold: int = DEFAULT_THRESHOLD
+) -> list[Cluster]:
+    """Groups of near-duplicates (connected by any close pair), earliest known copy first."""
+    scope: set[str] | None = None
+    if case is not None:
+        case_id = conn.execute(
+            select(schema.cases.c.id).where(schema.cases.c.name == case)
+        ).scalar()
+        if case_id is None:
+            raise DocketError(f"case {case!r}: no such case")
+        scope = set(
+            conn.execute(
+                select(schema.case_items.c.item_sha256).where(
+                    schema.case_items.c.case_id == case_id
+                )
+            ).scalars()
+        )
+    index = HashIndex.build(conn, scope)
+    queries = [i for i, variant in enumerate(index.variants) if variant in QUERY_VARIANTS]
+    rows, labels, _ = index.pairs(index.digests[queries], threshold)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for row, label in zip(rows, labels, strict=True):
+        a, b = index.items[queries[row]], index.items[label]
+        if a != b:
+            parent[find(a)] = find(b)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for member in parent:
+        groups[find(member)].append(member)
+    found = [sorted(members) for members in groups.values() if len(members) > 1]
+    origins = provenance(conn, [sha for members in found for sha in members])
+    ordered = []
+    for members in found:
+        members.sort(key=lambda sha: (origins[sha].sort_key(), sha))
+        ordered.append(members)
+    ordered.sort(key=lambda members: (origins[members[0]].sort_key(), members[0]))
+    return [
+        Cluster(n, members, members[0], {m: origins[m] for m in members})
+        for n, members in enumerate(ordered, start=1)
+    ]
+
+
+def hash_count(conn: Connection) -> int:
+    return int(
+        conn.execute(select(func.count()).select_from(schema.perceptual_hashes)).scalar_one()
+    )
