@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import faiss
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from docket.catalogue import schema
 from docket.errors import DocketError
@@ -32,12 +32,22 @@ class NoUsableHashError(DocketError):
     """The item has no perceptual hash good enough to compare."""
 
 
-@dataclass(frozen=True)
 class HashIndex:
-    items: list[str]
-    variants: list[str]
-    frame_times: list[float | None]
-    digests: np.ndarray  # (n, 32) uint8
+    """Hashes with their owners, and faiss's exact binary index over them."""
+
+    def __init__(
+        self,
+        items: list[str],
+        variants: list[str],
+        frame_times: list[float | None],
+        digests: np.ndarray,
+    ) -> None:
+        self.items = items
+        self.variants = variants
+        self.frame_times = frame_times
+        self.digests = np.ascontiguousarray(digests, dtype=np.uint8).reshape(-1, 32)
+        self._index = faiss.IndexBinaryFlat(256)
+        self._index.add(self.digests)
 
     @classmethod
     def build(cls, conn: Connection, items: set[str] | None = None) -> HashIndex:
@@ -50,7 +60,7 @@ class HashIndex:
             [row[0] for row in rows],
             [row[1] for row in rows],
             [row[2] for row in rows],
-            digests.reshape(-1, 32),
+            digests,
         )
 
     def __len__(self) -> int:
@@ -63,9 +73,10 @@ class HashIndex:
         if len(self) == 0 or len(queries) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
-        index = faiss.IndexBinaryFlat(256)
-        index.add(self.digests)
-        limits, distances, labels = index.range_search(np.ascontiguousarray(queries), threshold + 1)
+        # faiss returns distances strictly below its radius.
+        limits, distances, labels = self._index.range_search(
+            np.ascontiguousarray(queries), threshold + 1
+        )
         rows = np.repeat(np.arange(len(queries)), np.diff(limits).astype(np.int64))
         return rows, labels, distances
 
@@ -177,7 +188,25 @@ def clusters(
                 )
             ).scalars()
         )
-    index = HashIndex.build(conn, scope)
+    found = group_items(HashIndex.build(conn, scope), threshold)
+    origins = provenance(conn, [sha for members in found for sha in members])
+    ordered = []
+    for members in found:
+        members.sort(key=lambda sha: (origins[sha].sort_key(), sha))
+        ordered.append(members)
+    ordered.sort(key=lambda members: (origins[members[0]].sort_key(), members[0]))
+    return [
+        Cluster(n, members, members[0], {m: origins[m] for m in members})
+        for n, members in enumerate(ordered, start=1)
+    ]
+
+
+def group_items(index: HashIndex, threshold: int) -> list[list[str]]:
+    """Items joined by any close pair of hashes (union-find), in groups of two or more.
+
+    Only whole-picture hashes are queries; crops are found as targets, and as closeness is
+    symmetric, every pair is still seen from one side.
+    """
     queries = [i for i, variant in enumerate(index.variants) if variant in QUERY_VARIANTS]
     rows, labels, _ = index.pairs(index.digests[queries], threshold)
     parent: dict[str, str] = {}
@@ -195,20 +224,4 @@ def clusters(
     groups: dict[str, list[str]] = defaultdict(list)
     for member in parent:
         groups[find(member)].append(member)
-    found = [sorted(members) for members in groups.values() if len(members) > 1]
-    origins = provenance(conn, [sha for members in found for sha in members])
-    ordered = []
-    for members in found:
-        members.sort(key=lambda sha: (origins[sha].sort_key(), sha))
-        ordered.append(members)
-    ordered.sort(key=lambda members: (origins[members[0]].sort_key(), members[0]))
-    return [
-        Cluster(n, members, members[0], {m: origins[m] for m in members})
-        for n, members in enumerate(ordered, start=1)
-    ]
-
-
-def hash_count(conn: Connection) -> int:
-    return int(
-        conn.execute(select(func.count()).select_from(schema.perceptual_hashes)).scalar_one()
-    )
+    return [sorted(members) for members in groups.values() if len(members) > 1]

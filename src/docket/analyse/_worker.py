@@ -14,15 +14,16 @@ from typing import Any
 
 from PIL import Image
 
-from docket.analyse._imaging import describe_picture
+from docket.analyse._imaging import PictureCache, describe_picture
+
+CACHE = PictureCache()
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
     out = request.get("out")
     try:
-        answer = describe_picture(
-            Path(request["path"]), Path(out) if out else None, bool(request.get("hashes"))
-        )
+        picture = CACHE.get(Path(request["path"]))
+        answer = describe_picture(picture, Path(out) if out else None, bool(request.get("hashes")))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError) as exc:
         return {"ok": False, "error": f"cannot decode the picture ({type(exc).__name__}: {exc})"}
     return {"ok": True, **answer}

@@ -40,27 +40,30 @@ def analyse(
             )
             if items is not None:
                 query = query.where(schema.items.c.sha256.in_(list(items)))
-            targets = [
-                (sha256, media_type, step)
-                for sha256, media_type in conn.execute(query).all()
-                for done in [step_versions(conn, sha256)]
-                for step in analyser.applicable(media_type)
-                if force or done.get(step.name) != step.version
-            ]
-        pending: deque[Future[StepRun]] = deque(
-            analyser.submit(sha256, media_type, step) for sha256, media_type, step in targets
+            targets = []
+            for sha256, media_type in conn.execute(query).all():
+                done = step_versions(conn, sha256)
+                due = [
+                    step
+                    for step in analyser.applicable(media_type)
+                    if force or done.get(step.name) != step.version
+                ]
+                if due:
+                    targets.append((sha256, media_type, due))
+        pending: deque[Future[list[StepRun]]] = deque(
+            analyser.submit(sha256, media_type, due) for sha256, media_type, due in targets
         )
         while pending:
             pending[0].result()
             with conn.begin():
                 while pending and pending[0].done():
-                    run = pending.popleft().result()
-                    record_step_run(conn, actor, run)
-                    if run.error is None:
-                        summary.done.append((run.item, run.step.name))
-                    else:
-                        summary.failed.append((run.item, run.step.name, run.error))
-                    report(run)
+                    for run in pending.popleft().result():
+                        record_step_run(conn, actor, run)
+                        if run.error is None:
+                            summary.done.append((run.item, run.step.name))
+                        else:
+                            summary.failed.append((run.item, run.step.name, run.error))
+                        report(run)
         if targets:
             with conn.begin():
                 summary.checkpoint = make_checkpoint(conn, locker.signing_key, locker.origin, actor)

@@ -7,6 +7,7 @@ transaction (see record_step_run), so the catalogue is written from one thread.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from docket.custody.events import Event
 from docket.errors import DocketError
 from docket.store import FilesystemStore, StoredBlob
 
-WORKERS = 2
+WORKERS = max(2, os.cpu_count() or 2)
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,13 @@ class Analyser:
     def applicable(self, media_type: str) -> list[Step]:
         return [step for step in self.steps if step.applies_to(media_type)]
 
-    def submit(self, item: str, media_type: str, step: Step) -> Future[StepRun]:
-        return self._pool.submit(self._run, item, media_type, step)
+    def submit(self, item: str, media_type: str, steps: Sequence[Step]) -> Future[list[StepRun]]:
+        """Run an item's steps one after another in one thread (and so one picture worker,
+        which then decodes the picture once for all of them)."""
+        return self._pool.submit(self._run_all, item, media_type, list(steps))
+
+    def _run_all(self, item: str, media_type: str, steps: list[Step]) -> list[StepRun]:
+        return [self._run(item, media_type, step) for step in steps]
 
     def _run(self, item: str, media_type: str, step: Step) -> StepRun:
         with tempfile.TemporaryDirectory(prefix=f"docket-{step.name}-") as scratch:

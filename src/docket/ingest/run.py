@@ -92,7 +92,7 @@ class _Run:
         self.report = report
         self.analyser = analyser
         self.summary = IngestSummary()
-        self.pending: deque[tuple[str, Future[StepRun]]] = deque()
+        self.pending: deque[tuple[str, Future[list[StepRun]]]] = deque()
         self.queued: set[tuple[str, str]] = set()  # (item, step) already queued in this run
 
     def emit(self, outcome: Outcome) -> None:
@@ -125,12 +125,14 @@ class _Run:
                 event=event.seq,
             )
         )
-        for step in self.analyser.applicable(media_type):
-            if (
-                done.get(step.name) != step.version
-                and (blob.digest.sha256, step.name) not in self.queued
-            ):
-                self.queue_analysis(blob.digest.sha256, media_type, step, name)
+        due = [
+            step
+            for step in self.analyser.applicable(media_type)
+            if done.get(step.name) != step.version
+            and (blob.digest.sha256, step.name) not in self.queued
+        ]
+        if due:
+            self.queue_analysis(blob.digest.sha256, media_type, due, name)
         return blob
 
     def arrival(self, raw_path: bytes, mtime: float | None, **extra: object) -> Arrival:
@@ -181,9 +183,9 @@ class _Run:
         except (zipfile.BadZipFile, OSError, EOFError, DocketError, NotImplementedError) as exc:
             self.refuse(raw_path + b"!/" + member.raw_name, f"member cannot be read: {exc}")
 
-    def queue_analysis(self, sha256: str, media_type: str, step: Step, name: str) -> None:
-        self.queued.add((sha256, step.name))
-        self.pending.append((name, self.analyser.submit(sha256, media_type, step)))
+    def queue_analysis(self, sha256: str, media_type: str, steps: list[Step], name: str) -> None:
+        self.queued.update((sha256, step.name) for step in steps)
+        self.pending.append((name, self.analyser.submit(sha256, media_type, steps)))
         if len(self.pending) > MAX_PENDING_ANALYSIS:
             with self.conn.begin():
                 self.record_ready_analysis(wait_for_one=True)
@@ -194,10 +196,10 @@ class _Run:
         while self.pending and (wait_for_all or wait_for_one or self.pending[0][1].done()):
             name, future = self.pending.popleft()
             wait_for_one = False
-            run = future.result()
-            if run.error is not None:
-                self.summary.analysis_failures.append((name, run.step.name, run.error))
-            record_step_run(self.conn, self.options.collector, run)
+            for run in future.result():
+                if run.error is not None:
+                    self.summary.analysis_failures.append((name, run.step.name, run.error))
+                record_step_run(self.conn, self.options.collector, run)
 
     def finish(self) -> None:
         with self.conn.begin():
