@@ -1,0 +1,206 @@
+"""Near-duplicate search: query and clustering time at scale, and a side-by-side with imagededup.
+
+Run by hand: .venv/bin/python bench/similar.py [--stored N] [--cluster N] [--images N]
+Targets (issue 3): one `similar` query against 1 million stored hashes in < 5 ms (index
+loaded); clustering 100,000 hashes in < 10 s. Then 10,000 generated images (2,000 scenes,
+each with 4 edited copies) are hashed and grouped by Docket and by imagededup's PHash (a tool
+investigators use today), both timed and scored against the known groups. imagededup runs in
+its own virtual environment (made on first use under ~/.cache/docket-bench); its CNN modules,
+which need torch, are replaced by empty modules there, as only its hashing is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from docket._samples import draw_scene, repost
+from docket.analyse import _imaging, perceptual
+from docket.similarity import DEFAULT_THRESHOLD, HashIndex, group_items
+
+VENV = Path.home() / ".cache" / "docket-bench" / "imagededup"
+IMAGEDEDUP_RUN = """
+import json, sys, time, types
+sys.modules["imagededup.methods.cnn"] = types.SimpleNamespace(CNN=None)
+sys.modules["imagededup.utils.models"] = types.SimpleNamespace(CustomModel=None)
+from imagededup.methods import PHash
+start = time.perf_counter()
+phash = PHash(verbose=False)
+encodings = phash.encode_images(image_dir=sys.argv[1])
+duplicates = phash.find_duplicates(encoding_map=encodings)
+print(json.dumps({"seconds": time.perf_counter() - start, "duplicates": duplicates}))
+"""
+
+
+def synthetic_index(count: int, rng: np.random.Generator) -> HashIndex:
+    """`count` hashes, 6 variants per item; one item in ten is a noisy copy of another one."""
+    items = count // 6
+    base = rng.integers(0, 256, size=(items, 32), dtype=np.uint8)
+    chosen = rng.choice(items, size=items // 5, replace=False)
+    half = len(chosen) // 2
+    originals, copies = chosen[:half], chosen[half : 2 * half]
+    flips = np.packbits(rng.random((len(copies), 256)) < 0.05, axis=1)
+    base[copies] = base[originals] ^ flips
+    variants = np.repeat(base, 6, axis=0) ^ np.packbits(rng.random((items * 6, 256)) < 0.08, axis=1)
+    names = [f"item{i}" for i in range(items) for _ in range(6)]
+    kinds = ["full", "c90", "c80", "c70", "trim1", "trim2"] * items
+    return HashIndex(names, kinds, [None] * len(names), variants)
+
+
+def time_queries(stored: int) -> None:
+    rng = np.random.default_rng(1)
+    start = time.perf_counter()
+    index = synthetic_index(stored, rng)
+    built = time.perf_counter() - start
+    times = []
+    for item in rng.choice(len(index) // 6, size=30, replace=False):
+        queries = index.digests[item * 6 : item * 6 + 6]
+        start = time.perf_counter()
+        index.pairs(queries, DEFAULT_THRESHOLD)
+        times.append(time.perf_counter() - start)
+    print(
+        f"similar: one query (6 hashes of one item) against {len(index):,} stored hashes: "
+        f"median {statistics.median(times) * 1e3:.2f} ms, max {max(times) * 1e3:.2f} ms "
+        f"(index built in {built:.2f} s)"
+    )
+
+
+def time_clustering(count: int) -> None:
+    index = synthetic_index(count, np.random.default_rng(2))
+    start = time.perf_counter()
+    groups = group_items(index, DEFAULT_THRESHOLD)
+    seconds = time.perf_counter() - start
+    print(
+        f"clusters: {len(index):,} hashes grouped in {seconds:.2f} s "
+        f"({len(groups):,} groups of near-duplicates)"
+    )
+
+
+EDITS: list[Callable[[Image.Image], Image.Image]] = [
+    lambda im: im.resize((im.width // 2, im.height // 2)),
+    lambda im: ImageEnhance.Brightness(im).enhance(1.2),
+    lambda im: repost(im, "re-posted"),
+    lambda im: im.crop((im.width // 10, im.height // 10, im.width * 9 // 10, im.height * 9 // 10)),
+]
+
+
+def make_images(folder: Path, scenes: int) -> dict[str, int]:
+    """Scene number of each generated file name."""
+    truth = {}
+    for scene in range(scenes):
+        picture = draw_scene(10_000 + scene, (480, 360))
+        for copy, image in enumerate([picture, *(edit(picture) for edit in EDITS)]):
+            name = f"s{scene:05}_{copy}.jpg"
+            image.save(folder / name, "JPEG", quality=random.Random(scene).choice([60, 75, 90]))
+            truth[name] = scene
+    return truth
+
+
+def docket_hashes(path: Path) -> tuple[str, list[tuple[str, bytes, int]]]:
+    picture = _imaging.open_picture(path)
+    return path.name, [(h.variant, h.digest, h.quality) for h in perceptual.hashes(picture)]
+
+
+def score(groups: list[set[str]], truth: dict[str, int]) -> tuple[float, float]:
+    """Pairwise recall and precision of `groups` against the true scenes."""
+    found = {tuple(sorted(p)) for g in groups for p in _pairs(g)}
+    true: dict[int, set[str]] = {}
+    for name, scene in truth.items():
+        true.setdefault(scene, set()).add(name)
+    wanted = {tuple(sorted(p)) for g in true.values() for p in _pairs(g)}
+    hits = len(found & wanted)
+    return hits / len(wanted), hits / max(len(found), 1)
+
+
+def _pairs(group: set[str]) -> list[tuple[str, str]]:
+    members = sorted(group)
+    return [(a, b) for i, a in enumerate(members) for b in members[i + 1 :]]
+
+
+def imagededup_python() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        pip = [str(VENV / "bin" / "pip"), "install", "-q"]
+        subprocess.run([*pip, "--no-deps", "imagededup"], check=True)
+        subprocess.run(
+            [*pip, "numpy", "scipy", "PyWavelets", "Pillow", "tqdm", "scikit-learn", "matplotlib"],
+            check=True,
+        )
+    return python
+
+
+def side_by_side(images: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="docket-bench-") as scratch:
+        folder = Path(scratch)
+        truth = make_images(folder, images // (len(EDITS) + 1))
+        paths = sorted(folder.glob("*.jpg"))
+        start = time.perf_counter()
+        with Pool(os.cpu_count()) as pool:
+            hashed = pool.map(docket_hashes, paths, chunksize=32)
+        names, variants, digests = [], [], []
+        for name, found in hashed:
+            for variant, digest, quality in found:
+                if quality >= 50:
+                    names.append(name)
+                    variants.append(variant)
+                    digests.append(np.frombuffer(digest, dtype=np.uint8))
+        index = HashIndex(names, variants, [None] * len(names), np.array(digests))
+        ours = [set(g) for g in group_items(index, DEFAULT_THRESHOLD)]
+        ours_seconds = time.perf_counter() - start
+        ours_recall, ours_precision = score(ours, truth)
+
+        done = subprocess.run(
+            [str(imagededup_python()), "-c", IMAGEDEDUP_RUN, str(folder)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        theirs = [{name, *dups} for name, dups in result["duplicates"].items() if dups]
+        their_recall, their_precision = score(theirs, truth)
+        print(
+            f"\n{len(paths):,} images (480x360 JPEG; {len(paths) // 5:,} scenes, each with "
+            "copies resized, brightened, re-posted with a caption bar, cropped 10%):"
+        )
+        print(
+            f"  docket (PDQ + crops + band trim, faiss) {ours_seconds:7.2f} s  "
+            f"recall {ours_recall:6.1%}  precision {ours_precision:6.1%}"
+        )
+        print(
+            f"  imagededup PHash (defaults)             {result['seconds']:7.2f} s  "
+            f"recall {their_recall:6.1%}  precision {their_precision:6.1%}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stored", type=int, default=1_000_000)
+    parser.add_argument("--cluster", type=int, default=100_000)
+    parser.add_argument("--images", type=int, default=10_000)
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, threshold {DEFAULT_THRESHOLD}"
+    )
+    time_queries(args.stored)
+    time_clustering(args.cluster)
+    side_by_side(args.images)
+
+
+if __name__ == "__main__":
+    main()
