@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from json import loads as json_loads
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,16 @@ def test_show_gives_the_safe_preview_and_cluster(cli: Any, tmp_path: Path) -> No
     shown = cli("show", "--locker", locker, listed[0]["sha256"][:8], "--json").json()
     assert Path(shown["safe_preview"]).is_file()
     assert shown["cluster"]["number"] == 1 and len(shown["cluster"]["items"]) == 2
+
+
+def test_show_marks_an_item_incomplete_with_the_reason(cli: Any, tmp_path: Path) -> None:
+    locker = tmp_path / "locker"
+    cli("init", locker)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(jpeg(sample("coffee"))[:900])
+    sha256 = cli("ingest", "--locker", locker, "--json", broken).out.splitlines()[0]
+    shown = cli("show", "--locker", locker, json_loads(sha256)["sha256"], "--json").json()
+    assert shown["incomplete"] is True
+    failed = {run["step"]: run["error"] for run in shown["analysis"] if run["status"] != "ok"}
+    assert set(failed) == {"previews", "perceptual"}
+    assert all("cannot decode the picture" in reason for reason in failed.values())

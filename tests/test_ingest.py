@@ -6,6 +6,7 @@ import os
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from conftest import photo, take
 from sqlalchemy import Table, func, select
@@ -22,7 +23,7 @@ def count(locker: Locker, table: Table) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def describe(locker: Locker, sha256: str) -> dict[str, object]:
+def describe(locker: Locker, sha256: str) -> dict[str, Any]:
     with locker.engine.connect() as conn, conn.begin():
         return queries.describe_item(conn, sha256)
 
@@ -263,3 +264,23 @@ def test_every_run_ends_with_a_checkpoint(locker: Locker, tmp_path: Path) -> Non
     assert summary.checkpoint is not None
     assert summary.checkpoint.checkpoint.verify(locker.public_key)
     assert verify(locker).ok
+
+
+def test_device_is_refused(locker: Locker) -> None:
+    summary = take(locker, Path("/dev/null"))
+    assert [o.status for o in summary.outcomes] == ["refused"]
+    assert summary.outcomes[0].reason == "a character device, not a regular file"
+
+
+def test_deferred_analysis_reads_metadata_now_and_the_rest_later(
+    locker: Locker, tmp_path: Path
+) -> None:
+    from docket.analyse.batch import analyse
+
+    summary = take(locker, photo(tmp_path / "in"), defer_analysis=True)
+    sha256 = summary.outcomes[0].sha256 or ""
+    first = describe(locker, sha256)["analysis"]
+    assert [run["step"] for run in first] == ["metadata"]
+    later = analyse(locker, None, "tester")
+    assert sorted(step for _, step in later.done) == ["perceptual", "previews"]
+    assert describe(locker, sha256)["incomplete"] is False

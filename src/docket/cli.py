@@ -87,6 +87,12 @@ def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
 @click.option("--collector", help="Who is taking the files in (default: your user name).")
 @click.option("--note", help="A note kept with each acquisition.")
 @click.option(
+    "--defer-analysis",
+    is_flag=True,
+    help="Store and read metadata only; make previews, hashes and keyframes later with "
+    "`docket analyse --all` (for big card dumps that must be preserved first).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -99,12 +105,17 @@ def ingest_command(
     source: str | None,
     collector: str | None,
     note: str | None,
+    defer_analysis: bool,
     as_json: bool,
     locker_path: Path | None,
 ) -> None:
     """Preserve files, folders and zip archives as evidence items."""
     options = IngestOptions(
-        collector=collector or default_actor(), case=case, source=source, note=note
+        collector=collector or default_actor(),
+        case=case,
+        source=source,
+        note=note,
+        defer_analysis=defer_analysis,
     )
 
     def report(outcome: Outcome) -> None:
@@ -195,6 +206,9 @@ def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> No
             click.echo(f"{key:<12} {detail[key]}")
         click.echo(f"{'cases':<12} {', '.join(detail['cases']) or '-'}")
         click.echo(f"{'preview':<12} {detail['safe_preview'] or '-'} (blurred)")
+        for run in detail["analysis"]:
+            outcome = "ok" if run["status"] == "ok" else f"FAILED: {run['error']}"
+            click.echo(f"{'step':<12} {run['step']} v{run['version']}: {outcome}")
         if detail["keyframes"]:
             click.echo(f"{'keyframes':<12} {len(detail['keyframes'])}")
         if detail["cluster"]:

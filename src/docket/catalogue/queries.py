@@ -95,6 +95,17 @@ def describe_item(conn: Connection, sha256: str) -> dict[str, Any]:
         .order_by(schema.cases.c.name)
     ).scalars()
     metadata = latest_result(conn, sha256, "metadata")
+    steps = conn.execute(
+        select(
+            schema.results.c.step,
+            schema.results.c.step_version,
+            schema.results.c.status,
+            schema.results.c.error,
+        )
+        .where(schema.results.c.item_sha256 == sha256)
+        .order_by(schema.results.c.id)
+    ).all()
+    latest = {step: (version, status, error) for step, version, status, error in steps}
     return {
         "sha256": row["sha256"],
         "sha512": row["sha512"],
@@ -117,6 +128,11 @@ def describe_item(conn: Connection, sha256: str) -> dict[str, Any]:
             }
             for acq in acquisitions
         ],
+        "analysis": [
+            {"step": step, "version": version, "status": status, "error": error}
+            for step, (version, status, error) in latest.items()
+        ],
+        "incomplete": any(status != "ok" for _, status, _ in latest.values()),
         "metadata": None
         if metadata is None
         else {

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from docket import clock, mediatype
 from docket.analyse.runner import Analyser, StepRun, record_step_run
-from docket.analyse.steps import Step
+from docket.analyse.steps import MetadataStep, Step
 from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.errors import DocketError
@@ -42,6 +42,8 @@ class IngestOptions:
     source: str | None = None
     note: str | None = None
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    # Only read metadata now; previews, hashes and keyframes wait for `docket analyse`.
+    defer_analysis: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,7 @@ def ingest(
     files = [entry for entry in entries if isinstance(entry, FileInput)]
     progress.start(len(files), sum(entry.size for entry in files))
     with (
-        Analyser(locker.store) as analyser,
+        Analyser(locker.store, [MetadataStep()] if options.defer_analysis else None) as analyser,
         ThreadPoolExecutor(max_workers=STORE_WORKERS) as store_pool,
         locker.engine.connect() as conn,
     ):
