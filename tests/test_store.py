@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -71,14 +70,21 @@ def test_four_gigabyte_file_streams_in_flat_memory(tmp_path: Path) -> None:
         "from docket.cli import main\n"
         f"code = main(['init', {str(locker)!r}]) or main(['ingest', '--locker', {str(locker)!r},"
         f" '--json', {str(big)!r}])\n"
-        "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM, not getrusage: a forked child's ru_maxrss starts at its parent's peak.
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print('MAXRSS', hwm.split()[1])\n"
+        "print('CHILDREN', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
         "sys.exit(code)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=1200, check=True
     )
-    peak_kib = int(done.stdout.rsplit("MAXRSS", 1)[1])
-    print(f"peak RSS ingesting 4 GiB: {peak_kib / 1024:.0f} MiB")
+    peak_kib = int(done.stdout.split("MAXRSS", 1)[1].split()[0])
+    children_kib = int(done.stdout.split("CHILDREN", 1)[1].split()[0])
+    print(
+        f"peak RSS ingesting 4 GiB: {peak_kib / 1024:.0f} MiB (helper processes, an upper "
+        f"bound as they start from a fork: {children_kib / 1024:.0f} MiB)"
+    )
     assert peak_kib < 300 * 1024
+    assert children_kib < 300 * 1024
     assert '"status": "new"' in done.stdout and '"size": 4294967296' in done.stdout
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 300 * 1024

@@ -12,6 +12,8 @@ from typing import Any
 import click
 
 from docket import __version__, similarity
+from docket._cli_common import locker_option, open_locker, print_json
+from docket._cli_protect import flag_command, redact_command, reveal_command, strip_command
 from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse
 from docket.catalogue import queries
@@ -20,22 +22,6 @@ from docket.errors import DocketError
 from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
 from docket.locker import Locker, default_actor, default_path
 from docket.verify import verify
-
-locker_option = click.option(
-    "--locker",
-    "locker_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Locker folder (default: $DOCKET_LOCKER, else ./locker).",
-)
-
-
-def _open(locker_path: Path | None) -> Locker:
-    return Locker.open(locker_path or default_path())
-
-
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 @click.group()
@@ -124,7 +110,7 @@ def ingest_command(
             click.echo(json.dumps(line, ensure_ascii=False))
             sys.stdout.flush()
 
-    with _open(locker_path) as locker:
+    with open_locker(locker_path) as locker:
         summary = ingest(
             locker,
             [os.fsencode(p) for p in paths],
@@ -154,7 +140,7 @@ def ingest_command(
 @locker_option
 def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> None:
     """List items, with their safe preview and near-duplicate cluster."""
-    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         rows = queries.list_items(conn, case)
         cluster_of = {sha: c.number for c in similarity.clusters(conn, case) for sha in c.items}
         for row in rows:
@@ -162,7 +148,7 @@ def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> Non
             row["safe_preview"] = None if preview is None else str(locker.store.path(preview))
             row["cluster"] = cluster_of.get(row["sha256"])
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         cluster = f"c{row['cluster']}" if row["cluster"] else "-"
@@ -179,7 +165,7 @@ def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> Non
 @locker_option
 def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> None:
     """Show one item (ID: a unique prefix of its SHA-256)."""
-    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         sha256 = queries.resolve_item(conn, item_id)
         detail = queries.describe_item(conn, sha256)
         raw_text = queries.raw_metadata(conn, sha256) if raw else None
@@ -200,7 +186,7 @@ def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> No
             None,
         )
     if as_json:
-        _print_json(detail)
+        print_json(detail)
     else:
         for key in ("sha256", "sha512", "size", "media_type", "first_seen"):
             click.echo(f"{key:<12} {detail[key]}")
@@ -245,7 +231,7 @@ def analyse_command(
     """Run the analysis steps an item has not had yet (or whose version changed)."""
     if not item_ids and not everything:
         raise DocketError("give item IDs, or --all")
-    with _open(locker_path) as locker:
+    with open_locker(locker_path) as locker:
         with locker.engine.connect() as conn, conn.begin():
             items = None if everything else [queries.resolve_item(conn, i) for i in item_ids]
         summary = analyse(locker, items, default_actor(), force=force)
@@ -267,10 +253,10 @@ def analyse_command(
 @locker_option
 def similar_command(item_id: str, threshold: int, as_json: bool, locker_path: Path | None) -> None:
     """Items whose picture, or any video keyframe, is a near-duplicate of this one's."""
-    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         matches = similarity.similar(conn, queries.resolve_item(conn, item_id), threshold)
     if as_json:
-        _print_json([match.__dict__ for match in matches])
+        print_json([match.__dict__ for match in matches])
         return
     for m in matches:
         at = "" if m.frame_time is None else f" at {m.frame_time:.1f}s"
@@ -297,10 +283,10 @@ def clusters_command(
     case: str | None, threshold: int, as_json: bool, locker_path: Path | None
 ) -> None:
     """Groups of near-duplicates, each with its earliest known copy marked."""
-    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         found = similarity.clusters(conn, case, threshold)
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "cluster": c.number,
@@ -335,7 +321,7 @@ def clusters_command(
 @locker_option
 def log_command(item_id: str | None, as_json: bool, locker_path: Path | None) -> None:
     """List custody events."""
-    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         sha256 = queries.resolve_item(conn, item_id) if item_id else None
         events = list(log.events(conn, sha256))
     for event in events:
@@ -360,13 +346,13 @@ def log_command(item_id: str | None, as_json: bool, locker_path: Path | None) ->
 @locker_option
 def prove(event: int | None, consistency: tuple[int, int] | None, locker_path: Path | None) -> None:
     """Print an inclusion proof for EVENT, or a consistency proof between checkpoints."""
-    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         if consistency:
             proof = ledger.prove_consistency(conn, locker.origin, *consistency)
-            _print_json(proof.as_dict(locker.public_key))
+            print_json(proof.as_dict(locker.public_key))
         elif event is not None:
             inclusion = ledger.prove_inclusion(conn, locker.origin, event)
-            _print_json(inclusion.as_dict(locker.public_key))
+            print_json(inclusion.as_dict(locker.public_key))
         else:
             raise DocketError("give an EVENT number, or --consistency OLD NEW")
 
@@ -375,7 +361,7 @@ def prove(event: int | None, consistency: tuple[int, int] | None, locker_path: P
 @locker_option
 def checkpoint(locker_path: Path | None) -> None:
     """Sign the current state of the custody log."""
-    with _open(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         stored = ledger.make_checkpoint(conn, locker.signing_key, locker.origin, default_actor())
         click.echo(
             f"checkpoint {stored.id}\n{stored.checkpoint.signed_note(locker.public_key)}", nl=False
@@ -388,10 +374,10 @@ def checkpoint(locker_path: Path | None) -> None:
 @locker_option
 def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None:
     """Recompute every hash, leaf, root and signature; name every difference."""
-    with _open(locker_path) as locker:
+    with open_locker(locker_path) as locker:
         report = verify(locker, quick=quick)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": report.ok,
                 "checks": [
@@ -415,6 +401,10 @@ def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None
         )
     if not report.ok:
         sys.exit(1)
+
+
+for _command in (redact_command, strip_command, flag_command, reveal_command):
+    cli.add_command(_command)
 
 
 def main(args: Sequence[str] | None = None) -> int:

@@ -204,9 +204,25 @@ class _Verifier:
                     f"item {_short(event.item)}",
                     f"missing from the catalogue (acquired in event {seq})",
                 )
+        self.flag_rows()
         acquisitions = self.acquisition_rows()
         results = self.result_rows()
         return f"{len(items)} items, {acquisitions} acquisitions, {results} results"
+
+    def flag_rows(self) -> None:
+        rows = self.conn.execute(select(schema.flags)).mappings().all()
+        seen = set()
+        for row in rows:
+            subject = f"flag of item {_short(row['item_sha256'])}"
+            event = self._event_for(subject, int(row["event_seq"]), "item.flagged")
+            if event is None:
+                continue
+            seen.add(event.seq)
+            if event.details.get("flag") != row["flag"] or event.item != row["item_sha256"]:
+                self.problem(subject, f"differs from what event {event.seq} recorded")
+        for seq, event in self.events.items():
+            if event.action == "item.flagged" and seq not in seen:
+                self.problem(f"event {seq}", "the flag it recorded is missing from the catalogue")
 
     def acquisition_rows(self) -> int:
         query = select(schema.acquisitions, schema.sources.c.pseudonym).outerjoin(

@@ -10,10 +10,22 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from docket.analyse.runner import Analyser, StepRun, record_step_run
+from docket.analyse.steps import Step
 from docket.catalogue import schema
 from docket.catalogue.records import step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.locker import Locker
+
+
+def run_step(locker: Locker, item: str, media_type: str, step: Step, actor: str) -> StepRun:
+    """Run one step (such as a redaction with its parameters) on one item and record it,
+    with a checkpoint, whether it succeeded or failed."""
+    with Analyser(locker.store, [step], workers=1) as analyser:
+        [run] = analyser.submit(item, media_type, [step]).result()
+    with locker.engine.connect() as conn, conn.begin():
+        record_step_run(conn, actor, run)
+        make_checkpoint(conn, locker.signing_key, locker.origin, actor)
+    return run
 
 
 @dataclass

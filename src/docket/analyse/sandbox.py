@@ -138,3 +138,25 @@ def run_ffmpeg(blob: Path, output_args: list[str], timeout: float = FFMPEG_TIMEO
         reason = [line for line in log.splitlines() if line.strip()][-1:] or ["no reason given"]
         raise AnalysisError(f"ffmpeg could not read the video ({reason[0].strip()})")
     return log
+
+
+def run_worker(module: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run a one-shot worker module with a memory limit and a deadline; its JSON answer."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", module],
+            input=json.dumps(request).encode(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            preexec_fn=_limit_memory,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AnalysisError(f"took longer than {timeout:g}s and was stopped") from exc
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise AnalysisError("the worker crashed on this file")
+    answer: dict[str, Any] = json.loads(lines[-1])
+    if not answer.pop("ok"):
+        raise AnalysisError(str(answer["error"]))
+    return answer

@@ -227,5 +227,12 @@ class KeyframesStep:
 
 
 def builtin_steps() -> list[Step]:
-    """The steps every item goes through, in order. Plugins would be appended the same way."""
-    return [MetadataStep(), PreviewsStep(), PerceptualStep(), KeyframesStep()]
+    """The steps every item goes through, in order; a configured classifier comes last, loaded
+    only now (never at import), the same way outside plugins are."""
+    steps: list[Step] = [MetadataStep(), PreviewsStep(), PerceptualStep(), KeyframesStep()]
+    from docket.protect import classify
+
+    spec = classify.configured()
+    if spec is not None:
+        steps.append(classify.ClassifyStep(spec))
+    return steps

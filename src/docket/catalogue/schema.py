@@ -114,6 +114,16 @@ perceptual_hashes = Table(
     Column("event_seq", BigInteger, nullable=False),
 )
 
+# Reviewer-safety flags set by hand (`docket flag`); the latest row of an item is in force.
+flags = Table(
+    "flags",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("flag", String(16), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,

@@ -12,7 +12,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -90,22 +90,33 @@ class FilesystemStore:
         """
         tmp_path = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}.part"
         sha256, sha512, size, head = hashlib.sha256(), hashlib.sha512(), 0, b""
+        # Two fixed buffers, read into in turn: SHA-512 of one runs while the other fills,
+        # and nothing is allocated per chunk, so memory stays flat for any file size.
+        buffers = (bytearray(CHUNK), bytearray(CHUNK))
+        pending: Future[None] | None = None
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
+            turn = 0
+            while count := stream.readinto(buffers[turn]):  # type: ignore[attr-defined]
+                chunk = memoryview(buffers[turn])[:count]
+                size += count
                 if limit is not None and size > limit:
                     raise SizeLimitExceeded(f"expands past the limit of {limit} bytes")
                 if len(head) < HEAD:
-                    head += chunk[: HEAD - len(head)]
+                    head += bytes(chunk[: HEAD - len(head)])
+                if pending is not None:
+                    pending.result()
                 pending = _HASHER.submit(sha512.update, chunk)
                 sha256.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+                while chunk:
+                    chunk = chunk[os.write(fd, chunk) :]
+                turn ^= 1
+            if pending is not None:
                 pending.result()
             os.fsync(fd)
         except BaseException:
+            if pending is not None:
+                pending.result()
             os.close(fd)
             tmp_path.unlink(missing_ok=True)
             raise

@@ -1,0 +1,179 @@
+"""Commands that protect sources and reviewers: redact, strip, flag, reveal."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from docket._cli_common import locker_option, open_locker, print_json
+from docket.analyse.batch import run_step
+from docket.analyse.runner import StepRun
+from docket.catalogue import queries, schema
+from docket.errors import DocketError
+from docket.locker import Locker, default_actor
+from docket.protect import flags
+from docket.protect.redaction import METHODS
+from docket.protect.steps import RedactStep, StripStep
+
+
+def _item(locker: Locker, item_id: str) -> tuple[str, str]:
+    with locker.engine.connect() as conn, conn.begin():
+        sha256 = queries.resolve_item(conn, item_id)
+        media_type = conn.execute(
+            select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
+        ).scalar_one()
+    return sha256, str(media_type)
+
+
+def _region(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(part) for part in text.split(","))
+    except ValueError as exc:
+        raise DocketError(f"--region {text}: give X,Y,W,H in pixels, e.g. 120,40,200,160") from exc
+    if w <= 0 or h <= 0:
+        raise DocketError(f"--region {text}: width and height must be positive")
+    return x, y, w, h
+
+
+def _derivative(locker: Locker, run: StepRun) -> str:
+    if run.error is not None:
+        raise DocketError(
+            f"{run.step.name} failed on item {run.item[:12]}: {run.error} "
+            "(recorded; nothing was stored)"
+        )
+    ((_, blob),) = run.stored
+    return str(locker.store.path(blob.digest.sha256))
+
+
+@click.command(name="redact")
+@click.argument("item_id")
+@click.option("--faces", is_flag=True, help="Cover every face the detector finds.")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="X,Y,W,H",
+    help="Cover this rectangle too (repeatable), in pixels of the upright picture.",
+)
+@click.option("--from", "start", type=float, help="Video: redact from this second on.")
+@click.option("--to", "end", type=float, help="Video: redact up to this second.")
+@click.option("--method", type=click.Choice(METHODS), default="mosaic", show_default=True)
+@click.option(
+    "--keep-metadata",
+    is_flag=True,
+    help="Do not strip the redacted copy's metadata (the choice is logged).",
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Face model (ONNX) to use instead of the bundled CenterFace.",
+)
+@click.option(
+    "--preview",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Only write a contact sheet of what would be covered to this file.",
+)
+@locker_option
+def redact_command(
+    item_id: str,
+    faces: bool,
+    regions: Sequence[str],
+    start: float | None,
+    end: float | None,
+    method: str,
+    keep_metadata: bool,
+    model: Path | None,
+    preview: Path | None,
+    locker_path: Path | None,
+) -> None:
+    """Make a redacted copy of a picture or video; the original stays untouched."""
+    if not faces and not regions:
+        raise DocketError("nothing to redact: give --faces and/or --region X,Y,W,H")
+    step = RedactStep(
+        faces=faces,
+        regions=[_region(r) for r in regions],
+        start=start,
+        end=end,
+        method=method,
+        strip=not keep_metadata,
+        model=model,
+    )
+    with open_locker(locker_path) as locker:
+        sha256, media_type = _item(locker, item_id)
+        if preview is not None:
+            # The sheet shows the original's content: that is a view, and is logged as one.
+            with locker.engine.connect() as conn, conn.begin():
+                flags.reveal(conn, default_actor(), sha256, "redaction preview")
+            answer = step.preview(locker.store.path(sha256), media_type, preview)
+            click.echo(f"contact sheet: {preview} ({len(answer['boxes'])} boxes)")
+            return
+        run = run_step(locker, sha256, media_type, step, default_actor())
+        path = _derivative(locker, run)
+    assert run.output is not None
+    click.echo(f"redacted copy: {path}")
+    click.echo(
+        f"covered {len(run.output.data['boxes'])} boxes; metadata "
+        f"{'stripped' if step.strip else 'kept (as asked)'}"
+    )
+
+
+@click.command(name="strip")
+@click.argument("item_id")
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def strip_command(item_id: str, as_json: bool, locker_path: Path | None) -> None:
+    """Make a publication copy without identifying metadata (pixels and streams kept)."""
+    with open_locker(locker_path) as locker:
+        sha256, media_type = _item(locker, item_id)
+        run = run_step(locker, sha256, media_type, StripStep(), default_actor())
+        path = _derivative(locker, run)
+    assert run.output is not None
+    removed = run.output.data["removed"]
+    if as_json:
+        print_json({"path": path, "removed": removed, "remaining": run.output.data["remaining"]})
+        return
+    click.echo(f"stripped copy: {path}")
+    for group, tags in sorted(removed.items()):
+        click.echo(f"removed {group}: {', '.join(tags)}")
+    if not removed:
+        click.echo("the original carried no metadata to remove")
+
+
+@click.command(name="flag")
+@click.argument("item_id")
+@click.argument("value", type=click.Choice(flags.FLAGS))
+@locker_option
+def flag_command(item_id: str, value: str, locker_path: Path | None) -> None:
+    """Flag an item graphic, sensitive or clear (only clear items are ever shown unblurred)."""
+    with open_locker(locker_path) as locker:
+        sha256, _ = _item(locker, item_id)
+        with locker.engine.connect() as conn, conn.begin():
+            event = flags.flag(conn, default_actor(), sha256, value)
+    click.echo(f"item {sha256[:12]} flagged {value} (event {event.seq})")
+
+
+@click.command(name="reveal")
+@click.argument("item_id")
+@click.option("--open", "open_it", is_flag=True, help="Open it with the desktop's viewer.")
+@locker_option
+def reveal_command(item_id: str, open_it: bool, locker_path: Path | None) -> None:
+    """Show the full original of an item; the reveal is recorded in the custody log first."""
+    with open_locker(locker_path) as locker:
+        sha256, _ = _item(locker, item_id)
+        with locker.engine.connect() as conn, conn.begin():
+            event = flags.reveal(conn, default_actor(), sha256)
+        path = locker.store.path(sha256)
+    click.echo(f"revealed (event {event.seq}): {path}")
+    if open_it:
+        opener = shutil.which("xdg-open") or shutil.which("open")
+        if opener is None:
+            raise DocketError("no desktop viewer found (xdg-open); open the path above")
+        subprocess.run([opener, str(path)], check=False)
+
+
+__all__ = ["flag_command", "redact_command", "reveal_command", "strip_command"]

@@ -1,0 +1,1 @@
+"""Protecting sources and reviewers: redaction, metadata stripping, flags and logged reveals."""

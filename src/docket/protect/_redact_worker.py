@@ -1,0 +1,228 @@
+"""The redaction worker, run as a sandboxed one-shot subprocess (see sandbox.run_worker).
+
+Reads one JSON request on stdin, writes the redacted copy (PNG for pictures, so that every
+pixel outside the boxes stays exactly as it was; H.264 for video, frame for frame, audio
+copied) or a contact sheet, and answers one JSON line with the boxes it covered.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path
+from docket.protect.faces import Box, FaceDetector
+from docket.protect.redaction import redact
+
+SHEET_WIDTH = 320
+SHEET_COLUMNS = 4
+SHEET_FRAMES = 12
+
+
+def _boxes(request: dict[str, Any], detector: FaceDetector | None, bgr: np.ndarray) -> list[Box]:
+    boxes = [Box(*region) for region in request.get("regions", [])]
+    if detector is not None:
+        boxes += detector.detect(bgr)
+    return boxes
+
+
+def _outline(image: Image.Image, boxes: list[Box], scale: float) -> Image.Image:
+    draw = ImageDraw.Draw(image)
+    for b in boxes:
+        draw.rectangle(
+            (b.x * scale, b.y * scale, (b.x + b.w) * scale, (b.y + b.h) * scale),
+            outline=(255, 0, 0),
+            width=3,
+        )
+    return image
+
+
+def picture(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
+    with Image.open(request["input"]) as opened:
+        opened.load()
+        upright = ImageOps.exif_transpose(opened) or opened
+        rgb = np.asarray(upright.convert("RGB"))
+    boxes = _boxes(request, detector, np.ascontiguousarray(rgb[:, :, ::-1]))
+    if request.get("preview"):
+        sheet = Image.fromarray(rgb)
+        scale = min(1.0, 1024 / max(sheet.size))
+        sheet = sheet.resize((round(sheet.width * scale), round(sheet.height * scale)))
+        _outline(sheet, boxes, scale).save(request["output"], "JPEG", quality=85)
+    else:
+        Image.fromarray(redact(rgb, boxes, request["method"])).save(request["output"], "PNG")
+    return {"boxes": [b.as_list() for b in boxes], "width": rgb.shape[1], "height": rgb.shape[0]}
+
+
+def _probe(path: str) -> tuple[int, int, str, float]:
+    ffprobe = str(Path(ffmpeg_path()).with_name("ffprobe"))
+    done = subprocess.run(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            *FFMPEG_INPUT,
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,r_frame_rate:format=duration",
+            "-of",
+            "json",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AnalysisError(f"ffprobe could not read the video ({done.stderr.strip()[-200:]})")
+    info = json.loads(done.stdout)
+    stream = info["streams"][0]
+    numerator, denominator = (int(n) for n in stream["r_frame_rate"].split("/"))
+    return (
+        int(stream["width"]),
+        int(stream["height"]),
+        stream["r_frame_rate"],
+        float(info["format"].get("duration", 0)) or numerator / max(denominator, 1),
+    )
+
+
+def video(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
+    width, height, rate, duration = _probe(request["input"])
+    numerator, denominator = (int(n) for n in rate.split("/"))
+    fps = numerator / denominator
+    start, end = request.get("from"), request.get("to")
+    decoder = subprocess.Popen(
+        [
+            ffmpeg_path(),
+            "-nostdin",
+            "-v",
+            "error",
+            *FFMPEG_INPUT,
+            "-i",
+            request["input"],
+            "-map",
+            "0:v:0",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "bgr24",
+            "-fps_mode",
+            "passthrough",
+            "-",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    preview = bool(request.get("preview"))
+    encoder = None
+    if not preview:
+        encoder = subprocess.Popen(
+            [
+                ffmpeg_path(),
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "bgr24",
+                "-s",
+                f"{width}x{height}",
+                "-r",
+                rate,
+                "-i",
+                "-",
+                *FFMPEG_INPUT,
+                "-i",
+                request["input"],
+                "-map",
+                "0:v",
+                "-map",
+                "1:a?",
+                "-c:v",
+                "libx264",
+                "-crf",
+                "17",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "copy",
+                "-map_metadata",
+                "-1",
+                "-fflags",
+                "+bitexact",
+                "-f",
+                "mp4",
+                request["output"],
+            ],
+            stdin=subprocess.PIPE,
+        )
+    assert decoder.stdout is not None
+    size = width * height * 3
+    covered: list[list[float]] = []
+    sheet: list[Image.Image] = []
+    frame_count = 0
+    wanted = max(1, int(duration * fps / SHEET_FRAMES))
+    while len(raw := decoder.stdout.read(size)) == size:
+        bgr = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+        time = frame_count / fps
+        in_range = (start is None or time >= start) and (end is None or time <= end)
+        boxes = _boxes(request, detector, bgr) if in_range else []
+        covered += [[round(time, 3), *b.as_list()] for b in boxes]
+        if preview:
+            if frame_count % wanted == 0 and len(sheet) < SHEET_FRAMES:
+                image = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
+                scale = SHEET_WIDTH / width
+                image = image.resize((SHEET_WIDTH, round(height * scale)))
+                sheet.append(_outline(image, boxes, scale))
+        else:
+            assert encoder is not None and encoder.stdin is not None
+            encoder.stdin.write(redact(bgr, boxes, request["method"], seed=frame_count).tobytes())
+        frame_count += 1
+    decoder.wait()
+    if encoder is not None:
+        assert encoder.stdin is not None
+        encoder.stdin.close()
+        if encoder.wait() != 0:
+            raise AnalysisError("ffmpeg could not write the redacted video")
+    if decoder.returncode != 0 or frame_count == 0:
+        raise AnalysisError("ffmpeg could not decode the video")
+    if preview:
+        rows = (len(sheet) + SHEET_COLUMNS - 1) // SHEET_COLUMNS
+        tile_height = sheet[0].height
+        contact = Image.new("RGB", (SHEET_WIDTH * SHEET_COLUMNS, tile_height * rows))
+        for i, tile in enumerate(sheet):
+            contact.paste(
+                tile, ((i % SHEET_COLUMNS) * SHEET_WIDTH, (i // SHEET_COLUMNS) * tile_height)
+            )
+        contact.save(request["output"], "JPEG", quality=85)
+    return {"boxes": covered, "frames": frame_count, "fps": rate, "width": width, "height": height}
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.read())
+    try:
+        detector = (
+            FaceDetector(
+                Path(request["model"]) if request.get("model") else None,
+                float(request.get("threshold", 0.3)),
+            )
+            if request.get("faces")
+            else None
+        )
+        handler = video if request["media"] == "video" else picture
+        answer = {"ok": True, **handler(request, detector)}
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, AnalysisError) as exc:
+        answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    sys.stdout.write(json.dumps(answer) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Redaction and stripping as steps: they make derivatives of an item, never change it, and
+are recorded like analysis (result, derivatives, custody event with all parameters)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from docket.analyse.exiftool import ExifTool
+from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path, run_worker
+from docket.analyse.steps import DerivativeFile, StepOutput, Tools
+from docket.protect.faces import DEFAULT_THRESHOLD, FaceDetector, default_model, model_digest
+
+REDACT_TIMEOUT = 3600.0
+STRIP_TIMEOUT = 600.0
+# Groups that describe the file rather than carry metadata, so they stay after stripping.
+STRUCTURAL_GROUPS = {"File", "Composite", "ExifTool", "System"}
+KEPT_FILE_TAGS = {"Comment"}
+CONTAINERS = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/x-matroska": "matroska",
+    "video/webm": "webm",
+}
+
+
+def _kind(media_type: str) -> str:
+    if media_type.startswith("image/"):
+        return "picture"
+    if media_type.startswith("video/"):
+        return "video"
+    raise AnalysisError(f"{media_type} is neither a picture nor a video")
+
+
+def metadata_groups(record: dict[str, Any]) -> dict[str, list[str]]:
+    """Tags by ExifTool group, leaving out those that only describe the file's structure
+    (but not a comment, which ExifTool files under the File group)."""
+    groups: dict[str, list[str]] = {}
+    for key in record:
+        group, _, tag = key.partition(":")
+        if tag and (group not in STRUCTURAL_GROUPS or tag in KEPT_FILE_TAGS):
+            groups.setdefault(group, []).append(tag)
+    return groups
+
+
+def strip_file(source: Path, media_type: str, target: Path) -> None:
+    """Write `target`: `source` without metadata, pixels and streams copied, not re-encoded."""
+    if _kind(media_type) == "video":
+        container = CONTAINERS.get(media_type, "mp4")
+        command = [
+            ffmpeg_path(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            *FFMPEG_INPUT,
+            "-i",
+            str(source),
+            "-map",
+            "0",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-c",
+            "copy",
+            "-fflags",
+            "+bitexact",
+            "-flags:v",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-f",
+            container,
+            str(target),
+        ]
+        output = None
+    else:
+        exiftool = shutil.which("exiftool")
+        if exiftool is None:
+            raise AnalysisError("exiftool is not installed")
+        # `-o -` writes the edited file to stdout: ExifTool will not write a named output
+        # for a source whose name has no extension (store blobs have none).
+        command = [exiftool, "-q", "-q", "-all=", "-o", "-", str(source)]
+        output = target.open("wb")
+    try:
+        done = subprocess.run(
+            command, stdout=output, stderr=subprocess.PIPE, timeout=STRIP_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AnalysisError("stripping took too long and was stopped") from exc
+    finally:
+        if output is not None:
+            output.close()
+    if done.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unknown"]
+        raise AnalysisError(f"cannot strip this file ({reason[0]})")
+
+
+def stripped_report(exiftool: ExifTool, before: Path, after: Path) -> dict[str, Any]:
+    """What stripping removed, by ExifTool group, and what (if anything) remains."""
+    had, has = metadata_groups(exiftool.read(before)), metadata_groups(exiftool.read(after))
+    removed = {group: sorted(set(tags) - set(has.get(group, []))) for group, tags in had.items()}
+    return {"removed": {g: t for g, t in removed.items() if t}, "remaining": has}
+
+
+def _extension(media_type: str) -> str:
+    return {
+        "image/jpeg": "jpg",
+        "image/png": "png",
+        "image/tiff": "tif",
+        "image/gif": "gif",
+        "image/webp": "webp",
+        "video/quicktime": "mov",
+        "video/x-matroska": "mkv",
+        "video/webm": "webm",
+    }.get(media_type, "mp4" if media_type.startswith("video/") else "bin")
+
+
+class StripStep:
+    name = "strip"
+    version = "1"
+
+    def applies_to(self, media_type: str) -> bool:
+        return media_type.startswith(("image/", "video/"))
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        target = scratch / f"stripped.{_extension(media_type)}"
+        strip_file(blob, media_type, target)
+        report = stripped_report(tools.exiftool, blob, target)
+        return StepOutput(
+            {
+                **report,
+                "recipe": {
+                    "tool": "ffmpeg -c copy -map_metadata -1"
+                    if media_type.startswith("video/")
+                    else "exiftool -all=",
+                    "exiftool": tools.exiftool.version,
+                },
+            },
+            derivatives=[DerivativeFile(target, "stripped", media_type)],
+        )
+
+
+@dataclass
+class RedactStep:
+    """Faces (detected on every picture or frame) and hand-drawn regions, covered."""
+
+    faces: bool
+    regions: list[tuple[int, int, int, int]] = field(default_factory=list)
+    start: float | None = None
+    end: float | None = None
+    method: str = "mosaic"
+    strip: bool = True
+    model: Path | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    name: str = "redact"
+    version: str = "1"
+
+    def applies_to(self, media_type: str) -> bool:
+        return media_type.startswith(("image/", "video/"))
+
+    def request(self, blob: Path, media_type: str, output: Path, preview: bool) -> dict[str, Any]:
+        return {
+            "input": str(blob),
+            "output": str(output),
+            "media": _kind(media_type),
+            "faces": self.faces,
+            "regions": [list(r) for r in self.regions],
+            "from": self.start,
+            "to": self.end,
+            "method": self.method,
+            "model": str(self.model) if self.model else None,
+            "threshold": self.threshold,
+            "preview": preview,
+        }
+
+    def parameters(self) -> dict[str, Any]:
+        model = self.model or default_model()
+        return {
+            "faces": self.faces,
+            "regions": [list(r) for r in self.regions],
+            "from": self.start,
+            "to": self.end,
+            "method": self.method,
+            "detector": {
+                "name": FaceDetector.name,
+                "model_sha256": model_digest(model),
+                "threshold": self.threshold,
+            }
+            if self.faces
+            else None,
+        }
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        video = _kind(media_type) == "video"
+        redacted = scratch / ("redacted.mp4" if video else "redacted.png")
+        answer = run_worker(
+            "docket.protect._redact_worker",
+            self.request(blob, media_type, redacted, preview=False),
+            REDACT_TIMEOUT,
+        )
+        final, data = redacted, {**self.parameters(), **answer}
+        if self.strip:
+            final = scratch / ("redacted-stripped.mp4" if video else "redacted-stripped.png")
+            strip_file(redacted, "video/mp4" if video else "image/png", final)
+        data["stripped"] = self.strip
+        return StepOutput(
+            data,
+            derivatives=[DerivativeFile(final, "redacted", "video/mp4" if video else "image/png")],
+        )
+
+    def preview(self, blob: Path, media_type: str, sheet: Path) -> dict[str, Any]:
+        """A contact sheet of what would be covered; nothing is stored."""
+        return run_worker(
+            "docket.protect._redact_worker",
+            self.request(blob, media_type, sheet, preview=True),
+            REDACT_TIMEOUT,
+        )
