@@ -7,10 +7,13 @@ DEMO := demo
 
 .PHONY: system venv demo test lint clean
 
-system:  ## ExifTool and ffmpeg from the OS (fixed versions, security updates from Debian)
-	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null || { \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl ffmpeg; }
+SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0
+
+system:  ## ExifTool, ffmpeg and OpenCV's libraries from the OS (security updates from Debian)
+	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null \
+		&& ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libgthread-2.0.so.0 ' \
+		|| { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 $(BIN)/docket: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

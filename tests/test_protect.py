@@ -310,3 +310,22 @@ def test_classifier_hook_proposes_a_flag_that_a_hand_flag_overrides(
             .all()
         )
     assert "classify" in steps
+
+
+def test_unblurred_thumbnail_is_shown_only_for_items_flagged_clear(
+    cli: Any, tmp_path: Path
+) -> None:
+    locker = tmp_path / "locker"
+    cli("init", locker)
+    source = tmp_path / "astronaut.png"
+    sample("astronaut").save(source)
+    cli("ingest", "--locker", locker, source)
+    [row] = cli("ls", "--locker", locker, "--json").json()
+    assert row["flag"] == "unreviewed"
+    shown = cli("show", "--locker", locker, row["sha256"][:8], "--json").json()
+    assert shown["thumbnail"] is None and Path(shown["safe_preview"]).is_file()
+    cli("flag", "--locker", locker, row["sha256"][:8], "graphic")
+    assert cli("show", "--locker", locker, row["sha256"][:8], "--json").json()["thumbnail"] is None
+    cli("flag", "--locker", locker, row["sha256"][:8], "clear")
+    shown = cli("show", "--locker", locker, row["sha256"][:8], "--json").json()
+    assert shown["flag"] == "clear" and Path(shown["thumbnail"]).is_file()

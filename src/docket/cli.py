@@ -21,6 +21,7 @@ from docket.custody import ledger, log
 from docket.errors import DocketError
 from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
 from docket.locker import Locker, default_actor, default_path
+from docket.protect import flags
 from docket.verify import verify
 
 
@@ -147,6 +148,7 @@ def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> Non
             preview = queries.derivative_paths(conn, row["sha256"]).get("safe_preview")
             row["safe_preview"] = None if preview is None else str(locker.store.path(preview))
             row["cluster"] = cluster_of.get(row["sha256"])
+            row["flag"] = flags.current_flag(conn, row["sha256"])
     if as_json:
         print_json(rows)
         return
@@ -154,7 +156,7 @@ def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> Non
         cluster = f"c{row['cluster']}" if row["cluster"] else "-"
         click.echo(
             f"{row['sha256'][:12]}  {row['media_type']:<20} {row['size']:>11}  "
-            f"{cluster:<5} {row['name']}"
+            f"{cluster:<5} {row['flag']:<10} {row['name']}"
         )
 
 
@@ -172,6 +174,13 @@ def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> No
         previews = queries.derivative_paths(conn, sha256)
         detail["safe_preview"] = (
             str(locker.store.path(previews["safe_preview"])) if "safe_preview" in previews else None
+        )
+        # Unblurred pictures only for items a reviewer has flagged clear; else `reveal`.
+        detail["flag"] = flags.current_flag(conn, sha256)
+        detail["thumbnail"] = (
+            str(locker.store.path(previews["thumbnail"]))
+            if "thumbnail" in previews and detail["flag"] == "clear"
+            else None
         )
         detail["keyframes"] = [
             {"time": time, "path": str(locker.store.path(blob))}
@@ -191,7 +200,10 @@ def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> No
         for key in ("sha256", "sha512", "size", "media_type", "first_seen"):
             click.echo(f"{key:<12} {detail[key]}")
         click.echo(f"{'cases':<12} {', '.join(detail['cases']) or '-'}")
+        click.echo(f"{'flag':<12} {detail['flag']}")
         click.echo(f"{'preview':<12} {detail['safe_preview'] or '-'} (blurred)")
+        if detail["thumbnail"]:
+            click.echo(f"{'thumbnail':<12} {detail['thumbnail']} (flagged clear)")
         for run in detail["analysis"]:
             outcome = "ok" if run["status"] == "ok" else f"FAILED: {run['error']}"
             click.echo(f"{'step':<12} {run['step']} v{run['version']}: {outcome}")

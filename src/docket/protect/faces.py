@@ -19,6 +19,10 @@ from docket.errors import DocketError
 
 DEFAULT_THRESHOLD = 0.3
 MARGIN = 0.25
+# Frames are searched at most this big on their long side (boxes are scaled back): a 12 MP
+# photo at full size needs gigabytes for the network's activations, and a face of 1% of the
+# frame's width is still ~19 pixels wide at this size, which CenterFace finds.
+DETECT_MAX_SIDE = 1920
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,17 @@ class FaceDetector:
 
     def detect(self, bgr: np.ndarray) -> list[Box]:
         """Faces in a BGR frame, each box grown by MARGIN so hair and jaw are covered too."""
-        found, _ = self._net(bgr, threshold=self.threshold)
         height, width = bgr.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
+        searched = bgr
+        if scale < 1.0:
+            import cv2
+
+            searched = cv2.resize(
+                bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+            )
+        found, _ = self._net(searched, threshold=self.threshold)
+        found = [(x1 / scale, y1 / scale, x2 / scale, y2 / scale, s) for x1, y1, x2, y2, s in found]
         boxes = []
         for x1, y1, x2, y2, score in found:
             grow_x, grow_y = (x2 - x1) * MARGIN, (y2 - y1) * MARGIN

@@ -12,7 +12,13 @@ from typing import Any
 from docket.analyse.exiftool import ExifTool
 from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path, run_worker
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
-from docket.protect.faces import DEFAULT_THRESHOLD, FaceDetector, default_model, model_digest
+from docket.protect.faces import (
+    DEFAULT_THRESHOLD,
+    DETECT_MAX_SIDE,
+    FaceDetector,
+    default_model,
+    model_digest,
+)
 
 REDACT_TIMEOUT = 3600.0
 STRIP_TIMEOUT = 600.0
@@ -190,6 +196,7 @@ class RedactStep:
                 "name": FaceDetector.name,
                 "model_sha256": model_digest(model),
                 "threshold": self.threshold,
+                "max_side": DETECT_MAX_SIDE,
             }
             if self.faces
             else None,
