@@ -13,6 +13,12 @@ import click
 
 from docket import __version__, similarity
 from docket._cli_common import locker_option, open_locker, print_json
+from docket._cli_disclose import (
+    check_command,
+    export_command,
+    import_command,
+    timestamp_command,
+)
 from docket._cli_protect import flag_command, redact_command, reveal_command, strip_command
 from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse
@@ -415,7 +421,16 @@ def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None
         sys.exit(1)
 
 
-for _command in (redact_command, strip_command, flag_command, reveal_command):
+for _command in (
+    redact_command,
+    strip_command,
+    flag_command,
+    reveal_command,
+    export_command,
+    check_command,
+    import_command,
+    timestamp_command,
+):
     cli.add_command(_command)
 
 

@@ -362,6 +362,7 @@ def _arrival_from_row(row: Mapping[Any, Any], case: Any) -> Arrival:
         file_mtime=row["file_mtime"],
         note=row["note"],
         case=case,
+        package=None if row["package"] is None else json.loads(row["package"]),
     )
 
 

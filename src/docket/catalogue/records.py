@@ -44,6 +44,7 @@ class Arrival:
     file_mtime: str | None = None
     note: str | None = None
     case: str | None = None
+    package: Mapping[str, Any] | None = None
 
 
 def item_facts(item: Item) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def arrival_facts(arrival: Arrival) -> dict[str, Any]:
         "file_mtime": arrival.file_mtime,
         "note": arrival.note,
         "case": arrival.case,
+        "package": None if arrival.package is None else dict(arrival.package),
     }
 
 
@@ -146,6 +148,9 @@ def record_arrival(
             path_in_container_raw=inner,
             file_mtime=arrival.file_mtime,
             note=arrival.note,
+            package=None
+            if arrival.package is None
+            else canonical_json(dict(arrival.package)).decode(),
             event_seq=event.seq,
         )
     )

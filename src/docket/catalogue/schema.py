@@ -54,6 +54,9 @@ acquisitions = Table(
     Column("path_in_container_raw", LargeBinary, nullable=True),
     Column("file_mtime", String(40), nullable=True),
     Column("note", Text, nullable=True),
+    # For items that came in an exported package: the package, its sender's key, and the
+    # checkpoint the sender proved them against (canonical JSON).
+    Column("package", Text, nullable=True),
     Column("event_seq", BigInteger, nullable=False),
 )
 
@@ -121,6 +124,17 @@ flags = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
     Column("flag", String(16), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+# RFC 3161 tokens over checkpoints (the token's signed time is a third party's word).
+timestamps = Table(
+    "timestamps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("checkpoint_id", Integer, ForeignKey("checkpoints.id"), nullable=False),
+    Column("tsa", Text, nullable=False),
+    Column("token", LargeBinary, nullable=False),
     Column("event_seq", BigInteger, nullable=False),
 )
 

@@ -60,3 +60,18 @@ def sign(key: Ed25519PrivateKey, origin: str, tree_size: int, root: bytes, time:
 
 def public_key_of(key: Ed25519PrivateKey) -> bytes:
     return public_bytes(key.public_key())
+
+
+def parse_signed_note(note: str) -> Checkpoint:
+    """Read a signed note back into a Checkpoint (ValueError when it is malformed)."""
+    body, separator, signatures = note.partition("\n\n")
+    lines = body.split("\n")
+    if not separator or len(lines) != 4 or not lines[3].startswith("time "):
+        raise ValueError("not a Docket signed checkpoint note")
+    origin, size, root, time = lines[0], int(lines[1]), base64.b64decode(lines[2]), lines[3][5:]
+    for line in signatures.strip().split("\n"):
+        dash, name, stamp = line.split(" ")
+        if dash == SIGNATURE_DASH and name == origin:
+            signature = base64.b64decode(stamp)[4:]
+            return Checkpoint(origin, size, root, time, signature)
+    raise ValueError("no signature by the log's own origin")
