@@ -62,15 +62,28 @@ def _unpacked(package: Path, scratch: Path) -> Path:
 
 
 def _bag(root: Path, report: CheckReport) -> None:
-    failures = []
+    """bagit's own checks, run one by one so that every problem is reported: its validate()
+    stops at the first (a wrong Payload-Oxum hides which file was added or removed)."""
+    failures: list[str] = []
     try:
         bag = bagit.Bag(str(root))
-        bag.validate()
-    except bagit.BagValidationError as exc:
-        for detail in exc.details or [exc]:
-            failures.append(f"bag: {detail}")
     except bagit.BagError as exc:
-        failures.append(f"bag: {exc}")
+        report.record("BagIt structure and every payload hash (RFC 8493)", [f"bag: {exc}"])
+        return
+    stages = (
+        bag._validate_structure,
+        bag._validate_bagittxt,
+        bag._validate_oxum,
+        bag._validate_completeness,
+        lambda: bag._validate_entries(1),
+    )
+    for stage in stages:
+        try:
+            stage()
+        except bagit.BagValidationError as exc:
+            failures += [f"bag: {detail}" for detail in exc.details] or [f"bag: {exc.message}"]
+        except bagit.BagError as exc:
+            failures.append(f"bag: {exc}")
     report.record("BagIt structure and every payload hash (RFC 8493)", failures)
 
 
@@ -159,14 +172,46 @@ def _items(
                 f"{relative}: its SHA-256 {actual} is not what the custody log "
                 f"recorded for item {item[:16]}"
             )
-        meta = root / "data" / entry["metadata"]
-        if meta.is_file() and json.loads(meta.read_text()).get("file_sha256") != actual:
+        meta_path = root / "data" / entry["metadata"]
+        if not meta_path.is_file():
+            failures.append(f"{entry['metadata']}: missing")
+            continue
+        meta = json.loads(meta_path.read_text())
+        if meta.get("file_sha256") != actual:
             failures.append(f"{entry['metadata']}: describes another file")
+        failures += _metadata_matches_log(entry["metadata"], meta, logged)
     report.record(
         "every file is the one the custody log recorded",
         failures,
         f"{len(manifest['items'])} items",
     )
+
+
+ARRIVAL_FIELDS = ("collector", "source", "method", "original_path", "file_mtime", "note")
+
+
+def _metadata_matches_log(
+    name: str, meta: dict[str, Any], logged: list[dict[str, Any]]
+) -> list[str]:
+    """The court metadata's hashes and acquisitions are what the (proven) events say."""
+    failures = []
+    by_seq = {event["seq"]: event for event in logged}
+    for acquisition in meta.get("acquisitions", []):
+        event = by_seq.get(acquisition.get("event"))
+        if event is None or event.get("action") != "item.acquired":
+            failures.append(f"{name}: an acquisition has no proven event in the package")
+            continue
+        facts = event["details"]["acquisition"]
+        changed = [f for f in ARRIVAL_FIELDS if facts.get(f) != acquisition.get(f)]
+        if changed:
+            failures.append(
+                f"{name}: acquisition of event {event['seq']} differs from the "
+                f"custody log in {', '.join(changed)}"
+            )
+        item = event["details"]["item"]
+        if any(meta.get(key) not in (None, item[key]) for key in ("sha512", "size", "media_type")):
+            failures.append(f"{name}: hashes, size or type differ from event {event['seq']}")
+    return failures
 
 
 def _consistency(
