@@ -7,11 +7,12 @@ DEMO := demo
 
 .PHONY: system venv demo test lint clean
 
-SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0
+SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0 fonts-dejavu-core
 
 system:  ## ExifTool, ffmpeg and OpenCV's libraries from the OS (security updates from Debian)
 	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null \
 		&& ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libgthread-2.0.so.0 ' \
+		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
 		|| { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
@@ -30,6 +31,10 @@ demo: system venv  ## make sample evidence, ingest it into a demo locker, verify
 	$(BIN)/docket ingest --locker $(DEMO)/locker --case "Demo case" --source W-17 $(DEMO)/samples
 	$(BIN)/docket verify --locker $(DEMO)/locker
 	$(BIN)/docket ls --locker $(DEMO)/locker
+	$(BIN)/docket clusters --locker $(DEMO)/locker
+	$(BIN)/docket export --locker $(DEMO)/locker --case "Demo case" --profile court \
+		--recipient "Demo tribunal" -o $(DEMO)/court-package.zip
+	$(BIN)/docket-check $(DEMO)/court-package.zip
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -82,6 +82,8 @@ def test_court_package_is_a_valid_bag_that_checks(locker: Locker, tmp_path: Path
         assert meta["acquisitions"][0]["source"] == "W-17"
         assert meta["metadata"]["normalised"]["serial"] == "LK7-000417"
     assert "Tribunal registry" in (package / "data" / "report.html").read_text()
+    pdf = (package / "data" / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     with locker.engine.connect() as conn, conn.begin():
         last = list(log.events(conn))[-1]
     assert last.action == "package.exported"
@@ -291,3 +293,45 @@ def test_import_refuses_a_package_that_does_not_verify(locker: Locker, tmp_path:
         with pytest.raises(DocketError, match="does not verify"):
             import_package(receiver, package, "registry clerk")
         assert _all(receiver) == []
+
+
+def test_export_and_check_stream_large_files(tmp_path: Path) -> None:
+    """A 2 GiB item goes through export (copy, BagIt's SHA-256 and SHA-512) and check in
+    flat memory (the issue's 5 GB case is the same loops, only longer)."""
+    big = tmp_path / "big.bin"
+    with big.open("wb") as handle:
+        handle.truncate(2 << 30)
+    script = (
+        "import sys\n"
+        "from docket.cli import main\n"
+        "locker, big, out = sys.argv[1:]\n"
+        "assert main(['init', locker]) == 0\n"
+        "assert main(['ingest', '--locker', locker, '--defer-analysis', big]) == 0\n"
+        "from docket.locker import Locker\n"
+        "from docket.catalogue import queries\n"
+        "with Locker.open(__import__('pathlib').Path(locker)) as lk:\n"
+        "    with lk.engine.connect() as c, c.begin():\n"
+        "        item = queries.list_items(c)[0]['sha256']\n"
+        "assert main(['export', '--locker', locker, '--profile', 'court', '-o', out, item]) == 0\n"
+        "assert main(['check', out]) == 0\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print('PEAK', hwm.split()[1])\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / "locker"),
+            str(big),
+            str(tmp_path / "package.zip"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    peak = int(done.stdout.rsplit("PEAK", 1)[1].split()[0])
+    print(f"\npeak RSS exporting and checking a 2 GiB item: {peak / 1024:.0f} MiB")
+    assert peak < 300 * 1024
