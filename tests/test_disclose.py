@@ -335,3 +335,19 @@ def test_export_and_check_stream_large_files(tmp_path: Path) -> None:
     peak = int(done.stdout.rsplit("PEAK", 1)[1].split()[0])
     print(f"\npeak RSS exporting and checking a 2 GiB item: {peak / 1024:.0f} MiB")
     assert peak < 300 * 1024
+
+
+def test_timestamp_token_in_the_catalogue_is_verified(
+    locker: Locker, tmp_path: Path, authority: tuple[str, Path], cli: Any
+) -> None:
+    from sqlalchemy import update
+
+    from docket.catalogue import schema
+
+    take(locker, photo(tmp_path / "in"))
+    assert cli("timestamp", "--locker", locker.path).code == 0
+    assert verify(locker, quick=True).ok
+    with locker.engine.begin() as conn:
+        conn.execute(update(schema.timestamps).values(token=b"not a token"))
+    [problem] = [str(p) for p in verify(locker, quick=True).problems]
+    assert problem.startswith("timestamp of checkpoint ") and "token differs" in problem

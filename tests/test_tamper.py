@@ -258,3 +258,18 @@ def test_replaced_signing_key(filled: Locker) -> None:
         reopened.close()
     assert "keys: the signing key is not the one the locker was created with" in found
     assert any("signature does not verify" in p for p in found)
+
+
+def test_case_membership_changed(filled: Locker) -> None:
+    target = items(filled)[0]
+    with filled.engine.begin() as conn:
+        key = conn.execute(insert(schema.cases).values(name="Other", created_at="x"))
+        assert key.inserted_primary_key is not None
+        conn.execute(
+            insert(schema.case_items).values(
+                case_id=key.inserted_primary_key[0], item_sha256=target
+            )
+        )
+    assert problems(verify(filled, quick=True)) == [
+        f"item {target[:16]}: is in case 'Other' but no event put it there"
+    ]

@@ -252,7 +252,13 @@ def analyse_command(
     with open_locker(locker_path) as locker:
         with locker.engine.connect() as conn, conn.begin():
             items = None if everything else [queries.resolve_item(conn, i) for i in item_ids]
-        summary = analyse(locker, items, default_actor(), force=force)
+        summary = analyse(
+            locker,
+            items,
+            default_actor(),
+            force=force,
+            progress=progress_for_terminal("analyse", by_bytes=False),
+        )
     for item, step, reason in summary.failed:
         click.echo(f"{step} failed  {item[:12]}: {reason}")
     click.echo(f"{len(summary.done)} steps done, {len(summary.failed)} failed")

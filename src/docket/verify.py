@@ -6,6 +6,7 @@ failed or "not checked", so nothing claims to pass when it was skipped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -205,9 +206,47 @@ class _Verifier:
                     f"missing from the catalogue (acquired in event {seq})",
                 )
         self.flag_rows()
+        self.case_links()
+        self.timestamp_rows()
         acquisitions = self.acquisition_rows()
         results = self.result_rows()
         return f"{len(items)} items, {acquisitions} acquisitions, {results} results"
+
+    def case_links(self) -> None:
+        """Every case membership was logged by an arrival into that case, and vice versa."""
+        names = dict(self.conn.execute(select(schema.cases.c.id, schema.cases.c.name)).all())
+        linked = {
+            (names.get(case_id), item)
+            for case_id, item in self.conn.execute(select(schema.case_items)).all()
+        }
+        logged = {
+            (event.details["acquisition"]["case"], event.item)
+            for event in self.events.values()
+            if event.action == "item.acquired" and event.details["acquisition"].get("case")
+        }
+        for case, item in sorted(linked - logged, key=str):
+            self.problem(f"item {_short(item)}", f"is in case {case!r} but no event put it there")
+        for case, item in sorted(logged - linked, key=str):
+            self.problem(f"item {_short(item)}", f"was logged into case {case!r} but is not in it")
+
+    def timestamp_rows(self) -> None:
+        rows = self.conn.execute(select(schema.timestamps)).mappings().all()
+        seen = set()
+        for row in rows:
+            subject = f"timestamp of checkpoint {row['checkpoint_id']}"
+            event = self._event_for(subject, int(row["event_seq"]), "checkpoint.timestamped")
+            if event is None:
+                continue
+            seen.add(event.seq)
+            token_digest = hashlib.sha256(bytes(row["token"])).hexdigest()
+            if (
+                event.details.get("token_sha256") != token_digest
+                or event.details.get("checkpoint") != row["checkpoint_id"]
+            ):
+                self.problem(subject, f"its token differs from what event {event.seq} logged")
+        for seq, event in self.events.items():
+            if event.action == "checkpoint.timestamped" and seq not in seen:
+                self.problem(f"event {seq}", "the timestamp token it logged is missing")
 
     def flag_rows(self) -> None:
         rows = self.conn.execute(select(schema.flags)).mappings().all()

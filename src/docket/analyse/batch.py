@@ -15,6 +15,7 @@ from docket.catalogue import schema
 from docket.catalogue.records import step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.locker import Locker
+from docket.progress import Progress
 
 
 def run_step(locker: Locker, item: str, media_type: str, step: Step, actor: str) -> StepRun:
@@ -41,6 +42,7 @@ def analyse(
     actor: str,
     force: bool = False,
     report: Callable[[StepRun], None] = lambda _run: None,
+    progress: Progress | None = None,
 ) -> AnalyseSummary:
     """Analyse `items` (all items when None); a step runs when it never succeeded on the item,
     when its version changed, or always with `force`."""
@@ -62,6 +64,9 @@ def analyse(
                 ]
                 if due:
                     targets.append((sha256, media_type, due))
+        progress = progress or Progress()
+        progress.start(len(targets), len(targets))
+        finished = 0
         pending: deque[Future[list[StepRun]]] = deque(
             analyser.submit(sha256, media_type, due) for sha256, media_type, due in targets
         )
@@ -76,6 +81,9 @@ def analyse(
                         else:
                             summary.failed.append((run.item, run.step.name, run.error))
                         report(run)
+                    finished += 1
+                    progress.advance(finished, finished)
+        progress.finish()
         if targets:
             with conn.begin():
                 summary.checkpoint = make_checkpoint(conn, locker.signing_key, locker.origin, actor)

@@ -27,6 +27,7 @@ from docket.ingest.archives import ArchiveError, ArchiveLimits, Member, members,
 from docket.ingest.sources import FileInput, Refusal, open_input, walk
 from docket.locker import Locker
 from docket.names import display_name
+from docket.progress import Progress
 from docket.store import StoredBlob
 
 Status = Literal["new", "held", "refused"]
@@ -67,16 +68,6 @@ class IngestSummary:
 
     def count(self, status: Status) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
-
-
-class Progress:
-    """Callbacks for a progress display; the library itself never prints."""
-
-    def start(self, files: int, total_bytes: int) -> None: ...
-
-    def advance(self, files: int, done_bytes: int) -> None: ...
-
-    def finish(self) -> None: ...
 
 
 class _Run:
