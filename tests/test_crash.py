@@ -30,7 +30,26 @@ def make_batch(folder: Path, run: int) -> None:
         (folder / "again.bin").write_bytes(b"the same bytes in every third run")
 
 
+def orphaned_parsers() -> set[int]:
+    """ExifTool or picture workers whose parent is gone (adopted by init)."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == "1" and (
+            b"exiftool" in command or b"docket.analyse._worker" in command
+        ):
+            found.add(int(status.parent.name))
+    return found
+
+
 def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    orphans_before = orphaned_parsers()
     locker_path = tmp_path / "locker"
     Locker.create(locker_path).close()
     acknowledged: dict[str, str] = {}
@@ -73,4 +92,6 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> 
                 with locker.store.open(sha256) as stream:
                     assert hash_stream(stream).sha256 == sha256, f"run {run}: {name} damaged"
     assert killed >= RUNS // 2, f"only {killed} of {RUNS} runs were killed mid-way"
+    time.sleep(0.5)
+    assert orphaned_parsers() - orphans_before == set(), "a killed ingest left parsers running"
     assert len(acknowledged) > 100

@@ -13,7 +13,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import faiss
 import numpy as np
 from sqlalchemy import Connection, select
 
@@ -46,6 +45,8 @@ class HashIndex:
         self.variants = variants
         self.frame_times = frame_times
         self.digests = np.ascontiguousarray(digests, dtype=np.uint8).reshape(-1, 32)
+        import faiss  # a quarter-second import: only when an index is really built
+
         self._index = faiss.IndexBinaryFlat(256)
         self._index.add(self.digests)
 

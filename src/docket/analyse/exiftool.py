@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from docket.analyse.sandbox import die_with_parent
 from docket.errors import MetadataError
 
 READY = b"{ready}\n"
@@ -26,6 +27,7 @@ ARGS = ["-json", "-G1", "-a", "-u", "-n", "-api", "LargeFileSupport=1", "--Syste
 
 
 def _limit_child() -> None:
+    die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 

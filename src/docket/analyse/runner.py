@@ -81,9 +81,11 @@ class Analyser:
         return StepRun(item, step, output, tuple(stored), None)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Stop the parsers while their threads still live (they die with those threads),
+        then the threads. Callers collect every result before closing."""
         for tools in self._all_tools:
             tools.close()
+        self._pool.shutdown(wait=True)
 
     def __enter__(self) -> Analyser:
         return self

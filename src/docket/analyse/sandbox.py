@@ -4,11 +4,13 @@ with a memory limit and a deadline. A crash or hang costs one file's analysis, n
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,7 +32,24 @@ class AnalysisError(DocketError):
     """A step could not analyse an item (bad file, timeout, crash); the item stays held."""
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child before exec: be killed when the thread that started us ends (Linux), so a
+    crashed or SIGKILLed docket never leaves a parser behind (ExifTool -stay_open would wait
+    on its closed stdin for ever)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died between fork and prctl: no signal will come
+        os._exit(1)
+
+
 def _limit_memory() -> None:
+    die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 

@@ -33,7 +33,6 @@ from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
 from docket.custody.events import Event
 from docket.disclose import report, stamping
-from docket.disclose.report_pdf import render_pdf
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.protect.steps import StripStep
@@ -333,6 +332,8 @@ def _write_payload(
     }
     (root / "package.json").write_text(json.dumps(package, indent=2))
     (root / "report.html").write_text(report.render(package, report_items, previews))
+    from docket.disclose.report_pdf import render_pdf  # fpdf2 loads slowly; only on export
+
     (root / "report.pdf").write_bytes(render_pdf(package, report_items, previews))
 
 

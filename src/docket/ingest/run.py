@@ -18,7 +18,7 @@ from typing import IO, Literal
 from sqlalchemy import Connection
 
 from docket import clock, mediatype
-from docket.analyse.runner import Analyser, StepRun, record_step_run
+from docket.analyse.runner import WORKERS, Analyser, StepRun, record_step_run
 from docket.analyse.steps import MetadataStep, Step
 from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
@@ -224,7 +224,11 @@ def ingest(
     files = [entry for entry in entries if isinstance(entry, FileInput)]
     progress.start(len(files), sum(entry.size for entry in files))
     with (
-        Analyser(locker.store, [MetadataStep()] if options.defer_analysis else None) as analyser,
+        Analyser(
+            locker.store,
+            [MetadataStep()] if options.defer_analysis else None,
+            workers=1 if options.defer_analysis else WORKERS,
+        ) as analyser,
         ThreadPoolExecutor(max_workers=STORE_WORKERS) as store_pool,
         locker.engine.connect() as conn,
     ):
