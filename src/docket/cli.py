@@ -20,6 +20,7 @@ from docket._cli_disclose import (
     timestamp_command,
 )
 from docket._cli_protect import flag_command, redact_command, reveal_command, strip_command
+from docket._cli_web import serve_command, user_group
 from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse
 from docket.catalogue import queries
@@ -436,6 +437,8 @@ for _command in (
     check_command,
     import_command,
     timestamp_command,
+    user_group,
+    serve_command,
 ):
     cli.add_command(_command)
 

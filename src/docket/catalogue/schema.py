@@ -138,6 +138,37 @@ timestamps = Table(
     Column("event_seq", BigInteger, nullable=False),
 )
 
+# Accounts for the web app. Passwords and API tokens are stored only as hashes.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("token_hash", String(64), nullable=True, unique=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", String(40), nullable=True),
+    Column("created_at", String(40), nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
 events = Table(
     "events",
     metadata,

@@ -1,0 +1,145 @@
+"""People who use the web app: accounts (Argon2id passwords), sessions, API tokens, lock-out.
+
+Secrets are stored only as hashes: passwords with Argon2id, session and API tokens with
+SHA-256 (they are long and random, so a fast hash is enough).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, delete, insert, select, update
+
+from docket import clock
+from docket.catalogue import schema
+from docket.custody import log
+from docket.errors import DocketError
+
+ROLES = ("admin", "member")
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+SESSION_HOURS = 12
+_HASHER = PasswordHasher()  # argon2-cffi's defaults are Argon2id (RFC 9106 profile)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(conn: Connection, actor: str, name: str, password: str, role: str) -> User:
+    if role not in ROLES:
+        raise DocketError(f"{role!r}: a role is one of {', '.join(ROLES)}")
+    if len(password) < 12:
+        raise DocketError("a password needs at least 12 characters")
+    if conn.execute(select(schema.users.c.id).where(schema.users.c.name == name)).first():
+        raise DocketError(f"user {name!r} already exists")
+    event = log.append(conn, actor, "user.created", details={"name": name, "role": role})
+    key = conn.execute(
+        insert(schema.users).values(
+            name=name,
+            role=role,
+            password_hash=_HASHER.hash(password),
+            failed_logins=0,
+            created_at=event.time,
+        )
+    ).inserted_primary_key
+    assert key is not None
+    return User(int(key[0]), name, role)
+
+
+def _user(row: object) -> User:
+    return User(int(row.id), str(row.name), str(row.role))  # type: ignore[attr-defined]
+
+
+def authenticate(conn: Connection, name: str, password: str) -> User | None:
+    """The user, or None for a wrong name or password or a locked account. It returns rather
+    than raises so that the caller commits the failure count (a raise would roll it back)."""
+    row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
+    now = datetime.now(UTC)
+    if row is None:
+        _HASHER.hash(password)  # same time whether or not the name exists
+        return None
+    if row.locked_until and datetime.fromisoformat(row.locked_until.replace("Z", "+00:00")) > now:
+        return None
+    try:
+        _HASHER.verify(row.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        failures = int(row.failed_logins) + 1
+        locked = (
+            clock.format_time(now + timedelta(minutes=LOCK_MINUTES))
+            if (failures >= MAX_FAILURES)
+            else None
+        )
+        conn.execute(
+            update(schema.users)
+            .where(schema.users.c.id == row.id)
+            .values(failed_logins=0 if locked else failures, locked_until=locked)
+        )
+        if locked:
+            log.append(conn, name, "user.locked", details={"until": locked})
+        return None
+    conn.execute(
+        update(schema.users)
+        .where(schema.users.c.id == row.id)
+        .values(failed_logins=0, locked_until=None)
+    )
+    return _user(row)
+
+
+def start_session(conn: Connection, user: User) -> tuple[str, str]:
+    """A new session: (token for the cookie, CSRF token for the forms)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires = clock.format_time(datetime.now(UTC) + timedelta(hours=SESSION_HOURS))
+    conn.execute(
+        insert(schema.sessions).values(
+            token_hash=_digest(token), user_id=user.id, csrf=csrf, expires_at=expires
+        )
+    )
+    return token, csrf
+
+
+def session_user(conn: Connection, token: str) -> tuple[User, str] | None:
+    row = conn.execute(
+        select(schema.users, schema.sessions.c.csrf, schema.sessions.c.expires_at)
+        .join(schema.sessions, schema.sessions.c.user_id == schema.users.c.id)
+        .where(schema.sessions.c.token_hash == _digest(token))
+    ).first()
+    if row is None or row.expires_at < clock.now():
+        return None
+    return _user(row), str(row.csrf)
+
+
+def end_session(conn: Connection, token: str) -> None:
+    conn.execute(delete(schema.sessions).where(schema.sessions.c.token_hash == _digest(token)))
+
+
+def issue_token(conn: Connection, user: User) -> str:
+    """A new API token for `user` (shown once; replaces any earlier one)."""
+    token = secrets.token_urlsafe(32)
+    conn.execute(
+        update(schema.users).where(schema.users.c.id == user.id).values(token_hash=_digest(token))
+    )
+    return token
+
+
+def token_user(conn: Connection, token: str) -> User | None:
+    row = conn.execute(
+        select(schema.users).where(schema.users.c.token_hash == _digest(token))
+    ).first()
+    return None if row is None else _user(row)

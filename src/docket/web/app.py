@@ -1,0 +1,246 @@
+"""The FastAPI app: pages for people, the same actions as JSON under /api for programs.
+
+Every route decides access through docket.access (never in a template); every reveal is a
+custody event before a byte of the original is sent; forms carry a CSRF token bound to the
+session; sessions live in an HttpOnly, SameSite=Strict cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Connection, insert, select
+
+from docket import access, accounts, clock
+from docket.accounts import User
+from docket.catalogue import queries, schema
+from docket.custody import ledger, log
+from docket.errors import DocketError, NotFoundError
+from docket.locker import Locker
+from docket.protect import flags
+
+COOKIE = "docket_session"
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class NotSignedIn(DocketError):
+    """No valid session or token."""
+
+
+class BadCsrf(DocketError):
+    """A form was posted without this session's CSRF token."""
+
+
+def person(request: Request) -> tuple[User, str | None]:
+    """The signed-in person and their session's CSRF token (None for API tokens)."""
+    locker: Locker = request.app.state.locker
+    header = request.headers.get("authorization", "")
+    with locker.engine.connect() as conn, conn.begin():
+        if header.lower().startswith("bearer "):
+            user = accounts.token_user(conn, header[7:].strip())
+            if user is not None:
+                return user, None
+        cookie = request.cookies.get(COOKIE)
+        found = accounts.session_user(conn, cookie) if cookie else None
+    if found is None:
+        raise NotSignedIn("sign in first")
+    return found
+
+
+Person = Annotated[tuple[User, str | None], Depends(person)]
+
+
+def create_app(locker: Locker) -> FastAPI:
+    app = FastAPI(title="Docket", version="0.1.0")
+    app.state.locker = locker
+
+    @contextmanager
+    def transaction() -> Iterator[Connection]:
+        with locker.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def check_csrf(session_csrf: str | None, sent: str | None) -> None:
+        if session_csrf is not None and sent != session_csrf:
+            raise BadCsrf("the form is stale or forged; reload the page")
+
+    @app.exception_handler(DocketError)
+    def on_error(request: Request, exc: DocketError) -> Response:
+        if isinstance(exc, NotSignedIn) and not request.url.path.startswith("/api"):
+            return RedirectResponse("/login", status_code=303)
+        status = {
+            NotSignedIn: 401,
+            BadCsrf: 403,
+            access.ForbiddenError: 403,
+            NotFoundError: 404,
+        }.get(type(exc), 400)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request) -> Response:
+        return TEMPLATES.TemplateResponse(request, "login.html", {"user": None})
+
+    @app.post("/login")
+    def login(
+        request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Response:
+        with transaction() as conn:
+            user = accounts.authenticate(conn, name, password)
+            token = None if user is None else accounts.start_session(conn, user)[0]
+        if token is None:
+            return TEMPLATES.TemplateResponse(
+                request,
+                "login.html",
+                {"user": None, "error": "wrong name or password"},
+                status_code=401,
+            )
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request, who: Person, csrf: Annotated[str, Form()] = "") -> Response:
+        check_csrf(who[1], csrf)
+        with transaction() as conn:
+            accounts.end_session(conn, request.cookies.get(COOKIE, ""))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/", response_class=HTMLResponse)
+    def cases_page(request: Request, who: Person) -> Response:
+        with transaction() as conn:
+            cases = access.visible_cases(conn, who[0])
+        return TEMPLATES.TemplateResponse(
+            request, "cases.html", {"user": who[0], "csrf": who[1], "cases": cases}
+        )
+
+    @app.post("/cases")
+    def create_case(
+        who: Person, name: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        check_csrf(who[1], csrf)
+        if not who[0].is_admin:
+            raise access.ForbiddenError("only an admin creates cases")
+        with transaction() as conn:
+            event = log.append(conn, who[0].name, "case.created", details={"name": name})
+            conn.execute(insert(schema.cases).values(name=name, created_at=event.time))
+        return RedirectResponse("/", status_code=303)
+
+    def case_items(conn: Connection, user: User, case_id: int) -> tuple[str, str, list[Any]]:
+        role = access.require_case(conn, user, case_id, "view")
+        name = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id))
+        case_name = str(name.scalar_one())
+        return case_name, role, queries.list_items(conn, case_name)
+
+    @app.get("/cases/{case_id}", response_class=HTMLResponse)
+    def case_page(request: Request, case_id: int, who: Person) -> Response:
+        with transaction() as conn:
+            case_name, role, items = case_items(conn, who[0], case_id)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "case.html",
+            {"user": who[0], "csrf": who[1], "case_name": case_name, "role": role, "items": items},
+        )
+
+    def item_detail(conn: Connection, user: User, sha256: str) -> dict[str, Any]:
+        access.require_item(conn, user, sha256, "view")
+        detail = queries.describe_item(conn, sha256)
+        detail["flag"] = flags.current_flag(conn, sha256)
+        detail["events"] = [e.__dict__ for e in log.events(conn, sha256)]
+        return detail
+
+    @app.get("/items/{sha256}", response_class=HTMLResponse)
+    def item_page(request: Request, sha256: str, who: Person) -> Response:
+        with transaction() as conn:
+            detail = item_detail(conn, who[0], sha256)
+            try:
+                access.require_item(conn, who[0], sha256, "reveal")
+                may_reveal = True
+            except access.ForbiddenError:
+                may_reveal = False
+        return TEMPLATES.TemplateResponse(
+            request,
+            "item.html",
+            {
+                "user": who[0],
+                "csrf": who[1],
+                "item": detail,
+                "flag": detail["flag"],
+                "events": detail["events"],
+                "may_reveal": may_reveal,
+            },
+        )
+
+    @app.get("/items/{sha256}/safe-preview")
+    def safe_preview(sha256: str, who: Person) -> Response:
+        with transaction() as conn:
+            access.require_item(conn, who[0], sha256, "view")
+            blob = queries.derivative_paths(conn, sha256).get("safe_preview")
+        if blob is None:
+            raise NotFoundError(f"item {sha256[:12]}: no safe preview (not a picture or video)")
+        return FileResponse(locker.store.path(blob), media_type="image/jpeg")
+
+    def reveal(who: tuple[User, str | None], sha256: str) -> Response:
+        with transaction() as conn:
+            access.require_item(conn, who[0], sha256, "reveal")
+            media_type = conn.execute(
+                select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
+            ).scalar_one()
+            flags.reveal(conn, who[0].name, sha256, "original (web)")
+        return FileResponse(
+            locker.store.path(sha256),
+            media_type=str(media_type),
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @app.post("/items/{sha256}/reveal")
+    def reveal_page(sha256: str, who: Person, csrf: Annotated[str, Form()] = "") -> Response:
+        check_csrf(who[1], csrf)
+        return reveal(who, sha256)
+
+    @app.get("/api/cases")
+    def api_cases(who: Person) -> list[dict[str, Any]]:
+        with transaction() as conn:
+            return [
+                {"id": i, "name": n, "role": r} for i, n, r in access.visible_cases(conn, who[0])
+            ]
+
+    @app.get("/api/cases/{case_id}/items")
+    def api_case_items(case_id: int, who: Person) -> list[dict[str, Any]]:
+        with transaction() as conn:
+            return case_items(conn, who[0], case_id)[2]
+
+    @app.get("/api/items/{sha256}")
+    def api_item(sha256: str, who: Person) -> dict[str, Any]:
+        with transaction() as conn:
+            return item_detail(conn, who[0], sha256)
+
+    @app.post("/api/items/{sha256}/reveal")
+    def api_reveal(request: Request, sha256: str, who: Person) -> Response:
+        check_csrf(who[1], request.headers.get("x-csrf-token"))
+        return reveal(who, sha256)
+
+    @app.get("/api/events/{seq}/proof")
+    def api_proof(seq: int, who: Person) -> dict[str, Any]:
+        with transaction() as conn:
+            event = log.get(conn, seq)
+            if event is None or (event.item is None and not who[0].is_admin):
+                raise NotFoundError(f"event {seq}: no such event")
+            if event.item is not None:
+                access.require_item(conn, who[0], event.item, "view")
+            proof = ledger.prove_inclusion(conn, locker.origin, seq)
+        return proof.as_dict(locker.public_key)
+
+    @app.get("/api/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "time": clock.now()}
+
+    return app
