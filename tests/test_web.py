@@ -145,3 +145,78 @@ def test_api_token_and_inclusion_proof(world: dict[str, Any], locker: Locker) ->
     assert proof["event"] == seq and proof["checkpoint"].startswith("docket.locker/")
     assert client.get("/api/cases", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.post(f"/api/items/{world['north']}/reveal", headers=headers).status_code == 200
+
+
+def test_upload_goes_through_ingest_into_the_case(world: dict[str, Any], locker: Locker) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    csrf = sign_in(client, "investigator-1")
+    photo_bytes = jpeg(sample("rocket"))
+    answer = client.post(
+        f"/cases/{north_id}/upload",
+        data={"csrf": csrf},
+        files=[("files", ("rocket.jpg", photo_bytes, "image/jpeg"))],
+    )
+    assert answer.status_code == 200, answer.text
+    [outcome] = answer.json()["outcomes"]
+    assert outcome["status"] == "new"
+    assert locker.store.path(outcome["sha256"]).read_bytes() == photo_bytes
+    listed = client.get(f"/api/cases/{north_id}/items").json()
+    assert outcome["sha256"] in {row["sha256"] for row in listed}
+    item = client.get(f"/api/items/{outcome['sha256']}").json()
+    assert item["acquisitions"][0]["collector"] == "investigator-1"
+    viewer = world["client"]
+    viewer_csrf = sign_in(viewer, "viewer-1")
+    refused = viewer.post(
+        f"/cases/{north_id}/upload",
+        data={"csrf": viewer_csrf},
+        files=[("files", ("x.jpg", b"x", "image/jpeg"))],
+    )
+    assert refused.status_code == 403
+
+
+def test_export_from_the_browser_downloads_a_package_that_checks(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    from docket.disclose.check import check
+
+    client, north_id = world["client"], world["cases"]["North"]
+    csrf = sign_in(client, "owner-1")
+    answer = client.post(
+        f"/cases/{north_id}/export",
+        data={"csrf": csrf, "profile": "court", "recipient": "Tribunal"},
+    )
+    assert answer.status_code == 200
+    package = tmp_path / "download.zip"
+    package.write_bytes(answer.content)
+    assert check(package).ok
+    csrf = sign_in(client, "reviewer-1")
+    assert (
+        client.post(
+            f"/cases/{north_id}/export", data={"csrf": csrf, "profile": "court"}
+        ).status_code
+        == 403
+    )
+
+
+def test_only_owners_add_members(world: dict[str, Any]) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    sign_in(client, "investigator-1")
+    body = {"user": "outsider-1", "role": "viewer"}
+    token_less = client.post(f"/api/cases/{north_id}/members", json=body)
+    assert token_less.status_code == 403  # no CSRF header for a cookie session
+    csrf = sign_in(client, "owner-1")
+    added = client.post(f"/api/cases/{north_id}/members", json=body, headers={"x-csrf-token": csrf})
+    assert added.status_code == 200
+    sign_in(client, "outsider-1")
+    assert {c["name"] for c in client.get("/api/cases").json()} == {"North"}
+
+
+def test_case_page_offers_upload_and_export_only_to_those_who_may(world: dict[str, Any]) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    sign_in(client, "investigator-1")
+    page = client.get(f"/cases/{north_id}").text
+    assert f'action="/cases/{north_id}/upload"' in page
+    assert f'action="/cases/{north_id}/export"' in page
+    sign_in(client, "viewer-1")
+    page = client.get(f"/cases/{north_id}").text
+    assert "/upload" not in page and "/export" not in page

@@ -7,25 +7,34 @@ session; sessions live in an HttpOnly, SameSite=Strict cookie.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection, insert, select
+from starlette.background import BackgroundTask
 
 from docket import access, accounts, clock
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.custody import ledger, log
+from docket.disclose.package import export, items_of_case
 from docket.errors import DocketError, NotFoundError
+from docket.ingest.run import IngestOptions, ingest
 from docket.locker import Locker
 from docket.protect import flags
 
 COOKIE = "docket_session"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
@@ -147,7 +156,14 @@ def create_app(locker: Locker) -> FastAPI:
         return TEMPLATES.TemplateResponse(
             request,
             "case.html",
-            {"user": who[0], "csrf": who[1], "case_name": case_name, "role": role, "items": items},
+            {
+                "user": who[0],
+                "csrf": who[1],
+                "case_id": case_id,
+                "case_name": case_name,
+                "role": role,
+                "items": items,
+            },
         )
 
     def item_detail(conn: Connection, user: User, sha256: str) -> dict[str, Any]:
@@ -238,6 +254,79 @@ def create_app(locker: Locker) -> FastAPI:
                 access.require_item(conn, who[0], event.item, "view")
             proof = ledger.prove_inclusion(conn, locker.origin, seq)
         return proof.as_dict(locker.public_key)
+
+    @app.post("/api/cases/{case_id}/members")
+    def api_add_member(
+        request: Request, case_id: int, who: Person, body: dict[str, str]
+    ) -> dict[str, str]:
+        check_csrf(who[1], request.headers.get("x-csrf-token"))
+        with transaction() as conn:
+            row = conn.execute(
+                select(schema.users).where(schema.users.c.name == body.get("user", ""))
+            ).first()
+            if row is None:
+                raise NotFoundError(f"user {body.get('user')!r}: no such user")
+            member = User(int(row.id), str(row.name), str(row.role))
+            access.add_member(conn, who[0], case_id, member, body.get("role", ""))
+        return {"user": member.name, "role": body["role"]}
+
+    @app.post("/cases/{case_id}/upload")
+    async def upload(
+        case_id: int, who: Person, files: list[UploadFile], csrf: Annotated[str, Form()] = ""
+    ) -> dict[str, Any]:
+        """Files from the browser take the same ingest path as the CLI's (durable first,
+        then recorded, then analysed), into this case."""
+        check_csrf(who[1], csrf)
+        with transaction() as conn:
+            access.require_case(conn, who[0], case_id, "upload")
+            case_name = str(
+                conn.execute(
+                    select(schema.cases.c.name).where(schema.cases.c.id == case_id)
+                ).scalar_one()
+            )
+        with tempfile.TemporaryDirectory(prefix="docket-upload-") as scratch:
+            for number, upload in enumerate(files):
+                name = Path(upload.filename or f"upload-{number}").name or f"upload-{number}"
+                target = Path(scratch) / f"{number:04d}-{name}"
+                with target.open("wb") as out:
+                    while chunk := await upload.read(1 << 20):
+                        out.write(chunk)
+            summary = await run_in_threadpool(
+                ingest,
+                locker,
+                [os.fsencode(scratch)],
+                IngestOptions(
+                    collector=who[0].name, case=case_name, note="uploaded in the browser"
+                ),
+            )
+        return {"outcomes": [o.__dict__ for o in summary.outcomes]}
+
+    @app.post("/cases/{case_id}/export")
+    def export_case(
+        case_id: int,
+        who: Person,
+        profile: Annotated[str, Form()],
+        recipient: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        check_csrf(who[1], csrf)
+        with transaction() as conn:
+            access.require_case(conn, who[0], case_id, "export")
+            case_name = str(
+                conn.execute(
+                    select(schema.cases.c.name).where(schema.cases.c.id == case_id)
+                ).scalar_one()
+            )
+            items = items_of_case(conn, case_name)
+        folder = Path(tempfile.mkdtemp(prefix="docket-web-export-"))
+        package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
+        export(locker, items, profile, package, who[0].name, recipient or None)
+        return FileResponse(
+            package,
+            media_type="application/zip",
+            filename=package.name,
+            background=BackgroundTask(shutil.rmtree, folder, True),
+        )
 
     @app.get("/api/health")
     def health() -> dict[str, str]:
