@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -63,6 +64,10 @@ def person(request: Request) -> tuple[User, str | None]:
 
 
 Person = Annotated[tuple[User, str | None], Depends(person)]
+MAX_ID = 2**62
+CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+EventSeq = Annotated[int, PathParam(ge=0, le=MAX_ID)]
+ItemId = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]
 
 
 def create_app(locker: Locker) -> FastAPI:
@@ -139,6 +144,9 @@ def create_app(locker: Locker) -> FastAPI:
         if not who[0].is_admin:
             raise access.ForbiddenError("only an admin creates cases")
         with transaction() as conn:
+            taken = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == name))
+            if taken.first() is not None:
+                raise DocketError(f"case {name!r} already exists")
             event = log.append(conn, who[0].name, "case.created", details={"name": name})
             conn.execute(insert(schema.cases).values(name=name, created_at=event.time))
         return RedirectResponse("/", status_code=303)
@@ -150,7 +158,7 @@ def create_app(locker: Locker) -> FastAPI:
         return case_name, role, queries.list_items(conn, case_name)
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
-    def case_page(request: Request, case_id: int, who: Person) -> Response:
+    def case_page(request: Request, case_id: CaseId, who: Person) -> Response:
         with transaction() as conn:
             case_name, role, items = case_items(conn, who[0], case_id)
         return TEMPLATES.TemplateResponse(
@@ -174,7 +182,7 @@ def create_app(locker: Locker) -> FastAPI:
         return detail
 
     @app.get("/items/{sha256}", response_class=HTMLResponse)
-    def item_page(request: Request, sha256: str, who: Person) -> Response:
+    def item_page(request: Request, sha256: ItemId, who: Person) -> Response:
         with transaction() as conn:
             detail = item_detail(conn, who[0], sha256)
             try:
@@ -196,7 +204,7 @@ def create_app(locker: Locker) -> FastAPI:
         )
 
     @app.get("/items/{sha256}/safe-preview")
-    def safe_preview(sha256: str, who: Person) -> Response:
+    def safe_preview(sha256: ItemId, who: Person) -> Response:
         with transaction() as conn:
             access.require_item(conn, who[0], sha256, "view")
             blob = queries.derivative_paths(conn, sha256).get("safe_preview")
@@ -218,7 +226,7 @@ def create_app(locker: Locker) -> FastAPI:
         )
 
     @app.post("/items/{sha256}/reveal")
-    def reveal_page(sha256: str, who: Person, csrf: Annotated[str, Form()] = "") -> Response:
+    def reveal_page(sha256: ItemId, who: Person, csrf: Annotated[str, Form()] = "") -> Response:
         check_csrf(who[1], csrf)
         return reveal(who, sha256)
 
@@ -230,22 +238,22 @@ def create_app(locker: Locker) -> FastAPI:
             ]
 
     @app.get("/api/cases/{case_id}/items")
-    def api_case_items(case_id: int, who: Person) -> list[dict[str, Any]]:
+    def api_case_items(case_id: CaseId, who: Person) -> list[dict[str, Any]]:
         with transaction() as conn:
             return case_items(conn, who[0], case_id)[2]
 
     @app.get("/api/items/{sha256}")
-    def api_item(sha256: str, who: Person) -> dict[str, Any]:
+    def api_item(sha256: ItemId, who: Person) -> dict[str, Any]:
         with transaction() as conn:
             return item_detail(conn, who[0], sha256)
 
     @app.post("/api/items/{sha256}/reveal")
-    def api_reveal(request: Request, sha256: str, who: Person) -> Response:
+    def api_reveal(request: Request, sha256: ItemId, who: Person) -> Response:
         check_csrf(who[1], request.headers.get("x-csrf-token"))
         return reveal(who, sha256)
 
     @app.get("/api/events/{seq}/proof")
-    def api_proof(seq: int, who: Person) -> dict[str, Any]:
+    def api_proof(seq: EventSeq, who: Person) -> dict[str, Any]:
         with transaction() as conn:
             event = log.get(conn, seq)
             if event is None or (event.item is None and not who[0].is_admin):
@@ -257,7 +265,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.post("/api/cases/{case_id}/members")
     def api_add_member(
-        request: Request, case_id: int, who: Person, body: dict[str, str]
+        request: Request, case_id: CaseId, who: Person, body: dict[str, str]
     ) -> dict[str, str]:
         check_csrf(who[1], request.headers.get("x-csrf-token"))
         with transaction() as conn:
@@ -272,7 +280,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.post("/cases/{case_id}/upload")
     async def upload(
-        case_id: int, who: Person, files: list[UploadFile], csrf: Annotated[str, Form()] = ""
+        case_id: CaseId, who: Person, files: list[UploadFile], csrf: Annotated[str, Form()] = ""
     ) -> dict[str, Any]:
         """Files from the browser take the same ingest path as the CLI's (durable first,
         then recorded, then analysed), into this case."""
@@ -303,7 +311,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.post("/cases/{case_id}/export")
     def export_case(
-        case_id: int,
+        case_id: CaseId,
         who: Person,
         profile: Annotated[str, Form()],
         recipient: Annotated[str, Form()] = "",
