@@ -7,10 +7,10 @@ DEMO := demo
 
 .PHONY: system venv demo test lint clean
 
-SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0 fonts-dejavu-core
+SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0 fonts-dejavu-core chromium
 
-system:  ## ExifTool, ffmpeg and OpenCV's libraries from the OS (security updates from Debian)
-	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null \
+system:  ## ExifTool, ffmpeg, OpenCV's libraries, a font, Chromium (for the browser tests) from Debian
+	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null \
 		&& ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libgthread-2.0.so.0 ' \
 		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
 		|| { $(SUDO) apt-get update -qq && \
