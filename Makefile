@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := demo
 
-.PHONY: system venv demo test lint clean
+.PHONY: system browser venv demo test lint clean
 
-SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0 fonts-dejavu-core chromium
+SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0 fonts-dejavu-core
 
-system:  ## ExifTool, ffmpeg, OpenCV's libraries, a font, Chromium (for the browser tests) from Debian
-	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null && command -v chromium >/dev/null \
+system:  ## ExifTool, ffmpeg, OpenCV's libraries and a font for the PDF report, from Debian
+	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null \
 		&& ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libgthread-2.0.so.0 ' \
 		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
 		|| { $(SUDO) apt-get update -qq && \
@@ -41,7 +41,11 @@ lint: venv
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: system venv lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL)
+browser:  ## Debian's Chromium, which the web app's browser test drives
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: system browser venv lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL)
 	scripts/with-postgres.sh $(BIN)/pytest -q
 
 clean:
