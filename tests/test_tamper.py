@@ -273,3 +273,19 @@ def test_case_membership_changed(filled: Locker) -> None:
     assert problems(verify(filled, quick=True)) == [
         f"item {target[:16]}: is in case 'Other' but no event put it there"
     ]
+
+
+def test_tag_and_annotation_rows_are_checked(filled: Locker) -> None:
+    from docket import review
+
+    target = items(filled)[0]
+    with filled.engine.begin() as conn:
+        review.add_tag(conn, "reviewer", target, "checkpoint")
+        review.annotate(conn, "reviewer", target, review.Annotation("span", "shots", None, 1.5, 4))
+    assert verify(filled, quick=True).ok
+    with filled.engine.begin() as conn:
+        conn.execute(update(schema.annotations).values(text="nothing here"))
+        conn.execute(delete(schema.tags))
+    found = problems(verify(filled, quick=True))
+    assert any(p.startswith(f"annotations row of item {target[:16]}: differs") for p in found)
+    assert any(p.endswith("its tags row is missing") for p in found)

@@ -220,3 +220,46 @@ def test_case_page_offers_upload_and_export_only_to_those_who_may(world: dict[st
     sign_in(client, "viewer-1")
     page = client.get(f"/cases/{north_id}").text
     assert "/upload" not in page and "/export" not in page
+
+
+def test_tags_annotations_and_search(world: dict[str, Any], locker: Locker) -> None:
+    from docket.verify import verify
+
+    client, north, north_id = world["client"], world["north"], world["cases"]["North"]
+    csrf = sign_in(client, "reviewer-1")
+    assert (
+        client.post(
+            f"/items/{north}/tags", data={"tag": "checkpoint", "csrf": csrf}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+    assert (
+        client.post(
+            f"/items/{north}/annotations",
+            data={"text": "uniformed man at left", "region": "10,20,100,80", "csrf": csrf},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
+    bad = client.post(
+        f"/items/{north}/annotations", data={"text": "x", "region": "10,20,-1,80", "csrf": csrf}
+    )
+    assert bad.status_code == 400 and "positive width" in bad.json()["detail"]
+    item = client.get(f"/api/items/{north}").json()
+    assert item["tags"] == ["checkpoint"]
+    assert item["annotations"][0]["region"] == "10,20,100,80"
+    page = client.get(f"/items/{north}").text
+    assert "uniformed man at left" in page and "checkpoint" in page
+    for query, expected in [
+        ("checkpoint", [north]),
+        ("UNIFORMED", [north]),
+        ("north.jpg", [north]),
+        ("nothing like this", []),
+    ]:
+        found = client.get(f"/api/cases/{north_id}/items", params={"q": query}).json()
+        assert [row["sha256"] for row in found] == expected, query
+    assert client.get(f"/api/cases/{north_id}/items", params={"gps": "true"}).json() == []
+    assert len(client.get(f"/api/cases/{north_id}/items", params={"type": "image/"}).json()) == 1
+    csrf = sign_in(client, "viewer-1")
+    assert client.post(f"/items/{north}/tags", data={"tag": "x", "csrf": csrf}).status_code == 403
+    assert verify(locker, quick=True).ok

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from docket.catalogue import schema
 from docket.catalogue.records import (
@@ -206,6 +206,7 @@ class _Verifier:
                     f"missing from the catalogue (acquired in event {seq})",
                 )
         self.flag_rows()
+        self.review_rows()
         self.case_links()
         self.timestamp_rows()
         acquisitions = self.acquisition_rows()
@@ -247,6 +248,28 @@ class _Verifier:
         for seq, event in self.events.items():
             if event.action == "checkpoint.timestamped" and seq not in seen:
                 self.problem(f"event {seq}", "the timestamp token it logged is missing")
+
+    def review_rows(self) -> None:
+        """Tags and annotations against the events that recorded them, both ways."""
+        checks: tuple[tuple[Table, str, tuple[str, ...]], ...] = (
+            (schema.tags, "item.tagged", ("tag",)),
+            (schema.annotations, "item.annotated", ("kind", "text", "region", "start", "end")),
+        )
+        for table, action, fields in checks:
+            seen = set()
+            for row in self.conn.execute(select(table)).mappings().all():
+                subject = f"{table.name} row of item {_short(row['item_sha256'])}"
+                event = self._event_for(subject, int(row["event_seq"]), action)
+                if event is None:
+                    continue
+                seen.add(event.seq)
+                mine = _comparable({f: row[f] for f in fields})
+                logged = _comparable(dict(event.details))
+                if mine != logged or event.item != row["item_sha256"]:
+                    self.problem(subject, f"differs from what event {event.seq} recorded")
+            for seq, event in self.events.items():
+                if event.action == action and seq not in seen:
+                    self.problem(f"event {seq}", f"its {table.name} row is missing")
 
     def flag_rows(self) -> None:
         rows = self.conn.execute(select(schema.flags)).mappings().all()
@@ -376,6 +399,11 @@ class _Verifier:
                 "ingest leaves these; they were never reported as stored)"
             )
         return f"{len(rows)} blobs {'re-hashed' if rehash else 'present'}"
+
+
+def _comparable(facts: dict[str, Any]) -> dict[str, Any]:
+    """Whole floats as ints, as canonical JSON (RFC 8785) writes them."""
+    return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in facts.items()}
 
 
 def _entry(entry: Mapping[Any, Any], fields: tuple[str, ...]) -> str:

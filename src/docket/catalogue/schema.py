@@ -138,6 +138,31 @@ timestamps = Table(
     Column("event_seq", BigInteger, nullable=False),
 )
 
+# Review work on items: tags, notes, and annotations (a region of a picture or a span of a
+# video, with text). Each row is written with its custody event.
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("tag", String(120), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # note | region | span
+    Column("region", String(64), nullable=True),  # "x,y,w,h" in pixels
+    Column("start", Float, nullable=True),
+    Column("end", Float, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("author", String(255), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
 # Accounts for the web app. Passwords and API tokens are stored only as hashes.
 users = Table(
     "users",

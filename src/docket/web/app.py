@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +25,10 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection, insert, select
 from starlette.background import BackgroundTask
 
-from docket import access, accounts, clock
+from docket import access, accounts, clock, review
 from docket.accounts import User
 from docket.catalogue import queries, schema
+from docket.catalogue.records import latest_result
 from docket.custody import ledger, log
 from docket.disclose.package import export, items_of_case
 from docket.errors import DocketError, NotFoundError
@@ -70,6 +72,47 @@ EventSeq = Annotated[int, PathParam(ge=0, le=MAX_ID)]
 ItemId = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]
 
 
+@dataclass
+class Filters:
+    """Grid filters, from the query string: text search, media type, flag, has GPS."""
+
+    q: str = ""
+    type: str = ""
+    flag: str = ""
+    gps: bool = False
+
+    def apply(self, conn: Connection, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.q.strip():
+            kept = set(review.search(conn, [row["sha256"] for row in items], self.q))
+            items = [row for row in items if row["sha256"] in kept]
+        if self.type:
+            items = [row for row in items if str(row["media_type"]).startswith(self.type)]
+        if self.flag:
+            items = [row for row in items if flags.current_flag(conn, row["sha256"]) == self.flag]
+        if self.gps:
+            items = [row for row in items if _has_gps(conn, row["sha256"])]
+        return items
+
+
+def _has_gps(conn: Connection, sha256: str) -> bool:
+    found = latest_result(conn, sha256, "metadata")
+    normalised = {} if found is None else found["data"].get("normalised", {})
+    return normalised.get("gps_latitude") is not None
+
+
+def _annotation(text: str, region: str, start: str, end: str) -> review.Annotation:
+    try:
+        box = tuple(int(v) for v in region.split(",")) if region.strip() else None
+        begin = float(start) if start.strip() else None
+        finish = float(end) if end.strip() else None
+    except ValueError as exc:
+        raise DocketError("region is x,y,w,h in pixels; start and end are seconds") from exc
+    if box is not None and len(box) != 4:
+        raise DocketError("region is x,y,w,h in pixels")
+    kind = "region" if box else "span" if begin is not None or finish is not None else "note"
+    return review.Annotation(kind, text, box, begin, finish)
+
+
 def create_app(locker: Locker) -> FastAPI:
     app = FastAPI(title="Docket", version="0.1.0")
     app.state.locker = locker
@@ -78,6 +121,13 @@ def create_app(locker: Locker) -> FastAPI:
     def transaction() -> Iterator[Connection]:
         with locker.engine.connect() as conn, conn.begin():
             yield conn
+
+    def may(conn: Connection, user: User, sha256: str, action: str) -> bool:
+        try:
+            access.require_item(conn, user, sha256, action)
+        except access.ForbiddenError:
+            return False
+        return True
 
     def check_csrf(session_csrf: str | None, sent: str | None) -> None:
         if session_csrf is not None and sent != session_csrf:
@@ -151,16 +201,21 @@ def create_app(locker: Locker) -> FastAPI:
             conn.execute(insert(schema.cases).values(name=name, created_at=event.time))
         return RedirectResponse("/", status_code=303)
 
-    def case_items(conn: Connection, user: User, case_id: int) -> tuple[str, str, list[Any]]:
+    def case_items(
+        conn: Connection, user: User, case_id: int, filters: Filters | None = None
+    ) -> tuple[str, str, list[Any]]:
         role = access.require_case(conn, user, case_id, "view")
         name = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id))
         case_name = str(name.scalar_one())
-        return case_name, role, queries.list_items(conn, case_name)
+        items = queries.list_items(conn, case_name)
+        return case_name, role, (filters or Filters()).apply(conn, items)
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
-    def case_page(request: Request, case_id: CaseId, who: Person) -> Response:
+    def case_page(
+        request: Request, case_id: CaseId, who: Person, filters: Annotated[Filters, Depends()]
+    ) -> Response:
         with transaction() as conn:
-            case_name, role, items = case_items(conn, who[0], case_id)
+            case_name, role, items = case_items(conn, who[0], case_id, filters)
         return TEMPLATES.TemplateResponse(
             request,
             "case.html",
@@ -171,6 +226,7 @@ def create_app(locker: Locker) -> FastAPI:
                 "case_name": case_name,
                 "role": role,
                 "items": items,
+                "filters": filters,
             },
         )
 
@@ -179,17 +235,16 @@ def create_app(locker: Locker) -> FastAPI:
         detail = queries.describe_item(conn, sha256)
         detail["flag"] = flags.current_flag(conn, sha256)
         detail["events"] = [e.__dict__ for e in log.events(conn, sha256)]
+        detail["tags"] = review.tags_of(conn, sha256)
+        detail["annotations"] = review.annotations_of(conn, sha256)
         return detail
 
     @app.get("/items/{sha256}", response_class=HTMLResponse)
     def item_page(request: Request, sha256: ItemId, who: Person) -> Response:
         with transaction() as conn:
             detail = item_detail(conn, who[0], sha256)
-            try:
-                access.require_item(conn, who[0], sha256, "reveal")
-                may_reveal = True
-            except access.ForbiddenError:
-                may_reveal = False
+            may_reveal = may(conn, who[0], sha256, "reveal")
+            may_annotate = may(conn, who[0], sha256, "annotate")
         return TEMPLATES.TemplateResponse(
             request,
             "item.html",
@@ -200,6 +255,7 @@ def create_app(locker: Locker) -> FastAPI:
                 "flag": detail["flag"],
                 "events": detail["events"],
                 "may_reveal": may_reveal,
+                "may_annotate": may_annotate,
             },
         )
 
@@ -238,9 +294,11 @@ def create_app(locker: Locker) -> FastAPI:
             ]
 
     @app.get("/api/cases/{case_id}/items")
-    def api_case_items(case_id: CaseId, who: Person) -> list[dict[str, Any]]:
+    def api_case_items(
+        case_id: CaseId, who: Person, filters: Annotated[Filters, Depends()]
+    ) -> list[dict[str, Any]]:
         with transaction() as conn:
-            return case_items(conn, who[0], case_id)[2]
+            return case_items(conn, who[0], case_id, filters)[2]
 
     @app.get("/api/items/{sha256}")
     def api_item(sha256: ItemId, who: Person) -> dict[str, Any]:
@@ -335,6 +393,58 @@ def create_app(locker: Locker) -> FastAPI:
             filename=package.name,
             background=BackgroundTask(shutil.rmtree, folder, True),
         )
+
+    @app.post("/items/{sha256}/tags")
+    def tag_page(
+        sha256: ItemId, who: Person, tag: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        check_csrf(who[1], csrf)
+        with transaction() as conn:
+            access.require_item(conn, who[0], sha256, "annotate")
+            review.add_tag(conn, who[0].name, sha256, tag)
+        return RedirectResponse(f"/items/{sha256}", status_code=303)
+
+    @app.post("/items/{sha256}/annotations")
+    def annotate_page(
+        sha256: ItemId,
+        who: Person,
+        text: Annotated[str, Form()],
+        region: Annotated[str, Form()] = "",
+        start: Annotated[str, Form()] = "",
+        end: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        check_csrf(who[1], csrf)
+        note = _annotation(text, region, start, end)
+        with transaction() as conn:
+            access.require_item(conn, who[0], sha256, "annotate")
+            review.annotate(conn, who[0].name, sha256, note)
+        return RedirectResponse(f"/items/{sha256}", status_code=303)
+
+    @app.post("/api/items/{sha256}/tags")
+    def api_tag(
+        request: Request, sha256: ItemId, who: Person, body: dict[str, str]
+    ) -> dict[str, Any]:
+        check_csrf(who[1], request.headers.get("x-csrf-token"))
+        with transaction() as conn:
+            access.require_item(conn, who[0], sha256, "annotate")
+            review.add_tag(conn, who[0].name, sha256, str(body.get("tag", "")))
+            return {"tags": review.tags_of(conn, sha256)}
+
+    @app.post("/api/items/{sha256}/annotations")
+    def api_annotate(
+        request: Request, sha256: ItemId, who: Person, body: dict[str, str]
+    ) -> dict[str, Any]:
+        check_csrf(who[1], request.headers.get("x-csrf-token"))
+        note = _annotation(
+            str(body.get("text", "")),
+            str(body.get("region", "")),
+            str(body.get("start", "")),
+            str(body.get("end", "")),
+        )
+        with transaction() as conn:
+            access.require_item(conn, who[0], sha256, "annotate")
+            return {"id": review.annotate(conn, who[0].name, sha256, note)}
 
     @app.get("/api/health")
     def health() -> dict[str, str]:

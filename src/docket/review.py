@@ -1,0 +1,123 @@
+"""Review work on items, each piece a custody event: tags, notes, annotations (a region of a
+picture, or a span of a video), and search over all of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select
+
+from docket.catalogue import schema
+from docket.custody import log
+from docket.errors import DocketError
+
+MAX_TEXT = 10_000
+
+
+@dataclass(frozen=True)
+class Annotation:
+    kind: str
+    text: str
+    region: tuple[int, int, int, int] | None = None
+    start: float | None = None
+    end: float | None = None
+
+    def validate(self) -> None:
+        if self.kind not in ("note", "region", "span"):
+            raise DocketError(f"{self.kind!r}: an annotation is a note, a region or a span")
+        if not self.text.strip() or len(self.text) > MAX_TEXT:
+            raise DocketError(f"an annotation needs text (at most {MAX_TEXT} characters)")
+        if self.kind == "region" and (
+            self.region is None or min(self.region[2:]) <= 0 or min(self.region[:2]) < 0
+        ):
+            raise DocketError("a region needs x,y >= 0 and a positive width and height")
+        if self.kind == "span" and (
+            self.start is None or self.end is None or not 0 <= self.start <= self.end
+        ):
+            raise DocketError("a span needs 0 <= start <= end, in seconds")
+
+
+def add_tag(conn: Connection, actor: str, item: str, tag: str) -> None:
+    tag = tag.strip()
+    if not tag or len(tag) > 120:
+        raise DocketError("a tag is 1 to 120 characters")
+    event = log.append(conn, actor, "item.tagged", item=item, details={"tag": tag})
+    conn.execute(insert(schema.tags).values(item_sha256=item, tag=tag, event_seq=event.seq))
+
+
+def annotate(conn: Connection, actor: str, item: str, note: Annotation) -> int:
+    note.validate()
+    region = None if note.region is None else ",".join(str(v) for v in note.region)
+    event = log.append(
+        conn,
+        actor,
+        "item.annotated",
+        item=item,
+        details={
+            "kind": note.kind,
+            "text": note.text,
+            "region": region,
+            "start": note.start,
+            "end": note.end,
+        },
+    )
+    key = conn.execute(
+        insert(schema.annotations).values(
+            item_sha256=item,
+            kind=note.kind,
+            region=region,
+            start=note.start,
+            end=note.end,
+            text=note.text,
+            author=actor,
+            event_seq=event.seq,
+        )
+    ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def tags_of(conn: Connection, item: str) -> list[str]:
+    rows = conn.execute(
+        select(schema.tags.c.tag)
+        .where(schema.tags.c.item_sha256 == item)
+        .order_by(schema.tags.c.id)
+    ).scalars()
+    return sorted(set(rows))
+
+
+def annotations_of(conn: Connection, item: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(schema.annotations)
+        .where(schema.annotations.c.item_sha256 == item)
+        .order_by(schema.annotations.c.id)
+    ).mappings()
+    return [
+        {k: row[k] for k in ("id", "kind", "region", "start", "end", "text", "author", "event_seq")}
+        for row in rows
+    ]
+
+
+def search(conn: Connection, items: list[str], text: str) -> list[str]:
+    """Items (of `items`) whose file names, acquisition notes, tags, annotations or metadata
+    contain `text` (case-insensitive)."""
+    needle = f"%{text.strip().lower()}%"
+    found: set[str] = set()
+    queries = [
+        select(schema.acquisitions.c.item_sha256).where(
+            or_(
+                schema.acquisitions.c.original_path.ilike(needle),
+                schema.acquisitions.c.path_in_container.ilike(needle),
+                schema.acquisitions.c.note.ilike(needle),
+            )
+        ),
+        select(schema.tags.c.item_sha256).where(schema.tags.c.tag.ilike(needle)),
+        select(schema.annotations.c.item_sha256).where(schema.annotations.c.text.ilike(needle)),
+        select(schema.results.c.item_sha256).where(
+            schema.results.c.step == "metadata", schema.results.c.data.ilike(needle)
+        ),
+    ]
+    for query in queries:
+        found.update(conn.execute(query).scalars())
+    return [item for item in items if item in found]
