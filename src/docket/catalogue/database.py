@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 
 from docket.catalogue import schema
 
@@ -29,10 +31,26 @@ def open_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: two ingests then queue instead of failing mid-way.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front, so two ingests queue instead of failing mid-way;
+        # readers (see `reading`) begin deferred and never wait for a writer (WAL).
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+READ_ONLY = "docket_read_only"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A transaction that only reads: on SQLite it does not take the write lock."""
+    with engine.connect() as conn:
+        reader = conn.execution_options(**{READ_ONLY: True})
+        with reader.begin():
+            yield reader
 
 
 def create_schema(engine: Engine) -> None:

@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +28,7 @@ from starlette.background import BackgroundTask
 from docket import access, accounts, clock, review
 from docket.accounts import User
 from docket.catalogue import queries, schema
+from docket.catalogue.database import reading
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log
 from docket.disclose.package import export, items_of_case
@@ -53,7 +54,7 @@ def person(request: Request) -> tuple[User, str | None]:
     """The signed-in person and their session's CSRF token (None for API tokens)."""
     locker: Locker = request.app.state.locker
     header = request.headers.get("authorization", "")
-    with locker.engine.connect() as conn, conn.begin():
+    with reading(locker.engine) as conn:
         if header.lower().startswith("bearer "):
             user = accounts.token_user(conn, header[7:].strip())
             if user is not None:
@@ -122,6 +123,9 @@ def create_app(locker: Locker) -> FastAPI:
         with locker.engine.connect() as conn, conn.begin():
             yield conn
 
+    def reader() -> AbstractContextManager[Connection]:
+        return reading(locker.engine)
+
     def may(conn: Connection, user: User, sha256: str, action: str) -> bool:
         try:
             access.require_item(conn, user, sha256, action)
@@ -180,7 +184,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def cases_page(request: Request, who: Person) -> Response:
-        with transaction() as conn:
+        with reader() as conn:
             cases = access.visible_cases(conn, who[0])
         return TEMPLATES.TemplateResponse(
             request, "cases.html", {"user": who[0], "csrf": who[1], "cases": cases}
@@ -214,7 +218,7 @@ def create_app(locker: Locker) -> FastAPI:
     def case_page(
         request: Request, case_id: CaseId, who: Person, filters: Annotated[Filters, Depends()]
     ) -> Response:
-        with transaction() as conn:
+        with reader() as conn:
             case_name, role, items = case_items(conn, who[0], case_id, filters)
         return TEMPLATES.TemplateResponse(
             request,
@@ -241,7 +245,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.get("/items/{sha256}", response_class=HTMLResponse)
     def item_page(request: Request, sha256: ItemId, who: Person) -> Response:
-        with transaction() as conn:
+        with reader() as conn:
             detail = item_detail(conn, who[0], sha256)
             may_reveal = may(conn, who[0], sha256, "reveal")
             may_annotate = may(conn, who[0], sha256, "annotate")
@@ -261,7 +265,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.get("/items/{sha256}/safe-preview")
     def safe_preview(sha256: ItemId, who: Person) -> Response:
-        with transaction() as conn:
+        with reader() as conn:
             access.require_item(conn, who[0], sha256, "view")
             blob = queries.derivative_paths(conn, sha256).get("safe_preview")
         if blob is None:
@@ -269,7 +273,7 @@ def create_app(locker: Locker) -> FastAPI:
         return FileResponse(locker.store.path(blob), media_type="image/jpeg")
 
     def reveal(who: tuple[User, str | None], sha256: str) -> Response:
-        with transaction() as conn:
+        with reader() as conn:
             access.require_item(conn, who[0], sha256, "reveal")
             media_type = conn.execute(
                 select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
@@ -288,7 +292,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.get("/api/cases")
     def api_cases(who: Person) -> list[dict[str, Any]]:
-        with transaction() as conn:
+        with reader() as conn:
             return [
                 {"id": i, "name": n, "role": r} for i, n, r in access.visible_cases(conn, who[0])
             ]
@@ -297,12 +301,12 @@ def create_app(locker: Locker) -> FastAPI:
     def api_case_items(
         case_id: CaseId, who: Person, filters: Annotated[Filters, Depends()]
     ) -> list[dict[str, Any]]:
-        with transaction() as conn:
+        with reader() as conn:
             return case_items(conn, who[0], case_id, filters)[2]
 
     @app.get("/api/items/{sha256}")
     def api_item(sha256: ItemId, who: Person) -> dict[str, Any]:
-        with transaction() as conn:
+        with reader() as conn:
             return item_detail(conn, who[0], sha256)
 
     @app.post("/api/items/{sha256}/reveal")
@@ -312,7 +316,7 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.get("/api/events/{seq}/proof")
     def api_proof(seq: EventSeq, who: Person) -> dict[str, Any]:
-        with transaction() as conn:
+        with reader() as conn:
             event = log.get(conn, seq)
             if event is None or (event.item is None and not who[0].is_admin):
                 raise NotFoundError(f"event {seq}: no such event")
