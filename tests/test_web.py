@@ -263,3 +263,20 @@ def test_tags_annotations_and_search(world: dict[str, Any], locker: Locker) -> N
     csrf = sign_in(client, "viewer-1")
     assert client.post(f"/items/{north}/tags", data={"tag": "x", "csrf": csrf}).status_code == 403
     assert verify(locker, quick=True).ok
+
+
+def test_grid_is_paged(world: dict[str, Any], locker: Locker, tmp_path: Path) -> None:
+    from docket.web import app as web
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(web.PAGE_SIZE + 5):
+        (folder / f"note{i:03}.txt").write_bytes(f"statement {i}".encode())
+    take(locker, folder, case="North", defer_analysis=True)
+    client, north_id = world["client"], world["cases"]["North"]
+    sign_in(client, "viewer-1")
+    first = client.get(f"/api/cases/{north_id}/items").json()
+    second = client.get(f"/api/cases/{north_id}/items", params={"page": 2}).json()
+    assert len(first) == web.PAGE_SIZE and len(second) == 6  # 105 notes + the photo
+    assert not {r["sha256"] for r in first} & {r["sha256"] for r in second}
+    assert "page=2" in client.get(f"/cases/{north_id}").text

@@ -68,6 +68,8 @@ def person(request: Request) -> tuple[User, str | None]:
 
 Person = Annotated[tuple[User, str | None], Depends(person)]
 MAX_ID = 2**62
+PAGE_SIZE = 100
+MAX_PAGE = 10**6
 CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 EventSeq = Annotated[int, PathParam(ge=0, le=MAX_ID)]
 ItemId = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]
@@ -75,12 +77,14 @@ ItemId = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]
 
 @dataclass
 class Filters:
-    """Grid filters, from the query string: text search, media type, flag, has GPS."""
+    """Grid filters, from the query string: text search, media type, flag, has GPS, and the
+    page (PAGE_SIZE items each; the item lists of big cases are never sent whole)."""
 
     q: str = ""
     type: str = ""
     flag: str = ""
     gps: bool = False
+    page: int = 1
 
     def apply(self, conn: Connection, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.q.strip():
@@ -92,7 +96,8 @@ class Filters:
             items = [row for row in items if flags.current_flag(conn, row["sha256"]) == self.flag]
         if self.gps:
             items = [row for row in items if _has_gps(conn, row["sha256"])]
-        return items
+        start = (min(max(self.page, 1), MAX_PAGE) - 1) * PAGE_SIZE
+        return items[start : start + PAGE_SIZE]
 
 
 def _has_gps(conn: Connection, sha256: str) -> bool:
@@ -231,6 +236,7 @@ def create_app(locker: Locker) -> FastAPI:
                 "role": role,
                 "items": items,
                 "filters": filters,
+                "page_size": PAGE_SIZE,
             },
         )
 
