@@ -116,7 +116,7 @@ def main() -> None:
                 f"{args.requests} requests each run, loopback"
             )
             for label, url, count in (
-                ("item grid (JSON, all items)", grid, max(20, args.requests // 10)),
+                ("item grid (JSON, page of 100)", grid, max(20, args.requests // 10)),
                 ("item page (HTML)", f"{base}/items/{item}", args.requests),
                 ("item (JSON API)", f"{base}/api/items/{item}", args.requests),
             ):

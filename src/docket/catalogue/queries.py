@@ -33,7 +33,9 @@ def resolve_item(conn: Connection, prefix: str) -> str:
     return str(found[0])
 
 
-def list_items(conn: Connection, case: str | None = None) -> list[dict[str, Any]]:
+def list_items(
+    conn: Connection, case: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
     items, acquisitions = schema.items, schema.acquisitions
     first_name = (
         select(acquisitions.c.original_path, acquisitions.c.path_in_container)
@@ -64,6 +66,8 @@ def list_items(conn: Connection, case: str | None = None) -> list[dict[str, Any]
             raise NotFoundError(f"case {case!r}: no such case")
         query = query.join(schema.case_items, schema.case_items.c.item_sha256 == items.c.sha256)
         query = query.where(schema.case_items.c.case_id == case_id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     rows = []
     for row in conn.execute(query).mappings():
         name = row["name"] + (f"!/{row['inner']}" if row["inner"] else "")

@@ -96,8 +96,15 @@ class Filters:
             items = [row for row in items if flags.current_flag(conn, row["sha256"]) == self.flag]
         if self.gps:
             items = [row for row in items if _has_gps(conn, row["sha256"])]
-        start = (min(max(self.page, 1), MAX_PAGE) - 1) * PAGE_SIZE
-        return items[start : start + PAGE_SIZE]
+        return items[self.offset : self.offset + PAGE_SIZE]
+
+    @property
+    def offset(self) -> int:
+        return (min(max(self.page, 1), MAX_PAGE) - 1) * PAGE_SIZE
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.q.strip() or self.type or self.flag or self.gps)
 
 
 def _has_gps(conn: Connection, sha256: str) -> bool:
@@ -216,8 +223,10 @@ def create_app(locker: Locker) -> FastAPI:
         role = access.require_case(conn, user, case_id, "view")
         name = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id))
         case_name = str(name.scalar_one())
-        items = queries.list_items(conn, case_name)
-        return case_name, role, (filters or Filters()).apply(conn, items)
+        filters = filters or Filters()
+        if not filters.narrows:  # the common case: let the database cut the page
+            return case_name, role, queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
+        return case_name, role, filters.apply(conn, queries.list_items(conn, case_name))
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(
