@@ -75,6 +75,7 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         page.get_by_label("Password").fill("correct horse battery")
         page.keyboard.press("Enter")  # keyboard only
         page.get_by_role("link", name="North").click()
+        case_url = page.url
         preview = page.get_by_role("img").first
         assert "blurred preview" in (preview.get_attribute("alt") or "")
         assert page.evaluate("img => img.naturalWidth", preview.element_handle()) > 0
@@ -83,19 +84,17 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         page.get_by_role("button", name="Upload").click()
         assert "rocket.jpg" in page.content() and '"status":"new"' in page.content()
 
-        page.go_back()
-        page.reload()
+        page.goto(case_url)
         page.get_by_role("link").filter(has_text="chelsea.jpg").click()
+        item_url = page.url
         with page.expect_response(lambda r: r.url.endswith("/reveal")) as revealed:
             page.get_by_role("button", name="Reveal the original (recorded)").click()
         assert revealed.value.status == 200
         assert revealed.value.headers["content-type"] == "image/jpeg"
-        page.go_back()
-        page.reload()
+        page.goto(item_url)  # explicit navigation: the revealed image replaced the page
         assert "item.revealed" in page.content()
 
-        page.go_back()
-        page.reload()
+        page.goto(case_url)
         page.get_by_label("Recipient").fill("Tribunal")
         with page.expect_download() as download:
             page.get_by_role("button", name="Export and download").click()
