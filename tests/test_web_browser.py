@@ -78,10 +78,16 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         case_url = page.url
         preview = page.get_by_role("img").first
         assert "blurred preview" in (preview.get_attribute("alt") or "")
-        assert page.evaluate("img => img.naturalWidth", preview.element_handle()) > 0
+        # The preview really arrives (waits for it under load instead of racing it).
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0",
+            arg=preview.element_handle(),
+            timeout=30_000,
+        )
 
         page.set_input_files("input[type=file]", str(upload))
         page.get_by_role("button", name="Upload").click()
+        page.wait_for_load_state("load")
         assert "rocket.jpg" in page.content() and '"status":"new"' in page.content()
 
         page.goto(case_url)
