@@ -247,7 +247,7 @@ def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> No
 def analyse_command(
     item_ids: Sequence[str], everything: bool, force: bool, locker_path: Path | None
 ) -> None:
-    """Run the analysis steps an item has not had yet (or whose version changed)."""
+    """Run the analysis steps an item has not had, failed before, or had in an older version."""
     if not item_ids and not everything:
         raise DocketError("give item IDs, or --all")
     with open_locker(locker_path) as locker:

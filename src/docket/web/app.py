@@ -217,12 +217,16 @@ def create_app(locker: Locker) -> FastAPI:
             conn.execute(insert(schema.cases).values(name=name, created_at=event.time))
         return RedirectResponse("/", status_code=303)
 
+    def allowed_case(conn: Connection, user: User, case_id: int, action: str) -> tuple[str, str]:
+        """The case's name and the person's role, once they may do `action` in it."""
+        role = access.require_case(conn, user, case_id, action)
+        name = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id))
+        return str(name.scalar_one()), role
+
     def case_items(
         conn: Connection, user: User, case_id: int, filters: Filters | None = None
     ) -> tuple[str, str, list[Any]]:
-        role = access.require_case(conn, user, case_id, "view")
-        name = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id))
-        case_name = str(name.scalar_one())
+        case_name, role = allowed_case(conn, user, case_id, "view")
         filters = filters or Filters()
         if not filters.narrows:  # the common case: let the database cut the page
             return case_name, role, queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
@@ -363,12 +367,7 @@ def create_app(locker: Locker) -> FastAPI:
         then recorded, then analysed), into this case."""
         check_csrf(who[1], csrf)
         with transaction() as conn:
-            access.require_case(conn, who[0], case_id, "upload")
-            case_name = str(
-                conn.execute(
-                    select(schema.cases.c.name).where(schema.cases.c.id == case_id)
-                ).scalar_one()
-            )
+            case_name, _ = allowed_case(conn, who[0], case_id, "upload")
         with tempfile.TemporaryDirectory(prefix="docket-upload-") as scratch:
             for number, upload in enumerate(files):
                 name = Path(upload.filename or f"upload-{number}").name or f"upload-{number}"
@@ -396,12 +395,7 @@ def create_app(locker: Locker) -> FastAPI:
     ) -> Response:
         check_csrf(who[1], csrf)
         with transaction() as conn:
-            access.require_case(conn, who[0], case_id, "export")
-            case_name = str(
-                conn.execute(
-                    select(schema.cases.c.name).where(schema.cases.c.id == case_id)
-                ).scalar_one()
-            )
+            case_name, _ = allowed_case(conn, who[0], case_id, "export")
             items = items_of_case(conn, case_name)
         folder = Path(tempfile.mkdtemp(prefix="docket-web-export-"))
         package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
