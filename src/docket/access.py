@@ -20,6 +20,7 @@ ALLOWED = {
     "view": {"owner", "investigator", "reviewer", "viewer"},
     "reveal": {"owner", "investigator", "reviewer"},
     "annotate": {"owner", "investigator", "reviewer"},
+    "record": {"owner", "investigator"},  # record and revise incidents
     "upload": {"owner", "investigator"},
     "export": {"owner", "investigator"},
     "manage": {"owner"},
@@ -86,6 +87,17 @@ def require_item(conn: Connection, user: User, sha256: str, action: str) -> None
         raise NotFoundError(f"item {sha256[:12]}: no such item")
     if not any(role in ALLOWED[action] for role in roles):
         raise ForbiddenError(f"item {sha256[:12]}: you may not {action} it")
+
+
+def require_incident(conn: Connection, user: User, incident_id: int, action: str) -> int:
+    """The incident's case, once the person may do `action` in it (else not found/forbidden)."""
+    case_id = conn.execute(
+        select(schema.incidents.c.case_id).where(schema.incidents.c.id == incident_id)
+    ).scalar()
+    if case_id is None or case_role(conn, user, int(case_id)) is None:
+        raise NotFoundError(f"incident {incident_id}: no such incident")
+    require_case(conn, user, int(case_id), action)
+    return int(case_id)
 
 
 def add_member(conn: Connection, actor: User, case_id: int, member: User, role: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
+from docket._incident_checks import incident_problems
 from docket.catalogue import schema
 from docket.catalogue.records import (
     Arrival,
@@ -207,6 +208,8 @@ class _Verifier:
                 )
         self.flag_rows()
         self.review_rows()
+        for subject, message in incident_problems(self.conn, self.events):
+            self.problem(subject, message)
         self.case_links()
         self.timestamp_rows()
         acquisitions = self.acquisition_rows()

@@ -6,6 +6,7 @@ what went into the custody log and can be recomputed from it.
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -160,6 +161,47 @@ annotations = Table(
     Column("end", Float, nullable=True),
     Column("text", Text, nullable=False),
     Column("author", String(255), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+# Incidents: what happened, when and where, within one case. A row holds the incident as its
+# latest custody event (incident.recorded or incident.updated) describes it; the events keep
+# every earlier version.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("title", String(300), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("occurred_from", String(40), nullable=True),  # ISO 8601 date or date-time
+    Column("occurred_to", String(40), nullable=True),
+    Column("place", String(300), nullable=False),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("violations", Text, nullable=False),  # JSON list of vocabulary names
+    Column("actors", Text, nullable=False),  # JSON list of free-text actors
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+# An item, or one annotation of it, linked to an incident of a case that holds the item.
+incident_links = Table(
+    "incident_links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
+# Changes to the violation-type vocabulary (the built-in names need no row); one row per name,
+# as its latest vocabulary event left it.
+violation_types = Table(
+    "violation_types",
+    metadata,
+    Column("name", String(120), primary_key=True),
+    Column("active", Boolean, nullable=False),
     Column("event_seq", BigInteger, nullable=False),
 )
 
