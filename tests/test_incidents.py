@@ -125,7 +125,7 @@ def test_only_items_of_the_incidents_case_link(
 def test_bad_incidents_are_refused_with_a_reason(
     locker: Locker, change: dict[str, object], message: str
 ) -> None:
-    bad = incidents.Incident(**{**MARKET.facts(), **change})  # type: ignore[arg-type]
+    bad = incidents.Incident(**{**MARKET.facts(), **change})
     with (
         locker.engine.connect() as conn,
         conn.begin(),
