@@ -11,17 +11,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Request, UploadFile
-from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection, insert, select
 from starlette.background import BackgroundTask
 
@@ -36,43 +33,24 @@ from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import IngestOptions, ingest
 from docket.locker import Locker
 from docket.protect import flags
+from docket.web.guard import (
+    COOKIE,
+    TEMPLATES,
+    BadCsrf,
+    CaseId,
+    EventSeq,
+    ItemId,
+    NotSignedIn,
+    Person,
+    allowed_case,
+    check_csrf,
+    may,
+    transaction,
+)
 
-COOKIE = "docket_session"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-
-
-class NotSignedIn(DocketError):
-    """No valid session or token."""
-
-
-class BadCsrf(DocketError):
-    """A form was posted without this session's CSRF token."""
-
-
-def person(request: Request) -> tuple[User, str | None]:
-    """The signed-in person and their session's CSRF token (None for API tokens)."""
-    locker: Locker = request.app.state.locker
-    header = request.headers.get("authorization", "")
-    with reading(locker.engine) as conn:
-        if header.lower().startswith("bearer "):
-            user = accounts.token_user(conn, header[7:].strip())
-            if user is not None:
-                return user, None
-        cookie = request.cookies.get(COOKIE)
-        found = accounts.session_user(conn, cookie) if cookie else None
-    if found is None:
-        raise NotSignedIn("sign in first")
-    return found
-
-
-Person = Annotated[tuple[User, str | None], Depends(person)]
-MAX_ID = 2**62
 PAGE_SIZE = 100
 MAX_PAGE = 10**6
-CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
-EventSeq = Annotated[int, PathParam(ge=0, le=MAX_ID)]
-ItemId = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -130,24 +108,8 @@ def create_app(locker: Locker) -> FastAPI:
     app = FastAPI(title="Docket", version="0.1.0")
     app.state.locker = locker
 
-    @contextmanager
-    def transaction() -> Iterator[Connection]:
-        with locker.engine.connect() as conn, conn.begin():
-            yield conn
-
     def reader() -> AbstractContextManager[Connection]:
         return reading(locker.engine)
-
-    def may(conn: Connection, user: User, sha256: str, action: str) -> bool:
-        try:
-            access.require_item(conn, user, sha256, action)
-        except access.ForbiddenError:
-            return False
-        return True
-
-    def check_csrf(session_csrf: str | None, sent: str | None) -> None:
-        if session_csrf is not None and sent != session_csrf:
-            raise BadCsrf("the form is stale or forged; reload the page")
 
     @app.exception_handler(DocketError)
     def on_error(request: Request, exc: DocketError) -> Response:
@@ -169,7 +131,7 @@ def create_app(locker: Locker) -> FastAPI:
     def login(
         request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()]
     ) -> Response:
-        with transaction() as conn:
+        with transaction(locker) as conn:
             user = accounts.authenticate(conn, name, password)
             token = None if user is None else accounts.start_session(conn, user)[0]
         if token is None:
@@ -188,7 +150,7 @@ def create_app(locker: Locker) -> FastAPI:
     @app.post("/logout")
     def logout(request: Request, who: Person, csrf: Annotated[str, Form()] = "") -> Response:
         check_csrf(who[1], csrf)
-        with transaction() as conn:
+        with transaction(locker) as conn:
             accounts.end_session(conn, request.cookies.get(COOKIE, ""))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
@@ -209,19 +171,13 @@ def create_app(locker: Locker) -> FastAPI:
         check_csrf(who[1], csrf)
         if not who[0].is_admin:
             raise access.ForbiddenError("only an admin creates cases")
-        with transaction() as conn:
+        with transaction(locker) as conn:
             taken = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == name))
             if taken.first() is not None:
                 raise DocketError(f"case {name!r} already exists")
             event = log.append(conn, who[0].name, "case.created", details={"name": name})
             conn.execute(insert(schema.cases).values(name=name, created_at=event.time))
         return RedirectResponse("/", status_code=303)
-
-    def allowed_case(conn: Connection, user: User, case_id: int, action: str) -> tuple[str, str]:
-        """The case's name and the person's role, once they may do `action` in it."""
-        role = access.require_case(conn, user, case_id, action)
-        name = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id))
-        return str(name.scalar_one()), role
 
     def case_items(
         conn: Connection, user: User, case_id: int, filters: Filters | None = None
@@ -349,7 +305,7 @@ def create_app(locker: Locker) -> FastAPI:
         request: Request, case_id: CaseId, who: Person, body: dict[str, str]
     ) -> dict[str, str]:
         check_csrf(who[1], request.headers.get("x-csrf-token"))
-        with transaction() as conn:
+        with transaction(locker) as conn:
             row = conn.execute(
                 select(schema.users).where(schema.users.c.name == body.get("user", ""))
             ).first()
@@ -366,7 +322,7 @@ def create_app(locker: Locker) -> FastAPI:
         """Files from the browser take the same ingest path as the CLI's (durable first,
         then recorded, then analysed), into this case."""
         check_csrf(who[1], csrf)
-        with transaction() as conn:
+        with transaction(locker) as conn:
             case_name, _ = allowed_case(conn, who[0], case_id, "upload")
         with tempfile.TemporaryDirectory(prefix="docket-upload-") as scratch:
             for number, upload in enumerate(files):
@@ -394,7 +350,7 @@ def create_app(locker: Locker) -> FastAPI:
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         check_csrf(who[1], csrf)
-        with transaction() as conn:
+        with transaction(locker) as conn:
             case_name, _ = allowed_case(conn, who[0], case_id, "export")
             items = items_of_case(conn, case_name)
         folder = Path(tempfile.mkdtemp(prefix="docket-web-export-"))
@@ -412,7 +368,7 @@ def create_app(locker: Locker) -> FastAPI:
         sha256: ItemId, who: Person, tag: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
     ) -> Response:
         check_csrf(who[1], csrf)
-        with transaction() as conn:
+        with transaction(locker) as conn:
             access.require_item(conn, who[0], sha256, "annotate")
             review.add_tag(conn, who[0].name, sha256, tag)
         return RedirectResponse(f"/items/{sha256}", status_code=303)
@@ -429,7 +385,7 @@ def create_app(locker: Locker) -> FastAPI:
     ) -> Response:
         check_csrf(who[1], csrf)
         note = _annotation(text, region, start, end)
-        with transaction() as conn:
+        with transaction(locker) as conn:
             access.require_item(conn, who[0], sha256, "annotate")
             review.annotate(conn, who[0].name, sha256, note)
         return RedirectResponse(f"/items/{sha256}", status_code=303)
@@ -439,7 +395,7 @@ def create_app(locker: Locker) -> FastAPI:
         request: Request, sha256: ItemId, who: Person, body: dict[str, str]
     ) -> dict[str, Any]:
         check_csrf(who[1], request.headers.get("x-csrf-token"))
-        with transaction() as conn:
+        with transaction(locker) as conn:
             access.require_item(conn, who[0], sha256, "annotate")
             review.add_tag(conn, who[0].name, sha256, str(body.get("tag", "")))
             return {"tags": review.tags_of(conn, sha256)}
@@ -455,7 +411,7 @@ def create_app(locker: Locker) -> FastAPI:
             str(body.get("start", "")),
             str(body.get("end", "")),
         )
-        with transaction() as conn:
+        with transaction(locker) as conn:
             access.require_item(conn, who[0], sha256, "annotate")
             return {"id": review.annotate(conn, who[0].name, sha256, note)}
 
