@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -12,12 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from fastapi.testclient import TestClient
+from media import jpeg, sample
+from sqlalchemy import create_engine, make_url, select, text
 
+from docket import access, accounts
 from docket._samples import PhotoFacts, write_photo
+from docket.catalogue import schema
 from docket.cli import main
 from docket.ingest.run import IngestOptions, IngestSummary, ingest
 from docket.locker import Locker
+from docket.web.app import create_app
 
 FACTS = PhotoFacts("2024:03:01 12:34:56", "+03:00", 33.5043, 36.2842, 712.5)
 
@@ -93,3 +99,46 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
 def docket_command() -> list[str]:
     """The CLI as a separate process, for tests that must kill or race it."""
     return [sys.executable, "-m", "docket.cli"]
+
+
+# The web app's world: shared by the in-process web tests.
+PASSWORD = "correct horse battery"
+ROLES = ["owner", "investigator", "reviewer", "viewer"]
+
+
+@pytest.fixture
+def world(locker: Locker, tmp_path: Path) -> dict[str, Any]:
+    """Two cases, an item in each, an admin, one member per role in case North, an outsider."""
+    north = tmp_path / "north.jpg"
+    north.write_bytes(jpeg(sample("chelsea")))
+    south = tmp_path / "south.jpg"
+    south.write_bytes(jpeg(sample("coffee")))
+    north_item = take(locker, north, case="North").outcomes[0].sha256
+    south_item = take(locker, south, case="South").outcomes[0].sha256
+    with locker.engine.connect() as conn, conn.begin():
+        admin = accounts.create_user(conn, "setup", "ada", PASSWORD, "admin")
+        users = {
+            role: accounts.create_user(conn, "setup", f"{role}-1", PASSWORD, "member")
+            for role in [*ROLES, "outsider"]
+        }
+        cases = dict(conn.execute(select(schema.cases.c.name, schema.cases.c.id)).all())
+        for role in ROLES:
+            access.add_member(conn, admin, cases["North"], users[role], role)
+    return {
+        "north": north_item,
+        "south": south_item,
+        "cases": cases,
+        "users": users,
+        "client": TestClient(create_app(locker)),
+    }
+
+
+def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
+    answer = client.post(
+        "/login", data={"name": name, "password": password}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    page = client.get("/")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)

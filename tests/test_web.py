@@ -3,62 +3,16 @@ every role on every route. (Driving it in a real browser is left for the web-app
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import take
-from fastapi.testclient import TestClient
+from conftest import PASSWORD, ROLES, sign_in, take
 from media import jpeg, sample
-from sqlalchemy import select
 
-from docket import access, accounts
-from docket.catalogue import schema
+from docket import accounts
 from docket.custody import log
 from docket.locker import Locker
-from docket.web.app import create_app
-
-PASSWORD = "correct horse battery"
-ROLES = ["owner", "investigator", "reviewer", "viewer"]
-
-
-@pytest.fixture
-def world(locker: Locker, tmp_path: Path) -> dict[str, Any]:
-    """Two cases, an item in each, an admin, one member per role in case North, an outsider."""
-    north = tmp_path / "north.jpg"
-    north.write_bytes(jpeg(sample("chelsea")))
-    south = tmp_path / "south.jpg"
-    south.write_bytes(jpeg(sample("coffee")))
-    north_item = take(locker, north, case="North").outcomes[0].sha256
-    south_item = take(locker, south, case="South").outcomes[0].sha256
-    with locker.engine.connect() as conn, conn.begin():
-        admin = accounts.create_user(conn, "setup", "ada", PASSWORD, "admin")
-        users = {
-            role: accounts.create_user(conn, "setup", f"{role}-1", PASSWORD, "member")
-            for role in [*ROLES, "outsider"]
-        }
-        cases = dict(conn.execute(select(schema.cases.c.name, schema.cases.c.id)).all())
-        for role in ROLES:
-            access.add_member(conn, admin, cases["North"], users[role], role)
-    return {
-        "north": north_item,
-        "south": south_item,
-        "cases": cases,
-        "users": users,
-        "client": TestClient(create_app(locker)),
-    }
-
-
-def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
-    answer = client.post(
-        "/login", data={"name": name, "password": password}, follow_redirects=False
-    )
-    assert answer.status_code == 303, answer.text
-    page = client.get("/")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
 
 
 def test_pages_need_a_session(world: dict[str, Any]) -> None:

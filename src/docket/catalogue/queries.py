@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -34,8 +35,13 @@ def resolve_item(conn: Connection, prefix: str) -> str:
 
 
 def list_items(
-    conn: Connection, case: str | None = None, limit: int | None = None, offset: int = 0
+    conn: Connection,
+    case: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Items (of a case; of `only` when given), first seen first, each with its first name."""
     items, acquisitions = schema.items, schema.acquisitions
     first_name = (
         select(acquisitions.c.original_path, acquisitions.c.path_in_container)
@@ -66,6 +72,8 @@ def list_items(
             raise NotFoundError(f"case {case!r}: no such case")
         query = query.join(schema.case_items, schema.case_items.c.item_sha256 == items.c.sha256)
         query = query.where(schema.case_items.c.case_id == case_id)
+    if only is not None:
+        query = query.where(items.c.sha256.in_(list(only)))
     if limit is not None:
         query = query.limit(limit).offset(offset)
     rows = []

@@ -15,14 +15,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import Connection, insert, select
 from starlette.background import BackgroundTask
 
-from docket import access, accounts, clock, review
+from docket import access, accounts, clock, incidents, review, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
@@ -33,12 +34,14 @@ from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import IngestOptions, ingest
 from docket.locker import Locker
 from docket.protect import flags
+from docket.web import incident_routes
 from docket.web.guard import (
     COOKIE,
     TEMPLATES,
     BadCsrf,
     CaseId,
     EventSeq,
+    FrameNumber,
     ItemId,
     NotSignedIn,
     Person,
@@ -51,20 +54,27 @@ from docket.web.guard import (
 PAGE_SIZE = 100
 MAX_PAGE = 10**6
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
 class Filters:
-    """Grid filters, from the query string: text search, media type, flag, has GPS, and the
-    page (PAGE_SIZE items each; the item lists of big cases are never sent whole)."""
+    """Grid filters, from the query string: text search, media type, flag, has GPS, capture
+    dates (YYYY-MM-DD, inclusive), near-duplicate group, and the page (PAGE_SIZE items each;
+    the item lists of big cases are never sent whole)."""
 
     q: str = ""
     type: str = ""
     flag: str = ""
     gps: bool = False
+    since: str = ""
+    until: str = ""
+    cluster: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0
     page: int = 1
 
-    def apply(self, conn: Connection, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def apply(
+        self, conn: Connection, case: str, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         if self.q.strip():
             kept = set(review.search(conn, [row["sha256"] for row in items], self.q))
             items = [row for row in items if row["sha256"] in kept]
@@ -74,7 +84,28 @@ class Filters:
             items = [row for row in items if flags.current_flag(conn, row["sha256"]) == self.flag]
         if self.gps:
             items = [row for row in items if _has_gps(conn, row["sha256"])]
+        if self.since or self.until:
+            items = self._captured_between(conn, items)
+        if self.cluster:
+            groups = similarity.clusters(conn, case)
+            members = set(groups[self.cluster - 1].items) if self.cluster <= len(groups) else set()
+            items = [row for row in items if row["sha256"] in members]
         return items[self.offset : self.offset + PAGE_SIZE]
+
+    def _captured_between(
+        self, conn: Connection, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        for bound in (self.since, self.until):
+            if bound and not _DAY.fullmatch(bound):
+                raise DocketError(f"{bound!r}: dates are YYYY-MM-DD")
+        origins = similarity.provenance(conn, [row["sha256"] for row in items])
+        low, high = self.since or "0000-00-00", self.until or "9999-99-99"
+        return [
+            row
+            for row in items
+            if (captured := origins[row["sha256"]].capture_time) is not None
+            and low <= captured[:10] <= high
+        ]
 
     @property
     def offset(self) -> int:
@@ -82,13 +113,61 @@ class Filters:
 
     @property
     def narrows(self) -> bool:
-        return bool(self.q.strip() or self.type or self.flag or self.gps)
+        return bool(
+            self.q.strip()
+            or self.type
+            or self.flag
+            or self.gps
+            or self.since
+            or self.until
+            or self.cluster
+        )
+
+    def query(self, **changes: Any) -> str:
+        """This filter as a query string, with `changes` (for paging links)."""
+        fields = {k: v for k, v in {**self.__dict__, **changes}.items() if v not in ("", 0, False)}
+        return urlencode(fields)
 
 
 def _has_gps(conn: Connection, sha256: str) -> bool:
     found = latest_result(conn, sha256, "metadata")
     normalised = {} if found is None else found["data"].get("normalised", {})
     return normalised.get("gps_latitude") is not None
+
+
+def _may_view_incident(conn: Connection, user: User, incident_id: int) -> bool:
+    try:
+        access.require_incident(conn, user, incident_id, "view")
+    except DocketError:
+        return False
+    return True
+
+
+def _linkable_incidents(conn: Connection, user: User, cases: list[str]) -> list[dict[str, Any]]:
+    """Incidents of the item's cases in which this person may link evidence."""
+    found = []
+    for case_id, name, role in access.visible_cases(conn, user):
+        if name in cases and role in access.ALLOWED["annotate"]:
+            found += [{**i, "case_name": name} for i in incidents.of_case(conn, case_id)]
+    return found
+
+
+def case_groups(conn: Connection, case_name: str) -> list[dict[str, Any]]:
+    """The case's near-duplicate groups, numbered as the grid's cluster filter numbers them."""
+    groups = similarity.clusters(conn, case_name)
+    names = {
+        row["sha256"]: row["name"]
+        for row in queries.list_items(conn, only=[g.earliest for g in groups])
+    }
+    return [
+        {
+            "number": g.number,
+            "size": len(g.items),
+            "earliest": g.earliest,
+            "name": names[g.earliest],
+        }
+        for g in groups
+    ]
 
 
 def _annotation(text: str, region: str, start: str, end: str) -> review.Annotation:
@@ -107,6 +186,7 @@ def _annotation(text: str, region: str, start: str, end: str) -> review.Annotati
 def create_app(locker: Locker) -> FastAPI:
     app = FastAPI(title="Docket", version="0.1.0")
     app.state.locker = locker
+    app.include_router(incident_routes.router)
 
     def reader() -> AbstractContextManager[Connection]:
         return reading(locker.engine)
@@ -186,7 +266,7 @@ def create_app(locker: Locker) -> FastAPI:
         filters = filters or Filters()
         if not filters.narrows:  # the common case: let the database cut the page
             return case_name, role, queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
-        return case_name, role, filters.apply(conn, queries.list_items(conn, case_name))
+        return case_name, role, filters.apply(conn, case_name, queries.list_items(conn, case_name))
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(
@@ -216,7 +296,26 @@ def create_app(locker: Locker) -> FastAPI:
         detail["events"] = [e.__dict__ for e in log.events(conn, sha256)]
         detail["tags"] = review.tags_of(conn, sha256)
         detail["annotations"] = review.annotations_of(conn, sha256)
+        detail["keyframes"] = [time for time, _ in queries.keyframes(conn, sha256)]
+        detail["incidents"] = [
+            link
+            for link in incidents.of_item(conn, sha256)
+            if _may_view_incident(conn, user, link["incident"])
+        ]
         return detail
+
+    def near_duplicates(conn: Connection, user: User, sha256: str) -> list[dict[str, Any]]:
+        """Near-duplicates this person may see (others are not hinted at)."""
+        try:
+            found = similarity.similar(conn, sha256)
+        except similarity.NoUsableHashError:
+            return []
+        visible = [m for m in found if may(conn, user, m.item, "view")]
+        names = {
+            row["sha256"]: row["name"]
+            for row in queries.list_items(conn, only=[m.item for m in visible])
+        }
+        return [{**m.__dict__, "name": names.get(m.item, "")} for m in visible]
 
     @app.get("/items/{sha256}", response_class=HTMLResponse)
     def item_page(request: Request, sha256: ItemId, who: Person) -> Response:
@@ -224,6 +323,8 @@ def create_app(locker: Locker) -> FastAPI:
             detail = item_detail(conn, who[0], sha256)
             may_reveal = may(conn, who[0], sha256, "reveal")
             may_annotate = may(conn, who[0], sha256, "annotate")
+            similar = near_duplicates(conn, who[0], sha256)
+            linkable = _linkable_incidents(conn, who[0], detail["cases"]) if may_annotate else []
         return TEMPLATES.TemplateResponse(
             request,
             "item.html",
@@ -232,11 +333,90 @@ def create_app(locker: Locker) -> FastAPI:
                 "csrf": who[1],
                 "item": detail,
                 "flag": detail["flag"],
+                "flags": flags.FLAGS,
                 "events": detail["events"],
                 "may_reveal": may_reveal,
                 "may_annotate": may_annotate,
+                "similar": similar,
+                "linkable": linkable,
             },
         )
+
+    @app.get("/api/items/{sha256}/similar")
+    def api_similar(sha256: ItemId, who: Person) -> list[dict[str, Any]]:
+        with reader() as conn:
+            access.require_item(conn, who[0], sha256, "view")
+            return near_duplicates(conn, who[0], sha256)
+
+    def set_flag(who: tuple[User, str | None], sha256: str, value: str) -> str:
+        with transaction(locker) as conn:
+            access.require_item(conn, who[0], sha256, "annotate")
+            flags.flag(conn, who[0].name, sha256, value)
+            return flags.current_flag(conn, sha256)
+
+    @app.post("/items/{sha256}/flag")
+    def flag_page(
+        sha256: ItemId, who: Person, flag: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        check_csrf(who[1], csrf)
+        set_flag(who, sha256, flag)
+        return RedirectResponse(f"/items/{sha256}", status_code=303)
+
+    @app.post("/api/items/{sha256}/flag")
+    def api_flag(
+        request: Request, sha256: ItemId, who: Person, body: dict[str, str]
+    ) -> dict[str, str]:
+        check_csrf(who[1], request.headers.get("x-csrf-token"))
+        return {"flag": set_flag(who, sha256, str(body.get("flag", "")))}
+
+    def reveal_keyframe(who: tuple[User, str | None], sha256: str, number: int) -> Response:
+        with transaction(locker) as conn:
+            access.require_item(conn, who[0], sha256, "reveal")
+            frames = queries.keyframes(conn, sha256)
+            if not 0 <= number < len(frames):
+                raise NotFoundError(f"item {sha256[:12]}: no keyframe {number}")
+            time, blob = frames[number]
+            flags.reveal(conn, who[0].name, sha256, f"keyframe at {time} s (web)")
+        return FileResponse(
+            locker.store.path(blob), media_type="image/jpeg", headers={"Cache-Control": "no-store"}
+        )
+
+    @app.post("/items/{sha256}/keyframes/{number}/reveal")
+    def keyframe_page(
+        sha256: ItemId, number: FrameNumber, who: Person, csrf: Annotated[str, Form()] = ""
+    ) -> Response:
+        check_csrf(who[1], csrf)
+        return reveal_keyframe(who, sha256, number)
+
+    @app.post("/api/items/{sha256}/keyframes/{number}/reveal")
+    def api_keyframe(
+        request: Request, sha256: ItemId, number: FrameNumber, who: Person
+    ) -> Response:
+        check_csrf(who[1], request.headers.get("x-csrf-token"))
+        return reveal_keyframe(who, sha256, number)
+
+    @app.get("/cases/{case_id}/groups", response_class=HTMLResponse)
+    def groups_page(request: Request, case_id: CaseId, who: Person) -> Response:
+        with reader() as conn:
+            case_name, _ = allowed_case(conn, who[0], case_id, "view")
+            groups = case_groups(conn, case_name)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "groups.html",
+            {
+                "user": who[0],
+                "csrf": who[1],
+                "case_id": case_id,
+                "case_name": case_name,
+                "groups": groups,
+            },
+        )
+
+    @app.get("/api/cases/{case_id}/groups")
+    def api_groups(case_id: CaseId, who: Person) -> list[dict[str, Any]]:
+        with reader() as conn:
+            case_name, _ = allowed_case(conn, who[0], case_id, "view")
+            return case_groups(conn, case_name)
 
     @app.get("/items/{sha256}/safe-preview")
     def safe_preview(sha256: ItemId, who: Person) -> Response:

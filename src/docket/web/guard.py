@@ -17,7 +17,7 @@ from docket import access, accounts
 from docket.accounts import User
 from docket.catalogue import schema
 from docket.catalogue.database import reading
-from docket.errors import DocketError
+from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
 
 COOKIE = "docket_session"
@@ -57,6 +57,8 @@ Person = Annotated[tuple[User, str | None], Depends(person)]
 LockerDep = Annotated[Locker, Depends(locker_of)]
 CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 IncidentId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+FrameNumber = Annotated[int, PathParam(ge=0, le=MAX_ID)]
+LinkId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 EventSeq = Annotated[int, PathParam(ge=0, le=MAX_ID)]
 ItemId = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]
 
@@ -74,9 +76,10 @@ def check_csrf(session_csrf: str | None, sent: str | None) -> None:
 
 
 def may(conn: Connection, user: User, sha256: str, action: str) -> bool:
+    """Whether the person may do `action` to the item (False too when they may not see it)."""
     try:
         access.require_item(conn, user, sha256, action)
-    except access.ForbiddenError:
+    except (access.ForbiddenError, NotFoundError):
         return False
     return True
 
