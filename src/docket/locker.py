@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from docket import clock
-from docket.catalogue.database import create_schema, open_engine
+from docket.catalogue import migrate
+from docket.catalogue.database import open_engine
 from docket.custody import keys, log
 from docket.custody.checkpoint import public_key_of
 from docket.errors import LockerExistsError, LockerNotFoundError
@@ -79,7 +80,7 @@ class Locker:
             "database": database_url or "sqlite:///catalogue.sqlite",
         }
         locker = cls(path, config, key)
-        create_schema(locker.engine)
+        migrate.upgrade(locker.engine, actor or default_actor())
         with locker.engine.begin() as conn:
             log.append(
                 conn,
@@ -108,7 +109,9 @@ class Locker:
                 f"{path}: no locker here (run `docket init {path}` or set DOCKET_LOCKER)"
             )
         config = json.loads(config_path.read_text())
-        return cls(path, config, keys.load(path / "keys" / "signing.key"))
+        locker = cls(path, config, keys.load(path / "keys" / "signing.key"))
+        migrate.upgrade(locker.engine, default_actor())
+        return locker
 
     def close(self) -> None:
         self.engine.dispose()

@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
-
-from docket.catalogue import schema
+from sqlalchemy import Connection, Engine, create_engine, event
 
 
 def open_engine(url: str) -> Engine:
@@ -51,10 +49,3 @@ def reading(engine: Engine) -> Iterator[Connection]:
         reader = conn.execution_options(**{READ_ONLY: True})
         with reader.begin():
             yield reader
-
-
-def create_schema(engine: Engine) -> None:
-    schema.metadata.create_all(engine)
-    with engine.begin() as conn:
-        if conn.execute(select(schema.log_head.c.id)).first() is None:
-            conn.execute(insert(schema.log_head).values(id=1, size=0))

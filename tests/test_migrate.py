@@ -1,0 +1,49 @@
+"""Catalogue migrations (Alembic): they build exactly the tables the code declares, and a locker
+made before a migration is brought up to date when opened, with the change logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from conftest import photo, take
+from sqlalchemy import inspect, select, text
+
+from docket.catalogue import migrate, schema
+from docket.locker import Locker
+from docket.verify import verify
+
+AFTER_BASELINE = ("incident_links", "incidents", "violation_types")
+
+
+def test_migrations_build_the_declared_schema(locker: Locker) -> None:
+    with locker.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        assert differences == []
+        assert migrate.current(conn) == migrate.head()
+
+
+def test_a_locker_from_before_migrations_is_upgraded_when_opened(
+    locker: Locker, tmp_path: Path
+) -> None:
+    sha = take(locker, photo(tmp_path / "in"), case="North").outcomes[0].sha256
+    with locker.engine.connect() as conn, conn.begin():  # back to the first release's catalogue
+        for table in AFTER_BASELINE:
+            conn.execute(text(f"DROP TABLE {table}"))
+        conn.execute(text("DROP TABLE alembic_version"))
+    path = locker.path
+    locker.close()
+    with Locker.open(path) as reopened, reopened.engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        assert set(AFTER_BASELINE) <= tables
+        actions = list(conn.execute(select(schema.events.c.action, schema.events.c.details)))
+        assert actions[-1][0] == "catalogue.migrated" and '"from":"0001"' in actions[-1][1]
+        assert conn.execute(select(schema.items.c.sha256)).scalar_one() == sha
+    with Locker.open(path) as again:
+        assert verify(again, quick=True).ok
+        with again.engine.connect() as conn:  # opening a current locker changes nothing
+            migrated = conn.execute(
+                select(schema.events.c.seq).where(schema.events.c.action == "catalogue.migrated")
+            ).all()
+        assert len(migrated) == 1
