@@ -4,6 +4,7 @@ timeline: each change a custody event that verify holds the catalogue to."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import photo, take
@@ -168,3 +169,26 @@ def test_timeline_places_items_by_capture_time_and_incidents_by_date(
     assert [i["title"] for i in march.incidents] == [MARKET.title]
     assert "late.jpg" in {i["name"].rsplit("/", 1)[-1] for i in march.items}
     assert found.undated_items >= 1
+
+
+def test_the_command_line_records_links_and_lists_incidents(cli: Any, tmp_path: Path) -> None:
+    locker = tmp_path / "locker"
+    assert cli("init", locker).code == 0
+    assert cli("ingest", "--locker", locker, "--case", "North", photo(tmp_path / "in")).code == 0
+    added = cli(
+        "incident", "add", "--locker", locker, "North", MARKET.title,
+        "--when", "2024-03-01T09:40", "--lat", "48.51", "--lon", "35.07",
+        "--violation", "attack on civilians", "--actor", "Unit 7 (unconfirmed)",
+    )  # fmt: skip
+    assert added.code == 0 and "incident 1 recorded" in added.out
+    sha = cli("ls", "--locker", locker, "--json").json()[0]["sha256"]
+    assert cli("incident", "link", "--locker", locker, "1", sha[:12]).code == 0
+    [listed] = cli("incident", "ls", "--locker", locker, "North", "--json").json()
+    assert listed["violations"] == ["attack on civilians"] and listed["latitude"] == 48.51
+    shown = cli("incident", "show", "--locker", locker, "1").json()
+    assert [link["item"] for link in shown["links"]] == [sha]
+    days = cli("incident", "timeline", "--locker", locker, "North", "--json").json()["days"]
+    assert [d["day"] for d in days] == ["2024-03-01"] and days[0]["item_count"] == 1
+    bad = cli("incident", "add", "--locker", locker, "North", "x", "--violation", "jaywalking")
+    assert bad.code == 1 and bad.err.count("\n") == 1 and "not a violation type" in bad.err
+    assert cli("verify", "--locker", locker, "--quick").code == 0

@@ -19,6 +19,7 @@ from docket._cli_disclose import (
     import_command,
     timestamp_command,
 )
+from docket._cli_incidents import incident_group
 from docket._cli_protect import flag_command, redact_command, reveal_command, strip_command
 from docket._cli_web import serve_command, user_group
 from docket._terminal import progress_for_terminal
@@ -439,6 +440,7 @@ for _command in (
     timestamp_command,
     user_group,
     serve_command,
+    incident_group,
 ):
     cli.add_command(_command)
 
