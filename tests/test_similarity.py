@@ -125,3 +125,15 @@ def test_cluster_marks_the_earliest_known_copy(locker: Locker, tmp_path: Path) -
     [group] = clusters(locker)
     assert group.earliest == summary.outcomes[0].sha256
     assert group.origins[group.earliest].capture_time == "2024-03-01T12:34:56+03:00"
+
+
+def test_the_kept_index_sees_items_added_after_it_was_built(locker: Locker, tmp_path: Path) -> None:
+    first = tmp_path / "first.jpg"
+    first.write_bytes(jpeg(sample("astronaut")))
+    original = take(locker, first).outcomes[0].sha256
+    assert original is not None
+    assert similar(locker, original) == []  # builds and keeps the index
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(jpeg(sample("astronaut").resize((256, 256)), quality=40))
+    added = take(locker, copy).outcomes[0].sha256
+    assert [m.item for m in similar(locker, original)] == [added]

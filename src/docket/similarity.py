@@ -9,12 +9,13 @@ out, so they never match everything.
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from docket.catalogue import schema
 from docket.errors import DocketError
@@ -25,6 +26,10 @@ MIN_QUALITY = 50
 # screenshot border) lay at 46, the closest pair of distinct photographs at 100.
 DEFAULT_THRESHOLD = 56
 QUERY_VARIANTS = ("full", "trim1", "trim2")
+
+
+_CACHE: dict[tuple[str, int | None, int], HashIndex] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 class NoUsableHashError(DocketError):
@@ -63,6 +68,22 @@ class HashIndex:
             [row[2] for row in rows],
             digests,
         )
+
+    @classmethod
+    def current(cls, conn: Connection) -> HashIndex:
+        """The whole locker's index, kept between calls in this process and rebuilt only when
+        hashes were added or removed (the web app asks for it on every item page)."""
+        table = schema.perceptual_hashes
+        max_id, count = conn.execute(select(func.max(table.c.id), func.count())).one()
+        stamp = (str(conn.engine.url), max_id, count)
+        with _CACHE_LOCK:
+            if stamp in _CACHE:
+                return _CACHE[stamp]
+        index = cls.build(conn)
+        with _CACHE_LOCK:
+            _CACHE.clear()  # one locker per process in practice; keep only the newest
+            _CACHE[stamp] = index
+        return index
 
     def __len__(self) -> int:
         return len(self.items)
@@ -139,7 +160,7 @@ class Match:
 
 def similar(conn: Connection, item: str, threshold: int = DEFAULT_THRESHOLD) -> list[Match]:
     """Every other item with a picture or keyframe within `threshold` bits of this one's."""
-    index = HashIndex.build(conn)
+    index = HashIndex.current(conn)
     own = [i for i, sha in enumerate(index.items) if sha == item]
     if not own:
         raise NoUsableHashError(
