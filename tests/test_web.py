@@ -220,7 +220,7 @@ def test_tags_annotations_and_search(world: dict[str, Any], locker: Locker) -> N
 
 
 def test_grid_is_paged(world: dict[str, Any], locker: Locker, tmp_path: Path) -> None:
-    from docket.web import app as web
+    from docket.web import case_routes as web
 
     folder = tmp_path / "many"
     folder.mkdir()

@@ -1,6 +1,8 @@
 """The web app in a real browser: Debian's Chromium driven by Playwright, against the app
-served by uvicorn on loopback. Sign in, see the blurred grid, reveal (and find the event in
-the custody trail), upload, export."""
+served by uvicorn on loopback. Sign in with the keyboard, see the blurred grid, upload, reveal
+(and find the event in the custody trail), annotate, search, record an incident on the offline
+map and link evidence to it, export; every page fits a phone's width and a laptop's, and every
+control has a label."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 import uvicorn
 from conftest import take
 from media import jpeg, sample
+from playwright.sync_api import Page
 
 from docket import accounts
 from docket.locker import Locker
@@ -60,6 +63,21 @@ def served(tmp_path: Path) -> Iterator[str]:
         thread.join(10)
 
 
+LAYOUT = """() => {
+  const wide = document.documentElement.scrollWidth > window.innerWidth + 1;
+  const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+    .map(el => el.name);
+  return {wide, unlabelled};
+}"""
+
+
+def check_layout(page: Page) -> None:
+    """No sideways scrolling at this width, and a label for every control (screen readers)."""
+    found = page.evaluate(LAYOUT)
+    assert found == {"wide": False, "unlabelled": []}, (page.url, found)
+
+
 def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -76,6 +94,9 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         page.keyboard.press("Enter")  # keyboard only
         page.get_by_role("link", name="North").click()
         case_url = page.url
+        check_layout(page)
+        page.keyboard.press("Tab")  # the first stop skips the navigation
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
         preview = page.get_by_role("img").first
         assert "blurred preview" in (preview.get_attribute("alt") or "")
         # The preview really arrives (waits for it under load instead of racing it).
@@ -88,7 +109,9 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         page.set_input_files("input[type=file]", str(upload))
         page.get_by_role("button", name="Upload").click()
         page.wait_for_load_state("load")
-        assert "rocket.jpg" in page.content() and '"status":"new"' in page.content()
+        row = page.get_by_role("row").filter(has_text="rocket.jpg")
+        assert row.get_by_role("cell").nth(1).inner_text() == "new"
+        check_layout(page)
 
         page.goto(case_url)
         page.get_by_role("link").filter(has_text="chelsea.jpg").click()
@@ -99,6 +122,49 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         assert revealed.value.headers["content-type"] == "image/jpeg"
         page.goto(item_url)  # explicit navigation: the revealed image replaced the page
         assert "item.revealed" in page.content()
+        check_layout(page)
+
+        page.get_by_label("Note").fill("tabby on the doorstep")
+        page.get_by_label("Region x,y,w,h").fill("10,10,120,90")
+        page.get_by_label("Region x,y,w,h").press("Enter")  # submits, keyboard only
+        page.wait_for_url(item_url)
+        assert "tabby on the doorstep" in page.content()
+        assert "item.annotated" in page.content()
+
+        page.goto(case_url)
+        page.get_by_label("Search").fill("TABBY")
+        page.get_by_label("Search").press("Enter")
+        page.wait_for_url("**q=TABBY**")
+        names = page.locator(".grid small").all_inner_texts()
+        assert [n.rsplit("/", 1)[-1] for n in names] == ["chelsea.jpg"]
+
+        page.get_by_role("link", name="Incidents").click()
+        check_layout(page)
+        page.get_by_label("What happened (title)").fill("Raid on the east market")
+        page.get_by_label("From").fill("2024-03-01T09:40")
+        page.get_by_label("Latitude").fill("33.51")
+        page.get_by_label("Longitude").fill("36.28")
+        page.get_by_label("attack on civilians").check()
+        page.get_by_label("Actors, one per line").fill("Patrol B")
+        page.get_by_role("button", name="Record incident").click()
+        page.wait_for_url("**/incidents/*")
+        incident_url = page.url
+        assert page.get_by_role("img", name="Map of 1 place").is_visible()
+        check_layout(page)
+
+        page.goto(item_url)
+        page.get_by_label("Link to incident").select_option(label="Raid on the east market (North)")
+        page.get_by_role("button", name="Link", exact=True).click()
+        page.wait_for_url(item_url)
+        page.goto(incident_url)
+        assert page.get_by_role("link").filter(has_text="chelsea.jpg").count() == 1
+        page.goto(f"{case_url}/timeline")
+        assert "Raid on the east market" in page.content()
+        check_layout(page)
+        page.set_viewport_size({"width": 1366, "height": 768})  # a laptop
+        for url in (case_url, item_url, incident_url):
+            page.goto(url)
+            check_layout(page)
 
         page.goto(case_url)
         page.get_by_label("Recipient").fill("Tribunal")

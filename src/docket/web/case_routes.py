@@ -1,0 +1,326 @@
+"""Cases: the list, new cases, the paged and filtered item grid, members, upload, export and
+near-duplicate groups: pages and the same under /api.
+
+Access is decided by docket.access: anyone in a case sees its grid and groups; owners and
+investigators upload and export; owners add members; only admins create cases.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection, insert, select
+from starlette.background import BackgroundTask
+
+from docket import access, review, similarity
+from docket.accounts import User
+from docket.catalogue import queries, schema
+from docket.catalogue.database import reading
+from docket.catalogue.records import latest_result
+from docket.custody import log
+from docket.disclose.package import export, items_of_case
+from docket.errors import DocketError, NotFoundError
+from docket.ingest.run import IngestOptions, ingest
+from docket.protect import flags
+from docket.web.guard import (
+    TEMPLATES,
+    CaseId,
+    LockerDep,
+    Person,
+    allowed_case,
+    check_csrf,
+    transaction,
+)
+
+PAGE_SIZE = 100
+MAX_PAGE = 10**6
+_NUMBERED = re.compile(r"^\d{4}-")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+router = APIRouter()
+
+
+@dataclass
+class Filters:
+    """Grid filters, from the query string: text search, media type, flag, has GPS, capture
+    dates (YYYY-MM-DD, inclusive), near-duplicate group, and the page (PAGE_SIZE items each;
+    the item lists of big cases are never sent whole)."""
+
+    q: str = ""
+    type: str = ""
+    flag: str = ""
+    gps: bool = False
+    since: str = ""
+    until: str = ""
+    cluster: Annotated[str, Query(pattern=r"^\d{0,6}$")] = ""  # a group number; "" for any
+    page: int = 1
+
+    def apply(
+        self, conn: Connection, case: str, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        if self.q.strip():
+            kept = set(review.search(conn, [row["sha256"] for row in items], self.q))
+            items = [row for row in items if row["sha256"] in kept]
+        if self.type:
+            items = [row for row in items if str(row["media_type"]).startswith(self.type)]
+        if self.flag:
+            items = [row for row in items if flags.current_flag(conn, row["sha256"]) == self.flag]
+        if self.gps:
+            items = [row for row in items if _has_gps(conn, row["sha256"])]
+        if self.since or self.until:
+            items = self._captured_between(conn, items)
+        if self.cluster:
+            groups = similarity.clusters(conn, case)
+            number = int(self.cluster)
+            members = set(groups[number - 1].items) if 0 < number <= len(groups) else set()
+            items = [row for row in items if row["sha256"] in members]
+        return items[self.offset : self.offset + PAGE_SIZE]
+
+    def _captured_between(
+        self, conn: Connection, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        for bound in (self.since, self.until):
+            if bound and not _DAY.fullmatch(bound):
+                raise DocketError(f"{bound!r}: dates are YYYY-MM-DD")
+        origins = similarity.provenance(conn, [row["sha256"] for row in items])
+        low, high = self.since or "0000-00-00", self.until or "9999-99-99"
+        return [
+            row
+            for row in items
+            if (captured := origins[row["sha256"]].capture_time) is not None
+            and low <= captured[:10] <= high
+        ]
+
+    @property
+    def offset(self) -> int:
+        return (min(max(self.page, 1), MAX_PAGE) - 1) * PAGE_SIZE
+
+    @property
+    def narrows(self) -> bool:
+        return bool(
+            self.q.strip()
+            or self.type
+            or self.flag
+            or self.gps
+            or self.since
+            or self.until
+            or self.cluster
+        )
+
+    def query(self, **changes: Any) -> str:
+        """This filter as a query string, with `changes` (for paging links)."""
+        fields = {k: v for k, v in {**self.__dict__, **changes}.items() if v not in ("", 0, False)}
+        return urlencode(fields)
+
+
+def _has_gps(conn: Connection, sha256: str) -> bool:
+    found = latest_result(conn, sha256, "metadata")
+    normalised = {} if found is None else found["data"].get("normalised", {})
+    return normalised.get("gps_latitude") is not None
+
+
+def _case_items(
+    conn: Connection, user: User, case_id: int, filters: Filters
+) -> tuple[str, str, list[Any]]:
+    case_name, role = allowed_case(conn, user, case_id, "view")
+    if not filters.narrows:  # the common case: let the database cut the page
+        return case_name, role, queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
+    return case_name, role, filters.apply(conn, case_name, queries.list_items(conn, case_name))
+
+
+def _case_groups(conn: Connection, case_name: str) -> list[dict[str, Any]]:
+    """The case's near-duplicate groups, numbered as the grid's cluster filter numbers them."""
+    groups = similarity.clusters(conn, case_name)
+    names = {
+        row["sha256"]: row["name"]
+        for row in queries.list_items(conn, only=[g.earliest for g in groups])
+    }
+    return [
+        {
+            "number": g.number,
+            "size": len(g.items),
+            "earliest": g.earliest,
+            "name": names[g.earliest],
+        }
+        for g in groups
+    ]
+
+
+@router.get("/", response_class=HTMLResponse)
+def cases_page(request: Request, who: Person, locker: LockerDep) -> Response:
+    with reading(locker.engine) as conn:
+        cases = access.visible_cases(conn, who[0])
+    return TEMPLATES.TemplateResponse(
+        request, "cases.html", {"user": who[0], "csrf": who[1], "cases": cases}
+    )
+
+
+@router.post("/cases")
+def create_case(
+    who: Person, locker: LockerDep, name: Annotated[str, Form()], csrf: Annotated[str, Form()] = ""
+) -> Response:
+    check_csrf(who[1], csrf)
+    if not who[0].is_admin:
+        raise access.ForbiddenError("only an admin creates cases")
+    with transaction(locker) as conn:
+        taken = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == name))
+        if taken.first() is not None:
+            raise DocketError(f"case {name!r} already exists")
+        event = log.append(conn, who[0].name, "case.created", details={"name": name})
+        conn.execute(insert(schema.cases).values(name=name, created_at=event.time))
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(
+    request: Request,
+    case_id: CaseId,
+    who: Person,
+    locker: LockerDep,
+    filters: Annotated[Filters, Depends()],
+) -> Response:
+    with reading(locker.engine) as conn:
+        case_name, role, items = _case_items(conn, who[0], case_id, filters)
+    return TEMPLATES.TemplateResponse(
+        request,
+        "case.html",
+        {
+            "user": who[0],
+            "csrf": who[1],
+            "case_id": case_id,
+            "case_name": case_name,
+            "role": role,
+            "items": items,
+            "filters": filters,
+            "page_size": PAGE_SIZE,
+        },
+    )
+
+
+@router.get("/cases/{case_id}/groups", response_class=HTMLResponse)
+def groups_page(request: Request, case_id: CaseId, who: Person, locker: LockerDep) -> Response:
+    with reading(locker.engine) as conn:
+        case_name, _ = allowed_case(conn, who[0], case_id, "view")
+        groups = _case_groups(conn, case_name)
+    return TEMPLATES.TemplateResponse(
+        request,
+        "groups.html",
+        {
+            "user": who[0],
+            "csrf": who[1],
+            "case_id": case_id,
+            "case_name": case_name,
+            "groups": groups,
+        },
+    )
+
+
+@router.get("/api/cases/{case_id}/groups")
+def api_groups(case_id: CaseId, who: Person, locker: LockerDep) -> list[dict[str, Any]]:
+    with reading(locker.engine) as conn:
+        case_name, _ = allowed_case(conn, who[0], case_id, "view")
+        return _case_groups(conn, case_name)
+
+
+@router.get("/api/cases")
+def api_cases(who: Person, locker: LockerDep) -> list[dict[str, Any]]:
+    with reading(locker.engine) as conn:
+        return [{"id": i, "name": n, "role": r} for i, n, r in access.visible_cases(conn, who[0])]
+
+
+@router.get("/api/cases/{case_id}/items")
+def api_case_items(
+    case_id: CaseId, who: Person, locker: LockerDep, filters: Annotated[Filters, Depends()]
+) -> list[dict[str, Any]]:
+    with reading(locker.engine) as conn:
+        return _case_items(conn, who[0], case_id, filters)[2]
+
+
+@router.post("/api/cases/{case_id}/members")
+def api_add_member(
+    request: Request, case_id: CaseId, who: Person, locker: LockerDep, body: dict[str, str]
+) -> dict[str, str]:
+    check_csrf(who[1], request.headers.get("x-csrf-token"))
+    with transaction(locker) as conn:
+        row = conn.execute(
+            select(schema.users).where(schema.users.c.name == body.get("user", ""))
+        ).first()
+        if row is None:
+            raise NotFoundError(f"user {body.get('user')!r}: no such user")
+        member = User(int(row.id), str(row.name), str(row.role))
+        access.add_member(conn, who[0], case_id, member, body.get("role", ""))
+    return {"user": member.name, "role": body["role"]}
+
+
+@router.post("/cases/{case_id}/upload")
+async def upload(
+    request: Request,
+    case_id: CaseId,
+    who: Person,
+    locker: LockerDep,
+    files: list[UploadFile],
+    csrf: Annotated[str, Form()] = "",
+) -> Any:
+    """Files from the browser take the same ingest path as the CLI's (durable first,
+    then recorded, then analysed), into this case. A page for browsers, JSON for programs."""
+    check_csrf(who[1], csrf)
+    with transaction(locker) as conn:
+        case_name, _ = allowed_case(conn, who[0], case_id, "upload")
+    with tempfile.TemporaryDirectory(prefix="docket-upload-") as scratch:
+        for number, upload in enumerate(files):
+            name = Path(upload.filename or f"upload-{number}").name or f"upload-{number}"
+            target = Path(scratch) / f"{number:04d}-{name}"
+            with target.open("wb") as out:
+                while chunk := await upload.read(1 << 20):
+                    out.write(chunk)
+        summary = await run_in_threadpool(
+            ingest,
+            locker,
+            [os.fsencode(scratch)],
+            IngestOptions(collector=who[0].name, case=case_name, note="uploaded in the browser"),
+        )
+        outcomes = [o.__dict__ for o in summary.outcomes]
+        for outcome in outcomes:  # the name the browser sent, not the scratch folder's
+            outcome["name"] = _NUMBERED.sub("", outcome["name"].removeprefix(scratch + "/"))
+    if "text/html" in request.headers.get("accept", ""):
+        return TEMPLATES.TemplateResponse(
+            request,
+            "uploaded.html",
+            {"user": who[0], "csrf": who[1], "case_id": case_id, "outcomes": outcomes},
+        )
+    return {"outcomes": outcomes}
+
+
+@router.post("/cases/{case_id}/export")
+def export_case(
+    case_id: CaseId,
+    who: Person,
+    locker: LockerDep,
+    profile: Annotated[str, Form()],
+    recipient: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(who[1], csrf)
+    with transaction(locker) as conn:
+        case_name, _ = allowed_case(conn, who[0], case_id, "export")
+        items = items_of_case(conn, case_name)
+    folder = Path(tempfile.mkdtemp(prefix="docket-web-export-"))
+    package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
+    export(locker, items, profile, package, who[0].name, recipient or None)
+    return FileResponse(
+        package,
+        media_type="application/zip",
+        filename=package.name,
+        background=BackgroundTask(shutil.rmtree, folder, True),
+    )
