@@ -3,12 +3,13 @@ every role on every route. (Driving it in a real browser is left for the web-app
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import PASSWORD, ROLES, sign_in, take
-from media import jpeg, sample
+from media import jpeg, sample, slideshow
 
 from docket import accounts
 from docket.custody import log
@@ -234,3 +235,26 @@ def test_grid_is_paged(world: dict[str, Any], locker: Locker, tmp_path: Path) ->
     assert len(first) == web.PAGE_SIZE and len(second) == 6  # 105 notes + the photo
     assert not {r["sha256"] for r in first} & {r["sha256"] for r in second}
     assert "page=2" in client.get(f"/cases/{north_id}").text
+
+
+def test_a_revealed_video_plays_muted_for_its_revealer_only(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    video = slideshow(tmp_path / "video", ["astronaut", "coffee"], seconds=1.0)
+    sha = take(locker, video, case="North").outcomes[0].sha256
+    client = world["client"]
+    csrf = sign_in(client, "reviewer-1")
+    page = client.post(f"/items/{sha}/reveal", data={"csrf": csrf})
+    assert page.status_code == 200 and "<video controls muted" in page.text
+    source = re.search(r'<source src="([^"]+)"', page.text)
+    assert source is not None
+    url = source.group(1).replace("&amp;", "&")
+    played = client.get(url, headers={"Range": "bytes=0-99"})
+    assert played.status_code == 206 and played.content == video.read_bytes()[:100]
+    with locker.engine.connect() as conn:
+        last = list(log.events(conn, sha))[-1]
+    assert last.action == "item.revealed" and "muted" in last.details["shown"]
+    assert client.get(url[:-4] + "0000").status_code == 403  # a forged ticket
+    assert client.get(f"/items/{sha}/original").status_code == 403  # no ticket
+    sign_in(client, "investigator-1")  # someone else, with the first person's ticket
+    assert client.get(url).status_code == 403

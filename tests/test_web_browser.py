@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from conftest import take
-from media import jpeg, sample
+from media import jpeg, sample, slideshow
 from playwright.sync_api import Page
 
 from docket import accounts
@@ -45,6 +45,7 @@ def served(tmp_path: Path) -> Iterator[str]:
         picture = tmp_path / "chelsea.jpg"
         picture.write_bytes(jpeg(sample("chelsea")))
         take(locker, picture, case="North")
+        take(locker, slideshow(tmp_path / "video", ["astronaut", "coffee"], 1.0), case="North")
         with locker.engine.connect() as conn, conn.begin():
             accounts.create_user(conn, "setup", "ada", "correct horse battery", "admin")
         with socket.socket() as probe:
@@ -160,6 +161,11 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         assert page.get_by_role("link").filter(has_text="chelsea.jpg").count() == 1
         page.goto(f"{case_url}/timeline")
         assert "Raid on the east market" in page.content()
+        check_layout(page)
+        page.goto(case_url)
+        page.get_by_role("link").filter(has_text="slideshow.mp4").click()
+        page.get_by_role("button", name="Reveal the original (recorded)").click()
+        assert page.locator("video").evaluate("v => v.muted") is True
         check_layout(page)
         page.set_viewport_size({"width": 1366, "height": 768})  # a laptop
         for url in (case_url, item_url, incident_url):

@@ -10,8 +10,9 @@ event before a byte of the original is sent.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
@@ -23,6 +24,7 @@ from docket.custody import ledger, log
 from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
 from docket.protect import flags
+from docket.web import tickets
 from docket.web.guard import (
     TEMPLATES,
     EventSeq,
@@ -118,17 +120,58 @@ def _reveal_keyframe(locker: Locker, user: User, sha256: str, number: int) -> Re
     )
 
 
-def _reveal(locker: Locker, user: User, sha256: str) -> Response:
+def _reveal(
+    locker: Locker, user: User, sha256: str, page: Request | None = None, csrf: str | None = None
+) -> Response:
+    """Log the reveal, then send the original; a page request for a video gets a player
+    that starts muted (the sound of a graphic video is exposure too), fed by a ticket."""
     with transaction(locker) as conn:
         access.require_item(conn, user, sha256, "reveal")
+        media_type = str(
+            conn.execute(
+                select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
+            ).scalar_one()
+        )
+        player = page is not None and media_type.startswith("video/")
+        shown = "original (web, muted player)" if player else "original (web)"
+        flags.reveal(conn, user.name, sha256, shown)
+    if page is not None and player:
+        ticket = tickets.issue(tickets.ticket_key(locker), user.id, sha256)
+        return TEMPLATES.TemplateResponse(
+            page,
+            "revealed_video.html",
+            {
+                "user": user,
+                "csrf": csrf,
+                "sha256": sha256,
+                "media_type": media_type,
+                "source": f"/items/{sha256}/original?{urlencode({'ticket': ticket})}",
+                "minutes": tickets.TICKET_SECONDS // 60,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+    return FileResponse(
+        locker.store.path(sha256), media_type=media_type, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/items/{sha256}/original")
+def original_for_player(
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    ticket: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """The original, for the player of a reveal this person was just shown (and logged)."""
+    with reading(locker.engine) as conn:
+        access.require_item(conn, who[0], sha256, "reveal")
         media_type = conn.execute(
             select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
         ).scalar_one()
-        flags.reveal(conn, user.name, sha256, "original (web)")
+    if not tickets.valid(tickets.ticket_key(locker), ticket, who[0].id, sha256):
+        raise access.ForbiddenError("this reveal has expired or is not yours; reveal it again")
     return FileResponse(
-        locker.store.path(sha256),
-        media_type=str(media_type),
-        headers={"Cache-Control": "no-store"},
+        locker.store.path(sha256), media_type=str(media_type), headers={"Cache-Control": "no-store"}
     )
 
 
@@ -218,10 +261,14 @@ def safe_preview(sha256: ItemId, who: Person, locker: LockerDep) -> Response:
 
 @router.post("/items/{sha256}/reveal")
 def reveal_page(
-    sha256: ItemId, who: Person, locker: LockerDep, csrf: Annotated[str, Form()] = ""
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(who[1], csrf)
-    return _reveal(locker, who[0], sha256)
+    return _reveal(locker, who[0], sha256, request, who[1])
 
 
 @router.get("/api/items/{sha256}")
