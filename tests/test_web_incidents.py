@@ -11,6 +11,7 @@ from conftest import ROLES, photo, sign_in, take
 from media import jpeg, sample
 from PIL import Image
 
+from docket.catalogue import queries
 from docket.locker import Locker
 from docket.verify import verify
 
@@ -185,9 +186,17 @@ def test_flag_controls_and_near_duplicates_stay_inside_the_case(
     assert [g["size"] for g in groups] == [2]
     grid = client.get(f"/api/cases/{world['cases']['North']}/items", params={"cluster": 1}).json()
     assert {row["sha256"] for row in grid} == {north, north_copy}
+    with locker.engine.connect() as conn:
+        previews = queries.derivative_paths(conn, north)
+    blurred = locker.store.path(previews["safe_preview"]).read_bytes()
+    assert client.get(f"/items/{north}/safe-preview").content == blurred
     csrf = sign_in(client, "reviewer-1")
     client.post(f"/items/{north}/flag", data={"flag": "clear", "csrf": csrf})
     assert client.get(f"/api/items/{north}").json()["flag"] == "clear"
+    thumbnail = locker.store.path(previews["thumbnail"]).read_bytes()
+    assert client.get(f"/items/{north}/safe-preview").content == thumbnail  # clear: unblurred
+    client.post(f"/items/{north}/flag", data={"flag": "graphic", "csrf": csrf})
+    assert client.get(f"/items/{north}/safe-preview").content == blurred
     bad = client.post(f"/items/{north}/flag", data={"flag": "fine", "csrf": csrf})
     assert bad.status_code == 400
 

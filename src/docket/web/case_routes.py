@@ -135,8 +135,12 @@ def _case_items(
 ) -> tuple[str, str, list[Any]]:
     case_name, role = allowed_case(conn, user, case_id, "view")
     if not filters.narrows:  # the common case: let the database cut the page
-        return case_name, role, queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
-    return case_name, role, filters.apply(conn, case_name, queries.list_items(conn, case_name))
+        items = queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
+    else:
+        items = filters.apply(conn, case_name, queries.list_items(conn, case_name))
+    for row in items:  # the grid blurs all but items flagged clear
+        row["flag"] = flags.current_flag(conn, row["sha256"])
+    return case_name, role, items
 
 
 def _case_groups(conn: Connection, case_name: str) -> list[dict[str, Any]]:

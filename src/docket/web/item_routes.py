@@ -251,9 +251,13 @@ def api_keyframe(
 
 @router.get("/items/{sha256}/safe-preview")
 def safe_preview(sha256: ItemId, who: Person, locker: LockerDep) -> Response:
+    """The blurred, grey preview; the plain thumbnail only for an item a reviewer flagged
+    clear (the same rule as the command line's)."""
     with reading(locker.engine) as conn:
         access.require_item(conn, who[0], sha256, "view")
-        blob = queries.derivative_paths(conn, sha256).get("safe_preview")
+        previews = queries.derivative_paths(conn, sha256)
+        clear = flags.may_show_unblurred(conn, sha256) and "thumbnail" in previews
+        blob = previews.get("thumbnail" if clear else "safe_preview")
     if blob is None:
         raise NotFoundError(f"item {sha256[:12]}: no safe preview (not a picture or video)")
     return FileResponse(locker.store.path(blob), media_type="image/jpeg")
