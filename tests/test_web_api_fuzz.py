@@ -14,7 +14,7 @@ from conftest import take
 from hypothesis import HealthCheck, given, settings
 from media import jpeg, sample
 
-from docket import accounts
+from docket import accounts, incidents
 from docket.locker import Locker
 from docket.web.app import create_app
 
@@ -27,6 +27,7 @@ def test_no_operation_gives_a_server_error(tmp_path: Path) -> None:
         with locker.engine.connect() as conn, conn.begin():
             admin = accounts.create_user(conn, "setup", "ada", "correct horse battery", "admin")
             token = accounts.issue_token(conn, admin)
+            incidents.record(conn, "ada", 1, incidents.Incident("Raid", latitude=1.5, longitude=2))
         schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(locker))
         headers = {"Authorization": f"Bearer {token}"}
         seen: list[str] = []
@@ -46,4 +47,7 @@ def test_no_operation_gives_a_server_error(tmp_path: Path) -> None:
                 assert response.status_code < 500, (case.method, case.path, response.text[:300])
 
             exercise()
-        assert "POST /api/items/{sha256}/reveal" in seen and len(seen) >= 10
+        assert (
+            "POST /api/items/{sha256}/reveal" in seen and "PUT /api/incidents/{incident_id}" in seen
+        )
+        assert len(seen) >= 20
