@@ -75,7 +75,8 @@ class Filters:
         if self.type:
             items = [row for row in items if str(row["media_type"]).startswith(self.type)]
         if self.flag:
-            items = [row for row in items if flags.current_flag(conn, row["sha256"]) == self.flag]
+            current = flags.current_flags(conn, [row["sha256"] for row in items])
+            items = [row for row in items if current[row["sha256"]] == self.flag]
         if self.gps:
             items = [row for row in items if _has_gps(conn, row["sha256"])]
         if self.since or self.until:
@@ -138,8 +139,9 @@ def _case_items(
         items = queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
     else:
         items = filters.apply(conn, case_name, queries.list_items(conn, case_name))
+    current = flags.current_flags(conn, [row["sha256"] for row in items])
     for row in items:  # the grid blurs all but items flagged clear
-        row["flag"] = flags.current_flag(conn, row["sha256"])
+        row["flag"] = current[row["sha256"]]
     return case_name, role, items
 
 
