@@ -207,6 +207,8 @@ def test_grid_filters_by_capture_date(
     dated = take(locker, photo(tmp_path), case="North").outcomes[0].sha256  # 2024-03-01
     client, case = world["client"], world["cases"]["North"]
     sign_in(client, "viewer-1")
+    assert "Map of 1 place" in client.get(f"/items/{dated}").text  # its GPS, drawn offline
+    assert "<svg" not in client.get(f"/items/{world['north']}").text  # no GPS, no map
     for params, expected in [
         ({"since": "2024-03-01", "until": "2024-03-01"}, [dated]),
         ({"since": "2024-02-01"}, [dated]),

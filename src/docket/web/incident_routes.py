@@ -54,7 +54,11 @@ class IncidentBody(BaseModel):
 
     def incident(self) -> incidents.Incident:
         return incidents.Incident(
-            **{**self.model_dump(), "violations": tuple(self.violations)},
+            **{
+                **self.model_dump(),
+                "violations": tuple(self.violations),
+                "actors": tuple(self.actors),
+            },
         )
 
 

@@ -36,6 +36,7 @@ from docket.web.guard import (
     may,
     transaction,
 )
+from docket.web.offline_map import MapPoint, svg_map
 
 router = APIRouter()
 
@@ -197,8 +198,18 @@ def item_page(request: Request, sha256: ItemId, who: Person, locker: LockerDep) 
             "may_annotate": may_annotate,
             "similar": similar,
             "linkable": linkable,
+            "map": _item_map(detail),
         },
     )
+
+
+def _item_map(detail: dict[str, Any]) -> str | None:
+    """Where the metadata says the picture was taken, drawn offline (no tiles)."""
+    metadata = detail.get("metadata") or {}
+    lat, lon = metadata.get("gps_latitude"), metadata.get("gps_longitude")
+    if lat is None or lon is None:
+        return None
+    return svg_map([MapPoint(float(lat), float(lon), "GPS position in the metadata")])
 
 
 @router.get("/api/items/{sha256}/similar")
