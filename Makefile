@@ -32,9 +32,14 @@ demo: system venv  ## make sample evidence, ingest it into a demo locker, verify
 	$(BIN)/docket verify --locker $(DEMO)/locker
 	$(BIN)/docket ls --locker $(DEMO)/locker
 	$(BIN)/docket clusters --locker $(DEMO)/locker
+	$(BIN)/docket incident add --locker $(DEMO)/locker "Demo case" "Raid on the east market" \
+		--when 2024-03-01T12:00 --lat 33.5043 --lon 36.2842 --violation "arbitrary detention"
+	$(BIN)/docket incident timeline --locker $(DEMO)/locker "Demo case"
 	$(BIN)/docket export --locker $(DEMO)/locker --case "Demo case" --profile court \
 		--recipient "Demo tribunal" -o $(DEMO)/court-package.zip
 	$(BIN)/docket-check $(DEMO)/court-package.zip
+	@echo "To review in the browser: $(BIN)/docket user add you --role admin --locker $(DEMO)/locker"
+	@echo "then $(BIN)/docket serve --locker $(DEMO)/locker and open http://127.0.0.1:8000"
 
 lint: venv
 	$(BIN)/ruff check src tests bench
