@@ -3,6 +3,7 @@ timeline: each change a custody event that verify holds the catalogue to."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,50 @@ def test_the_command_line_records_links_and_lists_incidents(cli: Any, tmp_path: 
     bad = cli("incident", "add", "--locker", locker, "North", "x", "--violation", "jaywalking")
     assert bad.code == 1 and bad.err.count("\n") == 1 and "not a violation type" in bad.err
     assert cli("verify", "--locker", locker, "--quick").code == 0
+
+
+def test_verify_names_a_duplicated_link_row(locker: Locker, market: tuple[int, str]) -> None:
+    incident, sha = market
+    with locker.engine.connect() as conn, conn.begin():
+        incidents.link(conn, "ines", incident, sha)
+        row = conn.execute(select(schema.incident_links)).mappings().one()
+        conn.execute(schema.incident_links.insert().values({**row, "id": row["id"] + 1}))
+    assert any("a second row for the one link event" in p for p in problems(locker))
+
+
+def test_a_retired_violation_type_stays_on_its_incident(
+    locker: Locker, market: tuple[int, str]
+) -> None:
+    incident, _ = market
+    with locker.engine.connect() as conn, conn.begin():
+        incidents.change_vocabulary(conn, "ada", "attack on civilians", False)
+        incidents.revise(conn, "ines", incident, replace(MARKET, place="Grain market, south"))
+        with pytest.raises(DocketError, match="not a violation type"):
+            incidents.record(conn, "ines", case_id(conn, "North"), MARKET)
+    assert problems(locker) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("2024-03-01", "2024-03-01"),
+        ("2024-03-01T09:40", "2024-03-01T09:40:00"),
+        ("20240301T0940", "2024-03-01T09:40:00"),
+        ("2024-03-01T09:40:00.123456+03:00", "2024-03-01T09:40:00+03:00"),
+    ],
+)
+def test_incident_times_are_stored_in_one_form(locker: Locker, given: str, stored: str) -> None:
+    with locker.engine.connect() as conn, conn.begin():
+        checked = incidents.validate(conn, replace(MARKET, occurred_from=given, occurred_to=None))
+    assert checked.occurred_from == stored
+
+
+def test_offsets_count_when_ordering_a_time_range(locker: Locker) -> None:
+    # 09:00 in Kyiv (+02:00) is 07:00 UTC, before 08:00 UTC.
+    fine = replace(MARKET, occurred_from="2024-03-01T09:00+02:00", occurred_to="2024-03-01T08:00Z")
+    with locker.engine.connect() as conn, conn.begin():
+        incidents.validate(conn, fine)
+        with pytest.raises(DocketError, match="give a date"):
+            incidents.validate(
+                conn, replace(MARKET, occurred_from="2024-03-01T09:40:00." + "1" * 60)
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from conftest import photo, take
@@ -47,3 +48,11 @@ def test_a_locker_from_before_migrations_is_upgraded_when_opened(
                 select(schema.events.c.seq).where(schema.events.c.action == "catalogue.migrated")
             ).all()
         assert len(migrated) == 1
+
+
+def test_a_catalogue_from_a_newer_docket_is_refused_with_a_reason(locker: Locker) -> None:
+    with locker.engine.connect() as conn, conn.begin():
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    locker.close()
+    with pytest.raises(migrate.NewerCatalogueError, match="newer docket"):
+        Locker.open(locker.path)

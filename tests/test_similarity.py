@@ -6,11 +6,12 @@ import itertools
 from pathlib import Path
 
 import pytest
-from conftest import take
+from conftest import photo, take
 from media import EDITS, PHOTOGRAPHS, jpeg, sample, slideshow, still
 from PIL import Image
 
 from docket import similarity
+from docket.catalogue import queries
 from docket.locker import Locker
 
 
@@ -137,3 +138,15 @@ def test_the_kept_index_sees_items_added_after_it_was_built(locker: Locker, tmp_
     copy.write_bytes(jpeg(sample("astronaut").resize((256, 256)), quality=40))
     added = take(locker, copy).outcomes[0].sha256
     assert [m.item for m in similar(locker, original)] == [added]
+
+
+def test_provenance_reads_big_sets_in_slices(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shots = [photo(tmp_path, f"p{i}.jpg", seed=i) for i in range(3)]
+    items = [o.sha256 for o in take(locker, *shots).outcomes if o.sha256]
+    with locker.engine.connect() as conn:
+        whole = similarity.provenance(conn, items)
+        monkeypatch.setattr(queries, "IN_CHUNK", 2)  # two slices: 2 + 1
+        assert similarity.provenance(conn, items) == whole
+    assert {p.capture_time for p in whole.values()} == {"2024-03-01T12:34:56+03:00"}

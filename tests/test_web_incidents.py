@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLES, photo, sign_in, take
+from conftest import PASSWORD, ROLES, photo, sign_in, take
 from media import jpeg, sample
 from PIL import Image
 
+from docket import access, accounts
 from docket.catalogue import queries
 from docket.locker import Locker
 from docket.verify import verify
@@ -218,3 +219,53 @@ def test_grid_filters_by_capture_date(
         assert [row["sha256"] for row in found] == expected, params
     bad = client.get(f"/api/cases/{case}/items", params={"since": "March"})
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["detail"]
+
+
+def test_an_item_in_two_cases_tells_nobody_of_the_case_they_are_not_in(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    north_item = world["north"]
+    copy = tmp_path / "again" / "north.jpg"
+    copy.parent.mkdir()
+    copy.write_bytes(locker.store.path(north_item).read_bytes())
+    take(locker, copy, case="South")  # the same bytes arrive in South too
+    incident = record(world)  # a North incident, then linked to the item
+    client = world["client"]
+    csrf = sign_in(client, "owner-1")
+    client.post(f"/items/{north_item}/incidents", data={"incident": incident, "csrf": csrf})
+    with locker.engine.connect() as conn, conn.begin():
+        south_viewer = accounts.create_user(conn, "setup", "southie", PASSWORD, "member")
+        admin = accounts.User(0, "ada", "admin")
+        access.add_member(conn, admin, world["cases"]["South"], south_viewer, "viewer")
+    sign_in(client, "southie")
+    detail = client.get(f"/api/items/{north_item}").json()
+    assert detail["cases"] == ["South"] and detail["incidents"] == []
+    text = str(detail["events"])
+    assert "North" not in text and "incident.linked" not in text
+    hidden = [e["seq"] for e in detail["events"] if e["action"].startswith("(an event")]
+    assert len(hidden) == 2  # the arrival into North and the link to its incident
+    assert all(client.get(f"/api/events/{seq}/proof").status_code == 404 for seq in hidden)
+    page = client.get(f"/items/{north_item}").text
+    assert "North" not in page
+    sign_in(client, "owner-1")  # a member of North sees it all
+    assert "incident.linked" in str(client.get(f"/api/items/{north_item}").json()["events"])
+
+
+def test_odd_form_values_and_tickets_are_refused_not_crashed(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    incident = record(world)
+    client, north = world["client"], world["north"]
+    csrf = sign_in(client, "owner-1")
+    for annotation in ["²", "9" * 30, "-1"]:
+        answer = client.post(
+            f"/items/{north}/incidents",
+            data={"incident": incident, "annotation": annotation, "csrf": csrf},
+        )
+        assert answer.status_code == 422, (annotation, answer.text)
+    for ticket in ["².x", "9999999999.é", "1." + "0" * 64, ""]:
+        answer = client.get(f"/items/{north}/original", params={"ticket": ticket})
+        assert answer.status_code == 403, ticket
+    long_time = {"title": "x", "occurred_from": "2024-03-01T09:40:00." + "1" * 60, "csrf": csrf}
+    answer = client.post(f"/cases/{world['cases']['North']}/incidents", data=long_time)
+    assert answer.status_code == 400

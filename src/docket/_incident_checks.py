@@ -83,6 +83,9 @@ def _links(conn: Connection, events: Mapping[int, Event]) -> Iterator[tuple[str,
         if event is None:
             yield subject, f"no live incident.linked event {row['event_seq']} made it"
             continue
+        if event.seq in seen:
+            yield subject, f"a second row for the one link event {event.seq} recorded"
+            continue
         seen.add(event.seq)
         logged = (event.details.get("incident"), event.item, event.details.get("annotation"))
         if logged != (row["incident_id"], row["item_sha256"], row["annotation_id"]):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
-from datetime import date, datetime
+import re
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -35,6 +36,7 @@ BUILT_IN_VIOLATIONS = (
 MAX_TITLE = 300
 MAX_TEXT = 10_000
 MAX_ACTORS = 50
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -60,25 +62,36 @@ class Incident:
         return facts
 
 
-def _moment(text: str | None, field: str) -> datetime | None:
+def _moment(text: str | None, field: str) -> tuple[str, datetime] | None:
+    """The time as stored (a plain ISO 8601 date, or date-time with seconds and the offset
+    when one was given) and as compared (UTC when the offset is known)."""
     if text is None:
         return None
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time())
-        return datetime.fromisoformat(text).replace(tzinfo=None)
+        if len(text) > 40:
+            raise ValueError("too long")
+        if _DAY.fullmatch(text):
+            day = date.fromisoformat(text)
+            return day.isoformat(), datetime.combine(day, datetime.min.time())
+        moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise DocketError(f"{field} {text!r}: give a date (2024-03-01) or a date-time") from exc
+    stored = moment.isoformat(timespec="seconds")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return stored, moment
 
 
-def validate(conn: Connection, incident: Incident) -> None:
+def validate(conn: Connection, incident: Incident, keeping: tuple[str, ...] = ()) -> Incident:
+    """The incident with its times in one ISO 8601 form, or a DocketError saying what is wrong.
+    `keeping`: violation types it may keep although retired from the vocabulary since."""
     if not incident.title.strip() or len(incident.title) > MAX_TITLE:
         raise DocketError(f"an incident needs a title (at most {MAX_TITLE} characters)")
     if len(incident.description) > MAX_TEXT or len(incident.place) > MAX_TITLE:
         raise DocketError("the description or place of the incident is too long")
     start = _moment(incident.occurred_from, "from")
     end = _moment(incident.occurred_to, "to")
-    if start is not None and end is not None and end < start:
+    if start is not None and end is not None and end[1] < start[1]:
         raise DocketError("an incident cannot end before it begins")
     lat, lon = incident.latitude, incident.longitude
     if (lat is None) != (lon is None):
@@ -91,7 +104,7 @@ def validate(conn: Connection, incident: Incident) -> None:
         )
     ):
         raise DocketError("latitude is -90 to 90 and longitude -180 to 180 (decimal degrees)")
-    known = set(vocabulary(conn))
+    known = set(vocabulary(conn)) | set(keeping)
     unknown = [v for v in incident.violations if v not in known]
     if unknown:
         raise DocketError(f"{unknown[0]!r}: not a violation type in the vocabulary")
@@ -99,6 +112,11 @@ def validate(conn: Connection, incident: Incident) -> None:
         not a.strip() or len(a) > MAX_TITLE for a in incident.actors
     ):
         raise DocketError(f"at most {MAX_ACTORS} actors, each 1 to {MAX_TITLE} characters")
+    return replace(
+        incident,
+        occurred_from=None if start is None else start[0],
+        occurred_to=None if end is None else end[0],
+    )
 
 
 def _row_values(incident: Incident) -> dict[str, Any]:
@@ -109,7 +127,7 @@ def _row_values(incident: Incident) -> dict[str, Any]:
 
 
 def record(conn: Connection, actor: str, case_id: int, incident: Incident) -> int:
-    validate(conn, incident)
+    incident = validate(conn, incident)
     key = conn.execute(
         insert(schema.incidents).values(case_id=case_id, event_seq=-1, **_row_values(incident))
     ).inserted_primary_key
@@ -131,7 +149,7 @@ def record(conn: Connection, actor: str, case_id: int, incident: Incident) -> in
 
 def revise(conn: Connection, actor: str, incident_id: int, incident: Incident) -> None:
     case_id = case_of(conn, incident_id)
-    validate(conn, incident)
+    incident = validate(conn, incident, keeping=tuple(get(conn, incident_id)["violations"]))
     event = log.append(
         conn,
         actor,
@@ -158,6 +176,7 @@ def link(
     conn: Connection, actor: str, incident_id: int, item: str, annotation: int | None = None
 ) -> int:
     """Link an item of the incident's case (or one annotation of it) to the incident."""
+    log.lock(conn)  # decide "already linked?" under the log's lock, so two links cannot race
     case_id = case_of(conn, incident_id)
     in_case = conn.execute(
         select(schema.case_items.c.item_sha256).where(

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Connection, String, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from docket.catalogue import schema
+from docket.catalogue.queries import in_chunks
 from docket.errors import DocketError
 
 MIN_QUALITY = 50
@@ -137,25 +138,26 @@ def _capture_time(conn: Connection) -> ColumnElement[str | None]:
 
 
 def provenance(conn: Connection, items: list[str]) -> dict[str, Provenance]:
-    first_seen = dict(
-        conn.execute(
-            select(schema.items.c.sha256, schema.items.c.first_seen).where(
-                schema.items.c.sha256.in_(items)
-            )
-        ).all()
-    )
+    first_seen: dict[str, str] = {}
     capture: dict[str, str | None] = {}
-    rows = conn.execute(
-        select(schema.results.c.item_sha256, _capture_time(conn))
-        .where(
-            schema.results.c.item_sha256.in_(items),
-            schema.results.c.step == "metadata",
-            schema.results.c.status == "ok",
+    for chunk in in_chunks(items):
+        rows = conn.execute(
+            select(schema.items.c.sha256, schema.items.c.first_seen).where(
+                schema.items.c.sha256.in_(chunk)
+            )
         )
-        .order_by(schema.results.c.id)
-    )
-    for sha256, captured in rows:
-        capture[sha256] = captured
+        first_seen.update((str(sha), str(seen)) for sha, seen in rows)
+        results = conn.execute(
+            select(schema.results.c.item_sha256, _capture_time(conn))
+            .where(
+                schema.results.c.item_sha256.in_(chunk),
+                schema.results.c.step == "metadata",
+                schema.results.c.status == "ok",
+            )
+            .order_by(schema.results.c.id)
+        )
+        for sha256, captured in results:
+            capture[sha256] = captured  # the latest metadata result wins
     return {sha: Provenance(first_seen[sha], capture.get(sha)) for sha in items}
 
 

@@ -15,14 +15,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, insert, inspect, select, text
 
 from docket.catalogue import schema
 from docket.catalogue.database import reading
 from docket.custody import log
+from docket.errors import DocketError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BASELINE = "0001"
+BASELINE_TABLES = ("items", "acquisitions", "events", "checkpoints", "log_head")
 _UPGRADE_LOCK = 0x646F636B  # any fixed number; "dock"
 
 
@@ -43,17 +46,34 @@ def current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+class NewerCatalogueError(DocketError):
+    """The catalogue was migrated by a newer docket than this one."""
+
+
+def _known(revision: str | None) -> None:
+    if revision is None:
+        return
+    try:
+        ScriptDirectory(str(MIGRATIONS)).get_revision(revision)
+    except CommandError as exc:
+        raise NewerCatalogueError(
+            f"the catalogue has schema {revision}, made by a newer docket; upgrade docket"
+        ) from exc
+
+
 def upgrade(engine: Engine, actor: str) -> tuple[str | None, str] | None:
     """Upgrade to the newest schema; (from, to) when something changed, None when current."""
     with reading(engine) as conn:
-        if current(conn) == head():
+        found = current(conn)
+        if found == head():
             return None
+        _known(found)
     with engine.connect() as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
         config = _config(conn)
         before = current(conn)
-        if before is None and inspect(conn).has_table("items"):
+        if before is None and set(BASELINE_TABLES) <= set(inspect(conn).get_table_names()):
             command.stamp(config, BASELINE)
             before = BASELINE
         if before == head():  # another process upgraded it while we waited

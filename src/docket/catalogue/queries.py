@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -13,6 +13,15 @@ from docket.catalogue.records import latest_result
 from docket.errors import AmbiguousIdError, NotFoundError
 
 MIN_PREFIX = 4
+
+
+IN_CHUNK = 5000  # values per IN (...): well under SQLite's and PostgreSQL's parameter limits
+
+
+def in_chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    """`values` in slices small enough for one IN (...) each (a case may hold 100,000 items)."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
 
 
 def resolve_item(conn: Connection, prefix: str) -> str:

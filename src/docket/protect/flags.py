@@ -8,17 +8,18 @@ explicit reveal, and every reveal is logged (who, when, which item, what was sho
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, insert, select
 
 from docket.catalogue import schema
+from docket.catalogue.queries import in_chunks
 from docket.custody import log
 from docket.custody.events import Event
 from docket.errors import DocketError
 
 FLAGS = ("graphic", "sensitive", "clear")
 UNREVIEWED = "unreviewed"
-_CHUNK = 5000  # items per query: well under SQLite's and PostgreSQL's bound-parameter limits
 
 
 def flag(conn: Connection, actor: str, item: str, value: str, source: str = "hand") -> Event:
@@ -39,12 +40,12 @@ def current_flag(conn: Connection, item: str) -> str:
 def current_flags(conn: Connection, items: list[str]) -> dict[str, str]:
     """current_flag of many items, two queries per few thousand (a grid page asks for 100)."""
     found: dict[str, str] = {}
-    for start in range(0, len(items), _CHUNK):
-        found.update(_current_flags(conn, items[start : start + _CHUNK]))
+    for chunk in in_chunks(items):
+        found.update(_current_flags(conn, chunk))
     return found
 
 
-def _current_flags(conn: Connection, items: list[str]) -> dict[str, str]:
+def _current_flags(conn: Connection, items: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     by_hand = conn.execute(
         select(schema.flags.c.item_sha256, schema.flags.c.flag)

@@ -255,15 +255,14 @@ def link_page(
     who: Person,
     locker: LockerDep,
     incident: Annotated[int, Form(ge=1, le=2**62)],
-    annotation: Annotated[str, Form()] = "",
+    annotation: Annotated[int | None, Form(ge=1, le=2**62)] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Link this item (or one of its annotations) to an incident of its case."""
     check_csrf(who[1], csrf)
-    note = int(annotation) if annotation.isdigit() else None
     with transaction(locker) as conn:
         access.require_incident(conn, who[0], incident, "annotate")
-        incidents.link(conn, who[0].name, incident, sha256, note)
+        incidents.link(conn, who[0].name, incident, sha256, annotation)
     return RedirectResponse(f"/items/{sha256}", status_code=303)
 
 

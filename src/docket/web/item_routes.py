@@ -39,6 +39,7 @@ from docket.web.guard import (
 from docket.web.offline_map import MapPoint, svg_map
 
 router = APIRouter()
+HIDDEN = "(an event of a case you are not in)"
 
 
 def _may_view_incident(conn: Connection, user: User, incident_id: int) -> bool:
@@ -74,8 +75,15 @@ def _annotation(text: str, region: str, start: str, end: str) -> review.Annotati
 def _item_detail(conn: Connection, user: User, sha256: str) -> dict[str, Any]:
     access.require_item(conn, user, sha256, "view")
     detail = queries.describe_item(conn, sha256)
+    if not user.is_admin:  # the other cases holding it are not this person's to know
+        detail["cases"] = sorted(set(detail["cases"]) & access.visible_case_names(conn, user))
     detail["flag"] = flags.current_flag(conn, sha256)
-    detail["events"] = [e.__dict__ for e in log.events(conn, sha256)]
+    detail["events"] = [
+        e.__dict__
+        if access.event_visible(conn, user, e)
+        else {"seq": e.seq, "time": e.time, "actor": "", "action": HIDDEN, "details": {}}
+        for e in log.events(conn, sha256)
+    ]
     detail["tags"] = review.tags_of(conn, sha256)
     detail["annotations"] = review.annotations_of(conn, sha256)
     detail["keyframes"] = [time for time, _ in queries.keyframes(conn, sha256)]
@@ -306,6 +314,8 @@ def api_proof(seq: EventSeq, who: Person, locker: LockerDep) -> dict[str, Any]:
             raise NotFoundError(f"event {seq}: no such event")
         if event.item is not None:
             access.require_item(conn, who[0], event.item, "view")
+        if not access.event_visible(conn, who[0], event):
+            raise NotFoundError(f"event {seq}: no such event")
         proof = ledger.prove_inclusion(conn, locker.origin, seq)
     return proof.as_dict(locker.public_key)
 

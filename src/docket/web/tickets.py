@@ -9,6 +9,7 @@ needs storing. The reveal itself is the custody event; a ticket only lets that r
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from hashlib import sha256 as sha256_hash
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from docket.locker import Locker
 
 TICKET_SECONDS = 600
+_SHAPE = re.compile(r"[0-9]{1,12}\.[0-9a-f]{64}")
 
 
 def ticket_key(locker: Locker) -> bytes:
@@ -36,9 +38,9 @@ def issue(key: bytes, user_id: int, item: str, now: float | None = None) -> str:
 
 
 def valid(key: bytes, ticket: str, user_id: int, item: str, now: float | None = None) -> bool:
-    expiry_text, _, mac = ticket.partition(".")
-    if not expiry_text.isdigit():
+    if not _SHAPE.fullmatch(ticket):
         return False
+    expiry_text, _, mac = ticket.partition(".")
     expiry = int(expiry_text)
     fresh = (now if now is not None else time.time()) <= expiry
     return fresh and hmac.compare_digest(mac, _mac(key, user_id, item, expiry))
