@@ -240,6 +240,7 @@ def test_an_item_in_two_cases_tells_nobody_of_the_case_they_are_not_in(
     sign_in(client, "southie")
     detail = client.get(f"/api/items/{north_item}").json()
     assert detail["cases"] == ["South"] and detail["incidents"] == []
+    assert len(detail["acquisitions"]) == 1  # only the arrival into South
     text = str(detail["events"])
     assert "North" not in text and "incident.linked" not in text
     hidden = [e["seq"] for e in detail["events"] if e["action"].startswith("(an event")]

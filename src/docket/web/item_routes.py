@@ -84,6 +84,8 @@ def _item_detail(conn: Connection, user: User, sha256: str) -> dict[str, Any]:
         else {"seq": e.seq, "time": e.time, "actor": "", "action": HIDDEN, "details": {}}
         for e in log.events(conn, sha256)
     ]
+    hidden = {e["seq"] for e in detail["events"] if e["action"] == HIDDEN}
+    detail["acquisitions"] = [a for a in detail["acquisitions"] if a["event"] not in hidden]
     detail["tags"] = review.tags_of(conn, sha256)
     detail["annotations"] = review.annotations_of(conn, sha256)
     detail["keyframes"] = [time for time, _ in queries.keyframes(conn, sha256)]
