@@ -118,7 +118,21 @@ def test_upload_goes_through_ingest_into_the_case(world: dict[str, Any], locker:
     listed = client.get(f"/api/cases/{north_id}/items").json()
     assert outcome["sha256"] in {row["sha256"] for row in listed}
     item = client.get(f"/api/items/{outcome['sha256']}").json()
-    assert item["acquisitions"][0]["collector"] == "investigator-1"
+    [arrival] = item["acquisitions"]
+    assert (arrival["collector"], arrival["method"]) == ("investigator-1", "upload")
+    assert arrival["original_path"] == "rocket.jpg"  # not the server's scratch folder
+    twice = client.post(
+        f"/cases/{north_id}/upload",
+        data={"csrf": csrf},
+        files=[
+            ("files", ("statement.txt", b"first", "text/plain")),
+            ("files", ("statement.txt", b"second", "text/plain")),
+            ("files", ("..", b"dots", "text/plain")),
+        ],
+    ).json()["outcomes"]
+    names = sorted(o["name"] for o in twice)
+    assert names[-2:] == ["statement.txt", "upload-2"] and names[0].endswith("/statement.txt")
+    assert all(o["status"] == "new" for o in twice)
     viewer = world["client"]
     viewer_csrf = sign_in(viewer, "viewer-1")
     refused = viewer.post(

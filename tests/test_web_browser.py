@@ -1,8 +1,8 @@
 """The web app in a real browser: Debian's Chromium driven by Playwright, against the app
-served by uvicorn on loopback. Sign in with the keyboard, see the blurred grid, upload, reveal
-(and find the event in the custody trail), annotate, search, record an incident on the offline
-map and link evidence to it, export; every page fits a phone's width and a laptop's, and every
-control has a label."""
+served by uvicorn on loopback. Sign in with the keyboard, create a case, upload into it, see
+the blurred grid, reveal (and find the event in the custody trail), annotate, search, record
+an incident on the offline map and link evidence to it, play a revealed video muted, export;
+every page fits a phone's width and a laptop's, and every control has a label."""
 
 from __future__ import annotations
 
@@ -93,6 +93,20 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         page.get_by_label("Name").fill("ada")
         page.get_by_label("Password").fill("correct horse battery")
         page.keyboard.press("Enter")  # keyboard only
+        check_layout(page)
+        page.get_by_label("New case").fill("Eastbrook inquiry")
+        page.get_by_label("New case").press("Enter")
+        page.get_by_role("link", name="Eastbrook inquiry").click()
+        page.set_input_files("input[type=file]", str(upload))
+        page.get_by_role("button", name="Upload").click()
+        page.wait_for_load_state("load")
+        row = page.get_by_role("row").filter(has_text="rocket.jpg")
+        assert row.get_by_role("cell").nth(1).inner_text() == "new"
+        check_layout(page)
+        page.get_by_role("link", name="Back to the case").click()
+        assert page.locator(".grid small").all_inner_texts() == ["rocket.jpg"]
+
+        page.goto(f"{served}/")
         page.get_by_role("link", name="North").click()
         case_url = page.url
         check_layout(page)
@@ -107,14 +121,6 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
             timeout=30_000,
         )
 
-        page.set_input_files("input[type=file]", str(upload))
-        page.get_by_role("button", name="Upload").click()
-        page.wait_for_load_state("load")
-        row = page.get_by_role("row").filter(has_text="rocket.jpg")
-        assert row.get_by_role("cell").nth(1).inner_text() == "new"
-        check_layout(page)
-
-        page.goto(case_url)
         page.get_by_role("link").filter(has_text="chelsea.jpg").click()
         item_url = page.url
         with page.expect_response(lambda r: r.url.endswith("/reveal")) as revealed:

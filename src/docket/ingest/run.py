@@ -45,6 +45,9 @@ class IngestOptions:
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     # Only read metadata now; previews, hashes and keyframes wait for `docket analyse`.
     defer_analysis: bool = False
+    method: str = "import"  # how the files arrived: import (from disk) or upload (web)
+    # Record paths relative to this folder (an upload's scratch folder is nobody's business).
+    relative_to: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,14 @@ class _Run:
         self.summary.outcomes.append(outcome)
         self.report(outcome)
 
+    def recorded_path(self, raw_path: bytes) -> bytes:
+        folder = self.options.relative_to
+        if folder is not None and raw_path.startswith(folder.rstrip(b"/") + b"/"):
+            return raw_path[len(folder.rstrip(b"/")) + 1 :]
+        return raw_path
+
     def refuse(self, raw_name: bytes, reason: str) -> None:
-        self.emit(Outcome("refused", display_name(raw_name), reason=reason))
+        self.emit(Outcome("refused", display_name(self.recorded_path(raw_name)), reason=reason))
 
     def preserve(self, stream: IO[bytes], arrival: Arrival, limit: int | None = None) -> StoredBlob:
         return self.record(self.locker.store.put(stream, limit=limit), arrival)
@@ -131,8 +140,8 @@ class _Run:
     def arrival(self, raw_path: bytes, mtime: float | None, **extra: object) -> Arrival:
         return Arrival(
             collector=self.options.collector,
-            method="import",
-            original_path_raw=raw_path,
+            method=self.options.method,
+            original_path_raw=self.recorded_path(raw_path),
             source=self.options.source,
             file_mtime=None if mtime is None else clock.from_timestamp(mtime),
             note=self.options.note,

@@ -44,7 +44,6 @@ from docket.web.guard import (
 
 PAGE_SIZE = 100
 MAX_PAGE = 10**6
-_NUMBERED = re.compile(r"^\d{4}-")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -284,21 +283,32 @@ async def upload(
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
     with tempfile.TemporaryDirectory(prefix="docket-upload-") as scratch:
+        taken: set[str] = set()
         for number, upload in enumerate(files):
-            name = Path(upload.filename or f"upload-{number}").name or f"upload-{number}"
-            target = Path(scratch) / f"{number:04d}-{name}"
-            with target.open("wb") as out:
+            name = Path(upload.filename or "").name
+            if name in ("", ".", ".."):
+                name = f"upload-{number}"
+            # Each file keeps the name the browser sent; a repeated name gets a subfolder.
+            folder = Path(scratch)
+            if name in taken:
+                folder = Path(tempfile.mkdtemp(prefix=f"{number}-", dir=scratch))
+            taken.add(name)
+            with (folder / name).open("wb") as out:
                 while chunk := await upload.read(1 << 20):
                     out.write(chunk)
         summary = await run_in_threadpool(
             ingest,
             locker,
             [os.fsencode(scratch)],
-            IngestOptions(collector=who[0].name, case=case_name, note="uploaded in the browser"),
+            IngestOptions(
+                collector=who[0].name,
+                case=case_name,
+                note="uploaded in the browser",
+                method="upload",
+                relative_to=os.fsencode(scratch),
+            ),
         )
-        outcomes = [o.__dict__ for o in summary.outcomes]
-        for outcome in outcomes:  # the name the browser sent, not the scratch folder's
-            outcome["name"] = _NUMBERED.sub("", outcome["name"].removeprefix(scratch + "/"))
+    outcomes = [o.__dict__ for o in summary.outcomes]
     if "text/html" in request.headers.get("accept", ""):
         return TEMPLATES.TemplateResponse(
             request,
