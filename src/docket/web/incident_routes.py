@@ -72,33 +72,37 @@ class VocabularyBody(BaseModel):
     active: bool = True
 
 
-def _form_incident(
-    title: str,
-    description: str,
-    occurred_from: str,
-    occurred_to: str,
-    place: str,
-    latitude: str,
-    longitude: str,
-    violations: list[str],
-    actors: str,
-) -> incidents.Incident:
-    try:
-        lat = float(latitude) if latitude.strip() else None
-        lon = float(longitude) if longitude.strip() else None
-    except ValueError as exc:
-        raise DocketError("latitude and longitude are decimal degrees, e.g. 48.51") from exc
-    return incidents.Incident(
-        title=title,
-        description=description,
-        occurred_from=occurred_from.strip() or None,
-        occurred_to=occurred_to.strip() or None,
-        place=place,
-        latitude=lat,
-        longitude=lon,
-        violations=tuple(violations),
-        actors=tuple(a.strip() for a in actors.splitlines() if a.strip()),
-    )
+class IncidentForm(BaseModel):
+    """The incident form of the pages (text fields; actors one per line)."""
+
+    title: str
+    description: str = ""
+    occurred_from: str = ""
+    occurred_to: str = ""
+    place: str = ""
+    latitude: str = ""
+    longitude: str = ""
+    violations: list[str] = Field(default_factory=list)
+    actors: str = ""
+    csrf: str = ""
+
+    def incident(self) -> incidents.Incident:
+        try:
+            lat = float(self.latitude) if self.latitude.strip() else None
+            lon = float(self.longitude) if self.longitude.strip() else None
+        except ValueError as exc:
+            raise DocketError("latitude and longitude are decimal degrees, e.g. 48.51") from exc
+        return incidents.Incident(
+            title=self.title,
+            description=self.description,
+            occurred_from=self.occurred_from.strip() or None,
+            occurred_to=self.occurred_to.strip() or None,
+            place=self.place,
+            latitude=lat,
+            longitude=lon,
+            violations=tuple(self.violations),
+            actors=tuple(a.strip() for a in self.actors.splitlines() if a.strip()),
+        )
 
 
 def _gps(conn: Connection, sha256: str) -> tuple[float, float] | None:
@@ -165,29 +169,10 @@ def record_page(
     case_id: CaseId,
     who: Person,
     locker: LockerDep,
-    title: Annotated[str, Form()],
-    description: Annotated[str, Form()] = "",
-    occurred_from: Annotated[str, Form()] = "",
-    occurred_to: Annotated[str, Form()] = "",
-    place: Annotated[str, Form()] = "",
-    latitude: Annotated[str, Form()] = "",
-    longitude: Annotated[str, Form()] = "",
-    violations: Annotated[list[str] | None, Form()] = None,
-    actors: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
+    form: Annotated[IncidentForm, Form()],
 ) -> Response:
-    check_csrf(who[1], csrf)
-    incident = _form_incident(
-        title,
-        description,
-        occurred_from,
-        occurred_to,
-        place,
-        latitude,
-        longitude,
-        violations or [],
-        actors,
-    )
+    check_csrf(who[1], form.csrf)
+    incident = form.incident()
     with transaction(locker) as conn:
         access.require_case(conn, who[0], case_id, "record")
         incident_id = incidents.record(conn, who[0].name, case_id, incident)
@@ -220,29 +205,10 @@ def revise_page(
     incident_id: IncidentId,
     who: Person,
     locker: LockerDep,
-    title: Annotated[str, Form()],
-    description: Annotated[str, Form()] = "",
-    occurred_from: Annotated[str, Form()] = "",
-    occurred_to: Annotated[str, Form()] = "",
-    place: Annotated[str, Form()] = "",
-    latitude: Annotated[str, Form()] = "",
-    longitude: Annotated[str, Form()] = "",
-    violations: Annotated[list[str] | None, Form()] = None,
-    actors: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
+    form: Annotated[IncidentForm, Form()],
 ) -> Response:
-    check_csrf(who[1], csrf)
-    incident = _form_incident(
-        title,
-        description,
-        occurred_from,
-        occurred_to,
-        place,
-        latitude,
-        longitude,
-        violations or [],
-        actors,
-    )
+    check_csrf(who[1], form.csrf)
+    incident = form.incident()
     with transaction(locker) as conn:
         access.require_incident(conn, who[0], incident_id, "record")
         incidents.revise(conn, who[0].name, incident_id, incident)
