@@ -34,25 +34,30 @@ class Timeline:
 
 
 def case_timeline(conn: Connection, case_id: int, per_day: int = ITEMS_PER_DAY) -> Timeline:
-    name = conn.execute(
-        select(schema.cases.c.name).where(schema.cases.c.id == case_id)
-    ).scalar_one()
-    items = queries.list_items(conn, str(name))
-    origins = provenance(conn, [row["sha256"] for row in items])
+    members = conn.execute(
+        select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == case_id)
+    )
+    shas = [str(sha) for sha in members.scalars()]
+    origins = provenance(conn, shas)
     days: dict[str, Day] = defaultdict(lambda: Day(""))
-    undated = 0
-    dated = []
-    for row in items:
-        captured = origins[row["sha256"]].capture_time
-        if captured is None:
-            undated += 1
-            continue
-        dated.append((origins[row["sha256"]].sort_key(), captured, row))
-    for _key, captured, row in sorted(dated, key=lambda entry: entry[0]):
+    dated = sorted(
+        (origins[sha].sort_key(), str(origins[sha].capture_time), sha)
+        for sha in shas
+        if origins[sha].capture_time is not None
+    )
+    placed: list[tuple[Day, str, str]] = []
+    for _key, captured, sha in dated:
         day = days[captured[:10]]
         day.item_count += 1
-        if len(day.items) < per_day:
-            day.items.append({"sha256": row["sha256"], "name": row["name"], "captured": captured})
+        if day.item_count <= per_day:
+            placed.append((day, captured, sha))
+    # Names only for the items shown (a case may hold 100,000 items).
+    names = {
+        row["sha256"]: row["name"] for row in queries.list_items(conn, only=[s for *_, s in placed])
+    }
+    for day, captured, sha in placed:
+        day.items.append({"sha256": sha, "name": names[sha], "captured": captured})
+    undated = len(shas) - len(dated)
     undated_incidents = []
     for incident in incidents.of_case(conn, case_id):
         summary = {k: incident[k] for k in ("id", "title", "occurred_from", "occurred_to", "place")}
