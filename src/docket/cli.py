@@ -52,6 +52,8 @@ def init(directory: Path | None) -> None:
 def _outcome_line(outcome: Outcome) -> str:
     if outcome.status == "refused":
         return f"refused  {outcome.name}: {outcome.reason}"
+    if outcome.reason is not None:
+        return f"{outcome.status:<8} {outcome.name}  {outcome.sha256}: {outcome.reason}"
     return f"{outcome.status:<8} {outcome.name}  {outcome.sha256}"
 
 
@@ -131,7 +133,7 @@ def ingest_command(
         click.echo(json.dumps(_summary_dict(summary), ensure_ascii=False))
         return
     for outcome in summary.outcomes:
-        if outcome.status == "refused":
+        if outcome.status == "refused" or outcome.reason is not None:
             click.echo(_outcome_line(outcome))
     for name, step, reason in summary.analysis_failures:
         click.echo(f"held, {step} failed  {name}: {reason}")

@@ -23,7 +23,15 @@ from docket.analyse.steps import MetadataStep, Step
 from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.errors import DocketError
-from docket.ingest.archives import ArchiveError, ArchiveLimits, Member, members, open_archive
+from docket.ingest.archives import (
+    ArchiveError,
+    ArchiveLimits,
+    Member,
+    MemberRefused,
+    members,
+    nested_note,
+    open_archive,
+)
 from docket.ingest.sources import FileInput, Refusal, open_input, walk
 from docket.locker import Locker
 from docket.names import display_name
@@ -104,8 +112,8 @@ class _Run:
     def refuse(self, raw_name: bytes, reason: str) -> None:
         self.emit(Outcome("refused", display_name(self.recorded_path(raw_name)), reason=reason))
 
-    def preserve(self, stream: IO[bytes], arrival: Arrival, limit: int | None = None) -> StoredBlob:
-        return self.record(self.locker.store.put(stream, limit=limit), arrival)
+    def preserve(self, stream: IO[bytes], arrival: Arrival) -> StoredBlob:
+        return self.record(self.locker.store.put(stream), arrival)
 
     def record(self, blob: StoredBlob, arrival: Arrival) -> StoredBlob:
         """Commit the arrival of a durable blob, then report it as stored."""
@@ -125,6 +133,7 @@ class _Run:
                 media_type=media_type,
                 size=blob.digest.size,
                 event=event.seq,
+                reason=nested_note(media_type, arrival.path_in_container_raw is not None),
             )
         )
         due = [
@@ -166,13 +175,11 @@ class _Run:
                     if isinstance(member, Refusal):
                         self.refuse(member.raw_path, member.reason)
                     else:
-                        self.take_member(archive, member, raw_path, sha256)
+                        self.take_member(member, raw_path, sha256)
         except ArchiveError as exc:
             self.refuse(raw_path + b"!/", f"archive not expanded: {exc} (the archive is held)")
 
-    def take_member(
-        self, archive: zipfile.ZipFile, member: Member, raw_path: bytes, container: str
-    ) -> None:
+    def take_member(self, member: Member, raw_path: bytes, container: str) -> None:
         arrival = self.arrival(
             raw_path,
             None,
@@ -180,8 +187,10 @@ class _Run:
             path_in_container_raw=member.raw_name,
         )
         try:
-            with archive.open(member.info) as stream:
-                self.preserve(stream, arrival, limit=member.info.file_size)
+            with member.open() as stream:
+                self.preserve(stream, arrival)
+        except MemberRefused as exc:
+            self.refuse(raw_path + b"!/" + member.raw_name, str(exc))
         except (zipfile.BadZipFile, OSError, EOFError, DocketError, NotImplementedError) as exc:
             self.refuse(raw_path + b"!/" + member.raw_name, f"member cannot be read: {exc}")
 
