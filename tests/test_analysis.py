@@ -134,7 +134,7 @@ def test_deleted_hash_row_is_found(locker: Locker, tmp_path: Path) -> None:
 def test_a_hung_decoder_is_stopped_and_the_next_file_still_works(tmp_path: Path) -> None:
     source = tmp_path / "a.jpg"
     source.write_bytes(jpeg(sample("coffee")))
-    worker = ImageWorker(timeout=0.0001)
+    worker = ImageWorker(tmp_path, timeout=0.0001)
     with pytest.raises(AnalysisError, match="longer than"):
         worker.describe(source, None, hashes=True)
     worker.timeout = 60

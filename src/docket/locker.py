@@ -111,6 +111,9 @@ class Locker:
         config = json.loads(config_path.read_text())
         locker = cls(path, config, keys.load(path / "keys" / "signing.key"))
         migrate.upgrade(locker.engine, default_actor())
+        # Partial writes and scratch of processes that died (a killed ingest's .part, an
+        # analysis step's unblurred thumbnails); a live process's are left alone.
+        locker.store.clean_tmp()
         return locker
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from docket.analyse.sandbox import die_with_parent
 from docket.errors import MetadataError
+from docket.store.scratch import environment
 
 READY = b"{ready}\n"
 DEFAULT_TIMEOUT = 30.0
@@ -32,7 +33,10 @@ def _limit_child() -> None:
 
 
 class ExifTool:
-    def __init__(self, executable: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, scratch: Path, executable: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """`scratch`: where ExifTool may write temporary files (its TMPDIR), in the locker."""
         found = executable or shutil.which("exiftool")
         if found is None:
             raise MetadataError(
@@ -40,6 +44,7 @@ class ExifTool:
             )
         self.executable = found
         self.timeout = timeout
+        self.env = environment(scratch)
         self._process: subprocess.Popen[bytes] | None = None
         self.version = self._version()
 
@@ -57,6 +62,7 @@ class ExifTool:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 preexec_fn=_limit_child,
+                env=self.env,
             )
         return self._process
 

@@ -1,5 +1,7 @@
 """Running analysis steps on items, in worker threads that each own their parser processes.
 
+Each step works in its own scratch folder under the locker's tmp/ (never the system's), and
+each thread's parser processes keep their temporary files in another (see store/scratch.py).
 A step's output files are put in the store (durable, hashed) by the worker thread; the
 caller records the result, its derivatives and hashes, and the custody event, in its own
 transaction (see record_step_run), so the catalogue is written from one thread.
@@ -8,12 +10,10 @@ transaction (see record_step_run), so the catalogue is written from one thread.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -23,7 +23,7 @@ from docket.catalogue import schema
 from docket.catalogue.records import record_result
 from docket.custody.events import Event
 from docket.errors import DocketError
-from docket.store import FilesystemStore, StoredBlob
+from docket.store import FilesystemStore, StoredBlob, scratch
 
 WORKERS = max(2, os.cpu_count() or 2)
 
@@ -51,7 +51,7 @@ class Analyser:
     def _tools(self) -> Tools:
         tools: Tools | None = getattr(self._local, "tools", None)
         if tools is None:
-            tools = Tools()
+            tools = Tools(scratch.make_folder(self.store.tmp, "parsers"))
             self._local.tools = tools
             with self._lock:
                 self._all_tools.append(tools)
@@ -69,9 +69,9 @@ class Analyser:
         return [self._run(item, media_type, step) for step in steps]
 
     def _run(self, item: str, media_type: str, step: Step) -> StepRun:
-        with tempfile.TemporaryDirectory(prefix=f"docket-{step.name}-") as scratch:
+        with self.store.scratch(step.name) as folder:
             try:
-                output = step.run(self.store.path(item), media_type, Path(scratch), self._tools())
+                output = step.run(self.store.path(item), media_type, folder, self._tools())
                 stored = []
                 for derivative in output.derivatives:
                     with derivative.path.open("rb") as stream:

@@ -1,5 +1,7 @@
 """Running media parsers at arm's length: a worker subprocess for pictures, and ffmpeg, each
 with a memory limit and a deadline. A crash or hang costs one file's analysis, never the batch.
+Each is given a scratch folder in the locker's tmp/ as its TMPDIR, so nothing it writes for
+itself lands in the system's temporary folder.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from docket.errors import DocketError
+from docket.store import scratch
 
 MEMORY_LIMIT = 3 << 30
 PICTURE_TIMEOUT = 60.0
@@ -56,7 +59,8 @@ def _limit_memory() -> None:
 class ImageWorker:
     """One long-lived worker process; not thread-safe (give each thread its own)."""
 
-    def __init__(self, timeout: float = PICTURE_TIMEOUT) -> None:
+    def __init__(self, tmp: Path, timeout: float = PICTURE_TIMEOUT) -> None:
+        self.tmp = tmp
         self.timeout = timeout
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -68,6 +72,7 @@ class ImageWorker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 preexec_fn=_limit_memory,
+                env=scratch.environment(self.tmp),
             )
         return self._process
 
@@ -133,8 +138,11 @@ def ffmpeg_version() -> str:
     return first.split(" Copyright")[0]
 
 
-def run_ffmpeg(blob: Path, output_args: list[str], timeout: float = FFMPEG_TIMEOUT) -> str:
-    """Run ffmpeg on one stored video; returns what it logged. Raises AnalysisError on failure."""
+def run_ffmpeg(
+    blob: Path, output_args: list[str], tmp: Path, timeout: float = FFMPEG_TIMEOUT
+) -> str:
+    """Run ffmpeg on one stored video, with its temporary files in `tmp`; returns what it
+    logged. Raises AnalysisError on failure."""
     command = [
         ffmpeg_path(),
         "-nostdin",
@@ -148,7 +156,12 @@ def run_ffmpeg(blob: Path, output_args: list[str], timeout: float = FFMPEG_TIMEO
     ]
     try:
         done = subprocess.run(
-            command, capture_output=True, timeout=timeout, check=False, preexec_fn=_limit_memory
+            command,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            preexec_fn=_limit_memory,
+            env=scratch.environment(tmp),
         )
     except subprocess.TimeoutExpired as exc:
         raise AnalysisError(f"ffmpeg took longer than {timeout:g}s and was stopped") from exc
@@ -159,8 +172,9 @@ def run_ffmpeg(blob: Path, output_args: list[str], timeout: float = FFMPEG_TIMEO
     return log
 
 
-def run_worker(module: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run a one-shot worker module with a memory limit and a deadline; its JSON answer."""
+def run_worker(module: str, request: dict[str, Any], timeout: float, tmp: Path) -> dict[str, Any]:
+    """Run a one-shot worker module with a memory limit, a deadline and its temporary files
+    (and those of the processes it starts) in `tmp`; its JSON answer."""
     try:
         done = subprocess.run(
             [sys.executable, "-m", module],
@@ -169,6 +183,7 @@ def run_worker(module: str, request: dict[str, Any], timeout: float) -> dict[str
             timeout=timeout,
             check=False,
             preexec_fn=_limit_memory,
+            env=scratch.environment(tmp),
         )
     except subprocess.TimeoutExpired as exc:
         raise AnalysisError(f"took longer than {timeout:g}s and was stopped") from exc

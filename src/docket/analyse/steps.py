@@ -6,6 +6,7 @@ catalogue, the custody log and the CLI; bumping its version makes `docket analys
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -43,22 +44,24 @@ class StepOutput:
 
 
 class Tools:
-    """The parser processes one analysis thread owns, started when first needed."""
+    """The parser processes one analysis thread owns, started when first needed, with their
+    temporary files in `scratch` (a folder in the locker's tmp/, removed on close)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
         self._exiftool: ExifTool | None = None
         self._worker: ImageWorker | None = None
 
     @property
     def exiftool(self) -> ExifTool:
         if self._exiftool is None:
-            self._exiftool = ExifTool()
+            self._exiftool = ExifTool(self.scratch)
         return self._exiftool
 
     @property
     def pictures(self) -> ImageWorker:
         if self._worker is None:
-            self._worker = ImageWorker()
+            self._worker = ImageWorker(self.scratch)
         return self._worker
 
     def close(self) -> None:
@@ -66,6 +69,7 @@ class Tools:
             self._exiftool.close()
         if self._worker is not None:
             self._worker.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 class Step(Protocol):
@@ -123,7 +127,9 @@ class PreviewsStep:
         if _is_video(media_type):
             frame = scratch / "frame.jpg"
             run_ffmpeg(
-                blob, ["-an", "-vf", "thumbnail=60", "-frames:v", "1", "-q:v", "2", str(frame)]
+                blob,
+                ["-an", "-vf", "thumbnail=60", "-frames:v", "1", "-q:v", "2", str(frame)],
+                scratch,
             )
             if not frame.is_file():
                 raise AnalysisError("ffmpeg found no video frame to preview")
@@ -199,6 +205,7 @@ class KeyframesStep:
                 "image2",
                 str(frames / "%05d.jpg"),
             ],
+            scratch,
         )
         times = [float(t) for t in _PTS_TIME.findall(log)]
         paths = sorted(frames.glob("*.jpg"))

@@ -19,6 +19,7 @@ from docket.protect.faces import (
     default_model,
     model_digest,
 )
+from docket.store.scratch import environment
 
 REDACT_TIMEOUT = 3600.0
 STRIP_TIMEOUT = 600.0
@@ -53,7 +54,8 @@ def metadata_groups(record: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def strip_file(source: Path, media_type: str, target: Path) -> None:
-    """Write `target`: `source` without metadata, pixels and streams copied, not re-encoded."""
+    """Write `target`: `source` without metadata, pixels and streams copied, not re-encoded.
+    The tool's own temporary files go beside `target` (a step's scratch folder)."""
     if _kind(media_type) == "video":
         container = CONTAINERS.get(media_type, "mp4")
         command = [
@@ -94,7 +96,12 @@ def strip_file(source: Path, media_type: str, target: Path) -> None:
         output = target.open("wb")
     try:
         done = subprocess.run(
-            command, stdout=output, stderr=subprocess.PIPE, timeout=STRIP_TIMEOUT, check=False
+            command,
+            stdout=output,
+            stderr=subprocess.PIPE,
+            timeout=STRIP_TIMEOUT,
+            check=False,
+            env=environment(target.parent),
         )
     except subprocess.TimeoutExpired as exc:
         raise AnalysisError("stripping took too long and was stopped") from exc
@@ -209,6 +216,7 @@ class RedactStep:
             "docket.protect._redact_worker",
             self.request(blob, media_type, redacted, preview=False),
             REDACT_TIMEOUT,
+            scratch,
         )
         final, data = redacted, {**self.parameters(), **answer}
         if self.strip:
@@ -221,9 +229,11 @@ class RedactStep:
         )
 
     def preview(self, blob: Path, media_type: str, sheet: Path) -> dict[str, Any]:
-        """A contact sheet of what would be covered; nothing is stored."""
+        """A contact sheet of what would be covered; nothing is stored. The worker's own
+        temporary files go beside the sheet, where the person asked for its pictures."""
         return run_worker(
             "docket.protect._redact_worker",
             self.request(blob, media_type, sheet, preview=True),
             REDACT_TIMEOUT,
+            sheet.parent,
         )

@@ -2,7 +2,8 @@
 
 A blob becomes visible only once its bytes are durable: it is written to tmp/, fsynced,
 hard-linked into objects/ (link never replaces an existing file, so a held blob is never
-rewritten), and the folder is fsynced. Blobs are made read-only.
+rewritten), and the folder is fsynced. Blobs are made read-only. Partial writes are named
+after their process (see scratch.py), so those of a process that died are removed later.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from docket.errors import DocketError
+from docket.store import scratch
 
 CHUNK = 1 << 20
 HEAD = 8192
@@ -88,7 +89,7 @@ class FilesystemStore:
         SHA-512 runs on a second thread (hashlib releases the GIL) while this one computes
         SHA-256 and writes, so both digests cost about as much time as the slower one alone.
         """
-        tmp_path = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+        tmp_path = self.tmp / f"{scratch.name('blob')}.part"
         sha256, sha512, size, head = hashlib.sha256(), hashlib.sha512(), 0, b""
         # Two fixed buffers, read into in turn: SHA-512 of one runs while the other fills,
         # and nothing is allocated per chunk, so memory stays flat for any file size.
@@ -152,24 +153,10 @@ class FilesystemStore:
                 for blob in sorted(prefix.iterdir()):
                     yield prefix.name + blob.name
 
+    def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]:
+        """A private working folder in tmp/ for the length of a block (see scratch.py)."""
+        return scratch.folder(self.tmp, purpose)
+
     def clean_tmp(self) -> int:
-        """Remove partial writes of processes that died; they were never acknowledged."""
-        removed = 0
-        for part in self.tmp.glob("*.part"):
-            pid = part.name.split("-", 1)[0]
-            if pid.isdigit() and _process_alive(int(pid)):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
-                removed += 1
-        return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        """Remove partial writes and scratch of processes that died; none was acknowledged."""
+        return scratch.clean(self.tmp)

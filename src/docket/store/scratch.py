@@ -1,0 +1,102 @@
+"""Scratch space inside the locker: tmp/<pid>-<purpose>-<random>, never the system's /tmp.
+
+Partial blob writes, the working folders of analysis and redaction steps, and whatever the
+parsers they start write (their TMPDIR points into the same folder) all live under the
+locker's own tmp/, so an unblurred thumbnail, keyframe or upload never lands outside it.
+Each entry's name begins with the id of the process that owns it. When a locker opens,
+`clean` removes the entries of processes that are gone; a live process's entries are never
+touched. A process id reused by a newer process does not keep an entry alive: a process that
+started after the entry was last changed cannot be its owner (Linux: /proc/<pid>/stat).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Start times come from whole seconds of boot time; never judge a process closer than this.
+_CLOCK_SLACK = 2.0
+
+
+def name(purpose: str) -> str:
+    """A fresh scratch name owned by this process."""
+    return f"{os.getpid()}-{purpose}-{uuid.uuid4().hex}"
+
+
+def make_folder(tmp: Path, purpose: str) -> Path:
+    """A new private folder under `tmp`, owned by this process; the caller removes it."""
+    folder = tmp / name(purpose)
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+@contextlib.contextmanager
+def folder(tmp: Path, purpose: str) -> Iterator[Path]:
+    """A private folder under `tmp` for the length of a block, removed after it."""
+    made = make_folder(tmp, purpose)
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def environment(folder: Path) -> dict[str, str]:
+    """The environment for a child process whose temporary files must stay in `folder`."""
+    return {**os.environ, "TMPDIR": str(folder), "TMP": str(folder), "TEMP": str(folder)}
+
+
+def clean(tmp: Path) -> int:
+    """Remove the entries of `tmp` whose owning process is gone; returns how many.
+    Entries not named by a process id are not ours to judge and stay."""
+    removed = 0
+    try:
+        entries = sorted(tmp.iterdir())
+    except OSError:
+        return 0  # no tmp/ or not readable: nothing of ours to clean
+    for entry in entries:
+        owner = entry.name.split("-", 1)[0]
+        try:
+            if not owner.isdigit() or _owner_alive(int(owner), entry.lstat().st_mtime):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except FileNotFoundError:
+            continue  # its owner finished with it meanwhile
+        except OSError:
+            continue  # a read-only copy of a locker: left for a writable open
+        removed += 1
+    return removed
+
+
+def _owner_alive(pid: int, changed: float) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    started = _start_time(pid)
+    return started is None or started <= changed + _CLOCK_SLACK
+
+
+def _start_time(pid: int) -> float | None:
+    """When a process started, in seconds since the epoch (None where /proc cannot say)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    # Field 22 (starttime, in clock ticks since boot) counts from the end of the command name,
+    # which is in parentheses and may itself hold spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
