@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import random
+import shutil
 import struct
+import subprocess
+import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import photo, take
+from sqlalchemy import select
 
+from docket.catalogue import schema
 from docket.ingest.archives import NOT_EXPANDED
 from docket.locker import Locker
+from docket.verify import verify
 
 
 def compressible(size: int, seed: int = 7) -> bytes:
@@ -110,3 +121,140 @@ def test_a_bad_member_is_named_with_its_zip_on_one_line(
         f"size ({zipfile.ZipFile(archive).infolist()[0].compress_size} bytes): looks like a "
         "zip bomb"
     ]
+
+
+# The locker's own limit: its disk. A small tmpfs is a real full disk; where one cannot be
+# mounted (not root, no mount), those tests are skipped.
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> None:
+    """Write until the disk says it is full."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(OSError) as full:
+            while True:
+                os.write(fd, bytes(1 << 16))
+        assert full.value.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def acknowledged(out: str) -> dict[str, str]:
+    lines = [json.loads(line) for line in out.splitlines()]
+    return {
+        line["sha256"]: line["name"]
+        for line in lines
+        if line.get("type") == "file" and line["status"] in ("new", "held")
+    }
+
+
+def assert_one_line(err: str) -> str:
+    assert "Traceback" not in err
+    [line] = err.strip().splitlines()
+    return line
+
+
+def test_disk_full_was_reported_as_refused_cannot_read(
+    small_disk: Path, tmp_path: Path, cli: Any
+) -> None:
+    locker_path = small_disk / "locker"
+    Locker.create(locker_path).close()
+    first = cli("ingest", "--locker", locker_path, "--json", photo(tmp_path / "a", "a.jpg", 1))
+    assert first.code == 0, first.err
+    big = tmp_path / "b" / "card-dump.bin"
+    big.parent.mkdir()
+    big.write_bytes(os.urandom(8 << 20))  # more than the whole disk
+    result = cli("ingest", "--locker", locker_path, "--json", big)
+    line = assert_one_line(result.err)
+    assert result.code == 1
+    assert line.startswith(f"docket: locker disk full while storing {big} (")
+    assert "checkpoint 2 signed" in line and "run the same ingest again" in line
+    assert "refused" not in result.out and "cannot read" not in result.out
+    assert list((locker_path / "tmp").iterdir()) == []  # the partial write is gone
+    with Locker.open(locker_path) as locker:
+        assert verify(locker).ok
+        assert all(locker.store.has(sha256) for sha256 in acknowledged(first.out))
+
+
+class FullDiskForDerivatives:
+    """The disk itself, mocked: writes of blobs by analysis threads (derivatives) fail with
+    ENOSPC, as a disk that fills up while previews are being made; all else is real."""
+
+    def __init__(self, store_tmp: Path) -> None:
+        self.store_tmp = store_tmp
+        self.write = os.write
+
+    def __call__(self, fd: int, data: bytes | memoryview) -> int:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path.parent == self.store_tmp and threading.current_thread().name.startswith(
+            "docket-analyse"
+        ):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.write(fd, data)
+
+
+def test_an_error_while_storing_a_derivative_stopped_ingest_with_a_traceback(
+    locker: Locker, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    photo(folder, "a.jpg", 1)
+    photo(folder, "b.jpg", 2)
+    monkeypatch.setattr(os, "write", FullDiskForDerivatives(locker.store.tmp))
+    result = cli("ingest", "--locker", locker.path, "--json", folder)
+    monkeypatch.undo()
+    line = assert_one_line(result.err)
+    assert result.code == 1
+    assert line.startswith("docket: locker disk full while storing the thumbnail of item ")
+    assert "signed" in line and "no checkpoint" not in line
+    stored = acknowledged(result.out)
+    with Locker.open(locker.path) as reopened:
+        assert verify(reopened).ok
+        assert all(reopened.store.has(sha256) for sha256 in stored)
+    again = cli("analyse", "--locker", locker.path, "--all")  # space again: the rest is made
+    assert again.code == 0, again.err
+    with locker.engine.connect() as conn:
+        previews = conn.execute(
+            select(schema.results.c.status).where(schema.results.c.step == "previews")
+        ).all()
+    assert [status for (status,) in previews if status == "ok"]
+
+
+def test_sqlite_disk_full_was_a_traceback_in_every_command(
+    small_disk: Path, tmp_path: Path, cli: Any
+) -> None:
+    locker_path = small_disk / "locker"
+    Locker.create(locker_path).close()
+    with Locker.open(locker_path) as held, held.engine.connect() as conn:
+        conn.execute(select(schema.items.c.sha256)).all()  # keeps the WAL and its index open
+        conn.rollback()  # but no transaction (a write lock here would block the command)
+        fill(small_disk)
+        result = cli("checkpoint", "--locker", locker_path)
+        line = assert_one_line(result.err)
+        assert result.code == 1
+        assert line == (
+            "docket: locker disk full: the catalogue could not be written "
+            "(database or disk is full)"
+        )
+        ingest = cli("ingest", "--locker", locker_path, photo(tmp_path / "c", "c.jpg", 3))
+        assert ingest.code == 1
+        assert assert_one_line(ingest.err).startswith("docket: locker disk full while storing")

@@ -26,7 +26,7 @@ from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse
 from docket.catalogue import queries
 from docket.custody import ledger, log
-from docket.errors import DocketError
+from docket.errors import DocketError, disk_full_error, is_disk_full
 from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
 from docket.locker import Locker, default_actor, default_path
 from docket.protect import flags
@@ -464,6 +464,11 @@ def main(args: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return int(exc.code or 0)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        click.echo(f"docket: {disk_full_error(exc)}", err=True)
+        return 1
     return 0
 
 

@@ -1,5 +1,10 @@
 """Errors a user can cause. Each carries a message meant for people, not a traceback."""
 
+import errno
+
+# PostgreSQL's SQLSTATE for disk_full; SQLite says "database or disk is full" (SQLITE_FULL).
+_POSTGRES_DISK_FULL = "53100"
+
 
 class DocketError(Exception):
     """Base of every error Docket raises on purpose; the CLI prints it on one line."""
@@ -31,3 +36,34 @@ class MetadataError(DocketError):
 
 class CustodyError(DocketError):
     """A proof was asked for that the log cannot give (for example a size beyond the tree)."""
+
+
+class DiskFullError(DocketError):
+    """The locker's disk (or its owner's quota) filled up while writing; what was already
+    acknowledged stays stored, and the command can be run again once there is space."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or the database error it wraps) says the disk or quota is full."""
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    cause = getattr(exc, "orig", None)  # SQLAlchemy's wrapped DB-API error
+    if cause is None:
+        return False
+    return (
+        "database or disk is full" in str(cause)
+        or (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None))
+        == _POSTGRES_DISK_FULL
+    )
+
+
+def disk_full_error(exc: BaseException) -> DiskFullError:
+    """A one-line DiskFullError for any error `is_disk_full` recognises."""
+    if isinstance(exc, DiskFullError):
+        return exc
+    if isinstance(exc, OSError):
+        return DiskFullError(f"locker disk full while writing {exc.filename}: {exc.strerror}")
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return DiskFullError(f"locker disk full: the catalogue could not be written ({reason})")

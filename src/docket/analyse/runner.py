@@ -22,7 +22,7 @@ from docket.analyse.steps import DerivativeFile, Step, StepOutput, Tools, builti
 from docket.catalogue import schema
 from docket.catalogue.records import record_result
 from docket.custody.events import Event
-from docket.errors import DocketError
+from docket.errors import DiskFullError, DocketError
 from docket.store import FilesystemStore, StoredBlob, scratch
 
 WORKERS = max(2, os.cpu_count() or 2)
@@ -75,7 +75,10 @@ class Analyser:
                 stored = []
                 for derivative in output.derivatives:
                     with derivative.path.open("rb") as stream:
-                        stored.append((derivative, self.store.put(stream)))
+                        label = f"the {derivative.kind} of item {item[:12]}"
+                        stored.append((derivative, self.store.put(stream, label=label)))
+            except DiskFullError:
+                raise  # not the item's failure: the caller stops, and a later run redoes it
             except DocketError as exc:
                 return StepRun(item, step, None, (), str(exc))
         return StepRun(item, step, output, tuple(stored), None)

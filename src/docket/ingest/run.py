@@ -22,7 +22,7 @@ from docket.analyse.runner import WORKERS, Analyser, StepRun, record_step_run
 from docket.analyse.steps import MetadataStep, Step
 from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
-from docket.errors import DocketError
+from docket.errors import DiskFullError, DocketError, disk_full_error, is_disk_full
 from docket.ingest.archives import (
     ArchiveError,
     ArchiveLimits,
@@ -112,8 +112,8 @@ class _Run:
     def refuse(self, raw_name: bytes, reason: str) -> None:
         self.emit(Outcome("refused", display_name(self.recorded_path(raw_name)), reason=reason))
 
-    def preserve(self, stream: IO[bytes], arrival: Arrival) -> StoredBlob:
-        return self.record(self.locker.store.put(stream), arrival)
+    def preserve(self, stream: IO[bytes], arrival: Arrival, label: str) -> StoredBlob:
+        return self.record(self.locker.store.put(stream, label=label), arrival)
 
     def record(self, blob: StoredBlob, arrival: Arrival) -> StoredBlob:
         """Commit the arrival of a durable blob, then report it as stored."""
@@ -188,9 +188,12 @@ class _Run:
         )
         try:
             with member.open() as stream:
-                self.preserve(stream, arrival)
+                name = self.recorded_path(raw_path) + b"!/" + member.raw_name
+                self.preserve(stream, arrival, display_name(name))
         except MemberRefused as exc:
             self.refuse(raw_path + b"!/" + member.raw_name, str(exc))
+        except DiskFullError:
+            raise  # the locker's fault, not the member's: the batch stops (see `stopped_by`)
         except (zipfile.BadZipFile, OSError, EOFError, DocketError, NotImplementedError) as exc:
             self.refuse(raw_path + b"!/" + member.raw_name, f"member cannot be read: {exc}")
 
@@ -212,6 +215,30 @@ class _Run:
                     self.summary.analysis_failures.append((name, run.step.name, run.error))
                 record_step_run(self.conn, self.options.collector, run)
 
+    def stopped_by(self, exc: BaseException) -> DiskFullError:
+        """The disk filled up: what was acknowledged stays; record the analysis that finished
+        and try a checkpoint, then say what happened on one line."""
+        kept = self.summary.count("new") + self.summary.count("held")
+        try:
+            with self.conn.begin():
+                while self.pending:
+                    _name, future = self.pending.popleft()
+                    if future.exception() is None:
+                        for run in future.result():
+                            record_step_run(self.conn, self.options.collector, run)
+                self.summary.checkpoint = make_checkpoint(
+                    self.conn, self.locker.signing_key, self.locker.origin, self.options.collector
+                )
+            after = f"checkpoint {self.summary.checkpoint.id} signed"
+        except Exception as again:
+            if not is_disk_full(again):
+                raise
+            after = "no checkpoint could be signed"
+        return DiskFullError(
+            f"{disk_full_error(exc)}; the batch stopped there: {kept} files stored before it "
+            f"stay stored ({after}); free some space and run the same ingest again"
+        )
+
     def finish(self) -> None:
         with self.conn.begin():
             self.record_ready_analysis(wait_for_all=True)
@@ -220,9 +247,9 @@ class _Run:
             )
 
 
-def _store_file(locker: Locker, entry: FileInput) -> StoredBlob:
+def _store_file(locker: Locker, entry: FileInput, label: str) -> StoredBlob:
     with open_input(entry) as stream:
-        return locker.store.put(stream)
+        return locker.store.put(stream, label=label)
 
 
 def ingest(
@@ -258,18 +285,25 @@ def ingest(
             while len(storing) < STORE_AHEAD and (index := next(upcoming, None)) is not None:
                 entry = entries[index]
                 assert isinstance(entry, FileInput)
-                storing[index] = store_pool.submit(_store_file, locker, entry)
+                label = display_name(run.recorded_path(entry.raw_path))
+                storing[index] = store_pool.submit(_store_file, locker, entry, label)
 
         done_files = done_bytes = 0
-        for index, entry in enumerate(entries):
-            if isinstance(entry, Refusal):
-                run.refuse(entry.raw_path, entry.reason)
-                continue
-            store_ahead()
-            run.take_file(entry, storing.pop(index))
-            done_files += 1
-            done_bytes += entry.size
-            progress.advance(done_files, done_bytes)
-        run.finish()
+        try:
+            for index, entry in enumerate(entries):
+                if isinstance(entry, Refusal):
+                    run.refuse(entry.raw_path, entry.reason)
+                    continue
+                store_ahead()
+                run.take_file(entry, storing.pop(index))
+                done_files += 1
+                done_bytes += entry.size
+                progress.advance(done_files, done_bytes)
+            run.finish()
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            progress.finish()
+            raise run.stopped_by(exc) from exc
         progress.finish()
     return run.summary

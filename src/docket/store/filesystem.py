@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from docket.errors import DocketError
+from docket.errors import DiskFullError, DocketError, is_disk_full
 from docket.store import scratch
 
 CHUNK = 1 << 20
@@ -83,10 +83,22 @@ class FilesystemStore:
     def open(self, sha256: str) -> BinaryIO:
         return self.path(sha256).open("rb")
 
-    def put(self, stream: IO[bytes], limit: int | None = None) -> StoredBlob:
+    def put(self, stream: IO[bytes], limit: int | None = None, label: str = "a file") -> StoredBlob:
         """Copy `stream` into the store, hashing as it goes; returns once the blob is durable.
+        A full disk or quota is a DiskFullError naming `label` (what was being stored); any
+        other OSError is left as it is (reading the input can fail too, and that is not ours).
+        """
+        try:
+            return self._put(stream, limit)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"locker disk full while storing {label} ({self.root}: {exc.strerror})"
+                ) from exc
+            raise
 
-        SHA-512 runs on a second thread (hashlib releases the GIL) while this one computes
+    def _put(self, stream: IO[bytes], limit: int | None) -> StoredBlob:
+        """SHA-512 runs on a second thread (hashlib releases the GIL) while this one computes
         SHA-256 and writes, so both digests cost about as much time as the slower one alone.
         """
         tmp_path = self.tmp / f"{scratch.name('blob')}.part"
