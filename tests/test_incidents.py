@@ -11,7 +11,7 @@ import pytest
 from conftest import photo, take
 from sqlalchemy import Connection, select, update
 
-from docket import incidents, review
+from docket import incidents, review, scope
 from docket._samples import PhotoFacts
 from docket.catalogue import schema
 from docket.errors import DocketError
@@ -82,14 +82,17 @@ def test_verify_names_an_incident_edited_behind_the_log(
 def test_items_and_annotations_link_and_unlink(locker: Locker, market: tuple[int, str]) -> None:
     incident, sha = market
     with locker.engine.connect() as conn, conn.begin():
+        view = scope.for_locker(conn, sha, None)
         note = review.annotate(
-            conn, "ines", sha, review.Annotation("region", "impact crater", (10, 10, 40, 40))
+            conn, "ines", sha, review.Annotation("region", "impact crater", (10, 10, 40, 40)), view
         )
         whole = incidents.link(conn, "ines", incident, sha)
         incidents.link(conn, "ines", incident, sha, note)
         with pytest.raises(DocketError, match="already linked"):
             incidents.link(conn, "ines", incident, sha)
-        assert [link["annotation"] for link in incidents.of_item(conn, sha)] == [None, note]
+        assert view.case_id is not None
+        linked = incidents.of_item(conn, sha, view.case_id)
+        assert [link["annotation"] for link in linked] == [None, note]
         incidents.unlink(conn, "ines", incident, whole)
         assert [link["annotation"] for link in incidents.get(conn, incident)["links"]] == [note]
     assert problems(locker) == []
@@ -107,7 +110,8 @@ def test_only_items_of_the_incidents_case_link(
     with locker.engine.connect() as conn, conn.begin():
         with pytest.raises(DocketError, match="not in the incident's case"):
             incidents.link(conn, "ines", incident, other)
-        foreign_note = review.annotate(conn, "ines", other, review.Annotation("note", "x"))
+        view = scope.for_locker(conn, other, None)
+        foreign_note = review.annotate(conn, "ines", other, review.Annotation("note", "x"), view)
         with pytest.raises(DocketError, match="is not an annotation of item"):
             incidents.link(conn, "ines", incident, sha, foreign_note)
 

@@ -6,16 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from conftest import photo, take
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Connection, inspect, select, text
 
 from docket.catalogue import migrate, schema
 from docket.locker import Locker
 from docket.verify import verify
 
 AFTER_BASELINE = ("incident_links", "incidents", "violation_types")
+
+
+def downgrade(conn: Connection, revision: str) -> None:
+    """Take a catalogue back to an older schema (to make lockers of older releases)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.downgrade(config, revision)
 
 
 def test_migrations_build_the_declared_schema(locker: Locker) -> None:
@@ -30,8 +40,7 @@ def test_a_locker_from_before_migrations_is_upgraded_when_opened(
 ) -> None:
     sha = take(locker, photo(tmp_path / "in"), case="North").outcomes[0].sha256
     with locker.engine.connect() as conn, conn.begin():  # back to the first release's catalogue
-        for table in AFTER_BASELINE:
-            conn.execute(text(f"DROP TABLE {table}"))
+        downgrade(conn, migrate.BASELINE)
         conn.execute(text("DROP TABLE alembic_version"))
     path = locker.path
     locker.close()

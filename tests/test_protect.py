@@ -21,6 +21,7 @@ from docket.locker import Locker
 from docket.protect import flags
 from docket.protect.faces import FaceDetector
 from docket.protect.steps import RedactStep, StripStep
+from docket.scope import for_locker
 from docket.verify import verify
 
 IDENTIFYING = {
@@ -279,11 +280,12 @@ def test_unparseable_file_gives_a_clear_error_and_stores_nothing(cli: Any, tmp_p
 def test_flags_and_reveals_are_custody_events(locker: Locker, tmp_path: Path) -> None:
     sha256, _ = store_png(locker, tmp_path)
     with locker.engine.connect() as conn, conn.begin():
-        assert flags.current_flag(conn, sha256) == "unreviewed"
-        assert not flags.may_show_unblurred(conn, sha256)
-        flags.flag(conn, "reviewer-2", sha256, "graphic")
+        view = for_locker(conn, sha256, None)
+        assert flags.current_flag(conn, sha256, view) == "unreviewed"
+        assert not flags.may_show_unblurred(conn, sha256, view)
+        flags.flag(conn, "reviewer-2", sha256, "graphic", view)
         flags.reveal(conn, "reviewer-2", sha256)
-        assert flags.current_flag(conn, sha256) == "graphic"
+        assert flags.current_flag(conn, sha256, view) == "graphic"
         actions = [(e.actor, e.action) for e in log.events(conn, sha256)][-2:]
     assert actions == [("reviewer-2", "item.flagged"), ("reviewer-2", "item.revealed")]
     assert verify(locker).ok
@@ -299,9 +301,10 @@ def test_classifier_hook_proposes_a_flag_that_a_hand_flag_overrides(
     monkeypatch.setenv("DOCKET_CLASSIFIER", "sample_classifier:everything_graphic")
     sha256, _ = store_png(locker, tmp_path)
     with locker.engine.connect() as conn, conn.begin():
-        assert flags.current_flag(conn, sha256) == "graphic"
-        flags.flag(conn, "reviewer-2", sha256, "clear")
-        assert flags.current_flag(conn, sha256) == "clear"
+        view = for_locker(conn, sha256, None)
+        assert flags.current_flag(conn, sha256, view) == "graphic"
+        flags.flag(conn, "reviewer-2", sha256, "clear", view)
+        assert flags.current_flag(conn, sha256, view) == "clear"
         steps = (
             conn.execute(
                 select(schema.results.c.step).where(schema.results.c.item_sha256 == sha256)

@@ -15,9 +15,9 @@ from docket.catalogue import queries
 from docket.locker import Locker
 
 
-def similar(locker: Locker, sha256: str, **kwargs: int) -> list[similarity.Match]:
+def similar(locker: Locker, sha256: str) -> list[similarity.Match]:
     with locker.engine.connect() as conn, conn.begin():
-        return similarity.similar(conn, sha256, **kwargs)
+        return similarity.similar(conn, sha256)
 
 
 def clusters(locker: Locker) -> list[similarity.Cluster]:

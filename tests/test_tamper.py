@@ -276,12 +276,14 @@ def test_case_membership_changed(filled: Locker) -> None:
 
 
 def test_tag_and_annotation_rows_are_checked(filled: Locker) -> None:
-    from docket import review
+    from docket import review, scope
 
     target = items(filled)[0]
     with filled.engine.begin() as conn:
-        review.add_tag(conn, "reviewer", target, "checkpoint")
-        review.annotate(conn, "reviewer", target, review.Annotation("span", "shots", None, 1.5, 4))
+        view = scope.for_locker(conn, target, None)
+        review.add_tag(conn, "reviewer", target, "checkpoint", view)
+        note = review.Annotation("span", "shots", None, 1.5, 4)
+        review.annotate(conn, "reviewer", target, note, view)
     assert verify(filled, quick=True).ok
     with filled.engine.begin() as conn:
         conn.execute(update(schema.annotations).values(text="nothing here"))

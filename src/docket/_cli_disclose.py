@@ -49,7 +49,7 @@ def export_command(
                 if case
                 else [queries.resolve_item(conn, i) for i in item_ids]
             )
-        summary = export(locker, items, profile, output, default_actor(), recipient)
+        summary = export(locker, items, profile, output, default_actor(), recipient, case)
     for item, reason in summary.left_out:
         click.echo(f"left out  {item[:12]}: {reason}")
     click.echo(

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from docket import scope
 from docket._cli_common import locker_option, open_locker, print_json
 from docket.analyse.batch import run_step
 from docket.analyse.runner import StepRun
@@ -147,26 +148,31 @@ def strip_command(item_id: str, as_json: bool, locker_path: Path | None) -> None
 @click.command(name="flag")
 @click.argument("item_id")
 @click.argument("value", type=click.Choice(flags.FLAGS))
+@click.option("--case", help="The case to flag it in (needed when several cases hold it).")
 @locker_option
-def flag_command(item_id: str, value: str, locker_path: Path | None) -> None:
-    """Flag an item graphic, sensitive or clear (only clear items are ever shown unblurred)."""
+def flag_command(item_id: str, value: str, case: str | None, locker_path: Path | None) -> None:
+    """Flag an item graphic, sensitive or clear in a case (only clear items are ever shown
+    unblurred, and only in the case that cleared them)."""
     with open_locker(locker_path) as locker:
         sha256, _ = _item(locker, item_id)
         with locker.engine.connect() as conn, conn.begin():
-            event = flags.flag(conn, default_actor(), sha256, value)
+            view = scope.for_locker(conn, sha256, case)
+            event = flags.flag(conn, default_actor(), sha256, value, view)
     click.echo(f"item {sha256[:12]} flagged {value} (event {event.seq})")
 
 
 @click.command(name="reveal")
 @click.argument("item_id")
 @click.option("--open", "open_it", is_flag=True, help="Open it with the desktop's viewer.")
+@click.option("--case", help="The case it is revealed for (needed when several cases hold it).")
 @locker_option
-def reveal_command(item_id: str, open_it: bool, locker_path: Path | None) -> None:
+def reveal_command(item_id: str, open_it: bool, case: str | None, locker_path: Path | None) -> None:
     """Show the full original of an item; the reveal is recorded in the custody log first."""
     with open_locker(locker_path) as locker:
         sha256, _ = _item(locker, item_id)
         with locker.engine.connect() as conn, conn.begin():
-            event = flags.reveal(conn, default_actor(), sha256)
+            view = scope.for_locker(conn, sha256, case)
+            event = flags.reveal(conn, default_actor(), sha256, scope=view)
         path = locker.store.path(sha256)
     click.echo(f"revealed (event {event.seq}): {path}")
     if open_it:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from docket import __version__, similarity
+from docket import __version__, scope, similarity
 from docket._cli_common import locker_option, open_locker, print_json
 from docket._cli_disclose import (
     check_command,
@@ -158,7 +158,8 @@ def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> Non
             preview = queries.derivative_paths(conn, row["sha256"]).get("safe_preview")
             row["safe_preview"] = None if preview is None else str(locker.store.path(preview))
             row["cluster"] = cluster_of.get(row["sha256"])
-            row["flag"] = flags.current_flag(conn, row["sha256"])
+            view = scope.for_locker(conn, row["sha256"], case, choose=False)
+            row["flag"] = flags.current_flag(conn, row["sha256"], view)
     if as_json:
         print_json(rows)
         return
@@ -174,19 +175,23 @@ def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> Non
 @click.argument("item_id")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--raw", is_flag=True, help="Print ExifTool's full record.")
+@click.option("--case", help="Show it as this case holds it (its records and flag only).")
 @locker_option
-def show(item_id: str, as_json: bool, raw: bool, locker_path: Path | None) -> None:
+def show(
+    item_id: str, as_json: bool, raw: bool, case: str | None, locker_path: Path | None
+) -> None:
     """Show one item (ID: a unique prefix of its SHA-256)."""
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         sha256 = queries.resolve_item(conn, item_id)
-        detail = queries.describe_item(conn, sha256)
+        view = scope.for_locker(conn, sha256, case, choose=False)
+        detail = queries.describe_item(conn, sha256, None if case is None else view.cases)
         raw_text = queries.raw_metadata(conn, sha256) if raw else None
         previews = queries.derivative_paths(conn, sha256)
         detail["safe_preview"] = (
             str(locker.store.path(previews["safe_preview"])) if "safe_preview" in previews else None
         )
         # Unblurred pictures only for items a reviewer has flagged clear; else `reveal`.
-        detail["flag"] = flags.current_flag(conn, sha256)
+        detail["flag"] = flags.current_flag(conn, sha256, view)
         detail["thumbnail"] = (
             str(locker.store.path(previews["thumbnail"]))
             if "thumbnail" in previews and detail["flag"] == "clear"

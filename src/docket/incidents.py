@@ -187,9 +187,11 @@ def link(
         raise DocketError(f"item {item[:12]} is not in the incident's case")
     if annotation is not None:
         owner = conn.execute(
-            select(schema.annotations.c.item_sha256).where(schema.annotations.c.id == annotation)
-        ).scalar()
-        if owner != item:
+            select(schema.annotations.c.item_sha256, schema.annotations.c.case_id).where(
+                schema.annotations.c.id == annotation
+            )
+        ).first()
+        if owner is None or tuple(owner) != (item, case_id):  # the same words for another case's
             raise DocketError(f"annotation {annotation} is not an annotation of item {item[:12]}")
     links = schema.incident_links
     existing = conn.execute(
@@ -277,13 +279,13 @@ def get(conn: Connection, incident_id: int) -> dict[str, Any]:
     return found
 
 
-def of_item(conn: Connection, item: str) -> list[dict[str, Any]]:
-    """The incidents an item (or one of its annotations) is linked to."""
+def of_item(conn: Connection, item: str, case_id: int) -> list[dict[str, Any]]:
+    """The incidents of a case an item (or one of its annotations) is linked to."""
     links = schema.incident_links
     rows = conn.execute(
         select(links.c.id, links.c.incident_id, links.c.annotation_id, schema.incidents.c.title)
         .join(schema.incidents, schema.incidents.c.id == links.c.incident_id)
-        .where(links.c.item_sha256 == item)
+        .where(links.c.item_sha256 == item, schema.incidents.c.case_id == case_id)
         .order_by(links.c.id)
     ).all()
     return [

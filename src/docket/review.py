@@ -1,5 +1,6 @@
-"""Review work on items, each piece a custody event: tags, notes, annotations (a region of a
-picture, or a span of a video), and search over all of it."""
+"""Review work on items, each piece a custody event of one case: tags, notes, annotations (a
+region of a picture, or a span of a video), and search over what a case may read (docket.scope:
+its own acquisitions, tags and annotations, and the metadata of its items' bytes)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select
 
 from docket.catalogue import schema
+from docket.catalogue.queries import in_cases
 from docket.custody import log
 from docket.errors import DocketError
+from docket.scope import Scope
 
 MAX_TEXT = 10_000
 
@@ -38,15 +41,21 @@ class Annotation:
             raise DocketError("a span needs 0 <= start <= end, in seconds")
 
 
-def add_tag(conn: Connection, actor: str, item: str, tag: str) -> None:
+def add_tag(conn: Connection, actor: str, item: str, tag: str, scope: Scope) -> None:
     tag = tag.strip()
     if not tag or len(tag) > 120:
         raise DocketError("a tag is 1 to 120 characters")
-    event = log.append(conn, actor, "item.tagged", item=item, details={"tag": tag})
-    conn.execute(insert(schema.tags).values(item_sha256=item, tag=tag, event_seq=event.seq))
+    event = log.append(
+        conn, actor, "item.tagged", item=item, details={"tag": tag, "case": scope.case}
+    )
+    conn.execute(
+        insert(schema.tags).values(
+            item_sha256=item, tag=tag, event_seq=event.seq, case_id=scope.case_id
+        )
+    )
 
 
-def annotate(conn: Connection, actor: str, item: str, note: Annotation) -> int:
+def annotate(conn: Connection, actor: str, item: str, note: Annotation, scope: Scope) -> int:
     note.validate()
     region = None if note.region is None else ",".join(str(v) for v in note.region)
     event = log.append(
@@ -60,6 +69,7 @@ def annotate(conn: Connection, actor: str, item: str, note: Annotation) -> int:
             "region": region,
             "start": note.start,
             "end": note.end,
+            "case": scope.case,
         },
     )
     key = conn.execute(
@@ -72,25 +82,29 @@ def annotate(conn: Connection, actor: str, item: str, note: Annotation) -> int:
             text=note.text,
             author=actor,
             event_seq=event.seq,
+            case_id=scope.case_id,
         )
     ).inserted_primary_key
     assert key is not None
     return int(key[0])
 
 
-def tags_of(conn: Connection, item: str) -> list[str]:
+def tags_of(conn: Connection, item: str, scope: Scope) -> list[str]:
     rows = conn.execute(
         select(schema.tags.c.tag)
-        .where(schema.tags.c.item_sha256 == item)
+        .where(schema.tags.c.item_sha256 == item, in_cases(schema.tags.c.case_id, scope.cases))
         .order_by(schema.tags.c.id)
     ).scalars()
     return sorted(set(rows))
 
 
-def annotations_of(conn: Connection, item: str) -> list[dict[str, Any]]:
+def annotations_of(conn: Connection, item: str, scope: Scope) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(schema.annotations)
-        .where(schema.annotations.c.item_sha256 == item)
+        .where(
+            schema.annotations.c.item_sha256 == item,
+            in_cases(schema.annotations.c.case_id, scope.cases),
+        )
         .order_by(schema.annotations.c.id)
     ).mappings()
     return [
@@ -99,23 +113,38 @@ def annotations_of(conn: Connection, item: str) -> list[dict[str, Any]]:
     ]
 
 
-def search(conn: Connection, items: list[str], text: str) -> list[str]:
-    """Items (of `items`) whose file names, acquisition notes, tags, annotations or metadata
-    contain `text` (case-insensitive)."""
-    needle = f"%{text.strip().lower()}%"
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that finds `text` anywhere, its `%`, `_` and `\\` taken literally
+    (use with escape="\\")."""
+    literal = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{literal}%"
+
+
+def search(conn: Connection, items: list[str], text: str, scope: Scope) -> list[str]:
+    """Items (of `items`) whose file names, acquisition notes, tags or annotations in the case
+    `scope` looks through, or whose metadata, contain `text` (case-insensitive, literally)."""
+    needle = like_pattern(text)
+    acquisitions, tags, annotations = schema.acquisitions, schema.tags, schema.annotations
     found: set[str] = set()
     queries = [
-        select(schema.acquisitions.c.item_sha256).where(
+        select(acquisitions.c.item_sha256).where(
+            in_cases(acquisitions.c.case_id, scope.cases),
             or_(
-                schema.acquisitions.c.original_path.ilike(needle),
-                schema.acquisitions.c.path_in_container.ilike(needle),
-                schema.acquisitions.c.note.ilike(needle),
-            )
+                acquisitions.c.original_path.ilike(needle, escape="\\"),
+                acquisitions.c.path_in_container.ilike(needle, escape="\\"),
+                acquisitions.c.note.ilike(needle, escape="\\"),
+            ),
         ),
-        select(schema.tags.c.item_sha256).where(schema.tags.c.tag.ilike(needle)),
-        select(schema.annotations.c.item_sha256).where(schema.annotations.c.text.ilike(needle)),
+        select(tags.c.item_sha256).where(
+            in_cases(tags.c.case_id, scope.cases), tags.c.tag.ilike(needle, escape="\\")
+        ),
+        select(annotations.c.item_sha256).where(
+            in_cases(annotations.c.case_id, scope.cases),
+            annotations.c.text.ilike(needle, escape="\\"),
+        ),
         select(schema.results.c.item_sha256).where(
-            schema.results.c.step == "metadata", schema.results.c.data.ilike(needle)
+            schema.results.c.step == "metadata",
+            schema.results.c.data.ilike(needle, escape="\\"),
         ),
     ]
     for query in queries:

@@ -137,7 +137,11 @@ def _capture_time(conn: Connection) -> ColumnElement[str | None]:
     return cast(found, String)
 
 
-def provenance(conn: Connection, items: list[str]) -> dict[str, Provenance]:
+def provenance(
+    conn: Connection, items: list[str], case_id: int | None = None
+) -> dict[str, Provenance]:
+    """Capture time (a fact of the bytes) and first arrival: in the case when given (another
+    case's arrivals are not its people's to know, docket.scope), else in the locker."""
     first_seen: dict[str, str] = {}
     capture: dict[str, str | None] = {}
     for chunk in in_chunks(items):
@@ -147,6 +151,14 @@ def provenance(conn: Connection, items: list[str]) -> dict[str, Provenance]:
             )
         )
         first_seen.update((str(sha), str(seen)) for sha, seen in rows)
+        if case_id is not None:
+            acquisitions = schema.acquisitions
+            rows = conn.execute(
+                select(acquisitions.c.item_sha256, func.min(acquisitions.c.acquired_at))
+                .where(acquisitions.c.item_sha256.in_(chunk), acquisitions.c.case_id == case_id)
+                .group_by(acquisitions.c.item_sha256)
+            )
+            first_seen.update((str(sha), str(seen)) for sha, seen in rows)
         results = conn.execute(
             select(schema.results.c.item_sha256, _capture_time(conn))
             .where(
@@ -171,8 +183,12 @@ class Match:
     capture_time: str | None
 
 
-def similar(conn: Connection, item: str, threshold: int = DEFAULT_THRESHOLD) -> list[Match]:
-    """Every other item with a picture or keyframe within `threshold` bits of this one's."""
+def similar(
+    conn: Connection, item: str, threshold: int = DEFAULT_THRESHOLD, *, case: str | None = None
+) -> list[Match]:
+    """Every other item (of the case, when given) with a picture or keyframe within
+    `threshold` bits of this one's."""
+    case_id, members = (None, None) if case is None else _case_members(conn, case)
     index = HashIndex.current(conn)
     own = [i for i, sha in enumerate(index.items) if sha == item]
     if not own:
@@ -184,17 +200,27 @@ def similar(conn: Connection, item: str, threshold: int = DEFAULT_THRESHOLD) -> 
     best: dict[str, tuple[int, float | None, float | None]] = {}
     for row, label, distance in zip(rows, labels, distances, strict=True):
         other = index.items[label]
-        if other == item:
+        if other == item or (members is not None and other not in members):
             continue
         found = (int(distance), index.frame_times[label], index.frame_times[own[row]])
         if other not in best or found[0] < best[other][0]:
             best[other] = found
-    origins = provenance(conn, list(best))
+    origins = provenance(conn, list(best), case_id)
     matches = [
         Match(other, d, t, qt, origins[other].first_seen, origins[other].capture_time)
         for other, (d, t, qt) in best.items()
     ]
     return sorted(matches, key=lambda m: (m.distance, origins[m.item].sort_key()))
+
+
+def _case_members(conn: Connection, case: str) -> tuple[int, set[str]]:
+    case_id = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == case)).scalar()
+    if case_id is None:
+        raise DocketError(f"case {case!r}: no such case")
+    members = conn.execute(
+        select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == case_id)
+    )
+    return int(case_id), set(members.scalars())
 
 
 @dataclass
@@ -208,23 +234,11 @@ class Cluster:
 def clusters(
     conn: Connection, case: str | None = None, threshold: int = DEFAULT_THRESHOLD
 ) -> list[Cluster]:
-    """Groups of near-duplicates (connected by any close pair), earliest known copy first."""
-    scope: set[str] | None = None
-    if case is not None:
-        case_id = conn.execute(
-            select(schema.cases.c.id).where(schema.cases.c.name == case)
-        ).scalar()
-        if case_id is None:
-            raise DocketError(f"case {case!r}: no such case")
-        scope = set(
-            conn.execute(
-                select(schema.case_items.c.item_sha256).where(
-                    schema.case_items.c.case_id == case_id
-                )
-            ).scalars()
-        )
+    """Groups of near-duplicates (connected by any close pair), earliest known copy first (in
+    the case, when given: its own arrivals)."""
+    case_id, scope = (None, None) if case is None else _case_members(conn, case)
     found = group_items(HashIndex.build(conn, scope), threshold)
-    origins = provenance(conn, [sha for members in found for sha in members])
+    origins = provenance(conn, [sha for members in found for sha in members], case_id)
     ordered = []
     for members in found:
         members.sort(key=lambda sha: (origins[sha].sort_key(), sha))

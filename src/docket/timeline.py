@@ -1,6 +1,6 @@
 """A case's timeline: its incidents (by when they happened) and its items (by capture time from
 their metadata), day by day. Items without a capture time are counted, not placed: a first-seen
-time says when we received a file, not when it was made.
+time says when we received a file, not when it was made. Names are the case's own (docket.scope).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def case_timeline(conn: Connection, case_id: int, per_day: int = ITEMS_PER_DAY) 
         select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == case_id)
     )
     shas = [str(sha) for sha in members.scalars()]
-    origins = provenance(conn, shas)
+    origins = provenance(conn, shas, case_id)
+    case = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
     days: dict[str, Day] = defaultdict(lambda: Day(""))
     dated = sorted(
         (origins[sha].sort_key(), str(origins[sha].capture_time), sha)
@@ -53,7 +54,8 @@ def case_timeline(conn: Connection, case_id: int, per_day: int = ITEMS_PER_DAY) 
             placed.append((day, captured, sha))
     # Names only for the items shown (a case may hold 100,000 items).
     names = {
-        row["sha256"]: row["name"] for row in queries.list_items(conn, only=[s for *_, s in placed])
+        row["sha256"]: row["name"]
+        for row in queries.list_items(conn, str(case), only=[s for *_, s in placed])
     }
     for day, captured, sha in placed:
         day.items.append({"sha256": sha, "name": names[sha], "captured": captured})

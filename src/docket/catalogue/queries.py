@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from docket.catalogue import schema
 from docket.catalogue.records import latest_result
@@ -43,6 +43,20 @@ def resolve_item(conn: Connection, prefix: str) -> str:
     return str(found[0])
 
 
+def in_cases(column: ColumnElement[Any], cases: Collection[int | None]) -> ColumnElement[bool]:
+    """`column` (a case id) is one of `cases`; None in `cases` stands for rows of no case."""
+    known = [c for c in cases if c is not None]
+    found = column.in_(known)
+    return or_(found, column.is_(None)) if None in cases else found
+
+
+def case_id_of(conn: Connection, case: str) -> int:
+    found = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == case)).scalar()
+    if found is None:
+        raise NotFoundError(f"case {case!r}: no such case")
+    return int(found)
+
+
 def list_items(
     conn: Connection,
     case: str | None = None,
@@ -50,35 +64,41 @@ def list_items(
     offset: int = 0,
     only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Items (of a case; of `only` when given), first seen first, each with its first name."""
+    """Items (of a case; of `only` when given), first seen first, each with its first name.
+
+    For a case, the name, arrival count and first arrival are that case's own (docket.scope);
+    without one, every acquisition's (the locker holder's view)."""
     items, acquisitions = schema.items, schema.acquisitions
+    case_id = None if case is None else case_id_of(conn, case)
+    mine = acquisitions.c.item_sha256 == items.c.sha256
+    if case_id is not None:
+        mine = and_(mine, acquisitions.c.case_id == case_id)
     first_name = (
         select(acquisitions.c.original_path, acquisitions.c.path_in_container)
-        .where(acquisitions.c.item_sha256 == items.c.sha256)
+        .where(mine)
         .order_by(acquisitions.c.id)
         .limit(1)
         .correlate(items)
     )
-    count = (
-        select(func.count())
-        .where(acquisitions.c.item_sha256 == items.c.sha256)
+    count = select(func.count()).where(mine).correlate(items).scalar_subquery()
+    first_seen = (
+        items.c.first_seen
+        if case_id is None
+        else select(func.min(acquisitions.c.acquired_at))
+        .where(mine)
         .correlate(items)
         .scalar_subquery()
-    )
+    ).label("seen")
     query = select(
         items,
+        first_seen,
         first_name.with_only_columns(acquisitions.c.original_path).scalar_subquery().label("name"),
         first_name.with_only_columns(acquisitions.c.path_in_container)
         .scalar_subquery()
         .label("inner"),
         count.label("acquisitions"),
-    ).order_by(items.c.first_seen, items.c.sha256)
-    if case is not None:
-        case_id = conn.execute(
-            select(schema.cases.c.id).where(schema.cases.c.name == case)
-        ).scalar()
-        if case_id is None:
-            raise NotFoundError(f"case {case!r}: no such case")
+    ).order_by(first_seen, items.c.sha256)
+    if case_id is not None:
         query = query.join(schema.case_items, schema.case_items.c.item_sha256 == items.c.sha256)
         query = query.where(schema.case_items.c.case_id == case_id)
     if only is not None:
@@ -87,13 +107,13 @@ def list_items(
         query = query.limit(limit).offset(offset)
     rows = []
     for row in conn.execute(query).mappings():
-        name = row["name"] + (f"!/{row['inner']}" if row["inner"] else "")
+        name = (row["name"] or "") + (f"!/{row['inner']}" if row["inner"] else "")
         rows.append(
             {
                 "sha256": row["sha256"],
                 "size": int(row["size"]),
                 "media_type": row["media_type"],
-                "first_seen": row["first_seen"],
+                "first_seen": row["seen"] or row["first_seen"],
                 "name": name,
                 "acquisitions": int(row["acquisitions"]),
             }
@@ -101,20 +121,32 @@ def list_items(
     return rows
 
 
-def describe_item(conn: Connection, sha256: str) -> dict[str, Any]:
+def describe_item(
+    conn: Connection, sha256: str, cases_shown: Collection[int | None] | None = None
+) -> dict[str, Any]:
+    """An item's facts and acquisitions: of the cases `cases_shown` (a docket.scope view's
+    `cases`; its first arrival is theirs), or of every case when None."""
     row = conn.execute(select(schema.items).where(schema.items.c.sha256 == sha256)).mappings().one()
-    acquisitions = conn.execute(
+    query = (
         select(schema.acquisitions, schema.sources.c.pseudonym)
         .outerjoin(schema.sources, schema.acquisitions.c.source_id == schema.sources.c.id)
         .where(schema.acquisitions.c.item_sha256 == sha256)
         .order_by(schema.acquisitions.c.id)
-    ).mappings()
-    cases = conn.execute(
+    )
+    cases_query = (
         select(schema.cases.c.name)
         .join(schema.case_items, schema.case_items.c.case_id == schema.cases.c.id)
         .where(schema.case_items.c.item_sha256 == sha256)
         .order_by(schema.cases.c.name)
-    ).scalars()
+    )
+    if cases_shown is not None:
+        query = query.where(in_cases(schema.acquisitions.c.case_id, cases_shown))
+        cases_query = cases_query.where(in_cases(schema.cases.c.id, cases_shown))
+    acquisitions = list(conn.execute(query).mappings())
+    cases = conn.execute(cases_query).scalars()
+    first_seen = row["first_seen"]
+    if cases_shown is not None and acquisitions:
+        first_seen = min(str(acq["acquired_at"]) for acq in acquisitions)
     metadata = latest_result(conn, sha256, "metadata")
     steps = conn.execute(
         select(
@@ -132,7 +164,7 @@ def describe_item(conn: Connection, sha256: str) -> dict[str, Any]:
         "sha512": row["sha512"],
         "size": int(row["size"]),
         "media_type": row["media_type"],
-        "first_seen": row["first_seen"],
+        "first_seen": first_seen,
         "cases": list(cases),
         "acquisitions": [
             {

@@ -103,7 +103,10 @@ def _case_id(conn: Connection, name: str, actor: str) -> int:
 def record_arrival(
     conn: Connection, digest: BlobDigest, media_type: str, arrival: Arrival
 ) -> tuple[bool, Event]:
-    """Record one arrival of stored bytes; returns whether the item is new, and the event.
+    """Record one arrival of stored bytes; returns whether the item is new to the arrival's
+    case (new to the locker when it names no case), and the event. Whether another case holds
+    the bytes is not the arriving person's to know (docket.scope); the event says whether the
+    locker held them.
 
     It takes the log's lock before looking, so that a concurrent ingest of the same bytes
     waits and then finds the item instead of creating it twice.
@@ -134,6 +137,7 @@ def record_arrival(
             )
         )
     inner = arrival.path_in_container_raw
+    case_id = None if arrival.case is None else _case_id(conn, arrival.case, arrival.collector)
     conn.execute(
         insert(schema.acquisitions).values(
             item_sha256=digest.sha256,
@@ -152,10 +156,10 @@ def record_arrival(
             if arrival.package is None
             else canonical_json(dict(arrival.package)).decode(),
             event_seq=event.seq,
+            case_id=case_id,
         )
     )
-    if arrival.case is not None:
-        case_id = _case_id(conn, arrival.case, arrival.collector)
+    if case_id is not None:
         linked = conn.execute(
             select(schema.case_items).where(
                 schema.case_items.c.case_id == case_id,
@@ -166,6 +170,8 @@ def record_arrival(
             conn.execute(
                 insert(schema.case_items).values(case_id=case_id, item_sha256=digest.sha256)
             )
+            return True, event
+        return False, event
     return new, event
 
 

@@ -59,6 +59,8 @@ acquisitions = Table(
     # checkpoint the sender proved them against (canonical JSON).
     Column("package", Text, nullable=True),
     Column("event_seq", BigInteger, nullable=False),
+    # The case this arrival was recorded into (its event says so too); NULL for none.
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
 )
 
 cases = Table(
@@ -126,6 +128,9 @@ flags = Table(
     Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
     Column("flag", String(16), nullable=False),
     Column("event_seq", BigInteger, nullable=False),
+    # The case the flag was set in (flags are per case); NULL only for rows from before
+    # migration 0003 that could not be given to one case: shown to admins only.
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
 )
 
 # RFC 3161 tokens over checkpoints (the token's signed time is a third party's word).
@@ -148,6 +153,7 @@ tags = Table(
     Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
     Column("tag", String(120), nullable=False),
     Column("event_seq", BigInteger, nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),  # as flags
 )
 
 annotations = Table(
@@ -162,6 +168,7 @@ annotations = Table(
     Column("text", Text, nullable=False),
     Column("author", String(255), nullable=False),
     Column("event_seq", BigInteger, nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),  # as flags
 )
 
 # Incidents: what happened, when and where, within one case. A row holds the incident as its

@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import bagit
 from sqlalchemy import Connection, select
 
-from docket import clock
+from docket import clock, scope
 from docket.analyse.batch import run_step
 from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
@@ -119,11 +120,17 @@ def _choose(
     return chosen
 
 
+def _shown(conn: Connection, case: str | None) -> Collection[int | None] | None:
+    """The cases whose records an export holds: the exported case's only (docket.scope)."""
+    return None if case is None else scope.export_of(conn, case).cases
+
+
 def _item_metadata(
     conn: Connection,
     chosen: _Chosen,
     file_sha256: str,
     profile: str,
+    case: str | None = None,
 ) -> dict[str, Any]:
     if profile == "publication":
         return {
@@ -132,7 +139,7 @@ def _item_metadata(
             "derived_from": chosen.item,
             "made_by": chosen.kind,
         }
-    detail = queries.describe_item(conn, chosen.item)
+    detail = queries.describe_item(conn, chosen.item, _shown(conn, case))
     metadata = latest_result(conn, chosen.item, "metadata")
     return {
         "file_sha256": file_sha256,
@@ -163,10 +170,19 @@ def _item_metadata(
     }
 
 
-def _events_for(conn: Connection, chosen: list[_Chosen], profile: str) -> list[Event]:
+def _events_for(
+    conn: Connection, chosen: list[_Chosen], profile: str, case: str | None = None
+) -> list[Event]:
+    """Court: every event of the items, but of a case's export only those the case may read
+    (facts of the bytes, and its own people's work: docket.scope)."""
     if profile == "court":
         wanted = {c.item for c in chosen}
-        return [e for e in log.events(conn) if e.item in wanted]
+        view = None if case is None else scope.export_of(conn, case)
+        return [
+            e
+            for e in log.events(conn)
+            if e.item in wanted and (view is None or scope.event_visible(conn, view, e))
+        ]
     seqs = {c.result_event for c in chosen}
     return [e for e in log.events(conn) if e.seq in seqs]
 
@@ -186,6 +202,7 @@ def export(
     output: Path,
     actor: str,
     recipient: str | None = None,
+    case: str | None = None,
 ) -> ExportSummary:
     if profile not in PROFILES:
         raise DocketError(f"{profile!r}: a profile is one of {', '.join(PROFILES)}")
@@ -207,7 +224,7 @@ def export(
     try:
         with locker.engine.connect() as conn, conn.begin():
             _write_payload(
-                locker, conn, staging, chosen, profile, checkpoint, previous, token, recipient
+                locker, conn, staging, chosen, profile, checkpoint, previous, token, recipient, case
             )
         bagit.make_bag(
             str(staging),
@@ -254,11 +271,12 @@ def _write_payload(
     previous: ledger.StoredCheckpoint | None,
     token: bytes | None,
     recipient: str | None,
+    case: str | None = None,
 ) -> None:
     custody = root / "custody"
     custody.mkdir()
     leaves = log.leaf_hashes(conn, upto=checkpoint.checkpoint.tree_size)
-    events = _events_for(conn, chosen, profile)
+    events = _events_for(conn, chosen, profile, case)
     records = []
     for event in events:
         record: dict[str, Any] = {
@@ -291,8 +309,9 @@ def _write_payload(
         folder = root / "items" / c.item
         folder.mkdir(parents=True)
         if c.kind == "original":
-            detail = queries.describe_item(conn, c.item)
-            name = _safe_name(detail["acquisitions"][0]["original_path"], "original")
+            detail = queries.describe_item(conn, c.item, _shown(conn, case))
+            first = detail["acquisitions"][:1]
+            name = _safe_name(first[0]["original_path"] if first else "", "original")
         else:
             suffix = {"image/png": ".png", "image/jpeg": ".jpg", "video/mp4": ".mp4"}.get(
                 c.media_type, ""
@@ -301,7 +320,7 @@ def _write_payload(
         target = folder / name
         shutil.copyfile(locker.store.path(c.blob), target)
         os.chmod(target, 0o444)
-        metadata = _item_metadata(conn, c, c.blob, profile)
+        metadata = _item_metadata(conn, c, c.blob, profile, case)
         (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
         entry = {
             "item": c.item,
@@ -360,4 +379,5 @@ def _finish(staging: Path, output: Path) -> None:
 
 
 def items_of_case(conn: Connection, case: str) -> list[str]:
+    """The items of a case, to export with `case=` so that only its records go with them."""
     return [row["sha256"] for row in queries.list_items(conn, case)]

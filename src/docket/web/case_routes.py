@@ -2,7 +2,8 @@
 near-duplicate groups: pages and the same under /api.
 
 Access is decided by docket.access: anyone in a case sees its grid and groups; owners and
-investigators upload and export; owners add members; only admins create cases.
+investigators upload and export; owners add members; only admins create cases. What a case
+shows is decided by docket.scope: names, arrivals, flags and search are the case's own.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
 
-from docket import access, review, similarity
+from docket import access, review, scope, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
@@ -66,22 +68,22 @@ class Filters:
     page: int = 1
 
     def apply(
-        self, conn: Connection, case: str, items: list[dict[str, Any]]
+        self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         if self.q.strip():
-            kept = set(review.search(conn, [row["sha256"] for row in items], self.q))
+            kept = set(review.search(conn, [row["sha256"] for row in items], self.q, view))
             items = [row for row in items if row["sha256"] in kept]
         if self.type:
             items = [row for row in items if str(row["media_type"]).startswith(self.type)]
         if self.flag:
-            current = flags.current_flags(conn, [row["sha256"] for row in items])
+            current = flags.current_flags(conn, [row["sha256"] for row in items], view)
             items = [row for row in items if current[row["sha256"]] == self.flag]
         if self.gps:
             items = [row for row in items if _has_gps(conn, row["sha256"])]
         if self.since or self.until:
             items = self._captured_between(conn, items)
         if self.cluster:
-            groups = similarity.clusters(conn, case)
+            groups = similarity.clusters(conn, view.case)
             number = int(self.cluster)
             members = set(groups[number - 1].items) if 0 < number <= len(groups) else set()
             items = [row for row in items if row["sha256"] in members]
@@ -134,11 +136,12 @@ def _case_items(
     conn: Connection, user: User, case_id: int, filters: Filters
 ) -> tuple[str, str, list[Any]]:
     case_name, role = allowed_case(conn, user, case_id, "view")
+    view = scope.of_case(conn, user, case_id, "view")
     if not filters.narrows:  # the common case: let the database cut the page
         items = queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
     else:
-        items = filters.apply(conn, case_name, queries.list_items(conn, case_name))
-    current = flags.current_flags(conn, [row["sha256"] for row in items])
+        items = filters.apply(conn, view, queries.list_items(conn, case_name))
+    current = flags.current_flags(conn, [row["sha256"] for row in items], view)
     for row in items:  # the grid blurs all but items flagged clear
         row["flag"] = current[row["sha256"]]
     return case_name, role, items
@@ -149,7 +152,7 @@ def _case_groups(conn: Connection, case_name: str) -> list[dict[str, Any]]:
     groups = similarity.clusters(conn, case_name)
     names = {
         row["sha256"]: row["name"]
-        for row in queries.list_items(conn, only=[g.earliest for g in groups])
+        for row in queries.list_items(conn, case_name, only=[g.earliest for g in groups])
     }
     return [
         {
@@ -264,7 +267,10 @@ def api_add_member(
         if row is None:
             raise NotFoundError(f"user {body.get('user')!r}: no such user")
         member = User(int(row.id), str(row.name), str(row.role))
-        access.add_member(conn, who[0], case_id, member, body.get("role", ""))
+        try:
+            access.add_member(conn, who[0], case_id, member, body.get("role", ""))
+        except IntegrityError as exc:  # (rolled back whole: the event goes too)
+            raise DocketError(f"{member.name} is already a member of this case") from exc
     return {"user": member.name, "role": body["role"]}
 
 
@@ -333,7 +339,7 @@ def export_case(
         items = items_of_case(conn, case_name)
     folder = Path(tempfile.mkdtemp(prefix="docket-web-export-"))
     package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
-    export(locker, items, profile, package, who[0].name, recipient or None)
+    export(locker, items, profile, package, who[0].name, recipient or None, case_name)
     return FileResponse(
         package,
         media_type="application/zip",

@@ -4,7 +4,10 @@ under /api.
 
 Access is decided by docket.access: anyone in one of an item's cases sees it; owners,
 investigators and reviewers reveal, flag, tag and annotate it. Every reveal is a custody
-event before a byte of the original is sent.
+event before a byte of the original is sent. What an item shows is decided by docket.scope: it
+is looked at through one case (`?case=ID`, needed only when it is in several of the person's
+cases), and shows that case's records only; flags, tags and annotations set here are that
+case's.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
-from docket import access, incidents, review, similarity
+from docket import access, incidents, review, scope, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
@@ -26,6 +29,7 @@ from docket.locker import Locker
 from docket.protect import flags
 from docket.web import tickets
 from docket.web.guard import (
+    MAX_ID,
     TEMPLATES,
     EventSeq,
     FrameNumber,
@@ -33,30 +37,24 @@ from docket.web.guard import (
     LockerDep,
     Person,
     check_csrf,
-    may,
     transaction,
 )
 from docket.web.offline_map import MapPoint, svg_map
 
 router = APIRouter()
-HIDDEN = "(an event of a case you are not in)"
+# The case an item is looked at through (docket.scope); needed when it is in several of yours.
+CaseChoice = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
-def _may_view_incident(conn: Connection, user: User, incident_id: int) -> bool:
-    try:
-        access.require_incident(conn, user, incident_id, "view")
-    except DocketError:
-        return False
-    return True
+def _item_url(sha256: str, view: scope.Scope) -> str:
+    return f"/items/{sha256}" + ("" if view.case_id is None else f"?case={view.case_id}")
 
 
-def _linkable_incidents(conn: Connection, user: User, cases: list[str]) -> list[dict[str, Any]]:
-    """Incidents of the item's cases in which this person may link evidence."""
-    found = []
-    for case_id, name, role in access.visible_cases(conn, user):
-        if name in cases and role in access.ALLOWED["annotate"]:
-            found += [{**i, "case_name": name} for i in incidents.of_case(conn, case_id)]
-    return found
+def _linkable_incidents(conn: Connection, view: scope.Scope) -> list[dict[str, Any]]:
+    """Incidents of the case the item is looked at through (where evidence may be linked)."""
+    if view.case_id is None:
+        return []
+    return [{**i, "case_name": view.case} for i in incidents.of_case(conn, view.case_id)]
 
 
 def _annotation(text: str, region: str, start: str, end: str) -> review.Annotation:
@@ -72,50 +70,41 @@ def _annotation(text: str, region: str, start: str, end: str) -> review.Annotati
     return review.Annotation(kind, text, box, begin, finish)
 
 
-def _item_detail(conn: Connection, user: User, sha256: str) -> dict[str, Any]:
-    access.require_item(conn, user, sha256, "view")
-    detail = queries.describe_item(conn, sha256)
-    if not user.is_admin:  # the other cases holding it are not this person's to know
-        detail["cases"] = sorted(set(detail["cases"]) & access.visible_case_names(conn, user))
-    detail["flag"] = flags.current_flag(conn, sha256)
-    detail["events"] = [
-        e.__dict__
-        if access.event_visible(conn, user, e)
-        else {"seq": e.seq, "time": e.time, "actor": "", "action": HIDDEN, "details": {}}
-        for e in log.events(conn, sha256)
-    ]
-    hidden = {e["seq"] for e in detail["events"] if e["action"] == HIDDEN}
-    detail["acquisitions"] = [a for a in detail["acquisitions"] if a["event"] not in hidden]
-    detail["tags"] = review.tags_of(conn, sha256)
-    detail["annotations"] = review.annotations_of(conn, sha256)
+def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, Any]:
+    """The item as the case `view` looks through shows it (docket.scope)."""
+    detail = queries.describe_item(conn, sha256, view.cases)
+    detail["case"] = {"id": view.case_id, "name": view.case}
+    detail["flag"] = flags.current_flag(conn, sha256, view)
+    detail["events"] = [e.__dict__ for e in scope.events_of(conn, view, sha256)]
+    detail["tags"] = review.tags_of(conn, sha256, view)
+    detail["annotations"] = review.annotations_of(conn, sha256, view)
     detail["keyframes"] = [time for time, _ in queries.keyframes(conn, sha256)]
-    detail["incidents"] = [
-        link
-        for link in incidents.of_item(conn, sha256)
-        if _may_view_incident(conn, user, link["incident"])
-    ]
+    detail["incidents"] = (
+        [] if view.case_id is None else incidents.of_item(conn, sha256, view.case_id)
+    )
     return detail
 
 
-def _near_duplicates(conn: Connection, user: User, sha256: str) -> list[dict[str, Any]]:
-    """Near-duplicates this person may see (others are not hinted at)."""
+def _near_duplicates(conn: Connection, view: scope.Scope, sha256: str) -> list[dict[str, Any]]:
+    """Near-duplicates in the same case (others are not hinted at), as that case knows them."""
+    if view.case is None:
+        return []
     try:
-        found = similarity.similar(conn, sha256)
+        found = similarity.similar(conn, sha256, case=view.case)
     except similarity.NoUsableHashError:
         return []
-    visible = [m for m in found if may(conn, user, m.item, "view")]
     names = {
         row["sha256"]: row["name"]
-        for row in queries.list_items(conn, only=[m.item for m in visible])
+        for row in queries.list_items(conn, view.case, only=[m.item for m in found])
     }
-    return [{**m.__dict__, "name": names.get(m.item, "")} for m in visible]
+    return [{**m.__dict__, "name": names.get(m.item, "")} for m in found]
 
 
-def _set_flag(locker: Locker, user: User, sha256: str, value: str) -> str:
+def _set_flag(locker: Locker, user: User, sha256: str, case: int | None, value: str) -> str:
     with transaction(locker) as conn:
-        access.require_item(conn, user, sha256, "annotate")
-        flags.flag(conn, user.name, sha256, value)
-        return flags.current_flag(conn, sha256)
+        view = scope.of_item(conn, user, sha256, "annotate", case)
+        flags.flag(conn, user.name, sha256, value, view)
+        return flags.current_flag(conn, sha256, view)
 
 
 def _reveal_keyframe(locker: Locker, user: User, sha256: str, number: int) -> Response:
@@ -187,13 +176,17 @@ def original_for_player(
 
 
 @router.get("/items/{sha256}", response_class=HTMLResponse)
-def item_page(request: Request, sha256: ItemId, who: Person, locker: LockerDep) -> Response:
+def item_page(
+    request: Request, sha256: ItemId, who: Person, locker: LockerDep, case: CaseChoice = None
+) -> Response:
     with reading(locker.engine) as conn:
-        detail = _item_detail(conn, who[0], sha256)
-        may_reveal = may(conn, who[0], sha256, "reveal")
-        may_annotate = may(conn, who[0], sha256, "annotate")
-        similar = _near_duplicates(conn, who[0], sha256)
-        linkable = _linkable_incidents(conn, who[0], detail["cases"]) if may_annotate else []
+        view = scope.of_item(conn, who[0], sha256, "view", case)
+        detail = _item_detail(conn, view, sha256)
+        role = "owner" if view.case_id is None else access.case_role(conn, who[0], view.case_id)
+        may_reveal = role in access.ALLOWED["reveal"]
+        may_annotate = role in access.ALLOWED["annotate"] and view.case_id is not None
+        similar = _near_duplicates(conn, view, sha256)
+        linkable = _linkable_incidents(conn, view) if may_annotate else []
     return TEMPLATES.TemplateResponse(
         request,
         "item.html",
@@ -209,6 +202,7 @@ def item_page(request: Request, sha256: ItemId, who: Person, locker: LockerDep) 
             "similar": similar,
             "linkable": linkable,
             "map": _item_map(detail),
+            "scoped": "" if view.case_id is None else f"?case={view.case_id}",
         },
     )
 
@@ -223,10 +217,11 @@ def _item_map(detail: dict[str, Any]) -> str | None:
 
 
 @router.get("/api/items/{sha256}/similar")
-def api_similar(sha256: ItemId, who: Person, locker: LockerDep) -> list[dict[str, Any]]:
+def api_similar(
+    sha256: ItemId, who: Person, locker: LockerDep, case: CaseChoice = None
+) -> list[dict[str, Any]]:
     with reading(locker.engine) as conn:
-        access.require_item(conn, who[0], sha256, "view")
-        return _near_duplicates(conn, who[0], sha256)
+        return _near_duplicates(conn, scope.of_item(conn, who[0], sha256, "view", case), sha256)
 
 
 @router.post("/items/{sha256}/flag")
@@ -236,18 +231,25 @@ def flag_page(
     locker: LockerDep,
     flag: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
+    case: CaseChoice = None,
 ) -> Response:
     check_csrf(who[1], csrf)
-    _set_flag(locker, who[0], sha256, flag)
-    return RedirectResponse(f"/items/{sha256}", status_code=303)
+    _set_flag(locker, who[0], sha256, case, flag)
+    suffix = "" if case is None else f"?case={case}"
+    return RedirectResponse(f"/items/{sha256}{suffix}", status_code=303)
 
 
 @router.post("/api/items/{sha256}/flag")
 def api_flag(
-    request: Request, sha256: ItemId, who: Person, locker: LockerDep, body: dict[str, str]
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    body: dict[str, str],
+    case: CaseChoice = None,
 ) -> dict[str, str]:
     check_csrf(who[1], request.headers.get("x-csrf-token"))
-    return {"flag": _set_flag(locker, who[0], sha256, str(body.get("flag", "")))}
+    return {"flag": _set_flag(locker, who[0], sha256, case, str(body.get("flag", "")))}
 
 
 @router.post("/items/{sha256}/keyframes/{number}/reveal")
@@ -271,13 +273,15 @@ def api_keyframe(
 
 
 @router.get("/items/{sha256}/safe-preview")
-def safe_preview(sha256: ItemId, who: Person, locker: LockerDep) -> Response:
+def safe_preview(
+    sha256: ItemId, who: Person, locker: LockerDep, case: CaseChoice = None
+) -> Response:
     """The blurred, grey preview; the plain thumbnail only for an item a reviewer flagged
-    clear (the same rule as the command line's)."""
+    clear in the case it is looked at through (the same rule as the command line's)."""
     with reading(locker.engine) as conn:
-        access.require_item(conn, who[0], sha256, "view")
+        view = scope.of_item(conn, who[0], sha256, "view", case)
         previews = queries.derivative_paths(conn, sha256)
-        clear = flags.may_show_unblurred(conn, sha256) and "thumbnail" in previews
+        clear = flags.may_show_unblurred(conn, sha256, view) and "thumbnail" in previews
         blob = previews.get("thumbnail" if clear else "safe_preview")
     if blob is None:
         raise NotFoundError(f"item {sha256[:12]}: no safe preview (not a picture or video)")
@@ -297,9 +301,11 @@ def reveal_page(
 
 
 @router.get("/api/items/{sha256}")
-def api_item(sha256: ItemId, who: Person, locker: LockerDep) -> dict[str, Any]:
+def api_item(
+    sha256: ItemId, who: Person, locker: LockerDep, case: CaseChoice = None
+) -> dict[str, Any]:
     with reading(locker.engine) as conn:
-        return _item_detail(conn, who[0], sha256)
+        return _item_detail(conn, scope.of_item(conn, who[0], sha256, "view", case), sha256)
 
 
 @router.post("/api/items/{sha256}/reveal")
@@ -312,12 +318,12 @@ def api_reveal(request: Request, sha256: ItemId, who: Person, locker: LockerDep)
 def api_proof(seq: EventSeq, who: Person, locker: LockerDep) -> dict[str, Any]:
     with reading(locker.engine) as conn:
         event = log.get(conn, seq)
-        if event is None or (event.item is None and not who[0].is_admin):
-            raise NotFoundError(f"event {seq}: no such event")
-        if event.item is not None:
-            access.require_item(conn, who[0], event.item, "view")
-        if not access.event_visible(conn, who[0], event):
-            raise NotFoundError(f"event {seq}: no such event")
+        try:
+            if event is None:
+                raise NotFoundError("no such event")
+            scope.event_scope(conn, who[0], event)
+        except NotFoundError:  # never name the item: it may be another case's
+            raise NotFoundError(f"event {seq}: no such event") from None
         proof = ledger.prove_inclusion(conn, locker.origin, seq)
     return proof.as_dict(locker.public_key)
 
@@ -329,12 +335,13 @@ def tag_page(
     locker: LockerDep,
     tag: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
+    case: CaseChoice = None,
 ) -> Response:
     check_csrf(who[1], csrf)
     with transaction(locker) as conn:
-        access.require_item(conn, who[0], sha256, "annotate")
-        review.add_tag(conn, who[0].name, sha256, tag)
-    return RedirectResponse(f"/items/{sha256}", status_code=303)
+        view = scope.of_item(conn, who[0], sha256, "annotate", case)
+        review.add_tag(conn, who[0].name, sha256, tag, view)
+    return RedirectResponse(_item_url(sha256, view), status_code=303)
 
 
 @router.post("/items/{sha256}/annotations")
@@ -347,29 +354,40 @@ def annotate_page(
     start: Annotated[str, Form()] = "",
     end: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
+    case: CaseChoice = None,
 ) -> Response:
     check_csrf(who[1], csrf)
     note = _annotation(text, region, start, end)
     with transaction(locker) as conn:
-        access.require_item(conn, who[0], sha256, "annotate")
-        review.annotate(conn, who[0].name, sha256, note)
-    return RedirectResponse(f"/items/{sha256}", status_code=303)
+        view = scope.of_item(conn, who[0], sha256, "annotate", case)
+        review.annotate(conn, who[0].name, sha256, note, view)
+    return RedirectResponse(_item_url(sha256, view), status_code=303)
 
 
 @router.post("/api/items/{sha256}/tags")
 def api_tag(
-    request: Request, sha256: ItemId, who: Person, locker: LockerDep, body: dict[str, str]
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    body: dict[str, str],
+    case: CaseChoice = None,
 ) -> dict[str, Any]:
     check_csrf(who[1], request.headers.get("x-csrf-token"))
     with transaction(locker) as conn:
-        access.require_item(conn, who[0], sha256, "annotate")
-        review.add_tag(conn, who[0].name, sha256, str(body.get("tag", "")))
-        return {"tags": review.tags_of(conn, sha256)}
+        view = scope.of_item(conn, who[0], sha256, "annotate", case)
+        review.add_tag(conn, who[0].name, sha256, str(body.get("tag", "")), view)
+        return {"tags": review.tags_of(conn, sha256, view)}
 
 
 @router.post("/api/items/{sha256}/annotations")
 def api_annotate(
-    request: Request, sha256: ItemId, who: Person, locker: LockerDep, body: dict[str, str]
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    body: dict[str, str],
+    case: CaseChoice = None,
 ) -> dict[str, Any]:
     check_csrf(who[1], request.headers.get("x-csrf-token"))
     note = _annotation(
@@ -379,5 +397,5 @@ def api_annotate(
         str(body.get("end", "")),
     )
     with transaction(locker) as conn:
-        access.require_item(conn, who[0], sha256, "annotate")
-        return {"id": review.annotate(conn, who[0].name, sha256, note)}
+        view = scope.of_item(conn, who[0], sha256, "annotate", case)
+        return {"id": review.annotate(conn, who[0].name, sha256, note, view)}

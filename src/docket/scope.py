@@ -1,0 +1,190 @@
+"""What of an item a person sees, and in which case: the scope rule, decided here for every
+page, API route, CLI command, search, export and report.
+
+Facts of the bytes are shared by every case that holds an item: its hashes, size and media type,
+ExifTool metadata, previews, perceptual hashes, keyframes, and the custody events of analysis
+and derivatives. Everything a person records belongs to the case it was recorded in:
+acquisitions (source, collector, path, note, arrival time), flags, tags, annotations, incident
+links, reveals, and the custody events that record them.
+
+An item is always looked at through one case (a `Scope`), and shows only that case's records:
+its first name, arrival count and first arrival are that case's too. A person in case A never
+learns that case B exists or holds the same bytes: an item or case they may not see is "not
+found", adding bytes B holds looks like adding new bytes, and nothing of B is searched,
+listed, exported or counted. Records that belong to no case (an arrival without a case; a flag,
+tag, annotation or reveal from before they carried a case whose item several cases held) are
+shown to admins only. Admins see every case, one case at a time, and records of no case.
+
+Access (who may do what in a case) is docket.access's; this module says what a case shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from docket import access
+from docket.accounts import User
+from docket.catalogue import schema
+from docket.custody import log
+from docket.custody.events import Event
+from docket.errors import DocketError, NotFoundError
+
+# Actions whose events record a person's work on an item; their details name the case
+# ("case"), arrivals inside "acquisition". Every other event of an item is a fact of its bytes.
+PERSONAL = ("item.acquired", "item.flagged", "item.tagged", "item.annotated", "item.revealed")
+
+
+class ChooseCaseError(DocketError):
+    """The item is in more than one of the person's cases; they must say which."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One case's view of things: `case_id` None is the view of records of no case (admins)."""
+
+    case_id: int | None
+    case: str | None
+    admin: bool = False
+
+    @property
+    def cases(self) -> Collection[int | None]:
+        """The case ids whose rows this view shows (None: rows of no case, admins only)."""
+        return {self.case_id, None} if self.admin else {self.case_id}
+
+    def shows(self, case_id: int | None) -> bool:
+        return case_id in self.cases
+
+    def shows_name(self, case: str | None) -> bool:
+        return case == self.case or (case is None and self.admin)
+
+
+def _case_name(conn: Connection, case_id: int) -> str:
+    found = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
+    if found is None:
+        raise NotFoundError(f"case {case_id}: no such case")
+    return str(found)
+
+
+def holding_cases(conn: Connection, sha256: str) -> list[tuple[int, str]]:
+    """(id, name) of every case that holds the item: for this module and admins only."""
+    rows = conn.execute(
+        select(schema.cases.c.id, schema.cases.c.name)
+        .join(schema.case_items, schema.case_items.c.case_id == schema.cases.c.id)
+        .where(schema.case_items.c.item_sha256 == sha256)
+        .order_by(schema.cases.c.name)
+    )
+    return [(int(i), str(n)) for i, n in rows]
+
+
+def of_case(conn: Connection, user: User, case_id: int, action: str) -> Scope:
+    """A case's view for this person, once they may do `action` in it."""
+    access.require_case(conn, user, case_id, action)
+    return Scope(case_id, _case_name(conn, case_id), user.is_admin)
+
+
+def export_of(conn: Connection, case: str) -> Scope:
+    """What an export of a case holds: that case's records only, whoever exports it."""
+    case_id = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == case)).scalar()
+    if case_id is None:
+        raise NotFoundError(f"case {case!r}: no such case")
+    return Scope(int(case_id), case)
+
+
+def of_item(
+    conn: Connection, user: User, sha256: str, action: str, case_id: int | None = None
+) -> Scope:
+    """The case an item is looked at through: `case_id` when given (it must hold the item),
+    else the one case of the person's that holds it. In several: they choose; in none: not
+    found (an admin then sees the item's records of no case)."""
+    access.require_item(conn, user, sha256, "view")
+    holding = holding_cases(conn, sha256)
+    mine = [(i, n) for i, n in holding if access.case_role(conn, user, i) is not None]
+    if case_id is not None:
+        if case_id not in {i for i, _ in mine}:
+            raise NotFoundError(f"item {sha256[:12]}: no such item in case {case_id}")
+        chosen = [(i, n) for i, n in mine if i == case_id]
+    else:
+        chosen = mine
+    if len(chosen) > 1:
+        names = ", ".join(f"{n} (?case={i})" for i, n in chosen)
+        raise ChooseCaseError(f"item {sha256[:12]} is in more than one of your cases: {names}")
+    if not chosen:
+        if not user.is_admin:
+            raise NotFoundError(f"item {sha256[:12]}: no such item")
+        if action != "view":
+            raise DocketError(f"item {sha256[:12]} is in no case; add it to one first")
+        return Scope(None, None, True)
+    access.require_case(conn, user, chosen[0][0], action)
+    return Scope(chosen[0][0], chosen[0][1], user.is_admin)
+
+
+def for_locker(conn: Connection, sha256: str, case: str | None, choose: bool = True) -> Scope:
+    """The command line's view (the locker's holder sees all): the named case, which must hold
+    the item, else its only case. When several hold it the case must be named to act
+    (`choose`); to read, the view is then of records of no case (blurred unless cleared)."""
+    holding = holding_cases(conn, sha256)
+    if case is not None:
+        found = [(i, n) for i, n in holding if n == case]
+        if not found:
+            raise NotFoundError(f"item {sha256[:12]} is not in case {case!r}")
+        return Scope(found[0][0], case, True)
+    if len(holding) > 1 and not choose:
+        return Scope(None, None, True)
+    if len(holding) > 1:
+        names = ", ".join(n for _, n in holding)
+        raise ChooseCaseError(f"item {sha256[:12]} is in several cases ({names}); give --case")
+    return Scope(holding[0][0], holding[0][1], True) if holding else Scope(None, None, True)
+
+
+def recorded_in(conn: Connection, event: Event) -> tuple[bool, str | None]:
+    """Whether an event of an item records a person's work, and the case it belongs to.
+
+    Review events from before they carried a case belong to the item's only case, or to none
+    when several (or no) cases hold it."""
+    if event.action.startswith("incident."):
+        incident = event.details.get("incident")
+        found = conn.execute(
+            select(schema.cases.c.name)
+            .join(schema.incidents, schema.incidents.c.case_id == schema.cases.c.id)
+            .where(schema.incidents.c.id == (incident if isinstance(incident, int) else -1))
+        ).scalar()
+        return True, None if found is None else str(found)
+    if event.action == "item.acquired":
+        return True, dict(event.details.get("acquisition") or {}).get("case")
+    if event.action not in PERSONAL:
+        return False, None
+    if "case" in event.details:
+        case = event.details["case"]
+        return True, None if case is None else str(case)
+    holding = holding_cases(conn, event.item) if event.item else []
+    return True, holding[0][1] if len(holding) == 1 else None
+
+
+def event_visible(conn: Connection, scope: Scope, event: Event) -> bool:
+    personal, case = recorded_in(conn, event)
+    return not personal or scope.shows_name(case)
+
+
+def events_of(conn: Connection, scope: Scope, sha256: str) -> list[Event]:
+    """The custody trail of an item as this view shows it."""
+    return [e for e in log.events(conn, sha256) if event_visible(conn, scope, e)]
+
+
+def event_scope(conn: Connection, user: User, event: Event) -> Scope:
+    """A view of one of the person's cases in which they may see this event (else not found)."""
+    if event.item is None:
+        if user.is_admin:
+            return Scope(None, None, True)
+        raise NotFoundError(f"event {event.seq}: no such event")
+    access.require_item(conn, user, event.item, "view")
+    for case_id, name in holding_cases(conn, event.item):
+        if access.case_role(conn, user, case_id) is not None:
+            scope = Scope(case_id, name, user.is_admin)
+            if event_visible(conn, scope, event):
+                return scope
+    if user.is_admin:
+        return Scope(None, None, True)
+    raise NotFoundError(f"event {event.seq}: no such event")
