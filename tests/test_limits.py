@@ -258,3 +258,16 @@ def test_sqlite_disk_full_was_a_traceback_in_every_command(
         ingest = cli("ingest", "--locker", locker_path, photo(tmp_path / "c", "c.jpg", 3))
         assert ingest.code == 1
         assert assert_one_line(ingest.err).startswith("docket: locker disk full while storing")
+
+
+def test_with_the_disk_completely_full_a_command_could_not_open_the_locker(
+    small_disk: Path, cli: Any
+) -> None:
+    locker_path = small_disk / "locker"
+    Locker.create(locker_path).close()
+    fill(small_disk)
+    result = cli("verify", "--locker", locker_path)
+    assert result.code == 1
+    assert assert_one_line(result.err).startswith(
+        f"docket: {locker_path}: the locker's disk is full, so its catalogue cannot be opened"
+    )

@@ -11,13 +11,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from docket import clock
 from docket.catalogue import migrate
 from docket.catalogue.database import open_engine
 from docket.custody import keys, log
 from docket.custody.checkpoint import public_key_of
-from docket.errors import LockerExistsError, LockerNotFoundError
+from docket.errors import DiskFullError, LockerExistsError, LockerNotFoundError
 from docket.store import FilesystemStore
 
 CONFIG_NAME = "docket.json"
@@ -26,6 +27,12 @@ FORMAT = 1
 
 def default_path() -> Path:
     return Path(os.environ.get("DOCKET_LOCKER", "locker"))
+
+
+def _nearly_full(path: Path) -> bool:
+    """Less room than SQLite needs to open a catalogue (its WAL index alone is 32 KiB)."""
+    space = os.statvfs(path)
+    return space.f_bavail * space.f_frsize < 1 << 20
 
 
 def default_actor() -> str:
@@ -110,7 +117,16 @@ class Locker:
             )
         config = json.loads(config_path.read_text())
         locker = cls(path, config, keys.load(path / "keys" / "signing.key"))
-        migrate.upgrade(locker.engine, default_actor())
+        try:
+            migrate.upgrade(locker.engine, default_actor())
+        except OperationalError as exc:
+            locker.close()
+            if _nearly_full(path):  # SQLite then says only "disk I/O error" (no room for WAL)
+                raise DiskFullError(
+                    f"{path}: the locker's disk is full, so its catalogue cannot be opened "
+                    f"({exc.orig}); free some space and run the command again"
+                ) from exc
+            raise
         # Partial writes and scratch of processes that died (a killed ingest's .part, an
         # analysis step's unblurred thumbnails); a live process's are left alone.
         locker.store.clean_tmp()
