@@ -271,3 +271,22 @@ def test_with_the_disk_completely_full_a_command_could_not_open_the_locker(
     assert assert_one_line(result.err).startswith(
         f"docket: {locker_path}: the locker's disk is full, so its catalogue cannot be opened"
     )
+
+
+def test_analyse_stops_cleanly_when_the_disk_fills_while_storing_a_derivative(
+    locker: Locker, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    photo(folder, "a.jpg", 1)
+    photo(folder, "b.jpg", 2)
+    assert cli("ingest", "--locker", locker.path, "--defer-analysis", folder).code == 0
+    monkeypatch.setattr(os, "write", FullDiskForDerivatives(locker.store.tmp))
+    result = cli("analyse", "--locker", locker.path, "--all")
+    monkeypatch.undo()
+    line = assert_one_line(result.err)
+    assert result.code == 1
+    assert line.startswith("docket: locker disk full while storing the thumbnail of item ")
+    assert "the analysis stopped there" in line and "signed" in line
+    with Locker.open(locker.path) as reopened:
+        assert verify(reopened).ok
+    assert cli("analyse", "--locker", locker.path, "--all").code == 0

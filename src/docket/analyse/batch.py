@@ -7,13 +7,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from docket.analyse.runner import Analyser, StepRun, record_step_run
 from docket.analyse.steps import Step
 from docket.catalogue import schema
 from docket.catalogue.records import step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
+from docket.errors import DiskFullError, disk_full_error, is_disk_full
 from docket.locker import Locker
 from docket.progress import Progress
 
@@ -70,21 +71,48 @@ def analyse(
         pending: deque[Future[list[StepRun]]] = deque(
             analyser.submit(sha256, media_type, due) for sha256, media_type, due in targets
         )
-        while pending:
-            pending[0].result()
-            with conn.begin():
-                while pending and pending[0].done():
-                    for run in pending.popleft().result():
-                        record_step_run(conn, actor, run)
-                        if run.error is None:
-                            summary.done.append((run.item, run.step.name))
-                        else:
-                            summary.failed.append((run.item, run.step.name, run.error))
-                        report(run)
-                    finished += 1
-                    progress.advance(finished, finished)
+        try:
+            while pending:
+                pending[0].result()
+                with conn.begin():
+                    while pending and pending[0].done():
+                        for run in pending.popleft().result():
+                            record_step_run(conn, actor, run)
+                            if run.error is None:
+                                summary.done.append((run.item, run.step.name))
+                            else:
+                                summary.failed.append((run.item, run.step.name, run.error))
+                            report(run)
+                        finished += 1
+                        progress.advance(finished, finished)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            for future in pending:
+                future.cancel()
+            progress.finish()
+            raise _stopped_by(exc, conn, locker, actor, summary) from exc
         progress.finish()
         if targets:
             with conn.begin():
                 summary.checkpoint = make_checkpoint(conn, locker.signing_key, locker.origin, actor)
     return summary
+
+
+def _stopped_by(
+    exc: BaseException, conn: Connection, locker: Locker, actor: str, summary: AnalyseSummary
+) -> DiskFullError:
+    """The disk filled up: results already recorded stay; try a checkpoint, say it on one line."""
+    try:
+        with conn.begin():
+            summary.checkpoint = make_checkpoint(conn, locker.signing_key, locker.origin, actor)
+        after = f"checkpoint {summary.checkpoint.id} signed"
+    except Exception as again:
+        if not is_disk_full(again):
+            raise
+        after = "no checkpoint could be signed"
+    recorded = len(summary.done) + len(summary.failed)
+    return DiskFullError(
+        f"{disk_full_error(exc)}; the analysis stopped there: the {recorded} step results "
+        f"recorded before it stay ({after}); free some space and run `docket analyse` again"
+    )
