@@ -1,4 +1,4 @@
-"""People who use the web app: accounts (Argon2id passwords), sessions, API tokens, lock-out.
+"""People who use the web app: accounts (Argon2id passwords), sessions, API tokens.
 
 Secrets are stored only as hashes: passwords with Argon2id, session and API tokens with
 SHA-256 (they are long and random, so a fast hash is enough).
@@ -21,10 +21,9 @@ from docket.custody import log
 from docket.errors import DocketError
 
 ROLES = ("admin", "member")
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
 SESSION_HOURS = 12
 _HASHER = PasswordHasher()  # argon2-cffi's defaults are Argon2id (RFC 9106 profile)
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(32))  # what unknown names are checked against
 
 
 @dataclass(frozen=True)
@@ -68,38 +67,16 @@ def _user(row: object) -> User:
 
 
 def authenticate(conn: Connection, name: str, password: str) -> User | None:
-    """The user, or None for a wrong name or password or a locked account. It returns rather
-    than raises so that the caller commits the failure count (a raise would roll it back)."""
+    """The user, or None for a wrong name or password. An unknown name costs the same
+    Argon2 work as a known one (a check against a hash of a random password), and neither
+    writes anything, so the answer and its time do not tell which names exist. Repeated
+    failures are slowed by the caller (docket.web.throttle), never locked out here."""
     row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
-    now = datetime.now(UTC)
-    if row is None:
-        _HASHER.hash(password)  # same time whether or not the name exists
-        return None
-    if row.locked_until and datetime.fromisoformat(row.locked_until.replace("Z", "+00:00")) > now:
-        return None
     try:
-        _HASHER.verify(row.password_hash, password)
+        _HASHER.verify(_DUMMY_HASH if row is None else row.password_hash, password)
     except (VerificationError, InvalidHashError):
-        failures = int(row.failed_logins) + 1
-        locked = (
-            clock.format_time(now + timedelta(minutes=LOCK_MINUTES))
-            if (failures >= MAX_FAILURES)
-            else None
-        )
-        conn.execute(
-            update(schema.users)
-            .where(schema.users.c.id == row.id)
-            .values(failed_logins=0 if locked else failures, locked_until=locked)
-        )
-        if locked:
-            log.append(conn, name, "user.locked", details={"until": locked})
         return None
-    conn.execute(
-        update(schema.users)
-        .where(schema.users.c.id == row.id)
-        .values(failed_logins=0, locked_until=None)
-    )
-    return _user(row)
+    return None if row is None else _user(row)
 
 
 def start_session(conn: Connection, user: User) -> tuple[str, str]:

@@ -1,20 +1,33 @@
-"""The FastAPI app: sign-in and sign-out, errors as JSON, /api/health, and the route modules.
+"""The FastAPI app: sign-in and sign-out, errors as JSON, /api/health, sign-in throttles for
+admins, and the route modules, inside the defences of docket.web.security.
 
 Every route decides access through docket.access (never in a template); forms carry a CSRF
-token bound to the session; sessions live in an HttpOnly, SameSite=Strict cookie.
+token bound to the session; sessions live in an HttpOnly, SameSite=Strict cookie; sign-in is
+slowed by docket.web.throttle, never locked.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Form, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from docket import access, accounts, clock
 from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
-from docket.web import case_routes, incident_routes, item_routes
+from docket.web import (
+    DEFAULT_MAX_UPLOAD,
+    case_routes,
+    incident_routes,
+    item_routes,
+    security,
+    throttle,
+)
 from docket.web.guard import (
     COOKIE,
     TEMPLATES,
@@ -25,10 +38,35 @@ from docket.web.guard import (
     transaction,
 )
 
+NAME_LENGTH = 200
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}' "
+    "https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
-def create_app(locker: Locker) -> FastAPI:
-    app = FastAPI(title="Docket", version="0.1.0")
+
+def max_upload_from_env() -> int:
+    """The upload cap in bytes: DOCKET_MAX_UPLOAD_BYTES, else DEFAULT_MAX_UPLOAD."""
+    text = os.environ.get("DOCKET_MAX_UPLOAD_BYTES", "").strip()
+    if not text:
+        return DEFAULT_MAX_UPLOAD
+    if not text.isdigit() or int(text) < 1:
+        raise DocketError(f"DOCKET_MAX_UPLOAD_BYTES={text!r}: a positive number of bytes")
+    return int(text)
+
+
+def create_app(
+    locker: Locker, max_upload: int | None = None, allowed_hosts: Sequence[str] = ("*",)
+) -> FastAPI:
+    """The app; `serve` names the host names to answer (any, when embedded in a test)."""
+    app = FastAPI(title="Docket", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.locker = locker
+    app.state.max_upload = max_upload or max_upload_from_env()
+    app.state.throttle = throttle.Throttle()
+    app.add_middleware(security.Gate, locker=locker, max_upload=app.state.max_upload)
+    app.add_middleware(security.SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.include_router(incident_routes.router)
     app.include_router(case_routes.router)
     app.include_router(item_routes.router)
@@ -42,6 +80,7 @@ def create_app(locker: Locker) -> FastAPI:
             BadCsrf: 403,
             access.ForbiddenError: 403,
             NotFoundError: 404,
+            security.BodyTooLarge: 413,
         }.get(type(exc), 400)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
@@ -51,18 +90,34 @@ def create_app(locker: Locker) -> FastAPI:
 
     @app.post("/login")
     def login(
-        request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()]
+        request: Request,
+        name: Annotated[str, Form(max_length=NAME_LENGTH)],
+        password: Annotated[str, Form(max_length=1024)],
     ) -> Response:
+        throttles: throttle.Throttle = app.state.throttle
+        client = throttle.client_key(request.client.host if request.client else None)
+        wait = throttles.wait(name, client)
+        if wait > 0:  # the same answer for every name: it tells nothing of which exist
+            seconds = max(1, round(wait))
+            return TEMPLATES.TemplateResponse(
+                request,
+                "login.html",
+                {"user": None, "error": f"too many tries; wait {seconds} s and try again"},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
         with transaction(locker) as conn:
             user = accounts.authenticate(conn, name, password)
             token = None if user is None else accounts.start_session(conn, user)[0]
         if token is None:
+            throttles.failed(name, client)
             return TEMPLATES.TemplateResponse(
                 request,
                 "login.html",
                 {"user": None, "error": "wrong name or password"},
                 status_code=401,
             )
+        throttles.succeeded(name, client)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
             COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"
@@ -81,5 +136,59 @@ def create_app(locker: Locker) -> FastAPI:
     @app.get("/api/health")
     def health() -> dict[str, str]:
         return {"status": "ok", "time": clock.now()}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Response:
+        """Swagger UI, its scripts allowed by this request's nonce (and nothing else)."""
+        nonce = request.state.csp_nonce
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="Docket API")
+        html = bytes(page.body).decode().replace("<script", f'<script nonce="{nonce}"')
+        html = html.replace("<link", f'<link nonce="{nonce}"')
+        return HTMLResponse(
+            html, headers={"Content-Security-Policy": DOCS_POLICY.format(nonce=nonce)}
+        )
+
+    def _admin(who: tuple[accounts.User, str | None]) -> None:
+        if not who[0].is_admin:
+            raise access.ForbiddenError("only an admin sees and clears sign-in throttles")
+
+    @app.get("/throttles", response_class=HTMLResponse)
+    def throttles_page(request: Request, who: Person) -> Response:
+        _admin(who)
+        entries = app.state.throttle.entries()
+        return TEMPLATES.TemplateResponse(
+            request, "throttles.html", {"user": who[0], "csrf": who[1], "entries": entries}
+        )
+
+    @app.post("/throttles/clear")
+    def clear_page(
+        who: Person,
+        name: Annotated[str, Form(max_length=NAME_LENGTH)] = "",
+        client: Annotated[str, Form(max_length=100)] = "",
+        csrf: Annotated[str, Form()] = "",
+    ) -> Response:
+        check_csrf(who[1], csrf)
+        _admin(who)
+        app.state.throttle.clear(name or None, client or None)
+        return RedirectResponse("/throttles", status_code=303)
+
+    @app.get("/api/throttles")
+    def api_throttles(who: Person) -> list[dict[str, Any]]:
+        """Sign-in throttles now in force or counting (admins only)."""
+        _admin(who)
+        entries: list[dict[str, Any]] = app.state.throttle.entries()
+        return entries
+
+    @app.delete("/api/throttles")
+    def api_clear_throttles(
+        request: Request,
+        who: Person,
+        name: Annotated[str, Query(max_length=NAME_LENGTH)] = "",
+        client: Annotated[str, Query(max_length=100)] = "",
+    ) -> dict[str, int]:
+        """Clear the throttles of a name and/or a client (all of them when neither is given)."""
+        check_csrf(who[1], request.headers.get("x-csrf-token"))
+        _admin(who)
+        return {"cleared": app.state.throttle.clear(name or None, client or None)}
 
     return app

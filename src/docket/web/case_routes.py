@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, insert, select
@@ -34,6 +34,7 @@ from docket.disclose.package import export, items_of_case
 from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import IngestOptions, ingest
 from docket.protect import flags
+from docket.web import uploads
 from docket.web.guard import (
     TEMPLATES,
     CaseId,
@@ -274,34 +275,17 @@ def api_add_member(
     return {"user": member.name, "role": body["role"]}
 
 
-@router.post("/cases/{case_id}/upload")
-async def upload(
-    request: Request,
-    case_id: CaseId,
-    who: Person,
-    locker: LockerDep,
-    files: list[UploadFile],
-    csrf: Annotated[str, Form()] = "",
-) -> Any:
+@router.post("/cases/{case_id}/upload", openapi_extra=uploads.OPENAPI)
+async def upload(request: Request, case_id: CaseId, who: Person, locker: LockerDep) -> Any:
     """Files from the browser take the same ingest path as the CLI's (durable first,
-    then recorded, then analysed), into this case. A page for browsers, JSON for programs."""
-    check_csrf(who[1], csrf)
+    then recorded, then analysed), into this case. A page for browsers, JSON for programs.
+    Who may upload is decided before a byte of the body is read; the files stream into the
+    locker's own tmp/, and that scratch is gone when the request ends."""
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
-    with tempfile.TemporaryDirectory(prefix="docket-upload-") as scratch:
-        taken: set[str] = set()
-        for number, upload in enumerate(files):
-            name = Path(upload.filename or "").name
-            if name in ("", ".", ".."):
-                name = f"upload-{number}"
-            # Each file keeps the name the browser sent; a repeated name gets a subfolder.
-            folder = Path(scratch)
-            if name in taken:
-                folder = Path(tempfile.mkdtemp(prefix=f"{number}-", dir=scratch))
-            taken.add(name)
-            with (folder / name).open("wb") as out:
-                while chunk := await upload.read(1 << 20):
-                    out.write(chunk)
+    with uploads.scratch(locker, "upload") as scratch:
+        fields = await uploads.receive(request, scratch)
+        check_csrf(who[1], fields.get("csrf"))
         summary = await run_in_threadpool(
             ingest,
             locker,
@@ -337,9 +321,13 @@ def export_case(
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "export")
         items = items_of_case(conn, case_name)
-    folder = Path(tempfile.mkdtemp(prefix="docket-web-export-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-web-export-", dir=locker.path / "tmp"))
     package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
-    export(locker, items, profile, package, who[0].name, recipient or None, case_name)
+    try:
+        export(locker, items, profile, package, who[0].name, recipient or None, case_name)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return FileResponse(
         package,
         media_type="application/zip",

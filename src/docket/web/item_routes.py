@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
 from docket import access, incidents, review, scope, similarity
@@ -40,6 +40,7 @@ from docket.web.guard import (
     transaction,
 )
 from docket.web.offline_map import MapPoint, svg_map
+from docket.web.serving import evidence_response
 
 router = APIRouter()
 # The case an item is looked at through (docket.scope); needed when it is in several of yours.
@@ -115,9 +116,7 @@ def _reveal_keyframe(locker: Locker, user: User, sha256: str, number: int) -> Re
             raise NotFoundError(f"item {sha256[:12]}: no keyframe {number}")
         time, blob = frames[number]
         flags.reveal(conn, user.name, sha256, f"keyframe at {time} s (web)")
-    return FileResponse(
-        locker.store.path(blob), media_type="image/jpeg", headers={"Cache-Control": "no-store"}
-    )
+    return evidence_response(locker.store.path(blob), "image/jpeg", blob)
 
 
 def _reveal(
@@ -150,9 +149,7 @@ def _reveal(
             },
             headers={"Cache-Control": "no-store"},
         )
-    return FileResponse(
-        locker.store.path(sha256), media_type=media_type, headers={"Cache-Control": "no-store"}
-    )
+    return evidence_response(locker.store.path(sha256), media_type, sha256)
 
 
 @router.get("/items/{sha256}/original")
@@ -170,9 +167,7 @@ def original_for_player(
         ).scalar_one()
     if not tickets.valid(tickets.ticket_key(locker), ticket, who[0].id, sha256):
         raise access.ForbiddenError("this reveal has expired or is not yours; reveal it again")
-    return FileResponse(
-        locker.store.path(sha256), media_type=str(media_type), headers={"Cache-Control": "no-store"}
-    )
+    return evidence_response(locker.store.path(sha256), str(media_type), sha256)
 
 
 @router.get("/items/{sha256}", response_class=HTMLResponse)
@@ -285,7 +280,7 @@ def safe_preview(
         blob = previews.get("thumbnail" if clear else "safe_preview")
     if blob is None:
         raise NotFoundError(f"item {sha256[:12]}: no safe preview (not a picture or video)")
-    return FileResponse(locker.store.path(blob), media_type="image/jpeg")
+    return evidence_response(locker.store.path(blob), "image/jpeg", blob)
 
 
 @router.post("/items/{sha256}/reveal")

@@ -112,7 +112,7 @@ def svg_map(points: Sequence[MapPoint], width: int = 640, height: int = 360) -> 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-label={_attr(name)} '
-        'font-family="sans-serif" style="max-width:100%;height:auto">',
+        'font-family="sans-serif" class="map">',
         f"<title>{_text(name)}</title>",
         f'<rect class="background" x="0" y="0" width="{width}" height="{height}" '
         'fill="#f7f7f4" stroke="#bbb"/>',
