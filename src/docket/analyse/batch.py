@@ -74,17 +74,21 @@ def analyse(
         try:
             while pending:
                 pending[0].result()
+                recorded: list[StepRun] = []
                 with conn.begin():
                     while pending and pending[0].done():
                         for run in pending.popleft().result():
                             record_step_run(conn, actor, run)
-                            if run.error is None:
-                                summary.done.append((run.item, run.step.name))
-                            else:
-                                summary.failed.append((run.item, run.step.name, run.error))
-                            report(run)
+                            recorded.append(run)
                         finished += 1
-                        progress.advance(finished, finished)
+                # Reported once committed, so a full disk never leaves a report unrecorded.
+                for run in recorded:
+                    if run.error is None:
+                        summary.done.append((run.item, run.step.name))
+                    else:
+                        summary.failed.append((run.item, run.step.name, run.error))
+                    report(run)
+                progress.advance(finished, finished)
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
