@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import docket_command, photo
 
+from docket.analyse.sandbox import run_worker
 from docket.locker import Locker
 
 STALLING_CLASSIFIER = """
@@ -156,3 +158,26 @@ def test_opening_a_locker_never_removes_a_live_process_scratch(tmp_path: Path) -
     finally:
         live.kill()
         live.wait()
+
+
+TEMPDIR_REPORTER = """
+import json, sys, tempfile
+sys.stdin.read()
+print(json.dumps({"ok": True, "tmpdir": tempfile.gettempdir()}))
+"""
+
+
+def test_redaction_workers_keep_their_temporary_files_in_the_locker(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-shot worker (as the redaction worker runs) gets the step's scratch as TMPDIR."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "tempdir_reporter.py").write_text(TEMPDIR_REPORTER)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(plugins), *sys.path]))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "system-tmp"))
+    with locker.store.scratch("redact") as folder:
+        answer = run_worker("tempdir_reporter", {}, 60, folder)
+    assert answer["tmpdir"] == str(folder)
+    assert folder.parent == locker.path / "tmp"
+    assert folder.name.startswith(f"{os.getpid()}-redact-")
