@@ -3,7 +3,8 @@ and anything else that acts for a person.
 
 A person sees only the cases they belong to; an item is reachable only through a case that
 holds it (an item in no case: admins only). A case or item someone may not see is reported as
-not found, so IDs cannot be probed.
+not found, so IDs cannot be probed. What of an item a case shows (its records, events, flags)
+is docket.scope's rule.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from sqlalchemy import Connection, insert, select
 from docket.accounts import User
 from docket.catalogue import schema
 from docket.custody import log
-from docket.custody.events import Event
 from docket.errors import DocketError, NotFoundError
 
 CASE_ROLES = ("owner", "investigator", "reviewer", "viewer")
@@ -99,27 +99,6 @@ def require_incident(conn: Connection, user: User, incident_id: int, action: str
         raise NotFoundError(f"incident {incident_id}: no such incident")
     require_case(conn, user, int(case_id), action)
     return int(case_id)
-
-
-def visible_case_names(conn: Connection, user: User) -> set[str]:
-    return {name for _, name, _ in visible_cases(conn, user)}
-
-
-def event_visible(conn: Connection, user: User, event: Event) -> bool:
-    """Whether a person who may see an item may read this event of it: not when it tells of a
-    case they are not in (which case an arrival went to, an incident of another case).
-    Review work on the item itself (flags, tags, annotations, reveals) is the item's."""
-    if user.is_admin:
-        return True
-    if event.action == "item.acquired":
-        case = dict(event.details.get("acquisition") or {}).get("case")
-        return case is None or case in visible_case_names(conn, user)
-    if event.action.startswith("incident."):
-        try:
-            require_incident(conn, user, int(event.details.get("incident") or 0), "view")
-        except DocketError:
-            return False
-    return True
 
 
 def add_member(conn: Connection, actor: User, case_id: int, member: User, role: str) -> None:

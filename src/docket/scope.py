@@ -20,7 +20,7 @@ Access (who may do what in a case) is docket.access's; this module says what a c
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
@@ -163,14 +163,41 @@ def recorded_in(conn: Connection, event: Event) -> tuple[bool, str | None]:
     return True, holding[0][1] if len(holding) == 1 else None
 
 
+def _members(conn: Connection, case_id: int | None) -> set[str]:
+    rows = conn.execute(
+        select(schema.users.c.name)
+        .join(schema.memberships, schema.memberships.c.user_id == schema.users.c.id)
+        .where(schema.memberships.c.case_id == case_id)
+    )
+    return {str(name) for name in rows.scalars()}
+
+
+def visible_events(conn: Connection, scope: Scope, events: Iterable[Event]) -> list[Event]:
+    """The events (of items) this view shows: the work of its own case's people, and facts of
+    the bytes recorded by someone the case knows (whose work on these items it shows, or a
+    member). A fact of the bytes recorded by another case's person (analysis that ran when
+    their arrival came in) is left out whole: its leaf holds their name."""
+    sorted_out = [(event, *recorded_in(conn, event)) for event in events]
+    known = _members(conn, scope.case_id) | {
+        e.actor for e, personal, case in sorted_out if personal and scope.shows_name(case)
+    }
+    return [
+        event
+        for event, personal, case in sorted_out
+        if (scope.shows_name(case) if personal else scope.admin or event.actor in known)
+    ]
+
+
 def event_visible(conn: Connection, scope: Scope, event: Event) -> bool:
-    personal, case = recorded_in(conn, event)
-    return not personal or scope.shows_name(case)
+    if event.item is None:
+        return scope.admin
+    shown = visible_events(conn, scope, log.events(conn, event.item))
+    return any(e.seq == event.seq for e in shown)
 
 
 def events_of(conn: Connection, scope: Scope, sha256: str) -> list[Event]:
     """The custody trail of an item as this view shows it."""
-    return [e for e in log.events(conn, sha256) if event_visible(conn, scope, e)]
+    return visible_events(conn, scope, log.events(conn, sha256))
 
 
 def event_scope(conn: Connection, user: User, event: Event) -> Scope:

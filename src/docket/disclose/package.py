@@ -177,12 +177,12 @@ def _events_for(
     (facts of the bytes, and its own people's work: docket.scope)."""
     if profile == "court":
         wanted = {c.item for c in chosen}
-        view = None if case is None else scope.export_of(conn, case)
-        return [
-            e
-            for e in log.events(conn)
-            if e.item in wanted and (view is None or scope.event_visible(conn, view, e))
-        ]
+        events = [e for e in log.events(conn) if e.item in wanted]
+        return (
+            events
+            if case is None
+            else scope.visible_events(conn, scope.export_of(conn, case), events)
+        )
     seqs = {c.result_event for c in chosen}
     return [e for e in log.events(conn) if e.seq in seqs]
 

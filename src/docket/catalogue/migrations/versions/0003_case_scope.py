@@ -23,10 +23,14 @@ TABLES = ("flags", "tags", "annotations")
 
 
 def _add_case_id(table: str) -> None:
-    with op.batch_alter_table(table) as batch:
-        batch.add_column(sa.Column("case_id", sa.Integer(), nullable=True))
-        batch.create_index(f"ix_{table}_case_id", ["case_id"], unique=False)
-        batch.create_foreign_key(f"fk_{table}_case_id", "cases", ["case_id"], ["id"])
+    # ADD COLUMN, not a batch copy: SQLite cannot drop a table other rows refer to
+    # (annotations linked to incidents); its ADD COLUMN takes the reference inline.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"ALTER TABLE {table} ADD COLUMN case_id INTEGER REFERENCES cases (id)")
+    else:
+        op.add_column(table, sa.Column("case_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(f"fk_{table}_case_id", table, "cases", ["case_id"], ["id"])
+    op.create_index(f"ix_{table}_case_id", table, ["case_id"], unique=False)
 
 
 def upgrade() -> None:
@@ -60,7 +64,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (*TABLES, "acquisitions"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_constraint(f"fk_{table}_case_id", type_="foreignkey")
-            batch.drop_index(f"ix_{table}_case_id")
-            batch.drop_column("case_id")
+        op.drop_index(f"ix_{table}_case_id", table_name=table)
+        if op.get_bind().dialect.name == "sqlite":
+            with op.batch_alter_table(table) as batch:
+                batch.drop_column("case_id")
+        else:
+            op.drop_constraint(f"fk_{table}_case_id", table, type_="foreignkey")
+            op.drop_column(table, "case_id")

@@ -1,0 +1,355 @@
+"""Case walls (docket.scope): bytes shared by case A ("North") and case B, with a marker
+("zq7-mark-") planted in everything B's people recorded about them: the source's pseudonym,
+the note, the path, a tag, an annotation, an incident (title and actor), a flag and a reveal
+(and B's name and its people's names). Nothing of it may reach anyone of A, or anyone in no
+case, through any page, API route, search or export."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PASSWORD, ROLES, sign_in, take
+from media import jpeg, sample
+from sqlalchemy import select, update
+
+from docket import access, accounts, incidents, review, scope
+from docket.catalogue import schema
+from docket.custody import log
+from docket.disclose.check import check
+from docket.disclose.package import export, items_of_case
+from docket.locker import Locker
+from docket.protect import flags
+from docket.verify import verify
+
+MARKER = re.compile(rb"zq7-mark-", re.IGNORECASE)
+B = "Zq7-mark-case"
+
+
+@pytest.fixture
+def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, Any]:
+    """`world`, plus case B holding North's bytes under B's marked records (B's arrival first,
+    so that "first of any case" answers would show B's), and bytes only B holds."""
+    shared_bytes = jpeg(sample("astronaut"))
+    marked = tmp_path / "zq7-mark-folder" / "zq7-mark-name.jpg"
+    marked.parent.mkdir()
+    marked.write_bytes(shared_bytes)
+    b_opts = {
+        "case": B,
+        "source": "zq7-mark-source",
+        "note": "zq7-mark-note",
+        "collector": "zq7-mark-collector",
+    }
+    shared = _take_as(locker, marked, **b_opts).outcomes[0]
+    own = tmp_path / "harbour" / "harbour.jpg"
+    own.parent.mkdir()
+    own.write_bytes(shared_bytes)
+    arrival = take(locker, own, case="North", source="W-1", note="harbour note")
+    only_b = tmp_path / "zq7-mark-only" / "zq7-mark-only.jpg"
+    only_b.parent.mkdir()
+    only_b.write_bytes(jpeg(sample("rocket")))
+    b_item = _take_as(locker, only_b, **b_opts).outcomes[0].sha256
+    sha = str(shared.sha256)
+    with locker.engine.connect() as conn, conn.begin():
+        b_id = int(conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == B)).one()[0])
+        member = accounts.create_user(conn, "setup", "zq7-mark-member", PASSWORD, "member")
+        admin = accounts.User(0, "ada", "admin")
+        access.add_member(conn, admin, b_id, member, "owner")
+        view = scope.Scope(b_id, B)
+        review.add_tag(conn, "zq7-mark-member", sha, "zq7-mark-tag", view)
+        note = review.annotate(
+            conn, "zq7-mark-member", sha, review.Annotation("note", "zq7-mark-annot"), view
+        )
+        flags.flag(conn, "zq7-mark-member", sha, "clear", view)
+        flags.reveal(conn, "zq7-mark-member", sha, "original (zq7-mark-)", view)
+        incident = incidents.record(
+            conn,
+            "zq7-mark-member",
+            b_id,
+            incidents.Incident("zq7-mark-incident", actors=("zq7-mark-actor",)),
+        )
+        incidents.link(conn, "zq7-mark-member", incident, sha)
+        incidents.link(conn, "zq7-mark-member", incident, sha, note)
+    return {
+        **world,
+        "shared": sha,
+        "b_item": b_item,
+        "b_id": b_id,
+        "b_incident": incident,
+        "a_arrival": arrival.outcomes[0],
+    }
+
+
+def _take_as(locker: Locker, path: Path, collector: str, **options: Any) -> Any:
+    from docket.ingest.run import IngestOptions, ingest
+
+    return ingest(locker, [os.fsencode(path)], IngestOptions(collector=collector, **options))
+
+
+def _candidates(walls: dict[str, Any], locker: Locker) -> dict[str, list[Any]]:
+    with locker.engine.connect() as conn, conn.begin():
+        a_incident = incidents.record(
+            conn, "owner-1", walls["cases"]["North"], incidents.Incident("harbour raid")
+        )
+        seqs = list(conn.execute(select(schema.events.c.seq)).scalars())
+        links = list(conn.execute(select(schema.incident_links.c.id)).scalars())
+    return {
+        "case_id": [walls["cases"]["North"], walls["b_id"], walls["cases"]["South"]],
+        "sha256": [walls["shared"], walls["b_item"], walls["north"]],
+        "incident_id": [a_incident, walls["b_incident"]],
+        "seq": seqs,
+        "number": [0],
+        "link_id": links,
+    }
+
+
+def _get_routes(app: Any) -> set[str]:
+    """Every GET path of the app: its OpenAPI description (pages included), and the routes
+    declared on the app itself."""
+    described = {p for p, ops in app.openapi()["paths"].items() if "get" in ops}
+    declared = {
+        str(getattr(r, "path", ""))
+        for r in app.routes
+        if "GET" in (getattr(r, "methods", None) or ())
+    }
+    return described | declared
+
+
+@pytest.mark.parametrize("role", [*ROLES, "outsider"])
+def test_no_get_route_shows_anything_of_case_b(
+    walls: dict[str, Any], locker: Locker, role: str
+) -> None:
+    client = walls["client"]
+    values = _candidates(walls, locker)
+    sign_in(client, f"{role}-1")
+    tried = 0
+    for template in _get_routes(client.app):
+        names = re.findall(r"{(\w+)}", template)
+        unknown = set(names) - set(values)
+        assert not unknown, f"{template}: give the test values for {unknown}"
+        for combo in itertools.product(*(values[n] for n in names)):
+            path = template
+            for name, value in zip(names, combo, strict=True):
+                path = path.replace(f"{{{name}}}", str(value))
+            cases = ["", f"?case={walls['cases']['North']}", f"?case={walls['b_id']}"]
+            for query in cases if "sha256" in names else [""]:
+                answer = client.get(path + query, follow_redirects=False)
+                tried += 1
+                assert answer.status_code < 500, f"{path}{query}: {answer.status_code}"
+                found = MARKER.search(answer.content)
+                assert not found, (
+                    f"{path}{query}: {answer.content[found.start() - 300 : found.end() + 60]!r}"
+                )
+    assert tried > 100
+
+
+@pytest.mark.parametrize("role", [*ROLES, "outsider"])
+def test_no_search_finds_anything_of_case_b(walls: dict[str, Any], role: str) -> None:
+    client, north = walls["client"], walls["cases"]["North"]
+    sign_in(client, f"{role}-1")
+    for needle in [
+        "zq7-mark-",
+        "zq7-mark-source",
+        "zq7-mark-note",
+        "zq7-mark-name",
+        "zq7-mark-folder",
+        "zq7-mark-tag",
+        "zq7-mark-annot",
+    ]:
+        answer = client.get(f"/api/cases/{north}/items", params={"q": needle})
+        assert answer.status_code == (200 if role != "outsider" else 404)
+        if role != "outsider":
+            assert answer.json() == [], needle
+        page = client.get(f"/cases/{north}", params={"q": needle}).content
+        assert not MARKER.search(page.replace(needle.encode(), b""))
+
+
+def test_search_takes_wildcards_literally(walls: dict[str, Any]) -> None:
+    client, north = walls["client"], walls["cases"]["North"]
+    sign_in(client, "viewer-1")
+
+    def found(needle: str) -> list[str]:
+        answer = client.get(f"/api/cases/{north}/items", params={"q": needle})
+        return [row["sha256"] for row in answer.json()]
+
+    assert found("harbour note") == [walls["shared"]]  # A's own note is found
+    assert found("harbour_note") == [] and found("harb%note") == []
+    assert found("zq7-mark-n_te") == [] and found("%") == []
+
+
+def _package_files(package: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(package) as bundle:
+        return {name: bundle.read(name) for name in bundle.namelist()}
+
+
+@pytest.mark.parametrize("profile", ["court", "publication"])
+def test_export_of_case_a_carries_no_acquisition_of_case_b(
+    walls: dict[str, Any], locker: Locker, tmp_path: Path, profile: str
+) -> None:
+    client, north = walls["client"], walls["cases"]["North"]
+    csrf = sign_in(client, "owner-1")
+    answer = client.post(f"/cases/{north}/export", data={"profile": profile, "csrf": csrf})
+    assert answer.status_code == 200, answer.text
+    package = tmp_path / "a.zip"
+    package.write_bytes(answer.content)
+    files = _package_files(package)
+    for name, content in files.items():
+        assert not MARKER.search(name.encode()), name
+        found = MARKER.search(content)
+        assert not found, f"{name}: {content[found.start() - 300 : found.end() + 80]!r}"
+    assert check(package).ok  # the proofs of the events it holds still verify
+    if profile == "court":
+        [metadata] = [c for n, c in files.items() if n.endswith(f"{walls['shared']}/metadata.json")]
+        assert b"harbour note" in metadata and b"W-1" in metadata
+
+
+def test_export_of_case_b_keeps_its_own_records(walls: dict[str, Any], locker: Locker) -> None:
+    with locker.engine.connect() as conn:
+        items = items_of_case(conn, B)
+    package = locker.path.parent / "b.zip"
+    export(locker, items, "court", package, "zq7-mark-member", case=B)
+    content = b"".join(_package_files(package).values())
+    assert b"zq7-mark-note" in content and b"harbour note" not in content
+    assert check(package).ok
+
+
+def test_adding_bytes_another_case_holds_looks_like_adding_new_bytes(
+    walls: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    assert walls["a_arrival"].status == "new"  # B held them first; A is not told
+    again = tmp_path / "again" / "harbour.jpg"
+    again.parent.mkdir()
+    again.write_bytes(locker.store.path(walls["shared"]).read_bytes())
+    assert take(locker, again, case="North").outcomes[0].status == "held"  # A held them now
+    with locker.engine.connect() as conn:
+        arrivals = [e for e in log.events(conn, walls["shared"]) if e.action == "item.acquired"]
+    assert [e.details["new"] for e in arrivals] == [True, False, False]  # one item in the log
+
+
+def test_grid_shows_the_case_own_name_count_and_first_arrival(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    client, north = walls["client"], walls["cases"]["North"]
+    sign_in(client, "viewer-1")
+    [row] = [
+        r for r in client.get(f"/api/cases/{north}/items").json() if r["sha256"] == walls["shared"]
+    ]
+    with locker.engine.connect() as conn:
+        [a_arrival] = [
+            e for e in log.events(conn, walls["shared"]) if e.seq == walls["a_arrival"].event
+        ]
+    assert row["name"].endswith("/harbour/harbour.jpg") and row["acquisitions"] == 1
+    assert row["first_seen"] == a_arrival.time
+
+
+def test_a_flag_of_case_b_leaves_the_item_blurred_in_case_a(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    client, shared = walls["client"], walls["shared"]
+    sign_in(client, "viewer-1")
+    with locker.engine.connect() as conn:
+        blobs = dict(
+            conn.execute(
+                select(schema.derivatives.c.kind, schema.derivatives.c.sha256).where(
+                    schema.derivatives.c.item_sha256 == shared
+                )
+            ).all()
+        )
+    preview = client.get(f"/items/{shared}/safe-preview").content
+    assert preview == locker.store.path(blobs["safe_preview"]).read_bytes()
+    assert client.get(f"/api/items/{shared}").json()["flag"] == "unreviewed"
+    csrf = sign_in(client, "reviewer-1")  # A clears it for A
+    client.post(f"/items/{shared}/flag", data={"flag": "clear", "csrf": csrf})
+    assert client.get(f"/items/{shared}/safe-preview").content == (
+        locker.store.path(blobs["thumbnail"]).read_bytes()
+    )
+    with locker.engine.connect() as conn:
+        north = scope.Scope(walls["cases"]["North"], "North")
+        assert flags.current_flag(conn, shared, north) == "clear"
+    assert verify(locker, quick=True).ok
+
+
+def test_proof_of_another_case_event_names_no_item(walls: dict[str, Any], locker: Locker) -> None:
+    client = walls["client"]
+    sign_in(client, "owner-1")
+    with locker.engine.connect() as conn:
+        b_events = [
+            e.seq
+            for e in log.events(conn, walls["shared"])
+            if e.action in ("item.tagged", "item.flagged", "item.revealed", "item.annotated")
+        ]
+    assert len(b_events) == 4
+    for seq in b_events:
+        answer = client.get(f"/api/events/{seq}/proof")
+        assert answer.status_code == 404
+        assert walls["shared"][:12] not in answer.text
+
+
+def test_an_item_in_two_of_your_cases_asks_which(walls: dict[str, Any], locker: Locker) -> None:
+    client, shared = walls["client"], walls["shared"]
+    with locker.engine.connect() as conn, conn.begin():
+        admin = accounts.User(0, "ada", "admin")
+        access.add_member(conn, admin, walls["b_id"], walls["users"]["viewer"], "viewer")
+    sign_in(client, "viewer-1")
+    answer = client.get(f"/api/items/{shared}")
+    assert answer.status_code == 400 and "?case=" in answer.json()["detail"]
+    in_b = client.get(f"/api/items/{shared}", params={"case": walls["b_id"]}).json()
+    assert in_b["tags"] == ["zq7-mark-tag"] and in_b["flag"] == "clear"
+    in_a = client.get(f"/api/items/{shared}", params={"case": walls["cases"]["North"]}).json()
+    assert in_a["tags"] == [] and in_a["flag"] == "unreviewed"
+
+
+def test_cli_flag_needs_a_case_when_several_cases_hold_the_item(
+    walls: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    shared = walls["shared"]
+    answer = cli("flag", "--locker", locker.path, shared[:12], "graphic")
+    assert answer.code == 1 and "give --case" in answer.err
+    assert cli("flag", "--locker", locker.path, shared[:12], "graphic", "--case", "North").code == 0
+    with locker.engine.connect() as conn:
+        assert flags.current_flag(conn, shared, scope.Scope(walls["b_id"], B)) == "clear"
+
+
+def test_verify_compares_the_case_of_each_review_row(walls: dict[str, Any], locker: Locker) -> None:
+    assert verify(locker, quick=True).ok
+    with locker.engine.connect() as conn, conn.begin():
+        conn.execute(update(schema.tags).values(case_id=walls["cases"]["North"]))
+        conn.execute(update(schema.flags).values(case_id=walls["cases"]["North"]))
+        conn.execute(update(schema.acquisitions).values(case_id=walls["cases"]["North"]))
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert any(p.startswith("tags row of item") and "differs" in p for p in found)
+    assert any(p.startswith("flag of item") for p in found)
+    assert any(p.startswith("acquisition") for p in found)
+
+
+def test_rows_from_before_cases_of_a_shared_item_are_shown_to_admins_only(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """Migration 0003: legacy rows of an item one case holds go to it; of a shared item, to no
+    case (members never see them, admins do)."""
+    from test_migrate import downgrade
+
+    north_only = walls["north"]
+    with locker.engine.connect() as conn, conn.begin():
+        view = scope.Scope(walls["cases"]["North"], "North")
+        review.add_tag(conn, "owner-1", north_only, "harbour-tag", view)
+        conn.execute(schema.incident_links.delete())  # (a batch copy cannot drop linked rows)
+        downgrade(conn, "0002")
+    path = locker.path
+    locker.close()
+    with Locker.open(path) as reopened, reopened.engine.connect() as conn:
+        north = scope.Scope(walls["cases"]["North"], "North")
+        assert review.tags_of(conn, north_only, north) == ["harbour-tag"]
+        assert review.tags_of(conn, walls["shared"], north) == []
+        admin_view = scope.Scope(walls["cases"]["North"], "North", admin=True)
+        assert review.tags_of(conn, walls["shared"], admin_view) == ["zq7-mark-tag"]
+        acquisitions = conn.execute(
+            select(schema.acquisitions.c.note, schema.acquisitions.c.case_id)
+        ).all()
+        assert ("zq7-mark-note", walls["b_id"]) in acquisitions
+        assert ("harbour note", walls["cases"]["North"]) in acquisitions
