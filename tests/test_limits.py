@@ -224,7 +224,7 @@ def test_an_error_while_storing_a_derivative_stopped_ingest_with_a_traceback(
     monkeypatch.undo()
     line = assert_one_line(result.err)
     assert result.code == 1
-    assert line.startswith("docket: locker disk full while storing the thumbnail of item ")
+    assert line.startswith("docket: locker disk full while storing the thumbnail file of item ")
     assert "signed" in line and "no checkpoint" not in line
     stored = acknowledged(result.out)
     with Locker.open(locker.path) as reopened:
@@ -285,8 +285,35 @@ def test_analyse_stops_cleanly_when_the_disk_fills_while_storing_a_derivative(
     monkeypatch.undo()
     line = assert_one_line(result.err)
     assert result.code == 1
-    assert line.startswith("docket: locker disk full while storing the thumbnail of item ")
+    assert line.startswith("docket: locker disk full while storing the thumbnail file of item ")
     assert "the analysis stopped there" in line and "signed" in line
     with Locker.open(locker.path) as reopened:
         assert verify(reopened).ok
     assert cli("analyse", "--locker", locker.path, "--all").code == 0
+
+
+def test_a_parser_that_cannot_write_on_a_full_disk_blamed_the_item(
+    small_disk: Path, tmp_path: Path, cli: Any
+) -> None:
+    locker_path = small_disk / "locker"
+    Locker.create(locker_path).close()
+    taken = cli("ingest", "--locker", locker_path, "--defer-analysis", photo(tmp_path, "a.jpg"))
+    assert taken.code == 0, taken.err
+    with Locker.open(locker_path) as held, held.engine.connect() as conn:
+        conn.execute(select(schema.items.c.sha256)).all()  # keeps the WAL and its index open
+        conn.rollback()
+        fill(small_disk)
+        result = cli("analyse", "--locker", locker_path, "--all")
+        line = assert_one_line(result.err)
+        assert result.code == 1
+        assert line.startswith("docket: locker disk full while analysing item ")
+        assert "no space left on device" in line.lower()
+    (small_disk / "filler").unlink()
+    with Locker.open(locker_path) as locker:
+        with locker.engine.connect() as conn, conn.begin():
+            failed = conn.execute(
+                select(schema.results.c.step).where(schema.results.c.status == "failed")
+            ).all()
+        assert failed == []  # nothing recorded against the picture
+        assert verify(locker).ok
+    assert cli("analyse", "--locker", locker_path, "--all").code == 0

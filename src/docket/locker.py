@@ -20,6 +20,7 @@ from docket.custody import keys, log
 from docket.custody.checkpoint import public_key_of
 from docket.errors import DiskFullError, LockerExistsError, LockerNotFoundError
 from docket.store import FilesystemStore
+from docket.store.scratch import no_room
 
 CONFIG_NAME = "docket.json"
 FORMAT = 1
@@ -27,12 +28,6 @@ FORMAT = 1
 
 def default_path() -> Path:
     return Path(os.environ.get("DOCKET_LOCKER", "locker"))
-
-
-def _nearly_full(path: Path) -> bool:
-    """Less room than SQLite needs to open a catalogue (its WAL index alone is 32 KiB)."""
-    space = os.statvfs(path)
-    return space.f_bavail * space.f_frsize < 1 << 20
 
 
 def default_actor() -> str:
@@ -121,7 +116,7 @@ class Locker:
             migrate.upgrade(locker.engine, default_actor())
         except OperationalError as exc:
             locker.close()
-            if _nearly_full(path):  # SQLite then says only "disk I/O error" (no room for WAL)
+            if no_room(path):  # SQLite then says only "disk I/O error" (no room for its WAL)
                 raise DiskFullError(
                     f"{path}: the locker's disk is full, so its catalogue cannot be opened "
                     f"({exc.orig}); free some space and run the command again"

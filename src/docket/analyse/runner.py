@@ -75,11 +75,15 @@ class Analyser:
                 stored = []
                 for derivative in output.derivatives:
                     with derivative.path.open("rb") as stream:
-                        label = f"the {derivative.kind} of item {item[:12]}"
+                        label = f"the {derivative.kind} file of item {item[:12]}"
                         stored.append((derivative, self.store.put(stream, label=label)))
             except DiskFullError:
                 raise  # not the item's failure: the caller stops, and a later run redoes it
             except DocketError as exc:
+                if scratch.no_room(folder):  # a parser could not write: not the item's fault
+                    raise DiskFullError(
+                        f"locker disk full while analysing item {item[:12]} ({step.name}: {exc})"
+                    ) from exc
                 return StepRun(item, step, None, (), str(exc))
         return StepRun(item, step, output, tuple(stored), None)
 

@@ -44,6 +44,13 @@ def folder(tmp: Path, purpose: str) -> Iterator[Path]:
         shutil.rmtree(made, ignore_errors=True)
 
 
+def no_room(path: Path) -> bool:
+    """Whether the disk holding `path` is (all but) full: less than 1 MiB left, less than
+    SQLite needs to open a catalogue or a parser needs to write one thumbnail."""
+    space = os.statvfs(path)
+    return space.f_bavail * space.f_frsize < 1 << 20
+
+
 def environment(folder: Path) -> dict[str, str]:
     """The environment for a child process whose temporary files must stay in `folder`."""
     return {**os.environ, "TMPDIR": str(folder), "TMP": str(folder), "TEMP": str(folder)}
