@@ -7,6 +7,9 @@ Each entry's name begins with the id of the process that owns it. When a locker 
 `clean` removes the entries of processes that are gone; a live process's entries are never
 touched. A process id reused by a newer process does not keep an entry alive: a process that
 started after the entry was last changed cannot be its owner (Linux: /proc/<pid>/stat).
+Process ids mean something on one machine only (one PID namespace): processes that use one
+locker at the same time must run where they can see each other's ids.
+`no_room` tells a full disk apart from a bad file when a parser fails to write its scratch.
 """
 
 from __future__ import annotations
