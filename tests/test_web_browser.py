@@ -11,13 +11,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
 from conftest import take
 from media import jpeg, sample, slideshow
-from playwright.sync_api import Page
+from playwright.sync_api import Dialog, Page, Request
 
 from docket import accounts
 from docket.locker import Locker
@@ -39,6 +40,25 @@ FLAGS = [
 ]
 
 
+@contextmanager
+def serving(locker: Locker) -> Iterator[str]:
+    """The app on a free loopback port, for as long as the block runs."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(locker), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     with Locker.create(tmp_path / "locker") as locker:
@@ -48,20 +68,8 @@ def served(tmp_path: Path) -> Iterator[str]:
         take(locker, slideshow(tmp_path / "video", ["astronaut", "coffee"], 1.0), case="North")
         with locker.engine.connect() as conn, conn.begin():
             accounts.create_user(conn, "setup", "ada", "correct horse battery", "admin")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(locker), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        thread.join(10)
+        with serving(locker) as url:
+            yield url
 
 
 LAYOUT = """() => {
@@ -93,6 +101,7 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         page.get_by_label("Name").fill("ada")
         page.get_by_label("Password").fill("correct horse battery")
         page.keyboard.press("Enter")  # keyboard only
+        page.wait_for_url(f"{served}/")
         check_layout(page)
         page.get_by_label("New case").fill("Eastbrook inquiry")
         page.get_by_label("New case").press("Enter")
@@ -123,7 +132,7 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
 
         page.get_by_role("link").filter(has_text="chelsea.jpg").click()
         item_url = page.url
-        with page.expect_response(lambda r: r.url.endswith("/reveal")) as revealed:
+        with page.expect_response(lambda r: "/reveal" in r.url) as revealed:
             page.get_by_role("button", name="Reveal the original (recorded)").click()
         assert revealed.value.status == 200
         assert revealed.value.headers["content-type"] == "image/jpeg"
@@ -133,8 +142,8 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
 
         page.get_by_label("Note").fill("tabby on the doorstep")
         page.get_by_label("Region x,y,w,h").fill("10,10,120,90")
-        page.get_by_label("Region x,y,w,h").press("Enter")  # submits, keyboard only
-        page.wait_for_url(item_url)
+        with page.expect_navigation():  # back to the item page (through its case)
+            page.get_by_label("Region x,y,w,h").press("Enter")  # submits, keyboard only
         assert "tabby on the doorstep" in page.content()
         assert "item.annotated" in page.content()
 
@@ -161,8 +170,8 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
 
         page.goto(item_url)
         page.get_by_label("Link to incident").select_option(label="Raid on the east market (North)")
-        page.get_by_role("button", name="Link", exact=True).click()
-        page.wait_for_url(item_url)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Link", exact=True).click()
         page.goto(incident_url)
         assert page.get_by_role("link").filter(has_text="chelsea.jpg").count() == 1
         page.goto(f"{case_url}/timeline")
@@ -188,3 +197,77 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
     from docket.disclose.check import check
 
     assert check(saved).ok
+
+
+# Evidence that tries what a planted file would: read the page's CSRF token, make a stranger
+# owner of the case through the API, and show that it ran.
+ATTACK = (
+    "fetch('/').then(r => r.text()).then(t => {"
+    " const csrf = (t.match(/name=.csrf. value=.([^\"']+)/) || [])[1];"
+    " return fetch('/api/cases/1/members', {method: 'POST', headers: {'content-type':"
+    " 'application/json', 'x-csrf-token': csrf}, body: JSON.stringify({user: 'mallory',"
+    " role: 'owner'})});}); alert('the evidence ran');"
+)
+SCRIPTED = {
+    "statement.html": f"<!doctype html><title>x</title><script>{ATTACK}</script>",
+    "drawing.svg": '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)">'
+    f"<script>{ATTACK}</script><circle r='9'/></svg>",
+}
+
+
+def test_revealing_scripted_html_and_svg_evidence_runs_nothing(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import func, select
+
+    from docket.catalogue import schema
+
+    with Locker.create(tmp_path / "locker") as locker:
+        items = {}
+        for name, text in SCRIPTED.items():
+            (tmp_path / name).write_text(text)
+            items[name] = take(locker, tmp_path / name, case="North").outcomes[0].sha256
+        with locker.engine.connect() as conn, conn.begin():
+            accounts.create_user(conn, "setup", "ada", "correct horse battery", "admin")
+            accounts.create_user(conn, "setup", "mallory", "correct horse battery", "member")
+
+        def members() -> int:
+            with locker.engine.connect() as conn:
+                return int(
+                    conn.execute(select(func.count()).select_from(schema.memberships)).scalar_one()
+                )
+
+        before = members()
+        with serving(locker) as url, sync_playwright() as playwright:
+            assert CHROMIUM is not None, "Debian's chromium is needed (make system installs it)"
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(accept_downloads=True)
+            dialogs: list[str] = []
+            api_calls: list[str] = []
+            sent_as: list[str] = []
+
+            def on_dialog(dialog: Dialog) -> None:
+                dialogs.append(dialog.message)
+                dialog.dismiss()
+
+            def on_request(request: Request) -> None:
+                if "/api/" in request.url:
+                    api_calls.append(request.url)
+
+            page.on("dialog", on_dialog)
+            page.context.on("request", on_request)
+            page.goto(f"{url}/login")
+            page.get_by_label("Name").fill("ada")
+            page.get_by_label("Password").fill("correct horse battery")
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{url}/")
+            for sha in items.values():
+                page.goto(f"{url}/items/{sha}")
+                with page.expect_response(lambda r: "/reveal" in r.url) as revealed:
+                    page.get_by_role("button", name="Reveal the original (recorded)").click()
+                assert revealed.value.status == 200
+                sent_as.append(revealed.value.headers.get("content-disposition", "inline"))
+                page.wait_for_timeout(1500)  # time the script would need to act, had it run
+            browser.close()
+        assert dialogs == [] and api_calls == []
+        assert members() == before
+        assert [d.split(";")[0] for d in sent_as] == ["attachment", "attachment"]

@@ -7,12 +7,15 @@
    not stay in a shared or on-disk cache). A response that sets its own policy (originals,
    see docket.web.serving) keeps it.
 2. Query strings longer than MAX_QUERY bytes are refused (414) before any route parses them.
-3. Cross-site writes are refused: a POST, PUT, PATCH or DELETE must come from our own origin
-   by its `Origin` header, or by its `Referer` when a browser sent no Origin. A request with
-   neither is not a browser's cross-site request (browsers send Origin on every such write),
-   so it passes on to the session and CSRF checks. `Origin: null` (a sandboxed document, a
-   privacy redirect) is refused. Calls with a Bearer token are exempt: browsers never attach
-   one on their own.
+3. Cross-site writes are refused: a POST, PUT, PATCH or DELETE must come from our own origin.
+   A browser's `Sec-Fetch-Site` must say `same-origin`; an `Origin` header must name our
+   origin (the `Host` asked for), and without one so must the `Referer`. Our own pages send
+   `Referrer-Policy: no-referrer`, under which browsers send their form posts with `Origin:
+   null`; that is accepted only together with `Sec-Fetch-Site: same-origin` (which every
+   current browser sends, and which a sandboxed document or another site cannot claim).
+   A request with none of these headers is not a browser's (browsers send Origin on every
+   cross-site write), so it passes on to the session and CSRF checks. Calls with a Bearer
+   token are exempt: browsers never attach one on their own.
 4. Limits before work: no request body is read before its sender is known. A write needs a
    valid session cookie or API token (else 401, or the sign-in page for a browser) and a
    body within its cap (else 413): the sign-in form LOGIN_BODY bytes, an upload the locker's
@@ -105,7 +108,12 @@ def same_origin(headers: Headers) -> bool:
     """Whether a write came from our own pages (see layer 3 in the module docstring)."""
     if headers.get("authorization", "").lower().startswith("bearer "):
         return True
+    site = headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return False
     origin = headers.get("origin")
+    if origin == "null":
+        return site == "same-origin"
     if origin is None:
         referer = headers.get("referer")
         if referer is None:
