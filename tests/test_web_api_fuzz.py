@@ -37,7 +37,7 @@ def operations(app: FastAPI) -> set[str]:
         f"{method} {route.path}"
         for route in routes
         if isinstance(route, APIRoute) and route.include_in_schema
-        for method in route.methods
+        for method in route.methods or ()
     }
 
 
