@@ -271,3 +271,45 @@ def test_revealing_scripted_html_and_svg_evidence_runs_nothing(tmp_path: Path) -
         assert dialogs == [] and api_calls == []
         assert members() == before
         assert [d.split(";")[0] for d in sent_as] == ["attachment", "attachment"]
+
+
+MINIMAL_PDF = (
+    b"%PDF-1.1\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]"
+    b"/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def test_a_revealed_pdf_still_opens_in_chromium_s_viewer_inside_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    """PDF is served inline under `sandbox` without allow-scripts: Chromium's viewer runs
+    outside the document, so the sandbox costs the reviewer nothing."""
+    from playwright.sync_api import sync_playwright
+
+    with Locker.create(tmp_path / "locker") as locker:
+        (tmp_path / "report.pdf").write_bytes(MINIMAL_PDF)
+        sha = take(locker, tmp_path / "report.pdf", case="North").outcomes[0].sha256
+        with locker.engine.connect() as conn, conn.begin():
+            accounts.create_user(conn, "setup", "ada", "correct horse battery", "admin")
+        with serving(locker) as url, sync_playwright() as playwright:
+            assert CHROMIUM is not None, "Debian's chromium is needed (make system installs it)"
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.goto(f"{url}/login")
+            page.get_by_label("Name").fill("ada")
+            page.get_by_label("Password").fill("correct horse battery")
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{url}/")
+            page.goto(f"{url}/items/{sha}")
+            with page.expect_response(lambda r: "/reveal" in r.url) as revealed:
+                page.get_by_role("button", name="Reveal the original (recorded)").click()
+            sent = revealed.value.all_headers()  # as the server sent them
+            assert sent["content-security-policy"].startswith("sandbox;")
+            assert sent["content-disposition"].startswith("inline")
+            page.wait_for_function(
+                "() => document.contentType === 'application/pdf'", timeout=30_000
+            )
+            viewer = [f.url for f in page.frames if f.url.startswith("chrome-extension://")]
+            browser.close()
+        assert viewer, "Chromium's PDF viewer did not open the sandboxed PDF"
