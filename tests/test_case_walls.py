@@ -228,7 +228,13 @@ def test_adding_bytes_another_case_holds_looks_like_adding_new_bytes(
     assert take(locker, again, case="North").outcomes[0].status == "held"  # A held them now
     with locker.engine.connect() as conn:
         arrivals = [e for e in log.events(conn, walls["shared"]) if e.action == "item.acquired"]
-    assert [e.details["new"] for e in arrivals] == [True, False, False]  # one item in the log
+    # A's own arrival says "new" too; the log keeps one item, first brought by B's arrival.
+    assert [e.details["new"] for e in arrivals] == [True, True, False]
+    with locker.engine.connect() as conn:
+        first = conn.execute(
+            select(schema.items.c.event_seq).where(schema.items.c.sha256 == walls["shared"])
+        ).scalar_one()
+    assert first == arrivals[0].seq
 
 
 def test_grid_shows_the_case_own_name_count_and_first_arrival(

@@ -103,10 +103,11 @@ def _case_id(conn: Connection, name: str, actor: str) -> int:
 def record_arrival(
     conn: Connection, digest: BlobDigest, media_type: str, arrival: Arrival
 ) -> tuple[bool, Event]:
-    """Record one arrival of stored bytes; returns whether the item is new to the arrival's
-    case (new to the locker when it names no case), and the event. Whether another case holds
-    the bytes is not the arriving person's to know (docket.scope); the event says whether the
-    locker held them.
+    """Record one arrival of stored bytes; returns whether the bytes are new to the arrival's
+    case (to the locker when it names no case), and the event, which says the same ("new").
+    Whether another case holds the bytes is not the arriving person's to know (docket.scope):
+    their own arrival event must not tell them either. The items row says which arrival
+    brought the bytes first.
 
     It takes the log's lock before looking, so that a concurrent ingest of the same bytes
     waits and then finds the item instead of creating it twice.
@@ -117,7 +118,18 @@ def record_arrival(
         .mappings()
         .first()
     )
-    new = existing is None
+    in_case = arrival.case is not None and (
+        conn.execute(
+            select(schema.case_items.c.item_sha256)
+            .join(schema.cases, schema.cases.c.id == schema.case_items.c.case_id)
+            .where(
+                schema.cases.c.name == arrival.case,
+                schema.case_items.c.item_sha256 == digest.sha256,
+            )
+        ).first()
+        is not None
+    )
+    new = existing is None if arrival.case is None else not in_case
     item = (
         Item(digest.sha256, digest.sha512, digest.size, media_type, "")
         if existing is None
@@ -130,7 +142,7 @@ def record_arrival(
         item=digest.sha256,
         details={"item": item_facts(item), "new": new, "acquisition": arrival_facts(arrival)},
     )
-    if new:
+    if existing is None:
         conn.execute(
             insert(schema.items).values(
                 **item_facts(item), first_seen=event.time, event_seq=event.seq
@@ -159,19 +171,8 @@ def record_arrival(
             case_id=case_id,
         )
     )
-    if case_id is not None:
-        linked = conn.execute(
-            select(schema.case_items).where(
-                schema.case_items.c.case_id == case_id,
-                schema.case_items.c.item_sha256 == digest.sha256,
-            )
-        ).first()
-        if linked is None:
-            conn.execute(
-                insert(schema.case_items).values(case_id=case_id, item_sha256=digest.sha256)
-            )
-            return True, event
-        return False, event
+    if case_id is not None and not in_case:
+        conn.execute(insert(schema.case_items).values(case_id=case_id, item_sha256=digest.sha256))
     return new, event
 
 
