@@ -111,6 +111,12 @@ def test_no_security_headers_anywhere(world: dict[str, Any]) -> None:
         re.findall(r"'nonce-([^']+)'", a.headers["content-security-policy"])[0] for a in answers
     }
     assert len(nonces) == len(answers)  # fresh for every response
+    docs = client.get("/docs")  # Swagger UI: its scripts run by this response's nonce only
+    policy = docs.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce is not None and "frame-ancestors 'none'" in policy
+    scripts = re.findall(r"<script\b[^>]*>", docs.text)
+    assert scripts and all(f'nonce="{nonce.group(1)}"' in tag for tag in scripts)
 
 
 def _client(world: dict[str, Any], address: str) -> TestClient:
