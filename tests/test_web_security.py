@@ -19,6 +19,7 @@ from conftest import PASSWORD, sign_in, take
 from fastapi.testclient import TestClient
 from media import slideshow
 
+import docket.web
 from docket import accounts
 from docket.locker import Locker
 from docket.web import throttle
@@ -117,6 +118,16 @@ def test_no_security_headers_anywhere(world: dict[str, Any]) -> None:
     assert nonce is not None and "frame-ancestors 'none'" in policy
     scripts = re.findall(r"<script\b[^>]*>", docs.text)
     assert scripts and all(f'nonce="{nonce.group(1)}"' in tag for tag in scripts)
+
+
+def test_no_template_holds_inline_style_or_script_without_the_nonce() -> None:
+    """The strict page policy blocks them; every template is read, so a new page is too."""
+    folder = Path(docket.web.__file__).parent / "templates"
+    for template in folder.glob("*.html"):
+        text = template.read_text()
+        for tag in re.findall(r"<(?:style|script)\b[^>]*>", text):
+            assert 'nonce="{{ request.state.csp_nonce }}"' in tag, (template.name, tag)
+        assert not re.search(r"\s(style|on[a-z]+)\s*=", text), template.name
 
 
 def _client(world: dict[str, Any], address: str) -> TestClient:
