@@ -307,9 +307,10 @@ def test_a_revealed_pdf_still_opens_in_chromium_s_viewer_inside_the_sandbox(
             sent = revealed.value.all_headers()  # as the server sent them
             assert sent["content-security-policy"].startswith("sandbox;")
             assert sent["content-disposition"].startswith("inline")
-            page.wait_for_function(
-                "() => document.contentType === 'application/pdf'", timeout=30_000
-            )
-            viewer = [f.url for f in page.frames if f.url.startswith("chrome-extension://")]
+            viewer: list[str] = []
+            deadline = time.monotonic() + 30  # the viewer's frame attaches after the document
+            while not viewer and time.monotonic() < deadline:
+                page.wait_for_timeout(100)
+                viewer = [f.url for f in page.frames if f.url.startswith("chrome-extension://")]
             browser.close()
         assert viewer, "Chromium's PDF viewer did not open the sandboxed PDF"
