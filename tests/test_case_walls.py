@@ -359,3 +359,16 @@ def test_rows_from_before_cases_of_a_shared_item_are_shown_to_admins_only(
         ).all()
         assert ("zq7-mark-note", walls["b_id"]) in acquisitions
         assert ("harbour note", walls["cases"]["North"]) in acquisitions
+
+
+def test_cli_show_and_ls_of_a_case_hold_nothing_of_another(
+    walls: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    shared = walls["shared"]
+    shown = cli("show", "--locker", locker.path, shared[:12], "--case", "North", "--json")
+    listed = cli("ls", "--locker", locker.path, "--case", "North", "--json")
+    assert shown.code == 0 and listed.code == 0
+    assert not MARKER.search(shown.out.encode()) and not MARKER.search(listed.out.encode())
+    assert shown.json()["flag"] == "unreviewed"  # B's clear stays B's
+    in_b = cli("show", "--locker", locker.path, shared[:12], "--case", B, "--json").json()
+    assert in_b["flag"] == "clear" and in_b["acquisitions"][0]["note"] == "zq7-mark-note"
