@@ -433,3 +433,6 @@ def test_serve_on_all_interfaces_warns_and_answers_any_host(
     assert named.get("/api/health").status_code == 200
     assert served["app"].state.max_upload == 1000
     assert TestClient(served["app"]).get("/api/health").status_code == 400
+    monkeypatch.setenv("DOCKET_MAX_UPLOAD_BYTES", "5000")
+    assert cli("serve", "--locker", locker.path).code == 0
+    assert served["app"].state.max_upload == 5000

@@ -8,7 +8,6 @@ slowed by docket.web.throttle, never locked.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -46,23 +45,14 @@ DOCS_POLICY = (
 )
 
 
-def max_upload_from_env() -> int:
-    """The upload cap in bytes: DOCKET_MAX_UPLOAD_BYTES, else DEFAULT_MAX_UPLOAD."""
-    text = os.environ.get("DOCKET_MAX_UPLOAD_BYTES", "").strip()
-    if not text:
-        return DEFAULT_MAX_UPLOAD
-    if not text.isdigit() or int(text) < 1:
-        raise DocketError(f"DOCKET_MAX_UPLOAD_BYTES={text!r}: a positive number of bytes")
-    return int(text)
-
-
 def create_app(
-    locker: Locker, max_upload: int | None = None, allowed_hosts: Sequence[str] = ("*",)
+    locker: Locker, max_upload: int = DEFAULT_MAX_UPLOAD, allowed_hosts: Sequence[str] = ("*",)
 ) -> FastAPI:
-    """The app; `serve` names the host names to answer (any, when embedded in a test)."""
+    """The app; `serve` gives the upload cap (--max-upload, $DOCKET_MAX_UPLOAD_BYTES) and the
+    host names to answer (any, when embedded in a test)."""
     app = FastAPI(title="Docket", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.locker = locker
-    app.state.max_upload = max_upload or max_upload_from_env()
+    app.state.max_upload = max_upload
     app.state.throttle = throttle.Throttle()
     app.add_middleware(security.Gate, locker=locker, max_upload=app.state.max_upload)
     app.add_middleware(security.SecurityHeaders)
