@@ -7,6 +7,8 @@ uploads are capped and stream into the locker's tmp/; odd inputs answer 4xx, nev
 
 from __future__ import annotations
 
+import errno
+import io
 import re
 import statistics
 import time
@@ -340,6 +342,27 @@ def test_uploads_have_no_size_limit_and_spool_to_the_system_temp(
     answer = capped.post(f"/cases/{north_id}/upload", data={"csrf": csrf}, files=small)
     assert answer.status_code == 200, answer.text
     assert all(p.parent == locker.path / "tmp" and not p.exists() for p in seen), seen
+
+
+def test_a_full_disk_during_an_upload_answers_507_and_leaves_nothing(
+    world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docket.web import uploads
+
+    class Full(io.BytesIO):
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(uploads, "open", lambda *args: Full(), raising=False)
+    client, north_id = world["client"], world["cases"]["North"]
+    csrf = sign_in(client, "investigator-1")
+    answer = client.post(
+        f"/cases/{north_id}/upload",
+        data={"csrf": csrf},
+        files=[("files", ("note.txt", b"statement of a witness", "text/plain"))],
+    )
+    assert answer.status_code == 507 and "full" in answer.json()["detail"]
+    assert list((locker.path / "tmp").iterdir()) == []
 
 
 def test_the_web_export_works_in_the_system_temp(

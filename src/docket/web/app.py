@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from docket import access, accounts, clock
-from docket.errors import DocketError, NotFoundError
+from docket.errors import DiskFullError, DocketError, NotFoundError
 from docket.locker import Locker
 from docket.web import (
     DEFAULT_MAX_UPLOAD,
@@ -71,6 +71,7 @@ def create_app(
             access.ForbiddenError: 403,
             NotFoundError: 404,
             security.BodyTooLarge: 413,
+            DiskFullError: 507,
         }.get(type(exc), 400)
         return JSONResponse({"detail": str(exc)}, status_code=status)
 

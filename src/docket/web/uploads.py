@@ -7,7 +7,8 @@ removes what a killed server left and never what a live one uses.
 
 Each file keeps the name the browser sent, as bytes: its last path component, NUL bytes
 replaced by U+FFFD, and a name longer than a file name may be cut (its suffix kept). A name
-repeated in one upload goes into a subfolder of its own.
+repeated in one upload goes into a subfolder of its own. A full disk answers 507 and leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from docket.errors import DocketError
+from docket.errors import DiskFullError, DocketError, is_disk_full
 from docket.locker import Locker
 
 MAX_FILES = 1000
@@ -172,6 +173,10 @@ async def receive(request: Request, folder: Path) -> dict[str, str]:
         parser.finalize()
     except FormParserError as exc:
         raise UploadError(f"the upload is not well-formed: {exc}") from exc
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError("the locker's disk is full: the upload was not kept") from exc
+        raise
     finally:
         parts.close()
     if parts.files == 0:
