@@ -25,6 +25,7 @@ from docket.custody import log
 from docket.disclose.check import CheckReport, check
 from docket.disclose.importer import import_package
 from docket.disclose.package import export
+from docket.disclose.timestamps import trusted_roots
 from docket.locker import Locker
 from docket.protect.faces import FaceDetector
 from docket.protect.steps import RedactStep
@@ -85,8 +86,8 @@ def test_court_package_is_a_valid_bag_that_checks(locker: Locker, tmp_path: Path
     pdf = (package / "data" / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
     with locker.engine.connect() as conn, conn.begin():
-        last = list(log.events(conn))[-1]
-    assert last.action == "package.exported"
+        last, sealed = list(log.events(conn))[-2:]
+    assert last.action == "package.exported" and sealed.action == "checkpoint.made"
     assert last.details["recipient"] == "Tribunal registry"
     assert sorted(last.details["items"]) == sorted(items)
     assert verify(locker).ok
@@ -97,14 +98,17 @@ def test_checker_runs_without_the_locker_code(locker: Locker, tmp_path: Path) ->
     probe = (
         "import sys\n"
         "from docket.disclose.check import main\n"
-        "code = main([sys.argv[1]])\n"
+        "code = main([sys.argv[1], '--key', sys.argv[2]])\n"
         "loaded = [m for m in sys.modules if m.startswith(('sqlalchemy', 'docket.store', "
         "'docket.catalogue', 'docket.locker', 'docket.analyse', 'docket.ingest'))]\n"
         "assert not loaded, loaded\n"
         "sys.exit(code)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, str(package)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", probe, str(package), locker.public_key.hex()],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "VERDICT: the package is intact" in done.stdout
@@ -150,8 +154,9 @@ def test_changed_metadata_even_with_the_bag_rebuilt(locker: Locker, tmp_path: Pa
     bag.save(manifests=True)  # a forger who re-computes the bag's manifests
     found = failures(check(package))
     assert found == [
+        f"items/{items[0]}/metadata.json: differs from the signed export record",
         f"items/{items[0]}/metadata.json: acquisition of event "
-        f"{meta['acquisitions'][0]['event']} differs from the custody log in source"
+        f"{meta['acquisitions'][0]['event']} differs from the custody log in source",
     ]
 
 
@@ -194,10 +199,10 @@ def test_timestamp_from_a_real_local_tsa(
     locker: Locker, tmp_path: Path, authority: tuple[str, Path], cli: Any
 ) -> None:
     package, _ = court_package(locker, tmp_path)
-    report = check(package)
-    assert report.ok, report.failures
-    stamped = [c for c in report.checks if c[0] == "RFC 3161 timestamp of the checkpoint"]
-    assert stamped[0][1] is True and stamped[0][2].startswith("time ")
+    report = check(package, locker.public_key, trusted_roots(authority[1]))
+    assert report.intact, report.failures
+    [stamped] = [c for c in report.checks if c[0].startswith("RFC 3161 timestamp")]
+    assert stamped[1] is True and stamped[2].startswith("CN=Docket Test TSA, serial ")
     result = cli("timestamp", "--locker", locker.path)
     assert result.code == 0 and "timestamped by http://127.0.0.1:" in result.out
 
@@ -212,7 +217,7 @@ def test_token_for_another_checkpoint_is_caught(
     token = second / "data" / "custody" / "checkpoint.tsr"
     token.chmod(0o644)
     shutil.copyfile(first / "data" / "custody" / "checkpoint.tsr", token)
-    found = failures(check(second))
+    found = failures(check(second, tsa_roots=trusted_roots(authority[1])))
     assert any(
         f.startswith("custody/checkpoint.tsr: timestamp token does not verify") for f in found
     )
@@ -267,7 +272,9 @@ def test_import_continues_the_chain_of_custody(
 ) -> None:
     package, items = court_package(locker, tmp_path)
     with Locker.create(tmp_path / "receiver") as receiver:
-        summary = import_package(receiver, package, "registry clerk", case="Received")
+        summary = import_package(
+            receiver, package, "registry clerk", case="Received", key=locker.public_key
+        )
         assert sorted(summary.new) == sorted(items)
         with receiver.engine.connect() as conn, conn.begin():
             acquisition = queries.describe_item(conn, items[0])["acquisitions"][0]
@@ -291,7 +298,7 @@ def test_import_refuses_a_package_that_does_not_verify(locker: Locker, tmp_path:
     (package / "data" / "items" / "extra.jpg").write_bytes(b"planted")
     with Locker.create(tmp_path / "receiver") as receiver:
         with pytest.raises(DocketError, match="does not verify"):
-            import_package(receiver, package, "registry clerk")
+            import_package(receiver, package, "registry clerk", key=locker.public_key)
         assert _all(receiver) == []
 
 
@@ -312,8 +319,9 @@ def test_export_and_check_stream_large_files(tmp_path: Path) -> None:
         "with Locker.open(__import__('pathlib').Path(locker)) as lk:\n"
         "    with lk.engine.connect() as c, c.begin():\n"
         "        item = queries.list_items(c)[0]['sha256']\n"
+        "    key = lk.public_key.hex()\n"
         "assert main(['export', '--locker', locker, '--profile', 'court', '-o', out, item]) == 0\n"
-        "assert main(['check', out]) == 0\n"
+        "assert main(['check', out, '--key', key]) == 0\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "print('PEAK', hwm.split()[1])\n"
     )

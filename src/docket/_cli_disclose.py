@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from docket._cli_common import locker_option, open_locker
+from docket._cli_common import locker_option, open_locker, print_json
 from docket.catalogue import queries
 from docket.custody import ledger
 from docket.disclose import check as checker
 from docket.disclose import stamping
 from docket.disclose.importer import import_package
 from docket.disclose.package import PROFILES, export, items_of_case
+from docket.disclose.timestamps import trusted_roots
 from docket.errors import DocketError
 from docket.locker import default_actor
 
@@ -54,30 +55,71 @@ def export_command(
         click.echo(f"left out  {item[:12]}: {reason}")
     click.echo(
         f"exported {len(summary.items)} item(s) to {output} ({profile} profile, "
-        f"checkpoint {summary.checkpoint})"
+        f"checkpoint {summary.checkpoint}); the recipient checks it with your key "
+        f"{checker.fingerprint(summary.public_key)}"
     )
 
 
-@click.command(name="check")
+@click.command(name="check", epilog="\b\n" + checker.EXIT_CODES)
 @click.argument("package", type=click.Path(path_type=Path, exists=True))
-@click.option("--key", help="The sender's public key (hex) you expect, from another channel.")
-def check_command(package: Path, key: str | None) -> None:
-    """Verify a package offline: bag, hashes, proofs, signature, timestamp."""
-    report = checker.check(package, bytes.fromhex(key) if key else None)
-    click.echo(checker.render(report))
-    if not report.ok:
-        raise SystemExit(1)
+@click.option("--key", help="The sender's public key: hex, a key file, or its SHA256: fingerprint.")
+@click.option(
+    "--tsa-root",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="PEM file of the TSA roots you trust (default: the system's trust store).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check_command(package: Path, key: str | None, tsa_root: Path | None, as_json: bool) -> None:
+    """Verify a package offline: bag, files, proofs, signer, timestamp."""
+    roots = None if tsa_root is None else trusted_roots(tsa_root)
+    report = checker.check(package, None if key is None else checker.read_key(key), roots)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        click.echo(checker.render(report))
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
 
 
 @click.command(name="import")
 @click.argument("package", type=click.Path(path_type=Path, exists=True))
 @click.option("--case", help="Add the imported items to this case.")
+@click.option("--key", help="The sender's public key: hex, a key file, or its SHA256: fingerprint.")
+@click.option(
+    "--trust-new-key",
+    is_flag=True,
+    help="Without --key: take the package's own key on trust (recorded in the custody log).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was imported as JSON.")
 @locker_option
-def import_command(package: Path, case: str | None, locker_path: Path | None) -> None:
+def import_command(
+    package: Path,
+    case: str | None,
+    key: str | None,
+    trust_new_key: bool,
+    as_json: bool,
+    locker_path: Path | None,
+) -> None:
     """Take in a package another locker exported, continuing its chain of custody."""
+    if key is not None and trust_new_key:
+        raise DocketError("give --key or --trust-new-key, not both")
+    sender = None if key is None else checker.read_key(key)
     with open_locker(locker_path) as locker:
-        summary = import_package(locker, package, default_actor(), case)
-    click.echo(f"{len(summary.new)} new, {len(summary.held)} already held, from {package}")
+        summary = import_package(locker, package, default_actor(), case, sender, trust_new_key)
+    if as_json:
+        print_json({"package": str(package), "new": summary.new, "held": summary.held})
+    else:
+        click.echo(f"{len(summary.new)} new, {len(summary.held)} already held, from {package}")
+
+
+@click.command(name="key")
+@click.option("--fingerprint", is_flag=True, help="Print the key's SHA256: fingerprint instead.")
+@locker_option
+def key_command(fingerprint: bool, locker_path: Path | None) -> None:
+    """Print the locker's public key (hex), to publish or to give to `docket-check --key`."""
+    with open_locker(locker_path) as locker:
+        public = locker.public_key
+    click.echo(checker.fingerprint(public) if fingerprint else public.hex())
 
 
 @click.command(name="timestamp")

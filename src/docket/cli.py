@@ -17,6 +17,7 @@ from docket._cli_disclose import (
     check_command,
     export_command,
     import_command,
+    key_command,
     timestamp_command,
 )
 from docket._cli_incidents import incident_group
@@ -407,7 +408,7 @@ def checkpoint(locker_path: Path | None) -> None:
 @locker_option
 def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None:
     """Recompute every hash, leaf, root and signature; name every difference."""
-    with open_locker(locker_path) as locker:
+    with Locker.open(locker_path or default_path(), writable=False) as locker:  # writes nothing
         report = verify(locker, quick=quick)
     if as_json:
         print_json(
@@ -444,6 +445,7 @@ for _command in (
     export_command,
     check_command,
     import_command,
+    key_command,
     timestamp_command,
     user_group,
     serve_command,

@@ -1,8 +1,10 @@
 """`docket import`: a receiving locker takes in a package, so the chain of custody continues.
 
-The package is checked first (refused if it does not verify); each file then arrives like
-any other, and its acquisition records the package, its sender's key and origin, and the
-checkpoint the sender proved it against.
+The package is unpacked once and checked (refused if it does not verify, or if the sender's
+key the receiver gave does not sign it; without a key only on an explicit --trust-new-key);
+each file then arrives like any other, and its acquisition records the package, its sender's
+key and origin, whether that key was confirmed or trusted as new, and the checkpoint the
+sender proved it against.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from docket import mediatype
 from docket.analyse.batch import analyse
 from docket.catalogue.records import Arrival, record_arrival
-from docket.custody.checkpoint import parse_signed_note
+from docket.custody.checkpoint import open_checkpoint
 from docket.custody.ledger import make_checkpoint
-from docket.disclose.check import check
+from docket.disclose._check_bag import PackageError, unpack
+from docket.disclose.check import CheckReport, check_root
 from docket.errors import DocketError
 from docket.locker import Locker
 
@@ -44,20 +46,33 @@ def import_package(
     package: Path,
     actor: str,
     case: str | None = None,
+    key: bytes | str | None = None,
+    trust_new_key: bool = False,
 ) -> ImportSummary:
-    report = check(package)
-    if not report.ok:
-        first = report.failures[0] if report.failures else "see `docket check`"
-        raise DocketError(f"{package}: does not verify ({first}); nothing was imported")
+    """Import a package whose signer the receiver confirmed (`key`: the sender's raw key or
+    its fingerprint), or, when `trust_new_key` is given, one whose key it takes on trust
+    (each arrival records which)."""
+    if key is None and not trust_new_key:
+        raise DocketError(
+            "give the sender's key (--key, from another channel), or --trust-new-key to "
+            "take the package's own key on trust (the custody log records that you did)"
+        )
     summary = ImportSummary()
     with tempfile.TemporaryDirectory(prefix="docket-import-") as scratch:
-        root = package
-        if not package.is_dir():
-            with zipfile.ZipFile(package) as bundle:
-                bundle.extractall(scratch)
-            [root] = list(Path(scratch).iterdir())
+        report = CheckReport()
+        try:
+            root = unpack(package, Path(scratch))
+        except PackageError as exc:
+            raise DocketError(f"{exc}; nothing was imported") from exc
+        check_root(root, report, key)
+        if not report.ok or (key is not None and not report.signer_confirmed):
+            first = report.failures[0] if report.failures else "see `docket check`"
+            raise DocketError(f"{package}: does not verify ({first}); nothing was imported")
         manifest = json.loads((root / "data" / "package.json").read_text())
-        checkpoint = parse_signed_note((root / "data" / "custody" / "checkpoint.txt").read_text())
+        public_key = bytes.fromhex(manifest["public_key"])
+        checkpoint = open_checkpoint(
+            (root / "data" / "custody" / "checkpoint.txt").read_bytes().decode(), public_key
+        )
         package_digest = _digest(package if package.is_file() else root / "tagmanifest-sha256.txt")
         for entry in manifest["items"]:
             path = root / "data" / entry["file"]
@@ -72,6 +87,7 @@ def import_package(
                     "profile": manifest["profile"],
                     "sender_origin": manifest["origin"],
                     "sender_public_key": manifest["public_key"],
+                    "sender_key": "confirmed" if key is not None else "trusted as new",
                     "checkpoint_size": checkpoint.tree_size,
                     "checkpoint_root": checkpoint.root.hex(),
                     "sender_item": entry["item"],

@@ -12,12 +12,12 @@ custody event: the locker remembers what left, for whom, and when.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -37,9 +37,10 @@ from docket.disclose import report, stamping
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.protect.steps import StripStep
+from docket.store import scratch
 
 PROFILES = ("court", "publication")
-PACKAGE_FORMAT = 1
+PACKAGE_FORMAT = 2
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -49,6 +50,7 @@ class ExportSummary:
     items: list[str] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)
     checkpoint: int = 0
+    public_key: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -188,11 +190,33 @@ def _events_for(
 
 
 def _previous_export(conn: Connection, origin: str) -> ledger.StoredCheckpoint | None:
-    last = None
+    """The checkpoint the last package carried: the one made right after its export event."""
+    last, exporting = None, False
     for event in log.events(conn):
         if event.action == "package.exported":
-            last = int(event.details["checkpoint"]["checkpoint"])
+            exporting = True
+        elif event.action == "checkpoint.made" and exporting:
+            last, exporting = int(event.details["checkpoint"]), False
     return None if last is None else ledger.get_checkpoint(conn, origin, last)
+
+
+STAGING = ".docket-export"
+
+
+def _staging_of(parent: Path) -> Path:
+    """A private folder beside the output (same file system, so the final move is a rename),
+    in `.docket-export/`, named by this process as the locker's scratch is: the leftovers of a
+    killed export, copies of originals, are removed by the next export (store.scratch)."""
+    holder = parent / STAGING
+    holder.mkdir(mode=0o700, exist_ok=True)
+    scratch.clean(holder)
+    return scratch.make_folder(holder, "export")
+
+
+def _drop_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        staging.parent.rmdir()  # only when no other export is under way
 
 
 def export(
@@ -204,6 +228,18 @@ def export(
     recipient: str | None = None,
     case: str | None = None,
 ) -> ExportSummary:
+    """Write a package, in this order: the payload (each file re-hashed as it is copied,
+    metadata, package.json, reports) in a staging folder beside `output`; then, in one
+    transaction, the export event, which lists every payload file with its size and SHA-256,
+    the events included (seq and leaf hash), how many of the log are left out and which
+    proofs the package carries, and the checkpoint the package carries (so it commits to the
+    event); then the proofs, the bag, and the move to the final name.
+
+    Crash window: between the commit of the export event and the final rename. A crash there
+    leaves an export logged whose package never appeared (its staging folder is removed by
+    the next export): the log over-states what left, never under-states it. A TSA that fails
+    after the commit leaves the same record and no package.
+    """
     if profile not in PROFILES:
         raise DocketError(f"{profile!r}: a profile is one of {', '.join(PROFILES)}")
     if not items:
@@ -212,20 +248,48 @@ def export(
         raise DocketError(f"{output}: already exists; choose a new name")
     summary = ExportSummary(output)
     chosen = _choose(locker, items, profile, actor, summary)
-    with locker.engine.connect() as conn, conn.begin():
-        previous = _previous_export(conn, locker.origin)
-        checkpoint = ledger.make_checkpoint(conn, locker.signing_key, locker.origin, actor)
     url = stamping.tsa_url()
-    token = None
-    if url is not None:
-        with locker.engine.connect() as conn, conn.begin():
-            token = stamping.stamp(conn, actor, checkpoint, url)
-    staging = Path(tempfile.mkdtemp(prefix=".docket-export-", dir=output.parent))
+    staging = _staging_of(output.parent)
     try:
         with locker.engine.connect() as conn, conn.begin():
-            _write_payload(
-                locker, conn, staging, chosen, profile, checkpoint, previous, token, recipient, case
+            events = _events_for(conn, chosen, profile, case)
+            files = _write_payload(locker, conn, staging, chosen, profile, events, recipient, case)
+        with locker.engine.connect() as conn, conn.begin():
+            log.lock(conn)
+            previous = _previous_export(conn, locker.origin)
+            if previous is not None and previous.checkpoint.tree_size == 0:
+                previous = None
+            exported = log.append(
+                conn,
+                actor,
+                "package.exported",
+                details={
+                    "profile": profile,
+                    "recipient": recipient,
+                    "package": output.name,
+                    "items": [c.item for c in chosen],
+                    "files": files,
+                    "events": [{"seq": e.seq, "leaf_hash": e.leaf_hash().hex()} for e in events],
+                    "events_left_out": log.size(conn) - len(events),
+                    "proofs": {
+                        "timestamp": url is not None,
+                        "previous": None if previous is None else ledger.checkpoint_facts(previous),
+                    },
+                },
             )
+            checkpoint = ledger.make_checkpoint(conn, locker.signing_key, locker.origin, actor)
+        token = None
+        if url is not None:
+            with locker.engine.connect() as conn, conn.begin():
+                token = stamping.stamp(conn, actor, checkpoint, url)
+        with locker.engine.connect() as conn, conn.begin():
+            leaves = log.leaf_hashes(conn, upto=checkpoint.checkpoint.tree_size)
+            results = {e.seq: _result_data(conn, e) for e in events}
+        _write_proofs(
+            staging / "custody", locker, leaves, events, results, exported, checkpoint, previous
+        )
+        if token is not None:
+            (staging / "custody" / "checkpoint.tsr").write_bytes(token)
         bagit.make_bag(
             str(staging),
             {
@@ -236,29 +300,111 @@ def export(
             },
             checksums=["sha256", "sha512"],
         )
-        tagmanifest = hashlib.sha256((staging / "tagmanifest-sha256.txt").read_bytes()).hexdigest()
+        _declare_bagit_1_0(staging)
         _finish(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    finally:
+        _drop_staging(staging)
     summary.items = [c.item for c in chosen]
     summary.checkpoint = checkpoint.id
-    with locker.engine.connect() as conn, conn.begin():
-        log.append(
-            conn,
-            actor,
-            "package.exported",
-            details={
-                "profile": profile,
-                "recipient": recipient,
-                "items": summary.items,
-                "files": [c.blob for c in chosen],
-                "checkpoint": ledger.checkpoint_facts(checkpoint),
-                "package": output.name,
-                "tagmanifest_sha256": tagmanifest,
-            },
-        )
+    summary.public_key = locker.public_key
     return summary
+
+
+def _declare_bagit_1_0(bag: Path) -> None:
+    """bagit-python writes `BagIt-Version: 0.97`; the bag is RFC 8493 (1.0) in every other
+    respect, so declare it and re-hash the tag file in the tag manifests."""
+    declaration = bag / "bagit.txt"
+    declaration.write_text("BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    for manifest in bag.glob("tagmanifest-*.txt"):
+        algorithm = manifest.name[len("tagmanifest-") : -len(".txt")]
+        digest = hashlib.new(algorithm, declaration.read_bytes()).hexdigest()
+        lines = [
+            f"{digest} bagit.txt" if line.split(maxsplit=1)[1:] == ["bagit.txt"] else line
+            for line in manifest.read_text().splitlines()
+        ]
+        manifest.write_text("\n".join(lines) + "\n")
+
+
+def _result_data(conn: Connection, event: Event) -> str | None:
+    if not event.action.endswith((".recorded", ".failed")):
+        return None
+    data = conn.execute(
+        select(schema.results.c.data).where(schema.results.c.event_seq == event.seq)
+    ).scalar()
+    return None if data is None else str(data)
+
+
+def _write_proofs(
+    custody: Path,
+    locker: Locker,
+    leaves: list[bytes],
+    events: list[Event],
+    results: dict[int, str | None],
+    exported: Event,
+    checkpoint: ledger.StoredCheckpoint,
+    previous: ledger.StoredCheckpoint | None,
+) -> None:
+    """The files the export event cannot list, because they prove it: each event's and the
+    export event's inclusion proof, the checkpoint, and the consistency proof."""
+    records = []
+    for event in [*events, exported]:
+        record: dict[str, Any] = {
+            "event": event.seq,
+            "leaf": base64.b64encode(event.leaf()).decode(),
+            "audit_path": [h.hex() for h in merkle.inclusion_proof(event.seq, leaves)],
+        }
+        if results.get(event.seq) is not None:
+            record["result_data"] = results[event.seq]
+        records.append(record)
+    *listed, export_record = records
+    (custody / "events.json").write_text(json.dumps(listed, indent=1))
+    (custody / "export.json").write_text(json.dumps(export_record, indent=1))
+    (custody / "checkpoint.txt").write_text(checkpoint.checkpoint.signed_note(locker.public_key))
+    if previous is not None:
+        (custody / "previous-checkpoint.txt").write_text(
+            previous.checkpoint.signed_note(locker.public_key)
+        )
+        proof = merkle.consistency_proof(previous.checkpoint.tree_size, leaves)
+        (custody / "consistency.json").write_text(json.dumps([h.hex() for h in proof]))
+
+
+def _copy_checked(source: Path, target: Path, expected: str) -> None:
+    """Copy a blob, hashing the bytes as they are written; a blob that is not the one the
+    catalogue names (replaced or damaged on disk) stops the export."""
+    digest = hashlib.sha256()
+    with source.open("rb") as reader, target.open("xb") as writer:
+        while chunk := reader.read(1 << 20):
+            digest.update(chunk)
+            writer.write(chunk)
+    if digest.hexdigest() != expected:
+        raise DocketError(
+            f"blob {expected}: its bytes on disk hash to {digest.hexdigest()}, not to its name; "
+            "nothing was exported (run `docket verify`)"
+        )
+    os.chmod(target, 0o444)
+
+
+def _listed(root: Path, relative: str, data: bytes | None = None) -> dict[str, Any]:
+    """A payload file as the export event lists it."""
+    digest, size = hashlib.sha256(), 0
+    if data is None:
+        with (root / relative).open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    else:
+        (root / relative).write_bytes(data)
+        digest.update(data)
+        size = len(data)
+    return {"path": relative, "size": size, "sha256": digest.hexdigest()}
+
+
+def _proven_metadata(conn: Connection, item: str, events: list[Event]) -> Any:
+    """The metadata result of the latest metadata event the package carries, which proves
+    it; a result whose event stays home (another case's) is not shown unproven."""
+    logged = [e for e in events if e.item == item and e.action.startswith("metadata.")]
+    data = next((d for e in reversed(logged) if (d := _result_data(conn, e)) is not None), None)
+    return None if data is None else json.loads(data)
 
 
 def _write_payload(
@@ -267,44 +413,13 @@ def _write_payload(
     root: Path,
     chosen: list[_Chosen],
     profile: str,
-    checkpoint: ledger.StoredCheckpoint,
-    previous: ledger.StoredCheckpoint | None,
-    token: bytes | None,
+    events: list[Event],
     recipient: str | None,
     case: str | None = None,
-) -> None:
-    custody = root / "custody"
-    custody.mkdir()
-    leaves = log.leaf_hashes(conn, upto=checkpoint.checkpoint.tree_size)
-    events = _events_for(conn, chosen, profile, case)
-    records = []
-    for event in events:
-        record: dict[str, Any] = {
-            "event": event.seq,
-            "leaf": base64.b64encode(event.leaf()).decode(),
-            "audit_path": [h.hex() for h in merkle.inclusion_proof(event.seq, leaves)],
-        }
-        if event.action.endswith((".recorded", ".failed")):
-            data = conn.execute(
-                select(schema.results.c.data).where(schema.results.c.event_seq == event.seq)
-            ).scalar()
-            if data is not None:
-                record["result_data"] = data
-        records.append(record)
-    (custody / "events.json").write_text(json.dumps(records, indent=1))
-    (custody / "checkpoint.txt").write_text(checkpoint.checkpoint.signed_note(locker.public_key))
-    if previous is not None and previous.checkpoint.tree_size > 0:
-        (custody / "previous-checkpoint.txt").write_text(
-            previous.checkpoint.signed_note(locker.public_key)
-        )
-        proof = merkle.consistency_proof(previous.checkpoint.tree_size, leaves)
-        (custody / "consistency.json").write_text(json.dumps([h.hex() for h in proof]))
-    if token is not None:
-        (custody / "checkpoint.tsr").write_bytes(token)
-        root_pem = stamping.tsa_root()
-        if root_pem is not None:
-            (custody / "tsa-root.pem").write_bytes(root_pem)
-    entries, report_items, previews = [], [], {}
+) -> list[dict[str, Any]]:
+    """The files the export event lists (returned, sorted by path)."""
+    (root / "custody").mkdir()
+    files, entries, report_items, previews = [], [], [], {}
     for c in chosen:
         folder = root / "items" / c.item
         folder.mkdir(parents=True)
@@ -317,11 +432,15 @@ def _write_payload(
                 c.media_type, ""
             )
             name = f"{c.kind}{suffix}"
-        target = folder / name
-        shutil.copyfile(locker.store.path(c.blob), target)
-        os.chmod(target, 0o444)
+        if name == "metadata.json":
+            name = "original-metadata.json"
+        _copy_checked(locker.store.path(c.blob), folder / name, c.blob)
+        files.append(_listed(root, f"items/{c.item}/{name}"))
         metadata = _item_metadata(conn, c, c.blob, profile, case)
-        (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
+        if "metadata" in metadata:
+            metadata["metadata"] = _proven_metadata(conn, c.item, events)
+        text = json.dumps(metadata, indent=2, ensure_ascii=False).encode()
+        files.append(_listed(root, f"items/{c.item}/metadata.json", text))
         entry = {
             "item": c.item,
             "kind": c.kind,
@@ -346,14 +465,15 @@ def _write_payload(
         "public_key": locker.public_key.hex(),
         "exported_at": clock.now(),
         "recipient": recipient,
-        "checkpoint": {"id": checkpoint.id, "tree_size": checkpoint.checkpoint.tree_size},
         "items": entries,
     }
-    (root / "package.json").write_text(json.dumps(package, indent=2))
-    (root / "report.html").write_text(report.render(package, report_items, previews))
+    files.append(_listed(root, "package.json", json.dumps(package, indent=2).encode()))
+    html = report.render(package, report_items, previews).encode()
+    files.append(_listed(root, "report.html", html))
     from docket.disclose.report_pdf import render_pdf  # fpdf2 loads slowly; only on export
 
-    (root / "report.pdf").write_bytes(render_pdf(package, report_items, previews))
+    files.append(_listed(root, "report.pdf", render_pdf(package, report_items, previews)))
+    return sorted(files, key=lambda f: str(f["path"]))
 
 
 def _finish(staging: Path, output: Path) -> None:
@@ -361,7 +481,7 @@ def _finish(staging: Path, output: Path) -> None:
     if output.suffix != ".zip":
         staging.rename(output)
         return
-    partial = output.with_name(f".{output.name}.part")
+    partial = staging.with_name(f"{staging.name}.zip")  # a scratch name: cleaned if we die
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as bundle:
         for path in sorted(staging.rglob("*")):
             if path.is_file():
@@ -375,7 +495,6 @@ def _finish(staging: Path, output: Path) -> None:
     with partial.open("rb") as handle:
         os.fsync(handle.fileno())
     partial.rename(output)
-    shutil.rmtree(staging)
 
 
 def items_of_case(conn: Connection, case: str) -> list[str]:

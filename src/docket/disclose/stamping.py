@@ -1,7 +1,8 @@
 """`docket timestamp`: an RFC 3161 token for a checkpoint, kept in the catalogue and logged.
 
 The TSA is named by DOCKET_TSA_URL; DOCKET_TSA_ROOT names the PEM file of the root
-certificate we trust for it (it travels in packages so receivers can check the token).
+certificate we trust for it (the system's trust store when unset); an answer that does not
+verify is refused when it arrives.
 """
 
 from __future__ import annotations
@@ -15,39 +16,42 @@ from sqlalchemy import Connection, insert, select
 from docket.catalogue import schema
 from docket.custody import log
 from docket.custody.ledger import StoredCheckpoint
-from docket.disclose.timestamps import TimestampError, request_token, verify_token
-from docket.errors import DocketError
+from docket.disclose.timestamps import TimestampError, request_token, trusted_roots, verify_token
 
 
 def tsa_url() -> str | None:
     return os.environ.get("DOCKET_TSA_URL") or None
 
 
-def tsa_root() -> bytes | None:
+def tsa_root() -> Path | None:
     path = os.environ.get("DOCKET_TSA_ROOT")
-    if not path:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise DocketError(f"DOCKET_TSA_ROOT={path}: cannot read ({exc.strerror})") from exc
+    return Path(path) if path else None
 
 
 def stamp(conn: Connection, actor: str, checkpoint: StoredCheckpoint, url: str) -> bytes:
-    """Fetch a token over the checkpoint's note body, check it if a root is configured, store
-    it and log it. Runs outside long transactions: the network is slow."""
+    """Fetch a token over the checkpoint's note body, verify it at once against
+    DOCKET_TSA_ROOT (or the system's trust store), refusing it with the reason when it does
+    not verify, then store it and log it with the TSA's name, serial and time. Runs outside
+    long transactions: the network is slow."""
     message = checkpoint.checkpoint.body().encode()
     token = request_token(url, message)
-    root = tsa_root()
-    details: dict[str, object] = {
-        "checkpoint": checkpoint.id,
-        "tsa": url,
-        "token_sha256": hashlib.sha256(token).hexdigest(),
-    }
-    if root is not None:
-        facts = verify_token(token, message, root)
-        details["time"] = facts.time.isoformat()
-    event = log.append(conn, actor, "checkpoint.timestamped", details=details)
+    try:
+        facts = verify_token(token, message, trusted_roots(tsa_root()))
+    except TimestampError as exc:
+        raise TimestampError(f"{url}: answer refused: {exc} (set DOCKET_TSA_ROOT)") from exc
+    event = log.append(
+        conn,
+        actor,
+        "checkpoint.timestamped",
+        details={
+            "checkpoint": checkpoint.id,
+            "tsa": url,
+            "token_sha256": hashlib.sha256(token).hexdigest(),
+            "time": facts.time.isoformat(),
+            "serial": facts.serial,
+            "signer": facts.tsa,
+        },
+    )
     conn.execute(
         insert(schema.timestamps).values(
             checkpoint_id=checkpoint.id, tsa=url, token=token, event_seq=event.seq

@@ -1,0 +1,111 @@
+"""The package as files: unpacked safely, and checked as a BagIt 1.0 bag (RFC 8493).
+
+Beyond bagit-python's own checks: the bag declares version 1.0, holds no `fetch.txt` (a
+package is complete in itself), every payload file is in every payload manifest, and no tag
+file is there that BagIt does not define. Part of the stand-alone checker (docket.disclose.check).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Protocol
+
+import bagit
+
+TAG_FILE = re.compile(r"bagit\.txt|bag-info\.txt|(tag)?manifest-[a-z0-9]+\.txt")
+MAX_MEMBERS = 100_000
+MAX_EXPANDED = 64 << 30
+
+
+class Recorder(Protocol):
+    def record(self, name: str, failures: list[str], detail: str = "") -> None: ...
+
+    def skip(self, name: str, why: str) -> None: ...
+
+
+class PackageError(ValueError):
+    """The package cannot be read at all (no such file, not a zip, an escaping member)."""
+
+
+def unpack(package: Path, scratch: Path) -> Path:
+    """The bag's folder: the package itself, or the one folder its zip holds."""
+    if package.is_dir():
+        return package
+    if not package.exists():
+        raise PackageError(f"{package}: no such file or folder")
+    if not zipfile.is_zipfile(package):
+        raise PackageError(f"{package}: neither a package folder nor a zip file")
+    try:
+        with zipfile.ZipFile(package) as bundle:
+            members = bundle.infolist()
+            if len(members) > MAX_MEMBERS or sum(m.file_size for m in members) > MAX_EXPANDED:
+                raise PackageError(f"{package}: too many or too large members for a package")
+            for member in members:
+                name = member.filename
+                if name.startswith("/") or "\\" in name or ".." in name.split("/"):
+                    raise PackageError(f"{package}: member {name!r} escapes the package")
+            bundle.extractall(scratch)
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
+        if isinstance(exc, PackageError):
+            raise
+        raise PackageError(f"{package}: damaged zip ({exc})") from exc
+    entries = list(scratch.iterdir())
+    if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
+        raise PackageError(f"{package}: the zip does not hold exactly one package folder")
+    return entries[0]
+
+
+def files_under(folder: Path) -> set[str]:
+    """Every file below `folder`, as POSIX paths relative to it (symbolic links included)."""
+    return {
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() or path.is_symlink()
+    }
+
+
+def check_bag(root: Path, report: Recorder) -> None:
+    """bagit's checks run one by one so that every problem is reported (its validate()
+    stops at the first), then RFC 8493's rules bagit-python leaves out."""
+    name = "BagIt 1.0 structure and every payload hash (RFC 8493)"
+    failures: list[str] = []
+    if (root / "fetch.txt").exists():
+        report.record(name, ["bag: fetch.txt: a package must hold its files, not fetch them"])
+        return
+    try:
+        bag = bagit.Bag(str(root))
+    except (bagit.BagError, OSError, ValueError, UnicodeDecodeError) as exc:
+        report.record(name, [f"bag: {exc}"])
+        return
+    if bag.version_info != (1, 0):
+        declared = ".".join(map(str, bag.version_info))
+        failures.append(f"bag: bagit.txt declares version {declared}, not 1.0")
+    stages = (
+        bag._validate_structure,
+        bag._validate_bagittxt,
+        bag._validate_oxum,
+        bag._validate_completeness,
+        lambda: bag._validate_entries(1),
+    )
+    for stage in stages:
+        try:
+            stage()
+        except bagit.BagValidationError as exc:
+            failures += [f"bag: {detail}" for detail in exc.details] or [f"bag: {exc.message}"]
+        except (bagit.BagError, OSError, ValueError, UnicodeDecodeError) as exc:
+            failures.append(f"bag: {exc}")
+    payload = {p for p in files_under(root / "data")} if (root / "data").is_dir() else set()
+    for algorithm in bag.algorithms:
+        listed = {
+            path.removeprefix("data/")
+            for path, hashes in bag.entries.items()
+            if path.startswith("data/") and algorithm in hashes
+        }
+        for missing in sorted(payload - listed):
+            failures.append(f"bag: data/{missing}: not in manifest-{algorithm}.txt")
+    outside = (p for p in files_under(root) if not p.startswith("data/"))
+    for extra in sorted(p for p in outside if not TAG_FILE.fullmatch(p)):
+        failures.append(f"bag: {extra}: a tag file BagIt does not define, outside the package")
+    report.record(name, failures)

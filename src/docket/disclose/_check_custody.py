@@ -1,0 +1,296 @@
+"""The custody proofs of a package: its checkpoint, the export event that lists its contents,
+every listed event, the consistency proof and the timestamp token.
+
+The export event is what makes the package whole: it is proven against the signed checkpoint,
+and it lists every payload file (path, size, SHA-256), every event included (seq, leaf hash)
+and the optional proofs the package carries. Anything more, less or different is a named
+failure. Part of the stand-alone checker (docket.disclose.check).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from docket.custody import merkle
+from docket.custody.checkpoint import Checkpoint, open_checkpoint, strict_b64
+from docket.disclose._check_bag import Recorder, files_under
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+PROOF_FILES = ("custody/checkpoint.txt", "custody/export.json", "custody/events.json")
+PREVIOUS_FILES = ("custody/previous-checkpoint.txt", "custody/consistency.json")
+TOKEN_FILE = "custody/checkpoint.tsr"
+
+
+class Malformed(ValueError):
+    """A file of the package is not what its format says (message names it and why)."""
+
+
+def read_json(root: Path, relative: str) -> Any:
+    try:
+        return json.loads((root / "data" / relative).read_bytes().decode("utf-8"))
+    except FileNotFoundError as exc:
+        raise Malformed(f"{relative}: missing") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise Malformed(f"{relative}: not readable JSON ({type(exc).__name__})") from exc
+
+
+def read_text(root: Path, relative: str) -> str:
+    try:
+        return (root / "data" / relative).read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise Malformed(f"{relative}: missing") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Malformed(f"{relative}: not readable UTF-8 text") from exc
+
+
+def expect(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    """`value` when it has the JSON type `kind` (never a bool for an int), else Malformed."""
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise Malformed(f"{what}: not of the expected type")
+    if not isinstance(value, kind):
+        raise Malformed(f"{what}: not of the expected type")
+    return value
+
+
+def hex64(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not HEX64.fullmatch(value):
+        raise Malformed(f"{what}: not a SHA-256 in hex")
+    return value
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """The export event, proven: what the package must hold, exactly."""
+
+    seq: int
+    time: str
+    profile: str
+    recipient: str | None
+    items: list[str]
+    files: dict[str, tuple[int, str]]  # path -> (size, sha256)
+    events: dict[int, str]  # seq -> leaf hash
+    left_out: int
+    timestamp: bool
+    previous: dict[str, Any] | None
+
+
+def checkpoint_of(root: Path, public_key: bytes, report: Recorder) -> Checkpoint | None:
+    name = "checkpoint signature"
+    try:
+        checkpoint = open_checkpoint(read_text(root, PROOF_FILES[0]), public_key)
+    except ValueError as exc:
+        report.record(name, [f"custody/checkpoint.txt: {exc}"])
+        return None
+    report.record(name, [], f"tree size {checkpoint.tree_size}, time {checkpoint.time}")
+    return checkpoint
+
+
+def proven_event(record: Any, checkpoint: Checkpoint, where: str) -> tuple[int, dict[str, Any]]:
+    """The event of one proof record, when its leaf leads to the checkpoint's root."""
+    record = expect(record, dict, where)
+    seq = expect(record.get("event"), int, f"{where}: event number")
+    subject = f"event {seq}"
+    leaf = strict_b64(expect(record.get("leaf"), str, f"{subject}: leaf"))
+    path = [
+        bytes.fromhex(hex64(h, f"{subject}: audit path"))
+        for h in expect(record.get("audit_path"), list, f"{subject}: audit path")
+    ]
+    try:
+        event = expect(json.loads(leaf.decode("utf-8")), dict, f"{subject}: leaf")
+    except (ValueError, RecursionError) as exc:
+        raise Malformed(f"{subject}: its leaf is not JSON") from exc
+    if event.get("seq") != seq:
+        raise Malformed(f"{subject}: its leaf says it is event {str(event.get('seq'))[:20]}")
+    if not merkle.verify_inclusion(
+        seq, checkpoint.tree_size, merkle.leaf_hash(leaf), path, checkpoint.root
+    ):
+        raise Malformed(f"{subject}: inclusion proof does not lead to the checkpoint root")
+    expect(event.get("details"), dict, f"{subject}: details")
+    return seq, event
+
+
+def export_of(root: Path, checkpoint: Checkpoint, report: Recorder) -> ExportRecord | None:
+    name = "the export event, proven by the checkpoint"
+    try:
+        seq, event = proven_event(read_json(root, PROOF_FILES[1]), checkpoint, "its record")
+        if event.get("action") != "package.exported":
+            raise Malformed(f"event {seq} is not an export")
+        record = _export_record(seq, event)
+    except (Malformed, ValueError) as exc:
+        message = str(exc)
+        report.record(
+            name, [message if message.startswith("custody/") else f"{PROOF_FILES[1]}: {message}"]
+        )
+        return None
+    report.record(
+        name,
+        [],
+        f"event {seq} at {record.time}: {len(record.files)} files, {len(record.events)} events, "
+        f"{record.left_out} of the log left out",
+    )
+    return record
+
+
+def _export_record(seq: int, event: dict[str, Any]) -> ExportRecord:
+    details = event["details"]
+    what = f"event {seq}"
+    files: dict[str, tuple[int, str]] = {}
+    for entry in expect(details.get("files"), list, f"{what}: files"):
+        entry = expect(entry, dict, f"{what}: files")
+        path = expect(entry.get("path"), str, f"{what}: file path")
+        size = expect(entry.get("size"), int, f"{what}: file size")
+        files[path] = (size, hex64(entry.get("sha256"), f"{what}: file hash"))
+    events: dict[int, str] = {}
+    for entry in expect(details.get("events"), list, f"{what}: events"):
+        entry = expect(entry, dict, f"{what}: events")
+        events[expect(entry.get("seq"), int, f"{what}: event")] = hex64(
+            entry.get("leaf_hash"), f"{what}: leaf hash"
+        )
+    proofs = expect(details.get("proofs"), dict, f"{what}: proofs")
+    previous = proofs.get("previous")
+    if previous is not None:
+        expect(previous, dict, f"{what}: previous checkpoint")
+        expect(previous.get("tree_size"), int, f"{what}: previous tree size")
+        hex64(previous.get("root"), f"{what}: previous root")
+    return ExportRecord(
+        seq=seq,
+        time=str(event.get("time")),
+        profile=expect(details.get("profile"), str, f"{what}: profile"),
+        recipient=expect(details.get("recipient"), (str, type(None)), f"{what}: recipient"),
+        items=[expect(i, str, f"{what}: items") for i in expect(details.get("items"), list, what)],
+        files=files,
+        events=events,
+        left_out=expect(details.get("events_left_out"), int, f"{what}: events left out"),
+        timestamp=expect(proofs.get("timestamp"), bool, f"{what}: timestamp"),
+        previous=previous,
+    )
+
+
+def sha256_of(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def check_files(root: Path, export: ExportRecord, report: Recorder) -> None:
+    """The payload is exactly what the export event lists, plus the proofs it announces."""
+    failures = []
+    proofs = {*PROOF_FILES, *(PREVIOUS_FILES if export.previous else ())}
+    if export.timestamp:
+        proofs.add(TOKEN_FILE)
+    present = files_under(root / "data") if (root / "data").is_dir() else set()
+    for path in sorted(present - set(export.files) - proofs):
+        failures.append(f"{path}: not in the signed export record (added)")
+    for path in sorted((set(export.files) | proofs) - present):
+        failures.append(f"{path}: missing (the signed export record says the package has it)")
+    for path in sorted(present & set(export.files)):
+        target = root / "data" / path
+        if target.is_symlink() or sha256_of(target) != export.files[path]:
+            failures.append(f"{path}: differs from the signed export record")
+    report.record("every file is listed in the signed export record", failures)
+
+
+def proven_events(
+    root: Path, checkpoint: Checkpoint, export: ExportRecord, report: Recorder
+) -> dict[int, dict[str, Any]]:
+    """Every listed event, proven, with its result data where it has one; nothing else."""
+    failures: list[str] = []
+    found: dict[int, dict[str, Any]] = {}
+    try:
+        records = expect(read_json(root, PROOF_FILES[2]), list, PROOF_FILES[2])
+    except Malformed as exc:
+        report.record("inclusion proof of every listed event", [str(exc)])
+        return found
+    for index, record in enumerate(records):
+        try:
+            seq, event = proven_event(record, checkpoint, f"events.json entry {index}")
+            if seq in found:
+                raise Malformed(f"event {seq}: given twice")
+            if export.events.get(seq) != merkle.leaf_hash(strict_b64(record["leaf"])).hex():
+                raise Malformed(f"event {seq}: not in the signed export record")
+            result = record.get("result_data")
+            if result is not None:
+                data = expect(result, str, f"event {seq}: result data")
+                if event["details"].get("data_sha256") != hashlib.sha256(data.encode()).hexdigest():
+                    raise Malformed(f"event {seq}: its result data differs from what was logged")
+                event["result"] = json.loads(data)
+        except (Malformed, ValueError, RecursionError) as exc:
+            failures.append(str(exc))
+            continue
+        found[seq] = event
+    for seq in sorted(set(export.events) - set(found)):
+        failures.append(f"event {seq}: in the signed export record, missing from events.json")
+    if export.left_out != export.seq - len(export.events):
+        failures.append(f"event {export.seq}: its count of events left out does not add up")
+    report.record(
+        "inclusion proof of every listed event",
+        failures,
+        f"{len(found)} events; {export.left_out} of the log not included",
+    )
+    return found
+
+
+def check_consistency(
+    root: Path, public_key: bytes, checkpoint: Checkpoint, export: ExportRecord, report: Recorder
+) -> None:
+    name = "consistency with the previous export"
+    if export.previous is None:
+        report.skip(name, "the signed export record names no previous export")
+        return
+    try:
+        old = open_checkpoint(read_text(root, PREVIOUS_FILES[0]), public_key)
+        proof = [
+            bytes.fromhex(hex64(h, PREVIOUS_FILES[1]))
+            for h in expect(read_json(root, PREVIOUS_FILES[1]), list, PREVIOUS_FILES[1])
+        ]
+    except ValueError as exc:
+        message = str(exc)
+        report.record(name, [message if ": " in message else f"{PREVIOUS_FILES[0]}: {message}"])
+        return
+    failures = []
+    if (old.tree_size, old.root.hex()) != (export.previous["tree_size"], export.previous["root"]):
+        failures.append(f"{PREVIOUS_FILES[0]}: not the one the signed export record names")
+    if not merkle.verify_consistency(
+        old.tree_size, checkpoint.tree_size, old.root, checkpoint.root, proof
+    ):
+        failures.append(
+            f"{PREVIOUS_FILES[1]}: the log was not only appended to since the previous export"
+        )
+    report.record(name, failures, f"size {old.tree_size} to {checkpoint.tree_size}")
+
+
+def check_timestamp(
+    root: Path,
+    checkpoint: Checkpoint,
+    export: ExportRecord,
+    roots: list[x509.Certificate],
+    report: Recorder,
+) -> str | None:
+    """The TSA that vouches for the checkpoint's time (subject, serial, time), or None."""
+    name = "RFC 3161 timestamp of the checkpoint, by a TSA you trust"
+    if not export.timestamp:
+        report.skip(name, "the signed export record says no token was requested")
+        return None
+    from docket.disclose.timestamps import TimestampError, verify_token
+
+    try:
+        token = (root / "data" / TOKEN_FILE).read_bytes()
+        facts = verify_token(token, checkpoint.body().encode(), roots)
+    except FileNotFoundError:
+        report.record(name, [f"{TOKEN_FILE}: missing (the signed export record says it is there)"])
+        return None
+    except (TimestampError, OSError) as exc:
+        report.record(name, [f"{TOKEN_FILE}: {exc}"])
+        return None
+    report.record(name, [], facts.describe())
+    return facts.describe()
