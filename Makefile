@@ -37,7 +37,8 @@ demo: system venv  ## make sample evidence, ingest it into a demo locker, verify
 	$(BIN)/docket incident timeline --locker $(DEMO)/locker "Demo case"
 	$(BIN)/docket export --locker $(DEMO)/locker --case "Demo case" --profile court \
 		--recipient "Demo tribunal" -o $(DEMO)/court-package.zip
-	$(BIN)/docket-check $(DEMO)/court-package.zip
+	$(BIN)/docket key --locker $(DEMO)/locker > $(DEMO)/sender.pub  # given to the recipient apart
+	$(BIN)/docket-check --key $(DEMO)/sender.pub $(DEMO)/court-package.zip
 	@echo "To review in the browser: $(BIN)/docket user add you --role admin --locker $(DEMO)/locker"
 	@echo "then $(BIN)/docket serve --locker $(DEMO)/locker and open http://127.0.0.1:8000"
 

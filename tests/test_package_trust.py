@@ -1,0 +1,358 @@
+"""Issue 11: a package a court can trust. Each test changes one thing in a real exported
+package (regenerating the bag's manifests as a forger would) and expects a named failure,
+or checks where trust comes from."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import bagit
+import pytest
+from conftest import photo, take
+from cryptography.hazmat.primitives import serialization
+from tsa import running_authority
+
+from docket.catalogue import queries
+from docket.custody import log
+from docket.disclose.check import UNCONFIRMED, CheckReport, check, fingerprint, main, render
+from docket.disclose.importer import import_package
+from docket.disclose.package import STAGING, export
+from docket.disclose.timestamps import trusted_roots
+from docket.errors import DocketError
+from docket.locker import Locker
+
+
+@pytest.fixture
+def authority(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with running_authority() as (url, root):
+        monkeypatch.setenv("DOCKET_TSA_URL", url)
+        monkeypatch.setenv("DOCKET_TSA_ROOT", str(root))
+        yield root
+
+
+def court(locker: Locker, tmp_path: Path, name: str = "court") -> tuple[Path, list[str]]:
+    summary = take(
+        locker,
+        photo(tmp_path / "in", "a.jpg", 1),
+        photo(tmp_path / "in", "b.jpg", 2),
+        case="North",
+        source="W-17",
+    )
+    items = [o.sha256 or "" for o in summary.outcomes]
+    package = tmp_path / name
+    export(locker, items, "court", package, "tester", recipient="Tribunal registry")
+    return package, items
+
+
+def rebag(package: Path) -> None:
+    """What a forger does after an edit: recompute every manifest of the bag."""
+    for path in package.rglob("*"):
+        if path.is_file():
+            path.chmod(0o644)
+    bagit.Bag(str(package)).save(manifests=True)
+
+
+def forged(package: Path, key: bytes | None = None) -> list[str]:
+    rebag(package)
+    report = check(package, key)
+    assert not report.ok
+    return report.failures
+
+
+def edit_json(path: Path, change: Any) -> None:
+    path.chmod(0o644)
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+def test_planted_file_fails_even_with_rebuilt_manifests(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    (package / "data" / "items" / "extra.jpg").write_bytes(b"planted")
+    assert "items/extra.jpg: not in the signed export record (added)" in forged(package)
+
+
+def test_removed_item_fails_even_with_rebuilt_manifests(locker: Locker, tmp_path: Path) -> None:
+    package, items = court(locker, tmp_path)
+    shutil.rmtree(package / "data" / "items" / items[1])
+    edit_json(
+        package / "data" / "package.json",
+        lambda p: p.update(items=[e for e in p["items"] if e["item"] != items[1]]),
+    )
+    found = forged(package)
+    assert (
+        f"items/{items[1]}/metadata.json: missing (the signed export record says the package "
+        "has it)" in found
+    )
+    assert "package.json: differs from the signed export record" in found
+
+
+def test_metadata_result_edit_fails(locker: Locker, tmp_path: Path) -> None:
+    package, items = court(locker, tmp_path)
+    name = f"items/{items[0]}/metadata.json"
+    edit_json(
+        package / "data" / name, lambda m: m["metadata"]["normalised"].update(serial="forged")
+    )
+    found = forged(package)
+    assert f"{name}: differs from the signed export record" in found
+    assert f"{name}: its metadata differs from the proven logged result" in found
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("sha512", None), ("size", None), ("first_seen", "2020-01-01T00:00:00Z")]
+)
+def test_hash_size_and_first_seen_edits_fail(
+    locker: Locker, tmp_path: Path, field: str, value: Any
+) -> None:
+    package, items = court(locker, tmp_path)
+    name = f"items/{items[0]}/metadata.json"
+    edit_json(package / "data" / name, lambda m: m.update({field: value}))
+    found = forged(package)
+    assert f"{name}: differs from the signed export record" in found
+    assert f"{name}: {field} differs from the custody log" in found
+
+
+def test_report_edit_fails(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    report = package / "data" / "report.html"
+    report.chmod(0o644)
+    report.write_text(report.read_text().replace("Tribunal registry", "Someone else"))
+    assert "report.html: differs from the signed export record" in forged(package)
+
+
+def test_dropped_event_fails(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    events = package / "data" / "custody" / "events.json"
+    dropped: list[int] = []
+    edit_json(events, lambda records: dropped.append(records.pop(0)["event"]))
+    assert f"event {dropped[0]}: in the signed export record, missing from events.json" in forged(
+        package
+    )
+
+
+def test_removed_previous_checkpoint_fails_not_first_export(locker: Locker, tmp_path: Path) -> None:
+    court(locker, tmp_path, "first")
+    take(locker, photo(tmp_path / "more", "c.jpg", 3))
+    with locker.engine.connect() as conn:
+        items = [row["sha256"] for row in queries.list_items(conn)]
+    second = tmp_path / "second"
+    export(locker, items, "court", second, "tester")
+    assert check(second).ok
+    (second / "data" / "custody" / "previous-checkpoint.txt").unlink()
+    (second / "data" / "custody" / "consistency.json").unlink()
+    found = forged(second)
+    assert (
+        "custody/previous-checkpoint.txt: missing (the signed export record says the package "
+        "has it)" in found
+    )
+
+
+def test_removed_token_fails(locker: Locker, tmp_path: Path, authority: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    roots = trusted_roots(authority)
+    assert check(package, locker.public_key, roots).intact
+    (package / "data" / "custody" / "checkpoint.tsr").unlink()
+    rebag(package)
+    found = check(package, locker.public_key, roots).failures
+    assert "custody/checkpoint.tsr: missing (the signed export record says it is there)" in found
+
+
+def test_token_of_a_tsa_the_receiver_does_not_trust_fails(
+    locker: Locker, tmp_path: Path, authority: Path
+) -> None:
+    package, _ = court(locker, tmp_path)
+    with running_authority() as (_url, other_root):
+        report = check(package, locker.public_key, trusted_roots(other_root))
+    [failure] = report.failures
+    assert failure.startswith("custody/checkpoint.tsr: timestamp token does not verify")
+
+
+def test_tsa_root_carried_in_the_package_is_not_an_anchor(
+    locker: Locker, tmp_path: Path, authority: Path
+) -> None:
+    package, _ = court(locker, tmp_path)
+    assert not (package / "data" / "custody" / "tsa-root.pem").exists()
+    shutil.copyfile(authority, package / "data" / "custody" / "tsa-root.pem")
+    found = forged(package, locker.public_key)
+    assert "custody/tsa-root.pem: not in the signed export record (added)" in found
+
+
+def test_every_verdict_names_the_tsa(locker: Locker, tmp_path: Path, authority: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    report = check(package, locker.public_key, trusted_roots(authority))
+    assert report.tsa is not None and report.tsa.startswith("CN=Docket Test TSA, serial ")
+    assert f"TSA:         {report.tsa}" in render(report)
+
+
+def test_unconfirmed_signer_has_its_own_verdict_and_exit_code(
+    locker: Locker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package, _ = court(locker, tmp_path)
+    assert main([str(package)]) == UNCONFIRMED
+    out = capsys.readouterr().out
+    assert "signer is UNCONFIRMED" in out and fingerprint(locker.public_key) in out
+    assert main([str(package), "--key", locker.public_key.hex()]) == 0
+    assert main([str(package), "--key", fingerprint(locker.public_key)]) == 0
+    assert main([str(package), "--key", "00" * 32]) == 1
+    capsys.readouterr()
+    assert main([str(package), "--key", "not-a-key"]) == 2
+
+
+def test_key_file_hex_or_pem(locker: Locker, tmp_path: Path, cli: Any) -> None:
+    package, _ = court(locker, tmp_path)
+    hex_file = tmp_path / "sender.pub"
+    hex_file.write_text(cli("key", "--locker", locker.path).out)
+    pem_file = tmp_path / "sender.pem"
+    pem_file.write_bytes(
+        locker.signing_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    for key_file in (hex_file, pem_file):
+        assert cli("check", package, "--key", key_file).code == 0
+    assert cli("key", "--locker", locker.path, "--fingerprint").out.strip() == fingerprint(
+        locker.public_key
+    )
+
+
+def test_check_and_import_speak_json_and_check_has_help(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    package, items = court(locker, tmp_path)
+    result = cli("check", package, "--json")
+    assert result.code == UNCONFIRMED
+    assert result.json()["verdict"] == "unconfirmed signer"
+    done = subprocess.run(
+        [sys.executable, "-m", "docket.disclose.check", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and "exit codes:" in done.stdout and "--tsa-root" in done.stdout
+    receiver = tmp_path / "receiver"
+    assert cli("init", receiver).code == 0
+    imported = cli(
+        "import", package, "--locker", receiver, "--key", locker.public_key.hex(), "--json"
+    )
+    assert imported.code == 0, imported.err
+    assert sorted(imported.json()["new"]) == sorted(items)
+
+
+def test_import_needs_a_key_or_an_explicit_trust(locker: Locker, tmp_path: Path) -> None:
+    package, items = court(locker, tmp_path)
+    with Locker.create(tmp_path / "receiver") as receiver:
+        with pytest.raises(DocketError, match="--trust-new-key"):
+            import_package(receiver, package, "clerk")
+        with pytest.raises(DocketError, match="signed with another key"):
+            import_package(receiver, package, "clerk", key=bytes(32))
+        import_package(receiver, package, "clerk", trust_new_key=True)
+        with receiver.engine.connect() as conn:
+            [event] = [e for e in log.events(conn, items[0]) if e.action == "item.acquired"]
+        assert event.details["acquisition"]["package"]["sender_key"] == "trusted as new"
+
+
+def test_string_event_number_is_a_named_failure(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    edit_json(
+        package / "data" / "custody" / "events.json",
+        lambda records: records[0].update(event=str(records[0]["event"])),
+    )
+    assert "events.json entry 0: event number: not of the expected type" in forged(package)
+
+
+def test_non_hex_public_key_is_a_named_failure(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    edit_json(package / "data" / "package.json", lambda p: p.update(public_key="zz" * 32))
+    assert "package.json: public_key is not a hex Ed25519 key" in forged(package)
+
+
+def test_zip_without_its_wrapper_folder_fails_check_and_import(
+    locker: Locker, tmp_path: Path
+) -> None:
+    package, _ = court(locker, tmp_path)
+    flat = tmp_path / "flat.zip"
+    with zipfile.ZipFile(flat, "w") as bundle:
+        for path in sorted(package.rglob("*")):
+            if path.is_file():
+                bundle.write(path, path.relative_to(package).as_posix())
+    [failure] = check(flat).failures
+    assert failure.endswith("the zip does not hold exactly one package folder")
+    with (
+        Locker.create(tmp_path / "receiver") as receiver,
+        pytest.raises(DocketError, match="exactly one package folder"),
+    ):
+        import_package(receiver, flat, "clerk", key=locker.public_key)
+
+
+def test_bag_declares_bagit_1_0(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    assert (package / "bagit.txt").read_text().startswith("BagIt-Version: 1.0\n")
+    assert bagit.Bag(str(package)).is_valid()
+
+
+def test_fetch_txt_is_refused(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    (package / "fetch.txt").write_text("https://example.org/x 7 data/x\n")
+    assert "bag: fetch.txt: a package must hold its files, not fetch them" in forged(package)
+
+
+def test_file_missing_from_one_of_two_manifests_fails(locker: Locker, tmp_path: Path) -> None:
+    package, items = court(locker, tmp_path)
+    manifest = package / "manifest-sha512.txt"
+    name = f"data/items/{items[0]}/metadata.json"
+    manifest.chmod(0o644)
+    manifest.write_text(
+        "".join(line for line in manifest.read_text().splitlines(True) if name not in line)
+    )
+    found = check(package).failures
+    assert f"bag: {name}: not in manifest-sha512.txt" in found
+
+
+def test_replaced_blob_stops_export_and_leaves_nothing(locker: Locker, tmp_path: Path) -> None:
+    summary = take(locker, photo(tmp_path / "in", "a.jpg", 1))
+    item = summary.outcomes[0].sha256 or ""
+    blob = locker.store.path(item)
+    blob.chmod(0o644)
+    blob.write_bytes(b"the original was swapped on disk")
+    output = tmp_path / "out" / "pkg.zip"
+    output.parent.mkdir()
+    with pytest.raises(DocketError, match=f"blob {item}: its bytes on disk hash to"):
+        export(locker, [item], "court", output, "tester")
+    assert list(output.parent.iterdir()) == []
+    with locker.engine.connect() as conn:
+        assert not [e for e in log.events(conn) if e.action == "package.exported"]
+
+
+def test_staging_of_a_dead_export_is_removed(locker: Locker, tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    leftover = tmp_path / STAGING / f"{dead.stdout.strip()}-export-0a1b2c"
+    (leftover / "data").mkdir(parents=True)
+    (leftover / "data" / "original.jpg").write_bytes(b"a copy of an original")
+    os.utime(leftover, (0, 0))
+    court(locker, tmp_path)
+    assert not (tmp_path / STAGING).exists()
+
+
+def test_export_is_logged_before_its_checkpoint(locker: Locker, tmp_path: Path) -> None:
+    package, _ = court(locker, tmp_path)
+    record = json.loads((package / "data" / "custody" / "export.json").read_text())
+    with locker.engine.connect() as conn:
+        event = log.get(conn, record["event"])
+    assert event is not None and event.action == "package.exported"
+    listed = {f["path"] for f in event.details["files"]}
+    assert {"package.json", "report.html", "report.pdf"} <= listed
+    report: CheckReport = check(package, locker.public_key)
+    assert report.intact, report.failures
