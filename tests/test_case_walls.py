@@ -372,3 +372,22 @@ def test_cli_show_and_ls_of_a_case_hold_nothing_of_another(
     assert shown.json()["flag"] == "unreviewed"  # B's clear stays B's
     in_b = cli("show", "--locker", locker.path, shared[:12], "--case", B, "--json").json()
     assert in_b["flag"] == "clear" and in_b["acquisitions"][0]["note"] == "zq7-mark-note"
+
+
+def test_uploading_bytes_only_case_b_holds_answers_new(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    client, north = walls["client"], walls["cases"]["North"]
+    csrf = sign_in(client, "investigator-1")
+    b_bytes = locker.store.path(walls["b_item"]).read_bytes()
+    answer = client.post(
+        f"/cases/{north}/upload",
+        data={"csrf": csrf},
+        files=[("files", ("scan.jpg", b_bytes, "image/jpeg"))],
+    )
+    assert answer.status_code == 200, answer.text
+    assert not MARKER.search(answer.content)
+    [outcome] = answer.json()["outcomes"]
+    assert (outcome["status"], outcome["sha256"]) == ("new", walls["b_item"])
+    item = client.get(f"/api/items/{walls['b_item']}").content
+    assert b"scan.jpg" in item and not MARKER.search(item)
