@@ -155,6 +155,7 @@ def test_verify_exit_codes(cli: Any, tmp_path: Path) -> None:
     blob = locker / "objects" / sha256[:2] / sha256[2:]
     blob.chmod(0o644)
     blob.write_bytes(b"replaced")
+    blob.chmod(0o444)  # a writable blob is a problem of its own (blob permissions)
     bad = cli("verify", "--locker", locker, "--json")
     assert bad.code == 1
     report = bad.json()

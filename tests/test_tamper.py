@@ -50,6 +50,7 @@ def test_flipped_byte_in_a_blob(filled: Locker) -> None:
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0x01
     blob.write_bytes(bytes(data))
+    os.chmod(blob, 0o444)  # the mode put back: only the content tells
     found = problems(verify(filled))
     assert found == [
         f"item {target[:16]}: blob content changed (its SHA-256 is now "
@@ -250,7 +251,9 @@ def test_replaced_signing_key(filled: Locker) -> None:
     key_path.unlink()
     from docket.custody import keys
 
-    keys.generate(key_path)
+    new_key = keys.generate(key_path)
+    # Both halves replaced (with only the private one replaced, the keys check names it).
+    (filled.path / "keys" / "signing.pub").write_text(keys.public_bytes(new_key.public_key()).hex())
     reopened = Locker.open(filled.path)
     try:
         found = problems(verify(reopened, quick=True))

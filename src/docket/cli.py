@@ -408,7 +408,7 @@ def checkpoint(locker_path: Path | None) -> None:
 @locker_option
 def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None:
     """Recompute every hash, leaf, root and signature; name every difference."""
-    with open_locker(locker_path) as locker:
+    with Locker.open(locker_path or default_path(), writable=False) as locker:  # writes nothing
         report = verify(locker, quick=quick)
     if as_json:
         print_json(

@@ -18,6 +18,11 @@ class LockerNotFoundError(DocketError):
     """A command needs a locker and none is at the given path."""
 
 
+class CatalogueLostError(DocketError):
+    """The catalogue is missing or empty while the locker holds evidence: it must be restored
+    from a copy, never silently replaced by a new, empty one."""
+
+
 class NotFoundError(DocketError):
     """An item, event or checkpoint named by the user does not exist."""
 

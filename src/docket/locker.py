@@ -1,4 +1,10 @@
-"""A locker: one folder holding the catalogue, the blob store and the signing key."""
+"""A locker: one folder holding the catalogue, the blob store and the signing key.
+
+Opening a locker never replaces a missing or emptied catalogue with a new one when the locker
+holds evidence (blobs, or a checkpoint in checkpoints.log): it refuses and says how to restore.
+Opened read-only (`writable=False`, as `verify` does), it writes nothing: no migration, no
+clean-up of tmp/, the catalogue opened read-only, and only the public key is needed.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +16,62 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, inspect, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docket import clock
 from docket.catalogue import migrate
-from docket.catalogue.database import open_engine
-from docket.custody import keys, log
+from docket.catalogue.database import open_engine, reading
+from docket.custody import keys, log, witness
 from docket.custody.checkpoint import public_key_of
-from docket.errors import DiskFullError, LockerExistsError, LockerNotFoundError
+from docket.errors import (
+    CatalogueLostError,
+    DiskFullError,
+    DocketError,
+    LockerExistsError,
+    LockerNotFoundError,
+)
 from docket.store import FilesystemStore
 from docket.store.scratch import no_room
 
 CONFIG_NAME = "docket.json"
 FORMAT = 1
+PRIVATE_KEY = Path("keys/signing.key")
+PUBLIC_KEY = Path("keys/signing.pub")  # hex of the raw Ed25519 public key, one line
 
 
 def default_path() -> Path:
     return Path(os.environ.get("DOCKET_LOCKER", "locker"))
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """docket.json, checked enough that a damaged one is one line, not a traceback."""
+    config_path = path / CONFIG_NAME
+    if not config_path.is_file():
+        raise LockerNotFoundError(
+            f"{path}: no locker here (run `docket init {path}` or set DOCKET_LOCKER)"
+        )
+    try:
+        config = json.loads(config_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise DocketError(
+            f"{config_path}: cannot be read as a locker's configuration ({exc})"
+        ) from exc
+    if not isinstance(config, dict) or not all(
+        isinstance(config.get(key), str) for key in ("locker_id", "database")
+    ):
+        raise DocketError(f"{config_path}: not a locker's configuration (no locker_id or database)")
+    return config
+
+
+def _read_only(file: Path) -> str:
+    """SQLite URI options to read `file` without writing to it. On a folder we cannot write
+    (a copy on read-only media) with no WAL left to replay, nothing can be writing to it, so it
+    is read as immutable (SQLite could not make its -shm file there); else mode=ro, which still
+    shares the -wal and -shm files with any live writer."""
+    wal = file.with_name(file.name + "-wal")
+    frozen = not os.access(file.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size)
+    return f"{file}?mode=ro{'&immutable=1' if frozen else ''}&uri=true"
 
 
 def default_actor() -> str:
@@ -38,13 +82,44 @@ def default_actor() -> str:
 
 
 class Locker:
-    def __init__(self, path: Path, config: dict[str, Any], key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self,
+        path: Path,
+        config: dict[str, Any],
+        key: Ed25519PrivateKey | None = None,
+        writable: bool = True,
+    ) -> None:
         self.path = path
         self.config = config
-        self.signing_key = key
-        self.public_key = public_key_of(key)
+        self.writable = writable
+        self._signing_key = key
+        self.public_key = self._load_public_key()
         self.store = FilesystemStore(path)
         self.engine: Engine = open_engine(self._database_url())
+        witness.attach(self.engine, path)
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The private key, read when first needed (verifying needs only the public key)."""
+        if self._signing_key is None:
+            self._signing_key = keys.load(self.path / PRIVATE_KEY)
+        return self._signing_key
+
+    def _load_public_key(self) -> bytes:
+        """keys/signing.pub when present, else derived from the private key (older lockers)."""
+        try:
+            text = (self.path / PUBLIC_KEY).read_text().strip()
+        except FileNotFoundError:
+            return public_key_of(self.signing_key)
+        except OSError as exc:
+            raise DocketError(f"{self.path / PUBLIC_KEY}: cannot be read ({exc.strerror})") from exc
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise DocketError(f"{self.path / PUBLIC_KEY}: not the hex of an Ed25519 public key")
+        return key
 
     @property
     def locker_id(self) -> str:
@@ -58,8 +133,37 @@ class Locker:
     def _database_url(self) -> str:
         url = os.environ.get("DOCKET_DATABASE_URL") or str(self.config["database"])
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            return f"sqlite:///{self.path.resolve() / url.removeprefix('sqlite:///')}"
+            url = f"sqlite:///{self.path.resolve() / url.removeprefix('sqlite:///')}"
+        if url.startswith("sqlite:///") and not self.writable:
+            return f"sqlite:///file:{_read_only(Path(url.removeprefix('sqlite:///')))}"
         return url
+
+    def _sqlite_file(self) -> Path | None:
+        url = make_url(self._database_url())
+        if url.get_backend_name() != "sqlite" or not url.database:
+            return None
+        return Path(url.database.removeprefix("file:"))
+
+    def _catalogue_lost(self) -> bool:
+        """Whether the catalogue is missing or empty (no custody log in it)."""
+        file = self._sqlite_file()
+        if file is not None and (not file.is_file() or file.stat().st_size == 0):
+            return True  # checked before connecting: connecting would create the file
+        with reading(self.engine) as conn:
+            return not inspect(conn).has_table("log_head")
+
+    def _refuse_a_new_catalogue(self) -> None:
+        """A missing or emptied catalogue is never silently replaced while evidence is held."""
+        blobs = next(self.store.digests(), None) if self.store.objects.is_dir() else None
+        if not self._catalogue_lost() or (blobs is None and not witness.holds_any(self.path)):
+            return
+        file = self._sqlite_file()
+        where = str(file) if file is not None else "the catalogue database in docket.json"
+        raise CatalogueLostError(
+            f"{where}: the catalogue is missing or empty, but this locker holds evidence "
+            f"(blobs in objects/ or checkpoints in {witness.FILE_NAME}); restore the catalogue "
+            "from a copy (a backup or replica) before using the locker; no new one was made"
+        )
 
     @classmethod
     def create(
@@ -74,7 +178,9 @@ class Locker:
         path.mkdir(parents=True, exist_ok=True)
         FilesystemStore.create(path)
         (path / "keys").mkdir(mode=0o700)
-        key = keys.generate(path / "keys" / "signing.key")
+        key = keys.generate(path / PRIVATE_KEY)
+        (path / PUBLIC_KEY).write_text(public_key_of(key).hex() + "\n")
+        (path / witness.FILE_NAME).touch(mode=0o644)
         config: dict[str, Any] = {
             "format": FORMAT,
             "locker_id": str(uuid.uuid4()),
@@ -104,27 +210,33 @@ class Locker:
         return locker
 
     @classmethod
-    def open(cls, path: Path) -> Locker:
-        config_path = path / CONFIG_NAME
-        if not config_path.is_file():
-            raise LockerNotFoundError(
-                f"{path}: no locker here (run `docket init {path}` or set DOCKET_LOCKER)"
-            )
-        config = json.loads(config_path.read_text())
-        locker = cls(path, config, keys.load(path / "keys" / "signing.key"))
+    def open(cls, path: Path, writable: bool = True) -> Locker:
+        """Open the locker at `path`; with `writable=False` nothing in it is written."""
+        locker = cls(path, read_config(path), writable=writable)
         try:
-            migrate.upgrade(locker.engine, default_actor())
+            locker._refuse_a_new_catalogue()
+            if writable:
+                migrate.upgrade(locker.engine, default_actor())
+            else:
+                migrate.check_current(locker.engine)
         except OperationalError as exc:
             locker.close()
-            if no_room(path):  # SQLite then says only "disk I/O error" (no room for its WAL)
+            if writable and no_room(path):  # SQLite then says only "disk I/O error"
                 raise DiskFullError(
                     f"{path}: the locker's disk is full, so its catalogue cannot be opened "
                     f"({exc.orig}); free some space and run the command again"
                 ) from exc
+            raise DocketError(f"{path}: the catalogue cannot be opened ({exc.orig})") from exc
+        except DBAPIError as exc:
+            locker.close()
+            raise DocketError(f"{path}: the catalogue cannot be read ({exc.orig})") from exc
+        except BaseException:
+            locker.close()
             raise
-        # Partial writes and scratch of processes that died (a killed ingest's .part, an
-        # analysis step's unblurred thumbnails); a live process's are left alone.
-        locker.store.clean_tmp()
+        if writable:
+            # Partial writes and scratch of processes that died (a killed ingest's .part, an
+            # analysis step's unblurred thumbnails); a live process's are left alone.
+            locker.store.clean_tmp()
         return locker
 
     def close(self) -> None:

@@ -15,9 +15,12 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from docket import verify_locker
 from docket._incident_checks import incident_problems
 from docket.catalogue import schema
+from docket.catalogue.database import reading
 from docket.catalogue.records import (
     Arrival,
     arrival_facts,
@@ -73,6 +76,7 @@ class _Verifier:
         self.locker = locker
         self.conn = conn
         self.report = report
+        self.tail_lost = False
         rows = conn.execute(select(schema.events).order_by(schema.events.c.seq)).mappings().all()
         self.rows = rows
         self.events: dict[int, Event] = {}
@@ -86,9 +90,20 @@ class _Verifier:
         self.report.problems.append(Problem(subject, message))
 
     def run_check(self, name: str, body: Callable[[], str]) -> None:
+        """Run one check; one that cannot finish (a corrupt value) fails with the reason."""
         before = len(self.report.problems)
-        detail = body()
+        try:
+            detail = body()
+        except (SQLAlchemyError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            self.problem(name, f"could not be checked: {type(exc).__name__}: {reason}")
+            detail = "stopped by a value it could not read"
         self.report.checks.append(Check(name, len(self.report.problems) == before, detail))
+
+    def checkpoints_file(self, stored: list[StoredCheckpoint], leaves: list[bytes]) -> str:
+        outcome = verify_locker.checkpoints_file(self.locker, leaves, stored)
+        self.tail_lost = outcome.tail_lost
+        return adopt(self.report, outcome)
 
     def log_sequence(self) -> str:
         head = int(self.conn.execute(select(schema.log_head.c.size)).scalar_one())
@@ -421,7 +436,12 @@ class _Verifier:
                 self.problem(subject, "blob size differs from the catalogue")
         known = {sha256 for _, sha256, _, _ in rows}
         strays = [name for name in store.digests() if name not in known]
-        if strays:
+        for name in strays if self.tail_lost else []:
+            self.problem(
+                f"blob {_short(name)}",
+                "in the store but no record references it: the catalogue lost its tail",
+            )
+        if strays and not self.tail_lost:
             self.report.notes.append(
                 f"{len(strays)} blob(s) in the store are not in the catalogue (an interrupted "
                 "ingest leaves these; they were never reported as stored)"
@@ -461,9 +481,34 @@ def _arrival_from_row(row: Mapping[Any, Any], case: Any) -> Arrival:
     )
 
 
+def adopt(report: VerifyReport, outcome: verify_locker.Outcome) -> str:
+    """Take the problems and notes of a check from verify_locker into `report`."""
+    report.problems.extend(Problem(subject, message) for subject, message in outcome.problems)
+    report.notes.extend(outcome.notes)
+    return outcome.detail
+
+
+def _outside_check(report: VerifyReport, name: str, outcome: verify_locker.Outcome) -> None:
+    detail = adopt(report, outcome)
+    report.checks.append(Check(name, outcome.passed, detail))
+
+
 def verify(locker: Locker, quick: bool = False) -> VerifyReport:
     report = VerifyReport()
-    with locker.engine.connect() as conn, conn.begin():
+    try:
+        _verify_catalogue(locker, quick, report)
+    except SQLAlchemyError as exc:  # a catalogue too damaged to read at all
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        report.problems.append(Problem("catalogue", f"cannot be read ({reason})"))
+        report.checks.append(Check("catalogue", False, "unreadable"))
+    _outside_check(report, "keys", verify_locker.keys(locker))
+    _outside_check(report, "blob permissions", verify_locker.blob_permissions(locker.store))
+    return report
+
+
+def _verify_catalogue(locker: Locker, quick: bool, report: VerifyReport) -> None:
+    with reading(locker.engine) as conn:
+        _outside_check(report, "catalogue integrity", verify_locker.catalogue_integrity(conn))
         verifier = _Verifier(locker, conn, report)
         leaves = verifier.leaves()
         stored = checkpoints(conn, locker.origin)
@@ -471,10 +516,10 @@ def verify(locker: Locker, quick: bool = False) -> VerifyReport:
         verifier.run_check("event contents", verifier.event_contents)
         verifier.run_check("signing key", verifier.signing_key)
         verifier.run_check("checkpoints", lambda: verifier.checkpoint_chain(stored, leaves))
+        verifier.run_check("checkpoints file", lambda: verifier.checkpoints_file(stored, leaves))
         verifier.run_check("checkpoint records", lambda: verifier.checkpoint_records(stored))
         verifier.run_check("catalogue rows", verifier.catalogue_rows)
         verifier.run_check("derivatives and hashes", verifier.derived_rows)
         verifier.run_check("blobs", lambda: verifier.blobs(rehash=not quick))
         if quick:
             report.checks.append(Check("blob hashes", None, "skipped (--quick)"))
-    return report

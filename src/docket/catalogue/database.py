@@ -3,18 +3,53 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+_AFTER_COMMIT = "docket_after_commit"
+
+
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run `action` right after the transaction `conn` is in has committed; never when it
+    rolls back. For what must be written outside the database only once the database holds
+    what it describes (checkpoints.log, see custody/witness.py). An error `action` raises comes
+    out of the commit, after the commit itself succeeded."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _run_after_commit(engine: Engine) -> None:
+    """Wrap the dialect's commit so that the actions queued by `after_commit` run after it;
+    SQLAlchemy's own commit event fires before the commit, and a rollback drops them."""
+    commit = engine.dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        actions = dbapi_connection.info.pop(_AFTER_COMMIT, [])  # a failed commit drops them
+        commit(dbapi_connection)
+        for action in actions:
+            action()
+
+    setattr(engine.dialect, "do_commit", do_commit)  # noqa: B010 (an instance, not the class)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Connection) -> None:
+        connection.info.pop(_AFTER_COMMIT, None)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi: Any, record: Any, _state: Any) -> None:
+        record.info.pop(_AFTER_COMMIT, None)  # returned to the pool without a commit
+
 
 def open_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, synchronous=FULL and BEGIN IMMEDIATE writes."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        _run_after_commit(engine)
+        return engine
     engine = create_engine(url, connect_args={"timeout": 120})
+    _run_after_commit(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

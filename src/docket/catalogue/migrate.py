@@ -61,6 +61,18 @@ def _known(revision: str | None) -> None:
         ) from exc
 
 
+def check_current(engine: Engine) -> None:
+    """For a read-only open: the catalogue must already have the newest schema (no writes)."""
+    with reading(engine) as conn:
+        found = current(conn)
+    if found != head():
+        _known(found)
+        raise DocketError(
+            f"the catalogue has schema {found}, older than this docket's {head()}; open the "
+            "locker once where it can be written (any command but verify) to upgrade it"
+        )
+
+
 def upgrade(engine: Engine, actor: str) -> tuple[str | None, str] | None:
     """Upgrade to the newest schema; (from, to) when something changed, None when current."""
     with reading(engine) as conn:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from docket import clock
 from docket.catalogue import schema
-from docket.custody import log, merkle
+from docket.custody import log, merkle, witness
 from docket.custody.checkpoint import Checkpoint, sign
 from docket.errors import CustodyError, NotFoundError
 
@@ -42,6 +42,7 @@ def make_checkpoint(
     assert checkpoint_id is not None
     stored = StoredCheckpoint(int(checkpoint_id[0]), checkpoint)
     log.append(conn, actor, "checkpoint.made", details=checkpoint_facts(stored))
+    witness.record(conn, stored)  # appended to checkpoints.log after the commit, never before
     return stored
 
 

@@ -1,0 +1,154 @@
+"""checkpoints.log: every signed checkpoint, kept outside the catalogue as well as in it.
+
+The custody log checks only itself, so a catalogue that lost its tail (an older copy put
+back, a lost WAL file) still looks consistent. This file remembers every checkpoint ever
+signed, so `verify` can tell that the catalogue no longer holds events the locker signed.
+
+Format: one line per checkpoint, in the order they were signed, each RFC 8785 canonical JSON
+(for these values: sorted keys, no spaces) of `id`, `origin`, `tree_size`, `root` (hex),
+`time` and `signature` (base64 of the Ed25519 signature over the C2SP checkpoint note body,
+`origin\\nsize\\nbase64(root)\\ntime <RFC 3339>\\n`, see checkpoint.py). The file is only
+ever appended to (O_APPEND), one fsynced write per line.
+
+Ordering: a checkpoint's line is appended only after the transaction that stored it has
+committed (`database.after_commit`). A crash between the two leaves the file one checkpoint
+behind the catalogue, which is safe: `verify` checks the catalogue against the newest line it
+finds. The other order could leave a line for a checkpoint, and events, that never committed
+and were never acknowledged, and `verify` would have to call them lost. A line cut short by a
+crash while it was being written is the newest line and ends without a newline: it is ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine
+
+from docket.catalogue.database import after_commit
+from docket.custody.checkpoint import Checkpoint
+from docket.errors import DiskFullError, DocketError, is_disk_full
+
+if TYPE_CHECKING:
+    from docket.custody.ledger import StoredCheckpoint
+
+FILE_NAME = "checkpoints.log"
+_OPTION = "docket_witness"
+
+
+def attach(engine: Engine, locker_path: Path) -> None:
+    """Make checkpoints signed through `engine` be appended to the locker's checkpoints.log."""
+    engine.update_execution_options(**{_OPTION: str(locker_path / FILE_NAME)})
+
+
+def record(conn: Connection, stored: StoredCheckpoint) -> None:
+    """Append `stored` to checkpoints.log once the transaction holding it commits."""
+    path = conn.get_execution_options().get(_OPTION)
+    if path is not None:
+        after_commit(conn, lambda: append(Path(path), stored.id, stored.checkpoint))
+
+
+def line(checkpoint_id: int, checkpoint: Checkpoint) -> bytes:
+    facts = {
+        "id": checkpoint_id,
+        "origin": checkpoint.origin,
+        "root": checkpoint.root.hex(),
+        "signature": base64.b64encode(checkpoint.signature).decode(),
+        "time": checkpoint.time,
+        "tree_size": checkpoint.tree_size,
+    }
+    return json.dumps(facts, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def append(path: Path, checkpoint_id: int, checkpoint: Checkpoint) -> None:
+    """Append one line and fsync it (and the folder, when the file is new)."""
+    try:
+        new = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line(checkpoint_id, checkpoint))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if new:
+            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+    except OSError as exc:
+        message = (
+            f"{path}: checkpoint {checkpoint_id} is stored in the catalogue but could not be "
+            f"appended here ({exc.strerror}); the next checkpoint will be"
+        )
+        raise (DiskFullError if is_disk_full(exc) else DocketError)(message) from exc
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    """One line of checkpoints.log, read back."""
+
+    line: int
+    id: int
+    checkpoint: Checkpoint
+
+
+@dataclass
+class WitnessFile:
+    entries: list[Witnessed]
+    problems: list[tuple[str, str]]
+    torn: bool = False
+
+    @property
+    def latest(self) -> Witnessed | None:
+        return max(self.entries, key=lambda e: e.checkpoint.tree_size, default=None)
+
+
+def _parse(text: str, number: int) -> Witnessed:
+    facts = json.loads(text)
+    checkpoint = Checkpoint(
+        origin=str(facts["origin"]),
+        tree_size=int(facts["tree_size"]),
+        root=bytes.fromhex(facts["root"]),
+        time=str(facts["time"]),
+        signature=base64.b64decode(facts["signature"], validate=True),
+    )
+    return Witnessed(number, int(facts["id"]), checkpoint)
+
+
+def read(path: Path, origin: str, public_key: bytes) -> WitnessFile:
+    """Every line of checkpoints.log, each checked against the locker's public key; lines
+    that are malformed, of another log or not signed by the key are problems, not entries."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    torn = lines.pop() != b""  # the text after the last newline: empty unless cut short
+    found = WitnessFile([], [], torn)
+    for number, raw in enumerate(lines, start=1):
+        subject = f"{FILE_NAME} line {number}"
+        try:
+            entry = _parse(raw.decode(), number)
+        except (ValueError, KeyError, TypeError) as exc:
+            found.problems.append((subject, f"is not a checkpoint ({exc})"))
+            continue
+        if entry.checkpoint.origin != origin:
+            found.problems.append(
+                (subject, f"is a checkpoint of another log ({entry.checkpoint.origin!r})")
+            )
+        elif not entry.checkpoint.verify(public_key):
+            found.problems.append((subject, "signature does not verify (forged or altered)"))
+        else:
+            found.entries.append(entry)
+    return found
+
+
+def holds_any(locker_path: Path) -> bool:
+    """Whether the locker's checkpoints.log records at least one checkpoint."""
+    try:
+        with (locker_path / FILE_NAME).open("rb") as handle:
+            return any(raw.strip() for raw in handle)
+    except FileNotFoundError:
+        return False

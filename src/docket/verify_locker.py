@@ -1,0 +1,171 @@
+"""Checks of what surrounds the custody log, for `verify` (verify.py reports them).
+
+- catalogue integrity: the database's own check (SQLite's `PRAGMA integrity_check`), so a
+  damaged index or page is named instead of silently dropping rows from a query.
+- checkpoints file: the catalogue's log still holds the newest checkpoint the locker ever
+  signed (checkpoints.log, see custody/witness.py), so a catalogue that lost its tail is found.
+- keys: the private key is readable by its owner only, and matches keys/signing.pub.
+- blob permissions: blobs are read-only, as the store made them.
+
+Each returns an Outcome: passed (True, False, or None for "not checked"), a detail line,
+the problems found with their subject, and notes that are not problems.
+"""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from docket.custody import merkle, witness
+from docket.custody.checkpoint import public_key_of
+from docket.custody.keys import load
+from docket.custody.ledger import StoredCheckpoint
+from docket.errors import DocketError
+from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
+from docket.store import FilesystemStore
+
+
+@dataclass
+class Outcome:
+    passed: bool | None
+    detail: str
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tail_lost: bool = False
+
+    def failed(self, subject: str, message: str) -> None:
+        self.passed = False
+        self.problems.append((subject, message))
+
+
+def catalogue_integrity(conn: Connection) -> Outcome:
+    """SQLite's own integrity check of every page and index; PostgreSQL is not checked here
+    (its amcheck extension needs rights a locker's role should not have)."""
+    if conn.dialect.name != "sqlite":
+        return Outcome(None, f"{conn.dialect.name}: use the server's own tools (amcheck)")
+    outcome = Outcome(True, "SQLite integrity_check: ok")
+    try:
+        rows = [str(row[0]) for row in conn.execute(text("PRAGMA integrity_check"))]
+    except DBAPIError as exc:  # too damaged for the check to walk it
+        rows = [str(exc.orig)]
+    if rows != ["ok"]:
+        for row in rows:
+            outcome.failed("catalogue", f"damaged: {row}")
+        outcome.detail = f"SQLite integrity_check: {len(rows)} finding(s)"
+    return outcome
+
+
+def checkpoints_file(
+    locker: Locker, leaves: list[bytes], stored: list[StoredCheckpoint]
+) -> Outcome:
+    """The newest checkpoint in checkpoints.log is a prefix of the catalogue's log (size and
+    root), every line is signed by the locker's key, and no catalogue checkpoint with the same
+    id says otherwise."""
+    path = locker.path / witness.FILE_NAME
+    outcome = Outcome(True, "")
+    if not path.is_file():
+        outcome.failed(
+            witness.FILE_NAME,
+            "missing: the catalogue's tail cannot be checked (restore it from a copy; a "
+            "locker made before docket kept it starts one at its next `docket checkpoint`)",
+        )
+        outcome.detail = "no checkpoints file"
+        return outcome
+    found = witness.read(path, locker.origin, locker.public_key)
+    for subject, message in found.problems:
+        outcome.failed(subject, message)
+    if found.torn:
+        outcome.notes.append(
+            f"{witness.FILE_NAME} ends in a line cut short (a crash while it was appended); "
+            "it was ignored"
+        )
+    by_id = {cp.id: cp.checkpoint for cp in stored}
+    for entry in found.entries:
+        mine = by_id.get(entry.id)
+        if mine is not None and (mine.tree_size, mine.root) != (
+            entry.checkpoint.tree_size,
+            entry.checkpoint.root,
+        ):
+            outcome.failed(
+                f"checkpoint {entry.id}",
+                f"differs from the one signed in {witness.FILE_NAME} line {entry.line}",
+            )
+    latest = found.latest
+    if latest is None:
+        outcome.detail = "no checkpoint in the file yet"
+        return outcome
+    size, events = latest.checkpoint.tree_size, len(leaves)
+    if size > events:
+        outcome.tail_lost = True
+        outcome.failed(
+            "catalogue",
+            f"the catalogue ends at event {events - 1}; checkpoint {latest.id} signed {size} "
+            f"events; events {events}..{size - 1} are missing (restore the catalogue from a "
+            "copy)",
+        )
+    elif merkle.root(leaves[:size]) != latest.checkpoint.root:
+        outcome.tail_lost = True
+        outcome.failed(
+            "catalogue",
+            f"its first {size} events are not those checkpoint {latest.id} signed "
+            f"({witness.FILE_NAME} line {latest.line}): changed or replaced",
+        )
+    witnessed = {entry.id for entry in found.entries}
+    for cp in stored:
+        if cp.id not in witnessed and cp.checkpoint.tree_size > size:
+            outcome.notes.append(
+                f"checkpoint {cp.id} is not in {witness.FILE_NAME} (the process stopped "
+                "between storing and appending it); the next checkpoint is appended as usual"
+            )
+    outcome.detail = (
+        f"{len(found.entries)} signed checkpoints; the newest (size {size}) "
+        f"{'is not' if outcome.tail_lost else 'is'} in the catalogue's log"
+    )
+    return outcome
+
+
+def keys(locker: Locker) -> Outcome:
+    """The private key is its owner's alone (mode 0600) and matches the public key kept."""
+    outcome = Outcome(True, "")
+    private = locker.path / PRIVATE_KEY
+    try:
+        mode = private.stat().st_mode
+    except FileNotFoundError:
+        outcome.detail = "no private key here (verifying needs only the public key)"
+        return outcome
+    if mode & 0o077:
+        outcome.failed(
+            str(PRIVATE_KEY),
+            f"readable or writable by others (mode {stat.S_IMODE(mode):04o}); run "
+            f"`chmod 600 {private}` and consider the key exposed",
+        )
+    if (locker.path / PUBLIC_KEY).is_file():
+        try:
+            derived = public_key_of(load(private))
+        except DocketError as exc:
+            outcome.notes.append(f"the private key could not be compared: {exc}")
+        else:
+            if derived != locker.public_key:
+                outcome.failed(str(PUBLIC_KEY), f"is not the public half of {PRIVATE_KEY}")
+    outcome.detail = f"{PRIVATE_KEY} mode {stat.S_IMODE(mode):04o}"
+    return outcome
+
+
+def blob_permissions(store: FilesystemStore) -> Outcome:
+    """Every blob in objects/ is read-only: nobody may write to an original or derivative."""
+    outcome = Outcome(True, "")
+    count = 0
+    for name in store.digests():
+        count += 1
+        mode = store.path(name).lstat().st_mode
+        if mode & 0o222 or not stat.S_ISREG(mode):
+            outcome.failed(
+                f"blob {name[:16]}",
+                f"is writable or not a plain file (mode {stat.S_IMODE(mode):04o}); blobs are "
+                "kept read-only (chmod 444)",
+            )
+    outcome.detail = f"{count} blobs read-only" if outcome.passed else f"{count} blobs"
+    return outcome

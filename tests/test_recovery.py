@@ -1,0 +1,270 @@
+"""A locker never loses acknowledged evidence unnoticed: faults a careful tester injects into
+the catalogue, its files and its keys are each named by `verify` or refused at open, on one
+line and without a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import docket_command, photo, take
+from sqlalchemy import update
+
+from docket.catalogue import schema
+from docket.custody import witness
+from docket.custody.ledger import make_checkpoint
+from docket.locker import Locker
+from docket.verify import verify
+
+
+@pytest.fixture
+def sqlite_locker(locker: Locker) -> Locker:
+    if locker.engine.dialect.name != "sqlite":
+        pytest.skip("a fault in SQLite's catalogue file")
+    return locker
+
+
+def catalogue_file(locker: Locker) -> Path:
+    return locker.path / "catalogue.sqlite"
+
+
+def put_back(saved: Path, locker: Locker) -> None:
+    """Replace the catalogue by an older copy, as a restored backup would."""
+    locker.close()
+    for suffix in ("-wal", "-shm"):
+        catalogue_file(locker).with_name(f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(saved, catalogue_file(locker))
+
+
+def witnessed(locker: Locker) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (locker.path / witness.FILE_NAME).read_text().splitlines()]
+
+
+def test_every_checkpoint_is_appended_to_checkpoints_log(locker: Locker, tmp_path: Path) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    take(locker, photo(tmp_path / "b", seed=2))
+    lines = witnessed(locker)
+    assert [line["id"] for line in lines] == [1, 2]
+    assert lines[1]["tree_size"] > lines[0]["tree_size"]
+    assert verify(locker, quick=True).ok
+
+
+def test_a_checkpoint_rolled_back_is_not_appended(locker: Locker) -> None:
+    """The line is appended after the commit: a checkpoint that never committed (as in a crash
+    before the commit) leaves no line that verify would have to call lost."""
+    with pytest.raises(RuntimeError), locker.engine.connect() as conn, conn.begin():
+        make_checkpoint(conn, locker.signing_key, locker.origin, "tester")
+        raise RuntimeError("stopped before the commit")
+    assert witnessed(locker) == []
+    assert verify(locker, quick=True).ok
+
+
+def test_older_catalogue_copied_back_names_the_missing_events(
+    sqlite_locker: Locker, tmp_path: Path
+) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(catalogue_file(locker), saved)
+    with locker.engine.connect() as conn:
+        before = int(conn.exec_driver_sql("SELECT size FROM log_head").scalar_one())
+    lost = take(locker, photo(tmp_path / "b", seed=2)).outcomes[0].sha256
+    assert lost is not None
+    signed = witnessed(locker)[-1]
+    put_back(saved, locker)
+    with Locker.open(locker.path) as reopened:
+        found = [str(p) for p in verify(reopened, quick=True).problems]
+    assert (
+        f"catalogue: the catalogue ends at event {before - 1}; checkpoint {signed['id']} signed "
+        f"{signed['tree_size']} events; events {before}..{signed['tree_size'] - 1} are missing "
+        "(restore the catalogue from a copy)"
+    ) in found
+    assert (
+        f"blob {lost[:16]}: in the store but no record references it: the catalogue lost its tail"
+    ) in found
+
+
+def test_forged_line_in_checkpoints_log_is_named(locker: Locker, tmp_path: Path) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    path = locker.path / witness.FILE_NAME
+    line = json.loads(path.read_text())
+    line["tree_size"] += 5
+    path.write_text(json.dumps(line) + "\n")
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert found == [f"{witness.FILE_NAME} line 1: signature does not verify (forged or altered)"]
+
+
+def test_missing_catalogue_is_not_replaced(sqlite_locker: Locker, tmp_path: Path, cli: Any) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    for name in ("catalogue.sqlite", "catalogue.sqlite-wal", "catalogue.sqlite-shm"):
+        (locker.path / name).unlink(missing_ok=True)
+    result = cli("ingest", "--locker", locker.path, photo(tmp_path / "b", seed=2))
+    assert result.code == 1
+    assert "catalogue is missing or empty" in result.err
+    assert "restore the catalogue from a copy" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert not catalogue_file(locker).exists()
+
+
+def test_emptied_catalogue_is_not_replaced(sqlite_locker: Locker, tmp_path: Path, cli: Any) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    catalogue_file(locker).write_bytes(b"")
+    result = cli("ls", "--locker", locker.path)
+    assert result.code == 1 and "catalogue is missing or empty" in result.err
+    assert catalogue_file(locker).stat().st_size == 0
+
+
+def _flip_index_bit(file: Path, index: str) -> None:
+    with sqlite3.connect(file) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (index,)).fetchone()
+    db.close()
+    with file.open("r+b") as handle:
+        # The index is small, so its root page is its only (leaf) page: its cells, the keys
+        # with their row ids, are packed at the page's end. Flip a bit in the last cell's key.
+        handle.seek(root[0] * page_size - 20)
+        byte = handle.read(1)[0]
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte ^ 0x01]))
+
+
+def test_flipped_bit_in_an_index_is_found(sqlite_locker: Locker, tmp_path: Path) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1), photo(tmp_path / "a", "two.jpg", seed=2))
+    locker.close()
+    _flip_index_bit(catalogue_file(locker), "ix_events_item_sha256")
+    with Locker.open(locker.path) as reopened:
+        report = verify(reopened, quick=True)
+    [check] = [c for c in report.checks if c.name == "catalogue integrity"]
+    assert check.passed is False
+    assert any(
+        p.subject == "catalogue" and "ix_events_item_sha256" in p.message for p in report.problems
+    )
+
+
+def test_corrupt_result_value_is_named(locker: Locker, tmp_path: Path) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    with locker.engine.begin() as conn:
+        conn.execute(update(schema.results).values(data="{not json"))
+    report = verify(locker, quick=True)
+    assert not report.ok
+    assert any(p.subject == "derivatives and hashes" for p in report.problems)
+
+
+def _verify_cli(cli: Any, path: Path) -> Any:
+    result = cli("verify", "--locker", path)
+    assert result.code == 1
+    return result
+
+
+def test_damaged_pages_are_named_without_a_traceback(
+    sqlite_locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    file = catalogue_file(locker)
+    data = bytearray(file.read_bytes())
+    page = 4096
+    data[2 * page : 6 * page] = os.urandom(4 * page)
+    file.write_bytes(bytes(data))
+    result = _verify_cli(cli, locker.path)
+    assert "catalogue" in result.out + result.err
+
+
+def test_truncated_catalogue_is_named_without_a_traceback(
+    sqlite_locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    file = catalogue_file(locker)
+    with file.open("r+b") as handle:
+        handle.truncate(file.stat().st_size // 2)
+    result = _verify_cli(cli, locker.path)
+    assert "catalogue" in result.out + result.err
+
+
+def test_garbage_configuration_is_one_line(locker: Locker, cli: Any) -> None:
+    (locker.path / "docket.json").write_bytes(b"\x00\xffnot json")
+    result = _verify_cli(cli, locker.path)
+    assert result.err.startswith(f"docket: {locker.path / 'docket.json'}: cannot be read as")
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, float, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime, p.stat().st_mode)
+        for p in root.rglob("*")
+    }
+
+
+def test_verify_a_read_only_copy_writes_nothing(sqlite_locker: Locker, tmp_path: Path) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    copy = tmp_path / "copy"
+    shutil.copytree(locker.path, copy)
+    (copy / "tmp" / "999999-blob-dead.part").write_bytes(b"left by a killed ingest")
+    (copy / "keys" / "signing.key").unlink()  # a copy made for checking holds no private key
+    for path in [copy, *copy.rglob("*")]:
+        readable = 0o555 if path.is_dir() else 0o444
+        path.chmod(readable)
+    before = _snapshot(copy)
+    command = [*docket_command(), "verify", "--locker", str(copy)]
+    if os.getuid() == 0:  # root writes through modes: mount the copy read-only for the check
+        mount = f"mount --bind -o ro {copy} {copy} && exec {shlex.join(command)}"
+        command = ["unshare", "--mount", "sh", "-c", mount]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("verified: no problems")
+    assert _snapshot(copy) == before
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # so that pytest can remove it
+
+
+def test_verify_needs_only_the_public_key(locker: Locker, tmp_path: Path) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    (locker.path / "keys" / "signing.key").rename(tmp_path / "away.key")
+    with Locker.open(locker.path, writable=False) as reopened:
+        assert verify(reopened, quick=True).ok
+
+
+def test_writable_blob_is_reported(locker: Locker, tmp_path: Path) -> None:
+    sha256 = take(locker, photo(tmp_path / "a", seed=1)).outcomes[0].sha256
+    assert sha256 is not None
+    locker.store.path(sha256).chmod(0o644)
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert found == [
+        f"blob {sha256[:16]}: is writable or not a plain file (mode 0644); blobs are kept "
+        "read-only (chmod 444)"
+    ]
+
+
+def test_signing_key_readable_by_others_is_reported(locker: Locker) -> None:
+    (locker.path / "keys" / "signing.key").chmod(0o644)
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert len(found) == 1
+    assert found[0].startswith("keys/signing.key: readable or writable by others (mode 0644)")
+
+
+def test_verify_json_names_each_check(locker: Locker, cli: Any) -> None:
+    (locker.path / "keys" / "signing.key").chmod(0o640)
+    result = cli("verify", "--locker", locker.path, "--json")
+    report = result.json()
+    assert result.code == 1 and report["ok"] is False
+    checks = {c["name"]: c["passed"] for c in report["checks"]}
+    assert checks["keys"] is False and checks["checkpoints file"] is True
+    assert [p["subject"] for p in report["problems"]] == ["keys/signing.key"]
