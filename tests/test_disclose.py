@@ -169,7 +169,7 @@ def test_swapped_and_truncated_proofs(locker: Locker, tmp_path: Path) -> None:
         records[0]["audit_path"],
     )
     records[2]["audit_path"] = records[2]["audit_path"][:-1]
-    events_path.write_text(json.dumps(records))
+    events_path.write_text(json.dumps(records, indent=1))
     found = failures(check(package))
     for record in records[:3]:
         assert (

@@ -71,7 +71,7 @@ def edit_json(path: Path, change: Any) -> None:
     path.chmod(0o644)
     value = json.loads(path.read_text())
     change(value)
-    path.write_text(json.dumps(value))
+    path.write_text(json.dumps(value, indent=1))  # as Docket writes its proof files
 
 
 def test_planted_file_fails_even_with_rebuilt_manifests(locker: Locker, tmp_path: Path) -> None:

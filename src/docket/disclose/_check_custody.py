@@ -20,9 +20,10 @@ from cryptography import x509
 
 from docket.custody import merkle
 from docket.custody.checkpoint import Checkpoint, open_checkpoint, strict_b64
-from docket.disclose._check_bag import Recorder, files_under
+from docket.disclose._check_bag import Recorder, bag_info, bag_info_text, files_under
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
+RECORD_KEYS = {"event", "leaf", "audit_path", "result_data"}
 PROOF_FILES = ("custody/checkpoint.txt", "custody/export.json", "custody/events.json")
 PREVIOUS_FILES = ("custody/previous-checkpoint.txt", "custody/consistency.json")
 TOKEN_FILE = "custody/checkpoint.tsr"
@@ -39,6 +40,23 @@ def read_json(root: Path, relative: str) -> Any:
         raise Malformed(f"{relative}: missing") from exc
     except (OSError, ValueError, RecursionError) as exc:
         raise Malformed(f"{relative}: not readable JSON ({type(exc).__name__})") from exc
+
+
+def read_canonical(root: Path, relative: str, indent: int | None) -> Any:
+    """A proof file's JSON, which must be exactly as Docket writes it (json.dumps with this
+    indent): proofs are not listed by hash, so no other spelling of them is accepted."""
+    value = read_json(root, relative)
+    if (root / "data" / relative).read_bytes() != json.dumps(value, indent=indent).encode():
+        raise Malformed(f"{relative}: not written as Docket writes it")
+    return value
+
+
+def read_note_text(root: Path, relative: str) -> str:
+    """A checkpoint note of the package: signed by the sender alone, with one signature."""
+    text = read_text(root, relative)
+    if text.count("\n\u2014 ") != 1 or not text.endswith("\n"):
+        raise Malformed(f"{relative}: a package's checkpoint carries exactly one signature")
+    return text
 
 
 def read_text(root: Path, relative: str) -> str:
@@ -84,9 +102,10 @@ class ExportRecord:
 def checkpoint_of(root: Path, public_key: bytes, report: Recorder) -> Checkpoint | None:
     name = "checkpoint signature"
     try:
-        checkpoint = open_checkpoint(read_text(root, PROOF_FILES[0]), public_key)
+        checkpoint = open_checkpoint(read_note_text(root, PROOF_FILES[0]), public_key)
     except ValueError as exc:
-        report.record(name, [f"custody/checkpoint.txt: {exc}"])
+        text = str(exc)
+        report.record(name, [text if text.startswith("custody/") else f"{PROOF_FILES[0]}: {text}"])
         return None
     report.record(name, [], f"tree size {checkpoint.tree_size}, time {checkpoint.time}")
     return checkpoint
@@ -95,6 +114,8 @@ def checkpoint_of(root: Path, public_key: bytes, report: Recorder) -> Checkpoint
 def proven_event(record: Any, checkpoint: Checkpoint, where: str) -> tuple[int, dict[str, Any]]:
     """The event of one proof record, when its leaf leads to the checkpoint's root."""
     record = expect(record, dict, where)
+    if not set(record) <= RECORD_KEYS:
+        raise Malformed(f"{where}: holds more than an event's proof")
     seq = expect(record.get("event"), int, f"{where}: event number")
     subject = f"event {seq}"
     leaf = strict_b64(expect(record.get("leaf"), str, f"{subject}: leaf"))
@@ -119,7 +140,10 @@ def proven_event(record: Any, checkpoint: Checkpoint, where: str) -> tuple[int, 
 def export_of(root: Path, checkpoint: Checkpoint, report: Recorder) -> ExportRecord | None:
     name = "the export event, proven by the checkpoint"
     try:
-        seq, event = proven_event(read_json(root, PROOF_FILES[1]), checkpoint, "its record")
+        record = read_canonical(root, PROOF_FILES[1], 1)
+        if "result_data" in expect(record, dict, "its record"):
+            raise Malformed("the export event has no result data")
+        seq, event = proven_event(record, checkpoint, "its record")
         if event.get("action") != "package.exported":
             raise Malformed(f"event {seq} is not an export")
         record = _export_record(seq, event)
@@ -207,19 +231,21 @@ def proven_events(
     failures: list[str] = []
     found: dict[int, dict[str, Any]] = {}
     try:
-        records = expect(read_json(root, PROOF_FILES[2]), list, PROOF_FILES[2])
+        records = expect(read_canonical(root, PROOF_FILES[2], 1), list, PROOF_FILES[2])
     except Malformed as exc:
         report.record("inclusion proof of every listed event", [str(exc)])
         return found
     for index, record in enumerate(records):
         try:
             seq, event = proven_event(record, checkpoint, f"events.json entry {index}")
-            if seq in found:
-                raise Malformed(f"event {seq}: given twice")
+            if found and seq <= next(reversed(found)):  # kept in log order, each once
+                raise Malformed(f"event {seq}: given twice or out of order")
             if export.events.get(seq) != merkle.leaf_hash(strict_b64(record["leaf"])).hex():
                 raise Malformed(f"event {seq}: not in the signed export record")
             result = record.get("result_data")
-            if result is not None:
+            if "data_sha256" in event["details"] and result is None:
+                raise Malformed(f"event {seq}: its logged result data is missing")
+            if "result_data" in record:
                 data = expect(result, str, f"event {seq}: result data")
                 if event["details"].get("data_sha256") != hashlib.sha256(data.encode()).hexdigest():
                     raise Malformed(f"event {seq}: its result data differs from what was logged")
@@ -248,10 +274,10 @@ def check_consistency(
         report.skip(name, "the signed export record names no previous export")
         return
     try:
-        old = open_checkpoint(read_text(root, PREVIOUS_FILES[0]), public_key)
+        old = open_checkpoint(read_note_text(root, PREVIOUS_FILES[0]), public_key)
         proof = [
             bytes.fromhex(hex64(h, PREVIOUS_FILES[1]))
-            for h in expect(read_json(root, PREVIOUS_FILES[1]), list, PREVIOUS_FILES[1])
+            for h in expect(read_canonical(root, PREVIOUS_FILES[1], None), list, PREVIOUS_FILES[1])
         ]
     except ValueError as exc:
         message = str(exc)
@@ -294,3 +320,18 @@ def check_timestamp(
         return None
     report.record(name, [], facts.describe())
     return facts.describe()
+
+
+def check_bag_info(
+    root: Path, checkpoint: Checkpoint, export: ExportRecord, report: Recorder
+) -> None:
+    """bag-info.txt is not listed by hash, so it must be exactly what the record implies."""
+    sizes = [(root / "data" / p).lstat().st_size for p in files_under(root / "data")]
+    info = bag_info(checkpoint.origin, export.profile, export.recipient, export.time[:10])
+    expected = bag_info_text(info, f"{sum(sizes)}.{len(sizes)}")
+    try:
+        same = (root / "bag-info.txt").read_bytes() == expected.encode()
+    except OSError:
+        same = False
+    failures = [] if same else ["bag-info.txt: not what the signed export record implies"]
+    report.record("bag-info.txt follows from the signed export record", failures)

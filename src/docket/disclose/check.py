@@ -161,6 +161,7 @@ def check_root(
     if export is None:
         return
     custody.check_files(root, export, report)
+    custody.check_bag_info(root, checkpoint, export, report)
     events = custody.proven_events(root, checkpoint, export, report)
     check_items(root, export, events, report)
     custody.check_consistency(root, public_key, checkpoint, export, report)

@@ -34,6 +34,7 @@ from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
 from docket.custody.events import Event
 from docket.disclose import report, stamping
+from docket.disclose._check_bag import DECLARATION, bag_info
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.protect.steps import StripStep
@@ -290,16 +291,8 @@ def export(
         )
         if token is not None:
             (staging / "custody" / "checkpoint.tsr").write_bytes(token)
-        bagit.make_bag(
-            str(staging),
-            {
-                "Source-Organization": locker.origin,
-                "External-Description": f"Docket evidence package, {profile} profile",
-                "Docket-Profile": profile,
-                "Docket-Recipient": recipient or "",
-            },
-            checksums=["sha256", "sha512"],
-        )
+        info = bag_info(locker.origin, profile, recipient, exported.time[:10])
+        bagit.make_bag(str(staging), info, checksums=["sha256", "sha512"])
         _declare_bagit_1_0(staging)
         _finish(staging, output)
     finally:
@@ -314,7 +307,7 @@ def _declare_bagit_1_0(bag: Path) -> None:
     """bagit-python writes `BagIt-Version: 0.97`; the bag is RFC 8493 (1.0) in every other
     respect, so declare it and re-hash the tag file in the tag manifests."""
     declaration = bag / "bagit.txt"
-    declaration.write_text("BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
+    declaration.write_text(DECLARATION)
     for manifest in bag.glob("tagmanifest-*.txt"):
         algorithm = manifest.name[len("tagmanifest-") : -len(".txt")]
         digest = hashlib.new(algorithm, declaration.read_bytes()).hexdigest()
