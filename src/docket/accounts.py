@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 
 from docket import clock
 from docket.catalogue import schema
@@ -54,7 +54,6 @@ def create_user(conn: Connection, actor: str, name: str, password: str, role: st
             name=name,
             role=role,
             password_hash=_HASHER.hash(password),
-            failed_logins=0,
             created_at=event.time,
         )
     ).inserted_primary_key
@@ -107,16 +106,29 @@ def end_session(conn: Connection, token: str) -> None:
 
 
 def issue_token(conn: Connection, user: User) -> str:
-    """A new API token for `user` (shown once; replaces any earlier one)."""
+    """A new API token for `user` (shown once)."""
     token = secrets.token_urlsafe(32)
+    created = datetime.now(UTC)
     conn.execute(
-        update(schema.users).where(schema.users.c.id == user.id).values(token_hash=_digest(token))
+        insert(schema.api_tokens).values(
+            user_id=user.id,
+            token_hash=_digest(token),
+            label="api",
+            created_at=clock.format_time(created),
+            expires_at=clock.format_time(created + timedelta(days=90)),
+        )
     )
     return token
 
 
 def token_user(conn: Connection, token: str) -> User | None:
     row = conn.execute(
-        select(schema.users).where(schema.users.c.token_hash == _digest(token))
+        select(schema.users)
+        .join(schema.api_tokens, schema.api_tokens.c.user_id == schema.users.c.id)
+        .where(
+            schema.api_tokens.c.token_hash == _digest(token),
+            schema.api_tokens.c.revoked_at.is_(None),
+            schema.api_tokens.c.expires_at > clock.now(),
+        )
     ).first()
     return None if row is None else _user(row)

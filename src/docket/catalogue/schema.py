@@ -133,6 +133,20 @@ flags = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
 )
 
+# Which copy of an item a person approved for publication, per case (docket.protect.approval):
+# the latest row of an item and case is in force; a row without a derivative is a revocation.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
+    Column("derivative_sha256", String(64), nullable=True),
+    Column("acknowledged_faces", Integer, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
 # RFC 3161 tokens over checkpoints (the token's signed time is a third party's word).
 timestamps = Table(
     "timestamps",
@@ -220,10 +234,23 @@ users = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("role", String(16), nullable=False),
     Column("password_hash", Text, nullable=False),
-    Column("token_hash", String(64), nullable=True, unique=True),
-    Column("failed_logins", Integer, nullable=False, default=0),
-    Column("locked_until", String(40), nullable=True),
     Column("created_at", String(40), nullable=False),
+    Column("disabled_at", String(40), nullable=True),  # set while the account is disabled
+    Column("last_sign_in", String(40), nullable=True),
+)
+
+# API tokens (many a person, each with an expiry); revoked ones are kept, marked.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(120), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+    Column("last_used_at", String(40), nullable=True),
 )
 
 memberships = Table(
