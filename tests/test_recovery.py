@@ -4,12 +4,14 @@ line and without a traceback."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from conftest import docket_command, photo, take
 from sqlalchemy import update
 
 from docket.catalogue import schema
-from docket.custody import witness
+from docket.custody import log, witness
 from docket.custody.ledger import make_checkpoint
 from docket.locker import Locker
 from docket.verify import verify
@@ -268,3 +270,56 @@ def test_verify_json_names_each_check(locker: Locker, cli: Any) -> None:
     checks = {c["name"]: c["passed"] for c in report["checks"]}
     assert checks["keys"] is False and checks["checkpoints file"] is True
     assert [p["subject"] for p in report["problems"]] == ["keys/signing.key"]
+
+
+def _stray(locker: Locker, data: bytes, age: float = 2 * 3600) -> str:
+    """A blob no record references (as a killed ingest leaves), written `age` seconds ago."""
+    sha256 = locker.store.put(io.BytesIO(data)).digest.sha256
+    then = time.time() - age
+    os.utime(locker.store.path(sha256), (then, then))
+    return sha256
+
+
+def test_gc_lists_stray_blobs_and_removes_them_only_with_delete(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    stray = _stray(locker, b"left by a killed ingest")
+    fresh = _stray(locker, b"about to be recorded by a running ingest", age=0)
+    listed = cli("gc", "--locker", locker.path)
+    assert listed.code == 0
+    assert f"stray    {stray}  23" in listed.out and fresh not in listed.out
+    assert locker.store.has(stray)
+    removed = cli("gc", "--locker", locker.path, "--delete")
+    assert removed.code == 0 and f"removed  {stray}" in removed.out
+    assert not locker.store.has(stray) and locker.store.has(fresh)
+    with locker.engine.connect() as conn:
+        [event] = [e for e in log.events(conn) if e.action == "store.collected"]
+    assert event.details == {"blobs": [{"sha256": stray, "size": 23}]}
+    assert verify(locker, quick=True).ok
+
+
+def test_gc_keeps_strays_while_the_catalogue_lost_its_tail(
+    sqlite_locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(catalogue_file(locker), saved)
+    lost = take(locker, photo(tmp_path / "b", seed=2)).outcomes[0].sha256
+    assert lost is not None
+    then = time.time() - 2 * 3600
+    os.utime(locker.store.path(lost), (then, then))
+    put_back(saved, locker)
+    result = cli("gc", "--locker", locker.path, "--delete")
+    assert result.code == 1 and "may be evidence whose records were lost" in result.err
+    assert locker.store.has(lost)
+
+
+def test_gc_removes_partial_writes_of_dead_processes(locker: Locker, cli: Any) -> None:
+    part = locker.path / "tmp" / "999999-blob-0123.part"
+    part.write_bytes(b"half a file")
+    result = cli("gc", "--locker", locker.path)
+    assert result.code == 0 and "1 leftover(s) of dead processes removed" in result.out
+    assert not part.exists()

@@ -21,7 +21,14 @@ from docket._cli_disclose import (
     timestamp_command,
 )
 from docket._cli_incidents import incident_group
-from docket._cli_protect import flag_command, redact_command, reveal_command, strip_command
+from docket._cli_protect import (
+    approve_command,
+    flag_command,
+    redact_command,
+    reveal_command,
+    strip_command,
+)
+from docket._cli_store import gc_command
 from docket._cli_web import serve_command, user_group
 from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse
@@ -30,7 +37,7 @@ from docket.custody import ledger, log
 from docket.errors import DocketError, disk_full_error, is_disk_full
 from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
 from docket.locker import Locker, default_actor, default_path
-from docket.protect import flags
+from docket.protect import approval, flags
 from docket.verify import verify
 
 
@@ -202,6 +209,14 @@ def show(
             {"time": time, "path": str(locker.store.path(blob))}
             for time, blob in queries.keyframes(conn, sha256)
         ]
+        in_force = approval.approved(conn, sha256, view)
+        detail["copies"] = [
+            {
+                **copy.__dict__,
+                "approved": in_force is not None and in_force.derivative == copy.sha256,
+            }
+            for copy in approval.copies(conn, sha256)
+        ]
         detail["cluster"] = next(
             (
                 {"number": c.number, "items": c.items, "earliest": c.earliest}
@@ -225,6 +240,12 @@ def show(
             click.echo(f"{'step':<12} {run['step']} v{run['version']}: {outcome}")
         if detail["keyframes"]:
             click.echo(f"{'keyframes':<12} {len(detail['keyframes'])}")
+        for copy in detail["copies"]:
+            approved = ", approved for publication" if copy["approved"] else ""
+            click.echo(
+                f"{'copy':<12} {copy['kind']} {copy['sha256']} "
+                f"({'stripped' if copy['stripped'] else 'metadata kept'}{approved})"
+            )
         if detail["cluster"]:
             cluster = detail["cluster"]
             first = (
@@ -440,6 +461,7 @@ def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None
 for _command in (
     redact_command,
     strip_command,
+    approve_command,
     flag_command,
     reveal_command,
     export_command,
@@ -450,6 +472,7 @@ for _command in (
     user_group,
     serve_command,
     incident_group,
+    gc_command,
 ):
     cli.add_command(_command)
 

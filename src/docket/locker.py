@@ -93,6 +93,7 @@ class Locker:
         self.config = config
         self.writable = writable
         self._signing_key = key
+        self.scratch_removed = 0  # leftovers of dead processes removed when it was opened
         self.public_key = self._load_public_key()
         self.store = FilesystemStore(path)
         self.engine: Engine = open_engine(self._database_url())
@@ -236,7 +237,7 @@ class Locker:
         if writable:
             # Partial writes and scratch of processes that died (a killed ingest's .part, an
             # analysis step's unblurred thumbnails); a live process's are left alone.
-            locker.store.clean_tmp()
+            locker.scratch_removed = locker.store.clean_tmp()
         return locker
 
     def close(self) -> None:

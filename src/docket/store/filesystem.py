@@ -2,7 +2,8 @@
 
 A blob becomes visible only once its bytes are durable: it is written to tmp/, fsynced,
 hard-linked into objects/ (link never replaces an existing file, so a held blob is never
-rewritten), and the folder is fsynced. Blobs are made read-only. Partial writes are named
+rewritten), and the folder is fsynced. Blobs are made read-only. Only `docket gc --delete`
+removes a blob, and only one that no record references. Partial writes are named
 after their process (see scratch.py), so those of a process that died are removed later.
 """
 
@@ -148,6 +149,10 @@ class FilesystemStore:
             try:
                 os.link(tmp_path, target)
             except FileExistsError:
+                # Arrived again: its time says so, so `docket gc` leaves it for the caller
+                # to record (the bytes are not touched). Another owner's blob keeps its time.
+                with contextlib.suppress(PermissionError):
+                    os.utime(target)
                 return False
             _fsync_dir(target.parent)
             return True
@@ -164,6 +169,12 @@ class FilesystemStore:
             if prefix.is_dir():
                 for blob in sorted(prefix.iterdir()):
                     yield prefix.name + blob.name
+
+    def remove_stray(self, sha256: str) -> None:
+        """Remove a blob no record references (`docket gc --delete` decides which)."""
+        target = self.path(sha256)
+        target.unlink(missing_ok=True)
+        _fsync_dir(target.parent)
 
     def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]:
         """A private working folder in tmp/ for the length of a block (see scratch.py)."""

@@ -1,0 +1,78 @@
+"""`docket gc`: housekeeping of the store. Lists stray blobs (in objects/ but referenced by no
+item or derivative) and removes partial writes and scratch of dead processes (store.clean_tmp,
+as every writable open does).
+
+Strays are removed only when asked (`delete=True`), and never while the catalogue has lost its
+tail (the newest checkpoint in checkpoints.log is not in its log): then the strays may be the
+very evidence whose records were lost, and they are kept for a restore. A blob written or
+received again within `MIN_AGE` is not a stray yet: an ingest or analysis may be about to
+record it (the store touches a blob that arrives again, see filesystem.py). The removal is a
+custody event (`store.collected`, the blobs and their sizes), committed before any file goes,
+under the log's write lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from docket.catalogue import schema
+from docket.custody import ledger, log
+from docket.errors import DocketError
+from docket.locker import Locker
+from docket.verify_locker import checkpoints_file
+
+MIN_AGE = 3600.0  # seconds
+
+
+@dataclass(frozen=True)
+class Stray:
+    sha256: str
+    size: int
+
+
+@dataclass
+class Collection:
+    strays: list[Stray] = field(default_factory=list)
+    deleted: bool = False
+    scratch_removed: int = 0
+    event: int | None = None
+
+
+def collect(locker: Locker, actor: str, delete: bool = False) -> Collection:
+    """Find stray blobs (and remove them with `delete`); returns what was found and done."""
+    found = Collection(scratch_removed=locker.scratch_removed + locker.store.clean_tmp())
+    with locker.engine.connect() as conn, conn.begin():
+        log.lock(conn)
+        known = set(conn.execute(select(schema.items.c.sha256)).scalars())
+        known |= set(conn.execute(select(schema.derivatives.c.sha256)).scalars())
+        settled = time.time() - MIN_AGE
+        for name in locker.store.digests():
+            info = locker.store.path(name).stat()
+            if name not in known and info.st_mtime < settled:
+                found.strays.append(Stray(name, info.st_size))
+        if not delete or not found.strays:
+            return found
+        tail = checkpoints_file(
+            locker, log.leaf_hashes(conn), ledger.checkpoints(conn, locker.origin)
+        )
+        if tail.tail_lost or tail.passed is False:
+            raise DocketError(
+                f"{locker.path}: not removing {len(found.strays)} stray blob(s): the catalogue "
+                "does not hold every checkpoint in checkpoints.log, so they may be evidence "
+                "whose records were lost; run `docket verify` and restore the catalogue"
+            )
+        event = log.append(
+            conn,
+            actor,
+            "store.collected",
+            details={"blobs": [{"sha256": s.sha256, "size": s.size} for s in found.strays]},
+        )
+        found.event = event.seq
+        ledger.make_checkpoint(conn, locker.signing_key, locker.origin, actor)
+    for stray in found.strays:
+        locker.store.remove_stray(stray.sha256)
+    found.deleted = True
+    return found
