@@ -356,3 +356,32 @@ def test_export_is_logged_before_its_checkpoint(locker: Locker, tmp_path: Path) 
     assert {"package.json", "report.html", "report.pdf"} <= listed
     report: CheckReport = check(package, locker.public_key)
     assert report.intact, report.failures
+
+
+def test_export_refuses_an_untrusted_tsa_before_logging(
+    locker: Locker, tmp_path: Path, authority: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCKET_TSA_URL without DOCKET_TSA_ROOT: the test TSA is in no system store, so its
+    token would fail the package's own check; the export is refused, nothing logged."""
+    monkeypatch.delenv("DOCKET_TSA_ROOT")
+    item = take(locker, photo(tmp_path / "in", "a.jpg", 1)).outcomes[0].sha256 or ""
+    output = tmp_path / "out.zip"
+    with pytest.raises(DocketError, match="set DOCKET_TSA_ROOT"):
+        export(locker, [item], "court", output, "tester")
+    assert not output.exists()
+    with locker.engine.connect() as conn:
+        assert not [e for e in log.events(conn) if e.action == "package.exported"]
+
+
+def test_tsa_answer_is_verified_when_received(
+    locker: Locker, tmp_path: Path, authority: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    take(locker, photo(tmp_path / "in", "a.jpg", 1))
+    assert cli("timestamp", "--locker", locker.path).code == 0
+    with running_authority() as (_url, other_root):
+        monkeypatch.setenv("DOCKET_TSA_ROOT", str(other_root))
+        refused = cli("timestamp", "--locker", locker.path)
+    assert refused.code == 1 and "answer refused: timestamp token does not verify" in refused.err
+    with locker.engine.connect() as conn:
+        stamped = [e for e in log.events(conn) if e.action == "checkpoint.timestamped"]
+    assert len(stamped) == 1 and stamped[0].details["signer"] == "CN=Docket Test TSA"

@@ -1,11 +1,12 @@
 """`docket export`: a BagIt package (RFC 8493) that proves itself.
 
 Court profile: the originals, their full metadata, every custody event of each item. The
-publication profile: only redacted or stripped copies (made now if missing), no original, no
-identifying metadata, and only the events that made those copies (the arrival events, with
-paths and collectors, stay home). Both carry each event's inclusion proof against a checkpoint
-signed at export time, the locker's public key, a consistency proof from the previous export's
-checkpoint, an RFC 3161 token when a TSA is configured, and a report. The export is itself a
+publication profile: only the copy of each item a person approved and the export re-checked
+(docket.disclose.publication), no original, no identifying metadata, and only the events that
+made those copies (the arrival events, with paths and collectors, stay home). Both carry each
+event's inclusion proof against a checkpoint signed at export time, the locker's public key, a
+consistency proof from the previous export's checkpoint, an RFC 3161 token when a TSA is
+configured, and a report. The export is itself a
 custody event: the locker remembers what left, for whom, and when.
 """
 
@@ -28,16 +29,14 @@ import bagit
 from sqlalchemy import Connection, select
 
 from docket import clock, scope
-from docket.analyse.batch import run_step
 from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
 from docket.custody.events import Event
-from docket.disclose import report, stamping
+from docket.disclose import publication, report, stamping
 from docket.disclose._check_bag import DECLARATION, bag_info
 from docket.errors import DocketError
 from docket.locker import Locker
-from docket.protect.steps import StripStep
 from docket.store import scratch
 
 PROFILES = ("court", "publication")
@@ -68,58 +67,32 @@ def _safe_name(raw: str, fallback: str) -> str:
     return name[:120]
 
 
-def _publication_copy(locker: Locker, conn: Connection, item: str) -> _Chosen | None:
-    rows = conn.execute(
-        select(
-            schema.derivatives.c.sha256,
-            schema.derivatives.c.kind,
-            schema.derivatives.c.media_type,
-            schema.derivatives.c.event_seq,
-        )
-        .join(schema.results, schema.results.c.event_seq == schema.derivatives.c.event_seq)
-        .where(
-            schema.derivatives.c.item_sha256 == item,
-            schema.derivatives.c.kind.in_(["redacted", "stripped"]),
-        )
-        .order_by(schema.derivatives.c.id.desc())
-    ).all()
-    for blob, kind, media_type, seq in rows:
-        if kind == "stripped" or _redaction_was_stripped(conn, seq):
-            return _Chosen(item, kind, blob, media_type, int(seq))
-    return None
-
-
-def _redaction_was_stripped(conn: Connection, seq: int) -> bool:
-    data = conn.execute(
-        select(schema.results.c.data).where(schema.results.c.event_seq == seq)
-    ).scalar_one()
-    return bool(json.loads(data).get("stripped"))
+def _publication_copy(checker: publication.Checker, item: str, case: str | None) -> _Chosen:
+    """The copy approved for publication, re-checked (docket.disclose.publication)."""
+    copy = checker.select(item, case)
+    return _Chosen(item, copy.kind, copy.sha256, copy.media_type, copy.event_seq)
 
 
 def _choose(
-    locker: Locker, items: list[str], profile: str, actor: str, summary: ExportSummary
+    locker: Locker, items: list[str], profile: str, summary: ExportSummary, case: str | None
 ) -> list[_Chosen]:
+    """Court: the originals. Publication: each item's approved copy, or the item left out
+    with the reason (never a guess, never a copy made here)."""
     chosen = []
-    for item in items:
+    if profile == "court":
         with locker.engine.connect() as conn, conn.begin():
-            media_type = str(
-                conn.execute(
+            for item in items:
+                media_type = conn.execute(
                     select(schema.items.c.media_type).where(schema.items.c.sha256 == item)
                 ).scalar_one()
-            )
-            if profile == "court":
-                chosen.append(_Chosen(item, "original", item, media_type, None))
-                continue
-            copy = _publication_copy(locker, conn, item)
-        if copy is None and media_type.startswith(("image/", "video/")):
-            run = run_step(locker, item, media_type, StripStep(), actor)
-            if run.error is None:
-                with locker.engine.connect() as conn, conn.begin():
-                    copy = _publication_copy(locker, conn, item)
-        if copy is None:
-            summary.left_out.append((item, "no stripped or redacted copy could be made"))
-        else:
-            chosen.append(copy)
+                chosen.append(_Chosen(item, "original", item, str(media_type), None))
+        return chosen
+    with publication.checker(locker) as checker:
+        for item in items:
+            try:
+                chosen.append(_publication_copy(checker, item, case))
+            except publication.Refused as exc:
+                summary.left_out.append((item, str(exc)))
     return chosen
 
 
@@ -248,8 +221,10 @@ def export(
     if output.exists():
         raise DocketError(f"{output}: already exists; choose a new name")
     summary = ExportSummary(output)
-    chosen = _choose(locker, items, profile, actor, summary)
+    chosen = _choose(locker, items, profile, summary, case)
     url = stamping.tsa_url()
+    if url is not None:
+        stamping.probe(url)
     staging = _staging_of(output.parent)
     try:
         with locker.engine.connect() as conn, conn.begin():

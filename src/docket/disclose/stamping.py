@@ -28,6 +28,19 @@ def tsa_root() -> Path | None:
     return Path(path) if path else None
 
 
+def probe(url: str) -> None:
+    """Ask the TSA for a token over a fixed message and verify it, so that an export refuses
+    an untrusted TSA before it logs anything (its package would fail its own check)."""
+    message = b"docket: is this timestamp authority trusted?"
+    try:
+        verify_token(request_token(url, message), message, trusted_roots(tsa_root()))
+    except TimestampError as exc:
+        raise TimestampError(
+            f"{url}: its answers are not trusted here ({exc}); set DOCKET_TSA_ROOT to the "
+            "PEM of its root; nothing was exported"
+        ) from exc
+
+
 def stamp(conn: Connection, actor: str, checkpoint: StoredCheckpoint, url: str) -> bytes:
     """Fetch a token over the checkpoint's note body, verify it at once against
     DOCKET_TSA_ROOT (or the system's trust store), refusing it with the reason when it does
