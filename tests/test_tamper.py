@@ -16,7 +16,8 @@ from docket.custody import merkle
 from docket.custody.checkpoint import sign
 from docket.custody.ledger import checkpoints
 from docket.locker import Locker
-from docket.verify import VerifyReport, verify
+from docket.verify import verify
+from docket.verify_report import VerifyReport
 
 
 @pytest.fixture

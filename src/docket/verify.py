@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -32,39 +32,9 @@ from docket.custody import merkle
 from docket.custody.events import Event, event_from_row
 from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.locker import Locker
+from docket.verify_report import Check, Problem, VerifyReport
 
 REORDER_WINDOW = 1000
-
-
-@dataclass(frozen=True)
-class Problem:
-    subject: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.subject}: {self.message}"
-
-
-@dataclass
-class Check:
-    name: str
-    passed: bool | None = None
-    detail: str = ""
-
-    @property
-    def label(self) -> str:
-        return {True: "ok", False: "FAILED", None: "not checked"}[self.passed]
-
-
-@dataclass
-class VerifyReport:
-    checks: list[Check] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and all(check.passed is not False for check in self.checks)
 
 
 def _short(sha256: str | None) -> str:

@@ -83,7 +83,7 @@ def append(path: Path, checkpoint_id: int, checkpoint: Checkpoint) -> None:
     except OSError as exc:
         message = (
             f"{path}: checkpoint {checkpoint_id} is stored in the catalogue but could not be "
-            f"appended here ({exc.strerror}); the next checkpoint will be"
+            f"appended here ({exc.strerror}); fix that and run `docket checkpoint`, which covers it"
         )
         raise (DiskFullError if is_disk_full(exc) else DocketError)(message) from exc
 
