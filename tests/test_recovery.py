@@ -22,6 +22,7 @@ from sqlalchemy import update
 from docket.catalogue import schema
 from docket.custody import log, witness
 from docket.custody.ledger import make_checkpoint
+from docket.errors import CatalogueLostError
 from docket.locker import Locker
 from docket.verify import verify
 
@@ -323,3 +324,13 @@ def test_gc_removes_partial_writes_of_dead_processes(locker: Locker, cli: Any) -
     result = cli("gc", "--locker", locker.path)
     assert result.code == 0 and "1 leftover(s) of dead processes removed" in result.out
     assert not part.exists()
+
+
+def test_catalogue_with_its_tables_dropped_is_not_replaced(locker: Locker, tmp_path: Path) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    with locker.engine.begin() as conn:
+        schema.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    locker.close()
+    with pytest.raises(CatalogueLostError, match="restore the catalogue from a copy"):
+        Locker.open(locker.path)
