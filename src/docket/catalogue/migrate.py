@@ -65,6 +65,8 @@ def check_current(engine: Engine) -> None:
     """For a read-only open: the catalogue must already have the newest schema (no writes)."""
     with reading(engine) as conn:
         found = current(conn)
+    if found is None:
+        raise DocketError("the catalogue is empty: it holds no custody log to verify")
     if found != head():
         _known(found)
         raise DocketError(
