@@ -348,3 +348,11 @@ def test_a_crash_between_the_commit_and_the_append_is_safe(locker: Locker, tmp_p
     assert report.ok, report.problems
     assert any("cut short" in note for note in report.notes)
     assert any("checkpoint 2 is not in" in note for note in report.notes)
+
+
+def test_verify_json_answers_when_the_locker_cannot_be_opened(locker: Locker, cli: Any) -> None:
+    (locker.path / "docket.json").write_text("{")
+    result = cli("verify", "--locker", locker.path, "--json")
+    assert result.code == 1
+    report = result.json()
+    assert report["ok"] is False and "docket.json" in report["error"]

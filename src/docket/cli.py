@@ -429,8 +429,14 @@ def checkpoint(locker_path: Path | None) -> None:
 @locker_option
 def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None:
     """Recompute every hash, leaf, root and signature; name every difference."""
-    with Locker.open(locker_path or default_path(), writable=False) as locker:  # writes nothing
-        report = verify(locker, quick=quick)
+    try:
+        with Locker.open(locker_path or default_path(), writable=False) as locker:  # no writes
+            report = verify(locker, quick=quick)
+    except DocketError as exc:  # cannot open it: still one JSON answer for a monitor
+        if not as_json:
+            raise
+        print_json({"ok": False, "error": str(exc), "checks": [], "problems": [], "notes": []})
+        sys.exit(1)
     if as_json:
         print_json(
             {
