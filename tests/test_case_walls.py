@@ -391,3 +391,34 @@ def test_uploading_bytes_only_case_b_holds_answers_new(
     assert (outcome["status"], outcome["sha256"]) == ("new", walls["b_item"])
     item = client.get(f"/api/items/{walls['b_item']}").content
     assert b"scan.jpg" in item and not MARKER.search(item)
+
+
+def test_a_web_reveal_of_a_shared_item_belongs_to_the_case_it_was_revealed_in(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """Before, a web reveal of bytes several cases hold was recorded with no case: hidden
+    from the revealer's own case (its trail lost the reveal) and shown only to admins."""
+    client = walls["client"]
+    north = walls["cases"]["North"]
+    csrf = sign_in(client, "reviewer-1")
+    answer = client.post(
+        f"/api/items/{walls['shared']}/reveal?case={north}", headers={"x-csrf-token": csrf}
+    )
+    assert answer.status_code == 200
+    kept = client.post(
+        f"/api/items/{walls['shared']}/keyframes/0/reveal?case={north}",
+        headers={"x-csrf-token": csrf},
+    )
+    assert kept.status_code == 404  # a picture has no keyframes; the case was still checked
+    with locker.engine.connect() as conn:
+        reveals = [
+            e for e in log.events(conn) if e.action == "item.revealed" and e.actor == "reviewer-1"
+        ]
+    assert [e.details["case"] for e in reveals] == ["North"]
+    with locker.engine.connect() as conn:
+        member = conn.execute(
+            select(schema.users.c.id).where(schema.users.c.name == "zq7-mark-member")
+        ).scalar_one()
+        b_person = accounts.User(int(member), "zq7-mark-member", "member")
+        b_view = scope.of_item(conn, b_person, walls["shared"], "view")
+        assert scope.visible_events(conn, b_view, reveals) == []

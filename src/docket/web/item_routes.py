@@ -108,24 +108,31 @@ def _set_flag(locker: Locker, user: User, sha256: str, case: int | None, value: 
         return flags.current_flag(conn, sha256, view)
 
 
-def _reveal_keyframe(locker: Locker, user: User, sha256: str, number: int) -> Response:
+def _reveal_keyframe(
+    locker: Locker, user: User, sha256: str, number: int, case: int | None
+) -> Response:
     with transaction(locker) as conn:
-        access.require_item(conn, user, sha256, "reveal")
+        view = scope.of_item(conn, user, sha256, "reveal", case)
         frames = queries.keyframes(conn, sha256)
         if not 0 <= number < len(frames):
             raise NotFoundError(f"item {sha256[:12]}: no keyframe {number}")
         time, blob = frames[number]
-        flags.reveal(conn, user.name, sha256, f"keyframe at {time} s (web)")
+        flags.reveal(conn, user.name, sha256, f"keyframe at {time} s (web)", view)
     return evidence_response(locker.store.path(blob), "image/jpeg", blob)
 
 
 def _reveal(
-    locker: Locker, user: User, sha256: str, page: Request | None = None, csrf: str | None = None
+    locker: Locker,
+    user: User,
+    sha256: str,
+    case: int | None,
+    page: Request | None = None,
+    csrf: str | None = None,
 ) -> Response:
     """Log the reveal, then send the original; a page request for a video gets a player
     that starts muted (the sound of a graphic video is exposure too), fed by a ticket."""
     with transaction(locker) as conn:
-        access.require_item(conn, user, sha256, "reveal")
+        view = scope.of_item(conn, user, sha256, "reveal", case)
         media_type = str(
             conn.execute(
                 select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
@@ -133,7 +140,7 @@ def _reveal(
         )
         player = page is not None and media_type.startswith("video/")
         shown = "original (web, muted player)" if player else "original (web)"
-        flags.reveal(conn, user.name, sha256, shown)
+        flags.reveal(conn, user.name, sha256, shown, view)
     if page is not None and player:
         ticket = tickets.issue(tickets.ticket_key(locker), user.id, sha256)
         return TEMPLATES.TemplateResponse(
@@ -254,17 +261,23 @@ def keyframe_page(
     who: Person,
     locker: LockerDep,
     csrf: Annotated[str, Form()] = "",
+    case: CaseChoice = None,
 ) -> Response:
     check_csrf(who[1], csrf)
-    return _reveal_keyframe(locker, who[0], sha256, number)
+    return _reveal_keyframe(locker, who[0], sha256, number, case)
 
 
 @router.post("/api/items/{sha256}/keyframes/{number}/reveal")
 def api_keyframe(
-    request: Request, sha256: ItemId, number: FrameNumber, who: Person, locker: LockerDep
+    request: Request,
+    sha256: ItemId,
+    number: FrameNumber,
+    who: Person,
+    locker: LockerDep,
+    case: CaseChoice = None,
 ) -> Response:
     check_csrf(who[1], request.headers.get("x-csrf-token"))
-    return _reveal_keyframe(locker, who[0], sha256, number)
+    return _reveal_keyframe(locker, who[0], sha256, number, case)
 
 
 @router.get("/items/{sha256}/safe-preview")
@@ -290,9 +303,10 @@ def reveal_page(
     who: Person,
     locker: LockerDep,
     csrf: Annotated[str, Form()] = "",
+    case: CaseChoice = None,
 ) -> Response:
     check_csrf(who[1], csrf)
-    return _reveal(locker, who[0], sha256, request, who[1])
+    return _reveal(locker, who[0], sha256, case, request, who[1])
 
 
 @router.get("/api/items/{sha256}")
@@ -304,9 +318,11 @@ def api_item(
 
 
 @router.post("/api/items/{sha256}/reveal")
-def api_reveal(request: Request, sha256: ItemId, who: Person, locker: LockerDep) -> Response:
+def api_reveal(
+    request: Request, sha256: ItemId, who: Person, locker: LockerDep, case: CaseChoice = None
+) -> Response:
     check_csrf(who[1], request.headers.get("x-csrf-token"))
-    return _reveal(locker, who[0], sha256)
+    return _reveal(locker, who[0], sha256, case)
 
 
 @router.get("/api/events/{seq}/proof")
