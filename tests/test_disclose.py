@@ -27,8 +27,10 @@ from docket.disclose.importer import import_package
 from docket.disclose.package import export
 from docket.disclose.timestamps import trusted_roots
 from docket.locker import Locker
+from docket.protect import approval
 from docket.protect.faces import FaceDetector
-from docket.protect.steps import RedactStep
+from docket.protect.steps import RedactStep, StripStep
+from docket.scope import for_locker
 from docket.verify import verify
 
 
@@ -245,9 +247,16 @@ def test_publication_has_no_original_no_identifying_metadata_and_no_face(
     source = astronaut_with_gps(tmp_path / "in")
     sha256 = take(locker, source).outcomes[0].sha256 or ""
     other = take(locker, photo(tmp_path / "in2", "street.jpg", 5)).outcomes[0].sha256 or ""
-    run_step(locker, sha256, "image/jpeg", RedactStep(faces=True), "tester")
+    for item, step in ((sha256, RedactStep(faces=True)), (other, StripStep())):
+        [(_, blob)] = run_step(locker, item, "image/jpeg", step, "tester").stored
+        with locker.engine.connect() as conn, conn.begin():
+            view = for_locker(conn, item, None)
+            approval.approve(conn, "tester", item, blob.digest.sha256, view)
     package = tmp_path / "publication"
-    export(locker, [sha256, other], "publication", package, "tester", recipient="newsroom")
+    summary = export(
+        locker, [sha256, other], "publication", package, "tester", recipient="newsroom"
+    )
+    assert summary.items == [sha256, other] and summary.left_out == []
     assert check(package).ok
     originals = {locker.store.path(s).read_bytes() for s in (sha256, other)}
     detector = FaceDetector()

@@ -1,4 +1,4 @@
-"""Commands that protect sources and reviewers: redact, strip, flag, reveal."""
+"""Commands that protect sources and reviewers: redact, strip, approve, flag, reveal."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from docket.analyse.runner import StepRun
 from docket.catalogue import queries, schema
 from docket.errors import DocketError
 from docket.locker import Locker, default_actor
-from docket.protect import flags
+from docket.protect import approval, flags
 from docket.protect.redaction import METHODS
 from docket.protect.steps import RedactStep, StripStep
 
@@ -145,6 +145,52 @@ def strip_command(item_id: str, as_json: bool, locker_path: Path | None) -> None
         click.echo("the original carried no metadata to remove")
 
 
+@click.command(name="approve")
+@click.argument("item_id")
+@click.argument("derivative", required=False)
+@click.option("--case", help="The case it is approved in (needed when several cases hold it).")
+@click.option(
+    "--acknowledge-faces",
+    "faces",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Faces you know the copy still shows and accept publishing (in any one frame).",
+)
+@click.option("--note", help="What you checked or acknowledged (kept in the custody log).")
+@click.option("--revoke", is_flag=True, help="Withdraw the approval in force instead.")
+@locker_option
+def approve_command(
+    item_id: str,
+    derivative: str | None,
+    case: str | None,
+    faces: int,
+    note: str | None,
+    revoke: bool,
+    locker_path: Path | None,
+) -> None:
+    """Approve one redacted or stripped copy of an item for publication in a case
+    (DERIVATIVE: a unique prefix of the copy's SHA-256, as `docket show` lists them). A
+    publication export publishes exactly this copy, after re-checking it, or nothing."""
+    if revoke == (derivative is not None):
+        raise DocketError("give the copy to approve (DERIVATIVE) or --revoke, not both")
+    with open_locker(locker_path) as locker:
+        sha256, _ = _item(locker, item_id)
+        with locker.engine.connect() as conn, conn.begin():
+            view = scope.for_locker(conn, sha256, case)
+            if derivative is None:
+                event = approval.revoke(conn, default_actor(), sha256, view)
+                click.echo(f"item {sha256[:12]}: approval revoked (event {event.seq})")
+                return
+            event = approval.approve(conn, default_actor(), sha256, derivative, view, faces, note)
+    chosen = event.details["derivative"]
+    click.echo(
+        f"item {sha256[:12]}: {event.details['kind']} copy {chosen[:12]} approved for "
+        f"publication in {view.case or 'no case'} (event {event.seq})"
+    )
+
+
 @click.command(name="flag")
 @click.argument("item_id")
 @click.argument("value", type=click.Choice(flags.FLAGS))
@@ -182,4 +228,10 @@ def reveal_command(item_id: str, open_it: bool, case: str | None, locker_path: P
         subprocess.run([opener, str(path)], check=False)
 
 
-__all__ = ["flag_command", "redact_command", "reveal_command", "strip_command"]
+__all__ = [
+    "approve_command",
+    "flag_command",
+    "redact_command",
+    "reveal_command",
+    "strip_command",
+]

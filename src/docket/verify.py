@@ -32,6 +32,7 @@ from docket.custody import merkle
 from docket.custody.events import Event, event_from_row
 from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.locker import Locker
+from docket.protect.approval import approval_problems
 from docket.verify_report import Check, Problem, VerifyReport
 
 REORDER_WINDOW = 1000
@@ -195,6 +196,8 @@ class _Verifier:
         self.flag_rows()
         self.review_rows()
         for subject, message in incident_problems(self.conn, self.events):
+            self.problem(subject, message)
+        for subject, message in approval_problems(self.conn, self.events):
             self.problem(subject, message)
         self.case_links()
         self.timestamp_rows()

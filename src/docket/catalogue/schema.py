@@ -133,6 +133,20 @@ flags = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
 )
 
+# Which copy of an item a person approved for publication, per case (docket.protect.approval):
+# the latest row of an item and case is in force; a row without a derivative is a revocation.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
+    Column("derivative_sha256", String(64), nullable=True),
+    Column("acknowledged_faces", Integer, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
 # RFC 3161 tokens over checkpoints (the token's signed time is a third party's word).
 timestamps = Table(
     "timestamps",

@@ -1,5 +1,7 @@
 """Redaction and stripping as steps: they make derivatives of an item, never change it, and
-are recorded like analysis (result, derivatives, custody event with all parameters)."""
+are recorded like analysis (result, derivatives, custody event with all parameters).
+Stripping turns a picture's pixels by its EXIF orientation first (losslessly where it can),
+and says how in its result."""
 
 from __future__ import annotations
 
@@ -133,16 +135,67 @@ def _extension(media_type: str) -> str:
     }.get(media_type, "mp4" if media_type.startswith("video/") else "bin")
 
 
+# jpegtran's lossless transforms that undo each EXIF orientation (2 to 8).
+JPEGTRAN = {
+    2: ["-flip", "horizontal"],
+    3: ["-rotate", "180"],
+    4: ["-flip", "vertical"],
+    5: ["-transpose"],
+    6: ["-rotate", "90"],
+    7: ["-transverse"],
+    8: ["-rotate", "270"],
+}
+
+
+def _orientation(record: dict[str, Any]) -> int:
+    value = record.get("IFD0:Orientation", 1)
+    return int(value) if isinstance(value, int) and value in range(1, 9) else 1
+
+
+def turn_upright(source: Path, media_type: str, orientation: int, target: Path) -> str:
+    """Write `target`: `source` with its pixels turned as its EXIF orientation says, so it
+    stays upright once the tag is stripped; how it was done. A JPEG is turned losslessly by
+    `jpegtran -perfect` when installed and the picture's size allows it, else re-encoded."""
+    jpegtran = shutil.which("jpegtran")
+    if media_type == "image/jpeg" and jpegtran is not None:
+        done = subprocess.run(
+            [
+                *[jpegtran, "-copy", "none", "-perfect", *JPEGTRAN[orientation]],
+                *["-outfile", str(target), str(source)],
+            ],
+            capture_output=True,
+            timeout=STRIP_TIMEOUT,
+            check=False,
+            env=environment(target.parent),
+        )
+        if done.returncode == 0 and target.is_file() and target.stat().st_size:
+            return "jpegtran -perfect (lossless)"
+        target.unlink(missing_ok=True)
+    request = {"input": str(source), "output": str(target)}
+    answer = run_worker("docket.protect._orient_worker", request, STRIP_TIMEOUT, target.parent)
+    return str(answer["how"])
+
+
 class StripStep:
+    """Metadata removed; a picture's pixels first turned upright by its EXIF orientation
+    (which goes with the rest), so a portrait stays a portrait."""
+
     name = "strip"
-    version = "1"
+    version = "2"
 
     def applies_to(self, media_type: str) -> bool:
         return media_type.startswith(("image/", "video/"))
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
         target = scratch / f"stripped.{_extension(media_type)}"
-        strip_file(blob, media_type, target)
+        source, turned = blob, None
+        if media_type.startswith("image/"):
+            orientation = _orientation(tools.exiftool.read(blob))
+            if orientation != 1:
+                source = scratch / f"upright.{_extension(media_type)}"
+                how = turn_upright(blob, media_type, orientation, source)
+                turned = {"exif_orientation": orientation, "pixels_turned_by": how}
+        strip_file(source, media_type, target)
         report = stripped_report(tools.exiftool, blob, target)
         return StepOutput(
             {
@@ -153,6 +206,7 @@ class StripStep:
                     else "exiftool -all=",
                     "exiftool": tools.exiftool.version,
                 },
+                "orientation": turned,
             },
             derivatives=[DerivativeFile(target, "stripped", media_type)],
         )
