@@ -356,3 +356,10 @@ def test_verify_json_answers_when_the_locker_cannot_be_opened(locker: Locker, cl
     assert result.code == 1
     report = result.json()
     assert report["ok"] is False and "docket.json" in report["error"]
+
+
+def test_an_older_locker_gets_its_public_key_file_when_opened(locker: Locker) -> None:
+    public = locker.path / "keys" / "signing.pub"
+    public.unlink()
+    Locker.open(locker.path).close()
+    assert public.read_text() == locker.public_key.hex() + "\n"

@@ -8,6 +8,7 @@ clean-up of tmp/, the catalogue opened read-only, and only the public key is nee
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -62,6 +63,13 @@ def read_config(path: Path) -> dict[str, Any]:
     ):
         raise DocketError(f"{config_path}: not a locker's configuration (no locker_id or database)")
     return config
+
+
+def _write_public_key(path: Path, public_key: bytes) -> None:
+    """keys/signing.pub, written whole or not at all: what `verify` checks signatures with."""
+    tmp = path / PUBLIC_KEY.with_suffix(".pub.tmp")
+    tmp.write_text(public_key.hex() + "\n")
+    tmp.rename(path / PUBLIC_KEY)
 
 
 def _read_only(file: Path) -> str:
@@ -180,7 +188,7 @@ class Locker:
         FilesystemStore.create(path)
         (path / "keys").mkdir(mode=0o700)
         key = keys.generate(path / PRIVATE_KEY)
-        (path / PUBLIC_KEY).write_text(public_key_of(key).hex() + "\n")
+        _write_public_key(path, public_key_of(key))
         (path / witness.FILE_NAME).touch(mode=0o644)
         config: dict[str, Any] = {
             "format": FORMAT,
@@ -238,6 +246,9 @@ class Locker:
             # Partial writes and scratch of processes that died (a killed ingest's .part, an
             # analysis step's unblurred thumbnails); a live process's are left alone.
             locker.scratch_removed = locker.store.clean_tmp()
+            if not (path / PUBLIC_KEY).exists():  # a locker made before keys/signing.pub
+                with contextlib.suppress(OSError):  # derived again at the next open
+                    _write_public_key(path, locker.public_key)
         return locker
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ The custody log checks only itself, so a catalogue that lost its tail (an older 
 back, a lost WAL file) still looks consistent. This file remembers every checkpoint ever
 signed, so `verify` can tell that the catalogue no longer holds events the locker signed.
 
-Format: one line per checkpoint, in the order they were signed, each RFC 8785 canonical JSON
+Format: one line per checkpoint (two processes committing at once may append theirs in either
+order; readers take the largest tree size as the newest), each RFC 8785 canonical JSON
 (for these values: sorted keys, no spaces) of `id`, `origin`, `tree_size`, `root` (hex),
 `time` and `signature` (base64 of the Ed25519 signature over the C2SP checkpoint note body,
 `origin\\nsize\\nbase64(root)\\ntime <RFC 3339>\\n`, see checkpoint.py). The file is only
