@@ -98,6 +98,7 @@ def _candidates(walls: dict[str, Any], locker: Locker) -> dict[str, list[Any]]:
         )
         seqs = list(conn.execute(select(schema.events.c.seq)).scalars())
         links = list(conn.execute(select(schema.incident_links.c.id)).scalars())
+        people = list(conn.execute(select(schema.users.c.id)).scalars())
     return {
         "case_id": [walls["cases"]["North"], walls["b_id"], walls["cases"]["South"]],
         "sha256": [walls["shared"], walls["b_item"], walls["north"]],
@@ -105,6 +106,7 @@ def _candidates(walls: dict[str, Any], locker: Locker) -> dict[str, list[Any]]:
         "seq": seqs,
         "number": [0],
         "link_id": links,
+        "user_id": people,
     }
 
 
