@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FACTS, photo, take
+from conftest import FACTS, photo, sign_in, take
 from media import sample, slideshow
 from PIL import Image
 from sqlalchemy import update
@@ -19,6 +19,7 @@ from docket._samples import exif_for
 from docket.analyse.batch import run_step
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
 from docket.catalogue import schema
+from docket.custody import log
 from docket.disclose.package import export
 from docket.disclose.publication import NOT_APPROVED
 from docket.locker import Locker
@@ -219,3 +220,32 @@ def test_strip_turns_a_portrait_upright_before_dropping_its_orientation(
     assert turned["pixels_turned_by"] == (
         "jpegtran -perfect (lossless)" if with_jpegtran else "re-encoded (JPEG quality 95)"
     )
+
+
+def test_web_approval_is_for_those_who_may_export(world: dict[str, Any], locker: Locker) -> None:
+    client, item, north = world["client"], world["north"], world["cases"]["North"]
+    copy = made(locker, item, "image/jpeg", StripStep())
+    csrf = sign_in(client, "reviewer-1")
+    page = client.get(f"/items/{item}")
+    assert copy[:16] in page.text and "Approve for publication" not in page.text
+    refused = client.post(
+        f"/api/items/{item}/approval", json={"derivative": copy}, headers={"x-csrf-token": csrf}
+    )
+    assert refused.status_code == 403
+    csrf = sign_in(client, "investigator-1")
+    form = client.post(
+        f"/items/{item}/approval?case={north}",
+        data={"derivative": copy, "acknowledge_faces": "0", "note": "checked", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert form.status_code == 303
+    page = client.get(f"/items/{item}")
+    assert "approved for publication in this case" in page.text and "Revoke approval" in page.text
+    revoked = client.post(
+        f"/api/items/{item}/approval", json={"revoke": True}, headers={"x-csrf-token": csrf}
+    )
+    assert revoked.status_code == 200 and revoked.json()["copies"][0]["approved"] is False
+    with locker.engine.connect() as conn:
+        actions = [e.action for e in log.events(conn, item)]
+        assert actions[-2:] == ["derivative.approved", "derivative.approval_revoked"]
+        assert approval.approved(conn, item, for_locker(conn, item, "North")) is None

@@ -1,9 +1,10 @@
 """Items: the detail page, safe previews, reveals of originals and keyframes, flags,
-near-duplicates, tags, annotations and custody-event inclusion proofs: pages and the same
-under /api.
+near-duplicates, tags, annotations, approval of a copy for publication and custody-event
+inclusion proofs: pages and the same under /api.
 
 Access is decided by docket.access: anyone in one of an item's cases sees it; owners,
-investigators and reviewers reveal, flag, tag and annotate it. Every reveal is a custody
+investigators and reviewers reveal, flag, tag and annotate it; those who may export it
+(owners, investigators) approve its copies for publication. Every reveal is a custody
 event before a byte of the original is sent. What an item shows is decided by docket.scope: it
 is looked at through one case (`?case=ID`, needed only when it is in several of the person's
 cases), and shows that case's records only; flags, tags and annotations set here are that
@@ -26,7 +27,7 @@ from docket.catalogue.database import reading
 from docket.custody import ledger, log
 from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
-from docket.protect import flags
+from docket.protect import approval, flags
 from docket.web import tickets
 from docket.web.guard import (
     MAX_ID,
@@ -83,6 +84,11 @@ def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, 
     detail["incidents"] = (
         [] if view.case_id is None else incidents.of_item(conn, sha256, view.case_id)
     )
+    in_force = approval.approved(conn, sha256, view)
+    detail["copies"] = [
+        {**c.__dict__, "approved": in_force is not None and in_force.derivative == c.sha256}
+        for c in approval.copies(conn, sha256)
+    ]
     return detail
 
 
@@ -187,6 +193,7 @@ def item_page(
         role = "owner" if view.case_id is None else access.case_role(conn, who[0], view.case_id)
         may_reveal = role in access.ALLOWED["reveal"]
         may_annotate = role in access.ALLOWED["annotate"] and view.case_id is not None
+        may_approve = role in access.ALLOWED["export"] and view.case_id is not None
         similar = _near_duplicates(conn, view, sha256)
         linkable = _linkable_incidents(conn, view) if may_annotate else []
     return TEMPLATES.TemplateResponse(
@@ -201,6 +208,7 @@ def item_page(
             "events": detail["events"],
             "may_reveal": may_reveal,
             "may_annotate": may_annotate,
+            "may_approve": may_approve,
             "similar": similar,
             "linkable": linkable,
             "map": _item_map(detail),
@@ -410,3 +418,75 @@ def api_annotate(
     with transaction(locker) as conn:
         view = scope.of_item(conn, who[0], sha256, "annotate", case)
         return {"id": review.annotate(conn, who[0].name, sha256, note, view)}
+
+
+def _faces(value: Any) -> int:
+    try:
+        return int(str(value or 0))
+    except ValueError as exc:
+        raise DocketError("acknowledged faces: give a whole number") from exc
+
+
+def _approve(
+    locker: Locker,
+    user: User,
+    sha256: str,
+    case: int | None,
+    derivative: str | None,
+    faces: int = 0,
+    note: str | None = None,
+) -> scope.Scope:
+    """Approve a copy for publication in the case (or revoke, with no derivative): only those
+    who may export from the case (docket.access)."""
+    with transaction(locker) as conn:
+        view = scope.of_item(conn, user, sha256, "export", case)
+        if derivative is None:
+            approval.revoke(conn, user.name, sha256, view)
+        else:
+            approval.approve(conn, user.name, sha256, derivative, view, faces, note or None)
+    return view
+
+
+@router.post("/items/{sha256}/approval")
+def approve_page(
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    derivative: Annotated[str, Form(max_length=64)] = "",
+    acknowledge_faces: Annotated[str, Form(max_length=8)] = "0",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    revoke: Annotated[str, Form(max_length=1)] = "",
+    csrf: Annotated[str, Form()] = "",
+    case: CaseChoice = None,
+) -> Response:
+    check_csrf(who[1], csrf)
+    chosen = None if revoke else derivative
+    view = _approve(locker, who[0], sha256, case, chosen, _faces(acknowledge_faces), note)
+    return RedirectResponse(_item_url(sha256, view), status_code=303)
+
+
+@router.post("/api/items/{sha256}/approval")
+def api_approve(
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    body: dict[str, str | int | bool | None],
+    case: CaseChoice = None,
+) -> dict[str, Any]:
+    """{"derivative": SHA-256 prefix, "acknowledged_faces": N, "note": text}, or
+    {"revoke": true}; answers the item's copies as the case now sees them."""
+    check_csrf(who[1], request.headers.get("x-csrf-token"))
+    chosen = None if body.get("revoke") is True else str(body.get("derivative") or "")
+    note = body.get("note")
+    view = _approve(
+        locker,
+        who[0],
+        sha256,
+        case,
+        chosen,
+        _faces(body.get("acknowledged_faces")),
+        None if note is None else str(note),
+    )
+    with reading(locker.engine) as conn:
+        return {"copies": _item_detail(conn, view, sha256)["copies"]}
