@@ -19,6 +19,7 @@ from conftest import photo, take
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from docket.disclose import verify_package
 from docket.disclose.check import check
 from docket.disclose.package import export
 from docket.locker import Locker
@@ -192,8 +193,11 @@ def test_mutated_packages_fail_with_a_reason_or_are_identical(
         rebag(bag)
         package, whole = packed(data, bag, Path(scratch))
         report = check(package, key)
+        code, problems, _ = verify_package.verify(package, key.hex())
         if whole and snapshot(bag) == expected:
             assert report.intact, report.failures
+            assert code == 0, problems
         else:
             assert not report.ok, "a changed package was called intact"
             assert report.failures and all(isinstance(f, str) and f for f in report.failures)
+            assert code == 1 and problems, "the verifier inside the package disagrees"

@@ -22,6 +22,7 @@ from tsa import running_authority
 
 from docket.catalogue import queries
 from docket.custody import log
+from docket.disclose import verify_package
 from docket.disclose.check import UNCONFIRMED, CheckReport, check, fingerprint, main, render
 from docket.disclose.importer import import_package
 from docket.disclose.package import STAGING, export
@@ -64,6 +65,8 @@ def forged(package: Path, key: bytes | None = None) -> list[str]:
     rebag(package)
     report = check(package, key)
     assert not report.ok
+    code, problems, _ = verify_package.verify(package, None if key is None else key.hex())
+    assert code == 1 and problems, "the verifier inside the package disagrees"
     return report.failures
 
 
@@ -385,3 +388,24 @@ def test_tsa_answer_is_verified_when_received(
     with locker.engine.connect() as conn:
         stamped = [e for e in log.events(conn) if e.action == "checkpoint.timestamped"]
     assert len(stamped) == 1 and stamped[0].details["signer"] == "CN=Docket Test TSA"
+
+
+def test_verifier_inside_the_package_needs_only_the_standard_library(
+    locker: Locker, tmp_path: Path
+) -> None:
+    package, _ = court(locker, tmp_path)
+    verifier = package / "data" / "verify_package.py"
+    run = [sys.executable, "-I", "-S", str(verifier), str(package)]
+    assert subprocess.run(run, capture_output=True, check=False).returncode == UNCONFIRMED
+    confirmed = subprocess.run(
+        [*run, "--key", fingerprint(locker.public_key)], capture_output=True, text=True, check=False
+    )
+    assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
+    assert "VERDICT: intact" in confirmed.stdout
+    (package / "data" / "report.html").chmod(0o644)
+    (package / "data" / "report.html").write_text("edited")
+    rebag(package)
+    edited = subprocess.run(
+        [*run, "--key", locker.public_key.hex()], capture_output=True, text=True, check=False
+    )
+    assert edited.returncode == 1 and "report.html: differs" in edited.stdout

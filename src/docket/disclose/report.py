@@ -25,7 +25,9 @@ def render(package: dict[str, Any], items: list[dict[str, Any]], previews: dict[
         f" {len(items)} item(s). Previews are blurred on purpose.</p>",
         "<h2>How to verify this package</h2><ol>",
         "<li>Run <code>docket-check PACKAGE</code> (or <code>python -m docket.disclose.check "
-        "PACKAGE</code>); it needs no locker and no network.</li>",
+        "PACKAGE</code>); it needs no locker and no network. With only Python 3: "
+        "<code>python3 data/verify_package.py PACKAGE --key SENDER_KEY</code> (the sender's "
+        "key or fingerprint, received apart from this package).</li>",
         "<li>Or by hand: validate the BagIt manifests (<code>bagit.py --validate</code>); "
         "recompute each event's RFC 6962 leaf hash, SHA-256(0x00 || leaf), and follow its "
         "audit path in <code>custody/events.json</code> to the root in "
