@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from docket import accounts
-from docket._cli_common import locker_option, open_locker
-from docket.errors import DocketError
+from docket import access, accounts
+from docket._cli_common import locker_option, open_locker, print_json
+from docket.catalogue import queries
 from docket.locker import default_actor
 from docket.web import DEFAULT_MAX_UPLOAD
 
@@ -27,31 +27,176 @@ def user_group() -> None:
 @locker_option
 def user_add(name: str, role: str, password_stdin: bool, locker_path: Path | None) -> None:
     """Create an account (the password is hashed with Argon2id)."""
-    password = (
-        sys.stdin.readline().rstrip("\n")
-        if password_stdin
-        else click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    )
+    password = _password(password_stdin)
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         accounts.create_user(conn, default_actor(), name, password, role)
     click.echo(f"created {role} {name}")
 
 
-@user_group.command(name="token")
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _operator() -> accounts.User:
+    """Whoever runs the command line holds the locker itself: they act as an admin, under
+    their own name in the custody log."""
+    return accounts.User(0, default_actor(), "admin")
+
+
+@user_group.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@locker_option
+def user_ls(as_json: bool, locker_path: Path | None) -> None:
+    """The accounts: name, role, state, created, last sign-in."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn:
+        users = accounts.list_users(conn)
+    if as_json:
+        print_json(users)
+        return
+    for u in users:
+        state = "disabled" if u["disabled"] else "active"
+        seen = u["last_sign_in"] or "never signed in"
+        click.echo(f"{u['name']:<24} {u['role']:<7} {state:<9} {u['created']}  {seen}")
+
+
+@user_group.command(name="disable")
 @click.argument("name")
 @locker_option
-def user_token(name: str, locker_path: Path | None) -> None:
-    """Issue an API token for NAME (shown once; replaces the previous one)."""
-    from sqlalchemy import select
-
-    from docket.catalogue import schema
-
+def user_disable(name: str, locker_path: Path | None) -> None:
+    """Disable NAME: their sessions end and their API tokens are revoked at once."""
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
-        row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
-        if row is None:
-            raise DocketError(f"user {name!r}: no such user")
-        token = accounts.issue_token(conn, accounts.User(int(row.id), name, str(row.role)))
-    click.echo(token)
+        accounts.disable_user(conn, default_actor(), accounts.user_named(conn, name))
+    click.echo(f"disabled {name}")
+
+
+@user_group.command(name="enable")
+@click.argument("name")
+@locker_option
+def user_enable(name: str, locker_path: Path | None) -> None:
+    """Let a disabled NAME sign in again (revoked tokens stay revoked)."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        accounts.enable_user(conn, default_actor(), accounts.user_named(conn, name))
+    click.echo(f"enabled {name}")
+
+
+@user_group.command(name="password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@locker_option
+def user_password(name: str, password_stdin: bool, locker_path: Path | None) -> None:
+    """Set a new password for NAME; their sessions end."""
+    password = _password(password_stdin)
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        accounts.reset_password(conn, default_actor(), accounts.user_named(conn, name), password)
+    click.echo(f"password of {name} changed")
+
+
+@user_group.command(name="token")
+@click.argument("name")
+@click.option("--label", default="api", show_default=True, help="What the token is for.")
+@click.option(
+    "--expires",
+    "days",
+    type=click.IntRange(min=1),
+    default=accounts.TOKEN_DAYS,
+    show_default=True,
+    help=f"Days until it expires (at most ${accounts.MAX_TOKEN_DAYS_ENV}, "
+    f"default {accounts.MAX_TOKEN_DAYS}).",
+)
+@locker_option
+def user_token(name: str, label: str, days: int, locker_path: Path | None) -> None:
+    """Issue an API token for NAME (printed once; only its hash is kept)."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        user = accounts.user_named(conn, name)
+        issued = accounts.new_token(conn, user, label, days, actor=default_actor())
+    click.echo(issued.secret)
+    click.echo(f"token {issued.id} of {name}, expires {issued.expires}", err=True)
+
+
+@user_group.command(name="tokens")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@locker_option
+def user_tokens(name: str, as_json: bool, locker_path: Path | None) -> None:
+    """The API tokens of NAME (never their secrets), newest first."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn:
+        tokens = accounts.list_tokens(conn, accounts.user_named(conn, name))
+    if as_json:
+        print_json(tokens)
+        return
+    for t in tokens:
+        used = t["last_used"] or "never used"
+        click.echo(f"{t['id']:>5}  {t['state']:<7}  expires {t['expires']}  {used}  {t['label']}")
+
+
+@user_group.command(name="revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+@locker_option
+def user_revoke(token_id: int, locker_path: Path | None) -> None:
+    """Revoke API token TOKEN_ID (its number in `docket user tokens`)."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        accounts.revoke_token(conn, default_actor(), token_id)
+    click.echo(f"token {token_id} revoked")
+
+
+@click.group(name="member")
+def member_group() -> None:
+    """Members of a case and their roles (owner, investigator, reviewer, viewer)."""
+
+
+@member_group.command(name="ls")
+@click.argument("case")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@locker_option
+def member_ls(case: str, as_json: bool, locker_path: Path | None) -> None:
+    """The members of CASE and their roles."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn:
+        members = access.list_members(conn, _operator(), queries.case_id_of(conn, case))
+    if as_json:
+        print_json(members)
+        return
+    for m in members:
+        click.echo(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
+
+
+@member_group.command(name="add")
+@click.argument("case")
+@click.argument("name")
+@click.argument("role", type=click.Choice(access.CASE_ROLES))
+@locker_option
+def member_add(case: str, name: str, role: str, locker_path: Path | None) -> None:
+    """Add NAME to CASE as ROLE."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        case_id, member = queries.case_id_of(conn, case), accounts.user_named(conn, name)
+        access.add_member(conn, _operator(), case_id, member, role)
+    click.echo(f"{name} is {role} of {case}")
+
+
+@member_group.command(name="role")
+@click.argument("case")
+@click.argument("name")
+@click.argument("role", type=click.Choice(access.CASE_ROLES))
+@locker_option
+def member_role(case: str, name: str, role: str, locker_path: Path | None) -> None:
+    """Make NAME's role in CASE ROLE (the last owner is never demoted)."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        case_id, member = queries.case_id_of(conn, case), accounts.user_named(conn, name)
+        access.change_member_role(conn, _operator(), case_id, member, role)
+    click.echo(f"{name} is {role} of {case}")
+
+
+@member_group.command(name="remove")
+@click.argument("case")
+@click.argument("name")
+@locker_option
+def member_remove(case: str, name: str, locker_path: Path | None) -> None:
+    """Remove NAME from CASE (never its last owner)."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        case_id, member = queries.case_id_of(conn, case), accounts.user_named(conn, name)
+        access.remove_member(conn, _operator(), case_id, member)
+    click.echo(f"{name} removed from {case}")
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")

@@ -9,8 +9,11 @@ is docket.scope's rule.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select
+from typing import Any
 
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from docket import accounts
 from docket.accounts import User
 from docket.catalogue import schema
 from docket.custody import log
@@ -101,10 +104,57 @@ def require_incident(conn: Connection, user: User, incident_id: int, action: str
     return int(case_id)
 
 
-def add_member(conn: Connection, actor: User, case_id: int, member: User, role: str) -> None:
-    require_case(conn, actor, case_id, "manage")
+def require_admin(user: User, action: str) -> None:
+    """Accounts are an admin's to list, disable, enable and reset."""
+    if not user.is_admin:
+        raise ForbiddenError(f"only an admin may {action}")
+
+
+def require_disable(actor: User, subject: User) -> None:
+    """An admin disables anyone but themselves (so a locker is never left with no admin by
+    a slip)."""
+    require_admin(actor, "disable accounts")
+    if actor.id == subject.id:
+        raise ForbiddenError("you may not disable your own account")
+
+
+def require_tokens_of(actor: User, user_id: int) -> None:
+    """A person lists their own tokens; an admin anyone's."""
+    if not actor.is_admin and actor.id != user_id:
+        raise ForbiddenError("you may see only your own tokens")
+
+
+def require_token(conn: Connection, actor: User, token_id: int) -> User:
+    """The token's owner, once `actor` may revoke it: their own, or anyone's for an admin.
+    Someone else's token is reported as not found, so IDs cannot be probed."""
+    try:
+        owner = accounts.token_owner(conn, token_id)
+    except NotFoundError:
+        owner = None
+    if owner is None or not (actor.is_admin or owner.id == actor.id):
+        raise NotFoundError(f"token {token_id}: no such token")
+    return owner
+
+
+def _member_role(conn: Connection, case_id: int, member: User) -> str | None:
+    found = conn.execute(
+        select(schema.memberships.c.role).where(
+            schema.memberships.c.case_id == case_id, schema.memberships.c.user_id == member.id
+        )
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def _check_case_role(role: str) -> None:
     if role not in CASE_ROLES:
         raise DocketError(f"{role!r}: a case role is one of {', '.join(CASE_ROLES)}")
+
+
+def add_member(conn: Connection, actor: User, case_id: int, member: User, role: str) -> None:
+    require_case(conn, actor, case_id, "manage")
+    _check_case_role(role)
+    if _member_role(conn, case_id, member) is not None:
+        raise DocketError(f"{member.name} is already a member of this case")
     log.append(
         conn,
         actor.name,
@@ -112,3 +162,84 @@ def add_member(conn: Connection, actor: User, case_id: int, member: User, role: 
         details={"case": case_id, "user": member.name, "role": role},
     )
     conn.execute(insert(schema.memberships).values(case_id=case_id, user_id=member.id, role=role))
+
+
+def list_members(conn: Connection, actor: User, case_id: int) -> list[dict[str, Any]]:
+    """The case's members (owners and admins see them): user id, name, case role, disabled."""
+    require_case(conn, actor, case_id, "manage")
+    users, members = schema.users.c, schema.memberships.c
+    rows = conn.execute(
+        select(users.id, users.name, users.disabled_at, members.role)
+        .join(schema.memberships, members.user_id == users.id)
+        .where(members.case_id == case_id)
+        .order_by(users.name)
+    ).all()
+    return [
+        {
+            "user_id": int(row.id),
+            "name": str(row.name),
+            "role": str(row.role),
+            "disabled": row.disabled_at is not None,
+        }
+        for row in rows
+    ]
+
+
+def _current_member(conn: Connection, actor: User, case_id: int, member: User) -> str:
+    require_case(conn, actor, case_id, "manage")
+    role = _member_role(conn, case_id, member)
+    if role is None:
+        raise NotFoundError(f"{member.name} is not a member of case {case_id}")
+    return role
+
+
+def _keep_an_owner(conn: Connection, case_id: int, member: User, role: str) -> None:
+    """A case keeps at least one owner: the last one is neither removed nor demoted."""
+    if role != "owner":
+        return
+    owners = conn.execute(
+        select(func.count()).where(
+            schema.memberships.c.case_id == case_id, schema.memberships.c.role == "owner"
+        )
+    ).scalar_one()
+    if int(owners) <= 1:
+        raise ForbiddenError(f"{member.name} is the last owner of case {case_id}")
+
+
+def change_member_role(
+    conn: Connection, actor: User, case_id: int, member: User, role: str
+) -> None:
+    before = _current_member(conn, actor, case_id, member)
+    _check_case_role(role)
+    if role == before:
+        raise DocketError(f"{member.name} is already {role} of this case")
+    _keep_an_owner(conn, case_id, member, before)
+    log.append(
+        conn,
+        actor.name,
+        "case.member_role_changed",
+        details={"case": case_id, "user": member.name, "from": before, "role": role},
+    )
+    memberships = schema.memberships.c
+    conn.execute(
+        update(schema.memberships)
+        .where(memberships.case_id == case_id, memberships.user_id == member.id)
+        .values(role=role)
+    )
+
+
+def remove_member(conn: Connection, actor: User, case_id: int, member: User) -> None:
+    before = _current_member(conn, actor, case_id, member)
+    _keep_an_owner(conn, case_id, member, before)
+    log.append(
+        conn,
+        actor.name,
+        "case.member_removed",
+        details={"case": case_id, "user": member.name, "role": before},
+    )
+    memberships = schema.memberships.c
+    conn.execute(
+        delete(schema.memberships).where(
+            memberships.case_id == case_id, memberships.user_id == member.id
+        )
+    )

@@ -29,7 +29,7 @@ from docket._cli_protect import (
     strip_command,
 )
 from docket._cli_store import gc_command
-from docket._cli_web import serve_command, user_group
+from docket._cli_web import member_group, serve_command, user_group
 from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse
 from docket.catalogue import queries
@@ -476,6 +476,7 @@ for _command in (
     key_command,
     timestamp_command,
     user_group,
+    member_group,
     serve_command,
     incident_group,
     gc_command,

@@ -25,6 +25,7 @@ from docket.web import (
     incident_routes,
     item_routes,
     security,
+    team_routes,
     throttle,
 )
 from docket.web.guard import (
@@ -60,6 +61,7 @@ def create_app(
     app.include_router(incident_routes.router)
     app.include_router(case_routes.router)
     app.include_router(item_routes.router)
+    app.include_router(team_routes.router)
 
     @app.exception_handler(DocketError)
     def on_error(request: Request, exc: DocketError) -> Response:

@@ -42,12 +42,18 @@ def person(request: Request) -> tuple[User, str | None]:
     """The signed-in person and their session's CSRF token (None for API tokens)."""
     header = request.headers.get("authorization", "")
     with reading(locker_of(request).engine) as conn:
-        if header.lower().startswith("bearer "):
-            user = accounts.token_user(conn, header[7:].strip())
-            if user is not None:
-                return user, None
+        bearer = (
+            accounts.bearer(conn, header[7:].strip())
+            if header.lower().startswith("bearer ")
+            else None
+        )
         cookie = request.cookies.get(COOKIE)
-        found = accounts.session_user(conn, cookie) if cookie else None
+        found = accounts.session_user(conn, cookie) if cookie and bearer is None else None
+    if bearer is not None:
+        if bearer.stale:  # "last used", written at most once an hour a token
+            with transaction(locker_of(request)) as conn:
+                accounts.note_token_used(conn, bearer.token_id)
+        return bearer.user, None
     if found is None:
         raise NotSignedIn("sign in first")
     return found

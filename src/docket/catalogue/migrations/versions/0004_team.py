@@ -10,6 +10,7 @@ Revises: 0003
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -28,7 +29,7 @@ CARRIED_OVER_DAYS = 90
 KEPT = "id, name, role, password_hash, created_at"
 
 
-def _users(*columns: sa.Column[object]) -> tuple[SchemaItem, ...]:
+def _users(*columns: sa.Column[Any]) -> tuple[SchemaItem, ...]:
     return (
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
