@@ -104,6 +104,10 @@ def test_video_stripped_after_redaction_publishes_the_approved_redacted_copy(
     summary = export(locker, [item], "publication", tmp_path / "press2", "tester")
     [(_, reason)] = summary.left_out
     assert "face(s) at " in reason and "acknowledged 0" in reason, reason
+    approve(locker, item, stripped, faces=1)  # a face meant to be shown, acknowledged
+    summary = export(locker, [item], "publication", tmp_path / "press3", "tester")
+    assert summary.left_out == []
+    assert published(tmp_path / "press3") == {item: locker.store.path(stripped).read_bytes()}
 
 
 def test_an_unapproved_item_is_refused_and_no_copy_is_made(locker: Locker, tmp_path: Path) -> None:
