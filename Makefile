@@ -7,10 +7,11 @@ DEMO := demo
 
 .PHONY: system browser venv demo test lint clean
 
-SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libgl1 libglib2.0-0 fonts-dejavu-core
+SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libjpeg-turbo-progs libgl1 libglib2.0-0 \
+	fonts-dejavu-core
 
-system:  ## ExifTool, ffmpeg, OpenCV's libraries and a font for the PDF report, from Debian
-	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null \
+system:  ## ExifTool, ffmpeg, jpegtran, OpenCV's libraries and a font for the PDF report, from Debian
+	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null && command -v jpegtran >/dev/null \
 		&& ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libgthread-2.0.so.0 ' \
 		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
 		|| { $(SUDO) apt-get update -qq && \
