@@ -230,7 +230,7 @@ class Locker:
                 migrate.check_current(locker.engine)
         except OperationalError as exc:
             locker.close()
-            if writable and no_room(path):  # SQLite then says only "disk I/O error"
+            if no_room(path):  # SQLite then says only "disk I/O error"
                 raise DiskFullError(
                     f"{path}: the locker's disk is full, so its catalogue cannot be opened "
                     f"({exc.orig}); free some space and run the command again"
