@@ -18,6 +18,7 @@ import bagit
 import pytest
 from conftest import photo, take
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsa import running_authority
 
 from docket.catalogue import queries
@@ -409,3 +410,22 @@ def test_verifier_inside_the_package_needs_only_the_standard_library(
         [*run, "--key", locker.public_key.hex()], capture_output=True, text=True, check=False
     )
     assert edited.returncode == 1 and "report.html: differs" in edited.stdout
+
+
+def test_tsa_time_before_the_checkpoint_time_fails(tmp_path: Path) -> None:
+    """A checkpoint that claims a later time than the TSA saw it is caught."""
+    from docket.custody.checkpoint import sign
+    from docket.disclose._check_custody import ExportRecord, check_timestamp
+    from docket.disclose.timestamps import request_token
+
+    key = Ed25519PrivateKey.generate()
+    late = sign(key, "docket.locker/test", 1, bytes(32), "2099-01-01T00:00:00Z")
+    report = CheckReport()
+    (tmp_path / "data" / "custody").mkdir(parents=True)
+    with running_authority() as (url, root):
+        token = request_token(url, late.body().encode())
+        (tmp_path / "data" / "custody" / "checkpoint.tsr").write_bytes(token)
+        record = ExportRecord(0, "", "court", None, [], {}, {}, 0, True, None)
+        assert check_timestamp(tmp_path, late, record, trusted_roots(root), report)
+    [failure] = report.failures
+    assert "s before the time the checkpoint states" in failure

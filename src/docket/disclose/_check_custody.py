@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ RECORD_KEYS = {"event", "leaf", "audit_path", "result_data"}
 PROOF_FILES = ("custody/checkpoint.txt", "custody/export.json", "custody/events.json")
 PREVIOUS_FILES = ("custody/previous-checkpoint.txt", "custody/consistency.json")
 TOKEN_FILE = "custody/checkpoint.tsr"
+CLOCK_SLACK = 120  # seconds the locker's clock may run ahead of the TSA's
 
 
 class Malformed(ValueError):
@@ -318,8 +320,23 @@ def check_timestamp(
     except (TimestampError, OSError) as exc:
         report.record(name, [f"{TOKEN_FILE}: {exc}"])
         return None
-    report.record(name, [], facts.describe())
+    report.record(name, _time_agrees(checkpoint.time, facts.time), facts.describe())
     return facts.describe()
+
+
+def _time_agrees(claimed: str, stamped: datetime) -> list[str]:
+    """The TSA cannot have seen the checkpoint before the time the checkpoint states."""
+    try:
+        said = datetime.fromisoformat(claimed)
+        early = (said - stamped.replace(tzinfo=stamped.tzinfo or UTC)).total_seconds()
+    except (ValueError, TypeError):
+        return [f"{PROOF_FILES[0]}: its time {claimed[:40]!r} is not an RFC 3339 time"]
+    if early > CLOCK_SLACK:
+        return [
+            f"{TOKEN_FILE}: the TSA stamped the checkpoint {early:.0f} s before the time the "
+            "checkpoint states (its time is not what it claims)"
+        ]
+    return []
 
 
 def check_bag_info(
