@@ -115,6 +115,7 @@ def test_tampered_derivative_is_found(locker: Locker, tmp_path: Path) -> None:
     blob = locker.store.path(safe["sha256"])
     os.chmod(blob, 0o644)
     blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
+    os.chmod(blob, 0o444)  # a writable blob is a problem of its own (blob permissions)
     problems = [str(p) for p in verify(locker).problems]
     assert len(problems) == 1 and problems[0].startswith(
         f"item {sha256[:16]}: its safe_preview: blob content changed"
