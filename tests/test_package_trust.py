@@ -429,3 +429,22 @@ def test_tsa_time_before_the_checkpoint_time_fails(tmp_path: Path) -> None:
         assert check_timestamp(tmp_path, late, record, trusted_roots(root), report)
     [failure] = report.failures
     assert "s before the time the checkpoint states" in failure
+
+
+def test_each_item_shows_when_it_existed_by(
+    locker: Locker, tmp_path: Path, authority: Path, cli: Any
+) -> None:
+    early = take(locker, photo(tmp_path / "in", "a.jpg", 1)).outcomes[0].sha256 or ""
+    assert cli("timestamp", "--locker", locker.path).code == 0
+    later = take(locker, photo(tmp_path / "in2", "b.jpg", 2)).outcomes[0].sha256 or ""
+    package = tmp_path / "court"
+    export(locker, [early, later], "court", package, "tester")
+    report = check(package, locker.public_key, trusted_roots(authority))
+    assert report.intact, report.failures
+    [existed] = [c for c in report.checks if c[0].startswith("existed by")]
+    assert existed[1] is True and existed[2].startswith(f"item {early[:12]} by ")
+    assert later[:12] not in existed[2]  # no stamped checkpoint held it before the export
+    with running_authority() as (_url, other_root):
+        untrusted = check(package, locker.public_key, trusted_roots(other_root))
+    [existed] = [c for c in untrusted.checks if c[0].startswith("existed by")]
+    assert existed[1] is False

@@ -352,3 +352,53 @@ def check_bag_info(
         same = False
     failures = [] if same else ["bag-info.txt: not what the signed export record implies"]
     report.record("bag-info.txt follows from the signed export record", failures)
+
+
+EXISTED = "custody/existed.json"
+
+
+def check_existed(
+    root: Path,
+    public_key: bytes,
+    export: ExportRecord,
+    events: dict[int, dict[str, Any]],
+    roots: list[x509.Certificate],
+    report: Recorder,
+) -> None:
+    """Each item existed by the time a TSA stamped the earliest checkpoint holding its
+    arrival: the note, the arrival's inclusion proof against it, and the token all hold."""
+    name = "existed by: the earliest timestamped checkpoint holding each item's arrival"
+    if EXISTED not in export.files:
+        report.skip(name, "no arrival was in a timestamped checkpoint when it was exported")
+        return
+    from docket.disclose.timestamps import TimestampError, verify_token
+
+    failures: list[str] = []
+    found: list[str] = []
+    try:
+        for record in expect(read_json(root, EXISTED), list, EXISTED):
+            record = expect(record, dict, EXISTED)
+            item = expect(record.get("item"), str, f"{EXISTED}: item")
+            seq = expect(record.get("event"), int, f"{EXISTED}: event")
+            note, token = (expect(record.get(k), str, EXISTED) for k in ("checkpoint", "token"))
+            arrival = events.get(seq, {})
+            if (arrival.get("action"), arrival.get("item")) != ("item.acquired", item):
+                raise Malformed(f"{EXISTED}: event {seq} is not a proven arrival of {item[:12]}")
+            if note not in export.files or token not in export.files:
+                raise Malformed(f"{EXISTED}: names a file the export record does not list")
+            stamped = open_checkpoint(read_note_text(root, note), public_key)
+            path = [
+                bytes.fromhex(hex64(h, EXISTED))
+                for h in expect(record["audit_path"], list, EXISTED)
+            ]
+            leaf = bytes.fromhex(export.events[seq])
+            if not merkle.verify_inclusion(seq, stamped.tree_size, leaf, path, stamped.root):
+                raise Malformed(f"{EXISTED}: event {seq} is not in {note}")
+            facts = verify_token(
+                (root / "data" / token).read_bytes(), stamped.body().encode(), roots
+            )
+            failures += _time_agrees(stamped.time, facts.time)
+            found.append(f"item {item[:12]} by {facts.time.isoformat()} ({facts.tsa})")
+    except (Malformed, ValueError, KeyError, TimestampError, OSError) as exc:
+        failures.append(str(exc))
+    report.record(name, failures, "; ".join(found))

@@ -165,7 +165,7 @@ def check_root(
     events = custody.proven_events(root, checkpoint, export, report)
     check_items(root, export, events, report)
     custody.check_consistency(root, public_key, checkpoint, export, report)
-    if export.timestamp and tsa_roots is None:
+    if (export.timestamp or custody.EXISTED in export.files) and tsa_roots is None:
         try:
             from docket.disclose.timestamps import trusted_roots
 
@@ -174,6 +174,7 @@ def check_root(
             report.record("RFC 3161 timestamp of the checkpoint, by a TSA you trust", [str(exc)])
             return
     report.tsa = custody.check_timestamp(root, checkpoint, export, tsa_roots or [], report)
+    custody.check_existed(root, public_key, export, events, tsa_roots or [], report)
 
 
 def _signer(root: Path, report: CheckReport, key: bytes | str | None) -> bytes | None:

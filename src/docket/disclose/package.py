@@ -33,7 +33,7 @@ from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
 from docket.custody.events import Event
-from docket.disclose import publication, report, stamping, verify_package
+from docket.disclose import _existed, publication, report, stamping, verify_package
 from docket.disclose._check_bag import DECLARATION, bag_info
 from docket.errors import DocketError
 from docket.locker import Locker
@@ -435,6 +435,8 @@ def _write_payload(
         "recipient": recipient,
         "items": entries,
     }
+    for path in _existed.write(conn, root / "custody", locker.origin, locker.public_key, events):
+        files.append(_listed(root, path))
     files.append(_listed(root, "package.json", json.dumps(package, indent=2).encode()))
     verifier = Path(verify_package.__file__).read_bytes()  # needs only Python's stdlib
     files.append(_listed(root, "verify_package.py", verifier))
