@@ -253,3 +253,22 @@ def test_web_approval_is_for_those_who_may_export(world: dict[str, Any], locker:
         actions = [e.action for e in log.events(conn, item)]
         assert actions[-2:] == ["derivative.approved", "derivative.approval_revoked"]
         assert approval.approved(conn, item, for_locker(conn, item, "North")) is None
+
+
+def test_only_a_redacted_or_stripped_copy_of_the_item_can_be_approved(
+    cli: Any, tmp_path: Path
+) -> None:
+    locker = tmp_path / "locker"
+    cli("init", locker)
+    cli("ingest", "--locker", locker, photo(tmp_path / "in", "s.jpg", 2))
+    item = cli("ls", "--locker", locker, "--json").json()[0]["sha256"]
+    preview = Path(cli("show", "--locker", locker, item[:8], "--json").json()["safe_preview"])
+    blob = preview.parent.name + preview.name  # objects/ab/cdef...: the preview's SHA-256
+    assert len(blob) == 64
+    refused = cli("approve", "--locker", locker, item[:8], blob[:10])
+    assert refused.code == 1 and "no redacted or stripped copy" in refused.err
+    assert refused.err.count("\n") == 1
+    nothing = cli("approve", "--locker", locker, item[:8], "--revoke")
+    assert nothing.code == 1 and "no copy is approved" in nothing.err
+    both = cli("approve", "--locker", locker, item[:8], "ab12", "--revoke")
+    assert both.code == 1 and "not both" in both.err
