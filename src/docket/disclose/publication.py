@@ -171,8 +171,8 @@ class Checker:
         if worst.count > acknowledged:
             where = "" if worst.at is None else f" at {worst.at:g} s"
             raise Refused(
-                f"the face detector finds {worst.count} face(s){where} outside the redaction "
-                f"of the approved copy {short} (the approver acknowledged {acknowledged}): "
+                f"the face detector finds {worst.count} face(s){where} not under a redaction "
+                f"box in the approved copy {short} (the approver acknowledged {acknowledged}): "
                 "redact them and approve the new copy"
             )
         return copy
