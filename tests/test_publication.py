@@ -21,7 +21,7 @@ from docket.analyse.steps import DerivativeFile, StepOutput, Tools
 from docket.catalogue import schema
 from docket.custody import log
 from docket.disclose.package import export
-from docket.disclose.publication import NOT_APPROVED
+from docket.disclose.publication import NOT_APPROVED, covered, identifying_fields
 from docket.locker import Locker
 from docket.protect import approval
 from docket.protect.faces import FaceDetector
@@ -272,3 +272,28 @@ def test_only_a_redacted_or_stripped_copy_of_the_item_can_be_approved(
     assert nothing.code == 1 and "no copy is approved" in nothing.err
     both = cli("approve", "--locker", locker, item[:8], "ab12", "--revoke")
     assert both.code == 1 and "not both" in both.err
+
+
+def test_identifying_fields_and_covered_faces() -> None:
+    record = {
+        "File:FileType": "MP4",
+        "File:Comment": "near the market",
+        "QuickTime:CreateDate": "0000:00:00 00:00:00",
+        "Track1:MediaCreateDate": "2024:03:01 09:40:00",
+        "Track1:HandlerDescription": "VideoHandler",
+        "IFD0:Orientation": 1,
+        "ExifIFD:BodySerialNumber": "LK7-000417",
+        "XMP-dc:Creator": "Witness 9",
+        "IFD1:ThumbnailImage": "(Binary data)",
+    }
+    assert identifying_fields(record) == [
+        "ExifIFD:BodySerialNumber",
+        "File:Comment",
+        "IFD1:ThumbnailImage",
+        "Track1:MediaCreateDate",
+        "XMP-dc:Creator",
+    ]
+    face = [100, 100, 150, 150]  # grown by a quarter each side: its core is 100 wide at 125
+    assert covered(face, [[120, 120, 110, 110]])
+    assert covered(face, [[100, 100, 80, 150], [180, 100, 70, 150]])  # two boxes together
+    assert not covered(face, [[100, 100, 150, 90]])  # the upper half only
