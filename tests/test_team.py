@@ -20,6 +20,7 @@ from docket import accounts
 from docket.catalogue import migrate, schema
 from docket.locker import Locker
 from docket.verify import verify
+from docket.web import throttle
 from docket.web.app import create_app
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -186,6 +187,20 @@ def test_changing_one_s_own_password_ends_one_s_other_sessions(
     assert there.get("/api/cases").status_code == 200
     changes = _events(locker, "user.password_changed")
     assert [(c["actor"], c["reset"]) for c in changes] == [("investigator-1", False)] * 2
+
+
+def test_guessing_one_s_current_password_is_slowed_like_sign_in(world: dict[str, Any]) -> None:
+    client, csrf = _client(world, "reviewer-1")
+    guess = {"current": "a wrong guess!", "new": NEW_PASSWORD}
+    for _ in range(throttle.FREE_PER_ACCOUNT):
+        wrong = client.put("/api/account/password", json=guess, headers={"x-csrf-token": csrf})
+        assert "current password is wrong" in wrong.json()["detail"]
+    slowed = client.put("/api/account/password", json=guess, headers={"x-csrf-token": csrf})
+    assert slowed.status_code == 400 and "too many tries" in slowed.json()["detail"]
+    refused = TestClient(client.app).post(
+        "/login", data={"name": "reviewer-1", "password": PASSWORD}
+    )
+    assert refused.status_code == 429  # the same count as sign-in's
 
 
 def test_tokens_issued_listed_used_and_revoked_through_the_api(

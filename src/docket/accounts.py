@@ -36,6 +36,10 @@ _HASHER = PasswordHasher()  # argon2-cffi's defaults are Argon2id (RFC 9106 prof
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(32))  # what unknown names are checked against
 
 
+class WrongPasswordError(DocketError):
+    """A person changing their password gave a wrong current one."""
+
+
 @dataclass(frozen=True)
 class User:
     id: int
@@ -234,7 +238,7 @@ def change_password(
     try:
         _HASHER.verify(_DUMMY_HASH if row is None else row.password_hash, current)
     except (VerificationError, InvalidHashError):
-        raise DocketError("the current password is wrong") from None
+        raise WrongPasswordError("the current password is wrong") from None
     _set_password(conn, user.name, user, new, reset=False)
     _end_sessions(conn, user, keep=session)
 

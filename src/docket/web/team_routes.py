@@ -20,7 +20,8 @@ from sqlalchemy import Connection
 from docket import access, accounts
 from docket.accounts import User
 from docket.catalogue.database import reading
-from docket.errors import NotFoundError
+from docket.errors import DocketError, NotFoundError
+from docket.web import throttle
 from docket.web.guard import (
     COOKIE,
     MAX_ID,
@@ -198,18 +199,37 @@ def user_tokens_page(request: Request, user_id: UserId, who: Person, locker: Loc
     return _tokens_page(request, who, subject)
 
 
+def _change_own_password(
+    request: Request, who: tuple[User, str | None], current: str, new: str
+) -> None:
+    """Change the person's password, keeping the session this request came in (if any).
+    Wrong current passwords count as failed sign-ins of the account from this client, so a
+    stolen session cannot guess the password faster than the sign-in form could."""
+    throttles: throttle.Throttle = request.app.state.throttle
+    client = throttle.client_key(request.client.host if request.client else None)
+    wait = throttles.wait(who[0].name, client)
+    if wait > 0:
+        raise DocketError(f"too many tries; wait {max(1, round(wait))} s and try again")
+    session = request.cookies.get(COOKIE) if who[1] is not None else None
+    try:
+        with transaction(request.app.state.locker) as conn:
+            accounts.change_password(conn, who[0], current, new, session)
+    except accounts.WrongPasswordError:
+        throttles.failed(who[0].name, client)
+        raise
+    throttles.succeeded(who[0].name, client)
+
+
 @router.post("/account/password")
 def password_page(
     request: Request,
     who: Person,
-    locker: LockerDep,
     current: PasswordField,
     new: PasswordField,
     csrf: Csrf = "",
 ) -> Response:
     check_csrf(who[1], csrf)
-    with transaction(locker) as conn:
-        accounts.change_password(conn, who[0], current, new, request.cookies.get(COOKIE))
+    _change_own_password(request, who, current, new)
     return _tokens_page(request, who, who[0], notice="Password changed; other sessions ended.")
 
 
@@ -272,14 +292,10 @@ def api_revoke(request: Request, token_id: TokenId, who: Person, locker: LockerD
 
 
 @router.put("/api/account/password", status_code=204)
-def api_change_password(
-    request: Request, who: Person, locker: LockerDep, body: PasswordChangeBody
-) -> None:
+def api_change_password(request: Request, who: Person, body: PasswordChangeBody) -> None:
     """Change your password (the current one first); your other sessions end."""
     _api_csrf(request, who)
-    with transaction(locker) as conn:
-        session = request.cookies.get(COOKIE) if who[1] is not None else None
-        accounts.change_password(conn, who[0], body.current, body.new, session)
+    _change_own_password(request, who, body.current, body.new)
 
 
 # Members of a case, for its owners and admins
