@@ -213,6 +213,8 @@ def test_tokens_issued_listed_used_and_revoked_through_the_api(
     issued = made.json()
     fresh = TestClient(client.app)
     assert fresh.get("/api/cases", headers=_bearer(issued["token"])).status_code == 200
+    minted = fresh.post("/api/account/tokens", json={}, headers=_bearer(issued["token"]))
+    assert minted.status_code == 403  # a token does not make tokens that outlive it
     listed = client.get("/api/account/tokens").json()
     assert [(t["id"], t["label"], t["state"]) for t in listed] == [(issued["id"], "laptop", "live")]
     assert listed[0]["expires"] == issued["expires"] and listed[0]["last_used"] is not None

@@ -124,6 +124,13 @@ def require_tokens_of(actor: User, user_id: int) -> None:
         raise ForbiddenError("you may see only your own tokens")
 
 
+def require_session(by_token: bool, action: str) -> None:
+    """Some changes need a person signed in, not a program holding an API token: a stolen
+    token must not make tokens that outlive it."""
+    if by_token:
+        raise ForbiddenError(f"an API token may not {action}; sign in, or use the command line")
+
+
 def require_token(conn: Connection, actor: User, token_id: int) -> User:
     """The token's owner, once `actor` may revoke it: their own, or anyone's for an admin.
     Someone else's token is reported as not found, so IDs cannot be probed."""

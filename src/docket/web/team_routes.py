@@ -275,8 +275,10 @@ def api_user_tokens(user_id: UserId, who: Person, locker: LockerDep) -> list[dic
 
 @router.post("/api/account/tokens", status_code=201)
 def api_issue(request: Request, who: Person, locker: LockerDep, body: TokenBody) -> dict[str, Any]:
-    """A new API token for you, living `days` days (its secret is in this answer only)."""
+    """A new API token for you, living `days` days (its secret is in this answer only).
+    Signed-in sessions only: a token does not make tokens."""
     _api_csrf(request, who)
+    access.require_session(who[1] is None, "make tokens")
     with transaction(locker) as conn:
         issued = accounts.new_token(conn, who[0], body.label, body.days)
     return {"id": issued.id, "token": issued.secret, "label": body.label, "expires": issued.expires}
