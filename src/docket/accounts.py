@@ -107,9 +107,14 @@ def list_users(conn: Connection) -> list[dict[str, Any]]:
     """Every account: id, name, role, whether disabled, created, last sign-in."""
     users = schema.users.c
     rows = conn.execute(
-        select(users.id, users.name, users.role, users.disabled_at, users.created_at)
-        .add_columns(users.last_sign_in)
-        .order_by(users.name)
+        select(
+            users.id,
+            users.name,
+            users.role,
+            users.disabled_at,
+            users.created_at,
+            users.last_sign_in,
+        ).order_by(users.name)
     ).all()
     return [
         {

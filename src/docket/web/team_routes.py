@@ -62,7 +62,8 @@ class RoleBody(BaseModel):
     role: str = Field(max_length=20)
 
 
-def _user(conn: Connection, who: User) -> dict[str, Any]:
+def _account(conn: Connection, who: User) -> dict[str, Any]:
+    """The account as the users list shows it."""
     return next(u for u in accounts.list_users(conn) if u["id"] == who.id)
 
 
@@ -97,7 +98,7 @@ def _disable(locker: LockerDep, who: User, user_id: int) -> dict[str, Any]:
         subject = accounts.user_by_id(conn, user_id)
         access.require_disable(who, subject)
         accounts.disable_user(conn, who.name, subject)
-        return _user(conn, subject)
+        return _account(conn, subject)
 
 
 def _enable(locker: LockerDep, who: User, user_id: int) -> dict[str, Any]:
@@ -105,7 +106,7 @@ def _enable(locker: LockerDep, who: User, user_id: int) -> dict[str, Any]:
     with transaction(locker) as conn:
         subject = accounts.user_by_id(conn, user_id)
         accounts.enable_user(conn, who.name, subject)
-        return _user(conn, subject)
+        return _account(conn, subject)
 
 
 def _reset(locker: LockerDep, who: User, user_id: int, password: str) -> None:
