@@ -33,7 +33,7 @@ from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
 from docket.custody.events import Event
-from docket.disclose import _existed, publication, report, stamping, verify_package
+from docket.disclose import _existed, _report_facts, publication, report, stamping, verify_package
 from docket.disclose._check_bag import DECLARATION, bag_info
 from docket.errors import DocketError
 from docket.locker import Locker
@@ -394,7 +394,8 @@ def _write_payload(
         if c.kind == "original":
             detail = queries.describe_item(conn, c.item, _shown(conn, case))
             first = detail["acquisitions"][:1]
-            name = _safe_name(first[0]["original_path"] if first else "", "original")
+            raw = (first[0]["path_in_container"] or first[0]["original_path"]) if first else ""
+            name = _safe_name(raw, "original")
         else:
             suffix = {"image/png": ".png", "image/jpeg": ".jpg", "video/mp4": ".mp4"}.get(
                 c.media_type, ""
@@ -424,6 +425,9 @@ def _write_payload(
                 **entry,
                 "metadata": metadata,
                 "events": [e.__dict__ for e in events if e.item == c.item],
+                "incidents": _report_facts.linked_incidents(
+                    conn, [e for e in events if e.item == c.item]
+                ),
             }
         )
     package = {
@@ -433,6 +437,7 @@ def _write_payload(
         "public_key": locker.public_key.hex(),
         "exported_at": clock.now(),
         "recipient": recipient,
+        "case": case,
         "items": entries,
     }
     for path in _existed.write(conn, root / "custody", locker.origin, locker.public_key, events):

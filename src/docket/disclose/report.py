@@ -1,5 +1,8 @@
-"""The human-readable report inside a package: each item with its safe preview, hashes,
-acquisitions (sources by pseudonym only) and custody trail, and how to verify it all."""
+"""The human-readable report inside a package, as one static HTML file: a first page that says
+what was received, from whom, when and how to check it, then each item with its original names,
+capture time and place, device, acquisitions (sources by pseudonym only), notes, incidents and
+annotations of the case, a safe (blurred) preview, hashes and a custody summary. Every fact is
+read from what the package proves (docket.disclose._report_facts)."""
 
 from __future__ import annotations
 
@@ -7,69 +10,135 @@ import base64
 from html import escape
 from typing import Any
 
-STYLE = """body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
-code,pre{font-size:.85em;word-break:break-all}table{border-collapse:collapse;width:100%}
-td,th{border:1px solid #ccc;padding:.3em;text-align:left;vertical-align:top}
-.item{border-top:2px solid #444;margin-top:2em;padding-top:1em}
-img{max-width:320px;filter:grayscale(1)}"""
+from docket.disclose._report_facts import ItemFacts, first_page, item_facts, verify_steps
+
+STYLE = """body{font-family:"DejaVu Sans","Noto Sans",sans-serif;max-width:60em;margin:1.5em auto;
+padding:0 1em;color:#222;line-height:1.4}
+h1{margin:.2em 0}h2{margin:.4em 0}h3{margin:.8em 0 .2em;font-size:1em}
+code{font-size:.85em;word-break:break-all}table{border-collapse:collapse;width:100%}
+td,th{border:1px solid #ccc;padding:.25em .4em;text-align:start;vertical-align:top}
+th{width:11em;background:#f4f4f4;font-weight:normal}
+.item{border-top:2px solid #444;margin-top:1.5em;padding-top:.5em;display:flow-root}
+.item img{float:inline-end;max-width:200px;margin:0 0 .5em 1em;filter:grayscale(1)}
+.cover{border:2px solid #444;padding:.5em 1em}
+@media print{.item{break-before:page}}"""
+
+
+def _person(text: str) -> str:
+    """Text that came from people: any script, its direction found by the browser."""
+    return f"<span dir=auto>{escape(text)}</span>"
+
+
+def _rows(rows: list[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f"<tr><th>{escape(k)}<td>{v}" for k, v in rows) + "</table>"
+
+
+def _cover(package: dict[str, Any], items: list[dict[str, Any]]) -> list[str]:
+    page = first_page(package, items)
+    steps = "".join(f"<li>{escape(step)}" for step in verify_steps(page["fingerprint"]))
+    return [
+        "<section class=cover>",
+        f"<h1>Evidence package: {_person(page['case'])}</h1>",
+        _rows(
+            [
+                ("What", f"{escape(page['count'])} item(s), {escape(page['profile'])} profile"),
+                ("Case", _person(page["case"])),
+                ("For", _person(page["recipient"])),
+                ("From", f"the Docket locker <code>{escape(page['origin'])}</code>"),
+                ("Signing key", f"<code>{escape(page['fingerprint'])}</code>"),
+                (
+                    "When",
+                    f"prepared {escape(page['prepared'])}; the signed export checkpoint "
+                    "(<code>custody/checkpoint.txt</code>) was made right after, and a "
+                    "timestamp authority's token (<code>custody/checkpoint.tsr</code>), when "
+                    "present, stamps it: the verifier prints both times",
+                ),
+            ]
+        ),
+        f"<h2>How to verify it</h2><ol>{steps}</ol>",
+        "<p>Previews are blurred and grey on purpose; the originals are in <code>data/items/"
+        "</code>. Names, notes and pseudonyms are shown as recorded.</p></section>",
+    ]
+
+
+def _acquisitions(facts: ItemFacts) -> str:
+    if not facts.acquisitions:
+        return "<p>No acquisition of this case is recorded.</p>"
+    rows = "".join(
+        f"<tr><td>{escape(a.when)} (event {a.event})<td>{_person(a.source)}"
+        f"<td>{_person(a.collector)}<td>{escape(a.method)}<td>{_person(a.name)}"
+        f"<td>{_person(a.note) if a.note else 'none'}"
+        for a in facts.acquisitions
+    )
+    return (
+        "<table><tr><th>when<th>source (pseudonym)<th>collector<th>how<th>name<th>note"
+        f"{rows}</table>"
+    )
+
+
+def _incidents(facts: ItemFacts) -> str:
+    if not facts.incidents:
+        return ""
+    rows = "".join(
+        f"<li>{_person(i.title)} (incident {i.number}): when {escape(i.when)}, where "
+        f"{_person(i.place)}{'; ' + _person(i.violations) if i.violations else ''}. Linked in "
+        f"event {i.linked_in}; described in event {i.described_in} of the locker's log."
+        for i in facts.incidents
+    )
+    return f"<h3>Incidents</h3><ul>{rows}</ul>"
+
+
+def _annotations(facts: ItemFacts) -> str:
+    if not facts.annotations:
+        return ""
+    rows = "".join(f"<li>{_person(text)} (event {seq})" for seq, text in facts.annotations)
+    return f"<h3>Annotations</h3><ul>{rows}</ul>"
+
+
+def _item(item: dict[str, Any], preview: bytes | None) -> list[str]:
+    facts = item_facts(item)
+    names = ", ".join(_person(n) for n in facts.names)
+    parts = [f"<section class=item><h2>{names}</h2>"]
+    if preview is not None:
+        encoded = base64.b64encode(preview).decode()
+        parts.append(f"<img alt='blurred preview' src='data:image/jpeg;base64,{encoded}'>")
+    parts.append(
+        _rows(
+            [
+                ("Original name(s)", names),
+                ("Captured", escape(facts.capture_time)),
+                ("Place", escape(facts.place)),
+                ("Device", _person(facts.device)),
+                ("Type and size", escape(f"{facts.media_type}, {facts.size}")),
+                ("File in package", f"<code>{escape(facts.file)}</code>"),
+            ]
+        )
+    )
+    parts += ["<h3>Acquisitions</h3>", _acquisitions(facts), _incidents(facts)]
+    parts.append(_annotations(facts))
+    parts.append("<h3>Hashes and custody</h3>")
+    parts.append(
+        _rows(
+            [
+                ("SHA-256", f"<code>{escape(facts.sha256)}</code>"),
+                ("SHA-512", f"<code>{escape(facts.sha512)}</code>"),
+                ("Custody", escape(facts.custody)),
+            ]
+        )
+    )
+    parts.append("</section>")
+    return parts
 
 
 def render(package: dict[str, Any], items: list[dict[str, Any]], previews: dict[str, bytes]) -> str:
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8>",
-        f"<title>Evidence package: {escape(package['profile'])}</title><style>{STYLE}</style>",
-        f"<h1>Evidence package ({escape(package['profile'])} profile)</h1>",
-        f"<p>From locker <code>{escape(package['origin'])}</code>, exported "
-        f"{escape(package['exported_at'])} for "
-        f"{escape(package['recipient'] or 'an unnamed recipient')}."
-        f" {len(items)} item(s). Previews are blurred on purpose.</p>",
-        "<h2>How to verify this package</h2><ol>",
-        "<li>Run <code>docket-check PACKAGE</code> (or <code>python -m docket.disclose.check "
-        "PACKAGE</code>); it needs no locker and no network. With only Python 3: "
-        "<code>python3 data/verify_package.py PACKAGE --key SENDER_KEY</code> (the sender's "
-        "key or fingerprint, received apart from this package).</li>",
-        "<li>Or by hand: validate the BagIt manifests (<code>bagit.py --validate</code>); "
-        "recompute each event's RFC 6962 leaf hash, SHA-256(0x00 || leaf), and follow its "
-        "audit path in <code>custody/events.json</code> to the root in "
-        "<code>custody/checkpoint.txt</code>; check that note's Ed25519 signature with the "
-        f"public key <code>{escape(package['public_key'])}</code>.</li>",
-        "<li>Where <code>custody/checkpoint.tsr</code> exists, it is an RFC 3161 token over "
-        "the checkpoint's text: <code>openssl ts -verify -data checkpoint-body -in "
-        "checkpoint.tsr -CAfile tsa-root.pem</code>.</li></ol>",
+        "<meta name=viewport content='width=device-width'>",
+        f"<title>Evidence package: {escape(first_page(package, items)['case'])}</title>",
+        f"<style>{STYLE}</style>",
+        *_cover(package, items),
     ]
     for item in items:
-        meta = item["metadata"]
-        parts.append(f"<div class=item><h2>Item <code>{escape(item['item'][:16])}</code></h2>")
-        preview = previews.get(item["item"])
-        if preview is not None:
-            encoded = base64.b64encode(preview).decode()
-            parts.append(f"<img alt='blurred preview' src='data:image/jpeg;base64,{encoded}'>")
-        parts.append("<table>")
-        for label, value in (
-            ("file in package", item["file"]),
-            ("SHA-256 of that file", meta["file_sha256"]),
-            ("original SHA-256", item["item"]),
-            ("original SHA-512", meta.get("sha512", "")),
-            ("media type", meta.get("media_type", "")),
-            ("size", str(meta.get("size", ""))),
-        ):
-            parts.append(f"<tr><th>{escape(label)}<td><code>{escape(str(value))}</code>")
-        parts.append("</table>")
-        acquisitions = meta.get("acquisitions", [])
-        if acquisitions:
-            parts.append("<h3>Acquisitions</h3><table><tr><th>when<th>by<th>source<th>how")
-            for acq in acquisitions:
-                parts.append(
-                    f"<tr><td>{escape(acq['acquired_at'])}<td>{escape(acq['collector'])}"
-                    f"<td>{escape(acq['source'] or 'not recorded')}<td>{escape(acq['method'])}"
-                )
-            parts.append("</table>")
-        parts.append("<h3>Custody trail</h3><table><tr><th>event<th>time<th>who<th>what")
-        for event in item["events"]:
-            parts.append(
-                f"<tr><td>{event['seq']}<td>{escape(event['time'])}<td>{escape(event['actor'])}"
-                f"<td>{escape(event['action'])}"
-            )
-        parts.append("</table></div>")
+        parts += _item(item, previews.get(item["item"]))
     parts.append("</html>")
     return "\n".join(parts)

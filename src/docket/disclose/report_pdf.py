@@ -1,7 +1,11 @@
-"""The package report as PDF (fpdf2), for readers who print or file it.
+"""The package report as PDF (fpdf2), for readers who print or file it: the same facts as the
+HTML (docket.disclose._report_facts), a first page with what was received and how to check it,
+then each item, packed without blank pages.
 
-Text uses DejaVu Sans when the system has it (Debian's fonts-dejavu-core, installed by the
-set-up), so names in any script print; otherwise a core font with characters it lacks shown
+Text uses DejaVu Sans (Debian's fonts-dejavu-core, installed by the set-up), which has Latin,
+Cyrillic and Arabic glyphs (Arabic, Persian and Kurdish Sorani letters), and is shaped by
+HarfBuzz (uharfbuzz) with the Unicode bidirectional algorithm, so Arabic-script names and notes
+print joined and right to left. Without the font, a core font with characters it lacks shown
 as '?'. Previews are the blurred ones.
 """
 
@@ -13,61 +17,131 @@ from typing import Any
 
 from fpdf import FPDF
 
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+from docket.disclose._report_facts import ItemFacts, first_page, item_facts, verify_steps
+
+FONTS = Path("/usr/share/fonts/truetype/dejavu")
+LABEL = 34  # mm: the width of a row's label
+THUMB = 38  # mm: the width of an item's blurred preview
 
 
 class _Report(FPDF):
     def __init__(self) -> None:
         super().__init__(format="A4")
         self.set_auto_page_break(auto=True, margin=15)
-        if DEJAVU.is_file():
-            self.add_font("body", "", str(DEJAVU))
-            self.unicode = True
-        else:
-            self.unicode = False
+        self.set_margins(15, 15, 15)
+        self.unicode = (FONTS / "DejaVuSans.ttf").is_file()
+        if self.unicode:
+            self.add_font("body", "", str(FONTS / "DejaVuSans.ttf"))
+            bold = FONTS / "DejaVuSans-Bold.ttf"
+            self.add_font("body", "B", str(bold if bold.is_file() else FONTS / "DejaVuSans.ttf"))
+            self.set_text_shaping(True)
         self.add_page()
 
-    def text_line(self, text: str, size: int = 9, height: float = 5) -> None:
-        self.set_font("body" if self.unicode else "helvetica", size=size)
-        if not self.unicode:
-            text = text.encode("latin-1", errors="replace").decode("latin-1")
-        self.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
+    def use(self, size: float, style: str = "") -> None:
+        self.set_font("body" if self.unicode else "helvetica", style=style, size=size)
+
+    def clean(self, text: str) -> str:
+        if self.unicode:
+            return text
+        return text.encode("latin-1", errors="replace").decode("latin-1")
+
+    def text_line(self, text: str, size: float = 9, style: str = "", height: float = 4.6) -> None:
+        self.use(size, style)
+        self.multi_cell(0, height, self.clean(text), new_x="LMARGIN", new_y="NEXT")
+
+    def row(self, label: str, value: str, width: float = 0, size: float = 8.5) -> None:
+        """A label and its value; the value wraps in its own column."""
+        width = width or self.epw
+        self.use(size, "B")
+        top = self.get_y()
+        self.multi_cell(LABEL, 4.4, self.clean(label), new_x="RIGHT", new_y="TOP")
+        self.use(size)
+        self.multi_cell(width - LABEL, 4.4, self.clean(value), new_x="LMARGIN", new_y="NEXT")
+        self.set_y(max(self.get_y(), top + 4.4))
+
+    def room_for(self, height: float) -> None:
+        if self.get_y() + height > self.h - self.b_margin:
+            self.add_page()
+
+
+def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    page = first_page(package, items)
+    pdf.text_line(f"Evidence package: {page['case']}", size=16, style="B", height=8)
+    pdf.ln(1)
+    pdf.row("What", f"{page['count']} item(s), {page['profile']} profile")
+    pdf.row("Case", page["case"])
+    pdf.row("For", page["recipient"])
+    pdf.row("From", f"the Docket locker {page['origin']}")
+    pdf.row("Signing key", page["fingerprint"])
+    pdf.row(
+        "When",
+        f"prepared {page['prepared']}; the signed export checkpoint (custody/checkpoint.txt) "
+        "was made right after, and a timestamp authority's token (custody/checkpoint.tsr), "
+        "when present, stamps it: the verifier prints both times.",
+    )
+    pdf.ln(2)
+    pdf.text_line("How to verify it", size=11, style="B", height=6)
+    for number, step in enumerate(verify_steps(page["fingerprint"]), 1):
+        pdf.text_line(f"{number}. {step}")
+    pdf.ln(1)
+    pdf.text_line(
+        "Previews are blurred and grey on purpose; the originals are in data/items/. Names, "
+        "notes and pseudonyms are shown as recorded.",
+        size=8.5,
+    )
+
+
+def _item(pdf: _Report, facts: ItemFacts, preview: bytes | None) -> None:
+    pdf.room_for(60)
+    pdf.ln(3)
+    pdf.text_line(", ".join(facts.names), size=12, style="B", height=6)
+    top, width = pdf.get_y(), pdf.epw
+    bottom = top
+    if preview is not None:
+        image = pdf.image(io.BytesIO(preview), x=pdf.w - pdf.r_margin - THUMB, y=top, w=THUMB)
+        bottom = top + float(image.rendered_height)
+        width = pdf.epw - THUMB - 3
+    for label, value in (
+        ("Original name(s)", ", ".join(facts.names)),
+        ("Captured", facts.capture_time),
+        ("Place", facts.place),
+        ("Device", facts.device),
+        ("Type and size", f"{facts.media_type}, {facts.size}"),
+        ("File in package", facts.file),
+    ):
+        pdf.row(label, value, width)
+    pdf.set_y(max(pdf.get_y(), bottom) + 1)
+    for acq in facts.acquisitions:
+        pdf.row(
+            f"Acquired (event {acq.event})",
+            f"{acq.when}: {acq.method}, from source {acq.source}, collected by {acq.collector}",
+        )
+        pdf.row("Name then", acq.name)
+        if acq.note:
+            pdf.row("Note", acq.note)
+    if not facts.acquisitions:
+        pdf.row("Acquired", "no acquisition of this case is recorded")
+    for incident in facts.incidents:
+        violations = f"; {incident.violations}" if incident.violations else ""
+        pdf.row(
+            f"Incident {incident.number}",
+            f"{incident.title}: when {incident.when}, where {incident.place}{violations}. "
+            f"Linked in event {incident.linked_in}; described in event "
+            f"{incident.described_in} of the locker's log.",
+        )
+    for seq, text in facts.annotations:
+        pdf.row("Annotation", f"event {seq}: {text}")
+    pdf.row("SHA-256", facts.sha256, size=7.5)
+    if facts.sha512:
+        pdf.row("SHA-512", facts.sha512, size=7.5)
+    pdf.row("Custody", facts.custody)
 
 
 def render_pdf(
     package: dict[str, Any], items: list[dict[str, Any]], previews: dict[str, bytes]
 ) -> bytes:
     pdf = _Report()
-    pdf.text_line(f"Evidence package ({package['profile']} profile)", size=16, height=9)
-    pdf.text_line(
-        f"From locker {package['origin']}, exported {package['exported_at']} for "
-        f"{package['recipient'] or 'an unnamed recipient'}. {len(items)} item(s)."
-    )
-    pdf.text_line(
-        "Verify it offline with: docket-check PACKAGE (no locker, no network). The "
-        f"checkpoint is signed with Ed25519 key {package['public_key']}."
-    )
+    _cover(pdf, package, items)
     for item in items:
-        meta = item["metadata"]
-        pdf.ln(4)
-        pdf.text_line(f"Item {item['item']}", size=12, height=7)
-        preview = previews.get(item["item"])
-        if preview is not None:
-            pdf.image(io.BytesIO(preview), w=50)
-        pdf.text_line(f"File in package: {item['file']}")
-        pdf.text_line(f"SHA-256 of that file: {meta['file_sha256']}")
-        if meta.get("sha512"):
-            pdf.text_line(f"SHA-512: {meta['sha512']}")
-        pdf.text_line(f"Media type: {meta.get('media_type', '')}  Size: {meta.get('size', '')}")
-        for acq in meta.get("acquisitions", []):
-            pdf.text_line(
-                f"Acquired {acq['acquired_at']} by {acq['collector']} from "
-                f"{acq['source'] or 'an unrecorded source'} ({acq['method']})"
-            )
-        for event in item["events"]:
-            pdf.text_line(
-                f"  event {event['seq']}  {event['time']}  {event['actor']}  {event['action']}",
-                size=8,
-                height=4,
-            )
+        _item(pdf, item_facts(item), previews.get(item["item"]))
     return bytes(pdf.output())

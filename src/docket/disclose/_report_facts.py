@@ -1,0 +1,205 @@
+"""What the package report says, for its HTML and its PDF alike: each fact read from what the
+package proves (an item's metadata.json, whose metadata is the logged result of an included
+event, and the included custody events), put in the words a clerk reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import Connection
+
+from docket.custody import log
+from docket.custody.events import Event
+from docket.disclose.check import fingerprint
+
+METHODS = {
+    "upload": "browser upload",
+    "package": "imported package",
+}
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    when: str
+    collector: str
+    source: str
+    method: str
+    name: str
+    note: str
+    event: int
+
+
+@dataclass(frozen=True)
+class Incident:
+    number: int
+    title: str
+    when: str
+    place: str
+    violations: str
+    linked_in: int
+    described_in: int
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    item: str
+    file: str
+    names: list[str]
+    media_type: str
+    size: str
+    capture_time: str
+    place: str
+    device: str
+    sha256: str
+    sha512: str
+    acquisitions: list[Acquisition] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    annotations: list[tuple[int, str]] = field(default_factory=list)
+    custody: str = ""
+
+
+def _name(raw: str) -> str:
+    return PurePosixPath(raw).name or raw
+
+
+def _method(acq: dict[str, Any]) -> str:
+    if acq.get("method") == "import":
+        if acq.get("path_in_container"):
+            return f"from a zip ({_name(str(acq.get('original_path') or ''))})"
+        return "ingest from a folder"
+    return METHODS.get(str(acq.get("method")), str(acq.get("method") or "not recorded"))
+
+
+def _acquisition(acq: dict[str, Any]) -> Acquisition:
+    inner = acq.get("path_in_container")
+    return Acquisition(
+        when=str(acq.get("acquired_at") or ""),
+        collector=str(acq.get("collector") or "not recorded"),
+        source=str(acq.get("source") or "not recorded"),
+        method=_method(acq),
+        name=str(inner) if inner else _name(str(acq.get("original_path") or "")),
+        note=str(acq.get("note") or ""),
+        event=int(acq.get("event") or 0),
+    )
+
+
+def _place(facts: dict[str, Any]) -> str:
+    lat, lon = facts.get("gps_latitude"), facts.get("gps_longitude")
+    if not isinstance(lat, (int, float)) or not isinstance(lon, (int, float)):
+        return "not recorded in the file"
+    place = f"{lat:.5f}, {lon:.5f}"
+    altitude = facts.get("gps_altitude")
+    if isinstance(altitude, (int, float)):
+        place += f" (altitude {altitude:g} m)"
+    return place
+
+
+def _capture_time(facts: dict[str, Any]) -> str:
+    when = facts.get("capture_time")
+    if not when:
+        return "not recorded in the file"
+    if facts.get("capture_time_has_offset"):
+        return str(when)
+    return f"{when} (the file gives no time-zone offset)"
+
+
+def _custody(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return "no custody events in this package"
+    first, last = events[0], events[-1]
+    return (
+        f"{len(events)} event(s), from event {first['seq']} ({first['action']}, {first['time']}) "
+        f"to event {last['seq']} ({last['action']}, {last['time']})"
+    )
+
+
+def item_facts(item: dict[str, Any]) -> ItemFacts:
+    meta = item["metadata"]
+    proven = meta.get("metadata") or {}
+    facts = (proven.get("normalised") or {}) if isinstance(proven, dict) else {}
+    acquisitions = [_acquisition(a) for a in meta.get("acquisitions", [])]
+    names = list(dict.fromkeys(a.name for a in acquisitions if a.name))
+    device = " ".join(str(facts[k]) for k in ("make", "model") if facts.get(k))
+    events = item["events"]
+    annotations = [
+        (int(e["seq"]), str(e["details"].get("text") or ""))
+        for e in events
+        if e["action"] == "item.annotated"
+    ]
+    return ItemFacts(
+        item=item["item"],
+        file=item["file"],
+        names=names or ["not recorded"],
+        media_type=str(meta.get("media_type") or ""),
+        size=f"{meta['size']:,} bytes" if isinstance(meta.get("size"), int) else "",
+        capture_time=_capture_time(facts),
+        place=_place(facts),
+        device=device or "not recorded in the file",
+        sha256=str(meta.get("sha256") or meta.get("file_sha256") or ""),
+        sha512=str(meta.get("sha512") or ""),
+        acquisitions=acquisitions,
+        incidents=list(item.get("incidents", [])),
+        annotations=annotations,
+        custody=_custody(events),
+    )
+
+
+def first_page(package: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, str]:
+    key = fingerprint(bytes.fromhex(package["public_key"]))
+    return {
+        "case": package.get("case") or "items chosen one by one (no case)",
+        "count": str(len(items)),
+        "profile": package["profile"],
+        "recipient": package.get("recipient") or "an unnamed recipient",
+        "origin": package["origin"],
+        "fingerprint": key,
+        "prepared": package["exported_at"],
+    }
+
+
+def verify_steps(fingerprint_text: str) -> list[str]:
+    return [
+        "Run the verifier that ships inside the package, with only Python 3: "
+        "python3 data/verify_package.py PACKAGE "
+        f"(or, where Docket is installed: docket-check --key {fingerprint_text} PACKAGE).",
+        "Read its verdict: it names every problem it finds, and prints the time of the signed "
+        "export checkpoint (custody/checkpoint.txt) and, when a timestamp authority stamped it, "
+        "that authority and its time (custody/checkpoint.tsr).",
+        f"Compare the key fingerprint it prints with the one the sender published "
+        f"(apart from this package): {fingerprint_text}.",
+    ]
+
+
+def linked_incidents(conn: Connection, events: list[Event]) -> list[Incident]:
+    """The incidents an item's included events link it to (links later undone left out),
+    each as described by its latest recorded or updated event in the log."""
+    undone = {e.details.get("linked_in") for e in events if e.action == "incident.unlinked"}
+    found = []
+    for link in events:
+        if link.action != "incident.linked" or link.seq in undone:
+            continue
+        number = link.details.get("incident")
+        described = [
+            e
+            for e in log.events(conn)
+            if e.action in ("incident.recorded", "incident.updated")
+            and e.details.get("incident") == number
+        ]
+        if not described or not isinstance(number, int):
+            continue
+        facts = described[-1].details
+        when = " to ".join(str(facts[k]) for k in ("occurred_from", "occurred_to") if facts.get(k))
+        found.append(
+            Incident(
+                number=number,
+                title=str(facts.get("title") or ""),
+                when=when or "not recorded",
+                place=str(facts.get("place") or "not recorded"),
+                violations=", ".join(str(v) for v in facts.get("violations") or []),
+                linked_in=link.seq,
+                described_in=described[-1].seq,
+            )
+        )
+    return found
