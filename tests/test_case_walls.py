@@ -23,6 +23,7 @@ from docket.catalogue import schema
 from docket.custody import log
 from docket.disclose.check import check
 from docket.disclose.package import export, items_of_case
+from docket.errors import NotFoundError
 from docket.locker import Locker
 from docket.protect import flags
 from docket.verify import verify
@@ -424,3 +425,68 @@ def test_a_web_reveal_of_a_shared_item_belongs_to_the_case_it_was_revealed_in(
         b_person = accounts.User(int(member), "zq7-mark-member", "member")
         b_view = scope.of_item(conn, b_person, walls["shared"], "view")
         assert scope.visible_events(conn, b_view, reveals) == []
+
+
+def _strip_as(locker: Locker, item: str, actor: str) -> str:
+    from docket.analyse.batch import run_step
+    from docket.protect.steps import StripStep
+
+    run = run_step(locker, item, "image/jpeg", StripStep(), actor)
+    assert run.error is None, run.error
+    with locker.engine.connect() as conn:
+        return str(
+            conn.execute(
+                select(schema.derivatives.c.sha256)
+                .where(
+                    schema.derivatives.c.item_sha256 == item,
+                    schema.derivatives.c.kind == "stripped",
+                )
+                .order_by(schema.derivatives.c.id.desc())
+            ).first()[0]  # type: ignore[index]
+        )
+
+
+def test_publication_of_case_a_carries_nothing_of_case_b_approvals(
+    walls: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    """B's person makes and approves a copy of the shared bytes; A makes and approves its own.
+    A's publication package publishes A's copy and names nothing of B's work."""
+    from docket.protect import approval
+
+    shared, north = walls["shared"], walls["cases"]["North"]
+    b_copy = _strip_as(locker, shared, "zq7-mark-member")
+    with locker.engine.connect() as conn, conn.begin():
+        approval.approve(
+            conn,
+            "zq7-mark-member",
+            shared,
+            b_copy,
+            scope.Scope(walls["b_id"], B),
+            note="zq7-mark-ok",
+        )
+        a_view = scope.Scope(north, "North")
+        # B's copy is not offered to A (its making names B's person): A makes its own.
+        with pytest.raises(NotFoundError) as refused:
+            approval.approve(conn, "owner-1", shared, b_copy, a_view, acknowledged_faces=1)
+        assert not MARKER.search(str(refused.value).encode())
+    a_copy = _strip_as(locker, shared, "owner-1")
+    with locker.engine.connect() as conn, conn.begin():
+        approval.approve(conn, "owner-1", shared, a_copy, a_view, acknowledged_faces=1)
+    package = tmp_path / "press.zip"
+    summary = export(locker, [shared], "publication", package, "owner-1", case="North")
+    assert summary.items == [shared], summary.left_out
+    files = _package_files(package)
+    assert any(content.startswith(b"\xff\xd8") for content in files.values())
+    for name, content in files.items():
+        found = MARKER.search(content)
+        assert not found, f"{name}: {content[found.start() - 200 : found.end() + 80]!r}"
+    assert check(package).ok
+    with locker.engine.connect() as conn:
+        trail = [e for e in log.events(conn) if e.action.startswith("derivative.approv")]
+        member = accounts.User(0, "owner-1", "member")
+        owner_id = conn.execute(
+            select(schema.users.c.id).where(schema.users.c.name == "owner-1")
+        ).scalar_one()
+        a_person = accounts.User(int(owner_id), member.name, "member")
+        seen = scope.visible_events(conn, scope.of_item(conn, a_person, shared, "view"), trail)
+    assert all(e.details.get("case") == "North" for e in seen)

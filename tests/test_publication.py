@@ -15,6 +15,7 @@ from media import sample, slideshow
 from PIL import Image
 from sqlalchemy import update
 
+from docket import scope
 from docket._samples import exif_for
 from docket.analyse.batch import run_step
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
@@ -114,12 +115,12 @@ def test_an_unapproved_item_is_refused_and_no_copy_is_made(locker: Locker, tmp_p
     item = take(locker, photo(tmp_path / "in", "street.jpg", 5)).outcomes[0].sha256 or ""
     made(locker, item, "image/jpeg", StripStep())
     with locker.engine.connect() as conn:
-        copies_before = len(approval.copies(conn, item))
+        copies_before = len(approval.copies(conn, item, scope.for_locker(conn, item, None)))
     summary = export(locker, [item], "publication", tmp_path / "press", "tester")
     assert summary.left_out == [(item, NOT_APPROVED)] and summary.items == []
     assert published(tmp_path / "press") == {}
     with locker.engine.connect() as conn:
-        assert len(approval.copies(conn, item)) == copies_before
+        assert len(approval.copies(conn, item, scope.for_locker(conn, item, None))) == copies_before
 
 
 class LeakyStrip:

@@ -215,7 +215,7 @@ def show(
                 **copy.__dict__,
                 "approved": in_force is not None and in_force.derivative == copy.sha256,
             }
-            for copy in approval.copies(conn, sha256)
+            for copy in approval.copies(conn, sha256, view)
         ]
         detail["cluster"] = next(
             (

@@ -34,7 +34,15 @@ from docket.errors import DocketError, NotFoundError
 
 # Actions whose events record a person's work on an item; their details name the case
 # ("case"), arrivals inside "acquisition". Every other event of an item is a fact of its bytes.
-PERSONAL = ("item.acquired", "item.flagged", "item.tagged", "item.annotated", "item.revealed")
+PERSONAL = (
+    "item.acquired",
+    "item.flagged",
+    "item.tagged",
+    "item.annotated",
+    "item.revealed",
+    "derivative.approved",
+    "derivative.approval_revoked",
+)
 
 
 class ChooseCaseError(DocketError):

@@ -191,7 +191,7 @@ def _approved_copy(
     approved = approval.approved(conn, item, view)
     if approved is None:
         raise Refused(NOT_APPROVED)
-    found = [c for c in approval.copies(conn, item) if c.sha256 == approved.derivative]
+    found = [c for c in approval.copies(conn, item, view) if c.sha256 == approved.derivative]
     if not found:
         raise Refused(f"the approved copy {approved.derivative[:12]} is no longer recorded")
     copy = found[0]

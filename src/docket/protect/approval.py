@@ -28,7 +28,7 @@ from docket.catalogue.queries import in_cases
 from docket.custody import log
 from docket.custody.events import Event
 from docket.errors import DocketError, NotFoundError
-from docket.scope import Scope
+from docket.scope import Scope, visible_events
 
 APPROVABLE = ("redacted", "stripped")
 APPROVED = "derivative.approved"
@@ -56,8 +56,11 @@ class Approval:
     event_seq: int
 
 
-def copies(conn: Connection, item: str) -> list[Copy]:
-    """The item's redacted and stripped copies, oldest first."""
+def copies(conn: Connection, item: str, view: Scope) -> list[Copy]:
+    """The item's redacted and stripped copies whose making the case `view` looks through
+    may see, oldest first. A copy made by another case's person is not offered: its making
+    event names them, and a package of this case could not prove the copy without it (the
+    same bytes made again in this case are offered, with this case's event)."""
     rows = conn.execute(
         select(
             schema.derivatives.c.sha256,
@@ -73,6 +76,8 @@ def copies(conn: Connection, item: str) -> list[Copy]:
         )
         .order_by(schema.derivatives.c.id)
     ).all()
+    # Who the case knows is read from all of the item's events, not the making ones alone.
+    shown = {e.seq for e in visible_events(conn, view, log.events(conn, item))}
     return [
         Copy(
             str(sha),
@@ -82,15 +87,16 @@ def copies(conn: Connection, item: str) -> list[Copy]:
             kind == "stripped" or bool(json.loads(data).get("stripped")),
         )
         for sha, kind, media_type, seq, data in rows
+        if int(seq) in shown
     ]
 
 
-def resolve_copy(conn: Connection, item: str, prefix: str) -> Copy:
+def resolve_copy(conn: Connection, item: str, prefix: str, view: Scope) -> Copy:
     """The one redacted or stripped copy of `item` whose SHA-256 starts with `prefix`."""
     wanted = prefix.strip().lower()
     if not wanted or any(c not in "0123456789abcdef" for c in wanted):
         raise DocketError(f"{prefix!r}: give hex digits of the copy's SHA-256")
-    found = {c.sha256: c for c in copies(conn, item) if c.sha256.startswith(wanted)}
+    found = {c.sha256: c for c in copies(conn, item, view) if c.sha256.startswith(wanted)}
     if not found:
         raise NotFoundError(
             f"{wanted}: no redacted or stripped copy of item {item[:12]} starts with this "
@@ -113,7 +119,7 @@ def approve(
     """Approve one copy of `item` for publication in the case `scope` looks through."""
     if not 0 <= acknowledged_faces <= MAX_FACES:
         raise DocketError(f"--acknowledge-faces {acknowledged_faces}: give 0 to {MAX_FACES}")
-    copy = resolve_copy(conn, item, prefix)
+    copy = resolve_copy(conn, item, prefix, scope)
     event = log.append(
         conn,
         actor,

@@ -87,7 +87,7 @@ def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, 
     in_force = approval.approved(conn, sha256, view)
     detail["copies"] = [
         {**c.__dict__, "approved": in_force is not None and in_force.derivative == c.sha256}
-        for c in approval.copies(conn, sha256)
+        for c in approval.copies(conn, sha256, view)
     ]
     return detail
 
