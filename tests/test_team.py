@@ -464,3 +464,15 @@ def test_a_token_from_before_migration_0004_carries_over_with_an_expiry(
         sign_in(client, "viewer-1")  # memberships and sessions survived the rebuilt users table
         assert {c["name"] for c in client.get("/api/cases").json()} == {"North"}
         assert verify(reopened, quick=True).ok
+
+
+@pytest.mark.parametrize(("role", "shown"), [("owner", True), ("viewer", False)])
+def test_the_case_page_links_to_its_members_for_owners(
+    world: dict[str, Any], role: str, shown: bool
+) -> None:
+    client: TestClient = world["client"]
+    sign_in(client, f"{role}-1")
+    north = world["cases"]["North"]
+    page = client.get(f"/cases/{north}")
+    assert page.status_code == 200
+    assert (f'href="/cases/{north}/members"' in page.text) is shown

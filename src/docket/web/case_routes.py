@@ -21,7 +21,6 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
 
 from docket import access, review, scope, similarity
@@ -268,10 +267,7 @@ def api_add_member(
         if row is None:
             raise NotFoundError(f"user {body.get('user')!r}: no such user")
         member = User(int(row.id), str(row.name), str(row.role))
-        try:
-            access.add_member(conn, who[0], case_id, member, body.get("role", ""))
-        except IntegrityError as exc:  # (rolled back whole: the event goes too)
-            raise DocketError(f"{member.name} is already a member of this case") from exc
+        access.add_member(conn, who[0], case_id, member, body.get("role", ""))
     return {"user": member.name, "role": body["role"]}
 
 

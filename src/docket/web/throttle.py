@@ -14,8 +14,8 @@ names exist. A client is its IP address (an IPv6 client its /64 network, which o
 usually holds whole); behind a reverse proxy, uvicorn takes it from X-Forwarded-For when the
 proxy is trusted (its --forwarded-allow-ips, loopback by default).
 
-State lives in memory, in the server process (not in users.failed_logins/locked_until,
-which cannot key by client): bounded to MAX_KEYS keys, the least recently failed forgotten
+State lives in memory, in the server process (a per-account column cannot key by client,
+and would let anyone lock an account): bounded to MAX_KEYS keys, the least recently failed forgotten
 first, and a key is forgotten FORGET_SECONDS after its last failure. A restart forgets all;
 each worker process of a multi-process server counts for itself. Admins list and clear the
 keys (the /throttles page and /api/throttles).
