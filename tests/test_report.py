@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from docket import incidents, review, scope
 from docket.catalogue import schema
+from docket.disclose._report_facts import item_facts
 from docket.disclose.check import check, fingerprint
 from docket.disclose.package import export, items_of_case
 from docket.disclose.report_pdf import FONTS
@@ -27,6 +28,7 @@ from docket.locker import Locker
 
 ARABIC_NAME = "صورة_السوق.jpg"
 ARABIC_NOTE = "شاهد من الحي الشرقي"
+SORANI_NOTE = "ڕاپۆرتی شایەت"  # Kurdish (Sorani): letters Arabic lacks
 CASE = "East market"
 OTHER = "zq9-other-case"
 FONT = FONTS / "DejaVuSans.ttf"
@@ -51,6 +53,9 @@ def package(locker: Locker, tmp_path: Path) -> Path:
         view = scope.Scope(_case_id(conn, CASE), CASE)
         review.annotate(
             conn, "tester", str(arabic.sha256), review.Annotation("note", "stall on fire"), view
+        )
+        review.annotate(
+            conn, "tester", str(member.sha256), review.Annotation("note", SORANI_NOTE), view
         )
         other = scope.Scope(_case_id(conn, OTHER), OTHER)
         review.annotate(
@@ -85,6 +90,7 @@ FACTS_SHOWN = [
     "Raid on the east market",
     "Souq street",
     "stall on fire",
+    SORANI_NOTE,
     "python3 data/verify_package.py PACKAGE",
 ]
 
@@ -145,3 +151,31 @@ def test_the_report_files_are_listed_and_the_package_checks(package: Path) -> No
     assert check(package).ok
     listed = (package / "manifest-sha256.txt").read_text()
     assert "data/report.html" in listed and "data/report.pdf" in listed
+
+
+def test_a_zip_member_is_filed_under_its_own_name(package: Path) -> None:
+    files = [
+        e["file"] for e in json.loads((package / "data" / "package.json").read_text())["items"]
+    ]
+    names = {f.rsplit("/", 1)[1] for f in files}
+    assert {"market-2.jpg", "witness-phone.zip"} <= names
+
+
+def test_a_publication_copy_is_named_without_where_it_came_from() -> None:
+    copy = "cd" * 32
+    facts = item_facts(
+        {
+            "item": "ab" * 32,
+            "file": f"items/{'ab' * 32}/redacted.png",
+            "metadata": {
+                "file_sha256": copy,
+                "media_type": "image/png",
+                "derived_from": "ab" * 32,
+                "made_by": "redacted",
+            },
+            "events": [],
+        }
+    )
+    assert facts.names == [f"redacted copy of item {'ab' * 8}"]
+    assert (facts.sha256, facts.acquisitions) == (copy, [])
+    assert facts.capture_time == facts.place == facts.device == "not recorded in the file"

@@ -121,6 +121,8 @@ def item_facts(item: dict[str, Any]) -> ItemFacts:
     facts = (proven.get("normalised") or {}) if isinstance(proven, dict) else {}
     acquisitions = [_acquisition(a) for a in meta.get("acquisitions", [])]
     names = list(dict.fromkeys(a.name for a in acquisitions if a.name))
+    if "made_by" in meta:  # a publication copy: where it came from stays home
+        names = [f"{meta['made_by']} copy of item {str(meta.get('derived_from'))[:16]}"]
     device = " ".join(str(facts[k]) for k in ("make", "model") if facts.get(k))
     events = item["events"]
     annotations = [

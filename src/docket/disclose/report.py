@@ -18,8 +18,9 @@ h1{margin:.2em 0}h2{margin:.4em 0}h3{margin:.8em 0 .2em;font-size:1em}
 code{font-size:.85em;word-break:break-all}table{border-collapse:collapse;width:100%}
 td,th{border:1px solid #ccc;padding:.25em .4em;text-align:start;vertical-align:top}
 th{width:11em;background:#f4f4f4;font-weight:normal}
-.item{border-top:2px solid #444;margin-top:1.5em;padding-top:.5em;display:flow-root}
-.item img{float:inline-end;max-width:200px;margin:0 0 .5em 1em;filter:grayscale(1)}
+.item{border-top:2px solid #444;margin-top:1.5em;padding-top:.5em}
+.facts{display:flex;gap:1em;align-items:flex-start}.facts table{flex:1}
+.facts img{max-width:200px;max-height:180px;filter:grayscale(1)}
 .cover{border:2px solid #444;padding:.5em 1em}
 @media print{.item{break-before:page}}"""
 
@@ -98,10 +99,7 @@ def _annotations(facts: ItemFacts) -> str:
 def _item(item: dict[str, Any], preview: bytes | None) -> list[str]:
     facts = item_facts(item)
     names = ", ".join(_person(n) for n in facts.names)
-    parts = [f"<section class=item><h2>{names}</h2>"]
-    if preview is not None:
-        encoded = base64.b64encode(preview).decode()
-        parts.append(f"<img alt='blurred preview' src='data:image/jpeg;base64,{encoded}'>")
+    parts = [f"<section class=item><h2>{names}</h2><div class=facts>"]
     parts.append(
         _rows(
             [
@@ -114,6 +112,10 @@ def _item(item: dict[str, Any], preview: bytes | None) -> list[str]:
             ]
         )
     )
+    if preview is not None:
+        encoded = base64.b64encode(preview).decode()
+        parts.append(f"<img alt='blurred preview' src='data:image/jpeg;base64,{encoded}'>")
+    parts.append("</div>")
     parts += ["<h3>Acquisitions</h3>", _acquisitions(facts), _incidents(facts)]
     parts.append(_annotations(facts))
     parts.append("<h3>Hashes and custody</h3>")
