@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from docket import __version__, scope, similarity
+from docket import __version__, _cli_copies, scope, similarity
 from docket._cli_common import locker_option, open_locker, print_json
 from docket._cli_disclose import (
     check_command,
@@ -480,6 +480,7 @@ for _command in (
     serve_command,
     incident_group,
     gc_command,
+    *_cli_copies.COMMANDS,
 ):
     cli.add_command(_command)
 
