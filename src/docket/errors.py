@@ -72,3 +72,22 @@ def disk_full_error(exc: BaseException) -> DiskFullError:
         return DiskFullError(f"locker disk full while writing {exc.filename}: {exc.strerror}")
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
     return DiskFullError(f"locker disk full: the catalogue could not be written ({reason})")
+
+
+class CopyError(DocketError):
+    """A copy of a locker (a replica) cannot be made, trusted or used as asked: another
+    locker's copy, a checkpoint that does not fit what this locker signed, a blob whose bytes
+    do not match its name. What was there before is left as it was."""
+
+
+class ObjectStoreError(DocketError):
+    """An S3-compatible bucket cannot be used as asked: a bad URL, no Object Lock, no access,
+    or a request the server refused."""
+
+
+class BlobLockedError(DocketError):
+    """A blob is under retention (S3 Object Lock in compliance mode) and cannot be removed."""
+
+
+class BlobMismatchError(DocketError):
+    """A blob's bytes in the store are not the bytes its name (their SHA-256) promises."""
