@@ -2,6 +2,125 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from docket._cli_common import locker_option, open_locker, print_json
+from docket.copies.audit import SAMPLE, audit
+from docket.copies.destination import Folder
+from docket.copies.repair import repair
+from docket.copies.replicate import replicate
+from docket.copies.restore import restore
+from docket.locker import default_actor, default_path
+
+
+@click.command(name="replicate")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option(
+    "--include-private-key",
+    is_flag=True,
+    help="Copy keys/signing.key too (the copy can then sign; keep it as safe as the locker).",
+)
+@locker_option
+def replicate_command(dest: Path, include_private_key: bool, locker_path: Path | None) -> None:
+    """Copy the locker to DEST (another disk); run again to copy only what is new."""
+    with open_locker(locker_path) as locker:
+        copied = replicate(locker, Folder(dest), default_actor(), private_key=include_private_key)
+    click.echo(
+        f"replicated to {copied.destination}: {copied.blobs_copied} blob(s) copied "
+        f"({copied.bytes_copied} bytes), {copied.blobs_held} held, tree size "
+        f"{copied.tree_size} (event {copied.event})"
+    )
+
+
+@click.command(name="audit-copies")
+@click.argument("copies", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--deep", is_flag=True, help="Re-hash every blob of every copy (slow).")
+@click.option(
+    "--sample",
+    type=click.IntRange(min=0),
+    default=SAMPLE,
+    show_default=True,
+    help="Without --deep: blobs re-hashed per copy, chosen at random (sizes of all compared).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def audit_command(
+    copies: tuple[Path, ...], deep: bool, sample: int, as_json: bool, locker_path: Path | None
+) -> None:
+    """Compare this locker with each COPY and the copies with each other; name every difference."""
+    report = audit(locker_path or default_path(), list(copies), deep=deep, sample=sample)
+    if as_json:
+        print_json(
+            {
+                "ok": report.ok,
+                "checks": [
+                    {"name": c.name, "passed": c.passed, "detail": c.detail} for c in report.checks
+                ],
+                "differences": [
+                    {"subject": p.subject, "message": p.message} for p in report.problems
+                ],
+                "notes": report.notes,
+            }
+        )
+    else:
+        for check in report.checks:
+            click.echo(f"{check.label:<12} {check.name}: {check.detail}")
+        for problem in report.problems:
+            click.echo(f"DIFFERENCE   {problem}")
+        for note in report.notes:
+            click.echo(f"note         {note}")
+        click.echo(
+            "copies agree" if report.ok else f"copies DIFFER: {len(report.problems)} difference(s)"
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command(name="repair")
+@click.option(
+    "--from",
+    "copy",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A copy of this locker (made by `docket replicate`).",
+)
+@locker_option
+def repair_command(copy: Path, locker_path: Path | None) -> None:
+    """Restore missing or damaged blobs and a lost catalogue tail from a consistent copy."""
+    done = repair(locker_path or default_path(), copy, default_actor())
+    for name in done.restored:
+        click.echo(f"restored  blob {name}")
+    for name in done.replaced:
+        click.echo(f"replaced  blob {name} (was damaged)")
+    if done.catalogue:
+        click.echo(f"restored  catalogue: {done.catalogue[0]} -> {done.catalogue[1]} events")
+    if done.checkpoints_log:
+        click.echo("restored  checkpoints.log")
+    for name, reason in done.unrepaired:
+        click.echo(f"NOT repaired  blob {name}: {reason}")
+    logged = "a copy: no event logged" if done.event is None else f"event {done.event}"
+    click.echo(
+        f"repaired from {copy} ({logged}); run `docket verify`"
+        if done.changed
+        else f"nothing to repair from {copy}"
+    )
+    if done.unrepaired:
+        sys.exit(1)
+
+
+@click.command(name="restore")
+@click.argument("copy", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path))
+def restore_command(copy: Path, directory: Path) -> None:
+    """Bring a whole locker back from COPY into the new folder DIRECTORY."""
+    done = restore(copy, directory, default_actor())
+    click.echo(
+        f"restored {done.destination} from {copy}: {done.blobs_held} blob(s), tree size "
+        f"{done.tree_size} (event {done.event}); run `docket verify --locker {directory}`"
+    )
+
+
+COMMANDS: list[click.Command] = [replicate_command, audit_command, repair_command, restore_command]

@@ -1,0 +1,192 @@
+"""`docket audit-copies`: this locker and its copies compared with each other, LOCKSS-style.
+
+Trust rests on this locker's identity and public key only; what a copy brings (its own
+docket.json, keys/signing.pub) is compared with them, never believed. Checked, and reported
+as verify.py reports (named checks, each difference with its subject, notes):
+- identity: each copy is of this locker (locker id) and keeps its public key;
+- checkpoints: each holder's newest catalogue checkpoint is signed by this locker's key and
+  matches its own log; every line of its checkpoints.log is signed, and its catalogue holds
+  the newest of them (else it lost its tail);
+- consistency: for every pair, an RFC 6962 consistency proof from the smaller signed tree to
+  the larger, computed from the larger's log, verifies, and the smaller log is the beginning
+  of the larger; a copy that is merely behind is a note, not a difference;
+- checkpoints.log: of every pair, the shorter file is the beginning of the longer;
+- blobs: each holder holds every blob referenced by its own catalogue or by any holder's that
+  is not ahead of it (missing), at the size recorded; blobs no catalogue references are a note;
+- blob hashes: with `deep`, every blob of every holder is re-hashed; else `sample` blobs
+  chosen at random per holder (sizes of all are compared; rot in the rest waits for --deep).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from docket.copies import holdings
+from docket.copies.holdings import Holding
+from docket.custody import merkle
+from docket.errors import DocketError
+from docket.verify_report import Check, Problem, VerifyReport
+
+SAMPLE = 32
+
+
+@dataclass(frozen=True)
+class _Tree:
+    size: int
+    root: bytes
+
+
+class _Audit:
+    def __init__(self, reference: Holding) -> None:
+        self.reference = reference
+        self.report = VerifyReport()
+
+    def differ(self, subject: str, message: str) -> None:
+        self.report.problems.append(Problem(subject, message))
+
+    def check(self, name: str, before: int, detail: str) -> None:
+        self.report.checks.append(Check(name, len(self.report.problems) == before, detail))
+
+    def identities(self, copies: list[Holding]) -> list[Holding]:
+        before, kept = len(self.report.problems), [self.reference]
+        for copy in copies:
+            if copy.locker_id != self.reference.locker_id:
+                self.differ(copy.label, f"a copy of another locker ({copy.locker_id}); skipped")
+                continue
+            if copy.public_key != self.reference.public_key:
+                self.differ(copy.label, "keys/signing.pub is not this locker's public key")
+            kept.append(copy)
+        self.check("identity", before, f"{len(kept) - 1} of {len(copies)} copies of this locker")
+        return kept
+
+    def signed_trees(self, holders: list[Holding]) -> dict[str, _Tree]:
+        before, trees = len(self.report.problems), {}
+        key, origin = self.reference.public_key, self.reference.origin
+        for holder in holders:
+            latest = holder.latest
+            if latest is not None:
+                cp, subject = latest.checkpoint, f"{holder.label}: checkpoint {latest.id}"
+                if cp.origin != origin or not cp.verify(key):
+                    self.differ(subject, "signature does not verify (forged or altered)")
+                elif cp.tree_size > len(holder.leaves) or cp.root != merkle.root(
+                    holder.leaves[: cp.tree_size]
+                ):
+                    self.differ(subject, "does not match the catalogue's log (changed)")
+                else:
+                    trees[holder.label] = _Tree(cp.tree_size, cp.root)
+            found = holdings.witnessed(holder, origin, key)
+            for where, message in found.problems:
+                self.differ(f"{holder.label}: {where}", message)
+            newest = found.latest
+            if newest is not None:
+                size = newest.checkpoint.tree_size
+                if size > len(holder.leaves) or newest.checkpoint.root != merkle.root(
+                    holder.leaves[:size]
+                ):
+                    self.differ(
+                        holder.label,
+                        f"its catalogue does not hold checkpoint {newest.id} of its "
+                        f"checkpoints.log (size {size}; it lost its tail)",
+                    )
+        self.check("checkpoints", before, f"{len(trees)} signed trees")
+        return trees
+
+    def consistency(self, holders: list[Holding], trees: dict[str, _Tree]) -> None:
+        before = len(self.report.problems)
+        pairs = 0
+        for one, two in combinations(holders, 2):
+            small, large = sorted((one, two), key=lambda h: len(h.leaves))
+            pairs += 1
+            name = f"{small.label} and {large.label}"
+            old, new = trees.get(small.label), trees.get(large.label)
+            if old is not None and new is not None and old.size > 0:
+                low, high = sorted((old, new), key=lambda t: t.size)
+                prover = large if high is new else small
+                proof = merkle.consistency_proof(low.size, prover.leaves[: high.size])
+                if not merkle.verify_consistency(low.size, high.size, low.root, high.root, proof):
+                    self.differ(
+                        name,
+                        f"their signed trees (sizes {low.size} and {high.size}) fail the "
+                        "consistency proof: the logs diverged",
+                    )
+                    continue
+            count = len(small.leaves)
+            if large.leaves[:count] != small.leaves:
+                first = next(i for i in range(count) if small.leaves[i] != large.leaves[i])
+                self.differ(name, f"their custody logs diverge from event {first}")
+            elif count < len(large.leaves):
+                self.report.notes.append(
+                    f"{small.label} holds {count} of the {len(large.leaves)} events "
+                    f"{large.label} holds (behind; replicate again)"
+                )
+            short, long = sorted((one, two), key=lambda h: len(h.witness_bytes))
+            if not long.witness_bytes.startswith(short.witness_bytes):
+                self.differ(
+                    name,
+                    f"{short.label}'s checkpoints.log is not the beginning of {long.label}'s",
+                )
+        self.check("consistency", before, f"{pairs} pairs compared")
+
+    def blobs(self, holders: list[Holding], deep: bool, sample: int) -> None:
+        before = len(self.report.problems)
+        sizes: dict[str, int] = {}
+        for holder in holders:
+            sizes.update(holder.referenced)
+        hashed = held = 0
+        for holder in holders:
+            expected: set[str] = set()
+            for other in holders:
+                if len(other.leaves) <= len(holder.leaves):
+                    expected |= set(other.referenced)
+            for name in sorted(expected - holder.blobs):
+                owners = [h.label for h in holders if name in h.blobs]
+                where = f"held by {', '.join(owners)}" if owners else "held by no copy"
+                self.differ(f"{holder.label}: blob {name}", f"missing ({where})")
+            strays = holder.blobs - set(sizes)
+            if strays:
+                self.report.notes.append(
+                    f"{holder.label}: {len(strays)} blob(s) no catalogue references (strays)"
+                )
+            for name in sorted(holder.blobs):
+                size = holder.store.size(name)
+                if name in sizes and size != sizes[name]:
+                    self.differ(
+                        f"{holder.label}: blob {name}",
+                        f"{size} bytes; the catalogue says {sizes[name]}",
+                    )
+            chosen = sorted(holder.blobs)
+            if not deep:
+                chosen = random.sample(chosen, min(sample, len(chosen)))
+            for name in chosen:
+                actual = holder.store.hash_blob(name).sha256
+                if actual != name:
+                    self.differ(
+                        f"{holder.label}: blob {name}",
+                        f"damaged: its bytes hash to {actual[:16]}",
+                    )
+            hashed += len(chosen)
+            held += len(holder.blobs)
+        how = "all" if deep else f"a random sample of {sample} per holder"
+        self.check("blobs", before, f"{held} blobs listed, {hashed} re-hashed ({how})")
+
+
+def audit(locker: Path, copies: list[Path], *, deep: bool, sample: int = SAMPLE) -> VerifyReport:
+    """Compare the locker at `locker` with each copy and the copies with each other."""
+    reference = holdings.read(locker, str(locker), copy=False)
+    auditing = _Audit(reference)
+    readable = []
+    before = len(auditing.report.problems)
+    for path in copies:
+        try:
+            readable.append(holdings.read(path, str(path), copy=True))
+        except DocketError as exc:
+            auditing.differ(str(path), f"cannot be read as a copy ({exc})")
+    auditing.check("copies readable", before, f"{len(readable)} of {len(copies)}")
+    holders = auditing.identities(readable)
+    trees = auditing.signed_trees(holders)
+    auditing.consistency(holders, trees)
+    auditing.blobs(holders, deep, sample)
+    return auditing.report

@@ -1,0 +1,136 @@
+"""Where a copy of a locker goes: the interface a destination offers, and a folder.
+
+A destination holds blobs by name, a catalogue, and a few small files (checkpoints.log,
+keys, docket.json, replica.json). `replicate` needs only what `Destination` declares, so
+another kind of destination (an S3 bucket) is one more class of the same shape.
+
+`Folder` is a copy on another disk: a locker folder of its own. It is accepted as a
+destination only when it is new or empty, already a copy of the same locker, or an
+interrupted first copy (nothing in it but the names a copy uses); anything else is refused
+and left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from docket.copies import snapshot, transfer
+from docket.custody import witness
+from docket.errors import CopyError
+from docket.locker import CONFIG_NAME
+from docket.store import scratch
+
+REPLICA_NAME = "replica.json"
+CATALOGUE_NAME = "catalogue.sqlite"
+_LAYOUT = {
+    "objects",
+    "tmp",
+    "keys",
+    CATALOGUE_NAME,
+    f"{CATALOGUE_NAME}-wal",
+    f"{CATALOGUE_NAME}-shm",
+    witness.FILE_NAME,
+    REPLICA_NAME,
+    CONFIG_NAME,
+}
+
+
+class Destination(Protocol):
+    """What `replicate` writes a copy through."""
+
+    def describe(self) -> str: ...
+
+    def prepare(self, locker_id: str) -> None:
+        """Make ready to hold a copy of `locker_id`; refuse a copy of another locker."""
+
+    def blob_names(self) -> set[str]: ...
+
+    def put_blob(self, sha256: str, stream: IO[bytes]) -> int:
+        """Store a blob, proven to hash to its name; returns its size."""
+
+    def scratch_file(self, purpose: str) -> Path:
+        """A local path for a file being prepared (removed unless put in place)."""
+
+    def catalogue(self) -> Path | None:
+        """The copy's current catalogue, readable as an SQLite file, if it has one."""
+
+    def put_catalogue(self, prepared: Path) -> None: ...
+
+    def read(self, name: str) -> bytes | None: ...
+
+    def write(self, name: str, data: bytes, mode: int = 0o644) -> None: ...
+
+
+class Folder:
+    """A copy in a folder (another disk): a locker folder, written as transfer.py says."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.tmp = root / "tmp"
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def prepare(self, locker_id: str) -> None:
+        config = self.root / CONFIG_NAME
+        if config.exists():
+            try:
+                held = json.loads(config.read_bytes()).get("locker_id")
+            except (OSError, ValueError, AttributeError) as exc:
+                raise CopyError(f"{config}: cannot be read ({exc}); not written to") from exc
+            if held != locker_id:
+                raise CopyError(f"{self.root}: a copy of another locker ({held}); not written to")
+        elif self.root.exists():
+            strange = sorted(set(os.listdir(self.root)) - _LAYOUT)
+            if strange:
+                raise CopyError(
+                    f"{self.root}: holds files that are not a copy of this locker "
+                    f"({', '.join(strange[:3])}); choose an empty or new folder"
+                )
+        if not self.root.parent.is_dir():
+            raise CopyError(f"{self.root.parent}: no such folder (is the disk mounted?)")
+        try:
+            for folder in (self.root, self.objects, self.tmp):
+                folder.mkdir(exist_ok=True)
+            (self.root / "keys").mkdir(mode=0o700, exist_ok=True)
+            transfer.fsync_dir(self.root)
+        except OSError as exc:
+            raise CopyError(f"{self.root}: cannot be written ({exc.strerror})") from exc
+        scratch.clean(self.tmp)  # a killed replicate's partial files
+
+    def blob_names(self) -> set[str]:
+        return transfer.blob_names(self.objects)
+
+    def put_blob(self, sha256: str, stream: IO[bytes]) -> int:
+        return transfer.put_blob(stream, sha256, self.objects, self.tmp)
+
+    def scratch_file(self, purpose: str) -> Path:
+        return self.tmp / f"{scratch.name(purpose)}.part"
+
+    def catalogue(self) -> Path | None:
+        file = self.root / CATALOGUE_NAME
+        return file if file.is_file() else None
+
+    def put_catalogue(self, prepared: Path) -> None:
+        snapshot.install(prepared, self.root / CATALOGUE_NAME)
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        transfer.write_file(self.root / name, data, self.tmp, mode)
+
+
+def config_of_copy(config: dict[str, Any]) -> bytes:
+    """docket.json of a copy: the source's identity, with its own SQLite catalogue and its
+    blobs in its own folder (whatever store the source uses)."""
+    own = {key: value for key, value in config.items() if key != "store"}
+    own["database"] = f"sqlite:///{CATALOGUE_NAME}"
+    return json.dumps(own, indent=2).encode() + b"\n"

@@ -1,0 +1,82 @@
+"""What one locker or copy holds, read without writing to it: for audits and repairs.
+
+Its identity (locker id, public key), its custody log's leaf hashes and newest catalogue
+checkpoint, its checkpoints.log (whole lines, and those lines checked against the key of the
+locker being audited, never the key the copy brings), and the names of its blobs (a listing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from docket.catalogue.database import reading
+from docket.copies import snapshot
+from docket.copies.replicate import whole_lines
+from docket.custody import ledger, log, witness
+from docket.custody.ledger import StoredCheckpoint
+from docket.errors import DocketError
+from docket.locker import Locker, read_config
+from docket.store import BlobStore
+
+
+@dataclass
+class Holding:
+    label: str
+    path: Path
+    locker_id: str
+    origin: str
+    public_key: bytes
+    leaves: list[bytes]
+    latest: StoredCheckpoint | None
+    referenced: dict[str, int]
+    blobs: set[str]
+    witness_bytes: bytes
+    store: BlobStore
+
+
+def read(path: Path, label: str, *, copy: bool) -> Holding:
+    """What the locker folder at `path` holds (a DocketError when it cannot be read). A copy's
+    catalogue is read as it is, even at an older schema than this docket's (a copy made
+    before an upgrade): only the log, checkpoints, items and derivatives are read."""
+    if not copy:
+        with Locker.open(path, writable=False) as locker:
+            return _read(locker, label)
+    with Locker(path, read_config(path), writable=False) as locker:
+        try:
+            return _read(locker, label)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise DocketError(f"{path}: its catalogue cannot be read ({reason})") from exc
+
+
+def _read(locker: Locker, label: str) -> Holding:
+    path = locker.path
+    try:
+        data = (path / witness.FILE_NAME).read_bytes()
+    except FileNotFoundError:
+        data = b""
+    with reading(locker.engine) as conn:
+        return Holding(
+            label=label,
+            path=path,
+            locker_id=locker.locker_id,
+            origin=locker.origin,
+            public_key=locker.public_key,
+            leaves=log.leaf_hashes(conn),
+            latest=ledger.latest_checkpoint(conn, locker.origin),
+            referenced=snapshot.referenced_blobs(conn),
+            blobs=set(locker.store.digests()),
+            witness_bytes=whole_lines(data),
+            store=locker.store,
+        )
+
+
+def witnessed(holding: Holding, origin: str, public_key: bytes) -> witness.WitnessFile:
+    """The holding's checkpoints.log, each line checked against `public_key` and `origin`."""
+    file = holding.path / witness.FILE_NAME
+    if not file.is_file():
+        return witness.WitnessFile([], [])
+    return witness.read(file, origin, public_key)

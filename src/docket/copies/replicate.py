@@ -1,0 +1,188 @@
+"""`docket replicate DEST`: an incremental, verified copy of the whole locker.
+
+Writes happen in this order, so a copy stopped at any point (kill -9, a full disk) is never
+worse than before and the next run simply goes on:
+1. checkpoints.log is read (whole lines) before anything else, so the catalogue copied next
+   holds every checkpoint in it (a line is appended only after its checkpoint committed);
+2. the catalogue is copied consistently into the destination's tmp/ (snapshot.py) and checked:
+   it holds the newest checkpoint of that file (else this locker lost its tail, and nothing is
+   copied), and the copy's current catalogue is a prefix of it (else they diverged: refused);
+3. blobs the copy lacks (by listing names, never re-hashing what is there) and every blob the
+   new catalogue references are copied, each re-hashed on the way in (transfer.py);
+4. the catalogue is put in place (atomic rename); 5. checkpoints.log, which must extend the
+   copy's (else refused, naming it); 6. keys/signing.pub, and the private key only when asked;
+   7. docket.json; 8. replica.json last: source locker id, tree size, time.
+The source logs `locker.replicated` (destination, counts, tree size) once the copy is whole.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from docket import clock
+from docket.copies import snapshot
+from docket.copies.destination import REPLICA_NAME, Destination, Folder, config_of_copy
+from docket.custody import log, merkle, witness
+from docket.errors import CopyError
+from docket.locker import CONFIG_NAME, PRIVATE_KEY, PUBLIC_KEY, Locker
+
+
+@dataclass(frozen=True)
+class Copied:
+    destination: str
+    blobs_copied: int
+    bytes_copied: int
+    blobs_held: int
+    tree_size: int
+    event: int | None = None
+
+
+def whole_lines(data: bytes) -> bytes:
+    """`data` up to its last newline: a line cut short by a crash is not copied."""
+    return data[: data.rfind(b"\n") + 1]
+
+
+def copy_locker(
+    source: Locker, dest: Destination, *, private_key: bool, mark_replica: bool = True
+) -> Copied:
+    """Bring `dest` up to date with `source` (read only, never written)."""
+    if isinstance(dest, Folder) and _inside(dest.root, source.path):
+        raise CopyError(f"{dest.describe()}: is this locker or inside it; choose another disk")
+    dest.prepare(source.locker_id)
+    witnessed = whole_lines(_read(source.path / witness.FILE_NAME))
+    held = dest.read(witness.FILE_NAME) or b""
+    if not witnessed.startswith(whole_lines(held)):
+        raise CopyError(
+            f"{dest.describe()}/{witness.FILE_NAME}: is not a beginning of this locker's "
+            "(the copy saw checkpoints this locker has not kept); not replaced; run "
+            "`docket audit-copies`"
+        )
+    present = set(source.store.digests())
+    prepared = dest.scratch_file("catalogue")
+    try:
+        snapshot.take(source.engine, prepared)
+        with snapshot.opened(prepared) as conn:
+            leaves = snapshot.leaves(conn)
+            referenced = snapshot.referenced_blobs(conn)
+        _check_holds_witnessed(source, dest, witnessed, leaves)
+        old = dest.catalogue()
+        if old is not None:
+            with snapshot.opened(old) as conn:
+                before = snapshot.leaves(conn)
+            if leaves[: len(before)] != before:
+                raise CopyError(
+                    f"{old}: holds {len(before)} events that are not the beginning of this "
+                    "locker's log (the copies diverged); not replaced; run `docket audit-copies`"
+                )
+        have = dest.blob_names()
+        lacking = [name for name in referenced if name not in present and name not in have]
+        lacking = [name for name in lacking if not source.store.has(name)]
+        if lacking:
+            raise CopyError(
+                f"blob {lacking[0]}: referenced by this locker's catalogue but missing from "
+                f"its store ({len(lacking)} in all); repair it from another copy "
+                "first (`docket repair --from COPY`)"
+            )
+        copied = size = 0
+        for name in sorted((present | set(referenced)) - have):
+            with source.store.open(name) as stream:
+                size += dest.put_blob(name, stream)
+            copied += 1
+        dest.put_catalogue(prepared)
+    finally:
+        snapshot.discard(prepared)
+    if witnessed != held:
+        dest.write(witness.FILE_NAME, witnessed)
+    _copy_keys(source, dest, private_key)
+    config = config_of_copy(source.config)
+    if dest.read(CONFIG_NAME) != config:
+        dest.write(CONFIG_NAME, config)
+    total = len(have) + copied
+    if mark_replica:
+        facts = {
+            "source_locker_id": source.locker_id,
+            "tree_size": len(leaves),
+            "time": clock.now(),
+            "blobs": total,
+        }
+        dest.write(REPLICA_NAME, json.dumps(facts, indent=2).encode() + b"\n")
+    return Copied(dest.describe(), copied, size, total, len(leaves))
+
+
+def replicate(locker: Locker, dest: Destination, actor: str, *, private_key: bool) -> Copied:
+    """Copy `locker` to `dest`, then log `locker.replicated` in the locker."""
+    copied = copy_locker(locker, dest, private_key=private_key)
+    with locker.engine.begin() as conn:
+        event = log.append(
+            conn,
+            actor,
+            "locker.replicated",
+            details={
+                "destination": copied.destination,
+                "blobs_copied": copied.blobs_copied,
+                "bytes_copied": copied.bytes_copied,
+                "blobs_held": copied.blobs_held,
+                "tree_size": copied.tree_size,
+                "private_key": private_key,
+            },
+        )
+    return Copied(
+        copied.destination,
+        copied.blobs_copied,
+        copied.bytes_copied,
+        copied.blobs_held,
+        copied.tree_size,
+        event.seq,
+    )
+
+
+def _inside(dest: Path, locker: Path) -> bool:
+    dest, locker = dest.resolve(), locker.resolve()
+    return dest == locker or locker in dest.parents
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _check_holds_witnessed(
+    source: Locker, dest: Destination, witnessed: bytes, leaves: list[bytes]
+) -> None:
+    """The catalogue copy holds the newest checkpoint this locker signed, and every line of
+    checkpoints.log is this locker's: a locker that lost its tail is not copied over a copy."""
+    staged = dest.scratch_file("witness")
+    try:
+        staged.write_bytes(witnessed)
+        found = witness.read(staged, source.origin, source.public_key)
+    finally:
+        staged.unlink(missing_ok=True)
+    if found.problems:
+        subject, message = found.problems[0]
+        raise CopyError(f"{source.path}/{subject}: {message}; nothing copied")
+    latest = found.latest
+    if latest is None:
+        return
+    size = latest.checkpoint.tree_size
+    if size > len(leaves) or merkle.root(leaves[:size]) != latest.checkpoint.root:
+        raise CopyError(
+            f"{source.path}: the catalogue does not hold checkpoint {latest.id} of "
+            f"{witness.FILE_NAME} (it lost its tail); nothing copied; run `docket verify`"
+        )
+
+
+def _copy_keys(source: Locker, dest: Destination, private_key: bool) -> None:
+    public = (source.public_key.hex() + "\n").encode()
+    if dest.read(str(PUBLIC_KEY)) != public:
+        dest.write(str(PUBLIC_KEY), public)
+    if private_key:
+        try:
+            key = (source.path / PRIVATE_KEY).read_bytes()
+        except FileNotFoundError as exc:
+            raise CopyError(f"{source.path / PRIVATE_KEY}: no private key here to copy") from exc
+        if dest.read(str(PRIVATE_KEY)) != key:
+            dest.write(str(PRIVATE_KEY), key, mode=0o600)

@@ -1,0 +1,59 @@
+"""`docket restore COPY DIR`: a whole locker brought back from a copy into a new folder.
+
+The locker is built in a hidden folder beside DIR (`.DIR.restoring`), with everything a
+replica holds and the private key when the copy has it, checked as `replicate` checks (every
+blob re-hashed on the way in, the catalogue holding the copy's newest signed checkpoint),
+then renamed to DIR in one step: DIR is either absent (or empty) or a whole locker. A
+restore that was stopped leaves the hidden folder, which the next restore starts afresh.
+The restored locker logs `locker.restored` (from where, how many blobs, tree size); its
+catalogue is SQLite, whatever the original used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from docket.copies.destination import Folder
+from docket.copies.replicate import Copied, copy_locker
+from docket.copies.transfer import fsync_dir
+from docket.custody import log
+from docket.errors import CopyError
+from docket.locker import PRIVATE_KEY, Locker, read_config
+
+
+def restore(copy: Path, target: Path, actor: str) -> Copied:
+    """Make a new locker at `target` from the copy at `copy`; `copy` is only read."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise CopyError(f"{target}: is not an empty folder; restore into a new one")
+    staging = target.parent / f".{target.name}.restoring"
+    if staging.exists():
+        shutil.rmtree(staging)  # a restore that was stopped
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Locker(copy, read_config(copy), writable=False) as source:
+        copied = copy_locker(
+            source,
+            Folder(staging),
+            private_key=(copy / PRIVATE_KEY).is_file(),
+            mark_replica=False,
+        )
+    if target.exists():
+        target.rmdir()
+    os.rename(staging, target)
+    fsync_dir(target.parent)
+    with Locker.open(target) as restored, restored.engine.begin() as conn:
+        event = log.append(
+            conn,
+            actor,
+            "locker.restored",
+            details={"from": str(copy), "blobs": copied.blobs_held, "tree_size": copied.tree_size},
+        )
+    return Copied(
+        str(target),
+        copied.blobs_copied,
+        copied.bytes_copied,
+        copied.blobs_held,
+        copied.tree_size,
+        event.seq,
+    )

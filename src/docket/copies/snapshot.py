@@ -1,0 +1,129 @@
+"""A consistent copy of a catalogue, taken while the locker is in use, as an SQLite file.
+
+SQLite catalogues are copied with SQLite's online backup API in one step, which reads one
+consistent state of the database (writers wait or the copy restarts; it never mixes two).
+A PostgreSQL catalogue is copied table by table inside one REPEATABLE READ transaction (one
+snapshot of every table) into a new SQLite file made from the same schema, so every copy
+holds an embedded SQLite catalogue and any copy can be restored on a laptop without a server.
+Tables outside docket's schema (none today) are not copied. The file is fsynced before it
+is handed back; `install` then puts it in place atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from docket.catalogue import schema
+from docket.catalogue.database import reading
+from docket.copies.transfer import fsync_dir, fsync_file
+from docket.custody import log
+from docket.errors import CopyError, DiskFullError, is_disk_full
+
+_ROWS = 5000
+
+
+def take(engine: Engine, target: Path) -> None:
+    """Write one consistent state of the catalogue behind `engine` into the new file `target`.
+    A full disk is a DiskFullError naming where; a catalogue that cannot be read, a CopyError."""
+    try:
+        _take(engine, target)
+    except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        if is_disk_full(exc) or "database or disk is full" in reason:
+            raise DiskFullError(
+                f"{target.parent.parent}: disk full while writing the catalogue's copy ({reason})"
+            ) from exc
+        raise CopyError(
+            f"{engine.url.render_as_string()}: the catalogue cannot be copied ({reason})"
+        ) from exc
+
+
+def _take(engine: Engine, target: Path) -> None:
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            with closing(sqlite3.connect(target)) as copy:
+                raw.driver_connection.backup(copy)  # type: ignore[union-attr]
+        finally:
+            raw.close()
+    else:
+        _copy_tables(engine, target)
+    fsync_file(target)
+
+
+def _copy_tables(engine: Engine, target: Path) -> None:
+    copy = create_engine(f"sqlite:///{target}")
+    try:
+        schema.metadata.create_all(copy)
+        source = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with source, source.begin(), copy.begin() as into:
+            into.exec_driver_sql(
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
+            )
+            present = set(inspect(source).get_table_names())
+            for table in schema.metadata.sorted_tables:
+                if table.name not in present:
+                    continue
+                rows = source.execute(select(table)).mappings()
+                while batch := rows.fetchmany(_ROWS):
+                    into.execute(table.insert(), [dict(row) for row in batch])
+            for (version,) in source.execute(text("SELECT version_num FROM alembic_version")):
+                into.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": version})
+        with copy.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    finally:
+        copy.dispose()
+
+
+@contextmanager
+def opened(file: Path) -> Iterator[Connection]:
+    """A read transaction on the SQLite catalogue `file`, which is never written."""
+    engine = create_engine(f"sqlite:///file:{file}?mode=ro&uri=true")
+    try:
+        with reading(engine) as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def leaves(conn: Connection) -> list[bytes]:
+    return log.leaf_hashes(conn)
+
+
+def referenced_blobs(conn: Connection) -> dict[str, int]:
+    """Every blob the catalogue references (items and derivatives), with its size."""
+    found = {
+        str(sha256): int(size)
+        for sha256, size in conn.execute(select(schema.items.c.sha256, schema.items.c.size))
+    }
+    derived = select(schema.derivatives.c.sha256, schema.derivatives.c.size)
+    found.update({str(sha256): int(size) for sha256, size in conn.execute(derived)})
+    return found
+
+
+def discard(file: Path) -> None:
+    """Remove a prepared copy that was not put in place, with what reading it left beside it."""
+    for suffix in ("", "-wal", "-shm"):
+        file.with_name(file.name + suffix).unlink(missing_ok=True)
+
+
+def install(new: Path, target: Path) -> None:
+    """Put the finished copy `new` in place of the catalogue `target`, atomically. A WAL the
+    old file still has (a process that used the copy and died) is folded into it first and
+    the leftovers removed, so it can never be replayed onto the new file."""
+    wal = target.with_name(target.name + "-wal")
+    if target.exists() and wal.exists() and wal.stat().st_size:
+        with closing(sqlite3.connect(target)) as old:
+            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    os.replace(new, target)
+    fsync_dir(target.parent)
+    for suffix in ("-wal", "-shm"):
+        target.with_name(target.name + suffix).unlink(missing_ok=True)
+    discard(new)  # what reading the prepared copy left beside it

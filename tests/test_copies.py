@@ -1,0 +1,504 @@
+"""Copies keep evidence safe only if they can be trusted: replicate, audit-copies, repair and
+restore, tried as an adversary would break them (a deleted or flipped blob in a copy, an older
+catalogue put back, a copy of another locker, a forged checkpoint, a full disk)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import photo, take
+from sqlalchemy import update
+
+from docket.catalogue import schema
+from docket.copies.audit import audit
+from docket.copies.destination import Folder
+from docket.copies.repair import repair
+from docket.copies.replicate import copy_locker, replicate
+from docket.copies.restore import restore
+from docket.custody import log
+from docket.errors import CopyError
+from docket.locker import Locker
+from docket.verify import verify
+
+
+def filled(locker: Locker, folder: Path, *seeds: int) -> list[str]:
+    """Items made of synthetic photos, one per seed; their SHA-256s."""
+    found = []
+    for seed in seeds:
+        outcome = take(locker, photo(folder / f"in{seed}", f"photo-{seed}.jpg", seed))
+        sha256 = outcome.outcomes[0].sha256
+        assert sha256 is not None
+        found.append(sha256)
+    return found
+
+
+def copy_of(locker: Locker, dest: Path, private_key: bool = False) -> Path:
+    replicate(locker, Folder(dest), "tester", private_key=private_key)
+    return dest
+
+
+def verified(path: Path) -> list[str]:
+    """The problems `verify` finds in the locker or copy at `path` (empty: it passes)."""
+    with Locker.open(path, writable=False) as opened:
+        return [str(problem) for problem in verify(opened).problems]
+
+
+def differences(locker: Locker, *copies: Path, deep: bool = True) -> list[str]:
+    return [str(p) for p in audit(locker.path, list(copies), deep=deep).problems]
+
+
+def blob(path: Path, sha256: str) -> Path:
+    return path / "objects" / sha256[:2] / sha256[2:]
+
+
+def flip_byte(file: Path, offset: int = 100) -> None:
+    file.chmod(0o644)
+    data = bytearray(file.read_bytes())
+    data[offset] ^= 0x01
+    file.write_bytes(bytes(data))
+    file.chmod(0o444)
+
+
+def events(path: Path, action: str) -> list[dict[str, Any]]:
+    with Locker.open(path, writable=False) as opened, opened.engine.connect() as conn:
+        return [e.details for e in log.events(conn) if e.action == action]
+
+
+@pytest.fixture
+def stocked(locker: Locker, tmp_path: Path) -> Iterator[tuple[Locker, list[str]]]:
+    yield locker, filled(locker, tmp_path, 1, 2)
+
+
+def sqlite_only(locker: Locker) -> None:
+    if locker.engine.dialect.name != "sqlite":
+        pytest.skip("a fault in the locker's SQLite catalogue file")
+
+
+# replicate
+
+
+def test_a_replica_is_a_locker_that_verify_passes(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, items = stocked
+    replica = copy_of(locker, tmp_path / "replica")
+    assert verified(replica) == []
+    assert all(blob(replica, sha256).stat().st_mode & 0o777 == 0o444 for sha256 in items)
+    assert not (replica / "keys" / "signing.key").exists()
+    assert (replica / "keys" / "signing.pub").read_text() == locker.public_key.hex() + "\n"
+    facts = json.loads((replica / "replica.json").read_text())
+    assert facts["source_locker_id"] == locker.locker_id and facts["tree_size"] > 0
+    assert (replica / "checkpoints.log").read_bytes() == (
+        locker.path / "checkpoints.log"
+    ).read_bytes()
+    [logged] = events(locker.path, "locker.replicated")
+    assert logged["destination"] == str(replica) and logged["blobs_copied"] == logged["blobs_held"]
+
+
+def test_replicating_again_moves_only_what_is_new(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, _ = stocked
+    dest = Folder(tmp_path / "replica")
+    first = replicate(locker, dest, "tester", private_key=False)
+    again = replicate(locker, dest, "tester", private_key=False)
+    assert first.blobs_copied == first.blobs_held > 0
+    assert (again.blobs_copied, again.bytes_copied) == (0, 0)
+    [new] = filled(locker, tmp_path, 3)
+    third = replicate(locker, dest, "tester", private_key=False)
+    assert 1 <= third.blobs_copied < first.blobs_copied  # the new photo and its derivatives
+    assert blob(dest.root, new).is_file()
+    assert third.tree_size > again.tree_size > first.tree_size
+    assert verified(dest.root) == []
+    assert differences(locker, dest.root) == []
+
+
+def test_the_private_key_is_copied_only_when_asked(locker: Locker, tmp_path: Path) -> None:
+    replica = copy_of(locker, tmp_path / "replica", private_key=True)
+    key = replica / "keys" / "signing.key"
+    assert key.read_bytes() == (locker.path / "keys" / "signing.key").read_bytes()
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_copy_of_another_locker_is_not_written_to(locker: Locker, tmp_path: Path) -> None:
+    other = Locker.create(tmp_path / "other", actor="tester")
+    theirs = copy_of(other, tmp_path / "theirs")
+    before = (theirs / "catalogue.sqlite").read_bytes()
+    with pytest.raises(CopyError, match=r"theirs: a copy of another locker \("):
+        copy_of(locker, theirs)
+    assert (theirs / "catalogue.sqlite").read_bytes() == before
+
+
+def test_a_folder_holding_other_files_is_refused(locker: Locker, tmp_path: Path) -> None:
+    dest = tmp_path / "holiday-photos"
+    dest.mkdir()
+    (dest / "beach.jpg").write_bytes(b"not evidence")
+    with pytest.raises(CopyError, match="holds files that are not a copy of this locker"):
+        copy_of(locker, dest)
+    assert os.listdir(dest) == ["beach.jpg"]
+
+
+def test_a_destination_on_a_disk_not_mounted_is_refused(locker: Locker, cli: Any) -> None:
+    dest = locker.path.parent / "media" / "usb" / "replica"
+    result = cli("replicate", "--locker", locker.path, dest)
+    assert result.code == 1
+    assert result.err == f"docket: {dest.parent}: no such folder (is the disk mounted?)\n"
+    assert not dest.parent.exists()
+
+
+def test_the_locker_itself_is_refused_as_a_destination(locker: Locker) -> None:
+    with pytest.raises(CopyError, match="is this locker or inside it"):
+        copy_of(locker, locker.path / "tmp" / "copy")
+
+
+def test_a_flipped_byte_in_the_source_is_refused_by_name(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, items = stocked
+    flip_byte(blob(locker.path, items[0]))
+    with pytest.raises(CopyError, match=f"blob {items[0]}: its bytes hash to"):
+        copy_of(locker, tmp_path / "replica")
+    assert not blob(tmp_path / "replica", items[0]).exists()
+    assert not (tmp_path / "replica" / "catalogue.sqlite").exists()
+    assert list((tmp_path / "replica" / "tmp").iterdir()) == []
+
+
+def test_a_locker_that_lost_its_tail_is_not_copied_over_its_replica(
+    locker: Locker, tmp_path: Path
+) -> None:
+    sqlite_only(locker)
+    filled(locker, tmp_path, 1)
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
+    filled(locker, tmp_path, 2)
+    replica = copy_of(locker, tmp_path / "replica")
+    kept = (replica / "catalogue.sqlite").read_bytes()
+    locker.close()
+    for suffix in ("-wal", "-shm"):
+        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    with pytest.raises(CopyError, match="the catalogue does not hold checkpoint 2 of"):
+        copy_of(locker, replica)
+    assert (replica / "catalogue.sqlite").read_bytes() == kept
+    assert verified(replica) == []
+
+
+def test_a_replica_whose_checkpoints_log_is_not_a_beginning_is_refused(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, _ = stocked
+    replica = copy_of(locker, tmp_path / "replica")
+    witness = replica / "checkpoints.log"
+    lines = witness.read_bytes().splitlines(keepends=True)
+    witness.write_bytes(b"".join(reversed(lines)))
+    with pytest.raises(CopyError, match=r"replica/checkpoints.log: is not a beginning"):
+        copy_of(locker, replica)
+
+
+# audit-copies
+
+
+def test_copies_that_agree_are_reported_so(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    locker, _ = stocked
+    one = copy_of(locker, tmp_path / "one")
+    two = copy_of(locker, tmp_path / "two")
+    result = cli("audit-copies", "--locker", locker.path, "--deep", one, two)
+    assert result.code == 0, result.out
+    assert "copies agree" in result.out
+    assert "one holds" in result.out  # behind by the replication event: a note, not a difference
+
+
+def test_a_deleted_blob_in_a_copy_is_named(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    two = copy_of(locker, tmp_path / "two")
+    blob(two, items[1]).unlink()
+    result = cli("audit-copies", "--locker", locker.path, "--json", one, two)
+    assert result.code == 1
+    found = result.json()["differences"]
+    assert found == [
+        {"subject": f"{two}: blob {items[1]}", "message": f"missing (held by {locker.path}, {one})"}
+    ]
+
+
+def test_a_flipped_byte_in_a_copy_is_named_by_a_deep_audit(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    flip_byte(blob(one, items[0]))
+    [found] = differences(locker, one, deep=True)
+    assert found.startswith(f"{one}: blob {items[0]}: damaged: its bytes hash to ")
+    # the same size: without --deep only a sample is re-hashed; a sample of none sees nothing
+    assert [str(p) for p in audit(locker.path, [one], deep=False, sample=0).problems] == []
+
+
+def test_a_truncated_blob_is_named_by_its_size_without_deep(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    target = blob(one, items[0])
+    target.chmod(0o644)
+    with target.open("r+b") as handle:
+        handle.truncate(10)
+    found = [str(p) for p in audit(locker.path, [one], deep=False, sample=0).problems]
+    assert len(found) == 1 and found[0].startswith(f"{one}: blob {items[0]}: 10 bytes; ")
+
+
+def test_an_older_catalogue_put_back_in_a_copy_is_named(locker: Locker, tmp_path: Path) -> None:
+    filled(locker, tmp_path, 1)
+    one = copy_of(locker, tmp_path / "one")
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(one / "catalogue.sqlite", saved)
+    filled(locker, tmp_path, 2)
+    copy_of(locker, one)
+    shutil.copyfile(saved, one / "catalogue.sqlite")
+    found = differences(locker, one)
+    assert f"{one}: its catalogue does not hold checkpoint 2 of its checkpoints.log" in "\n".join(
+        found
+    )
+
+
+def test_a_copy_of_another_locker_is_named(locker: Locker, tmp_path: Path) -> None:
+    other = Locker.create(tmp_path / "other", actor="tester")
+    theirs = copy_of(other, tmp_path / "theirs")
+    [found] = differences(locker, theirs)
+    assert found == f"{theirs}: a copy of another locker ({other.locker_id}); skipped"
+
+
+def test_a_forged_checkpoint_in_a_copy_is_named(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, _ = stocked
+    one = copy_of(locker, tmp_path / "one")
+    with sqlite3.connect(one / "catalogue.sqlite") as conn:
+        conn.execute("UPDATE checkpoints SET root_hash = ? WHERE id = 2", ("ab" * 32,))
+    conn.close()
+    found = differences(locker, one)
+    assert f"{one}: checkpoint 2: signature does not verify (forged or altered)" in found
+
+
+def test_a_copy_whose_log_diverged_is_named(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, _ = stocked
+    one = copy_of(locker, tmp_path / "one")
+    with Locker.open(one) as opened, opened.engine.begin() as conn:  # an event of its own
+        log.append(conn, "intruder", "item.viewed")
+        size = log.size(conn)
+    found = "\n".join(differences(locker, one))
+    assert f"{locker.path} and {one}: their custody logs diverge from event {size - 1}" in found
+
+
+def test_a_copy_that_cannot_be_read_is_named_in_one_line(locker: Locker, cli: Any) -> None:
+    result = cli("audit-copies", "--locker", locker.path, locker.path.parent / "nowhere")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "nowhere: cannot be read as a copy (" in result.out
+
+
+# repair
+
+
+def test_a_deleted_and_a_flipped_blob_are_repaired_from_a_copy(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    blob(locker.path, items[0]).unlink()
+    flip_byte(blob(locker.path, items[1]))
+    assert verified(locker.path) != []
+    result = cli("repair", "--locker", locker.path, "--from", one)
+    assert result.code == 0, result.err
+    assert f"restored  blob {items[0]}" in result.out
+    assert f"replaced  blob {items[1]} (was damaged)" in result.out
+    assert verified(locker.path) == []
+    [logged] = events(locker.path, "locker.repaired")
+    assert logged["blobs_restored"] == [items[0]] and logged["blobs_replaced"] == [items[1]]
+    assert blob(locker.path, items[1]).stat().st_mode & 0o777 == 0o444
+
+
+def test_a_lost_catalogue_tail_is_repaired_from_a_copy(locker: Locker, tmp_path: Path) -> None:
+    sqlite_only(locker)
+    filled(locker, tmp_path, 1)
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
+    [lost] = filled(locker, tmp_path, 2)
+    one = copy_of(locker, tmp_path / "one")
+    locker.close()
+    for suffix in ("-wal", "-shm"):
+        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    assert any("are missing" in p for p in verified(locker.path))
+    done = repair(locker.path, one, "tester")
+    assert done.catalogue is not None and done.catalogue[1] > done.catalogue[0]
+    assert verified(locker.path) == []
+    with Locker.open(locker.path, writable=False) as opened, opened.engine.connect() as conn:
+        assert lost in {e.item for e in log.events(conn)}
+
+
+def test_a_missing_catalogue_is_repaired_from_a_copy(locker: Locker, tmp_path: Path) -> None:
+    sqlite_only(locker)
+    filled(locker, tmp_path, 1)
+    one = copy_of(locker, tmp_path / "one")
+    locker.close()
+    for name in ("catalogue.sqlite", "catalogue.sqlite-wal", "catalogue.sqlite-shm"):
+        (locker.path / name).unlink(missing_ok=True)
+    done = repair(locker.path, one, "tester")
+    assert done.catalogue is not None and done.catalogue[0] == 0
+    assert verified(locker.path) == []
+
+
+def test_repair_refuses_a_copy_of_another_locker(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    locker, items = stocked
+    other = Locker.create(tmp_path / "other", actor="tester")
+    theirs = copy_of(other, tmp_path / "theirs")
+    blob(locker.path, items[0]).unlink()
+    result = cli("repair", "--locker", locker.path, "--from", theirs)
+    assert result.code == 1
+    assert (
+        result.err == f"docket: {theirs}: a copy of another locker ({other.locker_id}); "
+        "nothing repaired\n"
+    )
+
+
+def test_repair_refuses_a_copy_with_a_forged_log(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    """A copy whose events were rewritten (and its checkpoints re-made with a stolen key would
+    still not match what this locker signed in checkpoints.log)."""
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    with Locker.open(one) as opened, opened.engine.begin() as conn:
+        conn.execute(
+            update(schema.events).where(schema.events.c.seq == 3).values(leaf_hash="00" * 32)
+        )
+    blob(locker.path, items[0]).unlink()
+    with pytest.raises(CopyError, match=r"forged or altered|an inconsistent copy"):
+        repair(locker.path, one, "tester")
+    assert not blob(locker.path, items[0]).exists()
+
+
+def test_repair_refuses_a_copy_behind_a_lost_tail(locker: Locker, tmp_path: Path) -> None:
+    sqlite_only(locker)
+    filled(locker, tmp_path, 1)
+    old = copy_of(locker, tmp_path / "old")
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
+    filled(locker, tmp_path, 2)
+    locker.close()
+    for suffix in ("-wal", "-shm"):
+        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    with pytest.raises(CopyError, match="the copy is behind and cannot restore"):
+        repair(locker.path, old, "tester")
+
+
+def test_repair_with_nothing_to_repair_logs_nothing(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    locker, _ = stocked
+    one = copy_of(locker, tmp_path / "one")
+    result = cli("repair", "--locker", locker.path, "--from", one)
+    assert result.code == 0 and f"nothing to repair from {one}" in result.out
+    assert events(locker.path, "locker.repaired") == []
+
+
+# restore
+
+
+def test_a_whole_locker_is_restored_from_a_copy(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one", private_key=True)
+    result = cli("restore", one, tmp_path / "back")
+    assert result.code == 0, result.err
+    back = tmp_path / "back"
+    assert verified(back) == []
+    assert all(blob(back, sha256).is_file() for sha256 in items)
+    assert (back / "keys" / "signing.key").stat().st_mode & 0o777 == 0o600
+    assert not (back / "replica.json").exists()
+    [logged] = events(back, "locker.restored")
+    assert logged["from"] == str(one)
+    assert [str(p) for p in audit(back, [one], deep=True).problems] == []
+
+
+def test_restore_refuses_a_folder_that_is_not_empty(locker: Locker, tmp_path: Path) -> None:
+    one = copy_of(locker, tmp_path / "one")
+    with pytest.raises(CopyError, match="is not an empty folder"):
+        restore(one, locker.path, "tester")
+
+
+# a full disk
+
+
+def test_replicate_to_a_full_disk_is_one_line_and_the_replica_not_worse(
+    small_disk: Path, tmp_path: Path, cli: Any
+) -> None:
+    with Locker.create(tmp_path / "locker", actor="tester") as locker:
+        filled(locker, tmp_path, 1)
+        replica = copy_of(locker, small_disk / "replica")
+        big = tmp_path / "big" / "card-dump.bin"
+        big.parent.mkdir()
+        big.write_bytes(os.urandom(8 << 20))  # more than the whole disk
+        take(locker, big)
+    result = cli("replicate", "--locker", tmp_path / "locker", replica)
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert line.startswith(f"docket: {replica}: disk full while writing blob ")
+    assert verified(replica) == []
+    assert list((replica / "tmp").iterdir()) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs: a real full disk (skipped where one cannot be mounted)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_copy_locker_reads_a_copy_without_writing_to_it(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, _ = stocked
+    one = copy_of(locker, tmp_path / "one")
+    before = {p: p.stat().st_mtime_ns for p in one.rglob("*") if p.is_file()}
+    with Locker(one, json.loads((one / "docket.json").read_text()), writable=False) as source:
+        copy_locker(source, Folder(tmp_path / "two"), private_key=False)
+    after = {p: p.stat().st_mtime_ns for p in one.rglob("*") if p.is_file()}
+    assert {p: t for p, t in after.items() if not p.name.startswith("catalogue.sqlite-")} == {
+        p: t for p, t in before.items() if not p.name.startswith("catalogue.sqlite-")
+    }
+    assert verified(tmp_path / "two") == []
