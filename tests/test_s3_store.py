@@ -8,7 +8,13 @@ The thief in these tests holds the bucket's keys and uses boto3 directly.
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -17,9 +23,23 @@ from typing import Any
 import pytest
 import s3_server
 from botocore.exceptions import ClientError
+from conftest import photo
+from sqlalchemy import select
 
-from docket.errors import DocketError, ObjectStoreError
+from docket import gc
+from docket.catalogue import schema
+from docket.custody import log
+from docket.disclose.check import check
+from docket.errors import (
+    BlobLockedError,
+    BlobMismatchError,
+    DiskFullError,
+    DocketError,
+    ObjectStoreError,
+)
+from docket.locker import Locker
 from docket.store.s3 import Location, S3Bucket
+from docket.verify import verify
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +194,251 @@ def test_a_thief_with_the_keys_cannot_shorten_the_retention(
             VersionId=version["VersionId"],
             Retention={"Mode": "GOVERNANCE", "RetainUntilDate": _later(0)},
         )
+
+
+# A locker whose blobs are in the bucket.
+
+
+def _s3_locker(cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path) -> tuple[Path, str]:
+    url = endpoint.locked_url()
+    path = tmp_path / "team"
+    made = cli("init", path, "--store", url, "--retention-days", "1")
+    assert made.code == 0, made.err
+    return path, url
+
+
+def _item(path: Path, tmp_path: Path, cli: Any, seed: int = 1) -> str:
+    """Ingest one synthetic photo into case North (analysis deferred); its SHA-256."""
+    source = photo(tmp_path / f"in{seed}", seed=seed)
+    result = cli(
+        "ingest", "--locker", path, "--case", "North", "--defer-analysis", "--json", source
+    )
+    assert result.code == 0, result.err
+    [stored] = [line for line in map(json.loads, result.out.splitlines()) if line["type"] == "file"]
+    assert stored["status"] == "new"
+    return str(stored["sha256"])
+
+
+def test_init_refuses_a_bucket_without_object_lock(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    url = endpoint.plain_url()
+    if url is None:
+        pytest.skip("a real endpoint: the tests cannot make a bucket without Object Lock there")
+    result = cli("init", tmp_path / "team", "--store", url, "--retention-days", "30")
+    assert result.code != 0
+    [line] = result.err.strip().splitlines()
+    assert "does not have Object Lock enabled" in line and Location.parse(url).bucket in line
+    assert "Traceback" not in result.err
+    assert not (tmp_path / "team").exists()  # nothing made
+
+
+def test_init_needs_a_retention_with_a_bucket(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    result = cli("init", tmp_path / "team", "--store", endpoint.locked_url())
+    assert result.code != 0 and "--retention-days" in result.err
+    assert not (tmp_path / "team").exists()
+
+
+def test_init_records_url_and_retention_and_no_credentials(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    config = json.loads((path / "docket.json").read_text())
+    assert config["store"] == {"url": Location.parse(url).url, "retention_days": 1}
+    assert not (path / "objects").exists()  # blobs are in the bucket only
+    secrets = [os.environ.get(n) for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+    everything = b"".join(
+        f.read_bytes() for f in path.rglob("*") if f.is_file() and f.name != "signing.key"
+    )
+    for secret in filter(None, secrets):
+        assert secret.encode() not in everything
+    with Locker.open(path) as locker, locker.engine.connect() as conn:
+        genesis = next(iter(log.events(conn)))
+    assert genesis.details["store"] == config["store"]
+
+
+def test_ingest_analyse_export_verify_on_a_bucket(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    sha256 = _item(path, tmp_path, cli)
+    analysed = cli("analyse", "--locker", path, "--all")
+    assert analysed.code == 0, analysed.err
+    bucket = S3Bucket.open(url)
+    key = f"objects/{sha256[:2]}/{sha256[2:]}"
+    assert bucket.exists(key)
+    with Locker.open(path) as locker, locker.engine.connect() as conn:
+        rows = conn.execute(
+            select(schema.results.c.step, schema.results.c.status, schema.results.c.data).where(
+                schema.results.c.item_sha256 == sha256
+            )
+        ).all()
+        derived = conn.execute(select(schema.derivatives.c.sha256)).scalars().all()
+    metadata = {step: (status, data) for step, status, data in rows}["metadata"]
+    assert metadata[0] == "ok" and "33.5043" in metadata[1]  # ExifTool read the GPS
+    assert derived and all(bucket.exists(f"objects/{d[:2]}/{d[2:]}") for d in derived)
+    # Another member of the team, with an empty cache, reads the same blobs from the bucket.
+    shutil.rmtree(path / "cache")
+    (path / "cache").mkdir()
+    package = tmp_path / "package"
+    exported = cli(
+        "export", "--locker", path, "--case", "North", "--profile", "court", "-o", package
+    )
+    assert exported.code == 0, exported.err
+    assert (package / "data").is_dir()
+    assert check(package).ok
+    held = {hashlib.sha256(f.read_bytes()).hexdigest() for f in package.rglob("*") if f.is_file()}
+    assert sha256 in held  # the original, fetched from the bucket, is in the package
+    verified = cli("verify", "--locker", path)
+    assert verified.code == 0, verified.out
+    with Locker.open(path, writable=False) as locker:
+        report = verify(locker)
+    assert report.ok, report.problems
+    [guard] = [c for c in report.checks if c.name == "blob permissions"]
+    assert guard.passed is True and "locked" in guard.detail
+
+
+def _thief_overwrites(endpoint: s3_server.Endpoint, url: str, sha256: str, body: bytes) -> None:
+    location = Location.parse(url)
+    endpoint.client().put_object(
+        Bucket=location.bucket,
+        Key=f"{location.prefix}objects/{sha256[:2]}/{sha256[2:]}",
+        Body=body,
+    )
+
+
+def test_an_overwrite_in_the_bucket_is_named_by_verify_and_never_served(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    sha256 = _item(path, tmp_path, cli)
+    original = (path / "cache" / sha256[:2] / sha256[2:]).read_bytes()
+    _thief_overwrites(endpoint, url, sha256, b"a forged photo")
+    result = cli("verify", "--locker", path)
+    assert result.code == 1
+    assert f"blob {sha256[:16]}: overwritten in the bucket" in result.out
+    assert "the locked original is kept" in result.out
+    shutil.rmtree(path / "cache")  # a member with an empty cache reads the original
+    with Locker.open(path) as locker:
+        assert locker.store.path(sha256).read_bytes() == original
+        assert locker.store.hash_blob(sha256).sha256 == sha256
+        report = verify(locker)  # re-hashes what is in the bucket
+    assert not report.ok
+    assert not [p for p in report.problems if "content changed" in p.message]
+    [guard] = [c for c in report.checks if c.name == "blob permissions"]
+    assert guard.passed is False
+
+
+def test_a_delete_in_the_bucket_is_named_by_verify_and_the_original_is_still_read(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    sha256 = _item(path, tmp_path, cli)
+    location = Location.parse(url)
+    endpoint.client().delete_object(
+        Bucket=location.bucket, Key=f"{location.prefix}objects/{sha256[:2]}/{sha256[2:]}"
+    )
+    result = cli("verify", "--locker", path)
+    assert result.code == 1
+    assert f"blob {sha256[:16]}: deleted in the bucket" in result.out
+    shutil.rmtree(path / "cache")
+    with Locker.open(path) as locker:
+        assert hashlib.sha256(locker.store.path(sha256).read_bytes()).hexdigest() == sha256
+
+
+def test_bytes_planted_under_a_blobs_name_are_refused_not_served(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    """Someone with the keys puts other bytes (locked) under the name a file will have."""
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    source = photo(tmp_path / "in", seed=7)
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest()
+    bucket = S3Bucket.open(url)
+    planted = tmp_path / "planted"
+    planted.write_bytes(b"planted before the file arrived")
+    assert bucket.put_if_absent(f"objects/{sha256[:2]}/{sha256[2:]}", planted, _later())
+    result = cli("ingest", "--locker", path, source)
+    assert result.code != 0
+    assert "the bucket holds other bytes under this blob's name" in result.out + result.err
+    assert "Traceback" not in result.out + result.err
+    with Locker.open(path) as locker:
+        with locker.engine.connect() as conn:
+            assert conn.execute(select(schema.items.c.sha256)).scalars().all() == []
+        with pytest.raises(BlobMismatchError, match="not the blob they are named for"):
+            locker.store.path(sha256)
+        assert not (path / "cache" / sha256[:2] / sha256[2:]).exists()
+        assert list((path / "tmp").iterdir()) == []
+
+
+def test_gc_delete_is_refused_on_a_locked_stray(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    _item(path, tmp_path, cli)
+    with Locker.open(path) as locker:
+        stray = locker.store.put(io.BytesIO(b"stored by an ingest that was killed")).digest
+    # The bucket's clock cannot be set back: a stray is "old enough" at once here.
+    monkeypatch.setattr(gc, "MIN_AGE", -3600.0)
+    listed = cli("gc", "--locker", path)
+    assert listed.code == 0 and stray.sha256 in listed.out
+    refused = cli("gc", "--locker", path, "--delete")
+    assert refused.code != 0
+    [line] = refused.err.strip().splitlines()
+    assert f"blob {stray.sha256[:16]} is locked in the bucket" in line
+    assert "nothing was removed" in line
+    assert S3Bucket.open(url).exists(f"objects/{stray.sha256[:2]}/{stray.sha256[2:]}")
+    with Locker.open(path) as locker:
+        with locker.engine.connect() as conn:
+            assert not [e for e in log.events(conn) if e.action == "store.collected"]
+        with pytest.raises(BlobLockedError, match="locked by S3 Object Lock"):
+            locker.store.remove_stray(stray.sha256)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 6 MiB tmpfs: a real full disk (skipped where one cannot be mounted)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_under_the_cache_is_a_clear_error(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, small_disk: Path
+) -> None:
+    url = endpoint.locked_url()
+    path = small_disk / "team"
+    assert cli("init", path, "--store", url, "--retention-days", "1").code == 0
+    sha256 = _item(path, tmp_path, cli)
+    shutil.rmtree(path / "cache")
+    (path / "cache").mkdir()
+    with Locker.open(path) as locker:  # a running server, say, whose disk then fills up
+        fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        with pytest.raises(OSError) as full:
+            while True:
+                os.write(fd, bytes(1 << 16))
+        os.close(fd)
+        assert full.value.errno == errno.ENOSPC
+        with pytest.raises(DiskFullError) as caught:
+            locker.store.path(sha256)
+    [line] = str(caught.value).splitlines()
+    assert f"objects/{sha256[:2]}/{sha256[2:]}" in line and "local cache" in line
+    assert not (path / "cache" / sha256[:2]).exists()
+    assert list((path / "tmp").iterdir()) == []  # the partial fetch is gone
+    (small_disk / "filler").unlink()
+    with Locker.open(path) as locker:  # with room again, the same call works
+        assert hashlib.sha256(locker.store.path(sha256).read_bytes()).hexdigest() == sha256

@@ -49,11 +49,26 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path), required=False)
-def init(directory: Path | None) -> None:
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Keep blobs in an S3 bucket with Object Lock: s3://BUCKET/PREFIX?endpoint=...&region=... "
+    "(credentials from the AWS environment or ~/.aws, never stored in the locker).",
+)
+@click.option(
+    "--retention-days",
+    type=int,
+    metavar="N",
+    help="With --store: lock each blob (compliance mode) for N days; nobody can delete it sooner.",
+)
+def init(directory: Path | None, store_url: str | None, retention_days: int | None) -> None:
     """Create a locker in DIRECTORY (default: $DOCKET_LOCKER, else ./locker)."""
     path = directory or default_path()
-    with Locker.create(path) as locker:
+    with Locker.create(path, store_url=store_url, retention_days=retention_days) as locker:
         click.echo(f"created locker {locker.locker_id} in {path}")
+        if store_url is not None:
+            click.echo(f"blobs in {store_url}, each locked for {retention_days} days")
         click.echo(f"public key: {locker.public_key.hex()}")
 
 

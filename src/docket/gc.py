@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from docket.catalogue import schema
 from docket.custody import ledger, log
-from docket.errors import DocketError
+from docket.errors import BlobLockedError, DocketError
 from docket.locker import Locker
 from docket.verify_locker import checkpoints_file
 
@@ -50,11 +50,11 @@ def collect(locker: Locker, actor: str, delete: bool = False) -> Collection:
         known |= set(conn.execute(select(schema.derivatives.c.sha256)).scalars())
         settled = time.time() - MIN_AGE
         for name in locker.store.digests():
-            info = locker.store.path(name).stat()
-            if name not in known and info.st_mtime < settled:
-                found.strays.append(Stray(name, info.st_size))
+            if name not in known and locker.store.modified(name) < settled:
+                found.strays.append(Stray(name, locker.store.size(name)))
         if not delete or not found.strays:
             return found
+        _refuse_locked(locker, found.strays)
         tail = checkpoints_file(
             locker, log.leaf_hashes(conn), ledger.checkpoints(conn, locker.origin)
         )
@@ -76,3 +76,16 @@ def collect(locker: Locker, actor: str, delete: bool = False) -> Collection:
         locker.store.remove_stray(stray.sha256)
     found.deleted = True
     return found
+
+
+def _refuse_locked(locker: Locker, strays: list[Stray]) -> None:
+    """Nothing is removed (nor logged as removed) while any stray is under retention."""
+    for stray in strays:
+        until = locker.store.retained_until(stray.sha256)
+        if until is not None:
+            raise BlobLockedError(
+                f"{locker.path}: not removing {len(strays)} stray blob(s): blob "
+                f"{stray.sha256[:16]} is locked in the bucket (S3 Object Lock, compliance "
+                f"mode) until {until:%Y-%m-%d %H:%M} UTC and cannot be removed before then; "
+                "nothing was removed"
+            )

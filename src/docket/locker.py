@@ -21,6 +21,7 @@ from sqlalchemy import Engine, inspect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docket import clock
+from docket import store as stores
 from docket.catalogue import migrate
 from docket.catalogue.database import open_engine, reading
 from docket.custody import keys, log, witness
@@ -32,7 +33,6 @@ from docket.errors import (
     LockerExistsError,
     LockerNotFoundError,
 )
-from docket.store import FilesystemStore
 from docket.store.scratch import no_room
 
 CONFIG_NAME = "docket.json"
@@ -103,7 +103,7 @@ class Locker:
         self._signing_key = key
         self.scratch_removed = 0  # leftovers of dead processes removed when it was opened
         self.public_key = self._load_public_key()
-        self.store = FilesystemStore(path)
+        self.store: stores.BlobStore = stores.open_store(path, config)
         self.engine: Engine = open_engine(self._database_url())
         witness.attach(self.engine, path)
 
@@ -163,29 +163,37 @@ class Locker:
 
     def _refuse_a_new_catalogue(self) -> None:
         """A missing or emptied catalogue is never silently replaced while evidence is held."""
-        blobs = next(self.store.digests(), None) if self.store.objects.is_dir() else None
-        if not self._catalogue_lost() or (blobs is None and not witness.holds_any(self.path)):
+        if not self._catalogue_lost():
+            return
+        if next(self.store.digests(), None) is None and not witness.holds_any(self.path):
             return
         file = self._sqlite_file()
         where = str(file) if file is not None else "the catalogue database in docket.json"
         raise CatalogueLostError(
             f"{where}: the catalogue is missing or empty, but this locker holds evidence "
-            f"(blobs in objects/ or checkpoints in {witness.FILE_NAME}); restore the catalogue "
+            f"(blobs in its store or checkpoints in {witness.FILE_NAME}); restore the catalogue "
             "from a copy (a backup or replica) before using the locker; no new one was made"
         )
 
     @classmethod
     def create(
-        cls, path: Path, actor: str | None = None, database_url: str | None = None
+        cls,
+        path: Path,
+        actor: str | None = None,
+        database_url: str | None = None,
+        store_url: str | None = None,
+        retention_days: int | None = None,
     ) -> Locker:
         """Make a new locker; its catalogue is SQLite inside it unless `database_url` names
-        another database (for a team: PostgreSQL), which must exist and be empty."""
+        another database (for a team: PostgreSQL), which must exist and be empty. Its blobs
+        live in objects/ unless `store_url` names a bucket with Object Lock (s3://...), where
+        each is locked for `retention_days`."""
         if (path / CONFIG_NAME).exists():
             raise LockerExistsError(f"{path}: a locker already exists here; it was left unchanged")
         if path.exists() and any(path.iterdir()):
             raise LockerExistsError(f"{path}: folder is not empty; choose an empty or new folder")
+        store = stores.settings(store_url, retention_days)  # checked before anything is made
         path.mkdir(parents=True, exist_ok=True)
-        FilesystemStore.create(path)
         (path / "keys").mkdir(mode=0o700)
         key = keys.generate(path / PRIVATE_KEY)
         _write_public_key(path, public_key_of(key))
@@ -196,6 +204,9 @@ class Locker:
             "created": clock.now(),
             "database": database_url or "sqlite:///catalogue.sqlite",
         }
+        if store is not None:
+            config["store"] = store
+        stores.create(path, config)
         locker = cls(path, config, key)
         migrate.upgrade(locker.engine, actor or default_actor())
         with locker.engine.begin() as conn:
@@ -207,6 +218,7 @@ class Locker:
                     "locker_id": locker.locker_id,
                     "public_key": locker.public_key.hex(),
                     "format": FORMAT,
+                    **({"store": store} if store is not None else {}),
                 },
             )
         # The config file is written last and atomically: it is what makes the folder a locker.

@@ -399,7 +399,7 @@ class _Verifier:
                 self.problem(subject, "blob is missing from the store")
                 continue
             if not rehash:
-                if store.path(row["sha256"]).stat().st_size != row["size"]:
+                if store.size(row["sha256"]) != row["size"]:
                     self.problem(subject, "blob size differs from the catalogue")
                 continue
             digest = store.hash_blob(row["sha256"])

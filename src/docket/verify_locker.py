@@ -25,7 +25,7 @@ from docket.custody.keys import load
 from docket.custody.ledger import StoredCheckpoint
 from docket.errors import DocketError
 from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
-from docket.store import FilesystemStore
+from docket.store import BlobStore
 
 
 @dataclass
@@ -154,18 +154,13 @@ def keys(locker: Locker) -> Outcome:
     return outcome
 
 
-def blob_permissions(store: FilesystemStore) -> Outcome:
-    """Every blob in objects/ is read-only: nobody may write to an original or derivative."""
+def blob_permissions(store: BlobStore) -> Outcome:
+    """Every blob is protected from change: read-only in a folder, locked in a bucket."""
     outcome = Outcome(True, "")
     count = 0
-    for name in store.digests():
+    for name, problem in store.protection():
         count += 1
-        mode = store.path(name).lstat().st_mode
-        if mode & 0o222 or not stat.S_ISREG(mode):
-            outcome.failed(
-                f"blob {name[:16]}",
-                f"is writable or not a plain file (mode {stat.S_IMODE(mode):04o}); blobs are "
-                "kept read-only (chmod 444)",
-            )
-    outcome.detail = f"{count} blobs read-only" if outcome.passed else f"{count} blobs"
+        if problem is not None:
+            outcome.failed(f"blob {name[:16]}", problem)
+    outcome.detail = f"{count} blobs {store.protected_as}" if outcome.passed else f"{count} blobs"
     return outcome

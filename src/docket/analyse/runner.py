@@ -23,7 +23,7 @@ from docket.catalogue import schema
 from docket.catalogue.records import record_result
 from docket.custody.events import Event
 from docket.errors import DiskFullError, DocketError
-from docket.store import FilesystemStore, StoredBlob, scratch
+from docket.store import BlobStore, StoredBlob, scratch
 
 WORKERS = max(2, os.cpu_count() or 2)
 
@@ -39,7 +39,7 @@ class StepRun:
 
 class Analyser:
     def __init__(
-        self, store: FilesystemStore, steps: Sequence[Step] | None = None, workers: int = WORKERS
+        self, store: BlobStore, steps: Sequence[Step] | None = None, workers: int = WORKERS
     ) -> None:
         self.store = store
         self.steps = list(steps) if steps is not None else builtin_steps()

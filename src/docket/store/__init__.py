@@ -1,5 +1,111 @@
-"""Write-once, content-addressed blob stores."""
+"""Write-once, content-addressed blob stores: a local folder (default) or an S3 bucket.
 
+Every store has the shape of `BlobStore`; a locker's docket.json says which one it uses
+(`"store": {"url": "s3://...", "retention_days": N}`, absent for the folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Protocol
+
+from docket.errors import DocketError
 from docket.store.filesystem import BlobDigest, FilesystemStore, StoredBlob
+from docket.store.s3 import S3Bucket, S3Store
 
-__all__ = ["BlobDigest", "FilesystemStore", "StoredBlob"]
+
+class BlobStore(Protocol):
+    root: Path
+    tmp: Path
+    protected_as: str  # how every blob is kept from change: "read-only", "locked ..."
+
+    def put(
+        self, stream: IO[bytes], limit: int | None = None, label: str = "a file"
+    ) -> StoredBlob: ...
+
+    def has(self, sha256: str) -> bool: ...
+
+    def size(self, sha256: str) -> int: ...
+
+    def modified(self, sha256: str) -> float: ...
+
+    def path(self, sha256: str) -> Path: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def hash_blob(self, sha256: str) -> BlobDigest: ...
+
+    def digests(self) -> Iterator[str]: ...
+
+    def protection(self) -> Iterator[tuple[str, str | None]]: ...
+
+    def retained_until(self, sha256: str) -> datetime.datetime | None: ...
+
+    def remove_stray(self, sha256: str) -> None: ...
+
+    def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]: ...
+
+    def clean_tmp(self) -> int: ...
+
+
+def settings(url: str | None, retention_days: int | None) -> dict[str, Any] | None:
+    """The `store` entry of a new locker's docket.json (None: a folder), once the bucket is
+    known to lock its objects. Only the URL and the retention go in: never credentials."""
+    if url is None:
+        if retention_days is not None:
+            raise DocketError("--retention-days is for a locker whose store is a bucket (--store)")
+        return None
+    if retention_days is None or retention_days < 1:
+        raise DocketError(f"{url}: give a retention of at least one day (--retention-days N)")
+    bucket = S3Bucket.open(url)
+    bucket.require_object_lock()
+    if next(bucket.keys(), None) is not None:
+        raise DocketError(
+            f"{bucket.url}: already holds objects; give a prefix of its own to each locker"
+        )
+    return {"url": bucket.url, "retention_days": retention_days}
+
+
+def create(root: Path, config: Mapping[str, Any]) -> BlobStore:
+    """Make a new locker's store in `root` as its configuration says."""
+    found = _s3_settings(root, config)
+    if found is None:
+        return FilesystemStore.create(root)
+    return S3Store.create(root, S3Bucket.open(found[0]), found[1])
+
+
+def open_store(root: Path, config: Mapping[str, Any]) -> BlobStore:
+    """A locker's store as its configuration says."""
+    found = _s3_settings(root, config)
+    if found is None:
+        return FilesystemStore(root)
+    return S3Store(root, S3Bucket.open(found[0]), found[1])
+
+
+def _s3_settings(root: Path, config: Mapping[str, Any]) -> tuple[str, int] | None:
+    entry = config.get("store")
+    if entry is None:
+        return None
+    url = entry.get("url") if isinstance(entry, dict) else None
+    days = entry.get("retention_days") if isinstance(entry, dict) else None
+    if not isinstance(url, str) or not isinstance(days, int) or isinstance(days, bool):
+        raise DocketError(
+            f"{root / 'docket.json'}: its store entry needs a url and a whole number of "
+            "retention_days"
+        )
+    return url, days
+
+
+__all__ = [
+    "BlobDigest",
+    "BlobStore",
+    "FilesystemStore",
+    "S3Store",
+    "StoredBlob",
+    "create",
+    "open_store",
+    "settings",
+]

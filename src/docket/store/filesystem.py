@@ -10,8 +10,10 @@ after their process (see scratch.py), so those of a process that died are remove
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ class SizeLimitExceeded(DocketError):
     """A stream grew past the limit the caller set (used for archive members)."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -61,7 +63,60 @@ def hash_stream(stream: IO[bytes]) -> BlobDigest:
     return BlobDigest(sha256.hexdigest(), sha512.hexdigest(), size)
 
 
+@dataclass(frozen=True)
+class Spooled:
+    """A stream written whole to a private file in tmp/, fsynced, with its digests."""
+
+    path: Path
+    digest: BlobDigest
+    head: bytes
+
+
+def spool(tmp: Path, stream: IO[bytes], limit: int | None = None) -> Spooled:
+    """Copy `stream` to a new file in `tmp`, hashing as it goes; the caller publishes or
+    removes the file. SHA-512 runs on a second thread (hashlib releases the GIL) while this
+    one computes SHA-256 and writes, so both digests cost about as much time as the slower
+    one alone. On any error the partial file is removed.
+    """
+    tmp_path = tmp / f"{scratch.name('blob')}.part"
+    sha256, sha512, size, head = hashlib.sha256(), hashlib.sha512(), 0, b""
+    # Two fixed buffers, read into in turn: SHA-512 of one runs while the other fills,
+    # and nothing is allocated per chunk, so memory stays flat for any file size.
+    buffers = (bytearray(CHUNK), bytearray(CHUNK))
+    pending: Future[None] | None = None
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        turn = 0
+        while count := stream.readinto(buffers[turn]):  # type: ignore[attr-defined]
+            chunk = memoryview(buffers[turn])[:count]
+            size += count
+            if limit is not None and size > limit:
+                raise SizeLimitExceeded(f"expands past the limit of {limit} bytes")
+            if len(head) < HEAD:
+                head += bytes(chunk[: HEAD - len(head)])
+            if pending is not None:
+                pending.result()
+            pending = _HASHER.submit(sha512.update, chunk)
+            sha256.update(chunk)
+            while chunk:
+                chunk = chunk[os.write(fd, chunk) :]
+            turn ^= 1
+        if pending is not None:
+            pending.result()
+        os.fsync(fd)
+    except BaseException:
+        if pending is not None:
+            pending.result()
+        os.close(fd)
+        tmp_path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return Spooled(tmp_path, BlobDigest(sha256.hexdigest(), sha512.hexdigest(), size), head)
+
+
 class FilesystemStore:
+    protected_as = "read-only"
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "objects"
@@ -72,7 +127,7 @@ class FilesystemStore:
         store = cls(root)
         store.objects.mkdir(parents=True)
         store.tmp.mkdir()
-        _fsync_dir(root)
+        fsync_dir(root)
         return store
 
     def path(self, sha256: str) -> Path:
@@ -99,45 +154,9 @@ class FilesystemStore:
             raise
 
     def _put(self, stream: IO[bytes], limit: int | None) -> StoredBlob:
-        """SHA-512 runs on a second thread (hashlib releases the GIL) while this one computes
-        SHA-256 and writes, so both digests cost about as much time as the slower one alone.
-        """
-        tmp_path = self.tmp / f"{scratch.name('blob')}.part"
-        sha256, sha512, size, head = hashlib.sha256(), hashlib.sha512(), 0, b""
-        # Two fixed buffers, read into in turn: SHA-512 of one runs while the other fills,
-        # and nothing is allocated per chunk, so memory stays flat for any file size.
-        buffers = (bytearray(CHUNK), bytearray(CHUNK))
-        pending: Future[None] | None = None
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            turn = 0
-            while count := stream.readinto(buffers[turn]):  # type: ignore[attr-defined]
-                chunk = memoryview(buffers[turn])[:count]
-                size += count
-                if limit is not None and size > limit:
-                    raise SizeLimitExceeded(f"expands past the limit of {limit} bytes")
-                if len(head) < HEAD:
-                    head += bytes(chunk[: HEAD - len(head)])
-                if pending is not None:
-                    pending.result()
-                pending = _HASHER.submit(sha512.update, chunk)
-                sha256.update(chunk)
-                while chunk:
-                    chunk = chunk[os.write(fd, chunk) :]
-                turn ^= 1
-            if pending is not None:
-                pending.result()
-            os.fsync(fd)
-        except BaseException:
-            if pending is not None:
-                pending.result()
-            os.close(fd)
-            tmp_path.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        digest = BlobDigest(sha256.hexdigest(), sha512.hexdigest(), size)
-        new = self._publish(tmp_path, digest.sha256)
-        return StoredBlob(digest, head, new)
+        spooled = spool(self.tmp, stream, limit)
+        new = self._publish(spooled.path, spooled.digest.sha256)
+        return StoredBlob(spooled.digest, spooled.head, new)
 
     def _publish(self, tmp_path: Path, sha256: str) -> bool:
         target = self.path(sha256)
@@ -145,7 +164,7 @@ class FilesystemStore:
             os.chmod(tmp_path, 0o444)
             if not target.parent.is_dir():
                 target.parent.mkdir(exist_ok=True)
-                _fsync_dir(self.objects)
+                fsync_dir(self.objects)
             try:
                 os.link(tmp_path, target)
             except FileExistsError:
@@ -154,10 +173,17 @@ class FilesystemStore:
                 with contextlib.suppress(PermissionError):
                     os.utime(target)
                 return False
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
             return True
         finally:
             tmp_path.unlink(missing_ok=True)
+
+    def size(self, sha256: str) -> int:
+        return self.path(sha256).stat().st_size
+
+    def modified(self, sha256: str) -> float:
+        """When the blob was last written or arrived again (seconds since the epoch)."""
+        return self.path(sha256).stat().st_mtime
 
     def hash_blob(self, sha256: str) -> BlobDigest:
         with self.open(sha256) as stream:
@@ -165,16 +191,37 @@ class FilesystemStore:
 
     def digests(self) -> Iterator[str]:
         """Every blob name present, whether or not the catalogue knows it."""
+        if not self.objects.is_dir():
+            return
         for prefix in sorted(self.objects.iterdir()):
             if prefix.is_dir():
                 for blob in sorted(prefix.iterdir()):
                     yield prefix.name + blob.name
 
+    def protection(self) -> Iterator[tuple[str, str | None]]:
+        """Each blob's name, and why it is not read-only (None when it is)."""
+        for name in self.digests():
+            mode = self.path(name).lstat().st_mode
+            if mode & 0o222 or not stat.S_ISREG(mode):
+                yield (
+                    name,
+                    (
+                        f"is writable or not a plain file (mode {stat.S_IMODE(mode):04o}); blobs "
+                        "are kept read-only (chmod 444)"
+                    ),
+                )
+            else:
+                yield name, None
+
+    def retained_until(self, sha256: str) -> datetime.datetime | None:
+        """A folder has no retention: a stray can always be removed."""
+        return None
+
     def remove_stray(self, sha256: str) -> None:
         """Remove a blob no record references (`docket gc --delete` decides which)."""
         target = self.path(sha256)
         target.unlink(missing_ok=True)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]:
         """A private working folder in tmp/ for the length of a block (see scratch.py)."""

@@ -14,18 +14,34 @@ oldest version of its key.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import IO, Any, BinaryIO, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from docket.errors import ObjectStoreError
+from docket.errors import (
+    BlobLockedError,
+    BlobMismatchError,
+    DiskFullError,
+    ObjectStoreError,
+    is_disk_full,
+)
+from docket.store import scratch
+from docket.store.filesystem import (
+    BlobDigest,
+    StoredBlob,
+    fsync_dir,
+    hash_stream,
+    spool,
+)
 
 SCHEME = "s3://"
 _QUERY = ("endpoint", "region")
@@ -279,3 +295,232 @@ class S3Bucket:
         self._call(
             "removing", key, "delete_object", Key=self.location.prefix + key, VersionId=version_id
         )
+
+
+def _blob_key(sha256: str) -> str:
+    return f"objects/{sha256[:2]}/{sha256[2:]}"
+
+
+def _blob_name(key: str) -> str | None:
+    """The blob a key holds (its SHA-256), or None for a key that is not a blob's."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "objects" or len(parts[1]) != 2:
+        return None
+    name = parts[1] + parts[2]
+    return name if len(name) == 64 and all(c in "0123456789abcdef" for c in name) else None
+
+
+class S3Store:
+    """Blobs in a bucket (objects/ab/cdef... under its prefix), with a local read cache.
+
+    A blob becomes visible only once its upload succeeded: it is spooled to the locker's
+    tmp/ while hashed (as the folder store does), fsynced, uploaded put-if-absent and locked
+    until now + `retention_days`, and only then acknowledged. `path` hands callers a local
+    file in cache/, fetched from the blob's original (oldest) version and checked against its
+    SHA-256 first: bytes that do not match are an error naming the object, never served.
+    An overwrite or delete by someone holding the keys leaves the locked original in place
+    (Object Lock keeps every version) and is named by `protection` (so by `docket verify`).
+    """
+
+    protected_as = "locked (S3 Object Lock, compliance mode)"
+
+    def __init__(self, root: Path, bucket: S3Bucket, retention_days: int) -> None:
+        self.root = root
+        self.bucket = bucket
+        self.retention_days = retention_days
+        self.tmp = root / "tmp"
+        self.cache = root / "cache"
+
+    @classmethod
+    def create(cls, root: Path, bucket: S3Bucket, retention_days: int) -> S3Store:
+        store = cls(root, bucket, retention_days)
+        store.tmp.mkdir(parents=True)
+        store.cache.mkdir()
+        fsync_dir(root)
+        return store
+
+    def _name(self, sha256: str) -> str:
+        return self.bucket.location.name(_blob_key(sha256))
+
+    def _original(self, sha256: str) -> Version:
+        """The blob's original: the oldest version of its key that is not a delete marker."""
+        key = _blob_key(sha256)
+        held = [v for v in self.bucket.versions(key) if v.key == key and not v.deleted]
+        if not held:
+            raise ObjectStoreError(f"{self._name(sha256)}: the blob is not in the bucket")
+        return held[-1]
+
+    def has(self, sha256: str) -> bool:
+        return self.bucket.exists(_blob_key(sha256))
+
+    def size(self, sha256: str) -> int:
+        size = self._original(sha256).size
+        assert size is not None  # _original skips delete markers
+        return size
+
+    def modified(self, sha256: str) -> float:
+        """When the original was uploaded (seconds since the epoch)."""
+        return self._original(sha256).modified.timestamp()
+
+    def put(self, stream: IO[bytes], limit: int | None = None, label: str = "a file") -> StoredBlob:
+        """Store `stream`; returns once the bucket holds it, locked. A full local disk is a
+        DiskFullError naming `label`, as in the folder store."""
+        try:
+            spooled = spool(self.tmp, stream, limit)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"locker disk full while storing {label} ({self.tmp}: {exc.strerror})"
+                ) from exc
+            raise
+        sha256 = spooled.digest.sha256
+        try:
+            retain_until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
+                days=self.retention_days
+            )
+            new = self.bucket.put_if_absent(_blob_key(sha256), spooled.path, retain_until, sha256)
+            if not new:
+                self._check_held(sha256, spooled.digest.size)
+            self._keep(spooled.path, sha256)
+        finally:
+            spooled.path.unlink(missing_ok=True)
+        return StoredBlob(spooled.digest, spooled.head, new)
+
+    def _check_held(self, sha256: str, size: int) -> None:
+        """A blob that arrives again: the object already under its name must be its bytes
+        (an object planted under a blob's name before it arrived would otherwise stand in
+        for it). The server's own SHA-256 of the original answers; without one, it is read."""
+        original = self._original(sha256)
+        head = self.bucket.head(_blob_key(sha256), original.version_id)
+        if head.checksum is not None and head.size == size:
+            if head.checksum == sha256_checksum(sha256):
+                return
+        elif self.hash_blob(sha256).sha256 == sha256:
+            return
+        raise BlobMismatchError(
+            f"{self._name(sha256)}: the bucket holds other bytes under this blob's name "
+            "(planted or damaged); the arriving copy was not stored"
+        )
+
+    def _keep(self, file: Path, sha256: str) -> None:
+        """Link a checked file into the read cache (best effort: the bucket holds the blob)."""
+        target = self._cached(sha256)
+        with contextlib.suppress(FileExistsError):
+            os.chmod(file, 0o444)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(file, target)
+
+    def _cached(self, sha256: str) -> Path:
+        return self.cache / sha256[:2] / sha256[2:]
+
+    def path(self, sha256: str) -> Path:
+        """A local, read-only file with the blob's bytes, fetched into cache/ if need be."""
+        target = self._cached(sha256)
+        if target.is_file():
+            return target
+        original = self._original(sha256)
+        try:
+            with contextlib.closing(
+                self.bucket.get(_blob_key(sha256), original.version_id)
+            ) as stream:
+                spooled = spool(self.tmp, cast(IO[bytes], stream))
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"locker disk full while fetching {self._name(sha256)} into the local "
+                    f"cache ({self.tmp}: {exc.strerror})"
+                ) from exc
+            raise
+        try:
+            if spooled.digest.sha256 != sha256:
+                raise BlobMismatchError(
+                    f"{self._name(sha256)}: its bytes in the bucket are not the blob they are "
+                    f"named for (their SHA-256 is {spooled.digest.sha256}); not served"
+                )
+            self._keep(spooled.path, sha256)
+        finally:
+            spooled.path.unlink(missing_ok=True)
+        return target
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path(sha256).open("rb")
+
+    def hash_blob(self, sha256: str) -> BlobDigest:
+        """The digests of the original in the bucket (never of the local cache)."""
+        original = self._original(sha256)
+        with contextlib.closing(self.bucket.get(_blob_key(sha256), original.version_id)) as body:
+            return hash_stream(cast(IO[bytes], body))
+
+    def digests(self) -> Iterator[str]:
+        """Every blob name held in the bucket (hidden by a delete marker or not)."""
+        last = None
+        for version in self.bucket.versions("objects/"):
+            name = _blob_name(version.key)
+            if name is not None and name != last and not version.deleted:
+                last = name
+                yield name
+
+    def protection(self) -> Iterator[tuple[str, str | None]]:
+        """Each blob's name, and what someone did to it in the bucket (None: untouched and
+        locked in compliance mode)."""
+        by_name: dict[str, list[Version]] = {}
+        for version in self.bucket.versions("objects/"):
+            name = _blob_name(version.key)
+            if name is not None:
+                by_name.setdefault(name, []).append(version)
+        for name, versions in by_name.items():
+            held = [v for v in versions if not v.deleted]
+            if not held:
+                continue  # only delete markers: not a blob (verify names a missing one)
+            yield name, self._problem(name, held[-1], len(held), len(versions) - len(held))
+
+    def _problem(self, name: str, original: Version, held: int, markers: int) -> str | None:
+        if held > 1:
+            return (
+                f"overwritten in the bucket ({held - 1} later version(s) of "
+                f"{_blob_key(name)}); the locked original is kept and is what Docket reads"
+            )
+        if markers:
+            return (
+                f"deleted in the bucket (a delete marker hides {_blob_key(name)}); the "
+                "locked original is kept and is what Docket reads"
+            )
+        head = self.bucket.head(_blob_key(name), original.version_id)
+        if head.lock_mode != "COMPLIANCE" or head.retain_until is None:
+            return f"not locked in compliance mode (Object Lock mode {head.lock_mode})"
+        return None
+
+    def retained_until(self, sha256: str) -> datetime.datetime | None:
+        """The latest retain-until date of the blob's versions still in the future, if any."""
+        key = _blob_key(sha256)
+        now = datetime.datetime.now(datetime.UTC)
+        dates = [
+            head.retain_until
+            for v in self.bucket.versions(key)
+            if v.key == key and not v.deleted
+            for head in [self.bucket.head(key, v.version_id)]
+            if head.retain_until is not None and head.retain_until > now
+        ]
+        return max(dates, default=None)
+
+    def remove_stray(self, sha256: str) -> None:
+        """Remove a blob no record references, every version of it; refused while locked."""
+        until = self.retained_until(sha256)
+        if until is not None:
+            raise BlobLockedError(
+                f"{self._name(sha256)}: locked by S3 Object Lock (compliance mode) until "
+                f"{until:%Y-%m-%d %H:%M} UTC; it cannot be removed before then"
+            )
+        key = _blob_key(sha256)
+        for version in self.bucket.versions(key):
+            if version.key == key:
+                self.bucket.delete(key, version.version_id)
+        self._cached(sha256).unlink(missing_ok=True)
+
+    def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]:
+        """A private working folder in tmp/ for the length of a block (see scratch.py)."""
+        return scratch.folder(self.tmp, purpose)
+
+    def clean_tmp(self) -> int:
+        """Remove partial writes and scratch of processes that died; none was acknowledged."""
+        return scratch.clean(self.tmp)
