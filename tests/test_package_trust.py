@@ -66,7 +66,7 @@ def forged(package: Path, key: bytes | None = None) -> list[str]:
     rebag(package)
     report = check(package, key)
     assert not report.ok
-    code, problems, _ = verify_package.verify(package, None if key is None else key.hex())
+    code, problems, *_ = verify_package.verify(package, None if key is None else key.hex())
     assert code == 1 and problems, "the verifier inside the package disagrees"
     return report.failures
 
@@ -425,7 +425,7 @@ def test_tsa_time_before_the_checkpoint_time_fails(tmp_path: Path) -> None:
     with running_authority() as (url, root):
         token = request_token(url, late.body().encode())
         (tmp_path / "data" / "custody" / "checkpoint.tsr").write_bytes(token)
-        record = ExportRecord(0, "", "court", None, [], {}, {}, 0, True, None)
+        record = ExportRecord(0, "", "court", None, [], {}, {}, 0, True, None, [])
         assert check_timestamp(tmp_path, late, record, trusted_roots(root), report)
     [failure] = report.failures
     assert "s before the time the checkpoint states" in failure

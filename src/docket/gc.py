@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from docket.catalogue import schema
 from docket.custody import ledger, log
+from docket.disclose import prior
 from docket.errors import BlobLockedError, DocketError
 from docket.locker import Locker
 from docket.verify_locker import checkpoints_file
@@ -48,6 +49,7 @@ def collect(locker: Locker, actor: str, delete: bool = False) -> Collection:
         log.lock(conn)
         known = set(conn.execute(select(schema.items.c.sha256)).scalars())
         known |= set(conn.execute(select(schema.derivatives.c.sha256)).scalars())
+        known |= set(prior.blobs(conn))
         settled = time.time() - MIN_AGE
         for name in locker.store.digests():
             if name not in known and locker.store.modified(name) < settled:

@@ -31,6 +31,7 @@ from docket.catalogue.records import (
 from docket.custody import merkle
 from docket.custody.events import Event, event_from_row
 from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
+from docket.disclose import prior
 from docket.locker import Locker
 from docket.protect.approval import approval_problems
 from docket.verify_report import Check, Problem, VerifyReport
@@ -391,6 +392,10 @@ class _Verifier:
         rows += [
             (f"item {_short(r['item_sha256'])}: its {r['kind']}", r["sha256"], r["size"], None)
             for r in derived
+        ]
+        rows += [
+            (f"the prior custody {_short(sha256)} of an import", sha256, size, None)
+            for sha256, size in prior.blobs(self.conn).items()
         ]
         store = self.locker.store
         for subject, sha256, size, sha512 in rows:

@@ -9,6 +9,7 @@ failure. Part of the stand-alone checker (docket.disclose.check).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -29,6 +30,12 @@ PROOF_FILES = ("custody/checkpoint.txt", "custody/export.json", "custody/events.
 PREVIOUS_FILES = ("custody/previous-checkpoint.txt", "custody/consistency.json")
 TOKEN_FILE = "custody/checkpoint.tsr"
 CLOCK_SLACK = 120  # seconds the locker's clock may run ahead of the TSA's
+
+
+def fingerprint(public_key: bytes) -> str:
+    """`SHA256:` and the unpadded base64 of the key's SHA-256, as OpenSSH prints keys."""
+    digest = base64.b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
 
 
 class Malformed(ValueError):
@@ -99,6 +106,7 @@ class ExportRecord:
     left_out: int
     timestamp: bool
     previous: dict[str, Any] | None
+    prior: list[str]  # the prior custody bundles it carries (docket.disclose.prior)
 
 
 def checkpoint_of(root: Path, public_key: bytes, report: Recorder) -> Checkpoint | None:
@@ -185,6 +193,12 @@ def _export_record(seq: int, event: dict[str, Any]) -> ExportRecord:
         expect(previous, dict, f"{what}: previous checkpoint")
         expect(previous.get("tree_size"), int, f"{what}: previous tree size")
         hex64(previous.get("root"), f"{what}: previous root")
+    prior = [
+        expect(p, str, f"{what}: prior custody")
+        for p in expect(details.get("prior", []), list, f"{what}: prior custody")
+    ]
+    if any(p not in files or not p.startswith("custody/prior/") for p in prior):
+        raise Malformed(f"{what}: names prior custody that is not a listed custody/prior/ file")
     return ExportRecord(
         seq=seq,
         time=str(event.get("time")),
@@ -196,6 +210,7 @@ def _export_record(seq: int, event: dict[str, Any]) -> ExportRecord:
         left_out=expect(details.get("events_left_out"), int, f"{what}: events left out"),
         timestamp=expect(proofs.get("timestamp"), bool, f"{what}: timestamp"),
         previous=previous,
+        prior=prior,
     )
 
 

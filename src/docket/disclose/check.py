@@ -13,8 +13,6 @@ locker. Every check says ok, FAILED or not checked; every failure names the file
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import re
 import sys
@@ -30,7 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from docket.disclose import _check_custody as custody
 from docket.disclose._check_bag import PackageError, check_bag, unpack
+from docket.disclose._check_custody import fingerprint as fingerprint  # its public name
 from docket.disclose._check_items import check_items
+from docket.disclose._check_prior import check_prior
 from docket.errors import DocketError
 
 INTACT, FAILED, USAGE, UNCONFIRMED = 0, 1, 2, 3
@@ -41,12 +41,6 @@ EXIT_CODES = f"""exit codes:
   {UNCONFIRMED}  consistent, but its signer is unconfirmed: no --key was given; compare
      the fingerprint printed with the one the sender published"""
 _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
-
-
-def fingerprint(public_key: bytes) -> str:
-    """`SHA256:` and the unpadded base64 of the key's SHA-256, as OpenSSH prints keys."""
-    digest = base64.b64encode(hashlib.sha256(public_key).digest()).decode().rstrip("=")
-    return f"SHA256:{digest}"
 
 
 class UnreadableKey(DocketError):
@@ -164,6 +158,7 @@ def check_root(
     custody.check_bag_info(root, checkpoint, export, report)
     events = custody.proven_events(root, checkpoint, export, report)
     check_items(root, export, events, report)
+    check_prior(root, export, events, report)
     custody.check_consistency(root, public_key, checkpoint, export, report)
     if (export.timestamp or custody.EXISTED in export.files) and tsa_roots is None:
         try:

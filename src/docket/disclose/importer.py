@@ -3,8 +3,9 @@
 The package is unpacked once and checked (refused if it does not verify, or if the sender's
 key the receiver gave does not sign it; without a key only on an explicit --trust-new-key);
 each file then arrives like any other, and its acquisition records the package, its sender's
-key and origin, whether that key was confirmed or trusted as new, and the checkpoint the
-sender proved it against.
+key and origin, whether that key was confirmed or trusted as new, the checkpoint the sender
+proved it against, and the SHA-256 of the sender's custody, kept whole in the store
+(docket.disclose.prior), so that a later export carries both legs of the chain.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from docket.analyse.batch import analyse
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody.checkpoint import open_checkpoint
 from docket.custody.ledger import make_checkpoint
+from docket.disclose import prior
 from docket.disclose._check_bag import PackageError, unpack
 from docket.disclose.check import CheckReport, check_root
 from docket.errors import DocketError
@@ -74,6 +76,7 @@ def import_package(
             (root / "data" / "custody" / "checkpoint.txt").read_bytes().decode(), public_key
         )
         package_digest = _digest(package if package.is_file() else root / "tagmanifest-sha256.txt")
+        kept = prior.keep(locker, root, manifest)
         for entry in manifest["items"]:
             path = root / "data" / entry["file"]
             arrival = Arrival(
@@ -92,6 +95,7 @@ def import_package(
                     "checkpoint_root": checkpoint.root.hex(),
                     "sender_item": entry["item"],
                     "kind": entry["kind"],
+                    **kept,
                 },
             )
             with path.open("rb") as stream:

@@ -6,8 +6,9 @@ publication profile: only the copy of each item a person approved and the export
 made those copies (the arrival events, with paths and collectors, stay home). Both carry each
 event's inclusion proof against a checkpoint signed at export time, the locker's public key, a
 consistency proof from the previous export's checkpoint, an RFC 3161 token when a TSA is
-configured, and a report. The export is itself a
-custody event: the locker remembers what left, for whom, and when.
+configured, and a report; a court package of imported items also carries the sender's custody
+of them (docket.disclose.prior). The export is itself a custody event: the locker remembers
+what left, for whom, and when.
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
 from docket.custody.events import Event
-from docket.disclose import _existed, _report_facts, publication, report, stamping, verify_package
+from docket.disclose import (
+    _existed,
+    _report_facts,
+    prior,
+    publication,
+    report,
+    stamping,
+    verify_package,
+)
 from docket.disclose._check_bag import DECLARATION, bag_info
 from docket.errors import DocketError
 from docket.locker import Locker
@@ -245,6 +254,7 @@ def export(
                     "package": output.name,
                     "items": [c.item for c in chosen],
                     "files": files,
+                    "prior": [f["path"] for f in files if f["path"].startswith(prior.FOLDER)],
                     "events": [{"seq": e.seq, "leaf_hash": e.leaf_hash().hex()} for e in events],
                     "events_left_out": log.size(conn) - len(events),
                     "proofs": {
@@ -441,6 +451,11 @@ def _write_payload(
         "items": entries,
     }
     for path in _existed.write(conn, root / "custody", locker.origin, locker.public_key, events):
+        files.append(_listed(root, path))
+    for sha256, origin in sorted(prior.named(events).items()):
+        path = prior.path_of(sha256, origin)
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        _copy_checked(locker.store.path(sha256), root / path, sha256)
         files.append(_listed(root, path))
     files.append(_listed(root, "package.json", json.dumps(package, indent=2).encode()))
     verifier = Path(verify_package.__file__).read_bytes()  # needs only Python's stdlib

@@ -6,7 +6,8 @@
 PACKAGE is the package's folder or its .zip; SENDER_KEY the sender's Ed25519 public key in
 hex, or its SHA256: fingerprint, received apart from the package. It checks what
 `docket-check` checks (the bag, the signed checkpoint, the export event that lists every
-file, every event and proof, each item against its proven events) and gives the same
+file, every event and proof, each item against its proven events, the prior custody of
+imported items against the sender's key their import recorded) and gives the same
 verdict, except the RFC 3161 timestamp token, whose signature needs an X.509 library: it
 only checks the token is there when the export record says so (`docket-check` verifies it).
 Exit codes: 0 intact and signed by SENDER_KEY, 1 failed, 2 usage, 3 signer unconfirmed.
@@ -363,6 +364,9 @@ def export_record(root: Path, size: int, root_hash: bytes) -> dict[str, Any]:
         of(previous, dict, "previous")
         of(previous.get("tree_size"), int, "previous size")
         hex64(previous.get("root"), "previous root")
+    prior = [of(p, str, "prior") for p in of(details.get("prior", []), list, "prior")]
+    if any(p not in listed or not p.startswith("custody/prior/") for p in prior):
+        raise Bad(f"event {seq}: names prior custody that is not a listed custody/prior/ file")
     return {
         "seq": seq,
         "time": str(event.get("time")),
@@ -374,6 +378,7 @@ def export_record(root: Path, size: int, root_hash: bytes) -> dict[str, Any]:
         "left_out": of(details.get("events_left_out"), int, "events left out"),
         "timestamp": of(proofs.get("timestamp"), bool, "timestamp"),
         "previous": previous,
+        "prior": prior,
     }
 
 
@@ -542,8 +547,97 @@ def check_previous(
     return problems
 
 
-def verify(package: Path, key: str | None) -> tuple[int, list[str], str]:
-    """(exit code, problems, the signer's fingerprint)."""
+# Prior custody: the sender's leg of items this package's locker imported, checked against the
+# sender's key the proven import recorded, and linked to it (docket.disclose._check_prior).
+MEMBER = re.compile(r"custody(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+")
+BUNDLE = {"format", "origin", "public_key", "profile", "files"}
+
+
+def imported(event: dict[str, Any]) -> dict[str, Any] | None:
+    acquisition = event["details"].get("acquisition")
+    package = acquisition.get("package") if isinstance(acquisition, dict) else None
+    ok = event.get("action") == "item.acquired" and isinstance(package, dict)
+    return package if ok else None
+
+
+def check_prior(
+    root: Path, export: dict[str, Any], events: dict[int, dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """(problems, one line per prior leg that was checked)."""
+    named: dict[str, list[dict[str, Any]]] = {}
+    for event in events.values():
+        package = imported(event)
+        if package is not None and "custody_sha256" in package:
+            named.setdefault(str(package["custody_sha256"]), []).append(event)
+    carried = {export["files"][path][1]: path for path in export["prior"]}
+    problems = [
+        f"event {e['seq']}: its import names prior custody {sha[:16]}, which the package "
+        "does not carry"
+        for sha, arrivals in sorted(named.items())
+        if sha not in carried
+        for e in arrivals
+    ]
+    legs = []
+    for sha, path in sorted(carried.items(), key=lambda pair: pair[1]):
+        if sha not in named:
+            problems.append(f"{path}: no proven import in the package names it")
+            continue
+        try:
+            found, line = prior_leg(root, path, named[sha])
+        except (Bad, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            found, line = [str(exc)], ""
+        problems += [f"{path}: {problem}" for problem in found]
+        legs += [line] if line else []
+    return problems, legs
+
+
+def prior_leg(root: Path, path: str, arrivals: list[dict[str, Any]]) -> tuple[list[str], str]:
+    packages = [imported(e) or {} for e in arrivals]
+    recorded = {str(p.get("sender_public_key")) for p in packages}
+    if len(recorded) != 1:
+        raise Bad("its imports recorded different sender keys")
+    public = bytes.fromhex(hex64(recorded.pop(), "the sender's key recorded at import"))
+    kept = of(load(root, path), dict, "the bundle")
+    if set(kept) != BUNDLE or kept["format"] != 1:
+        raise Bad("not a prior custody bundle")
+    if kept["public_key"] != public.hex():
+        raise Bad(f"its key is not the sender's key recorded at import ({fingerprint(public)})")
+    with tempfile.TemporaryDirectory(prefix="docket-prior-") as scratch:
+        sender = Path(scratch)
+        for member, data in of(kept["files"], dict, "its files").items():
+            if not MEMBER.fullmatch(member):
+                raise Bad(f"holds a file named {member[:60]!r}, outside custody/")
+            (sender / "data" / member).parent.mkdir(parents=True, exist_ok=True)
+            (sender / "data" / member).write_bytes(b64(data))
+        origin, size, root_hash, _ = note(sender, "custody/checkpoint.txt", public)
+        record = export_record(sender, size, root_hash)
+        problems, proven = check_events(sender, record, size, root_hash)
+    if origin != kept["origin"] or {p.get("sender_origin") for p in packages} != {origin}:
+        problems.append("its origin is not the sender's the import recorded")
+    sent = {sha for _, sha in record["files"].values()}
+    for event, package in zip(arrivals, packages, strict=True):
+        if (package.get("checkpoint_size"), package.get("checkpoint_root")) != (
+            size,
+            root_hash.hex(),
+        ):
+            problems.append(
+                f"event {event['seq']}: the import names another checkpoint than the "
+                "sender's in the bundle"
+            )
+        if event.get("item") not in sent or package.get("sender_item") not in record["items"]:
+            problems.append(
+                f"event {event['seq']}: item {str(event.get('item'))[:16]} is not among what "
+                "the sender's export sent"
+            )
+    trust = " / ".join(sorted({str(p.get("sender_key")) for p in packages}))
+    return problems, (
+        f"prior custody {path}: {origin}, signed by {fingerprint(public)} (the key recorded "
+        f"at import, {trust}): {len(proven)} events, {len(arrivals)} item(s)"
+    )
+
+
+def verify(package: Path, key: str | None) -> tuple[int, list[str], str, list[str]]:
+    """(exit code, problems, the signer's fingerprint, a line per prior leg checked)."""
     with tempfile.TemporaryDirectory(prefix="docket-verify-") as scratch:
         try:
             root = unpack(package, Path(scratch))
@@ -555,7 +649,7 @@ def verify(package: Path, key: str | None) -> tuple[int, list[str], str]:
             printed = fingerprint(public)
             if key is not None and key not in (text.lower(), printed):
                 if not HEX64.fullmatch(key):
-                    return 1, ["signed with another key than the one you expected"], printed
+                    return 1, ["signed with another key than the one you expected"], printed, []
                 public = bytes.fromhex(key)  # the signatures will not verify with it
             origin, size, root_hash, _ = note(root, "custody/checkpoint.txt", public)
             export = export_record(root, size, root_hash)
@@ -563,9 +657,11 @@ def verify(package: Path, key: str | None) -> tuple[int, list[str], str]:
             event_problems, events = check_events(root, export, size, root_hash)
             problems += event_problems + check_items(root, export, events)
             problems += check_previous(root, export, public, size, root_hash)
+            prior_problems, legs = check_prior(root, export, events)
+            problems += prior_problems
         except (Bad, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-            return 1, [str(exc)], ""
-    return (1 if problems else 0 if key is not None else 3), problems, printed
+            return 1, [str(exc)], "", []
+    return (1 if problems else 0 if key is not None else 3), problems, printed, legs
 
 
 def fingerprint(public: bytes) -> str:
@@ -577,9 +673,11 @@ def main(args: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     key = args[2] if len(args) == 3 else None
-    code, problems, printed = verify(
+    code, problems, printed, legs = verify(
         Path(args[0]), key if key is None or key.startswith("SHA256:") else key.lower()
     )
+    for leg in legs:
+        print(leg)
     for problem in problems:
         print(f"PROBLEM  {problem}")
     print(
