@@ -442,3 +442,33 @@ def test_a_full_disk_under_the_cache_is_a_clear_error(
     (small_disk / "filler").unlink()
     with Locker.open(path) as locker:  # with room again, the same call works
         assert hashlib.sha256(locker.store.path(sha256).read_bytes()).hexdigest() == sha256
+
+
+def _without_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_a_bucket_that_cannot_be_used_stops_ingest_with_one_line_and_loses_nothing(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = _s3_locker(cli, endpoint, tmp_path)
+    first = _item(path, tmp_path, cli, seed=1)
+    with monkeypatch.context() as env:
+        _without_credentials(env, tmp_path)
+        result = cli("ingest", "--locker", path, photo(tmp_path / "second", seed=2))
+        assert result.code == 1
+        [line] = result.err.strip().splitlines()
+        assert "no AWS credentials found" in line and "the batch stopped there" in line
+        assert "Traceback" not in result.err
+        assert list((path / "tmp").iterdir()) == []
+        report = cli("verify", "--locker", path)
+        assert report.code == 1 and "Traceback" not in report.out + report.err
+        assert "blobs: could not be checked" in report.out
+    with Locker.open(path) as locker:
+        with locker.engine.connect() as conn:
+            assert conn.execute(select(schema.items.c.sha256)).scalars().all() == [first]
+    assert cli("verify", "--locker", path).code == 0  # with the keys back, all is well

@@ -67,8 +67,9 @@ def init(directory: Path | None, store_url: str | None, retention_days: int | No
     path = directory or default_path()
     with Locker.create(path, store_url=store_url, retention_days=retention_days) as locker:
         click.echo(f"created locker {locker.locker_id} in {path}")
-        if store_url is not None:
-            click.echo(f"blobs in {store_url}, each locked for {retention_days} days")
+        if "store" in locker.config:
+            store = locker.config["store"]
+            click.echo(f"blobs in {store['url']}, each locked for {store['retention_days']} day(s)")
         click.echo(f"public key: {locker.public_key.hex()}")
 
 

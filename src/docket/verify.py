@@ -32,6 +32,7 @@ from docket.custody import merkle
 from docket.custody.events import Event, event_from_row
 from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.disclose import prior
+from docket.errors import ObjectStoreError
 from docket.locker import Locker
 from docket.protect.approval import approval_problems
 from docket.verify_report import Check, Problem, VerifyReport
@@ -66,10 +67,21 @@ class _Verifier:
         before = len(self.report.problems)
         try:
             detail = body()
-        except (SQLAlchemyError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (
+            SQLAlchemyError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            ObjectStoreError,  # a bucket that cannot be reached or read
+        ) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             self.problem(name, f"could not be checked: {type(exc).__name__}: {reason}")
-            detail = "stopped by a value it could not read"
+            detail = (
+                "stopped: the bucket could not be read"
+                if isinstance(exc, ObjectStoreError)
+                else "stopped by a value it could not read"
+            )
         self.report.checks.append(Check(name, len(self.report.problems) == before, detail))
 
     def checkpoints_file(self, stored: list[StoredCheckpoint], leaves: list[bytes]) -> str:

@@ -23,7 +23,7 @@ from docket.custody import merkle, witness
 from docket.custody.checkpoint import public_key_of
 from docket.custody.keys import load
 from docket.custody.ledger import StoredCheckpoint
-from docket.errors import DocketError
+from docket.errors import DocketError, ObjectStoreError
 from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
 from docket.store import BlobStore
 
@@ -158,9 +158,12 @@ def blob_permissions(store: BlobStore) -> Outcome:
     """Every blob is protected from change: read-only in a folder, locked in a bucket."""
     outcome = Outcome(True, "")
     count = 0
-    for name, problem in store.protection():
-        count += 1
-        if problem is not None:
-            outcome.failed(f"blob {name[:16]}", problem)
+    try:
+        for name, problem in store.protection():
+            count += 1
+            if problem is not None:
+                outcome.failed(f"blob {name[:16]}", problem)
+    except ObjectStoreError as exc:
+        outcome.failed("store", f"could not be checked: {exc}")
     outcome.detail = f"{count} blobs {store.protected_as}" if outcome.passed else f"{count} blobs"
     return outcome

@@ -22,7 +22,7 @@ from docket.analyse.steps import DerivativeFile, Step, StepOutput, Tools, builti
 from docket.catalogue import schema
 from docket.catalogue.records import record_result
 from docket.custody.events import Event
-from docket.errors import DiskFullError, DocketError
+from docket.errors import DiskFullError, DocketError, ObjectStoreError
 from docket.store import BlobStore, StoredBlob, scratch
 
 WORKERS = max(2, os.cpu_count() or 2)
@@ -77,7 +77,7 @@ class Analyser:
                     with derivative.path.open("rb") as stream:
                         label = f"the {derivative.kind} file of item {item[:12]}"
                         stored.append((derivative, self.store.put(stream, label=label)))
-            except DiskFullError:
+            except (DiskFullError, ObjectStoreError):
                 raise  # not the item's failure: the caller stops, and a later run redoes it
             except DocketError as exc:
                 if scratch.no_room(folder):  # a parser could not write: not the item's fault

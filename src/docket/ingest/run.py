@@ -22,7 +22,13 @@ from docket.analyse.runner import WORKERS, Analyser, StepRun, record_step_run
 from docket.analyse.steps import MetadataStep, Step
 from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
-from docket.errors import DiskFullError, DocketError, disk_full_error, is_disk_full
+from docket.errors import (
+    DiskFullError,
+    DocketError,
+    ObjectStoreError,
+    disk_full_error,
+    is_disk_full,
+)
 from docket.ingest.archives import (
     ArchiveError,
     ArchiveLimits,
@@ -215,9 +221,9 @@ class _Run:
                     self.summary.analysis_failures.append((name, run.step.name, run.error))
                 record_step_run(self.conn, self.options.collector, run)
 
-    def stopped_by(self, exc: BaseException) -> DiskFullError:
-        """The disk filled up: what was acknowledged stays; record the analysis that finished
-        and try a checkpoint, then say what happened on one line."""
+    def stopped_by(self, exc: BaseException) -> DocketError:
+        """The disk filled up or the bucket failed: what was acknowledged stays; record the
+        analysis that finished and try a checkpoint, then say what happened on one line."""
         kept = self.summary.count("new") + self.summary.count("held")
         try:
             with self.conn.begin():
@@ -234,6 +240,11 @@ class _Run:
             if not is_disk_full(again):
                 raise
             after = "no checkpoint could be signed"
+        if isinstance(exc, ObjectStoreError):
+            return ObjectStoreError(
+                f"{exc}; the batch stopped there: {kept} files stored before it stay stored "
+                f"({after}); run the same ingest again once the bucket can be used"
+            )
         return DiskFullError(
             f"{disk_full_error(exc)}; the batch stopped there: {kept} files stored before it "
             f"stay stored ({after}); free some space and run the same ingest again"
@@ -301,7 +312,7 @@ def ingest(
                 progress.advance(done_files, done_bytes)
             run.finish()
         except Exception as exc:
-            if not is_disk_full(exc):
+            if not is_disk_full(exc) and not isinstance(exc, ObjectStoreError):
                 raise
             progress.finish()
             raise run.stopped_by(exc) from exc

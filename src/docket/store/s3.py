@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from docket.errors import (
     BlobLockedError,
@@ -125,6 +125,11 @@ class Head:
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE, or write ~/.aws/credentials"
+        )
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
