@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from docket.catalogue import schema
+from docket.catalogue import fulltext, schema
 from docket.custody import log
 from docket.errors import DocketError, NotFoundError
 
@@ -144,6 +144,7 @@ def record(conn: Connection, actor: str, case_id: int, incident: Incident) -> in
         .where(schema.incidents.c.id == incident_id)
         .values(event_seq=event.seq)
     )
+    _index(conn, incident_id, case_id, incident)
     return incident_id
 
 
@@ -161,6 +162,12 @@ def revise(conn: Connection, actor: str, incident_id: int, incident: Incident) -
         .where(schema.incidents.c.id == incident_id)
         .values(event_seq=event.seq, **_row_values(incident))
     )
+    _index(conn, incident_id, case_id, incident)
+
+
+def _index(conn: Connection, incident_id: int, case_id: int, incident: Incident) -> None:
+    texts = (incident.title, incident.description, incident.place, *incident.actors)
+    fulltext.put(conn, "incident", incident_id, case_id, None, texts)
 
 
 def case_of(conn: Connection, incident_id: int) -> int:

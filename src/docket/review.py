@@ -1,15 +1,15 @@
-"""Review work on items, each piece a custody event of one case: tags, notes, annotations (a
-region of a picture, or a span of a video), and search over what a case may read (docket.scope:
-its own acquisitions, tags and annotations, and the metadata of its items' bytes)."""
+"""Review work on items, each piece a custody event of one case: tags, notes and annotations (a
+region of a picture, or a span of a video), each indexed for search (docket.search) as the
+case's own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, insert, select
 
-from docket.catalogue import schema
+from docket.catalogue import fulltext, schema
 from docket.catalogue.queries import in_cases
 from docket.custody import log
 from docket.errors import DocketError
@@ -48,11 +48,13 @@ def add_tag(conn: Connection, actor: str, item: str, tag: str, scope: Scope) -> 
     event = log.append(
         conn, actor, "item.tagged", item=item, details={"tag": tag, "case": scope.case}
     )
-    conn.execute(
+    key = conn.execute(
         insert(schema.tags).values(
             item_sha256=item, tag=tag, event_seq=event.seq, case_id=scope.case_id
         )
-    )
+    ).inserted_primary_key
+    assert key is not None
+    fulltext.put(conn, "tag", int(key[0]), scope.case_id, item, [tag])
 
 
 def annotate(conn: Connection, actor: str, item: str, note: Annotation, scope: Scope) -> int:
@@ -86,6 +88,7 @@ def annotate(conn: Connection, actor: str, item: str, note: Annotation, scope: S
         )
     ).inserted_primary_key
     assert key is not None
+    fulltext.put(conn, "annotation", int(key[0]), scope.case_id, item, [note.text])
     return int(key[0])
 
 
@@ -111,42 +114,3 @@ def annotations_of(conn: Connection, item: str, scope: Scope) -> list[dict[str, 
         {k: row[k] for k in ("id", "kind", "region", "start", "end", "text", "author", "event_seq")}
         for row in rows
     ]
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern that finds `text` anywhere, its `%`, `_` and `\\` taken literally
-    (use with escape="\\")."""
-    literal = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{literal}%"
-
-
-def search(conn: Connection, items: list[str], text: str, scope: Scope) -> list[str]:
-    """Items (of `items`) whose file names, acquisition notes, tags or annotations in the case
-    `scope` looks through, or whose metadata, contain `text` (case-insensitive, literally)."""
-    needle = like_pattern(text)
-    acquisitions, tags, annotations = schema.acquisitions, schema.tags, schema.annotations
-    found: set[str] = set()
-    queries = [
-        select(acquisitions.c.item_sha256).where(
-            in_cases(acquisitions.c.case_id, scope.cases),
-            or_(
-                acquisitions.c.original_path.ilike(needle, escape="\\"),
-                acquisitions.c.path_in_container.ilike(needle, escape="\\"),
-                acquisitions.c.note.ilike(needle, escape="\\"),
-            ),
-        ),
-        select(tags.c.item_sha256).where(
-            in_cases(tags.c.case_id, scope.cases), tags.c.tag.ilike(needle, escape="\\")
-        ),
-        select(annotations.c.item_sha256).where(
-            in_cases(annotations.c.case_id, scope.cases),
-            annotations.c.text.ilike(needle, escape="\\"),
-        ),
-        select(schema.results.c.item_sha256).where(
-            schema.results.c.step == "metadata",
-            schema.results.c.data.ilike(needle, escape="\\"),
-        ),
-    ]
-    for query in queries:
-        found.update(conn.execute(query).scalars())
-    return [item for item in items if item in found]

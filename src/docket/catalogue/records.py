@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from docket.catalogue import schema
+from docket.catalogue import fulltext, schema
 from docket.custody import log
 from docket.custody.events import Event, canonical_json
 from docket.names import display_name
@@ -150,17 +150,19 @@ def record_arrival(
         )
     inner = arrival.path_in_container_raw
     case_id = None if arrival.case is None else _case_id(conn, arrival.case, arrival.collector)
-    conn.execute(
+    original_path = display_name(arrival.original_path_raw)
+    path_in_container = None if inner is None else display_name(inner)
+    key = conn.execute(
         insert(schema.acquisitions).values(
             item_sha256=digest.sha256,
             acquired_at=event.time,
             collector=arrival.collector,
             source_id=None if arrival.source is None else _source_id(conn, arrival.source),
             method=arrival.method,
-            original_path=display_name(arrival.original_path_raw),
+            original_path=original_path,
             original_path_raw=arrival.original_path_raw,
             container_sha256=arrival.container_sha256,
-            path_in_container=None if inner is None else display_name(inner),
+            path_in_container=path_in_container,
             path_in_container_raw=inner,
             file_mtime=arrival.file_mtime,
             note=arrival.note,
@@ -170,7 +172,10 @@ def record_arrival(
             event_seq=event.seq,
             case_id=case_id,
         )
-    )
+    ).inserted_primary_key
+    assert key is not None
+    texts = (original_path, path_in_container, arrival.note, arrival.source)
+    fulltext.put(conn, "acquisition", int(key[0]), case_id, digest.sha256, texts)
     if case_id is not None and not in_case:
         conn.execute(insert(schema.case_items).values(case_id=case_id, item_sha256=digest.sha256))
     return new, event
@@ -211,7 +216,7 @@ def record_result(
         item=item,
         details=result_facts(step, version, status, error, data_text),
     )
-    conn.execute(
+    key = conn.execute(
         insert(schema.results).values(
             item_sha256=item,
             step=step,
@@ -222,7 +227,10 @@ def record_result(
             created_at=event.time,
             event_seq=event.seq,
         )
-    )
+    ).inserted_primary_key
+    assert key is not None
+    if step == "metadata" and error is None:  # its values are searched (docket.search)
+        fulltext.put_metadata(conn, int(key[0]), item, data_text)
     return event
 
 

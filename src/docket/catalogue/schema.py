@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -225,6 +226,31 @@ violation_types = Table(
     Column("active", Boolean, nullable=False),
     Column("event_seq", BigInteger, nullable=False),
 )
+
+# The full-text index of what people record (docket.catalogue.fulltext): one entry per row of
+# text, with its case (none for an item's metadata). The match index beside it differs by
+# dialect (an FTS5 table on SQLite, a GIN index on PostgreSQL; migration 0006) and is not
+# declared here: `declared` tells Alembic's comparison to leave it out.
+search_entries = Table(
+    "search_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # acquisition | tag | annotation | incident | metadata, and the row's id in its table;
+    # no foreign keys: an entry is derived from its row and never holds it back.
+    Column("kind", String(16), nullable=False),
+    Column("ref", Integer, nullable=False),
+    Column("case_id", Integer, nullable=True, index=True),
+    Column("item_sha256", String(64), nullable=True, index=True),  # None for an incident
+    Column("body", Text, nullable=False),  # the words, made alike
+    Index("ix_search_entries_kind_ref", "kind", "ref"),
+)
+SEARCH_INDEXES = ("search_fts", "ix_search_entries_body")
+
+
+def declared(_object: object, name: str | None, _type: str, _reflected: bool, _to: object) -> bool:
+    """For Alembic's include_object: everything but the dialect's own full-text index."""
+    return not (name or "").startswith(SEARCH_INDEXES)
+
 
 # Accounts for the web app. Passwords and API tokens are stored only as hashes.
 users = Table(

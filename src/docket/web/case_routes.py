@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import Connection, insert, select
 from starlette.background import BackgroundTask
 
-from docket import access, review, scope, similarity
+from docket import access, scope, search, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
@@ -71,7 +71,7 @@ class Filters:
         self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         if self.q.strip():
-            kept = set(review.search(conn, [row["sha256"] for row in items], self.q, view))
+            kept = set(search.find(conn, [row["sha256"] for row in items], self.q, view))
             items = [row for row in items if row["sha256"] in kept]
         if self.type:
             items = [row for row in items if str(row["media_type"]).startswith(self.type)]

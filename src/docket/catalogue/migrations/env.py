@@ -9,6 +9,7 @@ connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=schema.metadata,
+    include_object=schema.declared,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 context.run_migrations()

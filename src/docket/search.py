@@ -1,0 +1,62 @@
+"""Search over what a person may read: the full-text index (docket.catalogue.fulltext) is
+matched only through the case a view looks through (docket.scope), so no text of another case
+is ever found, nor that another case exists or holds the same bytes.
+
+A search is terms separated by spaces. An item is found when every term matches something of
+it the case shows: a name or path of the case's acquisitions, their notes and source
+pseudonyms, the case's tags and annotations of it, an incident of the case it is linked to,
+or its metadata (a fact of the bytes, shared). A term's words match in order, side by side,
+the last by its beginning ("harb" finds "harbour"); words are made alike first, so Arabic is
+found with or without harakat and tatweel, and Latin with or without accents.
+
+Everything typed is literal: quotes, `*`, `%`, `_`, `\\`, `:`, `&`, `|`, `!`, NEAR, AND and
+OR are text. Punctuation only separates words and matches nothing by itself ("harb%note" is
+the words "harb" then "note", side by side, never a wildcard); a search of punctuation alone
+finds nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, or_, select
+
+from docket.catalogue import fulltext, schema
+from docket.catalogue.queries import in_cases
+from docket.scope import Scope
+
+MAX_TERMS = 16
+MAX_WORDS = 16  # words of one term that must stand side by side
+
+
+def terms(text: str) -> list[list[str]]:
+    """The terms of a search, each the list of its words; terms without a word are dropped."""
+    found = (fulltext.words(term)[:MAX_WORDS] for term in text.split()[:MAX_TERMS])
+    return [term for term in found if term]
+
+
+def find(conn: Connection, items: list[str], text: str, scope: Scope) -> list[str]:
+    """The items of `items` (the case's, in their order) that every term of `text` finds in
+    what `scope` shows."""
+    found: set[str] | None = None
+    for term in terms(text):
+        matched = _matching(conn, term, scope)
+        found = matched if found is None else found & matched
+        if not found:
+            return []
+    return [] if found is None else [item for item in items if item in found]
+
+
+def _matching(conn: Connection, term: list[str], scope: Scope) -> set[str]:
+    entries = schema.search_entries
+    rows = conn.execute(
+        select(entries.c.kind, entries.c.ref, entries.c.item_sha256).where(
+            fulltext.matches(conn.dialect.name, term),
+            or_(in_cases(entries.c.case_id, scope.cases), entries.c.kind == "metadata"),
+        )
+    ).all()
+    found = {str(item) for _, _, item in rows if item is not None}
+    incidents = [int(ref) for kind, ref, _ in rows if kind == "incident"]
+    if incidents:
+        links = schema.incident_links
+        linked = select(links.c.item_sha256).where(links.c.incident_id.in_(incidents))
+        found.update(str(item) for item in conn.execute(linked).scalars())
+    return found
