@@ -158,7 +158,7 @@ def test_a_zip_member_is_filed_under_its_own_name(package: Path) -> None:
         e["file"] for e in json.loads((package / "data" / "package.json").read_text())["items"]
     ]
     names = {f.rsplit("/", 1)[1] for f in files}
-    assert {"market-2.jpg", "witness-phone.zip"} <= names
+    assert {"market-2.jpg", "witness-phone.zip", ARABIC_NAME} <= names
 
 
 def test_a_publication_copy_is_named_without_where_it_came_from() -> None:

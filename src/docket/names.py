@@ -1,6 +1,11 @@
-"""File names kept exactly as bytes, and shown safely (no raw newlines or control characters)."""
+"""File names kept exactly as bytes, shown safely (no raw newlines or control characters), and
+written safely as the name of a file in a package (any script kept, nothing a path, a BagIt
+manifest or another system would read differently)."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {127: "\\x7f"}
 _CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
@@ -10,3 +15,38 @@ def display_name(raw: bytes) -> str:
     """A one-line, printable form of a name; bytes that are not UTF-8 appear as \\xNN."""
     text = raw.decode("utf-8", errors="backslashreplace")
     return text.translate(_CONTROL)
+
+
+# Unsafe in a path, a BagIt manifest line or on Windows: separators, reserved punctuation, `%`
+# (RFC 8493 percent-encodes in manifests), and marks that reorder or hide text (bidi controls).
+_UNSAFE = set('/\\:*?"<>|%') | set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UNSAFE |= {"\u200e", "\u200f", "\u061c", "\ufeff"}
+_DROPPED = {"Cc", "Cs", "Zl", "Zp"}  # controls, lone surrogates, line and paragraph separators
+_ENDS = re.compile(r"^[\s.]+|[\s.]+$")
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(10)}
+MAX_NAME_BYTES = 150
+
+
+def file_name(display: str, fallback: str) -> str:
+    """The last part of a displayed path as a file name in Unicode NFC: unsafe characters become
+    `_`, controls are dropped, leading dots and surrounding spaces go, a Windows device name
+    gets a `_` before it, and it is cut to MAX_NAME_BYTES of UTF-8 keeping its extension."""
+    name = unicodedata.normalize("NFC", display.rsplit("/", 1)[-1])
+    name = "".join(
+        "_" if c in _UNSAFE else c for c in name if unicodedata.category(c) not in _DROPPED
+    )
+    name = _ENDS.sub("", name)
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension.encode()) > 16:
+        stem, extension = name, ""
+    else:
+        extension = f".{extension}"
+    budget = MAX_NAME_BYTES - len(extension.encode())
+    if len(stem.encode()) > budget:
+        cut = stem.encode()[:budget].decode("utf-8", "ignore")
+        stem = unicodedata.normalize("NFC", _ENDS.sub("", cut))
+    if not stem:
+        return fallback
+    if stem.split(".")[0].upper() in _RESERVED:
+        stem = f"_{stem}"
+    return stem + extension

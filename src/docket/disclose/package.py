@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import zipfile
 from collections.abc import Collection
@@ -29,7 +28,7 @@ from typing import Any
 import bagit
 from sqlalchemy import Connection, select
 
-from docket import clock, scope
+from docket import clock, names, scope
 from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
@@ -50,7 +49,6 @@ from docket.store import scratch
 
 PROFILES = ("court", "publication")
 PACKAGE_FORMAT = 2
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -69,11 +67,6 @@ class _Chosen:
     blob: str
     media_type: str
     result_event: int | None  # the step event that made a derivative
-
-
-def _safe_name(raw: str, fallback: str) -> str:
-    name = _UNSAFE.sub("_", raw.rsplit("/", 1)[-1]).strip("._") or fallback
-    return name[:120]
 
 
 def _publication_copy(checker: publication.Checker, item: str, case: str | None) -> _Chosen:
@@ -405,13 +398,13 @@ def _write_payload(
             detail = queries.describe_item(conn, c.item, _shown(conn, case))
             first = detail["acquisitions"][:1]
             raw = (first[0]["path_in_container"] or first[0]["original_path"]) if first else ""
-            name = _safe_name(raw, "original")
+            name = names.file_name(raw, "original")
         else:
             suffix = {"image/png": ".png", "image/jpeg": ".jpg", "video/mp4": ".mp4"}.get(
                 c.media_type, ""
             )
             name = f"{c.kind}{suffix}"
-        if name == "metadata.json":
+        if name.casefold() == "metadata.json":  # one name, on a case-blind file system too
             name = "original-metadata.json"
         _copy_checked(locker.store.path(c.blob), folder / name, c.blob)
         files.append(_listed(root, f"items/{c.item}/{name}"))
