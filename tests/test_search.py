@@ -276,3 +276,23 @@ def test_a_search_is_answered_by_the_full_text_index(locker: Locker, tmp_path: P
         if locker.engine.dialect.name == "postgresql"
         else "search_fts VIRTUAL TABLE INDEX"
     ) in plan, plan
+
+
+def test_cli_ls_search_uses_the_index_through_the_named_case(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    picture = photo(tmp_path / "in")
+    sha = str(take(locker, picture, case="South", note="مَدرسة qcli").outcomes[0].sha256)
+    take(locker, picture, case="North", note="harbour")
+
+    def listed(*args: str) -> list[str]:
+        answer = cli("ls", "--locker", locker.path, "--json", *args)
+        assert answer.code == 0, answer.err
+        return [row["sha256"] for row in answer.json()]
+
+    assert listed("--case", "South", "--search", "مدرسه") == [sha]
+    assert listed("--case", "North", "--search", "مدرسه") == []  # South's note, not North's
+    assert listed("--case", "North", "--search", "harb") == [sha]
+    assert listed("--search", "qcli") == [sha]  # the holder, through any case
+    assert listed("--search", "qcli harbour") == []  # every word through one case
+    assert listed("--search", '"*%') == []

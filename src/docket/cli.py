@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from docket import __version__, _cli_copies, scope, similarity
+from docket import __version__, _cli_copies, scope, search, similarity
 from docket._cli_common import locker_option, open_locker, print_json
 from docket._cli_disclose import (
     check_command,
@@ -171,12 +171,22 @@ def ingest_command(
 
 @cli.command(name="ls")
 @click.option("--case", help="Only items in this case.")
+@click.option(
+    "--search",
+    "text",
+    help="Only items these words find (in the case's names, notes, sources, tags, annotations, "
+    "incidents, and metadata).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
-def ls_command(case: str | None, as_json: bool, locker_path: Path | None) -> None:
+def ls_command(case: str | None, text: str | None, as_json: bool, locker_path: Path | None) -> None:
     """List items, with their safe preview and near-duplicate cluster."""
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         rows = queries.list_items(conn, case)
+        if text is not None:
+            shas = [row["sha256"] for row in rows]
+            found = set(search.find_in_locker(conn, shas, text, case))
+            rows = [row for row in rows if row["sha256"] in found]
         cluster_of = {sha: c.number for c in similarity.clusters(conn, case) for sha in c.items}
         for row in rows:
             preview = queries.derivative_paths(conn, row["sha256"]).get("safe_preview")

@@ -60,3 +60,15 @@ def _matching(conn: Connection, term: list[str], scope: Scope) -> set[str]:
         linked = select(links.c.item_sha256).where(links.c.incident_id.in_(incidents))
         found.update(str(item) for item in conn.execute(linked).scalars())
     return found
+
+
+def find_in_locker(conn: Connection, items: list[str], text: str, case: str | None) -> list[str]:
+    """For the locker's holder (the command line), who sees every case: the items of `items`
+    that `text` finds through the named case, else through any one case or in records of no
+    case."""
+    cases = conn.execute(select(schema.cases.c.id, schema.cases.c.name)).all()
+    views = [Scope(int(i), str(n), True) for i, n in cases if case is None or n == case]
+    if case is None:
+        views.append(Scope(None, None, True))
+    found = {item for view in views for item in find(conn, items, text, view)}
+    return [item for item in items if item in found]
