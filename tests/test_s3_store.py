@@ -13,8 +13,11 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 import pytest
 import s3_server
 from botocore.exceptions import ClientError
-from conftest import photo
+from conftest import docket_command, photo
 from sqlalchemy import select
 
 from docket import gc
@@ -468,7 +471,86 @@ def test_a_bucket_that_cannot_be_used_stops_ingest_with_one_line_and_loses_nothi
         report = cli("verify", "--locker", path)
         assert report.code == 1 and "Traceback" not in report.out + report.err
         assert "blobs: could not be checked" in report.out
-    with Locker.open(path) as locker:
-        with locker.engine.connect() as conn:
-            assert conn.execute(select(schema.items.c.sha256)).scalars().all() == [first]
+    with Locker.open(path) as locker, locker.engine.connect() as conn:
+        assert conn.execute(select(schema.items.c.sha256)).scalars().all() == [first]
     assert cli("verify", "--locker", path).code == 0  # with the keys back, all is well
+
+
+def test_a_changed_local_copy_is_named_by_verify(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, _ = _s3_locker(cli, endpoint, tmp_path)
+    sha256 = _item(path, tmp_path, cli)
+    cached = path / "cache" / sha256[:2] / sha256[2:]
+    cached.chmod(0o644)
+    cached.write_bytes(b"edited on the server's disk")
+    result = cli("verify", "--locker", path)
+    assert result.code == 1
+    assert f"blob {sha256[:16]}: its local copy {cached} is writable" in result.out
+
+
+def test_a_lost_catalogue_is_not_replaced_while_the_bucket_holds_blobs(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, _ = _s3_locker(cli, endpoint, tmp_path)
+    _item(path, tmp_path, cli)
+    (path / "catalogue.sqlite").unlink()
+    (path / "checkpoints.log").write_bytes(b"")  # only the bucket still shows evidence
+    result = cli("ingest", "--locker", path, photo(tmp_path / "later", seed=5))
+    assert result.code != 0 and "the catalogue is missing or empty" in result.err
+    assert not (path / "catalogue.sqlite").exists()
+
+
+KILLED_RUNS = 8
+
+
+def test_sigkill_during_ingest_to_a_bucket_loses_nothing_acknowledged(
+    cli: Any, moto_endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    """kill -9 at random points of ingests into a bucket (moto's server lives on in this
+    process): every file reported stored is in the catalogue and its original in the bucket."""
+    path, _ = _s3_locker(cli, moto_endpoint, tmp_path)
+    rng = random.Random(20261126)
+    acknowledged: set[str] = set()
+    killed = 0
+    for run in range(KILLED_RUNS):
+        batch = tmp_path / f"batch{run}"
+        batch.mkdir()
+        photo(batch, "photo.jpg", seed=100 + run)
+        for i in range(12):
+            (batch / f"blob{i:02}.bin").write_bytes(rng.randbytes(rng.choice([1, 64, 256]) << 10))
+        process = subprocess.Popen(
+            [*docket_command(), "ingest", "--locker", str(path), "--json", str(batch)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert process.stdout is not None
+        lines: list[bytes] = []
+        wanted = rng.randint(0, 12)
+        while len(lines) < wanted and (line := process.stdout.readline()):
+            lines.append(line)
+        time.sleep(rng.uniform(0, 0.05))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        lines.extend(process.stdout.read().splitlines())
+        process.wait()
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the kill can cut the last line short; it was not acknowledged
+            if record.get("type") == "file" and record["status"] in ("new", "held"):
+                acknowledged.add(record["sha256"])
+        with Locker.open(path) as locker:
+            report = verify(locker)
+            assert report.ok, f"run {run}: " + "; ".join(str(p) for p in report.problems)
+            with locker.engine.connect() as conn:
+                items = set(conn.execute(select(schema.items.c.sha256)).scalars())
+            assert acknowledged <= items, f"run {run}: acknowledged items lost"
+            for sha256 in acknowledged:
+                assert locker.store.hash_blob(sha256).sha256 == sha256
+            assert not list((path / "tmp").glob("*.part"))  # the dead run's partial spool went
+    assert killed >= KILLED_RUNS // 2, f"only {killed} of {KILLED_RUNS} runs were killed mid-way"
+    assert len(acknowledged) > 20

@@ -8,7 +8,8 @@ very evidence whose records were lost, and they are kept for a restore. A blob w
 received again within `MIN_AGE` is not a stray yet: an ingest or analysis may be about to
 record it (the store touches a blob that arrives again, see filesystem.py). The removal is a
 custody event (`store.collected`, the blobs and their sizes), committed before any file goes,
-under the log's write lock.
+under the log's write lock. A stray still under retention in a bucket (S3 Object Lock) cannot
+be removed by anyone: then nothing is removed or logged, and the message says until when.
 """
 
 from __future__ import annotations

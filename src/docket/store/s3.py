@@ -17,6 +17,7 @@ import base64
 import contextlib
 import datetime
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -466,8 +467,8 @@ class S3Store:
                 yield name
 
     def protection(self) -> Iterator[tuple[str, str | None]]:
-        """Each blob's name, and what someone did to it in the bucket (None: untouched and
-        locked in compliance mode)."""
+        """Each blob's name, and what someone did to it in the bucket or to its local copy
+        in cache/ (None: untouched, locked in compliance mode, its copy read-only)."""
         by_name: dict[str, list[Version]] = {}
         for version in self.bucket.versions("objects/"):
             name = _blob_name(version.key)
@@ -480,6 +481,14 @@ class S3Store:
             yield name, self._problem(name, held[-1], len(held), len(versions) - len(held))
 
     def _problem(self, name: str, original: Version, held: int, markers: int) -> str | None:
+        cached = self._cached(name)
+        with contextlib.suppress(FileNotFoundError):
+            mode = cached.lstat().st_mode
+            if mode & 0o222 or not stat.S_ISREG(mode):
+                return (
+                    f"its local copy {cached} is writable or not a plain file (mode "
+                    f"{stat.S_IMODE(mode):04o}); remove it (it is fetched again, checked)"
+                )
         if held > 1:
             return (
                 f"overwritten in the bucket ({held - 1} later version(s) of "
