@@ -21,8 +21,13 @@ from docket.analyse.batch import run_step
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
 from docket.catalogue import schema
 from docket.custody import log
-from docket.disclose.package import export
-from docket.disclose.publication import NOT_APPROVED, covered, identifying_fields
+from docket.disclose.package import STAGING, export
+from docket.disclose.publication import (
+    NOT_APPROVED,
+    NothingToPublish,
+    covered,
+    identifying_fields,
+)
 from docket.locker import Locker
 from docket.protect import approval
 from docket.protect.faces import FaceDetector
@@ -63,6 +68,25 @@ def published(package: Path) -> dict[str, bytes]:
     }
 
 
+def nothing_published(
+    locker: Locker, items: list[str], output: Path, case: str | None = None
+) -> list[tuple[str, str]]:
+    """Export items that are all refused: a one-line error naming each item's reason, and
+    nothing on disk or in the log. Returns the (item, reason) pairs."""
+    with locker.engine.connect() as conn:
+        before = log.size(conn)
+    with pytest.raises(NothingToPublish) as raised:
+        export(locker, items, "publication", output, "tester", case=case)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{output}: not written")
+    for item, reason in raised.value.refused:
+        assert f"{item[:12]}: {reason}" in message
+    assert not output.exists() and not (output.parent / STAGING).exists()
+    with locker.engine.connect() as conn:
+        assert log.size(conn) == before
+    return raised.value.refused
+
+
 def faces_in(path: Path) -> int:
     with Image.open(path) as opened:
         bgr = np.asarray(opened.convert("RGB"))[:, :, ::-1].copy()
@@ -77,10 +101,8 @@ def test_face_then_corner_redaction_publishes_only_the_approved_face_free_copy(
     faces = made(locker, item, "image/jpeg", RedactStep(faces=True))
     corner = made(locker, item, "image/jpeg", RedactStep(faces=False, regions=[(0, 0, 40, 40)]))
     approve(locker, item, corner)  # the newest copy, which shows the face
-    summary = export(locker, [item], "publication", tmp_path / "p1", "tester", case="North")
-    [(refused, reason)] = summary.left_out
+    [(refused, reason)] = nothing_published(locker, [item], tmp_path / "p1", case="North")
     assert refused == item and "face detector finds 1 face" in reason, reason
-    assert published(tmp_path / "p1") == {}
     approve(locker, item, faces)  # a later approval replaces the earlier
     summary = export(locker, [item], "publication", tmp_path / "p2", "tester", case="North")
     assert summary.left_out == [] and summary.items == [item]
@@ -102,8 +124,7 @@ def test_video_stripped_after_redaction_publishes_the_approved_redacted_copy(
     assert summary.left_out == []
     assert published(tmp_path / "press") == {item: locker.store.path(redacted).read_bytes()}
     approve(locker, item, stripped)  # the face in full: refused, with the frame named
-    summary = export(locker, [item], "publication", tmp_path / "press2", "tester")
-    [(_, reason)] = summary.left_out
+    [(_, reason)] = nothing_published(locker, [item], tmp_path / "press2")
     assert "face(s) at " in reason and "acknowledged 0" in reason, reason
     approve(locker, item, stripped, faces=1)  # a face meant to be shown, acknowledged
     summary = export(locker, [item], "publication", tmp_path / "press3", "tester")
@@ -116,9 +137,7 @@ def test_an_unapproved_item_is_refused_and_no_copy_is_made(locker: Locker, tmp_p
     made(locker, item, "image/jpeg", StripStep())
     with locker.engine.connect() as conn:
         copies_before = len(approval.copies(conn, item, scope.for_locker(conn, item, None)))
-    summary = export(locker, [item], "publication", tmp_path / "press", "tester")
-    assert summary.left_out == [(item, NOT_APPROVED)] and summary.items == []
-    assert published(tmp_path / "press") == {}
+    assert nothing_published(locker, [item], tmp_path / "press") == [(item, NOT_APPROVED)]
     with locker.engine.connect() as conn:
         assert len(approval.copies(conn, item, scope.for_locker(conn, item, None))) == copies_before
 
@@ -155,12 +174,12 @@ def test_approval_belongs_to_the_case_it_was_made_in(locker: Locker, tmp_path: P
     take(locker, source, case="Case B")
     copy = made(locker, item, "image/jpeg", StripStep())
     approve(locker, item, copy, case="Case B")
-    in_a = export(locker, [item], "publication", tmp_path / "a", "tester", case="Case A")
-    assert in_a.left_out == [(item, NOT_APPROVED)]
+    in_a = nothing_published(locker, [item], tmp_path / "a", case="Case A")
+    assert in_a == [(item, NOT_APPROVED)]
     in_b = export(locker, [item], "publication", tmp_path / "b", "tester", case="Case B")
     assert in_b.left_out == [] and list(published(tmp_path / "b")) == [item]
-    unnamed = export(locker, [item], "publication", tmp_path / "c", "tester")
-    assert "several cases" in unnamed.left_out[0][1]
+    [(_, reason)] = nothing_published(locker, [item], tmp_path / "c")
+    assert "several cases" in reason
 
 
 def test_approve_and_revoke_on_the_command_line_are_logged_and_verified(
@@ -298,3 +317,14 @@ def test_identifying_fields_and_covered_faces() -> None:
     assert covered(face, [[120, 120, 110, 110]])
     assert covered(face, [[100, 100, 80, 150], [180, 100, 70, 150]])  # two boxes together
     assert not covered(face, [[100, 100, 150, 90]])  # the upper half only
+
+
+def test_the_cli_refuses_a_publication_of_nothing_in_one_line(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    item = take(locker, photo(tmp_path / "in", "street.jpg", 5)).outcomes[0].sha256 or ""
+    output = tmp_path / "press.zip"
+    refused = cli("export", "--locker", locker.path, item, "--profile", "publication", "-o", output)
+    assert refused.code == 1 and refused.err.count("\n") == 1, refused.err
+    assert f"{item[:12]}: {NOT_APPROVED}" in refused.err and "not written" in refused.err
+    assert not output.exists() and not (tmp_path / STAGING).exists()

@@ -79,7 +79,8 @@ def _choose(
     locker: Locker, items: list[str], profile: str, summary: ExportSummary, case: str | None
 ) -> list[_Chosen]:
     """Court: the originals. Publication: each item's approved copy, or the item left out
-    with the reason (never a guess, never a copy made here)."""
+    with the reason (never a guess, never a copy made here); when every item is left out,
+    `export` writes nothing and logs nothing (publication.NothingToPublish)."""
     chosen = []
     if profile == "court":
         with locker.engine.connect() as conn, conn.begin():
@@ -224,6 +225,8 @@ def export(
         raise DocketError(f"{output}: already exists; choose a new name")
     summary = ExportSummary(output)
     chosen = _choose(locker, items, profile, summary, case)
+    if not chosen:
+        raise publication.NothingToPublish(str(output), summary.left_out)
     url = stamping.tsa_url()
     if url is not None:
         stamping.probe(url)

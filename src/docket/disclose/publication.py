@@ -64,6 +64,15 @@ class Refused(DocketError):
     """An item the publication export leaves out, with the reason."""
 
 
+class NothingToPublish(DocketError):
+    """A publication export whose every item was refused: no package, each item's reason."""
+
+    def __init__(self, output: str, refused: list[tuple[str, str]]) -> None:
+        self.refused = refused
+        reasons = "; ".join(f"{item[:12]}: {reason}" for item, reason in refused)
+        super().__init__(f"{output}: not written, every item was refused ({reasons})")
+
+
 @dataclass(frozen=True)
 class FrameFaces:
     """Faces the detector found outside the redaction boxes, in the worst frame."""
