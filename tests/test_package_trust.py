@@ -448,3 +448,12 @@ def test_each_item_shows_when_it_existed_by(
         untrusted = check(package, locker.public_key, trusted_roots(other_root))
     [existed] = [c for c in untrusted.checks if c[0].startswith("existed by")]
     assert existed[1] is False
+
+
+def test_the_stdlib_verifier_expects_the_fields_the_export_writes() -> None:
+    from docket.disclose import _check_items
+
+    assert verify_package.ARRIVAL == _check_items.ARRIVAL_FIELDS
+    assert set(_check_items.ACQUISITION_FIELDS) == verify_package.ACQUISITION
+    assert verify_package.COURT == _check_items.COURT_KEYS
+    assert verify_package.PUBLICATION == _check_items.PUBLICATION_KEYS

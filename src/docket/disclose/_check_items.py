@@ -11,8 +11,9 @@ from typing import Any
 from docket.disclose._check_bag import Recorder
 from docket.disclose._check_custody import ExportRecord, Malformed, expect, read_json, sha256_of
 
-ARRIVAL_FIELDS = ("collector", "source", "method", "original_path", "file_mtime", "note")
-ACQUISITION_KEYS = {
+# What a court item's metadata.json says of each acquisition, in order: the export writes
+# these (docket.disclose.package) and the checks expect exactly these.
+ACQUISITION_FIELDS = (
     "acquired_at",
     "collector",
     "source",
@@ -22,7 +23,9 @@ ACQUISITION_KEYS = {
     "file_mtime",
     "note",
     "event",
-}
+)
+# Those the arrival event states as they are (its time is `acquired_at`, its seq `event`).
+ARRIVAL_FIELDS = ("collector", "source", "method", "original_path", "file_mtime", "note")
 COURT_KEYS = {
     "file_sha256",
     "sha256",
@@ -141,7 +144,7 @@ def _court_metadata(
     for acquisition in acquisitions:
         acquisition = expect(acquisition, dict, f"{name}: acquisition")
         event = arrivals.get(acquisition.get("event"))
-        if event is None or set(acquisition) != ACQUISITION_KEYS:
+        if event is None or set(acquisition) != set(ACQUISITION_FIELDS):
             failures.append(f"{name}: an acquisition has no proven event in the package")
             continue
         seen.append(event["seq"])

@@ -43,6 +43,7 @@ from docket.disclose import (
     verify_package,
 )
 from docket.disclose._check_bag import DECLARATION, bag_info
+from docket.disclose._check_items import ACQUISITION_FIELDS
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.store import scratch
@@ -128,21 +129,7 @@ def _item_metadata(
         "media_type": detail["media_type"],
         "first_seen": detail["first_seen"],
         "acquisitions": [
-            {
-                key: acq[key]
-                for key in (
-                    "acquired_at",
-                    "collector",
-                    "source",
-                    "method",
-                    "original_path",
-                    "path_in_container",
-                    "file_mtime",
-                    "note",
-                    "event",
-                )
-            }
-            for acq in detail["acquisitions"]
+            {key: acq[key] for key in ACQUISITION_FIELDS} for acq in detail["acquisitions"]
         ],
         "metadata": None if metadata is None else metadata["data"],
         "analysis": detail["analysis"],

@@ -216,6 +216,8 @@ TAG_FILES = {"bagit.txt", "bag-info.txt"} | {
 DECLARATION = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 PROOFS = {"custody/checkpoint.txt", "custody/export.json", "custody/events.json"}
 PREVIOUS = {"custody/previous-checkpoint.txt", "custody/consistency.json"}
+# The fields of an item's metadata.json, as docket.disclose._check_items defines them (copied:
+# this file needs nothing but the standard library; a test holds the two equal).
 ARRIVAL = ("collector", "source", "method", "original_path", "file_mtime", "note")
 ACQUISITION = {"acquired_at", "path_in_container", "event", *ARRIVAL}
 COURT = {"file_sha256", "sha256", "sha512", "size", "media_type", "first_seen"}
