@@ -248,6 +248,11 @@ def test_check_and_import_speak_json_and_check_has_help(
     )
     assert imported.code == 0, imported.err
     assert sorted(imported.json()["new"]) == sorted(items)
+    with Locker.open(receiver) as opened:
+        assert opened.store.has(imported.json()["prior_custody"])
+    installed = Path(sys.executable).parent / "docket-check"
+    helped = subprocess.run([installed, "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0 and "the package: its folder or its .zip" in helped.stdout
 
 
 def test_import_needs_a_key_or_an_explicit_trust(locker: Locker, tmp_path: Path) -> None:

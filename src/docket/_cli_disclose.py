@@ -107,9 +107,19 @@ def import_command(
     with open_locker(locker_path) as locker:
         summary = import_package(locker, package, default_actor(), case, sender, trust_new_key)
     if as_json:
-        print_json({"package": str(package), "new": summary.new, "held": summary.held})
+        print_json(
+            {
+                "package": str(package),
+                "new": summary.new,
+                "held": summary.held,
+                "prior_custody": summary.prior_custody,
+            }
+        )
     else:
-        click.echo(f"{len(summary.new)} new, {len(summary.held)} already held, from {package}")
+        click.echo(
+            f"{len(summary.new)} new, {len(summary.held)} already held, from {package}; the "
+            f"sender's custody kept as {summary.prior_custody[:12]}"
+        )
 
 
 @click.command(name="key")

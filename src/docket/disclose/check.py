@@ -228,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    described.add_argument("package", type=Path)
+    described.add_argument("package", type=Path, help="the package: its folder or its .zip")
     described.add_argument(
         "--key", help="the sender's public key: hex, a key file, or its SHA256: fingerprint"
     )

@@ -33,6 +33,7 @@ from docket.locker import Locker
 class ImportSummary:
     new: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    prior_custody: str = ""  # the SHA-256 of the sender's custody, kept (docket.disclose.prior)
 
 
 def _digest(path: Path) -> str:
@@ -77,6 +78,7 @@ def import_package(
         )
         package_digest = _digest(package if package.is_file() else root / "tagmanifest-sha256.txt")
         kept = prior.keep(locker, root, manifest)
+        summary.prior_custody = kept[prior.PRIOR_CUSTODY]
         for entry in manifest["items"]:
             path = root / "data" / entry["file"]
             arrival = Arrival(
