@@ -554,3 +554,17 @@ def test_sigkill_during_ingest_to_a_bucket_loses_nothing_acknowledged(
             assert not list((path / "tmp").glob("*.part"))  # the dead run's partial spool went
     assert killed >= KILLED_RUNS // 2, f"only {killed} of {KILLED_RUNS} runs were killed mid-way"
     assert len(acknowledged) > 20
+
+
+def test_the_same_bytes_arriving_again_are_held_once(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    sha256 = _item(path, tmp_path, cli, seed=3)
+    shutil.rmtree(path / "cache")  # the check of the held copy must ask the bucket
+    again = cli("ingest", "--locker", path, "--json", photo(tmp_path / "again", seed=3))
+    assert again.code == 0, again.err
+    [line] = [r for r in map(json.loads, again.out.splitlines()) if r["type"] == "file"]
+    assert (line["status"], line["sha256"]) == ("held", sha256)
+    key = f"objects/{sha256[:2]}/{sha256[2:]}"
+    assert len([v for v in S3Bucket.open(url).versions(key) if v.key == key]) == 1

@@ -89,5 +89,5 @@ class BlobLockedError(DocketError):
     """A blob is under retention (S3 Object Lock in compliance mode) and cannot be removed."""
 
 
-class BlobMismatchError(DocketError):
-    """A blob's bytes in the store are not the bytes its name (their SHA-256) promises."""
+class BlobMismatchError(ObjectStoreError):
+    """A blob's bytes in a bucket are not the bytes its name (their SHA-256) promises."""

@@ -18,10 +18,10 @@ import contextlib
 import datetime
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol, cast
+from typing import IO, Any, BinaryIO, Protocol, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -43,6 +43,8 @@ from docket.store.filesystem import (
     hash_stream,
     spool,
 )
+
+T = TypeVar("T")
 
 SCHEME = "s3://"
 _QUERY = ("endpoint", "region")
@@ -387,7 +389,8 @@ class S3Store:
             new = self.bucket.put_if_absent(_blob_key(sha256), spooled.path, retain_until, sha256)
             if not new:
                 self._check_held(sha256, spooled.digest.size)
-            self._keep(spooled.path, sha256)
+            with contextlib.suppress(OSError):  # only a cache: the bucket holds the blob now
+                self._keep(spooled.path, sha256)
         finally:
             spooled.path.unlink(missing_ok=True)
         return StoredBlob(spooled.digest, spooled.head, new)
@@ -398,10 +401,10 @@ class S3Store:
         for it). The server's own SHA-256 of the original answers; without one, it is read."""
         original = self._original(sha256)
         head = self.bucket.head(_blob_key(sha256), original.version_id)
-        if head.checksum is not None and head.size == size:
+        if head.size == size and head.checksum is not None:
             if head.checksum == sha256_checksum(sha256):
                 return
-        elif self.hash_blob(sha256).sha256 == sha256:
+        elif head.size == size and self.hash_blob(sha256).sha256 == sha256:
             return
         raise BlobMismatchError(
             f"{self._name(sha256)}: the bucket holds other bytes under this blob's name "
@@ -409,11 +412,11 @@ class S3Store:
         )
 
     def _keep(self, file: Path, sha256: str) -> None:
-        """Link a checked file into the read cache (best effort: the bucket holds the blob)."""
+        """Link a checked file into the read cache, read-only."""
         target = self._cached(sha256)
-        with contextlib.suppress(FileExistsError):
-            os.chmod(file, 0o444)
-            target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(file, 0o444)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # fetched by another process meanwhile
             os.link(file, target)
 
     def _cached(self, sha256: str) -> Path:
@@ -424,28 +427,24 @@ class S3Store:
         target = self._cached(sha256)
         if target.is_file():
             return target
-        original = self._original(sha256)
         try:
-            with contextlib.closing(
-                self.bucket.get(_blob_key(sha256), original.version_id)
-            ) as stream:
-                spooled = spool(self.tmp, cast(IO[bytes], stream))
+            spooled = self._reading(sha256, lambda body: spool(self.tmp, body))
+            try:
+                if spooled.digest.sha256 != sha256:
+                    raise BlobMismatchError(
+                        f"{self._name(sha256)}: its bytes in the bucket are not the blob they "
+                        f"are named for (their SHA-256 is {spooled.digest.sha256}); not served"
+                    )
+                self._keep(spooled.path, sha256)
+            finally:
+                spooled.path.unlink(missing_ok=True)
         except OSError as exc:
             if is_disk_full(exc):
                 raise DiskFullError(
                     f"locker disk full while fetching {self._name(sha256)} into the local "
-                    f"cache ({self.tmp}: {exc.strerror})"
+                    f"cache ({self.root}: {exc.strerror})"
                 ) from exc
             raise
-        try:
-            if spooled.digest.sha256 != sha256:
-                raise BlobMismatchError(
-                    f"{self._name(sha256)}: its bytes in the bucket are not the blob they are "
-                    f"named for (their SHA-256 is {spooled.digest.sha256}); not served"
-                )
-            self._keep(spooled.path, sha256)
-        finally:
-            spooled.path.unlink(missing_ok=True)
         return target
 
     def open(self, sha256: str) -> BinaryIO:
@@ -453,9 +452,20 @@ class S3Store:
 
     def hash_blob(self, sha256: str) -> BlobDigest:
         """The digests of the original in the bucket (never of the local cache)."""
+        return self._reading(sha256, hash_stream)
+
+    def _reading(self, sha256: str, read: Callable[[IO[bytes]], T]) -> T:
+        """`read` the blob's original from the bucket; a failure mid-stream is one line."""
         original = self._original(sha256)
-        with contextlib.closing(self.bucket.get(_blob_key(sha256), original.version_id)) as body:
-            return hash_stream(cast(IO[bytes], body))
+        try:
+            with contextlib.closing(
+                self.bucket.get(_blob_key(sha256), original.version_id)
+            ) as body:
+                return read(cast(IO[bytes], body))
+        except BotoCoreError as exc:
+            raise ObjectStoreError(
+                f"{self._name(sha256)}: reading failed ({_reason(exc)})"
+            ) from exc
 
     def digests(self) -> Iterator[str]:
         """Every blob name held in the bucket (hidden by a delete marker or not)."""
