@@ -510,3 +510,66 @@ def test_publication_of_case_a_carries_nothing_of_case_b_approvals(
         a_person = accounts.User(int(owner_id), member.name, "member")
         seen = scope.visible_events(conn, scope.of_item(conn, a_person, shared, "view"), trail)
     assert all(e.details.get("case") == "North" for e in seen)
+
+
+def _admin_reads(locker: Locker) -> list[tuple[str, str, str]]:
+    with locker.engine.connect() as conn:
+        events = [e for e in log.events(conn) if e.action == "case.read_by_admin"]
+    return [(e.actor, e.details["case"], e.details["request"]) for e in events]
+
+
+def test_an_admin_entering_a_case_from_outside_is_logged_once_per_sign_in(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    client, north, south = walls["client"], walls["cases"]["North"], walls["cases"]["South"]
+    sign_in(client, "owner-1")  # a member: nothing to log
+    client.get(f"/cases/{north}")
+    assert _admin_reads(locker) == []
+    sign_in(client, "ada")
+    assert client.get("/").status_code == 200  # the list of cases enters none
+    assert _admin_reads(locker) == []
+    for path in (
+        f"/cases/{north}",
+        f"/api/cases/{north}/items",
+        f"/items/{walls['north']}",
+        f"/api/items/{walls['north']}",
+        f"/api/items/{walls['shared']}?case={north}",
+    ):
+        assert client.get(path).status_code == 200, path
+    first = [("ada", "North", f"GET /cases/{north}")]
+    assert _admin_reads(locker) == first  # once for the sign-in, pages and API alike
+    shared = client.get(f"/api/items/{walls['shared']}", params={"case": walls["b_id"]})
+    assert shared.status_code == 200
+    assert _admin_reads(locker) == [*first, ("ada", B, f"GET /api/items/{walls['shared']}")]
+    with locker.engine.begin() as conn:  # an admin who is a member of South reads it unlogged
+        ada = accounts.user_named(conn, "ada")
+        access.add_member(conn, ada, south, ada, "viewer")
+    assert client.get(f"/cases/{south}").status_code == 200
+    assert len(_admin_reads(locker)) == 2
+    sign_in(client, "ada")  # a new sign-in is logged anew
+    client.get(f"/api/cases/{north}/items")
+    assert _admin_reads(locker)[2:] == [("ada", "North", f"GET /api/cases/{north}/items")]
+    with locker.engine.begin() as conn:  # so is an API token
+        token = accounts.issue_token(conn, accounts.user_named(conn, "ada"))
+    client.cookies.clear()
+    headers = {"authorization": f"Bearer {token}"}
+    assert client.get(f"/api/cases/{north}/items", headers=headers).status_code == 200
+    assert client.get(f"/api/cases/{north}/items", headers=headers).status_code == 200
+    assert len(_admin_reads(locker)) == 4
+    assert verify(locker, quick=True).ok
+
+
+def test_what_an_admin_read_is_not_shown_to_the_case_people(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """The event names case B: it is the admins' to see, never a case's people's."""
+    client = walls["client"]
+    sign_in(client, "ada")
+    client.get(f"/api/cases/{walls['b_id']}/items")
+    with locker.engine.connect() as conn:
+        [event] = [e for e in log.events(conn) if e.action == "case.read_by_admin"]
+    assert event.details["case"] == B and event.item is None
+    assert "no checkpoint covers it yet" in client.get(f"/api/events/{event.seq}/proof").text
+    for person in ("owner-1", "zq7-mark-member"):
+        sign_in(client, person)
+        assert client.get(f"/api/events/{event.seq}/proof").status_code == 404

@@ -5,10 +5,17 @@ A person sees only the cases they belong to; an item is reachable only through a
 holds it (an item in no case: admins only). A case or item someone may not see is reported as
 not found, so IDs cannot be probed. What of an item a case shows (its records, events, flags)
 is docket.scope's rule.
+
+Admins may enter every case, and that is logged: each case an admin enters without being a
+member of it is collected while a caller holds `admin_entries()` open (the web app, for each
+request), and the caller writes it to the custody log (docket.web.admin_log).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -53,7 +60,37 @@ def require_case(conn: Connection, user: User, case_id: int, action: str) -> str
         raise NotFoundError(f"case {case_id}: no such case")
     if role not in ALLOWED[action]:
         raise ForbiddenError(f"case {case_id}: a {role} may not {action}")
+    entered(conn, user, case_id)
     return role
+
+
+_ENTRIES: ContextVar[set[tuple[str, int]] | None] = ContextVar("admin_entries", default=None)
+
+
+@contextmanager
+def admin_entries() -> Iterator[set[tuple[str, int]]]:
+    """Collect (admin's name, case id) of every case an admin enters without being a member,
+    while the block runs (in this context: a request and the threads it hands work to)."""
+    found: set[tuple[str, int]] = set()
+    token = _ENTRIES.set(found)
+    try:
+        yield found
+    finally:
+        _ENTRIES.reset(token)
+
+
+def entered(conn: Connection, user: User, case_id: int) -> None:
+    """Note that `user` looks into the case (for the log, when they are an admin from outside)."""
+    found = _ENTRIES.get()
+    if found is None or not user.is_admin or (user.name, case_id) in found:
+        return
+    member = conn.execute(
+        select(schema.memberships.c.role).where(
+            schema.memberships.c.case_id == case_id, schema.memberships.c.user_id == user.id
+        )
+    ).first()
+    if member is None:
+        found.add((user.name, case_id))
 
 
 def visible_cases(conn: Connection, user: User) -> list[tuple[int, str, str]]:

@@ -219,6 +219,7 @@ def event_scope(conn: Connection, user: User, event: Event) -> Scope:
         if access.case_role(conn, user, case_id) is not None:
             scope = Scope(case_id, name, user.is_admin)
             if event_visible(conn, scope, event):
+                access.entered(conn, user, case_id)
                 return scope
     if user.is_admin:
         return Scope(None, None, True)

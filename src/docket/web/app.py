@@ -1,5 +1,6 @@
 """The FastAPI app: sign-in and sign-out, errors as JSON, /api/health, sign-in throttles for
-admins, and the route modules, inside the defences of docket.web.security.
+admins, and the route modules, inside the defences of docket.web.security; an admin entering a
+case from outside it is logged (docket.web.admin_log).
 
 Every route decides access through docket.access (never in a template); forms carry a CSRF
 token bound to the session; sessions live in an HttpOnly, SameSite=Strict cookie; sign-in is
@@ -21,6 +22,7 @@ from docket.errors import DiskFullError, DocketError, NotFoundError
 from docket.locker import Locker
 from docket.web import (
     DEFAULT_MAX_UPLOAD,
+    admin_log,
     case_routes,
     incident_routes,
     item_routes,
@@ -55,6 +57,7 @@ def create_app(
     app.state.locker = locker
     app.state.max_upload = max_upload
     app.state.throttle = throttle.Throttle()
+    app.add_middleware(admin_log.AdminLog, locker=locker)
     app.add_middleware(security.Gate, locker=locker, max_upload=app.state.max_upload)
     app.add_middleware(security.SecurityHeaders)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
