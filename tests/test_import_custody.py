@@ -133,15 +133,37 @@ def test_reexport_carries_the_senders_leg_and_both_verifiers_check_it(
     assert gc.collect(receiver, "registry clerk").strays == []
 
 
-def test_a_third_locker_imports_the_relayed_package(
+def test_a_third_locker_carries_and_checks_both_earlier_legs(
     locker: Locker, receiver: Locker, tmp_path: Path
 ) -> None:
     package, _ = sent(locker, tmp_path, "first", 1)
     again = relayed(locker, receiver, package, tmp_path)
     with Locker.create(tmp_path / "third") as third:
-        summary = import_package(third, again, "archivist", key=receiver.public_key)
-        assert len(summary.new) == 1
+        third_leg = relayed(receiver, third, again, tmp_path)
         assert verify(third).ok
+        key = third.public_key
+    report = check(third_leg, key)
+    assert report.intact, report.failures
+    [detail] = [c[2] for c in report.checks if c[0].startswith("prior custody")]
+    assert detail.index(fingerprint(receiver.public_key)) < detail.index("before it")
+    assert detail.index("before it") < detail.index(fingerprint(locker.public_key))
+    code, problems, _, legs = verify_package.verify(third_leg, key.hex())
+    assert (code, problems) == (0, [])
+    assert fingerprint(locker.public_key) in legs[0].split("before it")[1]
+
+
+def test_an_edited_leg_two_legs_back_fails(
+    locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package, _ = sent(locker, tmp_path, "first", 1)
+    again = relayed(locker, receiver, package, tmp_path)
+    inner = bundle_path(again).relative_to(again / "data").as_posix()
+
+    keeping(monkeypatch, lambda b: edit_file(b, inner, lambda raw: raw.replace(b"1", b"2", 1)))
+    with Locker.create(tmp_path / "third") as third:
+        third_leg = relayed(receiver, third, again, tmp_path)
+        key = third.public_key
+    named_in_both(both_fail(third_leg, key), f"{inner}: differs from the export record")
 
 
 def test_the_prior_leg_kept_at_rest_is_verified(

@@ -6,7 +6,8 @@ proven arrival that names one must find it carried (a dropped leg is named). A l
 the sender's checkpoint verifies with the key the arrival recorded (never the key the bundle
 states), the sender's export event is proven by it, every event that export lists is proven,
 and the link holds: the arrival names that very checkpoint, and its item is a file the sender's
-export listed. Part of the stand-alone checker (docket.disclose.check).
+export listed. When the sender had itself imported the items, its own prior legs (inside the
+bundle) are checked the same way, leg by leg. Part of the stand-alone checker.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ class _Leg:
 
     path: str
     failures: list[str] = field(default_factory=list)
+    earlier: str = ""  # the legs before it, when the sender had imported the items too
 
     def record(self, name: str, failures: list[str], detail: str = "") -> None:
         self.failures += [f"{self.path}: {failure}" for failure in failures]
+        if name == NAME:
+            self.earlier = detail
 
     def skip(self, name: str, why: str) -> None:
         """A check the leg cannot make (the sender's payload stayed with the sender)."""
@@ -76,6 +80,8 @@ def check_prior(
             continue
         leg = _Leg(path)
         try:
+            if custody.sha256_of(root / "data" / path)[1] != sha256:
+                raise Malformed("differs from the export record that lists it")
             found.append(_check_leg(root, path, named[sha256], leg))
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             leg.failures.append(f"{path}: {exc}")
@@ -107,6 +113,7 @@ def _check_leg(root: Path, path: str, arrivals: list[dict[str, Any]], leg: _Leg)
         if checkpoint is None or record is None:
             return f"{path}: not verified"
         proven = custody.proven_events(sender, checkpoint, record, leg)
+        check_prior(sender, record, proven, leg)  # the sender's own prior legs, if any
     if checkpoint.origin != kept["origin"] or {p.get("sender_origin") for p in packages} != {
         checkpoint.origin
     }:
@@ -128,5 +135,5 @@ def _check_leg(root: Path, path: str, arrivals: list[dict[str, Any]], leg: _Leg)
     return (
         f"{checkpoint.origin}, signed by {fingerprint(key)} (the key recorded at import, "
         f"{' / '.join(trust)}): its export event {record.seq} and {len(proven)} events, "
-        f"{len(arrivals)} item(s)"
+        f"{len(arrivals)} item(s)" + (f"; before it, {leg.earlier}" if leg.earlier else "")
     )

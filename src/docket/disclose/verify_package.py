@@ -585,6 +585,8 @@ def check_prior(
             problems.append(f"{path}: no proven import in the package names it")
             continue
         try:
+            if digest(root / "data" / path) != sha:
+                raise Bad("differs from the export record that lists it")
             found, line = prior_leg(root, path, named[sha])
         except (Bad, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             found, line = [str(exc)], ""
@@ -614,6 +616,8 @@ def prior_leg(root: Path, path: str, arrivals: list[dict[str, Any]]) -> tuple[li
         origin, size, root_hash, _ = note(sender, "custody/checkpoint.txt", public)
         record = export_record(sender, size, root_hash)
         problems, proven = check_events(sender, record, size, root_hash)
+        earlier, lines = check_prior(sender, record, proven)  # the sender's own prior legs
+        problems += earlier
     if origin != kept["origin"] or {p.get("sender_origin") for p in packages} != {origin}:
         problems.append("its origin is not the sender's the import recorded")
     sent = {sha for _, sha in record["files"].values()}
@@ -635,6 +639,7 @@ def prior_leg(root: Path, path: str, arrivals: list[dict[str, Any]]) -> tuple[li
     return problems, (
         f"prior custody {path}: {origin}, signed by {fingerprint(public)} (the key recorded "
         f"at import, {trust}): {len(proven)} events, {len(arrivals)} item(s)"
+        + "".join(f"; before it, {line}" for line in lines)
     )
 
 
