@@ -3,7 +3,7 @@
 SQLite catalogues are copied with SQLite's online backup API in one step, which reads one
 consistent state of the database (writers wait or the copy restarts; it never mixes two).
 A PostgreSQL catalogue is copied table by table inside one REPEATABLE READ transaction (one
-snapshot of every table) into a new SQLite file made from the same schema, so every copy
+snapshot of every table) into a new SQLite file made by the same migrations, so every copy
 holds an embedded SQLite catalogue and any copy can be restored on a laptop without a server.
 Tables outside docket's schema (none today) are not copied. The file is fsynced before it
 is handed back; `install` then puts it in place atomically.
@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from docket.catalogue import schema
-from docket.catalogue.database import reading
+from docket.catalogue import migrate, schema
+from docket.catalogue.database import open_engine, reading
 from docket.copies.transfer import fsync_dir, fsync_file
 from docket.custody import log
 from docket.errors import CopyError, DiskFullError, is_disk_full
@@ -59,25 +59,21 @@ def _take(engine: Engine, target: Path) -> None:
 
 
 def _copy_tables(engine: Engine, target: Path) -> None:
-    copy = create_engine(f"sqlite:///{target}")
+    """The new file gets its shape from the migrations (so what only SQLite has, the FTS5
+    search index and its triggers, is there too), then every row of every table."""
+    copy = open_engine(f"sqlite:///{target}")
     try:
-        schema.metadata.create_all(copy)
+        migrate.upgrade(copy, "replicate")  # a new catalogue: no event is logged
         source = engine.connect().execution_options(isolation_level="REPEATABLE READ")
         with source, source.begin(), copy.begin() as into:
-            into.exec_driver_sql(
-                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
-            )
             present = set(inspect(source).get_table_names())
-            for table in schema.metadata.sorted_tables:
-                if table.name not in present:
-                    continue
+            tables = [t for t in schema.metadata.sorted_tables if t.name in present]
+            for table in reversed(tables):
+                into.execute(table.delete())  # what the migrations put in (the log's head)
+            for table in tables:
                 rows = source.execute(select(table)).mappings()
                 while batch := rows.fetchmany(_ROWS):
                     into.execute(table.insert(), [dict(row) for row in batch])
-            for (version,) in source.execute(text("SELECT version_num FROM alembic_version")):
-                into.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": version})
-        with copy.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     finally:
         copy.dispose()
 
