@@ -4,6 +4,7 @@ annotations, hashes and a custody summary, in HTML and in a PDF with Arabic shap
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import zipfile
@@ -68,6 +69,10 @@ def package(locker: Locker, tmp_path: Path) -> Path:
             incidents.Incident("Raid on the east market", place="Souq street"),
         )
         incidents.link(conn, "tester", incident, str(member.sha256))
+        elsewhere = incidents.record(
+            conn, "tester", _case_id(conn, OTHER), incidents.Incident("zq9-incident")
+        )
+        incidents.link(conn, "tester", elsewhere, str(arabic.sha256))
         items = items_of_case(conn, CASE)
     out = tmp_path / "court"
     export(locker, items, "court", out, "tester", recipient="Tribunal", case=CASE)
@@ -179,3 +184,16 @@ def test_a_publication_copy_is_named_without_where_it_came_from() -> None:
     assert facts.names == [f"redacted copy of item {'ab' * 8}"]
     assert (facts.sha256, facts.acquisitions) == (copy, [])
     assert facts.capture_time == facts.place == facts.device == "not recorded in the file"
+
+
+def test_the_incidents_the_report_describes_are_proven_by_the_package(package: Path) -> None:
+    records = json.loads((package / "data" / "custody" / "events.json").read_text())
+    events = [json.loads(base64.b64decode(r["leaf"])) for r in records]
+    [described] = [e for e in events if e["action"] == "incident.recorded"]
+    assert described["details"]["title"] == "Raid on the east market"
+    assert described["details"]["place"] == "Souq street"
+    [link] = [e for e in events if e["action"] == "incident.linked"]
+    assert link["details"]["incident"] == described["details"]["incident"]
+    assert "zq9" not in json.dumps(events)  # the other case's incident stays home
+    report = check(package)
+    assert report.ok, report.failures

@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import Connection
-
-from docket.custody import log
 from docket.custody.events import Event
 from docket.disclose.check import fingerprint
 
@@ -174,20 +171,21 @@ def verify_steps(fingerprint_text: str) -> list[str]:
     ]
 
 
-def linked_incidents(conn: Connection, events: list[Event]) -> list[Incident]:
+DESCRIBED = ("incident.recorded", "incident.updated")  # the events that describe an incident
+
+
+def linked_incidents(item_events: list[Event], events: list[Event]) -> list[Incident]:
     """The incidents an item's included events link it to (links later undone left out),
-    each as described by its latest recorded or updated event in the log."""
-    undone = {e.details.get("linked_in") for e in events if e.action == "incident.unlinked"}
+    each as described by its latest recorded or updated event among the package's `events`:
+    what the report says of an incident is proven by an event the package carries."""
+    undone = {e.details.get("linked_in") for e in item_events if e.action == "incident.unlinked"}
     found = []
-    for link in events:
+    for link in item_events:
         if link.action != "incident.linked" or link.seq in undone:
             continue
         number = link.details.get("incident")
         described = [
-            e
-            for e in log.events(conn)
-            if e.action in ("incident.recorded", "incident.updated")
-            and e.details.get("incident") == number
+            e for e in events if e.action in DESCRIBED and e.details.get("incident") == number
         ]
         if not described or not isinstance(number, int):
             continue

@@ -139,11 +139,23 @@ def _item_metadata(
 def _events_for(
     conn: Connection, chosen: list[_Chosen], profile: str, case: str | None = None
 ) -> list[Event]:
-    """Court: every event of the items, but of a case's export only those the case may read
-    (facts of the bytes, and its own people's work: docket.scope)."""
+    """Court: every event of the items, and the events that describe the incidents they are
+    linked to (so the report's incident facts are proven too); of a case's export only those
+    the case may read (facts of the bytes, and its own people's work: docket.scope)."""
     if profile == "court":
         wanted = {c.item for c in chosen}
-        events = [e for e in log.events(conn) if e.item in wanted]
+        logged = list(log.events(conn))
+        linked = {
+            e.details.get("incident")
+            for e in logged
+            if e.item in wanted and e.action == "incident.linked"
+        }
+        events = [
+            e
+            for e in logged
+            if e.item in wanted
+            or (e.action in _report_facts.DESCRIBED and e.details.get("incident") in linked)
+        ]
         return (
             events
             if case is None
@@ -419,7 +431,7 @@ def _write_payload(
                 "metadata": metadata,
                 "events": [e.__dict__ for e in events if e.item == c.item],
                 "incidents": _report_facts.linked_incidents(
-                    conn, [e for e in events if e.item == c.item]
+                    [e for e in events if e.item == c.item], events
                 ),
             }
         )
