@@ -408,6 +408,9 @@ def test_verifier_inside_the_package_needs_only_the_standard_library(
     )
     assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
     assert "VERDICT: intact" in confirmed.stdout
+    time = (package / "data" / "custody" / "checkpoint.txt").read_text().split("\n")[3][5:]
+    assert f"signed export checkpoint: {locker.origin}, size " in confirmed.stdout
+    assert f", time {time} (the sender's clock" in confirmed.stdout  # as the report says
     (package / "data" / "report.html").chmod(0o644)
     (package / "data" / "report.html").write_text("edited")
     rebag(package)

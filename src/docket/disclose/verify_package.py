@@ -644,7 +644,8 @@ def prior_leg(root: Path, path: str, arrivals: list[dict[str, Any]]) -> tuple[li
 
 
 def verify(package: Path, key: str | None) -> tuple[int, list[str], str, list[str]]:
-    """(exit code, problems, the signer's fingerprint, a line per prior leg checked)."""
+    """(exit code, problems, the signer's fingerprint, what was found: the signed checkpoint's
+    size and time, and a line per prior leg checked)."""
     with tempfile.TemporaryDirectory(prefix="docket-verify-") as scratch:
         try:
             root = unpack(package, Path(scratch))
@@ -658,7 +659,11 @@ def verify(package: Path, key: str | None) -> tuple[int, list[str], str, list[st
                 if not HEX64.fullmatch(key):
                     return 1, ["signed with another key than the one you expected"], printed, []
                 public = bytes.fromhex(key)  # the signatures will not verify with it
-            origin, size, root_hash, _ = note(root, "custody/checkpoint.txt", public)
+            origin, size, root_hash, time = note(root, "custody/checkpoint.txt", public)
+            found = [
+                f"signed export checkpoint: {origin}, size {size}, time {time} (the sender's "
+                "clock; a timestamp authority's time is checked by docket-check)"
+            ]
             export = export_record(root, size, root_hash)
             problems += check_contents(root, export, origin)
             event_problems, events = check_events(root, export, size, root_hash)
@@ -666,9 +671,10 @@ def verify(package: Path, key: str | None) -> tuple[int, list[str], str, list[st
             problems += check_previous(root, export, public, size, root_hash)
             prior_problems, legs = check_prior(root, export, events)
             problems += prior_problems
+            found += legs
         except (Bad, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             return 1, [str(exc)], "", []
-    return (1 if problems else 0 if key is not None else 3), problems, printed, legs
+    return (1 if problems else 0 if key is not None else 3), problems, printed, found
 
 
 def fingerprint(public: bytes) -> str:
@@ -680,11 +686,11 @@ def main(args: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     key = args[2] if len(args) == 3 else None
-    code, problems, printed, legs = verify(
+    code, problems, printed, found = verify(
         Path(args[0]), key if key is None or key.startswith("SHA256:") else key.lower()
     )
-    for leg in legs:
-        print(leg)
+    for line in found:
+        print(line)
     for problem in problems:
         print(f"PROBLEM  {problem}")
     print(
