@@ -1,8 +1,8 @@
 """Case walls (docket.scope): bytes shared by case A ("North") and case B, with a marker
 ("zq7-mark-") planted in everything B's people recorded about them: the source's pseudonym,
-the note, the path, a tag, an annotation, an incident (title and actor), a flag and a reveal
-(and B's name and its people's names). Nothing of it may reach anyone of A, or anyone in no
-case, through any page, API route, search or export."""
+the note, the path, a tag, an annotation, an incident (title and actor), a flag, a reveal and
+an analysis step B's person ran (and B's name and its people's names). Nothing of it may reach
+anyone of A, or anyone in no case, through any page, API route, search or export."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from media import jpeg, sample
 from sqlalchemy import select, update
 
 from docket import access, accounts, incidents, review, scope
-from docket.catalogue import schema
+from docket.catalogue import records, schema
 from docket.custody import log
 from docket.disclose.check import check
 from docket.disclose.package import export, items_of_case
@@ -76,6 +76,10 @@ def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, An
         )
         incidents.link(conn, "zq7-mark-member", incident, sha)
         incidents.link(conn, "zq7-mark-member", incident, sha, note)
+        # a step B's person ran on the shared bytes (its event hidden from A: B's name)
+        records.record_result(
+            conn, "zq7-mark-member", sha, "zq7-mark-step", "1", None, error="zq7-mark-error"
+        )
     return {
         **world,
         "shared": sha,
@@ -215,6 +219,14 @@ def test_export_of_case_a_carries_no_acquisition_of_case_b(
     walls: dict[str, Any], locker: Locker, tmp_path: Path, profile: str
 ) -> None:
     client, north = walls["client"], walls["cases"]["North"]
+    if profile == "publication":  # A publishes only copies A approved
+        from docket.protect import approval
+
+        for item in (walls["north"], walls["shared"]):
+            copy = _strip_as(locker, item, "owner-1")
+            with locker.engine.begin() as conn:
+                a_view = scope.Scope(north, "North")
+                approval.approve(conn, "owner-1", item, copy, a_view, acknowledged_faces=1)
     csrf = sign_in(client, "owner-1")
     answer = client.post(f"/cases/{north}/export", data={"profile": profile, "csrf": csrf})
     assert answer.status_code == 200, answer.text
@@ -573,3 +585,20 @@ def test_what_an_admin_read_is_not_shown_to_the_case_people(
     for person in ("owner-1", "zq7-mark-member"):
         sign_in(client, person)
         assert client.get(f"/api/events/{event.seq}/proof").status_code == 404
+
+
+def test_analysis_a_case_cannot_see_the_events_of_is_not_listed(
+    walls: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    """The step B's person ran is listed in B (so the sweeps above could find its marker),
+    never in A: not on the item page, the API, `show --case` or A's court export."""
+    client, shared, north = walls["client"], walls["shared"], walls["cases"]["North"]
+    sign_in(client, "zq7-mark-member")
+    in_b = client.get(f"/api/items/{shared}").json()["analysis"]
+    assert {"step": "zq7-mark-step", "version": "1", "status": "failed"}.items() <= in_b[-1].items()
+    sign_in(client, "owner-1")
+    in_a = client.get(f"/api/items/{shared}", params={"case": north}).json()["analysis"]
+    assert all(row["step"] != "zq7-mark-step" for row in in_a)
+    shown = cli("show", "--locker", locker.path, shared[:12], "--case", "North", "--json")
+    assert not MARKER.search(shown.out.encode())
+    assert b"zq7-mark-step" in cli("show", "--locker", locker.path, shared[:12]).out.encode()

@@ -218,7 +218,9 @@ def show(
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         sha256 = queries.resolve_item(conn, item_id)
         view = scope.for_locker(conn, sha256, case, choose=False)
-        detail = queries.describe_item(conn, sha256, None if case is None else view.cases)
+        as_case = None if case is None else scope.export_of(conn, case)  # what the case shows
+        shown = None if as_case is None else scope.event_seqs(conn, as_case, sha256)
+        detail = queries.describe_item(conn, sha256, None if case is None else view.cases, shown)
         raw_text = queries.raw_metadata(conn, sha256) if raw else None
         previews = queries.derivative_paths(conn, sha256)
         detail["safe_preview"] = (

@@ -208,6 +208,12 @@ def events_of(conn: Connection, scope: Scope, sha256: str) -> list[Event]:
     return visible_events(conn, scope, log.events(conn, sha256))
 
 
+def event_seqs(conn: Connection, scope: Scope, sha256: str) -> set[int]:
+    """The log positions of the item's events this view shows (what of its analysis it lists:
+    docket.catalogue.queries.describe_item)."""
+    return {event.seq for event in events_of(conn, scope, sha256)}
+
+
 def event_scope(conn: Connection, user: User, event: Event) -> Scope:
     """A view of one of the person's cases in which they may see this event (else not found)."""
     if event.item is None:

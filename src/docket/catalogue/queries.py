@@ -122,10 +122,16 @@ def list_items(
 
 
 def describe_item(
-    conn: Connection, sha256: str, cases_shown: Collection[int | None] | None = None
+    conn: Connection,
+    sha256: str,
+    cases_shown: Collection[int | None] | None = None,
+    events_shown: Collection[int] | None = None,
 ) -> dict[str, Any]:
     """An item's facts and acquisitions: of the cases `cases_shown` (a docket.scope view's
-    `cases`; its first arrival is theirs), or of every case when None."""
+    `cases`; its first arrival is theirs), or of every case when None. Its analysis (the steps
+    run, their versions, statuses and errors) lists only results whose events are among
+    `events_shown` (the events the view shows), when given: a step another case's person ran
+    is that case's to know. The metadata is a fact of the bytes, shown to every case."""
     row = conn.execute(select(schema.items).where(schema.items.c.sha256 == sha256)).mappings().one()
     query = (
         select(schema.acquisitions, schema.sources.c.pseudonym)
@@ -154,11 +160,16 @@ def describe_item(
             schema.results.c.step_version,
             schema.results.c.status,
             schema.results.c.error,
+            schema.results.c.event_seq,
         )
         .where(schema.results.c.item_sha256 == sha256)
         .order_by(schema.results.c.id)
     ).all()
-    latest = {step: (version, status, error) for step, version, status, error in steps}
+    latest = {
+        step: (version, status, error)
+        for step, version, status, error, seq in steps
+        if events_shown is None or seq in events_shown
+    }
     return {
         "sha256": row["sha256"],
         "sha512": row["sha512"],

@@ -119,7 +119,9 @@ def _item_metadata(
             "derived_from": chosen.item,
             "made_by": chosen.kind,
         }
-    detail = queries.describe_item(conn, chosen.item, _shown(conn, case))
+    view = None if case is None else scope.export_of(conn, case)
+    shown = None if view is None else scope.event_seqs(conn, view, chosen.item)
+    detail = queries.describe_item(conn, chosen.item, _shown(conn, case), shown)
     metadata = latest_result(conn, chosen.item, "metadata")
     return {
         "file_sha256": file_sha256,

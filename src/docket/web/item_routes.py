@@ -74,10 +74,11 @@ def _annotation(text: str, region: str, start: str, end: str) -> review.Annotati
 
 def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, Any]:
     """The item as the case `view` looks through shows it (docket.scope)."""
-    detail = queries.describe_item(conn, sha256, view.cases)
+    events = scope.events_of(conn, view, sha256)
+    detail = queries.describe_item(conn, sha256, view.cases, {e.seq for e in events})
     detail["case"] = {"id": view.case_id, "name": view.case}
     detail["flag"] = flags.current_flag(conn, sha256, view)
-    detail["events"] = [e.__dict__ for e in scope.events_of(conn, view, sha256)]
+    detail["events"] = [e.__dict__ for e in events]
     detail["tags"] = review.tags_of(conn, sha256, view)
     detail["annotations"] = review.annotations_of(conn, sha256, view)
     detail["keyframes"] = [time for time, _ in queries.keyframes(conn, sha256)]
