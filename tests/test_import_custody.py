@@ -313,3 +313,30 @@ def test_a_bundle_naming_a_file_outside_custody_fails(
     again = relayed(locker, receiver, package, tmp_path)
     named_in_both(both_fail(again, receiver.public_key), "outside custody/")
     assert not (tmp_path / "escape.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "custody/prior/../../../etc/passwd",
+        "custody/prior/sender/not-a-hash.json",
+        f"custody/prior/.hidden/{'a' * 64}.json",
+        f"items/{'a' * 64}.json",
+    ],
+)
+def test_an_export_record_naming_an_odd_prior_path_is_malformed(path: str) -> None:
+    from docket.disclose._check_custody import Malformed, _export_record
+
+    details = {
+        "profile": "court",
+        "recipient": None,
+        "items": [],
+        "files": [{"path": path, "size": 1, "sha256": "a" * 64}],
+        "prior": [path],
+        "events": [],
+        "events_left_out": 0,
+        "proofs": {"timestamp": False, "previous": None},
+    }
+    with pytest.raises(Malformed, match="names prior custody"):
+        _export_record(7, {"details": details, "time": "2026-01-01T00:00:00Z"})
+    assert not verify_package.PRIOR_PATH.fullmatch(path)

@@ -25,6 +25,7 @@ from docket.custody.checkpoint import Checkpoint, open_checkpoint, strict_b64
 from docket.disclose._check_bag import Recorder, bag_info, bag_info_text, files_under
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
+PRIOR_PATH = re.compile(r"custody/prior/[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}/[0-9a-f]{64}\.json")
 RECORD_KEYS = {"event", "leaf", "audit_path", "result_data"}
 PROOF_FILES = ("custody/checkpoint.txt", "custody/export.json", "custody/events.json")
 PREVIOUS_FILES = ("custody/previous-checkpoint.txt", "custody/consistency.json")
@@ -197,7 +198,7 @@ def _export_record(seq: int, event: dict[str, Any]) -> ExportRecord:
         expect(p, str, f"{what}: prior custody")
         for p in expect(details.get("prior", []), list, f"{what}: prior custody")
     ]
-    if any(p not in files or not p.startswith("custody/prior/") for p in prior):
+    if any(p not in files or not PRIOR_PATH.fullmatch(p) for p in prior):
         raise Malformed(f"{what}: names prior custody that is not a listed custody/prior/ file")
     return ExportRecord(
         seq=seq,

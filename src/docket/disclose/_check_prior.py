@@ -80,7 +80,8 @@ def check_prior(
             continue
         leg = _Leg(path)
         try:
-            if custody.sha256_of(root / "data" / path)[1] != sha256:
+            actual = custody.sha256_of(root / "data" / path)[1]
+            if actual != sha256 or not path.endswith(f"/{sha256}.json"):
                 raise Malformed("differs from the export record that lists it")
             found.append(_check_leg(root, path, named[sha256], leg))
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:

@@ -367,7 +367,7 @@ def export_record(root: Path, size: int, root_hash: bytes) -> dict[str, Any]:
         of(previous.get("tree_size"), int, "previous size")
         hex64(previous.get("root"), "previous root")
     prior = [of(p, str, "prior") for p in of(details.get("prior", []), list, "prior")]
-    if any(p not in listed or not p.startswith("custody/prior/") for p in prior):
+    if any(p not in listed or not PRIOR_PATH.fullmatch(p) for p in prior):
         raise Bad(f"event {seq}: names prior custody that is not a listed custody/prior/ file")
     return {
         "seq": seq,
@@ -552,6 +552,7 @@ def check_previous(
 # Prior custody: the sender's leg of items this package's locker imported, checked against the
 # sender's key the proven import recorded, and linked to it (docket.disclose._check_prior).
 MEMBER = re.compile(r"custody(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+")
+PRIOR_PATH = re.compile(r"custody/prior/[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}/[0-9a-f]{64}\.json")
 BUNDLE = {"format", "origin", "public_key", "profile", "files"}
 
 
@@ -585,7 +586,7 @@ def check_prior(
             problems.append(f"{path}: no proven import in the package names it")
             continue
         try:
-            if digest(root / "data" / path) != sha:
+            if digest(root / "data" / path) != sha or not path.endswith(f"/{sha}.json"):
                 raise Bad("differs from the export record that lists it")
             found, line = prior_leg(root, path, named[sha])
         except (Bad, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
