@@ -6,6 +6,7 @@ anyone of A, or anyone in no case, through any page, API route, search or export
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import re
@@ -13,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import pytest
 from conftest import PASSWORD, ROLES, sign_in, take
 from media import jpeg, sample
@@ -210,8 +212,26 @@ def test_search_takes_wildcards_literally(walls: dict[str, Any]) -> None:
 
 
 def _package_files(package: Path) -> dict[str, bytes]:
+    """Every file of a package as searchable bytes: a PDF with its text and every stream
+    decompressed after it (a marker in a compressed page would otherwise go unseen)."""
     with zipfile.ZipFile(package) as bundle:
-        return {name: bundle.read(name) for name in bundle.namelist()}
+        files = {name: bundle.read(name) for name in bundle.namelist()}
+    return {
+        name: content + _pdf_text(content) if name.endswith(".pdf") else content
+        for name, content in files.items()
+    }
+
+
+def _pdf_text(content: bytes) -> bytes:
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    parts = [(page.extract_text() or "").encode() for page in reader.pages]
+    parts.append(str(reader.metadata or {}).encode())
+    numbers = {n for by_number in reader.xref.values() for n in by_number}
+    for number in sorted(numbers | set(reader.xref_objStm)):
+        found = reader.get_object(number)
+        if isinstance(found, pypdf.generic.StreamObject):
+            parts.append(found.get_data())
+    return b"\n".join(parts)
 
 
 @pytest.mark.parametrize("profile", ["court", "publication"])
@@ -248,9 +268,14 @@ def test_export_of_case_b_keeps_its_own_records(walls: dict[str, Any], locker: L
         items = items_of_case(conn, B)
     package = locker.path.parent / "b.zip"
     export(locker, items, "court", package, "zq7-mark-member", case=B)
-    content = b"".join(_package_files(package).values())
+    files = _package_files(package)
+    content = b"".join(files.values())
     assert b"zq7-mark-note" in content and b"harbour note" not in content
     assert check(package).ok
+    # The PDF report is scanned, its text decompressed: B's marker is found in B's own report.
+    [report] = [c for n, c in files.items() if n.endswith("report.pdf")]
+    assert not MARKER.search(report[: report.index(b"%%EOF")])  # its streams are compressed
+    assert b"zq7-mark-note" in report
 
 
 def test_adding_bytes_another_case_holds_looks_like_adding_new_bytes(
