@@ -8,11 +8,13 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import PASSWORD, sign_in
 from fastapi.testclient import TestClient
+from media import jpeg, sample
 from sqlalchemy import select, text, update
 from test_migrate import downgrade
 
@@ -438,6 +440,24 @@ def test_the_command_line_manages_users_tokens_and_members(
         "case.member_removed",
     ]
     assert cli("verify", *at).code == 0
+
+
+def test_member_ls_of_a_case_with_no_members_says_so(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    at = ("--locker", locker.path)
+    empty = cli("user", "ls", *at)
+    assert empty.code == 0 and empty.out.startswith("no accounts yet")
+    picture = tmp_path / "in" / "p.jpg"
+    picture.parent.mkdir()
+    picture.write_bytes(jpeg(sample("coffee")))
+    assert cli("ingest", picture, "--case", "Quiet", *at).code == 0
+    listed = cli("member", "ls", "Quiet", *at)
+    assert listed.code == 0
+    assert listed.out == "Quiet has no members (add one: docket member add Quiet NAME ROLE)\n"
+    assert cli("member", "ls", "Quiet", "--json", *at).json() == []
+    missing = cli("member", "ls", "Nowhere", *at)
+    assert missing.code == 1 and "'Nowhere': no such case" in missing.err
 
 
 def test_a_token_from_before_migration_0004_carries_over_with_an_expiry(

@@ -55,6 +55,8 @@ def user_ls(as_json: bool, locker_path: Path | None) -> None:
     if as_json:
         print_json(users)
         return
+    if not users:
+        click.echo("no accounts yet (make one: docket user add NAME)")
     for u in users:
         state = "disabled" if u["disabled"] else "active"
         seen = u["last_sign_in"] or "never signed in"
@@ -157,6 +159,8 @@ def member_ls(case: str, as_json: bool, locker_path: Path | None) -> None:
     if as_json:
         print_json(members)
         return
+    if not members:
+        click.echo(f"{case} has no members (add one: docket member add {case} NAME ROLE)")
     for m in members:
         click.echo(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
 
