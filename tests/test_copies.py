@@ -463,7 +463,7 @@ def test_replicate_to_a_full_disk_is_one_line_and_the_replica_not_worse(
     result = cli("replicate", "--locker", tmp_path / "locker", replica)
     assert result.code == 1
     [line] = result.err.strip().splitlines()
-    assert line.startswith(f"docket: {replica}: disk full while writing blob ")
+    assert line == f"docket: {replica}: disk full while writing blobs (No space left on device)"
     assert verified(replica) == []
     assert list((replica / "tmp").iterdir()) == []
 

@@ -9,25 +9,48 @@ import click
 
 from docket._cli_common import locker_option, open_locker, print_json
 from docket.copies.audit import SAMPLE, audit
+from docket.copies.bucket import Bucket
 from docket.copies.destination import Folder
 from docket.copies.repair import repair
 from docket.copies.replicate import replicate
 from docket.copies.restore import restore
+from docket.errors import DocketError
 from docket.locker import default_actor, default_path
+from docket.store.s3 import SCHEME, S3Bucket
 
 
 @click.command(name="replicate")
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("dest")
 @click.option(
     "--include-private-key",
     is_flag=True,
     help="Copy keys/signing.key too (the copy can then sign; keep it as safe as the locker).",
 )
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="For an s3:// destination: days each object stays locked (S3 Object Lock).",
+)
 @locker_option
-def replicate_command(dest: Path, include_private_key: bool, locker_path: Path | None) -> None:
-    """Copy the locker to DEST (another disk); run again to copy only what is new."""
+def replicate_command(
+    dest: str, include_private_key: bool, retention_days: int | None, locker_path: Path | None
+) -> None:
+    """Copy the locker to DEST (a folder on another disk, or s3://bucket/prefix?endpoint=...);
+    run again to copy only what is new."""
     with open_locker(locker_path) as locker:
-        copied = replicate(locker, Folder(dest), default_actor(), private_key=include_private_key)
+        if dest.startswith(SCHEME):
+            if retention_days is None:
+                raise DocketError(f"{dest}: give --retention-days N for a bucket copy")
+            with locker.store.scratch("replicate") as work:
+                target = Bucket(S3Bucket.open(dest), retention_days, work)
+                copied = replicate(locker, target, default_actor(), private_key=include_private_key)
+        else:
+            if retention_days is not None:
+                raise DocketError("--retention-days is for an s3:// destination")
+            copied = replicate(
+                locker, Folder(Path(dest)), default_actor(), private_key=include_private_key
+            )
     click.echo(
         f"replicated to {copied.destination}: {copied.blobs_copied} blob(s) copied "
         f"({copied.bytes_copied} bytes), {copied.blobs_held} held, tree size "

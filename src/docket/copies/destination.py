@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from docket.copies import snapshot, transfer
 from docket.custody import witness
@@ -48,14 +51,15 @@ class Destination(Protocol):
 
     def blob_names(self) -> set[str]: ...
 
-    def put_blob(self, sha256: str, stream: IO[bytes]) -> int:
-        """Store a blob, proven to hash to its name; returns its size."""
+    def put_blobs(self, names: list[str], opener: Callable[[str], IO[bytes]]) -> tuple[int, int]:
+        """Store the blobs named, read through `opener`, each proven to hash to its name, and
+        durable once this returns; returns how many and how many bytes."""
 
     def scratch_file(self, purpose: str) -> Path:
         """A local path for a file being prepared (removed unless put in place)."""
 
-    def catalogue(self) -> Path | None:
-        """The copy's current catalogue, readable as an SQLite file, if it has one."""
+    def held_log(self) -> list[bytes] | None:
+        """The leaf hashes of the copy's current catalogue's log; None when it has none."""
 
     def put_catalogue(self, prepared: Path) -> None: ...
 
@@ -105,15 +109,24 @@ class Folder:
     def blob_names(self) -> set[str]:
         return transfer.blob_names(self.objects)
 
-    def put_blob(self, sha256: str, stream: IO[bytes]) -> int:
-        return transfer.put_blob(stream, sha256, self.objects, self.tmp)
+    def put_blobs(self, names: list[str], opener: Callable[[str], IO[bytes]]) -> tuple[int, int]:
+        return transfer.put_blobs(names, opener, self.objects, self.tmp)
 
     def scratch_file(self, purpose: str) -> Path:
         return self.tmp / f"{scratch.name(purpose)}.part"
 
-    def catalogue(self) -> Path | None:
+    def held_log(self) -> list[bytes] | None:
         file = self.root / CATALOGUE_NAME
-        return file if file.is_file() else None
+        if not file.is_file():
+            return None
+        try:
+            with snapshot.opened(file) as conn:
+                return snapshot.leaves(conn)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise CopyError(
+                f"{file}: cannot be read ({reason}); not replaced (move it aside to replace it)"
+            ) from exc
 
     def put_catalogue(self, prepared: Path) -> None:
         snapshot.install(prepared, self.root / CATALOGUE_NAME)

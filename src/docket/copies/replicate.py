@@ -67,15 +67,13 @@ def copy_locker(
             leaves = snapshot.leaves(conn)
             referenced = snapshot.referenced_blobs(conn)
         _check_holds_witnessed(source, dest, witnessed, leaves)
-        old = dest.catalogue()
-        if old is not None:
-            with snapshot.opened(old) as conn:
-                before = snapshot.leaves(conn)
-            if leaves[: len(before)] != before:
-                raise CopyError(
-                    f"{old}: holds {len(before)} events that are not the beginning of this "
-                    "locker's log (the copies diverged); not replaced; run `docket audit-copies`"
-                )
+        before = dest.held_log()
+        if before is not None and leaves[: len(before)] != before:
+            raise CopyError(
+                f"{dest.describe()}: its catalogue holds {len(before)} events that are not the "
+                "beginning of this locker's log (the copies diverged); not replaced; run "
+                "`docket audit-copies`"
+            )
         have = dest.blob_names()
         lacking = [name for name in referenced if name not in present and name not in have]
         lacking = [name for name in lacking if not source.store.has(name)]
@@ -85,11 +83,8 @@ def copy_locker(
                 f"its store ({len(lacking)} in all); repair it from another copy "
                 "first (`docket repair --from COPY`)"
             )
-        copied = size = 0
-        for name in sorted((present | set(referenced)) - have):
-            with source.store.open(name) as stream:
-                size += dest.put_blob(name, stream)
-            copied += 1
+        wanted = sorted((present | set(referenced)) - have)
+        copied, size = dest.put_blobs(wanted, source.store.open)
         dest.put_catalogue(prepared)
     finally:
         snapshot.discard(prepared)

@@ -1,0 +1,137 @@
+"""A copy in an S3-compatible bucket with Object Lock: the same `Destination` as a folder.
+
+Every object is written once, locked in COMPLIANCE mode for the retention asked for
+(store/s3.py's `put_if_absent`), so a thief holding the bucket's keys cannot delete or change
+the copy before then. Blobs go to `objects/ab/cdef...`, each read from the locker into a local
+scratch file while it is hashed (a mismatch with its name is refused, as for a folder) and
+sent with its SHA-256, which the server checks again. Files that change between runs are never
+overwritten: each run writes a new object under the file's name (`catalogue.sqlite/<stamp>`,
+`checkpoints.log/<stamp>`, `replica.json/<stamp>`, stamps sortable by time) and the newest is
+the current one; docket.json and keys/signing.pub are written once. The order of `replicate`
+holds: blobs, then the catalogue, then checkpoints.log, then replica.json, so a run stopped at
+any point leaves the newest complete set as it was.
+
+`audit-copies`, `repair` and `restore` read folders: to use a bucket copy, first download its
+newest objects into a folder (see docs/how-to/copies.md).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from docket.copies import snapshot, transfer
+from docket.errors import CopyError
+from docket.locker import CONFIG_NAME, PUBLIC_KEY
+from docket.store import scratch
+from docket.store.s3 import S3Bucket
+
+_ONCE = {CONFIG_NAME, str(PUBLIC_KEY)}
+_CATALOGUE = "catalogue.sqlite"
+
+
+class Bucket:
+    def __init__(self, bucket: S3Bucket, retention_days: int, work: Path) -> None:
+        """`work`: a local scratch folder (the locker's tmp/) for files on their way."""
+        if retention_days < 1:
+            raise CopyError(f"{bucket.url}: give a retention of at least one day")
+        self.bucket = bucket
+        self.retention = datetime.timedelta(days=retention_days)
+        self.work = work
+
+    def describe(self) -> str:
+        return self.bucket.url
+
+    def _until(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.UTC) + self.retention
+
+    def prepare(self, locker_id: str) -> None:
+        self.bucket.require_object_lock()
+        held = self.read(CONFIG_NAME)
+        if held is None:
+            return
+        try:
+            found = json.loads(held).get("locker_id")
+        except (ValueError, AttributeError):
+            found = None
+        if found != locker_id:
+            raise CopyError(
+                f"{self.describe()}: a copy of another locker ({found}); not written to"
+            )
+
+    def blob_names(self) -> set[str]:
+        return {
+            key[len("objects/") :].replace("/", "")
+            for key, _size in self.bucket.keys("objects/")
+            if key.count("/") == 2
+        }
+
+    def put_blobs(self, names: list[str], opener: Callable[[str], IO[bytes]]) -> tuple[int, int]:
+        count = total = 0
+        for sha256 in names:
+            part = self.scratch_file("copy")
+            try:
+                with opener(sha256) as stream:
+                    size = transfer.write_proven(stream, sha256, part, fsync=False)
+                key = f"objects/{sha256[:2]}/{sha256[2:]}"
+                self.bucket.put_if_absent(key, part, self._until(), sha256=sha256)
+            finally:
+                part.unlink(missing_ok=True)
+            count, total = count + 1, total + size
+        return count, total
+
+    def scratch_file(self, purpose: str) -> Path:
+        return self.work / f"{scratch.name(purpose)}.part"
+
+    def _newest(self, name: str) -> str | None:
+        return max((key for key, _size in self.bucket.keys(f"{name}/")), default=None)
+
+    def held_log(self) -> list[bytes] | None:
+        key = self._newest(_CATALOGUE)
+        if key is None:
+            return None
+        local = self.scratch_file("held-catalogue")
+        stream = self.bucket.get(key)
+        try:
+            with local.open("wb") as out:
+                while chunk := stream.read(transfer.CHUNK):
+                    out.write(chunk)
+            with snapshot.opened(local) as conn:
+                return snapshot.leaves(conn)
+        finally:
+            stream.close()
+            snapshot.discard(local)
+
+    def put_catalogue(self, prepared: Path) -> None:
+        self._put_new(_CATALOGUE, prepared)
+
+    def _put_new(self, name: str, file: Path) -> None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        self.bucket.put_if_absent(f"{name}/{stamp}-{uuid.uuid4().hex[:8]}", file, self._until())
+
+    def read(self, name: str) -> bytes | None:
+        key = name if name in _ONCE else self._newest(name)
+        if key is None or (name in _ONCE and not self.bucket.exists(key)):
+            return None
+        stream = self.bucket.get(key)
+        try:
+            return stream.read()
+        finally:
+            stream.close()
+
+    def write(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        if name in _ONCE and self.read(name) is not None:
+            raise CopyError(f"{self.bucket.location.name(name)}: held already, and never replaced")
+        local = self.scratch_file("write")
+        try:
+            local.write_bytes(data)
+            if name in _ONCE:
+                self.bucket.put_if_absent(name, local, self._until())
+            else:
+                self._put_new(name, local)
+        finally:
+            local.unlink(missing_ok=True)

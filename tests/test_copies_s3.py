@@ -1,0 +1,97 @@
+"""replicate to an S3-compatible bucket with Object Lock. The server is moto in server mode on
+loopback (an emulator of S3, see s3_server.py); set DOCKET_TEST_S3_URL to run the same tests
+against a real endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import s3_server
+from conftest import photo, take
+
+from docket.copies.bucket import Bucket
+from docket.copies.replicate import replicate
+from docket.errors import CopyError
+from docket.locker import Locker
+from docket.store.s3 import S3Bucket
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[s3_server.Endpoint]:
+    with s3_server.moto() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["moto", "real"])
+def endpoint(
+    request: pytest.FixtureRequest, moto_endpoint: s3_server.Endpoint
+) -> s3_server.Endpoint:
+    if request.param == "moto":
+        return moto_endpoint
+    real = s3_server.real()
+    if real is None:
+        pytest.skip(f"no real S3 endpoint: set {s3_server.REAL_URL_VARIABLE} to run against one")
+    return real
+
+
+def to_bucket(locker: Locker, url: str) -> Any:
+    with locker.store.scratch("replicate") as work:
+        return replicate(locker, Bucket(S3Bucket.open(url), 1, work), "tester", private_key=False)
+
+
+def test_a_bucket_copy_holds_every_blob_locked_and_moves_only_what_is_new(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint
+) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    url = endpoint.locked_url()
+    first = to_bucket(locker, url)
+    bucket = S3Bucket.open(url)
+    names = {key for key, _ in bucket.keys("objects/")}
+    held = {name[:2] + "/" + name[2:] for name in locker.store.digests()}
+    assert names == {f"objects/{name}" for name in held}
+    assert first.blobs_copied == len(held) > 0
+    key = sorted(names)[0]
+    [version] = [v for v in bucket.versions(key) if v.key == key]
+    assert bucket.head(key, version.version_id).lock_mode == "COMPLIANCE"
+    again = to_bucket(locker, url)
+    assert again.blobs_copied == 0
+    take(locker, photo(tmp_path / "b", seed=2))
+    third = to_bucket(locker, url)
+    assert 0 < third.blobs_copied < first.blobs_copied + 10
+    catalogues = [key for key, _ in bucket.keys("catalogue.sqlite/")]
+    assert len(catalogues) == 3  # one object per run, none replaced
+    witness = b"".join(
+        bucket.get(max(k for k, _ in bucket.keys("checkpoints.log/"))).read().splitlines(True)
+    )
+    assert witness == (locker.path / "checkpoints.log").read_bytes()
+
+
+def test_a_bucket_holding_another_lockers_copy_is_refused(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint
+) -> None:
+    url = endpoint.locked_url()
+    other = Locker.create(tmp_path / "other", actor="tester")
+    to_bucket(other, url)
+    with pytest.raises(CopyError, match="a copy of another locker"):
+        to_bucket(locker, url)
+
+
+def test_a_bucket_copy_needs_a_retention(locker: Locker, cli: Any) -> None:
+    result = cli("replicate", "--locker", locker.path, "s3://evidence-copies/north")
+    assert result.code == 1
+    assert (
+        result.err == "docket: s3://evidence-copies/north: give --retention-days N for a "
+        "bucket copy\n"
+    )
+
+
+def test_a_bucket_without_object_lock_is_refused(
+    locker: Locker, moto_endpoint: s3_server.Endpoint, cli: Any
+) -> None:
+    url = moto_endpoint.plain_url()
+    assert url is not None
+    result = cli("replicate", "--locker", locker.path, "--retention-days", "30", url)
+    assert result.code == 1 and "does not have Object Lock enabled" in result.err
