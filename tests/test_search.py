@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from conftest import photo, sign_in, take
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import inspect, select, text
 
@@ -296,3 +298,32 @@ def test_cli_ls_search_uses_the_index_through_the_named_case(
     assert listed("--search", "qcli") == [sha]  # the holder, through any case
     assert listed("--search", "qcli harbour") == []  # every word through one case
     assert listed("--search", '"*%') == []
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(written=st.text(max_size=80), typed=st.text(max_size=80))
+def test_any_text_indexed_is_found_by_its_words_and_any_query_is_answered(
+    locker: Locker, written: str, typed: str
+) -> None:
+    """Hypothesis writes the text and types the query (any Unicode: marks, controls, NUL,
+    scripts mixed): every word of what was written finds it, and no query is an error."""
+    item = "e" * 64
+    with locker.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            case_id = int(
+                conn.execute(text("SELECT COALESCE(MAX(id), 0) + 1 FROM cases")).scalar_one()
+            )
+            fulltext.put(conn, "annotation", 1, case_id, item, [written])
+            view = Scope(case_id, "Fuzz")
+            for word in fulltext.words(written):
+                assert search.find(conn, [item], word, view) == [item], word
+            assert search.find(conn, [item], written, view) == (
+                [item] if search.terms(written) else []
+            )
+            assert search.find(conn, [item], typed, view) in ([], [item])
+            assert search.find(conn, [item], typed, Scope(case_id + 1, "Other")) == []
+        finally:
+            transaction.rollback()

@@ -12,10 +12,12 @@ import io
 import re
 import statistics
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
 import anyio
+import argon2
 import pytest
 from conftest import PASSWORD, sign_in, take
 from fastapi.testclient import TestClient
@@ -202,6 +204,27 @@ def test_the_lock_answers_faster_than_other_failures(world: dict[str, Any]) -> N
             assert answer.status_code == 401 and "wrong name or password" in answer.text
     known, unknown = (statistics.median(v) for v in times.values())
     assert abs(known - unknown) < 0.35 * max(known, unknown), (known, unknown)
+
+
+def test_known_and_unknown_names_do_the_same_argon2_work(
+    world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timing test above, by counting instead of timing: a failed sign-in of a known and
+    of an unknown name each run one Argon2 check, with the same parameters (memory, time,
+    lanes), so neither the answer nor the work tells which names exist."""
+    checked: list[argon2.Parameters] = []
+
+    class Counting(argon2.PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> typing.Literal[True]:
+            checked.append(argon2.extract_parameters(str(hash)))
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(accounts, "_HASHER", Counting())
+    client = _client(world, "192.0.2.44")
+    for name in ("ada", "nobody-in-particular", "viewer-1"):
+        answer = client.post("/login", data={"name": name, "password": "not it"})
+        assert answer.status_code == 401 and "wrong name or password" in answer.text
+    assert len(checked) == 3 and checked[0] == checked[1] == checked[2]
 
 
 @pytest.mark.parametrize(
