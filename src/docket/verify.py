@@ -410,13 +410,14 @@ class _Verifier:
             for sha256, size in prior.blobs(self.conn).items()
         ]
         store = self.locker.store
+        held = store.sizes()  # one listing, after the rows: each row's blob was stored before it
         for subject, sha256, size, sha512 in rows:
             row = {"sha256": sha256, "size": size, "sha512": sha512}
-            if not store.has(row["sha256"]):
+            if row["sha256"] not in held:
                 self.problem(subject, "blob is missing from the store")
                 continue
             if not rehash:
-                if store.size(row["sha256"]) != row["size"]:
+                if held[row["sha256"]] != row["size"]:
                     self.problem(subject, "blob size differs from the catalogue")
                 continue
             digest = store.hash_blob(row["sha256"])
@@ -425,7 +426,7 @@ class _Verifier:
             elif digest.size != row["size"]:
                 self.problem(subject, "blob size differs from the catalogue")
         known = {sha256 for _, sha256, _, _ in rows}
-        strays = [name for name in store.digests() if name not in known]
+        strays = [name for name in held if name not in known]
         for name in strays if self.tail_lost else []:
             self.problem(
                 f"blob {_short(name)}",

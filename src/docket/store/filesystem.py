@@ -181,6 +181,16 @@ class FilesystemStore:
     def size(self, sha256: str) -> int:
         return self.path(sha256).stat().st_size
 
+    def sizes(self) -> dict[str, int]:
+        """The size of every blob present (plain files only), by name."""
+        found = {}
+        for name in self.digests():
+            with contextlib.suppress(FileNotFoundError):  # removed by `gc` meanwhile
+                info = self.path(name).stat()
+                if stat.S_ISREG(info.st_mode):
+                    found[name] = info.st_size
+        return found
+
     def modified(self, sha256: str) -> float:
         """When the blob was last written or arrived again (seconds since the epoch)."""
         return self.path(sha256).stat().st_mtime

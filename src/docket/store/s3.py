@@ -238,7 +238,20 @@ class S3Bucket:
         return True
 
     def exists(self, key: str) -> bool:
-        """Whether any version of `key` is held (a delete marker does not hide an original)."""
+        """Whether any version of `key` is held (a delete marker does not hide an original).
+        One HEAD answers for a key that is there; only a missing or hidden one is listed."""
+        try:
+            self._client.head_object(Bucket=self.location.bucket, Key=self.location.prefix + key)
+            return True
+        except ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchKey", "405", "MethodNotAllowed"):
+                raise ObjectStoreError(
+                    f"{self.location.name(key)}: reading failed ({_reason(exc)})"
+                ) from exc
+        except BotoCoreError as exc:
+            raise ObjectStoreError(
+                f"{self.location.name(key)}: reading failed ({_reason(exc)})"
+            ) from exc
         return any(not v.deleted for v in self.versions(key) if v.key == key)
 
     def keys(self, under: str = "") -> Iterator[tuple[str, int]]:
@@ -466,6 +479,15 @@ class S3Store:
             raise ObjectStoreError(
                 f"{self._name(sha256)}: reading failed ({_reason(exc)})"
             ) from exc
+
+    def sizes(self) -> dict[str, int]:
+        """The size of every blob's original in the bucket, by name, from one listing."""
+        found = {}
+        for version in self.bucket.versions("objects/"):
+            name = _blob_name(version.key)
+            if name is not None and version.size is not None:
+                found[name] = version.size  # a key's last version listed is its original
+        return found
 
     def digests(self) -> Iterator[str]:
         """Every blob name held in the bucket (hidden by a delete marker or not)."""
