@@ -236,12 +236,32 @@ def test_init_refuses_a_bucket_without_object_lock(
     assert not (tmp_path / "team").exists()  # nothing made
 
 
-def test_init_needs_a_retention_with_a_bucket(
+@pytest.mark.parametrize("days", [None, "0", "-5", "99999999"])
+def test_init_needs_a_sensible_retention_with_a_bucket(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, days: str | None
+) -> None:
+    retention = [] if days is None else ["--retention-days", days]
+    result = cli("init", tmp_path / "team", "--store", endpoint.locked_url(), *retention)
+    assert result.code != 0
+    [line] = result.err.strip().splitlines()
+    assert "--retention-days" in line and "Traceback" not in result.err
+    assert not (tmp_path / "team").exists()
+
+
+def test_a_retention_without_a_bucket_is_refused(cli: Any, tmp_path: Path) -> None:
+    result = cli("init", tmp_path / "solo", "--retention-days", "30")
+    assert result.code != 0 and "--store" in result.err
+    assert not (tmp_path / "solo").exists()
+
+
+def test_init_refuses_a_prefix_that_already_holds_objects(
     cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
 ) -> None:
-    result = cli("init", tmp_path / "team", "--store", endpoint.locked_url())
-    assert result.code != 0 and "--retention-days" in result.err
-    assert not (tmp_path / "team").exists()
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    _item(path, tmp_path, cli)
+    result = cli("init", tmp_path / "second", "--store", url, "--retention-days", "1")
+    assert result.code != 0 and "already holds objects" in result.err
+    assert not (tmp_path / "second").exists()
 
 
 def test_init_records_url_and_retention_and_no_credentials(

@@ -16,6 +16,8 @@ from docket.errors import DocketError
 from docket.store.filesystem import BlobDigest, FilesystemStore, StoredBlob
 from docket.store.s3 import S3Bucket, S3Store
 
+MAX_RETENTION_DAYS = 36500  # a hundred years; a longer period is a typo (and overflows dates)
+
 
 class BlobStore(Protocol):
     root: Path
@@ -60,8 +62,10 @@ def settings(url: str | None, retention_days: int | None) -> dict[str, Any] | No
         if retention_days is not None:
             raise DocketError("--retention-days is for a locker whose store is a bucket (--store)")
         return None
-    if retention_days is None or retention_days < 1:
-        raise DocketError(f"{url}: give a retention of at least one day (--retention-days N)")
+    if retention_days is None or not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        raise DocketError(
+            f"{url}: give a retention of 1 to {MAX_RETENTION_DAYS} days (--retention-days N)"
+        )
     bucket = S3Bucket.open(url)
     bucket.require_object_lock()
     if next(bucket.keys(), None) is not None:
