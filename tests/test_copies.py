@@ -154,6 +154,14 @@ def test_a_destination_on_a_disk_not_mounted_is_refused(locker: Locker, cli: Any
     assert not dest.parent.exists()
 
 
+def test_a_file_in_place_of_the_destination_is_refused(locker: Locker, tmp_path: Path) -> None:
+    dest = tmp_path / "notes.txt"
+    dest.write_bytes(b"not a folder")
+    with pytest.raises(CopyError, match=r"notes.txt: is a file, not a folder; not written to"):
+        copy_of(locker, dest)
+    assert dest.read_bytes() == b"not a folder"
+
+
 def test_the_locker_itself_is_refused_as_a_destination(locker: Locker) -> None:
     with pytest.raises(CopyError, match="is this locker or inside it"):
         copy_of(locker, locker.path / "tmp" / "copy")
@@ -290,6 +298,22 @@ def test_a_forged_checkpoint_in_a_copy_is_named(
     conn.close()
     found = differences(locker, one)
     assert f"{one}: checkpoint 2: signature does not verify (forged or altered)" in found
+
+
+def test_a_forged_line_in_a_copys_checkpoints_log_is_named(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, _ = stocked
+    one = copy_of(locker, tmp_path / "one")
+    lines = (one / "checkpoints.log").read_text().splitlines(keepends=True)
+    facts = json.loads(lines[-1])
+    facts["tree_size"] += 5  # claims events that were never signed
+    lines[-1] = json.dumps(facts, sort_keys=True, separators=(",", ":")) + "\n"
+    (one / "checkpoints.log").write_text("".join(lines))
+    assert differences(locker, one) == [
+        f"{one}: checkpoints.log line {len(lines)}: signature does not verify (forged or altered)",
+        f"{one} and {locker.path}: {locker.path}'s checkpoints.log is not the beginning of {one}'s",
+    ]
 
 
 def test_a_copy_whose_log_diverged_is_named(

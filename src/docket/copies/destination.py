@@ -88,6 +88,8 @@ class Folder:
                 raise CopyError(f"{config}: cannot be read ({exc}); not written to") from exc
             if held != locker_id:
                 raise CopyError(f"{self.root}: a copy of another locker ({held}); not written to")
+        elif self.root.exists() and not self.root.is_dir():
+            raise CopyError(f"{self.root}: is a file, not a folder; not written to")
         elif self.root.exists():
             strange = sorted(set(os.listdir(self.root)) - _LAYOUT)
             if strange:
