@@ -24,6 +24,7 @@ import bagit
 import pytest
 from conftest import photo, take
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tsa import running_authority
 
 from docket import gc
 from docket.custody import log
@@ -33,6 +34,7 @@ from docket.disclose import prior, verify_package
 from docket.disclose.check import check, fingerprint
 from docket.disclose.importer import import_package
 from docket.disclose.package import export, items_of_case
+from docket.disclose.timestamps import trusted_roots
 from docket.locker import Locker
 from docket.verify import verify
 
@@ -51,9 +53,13 @@ def sent(locker: Locker, tmp_path: Path, name: str, *seeds: int) -> tuple[Path, 
     return package, items
 
 
-def relayed(sender: Locker, receiver: Locker, package: Path, tmp_path: Path) -> Path:
+def relayed(
+    sender: Locker, receiver: Locker, package: Path, tmp_path: Path, roots: Any = None
+) -> Path:
     """Import the package into the receiver's case and export that case to a court."""
-    import_package(receiver, package, "registry clerk", case="Received", key=sender.public_key)
+    import_package(
+        receiver, package, "registry clerk", "Received", sender.public_key, tsa_roots=roots
+    )
     with receiver.engine.connect() as conn, conn.begin():
         items = items_of_case(conn, "Received")
     again = tmp_path / f"{package.name}-again"
@@ -340,3 +346,61 @@ def test_an_export_record_naming_an_odd_prior_path_is_malformed(path: str) -> No
     with pytest.raises(Malformed, match="names prior custody"):
         _export_record(7, {"details": details, "time": "2026-01-01T00:00:00Z"})
     assert not verify_package.PRIOR_PATH.fullmatch(path)
+
+
+def test_the_senders_timestamp_is_checked_against_the_receivers_roots(
+    locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_authority() as (url, root):
+        monkeypatch.setenv("DOCKET_TSA_URL", url)
+        monkeypatch.setenv("DOCKET_TSA_ROOT", str(root))
+        package, _ = sent(locker, tmp_path, "first", 1)
+        monkeypatch.delenv("DOCKET_TSA_URL")
+        roots = trusted_roots(root)
+        again = relayed(locker, receiver, package, tmp_path, roots)
+    report = check(again, receiver.public_key, roots)
+    assert report.intact, report.failures
+    [detail] = [c[2] for c in report.checks if c[0].startswith("prior custody")]
+    assert "stamped by " in detail and "Docket Test TSA" in detail
+    with running_authority() as (_, stranger):  # a TSA the receiver does not trust
+        distrusted = check(again, receiver.public_key, trusted_roots(stranger))
+    assert any(
+        f.startswith(f"{bundle_path(again).relative_to(again / 'data')}: custody/checkpoint.tsr")
+        for f in distrusted.failures
+    ), distrusted.failures
+
+
+def test_a_prior_leg_without_its_token_fails(
+    locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with running_authority() as (url, root):
+        monkeypatch.setenv("DOCKET_TSA_URL", url)
+        monkeypatch.setenv("DOCKET_TSA_ROOT", str(root))
+        package, _ = sent(locker, tmp_path, "first", 1)
+        monkeypatch.delenv("DOCKET_TSA_URL")
+        keeping(monkeypatch, lambda b: b["files"].pop("custody/checkpoint.tsr"))
+        roots = trusted_roots(root)
+        again = relayed(locker, receiver, package, tmp_path, roots)
+    report = check(again, receiver.public_key, roots)
+    assert "custody/checkpoint.tsr: missing" in " ".join(report.failures)
+    code, problems, *_ = verify_package.verify(again, receiver.public_key.hex())
+    assert code == 1 and "custody/checkpoint.tsr: missing" in " ".join(problems)
+
+
+def test_import_takes_the_receivers_tsa_roots(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    with running_authority() as (url, root):
+        monkeypatch.setenv("DOCKET_TSA_URL", url)
+        monkeypatch.setenv("DOCKET_TSA_ROOT", str(root))
+        package, _ = sent(locker, tmp_path, "first", 1)
+        monkeypatch.delenv("DOCKET_TSA_URL")
+        receiver = tmp_path / "receiver-cli"
+        assert cli("init", receiver).code == 0
+        key = locker.public_key.hex()
+        untrusted = cli("import", package, "--locker", receiver, "--key", key)
+        assert untrusted.code == 1 and untrusted.err.count("\n") == 1, untrusted.err
+        assert "custody/checkpoint.tsr" in untrusted.err and "nothing was imported" in untrusted.err
+        done = cli("import", package, "--locker", receiver, "--key", key, "--tsa-root", root)
+        assert done.code == 0, done.err
+        assert "the sender's custody kept as" in done.out

@@ -90,6 +90,11 @@ def check_command(package: Path, key: str | None, tsa_root: Path | None, as_json
     is_flag=True,
     help="Without --key: take the package's own key on trust (recorded in the custody log).",
 )
+@click.option(
+    "--tsa-root",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="PEM file of the TSA roots you trust (default: the system's trust store).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was imported as JSON.")
 @locker_option
 def import_command(
@@ -97,6 +102,7 @@ def import_command(
     case: str | None,
     key: str | None,
     trust_new_key: bool,
+    tsa_root: Path | None,
     as_json: bool,
     locker_path: Path | None,
 ) -> None:
@@ -104,8 +110,11 @@ def import_command(
     if key is not None and trust_new_key:
         raise DocketError("give --key or --trust-new-key, not both")
     sender = None if key is None else checker.read_key(key)
+    roots = None if tsa_root is None else trusted_roots(tsa_root)
     with open_locker(locker_path) as locker:
-        summary = import_package(locker, package, default_actor(), case, sender, trust_new_key)
+        summary = import_package(
+            locker, package, default_actor(), case, sender, trust_new_key, roots
+        )
     if as_json:
         print_json(
             {

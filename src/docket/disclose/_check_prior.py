@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docket.custody.checkpoint import strict_b64
+from cryptography import x509
+
+from docket.custody.checkpoint import Checkpoint, strict_b64
 from docket.disclose import _check_custody as custody
 from docket.disclose._check_bag import Recorder
 from docket.disclose._check_custody import ExportRecord, Malformed, expect, fingerprint, hex64
@@ -54,8 +56,14 @@ def _package_of(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def check_prior(
-    root: Path, export: ExportRecord, events: dict[int, dict[str, Any]], report: Recorder
+    root: Path,
+    export: ExportRecord,
+    events: dict[int, dict[str, Any]],
+    report: Recorder,
+    roots: list[x509.Certificate] | None = None,
 ) -> None:
+    """`roots`: the TSA roots the receiver trusts, for the tokens of prior legs (the system's
+    when None)."""
     named: dict[str, list[dict[str, Any]]] = {}
     for event in events.values():
         package = _package_of(event)
@@ -83,14 +91,20 @@ def check_prior(
             actual = custody.sha256_of(root / "data" / path)[1]
             if actual != sha256 or not path.endswith(f"/{sha256}.json"):
                 raise Malformed("differs from the export record that lists it")
-            found.append(_check_leg(root, path, named[sha256], leg))
+            found.append(_check_leg(root, path, named[sha256], leg, roots))
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             leg.failures.append(f"{path}: {exc}")
         failures += leg.failures
     report.record(NAME, failures, "; ".join(found))
 
 
-def _check_leg(root: Path, path: str, arrivals: list[dict[str, Any]], leg: _Leg) -> str:
+def _check_leg(
+    root: Path,
+    path: str,
+    arrivals: list[dict[str, Any]],
+    leg: _Leg,
+    roots: list[x509.Certificate] | None,
+) -> str:
     packages = [_package_of(e) or {} for e in arrivals]
     recorded = {str(p.get("sender_public_key")) for p in packages}
     if len(recorded) != 1:
@@ -114,7 +128,8 @@ def _check_leg(root: Path, path: str, arrivals: list[dict[str, Any]], leg: _Leg)
         if checkpoint is None or record is None:
             return f"{path}: not verified"
         proven = custody.proven_events(sender, checkpoint, record, leg)
-        check_prior(sender, record, proven, leg)  # the sender's own prior legs, if any
+        stamped = _stamped(sender, checkpoint, record, leg, roots)
+        check_prior(sender, record, proven, leg, roots)  # the sender's own prior legs, if any
     if checkpoint.origin != kept["origin"] or {p.get("sender_origin") for p in packages} != {
         checkpoint.origin
     }:
@@ -136,5 +151,29 @@ def _check_leg(root: Path, path: str, arrivals: list[dict[str, Any]], leg: _Leg)
     return (
         f"{checkpoint.origin}, signed by {fingerprint(key)} (the key recorded at import, "
         f"{' / '.join(trust)}): its export event {record.seq} and {len(proven)} events, "
-        f"{len(arrivals)} item(s)" + (f"; before it, {leg.earlier}" if leg.earlier else "")
+        f"{len(arrivals)} item(s)"
+        + (f", stamped by {stamped}" if stamped else "")
+        + (f"; before it, {leg.earlier}" if leg.earlier else "")
     )
+
+
+def _stamped(
+    sender: Path,
+    checkpoint: Checkpoint,
+    record: ExportRecord,
+    leg: _Leg,
+    roots: list[x509.Certificate] | None,
+) -> str | None:
+    """The TSA that stamped the sender's checkpoint, verified against the receiver's roots."""
+    if not record.timestamp:
+        return None
+    if roots is None:
+        from docket.disclose.timestamps import trusted_roots
+        from docket.errors import DocketError
+
+        try:
+            roots = trusted_roots()
+        except DocketError as exc:
+            leg.failures.append(f"{leg.path}: {exc}")
+            return None
+    return custody.check_timestamp(sender, checkpoint, record, roots, leg)

@@ -158,7 +158,7 @@ def check_root(
     custody.check_bag_info(root, checkpoint, export, report)
     events = custody.proven_events(root, checkpoint, export, report)
     check_items(root, export, events, report)
-    check_prior(root, export, events, report)
+    check_prior(root, export, events, report, tsa_roots)
     custody.check_consistency(root, public_key, checkpoint, export, report)
     if (export.timestamp or custody.EXISTED in export.files) and tsa_roots is None:
         try:

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
+
 from docket import mediatype
 from docket.analyse.batch import analyse
 from docket.catalogue.records import Arrival, record_arrival
@@ -51,10 +53,12 @@ def import_package(
     case: str | None = None,
     key: bytes | str | None = None,
     trust_new_key: bool = False,
+    tsa_roots: list[x509.Certificate] | None = None,
 ) -> ImportSummary:
     """Import a package whose signer the receiver confirmed (`key`: the sender's raw key or
     its fingerprint), or, when `trust_new_key` is given, one whose key it takes on trust
-    (each arrival records which)."""
+    (each arrival records which). Its timestamp tokens must chain to `tsa_roots`, the roots
+    the receiver trusts (the system's when None), as for `docket check`."""
     if key is None and not trust_new_key:
         raise DocketError(
             "give the sender's key (--key, from another channel), or --trust-new-key to "
@@ -67,7 +71,7 @@ def import_package(
             root = unpack(package, Path(scratch))
         except PackageError as exc:
             raise DocketError(f"{exc}; nothing was imported") from exc
-        check_root(root, report, key)
+        check_root(root, report, key, tsa_roots)
         if not report.ok or (key is not None and not report.signer_confirmed):
             first = report.failures[0] if report.failures else "see `docket check`"
             raise DocketError(f"{package}: does not verify ({first}); nothing was imported")

@@ -619,6 +619,8 @@ def prior_leg(root: Path, path: str, arrivals: list[dict[str, Any]]) -> tuple[li
         problems, proven = check_events(sender, record, size, root_hash)
         earlier, lines = check_prior(sender, record, proven)  # the sender's own prior legs
         problems += earlier
+        if record["timestamp"] and "custody/checkpoint.tsr" not in kept["files"]:
+            problems.append("custody/checkpoint.tsr: missing (the export record says it is there)")
     if origin != kept["origin"] or {p.get("sender_origin") for p in packages} != {origin}:
         problems.append("its origin is not the sender's the import recorded")
     sent = {sha for _, sha in record["files"].values()}
