@@ -627,3 +627,97 @@ def test_analysis_a_case_cannot_see_the_events_of_is_not_listed(
     shown = cli("show", "--locker", locker.path, shared[:12], "--case", "North", "--json")
     assert not MARKER.search(shown.out.encode())
     assert b"zq7-mark-step" in cli("show", "--locker", locker.path, shared[:12]).out.encode()
+
+
+# Fields a write operation may ask for, each with a value that would change something of B's
+# if the write reached B (the same for forms and JSON bodies).
+WRITE_FIELDS: dict[str, Any] = {
+    "tag": "harbour-tag",
+    "text": "harbour note",
+    "flag": "graphic",
+    "title": "harbour raid",
+    "profile": "court",
+    "role": "viewer",
+    "name": "outsider-1",
+    "reason": "checked",
+    "acknowledged_faces": 0,
+    "active": True,
+}
+_NOT_SWEPT = ("/login", "/logout", "/account/", "/api/account/", "/tokens/", "/api/tokens/")
+
+
+def _write_routes(app: Any) -> set[tuple[str, str, str]]:
+    """(method, path, body kind) of every write operation of the OpenAPI description."""
+    found = set()
+    for path, ops in app.openapi()["paths"].items():
+        for method, op in ops.items():
+            if method != "get" and not path.startswith(_NOT_SWEPT):
+                kinds = list(op.get("requestBody", {}).get("content", {}))
+                found.add((method.upper(), path, kinds[0] if kinds else ""))
+    return found
+
+
+def _b_records(locker: Locker, walls: dict[str, Any]) -> tuple[Any, ...]:
+    with locker.engine.connect() as conn:
+        b_view = scope.Scope(walls["b_id"], B)
+        b_events = [
+            (e.seq, e.action)
+            for e in log.events(conn)
+            if scope.recorded_in(conn, e) == (True, B) or e.details.get("case") == walls["b_id"]
+        ]
+        return (
+            review.tags_of(conn, walls["shared"], b_view),
+            review.annotations_of(conn, walls["shared"], b_view),
+            flags.current_flag(conn, walls["shared"], b_view),
+            incidents.get(conn, walls["b_incident"]),
+            sorted(conn.execute(select(schema.incident_links.c.id)).scalars()),
+            sorted(conn.execute(select(schema.memberships)).all()),
+            b_events,
+        )
+
+
+@pytest.mark.parametrize("person", ["owner-1", "outsider-1", "zq7-mark-member"])
+def test_no_write_reaches_case_b_or_answers_with_its_records(
+    walls: dict[str, Any], locker: Locker, person: str
+) -> None:
+    """Every write operation (from the OpenAPI description), aimed at B's case, B's incident,
+    B's links and the shared bytes through B, by A's owner and by a person in no case:
+    nothing of B changes, and no answer shows a marker of B. B's own member, sweeping the
+    same, does change B's records (so the sweep's writes are ones that would)."""
+    client = walls["client"]
+    values = _candidates(walls, locker)
+    with locker.engine.connect() as conn:
+        b_links = conn.execute(
+            select(schema.incident_links.c.id).where(
+                schema.incident_links.c.incident_id == walls["b_incident"]
+            )
+        )
+        values["link_id"] = list(b_links.scalars())
+        values["user_id"] = [accounts.user_named(conn, "zq7-mark-member").id]
+    values |= {"case_id": [walls["b_id"]], "incident_id": [walls["b_incident"]]}
+    values |= {"sha256": [walls["shared"], walls["b_item"]], "number": [0]}
+    before = _b_records(locker, walls)
+    csrf = sign_in(client, person)
+    tried = 0
+    for method, template, kind in sorted(_write_routes(client.app)):
+        names = re.findall(r"{(\w+)}", template)
+        assert not set(names) - set(values), f"{template}: give the test values for {names}"
+        for combo in itertools.product(*(values[n] for n in names)):
+            path = template
+            for name, value in zip(names, combo, strict=True):
+                path = path.replace(f"{{{name}}}", str(value))
+            queries = [f"?case={walls['b_id']}", ""] if "sha256" in names else [""]
+            for query in queries:
+                body: dict[str, Any] = {"headers": {"x-csrf-token": csrf}}
+                if kind == "application/json":
+                    body["json"] = {**WRITE_FIELDS, "item": walls["shared"]}
+                elif kind:
+                    body["data"] = {**WRITE_FIELDS, "csrf": csrf}
+                answer = client.request(method, path + query, follow_redirects=False, **body)
+                tried += 1
+                assert answer.status_code < 500, f"{method} {path}{query}: {answer.status_code}"
+                found = MARKER.search(answer.content) if person != "zq7-mark-member" else None
+                assert not found, f"{method} {path}{query}: {answer.content[:300]!r}"
+    assert tried > 30
+    after = _b_records(locker, walls)
+    assert after != before if person == "zq7-mark-member" else after == before
