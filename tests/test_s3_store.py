@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import s3_server
 from botocore.exceptions import ClientError
-from conftest import docket_command, photo
+from conftest import docket_command, fresh_database, photo
 from sqlalchemy import select
 
 from docket import gc
@@ -202,11 +202,25 @@ def test_a_thief_with_the_keys_cannot_shorten_the_retention(
 # A locker whose blobs are in the bucket.
 
 
-def _s3_locker(cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path) -> tuple[Path, str]:
+@pytest.fixture
+def database(backend: str) -> Iterator[str | None]:
+    """None for the locker's own SQLite file, else a new PostgreSQL database's URL."""
+    with fresh_database(backend) as url:
+        yield url
+
+
+def _s3_locker(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, database: str | None = None
+) -> tuple[Path, str]:
+    """A locker whose blobs are in a new place in the bucket (made by `docket init` unless
+    its catalogue is to be in `database`, which the command line does not take)."""
     url = endpoint.locked_url()
     path = tmp_path / "team"
-    made = cli("init", path, "--store", url, "--retention-days", "1")
-    assert made.code == 0, made.err
+    if database is None:
+        made = cli("init", path, "--store", url, "--retention-days", "1")
+        assert made.code == 0, made.err
+    else:
+        Locker.create(path, "tester", database, store_url=url, retention_days=1).close()
     return path, url
 
 
@@ -283,9 +297,9 @@ def test_init_records_url_and_retention_and_no_credentials(
 
 
 def test_ingest_analyse_export_verify_on_a_bucket(
-    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, database: str | None
 ) -> None:
-    path, url = _s3_locker(cli, endpoint, tmp_path)
+    path, url = _s3_locker(cli, endpoint, tmp_path, database)
     sha256 = _item(path, tmp_path, cli)
     analysed = cli("analyse", "--locker", path, "--all")
     assert analysed.code == 0, analysed.err
@@ -333,9 +347,9 @@ def _thief_overwrites(endpoint: s3_server.Endpoint, url: str, sha256: str, body:
 
 
 def test_an_overwrite_in_the_bucket_is_named_by_verify_and_never_served(
-    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, database: str | None
 ) -> None:
-    path, url = _s3_locker(cli, endpoint, tmp_path)
+    path, url = _s3_locker(cli, endpoint, tmp_path, database)
     sha256 = _item(path, tmp_path, cli)
     original = (path / "cache" / sha256[:2] / sha256[2:]).read_bytes()
     _thief_overwrites(endpoint, url, sha256, b"a forged photo")
@@ -396,9 +410,13 @@ def test_bytes_planted_under_a_blobs_name_are_refused_not_served(
 
 
 def test_gc_delete_is_refused_on_a_locked_stray(
-    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Any,
+    endpoint: s3_server.Endpoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database: str | None,
 ) -> None:
-    path, url = _s3_locker(cli, endpoint, tmp_path)
+    path, url = _s3_locker(cli, endpoint, tmp_path, database)
     _item(path, tmp_path, cli)
     with Locker.open(path) as locker:
         stray = locker.store.put(io.BytesIO(b"stored by an ingest that was killed")).digest
@@ -525,11 +543,11 @@ KILLED_RUNS = 8
 
 
 def test_sigkill_during_ingest_to_a_bucket_loses_nothing_acknowledged(
-    cli: Any, moto_endpoint: s3_server.Endpoint, tmp_path: Path
+    cli: Any, moto_endpoint: s3_server.Endpoint, tmp_path: Path, database: str | None
 ) -> None:
     """kill -9 at random points of ingests into a bucket (moto's server lives on in this
     process): every file reported stored is in the catalogue and its original in the bucket."""
-    path, _ = _s3_locker(cli, moto_endpoint, tmp_path)
+    path, _ = _s3_locker(cli, moto_endpoint, tmp_path, database)
     rng = random.Random(20261126)
     acknowledged: set[str] = set()
     killed = 0
@@ -577,9 +595,9 @@ def test_sigkill_during_ingest_to_a_bucket_loses_nothing_acknowledged(
 
 
 def test_the_same_bytes_arriving_again_are_held_once(
-    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, database: str | None
 ) -> None:
-    path, url = _s3_locker(cli, endpoint, tmp_path)
+    path, url = _s3_locker(cli, endpoint, tmp_path, database)
     sha256 = _item(path, tmp_path, cli, seed=3)
     shutil.rmtree(path / "cache")  # the check of the held copy must ask the bucket
     again = cli("ingest", "--locker", path, "--json", photo(tmp_path / "again", seed=3))
