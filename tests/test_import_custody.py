@@ -404,3 +404,30 @@ def test_import_takes_the_receivers_tsa_roots(
         done = cli("import", package, "--locker", receiver, "--key", key, "--tsa-root", root)
         assert done.code == 0, done.err
         assert "the sender's custody kept as" in done.out
+
+
+def test_an_import_from_before_prior_custody_is_said_to_be_not_checked(tmp_path: Path) -> None:
+    from docket.disclose._check_custody import ExportRecord
+    from docket.disclose._check_prior import NAME, check_prior
+    from docket.disclose.check import CheckReport
+
+    report = CheckReport()
+    record = ExportRecord(9, "", "court", None, ["a" * 64], {}, {3: "b" * 64}, 8, False, None, [])
+    imported = {"package": {"sender_origin": "docket.locker/x", "sender_key": "confirmed"}}
+    events = {
+        3: {
+            "seq": 3,
+            "action": "item.acquired",
+            "item": "a" * 64,
+            "details": {"acquisition": imported},
+        }
+    }
+    check_prior(tmp_path, record, events, report)
+    assert report.checks == [
+        (
+            NAME,
+            None,
+            "1 arrival(s) imported before Docket kept the sender's custody: their sender's leg "
+            "is not in the package",
+        )
+    ]

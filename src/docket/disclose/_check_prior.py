@@ -65,12 +65,21 @@ def check_prior(
     """`roots`: the TSA roots the receiver trusts, for the tokens of prior legs (the system's
     when None)."""
     named: dict[str, list[dict[str, Any]]] = {}
+    unkept = 0  # arrivals imported before prior custody was kept
     for event in events.values():
         package = _package_of(event)
         if package is not None and PRIOR in package:
             named.setdefault(str(package[PRIOR]), []).append(event)
+        elif package is not None:
+            unkept += 1
     if not named and not export.prior:
-        report.skip(NAME, "no item of the package came in another locker's package")
+        report.skip(
+            NAME,
+            f"{unkept} arrival(s) imported before Docket kept the sender's custody: their "
+            "sender's leg is not in the package"
+            if unkept
+            else "no item of the package came in another locker's package",
+        )
         return
     failures: list[str] = []
     found: list[str] = []
