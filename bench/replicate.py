@@ -2,6 +2,7 @@
 `rsync -a` of the same locker to a folder.
 
 Run by hand: .venv/bin/python bench/replicate.py [--items 10000] [--item-kib 16] [--new 100]
+[--s3]  (--s3 also copies to moto, an S3 emulator, on loopback: a bucket with Object Lock)
 Targets (issue 12): an incremental run with nothing new under 2 s (10,000 items); a first
 copy at no less than 80% of rsync's speed. Both copy within one file system here, with the
 page cache warm for both; docket also re-hashes every blob it copies, fsyncs each one and
@@ -14,6 +15,7 @@ this process, what the command spends after start-up).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import shutil
@@ -44,6 +46,43 @@ def in_process(locker_path: Path, dest: Path) -> float:
         return time.perf_counter() - start
 
 
+def to_moto(locker_path: Path, locker_mb: float) -> None:
+    """First and nothing-new copies to a locked bucket of moto (an emulator) on loopback."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from docket.copies.bucket import Bucket
+    from docket.store.s3 import S3Bucket
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(
+            Bucket="bench", ObjectLockEnabledForBucket=True
+        )
+        url = f"s3://bench/copy?endpoint={endpoint}&region=us-east-1"
+        times = []
+        with Locker.open(locker_path) as locker:
+            for _ in range(2):
+                with locker.store.scratch("bench") as work:
+                    start = time.perf_counter()
+                    replicate(
+                        locker, Bucket(S3Bucket.open(url), 1, work), "bench", private_key=False
+                    )
+                    times.append(time.perf_counter() - start)
+    finally:
+        server.stop()
+    print("\nto moto's S3 server on loopback (an emulator; replicate() call)")
+    print(f"  first copy        {locker_mb / times[0]:8.1f} MB/s  ({times[0]:.2f} s)")
+    print(f"  nothing new       {times[1]:.2f} s")
+
+
 def docket(*args: str) -> list[str]:
     return [sys.executable, "-m", "docket.cli", *args]
 
@@ -69,11 +108,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10000)
     parser.add_argument("--item-kib", type=int, default=16)
     parser.add_argument("--new", type=int, default=100)
+    parser.add_argument("--s3", action="store_true", help="also to moto's S3 server on loopback")
     args = parser.parse_args()
     if shutil.which("rsync") is None:
         sys.exit("bench: rsync is needed")
 
-    with tempfile.TemporaryDirectory(prefix="docket-bench-", dir=Path.cwd()) as scratch:
+    with tempfile.TemporaryDirectory(prefix="docket-bench-") as scratch:
         root = Path(scratch)
         locker_path = root / "locker"
         with Locker.create(locker_path, actor="bench") as locker:
@@ -142,6 +182,8 @@ def main() -> None:
             ("rsync -a", rsync_some),
         ):
             print(f"  {label:<18} {new_mb / seconds:8.1f} MB/s  ({seconds:.2f} s)")
+        if args.s3:
+            to_moto(locker_path, locker_mb)
         load = os.getloadavg()
         print(f"\nload average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 

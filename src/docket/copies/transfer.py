@@ -5,10 +5,12 @@ fsynced, compared with the SHA-256 it is filed under (a mismatch is refused by n
 partial file removed), made read-only, linked into objects/ab/ and the folder fsynced: a blob
 is visible only once its bytes are durable and proven. Many blobs at once (`put_blobs`, what
 replicate uses) take the same steps a batch at a time: every file of the batch written and
-proven, the file system synced once (syncfs), then all linked, then synced again; one sync per
-batch instead of two fsyncs per blob, with the same guarantee. A file (catalogue, checkpoints.log,
-replica.json, keys) is written to a temporary name, fsynced, renamed over the old one and its
-folder fsynced, so a reader sees the old file or the new one, never a part.
+proven, the file system synced once (syncfs), then all renamed into place, then synced again;
+one sync per batch instead of two fsyncs per blob, with the same guarantee.
+
+A file (catalogue, checkpoints.log, replica.json, keys) is written to a temporary name,
+fsynced, renamed over the old one and its folder fsynced, so a reader sees the old file or the
+new one, never a part.
 """
 
 from __future__ import annotations
@@ -156,7 +158,9 @@ def put_blobs(
     names: Iterable[str], opener: Callable[[str], IO[bytes]], objects: Path, tmp: Path
 ) -> tuple[int, int]:
     """Copy in every blob named (read through `opener`), a batch at a time, each proven to
-    hash to its name; returns how many and how many bytes. A blob already there is kept.
+    hash to its name; returns how many and how many bytes. Each is renamed into place (one
+    step, where a link and an unlink would be two): a blob that appeared under the same name
+    meanwhile is replaced by bytes proven to be the same.
     The files of a batch are written by a few threads at once (hashing and file calls
     release the GIL), which matters for many small blobs."""
     count = total = 0
@@ -170,7 +174,7 @@ def put_blobs(
                 total += sum(job.result() for job in jobs)
                 sync_filesystem(tmp)  # every part durable before any becomes visible
                 for sha256, part in parts:
-                    _link(part, blob_path(objects, sha256), objects, replace=False, sync=False)
+                    _link(part, blob_path(objects, sha256), objects, replace=True, sync=False)
                 sync_filesystem(objects)
                 count += len(parts)
             except OSError as exc:
