@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from docket.disclose import verify_package
 from docket.disclose.check import check
+from docket.disclose.importer import import_package
 from docket.disclose.package import export
 from docket.locker import Locker
 
@@ -43,14 +44,21 @@ ADDED = [
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, bytes]]:
-    """A court package that carries a previous export's checkpoint and consistency proof."""
+    """A court package that carries a previous export's checkpoint and consistency proof, and
+    the prior custody of an item imported from another locker."""
     base = tmp_path_factory.mktemp("fuzz")
+    with Locker.create(base / "sender") as sender:
+        sent = take(sender, photo(base / "in3", "c.jpg", 3)).outcomes[0].sha256 or ""
+        export(sender, [sent], "court", base / "sent", "tester")
+        sender_key = sender.public_key
     with Locker.create(base / "locker") as locker:
         first = take(locker, photo(base / "in", "a.jpg", 1), case="North", source="W-17")
         export(locker, [first.outcomes[0].sha256 or ""], "court", base / "first", "tester")
         second = take(locker, photo(base / "in2", "b.jpg", 2), case="North")
-        items = [o.sha256 or "" for o in (*first.outcomes, *second.outcomes)]
+        import_package(locker, base / "sent", "tester", "North", sender_key)
+        items = [o.sha256 or "" for o in (*first.outcomes, *second.outcomes)] + [sent]
         export(locker, items, "court", base / "court", "tester", recipient="Tribunal")
+        assert list((base / "court" / "data" / "custody" / "prior").rglob("*.json"))
         yield base / "court", locker.public_key
 
 
