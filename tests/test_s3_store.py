@@ -606,3 +606,25 @@ def test_the_same_bytes_arriving_again_are_held_once(
     assert (line["status"], line["sha256"]) == ("held", sha256)
     key = f"objects/{sha256[:2]}/{sha256[2:]}"
     assert len([v for v in S3Bucket.open(url).versions(key) if v.key == key]) == 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"url": "s3://bucket/p"},
+        {"url": 7, "retention_days": 1},
+        {"url": "s3://bucket/p", "retention_days": "30"},
+        "s3://bucket/p",
+        {"url": "s3://AKIAEXAMPLE:hunter2@bucket/p", "retention_days": 1},
+    ],
+)
+def test_a_damaged_store_entry_in_docket_json_is_one_line(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, entry: Any
+) -> None:
+    path, _ = _s3_locker(cli, endpoint, tmp_path)
+    config = json.loads((path / "docket.json").read_text())
+    (path / "docket.json").write_text(json.dumps({**config, "store": entry}))
+    result = cli("verify", "--locker", path)
+    assert result.code != 0 and "Traceback" not in result.err
+    [line] = result.err.strip().splitlines()
+    assert "docket.json" in line or "credentials never go in the URL" in line

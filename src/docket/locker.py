@@ -1,4 +1,5 @@
-"""A locker: one folder holding the catalogue, the blob store and the signing key.
+"""A locker: one folder holding the catalogue, the blob store and the signing key. The blobs
+may instead be in an S3 bucket with Object Lock, named by docket.json (see store/s3.py).
 
 Opening a locker never replaces a missing or emptied catalogue with a new one when the locker
 holds evidence (blobs, or a checkpoint in checkpoints.log): it refuses and says how to restore.
