@@ -17,8 +17,10 @@ import random
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -628,3 +630,24 @@ def test_a_damaged_store_entry_in_docket_json_is_one_line(
     assert result.code != 0 and "Traceback" not in result.err
     [line] = result.err.strip().splitlines()
     assert "docket.json" in line or "credentials never go in the URL" in line
+
+
+def test_the_same_bytes_stored_by_many_at_once_are_one_locked_original(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    payload = random.Random(4).randbytes(3 << 20)
+    start = threading.Barrier(4)
+
+    def store() -> bool:
+        with Locker.open(path) as locker:
+            start.wait()
+            return locker.store.put(io.BytesIO(payload)).new
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: store(), range(4)))
+    assert sorted(outcomes) == [False, False, False, True]
+    sha256 = hashlib.sha256(payload).hexdigest()
+    key = f"objects/{sha256[:2]}/{sha256[2:]}"
+    [version] = [v for v in S3Bucket.open(url).versions(key) if v.key == key]
+    assert version.size == len(payload)

@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ T = TypeVar("T")
 SCHEME = "s3://"
 _QUERY = ("endpoint", "region")
 _MAX_SINGLE_PUT = 5 * 1024**3  # S3's limit for one PUT
+_UPLOAD_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)  # for another writer's upload of the same blob
 
 
 class Readable(Protocol):
@@ -363,13 +365,17 @@ class S3Store:
     def _name(self, sha256: str) -> str:
         return self.bucket.location.name(_blob_key(sha256))
 
-    def _original(self, sha256: str) -> Version:
-        """The blob's original: the oldest version of its key that is not a delete marker."""
+    def _original(self, sha256: str, waits: tuple[float, ...] = ()) -> Version:
+        """The blob's original: the oldest version of its key that is not a delete marker.
+        With `waits`, a key not there yet is looked for again after each pause (seconds)."""
         key = _blob_key(sha256)
-        held = [v for v in self.bucket.versions(key) if v.key == key and not v.deleted]
-        if not held:
-            raise ObjectStoreError(f"{self._name(sha256)}: the blob is not in the bucket")
-        return held[-1]
+        for pause in (*waits, None):
+            held = [v for v in self.bucket.versions(key) if v.key == key and not v.deleted]
+            if held:
+                return held[-1]
+            if pause is not None:
+                time.sleep(pause)
+        raise ObjectStoreError(f"{self._name(sha256)}: the blob is not in the bucket")
 
     def has(self, sha256: str) -> bool:
         return self.bucket.exists(_blob_key(sha256))
@@ -411,8 +417,10 @@ class S3Store:
     def _check_held(self, sha256: str, size: int) -> None:
         """A blob that arrives again: the object already under its name must be its bytes
         (an object planted under a blob's name before it arrived would otherwise stand in
-        for it). The server's own SHA-256 of the original answers; without one, it is read."""
-        original = self._original(sha256)
+        for it). The server's own SHA-256 of the original answers; without one, it is read.
+        Another process may be uploading the same bytes at this moment (S3 answers 409 to the
+        second writer): its upload is waited for, a few seconds at most."""
+        original = self._original(sha256, waits=_UPLOAD_WAITS)
         head = self.bucket.head(_blob_key(sha256), original.version_id)
         if head.size == size and head.checksum is not None:
             if head.checksum == sha256_checksum(sha256):
