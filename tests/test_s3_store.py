@@ -651,3 +651,28 @@ def test_the_same_bytes_stored_by_many_at_once_are_one_locked_original(
     key = f"objects/{sha256[:2]}/{sha256[2:]}"
     [version] = [v for v in S3Bucket.open(url).versions(key) if v.key == key]
     assert version.size == len(payload)
+
+
+def test_strip_reads_the_original_from_the_bucket_and_locks_its_copy(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    sha256 = _item(path, tmp_path, cli)
+    shutil.rmtree(path / "cache")  # the original must come from the bucket
+    stripped = cli("strip", "--locker", path, sha256[:12], "--json")
+    assert stripped.code == 0, stripped.err
+    copy = Path(stripped.json()["path"])
+    assert copy.is_relative_to(path / "cache")
+    gps = subprocess.run(
+        ["exiftool", "-json", "-n", "-GPSLatitude", str(copy)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "GPSLatitude" not in json.loads(gps.stdout)[0]
+    copy_sha256 = hashlib.sha256(copy.read_bytes()).hexdigest()
+    key = f"objects/{copy_sha256[:2]}/{copy_sha256[2:]}"
+    bucket = S3Bucket.open(url)
+    [version] = [v for v in bucket.versions(key) if v.key == key]
+    assert bucket.head(key, version.version_id).lock_mode == "COMPLIANCE"
+    assert cli("verify", "--locker", path).code == 0
