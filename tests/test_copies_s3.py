@@ -14,9 +14,11 @@ from conftest import photo, take
 
 from docket.copies.bucket import Bucket
 from docket.copies.replicate import replicate
+from docket.copies.restore import restore_from_bucket
 from docket.errors import CopyError
 from docket.locker import Locker
 from docket.store.s3 import S3Bucket
+from docket.verify import verify
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +97,38 @@ def test_a_bucket_without_object_lock_is_refused(
     assert url is not None
     result = cli("replicate", "--locker", locker.path, "--retention-days", "30", url)
     assert result.code == 1 and "does not have Object Lock enabled" in result.err
+
+
+def test_a_locker_is_restored_from_a_bucket_copy(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint, cli: Any
+) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    url = endpoint.locked_url()
+    to_bucket(locker, url)
+    back = tmp_path / "back"
+    result = cli("restore", url, back)
+    assert result.code == 0, result.err
+    with Locker.open(back, writable=False) as restored:
+        assert verify(restored).ok
+        assert set(restored.store.digests()) == set(locker.store.digests())
+    assert not (tmp_path / ".back.download").exists()
+    assert not (tmp_path / ".back.restoring").exists()
+
+
+def test_a_damaged_blob_in_a_bucket_copy_is_refused_by_name_on_restore(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint
+) -> None:
+    """Someone with the keys adds a newer version of a blob's key (Object Lock keeps the
+    original, but the newest is what a download reads): its hash gives it away."""
+    take(locker, photo(tmp_path / "a", seed=1))
+    url = endpoint.locked_url()
+    to_bucket(locker, url)
+    bucket = S3Bucket.open(url)
+    key = sorted(k for k, _ in bucket.keys("objects/"))[0]
+    endpoint.client().put_object(
+        Bucket=bucket.location.bucket, Key=bucket.location.prefix + key, Body=b"forged"
+    )
+    name = key.removeprefix("objects/").replace("/", "")
+    with pytest.raises(CopyError, match=f"blob {name}: its bytes hash to"):
+        restore_from_bucket(Bucket(bucket, 1), tmp_path / "back", "tester")
+    assert not (tmp_path / "back").exists()

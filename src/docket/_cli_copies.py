@@ -13,7 +13,7 @@ from docket.copies.bucket import Bucket
 from docket.copies.destination import Folder
 from docket.copies.repair import repair
 from docket.copies.replicate import replicate
-from docket.copies.restore import restore
+from docket.copies.restore import restore, restore_from_bucket
 from docket.errors import DocketError
 from docket.locker import default_actor, default_path
 from docket.store.s3 import SCHEME, S3Bucket
@@ -135,11 +135,15 @@ def repair_command(copy: Path, locker_path: Path | None) -> None:
 
 
 @click.command(name="restore")
-@click.argument("copy", type=click.Path(path_type=Path))
+@click.argument("copy")
 @click.argument("directory", type=click.Path(path_type=Path))
-def restore_command(copy: Path, directory: Path) -> None:
-    """Bring a whole locker back from COPY into the new folder DIRECTORY."""
-    done = restore(copy, directory, default_actor())
+def restore_command(copy: str, directory: Path) -> None:
+    """Bring a whole locker back from COPY (a folder, or s3://...) into the new folder
+    DIRECTORY."""
+    if copy.startswith(SCHEME):
+        done = restore_from_bucket(Bucket(S3Bucket.open(copy), 1), directory, default_actor())
+    else:
+        done = restore(Path(copy), directory, default_actor())
     click.echo(
         f"restored {done.destination} from {copy}: {done.blobs_held} blob(s), tree size "
         f"{done.tree_size} (event {done.event}); run `docket verify --locker {directory}`"

@@ -11,8 +11,8 @@ the current one; docket.json and keys/signing.pub are written once. The order of
 holds: blobs, then the catalogue, then checkpoints.log, then replica.json, so a run stopped at
 any point leaves the newest complete set as it was.
 
-`audit-copies`, `repair` and `restore` read folders: to use a bucket copy, first download its
-newest objects into a folder (see docs/how-to/copies.md).
+`download` lays the newest objects out as a folder copy (each blob re-hashed on the way), which
+is how `restore` brings a locker back from a bucket; `audit-copies` and `repair` read folders.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Callable
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
-from typing import IO
 
 from docket.copies import snapshot, transfer
+from docket.copies.destination import Folder
+from docket.custody import witness
 from docket.errors import CopyError
-from docket.locker import CONFIG_NAME, PUBLIC_KEY
+from docket.locker import CONFIG_NAME, PRIVATE_KEY, PUBLIC_KEY
 from docket.store import scratch
 from docket.store.s3 import S3Bucket
 
@@ -35,8 +36,9 @@ _CATALOGUE = "catalogue.sqlite"
 
 
 class Bucket:
-    def __init__(self, bucket: S3Bucket, retention_days: int, work: Path) -> None:
-        """`work`: a local scratch folder (the locker's tmp/) for files on their way."""
+    def __init__(self, bucket: S3Bucket, retention_days: int, work: Path | None = None) -> None:
+        """`work`: a local scratch folder (the locker's tmp/) for files on their way; none
+        when the bucket is only read (`download`)."""
         if retention_days < 1:
             raise CopyError(f"{bucket.url}: give a retention of at least one day")
         self.bucket = bucket
@@ -70,7 +72,7 @@ class Bucket:
             if key.count("/") == 2
         }
 
-    def put_blobs(self, names: list[str], opener: Callable[[str], IO[bytes]]) -> tuple[int, int]:
+    def put_blobs(self, names: list[str], opener: transfer.Opener) -> tuple[int, int]:
         count = total = 0
         for sha256 in names:
             part = self.scratch_file("copy")
@@ -85,6 +87,8 @@ class Bucket:
         return count, total
 
     def scratch_file(self, purpose: str) -> Path:
+        if self.work is None:
+            raise CopyError(f"{self.describe()}: opened for reading only")
         return self.work / f"{scratch.name(purpose)}.part"
 
     def _newest(self, name: str) -> str | None:
@@ -122,6 +126,45 @@ class Bucket:
             return stream.read()
         finally:
             stream.close()
+
+    def download(self, folder: Folder) -> None:
+        """Make `folder` a copy of what the bucket holds, as `replicate` would (blobs, then
+        catalogue, then checkpoints.log, keys and docket.json); checked as any copy is when it
+        is then used (`restore` re-checks the catalogue against checkpoints.log)."""
+        config = self.read(CONFIG_NAME)
+        if config is None:
+            raise CopyError(f"{self.describe()}: holds no copy of a locker (no docket.json)")
+        try:
+            locker_id = str(json.loads(config)["locker_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CopyError(f"{self.bucket.location.name(CONFIG_NAME)}: not readable") from exc
+        folder.prepare(locker_id)
+        wanted = sorted(self.blob_names() - folder.blob_names())
+        folder.put_blobs(wanted, self._blob)
+        key = self._newest(_CATALOGUE)
+        if key is None:
+            raise CopyError(f"{self.describe()}: holds no catalogue")
+        prepared = folder.scratch_file("catalogue")
+        try:
+            with closing(self.bucket.get(key)) as stream, prepared.open("wb") as out:
+                while chunk := stream.read(transfer.CHUNK):
+                    out.write(chunk)
+            transfer.fsync_file(prepared)
+            folder.put_catalogue(prepared)
+        finally:
+            snapshot.discard(prepared)
+        for name, mode in ((witness.FILE_NAME, 0o644), (str(PRIVATE_KEY), 0o600)):
+            data = self.read(name)
+            if data is not None:
+                folder.write(name, data, mode)
+        for name in (str(PUBLIC_KEY), CONFIG_NAME):
+            data = self.read(name)
+            if data is None:
+                raise CopyError(f"{self.bucket.location.name(name)}: missing")
+            folder.write(name, data)
+
+    def _blob(self, sha256: str) -> AbstractContextManager[transfer.Readable]:
+        return closing(self.bucket.get(f"objects/{sha256[:2]}/{sha256[2:]}"))
 
     def write(self, name: str, data: bytes, mode: int = 0o644) -> None:
         if name in _ONCE and self.read(name) is not None:

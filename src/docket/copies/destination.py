@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -51,7 +50,7 @@ class Destination(Protocol):
 
     def blob_names(self) -> set[str]: ...
 
-    def put_blobs(self, names: list[str], opener: Callable[[str], IO[bytes]]) -> tuple[int, int]:
+    def put_blobs(self, names: list[str], opener: transfer.Opener) -> tuple[int, int]:
         """Store the blobs named, read through `opener`, each proven to hash to its name, and
         durable once this returns; returns how many and how many bytes."""
 
@@ -111,7 +110,7 @@ class Folder:
     def blob_names(self) -> set[str]:
         return transfer.blob_names(self.objects)
 
-    def put_blobs(self, names: list[str], opener: Callable[[str], IO[bytes]]) -> tuple[int, int]:
+    def put_blobs(self, names: list[str], opener: transfer.Opener) -> tuple[int, int]:
         return transfer.put_blobs(names, opener, self.objects, self.tmp)
 
     def scratch_file(self, purpose: str) -> Path:

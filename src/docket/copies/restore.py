@@ -6,7 +6,8 @@ blob re-hashed on the way in, the catalogue holding the copy's newest signed che
 then renamed to DIR in one step: DIR is either absent (or empty) or a whole locker. A
 restore that was stopped leaves the hidden folder, which the next restore starts afresh.
 The restored locker logs `locker.restored` (from where, how many blobs, tree size); its
-catalogue is SQLite, whatever the original used.
+catalogue is SQLite, whatever the original used. A copy in a bucket is first downloaded into a
+second hidden folder (`.DIR.download`) and restored from there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
+from docket.copies.bucket import Bucket
 from docket.copies.destination import Folder
 from docket.copies.replicate import Copied, copy_locker
 from docket.copies.transfer import fsync_dir
@@ -23,10 +25,25 @@ from docket.errors import CopyError
 from docket.locker import PRIVATE_KEY, Locker, read_config
 
 
-def restore(copy: Path, target: Path, actor: str) -> Copied:
+def restore_from_bucket(bucket: Bucket, target: Path, actor: str) -> Copied:
+    """Make a new locker at `target` from a copy in a bucket: its newest objects are first
+    downloaded into a hidden folder beside `target` (`.DIR.download`, removed after), then
+    restored from there as from any folder copy."""
+    _require_empty(target)
+    download = target.parent / f".{target.name}.download"
+    if download.exists():
+        shutil.rmtree(download)  # a restore that was stopped
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        bucket.download(Folder(download))
+        return restore(download, target, actor, label=bucket.describe())
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
+
+
+def restore(copy: Path, target: Path, actor: str, label: str | None = None) -> Copied:
     """Make a new locker at `target` from the copy at `copy`; `copy` is only read."""
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise CopyError(f"{target}: is not an empty folder; restore into a new one")
+    _require_empty(target)
     staging = target.parent / f".{target.name}.restoring"
     if staging.exists():
         shutil.rmtree(staging)  # a restore that was stopped
@@ -47,7 +64,11 @@ def restore(copy: Path, target: Path, actor: str) -> Copied:
             conn,
             actor,
             "locker.restored",
-            details={"from": str(copy), "blobs": copied.blobs_held, "tree_size": copied.tree_size},
+            details={
+                "from": label or str(copy),
+                "blobs": copied.blobs_held,
+                "tree_size": copied.tree_size,
+            },
         )
     return Copied(
         str(target),
@@ -57,3 +78,8 @@ def restore(copy: Path, target: Path, actor: str) -> Copied:
         copied.tree_size,
         event.seq,
     )
+
+
+def _require_empty(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise CopyError(f"{target}: is not an empty folder; restore into a new one")

@@ -20,8 +20,9 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 from docket.errors import CopyError, DiskFullError, is_disk_full
 from docket.store import scratch
@@ -30,6 +31,13 @@ CHUNK = 1 << 20
 BATCH = 512
 WRITERS = 4
 _LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+Opener = Callable[[str], AbstractContextManager[Readable]]  # a blob's bytes, by name
 
 
 def fsync_dir(path: Path) -> None:
@@ -93,7 +101,7 @@ def _disk_full(where: Path, what: str, exc: OSError) -> DiskFullError:
     return DiskFullError(f"{where}: disk full while writing {what} ({exc.strerror})")
 
 
-def write_proven(stream: IO[bytes], sha256: str, part: Path, fsync: bool) -> int:
+def write_proven(stream: Readable, sha256: str, part: Path, fsync: bool) -> int:
     """Copy `stream` to the new file `part`, proven to hash to `sha256`; returns its size."""
     digest, size = hashlib.sha256(), 0
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -135,7 +143,7 @@ def _link(part: Path, target: Path, objects: Path, replace: bool, sync: bool = T
 
 
 def put_blob(
-    stream: IO[bytes], sha256: str, objects: Path, tmp: Path, *, replace: bool = False
+    stream: Readable, sha256: str, objects: Path, tmp: Path, *, replace: bool = False
 ) -> int:
     """Copy one blob in, proven to hash to `sha256`; returns its size. With `replace`, a
     blob already filed under that name (a damaged one) is replaced, else it is kept."""
@@ -154,9 +162,7 @@ def put_blob(
         part.unlink(missing_ok=True)
 
 
-def put_blobs(
-    names: Iterable[str], opener: Callable[[str], IO[bytes]], objects: Path, tmp: Path
-) -> tuple[int, int]:
+def put_blobs(names: Iterable[str], opener: Opener, objects: Path, tmp: Path) -> tuple[int, int]:
     """Copy in every blob named (read through `opener`), a batch at a time, each proven to
     hash to its name; returns how many and how many bytes. Each is renamed into place (one
     step, where a link and an unlink would be two): a blob that appeared under the same name
@@ -188,7 +194,7 @@ def put_blobs(
     return count, total
 
 
-def _copy_part(opener: Callable[[str], IO[bytes]], sha256: str, part: Path) -> int:
+def _copy_part(opener: Opener, sha256: str, part: Path) -> int:
     with opener(sha256) as stream:
         return write_proven(stream, sha256, part, fsync=False)
 
