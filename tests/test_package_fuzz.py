@@ -5,6 +5,7 @@ fails with named reasons. Never an exception, never "intact" for anything else."
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import tempfile
@@ -19,10 +20,10 @@ from conftest import photo, take
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from docket.disclose import verify_package
+from docket.disclose import prior, verify_package
 from docket.disclose.check import check
 from docket.disclose.importer import import_package
-from docket.disclose.package import export
+from docket.disclose.package import export, items_of_case
 from docket.locker import Locker
 
 JSON = st.recursive(
@@ -209,3 +210,71 @@ def test_mutated_packages_fail_with_a_reason_or_are_identical(
             assert not report.ok, "a changed package was called intact"
             assert report.failures and all(isinstance(f, str) and f for f in report.failures)
             assert code == 1 and problems, "the verifier inside the package disagrees"
+
+
+@pytest.fixture(scope="module")
+def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, bytes, bytes]]:
+    """A timestamp-free court package of two items, its sender's key and its honest bundle."""
+    base = tmp_path_factory.mktemp("sent")
+    with Locker.create(base / "sender") as sender:
+        first = take(sender, photo(base / "in", "a.jpg", 1)).outcomes[0].sha256 or ""
+        export(sender, [first], "court", base / "first", "tester")  # a previous export
+        items = [first, take(sender, photo(base / "in", "b.jpg", 2)).outcomes[0].sha256 or ""]
+        export(sender, items, "court", base / "sent", "tester")
+        manifest = json.loads((base / "sent" / "data" / "package.json").read_text())
+        yield base / "sent", sender.public_key, prior.bundle(base / "sent", manifest)
+
+
+def mutate_bundle(data: st.DataObject, honest: bytes) -> bytes:
+    """What an insider of the receiving locker might keep instead of the sender's custody."""
+    value = json.loads(honest)
+    for _ in range(data.draw(st.integers(1, 2))):
+        kept = value.get("files") if isinstance(value, dict) else None
+        if not isinstance(kept, dict) or not kept or data.draw(st.booleans()):
+            value = json.loads(mutate_json(data, json.dumps(value).encode()))
+            continue
+        name = data.draw(st.sampled_from(sorted(kept)))
+        inner = base64.b64decode(kept[name])
+        how = data.draw(st.sampled_from(["json", "note", "drop", "add"]))
+        if how == "json":
+            kept[name] = base64.b64encode(mutate_json(data, inner)).decode()
+        elif how == "note":
+            kept[name] = base64.b64encode(mutate_note(data, inner)).decode()
+        elif how == "drop":
+            del kept[name]
+        else:
+            kept[data.draw(st.sampled_from(["custody/extra.json", f"{name}.bak"]))] = kept[name]
+    return json.dumps(value, indent=1, sort_keys=True).encode()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_a_prior_leg_kept_otherwise_is_never_intact(
+    sent: tuple[Path, bytes, bytes], data: st.DataObject
+) -> None:
+    package, sender_key, honest = sent
+    kept = mutate_bundle(data, honest)
+    with (
+        tempfile.TemporaryDirectory(prefix="docket-fuzz-") as scratch,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(prior, "bundle", lambda root, manifest: kept)
+        with Locker.create(Path(scratch) / "receiver") as receiver:
+            import_package(receiver, package, "clerk", "Received", sender_key)
+            with receiver.engine.connect() as conn:
+                items = items_of_case(conn, "Received")
+            again = Path(scratch) / "again"
+            export(receiver, items, "court", again, "clerk", case="Received")
+            key = receiver.public_key
+        report = check(again, key)
+        code, problems, *_ = verify_package.verify(again, key.hex())
+    if kept == honest:
+        assert report.intact and code == 0, (report.failures, problems)
+    else:
+        assert not report.ok, "a prior leg kept otherwise was called intact"
+        assert all(isinstance(f, str) and f for f in report.failures)
+        assert code == 1 and problems, "the verifier inside the package disagrees"

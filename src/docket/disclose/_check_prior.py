@@ -22,7 +22,7 @@ from cryptography import x509
 
 from docket.custody.checkpoint import Checkpoint, strict_b64
 from docket.disclose import _check_custody as custody
-from docket.disclose._check_bag import Recorder
+from docket.disclose._check_bag import Recorder, files_under
 from docket.disclose._check_custody import ExportRecord, Malformed, expect, fingerprint, hex64
 
 NAME = "prior custody: the sender's leg of each imported item"
@@ -137,12 +137,16 @@ def _check_leg(
         if checkpoint is None or record is None:
             return f"{path}: not verified"
         proven = custody.proven_events(sender, checkpoint, record, leg)
+        leg.record("kept files", _kept_files(sender, record))
+        custody.check_consistency(sender, key, checkpoint, record, leg)
         stamped = _stamped(sender, checkpoint, record, leg, roots)
         check_prior(sender, record, proven, leg, roots)  # the sender's own prior legs, if any
     if checkpoint.origin != kept["origin"] or {p.get("sender_origin") for p in packages} != {
         checkpoint.origin
     }:
         leg.failures.append(f"{path}: its origin is not the sender's the import recorded")
+    if kept["profile"] != record.profile:
+        leg.failures.append(f"{path}: its profile is not the sender's export record's")
     sent = {sha256 for _, sha256 in record.files.values()}
     for event, package in zip(arrivals, packages, strict=True):
         said = (package.get("checkpoint_size"), package.get("checkpoint_root"))
@@ -164,6 +168,22 @@ def _check_leg(
         + (f", stamped by {stamped}" if stamped else "")
         + (f"; before it, {leg.earlier}" if leg.earlier else "")
     )
+
+
+def _kept_files(sender: Path, record: ExportRecord) -> list[str]:
+    """The bundle holds the sender's custody files exactly: each one its export record lists
+    (existed-by proofs, earlier legs) as listed, and besides them only the proofs of it."""
+    proofs = {*custody.PROOF_FILES, *(custody.PREVIOUS_FILES if record.previous else ())}
+    proofs |= {custody.TOKEN_FILE} if record.timestamp else set()
+    present = files_under(sender / "data")
+    extra = present - proofs - set(record.files)
+    failures = [f"{p}: not in the sender's export record" for p in sorted(extra)]
+    for relative in sorted(present & set(record.files)):
+        if custody.sha256_of(sender / "data" / relative) != record.files[relative]:
+            failures.append(f"{relative}: differs from the sender's export record")
+    listed = {p for p in record.files if p.startswith("custody/")}
+    failures += [f"{p}: missing (the sender's export record lists it)" for p in listed - present]
+    return failures
 
 
 def _stamped(

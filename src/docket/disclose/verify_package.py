@@ -596,6 +596,24 @@ def check_prior(
     return problems, legs
 
 
+def kept_files(sender: Path, record: dict[str, Any]) -> list[str]:
+    """The bundle holds exactly the sender's custody files: as its export record lists them,
+    and besides them only the proofs of that record."""
+    proofs = PROOFS | (PREVIOUS if record["previous"] else set())
+    proofs |= {"custody/checkpoint.tsr"} if record["timestamp"] else set()
+    present = files(sender / "data")
+    extra = present - proofs - set(record["files"])
+    problems = [f"{p}: not in the sender's export record" for p in sorted(extra)]
+    for relative in sorted(present & set(record["files"])):
+        target = sender / "data" / relative
+        if (target.stat().st_size, digest(target)) != record["files"][relative]:
+            problems.append(f"{relative}: differs from the sender's export record")
+    listed = {p for p in record["files"] if p.startswith("custody/")}
+    problems += [f"{p}: missing (the sender's export record lists it)" for p in listed - present]
+    missing = proofs - present
+    return problems + [f"{p}: missing (the export record says it is there)" for p in missing]
+
+
 def prior_leg(root: Path, path: str, arrivals: list[dict[str, Any]]) -> tuple[list[str], str]:
     packages = [imported(e) or {} for e in arrivals]
     recorded = {str(p.get("sender_public_key")) for p in packages}
@@ -618,11 +636,12 @@ def prior_leg(root: Path, path: str, arrivals: list[dict[str, Any]]) -> tuple[li
         record = export_record(sender, size, root_hash)
         problems, proven = check_events(sender, record, size, root_hash)
         earlier, lines = check_prior(sender, record, proven)  # the sender's own prior legs
-        problems += earlier
-        if record["timestamp"] and "custody/checkpoint.tsr" not in kept["files"]:
-            problems.append("custody/checkpoint.tsr: missing (the export record says it is there)")
+        problems += earlier + kept_files(sender, record)
+        problems += check_previous(sender, record, public, size, root_hash)
     if origin != kept["origin"] or {p.get("sender_origin") for p in packages} != {origin}:
         problems.append("its origin is not the sender's the import recorded")
+    if kept["profile"] != record["profile"]:
+        problems.append("its profile is not the sender's export record's")
     sent = {sha for _, sha in record["files"].values()}
     for event, package in zip(arrivals, packages, strict=True):
         if (package.get("checkpoint_size"), package.get("checkpoint_root")) != (
