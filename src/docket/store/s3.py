@@ -20,6 +20,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, TypeVar, cast
@@ -51,6 +52,7 @@ SCHEME = "s3://"
 _QUERY = ("endpoint", "region")
 _MAX_SINGLE_PUT = 5 * 1024**3  # S3's limit for one PUT
 _UPLOAD_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)  # for another writer's upload of the same blob
+_HEADS_AT_ONCE = 16
 
 
 class Readable(Protocol):
@@ -514,11 +516,18 @@ class S3Store:
             name = _blob_name(version.key)
             if name is not None:
                 by_name.setdefault(name, []).append(version)
+        checks = []
         for name, versions in by_name.items():
             held = [v for v in versions if not v.deleted]
-            if not held:
-                continue  # only delete markers: not a blob (verify names a missing one)
-            yield name, self._problem(name, held[-1], len(held), len(versions) - len(held))
+            if held:  # only delete markers: not a blob (verify names a missing one)
+                checks.append((name, held[-1], len(held), len(versions) - len(held)))
+        # One HEAD per blob, a few at a time: each waits on the network, not on this machine.
+        with ThreadPoolExecutor(max_workers=_HEADS_AT_ONCE) as pool:
+            yield from zip(
+                (check[0] for check in checks),
+                pool.map(lambda check: self._problem(*check), checks),
+                strict=True,
+            )
 
     def _problem(self, name: str, original: Version, held: int, markers: int) -> str | None:
         cached = self._cached(name)
