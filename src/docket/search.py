@@ -17,10 +17,9 @@ finds nothing.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Select, func, or_, select
 
 from docket.catalogue import fulltext, schema
-from docket.catalogue.queries import in_cases
 from docket.scope import Scope
 
 MAX_TERMS = 16
@@ -45,14 +44,21 @@ def find(conn: Connection, items: list[str], text: str, scope: Scope) -> list[st
     return [] if found is None else [item for item in items if item in found]
 
 
-def _matching(conn: Connection, term: list[str], scope: Scope) -> set[str]:
+def entries_matching(dialect: str, term: list[str], scope: Scope) -> Select[str, int, str | None]:
+    """(kind, ref, item) of the index entries `term` matches that `scope` shows: its cases'
+    own, and the metadata of any item (a fact of the bytes; `find` keeps the case's items)."""
     entries = schema.search_entries
-    rows = conn.execute(
-        select(entries.c.kind, entries.c.ref, entries.c.item_sha256).where(
-            fulltext.matches(conn.dialect.name, term),
-            or_(in_cases(entries.c.case_id, scope.cases), entries.c.kind == "metadata"),
-        )
-    ).all()
+    # The case is compared as an expression, not by its index: the match drives the query
+    # (a case's every entry is never read to find the few that match).
+    shown = [0 if case is None else case for case in scope.cases]  # 0: no case (ids from 1)
+    return select(entries.c.kind, entries.c.ref, entries.c.item_sha256).where(
+        fulltext.matches(dialect, term),
+        or_(func.coalesce(entries.c.case_id, 0).in_(shown), entries.c.kind == "metadata"),
+    )
+
+
+def _matching(conn: Connection, term: list[str], scope: Scope) -> set[str]:
+    rows = conn.execute(entries_matching(conn.dialect.name, term, scope)).all()
     found = {str(item) for _, _, item in rows if item is not None}
     incidents = [int(ref) for kind, ref, _ in rows if kind == "incident"]
     if incidents:
