@@ -676,3 +676,29 @@ def test_strip_reads_the_original_from_the_bucket_and_locks_its_copy(
     [version] = [v for v in bucket.versions(key) if v.key == key]
     assert bucket.head(key, version.version_id).lock_mode == "COMPLIANCE"
     assert cli("verify", "--locker", path).code == 0
+
+
+def test_gc_delete_removes_an_unlocked_stray_and_logs_it(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stray whose retention is over (here: one put without a lock) can be collected."""
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    _item(path, tmp_path, cli)
+    body = b"a stray never recorded, with no lock"
+    sha256 = hashlib.sha256(body).hexdigest()
+    location = Location.parse(url)
+    key = f"objects/{sha256[:2]}/{sha256[2:]}"
+    client = endpoint.client()
+    client.put_object(Bucket=location.bucket, Key=location.prefix + key, Body=body)
+    if client.head_object(Bucket=location.bucket, Key=location.prefix + key).get("ObjectLockMode"):
+        pytest.skip("this bucket locks every object by default (a default retention rule)")
+    monkeypatch.setattr(gc, "MIN_AGE", -3600.0)  # the bucket's clock cannot be set back
+    removed = cli("gc", "--locker", path, "--delete")
+    assert removed.code == 0, removed.err
+    assert f"removed  {sha256}" in removed.out
+    assert not S3Bucket.open(url).exists(key)
+    with Locker.open(path) as locker:
+        with locker.engine.connect() as conn:
+            [event] = [e for e in log.events(conn) if e.action == "store.collected"]
+        assert event.details == {"blobs": [{"sha256": sha256, "size": len(body)}]}
+        assert verify(locker).ok
