@@ -104,18 +104,31 @@ def test_a_bucket_with_object_lock_is_accepted(endpoint: s3_server.Endpoint) -> 
 
 
 @pytest.mark.parametrize(
-    ("url", "reason"),
+    ("url", "shown", "reason"),
     [
-        ("s3://AKIAEXAMPLE:hunter2@bucket/p", "credentials never go in the URL"),
-        ("s3://bucket/p?aws_secret_access_key=hunter2", "unknown setting"),
-        ("s3://bucket/p?endpoint=", "not empty"),
-        ("https://bucket/p", "not an S3 URL"),
+        ("s3://AKIAEXAMPLE:hunter2@bucket/p", "s3://bucket/p", "credentials never go in the URL"),
+        (
+            "s3://bucket/p?endpoint=http://AKIAEXAMPLE:hunter2@127.0.0.1:9000",
+            "s3://bucket/p?endpoint=http://127.0.0.1:9000",
+            "credentials never go in the URL",
+        ),
+        (
+            "s3://bucket/p?aws_secret_access_key=hunter2&region=eu-west-1",
+            "s3://bucket/p?aws_secret_access_key=***&region=eu-west-1",
+            "unknown setting aws_secret_access_key",
+        ),
+        ("s3://bucket/p?endpoint=", "s3://bucket/p?endpoint=", "not empty"),
+        ("https://bucket/p", "https://bucket/p", "not an S3 URL"),
     ],
 )
-def test_a_bad_url_is_one_line_naming_it(url: str, reason: str) -> None:
+def test_a_bad_url_is_one_line_naming_it_and_never_echoes_a_secret(
+    url: str, shown: str, reason: str
+) -> None:
     with pytest.raises(ObjectStoreError, match=reason) as caught:
         S3Bucket.open(url)
-    assert str(caught.value).startswith(url)
+    message = str(caught.value)
+    assert message.startswith(f"{shown}: ") and "\n" not in message
+    assert "hunter2" not in message and "AKIAEXAMPLE" not in message
 
 
 def test_an_unreachable_endpoint_is_one_line(moto_endpoint: s3_server.Endpoint) -> None:

@@ -62,11 +62,11 @@ def settings(url: str | None, retention_days: int | None) -> dict[str, Any] | No
         if retention_days is not None:
             raise DocketError("--retention-days is for a locker whose store is a bucket (--store)")
         return None
+    bucket = S3Bucket.open(url)  # a bad URL is refused first, and never echoed with a secret
     if retention_days is None or not 1 <= retention_days <= MAX_RETENTION_DAYS:
         raise DocketError(
-            f"{url}: give a retention of 1 to {MAX_RETENTION_DAYS} days (--retention-days N)"
+            f"{bucket.url}: give a retention of 1 to {MAX_RETENTION_DAYS} days (--retention-days N)"
         )
-    bucket = S3Bucket.open(url)
     bucket.require_object_lock()
     if next(bucket.keys(), None) is not None:
         raise DocketError(

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
@@ -71,27 +71,29 @@ class Location:
     @classmethod
     def parse(cls, url: str) -> Location:
         parts = urlsplit(url)
+        shown = _shown(url)
         if parts.scheme != "s3" or not parts.hostname:
-            raise ObjectStoreError(f"{url}: not an S3 URL (s3://bucket/prefix?endpoint=...)")
-        if parts.username or parts.password:
-            raise ObjectStoreError(
-                f"{url}: credentials never go in the URL (they would be stored in docket.json); "
-                "use the standard AWS environment variables or ~/.aws files"
-            )
+            raise ObjectStoreError(f"{shown}: not an S3 URL (s3://bucket/prefix?endpoint=...)")
         query = parse_qs(parts.query, keep_blank_values=True)
+        endpoints = query.get("endpoint", [])
+        if parts.username or parts.password or any(urlsplit(e).username for e in endpoints):
+            raise ObjectStoreError(
+                f"{shown}: credentials never go in the URL (they would be stored in "
+                "docket.json); use the standard AWS environment variables or ~/.aws files"
+            )
         unknown = sorted(set(query) - set(_QUERY))
         if unknown:
             raise ObjectStoreError(
-                f"{url}: unknown setting {', '.join(unknown)} (only endpoint and region; "
+                f"{shown}: unknown setting {', '.join(unknown)} (only endpoint and region; "
                 "credentials come from the AWS environment or ~/.aws files)"
             )
         if any(len(values) != 1 or not values[0] for values in query.values()):
-            raise ObjectStoreError(f"{url}: endpoint and region are given once, not empty")
+            raise ObjectStoreError(f"{shown}: endpoint and region are given once, not empty")
         prefix = parts.path.strip("/")
         return cls(
             bucket=parts.netloc,
             prefix=f"{prefix}/" if prefix else "",
-            endpoint=query["endpoint"][0] if "endpoint" in query else None,
+            endpoint=endpoints[0] if endpoints else None,
             region=query["region"][0] if "region" in query else None,
         )
 
@@ -107,6 +109,20 @@ class Location:
     def name(self, key: str) -> str:
         """How a key is named in messages: s3://bucket/prefix/key."""
         return f"{SCHEME}{self.bucket}/{self.prefix}{key}"
+
+
+def _shown(url: str) -> str:
+    """`url` fit for a message: no user name or password, and of its settings only the
+    values of endpoint and region (a secret given by mistake is never echoed)."""
+    parts = urlsplit(url)
+    settings = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name == "endpoint":
+            inner = urlsplit(value)
+            value = urlunsplit(inner._replace(netloc=inner.netloc.rsplit("@", 1)[-1]))
+        settings.append(f"{name}={value if name in _QUERY else '***'}")
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(settings), ""))
 
 
 @dataclass(frozen=True)
