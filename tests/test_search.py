@@ -329,3 +329,19 @@ def test_any_text_indexed_is_found_by_its_words_and_any_query_is_answered(
             assert search.find(conn, [item], typed, Scope(case_id + 1, "Other")) == []
         finally:
             transaction.rollback()
+
+
+def test_a_text_too_long_for_a_tsvector_is_indexed_up_to_its_cap(locker: Locker) -> None:
+    """1.6 MB of distinct words (PostgreSQL refuses a tsvector over 1 MB): the row is still
+    written, its beginning found, what lies past the cap not."""
+    written = [f"q{n:06}" for n in range(200_000)]
+    item = "f" * 64
+    with locker.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            fulltext.put(conn, "annotation", 1, 1, item, [" ".join(written)])
+            view = Scope(1, "Long")
+            assert search.find(conn, [item], written[0], view) == [item]
+            assert search.find(conn, [item], written[-1], view) == []
+        finally:
+            transaction.rollback()

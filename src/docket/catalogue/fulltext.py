@@ -37,6 +37,7 @@ from sqlalchemy import Connection, TextClause, delete, insert, text
 from docket.catalogue import schema
 
 MAX_WORD = 100  # characters of a word that are indexed and matched
+MAX_BODY = 100_000  # characters of an entry that are indexed (what follows is not found)
 _WORD = re.compile(r"[^\W_]+")
 _LETTERS = str.maketrans(
     {
@@ -70,10 +71,12 @@ def words(value: str) -> list[str]:
 
 
 def body(texts: Iterable[str | None]) -> str:
-    """An entry's indexed text: the words of `texts` in order, then the article-less forms."""
+    """An entry's indexed text: the words of `texts` in order, then the article-less forms;
+    at most MAX_BODY characters (PostgreSQL refuses a tsvector over 1 MB)."""
     found = [w for t in texts if t for w in words(t)]
-    bare = [_without_article(w) for w in found]
-    return " ".join(found + [b for b in dict.fromkeys(bare) if b and b not in found])
+    seen = set(found)
+    bare = [b for w in found if (b := _without_article(w)) and b not in seen]
+    return " ".join(found + list(dict.fromkeys(bare)))[:MAX_BODY]
 
 
 def _without_article(word: str) -> str:
