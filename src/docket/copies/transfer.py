@@ -89,14 +89,6 @@ def blob_names(objects: Path) -> set[str]:
     return names
 
 
-def hash_file(path: Path) -> str:
-    sha256 = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            sha256.update(chunk)
-    return sha256.hexdigest()
-
-
 def _disk_full(where: Path, what: str, exc: OSError) -> DiskFullError:
     return DiskFullError(f"{where}: disk full while writing {what} ({exc.strerror})")
 
