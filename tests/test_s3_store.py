@@ -715,3 +715,21 @@ def test_gc_delete_removes_an_unlocked_stray_and_logs_it(
             [event] = [e for e in log.events(conn) if e.action == "store.collected"]
         assert event.details == {"blobs": [{"sha256": sha256, "size": len(body)}]}
         assert verify(locker).ok
+
+
+def test_a_full_disk_under_tmp_stops_ingest_to_a_bucket_with_one_line(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, small_disk: Path
+) -> None:
+    """The bytes are spooled to the locker's tmp/ before upload: no room there is the
+    locker's fault, named as such, and nothing half-written reaches the bucket."""
+    url = endpoint.locked_url()
+    path = small_disk / "team"
+    assert cli("init", path, "--store", url, "--retention-days", "1").code == 0
+    big = tmp_path / "big.bin"
+    big.write_bytes(random.Random(9).randbytes(8 << 20))  # more than the 6 MiB disk holds
+    result = cli("ingest", "--locker", path, big)
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert "locker disk full while storing" in line and "big.bin" in line
+    assert list((path / "tmp").iterdir()) == []
+    assert list(S3Bucket.open(url).keys("objects/")) == []
