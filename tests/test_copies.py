@@ -387,6 +387,31 @@ def test_a_missing_catalogue_is_repaired_from_a_copy(locker: Locker, tmp_path: P
     assert verified(locker.path) == []
 
 
+def test_a_copy_is_repaired_from_its_locker_without_an_event_of_its_own(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    flip_byte(blob(one, items[0]))
+    blob(one, items[1]).unlink()
+    before = events(one, "locker.repaired")
+    done = repair(one, locker.path, "tester")
+    assert (done.replaced, done.restored, done.event) == ([items[0]], [items[1]], None)
+    assert events(one, "locker.repaired") == before == []
+    assert verified(one) == [] and differences(locker, one) == []
+    copy_of(locker, one)  # its log is still the beginning of its locker's
+
+
+def test_replicating_again_brings_back_a_blob_deleted_from_the_copy(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    blob(one, items[0]).unlink()
+    again = replicate(locker, Folder(one), "tester", private_key=False)
+    assert again.blobs_copied == 1 and blob(one, items[0]).is_file()
+
+
 def test_repair_refuses_a_copy_of_another_locker(
     stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
 ) -> None:
