@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from docket.store.s3 import Location
+from docket.store.bucket import Location
 
 REAL_URL_VARIABLE = "DOCKET_TEST_S3_URL"
 # moto accepts any credentials; these name no real account.

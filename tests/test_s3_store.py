@@ -1,4 +1,4 @@
-"""Blobs in an S3-compatible bucket with Object Lock (docket/store/s3.py).
+"""Blobs in an S3-compatible bucket with Object Lock (docket/store/bucket.py and s3.py).
 
 Run against moto in server mode on loopback (an emulator, see s3_server.py), and, opt-in,
 against a real endpoint given by DOCKET_TEST_S3_URL (skipped, with the reason, when unset).
@@ -43,7 +43,7 @@ from docket.errors import (
     ObjectStoreError,
 )
 from docket.locker import Locker
-from docket.store.s3 import Location, S3Bucket
+from docket.store.bucket import Location, S3Bucket
 from docket.verify import verify
 
 

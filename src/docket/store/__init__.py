@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
 from docket.errors import DocketError
+from docket.store.bucket import S3Bucket
 from docket.store.filesystem import BlobDigest, FilesystemStore, StoredBlob
-from docket.store.s3 import S3Bucket, S3Store
+from docket.store.s3 import S3Store
 
 MAX_RETENTION_DAYS = 36500  # a hundred years; a longer period is a typo (and overflows dates)
 
