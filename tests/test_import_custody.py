@@ -113,6 +113,11 @@ def test_reexport_carries_the_senders_leg_and_both_verifiers_check_it(
     assert {e.item for e in arrivals} == set(items)
     assert {e.details["acquisition"]["package"]["custody_sha256"] for e in arrivals} == {sha256}
     assert exported.details["prior"] == [kept.relative_to(again / "data").as_posix()]
+    html = (again / "data" / "report.html").read_text()
+    assert (
+        f"imported package from {locker.origin} (its key {fingerprint(locker.public_key)}, "
+        f"confirmed); the sender&#x27;s custody is in {exported.details['prior'][0]}"
+    ) in html
 
     report = check(again, receiver.public_key)
     assert report.intact, report.failures

@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from docket.custody.events import Event
+from docket.disclose import prior
 from docket.disclose.check import fingerprint
 
 METHODS = {
@@ -61,7 +62,17 @@ def _name(raw: str) -> str:
     return PurePosixPath(raw).name or raw
 
 
-def _method(acq: dict[str, Any]) -> str:
+def _method(acq: dict[str, Any], arrival: dict[str, Any] | None) -> str:
+    details = (arrival or {}).get("details") or {}
+    package = (details.get("acquisition") or {}).get("package")
+    if acq.get("method") == "package" and isinstance(package, dict):
+        origin = str(package.get("sender_origin"))
+        key = fingerprint(bytes.fromhex(str(package.get("sender_public_key"))))
+        said = f"imported package from {origin} (its key {key}, {package.get('sender_key')})"
+        kept = package.get(prior.PRIOR_CUSTODY)
+        if isinstance(kept, str):
+            said += f"; the sender's custody is in {prior.path_of(kept, origin)}"
+        return said
     if acq.get("method") == "import":
         if acq.get("path_in_container"):
             return f"from a zip ({_name(str(acq.get('original_path') or ''))})"
@@ -69,13 +80,13 @@ def _method(acq: dict[str, Any]) -> str:
     return METHODS.get(str(acq.get("method")), str(acq.get("method") or "not recorded"))
 
 
-def _acquisition(acq: dict[str, Any]) -> Acquisition:
+def _acquisition(acq: dict[str, Any], arrival: dict[str, Any] | None) -> Acquisition:
     inner = acq.get("path_in_container")
     return Acquisition(
         when=str(acq.get("acquired_at") or ""),
         collector=str(acq.get("collector") or "not recorded"),
         source=str(acq.get("source") or "not recorded"),
-        method=_method(acq),
+        method=_method(acq, arrival),
         name=str(inner) if inner else _name(str(acq.get("original_path") or "")),
         note=str(acq.get("note") or ""),
         event=int(acq.get("event") or 0),
@@ -116,7 +127,10 @@ def item_facts(item: dict[str, Any]) -> ItemFacts:
     meta = item["metadata"]
     proven = meta.get("metadata") or {}
     facts = (proven.get("normalised") or {}) if isinstance(proven, dict) else {}
-    acquisitions = [_acquisition(a) for a in meta.get("acquisitions", [])]
+    arrivals = {e["seq"]: e for e in item["events"] if e["action"] == "item.acquired"}
+    acquisitions = [
+        _acquisition(a, arrivals.get(a.get("event"))) for a in meta.get("acquisitions", [])
+    ]
     names = list(dict.fromkeys(a.name for a in acquisitions if a.name))
     if "made_by" in meta:  # a publication copy: where it came from stays home
         names = [f"{meta['made_by']} copy of item {str(meta.get('derived_from'))[:16]}"]
