@@ -35,6 +35,7 @@ from docket.disclose.check import check, fingerprint
 from docket.disclose.importer import import_package
 from docket.disclose.package import export, items_of_case
 from docket.disclose.timestamps import trusted_roots
+from docket.errors import DocketError
 from docket.locker import Locker
 from docket.verify import verify
 
@@ -436,3 +437,20 @@ def test_an_import_from_before_prior_custody_is_said_to_be_not_checked(tmp_path:
             "is not in the package",
         )
     ]
+
+
+def test_an_export_whose_prior_leg_is_gone_from_the_store_stops_with_a_reason(
+    locker: Locker, receiver: Locker, tmp_path: Path
+) -> None:
+    package, _ = sent(locker, tmp_path, "first", 1)
+    relayed(locker, receiver, package, tmp_path)
+    [sha256] = prior.named([e for e in _events(receiver) if e.action == "item.acquired"])
+    blob = receiver.store.path(sha256)
+    blob.parent.chmod(0o755)
+    blob.unlink()
+    with receiver.engine.connect() as conn:
+        items = items_of_case(conn, "Received")
+    with pytest.raises(DocketError, match=f"blob {sha256}: missing from the store"):
+        export(receiver, items, "court", tmp_path / "third", "registry clerk", case="Received")
+    assert not (tmp_path / "third").exists()
+    assert any(sha256[:12] in str(p) for p in verify(receiver).problems)

@@ -347,6 +347,10 @@ def _copy_checked(source: Path, target: Path, expected: str) -> None:
     """Copy a blob, hashing the bytes as they are written; a blob that is not the one the
     catalogue names (replaced or damaged on disk) stops the export."""
     digest = hashlib.sha256()
+    if not source.is_file():
+        raise DocketError(
+            f"blob {expected}: missing from the store; nothing was exported (run `docket verify`)"
+        )
     with source.open("rb") as reader, target.open("xb") as writer:
         while chunk := reader.read(1 << 20):
             digest.update(chunk)
