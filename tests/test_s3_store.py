@@ -28,11 +28,12 @@ from typing import Any
 import pytest
 import s3_server
 from botocore.exceptions import ClientError
-from conftest import docket_command, fresh_database, photo
+from conftest import PASSWORD, docket_command, fresh_database, photo, sign_in, take
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from docket import gc
-from docket.catalogue import schema
+from docket import accounts, gc
+from docket.catalogue import queries, schema
 from docket.custody import log
 from docket.disclose.check import check
 from docket.errors import (
@@ -45,6 +46,7 @@ from docket.errors import (
 from docket.locker import Locker
 from docket.store.bucket import Location, S3Bucket
 from docket.verify import verify
+from docket.web.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -733,3 +735,22 @@ def test_a_full_disk_under_tmp_stops_ingest_to_a_bucket_with_one_line(
     assert "locker disk full while storing" in line and "big.bin" in line
     assert list((path / "tmp").iterdir()) == []
     assert list(S3Bucket.open(url).keys("objects/")) == []
+
+
+def test_the_web_app_serves_a_preview_from_the_bucket_and_never_a_forged_one(
+    endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    url = endpoint.locked_url()
+    with Locker.create(tmp_path / "team", "tester", store_url=url, retention_days=1) as locker:
+        [outcome] = take(locker, photo(tmp_path / "in", seed=2), case="North").outcomes
+        sha256 = str(outcome.sha256)
+        with locker.engine.connect() as conn, conn.begin():
+            accounts.create_user(conn, "setup", "ada", PASSWORD, "admin")
+            preview = queries.derivative_paths(conn, sha256)["safe_preview"]
+        _thief_overwrites(endpoint, url, preview, b"\xff\xd8 a forged preview")
+        shutil.rmtree(tmp_path / "team" / "cache")
+        client = TestClient(create_app(locker))
+        sign_in(client, "ada")
+        served = client.get(f"/items/{sha256}/safe-preview")
+    assert served.status_code == 200
+    assert hashlib.sha256(served.content).hexdigest() == preview  # the locked original
