@@ -754,3 +754,51 @@ def test_the_web_app_serves_a_preview_from_the_bucket_and_never_a_forged_one(
         served = client.get(f"/items/{sha256}/safe-preview")
     assert served.status_code == 200
     assert hashlib.sha256(served.content).hexdigest() == preview  # the locked original
+
+
+def test_bytes_held_without_a_lock_are_locked_when_they_arrive(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    """The same bytes put under the blob's name without a lock (another tool, say) are
+    locked in compliance mode when the blob arrives, so they can no longer be taken away."""
+    path, url = _s3_locker(cli, endpoint, tmp_path)
+    body = b"the same bytes, put earlier without any lock"
+    sha256 = hashlib.sha256(body).hexdigest()
+    location, key = Location.parse(url), f"objects/{sha256[:2]}/{sha256[2:]}"
+    endpoint.client().put_object(Bucket=location.bucket, Key=location.prefix + key, Body=body)
+    with Locker.open(path) as locker:
+        assert locker.store.put(io.BytesIO(body)).new is False
+    bucket = S3Bucket.open(url)
+    [version] = [v for v in bucket.versions(key) if v.key == key]
+    head = bucket.head(key, version.version_id)
+    assert head.lock_mode == "COMPLIANCE"
+    assert head.retain_until is not None and head.retain_until > _later(0) + datetime.timedelta(
+        hours=23
+    )
+
+
+def test_a_blob_arriving_again_near_the_end_of_its_lock_is_locked_anew(
+    cli: Any, moto_endpoint: s3_server.Endpoint, tmp_path: Path
+) -> None:
+    """Its lock is made to end soon the only way a test can: moto (an emulator) lets a
+    retention be shortened, which S3 refuses."""
+    path, url = _s3_locker(cli, moto_endpoint, tmp_path)
+    body = b"arrives again a day later"
+    with Locker.open(path) as locker:
+        sha256 = locker.store.put(io.BytesIO(body)).digest.sha256
+    location, key = Location.parse(url), f"objects/{sha256[:2]}/{sha256[2:]}"
+    bucket = S3Bucket.open(url)
+    [version] = [v for v in bucket.versions(key) if v.key == key]
+    soon = _later(0) + datetime.timedelta(minutes=5)
+    moto_endpoint.client().put_object_retention(
+        Bucket=location.bucket,
+        Key=location.prefix + key,
+        VersionId=version.version_id,
+        Retention={"Mode": "COMPLIANCE", "RetainUntilDate": soon},
+    )
+    shortened = bucket.head(key, version.version_id).retain_until
+    assert shortened is not None and shortened < _later(0) + datetime.timedelta(hours=1)
+    with Locker.open(path) as locker:
+        assert locker.store.put(io.BytesIO(body)).new is False
+        until = locker.store.retained_until(sha256)
+    assert until is not None and until > _later(0) + datetime.timedelta(hours=23)

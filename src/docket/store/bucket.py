@@ -310,6 +310,17 @@ class S3Bucket:
             retain_until=answer.get("ObjectLockRetainUntilDate"),
         )
 
+    def extend_retention(self, key: str, version_id: str, retain_until: datetime.datetime) -> None:
+        """Lock one version until a later date (compliance mode allows lengthening only)."""
+        self._call(
+            "extending its retention",
+            key,
+            "put_object_retention",
+            Key=self.location.prefix + key,
+            VersionId=version_id,
+            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": retain_until},
+        )
+
     def delete(self, key: str, version_id: str) -> None:
         """Remove one version for good (S3 refuses while it is locked)."""
         self._call(

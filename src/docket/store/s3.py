@@ -126,30 +126,37 @@ class S3Store:
             )
             new = self.bucket.put_if_absent(_blob_key(sha256), spooled.path, retain_until, sha256)
             if not new:
-                self._check_held(sha256, spooled.digest.size)
+                self._check_held(sha256, spooled.digest.size, retain_until)
             with contextlib.suppress(OSError):  # only a cache: the bucket holds the blob now
                 self._keep(spooled.path, sha256)
         finally:
             spooled.path.unlink(missing_ok=True)
         return StoredBlob(spooled.digest, spooled.head, new)
 
-    def _check_held(self, sha256: str, size: int) -> None:
+    def _check_held(self, sha256: str, size: int, retain_until: datetime.datetime) -> None:
         """A blob that arrives again: the object already under its name must be its bytes
         (an object planted under a blob's name before it arrived would otherwise stand in
         for it). The server's own SHA-256 of the original answers; without one, it is read.
         Another process may be uploading the same bytes at this moment (S3 answers 409 to the
-        second writer): its upload is waited for, a few seconds at most."""
+        second writer): its upload is waited for, a few seconds at most. An original whose
+        lock ends within half the retention period is locked anew until `retain_until`, so
+        `gc` can never take a blob that is being recorded again (the folder store touches
+        it instead)."""
+        key = _blob_key(sha256)
         original = self._original(sha256, waits=_UPLOAD_WAITS)
-        head = self.bucket.head(_blob_key(sha256), original.version_id)
-        if head.size == size and head.checksum is not None:
-            if head.checksum == sha256_checksum(sha256):
-                return
-        elif head.size == size and self.hash_blob(sha256).sha256 == sha256:
-            return
-        raise BlobMismatchError(
-            f"{self._name(sha256)}: the bucket holds other bytes under this blob's name "
-            "(planted or damaged); the arriving copy was not stored"
-        )
+        head = self.bucket.head(key, original.version_id)
+        if head.size != size or (
+            sha256_checksum(sha256) != head.checksum
+            if head.checksum is not None
+            else self.hash_blob(sha256).sha256 != sha256
+        ):
+            raise BlobMismatchError(
+                f"{self._name(sha256)}: the bucket holds other bytes under this blob's name "
+                "(planted or damaged); the arriving copy was not stored"
+            )
+        half = datetime.timedelta(days=self.retention_days) / 2
+        if head.retain_until is None or head.retain_until < retain_until - half:
+            self.bucket.extend_retention(key, original.version_id, retain_until)
 
     def _keep(self, file: Path, sha256: str) -> None:
         """Link a checked file into the read cache, read-only."""
