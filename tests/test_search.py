@@ -213,12 +213,15 @@ def test_a_revised_incident_is_found_by_its_new_words_only(locker: Locker, tmp_p
     view, _ = _case(locker, "Hawler")
     assert view.case_id is not None
     with locker.engine.begin() as conn:
-        number = incidents.record(conn, "tester", view.case_id, incidents.Incident("qold raid"))
+        held = incidents.Incident("qold raid", violations=("arbitrary detention",))
+        number = incidents.record(conn, "tester", view.case_id, held)
         incidents.link(conn, "tester", number, sha)
     assert _find(locker, "Hawler", "qold") == [sha]
+    assert _find(locker, "Hawler", "arbitrary detention") == [sha]  # its violation types too
     with locker.engine.begin() as conn:
         incidents.revise(conn, "tester", number, incidents.Incident("qnew raid"))
     assert _find(locker, "Hawler", "qold") == [] and _find(locker, "Hawler", "qnew") == [sha]
+    assert _find(locker, "Hawler", "detention") == []
 
 
 def test_a_locker_from_before_the_index_is_searched_after_it_is_opened(
@@ -233,7 +236,9 @@ def test_a_locker_from_before_the_index_is_searched_after_it_is_opened(
     assert view.case_id is not None
     with locker.engine.begin() as conn:
         review.add_tag(conn, "tester", sha, "qupgrade-tag", view)
-        incident = incidents.Incident("qupgrade raid", actors=("قوات",))
+        incident = incidents.Incident(
+            "qupgrade raid", actors=("قوات",), violations=("forced displacement",)
+        )
         incidents.link(
             conn, "tester", incidents.record(conn, "tester", view.case_id, incident), sha
         )
@@ -242,7 +247,7 @@ def test_a_locker_from_before_the_index_is_searched_after_it_is_opened(
     path = locker.path
     locker.close()
     with Locker.open(path) as reopened:
-        for query in ("طالب", "qupgrade-tag", "qupgrade", "قوات", "photo"):
+        for query in ("طالب", "qupgrade-tag", "qupgrade", "قوات", "photo", "displacement"):
             assert _find(reopened, "Hawler", query) == [sha], query
 
 

@@ -167,6 +167,7 @@ def revise(conn: Connection, actor: str, incident_id: int, incident: Incident) -
 
 def _index(conn: Connection, incident_id: int, case_id: int, incident: Incident) -> None:
     texts = (incident.title, incident.description, incident.place, *incident.actors)
+    texts += incident.violations
     fulltext.put(conn, "incident", incident_id, case_id, None, texts)
 
 

@@ -2,7 +2,7 @@
 that SQLite and PostgreSQL index and match exactly the same words.
 
 Each entry is one row's text (an acquisition's path, name in its container, note and source
-pseudonym; a tag; an annotation; an incident's title, description, place and actors; the
+pseudonym; a tag; an annotation; an incident's title, description, place, actors and violations; the
 values of an item's ExifTool metadata) with the case it belongs to (none for metadata, a fact
 of the bytes). It is written in the transaction that writes the row, and replaced when an
 incident is revised. SQLite matches with an FTS5 table over the entries (unicode61,

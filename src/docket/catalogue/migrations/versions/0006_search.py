@@ -49,7 +49,7 @@ _BACKFILL = (
     ("annotation", "SELECT id, case_id, item_sha256, text FROM annotations"),
     (
         "incident",
-        "SELECT id, case_id, NULL, title, description, place, actors FROM incidents",
+        "SELECT id, case_id, NULL, title, description, place, actors, violations FROM incidents",
     ),
 )
 
@@ -79,8 +79,8 @@ def upgrade() -> None:
     )
     for kind, rows in _BACKFILL:
         for ref, case_id, item, *texts in conn.execute(sa.text(rows)):
-            if kind == "incident":  # actors are a JSON list
-                texts = [*texts[:-1], *json.loads(texts[-1])]
+            if kind == "incident":  # actors and violations are JSON lists
+                texts = [*texts[:-2], *json.loads(texts[-2]), *json.loads(texts[-1])]
             values = {"kind": kind, "ref": ref, "case_id": case_id, "item": item}
             conn.execute(insert, {**values, "body": fulltext.body(texts)})
     results = sa.text(
