@@ -5,6 +5,8 @@ checkpoints.log, keys/signing.pub (the private key only when asked) and replica.
 `docket verify --locker COPY` checks it like any locker and any copy can be restored on a laptop.
 
 - destination.py: where a copy goes (the interface), and the folder that implements it.
+- bucket.py: a copy in an S3-compatible bucket with Object Lock (written once, locked).
+- transfer.py: bytes moved durably, each blob proven against its name.
 - snapshot.py: a consistent copy of the catalogue while the locker is in use.
 - replicate.py: `docket replicate`, an incremental, verified copy.
 - audit.py: `docket audit-copies`, copies compared with this locker and with each other.
