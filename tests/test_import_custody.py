@@ -454,3 +454,23 @@ def test_an_export_whose_prior_leg_is_gone_from_the_store_stops_with_a_reason(
         export(receiver, items, "court", tmp_path / "third", "registry clerk", case="Received")
     assert not (tmp_path / "third").exists()
     assert any(sha256[:12] in str(p) for p in verify(receiver).problems)
+
+
+def test_a_copy_that_lost_a_prior_leg_is_named_by_the_audit(
+    locker: Locker, receiver: Locker, tmp_path: Path
+) -> None:
+    from docket.copies.audit import audit
+    from docket.copies.destination import Folder
+    from docket.copies.replicate import replicate
+
+    package, _ = sent(locker, tmp_path, "first", 1)
+    relayed(locker, receiver, package, tmp_path)
+    [sha256] = prior.named([e for e in _events(receiver) if e.action == "item.acquired"])
+    copy = tmp_path / "copy"
+    replicate(receiver, Folder(copy), "registry clerk", private_key=False)
+    assert [str(p) for p in audit(receiver.path, [copy], deep=False, sample=0).problems] == []
+    lost = copy / "objects" / sha256[:2] / sha256[2:]
+    lost.parent.chmod(0o755)
+    lost.unlink()
+    found = [str(p) for p in audit(receiver.path, [copy], deep=False, sample=0).problems]
+    assert any(sha256[:12] in p for p in found), found

@@ -24,6 +24,7 @@ from docket.catalogue import migrate, schema
 from docket.catalogue.database import open_engine, reading
 from docket.copies.transfer import fsync_dir, fsync_file
 from docket.custody import log
+from docket.disclose import prior
 from docket.errors import CopyError, DiskFullError, is_disk_full
 
 _ROWS = 5000
@@ -94,13 +95,15 @@ def leaves(conn: Connection) -> list[bytes]:
 
 
 def referenced_blobs(conn: Connection) -> dict[str, int]:
-    """Every blob the catalogue references (items and derivatives), with its size."""
+    """Every blob the catalogue references (items, derivatives, the prior custody imports
+    kept: docket.disclose.prior), with its size."""
     found = {
         str(sha256): int(size)
         for sha256, size in conn.execute(select(schema.items.c.sha256, schema.items.c.size))
     }
     derived = select(schema.derivatives.c.sha256, schema.derivatives.c.size)
     found.update({str(sha256): int(size) for sha256, size in conn.execute(derived)})
+    found.update(prior.blobs(conn))
     return found
 
 
