@@ -44,7 +44,7 @@ from docket.disclose import (
 )
 from docket.disclose._check_bag import DECLARATION, bag_info
 from docket.disclose._check_items import ACQUISITION_FIELDS
-from docket.errors import DocketError
+from docket.errors import DiskFullError, DocketError, is_disk_full
 from docket.locker import Locker
 from docket.store import scratch
 
@@ -232,6 +232,7 @@ def export(
     if url is not None:
         stamping.probe(url)
     staging = _staging_of(output.parent)
+    checkpoint: ledger.StoredCheckpoint | None = None
     try:
         with locker.engine.connect() as conn, conn.begin():
             events = _events_for(conn, chosen, profile, case)
@@ -277,12 +278,31 @@ def export(
         bagit.make_bag(str(staging), info, checksums=["sha256", "sha512"])
         _declare_bagit_1_0(staging)
         _finish(staging, output)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise _output_full(output, exc, checkpoint) from exc
     finally:
         _drop_staging(staging)
     summary.items = [c.item for c in chosen]
     summary.checkpoint = checkpoint.id
     summary.public_key = locker.public_key
     return summary
+
+
+def _output_full(
+    output: Path, exc: OSError, logged: ledger.StoredCheckpoint | None
+) -> DiskFullError:
+    """The disk under `output` filled up while the package was written beside it."""
+    said = (
+        "nothing was logged"
+        if logged is None
+        else f"the export was logged and signed as checkpoint {logged.id}, but no package left"
+    )
+    return DiskFullError(
+        f"{output}: disk full while writing the package ({exc.strerror}); {said}; "
+        "free space there and run the same export again"
+    )
 
 
 def _declare_bagit_1_0(bag: Path) -> None:
