@@ -129,9 +129,31 @@ class Bucket:
 
     def download(self, folder: Folder) -> None:
         """Make `folder` a copy of what the bucket holds, as `replicate` would (blobs, then
-        catalogue, then checkpoints.log, keys and docket.json); checked as any copy is when it
-        is then used (`restore` re-checks the catalogue against checkpoints.log)."""
-        config = self.read(CONFIG_NAME)
+        catalogue, then checkpoints.log, keys and docket.json), reading every key's original:
+        its oldest version, the one locked when it was written, so versions someone with the
+        keys put over it later are ignored. It is checked as any copy is when it is used
+        (`restore` re-checks the catalogue against checkpoints.log and the key)."""
+        originals: dict[str, str] = {}
+        for version in self.bucket.versions():  # each key's versions newest first
+            if not version.deleted:
+                originals[version.key] = version.version_id
+
+        def newest(name: str) -> str | None:
+            if name in _ONCE:
+                return name if name in originals else None
+            return max((key for key in originals if key.startswith(f"{name}/")), default=None)
+
+        def fetch(key: str) -> AbstractContextManager[transfer.Readable]:
+            return closing(self.bucket.get(key, originals[key]))
+
+        def read(name: str) -> bytes | None:
+            key = newest(name)
+            if key is None:
+                return None
+            with fetch(key) as stream:
+                return stream.read()
+
+        config = read(CONFIG_NAME)
         if config is None:
             raise CopyError(f"{self.describe()}: holds no copy of a locker (no docket.json)")
         try:
@@ -139,14 +161,19 @@ class Bucket:
         except (ValueError, KeyError, TypeError) as exc:
             raise CopyError(f"{self.bucket.location.name(CONFIG_NAME)}: not readable") from exc
         folder.prepare(locker_id)
-        wanted = sorted(self.blob_names() - folder.blob_names())
-        folder.put_blobs(wanted, self._blob)
-        key = self._newest(_CATALOGUE)
+        held = {
+            key[len("objects/") :].replace("/", "")
+            for key in originals
+            if key.startswith("objects/") and key.count("/") == 2
+        }
+        wanted = sorted(held - folder.blob_names())
+        folder.put_blobs(wanted, lambda name: fetch(f"objects/{name[:2]}/{name[2:]}"))
+        key = newest(_CATALOGUE)
         if key is None:
             raise CopyError(f"{self.describe()}: holds no catalogue")
         prepared = folder.scratch_file("catalogue")
         try:
-            with closing(self.bucket.get(key)) as stream, prepared.open("wb") as out:
+            with fetch(key) as stream, prepared.open("wb") as out:
                 while chunk := stream.read(transfer.CHUNK):
                     out.write(chunk)
             transfer.fsync_file(prepared)
@@ -154,17 +181,14 @@ class Bucket:
         finally:
             snapshot.discard(prepared)
         for name, mode in ((witness.FILE_NAME, 0o644), (str(PRIVATE_KEY), 0o600)):
-            data = self.read(name)
+            data = read(name)
             if data is not None:
                 folder.write(name, data, mode)
         for name in (str(PUBLIC_KEY), CONFIG_NAME):
-            data = self.read(name)
+            data = read(name)
             if data is None:
                 raise CopyError(f"{self.bucket.location.name(name)}: missing")
             folder.write(name, data)
-
-    def _blob(self, sha256: str) -> AbstractContextManager[transfer.Readable]:
-        return closing(self.bucket.get(f"objects/{sha256[:2]}/{sha256[2:]}"))
 
     def write(self, name: str, data: bytes, mode: int = 0o644) -> None:
         if name in _ONCE and self.read(name) is not None:
