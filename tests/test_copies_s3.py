@@ -12,7 +12,9 @@ import pytest
 import s3_server
 from conftest import photo, take
 
+from docket.copies.audit import audit
 from docket.copies.bucket import Bucket
+from docket.copies.destination import Folder
 from docket.copies.replicate import replicate
 from docket.copies.restore import restore_from_bucket
 from docket.errors import CopyError
@@ -133,3 +135,30 @@ def test_a_version_put_over_a_blob_in_the_bucket_is_ignored_on_restore(
     with Locker.open(tmp_path / "back", writable=False) as restored:
         assert verify(restored).ok
         assert set(restored.store.digests()) == set(locker.store.digests())
+
+
+def test_a_bucket_copy_is_audited_beside_a_folder_copy(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint, cli: Any
+) -> None:
+    take(locker, photo(tmp_path / "a", seed=1))
+    url = endpoint.locked_url()
+    to_bucket(locker, url)
+    replicate(locker, Folder(tmp_path / "usb"), "tester", private_key=False)
+    result = cli("audit-copies", "--locker", locker.path, "--json", url, tmp_path / "usb")
+    assert result.code == 0, result.out
+    checks = {c["name"]: c["detail"] for c in result.json()["checks"]}
+    assert checks["identity"] == "2 of 2 copies of this locker"
+    assert any(note.startswith(f"{url} holds ") for note in result.json()["notes"])
+    assert list((locker.path / "tmp").iterdir()) == []  # the download is gone
+
+
+def test_a_bucket_of_another_locker_is_named_by_the_audit(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint
+) -> None:
+    url = endpoint.locked_url()
+    other = Locker.create(tmp_path / "other", actor="tester")
+    to_bucket(other, url)
+    report = audit(locker.path, [url], deep=False)
+    assert [str(p) for p in report.problems] == [
+        f"{url}: a copy of another locker ({other.locker_id}); skipped"
+    ]

@@ -59,7 +59,7 @@ def replicate_command(
 
 
 @click.command(name="audit-copies")
-@click.argument("copies", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("copies", nargs=-1, required=True)
 @click.option("--deep", is_flag=True, help="Re-hash every blob of every copy (slow).")
 @click.option(
     "--sample",
@@ -71,9 +71,10 @@ def replicate_command(
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
 def audit_command(
-    copies: tuple[Path, ...], deep: bool, sample: int, as_json: bool, locker_path: Path | None
+    copies: tuple[str, ...], deep: bool, sample: int, as_json: bool, locker_path: Path | None
 ) -> None:
-    """Compare this locker with each COPY and the copies with each other; name every difference."""
+    """Compare this locker with each COPY (a folder, or s3://...) and the copies with each
+    other; name every difference."""
     report = audit(locker_path or default_path(), list(copies), deep=deep, sample=sample)
     if as_json:
         print_json(

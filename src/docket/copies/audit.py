@@ -15,19 +15,27 @@ as verify.py reports (named checks, each difference with its subject, notes):
   is not ahead of it (missing), at the size recorded; blobs no catalogue references are a note;
 - blob hashes: with `deep`, every blob of every holder is re-hashed; else `sample` blobs
   chosen at random per holder (sizes of all are compared; rot in the rest waits for --deep).
+A copy in a bucket (s3://...) is downloaded into the locker's tmp/ first (bucket.py), which
+re-hashes every blob of it on the way, and compared like a folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
 from docket.copies import holdings
+from docket.copies.bucket import Bucket
+from docket.copies.destination import Folder
 from docket.copies.holdings import Holding
 from docket.custody import merkle
 from docket.errors import DocketError
+from docket.store import scratch
+from docket.store.s3 import SCHEME, S3Bucket
 from docket.verify_report import Check, Problem, VerifyReport
 
 SAMPLE = 32
@@ -173,20 +181,30 @@ class _Audit:
         self.check("blobs", before, f"{held} blobs listed, {hashed} re-hashed ({how})")
 
 
-def audit(locker: Path, copies: list[Path], *, deep: bool, sample: int = SAMPLE) -> VerifyReport:
-    """Compare the locker at `locker` with each copy and the copies with each other."""
+def audit(
+    locker: Path, copies: Sequence[Path | str], *, deep: bool, sample: int = SAMPLE
+) -> VerifyReport:
+    """Compare the locker at `locker` with each copy and the copies with each other. A copy
+    named by an s3:// URL is first downloaded (each object's original, locked version; every
+    blob re-hashed on the way) into a scratch folder in the locker's tmp/, removed after."""
     reference = holdings.read(locker, str(locker), copy=False)
     auditing = _Audit(reference)
     readable = []
     before = len(auditing.report.problems)
-    for path in copies:
-        try:
-            readable.append(holdings.read(path, str(path), copy=True))
-        except DocketError as exc:
-            auditing.differ(str(path), f"cannot be read as a copy ({exc})")
-    auditing.check("copies readable", before, f"{len(readable)} of {len(copies)}")
-    holders = auditing.identities(readable)
-    trees = auditing.signed_trees(holders)
-    auditing.consistency(holders, trees)
-    auditing.blobs(holders, deep, sample)
+    with contextlib.ExitStack() as stack:
+        for place in copies:
+            label = str(place)
+            try:
+                if label.startswith(SCHEME):
+                    work = stack.enter_context(scratch.folder(locker / "tmp", "audit"))
+                    Bucket(S3Bucket.open(label), 1).download(Folder(work / "copy"))
+                    place = work / "copy"
+                readable.append(holdings.read(Path(place), label, copy=True))
+            except DocketError as exc:
+                auditing.differ(label, f"cannot be read as a copy ({exc})")
+        auditing.check("copies readable", before, f"{len(readable)} of {len(copies)}")
+        holders = auditing.identities(readable)
+        trees = auditing.signed_trees(holders)
+        auditing.consistency(holders, trees)
+        auditing.blobs(holders, deep, sample)
     return auditing.report

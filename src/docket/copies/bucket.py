@@ -12,7 +12,8 @@ holds: blobs, then the catalogue, then checkpoints.log, then replica.json, so a 
 any point leaves the newest complete set as it was.
 
 `download` lays the newest objects out as a folder copy (each blob re-hashed on the way), which
-is how `restore` brings a locker back from a bucket; `audit-copies` and `repair` read folders.
+is how `restore` brings a locker back from a bucket and `audit-copies` compares one; `repair`
+reads folders.
 """
 
 from __future__ import annotations
