@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from docket._cli_common import locker_option, open_locker, print_json
+from docket._cli_store import resumed_line
 from docket.catalogue import queries
 from docket.custody import ledger
 from docket.disclose import check as checker
@@ -122,9 +123,12 @@ def import_command(
                 "new": summary.new,
                 "held": summary.held,
                 "prior_custody": summary.prior_custody,
+                "resumed": summary.resumed,
             }
         )
     else:
+        if summary.resumed:
+            click.echo(resumed_line(summary.resumed))
         click.echo(
             f"{len(summary.new)} new, {len(summary.held)} already held, from {package}; the "
             f"sender's custody kept as {summary.prior_custody[:12]}"

@@ -1,4 +1,5 @@
-"""The `gc` command: housekeeping of the store (docket/gc.py)."""
+"""The `gc` command: housekeeping of the store (docket/gc.py), and of analysis an interrupted
+ingest or import left undone (analyse.batch.unanalysed)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ from pathlib import Path
 import click
 
 from docket._cli_common import locker_option, open_locker
+from docket.analyse.batch import analyse, unanalysed
 from docket.gc import collect
 from docket.locker import default_actor
+
+
+def resumed_line(items: list[str]) -> str:
+    """The line that says a command finished what an interrupted ingest or import left."""
+    return (
+        f"analysed {len(items)} item(s) an interrupted ingest or import had recorded but "
+        "not analysed"
+    )
 
 
 @click.command(name="gc")
@@ -20,9 +30,14 @@ from docket.locker import default_actor
 )
 @locker_option
 def gc_command(delete: bool, locker_path: Path | None) -> None:
-    """List blobs no record references, and remove dead processes' partial writes."""
+    """List blobs no record references, remove dead processes' partial writes, and analyse
+    the items an interrupted ingest or import left unanalysed."""
     with open_locker(locker_path) as locker:
         found = collect(locker, default_actor(), delete=delete)
+        with locker.engine.connect() as conn, conn.begin():
+            left = unanalysed(conn)
+        if left:
+            analyse(locker, left, default_actor())
     for stray in found.strays:
         click.echo(f"{'removed' if found.deleted else 'stray':<8} {stray.sha256}  {stray.size}")
     total = sum(stray.size for stray in found.strays)
@@ -31,3 +46,5 @@ def gc_command(delete: bool, locker_path: Path | None) -> None:
         f"{len(found.strays)} stray blob(s), {total} bytes, {done}; "
         f"{found.scratch_removed} leftover(s) of dead processes removed from tmp/"
     )
+    if left:
+        click.echo(resumed_line(left))

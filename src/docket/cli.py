@@ -28,7 +28,7 @@ from docket._cli_protect import (
     reveal_command,
     strip_command,
 )
-from docket._cli_store import gc_command
+from docket._cli_store import gc_command, resumed_line
 from docket._cli_web import member_group, serve_command, user_group
 from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse
@@ -91,6 +91,7 @@ def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
         "analysis_failed": [
             {"name": n, "step": step, "reason": r} for n, step, r in summary.analysis_failures
         ],
+        "resumed": summary.resumed,
         "checkpoint": None
         if checkpoint is None
         else {
@@ -161,6 +162,8 @@ def ingest_command(
             click.echo(_outcome_line(outcome))
     for name, step, reason in summary.analysis_failures:
         click.echo(f"held, {step} failed  {name}: {reason}")
+    if summary.resumed:
+        click.echo(resumed_line(summary.resumed))
     data = _summary_dict(summary)
     click.echo(
         f"{data['new']} new, {data['held']} already held, {data['refused']} refused, "

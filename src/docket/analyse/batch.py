@@ -1,4 +1,11 @@
-"""`docket analyse`: run the steps an item has not had yet (or whose version changed)."""
+"""`docket analyse`: run the steps an item has not had yet (or whose version changed).
+
+An item is *unanalysed* when not one step result (ok or failed) is recorded for it. Every
+ingest records at least the metadata step of each item it takes, and an item's steps are
+recorded together in one transaction, after the transaction of its arrival: so an unanalysed
+item is one whose ingest or import was killed between the two. `unanalysed` finds them, and
+ingest, import and `docket gc` finish them with `analyse`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, exists, select
 
 from docket.analyse.runner import Analyser, StepRun, record_step_run
 from docket.analyse.steps import Step
@@ -28,6 +35,13 @@ def run_step(locker: Locker, item: str, media_type: str, step: Step, actor: str)
         record_step_run(conn, actor, run)
         make_checkpoint(conn, locker.signing_key, locker.origin, actor)
     return run
+
+
+def unanalysed(conn: Connection) -> list[str]:
+    """Items recorded without a single step result, oldest first (see the module docstring)."""
+    had = exists().where(schema.results.c.item_sha256 == schema.items.c.sha256)
+    query = select(schema.items.c.sha256).where(~had).order_by(schema.items.c.first_seen)
+    return list(conn.execute(query).scalars())
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography import x509
 
 from docket import mediatype
-from docket.analyse.batch import analyse
+from docket.analyse.batch import analyse, unanalysed
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody.checkpoint import open_checkpoint
 from docket.custody.ledger import make_checkpoint
@@ -36,6 +36,7 @@ class ImportSummary:
     new: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     prior_custody: str = ""  # the SHA-256 of the sender's custody, kept (docket.disclose.prior)
+    resumed: list[str] = field(default_factory=list)  # left unanalysed by an interrupted run
 
 
 def _digest(path: Path) -> str:
@@ -111,6 +112,8 @@ def import_package(
             (summary.new if new else summary.held).append(blob.digest.sha256)
     with locker.engine.connect() as conn, conn.begin():
         make_checkpoint(conn, locker.signing_key, locker.origin, actor)
-    if summary.new:
-        analyse(locker, summary.new, actor)
+        left = unanalysed(conn)  # this import's new items, and those a killed run left
+    summary.resumed = [sha256 for sha256 in left if sha256 not in summary.new]
+    if left:
+        analyse(locker, left, actor)
     return summary

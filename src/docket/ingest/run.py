@@ -3,7 +3,9 @@
 Per file: the bytes are made durable in the store first; then the item, the acquisition and
 the custody event are committed in one transaction; only then is the file reported as stored.
 The analysis steps (metadata, previews, hashes, keyframes) read the stored copy in worker
-threads while the next files are hashed, and are recorded as they finish, in order.
+threads while the next files are hashed, and are recorded as they finish, in order. Items an
+earlier ingest or import recorded but was killed before analysing (analyse.batch.unanalysed)
+are queued first, so every run finishes what an interrupted one left.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Literal
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from docket import clock, mediatype
+from docket.analyse.batch import unanalysed
 from docket.analyse.runner import WORKERS, Analyser, StepRun, record_step_run
 from docket.analyse.steps import MetadataStep, Step
+from docket.catalogue import schema
 from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.errors import (
@@ -82,6 +86,7 @@ class IngestSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     analysis_failures: list[tuple[str, str, str]] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
+    resumed: list[str] = field(default_factory=list)  # items an interrupted run left unanalysed
 
     def count(self, status: Status) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
@@ -151,6 +156,23 @@ class _Run:
         if due:
             self.queue_analysis(blob.digest.sha256, media_type, due, name)
         return blob
+
+    def resume(self) -> None:
+        """Queue the analysis of the items an interrupted ingest or import left unanalysed."""
+        with self.conn.begin():
+            left = unanalysed(self.conn)
+            media_types = dict(
+                self.conn.execute(
+                    select(schema.items.c.sha256, schema.items.c.media_type).where(
+                        schema.items.c.sha256.in_(left)
+                    )
+                ).all()
+            )
+        for sha256 in left:
+            self.summary.resumed.append(sha256)
+            media_type = media_types[sha256]
+            steps = self.analyser.applicable(media_type)
+            self.queue_analysis(sha256, media_type, steps, f"item {sha256[:12]}")
 
     def arrival(self, raw_path: bytes, mtime: float | None, **extra: object) -> Arrival:
         return Arrival(
@@ -301,6 +323,7 @@ def ingest(
 
         done_files = done_bytes = 0
         try:
+            run.resume()
             for index, entry in enumerate(entries):
                 if isinstance(entry, Refusal):
                     run.refuse(entry.raw_path, entry.reason)

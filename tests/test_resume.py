@@ -1,0 +1,160 @@
+"""An ingest or import killed (kill -9) after recording items but before analysing them: the
+next ingest, the same import run again, or `docket gc` analyses them and says so on a line;
+nothing is left unanalysed unnoticed, and `verify` passes. Each test kills real runs at
+random moments, $DOCKET_TEST_KILLS times (default 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import docket_command, photo, take
+from sqlalchemy import select
+
+from docket.analyse.batch import unanalysed
+from docket.catalogue import schema
+from docket.disclose.package import export
+from docket.locker import Locker
+from docket.verify import verify
+
+KILLS = int(os.environ.get("DOCKET_TEST_KILLS", "3"))
+PHOTOS = 8
+
+
+def batch(folder: Path, seed: int) -> Path:
+    for i in range(PHOTOS):
+        photo(folder, f"scene-{i}.jpg", seed * 100 + i)
+    return folder
+
+
+def start(*args: str | Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*docket_command(), *(str(a) for a in args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+
+def left_unanalysed(locker_path: Path) -> list[str]:
+    with Locker.open(locker_path) as locker, locker.engine.connect() as conn:
+        return unanalysed(conn)
+
+
+def assert_finished(locker_path: Path) -> None:
+    """Nothing unanalysed, every item has its metadata, and verify passes."""
+    with Locker.open(locker_path) as locker:
+        with locker.engine.connect() as conn:
+            assert unanalysed(conn) == []
+            items = set(conn.execute(select(schema.items.c.sha256)).scalars())
+            described = set(
+                conn.execute(
+                    select(schema.results.c.item_sha256).where(
+                        schema.results.c.step == "metadata", schema.results.c.status == "ok"
+                    )
+                ).scalars()
+            )
+        assert items and items <= described
+        report = verify(locker)
+        assert report.ok, [str(p) for p in report.problems]
+
+
+def said(out: str, count: int) -> bool:
+    return (
+        f"analysed {count} item(s) an interrupted ingest or import had recorded but not analysed"
+        in out
+    )
+
+
+def test_a_killed_ingest_is_finished_by_gc(tmp_path: Path, cli: Any) -> None:
+    rng = random.Random(1207)
+    hit = 0
+    for run in range(KILLS):
+        locker_path = tmp_path / f"locker{run}"
+        Locker.create(locker_path).close()
+        process = start(
+            "ingest", "--locker", locker_path, "--json", batch(tmp_path / f"in{run}", run)
+        )
+        assert process.stdout is not None
+        wanted = rng.randint(1, PHOTOS)
+        acknowledged = [process.stdout.readline() for _ in range(wanted)]
+        time.sleep(rng.uniform(0, 0.03))
+        kill(process)
+        assert all(json.loads(line)["status"] == "new" for line in acknowledged)
+        left = left_unanalysed(locker_path)
+        hit += bool(left)
+        result = cli("gc", "--locker", locker_path)
+        assert result.code == 0, result.err
+        assert said(result.out, len(left)) is bool(left), result.out
+        assert_finished(locker_path)
+    assert hit, "no kill landed between an item's record and its analysis"
+
+
+def test_a_killed_ingest_is_finished_by_the_next_ingest(tmp_path: Path, cli: Any) -> None:
+    rng = random.Random(1208)
+    hit = 0
+    for run in range(KILLS):
+        locker_path = tmp_path / f"locker{run}"
+        Locker.create(locker_path).close()
+        process = start(
+            "ingest", "--locker", locker_path, "--json", batch(tmp_path / f"in{run}", run)
+        )
+        assert process.stdout is not None
+        process.stdout.readline()
+        time.sleep(rng.uniform(0, 0.03))
+        kill(process)
+        left = left_unanalysed(locker_path)
+        hit += bool(left)
+        later = photo(tmp_path / f"later{run}", "later.jpg", 9000 + run)
+        result = cli("ingest", "--locker", locker_path, later)
+        assert result.code == 0, result.err
+        assert said(result.out, len(left)) is bool(left), result.out
+        assert_finished(locker_path)
+    assert hit, "no kill landed between an item's record and its analysis"
+
+
+def recorded_items(locker_path: Path) -> int:
+    with sqlite3.connect(f"file:{locker_path / 'catalogue.sqlite'}?mode=ro", uri=True) as db:
+        count = db.execute("SELECT count(*) FROM items").fetchone()[0]
+    db.close()
+    return int(count)
+
+
+def test_a_killed_import_run_again_analyses_what_it_had_recorded(tmp_path: Path, cli: Any) -> None:
+    with Locker.create(tmp_path / "sender", actor="tester") as sender:
+        summary = take(sender, batch(tmp_path / "sent", 1), case="North")
+        package = tmp_path / "package"
+        items = [o.sha256 or "" for o in summary.outcomes]
+        export(sender, items, "court", package, "tester", recipient="Registry of Kelvarn")
+        key = sender.public_key.hex()
+    rng = random.Random(1209)
+    hit = 0
+    for run in range(KILLS):
+        receiver = tmp_path / f"receiver{run}"
+        Locker.create(receiver).close()
+        process = start("import", package, "--key", key, "--locker", receiver)
+        wanted = rng.randint(1, PHOTOS)
+        while process.poll() is None and recorded_items(receiver) < wanted:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.03))
+        kill(process)
+        left = left_unanalysed(receiver)
+        hit += bool(left)
+        again = cli("import", package, "--key", key, "--locker", receiver)
+        assert again.code == 0, again.err
+        assert said(again.out, len(left)) is bool(left), again.out
+        assert_finished(receiver)
+    assert hit, "no kill landed between an item's record and its analysis"
