@@ -6,7 +6,11 @@ standard AWS environment and files (boto3's own chain); a URL that carries any i
 none is ever written into a locker, and no message echoes one. A bucket without Object Lock
 is refused. Every object is written once: put-if-absent (`If-None-Match: *`) with a
 COMPLIANCE retention date, which not even the bucket's owner can shorten, and with its
-SHA-256 sent along so the server checks the bytes it received. Object Lock implies
+SHA-256 sent along so the server checks the bytes it received. A file too big for one PUT
+(over `multipart_threshold`, 5 GiB) goes up in parts, each with its own SHA-256 for the
+server to check; the upload completes only if the key is still absent, only after the whole
+file hashed to the SHA-256 asked for, and is aborted on any failure, so no object appears
+half-written or under a name its bytes do not have. Object Lock implies
 versioning, so an "overwrite" or "delete" by someone holding the keys only adds a version or
 a delete marker: the locked original stays, as the oldest version of its key. Every failed
 request is an ObjectStoreError of one line naming the bucket or object.
@@ -15,7 +19,9 @@ request is an ObjectStoreError of one line naming the bucket or object.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +37,8 @@ from docket.errors import ObjectStoreError
 SCHEME = "s3://"
 _QUERY = ("endpoint", "region")
 _MAX_SINGLE_PUT = 5 * 1024**3  # S3's limit for one PUT
+_MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
+_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # the key is held (or being)
 
 
 class Readable(Protocol):
@@ -150,6 +158,9 @@ def sha256_checksum(sha256: str) -> str:
 class S3Bucket:
     """A bucket (under a prefix) whose objects are written once and locked."""
 
+    multipart_threshold = _MAX_SINGLE_PUT  # a file larger than this goes up in parts
+    part_size = 64 * 1024**2  # at least; S3 wants 5 MiB or more for all parts but the last
+
     def __init__(self, location: Location, client: Any) -> None:
         self.location = location
         self._client = client
@@ -204,11 +215,8 @@ class S3Bucket:
         The object is locked in COMPLIANCE mode until `retain_until`. With `sha256` the server
         checks the bytes it received against it and refuses the upload if they differ."""
         size = file.stat().st_size
-        if size > _MAX_SINGLE_PUT:
-            raise ObjectStoreError(
-                f"{self.location.name(key)}: {file} is {size} bytes, more than one upload "
-                f"({_MAX_SINGLE_PUT} bytes) can hold"
-            )
+        if size > self.multipart_threshold:
+            return self._put_in_parts(key, file, size, retain_until, sha256)
         extra = {"ChecksumAlgorithm": "SHA256"}  # S3 needs a checksum with a lock
         if sha256 is not None:
             extra["ChecksumSHA256"] = sha256_checksum(sha256)
@@ -225,7 +233,7 @@ class S3Bucket:
                     **extra,
                 )
             except ClientError as exc:
-                if _code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if _code(exc) in _TAKEN:
                     return False  # held already (or being written by another at this moment)
                 raise ObjectStoreError(
                     f"{self.location.name(key)}: upload failed ({reason_of(exc)})"
@@ -235,6 +243,78 @@ class S3Bucket:
                     f"{self.location.name(key)}: upload failed ({reason_of(exc)})"
                 ) from exc
         return True
+
+    def _put_in_parts(
+        self,
+        key: str,
+        file: Path,
+        size: int,
+        retain_until: datetime.datetime,
+        sha256: str | None,
+    ) -> bool:
+        """`put_if_absent` for a file too big for one PUT: a multipart upload (see the module
+        docstring). A key already held is not uploaded again."""
+        if self.exists(key):
+            return False
+        full_key = self.location.prefix + key
+        lock = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": retain_until}
+        started = self._call(
+            "upload",
+            key,
+            "create_multipart_upload",
+            Key=full_key,
+            ChecksumAlgorithm="SHA256",
+            **lock,
+        )
+        upload = {"Bucket": self.location.bucket, "Key": full_key, "UploadId": started["UploadId"]}
+        try:
+            parts = self._send_parts(upload, file, max(self.part_size, -(-size // _MAX_PARTS)))
+            if sha256 is not None and parts[0] != sha256:
+                raise ObjectStoreError(
+                    f"{self.location.name(key)}: upload stopped: {file} changed while it was "
+                    f"sent (its SHA-256 is {parts[0]}, not {sha256})"
+                )
+            answer = self._client.complete_multipart_upload(
+                **upload, MultipartUpload={"Parts": parts[1]}, IfNoneMatch="*"
+            )
+        except (ClientError, BotoCoreError, ObjectStoreError, OSError) as exc:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._client.abort_multipart_upload(**upload)
+            if isinstance(exc, ClientError) and _code(exc) in _TAKEN:
+                return False
+            if isinstance(exc, (ObjectStoreError, OSError)):
+                raise
+            raise ObjectStoreError(
+                f"{self.location.name(key)}: upload failed ({reason_of(exc)})"
+            ) from exc
+        version = answer.get("VersionId")
+        if version is not None and self.head(key, version).lock_mode != "COMPLIANCE":
+            # A server that drops the lock asked for at the start (as moto does): lock it now.
+            self.extend_retention(key, version, retain_until)
+        return True
+
+    def _send_parts(
+        self, upload: dict[str, str], file: Path, part_size: int
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Send `file` in parts of `part_size` bytes; its SHA-256 and the parts sent."""
+        whole = hashlib.sha256()
+        parts: list[dict[str, Any]] = []
+        with file.open("rb") as handle:
+            while chunk := handle.read(part_size):
+                whole.update(chunk)
+                checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+                number = len(parts) + 1
+                answer = self._client.upload_part(
+                    **upload,
+                    PartNumber=number,
+                    Body=chunk,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )
+                parts.append(
+                    {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum}
+                )
+        return whole.hexdigest(), parts
 
     def exists(self, key: str) -> bool:
         """Whether any version of `key` is held (a delete marker does not hide an original).
