@@ -121,6 +121,20 @@ def test_replicating_again_moves_only_what_is_new(
     assert differences(locker, dest.root) == []
 
 
+def test_a_copy_holds_no_event_that_is_not_signed_but_its_checkpoints_record(
+    stocked: tuple[Locker, list[str]], tmp_path: Path
+) -> None:
+    locker, items = stocked
+    with locker.engine.begin() as conn:  # an event after the newest checkpoint
+        log.append(conn, "tester", "item.viewed", item=items[0])
+    replica = copy_of(locker, tmp_path / "replica")
+    with Locker.open(replica, writable=False) as opened, opened.engine.connect() as conn:
+        logged = list(log.events(conn))
+        [latest] = [e for e in logged if e.action == "checkpoint.made"][-1:]
+    assert latest.seq == len(logged) - 1  # the last event records the checkpoint...
+    assert latest.details["tree_size"] == latest.seq  # ...which signs every event before it
+
+
 def test_the_private_key_is_copied_only_when_asked(locker: Locker, tmp_path: Path) -> None:
     replica = copy_of(locker, tmp_path / "replica", private_key=True)
     key = replica / "keys" / "signing.key"

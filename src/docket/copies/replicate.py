@@ -12,7 +12,10 @@ worse than before and the next run simply goes on:
 4. the catalogue is put in place (atomic rename); 5. checkpoints.log, which must extend the
    copy's (else refused, naming it); 6. keys/signing.pub, and the private key only when asked;
    7. docket.json; 8. replica.json last: source locker id, tree size, time.
-The source logs `locker.replicated` (destination, counts, tree size) once the copy is whole.
+Before all this the source signs a checkpoint when events came after its newest one, so all a
+copy holds is signed but the `checkpoint.made` event itself (which verify checks against the
+checkpoint it records). The source logs `locker.replicated` (destination, counts, tree size)
+once the copy is whole.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from docket import clock
 from docket.copies import snapshot
 from docket.copies.destination import REPLICA_NAME, Destination, Folder, config_of_copy
-from docket.custody import log, merkle, witness
+from docket.custody import ledger, log, merkle, witness
 from docket.errors import CopyError
 from docket.locker import CONFIG_NAME, PRIVATE_KEY, PUBLIC_KEY, Locker
 
@@ -107,7 +110,14 @@ def copy_locker(
 
 
 def replicate(locker: Locker, dest: Destination, actor: str, *, private_key: bool) -> Copied:
-    """Copy `locker` to `dest`, then log `locker.replicated` in the locker."""
+    """Sign the log's head first when events came after the newest checkpoint (and the
+    private key is here), so the copy's log is covered by a signature but for the one event
+    that records it; copy `locker` to `dest`; then log `locker.replicated` in the locker."""
+    if (locker.path / PRIVATE_KEY).is_file():
+        with locker.engine.begin() as conn:
+            latest = ledger.latest_checkpoint(conn, locker.origin)
+            if log.lock(conn) > (latest.checkpoint.tree_size + 1 if latest else 0):
+                ledger.make_checkpoint(conn, locker.signing_key, locker.origin, actor)
     copied = copy_locker(locker, dest, private_key=private_key)
     with locker.engine.begin() as conn:
         event = log.append(
