@@ -4,6 +4,7 @@ simply repeated, then succeeds. The disk is a real one: a small tmpfs holding th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from test_limits import assert_one_line, fill, small_disk
 from tsa import running_authority
 
+from docket.analyse.batch import unanalysed
 from docket.catalogue import schema
 from docket.locker import Locker
 from docket.verify import verify
@@ -175,4 +177,44 @@ def test_import_on_a_full_disk(
     intact(locker_on_disk)
     again = cli(*args)
     assert again.code == 0, again.err
+    intact(locker_on_disk)
+
+
+def leave_free(disk: Path, room: int) -> None:
+    """Fill the disk up to `room` free bytes."""
+    stats = os.statvfs(disk)
+    (disk / "filler").write_bytes(bytes(stats.f_bavail * stats.f_frsize - room))
+
+
+def test_import_that_fills_the_disk_midway_is_finished_when_repeated(
+    small_disk: Path, locker_on_disk: Path, tmp_path: Path, cli: Run
+) -> None:
+    sender = tmp_path / "sender"
+    Locker.create(sender).close()
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"call-{i}.bin").write_bytes(os.urandom(1 << 20))
+    assert cli("ingest", "--locker", sender, folder).code == 0
+    package = tmp_path / "package"
+    with Locker.open(sender) as locker, locker.engine.connect() as conn:
+        items = list(conn.execute(select(schema.items.c.sha256)).scalars())
+        key = locker.public_key.hex()
+    sent = cli("export", *items, "--profile", "court", "--locker", sender, "-o", package)
+    assert sent.code == 0, sent.err
+    leave_free(small_disk, (5 << 20) // 2)  # room for two of the four, not for all
+    args = ("import", package, "--key", key, "--locker", locker_on_disk)
+    line = failed_on_full_disk(cli(*args))
+    assert line.startswith(f"docket: locker disk full while storing {package}!/data/"), line
+    assert "the import stopped there" in line and "run the same import again" in line
+    (small_disk / "filler").unlink()
+    with Locker.open(locker_on_disk) as locker, locker.engine.connect() as conn:
+        recorded = list(conn.execute(select(schema.items.c.sha256)).scalars())
+    assert 0 < len(recorded) < len(items)  # the disk filled midway
+    intact(locker_on_disk)
+    again = cli(*args)
+    assert again.code == 0, again.err
+    with Locker.open(locker_on_disk) as locker, locker.engine.connect() as conn:
+        assert set(conn.execute(select(schema.items.c.sha256)).scalars()) == set(items)
+        assert unanalysed(conn) == []
     intact(locker_on_disk)

@@ -27,7 +27,7 @@ from docket.custody.ledger import make_checkpoint
 from docket.disclose import prior
 from docket.disclose._check_bag import PackageError, unpack
 from docket.disclose.check import CheckReport, check_root
-from docket.errors import DocketError
+from docket.errors import DiskFullError, DocketError
 from docket.locker import Locker
 
 
@@ -106,7 +106,14 @@ def import_package(
                 },
             )
             with path.open("rb") as stream:
-                blob = locker.store.put(stream)
+                try:
+                    blob = locker.store.put(stream, label=f"{package}!/data/{entry['file']}")
+                except DiskFullError as exc:
+                    done = len(summary.new) + len(summary.held)
+                    raise DiskFullError(
+                        f"{exc}; the import stopped there: {done} of {len(manifest['items'])} "
+                        "items recorded; free some space and run the same import again"
+                    ) from exc
             with locker.engine.connect() as conn, conn.begin():
                 new, _ = record_arrival(conn, blob.digest, mediatype.sniff(blob.head), arrival)
             (summary.new if new else summary.held).append(blob.digest.sha256)
