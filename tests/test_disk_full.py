@@ -218,3 +218,34 @@ def test_import_that_fills_the_disk_midway_is_finished_when_repeated(
         assert set(conn.execute(select(schema.items.c.sha256)).scalars()) == set(items)
         assert unanalysed(conn) == []
     intact(locker_on_disk)
+
+
+def test_export_whose_zip_fills_the_output_disk_says_the_export_was_logged(
+    small_disk: Path, tmp_path: Path, cli: Run
+) -> None:
+    """The payload fits beside the output, the zip of it does not: the export event was
+    committed first, so the line says so; the log over-states what left, never under-states."""
+    locker_path = tmp_path / "locker"
+    Locker.create(locker_path).close()
+    recording = tmp_path / "in" / "call.bin"
+    recording.parent.mkdir()
+    recording.write_bytes(os.urandom(2 << 20))  # incompressible: the zip is as big again
+    assert cli("ingest", "--locker", locker_path, recording).code == 0
+    with Locker.open(locker_path) as locker, locker.engine.connect() as conn:
+        item = str(conn.execute(select(schema.items.c.sha256)).scalar_one())
+    output = small_disk / "package.zip"
+    leave_free(small_disk, 3 << 20)
+    args = ("export", item[:12], "--profile", "court", "--locker", locker_path, "-o", output)
+    result = cli(*args)
+    assert result.code == 1, result.out + result.err
+    line = assert_one_line(result.err)
+    assert line.startswith(f"docket: {output}: disk full while writing the package ("), line
+    assert "the export was logged and signed as checkpoint" in line, line
+    assert not output.exists()
+    assert [p.name for p in small_disk.iterdir()] == ["filler"]
+    assert exports(locker_path) == 1
+    (small_disk / "filler").unlink()
+    intact(locker_path)
+    again = cli(*args)
+    assert again.code == 0, again.err
+    assert output.is_file() and exports(locker_path) == 2

@@ -193,6 +193,7 @@ def _staging_of(parent: Path) -> Path:
 
 def _drop_staging(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
+    _partial_zip(staging).unlink(missing_ok=True)  # left by a zip that did not finish
     with contextlib.suppress(OSError):
         staging.parent.rmdir()  # only when no other export is under way
 
@@ -489,12 +490,17 @@ def _write_payload(
     return sorted(files, key=lambda f: str(f["path"]))
 
 
+def _partial_zip(staging: Path) -> Path:
+    """Where the zip is written before its rename: a scratch name, cleaned if we die."""
+    return staging.with_name(f"{staging.name}.zip")
+
+
 def _finish(staging: Path, output: Path) -> None:
     """Move the bag to its name, zipped when the name ends in .zip; atomic either way."""
     if output.suffix != ".zip":
         staging.rename(output)
         return
-    partial = staging.with_name(f"{staging.name}.zip")  # a scratch name: cleaned if we die
+    partial = _partial_zip(staging)
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as bundle:
         for path in sorted(staging.rglob("*")):
             if path.is_file():
