@@ -138,6 +138,7 @@ def ingest_command(
         source=source,
         note=note,
         defer_analysis=defer_analysis,
+        finish_interrupted=True,
     )
 
     def report(outcome: Outcome) -> None:

@@ -3,9 +3,9 @@
 Per file: the bytes are made durable in the store first; then the item, the acquisition and
 the custody event are committed in one transaction; only then is the file reported as stored.
 The analysis steps (metadata, previews, hashes, keyframes) read the stored copy in worker
-threads while the next files are hashed, and are recorded as they finish, in order. Items an
-earlier ingest or import recorded but was killed before analysing (analyse.batch.unanalysed)
-are queued first, so every run finishes what an interrupted one left.
+threads while the next files are hashed, and are recorded as they finish, in order. With
+`finish_interrupted`, items an earlier ingest or import recorded but was killed before
+analysing (analyse.batch.unanalysed) are queued first, so the run finishes what it left.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ class IngestOptions:
     method: str = "import"  # how the files arrived: import (from disk) or upload (web)
     # Record paths relative to this folder (an upload's scratch folder is nobody's business).
     relative_to: bytes | None = None
+    # First analyse the items an interrupted ingest or import left unanalysed (any case's:
+    # for the locker's owner at the command line, not for a web upload into one case).
+    finish_interrupted: bool = False
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,8 @@ def ingest(
 
         done_files = done_bytes = 0
         try:
-            run.resume()
+            if options.finish_interrupted:
+                run.resume()
             for index, entry in enumerate(entries):
                 if isinstance(entry, Refusal):
                     run.refuse(entry.raw_path, entry.reason)
