@@ -18,8 +18,10 @@ from typing import Any
 from conftest import docket_command, photo, take
 from sqlalchemy import select
 
+from docket import mediatype
 from docket.analyse.batch import unanalysed
 from docket.catalogue import schema
+from docket.catalogue.records import Arrival, record_arrival
 from docket.disclose.package import export
 from docket.locker import Locker
 from docket.verify import verify
@@ -70,6 +72,58 @@ def assert_finished(locker_path: Path) -> None:
         assert items and items <= described
         report = verify(locker)
         assert report.ok, [str(p) for p in report.problems]
+
+
+def recorded_only(locker: Locker, file: Path) -> str:
+    """What a run killed between an arrival's commit and its analysis leaves: the item."""
+    with file.open("rb") as stream:
+        blob = locker.store.put(stream)
+    arrival = Arrival("tester", "import", os.fsencode(file), case="North")
+    with locker.engine.connect() as conn, conn.begin():
+        record_arrival(conn, blob.digest, mediatype.sniff(blob.head), arrival)
+    return blob.digest.sha256
+
+
+def test_an_item_recorded_but_never_analysed_is_found_and_finished_by_gc(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    take(locker, photo(tmp_path / "a", "analysed.jpg", 1))
+    left = recorded_only(locker, photo(tmp_path / "b", "left.jpg", 2))
+    with locker.engine.connect() as conn:
+        assert unanalysed(conn) == [left]
+    result = cli("gc", "--locker", locker.path)
+    assert result.code == 0, result.err
+    assert said(result.out, 1), result.out
+    with locker.engine.connect() as conn:
+        assert unanalysed(conn) == []
+        steps = set(
+            conn.execute(
+                select(schema.results.c.step).where(schema.results.c.item_sha256 == left)
+            ).scalars()
+        )
+    assert {"metadata", "previews", "perceptual"} <= steps
+    assert verify(locker).ok
+
+
+def test_an_ingest_finishes_them_only_when_asked(locker: Locker, tmp_path: Path) -> None:
+    """A web upload into one case (the default) leaves them; the command line asks."""
+    left = recorded_only(locker, photo(tmp_path / "b", "left.jpg", 2))
+    upload = take(locker, photo(tmp_path / "c", "upload.jpg", 3))
+    assert upload.resumed == []
+    with locker.engine.connect() as conn:
+        assert unanalysed(conn) == [left]
+    later = take(locker, photo(tmp_path / "d", "later.jpg", 4), finish_interrupted=True)
+    assert later.resumed == [left]
+    with locker.engine.connect() as conn:
+        assert unanalysed(conn) == []
+    assert verify(locker).ok
+
+
+def test_a_deferred_ingest_is_not_unanalysed(locker: Locker, tmp_path: Path) -> None:
+    """`--defer-analysis` reads metadata at once: its items are not taken for interrupted."""
+    take(locker, photo(tmp_path / "a", "card.jpg", 5), defer_analysis=True)
+    with locker.engine.connect() as conn:
+        assert unanalysed(conn) == []
 
 
 def said(out: str, count: int) -> bool:
