@@ -78,7 +78,11 @@ def test_strip_on_a_full_disk(
 ) -> None:
     item = ingested(cli, locker_on_disk, tmp_path / "in")
     with full(small_disk, locker_on_disk):
-        failed_on_full_disk(cli("strip", item[:12], "--locker", locker_on_disk))
+        line = failed_on_full_disk(cli("strip", item[:12], "--locker", locker_on_disk))
+    assert line == (
+        f"docket: locker disk full while analysing item {item[:12]} (strip: no space left on "
+        f"device for its output in {locker_on_disk / 'tmp'})"
+    )
     intact(locker_on_disk)
     again = cli("strip", item[:12], "--locker", locker_on_disk)
     assert again.code == 0, again.err

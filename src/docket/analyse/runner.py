@@ -81,8 +81,10 @@ class Analyser:
                 raise  # not the item's failure: the caller stops, and a later run redoes it
             except DocketError as exc:
                 if scratch.no_room(folder):  # a parser could not write: not the item's fault
+                    # (its own words would blame the file: ExifTool names the original)
                     raise DiskFullError(
-                        f"locker disk full while analysing item {item[:12]} ({step.name}: {exc})"
+                        f"locker disk full while analysing item {item[:12]} ({step.name}: no "
+                        f"space left on device for its output in {folder.parent})"
                     ) from exc
                 return StepRun(item, step, None, (), str(exc))
         return StepRun(item, step, output, tuple(stored), None)
