@@ -212,3 +212,19 @@ def test_a_killed_import_run_again_analyses_what_it_had_recorded(tmp_path: Path,
         assert said(again.out, len(left)) is bool(left), again.out
         assert_finished(receiver)
     assert hit, "no kill landed between an item's record and its analysis"
+
+
+def test_analyse_pending_finishes_them_and_says_so(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    nothing = cli("analyse", "--locker", locker.path, "--pending")
+    assert nothing.code == 0, nothing.err
+    assert nothing.out == "0 steps done, 0 failed\n"
+    left = recorded_only(locker, photo(tmp_path / "b", "left.jpg", 2))
+    result = cli("analyse", "--locker", locker.path, "--pending")
+    assert result.code == 0, result.err
+    assert said(result.out, 1), result.out
+    with locker.engine.connect() as conn:
+        assert unanalysed(conn) == []
+        assert left in set(conn.execute(select(schema.results.c.item_sha256)).scalars())
+    assert verify(locker).ok

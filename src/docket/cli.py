@@ -31,7 +31,7 @@ from docket._cli_protect import (
 from docket._cli_store import gc_command, resumed_line
 from docket._cli_web import member_group, serve_command, user_group
 from docket._terminal import progress_for_terminal
-from docket.analyse.batch import analyse
+from docket.analyse.batch import analyse, unanalysed
 from docket.catalogue import queries
 from docket.custody import ledger, log
 from docket.errors import DocketError, disk_full_error, is_disk_full
@@ -304,17 +304,29 @@ def show(
 @cli.command(name="analyse")
 @click.argument("item_ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Every item in the locker.")
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="The items an interrupted ingest or import recorded but never analysed.",
+)
 @click.option("--force", is_flag=True, help="Run every step again, even if already done.")
 @locker_option
 def analyse_command(
-    item_ids: Sequence[str], everything: bool, force: bool, locker_path: Path | None
+    item_ids: Sequence[str],
+    everything: bool,
+    pending: bool,
+    force: bool,
+    locker_path: Path | None,
 ) -> None:
     """Run the analysis steps an item has not had, failed before, or had in an older version."""
-    if not item_ids and not everything:
-        raise DocketError("give item IDs, or --all")
+    if not item_ids and not everything and not pending:
+        raise DocketError("give item IDs, --all or --pending")
     with open_locker(locker_path) as locker:
         with locker.engine.connect() as conn, conn.begin():
             items = None if everything else [queries.resolve_item(conn, i) for i in item_ids]
+            left = unanalysed(conn) if pending else []
+            if items is not None:
+                items += left
         summary = analyse(
             locker,
             items,
@@ -324,6 +336,8 @@ def analyse_command(
         )
     for item, step, reason in summary.failed:
         click.echo(f"{step} failed  {item[:12]}: {reason}")
+    if left:
+        click.echo(resumed_line(left))
     click.echo(f"{len(summary.done)} steps done, {len(summary.failed)} failed")
 
 
