@@ -46,5 +46,7 @@ def gc_command(delete: bool, locker_path: Path | None) -> None:
         f"{len(found.strays)} stray blob(s), {total} bytes, {done}; "
         f"{found.scratch_removed} leftover(s) of dead processes removed from tmp/"
     )
+    if found.uploads_aborted:
+        click.echo(f"{found.uploads_aborted} unfinished upload(s) of dead processes aborted")
     if left:
         click.echo(resumed_line(left))

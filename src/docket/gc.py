@@ -1,6 +1,6 @@
 """`docket gc`: housekeeping of the store. Lists stray blobs (in objects/ but referenced by no
 item or derivative) and removes partial writes and scratch of dead processes (store.clean_tmp,
-as every writable open does).
+as every writable open does, and a bucket's multipart uploads left unfinished).
 
 Strays are removed only when asked (`delete=True`), and never while the catalogue has lost its
 tail (the newest checkpoint in checkpoints.log is not in its log): then the strays may be the
@@ -40,12 +40,16 @@ class Collection:
     strays: list[Stray] = field(default_factory=list)
     deleted: bool = False
     scratch_removed: int = 0
+    uploads_aborted: int = 0  # a bucket's multipart uploads left by dead writers
     event: int | None = None
 
 
 def collect(locker: Locker, actor: str, delete: bool = False) -> Collection:
     """Find stray blobs (and remove them with `delete`); returns what was found and done."""
-    found = Collection(scratch_removed=locker.scratch_removed + locker.store.clean_tmp())
+    found = Collection(
+        scratch_removed=locker.scratch_removed + locker.store.clean_tmp(),
+        uploads_aborted=locker.store.abort_unfinished(),
+    )
     with locker.engine.connect() as conn, conn.begin():
         log.lock(conn)
         known = set(conn.execute(select(schema.items.c.sha256)).scalars())

@@ -55,6 +55,8 @@ class BlobStore(Protocol):
 
     def clean_tmp(self) -> int: ...
 
+    def abort_unfinished(self) -> int: ...
+
 
 def settings(url: str | None, retention_days: int | None) -> dict[str, Any] | None:
     """The `store` entry of a new locker's docket.json (None: a folder), once the bucket is

@@ -159,6 +159,9 @@ class S3Bucket:
     """A bucket (under a prefix) whose objects are written once and locked."""
 
     multipart_threshold = _MAX_SINGLE_PUT  # a file larger than this goes up in parts
+    # An upload started longer ago than this was left by a writer that died: the largest
+    # object (5 TiB) goes up in well under a day at the speeds a locker sees.
+    unfinished_after = datetime.timedelta(days=2)
     part_size = 64 * 1024**2  # at least; S3 wants 5 MiB or more for all parts but the last
 
     def __init__(self, location: Location, client: Any) -> None:
@@ -292,6 +295,31 @@ class S3Bucket:
             # A server that drops the lock asked for at the start (as moto does): lock it now.
             self.extend_retention(key, version, retain_until)
         return True
+
+    def abort_unfinished(self) -> int:
+        """Abort the multipart uploads under the prefix started more than `unfinished_after`
+        ago, and say how many."""
+        before = datetime.datetime.now(datetime.UTC) - self.unfinished_after
+        stale: list[dict[str, Any]] = []
+        try:
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.location.bucket, Prefix=self.location.prefix
+            )
+            for page in pages:
+                stale += [u for u in page.get("Uploads", []) if u["Initiated"] < before]
+        except (ClientError, BotoCoreError) as exc:
+            raise ObjectStoreError(
+                f"{self.url}: listing unfinished uploads failed ({reason_of(exc)})"
+            ) from exc
+        for upload in stale:
+            self._call(
+                "aborting an unfinished upload",
+                upload["Key"][len(self.location.prefix) :],
+                "abort_multipart_upload",
+                Key=upload["Key"],
+                UploadId=upload["UploadId"],
+            )
+        return len(stale)
 
     def _send_parts(
         self, upload: dict[str, str], file: Path, part_size: int

@@ -240,3 +240,7 @@ class FilesystemStore:
     def clean_tmp(self) -> int:
         """Remove partial writes and scratch of processes that died; none was acknowledged."""
         return scratch.clean(self.tmp)
+
+    def abort_unfinished(self) -> int:
+        """A folder has no uploads in flight: a partial write is a file in tmp/ (`clean_tmp`)."""
+        return 0

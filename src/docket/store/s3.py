@@ -311,3 +311,8 @@ class S3Store:
     def clean_tmp(self) -> int:
         """Remove partial writes and scratch of processes that died; none was acknowledged."""
         return scratch.clean(self.tmp)
+
+    def abort_unfinished(self) -> int:
+        """Abort the bucket's multipart uploads left by writers that died (a blob over 5 GiB
+        whose upload was killed); their parts are stored but no object was ever made."""
+        return self.bucket.abort_unfinished()
