@@ -9,6 +9,7 @@ end when it is disabled. Who may make a change is decided by docket.access, not 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
@@ -33,7 +34,14 @@ MAX_TOKEN_DAYS = 365
 LABEL_LENGTH = 120
 USED_EVERY = timedelta(hours=1)  # how stale a token's "last used" may get before it is written
 _HASHER = PasswordHasher()  # argon2-cffi's defaults are Argon2id (RFC 9106 profile)
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(32))  # what unknown names are checked against
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """The hash unknown names are checked against, so they cost the same Argon2 work as known
+    ones. Made at first use, not at import: an Argon2 hash costs every command ~0.15 s, and
+    only sign-in needs it (the web app makes it when it starts, so the first try is no slower)."""
+    return _HASHER.hash(secrets.token_urlsafe(32))
 
 
 class WrongPasswordError(DocketError):
@@ -136,7 +144,7 @@ def authenticate(conn: Connection, name: str, password: str) -> User | None:
     Repeated failures are slowed by the caller (docket.web.throttle), never locked out here."""
     row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
     try:
-        _HASHER.verify(_DUMMY_HASH if row is None else row.password_hash, password)
+        _HASHER.verify(dummy_hash() if row is None else row.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
     return None if row is None or row.disabled_at is not None else _user(row)
@@ -241,7 +249,7 @@ def change_password(
         select(schema.users.c.password_hash).where(schema.users.c.id == user.id)
     ).first()
     try:
-        _HASHER.verify(_DUMMY_HASH if row is None else row.password_hash, current)
+        _HASHER.verify(dummy_hash() if row is None else row.password_hash, current)
     except (VerificationError, InvalidHashError):
         raise WrongPasswordError("the current password is wrong") from None
     _set_password(conn, user.name, user, new, reset=False)

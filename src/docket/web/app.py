@@ -57,6 +57,7 @@ def create_app(
     app.state.locker = locker
     app.state.max_upload = max_upload
     app.state.throttle = throttle.Throttle()
+    accounts.dummy_hash()
     app.add_middleware(admin_log.AdminLog, locker=locker)
     app.add_middleware(security.Gate, locker=locker, max_upload=app.state.max_upload)
     app.add_middleware(security.SecurityHeaders)
