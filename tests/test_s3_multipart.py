@@ -12,6 +12,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -188,3 +192,52 @@ def test_gc_aborts_an_upload_its_writer_left_unfinished(
     assert "1 unfinished upload(s) of dead processes aborted" in stale.out
     assert unfinished(endpoint, bucket) == []
     assert not bucket.exists("objects/ab/" + "c" * 62)
+
+
+def test_an_ingest_killed_during_a_multipart_upload_leaves_no_object_and_gc_aborts_it(
+    endpoint: s3_server.Endpoint, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = endpoint.locked_url()
+    path = tmp_path / "team"
+    assert cli("init", path, "--store", url, "--retention-days", "1").code == 0
+    bucket = S3Bucket.open(url)
+    (tmp_path / "in").mkdir()
+    file, sha256 = big_file(tmp_path / "in" / "recording.bin", 40 * MiB)
+    # The CLI in a process of its own, with the same small parts as this test.
+    program = (
+        "import sys; from docket.store.bucket import S3Bucket; from docket.cli import main; "
+        f"S3Bucket.multipart_threshold = {8 * MiB}; S3Bucket.part_size = {5 * MiB}; "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, "ingest", "--locker", str(path), str(file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = endpoint.client()
+    try:
+        while process.poll() is None:
+            uploads = unfinished(endpoint, bucket)
+            if uploads and client.list_parts(
+                Bucket=bucket.location.bucket,
+                Key=uploads[0]["Key"],
+                UploadId=uploads[0]["UploadId"],
+            ).get("Parts"):
+                break
+            time.sleep(0.01)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert len(unfinished(endpoint, bucket)) == 1, "the kill missed the upload"
+    assert not bucket.exists(f"objects/{sha256[:2]}/{sha256[2:]}")
+    monkeypatch.setattr(S3Bucket, "unfinished_after", datetime.timedelta(0))
+    cleaned = cli("gc", "--locker", path)
+    assert cleaned.code == 0, cleaned.err
+    assert "1 unfinished upload(s) of dead processes aborted" in cleaned.out
+    assert unfinished(endpoint, bucket) == []
+    again = cli("ingest", "--locker", path, file)
+    assert again.code == 0, again.err
+    with Locker.open(path) as locker:
+        assert locker.store.has(sha256)
+        report = verify(locker)
+        assert report.ok, [str(p) for p in report.problems]
