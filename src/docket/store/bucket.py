@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from docket.errors import ObjectStoreError
@@ -171,6 +169,10 @@ class S3Bucket:
     @classmethod
     def open(cls, url: str) -> S3Bucket:
         location = Location.parse(url)
+        # Imported here: boto3 costs every command ~0.14 s to import, and most lockers are folders.
+        import boto3
+        from botocore.config import Config
+
         try:
             client = boto3.session.Session().client(
                 "s3",
