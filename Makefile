@@ -53,7 +53,7 @@ browser:  ## Debian's Chromium, which the web app's browser test drives
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: system browser venv lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL)
-	scripts/with-postgres.sh $(BIN)/pytest -q
+	scripts/with-postgres.sh $(BIN)/pytest -q --durations=25
 
 clean:
 	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache
