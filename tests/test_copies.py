@@ -565,3 +565,30 @@ def test_copy_locker_reads_a_copy_without_writing_to_it(
         p: t for p, t in before.items() if not p.name.startswith("catalogue.sqlite-")
     }
     assert verified(tmp_path / "two") == []
+
+
+def test_a_locker_restored_without_its_key_records_nothing_until_the_key_is_back(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """Found by hand: evidence ingested into a key-less restored locker had no signed
+    checkpoint, so putting yesterday's catalogue back lost it and `verify` said no problems."""
+    filled(locker, tmp_path, 1)
+    back = tmp_path / "back"
+    restore(copy_of(locker, tmp_path / "copy"), back, "tester")
+    with Locker.open(back) as opened, opened.engine.connect() as conn:
+        before = log.size(conn)
+    new_photo = photo(tmp_path / "in-new", "new.jpg", 7)
+    result = cli("ingest", "--locker", back, new_photo)
+    assert result.code == 1
+    assert result.err.strip() == (
+        f"docket: {back / 'keys' / 'signing.key'}: cannot read the locker's signing key "
+        f"([Errno 2] No such file or directory: '{back / 'keys' / 'signing.key'}')"
+    )
+    with Locker.open(back) as opened, opened.engine.connect() as conn:
+        assert log.size(conn) == before
+    assert sorted(p.name for p in (back / "objects").rglob("*") if p.is_file()) == sorted(
+        p.name for p in (locker.path / "objects").rglob("*") if p.is_file()
+    )
+    shutil.copy2(locker.path / "keys" / "signing.key", back / "keys" / "signing.key")
+    assert cli("ingest", "--locker", back, new_photo).code == 0
+    assert verified(back) == []

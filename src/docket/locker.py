@@ -115,6 +115,13 @@ class Locker:
             self._signing_key = keys.load(self.path / PRIVATE_KEY)
         return self._signing_key
 
+    def require_signing_key(self) -> None:
+        """Refuse to record evidence without the private key (a locker restored from a copy made
+        without --include-private-key): events no signed checkpoint covers could later be lost,
+        and `verify` could not tell. Called before anything is stored."""
+        if self._signing_key is None:
+            self._signing_key = keys.load(self.path / PRIVATE_KEY)
+
     def _load_public_key(self) -> bytes:
         """keys/signing.pub when present, else derived from the private key (older lockers)."""
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +64,10 @@ def import_package(
             "give the sender's key (--key, from another channel), or --trust-new-key to "
             "take the package's own key on trust (the custody log records that you did)"
         )
+    locker.require_signing_key()
     summary = ImportSummary()
-    with tempfile.TemporaryDirectory(prefix="docket-import-") as scratch:
+    # The package's originals are unpacked in the locker's own tmp/, never the system's.
+    with locker.store.scratch("import") as scratch:
         report = CheckReport()
         try:
             root = unpack(package, Path(scratch))

@@ -300,6 +300,7 @@ def ingest(
     Up to STORE_AHEAD files are hashed and written by worker threads while the main thread
     commits earlier ones in input order, so the log's order is the input's order.
     """
+    locker.require_signing_key()
     entries = list(walk(paths))
     progress = progress or Progress()
     files = [entry for entry in entries if isinstance(entry, FileInput)]
