@@ -69,7 +69,7 @@ def flip_byte(file: Path, offset: int = 100) -> None:
 
 def events(path: Path, action: str) -> list[dict[str, Any]]:
     with Locker.open(path, writable=False) as opened, opened.engine.connect() as conn:
-        return [e.details for e in log.events(conn) if e.action == action]
+        return [dict(e.details) for e in log.events(conn) if e.action == action]
 
 
 @pytest.fixture

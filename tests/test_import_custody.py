@@ -29,7 +29,6 @@ from tsa import running_authority
 from docket import gc
 from docket.custody import log
 from docket.custody.checkpoint import open_checkpoint, public_key_of, sign
-from docket.disclose import package as package_module
 from docket.disclose import prior, verify_package
 from docket.disclose.check import check, fingerprint
 from docket.disclose.importer import import_package
@@ -260,7 +259,7 @@ def test_a_prior_leg_the_exporter_leaves_out_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     package, _ = sent(locker, tmp_path, "first", 1)
-    monkeypatch.setattr(package_module.prior, "named", lambda events: {})
+    monkeypatch.setattr(prior, "named", lambda events: {})
     again = relayed(locker, receiver, package, tmp_path)
     assert not (again / "data" / prior.FOLDER).exists()
     named_in_both(both_fail(again, receiver.public_key), "which the package does not carry")
