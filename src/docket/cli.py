@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from docket import __version__, _cli_copies, scope, search, similarity
+from docket import __version__, _cli_aids, _cli_capture, _cli_copies, scope, search, similarity
 from docket._cli_common import locker_option, open_locker, print_json
 from docket._cli_disclose import (
     check_command,
@@ -527,6 +527,8 @@ for _command in (
     incident_group,
     gc_command,
     *_cli_copies.COMMANDS,
+    *_cli_capture.COMMANDS,
+    *_cli_aids.COMMANDS,
 ):
     cli.add_command(_command)
 
