@@ -12,14 +12,17 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import ColumnElement, Connection, String, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from docket.catalogue import schema
 from docket.catalogue.queries import in_chunks
 from docket.errors import DocketError
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where an index is built: most commands never need it
 
 MIN_QUALITY = 50
 # Tuned on scikit-image's sample photographs (tests/test_similarity.py prints the figures):
@@ -50,6 +53,8 @@ class HashIndex:
         self.items = items
         self.variants = variants
         self.frame_times = frame_times
+        import numpy as np
+
         self.digests = np.ascontiguousarray(digests, dtype=np.uint8).reshape(-1, 32)
         import faiss  # a quarter-second import: only when an index is really built
 
@@ -62,6 +67,8 @@ class HashIndex:
         query = select(table.c.item_sha256, table.c.variant, table.c.frame_time, table.c.pdq)
         query = query.where(table.c.quality >= MIN_QUALITY).order_by(table.c.id)
         rows = [row for row in conn.execute(query) if items is None or row[0] in items]
+        import numpy as np
+
         digests = np.frombuffer(b"".join(bytes.fromhex(row[3]) for row in rows), dtype=np.uint8)
         return cls(
             [row[0] for row in rows],
@@ -93,6 +100,8 @@ class HashIndex:
         self, queries: np.ndarray, threshold: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query row, index row, distance) of every pair within `threshold` bits."""
+        import numpy as np
+
         if len(self) == 0 or len(queries) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
