@@ -35,6 +35,7 @@ from docket.analyse.batch import analyse, unanalysed
 from docket.catalogue import queries
 from docket.custody import ledger, log
 from docket.errors import DocketError, disk_full_error, is_disk_full
+from docket.ingest import collection
 from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
 from docket.locker import Locker, default_actor, default_path
 from docket.protect import approval, flags
@@ -108,6 +109,18 @@ def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
 @click.option("--source", help="Pseudonym of the source the files came from.")
 @click.option("--collector", help="Who is taking the files in (default: your user name).")
 @click.option("--note", help="A note kept with each acquisition.")
+@click.option("--url-of-origin", help="Where the collector got the files (a URL).")
+@click.option(
+    "--collected-at",
+    help="When the collector got the files, ISO 8601 with offset (2026-03-01T14:05:00+02:00).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(collection.METHODS),
+    default="import",
+    show_default=True,
+    help="How the files reached the collector.",
+)
 @click.option(
     "--defer-analysis",
     is_flag=True,
@@ -127,6 +140,9 @@ def ingest_command(
     source: str | None,
     collector: str | None,
     note: str | None,
+    url_of_origin: str | None,
+    collected_at: str | None,
+    method: str,
     defer_analysis: bool,
     as_json: bool,
     locker_path: Path | None,
@@ -137,6 +153,9 @@ def ingest_command(
         case=case,
         source=source,
         note=note,
+        method=method,
+        url_of_origin=url_of_origin,
+        collected_at=collected_at,
         defer_analysis=defer_analysis,
         finish_interrupted=True,
     )
@@ -292,8 +311,13 @@ def show(
             inner = f"!/{acq['path_in_container']}" if acq["path_in_container"] else ""
             click.echo(
                 f"acquired     {acq['acquired_at']} by {acq['collector']} "
-                f"from {acq['source'] or 'unknown source'}: {acq['original_path']}{inner}"
+                f"from {acq['source'] or 'unknown source'} ({acq['method']}): "
+                f"{acq['original_path']}{inner}"
             )
+            if acq["collected_at"]:
+                click.echo(f"{'collected':<12} {acq['collected_at']}")
+            if acq["url_of_origin"]:
+                click.echo(f"{'origin':<12} {acq['url_of_origin']}")
         for key, value in (detail["metadata"] or {}).items():
             if value not in (None, [], False):
                 click.echo(f"{key:<12} {value}")

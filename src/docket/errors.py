@@ -91,3 +91,8 @@ class BlobLockedError(DocketError):
 
 class BlobMismatchError(ObjectStoreError):
     """A blob's bytes in a bucket are not the bytes its name (their SHA-256) promises."""
+
+
+class CollectionFieldError(DocketError):
+    """A collection field given with an arrival (method, URL of origin, time collected) is not
+    one Docket can record as it stands: nothing is stored until it is corrected."""

@@ -469,6 +469,8 @@ def _arrival_from_row(row: Mapping[Any, Any], case: Any) -> Arrival:
         note=row["note"],
         case=case,
         package=None if row["package"] is None else json.loads(row["package"]),
+        url_of_origin=row["url_of_origin"],
+        collected_at=row["collected_at"],
     )
 
 

@@ -188,6 +188,8 @@ def describe_item(
                 "path_in_container": acq["path_in_container"],
                 "file_mtime": acq["file_mtime"],
                 "note": acq["note"],
+                "url_of_origin": acq["url_of_origin"],
+                "collected_at": acq["collected_at"],
                 "event": int(acq["event_seq"]),
             }
             for acq in acquisitions

@@ -45,6 +45,8 @@ class Arrival:
     note: str | None = None
     case: str | None = None
     package: Mapping[str, Any] | None = None
+    url_of_origin: str | None = None
+    collected_at: str | None = None  # ISO 8601 with the collector's offset
 
 
 def item_facts(item: Item) -> dict[str, Any]:
@@ -70,7 +72,13 @@ def arrival_facts(arrival: Arrival) -> dict[str, Any]:
         "note": arrival.note,
         "case": arrival.case,
         "package": None if arrival.package is None else dict(arrival.package),
+        # Only when given: events logged before these fields existed must still match.
+        **_given(url_of_origin=arrival.url_of_origin, collected_at=arrival.collected_at),
     }
+
+
+def _given(**fields: str | None) -> dict[str, str]:
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def item_from_row(row: Mapping[Any, Any]) -> Item:
@@ -166,6 +174,8 @@ def record_arrival(
             path_in_container_raw=inner,
             file_mtime=arrival.file_mtime,
             note=arrival.note,
+            url_of_origin=arrival.url_of_origin,
+            collected_at=arrival.collected_at,
             package=None
             if arrival.package is None
             else canonical_json(dict(arrival.package)).decode(),
@@ -174,7 +184,7 @@ def record_arrival(
         )
     ).inserted_primary_key
     assert key is not None
-    texts = (original_path, path_in_container, arrival.note, arrival.source)
+    texts = (original_path, path_in_container, arrival.note, arrival.source, arrival.url_of_origin)
     fulltext.put(conn, "acquisition", int(key[0]), case_id, digest.sha256, texts)
     if case_id is not None and not in_case:
         conn.execute(insert(schema.case_items).values(case_id=case_id, item_sha256=digest.sha256))

@@ -56,6 +56,9 @@ acquisitions = Table(
     Column("path_in_container_raw", LargeBinary, nullable=True),
     Column("file_mtime", String(40), nullable=True),
     Column("note", Text, nullable=True),
+    # Where and when the collector got the file (not when Docket got it): issue 13's fields.
+    Column("url_of_origin", Text, nullable=True),
+    Column("collected_at", String(40), nullable=True),
     # For items that came in an exported package: the package, its sender's key, and the
     # checkpoint the sender proved them against (canonical JSON).
     Column("package", Text, nullable=True),

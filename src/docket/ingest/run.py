@@ -14,7 +14,7 @@ import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Literal
 
 from sqlalchemy import Connection, select
@@ -33,6 +33,7 @@ from docket.errors import (
     disk_full_error,
     is_disk_full,
 )
+from docket.ingest import collection
 from docket.ingest.archives import (
     ArchiveError,
     ArchiveLimits,
@@ -63,7 +64,9 @@ class IngestOptions:
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     # Only read metadata now; previews, hashes and keyframes wait for `docket analyse`.
     defer_analysis: bool = False
-    method: str = "import"  # how the files arrived: import (from disk) or upload (web)
+    method: str = "import"  # how the files arrived (docket.ingest.collection.METHODS)
+    url_of_origin: str | None = None  # where the collector got them
+    collected_at: str | None = None  # when the collector got them (ISO 8601 with offset)
     # Record paths relative to this folder (an upload's scratch folder is nobody's business).
     relative_to: bytes | None = None
     # First analyse the items an interrupted ingest or import left unanalysed (any case's:
@@ -186,6 +189,8 @@ class _Run:
             file_mtime=None if mtime is None else clock.from_timestamp(mtime),
             note=self.options.note,
             case=self.options.case,
+            url_of_origin=self.options.url_of_origin,
+            collected_at=self.options.collected_at,
             **extra,  # type: ignore[arg-type]
         )
 
@@ -301,6 +306,12 @@ def ingest(
     commits earlier ones in input order, so the log's order is the input's order.
     """
     locker.require_signing_key()
+    options = replace(
+        options,
+        method=collection.method(options.method),
+        url_of_origin=collection.url_of_origin(options.url_of_origin),
+        collected_at=collection.collected_at(options.collected_at),
+    )
     entries = list(walk(paths))
     progress = progress or Progress()
     files = [entry for entry in entries if isinstance(entry, FileInput)]
