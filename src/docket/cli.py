@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -12,7 +11,13 @@ from typing import Any
 import click
 
 from docket import __version__, _cli_aids, _cli_capture, _cli_copies, scope, search, similarity
-from docket._cli_common import locker_option, open_locker, print_json
+from docket._cli_common import (
+    json_line,
+    locker_option,
+    open_locker,
+    print_json,
+    print_json_line,
+)
 from docket._cli_disclose import (
     check_command,
     export_command,
@@ -82,10 +87,33 @@ def _outcome_line(outcome: Outcome) -> str:
     return f"{outcome.status:<8} {outcome.name}  {outcome.sha256}"
 
 
+# Exit codes of `docket ingest` (1 and 2 are every command's: an error, a usage error).
+INGEST_SOME_REFUSED = 3
+INGEST_NOTHING_STORED = 4
+INGEST_EXIT_CODES = f"""\b
+exit codes:
+  0  every input was stored (or was already held)
+  1  error: nothing after the error was stored (the message says what was kept)
+  2  usage error
+  {INGEST_SOME_REFUSED}  some inputs were refused (named above the summary); the rest are stored
+  {INGEST_NOTHING_STORED}  nothing was stored: every input was refused, or none was found"""
+
+
+def _ingest_outcome(summary: IngestSummary) -> tuple[str, int]:
+    if summary.count("new") + summary.count("held") == 0:
+        return "nothing stored", INGEST_NOTHING_STORED
+    if summary.count("refused"):
+        return "some refused, the rest stored", INGEST_SOME_REFUSED
+    return "all stored", 0
+
+
 def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
     checkpoint = summary.checkpoint
+    outcome, code = _ingest_outcome(summary)
     return {
         "type": "summary",
+        "outcome": outcome,
+        "exit_code": code,
         "new": summary.count("new"),
         "held": summary.count("held"),
         "refused": summary.count("refused"),
@@ -103,7 +131,7 @@ def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
     }
 
 
-@cli.command(name="ingest")
+@cli.command(name="ingest", epilog=INGEST_EXIT_CODES)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--case", help="Add every item to this case (created if new).")
 @click.option("--source", help="Pseudonym of the source the files came from.")
@@ -162,8 +190,7 @@ def ingest_command(
 
     def report(outcome: Outcome) -> None:
         if as_json:
-            line = {"type": "file", **{k: v for k, v in outcome.__dict__.items()}}
-            click.echo(json.dumps(line, ensure_ascii=False))
+            print_json_line({"type": "file", **outcome.__dict__})
             sys.stdout.flush()
 
     with open_locker(locker_path) as locker:
@@ -174,9 +201,10 @@ def ingest_command(
             report,
             None if as_json else progress_for_terminal(),
         )
+    data = _summary_dict(summary)
     if as_json:
-        click.echo(json.dumps(_summary_dict(summary), ensure_ascii=False))
-        return
+        print_json_line(data)
+        raise SystemExit(data["exit_code"])
     for outcome in summary.outcomes:
         if outcome.status == "refused" or outcome.reason is not None:
             click.echo(_outcome_line(outcome))
@@ -184,12 +212,13 @@ def ingest_command(
         click.echo(f"held, {step} failed  {name}: {reason}")
     if summary.resumed:
         click.echo(resumed_line(summary.resumed))
-    data = _summary_dict(summary)
     click.echo(
         f"{data['new']} new, {data['held']} already held, {data['refused']} refused, "
         f"{len(data['analysis_failed'])} analysis steps failed; checkpoint "
-        f"{data['checkpoint']['id']} at tree size {data['checkpoint']['tree_size']}"
+        f"{data['checkpoint']['id']} at tree size {data['checkpoint']['tree_size']}; "
+        f"{data['outcome']} (exit {data['exit_code']})"
     )
+    raise SystemExit(data["exit_code"])
 
 
 @cli.command(name="ls")
@@ -451,7 +480,7 @@ def log_command(item_id: str | None, as_json: bool, locker_path: Path | None) ->
         events = list(log.events(conn, sha256))
     for event in events:
         if as_json:
-            click.echo(event.leaf().decode())
+            click.echo(json_line(event.leaf().decode()))
         else:
             click.echo(
                 f"{event.seq:>6}  {event.time}  {event.actor:<12} {event.action:<18} "

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 ZIP = "application/zip"
-NOT_EXPANDED = "an archive inside an archive: held as one item, not expanded"
+NOT_EXPANDED = (
+    "an archive inside an archive: held, not expanded (ingest it on its own to expand it)"
+)
 
 
 @dataclass(frozen=True)
