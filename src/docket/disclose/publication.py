@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Connection, select
 
 from docket import scope
@@ -105,6 +104,8 @@ def _core(box: list[int]) -> tuple[int, int, int, int]:
 
 def covered(face: list[int], boxes: list[list[int]]) -> bool:
     """At least COVERED of the face's core lies under the redaction boxes."""
+    import numpy as np  # here, not at the top: every command's start would pay for it
+
     x, y, w, h = _core(face)
     under = np.zeros((h, w), dtype=bool)
     for bx, by, bw, bh in boxes:

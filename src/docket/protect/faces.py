@@ -12,10 +12,12 @@ import os
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from docket.errors import DocketError
+
+if TYPE_CHECKING:
+    import numpy as np  # only a type here: every command's start would pay for the import
 
 DEFAULT_THRESHOLD = 0.3
 MARGIN = 0.25

@@ -7,10 +7,12 @@ and adds noise, so fine detail is gone, not hidden; `fill` paints the region sol
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from docket.protect.faces import Box
+
+if TYPE_CHECKING:
+    import numpy as np  # imported by redact(): the CLI reads METHODS at every start
 
 METHODS = ("mosaic", "fill")
 BLOCKS_ACROSS = 4
@@ -27,6 +29,8 @@ def clip(box: Box, width: int, height: int) -> Box | None:
 
 def redact(frame: np.ndarray, boxes: Sequence[Box], method: str, seed: int = 0) -> np.ndarray:
     """A copy of `frame` (H x W x C, uint8) with every box covered; the rest is untouched."""
+    import numpy as np
+
     out = frame.copy()
     rng = np.random.default_rng(seed)
     height, width = frame.shape[:2]
