@@ -22,8 +22,15 @@ CACHE = PictureCache()
 def handle(request: dict[str, Any]) -> dict[str, Any]:
     out = request.get("out")
     try:
-        picture = CACHE.get(Path(request["path"]))
-        answer = describe_picture(picture, Path(out) if out else None, bool(request.get("hashes")))
+        if request.get("task") == "aids":  # verification aids (docket.aids), full resolution
+            from docket.aids import _picture
+
+            answer = _picture.signals(Path(request["path"]), Path(str(out)))
+        else:
+            picture = CACHE.get(Path(request["path"]))
+            answer = describe_picture(
+                picture, Path(out) if out else None, bool(request.get("hashes"))
+            )
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError) as exc:
         return {"ok": False, "error": f"cannot decode the picture ({type(exc).__name__}: {exc})"}
     return {"ok": True, **answer}

@@ -77,9 +77,13 @@ class ImageWorker:
         return self._process
 
     def describe(self, path: Path, out: Path | None, hashes: bool) -> dict[str, Any]:
+        request = {"path": str(path), "out": None if out is None else str(out), "hashes": hashes}
+        return self.ask(request)
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request to the worker (see _worker.handle); its answer, or AnalysisError."""
         process = self._start()
         assert process.stdin is not None and process.stdout is not None
-        request = {"path": str(path), "out": None if out is None else str(out), "hashes": hashes}
         try:
             process.stdin.write((json.dumps(request) + "\n").encode())
             process.stdin.flush()
