@@ -1,7 +1,54 @@
-"""CLI commands for aids; registered in cli.py through COMMANDS."""
+"""`docket aids ITEM`: an item's verification aids (docket/aids/), run first where missing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from docket._cli_common import locker_option, open_locker, print_json
+from docket.aids.results import aid_results, error_levels_blob, item_media_type, pending
+from docket.aids.steps import verification_steps
+from docket.analyse.batch import run_step
+from docket.catalogue import queries
+from docket.locker import default_actor
+
+
+@click.command(name="aids")
+@click.argument("item_id")
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+def aids_command(item_id: str, as_json: bool, locker_path: Path | None) -> None:
+    """Print an item's verification aids: forensic, metadata and time-and-place signals,
+    each with its tools (signals for a person to weigh, never a verdict). Aids not yet
+    run on the item (or run by an older version) are run and recorded first."""
+    with open_locker(locker_path) as locker:
+        with locker.engine.connect() as conn:
+            sha256 = queries.resolve_item(conn, item_id)
+            media_type = item_media_type(conn, sha256)
+            missing = pending(conn, sha256)
+        for step in verification_steps():
+            if step.name in missing:
+                run_step(locker, sha256, media_type, step, default_actor())
+        with locker.engine.connect() as conn:
+            results = aid_results(conn, sha256)
+            blob = error_levels_blob(conn, sha256)
+        picture = None if blob is None else str(locker.store.path(blob))
+    if as_json:
+        print_json(
+            {"item": sha256, "results": [r.as_dict() for r in results], "error_levels": picture}
+        )
+        return
+    click.echo(f"verification aids for {sha256[:12]} (signals to weigh, not a verdict)")
+    for result in results:
+        tools = ", ".join(f"{k} {v}" for k, v in sorted(result.tools.items()))
+        click.echo(f"\n{result.step} v{result.version} [{result.status}] {tools}")
+        if result.error:
+            click.echo(f"  failed: {result.error}")
+        for signal in result.signals:
+            click.echo(f"  {signal.finding:<11} {signal.name}: {signal.summary}")
+    if picture:
+        click.echo(f"\nerror-level picture: {picture}")
+
+
+COMMANDS: list[click.Command] = [aids_command]

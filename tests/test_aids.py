@@ -1,0 +1,118 @@
+"""Verification aids end to end: recorded at ingest as analysis with custody events, read back
+by `docket aids`, and each picture signal right on its known case and quiet on a clean file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aids_evidence import jpeg, painted, saved_twice, scene, set_thumbnails
+from conftest import take
+from sqlalchemy import select
+
+from docket.analyse.sandbox import ImageWorker
+from docket.catalogue import schema
+from docket.locker import Locker
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Any:
+    found = ImageWorker(tmp_path)
+    yield found
+    found.close()
+
+
+def findings(worker: ImageWorker, path: Path, out: Path) -> dict[str, dict[str, Any]]:
+    answer = worker.ask({"task": "aids", "path": str(path), "out": str(out)})
+    assert Path(answer["error_levels"]).is_file()
+    return {s["name"]: s for s in answer["signals"]}
+
+
+def test_a_clean_picture_gives_no_signal_never_authentic(
+    worker: ImageWorker, tmp_path: Path
+) -> None:
+    path = tmp_path / "clean.jpg"
+    path.write_bytes(jpeg(scene(3), 90))
+    set_thumbnails([(path, scene(3))], tmp_path)
+    found = findings(worker, path, tmp_path / "out")
+    assert found["double-compression"]["finding"] == "no signal"
+    assert found["exif-thumbnail"]["finding"] == "no signal"
+    assert found["jpeg-quantisation"]["details"]["estimated_quality"] == 90
+    assert found["jpeg-quantisation"]["details"]["libjpeg_standard"] is True
+    assert found["error-levels"]["finding"] == "for review"
+    text = str(found).lower()
+    assert "authentic" not in text.replace("not mean authentic", "")
+
+
+def test_a_picture_saved_twice_names_the_earlier_quality(
+    worker: ImageWorker, tmp_path: Path
+) -> None:
+    path = tmp_path / "twice.jpg"
+    path.write_bytes(saved_twice(scene(4), 60, 92))
+    found = findings(worker, path, tmp_path / "out")["double-compression"]
+    assert found["finding"] == "signal"
+    assert abs(found["details"]["earlier_quality"] - 60) <= 3
+    assert found["details"]["last_quality"] == 92
+
+
+def test_an_edit_after_the_thumbnail_is_flagged(worker: ImageWorker, tmp_path: Path) -> None:
+    path = tmp_path / "edited.jpg"
+    path.write_bytes(jpeg(painted(scene(5)), 92))
+    set_thumbnails([(path, scene(5))], tmp_path)
+    found = findings(worker, path, tmp_path / "out")["exif-thumbnail"]
+    assert found["finding"] == "signal"
+    assert found["details"]["worst_region_difference"] > found["details"]["whole_difference"]
+
+
+def test_a_png_is_not_checked_for_jpeg_signals(worker: ImageWorker, tmp_path: Path) -> None:
+    path = tmp_path / "drawing.png"
+    scene(6).save(path, "PNG")
+    found = findings(worker, path, tmp_path / "out")
+    assert found["double-compression"]["finding"] == "not checked"
+    assert found["error-levels"]["finding"] == "for review"
+
+
+def test_a_truncated_jpeg_is_a_failed_analysis_with_its_reason(
+    locker: Locker, tmp_path: Path
+) -> None:
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(jpeg(scene(7), 90)[:300])
+    take(locker, path)
+    with locker.engine.connect() as conn:
+        rows = conn.execute(
+            select(schema.results.c.status, schema.results.c.error).where(
+                schema.results.c.step == "picture-signals"
+            )
+        ).all()
+    assert [r.status for r in rows] == ["failed"]
+    assert "cannot decode the picture" in str(rows[0].error)
+    assert any(locker.store.path(d).is_file() for d in [_only_item(locker)])
+
+
+def _only_item(locker: Locker) -> str:
+    with locker.engine.connect() as conn:
+        return str(conn.execute(select(schema.items.c.sha256)).scalar_one())
+
+
+def test_ingest_records_the_aids_with_custody_events_and_cli_prints_them(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    path = tmp_path / "twice.jpg"
+    path.write_bytes(saved_twice(scene(8), 55, 90))
+    take(locker, path)
+    item = _only_item(locker)
+    with locker.engine.connect() as conn:
+        actions = set(conn.execute(select(schema.events.c.action)).scalars())
+    assert {"picture-signals.recorded", "metadata-signals.recorded"} <= actions
+    result = cli("aids", "--locker", locker.path, item[:12], "--json")
+    assert result.code == 0, result.err
+    shown = result.json()
+    steps = {r["step"]: r for r in shown["results"]}
+    signals = {s["name"]: s for s in steps["picture-signals"]["signals"]}
+    assert signals["double-compression"]["finding"] == "signal"
+    assert steps["picture-signals"]["tools"]["pillow"]
+    assert Path(shown["error_levels"]).is_file()
+    text = cli("aids", "--locker", locker.path, item[:12])
+    assert "signal      double-compression" in text.out
+    assert "not a verdict" in text.out
