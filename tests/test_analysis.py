@@ -105,7 +105,13 @@ def test_analyse_runs_only_what_is_missing_or_changed(
     assert again.done == [(sha256, "perceptual")]
     assert again.checkpoint is not None
     forced = analyse(locker, [sha256], "tester", force=True)
-    assert sorted(step for _, step in forced.done) == ["metadata", "perceptual", "previews"]
+    assert sorted(step for _, step in forced.done) == [
+        "metadata",
+        "metadata-signals",
+        "perceptual",
+        "picture-signals",
+        "previews",
+    ]
     assert verify(locker).ok
 
 

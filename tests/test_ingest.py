@@ -282,5 +282,10 @@ def test_deferred_analysis_reads_metadata_now_and_the_rest_later(
     first = describe(locker, sha256)["analysis"]
     assert [run["step"] for run in first] == ["metadata"]
     later = analyse(locker, None, "tester")
-    assert sorted(step for _, step in later.done) == ["perceptual", "previews"]
+    assert sorted(step for _, step in later.done) == [
+        "metadata-signals",
+        "perceptual",
+        "picture-signals",
+        "previews",
+    ]
     assert describe(locker, sha256)["incomplete"] is False
