@@ -7,9 +7,6 @@ from pathlib import Path
 import click
 
 from docket._cli_common import locker_option, open_locker, print_json
-from docket.aids.results import aid_results, error_levels_blob, item_media_type, pending
-from docket.aids.steps import verification_steps
-from docket.analyse.batch import run_step
 from docket.catalogue import queries
 from docket.locker import default_actor
 
@@ -22,6 +19,10 @@ def aids_command(item_id: str, as_json: bool, locker_path: Path | None) -> None:
     """Print an item's verification aids: forensic, metadata and time-and-place signals,
     each with its tools (signals for a person to weigh, never a verdict). Aids not yet
     run on the item (or run by an older version) are run and recorded first."""
+    from docket.aids.results import aid_results, error_levels_blob, item_media_type, pending
+    from docket.aids.steps import verification_steps
+    from docket.analyse.batch import run_step
+
     with open_locker(locker_path) as locker:
         with locker.engine.connect() as conn:
             sha256 = queries.resolve_item(conn, item_id)

@@ -12,18 +12,13 @@ from __future__ import annotations
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-import numpy
-import PIL
-
-from docket.aids import consistency, places, software, sun
-from docket.aids._time import position
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
 
 ERROR_LEVELS = "error_levels"
 
 
 def _picture_tools() -> dict[str, str]:
-    return {"pillow": PIL.__version__, "numpy": numpy.__version__}
+    return {"pillow": package_version("pillow"), "numpy": package_version("numpy")}
 
 
 class PictureSignalsStep:
@@ -51,6 +46,9 @@ class MetadataSignalsStep:
         return True
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        from docket.aids import consistency, places, software, sun
+        from docket.aids._time import position
+
         record = tools.exiftool.read(blob)
         where = position(record)
         found = [
