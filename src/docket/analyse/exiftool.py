@@ -1,5 +1,10 @@
 """One long-running ExifTool process (`-stay_open`), with a timeout and a memory cap.
 
+The record is ExifTool's values before print conversion (what `-n` gives: numbers for GPS,
+durations, sizes), except for identifiers, which keep ExifTool's printed string: a Canon body
+serial is the integer 560018150 to `-n` but `0560018150` to the camera's owner. Both forms
+come from one read (`-l`), so nothing is parsed twice.
+
 Hand-written rather than pyexiftool because evidence parsing needs what that wrapper lacks:
 a deadline on every file (a crafted file must not hang a batch), a restart after a timeout
 or crash, and a resource limit on the child.
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -24,7 +30,19 @@ from docket.store.scratch import environment
 READY = b"{ready}\n"
 DEFAULT_TIMEOUT = 30.0
 MEMORY_LIMIT = 2 << 30
-ARGS = ["-json", "-G1", "-a", "-u", "-n", "-api", "LargeFileSupport=1", "--System:all"]
+ARGS = ["-json", "-l", "-G1", "-a", "-u", "-api", "LargeFileSupport=1", "--System:all"]
+# Tags whose printed value is the identifier (serial numbers, unique IDs, the lens ExifTool
+# names from a maker's code), by tag name.
+IDENTIFIER = re.compile(r"Serial|UniqueID|OwnerName|CameraID|LensID", re.IGNORECASE)
+
+
+def _value(name: str, tag: Any) -> Any:
+    """One tag of `-l` output as the record holds it (see the module docstring)."""
+    if not isinstance(tag, dict) or "val" not in tag:
+        return tag
+    if "num" in tag and not IDENTIFIER.search(name.rsplit(":", 1)[-1]):
+        return tag["num"]
+    return tag["val"]
 
 
 def _limit_child() -> None:
@@ -86,7 +104,7 @@ class ExifTool:
             raise MetadataError(f"exiftool gave output that is not JSON ({exc})") from exc
         if not isinstance(parsed, list) or len(parsed) != 1 or not isinstance(parsed[0], dict):
             raise MetadataError("exiftool gave no record for the file")
-        record: dict[str, Any] = parsed[0]
+        record = {name: _value(name, tag) for name, tag in parsed[0].items()}
         record.pop("SourceFile", None)
         return record
 

@@ -1,10 +1,19 @@
-"""The `metadata` step: ExifTool's raw record plus the fields investigators ask for first."""
+"""The `metadata` step: ExifTool's raw record plus the fields investigators ask for first
+(the Berkeley Protocol's: capture time and its offset, place, device, its owner and lens).
+
+A capture time's offset is said only when the file gives it, and `offset_source` says how:
+an OffsetTime tag (or a zone in the time value itself), QuickTime's UTC CreateDate, or the GPS
+fix's UTC time (GPSDateStamp + GPSTimeStamp) set against the camera's local clock. The GPS
+way is used only when the two clocks differ by a whole quarter hour within GPS_SLACK and by at
+most 14 hours, so a stale fix never invents a time zone.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +21,10 @@ from docket.analyse.exiftool import ExifTool
 from docket.errors import MetadataError
 
 STEP = "metadata"
-STEP_VERSION = "1"
+STEP_VERSION = "2"  # 2: identifiers as printed (leading zeros), offset source, owner, lens
+GPS_SLACK = timedelta(minutes=2)
+QUARTER_HOUR = timedelta(minutes=15)
+MAX_OFFSET = timedelta(hours=14)
 
 _EXIF_TIME = re.compile(
     r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$"
@@ -25,12 +37,16 @@ class NormalisedMetadata:
 
     capture_time: str | None
     capture_time_has_offset: bool
+    offset_source: str | None  # "OffsetTime tag", "GPS time", "QuickTime UTC"; None: unknown
     gps_latitude: float | None
     gps_longitude: float | None
     gps_altitude: float | None
     make: str | None
     model: str | None
     serial: str | None
+    owner_name: str | None
+    lens: str | None
+    lens_serial: str | None
     software: str | None
     width: int | None
     height: int | None
@@ -100,7 +116,37 @@ def parse_exif_time(value: Any, offset: Any = None) -> tuple[str, bool] | None:
     return text, False
 
 
-def _capture_time(record: Mapping[str, Any]) -> tuple[str | None, bool]:
+def _lens(record: Mapping[str, Any]) -> str | None:
+    """The lens's name; makers' numeric lens codes (LensID, LensType without print
+    conversion) name nothing by themselves, so they are skipped."""
+    for name in ("LensModel", "Composite:LensID", "XMP-aux:Lens"):
+        value = _tag(record, name)
+        if isinstance(value, str) and _number(value) is None:
+            return _text(value)
+    return None
+
+
+def _offset_from_gps(record: Mapping[str, Any], local: str) -> str | None:
+    """The offset that takes the GPS fix's UTC time to the camera's local `local`, if one."""
+    date, time = _tag(record, "GPS:GPSDateStamp"), _tag(record, "GPS:GPSTimeStamp")
+    if date is None or time is None:
+        return None
+    utc = parse_exif_time(f"{date} {str(time).split('.')[0]}")
+    if utc is None:
+        return None
+    try:
+        difference = datetime.fromisoformat(local[:19]) - datetime.fromisoformat(utc[0][:19])
+    except ValueError:
+        return None
+    quarters = round(difference / QUARTER_HOUR)
+    offset = quarters * QUARTER_HOUR
+    if abs(difference - offset) > GPS_SLACK or abs(offset) > MAX_OFFSET:
+        return None
+    sign, minutes = "+" if quarters >= 0 else "-", abs(quarters) * 15
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _capture_time(record: Mapping[str, Any]) -> tuple[str | None, bool, str | None]:
     candidates = [
         (_tag(record, "Composite:SubSecDateTimeOriginal"), None),
         (_tag(record, "DateTimeOriginal"), _tag(record, "OffsetTimeOriginal")),
@@ -111,19 +157,27 @@ def _capture_time(record: Mapping[str, Any]) -> tuple[str | None, bool]:
     ]
     for value, offset in candidates:
         parsed = parse_exif_time(value, offset)
-        if parsed is not None:
-            return parsed
+        if parsed is None:
+            continue
+        text, has_offset = parsed
+        if has_offset:
+            return text, True, "OffsetTime tag"
+        gps_offset = _offset_from_gps(record, text)
+        if gps_offset is not None:
+            return text + gps_offset, True, "GPS time"
+        return text, False, None
     # QuickTime CreateDate is UTC by the specification (when the writer followed it).
     parsed = parse_exif_time(_tag(record, "QuickTime:CreateDate"), "Z")
-    return parsed if parsed is not None else (None, False)
+    return (None, False, None) if parsed is None else (parsed[0], True, "QuickTime UTC")
 
 
 def normalise(record: Mapping[str, Any]) -> NormalisedMetadata:
-    capture_time, has_offset = _capture_time(record)
+    capture_time, has_offset, offset_source = _capture_time(record)
     warnings = [str(record[key]) for key in record if key.rsplit(":", 1)[-1] == "Warning"]
     return NormalisedMetadata(
         capture_time=capture_time,
         capture_time_has_offset=has_offset,
+        offset_source=offset_source,
         gps_latitude=_number(_tag(record, "Composite:GPSLatitude", "GPSLatitude")),
         gps_longitude=_number(_tag(record, "Composite:GPSLongitude", "GPSLongitude")),
         gps_altitude=_number(_tag(record, "Composite:GPSAltitude", "GPSAltitude")),
@@ -138,6 +192,9 @@ def normalise(record: Mapping[str, Any]) -> NormalisedMetadata:
                 "InternalSerialNumber",
             )
         ),
+        owner_name=_text(_tag(record, "OwnerName", "CameraOwnerName")),
+        lens=_lens(record),
+        lens_serial=_text(_tag(record, "LensSerialNumber")),
         software=_text(_tag(record, "IFD0:Software", "Software", "Encoder")),
         width=_integer(_tag(record, "File:ImageWidth", "ImageWidth", "SourceImageWidth")),
         height=_integer(_tag(record, "File:ImageHeight", "ImageHeight", "SourceImageHeight")),
