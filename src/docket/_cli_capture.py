@@ -1,7 +1,150 @@
-"""CLI commands for capture; registered in cli.py through COMMANDS."""
+"""CLI commands for capture (docket/capture/); registered in cli.py through COMMANDS."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from docket._cli_common import locker_option, open_locker
+from docket._terminal import progress_for_terminal
+from docket.capture.run import MAX_BYTES, TIMEOUT, Capture, CaptureOptions, capture
+from docket.errors import DocketError
+from docket.locker import default_actor
+from docket.progress import Progress
+
+
+def _urls(urls: tuple[str, ...], from_file: Path | None) -> list[str]:
+    found = list(urls)
+    if from_file is not None:
+        try:
+            lines = from_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DocketError(f"{from_file}: cannot read the list of URLs: {exc}") from exc
+        found += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if not found:
+        raise DocketError("give at least one URL, or --from-file with one URL per line")
+    return found
+
+
+def _as_dict(done: Capture) -> dict[str, Any]:
+    return {
+        "url": done.url,
+        "final_url": done.final_url,
+        "status": done.status,
+        "captured_at": done.captured_at,
+        "timed_out": done.timed_out,
+        "event": done.event,
+        "parts": [
+            {
+                "kind": part.kind,
+                "name": part.name,
+                "sha256": part.sha256,
+                "media_type": part.media_type,
+                "size": part.size,
+                "new": part.new,
+            }
+            for part in done.parts
+        ],
+        "notes": done.notes,
+    }
+
+
+def _echo(done: Capture) -> None:
+    timed_out = " (timed out: kept what had arrived)" if done.timed_out else ""
+    click.echo(
+        f"captured {done.url} -> {done.final_url} HTTP {done.status}{timed_out} "
+        f"(event {done.event})"
+    )
+    for part in done.parts:
+        state = "new " if part.new else "held"
+        click.echo(f"  {state} {part.kind:<10} {part.sha256}  {part.name}")
+    for note in done.notes:
+        click.echo(f"  note: {note}")
+
+
+@click.command(
+    name="capture",
+    help="Capture each URL in a headless Chromium: the page as WACZ (WARC 1.1), a full-page "
+    "screenshot, a PDF print, and its images and video, each stored as an item, with one "
+    f"custody event per capture. Each capture is capped at {MAX_BYTES // 2**20} MB.",
+)
+@click.argument("urls", nargs=-1)
+@click.option(
+    "--from-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A text file of URLs, one per line (# starts a comment).",
+)
+@click.option("--case", help="Add every part to this case (created if new).")
+@click.option("--source", help="Pseudonym of the source who pointed to the page.")
+@click.option("--note", help="A note kept with each acquisition.")
+@click.option(
+    "--proxy",
+    metavar="URL",
+    help="Send every request through this proxy (http://, socks5://; e.g. Tor): the browser's "
+    "and every download's; nothing leaves the machine another way.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for a page to load; a page still loading is kept as it stands.",
+)
+@click.option(
+    "--allow-private-network",
+    is_flag=True,
+    help="Allow loopback, private and link-local addresses (refused by default).",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines: one line per capture.")
+@locker_option
+def capture_command(
+    urls: tuple[str, ...],
+    from_file: Path | None,
+    case: str | None,
+    source: str | None,
+    note: str | None,
+    proxy: str | None,
+    timeout: float,
+    allow_private_network: bool,
+    as_json: bool,
+    locker_path: Path | None,
+) -> None:
+    targets = _urls(urls, from_file)
+    options = CaptureOptions(
+        collector=default_actor(),
+        case=case,
+        source=source,
+        note=note,
+        proxy=proxy,
+        timeout=timeout,
+        allow_private_network=allow_private_network,
+    )
+    failed = 0
+    progress: Progress = progress_for_terminal("capture", by_bytes=False) or Progress()
+    with open_locker(locker_path) as locker:
+        progress.start(len(targets), len(targets))
+        for index, url in enumerate(targets, 1):
+            try:
+                done = capture(locker, url, options)
+            except DocketError as exc:
+                failed += 1
+                if as_json:
+                    click.echo(json.dumps({"url": url, "error": str(exc)}, ensure_ascii=False))
+                else:
+                    click.echo(f"failed   {exc}")
+            else:
+                if as_json:
+                    click.echo(json.dumps(_as_dict(done), ensure_ascii=False))
+                else:
+                    _echo(done)
+            progress.advance(index, index)
+        progress.finish()
+    if failed:
+        sys.exit(1)
+
+
+COMMANDS: list[click.Command] = [capture_command]

@@ -1,0 +1,417 @@
+"""Loading one page in a real, headless Chromium (Debian's, driven by Playwright).
+
+The browser is the parser of everything the page sends, so it runs as its own process with a
+fresh profile and home folder in the capture's scratch folder (never the user's), no service
+workers, no downloads, and a deadline. Every request it makes passes the guard; after the
+first navigation the page may not take the tab elsewhere (it is answered 204 No Content, so
+the tab stays), and pop-ups are refused (each attempt is noted). Page scripts run inside
+Chromium's renderer sandbox and see nothing of the locker: what leaves the browser is bytes
+this module hands to `sink`, counted against the capture's size cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import (
+    Page,
+    Request,
+    Response,
+    Route,
+    sync_playwright,
+)
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from docket.capture.guard import CaptureRefusedError, Guard
+from docket.errors import DocketError
+
+CHROMIUM = "/usr/bin/chromium"
+VIEWPORT = {"width": 1280, "height": 900}
+SCROLL_STEPS = 40
+MAX_TEXT = 1_000_000
+MAX_LINKS = 2_000
+MAX_REDIRECTS = 10
+
+
+class CaptureError(DocketError):
+    """A page could not be captured (unreachable, nothing arrived before the deadline)."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and its response, as the browser saw them (body None: none was kept)."""
+
+    url: str
+    method: str
+    request_headers: dict[str, str]
+    request_body: bytes | None
+    status: int
+    status_text: str
+    response_headers: list[tuple[str, str]]
+    body: bytes | None
+    server_ip: str | None
+    server_port: int | None
+    tls: dict[str, Any] | None
+    time: float
+
+
+@dataclass
+class Loaded:
+    """What one page load gave besides its exchanges."""
+
+    url: str
+    final_url: str = ""
+    status: int | None = None
+    title: str = ""
+    text: str = ""
+    links: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+    screenshot: bytes = b""
+    pdf: bytes = b""
+    user_agent: str = ""
+    browser_version: str = ""
+    notes: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    bytes_kept: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    timeout: float = 60.0
+    max_bytes: int = 512 * 1024 * 1024
+    proxy: str | None = None
+
+
+_SCROLL = """async (steps) => {
+  for (let i = 0; i < steps; i++) {
+    const before = document.scrollingElement ? document.scrollingElement.scrollHeight : 0;
+    window.scrollBy(0, window.innerHeight);
+    await new Promise(r => setTimeout(r, 150));
+    const el = document.scrollingElement;
+    if (!el || (window.scrollY + window.innerHeight >= el.scrollHeight
+                && el.scrollHeight === before)) break;
+  }
+  window.scrollTo(0, 0);
+}"""
+
+_INSPECT = """(limits) => {
+  const abs = (u) => {
+    try { return new URL(u, document.baseURI).href; } catch (e) { return null; }
+  };
+  const largest = (el) => {
+    let best = el.currentSrc || el.src || null, width = 0;
+    const set = el.getAttribute('srcset') || '';
+    for (const part of set.split(',')) {
+      const bits = part.trim().split(/\\s+/);
+      if (!bits[0]) continue;
+      const w = parseFloat(bits[1] || '1') * (bits[1] && bits[1].endsWith('x') ? 1000 : 1);
+      if (w > width) { width = w; best = bits[0]; }
+    }
+    return best ? abs(best) : null;
+  };
+  const images = [];
+  for (const img of document.images) images.push(largest(img));
+  for (const s of document.querySelectorAll('picture source[srcset]')) images.push(largest(s));
+  const videos = [];
+  for (const v of document.querySelectorAll('video, audio')) {
+    if (v.currentSrc || v.src) videos.push(abs(v.currentSrc || v.src));
+    for (const s of v.querySelectorAll('source[src]')) videos.push(abs(s.getAttribute('src')));
+  }
+  const links = [];
+  for (const a of document.querySelectorAll('a[href]')) {
+    if (links.length >= limits.links) break;
+    links.push(abs(a.getAttribute('href')));
+  }
+  const body = document.body ? document.body.innerText : '';
+  return {title: document.title || '', text: body.slice(0, limits.text),
+          images: images.filter(Boolean), videos: videos.filter(Boolean),
+          links: links.filter(Boolean)};
+}"""
+
+
+def _unique(urls: list[str]) -> list[str]:
+    return list(dict.fromkeys(u for u in urls if u.startswith(("http://", "https://"))))
+
+
+class _Recorder:
+    """Collects responses while the page loads; their bodies are read once it has settled."""
+
+    def __init__(self, guard: Guard, settings: Settings, loaded: Loaded) -> None:
+        self.guard = guard
+        self.settings = settings
+        self.loaded = loaded
+        self.page: Page | None = None
+        self.navigated = False
+        self.responses: list[Response] = []
+        self.finished: set[Request] = set()
+        self.refused: list[str] = []
+
+    def on_response(self, response: Response) -> None:
+        self.responses.append(response)
+
+    def on_finished(self, request: Request) -> None:
+        self.finished.add(request)
+
+    def route(self, route: Route, request: Request) -> None:
+        url = request.url
+        try:
+            self.guard.check(url)
+        except CaptureRefusedError as exc:
+            self.refused.append(str(exc))
+            route.abort("blockedbyclient")
+            return
+        if request.is_navigation_request():
+            page = _page_of(request)
+            if page is None or page is not self.page:
+                self.loaded.notes.append(f"a pop-up to {url[:200]} was refused")
+                route.abort("blockedbyclient")
+                return
+            if request.frame.parent_frame is None:
+                if self.navigated:
+                    self.loaded.notes.append(
+                        f"the page tried to go to {url[:200]}; it was kept where it was"
+                    )
+                    route.fulfill(status=204)  # No Content: the tab stays on its page
+                    return
+                self.navigated = True
+        route.continue_()
+
+    def bodies(self, sink: Callable[[Exchange], None]) -> None:
+        """Hand every response to `sink`, with its body when it finished within the cap."""
+        for response in self.responses:
+            request = response.request
+            body = self._body(response, request)
+            try:
+                server = response.server_addr()
+                tls = response.security_details()
+                headers = response.headers_array()
+                request_headers = request.all_headers()
+            except PlaywrightError:
+                continue  # the page closed under it: nothing reliable to record
+            self.guard.check_server(response.url, server["ipAddress"] if server else None)
+            sink(
+                Exchange(
+                    url=response.url,
+                    method=request.method,
+                    request_headers=request_headers,
+                    request_body=request.post_data_buffer,
+                    status=response.status,
+                    status_text=response.status_text,
+                    response_headers=[(h["name"], h["value"]) for h in headers],
+                    body=body,
+                    server_ip=server["ipAddress"] if server else None,
+                    server_port=server["port"] if server else None,
+                    tls=dict(tls) if tls else None,
+                    time=_start_time(request),
+                )
+            )
+
+    def _body(self, response: Response, request: Request) -> bytes | None:
+        if 300 <= response.status < 400 or request not in self.finished:
+            return None
+        declared = response.headers.get("content-length", "")
+        room = self.settings.max_bytes - self.loaded.bytes_kept
+        if declared.isdigit() and int(declared) > room:
+            self.over_cap(response.url)
+            return None
+        try:
+            body = response.body()
+        except PlaywrightError:
+            return None
+        if len(body) > room:
+            self.over_cap(response.url)
+            return None
+        self.loaded.bytes_kept += len(body)
+        return body
+
+    def over_cap(self, url: str) -> None:
+        self.loaded.notes.append(
+            f"{url[:200]}: body not kept: the capture's size cap of "
+            f"{self.settings.max_bytes // (1024 * 1024)} MB was reached"
+        )
+
+
+def _page_of(request: Request) -> Page | None:
+    try:
+        return request.frame.page
+    except PlaywrightError:
+        return None  # a service worker's request has no frame
+
+
+def _start_time(request: Request) -> float:
+    timing = request.timing
+    start = timing.get("startTime", -1)
+    return start / 1000 if start and start > 0 else time.time()
+
+
+@contextlib.contextmanager
+def _browser(work: Path, settings: Settings) -> Iterator[Any]:
+    profile = work / "profile"
+    profile.mkdir()
+    # Not TMPDIR: Chromium's singleton socket lives there and a Unix socket's path is short.
+    env: dict[str, str | float | bool] = {**os.environ, "HOME": str(work)}
+    proxy = None if settings.proxy is None else {"server": settings.proxy, "bypass": "<-loopback>"}
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            env=env,
+            proxy=proxy,  # type: ignore[arg-type]
+            args=["--proxy-bypass-list=<-loopback>"] if settings.proxy else [],
+            viewport=VIEWPORT,  # type: ignore[arg-type]
+            accept_downloads=False,
+            service_workers="block",
+            ignore_https_errors=True,
+            downloads_path=str(work),
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def load(
+    url: str, work: Path, guard: Guard, settings: Settings, sink: Callable[[Exchange], None]
+) -> Loaded:
+    """Load `url`, scroll it, print it; hand each exchange to `sink`. A page that never
+    finishes loading is kept as it stood at the deadline, and `timed_out` says so."""
+    guard.check(url)
+    loaded = Loaded(url)
+    recorder = _Recorder(guard, settings, loaded)
+    deadline = time.monotonic() + settings.timeout
+    with _browser(work, settings) as context:
+        loaded.browser_version = context.browser.version if context.browser else ""
+        context.route("**/*", recorder.route)
+        context.on("response", recorder.on_response)
+        context.on("requestfinished", recorder.on_finished)
+        popups: list[Page] = []
+        page = context.pages[0] if context.pages else context.new_page()
+        recorder.page = page
+        context.on("page", lambda popup: popups.append(popup))
+        main: Response | None = None
+        try:
+            main = page.goto(url, wait_until="load", timeout=settings.timeout * 1000)
+        except PlaywrightTimeout:
+            loaded.timed_out = True
+            loaded.notes.append(
+                f"the page did not finish loading within {settings.timeout:g} s; "
+                "captured what had arrived by then"
+            )
+        except PlaywrightError as exc:
+            raise CaptureError(f"{url[:200]}: cannot load: {_first_line(exc)}") from exc
+        if recorder.refused and main is None:
+            raise CaptureRefusedError(recorder.refused[0])
+        _settle(page, deadline, loaded)
+        loaded.user_agent = str(page.evaluate("navigator.userAgent"))
+        _inspect(page, loaded)
+        loaded.screenshot = page.screenshot(full_page=True, timeout=_left(deadline, 30))
+        loaded.pdf = page.pdf(print_background=True)
+        loaded.final_url = main.url if main is not None else page.url
+        loaded.status = main.status if main is not None else _main_status(recorder, page)
+        if loaded.status is None:
+            raise CaptureError(f"{url[:200]}: nothing arrived within {settings.timeout:g} s")
+        for popup in popups:
+            with contextlib.suppress(PlaywrightError):
+                popup.close()
+        recorder.bodies(sink)
+        seen = {response.url for response in recorder.responses if response.status == 200}
+        for image in loaded.images:
+            if image not in seen:
+                fetched = _fetch(context, image, guard, recorder)
+                if fetched is not None:
+                    sink(fetched)
+    loaded.notes.extend(f"not loaded: {reason}" for reason in recorder.refused)
+    return loaded
+
+
+def _fetch(context: Any, url: str, guard: Guard, recorder: _Recorder) -> Exchange | None:
+    """An image at the full resolution its srcset offers, when the browser chose a smaller
+    one: fetched by the browser's own HTTP client (same proxy, cookies and user agent), each
+    redirect put to the guard."""
+    for _hop in range(MAX_REDIRECTS):
+        if not guard.allows(url):
+            recorder.loaded.notes.append(f"{url[:200]}: not fetched: refused by the guard")
+            return None
+        try:
+            response = context.request.get(
+                url, max_redirects=0, timeout=recorder.settings.timeout * 1000
+            )
+        except PlaywrightError as exc:
+            recorder.loaded.notes.append(f"{url[:200]}: not fetched: {_first_line(exc)}")
+            return None
+        location = response.headers.get("location")
+        if 300 <= response.status < 400 and location:
+            url = urljoin(url, location)
+            continue
+        body = response.body()
+        if len(body) > recorder.settings.max_bytes - recorder.loaded.bytes_kept:
+            recorder.over_cap(url)
+            return None
+        recorder.loaded.bytes_kept += len(body)
+        headers = response.headers_array
+        return Exchange(
+            url=url,
+            method="GET",
+            request_headers={},
+            request_body=None,
+            status=response.status,
+            status_text=response.status_text,
+            response_headers=[(h["name"], h["value"]) for h in headers],
+            body=body,
+            server_ip=None,
+            server_port=None,
+            tls=None,
+            time=time.time(),
+        )
+    recorder.loaded.notes.append(f"{url[:200]}: not fetched: more than {MAX_REDIRECTS} redirects")
+    return None
+
+
+def _left(deadline: float, floor: float) -> float:
+    """Milliseconds for a step: what is left of the deadline, but at least `floor` seconds
+    (a page past its deadline is still photographed and printed)."""
+    return max(deadline - time.monotonic(), floor) * 1000
+
+
+def _settle(page: Page, deadline: float, loaded: Loaded) -> None:
+    """Scroll to the bottom and back so that lazy content loads, then let the network calm."""
+    try:
+        page.evaluate(_SCROLL, SCROLL_STEPS)
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            page.wait_for_load_state("networkidle", timeout=min(remaining, 5) * 1000)
+    except PlaywrightTimeout:
+        pass  # a page that keeps talking is kept as it stands
+    except PlaywrightError as exc:
+        loaded.notes.append(f"scrolling stopped: {_first_line(exc)}")
+
+
+def _inspect(page: Page, loaded: Loaded) -> None:
+    found = page.evaluate(_INSPECT, {"links": MAX_LINKS, "text": MAX_TEXT})
+    loaded.title = str(found["title"])
+    loaded.text = str(found["text"])
+    loaded.links = _unique(found["links"])
+    loaded.images = _unique(found["images"])
+    loaded.videos = _unique(found["videos"])
+
+
+def _main_status(recorder: _Recorder, page: Page) -> int | None:
+    for response in reversed(recorder.responses):
+        request = response.request
+        if request.is_navigation_request() and _page_of(request) is page:
+            return response.status
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

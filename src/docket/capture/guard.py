@@ -1,0 +1,98 @@
+"""Which addresses a capture may reach: http and https only, never this machine's network.
+
+A capture started from the web app must not turn the server into a scanner of its own network,
+so `file:`, `data:` and every other scheme are refused, and so are hosts that are or resolve to
+a loopback, private, link-local, shared, multicast, reserved or unspecified address, unless the
+capture allows the private network. The check runs on the URL asked, on every request the page
+makes (the browser's route), on each download, and on the address each response really came
+from (a redirect or a DNS answer that changed after the check is caught there). With a proxy
+the host's name is not resolved here (that would leak it to the local resolver); literal
+addresses and local names are still refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from docket.errors import DocketError
+
+SCHEMES = ("http", "https")
+_LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+class CaptureRefusedError(DocketError):
+    """A URL a capture must not reach (another scheme, or this machine's network)."""
+
+
+def _private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def private_address(address: str) -> bool:
+    """Whether a server's IP address (as the browser reports it) is on a private network."""
+    try:
+        return _private(address)
+    except ValueError:
+        return False
+
+
+class Guard:
+    def __init__(self, allow_private_network: bool = False, proxied: bool = False) -> None:
+        self.allow_private_network = allow_private_network
+        self.proxied = proxied
+
+    def check(self, url: str) -> None:
+        """Raise CaptureRefusedError naming the URL and the reason, or return."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in SCHEMES:
+            raise CaptureRefusedError(
+                f"{url[:200]}: refused: only http and https can be captured, not "
+                f"{parts.scheme or 'a URL without a scheme'}"
+            )
+        host = (parts.hostname or "").rstrip(".").lower()
+        if not host:
+            raise CaptureRefusedError(f"{url[:200]}: refused: no host")
+        if self.allow_private_network:
+            return
+        if host in _LOCAL_NAMES or host.endswith(".localhost"):
+            raise self._refusal(url, host)
+        try:
+            if _private(host):
+                raise self._refusal(url, host)
+            return
+        except ValueError:
+            pass  # a name, not an address
+        if self.proxied:
+            return
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as exc:
+            raise CaptureRefusedError(f"{url[:200]}: cannot resolve {host}: {exc}") from exc
+        for info in infos:
+            address = str(info[4][0])
+            if _private(address):
+                raise self._refusal(url, f"{host} ({address})")
+
+    def allows(self, url: str) -> bool:
+        try:
+            self.check(url)
+        except CaptureRefusedError:
+            return False
+        return True
+
+    def check_server(self, url: str, address: str | None) -> None:
+        """The address a response came from; refused like the URL's own host."""
+        if address and not self.allow_private_network and private_address(address):
+            raise self._refusal(url, address)
+
+    @staticmethod
+    def _refusal(url: str, where: str) -> CaptureRefusedError:
+        return CaptureRefusedError(
+            f"{url[:200]}: refused: {where} is on a private or local network "
+            "(give --allow-private-network to capture it)"
+        )

@@ -1,0 +1,110 @@
+"""Video and audio on a captured page, taken whole with yt-dlp (as a library).
+
+yt-dlp knows the players of many sites, and its generic extractor finds HTML5 <video> and
+<audio> sources and HLS or DASH streams on any other page. Every URL it chose is put to the
+guard before anything is downloaded, the capture's proxy is yt-dlp's proxy, each file is capped
+at what is left of the capture's size cap, and nothing is post-processed (no remux, no fixup):
+a direct file's bytes are the bytes the server sent. yt-dlp itself never prints here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yt_dlp  # type: ignore[import-untyped]
+
+from docket.capture.guard import Guard
+
+MAX_ENTRIES = 20
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str  # the media's own URL (a stream's manifest for HLS/DASH)
+    path: Path
+    title: str
+
+
+class _Silent:
+    """yt-dlp's logger: its messages are collected, never printed."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def debug(self, message: str) -> None: ...
+
+    def info(self, message: str) -> None: ...
+
+    def warning(self, message: str) -> None: ...
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+
+def _urls(info: dict[str, Any]) -> list[str]:
+    urls = [str(info["url"])] if info.get("url") else []
+    for requested in info.get("requested_formats") or []:
+        if requested.get("url"):
+            urls.append(str(requested["url"]))
+    return urls
+
+
+def download(
+    page_url: str,
+    folder: Path,
+    guard: Guard,
+    proxy: str | None,
+    max_bytes: int,
+    timeout: float,
+) -> tuple[list[Download], list[str]]:
+    """The page's video and audio, downloaded into `folder`; and notes of what was not."""
+    logger = _Silent()
+    options: dict[str, Any] = {
+        "logger": logger,
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "proxy": proxy or "",
+        "socket_timeout": timeout,
+        "max_filesize": max_bytes,
+        "format": "best/bestvideo/bestaudio",
+        "fixup": "never",
+        "postprocessors": [],
+        "cachedir": False,
+        "playlistend": MAX_ENTRIES,
+        "paths": {"home": str(folder), "temp": str(folder)},
+        "outtmpl": "%(autonumber)03d.%(ext)s",
+        "restrictfilenames": True,
+        "overwrites": True,
+        "retries": 2,
+        "fragment_retries": 2,
+    }
+    notes: list[str] = []
+    found: list[Download] = []
+    with yt_dlp.YoutubeDL(options) as ydl:
+        try:
+            info = ydl.extract_info(page_url, download=False)
+        except yt_dlp.utils.DownloadError:
+            return [], [f"no video found by yt-dlp: {e}" for e in logger.errors[:1]]
+        entries = info.get("entries") if info.get("_type") == "playlist" else [info]
+        for entry in list(entries or [])[:MAX_ENTRIES]:
+            if not entry:
+                continue
+            refused = [url for url in _urls(entry) if not guard.allows(url)]
+            if refused:
+                notes.append(f"{refused[0][:200]}: not downloaded: refused by the guard")
+                continue
+            try:
+                done = ydl.process_ie_result(entry, download=True)
+            except yt_dlp.utils.DownloadError:
+                notes.append(f"{entry.get('webpage_url', page_url)}: video not downloaded")
+                continue
+            files = [Path(d["filepath"]) for d in done.get("requested_downloads") or []]
+            for path in files:
+                if path.exists():
+                    url = str(done.get("manifest_url") or done.get("url") or page_url)
+                    found.append(Download(url, path, str(done.get("title") or "")))
+    notes.extend(f"yt-dlp: {message}" for message in logger.errors)
+    return found, notes

@@ -1,0 +1,229 @@
+"""One capture: a page loaded, archived, its media taken, and all of it recorded as evidence.
+
+The stages run top to bottom: guard the URL; load the page in the browser, writing every
+exchange to the WARC as it is handed over; add the screenshot, the print and the text; package
+the WACZ; download the page's video; store every part (WACZ, screenshot PNG, PDF print, each
+image and video) in the store, each made durable before anything is recorded; then, in ONE
+transaction, one acquisition per part (method `capture`, the URL, tied together by the WACZ's
+SHA-256 as their container and the part's URL or name inside it) and one `capture.made` event
+with the URL asked, the final URL, the HTTP status, the time, the browser and tool versions
+and the user agent; then the parts are analysed like any ingested file and a checkpoint is
+signed. A capture killed before that transaction commits records nothing (its blobs are
+unreferenced and its scratch folder is removed by the next open); after it, all of it stands.
+Parts are recorded through `record_arrival`, as `docket ingest` records files: the same bytes
+twice are one item with two acquisitions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+from docket import __version__, clock, mediatype
+from docket.analyse.batch import analyse
+from docket.capture import media, wacz
+from docket.capture.browser import Exchange, Settings, load
+from docket.capture.guard import Guard
+from docket.capture.warc import WarcFile, warc_date
+from docket.catalogue.records import Arrival, record_arrival
+from docket.custody import log
+from docket.custody.ledger import StoredCheckpoint, make_checkpoint
+from docket.locker import Locker
+
+METHOD = "capture"
+MAX_BYTES = 512 * 1024 * 1024  # per capture: every body kept, the video, and the prints
+TIMEOUT = 60.0
+_MEDIA_TYPES = ("image/", "video/", "audio/")
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    collector: str
+    case: str | None = None
+    source: str | None = None
+    note: str | None = None
+    proxy: str | None = None
+    timeout: float = TIMEOUT
+    allow_private_network: bool = False
+    max_bytes: int = MAX_BYTES
+
+
+@dataclass(frozen=True)
+class Part:
+    """One stored part of a capture; `name` is its URL (media) or its name in the capture."""
+
+    kind: str  # wacz, screenshot, print, image, video
+    name: str
+    sha256: str
+    media_type: str
+    size: int
+    new: bool
+    event: int
+
+
+@dataclass(frozen=True)
+class Capture:
+    url: str
+    final_url: str
+    status: int
+    captured_at: str
+    timed_out: bool
+    parts: list[Part]
+    notes: list[str]
+    event: int
+    checkpoint: StoredCheckpoint | None = None
+
+    @property
+    def wacz(self) -> Part:
+        return self.parts[0]
+
+
+@dataclass
+class _Staged:
+    """Files of a capture in its scratch folder, in the order they will be recorded."""
+
+    folder: Path
+    files: list[tuple[str, str, Path]] = field(default_factory=list)  # kind, name, path
+    media: dict[str, Path] = field(default_factory=dict)  # URL -> body kept
+
+    def keep_media(self, exchange: Exchange) -> None:
+        kind = dict((k.lower(), v) for k, v in exchange.response_headers).get("content-type", "")
+        wanted = exchange.status == 200 and kind.startswith(_MEDIA_TYPES)
+        if wanted and exchange.body and exchange.url not in self.media:
+            path = self.folder / f"media-{len(self.media):04d}"
+            path.write_bytes(exchange.body)
+            self.media[exchange.url] = path
+
+
+def _tools() -> dict[str, str]:
+    found = {name: version(name) for name in ("playwright", "warcio", "wacz", "yt-dlp")}
+    return {"docket": __version__} | found
+
+
+def capture(
+    locker: Locker,
+    url: str,
+    options: CaptureOptions,
+    report: Callable[[str], None] = lambda _line: None,
+) -> Capture:
+    """Capture `url` into the locker (see the module docstring); `report` hears each stage."""
+    locker.require_signing_key()
+    guard = Guard(options.allow_private_network, proxied=options.proxy is not None)
+    guard.check(url)
+    settings = Settings(options.timeout, options.max_bytes, options.proxy)
+    tools = _tools()
+    software = ", ".join(f"{name} {number}" for name, number in tools.items())
+    with locker.store.scratch("capture") as work:
+        staged = _Staged(work)
+        started = time.time()
+        info = {"software": software, "format": "WARC File Format 1.1", "isPartOf": url}
+        with WarcFile(work / "capture.warc.gz", info) as warc:
+
+            def sink(exchange: Exchange) -> None:
+                warc.exchange(exchange)
+                staged.keep_media(exchange)
+
+            report(f"loading {url}")
+            loaded = load(url, work, guard, settings, sink)
+            facts = {
+                "url": url,
+                "final_url": loaded.final_url,
+                "status": loaded.status,
+                "captured_at": clock.from_timestamp(started),
+                "timed_out": loaded.timed_out,
+                "browser": f"Chromium {loaded.browser_version}",
+                "user_agent": loaded.user_agent,
+                "tools": tools,
+                "proxy": options.proxy is not None,
+                "title": loaded.title,
+            }
+            page = loaded.final_url
+            warc.resource(f"urn:view:{page}", "image/png", loaded.screenshot, started)
+            warc.resource(f"urn:pdf:{page}", "application/pdf", loaded.pdf, started)
+            text = loaded.text.encode()
+            warc.resource(f"urn:text:{page}", "text/plain; charset=utf-8", text, started)
+            about = facts | {"links": loaded.links, "notes": loaded.notes}
+            warc.metadata(f"urn:capture:{url}", about, warc_date(started))
+        report(f"packaging {warc.records} WARC records")
+        package = wacz.package(
+            warc.path, work / "capture.wacz", page, loaded.title, loaded.text, started
+        )
+        staged.files.append(("wacz", "capture.wacz", package))
+        (work / "screenshot.png").write_bytes(loaded.screenshot)
+        staged.files.append(("screenshot", "screenshot.png", work / "screenshot.png"))
+        (work / "print.pdf").write_bytes(loaded.pdf)
+        staged.files.append(("print", "print.pdf", work / "print.pdf"))
+        staged.files += [
+            ("image", image, staged.media[image])
+            for image in loaded.images
+            if image in staged.media
+        ]
+        notes = list(loaded.notes)
+        if loaded.videos:
+            report("downloading video")
+            videos = work / "video"
+            videos.mkdir()
+            room = options.max_bytes - loaded.bytes_kept
+            downloads, more = media.download(
+                page, videos, guard, options.proxy, room, options.timeout
+            )
+            notes += more
+            staged.files += [("video", download.url, download.path) for download in downloads]
+        parts, event = _record(locker, options, staged, facts | {"notes": notes})
+    report("analysing")
+    summary = analyse(locker, [part.sha256 for part in parts], options.collector)
+    checkpoint = summary.checkpoint
+    if checkpoint is None:
+        with locker.engine.connect() as conn, conn.begin():
+            checkpoint = make_checkpoint(conn, locker.signing_key, locker.origin, options.collector)
+    assert loaded.status is not None  # load() raises when no page arrived
+    return Capture(
+        url=url,
+        final_url=page,
+        status=loaded.status,
+        captured_at=str(facts["captured_at"]),
+        timed_out=loaded.timed_out,
+        parts=parts,
+        notes=notes,
+        event=event,
+        checkpoint=checkpoint,
+    )
+
+
+def _record(
+    locker: Locker, options: CaptureOptions, staged: _Staged, facts: dict[str, object]
+) -> tuple[list[Part], int]:
+    """Store every part durably, then record them all and the capture in one transaction."""
+    url = str(facts["url"])
+    blobs = []
+    for kind, name, path in staged.files:
+        with path.open("rb") as stream:
+            blobs.append((kind, name, locker.store.put(stream, label=f"{url} ({name})")))
+    container = blobs[0][2].digest.sha256
+    parts: list[Part] = []
+    with locker.engine.connect() as conn, conn.begin():
+        for kind, name, blob in blobs:
+            media_type = mediatype.sniff(blob.head)
+            inside = kind != "wacz"
+            arrival = Arrival(
+                collector=options.collector,
+                method=METHOD,
+                original_path_raw=url.encode(),
+                source=options.source,
+                note=options.note,
+                case=options.case,
+                container_sha256=container if inside else None,
+                path_in_container_raw=name.encode() if inside else None,
+            )
+            new, arrived = record_arrival(conn, blob.digest, media_type, arrival)
+            digest = blob.digest
+            parts.append(Part(kind, name, digest.sha256, media_type, digest.size, new, arrived.seq))
+        details = facts | {
+            "case": options.case,
+            "parts": [{"kind": p.kind, "name": p.name, "sha256": p.sha256} for p in parts],
+        }
+        event = log.append(conn, options.collector, "capture.made", details=details)
+    return parts, event.seq

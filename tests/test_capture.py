@@ -1,0 +1,258 @@
+"""Capture from the web against a local site on 127.0.0.1 (tests/web_site.py), in the real
+Chromium, with real WARC, WACZ and catalogue; no internet."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageStat
+from sqlalchemy import select
+from wacz.util import WACZ_VERSION  # type: ignore[import-untyped]
+from wacz.validate import Validation  # type: ignore[import-untyped]
+from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
+from web_site import Site, make_site, serve, serve_proxy
+
+from docket.capture.guard import CaptureRefusedError
+from docket.capture.run import Capture, CaptureOptions, capture
+from docket.catalogue import schema
+from docket.custody import log
+from docket.locker import Locker
+from docket.verify import verify
+
+LOCAL = CaptureOptions(collector="tester", allow_private_network=True, timeout=20)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    return make_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture
+def site(made: Site) -> Iterator[Site]:
+    fresh = Site(made.folder, made.images, made.video)
+    with serve(fresh) as served:
+        yield served
+
+
+def wacz_valid(path: Path) -> bool:
+    """Every check of the `wacz` package's own validator (required contents answers 0)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        check = Validation(str(path))
+        return bool(
+            check.version == WACZ_VERSION
+            and check.check_required_contents() == 0
+            and check.frictionless_validate()
+            and check.check_file_paths()
+            and check.check_compression()
+            and check.check_indexes()
+            and check.check_file_hashes()
+            and check.check_data_package_hash_and_sig()
+        )
+
+
+def blob(locker: Locker, sha256: str) -> bytes:
+    return locker.store.path(sha256).read_bytes()
+
+
+def warc_records(wacz_bytes: bytes) -> list[Any]:
+    with zipfile.ZipFile(io.BytesIO(wacz_bytes)) as package:
+        [name] = [n for n in package.namelist() if n.startswith("archive/")]
+        data = package.read(name)
+    records = []
+    for record in ArchiveIterator(io.BytesIO(data), check_digests="raise"):
+        record.content_stream().read()
+        records.append(record)
+    return records
+
+
+def by_kind(done: Capture, kind: str) -> dict[str, str]:
+    return {part.name: part.sha256 for part in done.parts if part.kind == kind}
+
+
+def test_a_gallery_is_archived_with_its_media_whole(
+    locker: Locker, site: Site, tmp_path: Path
+) -> None:
+    done = capture(locker, site.url("/gallery.html"), LOCAL)
+    assert (done.status, done.final_url, done.timed_out) == (200, site.url("/gallery.html"), False)
+    wacz = tmp_path / "capture.wacz"
+    wacz.write_bytes(blob(locker, done.wacz.sha256))
+    assert wacz_valid(wacz)
+
+    records = warc_records(wacz.read_bytes())
+    responses = {
+        r.rec_headers.get_header("WARC-Target-URI"): r for r in records if r.rec_type == "response"
+    }
+    assert site.url("/gallery.html") in responses
+    browsed = [r for uri, r in responses.items() if not uri.endswith("coffee-large.jpg")]
+    assert all(r.rec_headers.get_header("WARC-IP-Address") == "127.0.0.1" for r in browsed)
+    requests = [r for r in records if r.rec_type == "request"]
+    assert len(requests) == len(responses)
+    uris = {
+        r.rec_headers.get_header("WARC-Target-URI") for r in records if r.rec_type == "resource"
+    }
+    assert {f"urn:view:{done.final_url}", f"urn:pdf:{done.final_url}"} <= uris
+
+    images = by_kind(done, "image")
+    for name in ("astronaut.jpg", "coffee-large.jpg", "chelsea.jpg"):  # srcset's largest; lazy
+        sha = images[site.url(f"/img/{name}")]
+        assert sha == hashlib.sha256(site.images[name]).hexdigest()
+        assert blob(locker, sha) == site.images[name]
+    [video] = by_kind(done, "video").values()
+    assert video == hashlib.sha256(site.video).hexdigest()
+
+    [shot] = by_kind(done, "screenshot").values()
+    picture = Image.open(io.BytesIO(blob(locker, shot))).convert("L")
+    assert picture.height > 4000  # the full page, past the spacer
+    assert ImageStat.Stat(picture).stddev[0] > 10  # not blank
+    [pdf] = by_kind(done, "print").values()
+    assert blob(locker, pdf).startswith(b"%PDF-")
+    assert verify(locker).ok
+
+
+def test_one_custody_event_per_capture_names_what_was_asked_and_got(
+    locker: Locker, site: Site
+) -> None:
+    done = capture(locker, site.url("/redirect/1"), LOCAL)
+    assert (done.status, done.final_url) == (200, site.url("/gallery.html"))
+    with locker.engine.connect() as conn:
+        events = [e for e in log.events(conn) if e.action == "capture.made"]
+        rows = conn.execute(select(schema.acquisitions)).mappings().all()
+    [event] = events
+    assert event.seq == done.event
+    details = event.details
+    assert details["url"] == site.url("/redirect/1")
+    assert details["final_url"] == site.url("/gallery.html")
+    assert details["status"] == 200
+    assert details["browser"].startswith("Chromium 1")
+    assert "HeadlessChrome" in details["user_agent"]
+    assert set(details["tools"]) == {"docket", "playwright", "warcio", "wacz", "yt-dlp"}
+    assert [p["sha256"] for p in details["parts"]] == [p.sha256 for p in done.parts]
+    assert {row["method"] for row in rows} == {"capture"}
+    inside = [row for row in rows if row["item_sha256"] != done.wacz.sha256]
+    assert inside and all(row["container_sha256"] == done.wacz.sha256 for row in inside)
+    assert {row["path_in_container"] for row in inside} >= {"screenshot.png", "print.pdf"}
+    redirects = [
+        r
+        for r in warc_records(blob(locker, done.wacz.sha256))
+        if r.rec_type == "response" and r.http_headers.get_statuscode() in ("301", "302")
+    ]
+    assert len(redirects) == 2
+
+
+def test_the_same_page_twice_is_one_item_with_two_acquisitions(locker: Locker, site: Site) -> None:
+    first = capture(locker, site.url("/gallery.html"), LOCAL)
+    second = capture(locker, site.url("/gallery.html"), LOCAL)
+    photo = site.url("/img/astronaut.jpg")
+    sha = by_kind(first, "image")[photo]
+    assert by_kind(second, "image")[photo] == sha
+    assert [p.new for p in second.parts if p.name == photo] == [False]
+    with locker.engine.connect() as conn:
+        items = conn.execute(select(schema.items).where(schema.items.c.sha256 == sha)).all()
+        arrivals = conn.execute(
+            select(schema.acquisitions).where(schema.acquisitions.c.item_sha256 == sha)
+        ).all()
+    assert (len(items), len(arrivals)) == (1, 2)
+    assert verify(locker).ok
+
+
+def test_a_missing_page_is_captured_with_its_404(locker: Locker, site: Site) -> None:
+    done = capture(locker, site.url("/no-such-page"), LOCAL)
+    assert done.status == 404
+    records = warc_records(blob(locker, done.wacz.sha256))
+    [page] = [r for r in records if r.rec_type == "response"]
+    assert page.http_headers.get_statuscode() == "404"
+
+
+def test_a_page_that_never_finishes_is_kept_as_it_stood_and_says_so(
+    locker: Locker, site: Site
+) -> None:
+    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=3)
+    done = capture(locker, site.url("/slow.html"), options)
+    assert done.timed_out and done.status == 200
+    assert any("did not finish loading within 3 s" in note for note in done.notes)
+    records = warc_records(blob(locker, done.wacz.sha256))
+    assert site.url("/slow.html") in {r.rec_headers.get_header("WARC-Target-URI") for r in records}
+    assert verify(locker).ok
+
+
+def test_a_page_cannot_open_pop_ups_or_take_the_browser_elsewhere(
+    locker: Locker, site: Site
+) -> None:
+    done = capture(locker, site.url("/restless.html"), LOCAL)
+    assert done.final_url == site.url("/restless.html")
+    assert "/popup-target.html" not in site.paths()
+    assert "/elsewhere.html" not in site.paths()
+    assert any("pop-up" in note for note in done.notes)
+    assert any("tried to go to" in note for note in done.notes)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "data:text/html,<p>hi</p>",
+        "http://127.0.0.1:9/",
+        "http://localhost/",
+        "http://[::1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+    ],
+)
+def test_local_files_and_private_networks_are_refused(locker: Locker, url: str) -> None:
+    with pytest.raises(CaptureRefusedError, match="refused"):
+        capture(locker, url, CaptureOptions(collector="tester"))
+    with locker.engine.connect() as conn:
+        assert not [e for e in log.events(conn) if e.action == "capture.made"]
+
+
+def test_the_command_refuses_a_private_address_on_one_line(
+    locker: Locker, site: Site, cli: Any
+) -> None:
+    result = cli("capture", site.url("/gallery.html"), "--locker", locker.path)
+    assert result.code == 1
+    [line] = result.out.strip().splitlines()
+    assert "127.0.0.1 is on a private or local network" in line
+    assert site.requests == []
+
+
+def test_with_a_proxy_nothing_reaches_the_site_another_way(locker: Locker, site: Site) -> None:
+    with serve_proxy() as proxy:
+        options = CaptureOptions(
+            collector="tester", allow_private_network=True, timeout=20, proxy=proxy.url
+        )
+        done = capture(locker, site.url("/gallery.html"), options)
+    assert by_kind(done, "video") and len(by_kind(done, "image")) == 3
+    assert site.requests and all(port in proxy.ports for _path, port in site.requests)
+
+
+def test_the_command_captures_and_answers_in_json(
+    locker: Locker, site: Site, cli: Any, tmp_path: Path
+) -> None:
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"# pages\n{site.url('/redirect/1')}\n")
+    result = cli(
+        "capture",
+        "--from-file",
+        listing,
+        "--allow-private-network",
+        "--json",
+        "--case",
+        "harbour",
+        "--source",
+        "dove",
+        "--locker",
+        locker.path,
+    )
+    assert result.code == 0, result.out
+    [line] = result.out.strip().splitlines()
+    answer = json.loads(line)
+    assert answer["final_url"] == site.url("/gallery.html")
+    assert {p["kind"] for p in answer["parts"]} == {"wacz", "screenshot", "print", "image", "video"}

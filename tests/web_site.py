@@ -1,0 +1,227 @@
+"""A local web site for the capture tests, served on 127.0.0.1 at a free port from a thread.
+
+Its pages are made by code: a gallery of synthetic photographs (tests/media.py) with a srcset,
+a lazily loaded picture and an MP4 made by ffmpeg; a redirect chain; a 404; a page that never
+finishes loading; a page whose script opens pop-ups and navigates away. Every request is
+logged with the port it came from, and the test proxy logs the ports of the connections it
+makes, so a test can prove that nothing reached the site except through the proxy. Nothing
+here is real evidence.
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from media import jpeg, sample, slideshow
+
+
+def _gallery() -> bytes:
+    return b"""<!doctype html><html><head><title>Gallery of the harbour</title></head><body>
+<h1>Harbour gallery</h1>
+<p>Photographs from the invented town of Velmora.</p>
+<img id="first" src="/img/astronaut.jpg" width="200">
+<img id="second" src="/img/coffee-small.jpg" width="200"
+     srcset="/img/coffee-small.jpg 200w, /img/coffee-large.jpg 1200w" sizes="200px">
+<video controls width="320" src="/clip.mp4"></video>
+<a href="/redirect/1">next</a> <a href="https://example.invalid/elsewhere">away</a>
+<div style="height: 4000px">spacer</div>
+<img id="lazy" data-src="/img/chelsea.jpg" width="200" alt="lazy">
+<script>
+const lazy = document.getElementById('lazy');
+new IntersectionObserver((seen, observer) => {
+  if (seen[0].isIntersecting) { lazy.src = lazy.dataset.src; observer.disconnect(); }
+}).observe(lazy);
+</script>
+</body></html>"""
+
+
+_SLOW = b"""<!doctype html><html><head><title>Still loading</title></head><body>
+<p>This page never finishes loading.</p><img src="/hang.jpg"></body></html>"""
+
+_RESTLESS = b"""<!doctype html><html><head><title>Restless page</title></head><body>
+<p>A page that opens pop-ups and leaves.</p><img src="/img/astronaut.jpg" width="100">
+<script>
+window.open('/popup-target.html', '_blank');
+setTimeout(() => { location.href = '/elsewhere.html'; }, 50);
+</script></body></html>"""
+
+_SIMPLE = b"""<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"""
+
+
+@dataclass
+class Site:
+    """What the site serves and what it was asked for."""
+
+    folder: Path
+    images: dict[str, bytes] = field(default_factory=dict)
+    video: bytes = b""
+    requests: list[tuple[str, int]] = field(default_factory=list)  # (path, client's port)
+    stop: threading.Event = field(default_factory=threading.Event)
+    port: int = 0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.requests]
+
+
+def make_site(folder: Path) -> Site:
+    site = Site(folder)
+    site.images = {
+        "astronaut.jpg": jpeg(sample("astronaut").resize((320, 320))),
+        "coffee-small.jpg": jpeg(sample("coffee").resize((200, 133))),
+        "coffee-large.jpg": jpeg(sample("coffee")),
+        "chelsea.jpg": jpeg(sample("chelsea")),
+    }
+    site.video = slideshow(folder / "video", ["horse", "rocket"], seconds=1.0).read_bytes()
+    return site
+
+
+def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None: ...
+
+        def send(self, status: int, body: bytes, kind: str, **headers: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name.replace("_", "-"), value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            site.requests.append((path, self.client_address[1]))
+            html = "text/html; charset=utf-8"
+            if path == "/gallery.html":
+                self.send(200, _gallery(), html)
+            elif path.startswith("/img/") and path[5:] in site.images:
+                self.send(200, site.images[path[5:]], "image/jpeg")
+            elif path == "/clip.mp4":
+                self.send(200, site.video, "video/mp4")
+            elif path == "/redirect/1":
+                self.send(301, b"", html, Location="/redirect/2")
+            elif path == "/redirect/2":
+                self.send(302, b"", html, Location=site.url("/gallery.html"))
+            elif path == "/slow.html":
+                self.send(200, _SLOW, html)
+            elif path == "/hang.jpg":
+                site.stop.wait(120)  # never answers while the test runs
+            elif path == "/restless.html":
+                self.send(200, _RESTLESS, html)
+            elif path in ("/popup-target.html", "/elsewhere.html"):
+                self.send(200, _SIMPLE % (b"Elsewhere", b"Not the page asked for."), html)
+            else:
+                self.send(404, _SIMPLE % (b"Not found", b"No such page here."), html)
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@contextmanager
+def serve(site: Site) -> Iterator[Site]:
+    server = _Server(("127.0.0.1", 0), _handler(site))
+    site.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        site.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Proxy:
+    port: int = 0
+    ports: set[int] = field(default_factory=set)  # local ports of its upstream connections
+    forwarded: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _pipe(one: socket.socket, other: socket.socket) -> None:
+    sockets = [one, other]
+    while True:
+        ready, _, _ = select.select(sockets, [], [], 30)
+        if not ready:
+            return
+        for sock in ready:
+            data = sock.recv(65536)
+            if not data:
+                return
+            (other if sock is one else one).sendall(data)
+
+
+def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None: ...
+
+        def do_CONNECT(self) -> None:
+            host, _, port = self.path.rpartition(":")
+            proxy.forwarded.append(f"CONNECT {self.path}")
+            with socket.create_connection((host, int(port)), timeout=30) as upstream:
+                proxy.ports.add(upstream.getsockname()[1])
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                _pipe(self.connection, upstream)
+            self.close_connection = True
+
+        def do_GET(self) -> None:
+            target = urlsplit(self.path)
+            proxy.forwarded.append(self.path)
+            upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+            upstream.connect()
+            assert upstream.sock is not None
+            proxy.ports.add(upstream.sock.getsockname()[1])
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+            path = target.path + (f"?{target.query}" if target.query else "")
+            upstream.request("GET", path, headers=headers)
+            answer = upstream.getresponse()
+            body = answer.read()
+            self.send_response(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            upstream.close()
+
+    return Handler
+
+
+@contextmanager
+def serve_proxy() -> Iterator[Proxy]:
+    """A tiny forwarding HTTP proxy (GET and CONNECT) that notes each connection it makes."""
+    proxy = Proxy()
+    server = _Server(("127.0.0.1", 0), _proxy_handler(proxy))
+    proxy.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
