@@ -106,6 +106,7 @@ def test_analyse_runs_only_what_is_missing_or_changed(
     assert again.checkpoint is not None
     forced = analyse(locker, [sha256], "tester", force=True)
     assert sorted(step for _, step in forced.done) == [
+        "content-credentials",
         "metadata",
         "metadata-signals",
         "perceptual",

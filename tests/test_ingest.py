@@ -283,6 +283,7 @@ def test_deferred_analysis_reads_metadata_now_and_the_rest_later(
     assert [run["step"] for run in first] == ["metadata"]
     later = analyse(locker, None, "tester")
     assert sorted(step for _, step in later.done) == [
+        "content-credentials",
         "metadata-signals",
         "perceptual",
         "picture-signals",

@@ -66,5 +66,28 @@ class MetadataSignalsStep:
         return StepOutput({"signals": [s.as_dict() for s in found], "tools": versions})
 
 
-def verification_steps() -> list[PictureSignalsStep | MetadataSignalsStep]:
-    return [PictureSignalsStep(), MetadataSignalsStep()]
+class CredentialsStep:
+    """C2PA content credentials (see credentials.py); reading them is parsing, so a manifest
+    that cannot be read fails this step with its reason, and the item stays held."""
+
+    name = "content-credentials"
+    version = "1"
+
+    def applies_to(self, media_type: str) -> bool:
+        return (
+            media_type.startswith(("image/", "video/", "audio/")) or media_type == "application/pdf"
+        )
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        from docket.aids import credentials
+
+        found = credentials.signal(blob, media_type, scratch)
+        versions = {"c2pa-python": package_version("c2pa-python")}
+        return StepOutput({"signals": [found.as_dict()], "tools": versions})
+
+
+AidStep = PictureSignalsStep | MetadataSignalsStep | CredentialsStep
+
+
+def verification_steps() -> list[AidStep]:
+    return [PictureSignalsStep(), MetadataSignalsStep(), CredentialsStep()]
