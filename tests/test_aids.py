@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aids_evidence import jpeg, painted, saved_twice, scene, set_thumbnails
-from conftest import take
+from conftest import sign_in, take
 from sqlalchemy import select
 
 from docket.analyse.sandbox import ImageWorker
@@ -116,3 +116,16 @@ def test_ingest_records_the_aids_with_custody_events_and_cli_prints_them(
     text = cli("aids", "--locker", locker.path, item[:12])
     assert "signal      double-compression" in text.out
     assert "not a verdict" in text.out
+
+
+def test_the_item_page_has_a_verification_section(world: dict[str, Any]) -> None:
+    client = world["client"]
+    sign_in(client, "viewer-1")
+    page = client.get(f"/items/{world['north']}")
+    assert page.status_code == 200
+    assert "<h2>Verification</h2>" in page.text
+    assert "picture-signals v1 (ok; numpy" in page.text
+    assert "jpeg-quantisation: libjpeg&#39;s standard tables at quality 90" in page.text
+    api = client.get(f"/api/items/{world['north']}").json()
+    steps = {r["step"] for r in api["verification"]}
+    assert {"picture-signals", "metadata-signals", "content-credentials"} <= steps

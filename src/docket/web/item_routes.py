@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select
 
 from docket import access, incidents, review, scope, similarity
 from docket.accounts import User
+from docket.aids.results import aid_results
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
 from docket.custody import ledger, log
@@ -90,6 +91,8 @@ def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, 
         {**c.__dict__, "approved": in_force is not None and in_force.derivative == c.sha256}
         for c in approval.copies(conn, sha256, view)
     ]
+    # Verification aids: facts of the bytes, shared by every case holding them (docket.aids).
+    detail["verification"] = [r.as_dict() for r in aid_results(conn, sha256)]
     return detail
 
 
