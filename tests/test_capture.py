@@ -68,7 +68,7 @@ def warc_records(wacz_bytes: bytes) -> list[Any]:
         data = package.read(name)
     records = []
     for record in ArchiveIterator(io.BytesIO(data), check_digests="raise"):
-        record.content_stream().read()
+        record.payload = record.content_stream().read()
         records.append(record)
     return records
 
@@ -139,6 +139,11 @@ def test_one_custody_event_per_capture_names_what_was_asked_and_got(
     inside = [row for row in rows if row["item_sha256"] != done.wacz.sha256]
     assert inside and all(row["container_sha256"] == done.wacz.sha256 for row in inside)
     assert {row["path_in_container"] for row in inside} >= {"screenshot.png", "print.pdf"}
+    assert {row["original_path"] for row in rows} == {site.url("/redirect/1")}
+    assert {row["collected_at"] for row in rows} == {done.captured_at}
+    origins = {row["path_in_container"]: row["url_of_origin"] for row in inside}
+    assert origins["screenshot.png"] == site.url("/gallery.html")
+    assert origins[site.url("/img/chelsea.jpg")] == site.url("/img/chelsea.jpg")
     redirects = [
         r
         for r in warc_records(blob(locker, done.wacz.sha256))
@@ -256,3 +261,19 @@ def test_the_command_captures_and_answers_in_json(
     answer = json.loads(line)
     assert answer["final_url"] == site.url("/gallery.html")
     assert {p["kind"] for p in answer["parts"]} == {"wacz", "screenshot", "print", "image", "video"}
+
+
+def test_a_capture_keeps_no_body_past_its_size_cap_and_says_so(locker: Locker, site: Site) -> None:
+    cap = len(site.images["astronaut.jpg"]) + 10_000  # the page and about one photograph
+    options = CaptureOptions(
+        collector="tester", allow_private_network=True, timeout=20, max_bytes=cap
+    )
+    done = capture(locker, site.url("/gallery.html"), options)
+    assert any("size cap of" in note for note in done.notes)
+    records = warc_records(blob(locker, done.wacz.sha256))
+    kept = sum(len(r.payload) for r in records if r.rec_type == "response")
+    assert 0 < kept <= cap
+    truncated = [r for r in records if r.rec_headers.get_header("WARC-Truncated")]
+    assert truncated
+    assert by_kind(done, "video") == {}
+    assert verify(locker).ok

@@ -101,10 +101,18 @@ def download(
             except yt_dlp.utils.DownloadError:
                 notes.append(f"{entry.get('webpage_url', page_url)}: video not downloaded")
                 continue
-            files = [Path(d["filepath"]) for d in done.get("requested_downloads") or []]
-            for path in files:
-                if path.exists():
-                    url = str(done.get("manifest_url") or done.get("url") or page_url)
-                    found.append(Download(url, path, str(done.get("title") or "")))
+            url = str(done.get("manifest_url") or done.get("url") or page_url)
+            files = [
+                Path(d["filepath"])
+                for d in done.get("requested_downloads") or []
+                if "filepath" in d
+            ]
+            kept = [path for path in files if path.exists()]
+            if not kept:
+                notes.append(
+                    f"{url[:200]}: video not downloaded: no file came back (over the "
+                    f"{max_bytes} bytes left of the capture's size cap, or it failed)"
+                )
+            found += [Download(url, path, str(done.get("title") or "")) for path in kept]
     notes.extend(f"yt-dlp: {message}" for message in logger.errors)
     return found, notes

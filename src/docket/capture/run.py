@@ -4,8 +4,10 @@ The stages run top to bottom: guard the URL; load the page in the browser, writi
 exchange to the WARC as it is handed over; add the screenshot, the print and the text; package
 the WACZ; download the page's video; store every part (WACZ, screenshot PNG, PDF print, each
 image and video) in the store, each made durable before anything is recorded; then, in ONE
-transaction, one acquisition per part (method `capture`, the URL, tied together by the WACZ's
-SHA-256 as their container and the part's URL or name inside it) and one `capture.made` event
+transaction, one acquisition per part (method `capture`, the URL asked as its original path,
+the page's or the media's own URL as its URL of origin, the capture time as when it was
+collected, tied together by the WACZ's SHA-256 as their container and the part's URL or name
+inside it) and one `capture.made` event
 with the URL asked, the final URL, the HTTP status, the time, the browser and tool versions
 and the user agent; then the parts are analysed like any ingested file and a checkpoint is
 signed. A capture killed before that transaction commits records nothing (its blobs are
@@ -37,6 +39,7 @@ METHOD = "capture"
 MAX_BYTES = 512 * 1024 * 1024  # per capture: every body kept, the video, and the prints
 TIMEOUT = 60.0
 _MEDIA_TYPES = ("image/", "video/", "audio/")
+MEDIA_KINDS = ("image", "video")  # parts named by their own URL
 
 
 @dataclass(frozen=True)
@@ -162,11 +165,13 @@ def capture(
             if image in staged.media
         ]
         notes = list(loaded.notes)
-        if loaded.videos:
+        room = options.max_bytes - loaded.bytes_kept
+        if loaded.videos and room <= 0:
+            notes.append("video not downloaded: the capture's size cap was reached")
+        elif loaded.videos:
             report("downloading video")
             videos = work / "video"
             videos.mkdir()
-            room = options.max_bytes - loaded.bytes_kept
             downloads, more = media.download(
                 page, videos, guard, options.proxy, room, options.timeout
             )
@@ -217,6 +222,8 @@ def _record(
                 case=options.case,
                 container_sha256=container if inside else None,
                 path_in_container_raw=name.encode() if inside else None,
+                url_of_origin=name if kind in MEDIA_KINDS else str(facts["final_url"]),
+                collected_at=str(facts["captured_at"]),
             )
             new, arrived = record_arrival(conn, blob.digest, media_type, arrival)
             digest = blob.digest
