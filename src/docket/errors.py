@@ -96,3 +96,8 @@ class BlobMismatchError(ObjectStoreError):
 class CollectionFieldError(DocketError):
     """A collection field given with an arrival (method, URL of origin, time collected) is not
     one Docket can record as it stands: nothing is stored until it is corrected."""
+
+
+class CatalogueMismatchError(DocketError):
+    """The catalogue a locker would open is not its own (another kind, another database, or
+    one whose withheld password was not given): refused before anything is read or written."""

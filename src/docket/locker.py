@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from docket import clock
 from docket import store as stores
-from docket.catalogue import migrate
+from docket.catalogue import identity, migrate
 from docket.catalogue.database import open_engine, reading
 from docket.custody import keys, log, witness
 from docket.custody.checkpoint import public_key_of
@@ -97,7 +97,10 @@ class Locker:
         config: dict[str, Any],
         key: Ed25519PrivateKey | None = None,
         writable: bool = True,
+        database_url: str | None = None,
     ) -> None:
+        """`database_url`: the catalogue's full URL when docket.json withholds its password
+        (as `create` has it); else docket.catalogue.identity chooses."""
         self.path = path
         self.config = config
         self.writable = writable
@@ -105,6 +108,7 @@ class Locker:
         self.scratch_removed = 0  # leftovers of dead processes removed when it was opened
         self.public_key = self._load_public_key()
         self.store: stores.BlobStore = stores.open_store(path, config)
+        self._given_url = database_url
         self.engine: Engine = open_engine(self._database_url())
         witness.attach(self.engine, path)
 
@@ -148,7 +152,9 @@ class Locker:
         return f"docket.locker/{self.locker_id}"
 
     def _database_url(self) -> str:
-        url = os.environ.get("DOCKET_DATABASE_URL") or str(self.config["database"])
+        url = self._given_url or identity.choose(
+            str(self.config["database"]), str(self.path / CONFIG_NAME)
+        )
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             url = f"sqlite:///{self.path.resolve() / url.removeprefix('sqlite:///')}"
         if url.startswith("sqlite:///") and not self.writable:
@@ -168,6 +174,16 @@ class Locker:
             return True  # checked before connecting: connecting would create the file
         with reading(self.engine) as conn:
             return not inspect(conn).has_table("log_head")
+
+    def _refuse_another_catalogue(self) -> None:
+        """The database must hold this locker's custody log (docket.catalogue.identity)."""
+        file = self._sqlite_file()
+        if file is not None and (not file.is_file() or file.stat().st_size == 0):
+            return  # connecting would write it: `_refuse_a_new_catalogue` speaks for it
+        with reading(self.engine) as conn:
+            identity.check_owner(
+                conn, self._database_url(), self.locker_id, str(self.path / CONFIG_NAME)
+            )
 
     def _refuse_a_new_catalogue(self) -> None:
         """A missing or emptied catalogue is never silently replaced while evidence is held."""
@@ -196,6 +212,7 @@ class Locker:
         another database (for a team: PostgreSQL), which must exist and be empty. Its blobs
         live in objects/ unless `store_url` names a bucket with Object Lock (s3://...), where
         each is locked for `retention_days`."""
+        database_url = database_url or os.environ.get(identity.ENV) or None
         if (path / CONFIG_NAME).exists():
             raise LockerExistsError(f"{path}: a locker already exists here; it was left unchanged")
         if path.exists() and any(path.iterdir()):
@@ -210,12 +227,13 @@ class Locker:
             "format": FORMAT,
             "locker_id": str(uuid.uuid4()),
             "created": clock.now(),
-            "database": database_url or "sqlite:///catalogue.sqlite",
+            # Kind and identity of the catalogue, never its password (docket.catalogue.identity).
+            "database": identity.recorded(database_url or "sqlite:///catalogue.sqlite"),
         }
         if store is not None:
             config["store"] = store
         stores.create(path, config)
-        locker = cls(path, config, key)
+        locker = cls(path, config, key, database_url=database_url)
         migrate.upgrade(locker.engine, actor or default_actor())
         with locker.engine.begin() as conn:
             log.append(
@@ -243,6 +261,7 @@ class Locker:
         """Open the locker at `path`; with `writable=False` nothing in it is written."""
         locker = cls(path, read_config(path), writable=writable)
         try:
+            locker._refuse_another_catalogue()
             locker._refuse_a_new_catalogue()
             if writable:
                 migrate.upgrade(locker.engine, default_actor())
