@@ -129,3 +129,24 @@ def test_the_item_page_has_a_verification_section(world: dict[str, Any]) -> None
     api = client.get(f"/api/items/{world['north']}").json()
     steps = {r["step"] for r in api["verification"]}
     assert {"picture-signals", "metadata-signals", "content-credentials"} <= steps
+
+
+def test_the_court_report_lists_the_proven_aids_with_tool_versions(
+    locker: Locker, tmp_path: Path
+) -> None:
+    from docket.disclose.check import check
+    from docket.disclose.package import export, items_of_case
+
+    path = tmp_path / "twice.jpg"
+    path.write_bytes(saved_twice(scene(10), 50, 90))
+    take(locker, path, case="Harbour")
+    with locker.engine.connect() as conn:
+        items = items_of_case(conn, "Harbour")
+    out = tmp_path / "court"
+    export(locker, items, "court", out, "tester", recipient="Tribunal", case="Harbour")
+    assert check(out).ok
+    report = (out / "data" / "report.html").read_text()
+    assert "<h3>Verification aids</h3>" in report
+    assert "<b>signal</b>, double-compression: <span dir=auto>saved before at about" in report
+    assert "<b>picture-signals</b> version 1, ok (event" in report
+    assert "; pillow 13" in report and "; c2pa-python " in report

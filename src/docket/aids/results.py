@@ -7,6 +7,8 @@ recorded it. A failed run is shown with its reason; a step never run says so.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,7 @@ from docket.aids.signals import Signal, from_dict
 from docket.aids.steps import ERROR_LEVELS, verification_steps
 from docket.catalogue import schema
 from docket.catalogue.records import latest_result
+from docket.custody.events import Event
 
 
 @dataclass(frozen=True)
@@ -97,3 +100,30 @@ def error_levels_blob(conn: Connection, sha256: str) -> str | None:
         .limit(1)
     ).scalar_one_or_none()
     return None if found is None else str(found)
+
+
+def from_events(events: Iterable[Event], data_of: Callable[[Event], str | None]) -> list[AidResult]:
+    """An item's latest aid results as logged by `events` (an export's, which carry each
+    result's data, proven by the digest in the event): what a package can show of them."""
+    names = {step.name for step in verification_steps()}
+    latest: dict[str, Event] = {}
+    for event in events:
+        step, _, outcome = event.action.rpartition(".")
+        if step in names and outcome in ("recorded", "failed"):
+            latest[step] = event
+    results = []
+    for step, event in latest.items():
+        text = data_of(event)
+        data = json.loads(text) if text else {}
+        results.append(
+            AidResult(
+                step,
+                str(event.details.get("version")),
+                str(event.details.get("status")),
+                event.details.get("error"),
+                event.seq,
+                {str(k): str(v) for k, v in (data.get("tools") or {}).items()},
+                tuple(from_dict(s) for s in data.get("signals") or []),
+            )
+        )
+    return results

@@ -22,6 +22,7 @@ import shutil
 import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import bagit
 from sqlalchemy import Connection, select
 
 from docket import clock, names, scope
+from docket.aids import results as aid_results
 from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
@@ -459,6 +461,10 @@ def _write_payload(
                 "events": [e.__dict__ for e in events if e.item == c.item],
                 "incidents": _report_facts.linked_incidents(
                     [e for e in events if e.item == c.item], events
+                ),
+                # The verification aids the package's events prove (docket.aids).
+                "verification": aid_results.from_events(
+                    [e for e in events if e.item == c.item], partial(_result_data, conn)
                 ),
             }
         )

@@ -10,6 +10,7 @@ import base64
 from html import escape
 from typing import Any
 
+from docket.aids.results import AidResult
 from docket.disclose._report_facts import ItemFacts, first_page, item_facts, verify_steps
 
 STYLE = """body{font-family:"DejaVu Sans","Noto Sans",sans-serif;max-width:60em;margin:1.5em auto;
@@ -96,6 +97,28 @@ def _annotations(facts: ItemFacts) -> str:
     return f"<h3>Annotations</h3><ul>{rows}</ul>"
 
 
+def _verification(results: list[AidResult]) -> str:
+    """The verification aids the package's events prove, with their tools' versions."""
+    if not results:
+        return ""
+    parts = ["<h3>Verification aids</h3><p>Signals for a person to weigh, never a verdict.</p>"]
+    for result in results:
+        tools = "".join(f"; {escape(k)} {escape(v)}" for k, v in sorted(result.tools.items()))
+        parts.append(
+            f"<p><b>{escape(result.step)}</b> version {escape(str(result.version))}, "
+            f"{escape(result.status)} (event {result.event_seq}){tools}"
+            + (f": {escape(result.error)}" if result.error else "")
+            + "</p>"
+        )
+        rows = "".join(
+            f"<li><b>{escape(s.finding)}</b>, {escape(s.name)}: {_person(s.summary)}"
+            f"<br><small>{escape(s.explanation)}</small>"
+            for s in result.signals
+        )
+        parts.append(f"<ul>{rows}</ul>" if rows else "")
+    return "".join(parts)
+
+
 def _item(item: dict[str, Any], preview: bytes | None) -> list[str]:
     facts = item_facts(item)
     names = ", ".join(_person(n) for n in facts.names)
@@ -118,6 +141,7 @@ def _item(item: dict[str, Any], preview: bytes | None) -> list[str]:
     parts.append("</div>")
     parts += ["<h3>Acquisitions</h3>", _acquisitions(facts), _incidents(facts)]
     parts.append(_annotations(facts))
+    parts.append(_verification(item.get("verification") or []))
     parts.append("<h3>Hashes and custody</h3>")
     parts.append(
         _rows(
