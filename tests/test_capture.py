@@ -18,7 +18,7 @@ from sqlalchemy import select
 from wacz.util import WACZ_VERSION  # type: ignore[import-untyped]
 from wacz.validate import Validation  # type: ignore[import-untyped]
 from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
-from web_site import Site, make_site, serve, serve_proxy
+from web_site import Site, make_site, self_signed, serve, serve_proxy
 
 from docket.capture.guard import CaptureRefusedError
 from docket.capture.run import Capture, CaptureOptions, capture
@@ -276,4 +276,34 @@ def test_a_capture_keeps_no_body_past_its_size_cap_and_says_so(locker: Locker, s
     truncated = [r for r in records if r.rec_headers.get_header("WARC-Truncated")]
     assert truncated
     assert by_kind(done, "video") == {}
+    assert verify(locker).ok
+
+
+def test_a_self_signed_site_is_captured_and_its_certificate_recorded_as_not_trusted(
+    locker: Locker, made: Site, tmp_path: Path
+) -> None:
+    cert, key, der = self_signed(tmp_path / "tls")
+    site = Site(made.folder, made.images, made.video)
+    with serve(site, tls=(cert, key)):
+        done = capture(locker, site.url("/gallery.html"), LOCAL)
+    assert done.status == 200 and done.final_url.startswith("https://127.0.0.1:")
+    with locker.engine.connect() as conn:
+        [event] = [e for e in log.events(conn) if e.action == "capture.made"]
+    tls = event.details["tls"]
+    assert (tls["trusted"], tls["security_state"]) == (False, "insecure")
+    assert tls["chain"][0]["sha256"] == hashlib.sha256(der).hexdigest()
+    assert "velmora.invalid" in tls["chain"][0]["subject"]
+    records = warc_records(blob(locker, done.wacz.sha256))
+    about = [
+        json.loads(r.payload)
+        for r in records
+        if r.rec_type == "metadata"
+        and r.rec_headers.get_header("WARC-Target-URI") == done.final_url
+    ]
+    assert about[0]["tls"]["trusted"] is False
+    assert about[0]["tls"]["chain"][0]["sha256"] == hashlib.sha256(der).hexdigest()
+    assert (
+        by_kind(done, "image")[site.url("/img/chelsea.jpg")]
+        == hashlib.sha256(site.images["chelsea.jpg"]).hexdigest()
+    )
     assert verify(locker).ok

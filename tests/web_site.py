@@ -2,25 +2,32 @@
 
 Its pages are made by code: a gallery of synthetic photographs (tests/media.py) with a srcset,
 a lazily loaded picture and an MP4 made by ffmpeg; a redirect chain; a 404; a page that never
-finishes loading; a page whose script opens pop-ups and navigates away. Every request is
-logged with the port it came from, and the test proxy logs the ports of the connections it
-makes, so a test can prove that nothing reached the site except through the proxy. Nothing
-here is real evidence.
+finishes loading; a page whose script opens pop-ups and navigates away; all of it over HTTPS
+with a self-signed certificate when asked. Every request is logged with the port it came
+from, and the test proxy logs the ports of the connections it makes, so a test can prove that
+nothing reached the site except through the proxy. Nothing here is real evidence.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import select
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from media import jpeg, sample, slideshow
 
 
@@ -67,9 +74,10 @@ class Site:
     requests: list[tuple[str, int]] = field(default_factory=list)  # (path, client's port)
     stop: threading.Event = field(default_factory=threading.Event)
     port: int = 0
+    scheme: str = "http"
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def paths(self) -> list[str]:
         return [path for path, _ in self.requests]
@@ -136,9 +144,47 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+def self_signed(folder: Path) -> tuple[Path, Path, bytes]:
+    """A certificate for 127.0.0.1 signed by its own key: (certificate, key, its DER bytes)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "velmora.invalid")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path, cert.public_bytes(serialization.Encoding.DER)
+
+
 @contextmanager
-def serve(site: Site) -> Iterator[Site]:
+def serve(site: Site, tls: tuple[Path, Path] | None = None) -> Iterator[Site]:
+    """Serve `site` on 127.0.0.1 (over HTTPS with `tls`: a certificate and its key)."""
     server = _Server(("127.0.0.1", 0), _handler(site))
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        site.scheme = "https"
     site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -31,6 +31,7 @@ from playwright.sync_api import (
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from docket.capture.guard import CaptureRefusedError, Guard
+from docket.capture.tls import Observer
 from docket.errors import DocketError
 
 CHROMIUM = "/usr/bin/chromium"
@@ -82,6 +83,7 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
     timed_out: bool = False
     bytes_kept: int = 0
+    tls: dict[str, Any] | None = None  # the page's own connection (tls.py), None for http
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class _Recorder:
         self.settings = settings
         self.loaded = loaded
         self.page: Page | None = None
+        self.observer: Observer | None = None
+        self.main: Response | None = None
         self.navigated = False
         self.responses: list[Response] = []
         self.finished: set[Request] = set()
@@ -192,11 +196,14 @@ class _Recorder:
             body = self._body(response, request)
             try:
                 server = response.server_addr()
-                tls = response.security_details()
+                details = response.security_details()
                 headers = response.headers_array()
                 request_headers = request.all_headers()
+                tls = self.observer.describe(response.url, details) if self.observer else None
             except PlaywrightError:
                 continue  # the page closed under it: nothing reliable to record
+            if response is self.main:
+                self.loaded.tls = tls
             self.guard.check_server(response.url, server["ipAddress"] if server else None)
             sink(
                 Exchange(
@@ -210,7 +217,7 @@ class _Recorder:
                     body=body,
                     server_ip=server["ipAddress"] if server else None,
                     server_port=server["port"] if server else None,
-                    tls=dict(tls) if tls else None,
+                    tls=tls,
                     time=_start_time(request),
                 )
             )
@@ -297,6 +304,7 @@ def load(
         popups: list[Page] = []
         page = context.pages[0] if context.pages else context.new_page()
         recorder.page = page
+        recorder.observer = Observer(context.new_cdp_session(page))
         context.on("page", lambda popup: popups.append(popup))
         main: Response | None = None
         try:
@@ -309,6 +317,7 @@ def load(
             )
         except PlaywrightError as exc:
             raise CaptureError(f"{url[:200]}: cannot load: {_first_line(exc)}") from exc
+        recorder.main = main
         if recorder.refused and main is None:
             raise CaptureRefusedError(recorder.refused[0])
         _settle(page, deadline, loaded)

@@ -4,7 +4,8 @@ yt-dlp knows the players of many sites, and its generic extractor finds HTML5 <v
 <audio> sources and HLS or DASH streams on any other page. Every URL it chose is put to the
 guard before anything is downloaded, the capture's proxy is yt-dlp's proxy, each file is capped
 at what is left of the capture's size cap, and nothing is post-processed (no remux, no fixup):
-a direct file's bytes are the bytes the server sent. yt-dlp itself never prints here.
+a direct file's bytes are the bytes the server sent. Like the browser, it accepts any
+certificate (the WARC records whether the browser trusted it). yt-dlp itself never prints here.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def download(
         "max_filesize": max_bytes,
         "format": "best/bestvideo/bestaudio",
         "fixup": "never",
+        "nocheckcertificate": True,  # as the browser: a broken certificate is recorded, not fatal
         "postprocessors": [],
         "cachedir": False,
         "playlistend": MAX_ENTRIES,

@@ -137,6 +137,7 @@ def capture(
                 "status": loaded.status,
                 "captured_at": clock.from_timestamp(started),
                 "timed_out": loaded.timed_out,
+                "tls": loaded.tls,
                 "browser": f"Chromium {loaded.browser_version}",
                 "user_agent": loaded.user_agent,
                 "tools": tools,
