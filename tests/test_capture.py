@@ -37,8 +37,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
 @pytest.fixture
 def site(made: Site) -> Iterator[Site]:
-    fresh = Site(made.folder, made.images, made.video)
-    with serve(fresh) as served:
+    with serve(made.fresh()) as served:
         yield served
 
 
@@ -283,7 +282,7 @@ def test_a_self_signed_site_is_captured_and_its_certificate_recorded_as_not_trus
     locker: Locker, made: Site, tmp_path: Path
 ) -> None:
     cert, key, der = self_signed(tmp_path / "tls")
-    site = Site(made.folder, made.images, made.video)
+    site = made.fresh()
     with serve(site, tls=(cert, key)):
         done = capture(locker, site.url("/gallery.html"), LOCAL)
     assert done.status == 200 and done.final_url.startswith("https://127.0.0.1:")
@@ -306,4 +305,16 @@ def test_a_self_signed_site_is_captured_and_its_certificate_recorded_as_not_trus
         by_kind(done, "image")[site.url("/img/chelsea.jpg")]
         == hashlib.sha256(site.images["chelsea.jpg"]).hexdigest()
     )
+    assert verify(locker).ok
+
+
+def test_an_hls_stream_is_taken_whole_as_its_segments_were_sent(locker: Locker, site: Site) -> None:
+    done = capture(locker, site.url("/stream.html"), LOCAL)
+    [(url, sha)] = by_kind(done, "video").items()
+    assert url == site.url("/hls/stream.m3u8")
+    playlist = site.hls["stream.m3u8"].decode()
+    segments = [line for line in playlist.splitlines() if line and not line.startswith("#")]
+    assert len(segments) >= 2
+    sent = b"".join(site.hls[name] for name in segments)
+    assert sha == hashlib.sha256(sent).hexdigest()
     assert verify(locker).ok

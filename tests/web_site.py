@@ -1,11 +1,12 @@
 """A local web site for the capture tests, served on 127.0.0.1 at a free port from a thread.
 
 Its pages are made by code: a gallery of synthetic photographs (tests/media.py) with a srcset,
-a lazily loaded picture and an MP4 made by ffmpeg; a redirect chain; a 404; a page that never
-finishes loading; a page whose script opens pop-ups and navigates away; all of it over HTTPS
-with a self-signed certificate when asked. Every request is logged with the port it came
-from, and the test proxy logs the ports of the connections it makes, so a test can prove that
-nothing reached the site except through the proxy. Nothing here is real evidence.
+a lazily loaded picture and an MP4 made by ffmpeg; an HLS stream of the same clip; a redirect
+chain; a 404; a page that never finishes loading; a page whose script opens pop-ups and
+navigates away; all of it over HTTPS with a self-signed certificate when asked. Every request
+is logged with the port it came from, and the test proxy logs the ports of the connections it
+makes, so a test can prove that nothing reached the site except through the proxy. Nothing
+here is real evidence.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import ipaddress
 import select
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +63,9 @@ window.open('/popup-target.html', '_blank');
 setTimeout(() => { location.href = '/elsewhere.html'; }, 50);
 </script></body></html>"""
 
+_STREAM = b"""<!doctype html><html><head><title>A stream</title></head><body>
+<video controls width="320" src="/hls/stream.m3u8"></video></body></html>"""
+
 _SIMPLE = b"""<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"""
 
 
@@ -71,6 +76,7 @@ class Site:
     folder: Path
     images: dict[str, bytes] = field(default_factory=dict)
     video: bytes = b""
+    hls: dict[str, bytes] = field(default_factory=dict)  # the playlist and its segments
     requests: list[tuple[str, int]] = field(default_factory=list)  # (path, client's port)
     stop: threading.Event = field(default_factory=threading.Event)
     port: int = 0
@@ -78,6 +84,10 @@ class Site:
 
     def url(self, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def fresh(self) -> Site:
+        """The same pages, with nothing asked yet, to serve again."""
+        return Site(self.folder, self.images, self.video, self.hls)
 
     def paths(self) -> list[str]:
         return [path for path, _ in self.requests]
@@ -91,7 +101,19 @@ def make_site(folder: Path) -> Site:
         "coffee-large.jpg": jpeg(sample("coffee")),
         "chelsea.jpg": jpeg(sample("chelsea")),
     }
-    site.video = slideshow(folder / "video", ["horse", "rocket"], seconds=1.0).read_bytes()
+    clip = slideshow(folder / "video", ["horse", "rocket"], seconds=1.0)
+    site.video = clip.read_bytes()
+    stream = folder / "hls"
+    stream.mkdir()
+    subprocess.run(
+        [
+            *("ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-c", "copy", "-f", "hls"),
+            *("-hls_time", "1", "-hls_playlist_type", "vod", str(stream / "stream.m3u8")),
+        ],
+        check=True,
+        timeout=120,
+    )
+    site.hls = {path.name: path.read_bytes() for path in stream.iterdir()}
     return site
 
 
@@ -120,6 +142,11 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, _gallery(), html)
             elif path.startswith("/img/") and path[5:] in site.images:
                 self.send(200, site.images[path[5:]], "image/jpeg")
+            elif path == "/stream.html":
+                self.send(200, _STREAM, html)
+            elif path.startswith("/hls/") and path[5:] in site.hls:
+                kind = "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                self.send(200, site.hls[path[5:]], kind)
             elif path == "/clip.mp4":
                 self.send(200, site.video, "video/mp4")
             elif path == "/redirect/1":

@@ -72,6 +72,7 @@ def download(
         "max_filesize": max_bytes,
         "format": "best/bestvideo/bestaudio",
         "fixup": "never",
+        "hls_prefer_native": True,  # segments appended as sent; ffmpeg would remux them
         "nocheckcertificate": True,  # as the browser: a broken certificate is recorded, not fatal
         "postprocessors": [],
         "cachedir": False,
