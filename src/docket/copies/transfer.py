@@ -4,9 +4,12 @@ A blob is written to tmp/ under a name owned by this process, hashed as it is wr
 fsynced, compared with the SHA-256 it is filed under (a mismatch is refused by name, and the
 partial file removed), made read-only, linked into objects/ab/ and the folder fsynced: a blob
 is visible only once its bytes are durable and proven. Many blobs at once (`put_blobs`, what
-replicate uses) take the same steps a batch at a time: every file of the batch written and
-proven, the file system synced once (syncfs), then all renamed into place, then synced again;
-one sync per batch instead of two fsyncs per blob, with the same guarantee.
+replicate uses) take the same steps a batch at a time (up to BATCH_FILES files or BATCH_BYTES
+bytes): every file of the batch written and proven, the file system synced once (syncfs), then
+all renamed into place. The renames of one batch are made durable by the sync of the next
+batch's files, and the last batch's by one more sync before `put_blobs` returns, so nothing is
+acknowledged before it is durable: one sync per batch instead of two fsyncs per blob. A blob
+visible before that last sync is already whole (its bytes were synced before its rename).
 
 A file (catalogue, checkpoints.log, replica.json, keys) is written to a temporary name,
 fsynced, renamed over the old one and its folder fsynced, so a reader sees the old file or the
@@ -15,6 +18,7 @@ new one, never a part.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -28,7 +32,8 @@ from docket.errors import CopyError, DiskFullError, is_disk_full
 from docket.store import scratch
 
 CHUNK = 1 << 20
-BATCH = 512
+BATCH_FILES = 4096
+BATCH_BYTES = 256 << 20
 WRITERS = 4
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -93,10 +98,11 @@ def _disk_full(where: Path, what: str, exc: OSError) -> DiskFullError:
     return DiskFullError(f"{where}: disk full while writing {what} ({exc.strerror})")
 
 
-def write_proven(stream: Readable, sha256: str, part: Path, fsync: bool) -> int:
+def write_proven(stream: Readable, sha256: str, part: str | Path, fsync: bool) -> int:
     """Copy `stream` to the new file `part`, proven to hash to `sha256`; returns its size."""
     digest, size = hashlib.sha256(), 0
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # Made read-only as it is created (the descriptor still writes): no chmod after.
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
@@ -113,17 +119,14 @@ def write_proven(stream: Readable, sha256: str, part: Path, fsync: bool) -> int:
             f"blob {sha256}: its bytes hash to {digest.hexdigest()}, not to its name; "
             "not copied (run `docket verify` where it came from)"
         )
-    os.chmod(part, 0o444)
     return size
 
 
-def _link(part: Path, target: Path, objects: Path, replace: bool, sync: bool = True) -> bool:
-    """File the proven `part` under its name; False when a blob was there (kept). Without
-    `sync`, a new folder is left for the caller's sync of the whole file system."""
+def _link(part: Path, target: Path, objects: Path, replace: bool) -> bool:
+    """File the proven `part` under its name; False when a blob was there (kept)."""
     if not target.parent.is_dir():
         target.parent.mkdir(exist_ok=True)
-        if sync:
-            fsync_dir(objects)
+        fsync_dir(objects)
     if replace:
         os.replace(part, target)
         return True
@@ -156,37 +159,62 @@ def put_blob(
 
 def put_blobs(names: Iterable[str], opener: Opener, objects: Path, tmp: Path) -> tuple[int, int]:
     """Copy in every blob named (read through `opener`), a batch at a time, each proven to
-    hash to its name; returns how many and how many bytes. Each is renamed into place (one
-    step, where a link and an unlink would be two): a blob that appeared under the same name
-    meanwhile is replaced by bytes proven to be the same.
-    The files of a batch are written by a few threads at once (hashing and file calls
-    release the GIL), which matters for many small blobs."""
-    count = total = 0
+    hash to its name; returns how many and how many bytes, once all are durable. Each is
+    renamed into place (one step, where a link and an unlink would be two): a blob that
+    appeared under the same name meanwhile is replaced by bytes proven to be the same.
+    The files are written by a few threads at once (hashing and file calls release the
+    GIL), which matters for many small blobs; paths are plain strings here, as pathlib's
+    objects cost more than the system calls for a small blob."""
     pending = list(names)
-    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="docket-copy") as pool:
-        for start in range(0, len(pending), BATCH):
-            batch = pending[start : start + BATCH]
-            parts = [(sha256, tmp / f"{scratch.name('copy')}.part") for sha256 in batch]
-            jobs = [pool.submit(_copy_part, opener, sha256, part) for sha256, part in parts]
-            try:
-                total += sum(job.result() for job in jobs)
-                sync_filesystem(tmp)  # every part durable before any becomes visible
-                for sha256, part in parts:
-                    _link(part, blob_path(objects, sha256), objects, replace=True, sync=False)
-                sync_filesystem(objects)
-                count += len(parts)
-            except OSError as exc:
-                if is_disk_full(exc):
-                    raise _disk_full(objects.parent, "blobs", exc) from exc
-                raise
-            finally:
-                wait(jobs)  # no thread still writing a part about to be removed
-                for _, part in parts:
-                    part.unlink(missing_ok=True)
+    stem = os.path.join(tmp, scratch.name("copy"))
+    count = total = size = 0
+    batch: list[tuple[str, str]] = []  # proven parts not yet renamed into place
+    try:
+        for prefix in sorted({name[:2] for name in pending}):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(objects / prefix)  # made durable by the syncs below
+        with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="docket-copy") as pool:
+            window = WRITERS * 16
+            for start in range(0, len(pending), window):
+                parts = [
+                    (sha256, f"{stem}-{start + i}.part")
+                    for i, sha256 in enumerate(pending[start : start + window])
+                ]
+                batch += parts
+                jobs = [pool.submit(_copy_part, opener, sha256, part) for sha256, part in parts]
+                try:
+                    size += sum(job.result() for job in jobs)
+                finally:
+                    wait(jobs)  # no thread still writing a part about to be removed
+                if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+                    _publish(batch, objects, tmp)
+                    count, total, batch, size = count + len(batch), total + size, [], 0
+            if batch:
+                _publish(batch, objects, tmp)
+                count, total = count + len(batch), total + size
+            if count:
+                sync_filesystem(objects)  # the last renames durable before any is reported
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise _disk_full(objects.parent, "blobs", exc) from exc
+        raise
+    finally:
+        for _, part in batch:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
     return count, total
 
 
-def _copy_part(opener: Opener, sha256: str, part: Path) -> int:
+def _publish(batch: list[tuple[str, str]], objects: Path, tmp: Path) -> None:
+    """Make the proven parts of `batch` durable (with the previous batch's renames), then
+    rename each into place."""
+    sync_filesystem(tmp)
+    where = os.fspath(objects)
+    for sha256, part in batch:
+        os.replace(part, f"{where}/{sha256[:2]}/{sha256[2:]}")
+
+
+def _copy_part(opener: Opener, sha256: str, part: str) -> int:
     with opener(sha256) as stream:
         return write_proven(stream, sha256, part, fsync=False)
 
