@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from docket import __version__, _cli_aids, _cli_capture, _cli_copies, scope, search, similarity
+from docket import (
+    __version__,
+    _cli_aids,
+    _cli_capture,
+    _cli_copies,
+    _cli_review,
+    scope,
+    search,
+    similarity,
+)
 from docket._cli_common import (
     json_line,
     locker_option,
@@ -42,6 +51,7 @@ from docket.custody import ledger, log
 from docket.errors import DocketError, disk_full_error, is_disk_full
 from docket.ingest import collection
 from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
+from docket.item_filters import ItemFilter
 from docket.locker import Locker, default_actor, default_path
 from docket.protect import approval, flags
 from docket.verify import verify
@@ -229,10 +239,31 @@ def ingest_command(
     help="Only items these words find (in the case's names, notes, sources, tags, annotations, "
     "incidents, and metadata).",
 )
+@click.option(
+    "--flag", type=click.Choice([*flags.FLAGS, flags.UNREVIEWED]), help="Only items flagged so."
+)
+@click.option("--type", "media_type", help="Only this media type or its start (image/, video/).")
+@click.option("--since", metavar="YYYY-MM-DD", default="", help="Only items captured on or after.")
+@click.option("--until", metavar="YYYY-MM-DD", default="", help="Only items captured on or before.")
+@click.option("--has-gps", is_flag=True, help="Only items whose metadata gives a position.")
+@click.option("--group", type=click.IntRange(1), help="Only near-duplicate group N (c N).")
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
-def ls_command(case: str | None, text: str | None, as_json: bool, locker_path: Path | None) -> None:
-    """List items, with their safe preview and near-duplicate cluster."""
+def ls_command(
+    case: str | None,
+    text: str | None,
+    flag: str | None,
+    media_type: str | None,
+    since: str,
+    until: str,
+    has_gps: bool,
+    group: int | None,
+    as_json: bool,
+    locker_path: Path | None,
+) -> None:
+    """List items, with their safe preview and near-duplicate group. Capture dates are the
+    camera's local dates; an item whose capture time is unknown is left out by --since/--until."""
+    narrowing = ItemFilter(media_type or "", flag or "", has_gps, since, until, group)
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         rows = queries.list_items(conn, case)
         if text is not None:
@@ -246,6 +277,9 @@ def ls_command(case: str | None, text: str | None, as_json: bool, locker_path: P
             row["cluster"] = cluster_of.get(row["sha256"])
             view = scope.for_locker(conn, row["sha256"], case, choose=False)
             row["flag"] = flags.current_flag(conn, row["sha256"], view)
+        if narrowing.narrows:
+            flag_of = {row["sha256"]: row["flag"] for row in rows}
+            rows = narrowing.apply(conn, rows, flag_of, case)
     if as_json:
         print_json(rows)
         return
@@ -582,6 +616,7 @@ for _command in (
     *_cli_copies.COMMANDS,
     *_cli_capture.COMMANDS,
     *_cli_aids.COMMANDS,
+    *_cli_review.COMMANDS,
 ):
     cli.add_command(_command)
 

@@ -27,11 +27,11 @@ from docket import access, scope, search, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
-from docket.catalogue.records import latest_result
 from docket.custody import log
 from docket.disclose.package import export, items_of_case
 from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import IngestOptions, ingest
+from docket.item_filters import ItemFilter
 from docket.protect import flags
 from docket.web import uploads
 from docket.web.guard import (
@@ -47,7 +47,6 @@ from docket.web.guard import (
 PAGE_SIZE = 100
 MAX_PAGE = 10**6
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 router = APIRouter()
 
@@ -73,36 +72,18 @@ class Filters:
         if self.q.strip():
             kept = set(search.find(conn, [row["sha256"] for row in items], self.q, view))
             items = [row for row in items if row["sha256"] in kept]
-        if self.type:
-            items = [row for row in items if str(row["media_type"]).startswith(self.type)]
-        if self.flag:
-            current = flags.current_flags(conn, [row["sha256"] for row in items], view)
-            items = [row for row in items if current[row["sha256"]] == self.flag]
-        if self.gps:
-            items = [row for row in items if _has_gps(conn, row["sha256"])]
-        if self.since or self.until:
-            items = self._captured_between(conn, items)
-        if self.cluster:
-            groups = similarity.clusters(conn, view.case)
-            number = int(self.cluster)
-            members = set(groups[number - 1].items) if 0 < number <= len(groups) else set()
-            items = [row for row in items if row["sha256"] in members]
+        narrowing = ItemFilter(
+            self.type,
+            self.flag,
+            self.gps,
+            self.since,
+            self.until,
+            int(self.cluster) if self.cluster else None,
+        )
+        shas = [row["sha256"] for row in items]
+        current = flags.current_flags(conn, shas, view) if self.flag else {}
+        items = narrowing.apply(conn, items, current, view.case)
         return items[self.offset : self.offset + PAGE_SIZE]
-
-    def _captured_between(
-        self, conn: Connection, items: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        for bound in (self.since, self.until):
-            if bound and not _DAY.fullmatch(bound):
-                raise DocketError(f"{bound!r}: dates are YYYY-MM-DD")
-        origins = similarity.provenance(conn, [row["sha256"] for row in items])
-        low, high = self.since or "0000-00-00", self.until or "9999-99-99"
-        return [
-            row
-            for row in items
-            if (captured := origins[row["sha256"]].capture_time) is not None
-            and low <= captured[:10] <= high
-        ]
 
     @property
     def offset(self) -> int:
@@ -124,12 +105,6 @@ class Filters:
         """This filter as a query string, with `changes` (for paging links)."""
         fields = {k: v for k, v in {**self.__dict__, **changes}.items() if v not in ("", 0, False)}
         return urlencode(fields)
-
-
-def _has_gps(conn: Connection, sha256: str) -> bool:
-    found = latest_result(conn, sha256, "metadata")
-    normalised = {} if found is None else found["data"].get("normalised", {})
-    return normalised.get("gps_latitude") is not None
 
 
 def _case_items(

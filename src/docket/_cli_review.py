@@ -1,0 +1,150 @@
+"""Review work from the command line: tag and annotate items, list cases and their members.
+
+Each command calls the library the web app calls (docket.review, docket.access), through the
+same scope rule (docket.scope): the person at the command line holds the locker, and their work
+is recorded in the case named (or the item's only case), never in one that does not hold it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import func, select
+
+from docket import access, review, scope
+from docket._cli_common import locker_option, open_locker, print_json
+from docket.accounts import User
+from docket.catalogue import queries, schema
+from docket.locker import default_actor
+
+_CASE_HELP = "The case it is recorded in (needed when several cases hold the item)."
+
+
+def _operator() -> User:
+    """The locker's holder acts as an admin, under their own name in the custody log."""
+    return User(0, default_actor(), "admin")
+
+
+def _region(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: give x,y,width,height in pixels") from None
+    return x, y, w, h
+
+
+@click.command(name="tag")
+@click.argument("item_id")
+@click.argument("tags", nargs=-1, required=True)
+@click.option("--case", help=_CASE_HELP)
+@locker_option
+def tag_command(
+    item_id: str, tags: tuple[str, ...], case: str | None, locker_path: Path | None
+) -> None:
+    """Tag an item (ID: a unique prefix of its SHA-256) with one or more TAGS."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        sha256 = queries.resolve_item(conn, item_id)
+        view = scope.for_locker(conn, sha256, case)
+        for tag in tags:
+            review.add_tag(conn, default_actor(), sha256, tag, view)
+        now = review.tags_of(conn, sha256, view)
+    where = f" in {view.case}" if view.case else ""
+    click.echo(f"item {sha256[:12]} tagged{where}: {', '.join(now)}")
+
+
+@click.command(name="annotate")
+@click.argument("item_id")
+@click.argument("text")
+@click.option("--region", metavar="X,Y,W,H", help="A region of the picture, in pixels.")
+@click.option("--from", "start", type=float, help="Start of a span of the video, in seconds.")
+@click.option("--to", "end", type=float, help="End of the span, in seconds.")
+@click.option("--case", help=_CASE_HELP)
+@locker_option
+def annotate_command(
+    item_id: str,
+    text: str,
+    region: str | None,
+    start: float | None,
+    end: float | None,
+    case: str | None,
+    locker_path: Path | None,
+) -> None:
+    """Annotate an item: a note, a region of a picture (--region) or a span of a video
+    (--from/--to)."""
+    box = _region(region)
+    kind = (
+        "region" if box is not None else "span" if start is not None or end is not None else "note"
+    )
+    note = review.Annotation(kind, text, box, start, end)
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        sha256 = queries.resolve_item(conn, item_id)
+        view = scope.for_locker(conn, sha256, case)
+        number = review.annotate(conn, default_actor(), sha256, note, view)
+    click.echo(f"item {sha256[:12]}: {kind} annotation {number} recorded")
+
+
+@click.group(name="case")
+def case_group() -> None:
+    """Cases: their items and members (make one by ingesting with --case)."""
+
+
+@case_group.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@locker_option
+def case_ls(as_json: bool, locker_path: Path | None) -> None:
+    """Every case: name, when it was made, its items and members."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        items: dict[int, int] = dict(
+            conn.execute(
+                select(schema.case_items.c.case_id, func.count()).group_by(
+                    schema.case_items.c.case_id
+                )
+            ).all()
+        )
+        members: dict[int, int] = dict(
+            conn.execute(
+                select(schema.memberships.c.case_id, func.count()).group_by(
+                    schema.memberships.c.case_id
+                )
+            ).all()
+        )
+        created = dict(conn.execute(select(schema.cases.c.id, schema.cases.c.created_at)).all())
+        cases = [
+            {
+                "name": name,
+                "created": created[case_id],
+                "items": int(items.get(case_id, 0)),
+                "members": int(members.get(case_id, 0)),
+            }
+            for case_id, name, _role in access.visible_cases(conn, _operator())
+        ]
+    if as_json:
+        print_json(cases)
+        return
+    if not cases:
+        click.echo("no cases yet (make one: docket ingest --case NAME FILES)")
+    for c in cases:
+        click.echo(f"{c['name']:<24} {c['created']}  {c['items']:>7} items  {c['members']} members")
+
+
+@case_group.command(name="members")
+@click.argument("case")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@locker_option
+def case_members(case: str, as_json: bool, locker_path: Path | None) -> None:
+    """The members of CASE and their roles."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        members = access.list_members(conn, _operator(), queries.case_id_of(conn, case))
+    if as_json:
+        print_json(members)
+        return
+    if not members:
+        click.echo(f"{case} has no members (add one: docket member add {case} NAME ROLE)")
+    for m in members:
+        click.echo(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
+
+
+COMMANDS: list[click.Command] = [tag_command, annotate_command, case_group]
