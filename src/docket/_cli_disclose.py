@@ -32,6 +32,7 @@ from docket.locker import default_actor
     help="The package: a folder, or a .zip file.",
 )
 @click.option("--recipient", help="Who receives it (kept in the custody log).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was exported as JSON.")
 @locker_option
 def export_command(
     item_ids: Sequence[str],
@@ -39,6 +40,7 @@ def export_command(
     profile: str,
     output: Path,
     recipient: str | None,
+    as_json: bool,
     locker_path: Path | None,
 ) -> None:
     """Make a self-verifying BagIt package of items, for a court or for publication."""
@@ -52,6 +54,18 @@ def export_command(
                 else [queries.resolve_item(conn, i) for i in item_ids]
             )
         summary = export(locker, items, profile, output, default_actor(), recipient, case)
+    if as_json:
+        print_json(
+            {
+                "output": str(output),
+                "profile": profile,
+                "items": list(summary.items),
+                "left_out": [{"item": i, "reason": r} for i, r in summary.left_out],
+                "checkpoint": summary.checkpoint,
+                "fingerprint": checker.fingerprint(summary.public_key),
+            }
+        )
+        return
     for item, reason in summary.left_out:
         click.echo(f"left out  {item[:12]}: {reason}")
     click.echo(

@@ -79,6 +79,7 @@ def _derivative(locker: Locker, run: StepRun) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Only write a contact sheet of what would be covered to this file.",
 )
+@click.option("--json", "as_json", is_flag=True)
 @locker_option
 def redact_command(
     item_id: str,
@@ -90,6 +91,7 @@ def redact_command(
     keep_metadata: bool,
     model: Path | None,
     preview: Path | None,
+    as_json: bool,
     locker_path: Path | None,
 ) -> None:
     """Make a redacted copy of a picture or video; the original stays untouched."""
@@ -116,11 +118,16 @@ def redact_command(
         run = run_step(locker, sha256, media_type, step, default_actor())
         path = _derivative(locker, run)
     assert run.output is not None
+    boxes = run.output.data["boxes"]
+    frames = len({box[0] for box in boxes}) if "frames" in run.output.data else None
+    covered = len({tuple(box[1:] if frames is not None else box) for box in boxes})
+    metadata = "stripped" if step.strip else "kept (as asked)"
+    if as_json:
+        print_json({"path": path, "regions": covered, "frames": frames, "metadata": metadata})
+        return
+    over = "" if frames is None else f" over {frames} frame{'s' * (frames != 1)}"
     click.echo(f"redacted copy: {path}")
-    click.echo(
-        f"covered {len(run.output.data['boxes'])} boxes; metadata "
-        f"{'stripped' if step.strip else 'kept (as asked)'}"
-    )
+    click.echo(f"covered {covered} region{'s' * (covered != 1)}{over}; metadata {metadata}")
 
 
 @click.command(name="strip")
@@ -195,8 +202,11 @@ def approve_command(
 @click.argument("item_id")
 @click.argument("value", type=click.Choice(flags.FLAGS))
 @click.option("--case", help="The case to flag it in (needed when several cases hold it).")
+@click.option("--json", "as_json", is_flag=True)
 @locker_option
-def flag_command(item_id: str, value: str, case: str | None, locker_path: Path | None) -> None:
+def flag_command(
+    item_id: str, value: str, case: str | None, as_json: bool, locker_path: Path | None
+) -> None:
     """Flag an item graphic, sensitive or clear in a case (only clear items are ever shown
     unblurred, and only in the case that cleared them)."""
     with open_locker(locker_path) as locker:
@@ -204,6 +214,9 @@ def flag_command(item_id: str, value: str, case: str | None, locker_path: Path |
         with locker.engine.connect() as conn, conn.begin():
             view = scope.for_locker(conn, sha256, case)
             event = flags.flag(conn, default_actor(), sha256, value, view)
+    if as_json:
+        print_json({"item": sha256, "flag": value, "case": view.case, "event": event.seq})
+        return
     click.echo(f"item {sha256[:12]} flagged {value} (event {event.seq})")
 
 

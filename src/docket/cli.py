@@ -353,13 +353,18 @@ def show(
             outcome = "ok" if run["status"] == "ok" else f"FAILED: {run['error']}"
             click.echo(f"{'step':<12} {run['step']} v{run['version']}: {outcome}")
         if detail["keyframes"]:
-            click.echo(f"{'keyframes':<12} {len(detail['keyframes'])}")
+            times = ", ".join(
+                f"{k['time']:g}" for k in detail["keyframes"] if k["time"] is not None
+            )
+            click.echo(f"{'keyframes':<12} {len(detail['keyframes'])} (at {times} s)")
         for copy in detail["copies"]:
             approved = ", approved for publication" if copy["approved"] else ""
             click.echo(
                 f"{'copy':<12} {copy['kind']} {copy['sha256']} "
                 f"({'stripped' if copy['stripped'] else 'metadata kept'}{approved})"
             )
+        if detail["copies"] and not any(copy["approved"] for copy in detail["copies"]):
+            click.echo(f"{'publication':<12} no copy approved (docket approve)")
         if detail["cluster"]:
             cluster = detail["cluster"]
             first = (
