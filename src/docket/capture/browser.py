@@ -26,6 +26,7 @@ from playwright.sync_api import (
     Request,
     Response,
     Route,
+    WebSocketRoute,
     sync_playwright,
 )
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -165,6 +166,14 @@ class _Recorder:
     def on_finished(self, request: Request) -> None:
         self.finished.add(request)
 
+    def web_socket(self, socket: WebSocketRoute) -> None:
+        """A WebSocket reaches its server only past the guard (its messages are not archived)."""
+        if self.guard.allows(socket.url):
+            socket.connect_to_server()
+        else:
+            self.refused.append(f"{socket.url[:200]}: refused by the guard (a WebSocket)")
+            socket.close()
+
     def route(self, route: Route, request: Request) -> None:
         url = request.url
         try:
@@ -274,7 +283,11 @@ def _browser(work: Path, settings: Settings) -> Iterator[Any]:
             headless=True,
             env=env,
             proxy=proxy,  # type: ignore[arg-type]
-            args=["--proxy-bypass-list=<-loopback>"] if settings.proxy else [],
+            args=[
+                # WebRTC may not open UDP around the proxy (it would reveal the address).
+                "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+                *(["--proxy-bypass-list=<-loopback>"] if settings.proxy else []),
+            ],
             viewport=VIEWPORT,  # type: ignore[arg-type]
             accept_downloads=False,
             service_workers="block",
@@ -299,6 +312,7 @@ def load(
     with _browser(work, settings) as context:
         loaded.browser_version = context.browser.version if context.browser else ""
         context.route("**/*", recorder.route)
+        context.route_web_socket("**/*", recorder.web_socket)
         context.on("response", recorder.on_response)
         context.on("requestfinished", recorder.on_finished)
         popups: list[Page] = []

@@ -45,6 +45,7 @@ class Guard:
     def __init__(self, allow_private_network: bool = False, proxied: bool = False) -> None:
         self.allow_private_network = allow_private_network
         self.proxied = proxied
+        self._resolved: dict[str, list[str]] = {}  # a page asks the same hosts many times
 
     def check(self, url: str) -> None:
         """Raise CaptureRefusedError naming the URL and the reason, or return."""
@@ -69,12 +70,13 @@ class Guard:
             pass  # a name, not an address
         if self.proxied:
             return
-        try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError) as exc:
-            raise CaptureRefusedError(f"{url[:200]}: cannot resolve {host}: {exc}") from exc
-        for info in infos:
-            address = str(info[4][0])
+        if host not in self._resolved:
+            try:
+                infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+            except (OSError, UnicodeError) as exc:
+                raise CaptureRefusedError(f"{url[:200]}: cannot resolve {host}: {exc}") from exc
+            self._resolved[host] = [str(info[4][0]) for info in infos]
+        for address in self._resolved[host]:
             if _private(address):
                 raise self._refusal(url, f"{host} ({address})")
 
