@@ -11,6 +11,8 @@ from aids_evidence import jpeg, painted, saved_twice, scene, set_thumbnails
 from conftest import sign_in, take
 from sqlalchemy import select
 
+from docket.aids.steps import PictureForensicsStep
+from docket.analyse.batch import run_step
 from docket.analyse.sandbox import ImageWorker
 from docket.catalogue import schema
 from docket.locker import Locker
@@ -24,9 +26,11 @@ def worker(tmp_path: Path) -> Any:
 
 
 def findings(worker: ImageWorker, path: Path, out: Path) -> dict[str, dict[str, Any]]:
-    answer = worker.ask({"task": "aids", "path": str(path), "out": str(out)})
-    assert Path(answer["error_levels"]).is_file()
-    return {s["name"]: s for s in answer["signals"]}
+    """The picture signals of both tasks: at ingest (quick) and when asked for (thorough)."""
+    quick = worker.ask({"task": "aids-quick", "path": str(path)})
+    thorough = worker.ask({"task": "aids-thorough", "path": str(path), "out": str(out)})
+    assert Path(thorough["error_levels"]).is_file()
+    return {s["name"]: s for s in quick["signals"] + thorough["signals"]}
 
 
 def test_a_clean_picture_gives_no_signal_never_authentic(
@@ -70,6 +74,7 @@ def test_a_png_is_not_checked_for_jpeg_signals(worker: ImageWorker, tmp_path: Pa
     scene(6).save(path, "PNG")
     found = findings(worker, path, tmp_path / "out")
     assert found["double-compression"]["finding"] == "not checked"
+    assert found["exif-thumbnail"]["finding"] == "not checked"
     assert found["error-levels"]["finding"] == "for review"
 
 
@@ -105,11 +110,15 @@ def test_ingest_records_the_aids_with_custody_events_and_cli_prints_them(
     with locker.engine.connect() as conn:
         actions = set(conn.execute(select(schema.events.c.action)).scalars())
     assert {"picture-signals.recorded", "metadata-signals.recorded"} <= actions
+    assert "picture-forensics.recorded" not in actions  # only when asked for
     result = cli("aids", "--locker", locker.path, item[:12], "--json")
     assert result.code == 0, result.err
+    with locker.engine.connect() as conn:
+        actions = set(conn.execute(select(schema.events.c.action)).scalars())
+    assert "picture-forensics.recorded" in actions
     shown = result.json()
     steps = {r["step"]: r for r in shown["results"]}
-    signals = {s["name"]: s for s in steps["picture-signals"]["signals"]}
+    signals = {s["name"]: s for s in steps["picture-forensics"]["signals"]}
     assert signals["double-compression"]["finding"] == "signal"
     assert steps["picture-signals"]["tools"]["pillow"]
     assert Path(shown["error_levels"]).is_file()
@@ -124,11 +133,13 @@ def test_the_item_page_has_a_verification_section(world: dict[str, Any]) -> None
     page = client.get(f"/items/{world['north']}")
     assert page.status_code == 200
     assert "<h2>Verification</h2>" in page.text
-    assert "picture-signals v1 (ok; numpy" in page.text
+    assert "picture-signals v2 (ok; numpy" in page.text
+    assert "picture-forensics (not run" in page.text
     assert "jpeg-quantisation: libjpeg&#39;s standard tables at quality 90" in page.text
     api = client.get(f"/api/items/{world['north']}").json()
     steps = {r["step"] for r in api["verification"]}
     assert {"picture-signals", "metadata-signals", "content-credentials"} <= steps
+    assert "picture-forensics" in steps
 
 
 def test_the_court_report_lists_the_proven_aids_with_tool_versions(
@@ -140,6 +151,8 @@ def test_the_court_report_lists_the_proven_aids_with_tool_versions(
     path = tmp_path / "twice.jpg"
     path.write_bytes(saved_twice(scene(10), 50, 90))
     take(locker, path, case="Harbour")
+    # Run when asked for, by the case's own collector (another person's work stays home).
+    run_step(locker, _only_item(locker), "image/jpeg", PictureForensicsStep(), "tester")
     with locker.engine.connect() as conn:
         items = items_of_case(conn, "Harbour")
     out = tmp_path / "court"
@@ -148,5 +161,5 @@ def test_the_court_report_lists_the_proven_aids_with_tool_versions(
     report = (out / "data" / "report.html").read_text()
     assert "<h3>Verification aids</h3>" in report
     assert "<b>signal</b>, double-compression: <span dir=auto>saved before at about" in report
-    assert "<b>picture-signals</b> version 1, ok (event" in report
+    assert "<b>picture-forensics</b> version 1, ok (event" in report
     assert "; pillow 13" in report and "; c2pa-python " in report

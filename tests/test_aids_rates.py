@@ -15,8 +15,10 @@ PER_CLASS = 100
 
 
 def flagged(worker: ImageWorker, path: Path, out: Path) -> set[str]:
-    answer = worker.ask({"task": "aids", "path": str(path), "out": str(out)})
-    return {s["name"] for s in answer["signals"] if s["finding"] == "signal"}
+    """The picture signals raised at ingest (quick) and when asked for (thorough)."""
+    quick = worker.ask({"task": "aids-quick", "path": str(path)})
+    thorough = worker.ask({"task": "aids-thorough", "path": str(path), "out": str(out)})
+    return {s["name"] for s in quick["signals"] + thorough["signals"] if s["finding"] == "signal"}
 
 
 def test_detection_beats_false_alarms_on_a_generated_set(tmp_path: Path) -> None:

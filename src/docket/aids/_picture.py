@@ -1,8 +1,10 @@
 """The picture signals, computed inside the sandboxed analysis worker (analyse/_worker.py).
 
 Decoding is where a crafted file attacks, so this module runs only there, under the worker's
-memory limit and deadline, and answers plain JSON: the signals and the path of the error-level
-picture it wrote into the scratch folder it was given.
+memory limit and deadline, and answers plain JSON. Two tasks: `aids-quick` (at ingest: the
+quantisation tables from the header, and the EXIF thumbnail against the picture the worker
+has already decoded at reduced scale for the previews) and `aids-thorough` (on demand: double
+compression and the error-level picture, which need the full-resolution pixels).
 """
 
 from __future__ import annotations
@@ -15,44 +17,62 @@ from PIL import Image
 
 from docket.aids import ela, ghosts, quantisation, thumbnail
 from docket.aids.signals import Signal
+from docket.analyse._imaging import PictureCache
 
 NOT_JPEG = "not a JPEG picture"
+ORIENTATION = 0x0112
 
 
-def _luminance(path: Path) -> np.ndarray:
-    """The JPEG's own Y plane, without a round trip through RGB."""
+def _not_jpeg(*modules: Any) -> list[Signal]:
+    return [Signal(m.NAME, "not checked", NOT_JPEG, m.EXPLANATION) for m in modules]
+
+
+def _tables(image: Image.Image) -> dict[int, list[int]]:
+    found = getattr(image, "quantization", None) or {}
+    return {int(k): list(v) for k, v in found.items()} if image.format == "JPEG" else {}
+
+
+def quick(path: Path, cache: PictureCache) -> list[Signal]:
     with Image.open(path) as image:
+        tables = _tables(image)
+        if not tables:
+            return _not_jpeg(quantisation, thumbnail)
+        orientation = image.getexif().get(ORIENTATION, 1)
+        found = [quantisation.signal(tables)]
+        found.append(thumbnail.signal(image, cache.get(path), int(orientation or 1)))
+    return found
+
+
+def _decode(image: Image.Image) -> tuple[Image.Image, np.ndarray]:
+    """The picture (RGB) and its luminance, decoded once at full resolution: a JPEG's own Y
+    plane, without a round trip through RGB."""
+    if image.format == "JPEG":
         image.draft("YCbCr", image.size)
-        image.load()
-        plane = image.getchannel(0) if image.mode == "YCbCr" else image.convert("L")
-        return np.asarray(plane)
+    image.load()
+    if image.mode == "YCbCr":
+        return image.convert("RGB"), np.asarray(image.getchannel(0))
+    picture = image.convert("RGB")
+    return picture, np.asarray(picture.convert("L"))
 
 
-def signals(path: Path, out: Path) -> dict[str, Any]:
+def thorough(path: Path, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     with Image.open(path) as image:
-        if image.format != "JPEG":
-            skipped = [
-                Signal(name, "not checked", NOT_JPEG, explanation).as_dict()
-                for name, explanation in (
-                    (quantisation.NAME, quantisation.EXPLANATION),
-                    (ghosts.NAME, ghosts.EXPLANATION),
-                    (thumbnail.NAME, thumbnail.EXPLANATION),
-                )
-            ]
-            image.load()
-            picture = image.convert("RGB")
-            found = [*skipped, ela.signal(picture, out / "error_levels.png").as_dict()]
-            return {"signals": found, "error_levels": str(out / "error_levels.png")}
-        tables = {int(k): list(v) for k, v in getattr(image, "quantization", {}).items()}
-        image.load()
-        picture = image.convert("RGB")
-        found_signals = [quantisation.signal(tables)]
-        quality, _exact = quantisation.estimate_quality(tables) if tables else (0, False)
-        found_signals.append(ghosts.signal(_luminance(path), quality))
-        found_signals.append(thumbnail.signal(image, picture))
-    found_signals.append(ela.signal(picture, out / "error_levels.png"))
-    return {
-        "signals": [s.as_dict() for s in found_signals],
-        "error_levels": str(out / "error_levels.png"),
-    }
+        tables = _tables(image)
+        picture, luminance = _decode(image)
+    if tables:
+        quality, _exact = quantisation.estimate_quality(tables)
+        found = [ghosts.signal(luminance, quality)]
+    else:
+        found = _not_jpeg(ghosts)
+    found.append(ela.signal(picture, out / "error_levels.png"))
+    return {"signals": [s.as_dict() for s in found], "error_levels": str(out / "error_levels.png")}
+
+
+def handle(task: str, request: dict[str, Any], cache: PictureCache) -> dict[str, Any]:
+    path = Path(request["path"])
+    if task == "aids-quick":
+        return {"signals": [s.as_dict() for s in quick(path, cache)]}
+    if task == "aids-thorough":
+        return thorough(path, Path(str(request["out"])))
+    raise ValueError(f"unknown task {task!r}")

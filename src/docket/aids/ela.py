@@ -13,14 +13,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 from docket.aids.signals import Signal
 
 NAME = "error-levels"
 QUALITY = 90
-MAX_SIDE = 2048
+MAX_SIDE = 1600
 
 EXPLANATION = (
     f"The picture was saved once more at quality {QUALITY} and the difference made visible: "
@@ -32,21 +31,22 @@ EXPLANATION = (
 
 
 def error_levels(picture: Image.Image) -> Image.Image:
+    """The largest per-channel difference after one more save, scaled so the largest is white
+    (all in Pillow's C loops: a 12-megapixel picture is 36 million values)."""
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=QUALITY)
     with Image.open(io.BytesIO(out.getvalue())) as again:
-        resaved = np.asarray(again.convert("RGB"), dtype=np.int16)
-    difference = np.abs(np.asarray(picture, dtype=np.int16) - resaved).max(axis=2)
-    peak = max(1, int(difference.max()))
-    scaled = (difference.astype(np.float32) * (255.0 / peak)).astype(np.uint8)
-    image = Image.fromarray(scaled)
-    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX)
-    return image
+        red, green, blue = ImageChops.difference(picture, again.convert("RGB")).split()
+    difference = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    difference.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX)
+    low_high = difference.getextrema()  # a single band: (lowest, highest)
+    peak = max(1, int(low_high[1]) if isinstance(low_high[1], int | float) else 1)
+    return difference.point([min(255, value * 255 // peak) for value in range(256)])
 
 
 def signal(picture: Image.Image, out: Path) -> Signal:
     image = error_levels(picture)
-    image.save(out, "PNG")
+    image.save(out, "PNG", compress_level=1)
     details = {"quality": QUALITY, "width": image.width, "height": image.height}
     summary = f"error levels at quality {QUALITY}, stored as a picture to look at"
     return Signal(NAME, "for review", summary, EXPLANATION, details)

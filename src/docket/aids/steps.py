@@ -1,10 +1,12 @@
 """The verification aids as analysis steps (registered in docket.analyse.steps).
 
-`picture-signals` decodes the picture in the sandboxed worker (JPEG quantisation, double
-compression, the EXIF thumbnail, error levels); `metadata-signals` reads ExifTool's record
-(editing software, time and offset consistency, the sun, nearby places); `content-credentials`
-reads C2PA manifests in a one-shot sandboxed worker. Each result lists its signals and the
-tools and versions that made them; the runner records it with its custody event.
+At ingest: `picture-signals` (JPEG quantisation, the EXIF thumbnail; in the sandboxed worker),
+`metadata-signals` (ExifTool's record: editing software, time and offset consistency, the sun,
+nearby places) and `content-credentials` (C2PA, in a one-shot sandboxed worker). When asked
+for (`docket aids`), as it costs several times the analysis of a photo: `picture-forensics`
+(double compression, the error-level picture), from the full-resolution pixels. Each result
+lists its signals and the tools and versions that made them; the runner records it with its
+custody event.
 """
 
 from __future__ import annotations
@@ -22,16 +24,33 @@ def _picture_tools() -> dict[str, str]:
 
 
 class PictureSignalsStep:
+    """At ingest, nearly free: the quantisation tables (from the header) and the EXIF
+    thumbnail against the picture the worker already decoded for the previews."""
+
     name = "picture-signals"
+    version = "2"
+
+    def applies_to(self, media_type: str) -> bool:
+        return media_type.startswith("image/")
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        answer = tools.pictures.ask({"task": "aids-quick", "path": str(blob)})
+        return StepOutput({"signals": answer["signals"], "tools": _picture_tools()})
+
+
+class PictureForensicsStep:
+    """On demand (`docket aids`), as it decodes the full-resolution picture: double JPEG
+    compression and the error-level picture, stored as a derivative."""
+
+    name = "picture-forensics"
     version = "1"
 
     def applies_to(self, media_type: str) -> bool:
         return media_type.startswith("image/")
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
-        answer = tools.pictures.ask(
-            {"task": "aids", "path": str(blob), "out": str(scratch / "aids")}
-        )
+        request = {"task": "aids-thorough", "path": str(blob), "out": str(scratch / "aids")}
+        answer = tools.pictures.ask(request)
         return StepOutput(
             {"signals": answer["signals"], "tools": _picture_tools()},
             derivatives=[DerivativeFile(Path(answer["error_levels"]), ERROR_LEVELS, "image/png")],
@@ -86,8 +105,14 @@ class CredentialsStep:
         return StepOutput({"signals": [found.as_dict()], "tools": versions})
 
 
-AidStep = PictureSignalsStep | MetadataSignalsStep | CredentialsStep
+AidStep = PictureSignalsStep | PictureForensicsStep | MetadataSignalsStep | CredentialsStep
+
+
+def ingest_steps() -> list[AidStep]:
+    """The aids every item gets with its analysis (cheap beside it; see bench/aids.py)."""
+    return [PictureSignalsStep(), MetadataSignalsStep(), CredentialsStep()]
 
 
 def verification_steps() -> list[AidStep]:
-    return [PictureSignalsStep(), MetadataSignalsStep(), CredentialsStep()]
+    """Every aid, in the order shown: those of ingest, then those run when asked for."""
+    return [*ingest_steps(), PictureForensicsStep()]

@@ -73,15 +73,31 @@ def differences(thumb: Image.Image, picture: Image.Image) -> tuple[float, float]
     return float(diff.mean()), max(regions)
 
 
-def signal(image: Image.Image, picture: Image.Image) -> Signal:
-    """`image`: the opened file (for its EXIF); `picture`: the decoded, upright picture."""
+# EXIF orientation -> the transposition that makes a picture stored that way upright.
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def signal(image: Image.Image, picture: Image.Image, orientation: int = 1) -> Signal:
+    """`image`: the opened file (for its EXIF); `picture`: the decoded picture, upright (at
+    any scale no smaller than the thumbnail); `orientation`: the file's EXIF orientation,
+    which the thumbnail shares."""
     data = embedded(image)
     if data is None:
         return Signal(NAME, "not checked", "no EXIF thumbnail in the file", EXPLANATION)
-    with Image.open(io.BytesIO(data)) as thumb:
-        if thumb.width * thumb.height > THUMBNAIL_PIXELS:
+    with Image.open(io.BytesIO(data)) as stored:
+        if stored.width * stored.height > THUMBNAIL_PIXELS:
             return Signal(NAME, "not checked", "the EXIF thumbnail is too large", EXPLANATION)
-        thumb.load()
+        stored.load()
+        turn = UPRIGHT.get(orientation)
+        thumb = stored.transpose(turn) if turn is not None else stored
         whole, region = differences(thumb, picture)
         size = thumb.size
     details = {

@@ -22,10 +22,10 @@ CACHE = PictureCache()
 def handle(request: dict[str, Any]) -> dict[str, Any]:
     out = request.get("out")
     try:
-        if request.get("task") == "aids":  # verification aids (docket.aids), full resolution
+        if task := request.get("task"):  # the verification aids' tasks (docket.aids)
             from docket.aids import _picture
 
-            answer = _picture.signals(Path(request["path"]), Path(str(out)))
+            answer = _picture.handle(str(task), request, CACHE)
         else:
             picture = CACHE.get(Path(request["path"]))
             answer = describe_picture(

@@ -237,9 +237,9 @@ def builtin_steps() -> list[Step]:
     """The steps every item goes through, in order; a configured classifier comes last, loaded
     only now (never at import), the same way outside plugins are."""
     steps: list[Step] = [MetadataStep(), PreviewsStep(), PerceptualStep(), KeyframesStep()]
-    from docket.aids.steps import verification_steps
+    from docket.aids.steps import ingest_steps
 
-    steps.extend(verification_steps())
+    steps.extend(ingest_steps())
     from docket.protect import classify
 
     spec = classify.configured()
