@@ -318,3 +318,20 @@ def test_an_hls_stream_is_taken_whole_as_its_segments_were_sent(locker: Locker, 
     sent = b"".join(site.hls[name] for name in segments)
     assert sha == hashlib.sha256(sent).hexdigest()
     assert verify(locker).ok
+
+
+def test_a_page_cannot_reach_into_the_private_network_through_its_parts(
+    locker: Locker, site: Site
+) -> None:
+    """No --allow-private-network: the page is reached by an invented name through the proxy
+    (which alone knows it leads here); its parts that point at 127.0.0.1, ::1, 10.0.0.1, the
+    cloud metadata address and a local WebSocket are refused in the browser."""
+    with serve_proxy({"velmora.test": "127.0.0.1"}) as proxy:
+        options = CaptureOptions(collector="tester", timeout=20, proxy=proxy.url)
+        done = capture(locker, f"http://velmora.test:{site.port}/probe.html", options)
+    assert done.status == 200
+    assert site.paths() == ["/probe.html", "/img/astronaut.jpg"]
+    refused = " ".join(note for note in done.notes if note.startswith("not loaded:"))
+    for target in ("127.0.0.1", "10.0.0.1", "[::1]", "169.254.169.254", "ws://127.0.0.1"):
+        assert target in refused, target
+    assert set(by_kind(done, "image")) == {f"http://velmora.test:{site.port}/img/astronaut.jpg"}

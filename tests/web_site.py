@@ -3,10 +3,10 @@
 Its pages are made by code: a gallery of synthetic photographs (tests/media.py) with a srcset,
 a lazily loaded picture and an MP4 made by ffmpeg; an HLS stream of the same clip; a redirect
 chain; a 404; a page that never finishes loading; a page whose script opens pop-ups and
-navigates away; all of it over HTTPS with a self-signed certificate when asked. Every request
-is logged with the port it came from, and the test proxy logs the ports of the connections it
-makes, so a test can prove that nothing reached the site except through the proxy. Nothing
-here is real evidence.
+navigates away; a page whose parts point into this machine's network; all of it over HTTPS
+with a self-signed certificate when asked. Every request is logged with the port it came
+from, and the test proxy logs the ports of the connections it makes, so a test can prove that
+nothing reached the site except through the proxy. Nothing here is real evidence.
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ setTimeout(() => { location.href = '/elsewhere.html'; }, 50);
 
 _STREAM = b"""<!doctype html><html><head><title>A stream</title></head><body>
 <video controls width="320" src="/hls/stream.m3u8"></video></body></html>"""
+
+_PROBE = b"""<!doctype html><html><head><title>A probing page</title></head><body>
+<p>A page whose parts point into the capturing machine's own network.</p>
+<img src="/img/astronaut.jpg" width="100">
+<img src="http://127.0.0.1:PORT/img/chelsea.jpg" width="100">
+<img src="http://10.0.0.1/router.png" width="100">
+<iframe src="http://[::1]:PORT/gallery.html"></iframe>
+<script>
+fetch('http://169.254.169.254/latest/meta-data/').catch(() => {});
+try { new WebSocket('ws://127.0.0.1:PORT/socket'); } catch (e) {}
+</script></body></html>"""
 
 _SIMPLE = b"""<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"""
 
@@ -153,6 +164,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(301, b"", html, Location="/redirect/2")
             elif path == "/redirect/2":
                 self.send(302, b"", html, Location=site.url("/gallery.html"))
+            elif path == "/probe.html":
+                self.send(200, _PROBE.replace(b"PORT", str(site.port).encode()), html)
             elif path == "/slow.html":
                 self.send(200, _SLOW, html)
             elif path == "/hang.jpg":
@@ -225,6 +238,9 @@ def serve(site: Site, tls: tuple[Path, Path] | None = None) -> Iterator[Site]:
 
 @dataclass
 class Proxy:
+    """`hosts` maps invented names to 127.0.0.1, as a resolver past the proxy would."""
+
+    hosts: dict[str, str] = field(default_factory=dict)
     port: int = 0
     ports: set[int] = field(default_factory=set)  # local ports of its upstream connections
     forwarded: list[str] = field(default_factory=list)
@@ -254,7 +270,8 @@ def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
         def do_CONNECT(self) -> None:
             host, _, port = self.path.rpartition(":")
             proxy.forwarded.append(f"CONNECT {self.path}")
-            with socket.create_connection((host, int(port)), timeout=30) as upstream:
+            address = (proxy.hosts.get(host, host), int(port))
+            with socket.create_connection(address, timeout=30) as upstream:
                 proxy.ports.add(upstream.getsockname()[1])
                 self.send_response(200, "Connection established")
                 self.end_headers()
@@ -264,7 +281,10 @@ def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             target = urlsplit(self.path)
             proxy.forwarded.append(self.path)
-            upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+            host = target.hostname or ""
+            upstream = http.client.HTTPConnection(
+                proxy.hosts.get(host, host), target.port, timeout=30
+            )
             upstream.connect()
             assert upstream.sock is not None
             proxy.ports.add(upstream.sock.getsockname()[1])
@@ -286,9 +306,9 @@ def _proxy_handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_proxy() -> Iterator[Proxy]:
+def serve_proxy(hosts: dict[str, str] | None = None) -> Iterator[Proxy]:
     """A tiny forwarding HTTP proxy (GET and CONNECT) that notes each connection it makes."""
-    proxy = Proxy()
+    proxy = Proxy(hosts or {})
     server = _Server(("127.0.0.1", 0), _proxy_handler(proxy))
     proxy.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)

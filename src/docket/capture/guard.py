@@ -6,8 +6,9 @@ a loopback, private, link-local, shared, multicast, reserved or unspecified addr
 capture allows the private network. The check runs on the URL asked, on every request the page
 makes (the browser's route), on each download, and on the address each response really came
 from (a redirect or a DNS answer that changed after the check is caught there). With a proxy
-the host's name is not resolved here (that would leak it to the local resolver); literal
-addresses and local names are still refused.
+the host's name is not resolved here (that would leak it to the local resolver) and the
+address a response came from is the proxy's; literal addresses and local names are still
+refused, and the proxy decides where a name leads.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ class Guard:
         return True
 
     def check_server(self, url: str, address: str | None) -> None:
-        """The address a response came from; refused like the URL's own host."""
+        """The address a response came from; refused like the URL's own host. Through a
+        proxy it is the proxy's address (often this machine's, as Tor's is): not checked."""
+        if self.proxied:
+            return
         if address and not self.allow_private_network and private_address(address):
             raise self._refusal(url, address)
 
