@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import json
+import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -335,3 +336,18 @@ def test_a_page_cannot_reach_into_the_private_network_through_its_parts(
     for target in ("127.0.0.1", "10.0.0.1", "[::1]", "169.254.169.254", "ws://127.0.0.1"):
         assert target in refused, target
     assert set(by_kind(done, "image")) == {f"http://velmora.test:{site.port}/img/astronaut.jpg"}
+
+
+def test_an_unreachable_site_is_one_line_and_records_nothing(locker: Locker, cli: Any) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/gone.html"
+    result = cli("capture", url, "--allow-private-network", "--locker", locker.path)
+    assert result.code == 1
+    assert result.out.strip().splitlines() == [
+        f"failed   {url}: cannot load: net::ERR_CONNECTION_REFUSED at {url}"
+    ]
+    assert "Traceback" not in result.err
+    with locker.engine.connect() as conn:
+        assert not [e for e in log.events(conn) if e.action == "capture.made"]

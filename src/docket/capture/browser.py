@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -304,10 +305,19 @@ def load(
     url: str, work: Path, guard: Guard, settings: Settings, sink: Callable[[Exchange], None]
 ) -> Loaded:
     """Load `url`, scroll it, print it; hand each exchange to `sink`. A page that never
-    finishes loading is kept as it stood at the deadline, and `timed_out` says so."""
+    finishes loading is kept as it stood at the deadline, and `timed_out` says so. Whatever
+    the page makes the browser do (crash, hang a print) ends as one CaptureError line."""
     guard.check(url)
     loaded = Loaded(url)
-    recorder = _Recorder(guard, settings, loaded)
+    try:
+        _load(url, work, _Recorder(guard, settings, loaded), sink)
+    except PlaywrightError as exc:
+        raise CaptureError(f"{url[:200]}: the browser failed: {_first_line(exc)}") from exc
+    return loaded
+
+
+def _load(url: str, work: Path, recorder: _Recorder, sink: Callable[[Exchange], None]) -> None:
+    loaded, guard, settings = recorder.loaded, recorder.guard, recorder.settings
     deadline = time.monotonic() + settings.timeout
     with _browser(work, settings) as context:
         loaded.browser_version = context.browser.version if context.browser else ""
@@ -354,7 +364,6 @@ def load(
                 if fetched is not None:
                     sink(fetched)
     loaded.notes.extend(f"not loaded: {reason}" for reason in recorder.refused)
-    return loaded
 
 
 def _fetch(context: Any, url: str, guard: Guard, recorder: _Recorder) -> Exchange | None:
@@ -437,4 +446,6 @@ def _main_status(recorder: _Recorder, page: Page) -> int | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The browser's reason, without Playwright's name of the call ("Page.goto: ")."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return re.sub(r"^\w+\.\w+: ", "", line)

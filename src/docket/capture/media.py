@@ -89,8 +89,8 @@ def download(
     with yt_dlp.YoutubeDL(options) as ydl:
         try:
             info = ydl.extract_info(page_url, download=False)
-        except yt_dlp.utils.DownloadError:
-            return [], [f"no video found by yt-dlp: {e}" for e in logger.errors[:1]]
+        except Exception as exc:  # yt-dlp parses what the site sends: any failure is a note
+            return [], [f"no video taken by yt-dlp: {(str(exc).splitlines() or ['?'])[0]}"]
         entries = info.get("entries") if info.get("_type") == "playlist" else [info]
         for entry in list(entries or [])[:MAX_ENTRIES]:
             if not entry:
@@ -101,7 +101,7 @@ def download(
                 continue
             try:
                 done = ydl.process_ie_result(entry, download=True)
-            except yt_dlp.utils.DownloadError:
+            except Exception:  # as above: the site's answer failed yt-dlp, not the capture
                 notes.append(f"{entry.get('webpage_url', page_url)}: video not downloaded")
                 continue
             url = str(done.get("manifest_url") or done.get("url") or page_url)
