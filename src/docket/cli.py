@@ -333,8 +333,13 @@ def show(
         ]
         detail["cluster"] = next(
             (
-                {"number": c.number, "items": c.items, "earliest": c.earliest}
-                for c in similarity.clusters(conn)
+                {
+                    "number": c.number,
+                    "items": c.items,
+                    "earliest": c.earliest,
+                    "decided_by": c.decided_by,
+                }
+                for c in similarity.clusters(conn, case)
                 if sha256 in c.items
             ),
             None,
@@ -372,6 +377,7 @@ def show(
                 if cluster["earliest"] == sha256
                 else (f"earliest known copy {cluster['earliest'][:12]}")
             )
+            first += f" (by {cluster['decided_by']})"
             click.echo(
                 f"{'cluster':<12} c{cluster['number']}: {len(cluster['items'])} copies, {first}"
             )
@@ -475,20 +481,27 @@ def similar_command(item_id: str, threshold: int, as_json: bool, locker_path: Pa
 def clusters_command(
     case: str | None, threshold: int, as_json: bool, locker_path: Path | None
 ) -> None:
-    """Groups of near-duplicates, each with its earliest known copy marked."""
+    """Groups of near-duplicates (numbered as `ls` and `show` number them), each with its
+    earliest known copy marked and the rule that decided it: capture time (as UTC when its
+    offset is known), then the collector's collection time, then first arrival."""
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         found = similarity.clusters(conn, case, threshold)
+        members = [sha for c in found for sha in c.items]
+        names = {row["sha256"]: row["name"] for row in queries.list_items(conn, case, only=members)}
     if as_json:
         print_json(
             [
                 {
                     "cluster": c.number,
                     "earliest": c.earliest,
+                    "decided_by": c.decided_by,
                     "items": [
                         {
                             "sha256": sha,
+                            "name": names[sha],
                             "first_seen": c.origins[sha].first_seen,
                             "capture_time": c.origins[sha].capture_time,
+                            "collected_at": c.origins[sha].collected_at,
                         }
                         for sha in c.items
                     ],
@@ -498,13 +511,14 @@ def clusters_command(
         )
         return
     for c in found:
-        click.echo(f"cluster c{c.number}: {len(c.items)} items")
+        click.echo(f"cluster c{c.number}: {len(c.items)} items, earliest by {c.decided_by}")
         for sha in c.items:
             mark = "earliest" if sha == c.earliest else "        "
             origin = c.origins[sha]
+            collected = f"  collected {origin.collected_at}" if origin.collected_at else ""
             click.echo(
-                f"  {mark} {sha[:12]}  captured {origin.capture_time or 'unknown'}  "
-                f"first seen {origin.first_seen}"
+                f"  {mark} {sha[:12]}  captured {origin.capture_time or 'unknown'}{collected}  "
+                f"first seen {origin.first_seen}  {names[sha]}"
             )
 
 

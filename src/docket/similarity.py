@@ -117,12 +117,30 @@ class HashIndex:
 class Provenance:
     first_seen: str
     capture_time: str | None
+    collected_at: str | None = None  # the earliest time a collector says they got it
 
-    def sort_key(self) -> tuple[int, str]:
-        """Earliest capture time first (as UTC when its offset is known), else first arrival."""
-        if self.capture_time is not None:
-            return (0, _as_utc(self.capture_time))
-        return (1, self.first_seen)
+    def sort_key(self) -> tuple[int, str, int, str, str]:
+        """Earliest capture time first (as UTC when its offset is known), then the earliest
+        collection time a collector gave (as UTC), then first arrival."""
+        return (
+            self.capture_time is None,
+            "" if self.capture_time is None else _as_utc(self.capture_time),
+            self.collected_at is None,
+            "" if self.collected_at is None else _as_utc(self.collected_at),
+            self.first_seen,
+        )
+
+    def decided_by(self, runner_up: Provenance) -> str:
+        """Which rule put this copy before `runner_up` (the rule `sort_key` applies first)."""
+        mine, theirs = self.sort_key(), runner_up.sort_key()
+        for rule, fields in (
+            ("capture time", slice(0, 2)),
+            ("collection time", slice(2, 4)),
+            ("first seen", slice(4, 5)),
+        ):
+            if mine[fields] != theirs[fields]:
+                return rule
+        return "hash (nothing else told them apart)"
 
 
 def _as_utc(text: str) -> str:
@@ -153,6 +171,7 @@ def provenance(
     case's arrivals are not its people's to know, docket.scope), else in the locker."""
     first_seen: dict[str, str] = {}
     capture: dict[str, str | None] = {}
+    collected: dict[str, str] = {}
     for chunk in in_chunks(items):
         rows = conn.execute(
             select(schema.items.c.sha256, schema.items.c.first_seen).where(
@@ -179,7 +198,16 @@ def provenance(
         )
         for sha256, captured in results:
             capture[sha256] = captured  # the latest metadata result wins
-    return {sha: Provenance(first_seen[sha], capture.get(sha)) for sha in items}
+        acquisitions = schema.acquisitions
+        stated = select(acquisitions.c.item_sha256, acquisitions.c.collected_at).where(
+            acquisitions.c.item_sha256.in_(chunk), acquisitions.c.collected_at.is_not(None)
+        )
+        if case_id is not None:
+            stated = stated.where(acquisitions.c.case_id == case_id)
+        for sha256, moment in conn.execute(stated):
+            if sha256 not in collected or _as_utc(moment) < _as_utc(collected[sha256]):
+                collected[sha256] = moment
+    return {sha: Provenance(first_seen[sha], capture.get(sha), collected.get(sha)) for sha in items}
 
 
 @dataclass(frozen=True)
@@ -234,10 +262,18 @@ def _case_members(conn: Connection, case: str) -> tuple[int, set[str]]:
 
 @dataclass
 class Cluster:
+    """A group of near-duplicates, numbered from 1 in the order of their earliest copies (so
+    every command that lists the same items with the same threshold numbers them alike)."""
+
     number: int
     items: list[str]
     earliest: str
     origins: dict[str, Provenance] = field(repr=False)
+
+    @property
+    def decided_by(self) -> str:
+        """The rule that made `earliest` the earliest (docket.similarity.Provenance)."""
+        return self.origins[self.earliest].decided_by(self.origins[self.items[1]])
 
 
 def clusters(
