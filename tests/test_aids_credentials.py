@@ -218,3 +218,20 @@ def test_a_broken_manifest_is_a_failed_analysis_with_its_reason_and_the_file_hel
     assert found.error is not None and "C2PA manifest cannot be read" in found.error
     assert "content-credentials.failed" in actions
     assert locker.store.path(sha256).read_bytes() == bytes(signed)
+
+
+def test_the_label_scan_reads_a_jpeg_header_and_any_other_file_whole(
+    chain: Chain, tmp_path: Path
+) -> None:
+    signed = tmp_path / "signed.jpg"
+    signed.write_bytes(chain.sign(jpeg(scene(6), 90), CREATED))
+    after_scan = tmp_path / "after-scan.jpg"  # the label in the picture data, not a segment
+    after_scan.write_bytes(jpeg(scene(6), 90)[:-2] + b"c2pa\xff\xd9")
+    other = tmp_path / "other.bin"  # not a JPEG: read whole, the label across a chunk edge
+    other.write_bytes(bytes(credentials.CHUNK - 2) + b"c2pa" + bytes(3 << 20))
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(bytes(3 << 20))
+    assert credentials.has_label(signed)
+    assert not credentials.has_label(after_scan)
+    assert credentials.has_label(other)
+    assert not credentials.has_label(plain)

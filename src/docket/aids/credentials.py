@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from docket.aids.signals import Signal
 from docket.analyse.sandbox import run_worker
@@ -25,6 +25,7 @@ ENVIRONMENT = "DOCKET_C2PA_TRUST_ANCHORS"
 TIMEOUT = 60.0
 LABEL = b"c2pa"
 CHUNK = 1 << 20
+MAX_JPEG_HEADER = 64 << 20
 UNTRUSTED = "signingCredential.untrusted"
 HARD_BINDINGS = ("assertion.dataHash.", "assertion.bmffHash.", "assertion.boxesHash.")
 
@@ -38,10 +39,32 @@ EXPLANATION = (
 )
 
 
+def _jpeg_header(stream: BinaryIO) -> bytes | None:
+    """A JPEG's segments before its first scan (where C2PA's APP11 segments must be), or None
+    when the file is not a JPEG or its segments do not parse (then the whole file is read)."""
+    if stream.read(2) != b"\xff\xd8":
+        return None
+    header = bytearray()
+    while len(header) < MAX_JPEG_HEADER:
+        marker = stream.read(4)
+        if len(marker) < 4 or marker[0] != 0xFF:
+            return None
+        if marker[1] == 0xDA:  # start of scan: no manifest beyond this point
+            return bytes(header)
+        segment = stream.read(int.from_bytes(marker[2:4], "big") - 2)
+        header += segment
+    return None
+
+
 def has_label(path: Path) -> bool:
-    """Whether the bytes hold the C2PA label anywhere (JUMBF boxes name their store 'c2pa')."""
-    tail = b""
+    """Whether the bytes hold the C2PA label (JUMBF boxes name their store 'c2pa'): in a
+    JPEG's header segments, else anywhere in the file."""
     with path.open("rb") as stream:
+        header = _jpeg_header(stream)
+        if header is not None:
+            return LABEL in header
+        stream.seek(0)
+        tail = b""
         while chunk := stream.read(CHUNK):
             if LABEL in tail + chunk:
                 return True
