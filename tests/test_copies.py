@@ -8,13 +8,22 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import photo, take
+from copies_help import (
+    blob,
+    copy_of,
+    differences,
+    events,
+    filled,
+    flip_byte,
+    sqlite_only,
+    verified,
+)
 from sqlalchemy import update
 
 from docket.catalogue import schema
@@ -26,60 +35,11 @@ from docket.copies.restore import restore
 from docket.custody import log
 from docket.errors import CopyError
 from docket.locker import Locker
-from docket.verify import verify
-
-
-def filled(locker: Locker, folder: Path, *seeds: int) -> list[str]:
-    """Items made of synthetic photos, one per seed; their SHA-256s."""
-    found = []
-    for seed in seeds:
-        outcome = take(locker, photo(folder / f"in{seed}", f"photo-{seed}.jpg", seed))
-        sha256 = outcome.outcomes[0].sha256
-        assert sha256 is not None
-        found.append(sha256)
-    return found
-
-
-def copy_of(locker: Locker, dest: Path, private_key: bool = False) -> Path:
-    replicate(locker, Folder(dest), "tester", private_key=private_key)
-    return dest
-
-
-def verified(path: Path) -> list[str]:
-    """The problems `verify` finds in the locker or copy at `path` (empty: it passes)."""
-    with Locker.open(path, writable=False) as opened:
-        return [str(problem) for problem in verify(opened).problems]
-
-
-def differences(locker: Locker, *copies: Path, deep: bool = True) -> list[str]:
-    return [str(p) for p in audit(locker.path, list(copies), deep=deep).problems]
-
-
-def blob(path: Path, sha256: str) -> Path:
-    return path / "objects" / sha256[:2] / sha256[2:]
-
-
-def flip_byte(file: Path, offset: int = 100) -> None:
-    file.chmod(0o644)
-    data = bytearray(file.read_bytes())
-    data[offset] ^= 0x01
-    file.write_bytes(bytes(data))
-    file.chmod(0o444)
-
-
-def events(path: Path, action: str) -> list[dict[str, Any]]:
-    with Locker.open(path, writable=False) as opened, opened.engine.connect() as conn:
-        return [dict(e.details) for e in log.events(conn) if e.action == action]
 
 
 @pytest.fixture
 def stocked(locker: Locker, tmp_path: Path) -> Iterator[tuple[Locker, list[str]]]:
     yield locker, filled(locker, tmp_path, 1, 2)
-
-
-def sqlite_only(locker: Locker) -> None:
-    if locker.engine.dialect.name != "sqlite":
-        pytest.skip("a fault in the locker's SQLite catalogue file")
 
 
 # replicate
@@ -529,27 +489,6 @@ def test_replicate_to_a_full_disk_is_one_line_and_the_replica_not_worse(
     assert line == f"docket: {replica}: disk full while writing blobs (No space left on device)"
     assert verified(replica) == []
     assert list((replica / "tmp").iterdir()) == []
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A small tmpfs: a real full disk (skipped where one cannot be mounted)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root and mount(8)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_copy_locker_reads_a_copy_without_writing_to_it(

@@ -4,41 +4,26 @@ against a real endpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3_server
 from conftest import photo, take
+from copies_help import blob, events, filled, flip_byte, sqlite_only, verified
 
 from docket.copies.audit import audit
 from docket.copies.bucket import Bucket
 from docket.copies.destination import Folder
+from docket.copies.repair import repair_from_bucket
 from docket.copies.replicate import replicate
 from docket.copies.restore import restore_from_bucket
+from docket.custody import log
 from docket.errors import CopyError
 from docket.locker import Locker
 from docket.store.s3 import S3Bucket
 from docket.verify import verify
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[s3_server.Endpoint]:
-    with s3_server.moto() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(params=["moto", "real"])
-def endpoint(
-    request: pytest.FixtureRequest, moto_endpoint: s3_server.Endpoint
-) -> s3_server.Endpoint:
-    if request.param == "moto":
-        return moto_endpoint
-    real = s3_server.real()
-    if real is None:
-        pytest.skip(f"no real S3 endpoint: set {s3_server.REAL_URL_VARIABLE} to run against one")
-    return real
 
 
 def to_bucket(locker: Locker, url: str) -> Any:
@@ -162,3 +147,101 @@ def test_a_bucket_of_another_locker_is_named_by_the_audit(
     assert [str(p) for p in report.problems] == [
         f"{url}: a copy of another locker ({other.locker_id}); skipped"
     ]
+
+
+# repair --from s3://...
+
+
+def test_a_deleted_and_a_flipped_blob_are_repaired_from_a_bucket_copy(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint, cli: Any
+) -> None:
+    items = filled(locker, tmp_path, 1, 2)
+    url = endpoint.locked_url()
+    to_bucket(locker, url)
+    blob(locker.path, items[0]).unlink()
+    flip_byte(blob(locker.path, items[1]))
+    assert verified(locker.path) != []
+    result = cli("repair", "--locker", locker.path, "--from", url)
+    assert result.code == 0, result.err
+    assert f"restored  blob {items[0]}" in result.out
+    assert f"replaced  blob {items[1]} (was damaged)" in result.out
+    assert f"repaired from {S3Bucket.open(url).url} (event " in result.out
+    assert verified(locker.path) == []
+    [logged] = events(locker.path, "locker.repaired")
+    assert logged["from"] == S3Bucket.open(url).url
+    assert (logged["blobs_restored"], logged["blobs_replaced"]) == ([items[0]], [items[1]])
+    assert list((locker.path / "tmp").iterdir()) == []  # the download is gone
+
+
+def test_a_lost_catalogue_tail_is_repaired_from_a_bucket_copy(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint
+) -> None:
+    sqlite_only(locker)
+    filled(locker, tmp_path, 1)
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
+    [lost] = filled(locker, tmp_path, 2)
+    url = endpoint.locked_url()
+    to_bucket(locker, url)
+    locker.close()
+    for suffix in ("-wal", "-shm"):
+        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    assert any("are missing" in p for p in verified(locker.path))
+    done = repair_from_bucket(locker.path, S3Bucket.open(url), "tester")
+    assert done.catalogue is not None and done.catalogue[1] > done.catalogue[0]
+    assert verified(locker.path) == []
+    with Locker.open(locker.path, writable=False) as opened, opened.engine.connect() as conn:
+        assert lost in {e.item for e in log.events(conn)}
+
+
+def test_a_blob_forged_in_the_bucket_is_repaired_from_its_locked_original(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint
+) -> None:
+    """Someone with the bucket's keys puts a newer version over the blob the locker lost:
+    repair reads the original, locked version, never the forgery."""
+    [item] = filled(locker, tmp_path, 1)
+    url = endpoint.locked_url()
+    to_bucket(locker, url)
+    bucket = S3Bucket.open(url)
+    key = f"objects/{item[:2]}/{item[2:]}"
+    endpoint.client().put_object(
+        Bucket=bucket.location.bucket, Key=bucket.location.prefix + key, Body=b"forged"
+    )
+    original = blob(locker.path, item).read_bytes()
+    blob(locker.path, item).unlink()
+    done = repair_from_bucket(locker.path, bucket, "tester")
+    assert done.restored == [item] and done.unrepaired == []
+    assert blob(locker.path, item).read_bytes() == original
+    assert verified(locker.path) == []
+
+
+def test_repair_refuses_a_bucket_copy_of_another_locker(
+    locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint, cli: Any
+) -> None:
+    [item] = filled(locker, tmp_path, 1)
+    other = Locker.create(tmp_path / "other", actor="tester")
+    filled(other, tmp_path / "theirs", 1)  # the same photo: a blob of the same name
+    url = endpoint.locked_url()
+    to_bucket(other, url)
+    blob(locker.path, item).unlink()
+    result = cli("repair", "--locker", locker.path, "--from", url)
+    assert result.code == 1
+    assert result.err == (
+        f"docket: {S3Bucket.open(url).url}: a copy of another locker ({other.locker_id}); "
+        "nothing repaired\n"
+    )
+    assert not blob(locker.path, item).exists()
+    assert events(locker.path, "locker.repaired") == []
+
+
+def test_repair_from_a_bucket_without_a_copy_says_so(
+    locker: Locker, moto_endpoint: s3_server.Endpoint, cli: Any
+) -> None:
+    url = moto_endpoint.locked_url()
+    result = cli("repair", "--locker", locker.path, "--from", url)
+    assert result.code == 1
+    assert result.err == (
+        f"docket: {S3Bucket.open(url).url}: holds no copy of a locker (no docket.json)\n"
+    )

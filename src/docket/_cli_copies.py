@@ -11,7 +11,7 @@ from docket._cli_common import locker_option, open_locker, print_json
 from docket.copies.audit import SAMPLE, audit
 from docket.copies.bucket import Bucket
 from docket.copies.destination import Folder
-from docket.copies.repair import repair
+from docket.copies.repair import repair, repair_from_bucket
 from docket.copies.replicate import replicate
 from docket.copies.restore import restore, restore_from_bucket
 from docket.errors import DocketError
@@ -108,13 +108,17 @@ def audit_command(
     "--from",
     "copy",
     required=True,
-    type=click.Path(path_type=Path),
-    help="A copy of this locker (made by `docket replicate`).",
+    metavar="COPY",
+    help="A copy of this locker made by `docket replicate`: a folder, or s3://bucket/prefix?...",
 )
 @locker_option
-def repair_command(copy: Path, locker_path: Path | None) -> None:
+def repair_command(copy: str, locker_path: Path | None) -> None:
     """Restore missing or damaged blobs and a lost catalogue tail from a consistent copy."""
-    done = repair(locker_path or default_path(), copy, default_actor())
+    path = locker_path or default_path()
+    if copy.startswith(SCHEME):
+        done = repair_from_bucket(path, S3Bucket.open(copy), default_actor())
+    else:
+        done = repair(path, Path(copy), default_actor())
     for name in done.restored:
         click.echo(f"restored  blob {name}")
     for name in done.replaced:
@@ -127,9 +131,9 @@ def repair_command(copy: Path, locker_path: Path | None) -> None:
         click.echo(f"NOT repaired  blob {name}: {reason}")
     logged = "a copy: no event logged" if done.event is None else f"event {done.event}"
     click.echo(
-        f"repaired from {copy} ({logged}); run `docket verify`"
+        f"repaired from {done.source} ({logged}); run `docket verify`"
         if done.changed
-        else f"nothing to repair from {copy}"
+        else f"nothing to repair from {done.source}"
     )
     if done.unrepaired:
         sys.exit(1)

@@ -12,8 +12,9 @@ holds: blobs, then the catalogue, then checkpoints.log, then replica.json, so a 
 any point leaves the newest complete set as it was.
 
 `download` lays the newest objects out as a folder copy (each blob re-hashed on the way), which
-is how `restore` brings a locker back from a bucket and `audit-copies` compares one; `repair`
-reads folders.
+is how `restore` brings a locker back from a bucket and `audit-copies` compares one;
+`download_files` lays out all but the blobs, which `repair` then reads from the bucket one by
+one, only those it needs (through store/s3.py, which reads each blob's original version).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from docket.store.s3 import S3Bucket
 
 _ONCE = {CONFIG_NAME, str(PUBLIC_KEY)}
 _CATALOGUE = "catalogue.sqlite"
+
+
+def _blob_key(sha256: str) -> str:
+    return f"objects/{sha256[:2]}/{sha256[2:]}"
 
 
 class Bucket:
@@ -80,8 +85,7 @@ class Bucket:
             try:
                 with opener(sha256) as stream:
                     size = transfer.write_proven(stream, sha256, part, fsync=False)
-                key = f"objects/{sha256[:2]}/{sha256[2:]}"
-                self.bucket.put_if_absent(key, part, self._until(), sha256=sha256)
+                self.bucket.put_if_absent(_blob_key(sha256), part, self._until(), sha256=sha256)
             finally:
                 part.unlink(missing_ok=True)
             count, total = count + 1, total + size
@@ -134,27 +138,49 @@ class Bucket:
         its oldest version, the one locked when it was written, so versions someone with the
         keys put over it later are ignored. It is checked as any copy is when it is used
         (`restore` re-checks the catalogue against checkpoints.log and the key)."""
+        originals = self._originals()
+        self._prepare_folder(folder, originals)
+        held = {
+            key[len("objects/") :].replace("/", "")
+            for key in originals
+            if key.startswith("objects/") and key.count("/") == 2
+        }
+        wanted = sorted(held - folder.blob_names())
+        folder.put_blobs(wanted, lambda name: self._fetch(originals, _blob_key(name)))
+        self._download_files(folder, originals)
+
+    def download_files(self, folder: Folder) -> None:
+        """Like `download`, but for the blobs: the catalogue, checkpoints.log, keys and
+        docket.json, for `repair`, which reads blobs from the bucket only as it needs them."""
+        originals = self._originals()
+        self._prepare_folder(folder, originals)
+        self._download_files(folder, originals)
+
+    def _originals(self) -> dict[str, str]:
+        """Each key's original: the version id of its oldest version that is not a delete."""
         originals: dict[str, str] = {}
         for version in self.bucket.versions():  # each key's versions newest first
             if not version.deleted:
                 originals[version.key] = version.version_id
+        return originals
 
-        def newest(name: str) -> str | None:
-            if name in _ONCE:
-                return name if name in originals else None
-            return max((key for key in originals if key.startswith(f"{name}/")), default=None)
+    def _fetch(
+        self, originals: dict[str, str], key: str
+    ) -> AbstractContextManager[transfer.Readable]:
+        return closing(self.bucket.get(key, originals[key]))
 
-        def fetch(key: str) -> AbstractContextManager[transfer.Readable]:
-            return closing(self.bucket.get(key, originals[key]))
+    def _read_original(self, originals: dict[str, str], name: str) -> bytes | None:
+        if name in _ONCE:
+            key: str | None = name if name in originals else None
+        else:
+            key = max((k for k in originals if k.startswith(f"{name}/")), default=None)
+        if key is None:
+            return None
+        with self._fetch(originals, key) as stream:
+            return stream.read()
 
-        def read(name: str) -> bytes | None:
-            key = newest(name)
-            if key is None:
-                return None
-            with fetch(key) as stream:
-                return stream.read()
-
-        config = read(CONFIG_NAME)
+    def _prepare_folder(self, folder: Folder, originals: dict[str, str]) -> None:
+        config = self._read_original(originals, CONFIG_NAME)
         if config is None:
             raise CopyError(f"{self.describe()}: holds no copy of a locker (no docket.json)")
         try:
@@ -162,19 +188,14 @@ class Bucket:
         except (ValueError, KeyError, TypeError) as exc:
             raise CopyError(f"{self.bucket.location.name(CONFIG_NAME)}: not readable") from exc
         folder.prepare(locker_id)
-        held = {
-            key[len("objects/") :].replace("/", "")
-            for key in originals
-            if key.startswith("objects/") and key.count("/") == 2
-        }
-        wanted = sorted(held - folder.blob_names())
-        folder.put_blobs(wanted, lambda name: fetch(f"objects/{name[:2]}/{name[2:]}"))
-        key = newest(_CATALOGUE)
+
+    def _download_files(self, folder: Folder, originals: dict[str, str]) -> None:
+        key = max((k for k in originals if k.startswith(f"{_CATALOGUE}/")), default=None)
         if key is None:
             raise CopyError(f"{self.describe()}: holds no catalogue")
         prepared = folder.scratch_file("catalogue")
         try:
-            with fetch(key) as stream, prepared.open("wb") as out:
+            with self._fetch(originals, key) as stream, prepared.open("wb") as out:
                 while chunk := stream.read(transfer.CHUNK):
                     out.write(chunk)
             transfer.fsync_file(prepared)
@@ -182,11 +203,11 @@ class Bucket:
         finally:
             snapshot.discard(prepared)
         for name, mode in ((witness.FILE_NAME, 0o644), (str(PRIVATE_KEY), 0o600)):
-            data = read(name)
+            data = self._read_original(originals, name)
             if data is not None:
                 folder.write(name, data, mode)
         for name in (str(PUBLIC_KEY), CONFIG_NAME):
-            data = read(name)
+            data = self._read_original(originals, name)
             if data is None:
                 raise CopyError(f"{self.bucket.location.name(name)}: missing")
             folder.write(name, data)

@@ -14,10 +14,17 @@ place atomically. Order: blobs, catalogue, checkpoints.log, then the custody eve
 `locker.repaired` (what came from where), so a repair stopped at any point is never worse
 than before and can simply be run again. A replica (replica.json) logs no event of its own:
 its log must stay the beginning of its locker's, whose next replication it then receives.
+
+A copy in a bucket (s3://...) is checked the same way: its newest catalogue, checkpoints.log,
+keys and docket.json (each key's original, locked version) are downloaded into a scratch
+folder in this locker's tmp/, removed after (or, after a kill, when the locker next opens),
+and only the blobs to be repaired are read from the bucket, each its original version and
+checked against its name before it is used (store/s3.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,13 +32,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from docket.catalogue.database import reading
 from docket.copies import holdings, snapshot, transfer
-from docket.copies.destination import REPLICA_NAME
+from docket.copies.bucket import Bucket
+from docket.copies.destination import REPLICA_NAME, Folder
 from docket.copies.holdings import Holding
 from docket.copies.replicate import whole_lines
 from docket.custody import log, merkle, witness
-from docket.errors import CopyError
+from docket.errors import BlobMismatchError, CopyError
 from docket.locker import Locker, read_config
 from docket.store import BlobStore, FilesystemStore, scratch
+from docket.store.s3 import S3Bucket, S3Store
 from docket.verify_locker import catalogue_integrity
 
 
@@ -141,8 +150,26 @@ def _needs_catalogue(copy: Holding, target: _Target, path: Path) -> bool:
 
 def repair(path: Path, copy_path: Path, actor: str) -> Repaired:
     """Repair the locker at `path` from the copy at `copy_path`; see the module docstring."""
-    copy = holdings.read(copy_path, str(copy_path), copy=True)
-    result = Repaired(str(copy_path))
+    return _repair(path, holdings.read(copy_path, str(copy_path), copy=True), actor)
+
+
+def repair_from_bucket(path: Path, bucket: S3Bucket, actor: str) -> Repaired:
+    """Repair the locker at `path` from the copy in `bucket`; see the module docstring."""
+    tmp = path / "tmp"
+    if not tmp.is_dir():
+        raise CopyError(f"{path}: not a locker (no tmp/ folder); nothing repaired")
+    with scratch.folder(tmp, "repair") as work:
+        folder = Folder(work / "copy")
+        Bucket(bucket, 1).download_files(folder)
+        (folder.root / "cache").mkdir()
+        blobs = S3Store(folder.root, bucket, 1)  # read only: the retention is never used
+        copy = holdings.read(folder.root, bucket.url, copy=True)
+        copy = dataclasses.replace(copy, blobs=set(blobs.digests()), store=blobs)
+        return _repair(path, copy, actor)
+
+
+def _repair(path: Path, copy: Holding, actor: str) -> Repaired:
+    result = Repaired(copy.label)
     with Locker(path, read_config(path), writable=False) as locker:
         target = _read_target(locker)
         _check_copy(copy, locker, target)
@@ -160,11 +187,11 @@ def repair(path: Path, copy_path: Path, actor: str) -> Repaired:
     try:
         referenced = target.referenced
         if replace:
-            with Locker(copy_path, read_config(copy_path), writable=False) as source:
+            with Locker(copy.path, read_config(copy.path), writable=False) as source:
                 snapshot.take(source.engine, prepared)
             with snapshot.opened(prepared) as conn:
                 if snapshot.leaves(conn)[: len(copy.leaves)] != copy.leaves:
-                    raise CopyError(f"{copy_path}: changed while it was read; run repair again")
+                    raise CopyError(f"{copy.label}: changed while it was read; run repair again")
                 referenced = snapshot.referenced_blobs(conn)
         _repair_blobs(store, copy, referenced, result)
         if replace:
@@ -182,7 +209,7 @@ def repair(path: Path, copy_path: Path, actor: str) -> Repaired:
                 actor,
                 "locker.repaired",
                 details={
-                    "from": str(copy_path),
+                    "from": copy.label,
                     "blobs_restored": result.restored,
                     "blobs_replaced": result.replaced,
                     "catalogue_events": list(result.catalogue) if result.catalogue else None,
@@ -215,7 +242,7 @@ def _repair_blobs(
                     transfer.put_blob(stream, name, store.objects, store.tmp, replace=damaged)
                 elif store.put(stream, label=f"blob {name}").digest.sha256 != name:
                     raise CopyError(f"blob {name}: its bytes in {copy.label} do not match")
-        except CopyError:
+        except (CopyError, BlobMismatchError):
             result.unrepaired.append((name, f"damaged in {copy.label} too"))
             continue
         (result.replaced if damaged else result.restored).append(name)
