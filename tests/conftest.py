@@ -1,16 +1,19 @@
-"""Shared fixtures: a fresh locker in tmp_path, synthetic media, and a CLI runner."""
+"""Shared fixtures: a fresh locker in tmp_path, synthetic media, a CLI runner, a small full
+disk (tmpfs), and an S3-compatible server (moto, an emulator, or a real endpoint)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,6 +27,9 @@ from docket.cli import main
 from docket.ingest.run import IngestOptions, IngestSummary, ingest
 from docket.locker import Locker
 from docket.web.app import create_app
+
+if TYPE_CHECKING:
+    import s3_server  # imported by the fixtures that start a server: boto3 and moto are slow
 
 FACTS = PhotoFacts("2024:03:01 12:34:56", "+03:00", 33.5043, 36.2842, 712.5)
 
@@ -99,6 +105,52 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
 def docket_command() -> list[str]:
     """The CLI as a separate process, for tests that must kill or race it."""
     return [sys.executable, "-m", "docket.cli"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 6 MiB tmpfs: a real full disk (skipped where one cannot be mounted)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[s3_server.Endpoint]:
+    """moto, an emulator of S3, in server mode on loopback: one per test module."""
+    import s3_server
+
+    with s3_server.moto() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["moto", "real"])
+def endpoint(
+    request: pytest.FixtureRequest, moto_endpoint: s3_server.Endpoint
+) -> s3_server.Endpoint:
+    """Each S3 test runs on moto, and again on the real endpoint DOCKET_TEST_S3_URL names
+    (skipped without one)."""
+    import s3_server
+
+    if request.param == "moto":
+        return moto_endpoint
+    real = s3_server.real()
+    if real is None:
+        pytest.skip(f"no real S3 endpoint: set {s3_server.REAL_URL_VARIABLE} to run against one")
+    return real
 
 
 # The web app's world: shared by the in-process web tests.

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import subprocess
 import time
 from pathlib import Path
 
-from conftest import docket_command, photo
+from conftest import photo
+from kills import ingest_killed
 
 from docket.locker import Locker
 from docket.store.filesystem import hash_stream
@@ -58,32 +55,11 @@ def test_sigkill_at_random_points_loses_nothing_acknowledged(tmp_path: Path) -> 
     for run in range(RUNS):
         batch = tmp_path / f"batch{run}"
         make_batch(batch, run)
-        process = subprocess.Popen(
-            [*docket_command(), "ingest", "--locker", str(locker_path), "--json", str(batch)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert process.stdout is not None
         # Kill after a random number of acknowledged files plus a random few milliseconds, so
         # the kill lands in every stage: hashing, fsync, the transaction, metadata, checkpoint.
-        lines: list[bytes] = []
-        wanted = rng.randint(0, 30)
-        while len(lines) < wanted and (line := process.stdout.readline()):
-            lines.append(line)
-        time.sleep(rng.uniform(0, 0.08))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            killed += 1
-        lines.extend(process.stdout.read().splitlines())
-        process.wait()
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the kill can cut the last line short; it was not acknowledged
-            if record.get("type") == "file" and record["status"] in ("new", "held"):
-                acknowledged[record["sha256"]] = record["name"]
+        was_running, stored = ingest_killed(locker_path, batch, rng, 30, 0.08)
+        killed += was_running
+        acknowledged.update(stored)
 
         with Locker.open(locker_path) as locker:
             report = verify(locker)

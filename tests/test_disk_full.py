@@ -13,15 +13,13 @@ from typing import Any
 import pytest
 from conftest import photo
 from sqlalchemy import select
-from test_limits import assert_one_line, fill, small_disk
+from test_limits import assert_one_line, fill
 from tsa import running_authority
 
 from docket.analyse.batch import unanalysed
 from docket.catalogue import schema
 from docket.locker import Locker
 from docket.verify import verify
-
-__all__ = ["small_disk"]  # the fixture, used by name
 
 Run = Callable[..., Any]
 

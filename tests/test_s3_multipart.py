@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -30,24 +29,6 @@ from docket.store.bucket import S3Bucket
 from docket.verify import verify
 
 MiB = 1024**2
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[s3_server.Endpoint]:
-    with s3_server.moto() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(params=["moto", "real"])
-def endpoint(
-    request: pytest.FixtureRequest, moto_endpoint: s3_server.Endpoint
-) -> s3_server.Endpoint:
-    if request.param == "moto":
-        return moto_endpoint
-    real = s3_server.real()
-    if real is None:
-        pytest.skip(f"no real S3 endpoint: set {s3_server.REAL_URL_VARIABLE} to run these")
-    return real
 
 
 @pytest.fixture(autouse=True)

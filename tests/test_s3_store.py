@@ -15,10 +15,8 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -28,8 +26,9 @@ from typing import Any
 import pytest
 import s3_server
 from botocore.exceptions import ClientError
-from conftest import PASSWORD, docket_command, fresh_database, photo, sign_in, take
+from conftest import PASSWORD, fresh_database, photo, sign_in, take
 from fastapi.testclient import TestClient
+from kills import ingest_killed
 from sqlalchemy import select
 
 from docket import accounts, gc
@@ -47,28 +46,6 @@ from docket.locker import Locker
 from docket.store.bucket import Location, S3Bucket
 from docket.verify import verify
 from docket.web.app import create_app
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[s3_server.Endpoint]:
-    with s3_server.moto() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(params=["moto", "real"])
-def endpoint(
-    request: pytest.FixtureRequest, moto_endpoint: s3_server.Endpoint
-) -> s3_server.Endpoint:
-    if request.param == "moto":
-        return moto_endpoint
-    real = s3_server.real()
-    if real is None:
-        pytest.skip(
-            f"no real S3 endpoint: set {s3_server.REAL_URL_VARIABLE}=s3://bucket/prefix?"
-            "endpoint=...&region=... (a bucket with Object Lock; AWS credentials in the "
-            "environment) to run these tests against it"
-        )
-    return real
 
 
 def _later(days: int = 1) -> datetime.datetime:
@@ -454,27 +431,6 @@ def test_gc_delete_is_refused_on_a_locked_stray(
             locker.store.remove_stray(stray.sha256)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 6 MiB tmpfs: a real full disk (skipped where one cannot be mounted)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root and mount(8)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
 def test_a_full_disk_under_the_cache_is_a_clear_error(
     cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, small_disk: Path
 ) -> None:
@@ -574,30 +530,9 @@ def test_sigkill_during_ingest_to_a_bucket_loses_nothing_acknowledged(
         photo(batch, "photo.jpg", seed=100 + run)
         for i in range(12):
             (batch / f"blob{i:02}.bin").write_bytes(rng.randbytes(rng.choice([1, 64, 256]) << 10))
-        process = subprocess.Popen(
-            [*docket_command(), "ingest", "--locker", str(path), "--json", str(batch)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert process.stdout is not None
-        lines: list[bytes] = []
-        wanted = rng.randint(0, 12)
-        while len(lines) < wanted and (line := process.stdout.readline()):
-            lines.append(line)
-        time.sleep(rng.uniform(0, 0.05))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            killed += 1
-        lines.extend(process.stdout.read().splitlines())
-        process.wait()
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the kill can cut the last line short; it was not acknowledged
-            if record.get("type") == "file" and record["status"] in ("new", "held"):
-                acknowledged.add(record["sha256"])
+        was_running, stored = ingest_killed(path, batch, rng, 12, 0.05)
+        killed += was_running
+        acknowledged.update(stored)
         with Locker.open(path) as locker:
             report = verify(locker)
             assert report.ok, f"run {run}: " + "; ".join(str(p) for p in report.problems)
