@@ -3,6 +3,9 @@ made and checked, a blob damaged as a fault would damage it."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,18 @@ def events(path: Path, action: str) -> list[dict[str, Any]]:
 def sqlite_only(locker: Locker) -> None:
     if locker.engine.dialect.name != "sqlite":
         pytest.skip("a fault in the locker's SQLite catalogue file")
+
+
+@contextmanager
+def older_catalogue_put_back(locker: Locker, tmp_path: Path) -> Iterator[None]:
+    """The locker's SQLite catalogue as it is now is put back over it when the block ends
+    (an older backup restored, a lost WAL): whatever the block recorded is its lost tail."""
+    sqlite_only(locker)
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
+    yield
+    locker.close()
+    for suffix in ("-wal", "-shm"):
+        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(saved, locker.path / "catalogue.sqlite")

@@ -21,6 +21,7 @@ from copies_help import (
     events,
     filled,
     flip_byte,
+    older_catalogue_put_back,
     sqlite_only,
     verified,
 )
@@ -156,18 +157,11 @@ def test_a_flipped_byte_in_the_source_is_refused_by_name(
 def test_a_locker_that_lost_its_tail_is_not_copied_over_its_replica(
     locker: Locker, tmp_path: Path
 ) -> None:
-    sqlite_only(locker)
     filled(locker, tmp_path, 1)
-    locker.close()
-    saved = tmp_path / "saved.sqlite"
-    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
-    filled(locker, tmp_path, 2)
-    replica = copy_of(locker, tmp_path / "replica")
-    kept = (replica / "catalogue.sqlite").read_bytes()
-    locker.close()
-    for suffix in ("-wal", "-shm"):
-        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    with older_catalogue_put_back(locker, tmp_path):
+        filled(locker, tmp_path, 2)
+        replica = copy_of(locker, tmp_path / "replica")
+        kept = (replica / "catalogue.sqlite").read_bytes()
     with pytest.raises(CopyError, match="the catalogue does not hold checkpoint 2 of"):
         copy_of(locker, replica)
     assert (replica / "catalogue.sqlite").read_bytes() == kept
@@ -330,17 +324,10 @@ def test_a_deleted_and_a_flipped_blob_are_repaired_from_a_copy(
 
 
 def test_a_lost_catalogue_tail_is_repaired_from_a_copy(locker: Locker, tmp_path: Path) -> None:
-    sqlite_only(locker)
     filled(locker, tmp_path, 1)
-    locker.close()
-    saved = tmp_path / "saved.sqlite"
-    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
-    [lost] = filled(locker, tmp_path, 2)
-    one = copy_of(locker, tmp_path / "one")
-    locker.close()
-    for suffix in ("-wal", "-shm"):
-        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    with older_catalogue_put_back(locker, tmp_path):
+        [lost] = filled(locker, tmp_path, 2)
+        one = copy_of(locker, tmp_path / "one")
     assert any("are missing" in p for p in verified(locker.path))
     done = repair(locker.path, one, "tester")
     assert done.catalogue is not None and done.catalogue[1] > done.catalogue[0]
@@ -419,17 +406,10 @@ def test_repair_refuses_a_copy_with_a_forged_log(
 
 
 def test_repair_refuses_a_copy_behind_a_lost_tail(locker: Locker, tmp_path: Path) -> None:
-    sqlite_only(locker)
     filled(locker, tmp_path, 1)
     old = copy_of(locker, tmp_path / "old")
-    locker.close()
-    saved = tmp_path / "saved.sqlite"
-    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
-    filled(locker, tmp_path, 2)
-    locker.close()
-    for suffix in ("-wal", "-shm"):
-        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    with older_catalogue_put_back(locker, tmp_path):
+        filled(locker, tmp_path, 2)
     with pytest.raises(CopyError, match="the copy is behind and cannot restore"):
         repair(locker.path, old, "tester")
 

@@ -4,14 +4,13 @@ against a real endpoint."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import s3_server
 from conftest import photo, take
-from copies_help import blob, events, filled, flip_byte, sqlite_only, verified
+from copies_help import blob, events, filled, flip_byte, older_catalogue_put_back, verified
 
 from docket.copies.audit import audit
 from docket.copies.bucket import Bucket
@@ -176,18 +175,11 @@ def test_a_deleted_and_a_flipped_blob_are_repaired_from_a_bucket_copy(
 def test_a_lost_catalogue_tail_is_repaired_from_a_bucket_copy(
     locker: Locker, tmp_path: Path, endpoint: s3_server.Endpoint
 ) -> None:
-    sqlite_only(locker)
     filled(locker, tmp_path, 1)
-    locker.close()
-    saved = tmp_path / "saved.sqlite"
-    shutil.copyfile(locker.path / "catalogue.sqlite", saved)
-    [lost] = filled(locker, tmp_path, 2)
     url = endpoint.locked_url()
-    to_bucket(locker, url)
-    locker.close()
-    for suffix in ("-wal", "-shm"):
-        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
-    shutil.copyfile(saved, locker.path / "catalogue.sqlite")
+    with older_catalogue_put_back(locker, tmp_path):
+        [lost] = filled(locker, tmp_path, 2)
+        to_bucket(locker, url)
     assert any("are missing" in p for p in verified(locker.path))
     done = repair_from_bucket(locker.path, S3Bucket.open(url), "tester")
     assert done.catalogue is not None and done.catalogue[1] > done.catalogue[0]
