@@ -21,7 +21,7 @@ from wacz.validate import Validation  # type: ignore[import-untyped]
 from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
 from web_site import Site, make_site, self_signed, serve, serve_proxy
 
-from docket.capture.guard import CaptureRefusedError
+from docket.capture.guard import CaptureRefusedError, Guard
 from docket.capture.run import Capture, CaptureOptions, capture
 from docket.catalogue import schema
 from docket.custody import log
@@ -197,6 +197,15 @@ def test_a_page_cannot_open_pop_ups_or_take_the_browser_elsewhere(
     assert "/elsewhere.html" not in site.paths()
     assert any("pop-up" in note for note in done.notes)
     assert any("tried to go to" in note for note in done.notes)
+
+
+@pytest.mark.parametrize(
+    "url", ["", "http://", "http://[::1", "http://host:99999/", "javascript:alert(1)", "//x/"]
+)
+def test_what_is_not_a_web_address_is_refused_on_one_line(url: str) -> None:
+    with pytest.raises(CaptureRefusedError, match="refused") as refused:
+        Guard().check(url)
+    assert "\n" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -28,29 +27,6 @@ def _urls(urls: tuple[str, ...], from_file: Path | None) -> list[str]:
     if not found:
         raise DocketError("give at least one URL, or --from-file with one URL per line")
     return found
-
-
-def _as_dict(done: Capture) -> dict[str, Any]:
-    return {
-        "url": done.url,
-        "final_url": done.final_url,
-        "status": done.status,
-        "captured_at": done.captured_at,
-        "timed_out": done.timed_out,
-        "event": done.event,
-        "parts": [
-            {
-                "kind": part.kind,
-                "name": part.name,
-                "sha256": part.sha256,
-                "media_type": part.media_type,
-                "size": part.size,
-                "new": part.new,
-            }
-            for part in done.parts
-        ],
-        "notes": done.notes,
-    }
 
 
 def _echo(done: Capture) -> None:
@@ -138,7 +114,7 @@ def capture_command(
                     click.echo(f"failed   {exc}")
             else:
                 if as_json:
-                    click.echo(json.dumps(_as_dict(done), ensure_ascii=False))
+                    click.echo(json.dumps(done.summary(), ensure_ascii=False))
                 else:
                     _echo(done)
             progress.advance(index, index)

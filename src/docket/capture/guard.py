@@ -50,7 +50,11 @@ class Guard:
 
     def check(self, url: str) -> None:
         """Raise CaptureRefusedError naming the URL and the reason, or return."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (a port out of range raises here)
+        except ValueError as exc:
+            raise CaptureRefusedError(f"{url[:200]}: refused: not a URL ({exc})") from exc
         if parts.scheme.lower() not in SCHEMES:
             raise CaptureRefusedError(
                 f"{url[:200]}: refused: only http and https can be captured, not "

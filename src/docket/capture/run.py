@@ -83,6 +83,29 @@ class Capture:
     def wacz(self) -> Part:
         return self.parts[0]
 
+    def summary(self) -> dict[str, object]:
+        """What the CLI's --json and the web app's JSON answer say of a capture."""
+        return {
+            "url": self.url,
+            "final_url": self.final_url,
+            "status": self.status,
+            "captured_at": self.captured_at,
+            "timed_out": self.timed_out,
+            "event": self.event,
+            "parts": [
+                {
+                    "kind": part.kind,
+                    "name": part.name,
+                    "sha256": part.sha256,
+                    "media_type": part.media_type,
+                    "size": part.size,
+                    "new": part.new,
+                }
+                for part in self.parts
+            ],
+            "notes": self.notes,
+        }
+
 
 @dataclass
 class _Staged:

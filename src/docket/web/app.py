@@ -23,6 +23,7 @@ from docket.locker import Locker
 from docket.web import (
     DEFAULT_MAX_UPLOAD,
     admin_log,
+    capture_routes,
     case_routes,
     incident_routes,
     item_routes,
@@ -66,6 +67,7 @@ def create_app(
     app.include_router(case_routes.router)
     app.include_router(item_routes.router)
     app.include_router(team_routes.router)
+    app.include_router(capture_routes.router)
 
     @app.exception_handler(DocketError)
     def on_error(request: Request, exc: DocketError) -> Response:

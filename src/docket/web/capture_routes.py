@@ -1,0 +1,68 @@
+"""Capturing a web page from a case: the same capture as `docket capture`, into that case,
+by those who may upload to it; a page for browsers, JSON for programs.
+
+The server never captures its own network: `file:`, `data:` and loopback, private and
+link-local addresses are refused, and nothing sent from a browser lifts that, so the web app
+cannot be made a scanner of the network it runs in. A server whose captures must leave
+through a proxy (Tor, say) names it in DOCKET_CAPTURE_PROXY when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from docket.capture.run import CaptureOptions, capture
+from docket.web.guard import (
+    TEMPLATES,
+    CaseId,
+    LockerDep,
+    Person,
+    allowed_case,
+    check_csrf,
+    transaction,
+)
+
+PROXY_VARIABLE = "DOCKET_CAPTURE_PROXY"
+MAX_URL = 8192
+
+router = APIRouter()
+
+
+@router.get("/cases/{case_id}/capture", response_class=HTMLResponse)
+def capture_form(request: Request, case_id: CaseId, who: Person, locker: LockerDep) -> Response:
+    with transaction(locker) as conn:
+        case_name, _ = allowed_case(conn, who[0], case_id, "upload")
+    context = {"user": who[0], "csrf": who[1], "case_id": case_id, "case": case_name}
+    return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": None})
+
+
+@router.post("/cases/{case_id}/capture")
+def capture_page(
+    request: Request,
+    case_id: CaseId,
+    who: Person,
+    locker: LockerDep,
+    url: Annotated[str, Form(max_length=MAX_URL)],
+    note: Annotated[str, Form(max_length=4096)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Any:
+    """Capture `url` into the case (a DocketError, such as a refused address, answers 400
+    with its one line)."""
+    check_csrf(who[1], csrf)
+    with transaction(locker) as conn:
+        case_name, _ = allowed_case(conn, who[0], case_id, "upload")
+    options = CaptureOptions(
+        collector=who[0].name,
+        case=case_name,
+        note=note.strip() or None,
+        proxy=os.environ.get(PROXY_VARIABLE) or None,
+    )
+    done = capture(locker, url.strip(), options)
+    if "text/html" in request.headers.get("accept", ""):
+        context = {"user": who[0], "csrf": who[1], "case_id": case_id, "case": case_name}
+        return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": done})
+    return done.summary()
