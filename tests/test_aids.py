@@ -3,12 +3,15 @@ by `docket aids`, and each picture signal right on its known case and quiet on a
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from aids_evidence import jpeg, painted, saved_twice, scene, set_thumbnails
+from aids_evidence import decoded, jpeg, painted, saved_twice, scene, set_thumbnails
 from conftest import sign_in, take
+from PIL import Image
 from sqlalchemy import select
 
 from docket.aids.steps import PictureForensicsStep
@@ -163,3 +166,44 @@ def test_the_court_report_lists_the_proven_aids_with_tool_versions(
     assert "<b>signal</b>, double-compression: <span dir=auto>saved before at about" in report
     assert "<b>picture-forensics</b> version 1, ok (event" in report
     assert "; pillow 13" in report and "; c2pa-python " in report
+
+
+def test_a_broken_exif_thumbnail_is_a_signal_not_a_failed_step(
+    worker: ImageWorker, tmp_path: Path
+) -> None:
+    path = tmp_path / "broken-thumbnail.jpg"
+    path.write_bytes(jpeg(scene(11), 90))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xdb" + bytes(range(256)) * 8)  # a JPEG start, then junk
+    subprocess.run(
+        ["exiftool", "-q", "-overwrite_original", f"-ThumbnailImage<={broken}", str(path)],
+        check=True,
+    )
+    found = findings(worker, path, tmp_path / "out")["exif-thumbnail"]
+    assert found["finding"] == "signal"
+    assert "cannot be decoded" in found["summary"]
+
+
+def test_tables_that_are_not_libjpegs_are_named_so(worker: ImageWorker, tmp_path: Path) -> None:
+    path = tmp_path / "own-tables.jpg"
+    own = [[max(1, (i * 7) % 50) for i in range(64)], [max(1, (i * 5) % 60) for i in range(64)]]
+    scene(12).save(path, "JPEG", qtables=own)
+    found = findings(worker, path, tmp_path / "out")["jpeg-quantisation"]
+    assert found["details"]["libjpeg_standard"] is False
+    assert "own tables" in found["summary"]
+    assert found["details"]["tables"]["0"] == own[0]
+
+
+def test_error_levels_brighten_a_region_pasted_from_an_unsaved_picture(
+    worker: ImageWorker, tmp_path: Path
+) -> None:
+    pasted = decoded(jpeg(scene(13), 60))  # the scene, saved once at 60
+    pasted.paste(scene(14).crop((0, 0, 96, 96)), (160, 96))  # never saved as a JPEG
+    path = tmp_path / "pasted.jpg"
+    path.write_bytes(jpeg(pasted, 95))
+    findings(worker, path, tmp_path / "out")
+    with Image.open(tmp_path / "out" / "error_levels.png") as levels:
+        grey = np.asarray(levels, dtype=np.float32)
+    inside = grey[104:184, 168:248].mean()
+    outside = np.concatenate([grey[:, :150].ravel(), grey[:, 260:].ravel()]).mean()
+    assert inside > 2 * outside

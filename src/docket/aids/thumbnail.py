@@ -92,14 +92,18 @@ def signal(image: Image.Image, picture: Image.Image, orientation: int = 1) -> Si
     data = embedded(image)
     if data is None:
         return Signal(NAME, "not checked", "no EXIF thumbnail in the file", EXPLANATION)
-    with Image.open(io.BytesIO(data)) as stored:
-        if stored.width * stored.height > THUMBNAIL_PIXELS:
-            return Signal(NAME, "not checked", "the EXIF thumbnail is too large", EXPLANATION)
-        stored.load()
-        turn = UPRIGHT.get(orientation)
-        thumb = stored.transpose(turn) if turn is not None else stored
-        whole, region = differences(thumb, picture)
-        size = thumb.size
+    try:
+        with Image.open(io.BytesIO(data)) as stored:
+            if stored.width * stored.height > THUMBNAIL_PIXELS:
+                return Signal(NAME, "not checked", "the EXIF thumbnail is too large", EXPLANATION)
+            stored.load()
+            turn = UPRIGHT.get(orientation)
+            thumb = stored.transpose(turn) if turn is not None else stored
+            whole, region = differences(thumb, picture)
+            size = thumb.size
+    except (OSError, SyntaxError, ValueError) as exc:  # the picture itself may be fine
+        summary = f"the EXIF thumbnail cannot be decoded ({type(exc).__name__})"
+        return Signal(NAME, "signal", summary, EXPLANATION, {"error": str(exc)[:200]})
     details = {
         "thumbnail_size": list(size),
         "whole_difference": round(whole, 2),
