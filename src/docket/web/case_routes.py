@@ -187,6 +187,7 @@ def case_page(
             "items": items,
             "filters": filters,
             "page_size": PAGE_SIZE,
+            "methods": uploads.METHODS,
         },
     )
 
@@ -261,12 +262,11 @@ async def upload(request: Request, case_id: CaseId, who: Person, locker: LockerD
             ingest,
             locker,
             [os.fsencode(scratch)],
-            IngestOptions(
-                collector=who[0].name,
-                case=case_name,
-                note="uploaded in the browser",
-                method="upload",
-                relative_to=os.fsencode(scratch),
+            uploads.with_collection(
+                IngestOptions(
+                    collector=who[0].name, case=case_name, relative_to=os.fsencode(scratch)
+                ),
+                fields,
             ),
         )
     outcomes = [o.__dict__ for o in summary.outcomes]

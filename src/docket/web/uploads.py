@@ -9,6 +9,10 @@ Each file keeps the name the browser sent, as bytes: its last path component, NU
 replaced by U+FFFD, and a name longer than a file name may be cut (its suffix kept). A name
 repeated in one upload goes into a subfolder of its own. A full disk answers 507 and leaves
 nothing behind.
+
+The form's collection fields (source, note, URL of origin, time collected, method) go on
+every acquisition of the upload (docket.ingest.collection checks them before anything is
+stored); the collector is always the signed-in person, whose name the custody log records.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +30,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from docket.errors import DiskFullError, DocketError, is_disk_full
+from docket.ingest import collection
+from docket.ingest.run import IngestOptions
 from docket.locker import Locker
 
 MAX_FILES = 1000
@@ -50,8 +57,30 @@ OPENAPI: dict[str, Any] = {
 }
 
 
+# The form's collection fields, named as IngestOptions names them.
+COLLECTION_FIELDS = ("source", "note", "url_of_origin", "collected_at", "method")
+DEFAULT_NOTE = "uploaded in the browser"
+# What the form offers: how the collector got the files, or plain "upload" (Docket sets the rest).
+METHODS = tuple(m for m in collection.METHODS if m not in ("import", "capture"))
+
+
 class UploadError(DocketError):
     """The upload's body is not the form the page sends."""
+
+
+def with_collection(options: IngestOptions, fields: dict[str, str]) -> IngestOptions:
+    """`options` with the upload's collection fields; blank ones are not given."""
+    given = {name: fields.get(name, "").strip() or None for name in COLLECTION_FIELDS}
+    if given["method"] not in (None, *METHODS):
+        raise UploadError(f"method {given['method']!r} is not one of: {', '.join(METHODS)}")
+    return replace(
+        options,
+        source=given["source"],
+        note=given["note"] or DEFAULT_NOTE,
+        url_of_origin=given["url_of_origin"],
+        collected_at=given["collected_at"],
+        method=given["method"] or "upload",
+    )
 
 
 @contextmanager
