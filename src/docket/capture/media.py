@@ -1,58 +1,25 @@
-"""Video and audio on a captured page, taken whole with yt-dlp (as a library).
-
-yt-dlp knows the players of many sites, and its generic extractor finds HTML5 <video> and
-<audio> sources and HLS or DASH streams on any other page. Every URL it chose is put to the
-guard before anything is downloaded, the capture's proxy is yt-dlp's proxy, each file is capped
-at what is left of the capture's size cap, and nothing is post-processed (no remux, no fixup):
-a direct file's bytes are the bytes the server sent. Like the browser, it accepts any
-certificate (the WARC records whether the browser trusted it). yt-dlp itself never prints here.
-"""
+"""Video and audio on a captured page, taken by yt-dlp in a sandboxed worker
+(_media_worker.py): its own process, a memory limit, and at most MEDIA_TIMEOUT seconds in all,
+after which it is stopped and the capture notes that the video was not taken."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yt_dlp  # type: ignore[import-untyped]
-
+from docket.analyse.sandbox import AnalysisError, run_worker
 from docket.capture.guard import Guard
 
-MAX_ENTRIES = 20
+MEDIA_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
 class Download:
     url: str  # the media's own URL (a stream's manifest for HLS/DASH)
     path: Path
-    title: str
 
 
-class _Silent:
-    """yt-dlp's logger: its messages are collected, never printed."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def debug(self, message: str) -> None: ...
-
-    def info(self, message: str) -> None: ...
-
-    def warning(self, message: str) -> None: ...
-
-    def error(self, message: str) -> None:
-        self.errors.append(message)
-
-
-def _urls(info: dict[str, Any]) -> list[str]:
-    urls = [str(info["url"])] if info.get("url") else []
-    for requested in info.get("requested_formats") or []:
-        if requested.get("url"):
-            urls.append(str(requested["url"]))
-    return urls
-
-
-def download(
+def take(
     page_url: str,
     folder: Path,
     guard: Guard,
@@ -61,61 +28,18 @@ def download(
     timeout: float,
 ) -> tuple[list[Download], list[str]]:
     """The page's video and audio, downloaded into `folder`; and notes of what was not."""
-    logger = _Silent()
-    options: dict[str, Any] = {
-        "logger": logger,
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "proxy": proxy or "",
-        "socket_timeout": timeout,
-        "max_filesize": max_bytes,
-        "format": "best/bestvideo/bestaudio",
-        "fixup": "never",
-        "hls_prefer_native": True,  # segments appended as sent; ffmpeg would remux them
-        "nocheckcertificate": True,  # as the browser: a broken certificate is recorded, not fatal
-        "postprocessors": [],
-        "cachedir": False,
-        "playlistend": MAX_ENTRIES,
-        "paths": {"home": str(folder), "temp": str(folder)},
-        "outtmpl": "%(autonumber)03d.%(ext)s",
-        "restrictfilenames": True,
-        "overwrites": True,
-        "retries": 2,
-        "fragment_retries": 2,
+    request = {
+        "page_url": page_url,
+        "folder": str(folder),
+        "allow_private_network": guard.allow_private_network,
+        "proxy": proxy,
+        "max_bytes": max_bytes,
+        "timeout": timeout,
     }
-    notes: list[str] = []
-    found: list[Download] = []
-    with yt_dlp.YoutubeDL(options) as ydl:
-        try:
-            info = ydl.extract_info(page_url, download=False)
-        except Exception as exc:  # yt-dlp parses what the site sends: any failure is a note
-            return [], [f"no video taken by yt-dlp: {(str(exc).splitlines() or ['?'])[0]}"]
-        entries = info.get("entries") if info.get("_type") == "playlist" else [info]
-        for entry in list(entries or [])[:MAX_ENTRIES]:
-            if not entry:
-                continue
-            refused = [url for url in _urls(entry) if not guard.allows(url)]
-            if refused:
-                notes.append(f"{refused[0][:200]}: not downloaded: refused by the guard")
-                continue
-            try:
-                done = ydl.process_ie_result(entry, download=True)
-            except Exception:  # as above: the site's answer failed yt-dlp, not the capture
-                notes.append(f"{entry.get('webpage_url', page_url)}: video not downloaded")
-                continue
-            url = str(done.get("manifest_url") or done.get("url") or page_url)
-            files = [
-                Path(d["filepath"])
-                for d in done.get("requested_downloads") or []
-                if "filepath" in d
-            ]
-            kept = [path for path in files if path.exists()]
-            if not kept:
-                notes.append(
-                    f"{url[:200]}: video not downloaded: no file came back (over the "
-                    f"{max_bytes} bytes left of the capture's size cap, or it failed)"
-                )
-            found += [Download(url, path, str(done.get("title") or "")) for path in kept]
-    notes.extend(f"yt-dlp: {message}" for message in logger.errors)
-    return found, notes
+    try:
+        answer = run_worker("docket.capture._media_worker", request, MEDIA_TIMEOUT, folder)
+    except AnalysisError as exc:
+        return [], [f"video not taken: {exc} (yt-dlp)"]
+    downloads = [Download(str(d["url"]), Path(d["path"])) for d in answer["downloads"]]
+    inside = [d for d in downloads if d.path.resolve().is_relative_to(folder.resolve())]
+    return inside, [str(note) for note in answer["notes"]]

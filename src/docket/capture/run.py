@@ -196,9 +196,7 @@ def capture(
             report("downloading video")
             videos = work / "video"
             videos.mkdir()
-            downloads, more = media.download(
-                page, videos, guard, options.proxy, room, options.timeout
-            )
+            downloads, more = media.take(page, videos, guard, options.proxy, room, options.timeout)
             notes += more
             staged.files += [("video", download.url, download.path) for download in downloads]
         parts, event = _record(locker, options, staged, facts | {"notes": notes})
