@@ -188,6 +188,15 @@ def test_a_page_that_never_finishes_is_kept_as_it_stood_and_says_so(
     assert verify(locker).ok
 
 
+def test_a_video_that_never_comes_is_noted_and_the_page_kept(locker: Locker, site: Site) -> None:
+    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=3)
+    done = capture(locker, site.url("/stuck-video.html"), options)
+    assert done.timed_out and done.status == 200
+    assert by_kind(done, "video") == {}
+    assert any("video" in note and "not" in note for note in done.notes), done.notes
+    assert verify(locker).ok
+
+
 def test_a_page_cannot_open_pop_ups_or_take_the_browser_elsewhere(
     locker: Locker, site: Site
 ) -> None:

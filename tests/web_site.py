@@ -2,11 +2,12 @@
 
 Its pages are made by code: a gallery of synthetic photographs (tests/media.py) with a srcset,
 a lazily loaded picture and an MP4 made by ffmpeg; an HLS stream of the same clip; a redirect
-chain; a 404; a page that never finishes loading; a page whose script opens pop-ups and
-navigates away; a page whose parts point into this machine's network; all of it over HTTPS
-with a self-signed certificate when asked. Every request is logged with the port it came
-from, and the test proxy logs the ports of the connections it makes, so a test can prove that
-nothing reached the site except through the proxy. Nothing here is real evidence.
+chain; a 404; a page that never finishes loading, and one whose video never comes; a page
+whose script opens pop-ups and navigates away; a page whose parts point into this machine's
+network; all of it over HTTPS with a self-signed certificate when asked. Every request is
+logged with the port it came from, and the test proxy logs the ports of the connections it
+makes, so a test can prove that nothing reached the site except through the proxy. Nothing
+here is real evidence.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ new IntersectionObserver((seen, observer) => {
 
 _SLOW = b"""<!doctype html><html><head><title>Still loading</title></head><body>
 <p>This page never finishes loading.</p><img src="/hang.jpg"></body></html>"""
+
+_STUCK_VIDEO = b"""<!doctype html><html><head><title>A video that never comes</title></head>
+<body><video controls src="/hang.mp4"></video></body></html>"""
 
 _RESTLESS = b"""<!doctype html><html><head><title>Restless page</title></head><body>
 <p>A page that opens pop-ups and leaves.</p><img src="/img/astronaut.jpg" width="100">
@@ -168,7 +172,9 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, _PROBE.replace(b"PORT", str(site.port).encode()), html)
             elif path == "/slow.html":
                 self.send(200, _SLOW, html)
-            elif path == "/hang.jpg":
+            elif path == "/stuck-video.html":
+                self.send(200, _STUCK_VIDEO, html)
+            elif path in ("/hang.jpg", "/hang.mp4"):
                 site.stop.wait(120)  # never answers while the test runs
             elif path == "/restless.html":
                 self.send(200, _RESTLESS, html)
