@@ -19,7 +19,6 @@ twice are one item with two acquisitions.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -133,9 +132,8 @@ def capture(
     locker: Locker,
     url: str,
     options: CaptureOptions,
-    report: Callable[[str], None] = lambda _line: None,
 ) -> Capture:
-    """Capture `url` into the locker (see the module docstring); `report` hears each stage."""
+    """Capture `url` into the locker (see the module docstring)."""
     locker.require_signing_key()
     guard = Guard(options.allow_private_network, proxied=options.proxy is not None)
     guard.check(url)
@@ -152,7 +150,6 @@ def capture(
                 warc.exchange(exchange)
                 staged.keep_media(exchange)
 
-            report(f"loading {url}")
             loaded = load(url, work, guard, settings, sink)
             facts = {
                 "url": url,
@@ -174,7 +171,6 @@ def capture(
             warc.resource(f"urn:text:{page}", "text/plain; charset=utf-8", text, started)
             about = facts | {"links": loaded.links, "notes": loaded.notes}
             warc.metadata(f"urn:capture:{url}", about, warc_date(started))
-        report(f"packaging {warc.records} WARC records")
         package = wacz.package(
             warc.path, work / "capture.wacz", page, loaded.title, loaded.text, started
         )
@@ -193,14 +189,12 @@ def capture(
         if loaded.videos and room <= 0:
             notes.append("video not downloaded: the capture's size cap was reached")
         elif loaded.videos:
-            report("downloading video")
             videos = work / "video"
             videos.mkdir()
             downloads, more = media.take(page, videos, guard, options.proxy, room, options.timeout)
             notes += more
             staged.files += [("video", download.url, download.path) for download in downloads]
         parts, event = _record(locker, options, staged, facts | {"notes": notes})
-    report("analysing")
     summary = analyse(locker, [part.sha256 for part in parts], options.collector)
     checkpoint = summary.checkpoint
     if checkpoint is None:
