@@ -201,12 +201,15 @@ class FilesystemStore:
 
     def digests(self) -> Iterator[str]:
         """Every blob name present, whether or not the catalogue knows it."""
-        if not self.objects.is_dir():
+        try:
+            prefixes = sorted(
+                (entry.name, entry.path) for entry in os.scandir(self.objects) if entry.is_dir()
+            )
+        except FileNotFoundError:
             return
-        for prefix in sorted(self.objects.iterdir()):
-            if prefix.is_dir():
-                for blob in sorted(prefix.iterdir()):
-                    yield prefix.name + blob.name
+        for name, path in prefixes:  # names as strings: a Path per blob costs more than a listing
+            for blob in sorted(os.listdir(path)):
+                yield name + blob
 
     def protection(self) -> Iterator[tuple[str, str | None]]:
         """Each blob's name, and why it is not read-only (None when it is)."""
