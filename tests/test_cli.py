@@ -78,6 +78,9 @@ def test_ingest_json_lines_then_ls_show_log(cli: Any, tmp_path: Path) -> None:
         "metadata.recorded",
         "previews.recorded",
         "perceptual.recorded",
+        "picture-signals.recorded",
+        "metadata-signals.recorded",
+        "content-credentials.recorded",
     ]
 
 

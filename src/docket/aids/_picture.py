@@ -39,7 +39,7 @@ def quick(path: Path, cache: PictureCache) -> list[Signal]:
             return _not_jpeg(quantisation, thumbnail)
         orientation = image.getexif().get(ORIENTATION, 1)
         found = [quantisation.signal(tables)]
-        found.append(thumbnail.signal(image, cache.get(path), int(orientation or 1)))
+        found.append(thumbnail.signal(image, lambda: cache.get(path), int(orientation or 1)))
     return found
 
 

@@ -10,6 +10,7 @@ the black bars some cameras add, so a change in one region counts.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -85,10 +86,10 @@ UPRIGHT = {
 }
 
 
-def signal(image: Image.Image, picture: Image.Image, orientation: int = 1) -> Signal:
-    """`image`: the opened file (for its EXIF); `picture`: the decoded picture, upright (at
-    any scale no smaller than the thumbnail); `orientation`: the file's EXIF orientation,
-    which the thumbnail shares."""
+def signal(image: Image.Image, decode: Callable[[], Image.Image], orientation: int = 1) -> Signal:
+    """`image`: the opened file (for its EXIF); `decode`: gives the decoded picture, upright
+    (at any scale no smaller than the thumbnail), called only when there is a thumbnail;
+    `orientation`: the file's EXIF orientation, which the thumbnail shares."""
     data = embedded(image)
     if data is None:
         return Signal(NAME, "not checked", "no EXIF thumbnail in the file", EXPLANATION)
@@ -98,12 +99,13 @@ def signal(image: Image.Image, picture: Image.Image, orientation: int = 1) -> Si
                 return Signal(NAME, "not checked", "the EXIF thumbnail is too large", EXPLANATION)
             stored.load()
             turn = UPRIGHT.get(orientation)
-            thumb = stored.transpose(turn) if turn is not None else stored
-            whole, region = differences(thumb, picture)
-            size = thumb.size
+            thumb = stored.transpose(turn) if turn is not None else stored.copy()
     except (OSError, SyntaxError, ValueError) as exc:  # the picture itself may be fine
         summary = f"the EXIF thumbnail cannot be decoded ({type(exc).__name__})"
         return Signal(NAME, "signal", summary, EXPLANATION, {"error": str(exc)[:200]})
+    picture = decode()  # a picture that cannot be decoded fails the step, with its reason
+    whole, region = differences(thumb, picture)
+    size = thumb.size
     details = {
         "thumbnail_size": list(size),
         "whole_difference": round(whole, 2),
