@@ -114,6 +114,17 @@ def test_a_gallery_is_archived_with_its_media_whole(
     assert ImageStat.Stat(picture).stddev[0] > 10  # not blank
     [pdf] = by_kind(done, "print").values()
     assert blob(locker, pdf).startswith(b"%PDF-")
+    with locker.engine.connect() as conn:  # analysed like any ingested file
+        steps = set(
+            conn.execute(
+                select(schema.results.c.item_sha256, schema.results.c.step).where(
+                    schema.results.c.status == "ok"
+                )
+            ).all()
+        )
+    for sha in images.values():  # near-duplicate search covers captured pictures too
+        assert {(sha, "metadata"), (sha, "perceptual")} <= steps
+    assert {(video, "metadata"), (video, "keyframes")} <= steps
     assert verify(locker).ok
 
 
