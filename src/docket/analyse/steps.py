@@ -166,6 +166,10 @@ class PerceptualStep:
 
 
 KEYFRAME_INTERVAL = 2.0
+# The first minute of a video, where most short clips end, is sampled densely, so a still
+# taken between scene changes lies within a quarter second of a hashed frame.
+DENSE_INTERVAL = 0.25
+DENSE_SECONDS = 60.0
 SCENE_THRESHOLD = 0.3
 MAX_KEYFRAMES = 1000
 KEYFRAME_WIDTH = 640
@@ -173,11 +177,12 @@ _PTS_TIME = re.compile(r"Parsed_showinfo.*?pts_time:\s*([0-9.]+)")
 
 
 class KeyframesStep:
-    """Frames at every scene change and at least one every KEYFRAME_INTERVAL seconds, each kept
-    as a derivative with its time in the video, and hashed like a picture."""
+    """Frames at every scene change and at least one every DENSE_INTERVAL seconds for the first
+    DENSE_SECONDS, every KEYFRAME_INTERVAL seconds after, each kept as a derivative with its
+    time in the video, and hashed like a picture."""
 
     name = "keyframes"
-    version = "1"
+    version = "2"  # 2: dense sampling of the first DENSE_SECONDS
 
     def applies_to(self, media_type: str) -> bool:
         return _is_video(media_type)
@@ -187,7 +192,7 @@ class KeyframesStep:
         frames.mkdir()
         select = (
             f"select='eq(n\\,0)+gt(scene\\,{SCENE_THRESHOLD})"
-            f"+gte(t-prev_selected_t\\,{KEYFRAME_INTERVAL})'"
+            f"+gte(t-prev_selected_t\\,if(lt(t\\,{DENSE_SECONDS:g})\\,{DENSE_INTERVAL}\\,{KEYFRAME_INTERVAL}))'"
         )
         log = run_ffmpeg(
             blob,
@@ -216,6 +221,8 @@ class KeyframesStep:
                 "count": len(paths),
                 "recipe": {
                     "interval_seconds": KEYFRAME_INTERVAL,
+                    "dense_interval_seconds": DENSE_INTERVAL,
+                    "dense_seconds": DENSE_SECONDS,
                     "scene_threshold": SCENE_THRESHOLD,
                     "max_width": KEYFRAME_WIDTH,
                     "tools": {"ffmpeg": ffmpeg_version(), **_imaging_versions()},
