@@ -226,3 +226,32 @@ def test_a_file_whose_offset_contradicts_its_position_is_flagged(
     assert "Asia/Damascus" in signals["offset-vs-position"].summary
     assert signals["sun-position"].finding == "for review"
     assert results["metadata-signals"].tools["timezonefinder"]
+
+
+def test_a_video_remuxed_by_ffmpeg_and_a_track_time_changed_are_flagged(
+    locker: Locker, tmp_path: Path
+) -> None:
+    from docket._samples import write_video
+
+    made = write_video(tmp_path / "made.mp4")
+    changed = tmp_path / "changed.mp4"
+    changed.write_bytes(made.read_bytes())
+    subprocess.run(
+        [
+            "exiftool", "-q", "-overwrite_original", "-Track1:MediaCreateDate=2024:03:02 10:00:00",
+            str(changed),
+        ],
+        check=True,
+    )  # fmt: skip
+    take(locker, made, changed)
+    found = {}
+    with locker.engine.connect() as conn:
+        for sha256 in conn.execute(select(schema.items.c.sha256)).scalars():
+            results = {r.step: r for r in aid_results(conn, str(sha256))}
+            assert "picture-signals" not in results  # pictures only
+            signals = {s.name: s for s in results["metadata-signals"].signals}
+            found[signals["container-vs-stream-time"].finding] = signals
+    assert set(found) == {"no signal", "signal"}
+    assert "apart from the container" in found["signal"]["container-vs-stream-time"].summary
+    software_found = found["no signal"]["editing-software"]
+    assert software_found.finding == "signal" and "Lavf" in software_found.summary

@@ -1,9 +1,10 @@
 """Metadata consistency: do the file's own times and position agree with each other?
 
-Three checks, each its own signal: the capture time against the modify time; the stated UTC
-offset against the time zone at the GPS position on that date (timezonefinder's offline
-boundaries, Python's zoneinfo for the rules in force then); the GPS clock (UTC, from the
-satellites) against the capture time. Disagreement is a reason to look, not proof: cameras
+Each check its own signal: the capture time against the modify time; the stated UTC offset
+against the time zone at the GPS position on that date (timezonefinder's offline boundaries,
+Python's zoneinfo for the rules in force then); the GPS clock (UTC, from the satellites)
+against the capture time; for a QuickTime/MP4 video, the container's creation time against
+its tracks'. Disagreement is a reason to look, not proof: cameras
 keep wrong clocks, travellers forget to change them, and GPS fixes can be minutes old.
 """
 
@@ -19,6 +20,7 @@ from docket.aids.signals import Signal
 MODIFIED = "capture-vs-modify"
 ZONE = "offset-vs-position"
 GPS_CLOCK = "gps-time-vs-capture"
+STREAMS = "container-vs-stream-time"
 GPS_TOLERANCE_SECONDS = 120
 MODIFY_TOLERANCE_SECONDS = 2
 
@@ -130,8 +132,42 @@ def gps_clock(record: Mapping[str, Any]) -> Signal:
     return Signal(GPS_CLOCK, "signal", summary, GPS_EXPLANATION, details)
 
 
+STREAMS_EXPLANATION = (
+    "A camera or phone writes a video's container and its tracks at the same moment, so their "
+    "creation times agree. Tracks created at another time than the container mean the video "
+    "was re-muxed, cut or re-encoded, or a time was edited. Agreement shows only that the "
+    "tags agree; tools that rewrite a video often copy its times."
+)
+
+
+def stream_times(record: Mapping[str, Any]) -> Signal:
+    """A QuickTime/MP4 container's creation time against its tracks' media creation times."""
+    container = _time.local_time(_time.tag(record, "QuickTime:CreateDate"))
+    tracks = {
+        key.split(":", 1)[0]: when
+        for key, value in record.items()
+        if key.endswith(":MediaCreateDate") and (when := _time.local_time(value)) is not None
+    }
+    if container is None or not tracks:
+        return Signal(
+            STREAMS, "not checked", "no container or track creation time", STREAMS_EXPLANATION
+        )
+    gaps = {track: (when - container).total_seconds() for track, when in tracks.items()}
+    worst = max(gaps.values(), key=abs)
+    details = {"container": container.isoformat(), "tracks_seconds_apart": gaps}
+    if abs(worst) <= MODIFY_TOLERANCE_SECONDS:
+        return Signal(
+            STREAMS, "no signal", "tracks created with the container", STREAMS_EXPLANATION, details
+        )
+    summary = f"a track was created {_minutes(abs(worst))} apart from the container"
+    return Signal(STREAMS, "signal", summary, STREAMS_EXPLANATION, details)
+
+
 def signals(record: Mapping[str, Any]) -> list[Signal]:
-    return [modified(record), zone(record), gps_clock(record)]
+    found = [modified(record), zone(record), gps_clock(record)]
+    if any(key.startswith("QuickTime:") for key in record):  # a QuickTime/MP4 video
+        found.append(stream_times(record))
+    return found
 
 
 def utc_capture(record: Mapping[str, Any]) -> datetime | None:

@@ -16,14 +16,24 @@ from docket.aids.signals import Signal
 
 NAME = "editing-software"
 
-# Editors, and apps and services that re-encode what passes through them.
+# Editors, apps and services that re-encode what passes through them, and video tools (FFmpeg
+# names itself Lavf/Lavc; phones' own encoders do not).
 EDITORS = re.compile(
     r"photoshop|lightroom|gimp|snapseed|picsart|pixelmator|affinity|paint\.net|canva|facetune|"
     r"vsco|meitu|airbrush|photopea|fotor|polarr|picasa|imagemagick|graphicsmagick|gd-jpeg|"
-    r"whatsapp|telegram|instagram|facebook|signal messenger|wechat|twitter",
+    r"whatsapp|telegram|instagram|facebook|signal messenger|wechat|twitter|"
+    r"lavf|lavc|handbrake|premiere|capcut|inshot|kinemaster|final cut|davinci|imovie",
     re.IGNORECASE,
 )
-SOFTWARE_TAGS = ("Software", "CreatorTool", "ProcessingSoftware", "HistorySoftwareAgent", "Comment")
+SOFTWARE_TAGS = (
+    "Software",
+    "CreatorTool",
+    "ProcessingSoftware",
+    "HistorySoftwareAgent",
+    "Comment",
+    "Encoder",  # a video's muxer (Lavf: FFmpeg)
+    "CompressorName",  # a video track's encoder (Lavc: FFmpeg)
+)
 CAMERA_TAGS = ("Make", "Model", "DateTimeOriginal")
 
 EXPLANATION = (
