@@ -207,3 +207,20 @@ def test_error_levels_brighten_a_region_pasted_from_an_unsaved_picture(
     inside = grey[104:184, 168:248].mean()
     outside = np.concatenate([grey[:, :150].ravel(), grey[:, 260:].ravel()]).mean()
     assert inside > 2 * outside
+
+
+def test_aids_no_run_shows_what_is_recorded_and_runs_nothing(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(jpeg(scene(15), 90))
+    take(locker, path)
+    item = _only_item(locker)[:12]
+    shown = cli("aids", "--locker", locker.path, item, "--no-run", "--json").json()
+    steps = {r["step"]: r for r in shown["results"]}
+    assert shown["ran"] == [] and steps["picture-forensics"]["status"] == "not run"
+    assert shown["error_levels"] is None
+    text = cli("aids", "--locker", locker.path, item).out
+    assert "ran picture-forensics now (recorded)" in text
+    again = cli("aids", "--locker", locker.path, item, "--json").json()
+    assert again["ran"] == []  # recorded at its version: not run twice

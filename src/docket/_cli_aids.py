@@ -14,36 +14,43 @@ from docket.locker import default_actor
 @click.command(name="aids")
 @click.argument("item_id")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--no-run", is_flag=True, help="Only show what is recorded; run nothing.")
 @locker_option
-def aids_command(item_id: str, as_json: bool, locker_path: Path | None) -> None:
-    """Print an item's verification aids: forensic, metadata and time-and-place signals,
-    each with its tools (signals for a person to weigh, never a verdict). Aids not yet
-    run on the item (or run by an older version) are run and recorded first."""
+def aids_command(item_id: str, as_json: bool, no_run: bool, locker_path: Path | None) -> None:
+    """Print an item's verification aids: forensic, metadata, time-and-place and content-
+    credential signals, each with its tools (signals for a person to weigh, never a verdict).
+    Aids not yet run on the item (or run by an older version), such as picture-forensics,
+    which decodes the full picture, are run and recorded first, unless --no-run."""
     from docket.aids.results import aid_results, error_levels_blob, item_media_type, pending
     from docket.aids.steps import verification_steps
     from docket.analyse.batch import run_step
 
+    ran: list[dict[str, str | None]] = []
     with open_locker(locker_path) as locker:
         with locker.engine.connect() as conn:
             sha256 = queries.resolve_item(conn, item_id)
             media_type = item_media_type(conn, sha256)
-            missing = pending(conn, sha256)
+            missing = [] if no_run else pending(conn, sha256)
         for step in verification_steps():
             if step.name in missing:
-                run_step(locker, sha256, media_type, step, default_actor())
+                run = run_step(locker, sha256, media_type, step, default_actor())
+                ran.append({"step": step.name, "error": run.error})
         with locker.engine.connect() as conn:
             results = aid_results(conn, sha256)
             blob = error_levels_blob(conn, sha256)
         picture = None if blob is None else str(locker.store.path(blob))
     if as_json:
-        print_json(
-            {"item": sha256, "results": [r.as_dict() for r in results], "error_levels": picture}
-        )
+        shown = [r.as_dict() for r in results]
+        print_json({"item": sha256, "ran": ran, "results": shown, "error_levels": picture})
         return
     click.echo(f"verification aids for {sha256[:12]} (signals to weigh, not a verdict)")
+    for done in ran:
+        outcome = f"failed: {done['error']}" if done["error"] else "recorded"
+        click.echo(f"ran {done['step']} now ({outcome})")
     for result in results:
         tools = ", ".join(f"{k} {v}" for k, v in sorted(result.tools.items()))
-        click.echo(f"\n{result.step} v{result.version} [{result.status}] {tools}")
+        version = f" v{result.version}" if result.version else ""
+        click.echo(f"\n{result.step}{version} [{result.status}] {tools}".rstrip())
         if result.error:
             click.echo(f"  failed: {result.error}")
         for signal in result.signals:
