@@ -4,6 +4,7 @@ Lines every reader splits the same way, and summaries that say what happened."""
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 from conftest import photo
 
 from docket.cli import INGEST_NOTHING_STORED, INGEST_SOME_REFUSED
+from docket.ingest.run import IngestOptions, ingest
+from docket.locker import Locker
+from docket.progress import Progress
 
 
 def make_locker(cli: Any, tmp_path: Path) -> Path:
@@ -84,3 +88,30 @@ def test_a_nested_zip_says_it_is_held_not_expanded(cli: Any, tmp_path: Path) -> 
     assert result.code == 0
     nested = [line for line in result.out.splitlines() if "inner.zip" in line]
     assert len(nested) == 1 and "held, not expanded" in nested[0]
+
+
+class Recorder(Progress):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def start(self, count: int, amount: int) -> None:
+        self.calls.append(("start", count))
+
+    def advance(self, count: int, amount: int) -> None:
+        self.calls.append(("advance", count))
+
+    def finish(self) -> None:
+        self.calls.append(("finish", 0))
+
+
+def test_ingest_shows_the_analysis_phase_after_the_files(locker: Locker, tmp_path: Path) -> None:
+    files, analysis = Recorder(), Recorder()
+    paths = [os.fsencode(photo(tmp_path / "in", f"p{i}.jpg", seed=i)) for i in range(3)]
+    ingest(
+        locker, paths, IngestOptions(collector="tester"), progress=files, analysis_progress=analysis
+    )
+    assert files.calls[0] == ("start", 3) and files.calls[-1] == ("finish", 0)
+    assert analysis.calls[0] == ("start", 3) and analysis.calls[-1] == ("finish", 0)
+    assert ("advance", 3) in analysis.calls
+    counts = [count for call, count in analysis.calls if call == "advance"]
+    assert counts == sorted(counts)

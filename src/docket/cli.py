@@ -210,6 +210,7 @@ def ingest_command(
             options,
             report,
             None if as_json else progress_for_terminal(),
+            None if as_json else progress_for_terminal("analysis", by_bytes=False),
         )
     data = _summary_dict(summary)
     if as_json:

@@ -115,6 +115,9 @@ class _Run:
         self.summary = IngestSummary()
         self.pending: deque[tuple[str, Future[list[StepRun]]]] = deque()
         self.queued: set[tuple[str, str]] = set()  # (item, step) already queued in this run
+        self.analyses = self.analysed = 0  # items queued for analysis, and recorded
+        self.analysis_progress = Progress()  # shown once every file is stored (`finish`)
+        self.showing_analysis = False
 
     def emit(self, outcome: Outcome) -> None:
         self.summary.outcomes.append(outcome)
@@ -236,6 +239,7 @@ class _Run:
     def queue_analysis(self, sha256: str, media_type: str, steps: list[Step], name: str) -> None:
         self.queued.update((sha256, step.name) for step in steps)
         self.pending.append((name, self.analyser.submit(sha256, media_type, steps)))
+        self.analyses += 1
         if len(self.pending) > MAX_PENDING_ANALYSIS:
             with self.conn.begin():
                 self.record_ready_analysis(wait_for_one=True)
@@ -250,6 +254,9 @@ class _Run:
                 if run.error is not None:
                     self.summary.analysis_failures.append((name, run.step.name, run.error))
                 record_step_run(self.conn, self.options.collector, run)
+            self.analysed += 1
+            if self.showing_analysis:
+                self.analysis_progress.advance(self.analysed, self.analysed)
 
     def stopped_by(self, exc: BaseException) -> DocketError:
         """The disk filled up or the bucket failed: what was acknowledged stays; record the
@@ -281,8 +288,14 @@ class _Run:
         )
 
     def finish(self) -> None:
+        """Record the analysis still running (its progress shown from what is done so far),
+        then sign a checkpoint."""
+        self.analysis_progress.start(self.analyses, self.analyses)
+        self.analysis_progress.advance(self.analysed, self.analysed)
+        self.showing_analysis = True
         with self.conn.begin():
             self.record_ready_analysis(wait_for_all=True)
+            self.analysis_progress.finish()
             self.summary.checkpoint = make_checkpoint(
                 self.conn, self.locker.signing_key, self.locker.origin, self.options.collector
             )
@@ -299,11 +312,14 @@ def ingest(
     options: IngestOptions,
     report: Callable[[Outcome], None] = lambda _outcome: None,
     progress: Progress | None = None,
+    analysis_progress: Progress | None = None,
 ) -> IngestSummary:
     """Take every file under `paths` into the locker; one bad input never stops the rest.
 
     Up to STORE_AHEAD files are hashed and written by worker threads while the main thread
-    commits earlier ones in input order, so the log's order is the input's order.
+    commits earlier ones in input order, so the log's order is the input's order. `progress`
+    counts files stored; `analysis_progress`, once they all are, the items whose analysis is
+    recorded (counted in items).
     """
     locker.require_signing_key()
     options = replace(
@@ -326,6 +342,7 @@ def ingest(
         locker.engine.connect() as conn,
     ):
         run = _Run(locker, conn, options, report, analyser)
+        run.analysis_progress = analysis_progress or Progress()
         storing: dict[int, Future[StoredBlob]] = {}
         upcoming = (i for i, entry in enumerate(entries) if isinstance(entry, FileInput))
 
@@ -349,11 +366,12 @@ def ingest(
                 done_files += 1
                 done_bytes += entry.size
                 progress.advance(done_files, done_bytes)
+            progress.finish()  # every file is stored: the analysis still running is shown next
             run.finish()
         except Exception as exc:
+            progress.finish()
+            run.analysis_progress.finish()
             if not is_disk_full(exc) and not isinstance(exc, ObjectStoreError):
                 raise
-            progress.finish()
             raise run.stopped_by(exc) from exc
-        progress.finish()
     return run.summary
