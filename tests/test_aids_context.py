@@ -226,6 +226,7 @@ def test_a_file_whose_offset_contradicts_its_position_is_flagged(
     assert "Asia/Damascus" in signals["offset-vs-position"].summary
     assert signals["sun-position"].finding == "for review"
     assert results["metadata-signals"].tools["timezonefinder"]
+    assert results["metadata-signals"].tools["tz rules"].startswith("20")
 
 
 def test_a_video_remuxed_by_ffmpeg_and_a_track_time_changed_are_flagged(

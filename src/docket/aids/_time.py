@@ -7,8 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
 from timezonefinder import TimezoneFinder
 
@@ -93,3 +96,18 @@ def in_utc(when: datetime, stated: timedelta | None, where: Position | None) -> 
     if zone is None:
         return None
     return when.replace(tzinfo=zone).astimezone(UTC)
+
+
+def zone_rules_version() -> str:
+    """The IANA time zone database zoneinfo reads (the system's, else the tzdata package)."""
+    for folder in TZPATH:
+        index = Path(folder) / "tzdata.zi"
+        if index.is_file():
+            with index.open(encoding="ascii", errors="replace") as stream:
+                first = stream.readline().strip()
+            if first.startswith("# version "):
+                return f"{first.removeprefix('# version ')} ({folder})"
+    try:
+        return f"{package_version('tzdata')} (tzdata package)"
+    except PackageNotFoundError:
+        return "unknown"

