@@ -90,3 +90,16 @@ def test_timeline_names_its_items(cli: Any, filled: Path) -> None:
     assert "2024-03-01" in text
     line = next(line for line in text.splitlines() if "market.jpg" in line)
     assert line.strip().startswith("12:34:56")
+
+
+def test_search_command_finds_by_url_of_origin_and_tag(
+    cli: Any, filled: Path, tmp_path: Path
+) -> None:
+    url = ["--url-of-origin", "https://example.invalid/kanal-zorya/512"]
+    extra = photo(tmp_path / "e", "posted.jpg", seed=11)
+    assert cli("ingest", "--locker", filled, "--case", "South", *url, extra).code == 0
+    found = cli("search", "--locker", filled, "kanal-zorya", "--json").json()
+    assert [row["name"].rsplit("/", 1)[-1] for row in found] == ["posted.jpg"]
+    assert (
+        cli("search", "--locker", filled, "--case", "North", "kanal-zorya").out == "nothing found\n"
+    )

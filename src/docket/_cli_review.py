@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from sqlalchemy import func, select
 
-from docket import access, review, scope
+from docket import access, review, scope, search
 from docket._cli_common import locker_option, open_locker, print_json
 from docket.accounts import User
 from docket.catalogue import queries, schema
@@ -86,6 +86,29 @@ def annotate_command(
     click.echo(f"item {sha256[:12]}: {kind} annotation {number} recorded")
 
 
+@click.command(name="search")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--case", help="Only this case's items and records.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@locker_option
+def search_command(
+    words: tuple[str, ...], case: str | None, as_json: bool, locker_path: Path | None
+) -> None:
+    """Items that WORDS find: in names, notes, sources, URLs of origin, tags, annotations,
+    incidents and metadata (every word must match; the same search as `ls --search`)."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        rows = queries.list_items(conn, case)
+        found = set(search.find_in_locker(conn, [r["sha256"] for r in rows], " ".join(words), case))
+        rows = [row for row in rows if row["sha256"] in found]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("nothing found")
+    for row in rows:
+        click.echo(f"{row['sha256'][:12]}  {row['media_type']:<20} {row['name']}")
+
+
 @click.group(name="case")
 def case_group() -> None:
     """Cases: their items and members (make one by ingesting with --case)."""
@@ -147,4 +170,4 @@ def case_members(case: str, as_json: bool, locker_path: Path | None) -> None:
         click.echo(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
 
 
-COMMANDS: list[click.Command] = [tag_command, annotate_command, case_group]
+COMMANDS: list[click.Command] = [tag_command, annotate_command, search_command, case_group]
