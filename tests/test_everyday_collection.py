@@ -71,6 +71,8 @@ def test_an_arrival_without_collection_fields_logs_none(locker: Locker, tmp_path
         ({"collected_at": "yesterday"}, "not an ISO 8601 time"),
         ({"collected_at": "2999-01-01T00:00:00Z"}, "in the future"),
         ({"url_of_origin": "not a url"}, "not an absolute URL"),
+        ({"url_of_origin": "https://a.invalid/x\nforged: line"}, "not an absolute URL"),
+        ({"url_of_origin": "https://a.invalid/" + "x" * 9000}, "not an absolute URL"),
         ({"method": "carrier-pigeon"}, "is not one of"),
     ],
 )

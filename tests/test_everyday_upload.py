@@ -47,6 +47,9 @@ def test_upload_form_fields_reach_the_acquisition(world: dict[str, Any], locker:
     )
     assert arrival["url_of_origin"] == URL
     assert arrival["collected_at"] == "2026-03-01T23:10:00+02:00"
+    page = client.get(f"/items/{outcome['sha256']}?case={north_id}").text
+    assert f'<span class="url">{URL}</span>' in page and f'href="{URL}"' not in page
+    assert "collected 2026-03-01T23:10:00+02:00" in page
 
 
 def test_a_bad_collection_field_stores_nothing(world: dict[str, Any], locker: Locker) -> None:
@@ -75,3 +78,18 @@ def test_an_upload_cannot_claim_a_method_docket_sets(world: dict[str, Any]) -> N
         files=[("files", ("claimed.jpg", jpeg(sample("coffee")), "image/jpeg"))],
     )
     assert 400 <= answer.status_code < 500 and "is not one of" in answer.text
+
+
+def test_a_url_of_origin_is_shown_as_text_never_as_markup(world: dict[str, Any]) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    csrf = sign_in(client, "investigator-1")
+    hostile = 'https://a.invalid/"><script>alert(1)</script>'
+    answer = client.post(
+        f"/cases/{north_id}/upload",
+        data={"csrf": csrf, "url_of_origin": hostile},
+        files=[("files", ("hostile.jpg", jpeg(sample("astronaut")), "image/jpeg"))],
+    )
+    [outcome] = answer.json()["outcomes"]
+    page = client.get(f"/items/{outcome['sha256']}?case={north_id}").text
+    assert "<script>alert(1)" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

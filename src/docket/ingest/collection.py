@@ -36,12 +36,14 @@ def method(value: str) -> str:
 def url_of_origin(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    parts = urlsplit(value.strip())
-    if not parts.scheme or not (parts.netloc or parts.path) or len(value) > MAX_URL:
+    text = value.strip()
+    parts = urlsplit(text)
+    spaced = any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    if spaced or not parts.scheme or not (parts.netloc or parts.path) or len(text) > MAX_URL:
         raise CollectionFieldError(
             f"URL of origin {value[:80]!r} is not an absolute URL; nothing was stored"
         )
-    return value.strip()
+    return text
 
 
 def collected_at(value: str | None) -> str | None:
