@@ -107,12 +107,35 @@ class CredentialsStep:
         return StepOutput({"signals": [found.as_dict()], "tools": versions})
 
 
-AidStep = PictureSignalsStep | PictureForensicsStep | MetadataSignalsStep | CredentialsStep
+class ProofModeStep:
+    """A ProofMode bundle (a zip): signatures, hashes and proofs (see proofmode.py)."""
+
+    name = "proofmode"
+    version = "1"
+
+    def applies_to(self, media_type: str) -> bool:
+        return media_type == "application/zip"
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        from docket.aids import proofmode
+
+        found = proofmode.signal(blob, scratch)
+        versions = {"pysequoia": package_version("pysequoia")}
+        return StepOutput({"signals": [found.as_dict()], "tools": versions})
+
+
+AidStep = (
+    PictureSignalsStep
+    | PictureForensicsStep
+    | MetadataSignalsStep
+    | CredentialsStep
+    | ProofModeStep
+)
 
 
 def ingest_steps() -> list[AidStep]:
     """The aids every item gets with its analysis (cheap beside it; see bench/aids.py)."""
-    return [PictureSignalsStep(), MetadataSignalsStep(), CredentialsStep()]
+    return [PictureSignalsStep(), MetadataSignalsStep(), CredentialsStep(), ProofModeStep()]
 
 
 def verification_steps() -> list[AidStep]:
