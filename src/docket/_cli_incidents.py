@@ -128,9 +128,7 @@ def timeline_command(case: str, as_json: bool, locker_path: Path | None) -> None
         for i in day.incidents:
             click.echo(f"  incident {i['id']}: {i['title']}")
         for item in day.items:
-            click.echo(
-                f"  {item['captured'][11:19] or '--:--:--'}  {item['sha256'][:12]}  {item['name']}"
-            )
+            click.echo(f"  {item['captured'][11:]:<14}  {item['sha256'][:12]}  {item['name']}")
         if day.item_count > len(day.items):
             click.echo(f"  and {day.item_count - len(day.items)} more item(s) captured that day")
     click.echo(f"{found.undated_items} item(s) without a capture time")
