@@ -59,8 +59,9 @@ def choose(on_record: str, where: str) -> str:
         if kind(given) != record.get_backend_name():
             raise CatalogueMismatchError(
                 f"{where}: {ENV} names a {kind(given)} database, but this locker's catalogue "
-                f"is {record.get_backend_name()} ({shown(on_record)}); unset {ENV} or set it "
-                "to this locker's catalogue"
+                f"is {record.get_backend_name()} ({shown(on_record)}); unset {ENV}, or, for a "
+                f"locker an older docket made with {ENV}, put that URL (password as {WITHHELD}) "
+                'in docket.json\'s "database"'
             )
         return given
     if record.password == WITHHELD:
