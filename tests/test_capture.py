@@ -190,19 +190,19 @@ def test_a_missing_page_is_captured_with_its_404(locker: Locker, site: Site) -> 
 def test_a_page_that_never_finishes_is_kept_as_it_stood_and_says_so(
     locker: Locker, site: Site
 ) -> None:
-    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=3)
+    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=5)
     done = capture(locker, site.url("/slow.html"), options)
     assert done.timed_out and done.status == 200
-    assert any("did not finish loading within 3 s" in note for note in done.notes)
+    assert any("did not finish loading within 5 s" in note for note in done.notes)
     records = warc_records(blob(locker, done.wacz.sha256))
     assert site.url("/slow.html") in {r.rec_headers.get_header("WARC-Target-URI") for r in records}
     assert verify(locker).ok
 
 
 def test_a_video_that_never_comes_is_noted_and_the_page_kept(locker: Locker, site: Site) -> None:
-    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=3)
+    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=5)
     done = capture(locker, site.url("/stuck-video.html"), options)
-    assert done.timed_out and done.status == 200
+    assert done.status == 200  # (a video never holds up the page's load event)
     assert by_kind(done, "video") == {}
     assert any("video" in note and "not" in note for note in done.notes), done.notes
     assert verify(locker).ok
