@@ -21,6 +21,7 @@ from wacz.validate import Validation  # type: ignore[import-untyped]
 from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
 from web_site import Site, make_site, self_signed, serve, serve_proxy
 
+from docket.capture.browser import MAX_SHOT_HEIGHT
 from docket.capture.guard import CaptureRefusedError, Guard
 from docket.capture.run import Capture, CaptureOptions, capture
 from docket.catalogue import schema
@@ -197,6 +198,14 @@ def test_a_page_that_never_finishes_is_kept_as_it_stood_and_says_so(
     records = warc_records(blob(locker, done.wacz.sha256))
     assert site.url("/slow.html") in {r.rec_headers.get_header("WARC-Target-URI") for r in records}
     assert verify(locker).ok
+
+
+def test_a_very_tall_page_is_photographed_to_the_stated_height(locker: Locker, site: Site) -> None:
+    done = capture(locker, site.url("/huge.html"), LOCAL)
+    [shot] = by_kind(done, "screenshot").values()
+    picture = Image.open(io.BytesIO(blob(locker, shot)))
+    assert picture.height == MAX_SHOT_HEIGHT
+    assert f"top {MAX_SHOT_HEIGHT} px of a page 60" in " ".join(done.notes)
 
 
 def test_a_video_that_never_comes_is_noted_and_the_page_kept(locker: Locker, site: Site) -> None:

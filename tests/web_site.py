@@ -2,12 +2,12 @@
 
 Its pages are made by code: a gallery of synthetic photographs (tests/media.py) with a srcset,
 a lazily loaded picture and an MP4 made by ffmpeg; an HLS stream of the same clip; a redirect
-chain; a 404; a page that never finishes loading, and one whose video never comes; a page
-whose script opens pop-ups and navigates away; a page whose parts point into this machine's
-network; all of it over HTTPS with a self-signed certificate when asked. Every request is
-logged with the port it came from, and the test proxy logs the ports of the connections it
-makes, so a test can prove that nothing reached the site except through the proxy. Nothing
-here is real evidence.
+chain; a 404; a page that never finishes loading, one whose video never comes, a very tall
+one; a page whose script opens pop-ups and navigates away; a page whose parts point into this
+machine's network; all of it over HTTPS with a self-signed certificate when asked. Every
+request is logged with the port it came from, and the test proxy logs the ports of the
+connections it makes, so a test can prove that nothing reached the site except through the
+proxy. Nothing here is real evidence.
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ new IntersectionObserver((seen, observer) => {
 
 _SLOW = b"""<!doctype html><html><head><title>Still loading</title></head><body>
 <p>This page never finishes loading.</p><img src="/hang.jpg"></body></html>"""
+
+_HUGE = b"""<!doctype html><html><head><title>An endless page</title></head><body>
+<div style="height: 60000px; background: linear-gradient(#fff, #036)">a very tall page</div>
+</body></html>"""
 
 _STUCK_VIDEO = b"""<!doctype html><html><head><title>A video that never comes</title></head>
 <body><video controls src="/hang.mp4"></video></body></html>"""
@@ -172,6 +176,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, _PROBE.replace(b"PORT", str(site.port).encode()), html)
             elif path == "/slow.html":
                 self.send(200, _SLOW, html)
+            elif path == "/huge.html":
+                self.send(200, _HUGE, html)
             elif path == "/stuck-video.html":
                 self.send(200, _STUCK_VIDEO, html)
             elif path in ("/hang.jpg", "/hang.mp4"):

@@ -42,6 +42,7 @@ SCROLL_STEPS = 40
 MAX_TEXT = 1_000_000
 MAX_LINKS = 2_000
 MAX_REDIRECTS = 10
+MAX_SHOT_HEIGHT = 20_000  # pixels of a full-page screenshot
 
 
 class CaptureError(DocketError):
@@ -347,7 +348,7 @@ def _load(url: str, work: Path, recorder: _Recorder, sink: Callable[[Exchange], 
         _settle(page, deadline, loaded)
         loaded.user_agent = str(page.evaluate("navigator.userAgent"))
         _inspect(page, loaded)
-        loaded.screenshot = page.screenshot(full_page=True, timeout=_left(deadline, 30))
+        loaded.screenshot = _screenshot(page, deadline, loaded)
         loaded.pdf = page.pdf(print_background=True)
         loaded.final_url = main.url if main is not None else page.url
         loaded.status = main.status if main is not None else _main_status(recorder, page)
@@ -413,6 +414,23 @@ def _left(deadline: float, floor: float) -> float:
     """Milliseconds for a step: what is left of the deadline, but at least `floor` seconds
     (a page past its deadline is still photographed and printed)."""
     return max(deadline - time.monotonic(), floor) * 1000
+
+
+def _screenshot(page: Page, deadline: float, loaded: Loaded) -> bytes:
+    """The whole page, or its top MAX_SHOT_HEIGHT pixels when it is taller (a page can be made
+    endless; the print and the WARC still hold all of it)."""
+    height = int(page.evaluate("document.documentElement.scrollHeight || 0"))
+    if height <= MAX_SHOT_HEIGHT:
+        return page.screenshot(full_page=True, timeout=_left(deadline, 30))
+    loaded.notes.append(
+        f"the screenshot shows the top {MAX_SHOT_HEIGHT} px of a page {height} px tall"
+    )
+    clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": MAX_SHOT_HEIGHT}
+    return page.screenshot(
+        full_page=True,
+        clip=clip,  # type: ignore[arg-type]
+        timeout=_left(deadline, 30),
+    )
 
 
 def _settle(page: Page, deadline: float, loaded: Loaded) -> None:
