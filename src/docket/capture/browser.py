@@ -4,9 +4,10 @@ The browser is the parser of everything the page sends, so it runs as its own pr
 fresh profile and home folder in the capture's scratch folder (never the user's), no service
 workers, no downloads, and a deadline. Every request it makes passes the guard; after the
 first navigation the page may not take the tab elsewhere (it is answered 204 No Content, so
-the tab stays), and pop-ups are refused (each attempt is noted). Page scripts run inside
-Chromium's renderer sandbox and see nothing of the locker: what leaves the browser is bytes
-this module hands to `sink`, counted against the capture's size cap.
+the tab stays), and pop-ups are refused (each attempt is noted). Page scripts run in
+Chromium's renderers, inside Chromium's sandbox unless Docket runs as root (Chromium cannot
+sandbox itself as root: run captures as an ordinary user), and see nothing of the locker:
+what leaves the browser is bytes this module hands to `sink`, counted against the size cap.
 """
 
 from __future__ import annotations
@@ -283,6 +284,8 @@ def _browser(work: Path, settings: Settings) -> Iterator[Any]:
             str(profile),
             executable_path=CHROMIUM,
             headless=True,
+            # Chromium's own sandbox, except as root, where Chromium cannot sandbox itself.
+            chromium_sandbox=os.geteuid() != 0,
             env=env,
             proxy=proxy,  # type: ignore[arg-type]
             args=[
