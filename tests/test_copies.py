@@ -4,6 +4,7 @@ catalogue put back, a copy of another locker, a forged checkpoint, a full disk).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from copies_help import (
 from sqlalchemy import update
 
 from docket.catalogue import schema
+from docket.copies import transfer
 from docket.copies.audit import audit
 from docket.copies.destination import Folder
 from docket.copies.repair import repair
@@ -36,6 +38,10 @@ from docket.copies.restore import restore
 from docket.custody import log
 from docket.errors import CopyError
 from docket.locker import Locker
+
+
+def sha256_of(file: Path) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
 @pytest.fixture
@@ -152,6 +158,36 @@ def test_a_flipped_byte_in_the_source_is_refused_by_name(
     assert not blob(tmp_path / "replica", items[0]).exists()
     assert not (tmp_path / "replica" / "catalogue.sqlite").exists()
     assert list((tmp_path / "replica" / "tmp").iterdir()) == []
+
+
+def test_a_copy_stopped_between_batches_holds_only_whole_blobs_and_goes_on(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of two blobs: a damaged blob sorted last stops the copy after earlier batches
+    were put in place; those are whole, nothing is left in tmp/, no catalogue is installed,
+    and once the source is sound again the next run copies only the rest."""
+    locker, _ = stocked
+    monkeypatch.setattr(transfer, "BATCH_FILES", 2)
+    monkeypatch.setattr(transfer, "WINDOW", 1)
+    names = sorted(locker.store.digests())
+    assert len(names) > 4  # two photos, their previews and other derivatives
+    last = blob(locker.path, names[-1])
+    sound = last.read_bytes()
+    flip_byte(last)
+    replica = tmp_path / "replica"
+    with pytest.raises(CopyError, match=f"blob {names[-1]}: its bytes hash to"):
+        copy_of(locker, replica)
+    held = sorted(transfer.blob_names(replica / "objects"))
+    assert names[-1] not in held and len(held) >= 2
+    assert all(sha256_of(blob(replica, name)) == name for name in held)
+    assert list((replica / "tmp").iterdir()) == []
+    assert not (replica / "catalogue.sqlite").exists()
+    last.chmod(0o644)
+    last.write_bytes(sound)
+    last.chmod(0o444)
+    again = replicate(locker, Folder(replica), "tester", private_key=False)
+    assert again.blobs_copied == len(names) - len(held)
+    assert verified(replica) == []
 
 
 def test_a_locker_that_lost_its_tail_is_not_copied_over_its_replica(

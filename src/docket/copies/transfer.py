@@ -35,6 +35,7 @@ CHUNK = 1 << 20
 BATCH_FILES = 4096
 BATCH_BYTES = 256 << 20
 WRITERS = 4
+WINDOW = WRITERS * 16  # files handed to the writers at a time (a batch is whole windows)
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -174,11 +175,10 @@ def put_blobs(names: Iterable[str], opener: Opener, objects: Path, tmp: Path) ->
             with contextlib.suppress(FileExistsError):
                 os.mkdir(objects / prefix)  # made durable by the syncs below
         with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="docket-copy") as pool:
-            window = WRITERS * 16
-            for start in range(0, len(pending), window):
+            for start in range(0, len(pending), WINDOW):
                 parts = [
                     (sha256, f"{stem}-{start + i}.part")
-                    for i, sha256 in enumerate(pending[start : start + window])
+                    for i, sha256 in enumerate(pending[start : start + WINDOW])
                 ]
                 batch += parts
                 jobs = [pool.submit(_copy_part, opener, sha256, part) for sha256, part in parts]
