@@ -21,6 +21,7 @@ from wacz.validate import Validation  # type: ignore[import-untyped]
 from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
 from web_site import Site, make_site, self_signed, serve, serve_proxy
 
+from docket.capture._media_worker import _remote_names
 from docket.capture.browser import MAX_SHOT_HEIGHT
 from docket.capture.guard import CaptureRefusedError, Guard
 from docket.capture.run import Capture, CaptureOptions, capture
@@ -389,3 +390,16 @@ def test_an_unreachable_site_is_one_line_and_records_nothing(locker: Locker, cli
     assert "Traceback" not in result.err
     with locker.engine.connect() as conn:
         assert not [e for e in log.events(conn) if e.action == "capture.made"]
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("socks5://127.0.0.1:9050", "socks5h://127.0.0.1:9050"),
+        ("SOCKS4://tor:9050", "socks4a://tor:9050"),
+        ("http://proxy:3128", "http://proxy:3128"),
+        (None, ""),
+    ],
+)
+def test_yt_dlp_leaves_name_resolution_to_a_socks_proxy(given: str | None, used: str) -> None:
+    assert _remote_names(given) == used

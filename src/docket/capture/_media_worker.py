@@ -48,6 +48,16 @@ def _urls(info: dict[str, Any]) -> list[str]:
     return urls
 
 
+def _remote_names(proxy: str | None) -> str:
+    """yt-dlp resolves names itself through socks5:// (a DNS leak past Tor); socks5h:// and
+    socks4a:// leave it to the proxy, as Chromium always does."""
+    if not proxy:
+        return ""
+    scheme, sep, rest = proxy.partition("://")
+    remote = {"socks5": "socks5h", "socks4": "socks4a"}.get(scheme.lower(), scheme)
+    return f"{remote}{sep}{rest}"
+
+
 def download(
     page_url: str,
     folder: Path,
@@ -64,7 +74,7 @@ def download(
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
-        "proxy": proxy or "",
+        "proxy": _remote_names(proxy),
         "socket_timeout": timeout,
         "max_filesize": max_bytes,
         "format": "best/bestvideo/bestaudio",
