@@ -396,10 +396,18 @@ def test_an_unreachable_site_is_one_line_and_records_nothing(locker: Locker, cli
     ("given", "used"),
     [
         ("socks5://127.0.0.1:9050", "socks5h://127.0.0.1:9050"),
-        ("SOCKS4://tor:9050", "socks4a://tor:9050"),
+        ("SOCKS5://tor:9050", "socks5h://tor:9050"),
+        ("socks5h://tor:9050", "socks5h://tor:9050"),
         ("http://proxy:3128", "http://proxy:3128"),
         (None, ""),
     ],
 )
 def test_yt_dlp_leaves_name_resolution_to_a_socks_proxy(given: str | None, used: str) -> None:
     assert _remote_names(given) == used
+
+
+@pytest.mark.parametrize("proxy", ["socks4://127.0.0.1:9050", "ftp://proxy:21", "127.0.0.1:8080"])
+def test_a_proxy_that_would_resolve_names_here_is_refused(locker: Locker, proxy: str) -> None:
+    options = CaptureOptions(collector="tester", proxy=proxy)
+    with pytest.raises(CaptureRefusedError, match="--proxy"):
+        capture(locker, "https://example.invalid/", options)

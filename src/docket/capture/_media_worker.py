@@ -49,13 +49,12 @@ def _urls(info: dict[str, Any]) -> list[str]:
 
 
 def _remote_names(proxy: str | None) -> str:
-    """yt-dlp resolves names itself through socks5:// (a DNS leak past Tor); socks5h:// and
-    socks4a:// leave it to the proxy, as Chromium always does."""
+    """yt-dlp resolves names itself through socks5:// (a DNS leak past Tor); socks5h://
+    leaves it to the proxy, as Chromium does (guard.proxy_for_browser refused the rest)."""
     if not proxy:
         return ""
     scheme, sep, rest = proxy.partition("://")
-    remote = {"socks5": "socks5h", "socks4": "socks4a"}.get(scheme.lower(), scheme)
-    return f"{remote}{sep}{rest}"
+    return f"{'socks5h' if scheme.lower() == 'socks5' else scheme}{sep}{rest}"
 
 
 def download(

@@ -33,7 +33,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from docket.capture.guard import CaptureRefusedError, Guard
+from docket.capture.guard import CaptureRefusedError, Guard, proxy_for_browser
 from docket.capture.tls import Observer
 from docket.errors import DocketError
 
@@ -278,7 +278,9 @@ def _browser(work: Path, settings: Settings) -> Iterator[Any]:
     profile.mkdir()
     # Not TMPDIR: Chromium's singleton socket lives there and a Unix socket's path is short.
     env: dict[str, str | float | bool] = {**os.environ, "HOME": str(work)}
-    proxy = None if settings.proxy is None else {"server": settings.proxy, "bypass": "<-loopback>"}
+    proxy = None
+    if settings.proxy is not None:
+        proxy = {"server": proxy_for_browser(settings.proxy), "bypass": "<-loopback>"}
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile),

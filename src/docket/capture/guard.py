@@ -106,3 +106,18 @@ class Guard:
             f"{url[:200]}: refused: {where} is on a private or local network "
             "(give --allow-private-network to capture it)"
         )
+
+
+PROXY_SCHEMES = {"http": "http", "https": "https", "socks5": "socks5", "socks5h": "socks5"}
+
+
+def proxy_for_browser(proxy: str) -> str:
+    """The proxy as Chromium takes it; refused unless it leaves names to the proxy to resolve
+    (SOCKS4 would resolve them here, past Tor)."""
+    scheme, sep, rest = proxy.partition("://")
+    if not sep or scheme.lower() not in PROXY_SCHEMES or not rest.strip("/"):
+        raise CaptureRefusedError(
+            f"--proxy {proxy[:200]}: refused: give http://, https:// or socks5://HOST:PORT "
+            "(a SOCKS4 proxy would leave names to be resolved on this machine)"
+        )
+    return f"{PROXY_SCHEMES[scheme.lower()]}://{rest}"

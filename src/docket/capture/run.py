@@ -27,7 +27,7 @@ from docket import __version__, clock, mediatype
 from docket.analyse.batch import analyse
 from docket.capture import media, wacz
 from docket.capture.browser import Exchange, Settings, load
-from docket.capture.guard import Guard
+from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.warc import WarcFile, warc_date
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody import log
@@ -137,6 +137,8 @@ def capture(
     locker.require_signing_key()
     guard = Guard(options.allow_private_network, proxied=options.proxy is not None)
     guard.check(url)
+    if options.proxy is not None:
+        proxy_for_browser(options.proxy)  # refused before anything is loaded
     settings = Settings(options.timeout, options.max_bytes, options.proxy)
     tools = _tools()
     software = ", ".join(f"{name} {number}" for name, number in tools.items())
