@@ -15,7 +15,7 @@ from typing import IO, Any, BinaryIO, Protocol
 from docket.errors import DocketError
 from docket.store.bucket import S3Bucket
 from docket.store.filesystem import BlobDigest, FilesystemStore, StoredBlob
-from docket.store.s3 import S3Store
+from docket.store.s3 import CACHE_LIMIT, S3Store
 
 MAX_RETENTION_DAYS = 36500  # a hundred years; a longer period is a typo (and overflows dates)
 
@@ -91,7 +91,7 @@ def open_store(root: Path, config: Mapping[str, Any]) -> BlobStore:
     found = _s3_settings(root, config)
     if found is None:
         return FilesystemStore(root)
-    return S3Store(root, S3Bucket.open(found[0]), found[1])
+    return S3Store(root, S3Bucket.open(found[0]), found[1], _cache_limit(root, config))
 
 
 def _s3_settings(root: Path, config: Mapping[str, Any]) -> tuple[str, int] | None:
@@ -106,6 +106,18 @@ def _s3_settings(root: Path, config: Mapping[str, Any]) -> tuple[str, int] | Non
             "retention_days"
         )
     return url, days
+
+
+def _cache_limit(root: Path, config: Mapping[str, Any]) -> int:
+    """The S3 store's cap on cache/: `cache_limit_mib` in the store entry, else CACHE_LIMIT."""
+    mib = config["store"].get("cache_limit_mib")
+    if mib is None:
+        return CACHE_LIMIT
+    if not isinstance(mib, int) or isinstance(mib, bool) or mib < 1:
+        raise DocketError(
+            f"{root / 'docket.json'}: the store's cache_limit_mib must be a whole number of MiB"
+        )
+    return mib << 20
 
 
 __all__ = [

@@ -7,6 +7,13 @@ cache/, fetched from the blob's original (oldest) version and checked against it
 first: bytes that do not match are an error naming the object, never served. An overwrite or
 delete by someone holding the keys leaves the locked original in place and is named by
 `protection` (so by `docket verify`); a blob under retention is never removed.
+
+cache/ is kept under a size cap (`cache_limit`, CACHE_LIMIT unless docket.json's store entry
+gives `cache_limit_mib`): when this process's adding to it takes it over the cap, the least
+recently used files (a file's time is set whenever it is served) are removed until it is under
+nine tenths of the cap. Only blobs the bucket holds are ever in cache/ (a blob is linked in
+after its upload succeeded, or after it was fetched), so nothing evicted is lost; a file served
+in the last CACHE_IDLE seconds is kept, as a caller may hold its path without having opened it.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ __all__ = ["SCHEME", "Location", "S3Bucket", "S3Store"]  # the bucket's names, f
 T = TypeVar("T")
 
 _UPLOAD_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)  # for another writer's upload of the same blob
+CACHE_LIMIT = 4 << 30
+CACHE_IDLE = 600.0
 _HEADS_AT_ONCE = 16
 
 
@@ -66,12 +75,16 @@ class S3Store:
 
     protected_as = "locked (S3 Object Lock, compliance mode)"
 
-    def __init__(self, root: Path, bucket: S3Bucket, retention_days: int) -> None:
+    def __init__(
+        self, root: Path, bucket: S3Bucket, retention_days: int, cache_limit: int = CACHE_LIMIT
+    ) -> None:
         self.root = root
         self.bucket = bucket
         self.retention_days = retention_days
+        self.cache_limit = cache_limit
         self.tmp = root / "tmp"
         self.cache = root / "cache"
+        self._cached_bytes: int | None = None  # cache/'s size as last counted, plus additions
 
     @classmethod
     def create(cls, root: Path, bucket: S3Bucket, retention_days: int) -> S3Store:
@@ -159,12 +172,41 @@ class S3Store:
             self.bucket.extend_retention(key, original.version_id, retain_until)
 
     def _keep(self, file: Path, sha256: str) -> None:
-        """Link a checked file into the read cache, read-only."""
+        """Link a checked file into the read cache, read-only; keep the cache under its cap."""
         target = self._cached(sha256)
         os.chmod(file, 0o444)
         target.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):  # fetched by another process meanwhile
             os.link(file, target)
+            if self._cached_bytes is not None:
+                self._cached_bytes += file.stat().st_size
+        if self._cached_bytes is None or self._cached_bytes > self.cache_limit:
+            with contextlib.suppress(OSError):  # only a cache: a file left is trimmed later
+                self.trim_cache()
+
+    def trim_cache(self) -> int:
+        """Remove the least recently used files of cache/ while it is over nine tenths of the
+        cap, keeping those served in the last CACHE_IDLE seconds; returns how many went."""
+        files = []
+        with contextlib.suppress(FileNotFoundError):
+            for prefix in os.scandir(self.cache):
+                if prefix.is_dir(follow_symlinks=False):
+                    for entry in os.scandir(prefix.path):
+                        with contextlib.suppress(FileNotFoundError):
+                            info = entry.stat(follow_symlinks=False)
+                            files.append((info.st_mtime, info.st_size, entry.path))
+        total = sum(size for _, size, _ in files)
+        removed = 0
+        if total > self.cache_limit:
+            recent = time.time() - CACHE_IDLE
+            for used, size, path in sorted(files):
+                if total <= self.cache_limit * 0.9 or used > recent:
+                    break
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    total, removed = total - size, removed + 1
+        self._cached_bytes = total
+        return removed
 
     def _cached(self, sha256: str) -> Path:
         return self.cache / sha256[:2] / sha256[2:]
@@ -173,6 +215,8 @@ class S3Store:
         """A local, read-only file with the blob's bytes, fetched into cache/ if need be."""
         target = self._cached(sha256)
         if target.is_file():
+            with contextlib.suppress(OSError):  # its last use, for the cache's trimming
+                os.utime(target)
             return target
         try:
             spooled = self._reading(sha256, lambda body: spool(self.tmp, body))
