@@ -52,8 +52,8 @@ browser:  ## Debian's Chromium, which the web app's browser test drives
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: system browser venv lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL)
-	scripts/with-postgres.sh $(BIN)/pytest -q --durations=25
+test: system browser venv lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL) on both cores (pytest-xdist)
+	scripts/with-postgres.sh $(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 clean:
 	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import c2pa  # type: ignore[import-untyped]
+import c2pa
 import pytest
 from aids_evidence import jpeg, scene
 from conftest import take

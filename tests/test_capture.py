@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 from sqlalchemy import select
-from wacz.util import WACZ_VERSION  # type: ignore[import-untyped]
-from wacz.validate import Validation  # type: ignore[import-untyped]
-from warcio.archiveiterator import ArchiveIterator  # type: ignore[import-untyped]
+from wacz.util import WACZ_VERSION
+from wacz.validate import Validation
+from warcio.archiveiterator import ArchiveIterator
 from web_site import Site, make_site, self_signed, serve, serve_proxy
 
 from docket.capture._media_worker import _remote_names

@@ -14,7 +14,7 @@ from typing import Any
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
-    import c2pa  # type: ignore[import-untyped]
+    import c2pa
 
     anchors = request.get("trust_anchors")
     settings: dict[str, Any] = {"verify": {"verify_trust": bool(anchors)}}

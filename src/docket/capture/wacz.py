@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wacz.main import main as wacz_main  # type: ignore[import-untyped]
+from wacz.main import main as wacz_main
 
 from docket.capture.browser import CaptureError
 
