@@ -14,7 +14,19 @@ import pytest
 from docket.catalogue import migrate
 from docket.locker import Locker
 
-HEAVY = ("numpy", "rich", "alembic", "faiss", "boto3", "cv2")
+HEAVY = (
+    "numpy",
+    "rich",
+    "alembic",
+    "faiss",
+    "boto3",
+    "cv2",
+    "wacz",
+    "frictionless",
+    "playwright",
+    "yt_dlp",
+    "warcio",
+)
 
 
 def _imported_by(code: str) -> set[str]:

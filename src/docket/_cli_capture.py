@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from docket._cli_common import locker_option, open_locker
 from docket._terminal import progress_for_terminal
-from docket.capture.run import MAX_BYTES, TIMEOUT, Capture, CaptureOptions, capture
+from docket.capture.limits import MAX_BYTES, TIMEOUT
 from docket.errors import DocketError
 from docket.locker import default_actor
 from docket.progress import Progress
+
+if TYPE_CHECKING:
+    from docket.capture.run import Capture
 
 
 def _urls(urls: tuple[str, ...], from_file: Path | None) -> list[str]:
@@ -89,6 +93,8 @@ def capture_command(
     as_json: bool,
     locker_path: Path | None,
 ) -> None:
+    from docket.capture.run import CaptureOptions, capture  # the browser, WARC and WACZ: heavy
+
     targets = _urls(urls, from_file)
     options = CaptureOptions(
         collector=default_actor(),

@@ -28,6 +28,7 @@ from docket.analyse.batch import analyse
 from docket.capture import media, wacz
 from docket.capture.browser import Exchange, Settings, load
 from docket.capture.guard import Guard, proxy_for_browser
+from docket.capture.limits import MAX_BYTES, TIMEOUT
 from docket.capture.warc import WarcFile, warc_date
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody import log
@@ -35,8 +36,6 @@ from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.locker import Locker
 
 METHOD = "capture"
-MAX_BYTES = 512 * 1024 * 1024  # per capture: every body kept, the video, and the prints
-TIMEOUT = 60.0
 _MEDIA_TYPES = ("image/", "video/", "audio/")
 MEDIA_KINDS = ("image", "video")  # parts named by their own URL
 
