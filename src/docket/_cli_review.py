@@ -1,4 +1,5 @@
-"""Review work from the command line: tag and annotate items, list cases and their members.
+"""Review work from the command line: tag and annotate items, set their workflow status, list
+cases and their members.
 
 Each command calls the library the web app calls (docket.review, docket.access), through the
 same scope rule (docket.scope): the person at the command line holds the locker, and their work
@@ -86,6 +87,36 @@ def annotate_command(
     click.echo(f"item {sha256[:12]}: {kind} annotation {number} recorded")
 
 
+@click.command(name="status")
+@click.argument("item_id")
+@click.argument("status", type=click.Choice(review.STATUSES))
+@click.option("--case", help=_CASE_HELP)
+@click.option("--assign", metavar="USER", help="Assign it to a member of the case ('' for nobody).")
+@click.option("--comment", help="Why: kept with the change and its custody event.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a line.")
+@locker_option
+def status_command(
+    item_id: str,
+    status: str,
+    case: str | None,
+    assign: str | None,
+    comment: str | None,
+    as_json: bool,
+    locker_path: Path | None,
+) -> None:
+    """Set an item's workflow STATUS in its case (new, in review, verified, disputed,
+    excluded), with an assignee and a comment."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        sha256 = queries.resolve_item(conn, item_id)
+        view = scope.for_locker(conn, sha256, case)
+        now = review.set_status(conn, default_actor(), sha256, view, status, assign, comment)
+    if as_json:
+        print_json({"item": sha256, "case": view.case, **now.__dict__})
+        return
+    who = f", assigned to {now.assignee}" if now.assignee else ""
+    click.echo(f"item {sha256[:12]} in {view.case}: {now.status}{who}")
+
+
 @click.command(name="search")
 @click.argument("words", nargs=-1, required=True)
 @click.option("--case", help="Only this case's items and records.")
@@ -170,4 +201,10 @@ def case_members(case: str, as_json: bool, locker_path: Path | None) -> None:
         click.echo(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
 
 
-COMMANDS: list[click.Command] = [tag_command, annotate_command, search_command, case_group]
+COMMANDS: list[click.Command] = [
+    tag_command,
+    annotate_command,
+    status_command,
+    search_command,
+    case_group,
+]

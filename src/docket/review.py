@@ -1,6 +1,8 @@
 """Review work on items, each piece a custody event of one case: tags, notes and annotations (a
 region of a picture, or a span of a video), each indexed for search (docket.search) as the
-case's own."""
+case's own; and the workflow, each item's status in the case (new until someone sets one), its
+assignee (a member of the case) and the comment on each change, one item.status_set event per
+item changed."""
 
 from __future__ import annotations
 
@@ -10,12 +12,22 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from docket.catalogue import fulltext, schema
-from docket.catalogue.queries import in_cases
+from docket.catalogue.queries import in_cases, in_chunks
 from docket.custody import log
 from docket.errors import DocketError
 from docket.scope import Scope
 
 MAX_TEXT = 10_000
+STATUSES = ("new", "in review", "verified", "disputed", "excluded")
+
+
+@dataclass(frozen=True)
+class Status:
+    """An item's workflow in one case: its status, assignee (None: nobody) and last comment."""
+
+    status: str = "new"
+    assignee: str | None = None
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,5 +124,103 @@ def annotations_of(conn: Connection, item: str, scope: Scope) -> list[dict[str, 
     ).mappings()
     return [
         {k: row[k] for k in ("id", "kind", "region", "start", "end", "text", "author", "event_seq")}
+        for row in rows
+    ]
+
+
+def set_status(
+    conn: Connection,
+    actor: str,
+    item: str,
+    scope: Scope,
+    status: str | None = None,
+    assignee: str | None = None,
+    comment: str | None = None,
+) -> Status:
+    """Change an item's workflow in the case `scope` looks through: `status` and `assignee`
+    None keep what is in force, an assignee "" leaves it to nobody; returns what is now."""
+    if scope.case_id is None:
+        raise DocketError(f"item {item[:12]} is in no case; a status belongs to a case")
+    if status is not None and status not in STATUSES:
+        raise DocketError(f"{status!r}: a status is one of {', '.join(STATUSES)}")
+    if comment is not None and (not comment.strip() or len(comment) > MAX_TEXT):
+        raise DocketError(f"a comment needs text (at most {MAX_TEXT} characters)")
+    if assignee and not _is_member(conn, scope.case_id, assignee):
+        raise DocketError(f"{assignee!r} is not a member of case {scope.case}")
+    now = statuses_of(conn, [item], scope)[item]
+    new = Status(
+        now.status if status is None else status,
+        now.assignee if assignee is None else assignee or None,
+        comment,
+    )
+    event = log.append(
+        conn,
+        actor,
+        "item.status_set",
+        item=item,
+        details={
+            "status": new.status,
+            "assignee": new.assignee,
+            "comment": new.comment,
+            "case": scope.case,
+        },
+    )
+    conn.execute(
+        insert(schema.statuses).values(
+            item_sha256=item,
+            case_id=scope.case_id,
+            status=new.status,
+            assignee=new.assignee,
+            comment=new.comment,
+            author=actor,
+            event_seq=event.seq,
+        )
+    )
+    return new
+
+
+def _is_member(conn: Connection, case_id: int, name: str) -> bool:
+    found = conn.execute(
+        select(schema.users.c.id)
+        .join(schema.memberships, schema.memberships.c.user_id == schema.users.c.id)
+        .where(schema.memberships.c.case_id == case_id, schema.users.c.name == name)
+    ).first()
+    return found is not None
+
+
+def statuses_of(conn: Connection, items: list[str], scope: Scope) -> dict[str, Status]:
+    """The workflow in force for each item in the case (Status() for items nobody changed)."""
+    found: dict[str, Status] = {}
+    for chunk in in_chunks(items):
+        rows = conn.execute(
+            select(
+                schema.statuses.c.item_sha256,
+                schema.statuses.c.status,
+                schema.statuses.c.assignee,
+                schema.statuses.c.comment,
+            )
+            .where(
+                schema.statuses.c.item_sha256.in_(chunk),
+                schema.statuses.c.case_id == scope.case_id,
+            )
+            .order_by(schema.statuses.c.id)
+        )
+        for item, status, assignee, comment in rows:
+            found[item] = Status(str(status), assignee, comment)  # the latest wins
+    return {item: found.get(item, Status()) for item in items}
+
+
+def status_history(conn: Connection, item: str, scope: Scope) -> list[dict[str, Any]]:
+    """Every workflow change of the item in the case, oldest first (its comments)."""
+    rows = conn.execute(
+        select(schema.statuses)
+        .where(
+            schema.statuses.c.item_sha256 == item,
+            schema.statuses.c.case_id == scope.case_id,
+        )
+        .order_by(schema.statuses.c.id)
+    ).mappings()
+    return [
+        {k: row[k] for k in ("status", "assignee", "comment", "author", "event_seq")}
         for row in rows
     ]

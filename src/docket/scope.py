@@ -4,8 +4,8 @@ page, API route, CLI command, search, export and report.
 Facts of the bytes are shared by every case that holds an item: its hashes, size and media type,
 ExifTool metadata, previews, perceptual hashes, keyframes, and the custody events of analysis
 and derivatives. Everything a person records belongs to the case it was recorded in:
-acquisitions (source, collector, path, note, arrival time), flags, tags, annotations, incident
-links, reveals, and the custody events that record them.
+acquisitions (source, collector, path, note, arrival time), flags, tags, annotations, statuses,
+incident links, reveals, and the custody events that record them.
 
 An item is always looked at through one case (a `Scope`), and shows only that case's records:
 its first name, arrival count and first arrival are that case's too. A person in case A never
@@ -39,6 +39,7 @@ PERSONAL = (
     "item.flagged",
     "item.tagged",
     "item.annotated",
+    "item.status_set",
     "item.revealed",
     "derivative.approved",
     "derivative.approval_revoked",

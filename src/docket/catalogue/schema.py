@@ -189,6 +189,22 @@ annotations = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),  # as flags
 )
 
+# Workflow: an item's status in a case (new, in review, verified, disputed, excluded), who it is
+# assigned to and why it changed (docket.review). The latest row of an item and case is in force;
+# each row is written with its custody event (item.status_set). No row: the item is new.
+statuses = Table(
+    "statuses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), nullable=False, index=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(255), nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("author", String(255), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+)
+
 # Incidents: what happened, when and where, within one case. A row holds the incident as its
 # latest custody event (incident.recorded or incident.updated) describes it; the events keep
 # every earlier version.
