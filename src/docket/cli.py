@@ -301,7 +301,11 @@ def ls_command(
 def show(
     item_id: str, as_json: bool, raw: bool, case: str | None, locker_path: Path | None
 ) -> None:
-    """Show one item (ID: a unique prefix of its SHA-256)."""
+    """Show one item (ID: a unique prefix of its SHA-256): its facts, its verification aids'
+    signals (one line each) and, for a part of a web capture, all the capture's parts."""
+    from docket.aids.capture_parts import captures_of
+    from docket.aids.results import aid_results
+
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
         sha256 = queries.resolve_item(conn, item_id)
         view = scope.for_locker(conn, sha256, case, choose=False)
@@ -331,6 +335,14 @@ def show(
                 "approved": in_force is not None and in_force.derivative == copy.sha256,
             }
             for copy in approval.copies(conn, sha256, view)
+        ]
+        detail["verification"] = [
+            result.as_dict()
+            for result in aid_results(conn, sha256)
+            if shown is None or result.event_seq is None or result.event_seq in shown
+        ]
+        detail["captures"] = [
+            c.as_dict() for c in captures_of(conn, sha256, None if case is None else view.cases)
         ]
         detail["cluster"] = next(
             (
@@ -382,6 +394,16 @@ def show(
             click.echo(
                 f"{'cluster':<12} c{cluster['number']}: {len(cluster['items'])} copies, {first}"
             )
+        for line in _aid_lines(detail["verification"]):
+            click.echo(f"{'aid':<12} {line}")
+        for captured in detail["captures"]:
+            click.echo(f"{'capture':<12} of {captured['url_asked']}, parts:")
+            for part in captured["parts"]:
+                this = "  (this item)" if part["sha256"] == sha256 else ""
+                click.echo(
+                    f"  {part['kind']:<10} {part['sha256'][:12]} {part['media_type']} "
+                    f"{part['url'] or '-'} at {part['collected_at'] or '?'}{this}"
+                )
         for acq in detail["acquisitions"]:
             inner = f"!/{acq['path_in_container']}" if acq["path_in_container"] else ""
             click.echo(
@@ -398,6 +420,22 @@ def show(
                 click.echo(f"{key:<12} {value}")
     if raw_text is not None:
         click.echo(raw_text)
+
+
+def _aid_lines(results: list[dict[str, Any]]) -> list[str]:
+    """One short line per aid signal (step, finding, what it found); a step not run or failed
+    says so."""
+    lines = []
+    for result in results:
+        if result["status"] == "not run":
+            lines.append(f"{result['step']}: not run (docket aids runs it)")
+        elif result["status"] != "ok":
+            lines.append(f"{result['step']}: FAILED: {result['error']}")
+        for signal in result["signals"]:
+            lines.append(
+                f"{result['step']}: {signal['finding']}, {signal['name']}: {signal['summary']}"
+            )
+    return lines
 
 
 @cli.command(name="analyse")
