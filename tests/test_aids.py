@@ -4,6 +4,7 @@ by `docket aids`, and each picture signal right on its known case and quiet on a
 from __future__ import annotations
 
 import subprocess
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,31 @@ def test_the_court_report_lists_the_proven_aids_with_tool_versions(
     assert "<b>signal</b>, double-compression: <span dir=auto>saved before at about" in report
     assert "<b>picture-forensics</b> version 1, ok (event" in report
     assert "; pillow 13" in report and "; c2pa-python " in report
+
+
+def test_the_pdf_court_report_lists_the_proven_aids_with_tool_versions(
+    locker: Locker, tmp_path: Path
+) -> None:
+    from pypdf import PdfReader
+
+    from docket.disclose.package import export, items_of_case
+
+    path = tmp_path / "twice.jpg"
+    path.write_bytes(saved_twice(scene(16), 50, 90))
+    take(locker, path, case="Harbour")
+    run_step(locker, _only_item(locker), "image/jpeg", PictureForensicsStep(), "tester")
+    with locker.engine.connect() as conn:
+        items = items_of_case(conn, "Harbour")
+    out = tmp_path / "court"
+    export(locker, items, "court", out, "tester", recipient="Tribunal", case="Harbour")
+    reader = PdfReader(out / "data" / "report.pdf")
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "Verification aids: signals for a person to weigh, never a verdict" in text
+    assert "signal, double-compression: saved before at about" in text
+    assert "picture-forensics version 1, ok (event" in text
+    pillow = package_version("pillow")
+    assert f"; pillow {pillow}" in text and "; c2pa-python " in text
+    assert "metadata-signals version 1, ok" in text and "; exiftool " in text
 
 
 def test_a_broken_exif_thumbnail_is_a_signal_not_a_failed_step(

@@ -6,7 +6,8 @@ Text uses DejaVu Sans (Debian's fonts-dejavu-core, installed by the set-up), whi
 Cyrillic and Arabic glyphs (Arabic, Persian and Kurdish Sorani letters), and is shaped by
 HarfBuzz (uharfbuzz) with the Unicode bidirectional algorithm, so Arabic-script names and notes
 print joined and right to left. Without the font, a core font with characters it lacks shown
-as '?'. Previews are the blurred ones.
+as '?'. Previews are the blurred ones. Each item's verification aids are those its package's
+events prove, with the tools' versions, as in the HTML.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from fpdf import FPDF
 
-from docket.disclose._report_facts import ItemFacts, first_page, item_facts, verify_steps
+from docket.aids.results import AidResult
+from docket.disclose._report_facts import first_page, item_facts, verify_steps
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 LABEL = 34  # mm: the width of a row's label
@@ -91,7 +93,27 @@ def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]]) -
     )
 
 
-def _item(pdf: _Report, facts: ItemFacts, preview: bytes | None) -> None:
+def _verification(pdf: _Report, results: list[AidResult]) -> None:
+    """The verification aids the package's events prove, with their tools' versions (as the
+    HTML report lists them)."""
+    if not results:
+        return
+    pdf.room_for(20)
+    pdf.text_line("Verification aids: signals for a person to weigh, never a verdict", style="B")
+    for result in results:
+        tools = "".join(f"; {name} {version}" for name, version in sorted(result.tools.items()))
+        failed = f": {result.error}" if result.error else ""
+        pdf.row(
+            result.step,
+            f"version {result.version}, {result.status} (event {result.event_seq}){tools}{failed}",
+        )
+        for signal in result.signals:
+            pdf.row("", f"{signal.finding}, {signal.name}: {signal.summary}", size=8)
+            pdf.row("", signal.explanation, size=7)
+
+
+def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None) -> None:
+    facts = item_facts(item)
     pdf.room_for(60)
     pdf.ln(3)
     pdf.text_line(", ".join(facts.names), size=12, style="B", height=6)
@@ -131,6 +153,7 @@ def _item(pdf: _Report, facts: ItemFacts, preview: bytes | None) -> None:
         )
     for seq, text in facts.annotations:
         pdf.row("Annotation", f"event {seq}: {text}")
+    _verification(pdf, item.get("verification") or [])
     pdf.row("SHA-256", facts.sha256, size=7.5)
     if facts.sha512:
         pdf.row("SHA-512", facts.sha512, size=7.5)
@@ -143,5 +166,5 @@ def render_pdf(
     pdf = _Report()
     _cover(pdf, package, items)
     for item in items:
-        _item(pdf, item_facts(item), previews.get(item["item"]))
+        _item(pdf, item, previews.get(item["item"]))
     return bytes(pdf.output())
