@@ -35,6 +35,7 @@ from docket.disclose import prior
 from docket.errors import ObjectStoreError
 from docket.locker import Locker
 from docket.protect.approval import approval_problems
+from docket.rehash import digests as rehash_blobs
 from docket.verify_report import Check, Problem, VerifyReport
 
 REORDER_WINDOW = 1000
@@ -411,19 +412,20 @@ class _Verifier:
         ]
         store = self.locker.store
         held = store.sizes()  # one listing, after the rows: each row's blob was stored before it
+        present = []
         for subject, sha256, size, sha512 in rows:
-            row = {"sha256": sha256, "size": size, "sha512": sha512}
-            if row["sha256"] not in held:
+            if sha256 not in held:
                 self.problem(subject, "blob is missing from the store")
-                continue
-            if not rehash:
-                if held[row["sha256"]] != row["size"]:
+            elif not rehash:
+                if held[sha256] != size:
                     self.problem(subject, "blob size differs from the catalogue")
-                continue
-            digest = store.hash_blob(row["sha256"])
-            if digest.sha256 != row["sha256"] or row["sha512"] not in (None, digest.sha512):
+            else:
+                present.append((subject, sha256, size, sha512))
+        found = rehash_blobs(store, (sha256 for _, sha256, _, _ in present))
+        for (subject, sha256, size, sha512), digest in zip(present, found, strict=True):
+            if digest.sha256 != sha256 or sha512 not in (None, digest.sha512):
                 self.problem(subject, f"blob content changed (its SHA-256 is now {digest.sha256})")
-            elif digest.size != row["size"]:
+            elif digest.size != size:
                 self.problem(subject, "blob size differs from the catalogue")
         known = {sha256 for _, sha256, _, _ in rows}
         strays = [name for name in held if name not in known]
