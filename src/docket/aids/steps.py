@@ -2,9 +2,11 @@
 
 At ingest: `picture-signals` (JPEG quantisation, the EXIF thumbnail; in the sandboxed worker),
 `metadata-signals` (ExifTool's record: editing software, time and offset consistency, the sun,
-nearby places) and `content-credentials` (C2PA, in a one-shot sandboxed worker). When asked
-for (`docket aids`), as it costs several times the analysis of a photo: `picture-forensics`
-(double compression, the error-level picture), from the full-resolution pixels. Each result
+nearby places), `content-credentials` (C2PA, in a one-shot sandboxed worker), `proofmode` and,
+for a video, `video-signals` (ffprobe's reading of the container, in a one-shot sandboxed
+worker). When asked for (`docket aids`), as it costs several times the analysis of a photo:
+`picture-forensics` (double compression, the error-level picture), from the full-resolution
+pixels. Each result
 lists its signals and the tools and versions that made them; the runner records it with its
 custody event.
 """
@@ -124,18 +126,44 @@ class ProofModeStep:
         return StepOutput({"signals": [found.as_dict()], "tools": versions})
 
 
+class VideoSignalsStep:
+    """ffprobe's reading of a video's container, in a one-shot sandboxed worker (see
+    video.py): encoder history, re-encoding signs, creation times."""
+
+    name = "video-signals"
+    version = "1"
+
+    def applies_to(self, media_type: str) -> bool:
+        return media_type.startswith("video/")
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        from docket.aids import video
+        from docket.analyse.sandbox import ffmpeg_version
+
+        found = video.signals(blob, scratch)
+        versions = {"ffprobe": ffmpeg_version().replace("ffmpeg version", "").strip()}
+        return StepOutput({"signals": [s.as_dict() for s in found], "tools": versions})
+
+
 AidStep = (
     PictureSignalsStep
     | PictureForensicsStep
     | MetadataSignalsStep
     | CredentialsStep
     | ProofModeStep
+    | VideoSignalsStep
 )
 
 
 def ingest_steps() -> list[AidStep]:
     """The aids every item gets with its analysis (cheap beside it; see bench/aids.py)."""
-    return [PictureSignalsStep(), MetadataSignalsStep(), CredentialsStep(), ProofModeStep()]
+    return [
+        PictureSignalsStep(),
+        MetadataSignalsStep(),
+        CredentialsStep(),
+        ProofModeStep(),
+        VideoSignalsStep(),
+    ]
 
 
 def verification_steps() -> list[AidStep]:
