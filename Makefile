@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := demo
 
-.PHONY: system browser venv demo test lint clean
+.PHONY: system browser venv replay demo test lint clean
 
 SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libjpeg-turbo-progs libgl1 libglib2.0-0 \
 	fonts-dejavu-core
@@ -25,7 +25,28 @@ $(BIN)/docket: pyproject.toml
 
 venv: $(BIN)/docket
 
-demo: system venv  ## make sample evidence, ingest it into a demo locker, verify, list
+# ReplayWeb.page (AGPL-3.0), which the web app serves to replay captures offline: fetched from
+# the npm registry at a pinned version, checked against the registry's SHA-512 integrity, and
+# unpacked under vendor/ (git-ignored: it is never part of this repository).
+REPLAY_VERSION := 2.5.3
+REPLAY_INTEGRITY := nCj2PSON3BxeSJKE8AsYPyULv0XPZKJWfy4l9PyQre9SqwLZ+WKZVs/sfLqPOQ4GrH+0YkjbwOhr8cSTH08gsQ==
+REPLAY_DIR := vendor/replaywebpage
+
+replay: $(REPLAY_DIR)/.version-$(REPLAY_VERSION)  ## ReplayWeb.page's ui.js and sw.js for the web app's replay
+
+$(REPLAY_DIR)/.version-$(REPLAY_VERSION):
+	mkdir -p vendor && printf '*\n' > vendor/.gitignore
+	curl -fsSL -o vendor/replaywebpage.tgz \
+		https://registry.npmjs.org/replaywebpage/-/replaywebpage-$(REPLAY_VERSION).tgz
+	[ "$$(openssl dgst -sha512 -binary vendor/replaywebpage.tgz | base64 -w0)" = "$(REPLAY_INTEGRITY)" ] \
+		|| { echo "vendor/replaywebpage.tgz: not the SHA-512 the npm registry gives for $(REPLAY_VERSION)"; \
+		rm -f vendor/replaywebpage.tgz; exit 1; }
+	rm -rf $(REPLAY_DIR) && mkdir -p $(REPLAY_DIR)
+	tar -xzf vendor/replaywebpage.tgz -C $(REPLAY_DIR) --strip-components=1
+	rm vendor/replaywebpage.tgz
+	touch $@
+
+demo: system venv replay  ## make sample evidence, ingest it into a demo locker, verify, list
 	rm -rf $(DEMO)
 	$(BIN)/python -m docket._samples $(DEMO)/samples
 	$(BIN)/docket init $(DEMO)/locker
@@ -52,7 +73,7 @@ browser:  ## Debian's Chromium, which the web app's browser test drives
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: system browser venv lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL) on both cores (pytest-xdist)
+test: system browser venv replay lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL) on both cores (pytest-xdist)
 	scripts/with-postgres.sh $(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 clean:

@@ -19,14 +19,17 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -84,6 +87,11 @@ _PROBE = b"""<!doctype html><html><head><title>A probing page</title></head><bod
 fetch('http://169.254.169.254/latest/meta-data/').catch(() => {});
 try { new WebSocket('ws://127.0.0.1:PORT/socket'); } catch (e) {}
 </script></body></html>"""
+
+_NOTICE = b"""<!doctype html><html><head><title>Harbour notice</title></head><body>
+<h1>Notice of the Velmora harbour council</h1>
+<p id="notice">The east quay closes at dusk until further notice.</p>
+<img src="/img/astronaut.jpg" width="100"></body></html>"""
 
 _SIMPLE = b"""<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"""
 
@@ -174,6 +182,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(302, b"", html, Location=site.url("/gallery.html"))
             elif path == "/probe.html":
                 self.send(200, _PROBE.replace(b"PORT", str(site.port).encode()), html)
+            elif path == "/notice.html":
+                self.send(200, _NOTICE, html)
             elif path == "/slow.html":
                 self.send(200, _SLOW, html)
             elif path == "/huge.html":
@@ -246,6 +256,25 @@ def serve(site: Site, tls: tuple[Path, Path] | None = None) -> Iterator[Site]:
         site.stop.set()
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """An ASGI app (Docket's web app) on a free loopback port, for as long as the block runs."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @dataclass

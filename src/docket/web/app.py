@@ -27,6 +27,7 @@ from docket.web import (
     case_routes,
     incident_routes,
     item_routes,
+    replay_routes,
     security,
     team_routes,
     throttle,
@@ -68,6 +69,7 @@ def create_app(
     app.include_router(item_routes.router)
     app.include_router(team_routes.router)
     app.include_router(capture_routes.router)
+    app.include_router(replay_routes.router)
 
     @app.exception_handler(DocketError)
     def on_error(request: Request, exc: DocketError) -> Response:
