@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pysequoia
 from aids_evidence import jpeg, scene
@@ -19,6 +21,7 @@ from docket.aids import proofmode
 from docket.aids._proofmode_worker import OTS_MAGIC
 from docket.aids.results import aid_results
 from docket.aids.signals import Signal
+from docket.analyse.exiftool import ExifTool
 from docket.catalogue import schema
 from docket.locker import Locker
 
@@ -32,8 +35,9 @@ def bundle(
     shipped: pysequoia.Tsk | None = None,
     picture: bytes | None = None,
     proof_text: bytes | None = None,
+    original: bytes | None = None,
 ) -> bytes:
-    original = jpeg(scene(20), 90)
+    original = original or jpeg(scene(20), 90)
     digest = hashlib.sha256(original).hexdigest()
     proof = (
         proof_text
@@ -63,12 +67,90 @@ def bundle(
     return out.getvalue()
 
 
-def check(tmp_path: Path, data: bytes) -> Signal:
+def checked(tmp_path: Path, data: bytes) -> list[Signal]:
+    """The bundle's signals, with ExifTool reading each proof's media (as the step does)."""
     path = tmp_path / "bundle.zip"
     path.write_bytes(data)
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    return proofmode.signal(path, scratch)
+    exiftool = ExifTool(scratch)
+    try:
+        return proofmode.signals(path, scratch, exiftool.read)
+    finally:
+        exiftool.close()
+
+
+def check(tmp_path: Path, data: bytes) -> Signal:
+    return checked(tmp_path, data)[0]
+
+
+def photographed(tmp_path: Path, *tags: str) -> bytes:
+    """A picture with the camera's own tags, written by ExifTool."""
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(jpeg(scene(23), 90))
+    subprocess.run(
+        ["exiftool", "-q", "-overwrite_original", *(f"-{t}" for t in tags), str(path)],
+        check=True,
+        timeout=60,
+    )
+    return path.read_bytes()
+
+
+CAMERA = (
+    "Make=Larkspur",
+    "Model=LK-7",
+    "DateTimeOriginal=2024:03:01 12:34:50",
+    "OffsetTimeOriginal=+03:00",
+    "GPSLatitude=33.5043",
+    "GPSLatitudeRef=N",
+    "GPSLongitude=36.2842",
+    "GPSLongitudeRef=E",
+)
+
+
+def test_a_proof_that_agrees_with_its_pictures_metadata_says_which_match(
+    tmp_path: Path,
+) -> None:
+    [bundled, compared] = checked(tmp_path, bundle(key(), original=photographed(tmp_path, *CAMERA)))
+    assert bundled.finding == "for review"
+    assert compared.name == "proof-vs-media" and compared.finding == "no signal"
+    assert compared.summary == "IMG_0001.jpg: time match, place match, device match"
+    said = compared.details["comparisons"]["IMG_0001.jpg"]
+    assert said["time"]["seconds"] == -6 and said["place"]["km"] < 0.01
+    assert "extracted" not in str(bundled.details)  # no scratch path is recorded
+
+
+def test_a_proof_for_another_time_place_and_device_says_which_differ(tmp_path: Path) -> None:
+    elsewhere = [t for t in CAMERA if not t.startswith(("Model", "DateTime", "GPSLatitude="))]
+    elsewhere += ["Model=Other 3", "DateTimeOriginal=2024:03:01 15:34:56", "GPSLatitude=34.5"]
+    media = photographed(tmp_path, *elsewhere)
+    [_, compared] = checked(tmp_path, bundle(key(), original=media))
+    assert compared.finding == "signal"
+    said = compared.details["comparisons"]["IMG_0001.jpg"]
+    assert {part: f["outcome"] for part, f in said.items()} == {
+        "time": "differs",
+        "place": "differs",
+        "device": "differs",
+    }
+    assert "time differs (proof 2024-03-01T09:34:56+00:00, media 2024-03-01T12:34:56+00:00" in (
+        compared.summary
+    )
+    assert 100 < said["place"]["km"] < 120  # one degree of latitude
+    assert "device differs (proof Larkspur LK-7, media Larkspur Other 3)" in compared.summary
+
+
+def test_a_picture_without_metadata_is_not_compared(tmp_path: Path) -> None:
+    [_, compared] = checked(tmp_path, bundle(key()))
+    assert compared.finding == "not checked"
+    assert compared.summary == (
+        "IMG_0001.jpg: time not compared, place not compared, device not compared"
+    )
+
+
+def test_a_changed_picture_has_no_media_to_compare(tmp_path: Path) -> None:
+    [_, compared] = checked(tmp_path, bundle(key(), picture=jpeg(scene(21), 90)))
+    assert compared.finding == "not checked"
+    assert compared.summary == "no proof's media was found to compare with"
 
 
 def test_a_valid_bundle_verifies_and_names_its_key(tmp_path: Path) -> None:
@@ -118,3 +200,22 @@ def test_a_proof_that_is_not_json_is_a_failed_analysis_and_the_zip_held(
     assert found.status == "failed"
     assert found.error is not None and "is not JSON" in found.error
     assert sha256 in held and locker.store.path(sha256).read_bytes() == data
+
+
+def test_ingest_records_the_comparison_and_show_prints_it(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    path = tmp_path / "bundle.zip"
+    data = bundle(key(), original=photographed(tmp_path, *CAMERA))
+    path.write_bytes(data)
+    take(locker, path)
+    sha256 = hashlib.sha256(data).hexdigest()
+    with locker.engine.connect() as conn:
+        found = {r.step: r for r in aid_results(conn, sha256)}["proofmode"]
+    assert (found.status, found.version) == ("ok", "2")
+    assert found.tools["exiftool"] and found.tools["pysequoia"]
+    shown = cli("show", "--locker", locker.path, sha256[:12]).out
+    assert (
+        "aid          proofmode: no signal, proof-vs-media: IMG_0001.jpg: time match, "
+        "place match, device match"
+    ) in shown

@@ -4,7 +4,8 @@ Started by proofmode.check through sandbox.run_worker (memory limit, deadline, s
 TMPDIR): the zip and the OpenPGP packets are parsed here, never in the locker's process.
 Prints one JSON line: for each proof (`*.proof.json`), the media it names by SHA-256, whether
 each detached signature (`<file>.asc`) verifies against the bundle's public key
-(`pubkey.asc`), the proof's recorded time, place and device, and its OpenTimestamps proofs.
+(`pubkey.asc`), the proof's recorded time, place and device, and its OpenTimestamps proofs;
+when asked (`out`), each proof's media copied there, for ExifTool to read its own metadata.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import json
 import sys
 import zipfile
+from pathlib import Path
 from typing import Any
 
 MAX_MEMBERS = 10_000
@@ -61,7 +63,7 @@ def _verify(data: bytes, signature: bytes | None, certs: list[Any]) -> str:
     return "valid" if found.valid_sigs else "fails: no valid signature"
 
 
-def check(path: str) -> dict[str, Any]:
+def check(path: str, out: str | None = None) -> dict[str, Any]:
     import pysequoia
 
     with zipfile.ZipFile(path) as bundle:
@@ -132,6 +134,10 @@ def check(path: str) -> dict[str, Any]:
                     for n in ots
                 ],
             }
+            if out is not None and media_name is not None:  # for ExifTool, outside the zip
+                copy = Path(out) / f"{recorded}.media"
+                copy.write_bytes(_read(bundle, media_name, MAX_MEMBER_BYTES))
+                entry["extracted"] = str(copy)
             checked.append(entry)
     return {"bundle": True, "keys": keys, "proofs": checked}
 
@@ -139,7 +145,7 @@ def check(path: str) -> dict[str, Any]:
 def main() -> None:
     request = json.loads(sys.stdin.read())
     try:
-        answer = {"ok": True, **check(str(request["path"]))}
+        answer = {"ok": True, **check(str(request["path"]), request.get("out"))}
     except Malformed as exc:
         answer = {"ok": False, "error": f"not a readable ProofMode bundle ({exc})"}
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

@@ -5,17 +5,20 @@ Checked in a one-shot sandboxed worker (_proofmode_worker.py) with Sequoia (pyse
 proof names its media by SHA-256; the media and the proof must each carry a signature that
 verifies against the bundle's key. The key's fingerprint is reported: whose key it is must be
 established another way (a key shipped in the bundle proves only that the bundle is
-consistent). OpenTimestamps proofs are kept with the zip and their header read, and reported
-as "not checkable offline": checking them needs Bitcoin block headers, which Docket does not
-hold.
+consistent). Each proof's recorded time, place and device are compared with its media's own
+metadata (proof_vs_media.py). OpenTimestamps proofs are kept with the zip and their header
+read, and reported as "not checkable offline": checking them needs Bitcoin block headers,
+which Docket does not hold.
 """
 
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from docket.aids import proof_vs_media
 from docket.aids.signals import Signal
 from docket.analyse.sandbox import run_worker
 
@@ -65,8 +68,20 @@ def _names_proofs(path: Path) -> bool:
         return True
 
 
-def signal(path: Path, scratch: Path) -> Signal:
+def signals(path: Path, scratch: Path, read: Callable[[Path], Mapping[str, Any]]) -> list[Signal]:
+    """The bundle's signal, and for a bundle, its proofs against their media's own metadata
+    (`read`: ExifTool's record of a file, read outside the worker)."""
     if not _names_proofs(path):
-        return summarise({"bundle": False})
-    request = {"path": str(path)}
-    return summarise(run_worker("docket.aids._proofmode_worker", request, TIMEOUT, scratch))
+        return [summarise({"bundle": False})]
+    media = scratch / "proofmode-media"
+    media.mkdir(exist_ok=True)
+    request = {"path": str(path), "out": str(media)}
+    answer = run_worker("docket.aids._proofmode_worker", request, TIMEOUT, scratch)
+    if not answer.get("bundle"):
+        return [summarise(answer)]
+    comparisons = {
+        str(proof["media"]): proof_vs_media.compare(proof, read(Path(proof.pop("extracted"))))
+        for proof in answer["proofs"]
+        if proof.get("extracted")
+    }
+    return [summarise(answer), proof_vs_media.signal(comparisons)]

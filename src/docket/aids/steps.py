@@ -113,7 +113,7 @@ class ProofModeStep:
     """A ProofMode bundle (a zip): signatures, hashes and proofs (see proofmode.py)."""
 
     name = "proofmode"
-    version = "1"
+    version = "2"
 
     def applies_to(self, media_type: str) -> bool:
         return media_type == "application/zip"
@@ -121,9 +121,9 @@ class ProofModeStep:
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
         from docket.aids import proofmode
 
-        found = proofmode.signal(blob, scratch)
-        versions = {"pysequoia": package_version("pysequoia")}
-        return StepOutput({"signals": [found.as_dict()], "tools": versions})
+        found = proofmode.signals(blob, scratch, tools.exiftool.read)
+        versions = {"pysequoia": package_version("pysequoia"), "exiftool": tools.exiftool.version}
+        return StepOutput({"signals": [s.as_dict() for s in found], "tools": versions})
 
 
 class VideoSignalsStep:
