@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import c2pa  # type: ignore[import-untyped]
+import c2pa
 from _photos import twelve_megapixel_jpeg, unique_copies
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
