@@ -547,3 +547,21 @@ def test_a_locker_restored_without_its_key_records_nothing_until_the_key_is_back
     shutil.copy2(locker.path / "keys" / "signing.key", back / "keys" / "signing.key")
     assert cli("ingest", "--locker", back, new_photo).code == 0
     assert verified(back) == []
+
+
+def test_a_server_catalogues_url_in_the_environment_never_opens_a_copy(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCKET_DATABASE_URL names the live locker's PostgreSQL catalogue; a copy holds its own
+    SQLite one, which audit, repair and restore read while the variable stays set."""
+    locker, items = stocked
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("the variable names a server catalogue")
+    monkeypatch.setenv("DOCKET_DATABASE_URL", locker.engine.url.render_as_string(False))
+    replica = copy_of(locker, tmp_path / "replica")
+    assert differences(locker, replica) == []
+    flip_byte(blob(locker.path, items[0]))
+    assert repair(locker.path, replica, "tester").replaced == [items[0]]
+    restore(replica, tmp_path / "restored", "tester")
+    monkeypatch.delenv("DOCKET_DATABASE_URL")
+    assert verified(tmp_path / "restored") == []

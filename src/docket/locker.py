@@ -182,7 +182,11 @@ class Locker:
             return  # connecting would write it: `_refuse_a_new_catalogue` speaks for it
         with reading(self.engine) as conn:
             identity.check_owner(
-                conn, self._database_url(), self.locker_id, str(self.path / CONFIG_NAME)
+                conn,
+                self._database_url(),
+                str(self.config["database"]),
+                self.locker_id,
+                str(self.path / CONFIG_NAME),
             )
 
     def _refuse_a_new_catalogue(self) -> None:
@@ -257,9 +261,10 @@ class Locker:
         return locker
 
     @classmethod
-    def open(cls, path: Path, writable: bool = True) -> Locker:
-        """Open the locker at `path`; with `writable=False` nothing in it is written."""
-        locker = cls(path, read_config(path), writable=writable)
+    def open(cls, path: Path, writable: bool = True, database_url: str | None = None) -> Locker:
+        """Open the locker at `path`; with `writable=False` nothing in it is written.
+        `database_url` overrides identity's choice (a restored locker's own SQLite file)."""
+        locker = cls(path, read_config(path), writable=writable, database_url=database_url)
         try:
             locker._refuse_another_catalogue()
             locker._refuse_a_new_catalogue()

@@ -88,13 +88,15 @@ def owner(conn: Connection) -> str | None:
     return None if found is None else str(found)
 
 
-def check_owner(conn: Connection, url: str, locker_id: str, where: str) -> None:
-    """Refuse a server database that holds no catalogue, or another locker's."""
+def check_owner(conn: Connection, url: str, on_record: str, locker_id: str, where: str) -> None:
+    """Refuse a server database that holds no catalogue, or another locker's. The database on
+    record in docket.json holding none is the locker's own loss, reported by the locker
+    (CatalogueLostError: restore from a copy), as is a missing SQLite file."""
     held = owner(conn)
     if held == locker_id:
         return
-    if held is None and kind(url) == "sqlite":
-        return  # a missing SQLite file is the locker's own to report (CatalogueLostError)
+    if held is None and (kind(url) == "sqlite" or recorded(url) == on_record):
+        return
     what = "no Docket catalogue" if held is None else f"the catalogue of another locker ({held})"
     raise CatalogueMismatchError(
         f"{where}: {shown(url)} holds {what}, not this locker's ({locker_id}); "

@@ -37,6 +37,16 @@ class Holding:
     store: BlobStore
 
 
+def open_copy(path: Path) -> Locker:
+    """A copy opened read-only. A copy made by `replicate` holds an SQLite catalogue
+    (snapshot.py), so DOCKET_DATABASE_URL, which names the live locker's server catalogue,
+    never applies to it; any other locker taken as a copy opens as it always does."""
+    config = read_config(path)
+    database = str(config.get("database", ""))
+    own = database if database.startswith("sqlite:///") else None
+    return Locker(path, config, writable=False, database_url=own)
+
+
 def read(path: Path, label: str, *, copy: bool) -> Holding:
     """What the locker folder at `path` holds (a DocketError when it cannot be read). A copy's
     catalogue is read as it is, even at an older schema than this docket's (a copy made
@@ -44,7 +54,7 @@ def read(path: Path, label: str, *, copy: bool) -> Holding:
     if not copy:
         with Locker.open(path, writable=False) as locker:
             return _read(locker, label)
-    with Locker(path, read_config(path), writable=False) as locker:
+    with open_copy(path) as locker:
         try:
             return _read(locker, label)
         except SQLAlchemyError as exc:

@@ -187,7 +187,7 @@ def _repair(path: Path, copy: Holding, actor: str) -> Repaired:
     try:
         referenced = target.referenced
         if replace:
-            with Locker(copy.path, read_config(copy.path), writable=False) as source:
+            with holdings.open_copy(copy.path) as source:
                 snapshot.take(source.engine, prepared)
             with snapshot.opened(prepared) as conn:
                 if snapshot.leaves(conn)[: len(copy.leaves)] != copy.leaves:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from docket.copies.bucket import Bucket
 from docket.copies.destination import Folder
+from docket.copies.holdings import open_copy
 from docket.copies.replicate import Copied, copy_locker
 from docket.copies.transfer import fsync_dir
 from docket.custody import log
@@ -48,7 +49,7 @@ def restore(copy: Path, target: Path, actor: str, label: str | None = None) -> C
     if staging.exists():
         shutil.rmtree(staging)  # a restore that was stopped
     target.parent.mkdir(parents=True, exist_ok=True)
-    with Locker(copy, read_config(copy), writable=False) as source:
+    with open_copy(copy) as source:
         copied = copy_locker(
             source,
             Folder(staging),
@@ -59,7 +60,9 @@ def restore(copy: Path, target: Path, actor: str, label: str | None = None) -> C
         target.rmdir()
     os.rename(staging, target)
     fsync_dir(target.parent)
-    with Locker.open(target) as restored, restored.engine.begin() as conn:
+    # A restored locker's catalogue is the copy's SQLite file, whatever DOCKET_DATABASE_URL says.
+    own = str(read_config(target)["database"])
+    with Locker.open(target, database_url=own) as restored, restored.engine.begin() as conn:
         event = log.append(
             conn,
             actor,
