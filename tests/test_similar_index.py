@@ -1,0 +1,88 @@
+"""The near-duplicate index (docket.similarity.HashIndex): exactly a full scan's answers, and
+kept only while the catalogue's hashes are the ones it was built from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import take
+from media import jpeg, sample
+from sqlalchemy import delete, insert, select
+
+from docket import similarity
+from docket.catalogue import schema
+from docket.locker import Locker
+
+
+def planted(rng: np.random.Generator, query: np.ndarray, distance: int) -> np.ndarray:
+    """A copy of `query` with exactly `distance` bits flipped."""
+    bits = np.zeros(256, dtype=bool)
+    bits[rng.choice(256, size=distance, replace=False)] = True
+    return np.asarray(query ^ np.packbits(bits), dtype=np.uint8)
+
+
+def scan(stored: np.ndarray, queries: np.ndarray, threshold: int) -> set[tuple[int, int, int]]:
+    """Every (query row, stored row, distance) within `threshold`, by counting bits."""
+    found = set()
+    for row, query in enumerate(queries):
+        distances = np.unpackbits(stored ^ query, axis=1).sum(axis=1)
+        found |= {(row, int(i), int(distances[i])) for i in np.flatnonzero(distances <= threshold)}
+    return found
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 31, similarity.DEFAULT_THRESHOLD, 90])
+def test_the_index_finds_what_a_full_scan_finds(threshold: int) -> None:
+    rng = np.random.default_rng(threshold)
+    queries = rng.integers(0, 256, size=(3, 32), dtype=np.uint8)
+    near = [planted(rng, q, d) for q in queries for d in range(threshold + 4)]
+    stored = np.vstack([rng.integers(0, 256, size=(4000, 32), dtype=np.uint8), *near])
+    stored = stored[rng.permutation(len(stored))]
+    index = similarity.HashIndex(
+        [f"item{i}" for i in range(len(stored))],
+        ["full"] * len(stored),
+        [None] * len(stored),
+        stored,
+    )
+    rows, labels, distances = index.pairs(queries, threshold)
+    found = {(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)}
+    expected = scan(stored, queries, threshold)
+    assert found == expected
+    # every planted distance up to the threshold is among them, and none past it
+    assert {d for _, _, d in found} >= set(range(threshold + 1))
+    assert max(d for _, _, d in found) <= threshold
+
+
+def test_rows_of_an_item_are_all_its_hashes_and_only_them() -> None:
+    rng = np.random.default_rng(5)
+    names = ["a", "b", "a", "c", "a", "b"]
+    index = similarity.HashIndex(
+        names, ["full"] * 6, [None] * 6, rng.integers(0, 256, size=(6, 32), dtype=np.uint8)
+    )
+    assert index.rows_of("a") == [0, 2, 4]
+    assert index.rows_of("b") == [1, 5]
+    assert index.rows_of("nothing") == []
+
+
+def test_the_kept_index_is_rebuilt_when_its_newest_hash_is_replaced(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """A hash row removed and another written in its place (SQLite may give it the same id,
+    and the count of rows is unchanged) is not mistaken for the index already built."""
+    picture = tmp_path / "one.jpg"
+    picture.write_bytes(jpeg(sample("astronaut")))
+    item = take(locker, picture).outcomes[0].sha256
+    assert item is not None
+    table = schema.perceptual_hashes
+    with locker.engine.connect() as conn, conn.begin():
+        first = similarity.HashIndex.current(conn)
+        assert similarity.HashIndex.current(conn) is first  # nothing changed: kept
+        newest = conn.execute(select(table).order_by(table.c.id.desc()).limit(1)).mappings().one()
+        conn.execute(delete(table).where(table.c.id == newest["id"]))
+        flipped = f"{int(newest['pdq'], 16) ^ 1:064x}"
+        conn.execute(insert(table).values({**newest, "pdq": flipped}))
+        rebuilt = similarity.HashIndex.current(conn)
+    assert rebuilt is not first
+    row = rebuilt.rows_of(item)[-1]
+    assert rebuilt.digests[row].tobytes().hex() == flipped
