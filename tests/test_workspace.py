@@ -1,20 +1,25 @@
 """The review workspace's workflow (issue 17): each item's status in a case, its assignee and
-comments, every change a custody event of that case, from the command line and the library."""
+comments, every change a custody event of that case, from the command line, the library and
+the web app (TestClient); bulk changes from the grid, the case dashboard and the item list's
+CSV and JSON exports."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, photo, take
+from conftest import PASSWORD, photo, sign_in, take
 
 from docket import access, accounts, review, scope
-from docket.catalogue import schema
+from docket.catalogue import queries, schema
 from docket.custody import log
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.verify import verify
+from docket.web.workflow_routes import EXPORT_FIELDS, _cell
 
 
 @pytest.fixture
@@ -123,3 +128,166 @@ def test_status_from_the_command_line(cli: Any, locker: Locker, two_cases: dict[
     assert bad.code == 2 and "finished" in bad.err
     actions = [line.split()[3] for line in cli("log", "--locker", where).out.splitlines()]
     assert actions.count("item.status_set") == 2
+
+
+def _north_items(locker: Locker, count: int, tmp_path: Path) -> list[str]:
+    """Every item of case North (the world's one, then `count` new pictures), first seen first."""
+    folder = tmp_path / "many"
+    for n in range(count):
+        photo(folder, f"street-{n:02}.jpg", seed=100 + n)
+    take(locker, folder, case="North")
+    with locker.engine.connect() as conn:
+        return [row["sha256"] for row in queries.list_items(conn, "North")]
+
+
+def test_status_from_the_item_routes_keeps_the_case_walls(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    client, north, south = world["client"], world["north"], world["south"]
+    csrf = sign_in(client, "reviewer-1")
+    page = client.post(
+        f"/items/{north}/status",
+        data={
+            "status": "in review",
+            "assignee": "viewer-1",
+            "comment": "who filmed?",
+            "csrf": csrf,
+        },
+        follow_redirects=False,
+    )
+    assert page.status_code == 303
+    answer = client.post(
+        f"/api/items/{north}/status",
+        json={"status": "verified"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert answer.json() == {"status": "verified", "assignee": "viewer-1", "comment": None}
+    assert (
+        client.post(f"/items/{south}/status", data={"status": "excluded", "csrf": csrf}).status_code
+        == 404
+    )
+    forged = client.post(f"/items/{north}/status", data={"status": "excluded", "csrf": "x"})
+    assert forged.status_code == 403
+    sign_in(client, "viewer-1")
+    viewer_csrf = sign_in(client, "viewer-1")
+    refused = client.post(
+        f"/items/{north}/status", data={"status": "excluded", "csrf": viewer_csrf}
+    )
+    assert refused.status_code == 403
+    listed = client.get(f"/api/cases/{world['cases']['North']}/items").json()
+    assert [(r["status"], r["assignee"]) for r in listed] == [("verified", "viewer-1")]
+
+
+def test_bulk_changes_are_one_event_per_item_and_all_or_nothing(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    items = _north_items(locker, 6, tmp_path)
+    csrf = sign_in(client, "investigator-1")
+    with locker.engine.connect() as conn:
+        before = log.size(conn)
+    for action, value in [
+        ("tag", "market-day"),
+        ("flag", "graphic"),
+        ("status", "disputed"),
+        ("assign", "reviewer-1"),
+    ]:
+        done = client.post(
+            f"/cases/{north_id}/bulk",
+            data={"action": action, "value": value, "items": items, "csrf": csrf},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303, done.text
+    with locker.engine.connect() as conn:
+        added = [e for e in log.events(conn) if e.seq >= before]
+    assert len(added) == 4 * len(items)
+    assert {e.item for e in added if e.action == "item.tagged"} == set(items)
+    listed = client.get(f"/api/cases/{north_id}/items").json()
+    assert {(r["flag"], r["status"], r["assignee"]) for r in listed} == {
+        ("graphic", "disputed", "reviewer-1")
+    }
+    # One item of another case in the list: nothing at all changes, and B is not named.
+    mixed = client.post(
+        f"/api/cases/{north_id}/bulk",
+        json={"action": "status", "value": "excluded", "items": [*items, world["south"]]},
+        headers={"x-csrf-token": csrf},
+    )
+    assert mixed.status_code == 404 and "South" not in mixed.text
+    with locker.engine.connect() as conn:
+        assert log.size(conn) == before + 4 * len(items)
+    assert (
+        client.post(
+            f"/cases/{north_id}/bulk",
+            data={"action": "tag", "value": "x", "items": items, "csrf": "forged"},
+        ).status_code
+        == 403
+    )
+    bad = client.post(
+        f"/api/cases/{north_id}/bulk",
+        json={"action": "delete", "value": "", "items": items},
+        headers={"x-csrf-token": csrf},
+    )
+    assert bad.status_code == 400 and "a bulk action is one of" in bad.json()["detail"]
+
+
+def test_dashboard_counts_and_activity_of_the_case_only(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    items = _north_items(locker, 3, tmp_path)
+    csrf = sign_in(client, "ada")
+    south_item = world["south"]
+    client.post(
+        f"/api/items/{south_item}/status",
+        json={"status": "excluded", "comment": "zq8-south"},
+        headers={"x-csrf-token": csrf},
+    )
+    csrf = sign_in(client, "owner-1")
+    client.post(
+        f"/api/cases/{north_id}/bulk",
+        json={"action": "status", "value": "verified", "items": items[:2]},
+        headers={"x-csrf-token": csrf},
+    )
+    board = client.get(f"/api/cases/{north_id}/dashboard").json()
+    assert board["items"] == 4
+    assert board["by_status"] == {
+        "new": 2,
+        "in review": 0,
+        "verified": 2,
+        "disputed": 0,
+        "excluded": 0,
+    }
+    assert sum(board["by_flag"].values()) == 4 and board["by_type"] == {"image": 4}
+    assert [a["action"] for a in board["activity"][:2]] == ["item.status_set"] * 2
+    assert {a["item"] for a in board["activity"]} <= set(items)
+    page = client.get(f"/cases/{north_id}/dashboard")
+    assert (
+        page.status_code == 200 and "item.status_set" in page.text and "zq8-south" not in page.text
+    )
+    assert client.get(f"/cases/{world['cases']['South']}/dashboard").status_code == 404
+
+
+def test_item_list_exports_as_csv_and_json_with_the_grid_filters(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    items = _north_items(locker, 3, tmp_path)
+    csrf = sign_in(client, "reviewer-1")
+    client.post(
+        f"/api/items/{items[0]}/status", json={"status": "disputed"}, headers={"x-csrf-token": csrf}
+    )
+    rows = client.get(f"/cases/{north_id}/items.json").json()
+    assert [r["sha256"] for r in rows] == items and set(rows[0]) == set(EXPORT_FIELDS)
+    disputed = client.get(f"/cases/{north_id}/items.json", params={"status": "disputed"}).json()
+    assert [r["sha256"] for r in disputed] == [items[0]]
+    answer = client.get(f"/cases/{north_id}/items.csv")
+    assert answer.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [r["sha256"] for r in table] == items
+    assert table[0]["status"] == "disputed" and table[2]["name"].endswith("street-01.jpg")
+    assert client.get(f"/cases/{world['cases']['South']}/items.csv").status_code == 404
+
+
+def test_a_csv_cell_never_runs_as_a_formula() -> None:
+    assert _cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert _cell("-1+2") == "'-1+2" and _cell("market.jpg") == "market.jpg" and _cell(None) == ""

@@ -31,6 +31,7 @@ from docket.web import (
     security,
     team_routes,
     throttle,
+    workflow_routes,
 )
 from docket.web.guard import (
     COOKIE,
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(item_routes.router)
     app.include_router(team_routes.router)
     app.include_router(capture_routes.router)
+    app.include_router(workflow_routes.router)
     app.include_router(replay_routes.router)
 
     @app.exception_handler(DocketError)

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import Connection, insert, select
 from starlette.background import BackgroundTask
 
-from docket import access, scope, search, similarity
+from docket import access, review, scope, search, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
@@ -54,8 +54,8 @@ router = APIRouter()
 @dataclass
 class Filters:
     """Grid filters, from the query string: text search, media type, flag, has GPS, capture
-    dates (YYYY-MM-DD, inclusive), near-duplicate group, and the page (PAGE_SIZE items each;
-    the item lists of big cases are never sent whole)."""
+    dates (YYYY-MM-DD, inclusive), near-duplicate group, workflow status, and the page
+    (PAGE_SIZE items each; the item lists of big cases are never sent whole)."""
 
     q: str = ""
     type: str = ""
@@ -64,11 +64,19 @@ class Filters:
     since: str = ""
     until: str = ""
     cluster: Annotated[str, Query(pattern=r"^\d{0,6}$")] = ""  # a group number; "" for any
+    status: str = ""  # a workflow status (docket.review); "" for any
     page: int = 1
 
     def apply(
         self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
+        """This filter's page of `items`."""
+        return self.narrow(conn, view, items)[self.offset : self.offset + PAGE_SIZE]
+
+    def narrow(
+        self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Every one of `items` this filter keeps (all pages)."""
         if self.q.strip():
             kept = set(search.find(conn, [row["sha256"] for row in items], self.q, view))
             items = [row for row in items if row["sha256"] in kept]
@@ -83,7 +91,10 @@ class Filters:
         shas = [row["sha256"] for row in items]
         current = flags.current_flags(conn, shas, view) if self.flag else {}
         items = narrowing.apply(conn, items, current, view.case)
-        return items[self.offset : self.offset + PAGE_SIZE]
+        if self.status:
+            now = review.statuses_of(conn, [row["sha256"] for row in items], view)
+            items = [row for row in items if now[row["sha256"]].status == self.status]
+        return items
 
     @property
     def offset(self) -> int:
@@ -99,6 +110,7 @@ class Filters:
             or self.since
             or self.until
             or self.cluster
+            or self.status
         )
 
     def query(self, **changes: Any) -> str:
@@ -107,18 +119,26 @@ class Filters:
         return urlencode(fields)
 
 
-def _case_items(
-    conn: Connection, user: User, case_id: int, filters: Filters
+def case_items(
+    conn: Connection, user: User, case_id: int, filters: Filters, every_page: bool = False
 ) -> tuple[str, str, list[Any]]:
+    """The case's name, the person's role, and the items of the filter's page (of every page,
+    for exports), each with its flag, status and assignee."""
     case_name, role = allowed_case(conn, user, case_id, "view")
     view = scope.of_case(conn, user, case_id, "view")
-    if not filters.narrows:  # the common case: let the database cut the page
+    if every_page:
+        items = filters.narrow(conn, view, queries.list_items(conn, case_name))
+    elif not filters.narrows:  # the common case: let the database cut the page
         items = queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
     else:
         items = filters.apply(conn, view, queries.list_items(conn, case_name))
-    current = flags.current_flags(conn, [row["sha256"] for row in items], view)
+    shas = [row["sha256"] for row in items]
+    current = flags.current_flags(conn, shas, view)
+    workflow = review.statuses_of(conn, shas, view)
     for row in items:  # the grid blurs all but items flagged clear
         row["flag"] = current[row["sha256"]]
+        row["status"] = workflow[row["sha256"]].status
+        row["assignee"] = workflow[row["sha256"]].assignee
     return case_name, role, items
 
 
@@ -174,7 +194,7 @@ def case_page(
     filters: Annotated[Filters, Depends()],
 ) -> Response:
     with reading(locker.engine) as conn:
-        case_name, role, items = _case_items(conn, who[0], case_id, filters)
+        case_name, role, items = case_items(conn, who[0], case_id, filters)
     return TEMPLATES.TemplateResponse(
         request,
         "case.html",
@@ -188,6 +208,9 @@ def case_page(
             "filters": filters,
             "page_size": PAGE_SIZE,
             "methods": uploads.METHODS,
+            "statuses": review.STATUSES,
+            "flags": flags.FLAGS,
+            "may_annotate": role in access.ALLOWED["annotate"],
         },
     )
 
@@ -228,7 +251,7 @@ def api_case_items(
     case_id: CaseId, who: Person, locker: LockerDep, filters: Annotated[Filters, Depends()]
 ) -> list[dict[str, Any]]:
     with reading(locker.engine) as conn:
-        return _case_items(conn, who[0], case_id, filters)[2]
+        return case_items(conn, who[0], case_id, filters)[2]
 
 
 @router.post("/api/cases/{case_id}/members")

@@ -1,0 +1,273 @@
+"""The review workflow in the web app: an item's status, assignee and comments; the case
+dashboard (counts by status, flag and type, recent activity); bulk work on many items of the
+grid at once; and the item list as CSV or JSON. Pages and the same under /api.
+
+Every change goes through docket.review and docket.protect.flags, one custody event per item,
+with the rule of docket.access and docket.scope that the single-item routes use: a bulk change
+names its case, every item must be in it, the person must be allowed to annotate there, and
+either every item changes or none does (one transaction).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection, select
+
+from docket import review, scope
+from docket.accounts import User
+from docket.catalogue import schema
+from docket.catalogue.database import reading
+from docket.custody import log
+from docket.errors import DocketError
+from docket.locker import Locker
+from docket.protect import flags
+from docket.web.case_routes import Filters, case_items
+from docket.web.guard import (
+    TEMPLATES,
+    CaseId,
+    ItemId,
+    LockerDep,
+    Person,
+    allowed_case,
+    check_csrf,
+    transaction,
+)
+from docket.web.item_routes import CaseChoice
+
+router = APIRouter()
+MAX_BULK = 1000
+ACTIVITY = 25
+BULK_ACTIONS = ("tag", "flag", "status", "assign")
+# The columns of the item list's exports: what the grid shows of each item.
+EXPORT_FIELDS = (
+    "sha256",
+    "name",
+    "media_type",
+    "size",
+    "seen",
+    "flag",
+    "status",
+    "assignee",
+    "acquisitions",
+)
+
+
+def _set_status(
+    locker: Locker, user: User, sha256: str, case: int | None, fields: dict[str, Any]
+) -> review.Status:
+    def text(key: str) -> str | None:
+        value = fields.get(key)
+        return None if value is None else str(value)
+
+    with transaction(locker) as conn:
+        view = scope.of_item(conn, user, sha256, "annotate", case)
+        return review.set_status(
+            conn,
+            user.name,
+            sha256,
+            view,
+            text("status") or None,
+            text("assignee"),
+            text("comment") or None,
+        )
+
+
+@router.post("/items/{sha256}/status")
+def status_page(
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    status: Annotated[str, Form()] = "",
+    assignee: Annotated[str | None, Form()] = None,
+    comment: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    case: CaseChoice = None,
+) -> Response:
+    check_csrf(who[1], csrf)
+    fields = {"status": status, "assignee": assignee, "comment": comment}
+    _set_status(locker, who[0], sha256, case, fields)
+    suffix = "" if case is None else f"?case={case}"
+    return RedirectResponse(f"/items/{sha256}{suffix}", status_code=303)
+
+
+@router.post("/api/items/{sha256}/status")
+def api_status(
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    body: dict[str, str | None],
+    case: CaseChoice = None,
+) -> dict[str, Any]:
+    """Set the item's status, assignee ("" for nobody) and/or a comment; absent fields keep
+    what is in force."""
+    check_csrf(who[1], request.headers.get("x-csrf-token"))
+    return _set_status(locker, who[0], sha256, case, body).__dict__
+
+
+def _bulk(
+    locker: Locker, user: User, case_id: int, items: list[str], action: str, value: str
+) -> int:
+    if action not in BULK_ACTIONS:
+        raise DocketError(f"{action!r}: a bulk action is one of {', '.join(BULK_ACTIONS)}")
+    chosen = list(dict.fromkeys(items))
+    if not chosen or len(chosen) > MAX_BULK:
+        raise DocketError(f"choose 1 to {MAX_BULK} items")
+    with transaction(locker) as conn:
+        for sha256 in chosen:
+            view = scope.of_item(conn, user, sha256, "annotate", case_id)
+            if action == "tag":
+                review.add_tag(conn, user.name, sha256, value, view)
+            elif action == "flag":
+                flags.flag(conn, user.name, sha256, value, view)
+            elif action == "status":
+                review.set_status(conn, user.name, sha256, view, status=value)
+            else:
+                review.set_status(conn, user.name, sha256, view, assignee=value)
+    return len(chosen)
+
+
+@router.post("/cases/{case_id}/bulk")
+def bulk_page(
+    case_id: CaseId,
+    who: Person,
+    locker: LockerDep,
+    action: Annotated[str, Form()],
+    value: Annotated[str, Form()] = "",
+    items: Annotated[list[str] | None, Form()] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """One form from the grid: tag, flag, set the status of or assign every ticked item."""
+    check_csrf(who[1], csrf)
+    _bulk(locker, who[0], case_id, items or [], action, value)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.post("/api/cases/{case_id}/bulk")
+def api_bulk(
+    request: Request, case_id: CaseId, who: Person, locker: LockerDep, body: dict[str, Any]
+) -> dict[str, int]:
+    """{"items": [sha256, ...], "action": "tag|flag|status|assign", "value": "..."}"""
+    check_csrf(who[1], request.headers.get("x-csrf-token"))
+    items = body.get("items")
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise DocketError("items is a list of item SHA-256s")
+    changed = _bulk(
+        locker, who[0], case_id, items, str(body.get("action", "")), str(body.get("value", ""))
+    )
+    return {"changed": changed}
+
+
+def _dashboard(conn: Connection, user: User, case_id: int) -> dict[str, Any]:
+    case_name, role = allowed_case(conn, user, case_id, "view")
+    view = scope.of_case(conn, user, case_id, "view")
+    shas = list(
+        conn.execute(
+            select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == case_id)
+        ).scalars()
+    )
+    types = dict(
+        conn.execute(
+            select(schema.items.c.sha256, schema.items.c.media_type).where(
+                schema.items.c.sha256.in_(
+                    select(schema.case_items.c.item_sha256).where(
+                        schema.case_items.c.case_id == case_id
+                    )
+                )
+            )
+        ).all()
+    )
+    statuses = Counter(s.status for s in review.statuses_of(conn, shas, view).values())
+    return {
+        "case": {"id": case_id, "name": case_name},
+        "role": role,
+        "items": len(shas),
+        "by_status": {s: statuses.get(s, 0) for s in review.STATUSES},
+        "by_flag": dict(Counter(flags.current_flags(conn, shas, view).values()).most_common()),
+        "by_type": dict(Counter(str(t).split("/")[0] for t in types.values()).most_common()),
+        "activity": _activity(conn, view, case_id),
+    }
+
+
+def _activity(conn: Connection, view: scope.Scope, case_id: int) -> list[dict[str, Any]]:
+    """The latest custody events of the case's items that the case shows, newest first."""
+    rows = conn.execute(
+        select(schema.events.c.seq)
+        .join(schema.case_items, schema.case_items.c.item_sha256 == schema.events.c.item_sha256)
+        .where(schema.case_items.c.case_id == case_id)
+        .order_by(schema.events.c.seq.desc())
+        .limit(ACTIVITY * 8)
+    ).scalars()
+    recent = [e for e in (log.get(conn, int(seq)) for seq in rows) if e is not None]
+    shown = scope.visible_events(conn, view, recent)[:ACTIVITY]
+    return [
+        {"seq": e.seq, "time": e.time, "actor": e.actor, "action": e.action, "item": e.item}
+        for e in shown
+    ]
+
+
+@router.get("/cases/{case_id}/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, case_id: CaseId, who: Person, locker: LockerDep) -> Response:
+    with reading(locker.engine) as conn:
+        board = _dashboard(conn, who[0], case_id)
+    return TEMPLATES.TemplateResponse(
+        request, "dashboard.html", {"user": who[0], "csrf": who[1], "board": board}
+    )
+
+
+@router.get("/api/cases/{case_id}/dashboard")
+def api_dashboard(case_id: CaseId, who: Person, locker: LockerDep) -> dict[str, Any]:
+    with reading(locker.engine) as conn:
+        return _dashboard(conn, who[0], case_id)
+
+
+def _export_rows(
+    locker: Locker, user: User, case_id: int, filters: Filters
+) -> list[dict[str, Any]]:
+    with reading(locker.engine) as conn:
+        rows = case_items(conn, user, case_id, filters, every_page=True)[2]
+    return [{k: row.get(k) for k in EXPORT_FIELDS} for row in rows]
+
+
+@router.get("/cases/{case_id}/items.csv")
+def export_csv(
+    case_id: CaseId, who: Person, locker: LockerDep, filters: Annotated[Filters, Depends()]
+) -> Response:
+    """The grid's items, with its filters (every page), as CSV (cells that a spreadsheet would
+    run as a formula are prefixed with ')."""
+    rows = _export_rows(locker, who[0], case_id, filters)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-items.csv"'},
+    )
+
+
+@router.get("/cases/{case_id}/items.json")
+def export_json(
+    case_id: CaseId, who: Person, locker: LockerDep, filters: Annotated[Filters, Depends()]
+) -> Response:
+    """The grid's items, with its filters (every page), as JSON (the same fields as the CSV)."""
+    rows = _export_rows(locker, who[0], case_id, filters)
+    return Response(
+        json.dumps(rows, ensure_ascii=False, indent=1),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-items.json"'},
+    )
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
