@@ -1,0 +1,103 @@
+"""The shadow tool's answer: GET /api/items/{sha256}/shadow with the marks made on the item's
+picture (docket.aids.shadow), for those who may see the item (docket.scope decides).
+
+Query: base, top, tip as `x,y` picture pixels; optionally `up` (the compass bearing of the
+picture's up), and `lat`, `lon`, `date` (YYYY-MM-DD) for the place and day to test, else the
+item's own from its metadata. The answer: the implied elevation and direction, the times of
+that day when the sun stood there with its direction then, and the sun at the item's stated
+capture time when it is known. A calculation only: nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from docket import scope
+from docket.aids import shadow
+from docket.aids._time import Position, position
+from docket.aids.consistency import utc_capture
+from docket.aids.sun import position_of_sun
+from docket.catalogue.database import reading
+from docket.catalogue.records import latest_result
+from docket.errors import DocketError
+from docket.web.guard import ItemId, LockerDep, Person
+
+router = APIRouter()
+Mark = Annotated[str, Query(pattern=r"^-?\d{1,6}(\.\d{1,3})?,-?\d{1,6}(\.\d{1,3})?$")]
+CaseChoice = Annotated[int | None, Query(ge=1)]
+
+
+def _point(text: str) -> shadow.Point:
+    x, y = text.split(",")
+    return float(x), float(y)
+
+
+def _place(
+    record: dict[str, Any], lat: float | None, lon: float | None, day: str | None
+) -> tuple[Position | None, date | None]:
+    where = position(record)
+    if lat is not None and lon is not None:
+        where = Position(lat, lon)
+    taken = utc_capture(record)
+    when = taken.date() if taken is not None else None
+    if day:
+        try:
+            when = date.fromisoformat(day)
+        except ValueError as exc:
+            raise DocketError(f"date {day!r} is not YYYY-MM-DD") from exc
+    return where, when
+
+
+@router.get("/api/items/{sha256}/shadow")
+def api_shadow(
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    base: Mark,
+    top: Mark,
+    tip: Mark,
+    up: Annotated[float | None, Query(ge=0, lt=360)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    day: Annotated[str | None, Query(alias="date", max_length=10)] = None,
+    case: CaseChoice = None,
+) -> dict[str, Any]:
+    with reading(locker.engine) as conn:
+        scope.of_item(conn, who[0], sha256, "view", case)
+        found = latest_result(conn, sha256, "metadata")
+    record = dict((found or {}).get("data", {}).get("raw") or {}) if found else {}
+    marks = shadow.implied(_point(base), _point(top), _point(tip), up)
+    where, when = _place(record, lat, lon, day)
+    answer: dict[str, Any] = {
+        "elevation": round(marks.elevation, 2),
+        "shadow_angle": round(marks.shadow_angle, 2),
+        "azimuth": None if marks.azimuth is None else round(marks.azimuth, 2),
+        "place": None if where is None else [where.latitude, where.longitude],
+        "date": None if when is None else when.isoformat(),
+        "times": [],
+        "nearest": None,
+        "at_capture": None,
+    }
+    if where is None or when is None:
+        answer["note"] = "no place or day: give lat, lon and date"
+        return answer
+    times = shadow.times_at(where, when, marks.elevation)
+    answer["times"] = [
+        {"time": t.when.isoformat(), "azimuth": round(t.azimuth, 2), "part": t.part} for t in times
+    ]
+    best = shadow.nearest(times, marks.azimuth)
+    answer["nearest"] = None if best is None else best.part
+    if not times:
+        answer["note"] = "the sun never stands that high there on that day"
+    taken = utc_capture(record)
+    if taken is not None:
+        direction, height = position_of_sun(where, taken)
+        answer["at_capture"] = {
+            "utc": taken.isoformat(),
+            "azimuth": round(direction, 2),
+            "elevation": round(height, 2),
+        }
+    return answer
