@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=2)
     parser.add_argument("--large-mib", type=int, default=1024)
     args = parser.parse_args()
+    if args.photos < 1 or args.large < 1 or args.large_mib < 1:
+        sys.exit("bench: give --photos, --large and --large-mib of at least 1")
     for tool in ("sha256sum", "exiftool"):
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is needed")
@@ -67,7 +69,8 @@ def main() -> None:
         exiftool = subprocess.run(["exiftool", "-ver"], capture_output=True, text=True)
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}, exiftool {exiftool.stdout.strip()}"
+            f"{platform.python_version()}, exiftool {exiftool.stdout.strip()}, load average "
+            f"{os.getloadavg()[0]:.1f} at the start (the machine may be shared)"
         )
         print(
             f"photos: {len(photos)} x 12 MP JPEG, {photo_mb / len(photos):.1f} MB each; "
