@@ -98,3 +98,20 @@ def test_the_api_answers_those_who_may_see_the_item_and_no_one_else(
     assert flat.status_code == 400 and "at least a pixel" in flat.text
     assert client.get(url, params={**query, "tip": "1,2,3"}).status_code == 422
     assert client.get(url, params={**query, "date": "21/06/2024"}).status_code == 400
+
+
+def test_the_item_page_offers_the_tool_with_docket_own_script_under_its_policy(
+    world: dict[str, Any],
+) -> None:
+    client = world["client"]
+    sign_in(client, "viewer-1")
+    page = client.get(f"/items/{world['north']}")
+    assert page.status_code == 200
+    assert f'data-api="/api/items/{world["north"]}/shadow"' in page.text
+    nonce = page.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
+    assert f'<script src="/shadow/shadow.js" nonce="{nonce}" defer></script>' in page.text
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+    script = client.get("/shadow/shadow.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "/shadow" in script.text and "innerHTML" not in script.text  # answers set as text

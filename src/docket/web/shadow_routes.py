@@ -5,15 +5,18 @@ Query: base, top, tip as `x,y` picture pixels; optionally `up` (the compass bear
 picture's up), and `lat`, `lon`, `date` (YYYY-MM-DD) for the place and day to test, else the
 item's own from its metadata. The answer: the implied elevation and direction, the times of
 that day when the sun stood there with its direction then, and the sun at the item's stated
-capture time when it is known. A calculation only: nothing is recorded.
+capture time when it is known. A calculation only: nothing is recorded. Also serves the
+tool's script (shadow.js, Docket's own; the item page loads it with its nonce).
 """
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 
 from docket import scope
 from docket.aids import shadow
@@ -26,6 +29,7 @@ from docket.errors import DocketError
 from docket.web.guard import ItemId, LockerDep, Person
 
 router = APIRouter()
+SCRIPT = Path(__file__).with_name("shadow.js")
 Mark = Annotated[str, Query(pattern=r"^-?\d{1,6}(\.\d{1,3})?,-?\d{1,6}(\.\d{1,3})?$")]
 CaseChoice = Annotated[int | None, Query(ge=1)]
 
@@ -101,3 +105,8 @@ def api_shadow(
             "elevation": round(height, 2),
         }
     return answer
+
+
+@router.get("/shadow/shadow.js", include_in_schema=False)
+def script() -> FileResponse:
+    return FileResponse(SCRIPT, media_type="text/javascript; charset=utf-8")
