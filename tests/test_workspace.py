@@ -291,3 +291,23 @@ def test_item_list_exports_as_csv_and_json_with_the_grid_filters(
 def test_a_csv_cell_never_runs_as_a_formula() -> None:
     assert _cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert _cell("-1+2") == "'-1+2" and _cell("market.jpg") == "market.jpg" and _cell(None) == ""
+
+
+def test_item_page_is_titled_by_its_name_and_shows_its_workflow(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    client, north, north_id = world["client"], world["north"], world["cases"]["North"]
+    csrf = sign_in(client, "owner-1")
+    client.post(
+        f"/api/items/{north}/status",
+        json={"status": "in review", "assignee": "reviewer-1", "comment": "مداهمة السوق"},
+        headers={"x-csrf-token": csrf},
+    )
+    page = client.get(f"/items/{north}").text
+    assert '<h1 dir="auto">north.jpg</h1>' in page and "<title>north.jpg</title>" in page
+    assert f'href="/cases/{north_id}">Back to <bdi>North</bdi>' in page
+    assert '<span dir="auto">مداهمة السوق</span>' in page
+    assert "<option selected>reviewer-1</option>" in page and "<option selected>in review" in page
+    assert client.get("/static/review.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/nothing.js").status_code == 404

@@ -180,12 +180,18 @@ def set_status(
 
 
 def _is_member(conn: Connection, case_id: int, name: str) -> bool:
-    found = conn.execute(
-        select(schema.users.c.id)
+    return name in assignable(conn, case_id)
+
+
+def assignable(conn: Connection, case_id: int) -> list[str]:
+    """The names an item of the case may be assigned to: its members."""
+    rows = conn.execute(
+        select(schema.users.c.name)
         .join(schema.memberships, schema.memberships.c.user_id == schema.users.c.id)
-        .where(schema.memberships.c.case_id == case_id, schema.users.c.name == name)
-    ).first()
-    return found is not None
+        .where(schema.memberships.c.case_id == case_id)
+        .order_by(schema.users.c.name)
+    )
+    return [str(name) for name in rows.scalars()]
 
 
 def statuses_of(conn: Connection, items: list[str], scope: Scope) -> dict[str, Status]:

@@ -80,6 +80,10 @@ def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, 
     detail["case"] = {"id": view.case_id, "name": view.case}
     detail["flag"] = flags.current_flag(conn, sha256, view)
     detail["events"] = [e.__dict__ for e in events]
+    detail["title"] = _title(detail)
+    if view.case_id is not None:
+        detail["workflow"] = review.statuses_of(conn, [sha256], view)[sha256].__dict__
+        detail["workflow_history"] = review.status_history(conn, sha256, view)
     detail["tags"] = review.tags_of(conn, sha256, view)
     detail["annotations"] = review.annotations_of(conn, sha256, view)
     detail["keyframes"] = [time for time, _ in queries.keyframes(conn, sha256)]
@@ -94,6 +98,17 @@ def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, 
     # Verification aids: facts of the bytes, shared by every case holding them (docket.aids).
     detail["verification"] = [r.as_dict() for r in aid_results(conn, sha256)]
     return detail
+
+
+def _title(detail: dict[str, Any]) -> str:
+    """An item's best name: its first original file name in the case, else its capture time,
+    else the start of its hash."""
+    for arrival in detail.get("acquisitions") or []:
+        name = str(arrival.get("path_in_container") or arrival.get("original_path") or "")
+        if name.strip("/"):
+            return name.rstrip("/").rsplit("/", 1)[-1]
+    captured = (detail.get("metadata") or {}).get("capture_time")
+    return f"captured {captured}" if captured else f"item {detail['sha256'][:12]}"
 
 
 def _near_duplicates(conn: Connection, view: scope.Scope, sha256: str) -> list[dict[str, Any]]:
@@ -200,6 +215,7 @@ def item_page(
         may_approve = role in access.ALLOWED["export"] and view.case_id is not None
         similar = _near_duplicates(conn, view, sha256)
         linkable = _linkable_incidents(conn, view) if may_annotate else []
+        members = review.assignable(conn, view.case_id) if may_annotate and view.case_id else []
     return TEMPLATES.TemplateResponse(
         request,
         "item.html",
@@ -213,6 +229,8 @@ def item_page(
             "may_reveal": may_reveal,
             "may_annotate": may_annotate,
             "may_approve": may_approve,
+            "statuses": review.STATUSES,
+            "members": members,
             "similar": similar,
             "linkable": linkable,
             "map": _item_map(detail),
