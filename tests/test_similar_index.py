@@ -32,8 +32,13 @@ def scan(stored: np.ndarray, queries: np.ndarray, threshold: int) -> set[tuple[i
     return found
 
 
+@pytest.mark.parametrize("shards", [1, 3])
 @pytest.mark.parametrize("threshold", [0, 1, 31, similarity.DEFAULT_THRESHOLD, 90])
-def test_the_index_finds_what_a_full_scan_finds(threshold: int) -> None:
+def test_the_index_finds_what_a_full_scan_finds(
+    threshold: int, shards: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(similarity, "SHARDS", shards)
+    monkeypatch.setattr(similarity, "SHARD_MIN", 1000)  # 4,000 and more hashes: 3 shards
     rng = np.random.default_rng(threshold)
     queries = rng.integers(0, 256, size=(3, 32), dtype=np.uint8)
     near = [planted(rng, q, d) for q in queries for d in range(threshold + 4)]
@@ -46,7 +51,11 @@ def test_the_index_finds_what_a_full_scan_finds(threshold: int) -> None:
         stored,
     )
     rows, labels, distances = index.pairs(queries, threshold)
-    found = {(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)}
+    listed = [(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)]
+    assert listed == sorted(listed)  # by query, then stored row, however many shards
+    assert len(index._shards) == shards
+    found = set(listed)
+    assert len(found) == len(listed)
     expected = scan(stored, queries, threshold)
     assert found == expected
     # every planted distance up to the threshold is among them, and none past it
