@@ -39,6 +39,7 @@ def test_the_index_finds_what_a_full_scan_finds(
 ) -> None:
     monkeypatch.setattr(similarity, "SHARDS", shards)
     monkeypatch.setattr(similarity, "SHARD_MIN", 1000)  # 4,000 and more hashes: 3 shards
+    monkeypatch.setattr(similarity, "QUERY_SLICE_MIN", 1)  # the 3 queries: 3 slices
     rng = np.random.default_rng(threshold)
     queries = rng.integers(0, 256, size=(3, 32), dtype=np.uint8)
     near = [planted(rng, q, d) for q in queries for d in range(threshold + 4)]

@@ -44,6 +44,7 @@ _CACHE_LOCK = threading.Lock()
 _SCANNERS: ThreadPoolExecutor | None = None
 SHARDS = os.cpu_count() or 1
 SHARD_MIN = 1 << 16  # fewer hashes than this per shard are scanned as one
+QUERY_SLICE_MIN = 256  # fewer queries than this per slice are asked as one
 
 
 class NoUsableHashError(DocketError):
@@ -143,15 +144,22 @@ class HashIndex:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
         queries = np.ascontiguousarray(queries)
+        # Many queries (clustering) are cut into slices too, so every core has work.
+        parts = max(1, min(SHARDS, len(queries) // QUERY_SLICE_MIN))
+        count = len(queries)
+        slices = [(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
 
-        def scan(shard: tuple[int, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            begin, index = shard
+        def scan(
+            unit: tuple[tuple[int, Any], tuple[int, int]],
+        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            (begin, index), (first, last) = unit
             # faiss returns distances strictly below its radius.
-            limits, distances, labels = index.range_search(queries, threshold + 1)
-            rows = np.repeat(np.arange(len(queries)), np.diff(limits).astype(np.int64))
+            limits, distances, labels = index.range_search(queries[first:last], threshold + 1)
+            rows = np.repeat(np.arange(first, last), np.diff(limits).astype(np.int64))
             return rows, labels + begin, distances
 
-        found = list(_scanners().map(scan, self._shards))
+        units = [(shard, part) for shard in self._shards for part in slices]
+        found = list(_scanners().map(scan, units))
         rows, labels, distances = (np.concatenate(part) for part in zip(*found, strict=True))
         order = np.lexsort((labels, rows))  # by query, then by stored row, whatever the shards
         return rows[order], labels[order], distances[order]
