@@ -1,6 +1,7 @@
 // The shadow tool on the item page (served by Docket, loaded with the page's nonce; no inline
 // script). Click the picture three times: an upright object's base, its top, its shadow's tip.
-// The marks are sent as picture pixels to /api/items/ID/shadow; the answer is shown as text.
+// The marks go as picture pixels with the form to /items/ID/shadow, whose page gives the answer
+// (the page's policy lets a form submit to Docket; it refuses a script's own requests).
 "use strict";
 (function () {
   const tool = document.getElementById("shadow-tool");
@@ -8,9 +9,10 @@
   const picture = tool.querySelector("img");
   const frame = tool.querySelector(".shadow-frame");
   const said = tool.querySelector(".shadow-said");
-  const answer = tool.querySelector(".shadow-answer");
   const names = ["base", "top", "tip"];
   let marks = [];
+  Object.assign(frame.style, { position: "relative", display: "inline-block", maxWidth: "100%" });
+  Object.assign(picture.style, { maxWidth: "100%", cursor: "crosshair" });
 
   function dot(x, y) {
     const mark = document.createElement("span");
@@ -26,7 +28,6 @@
     marks = [];
     frame.querySelectorAll(".shadow-mark").forEach((m) => m.remove());
     said.textContent = "Click the object's base.";
-    answer.textContent = "";
   }
 
   picture.addEventListener("click", (event) => {
@@ -42,33 +43,19 @@
       : "Marked base, top and shadow tip.";
   });
 
-  tool.querySelector("form").addEventListener("submit", async (event) => {
-    event.preventDefault();
+  tool.querySelector("form").addEventListener("submit", (event) => {
     if (marks.length !== 3) {
-      answer.textContent = "Mark the base, the top and the shadow's tip first.";
+      event.preventDefault();
+      said.textContent = "Mark the base, the top and the shadow's tip first.";
       return;
     }
-    const query = new URLSearchParams();
-    marks.forEach((m, i) => query.set(names[i], m[0] + "," + m[1]));
-    new FormData(event.target).forEach((value, key) => { if (value) query.set(key, value); });
-    const reply = await fetch(tool.dataset.api + "?" + query.toString(), {
-      credentials: "same-origin", headers: { Accept: "application/json" },
-    });
-    const found = await reply.json();
-    if (!reply.ok) {
-      answer.textContent = "Refused: " + (found.detail || found.error || reply.status);
-      return;
+    marks.forEach((m, i) => { event.target.elements[names[i]].value = m[0] + "," + m[1]; });
+    for (const field of event.target.elements) {  // what is left empty is not sent
+      if (field.name && !field.value) field.disabled = true;
     }
-    const lines = ["Implied sun elevation " + found.elevation + "°"
-      + (found.azimuth === null ? "" : ", azimuth " + found.azimuth + "°") + "."];
-    if (found.place) lines.push("At " + found.place.join(", ") + " on " + found.date + ":");
-    found.times.forEach((t) => lines.push("  " + t.part + " " + t.time + " (sun at azimuth "
-      + t.azimuth + "°)" + (t.part === found.nearest ? ", nearer by direction" : "")));
-    if (found.note) lines.push(found.note + ".");
-    if (found.at_capture) lines.push("At the stated capture time (" + found.at_capture.utc
-      + ") the sun stood at elevation " + found.at_capture.elevation + "°, azimuth "
-      + found.at_capture.azimuth + "°.");
-    answer.textContent = lines.join("\n");
+  });
+  window.addEventListener("pageshow", () => {
+    for (const field of tool.querySelector("form").elements) field.disabled = false;
   });
   tool.querySelector(".shadow-clear").addEventListener("click", clear);
   clear();

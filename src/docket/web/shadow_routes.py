@@ -1,5 +1,6 @@
-"""The shadow tool's answer: GET /api/items/{sha256}/shadow with the marks made on the item's
-picture (docket.aids.shadow), for those who may see the item (docket.scope decides).
+"""The shadow tool's answer: GET /items/{sha256}/shadow (a page) or /api/items/{sha256}/shadow
+(JSON) with the marks made on the item's picture (docket.aids.shadow), for those who may see
+the item (docket.scope decides).
 
 Query: base, top, tip as `x,y` picture pixels; optionally `up` (the compass bearing of the
 picture's up), and `lat`, `lon`, `date` (YYYY-MM-DD) for the place and day to test, else the
@@ -15,8 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
 
 from docket import scope
 from docket.aids import shadow
@@ -26,7 +27,7 @@ from docket.aids.sun import position_of_sun
 from docket.catalogue.database import reading
 from docket.catalogue.records import latest_result
 from docket.errors import DocketError
-from docket.web.guard import ItemId, LockerDep, Person
+from docket.web.guard import TEMPLATES, ItemId, LockerDep, Person
 
 router = APIRouter()
 SCRIPT = Path(__file__).with_name("shadow.js")
@@ -55,8 +56,10 @@ def _place(
     return where, when
 
 
-@router.get("/api/items/{sha256}/shadow")
-def api_shadow(
+@router.get("/api/items/{sha256}/shadow", response_model=None)
+@router.get("/items/{sha256}/shadow", response_model=None)
+def shadow_answer(
+    request: Request,
     sha256: ItemId,
     who: Person,
     locker: LockerDep,
@@ -68,7 +71,9 @@ def api_shadow(
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     day: Annotated[str | None, Query(alias="date", max_length=10)] = None,
     case: CaseChoice = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
+    """The answer as JSON under /api, else as a page (the tool's form, which the page's
+    policy lets submit to Docket where it would refuse a script's fetch)."""
     with reading(locker.engine) as conn:
         scope.of_item(conn, who[0], sha256, "view", case)
         found = latest_result(conn, sha256, "metadata")
@@ -87,7 +92,21 @@ def api_shadow(
     }
     if where is None or when is None:
         answer["note"] = "no place or day: give lat, lon and date"
+    else:
+        _times(answer, record, where, when, marks)
+    if request.url.path.startswith("/api/"):
         return answer
+    context = {"user": who[0], "csrf": who[1], "sha256": sha256, "answer": answer, "case": case}
+    return TEMPLATES.TemplateResponse(request, "shadow_answer.html", context)
+
+
+def _times(
+    answer: dict[str, Any],
+    record: dict[str, Any],
+    where: Position,
+    when: date,
+    marks: shadow.Implied,
+) -> None:
     times = shadow.times_at(where, when, marks.elevation)
     answer["times"] = [
         {"time": t.when.isoformat(), "azimuth": round(t.azimuth, 2), "part": t.part} for t in times
@@ -104,7 +123,6 @@ def api_shadow(
             "azimuth": round(direction, 2),
             "elevation": round(height, 2),
         }
-    return answer
 
 
 @router.get("/shadow/shadow.js", include_in_schema=False)
