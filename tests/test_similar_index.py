@@ -96,3 +96,29 @@ def test_the_kept_index_is_rebuilt_when_its_newest_hash_is_replaced(
     assert rebuilt is not first
     row = rebuilt.rows_of(item)[-1]
     assert rebuilt.digests[row].tobytes().hex() == flipped
+
+
+def test_a_forked_child_scans_with_threads_of_its_own() -> None:
+    """The parent's scanning threads do not exist in a forked child: it must not wait on them."""
+    import multiprocessing
+
+    rng = np.random.default_rng(9)
+    stored = rng.integers(0, 256, size=(50, 32), dtype=np.uint8)
+    index = similarity.HashIndex([f"i{n}" for n in range(50)], ["full"] * 50, [None] * 50, stored)
+    expected = len(index.pairs(stored[:2], 0)[0])  # the parent's threads now exist
+    # faiss's index cannot be pickled: the child finds it in the memory the fork copied
+    with multiprocessing.get_context("fork").Pool(1, _forked, (index, stored[:2])) as pool:
+        found = pool.apply_async(_pairs_in_child).get(timeout=60)
+    assert found == expected == 2
+
+
+_IN_CHILD: list[tuple[similarity.HashIndex, np.ndarray]] = []
+
+
+def _forked(index: similarity.HashIndex, queries: np.ndarray) -> None:
+    _IN_CHILD.append((index, queries))
+
+
+def _pairs_in_child() -> int:
+    index, queries = _IN_CHILD[0]
+    return len(index.pairs(queries, 0)[0])

@@ -165,6 +165,14 @@ class HashIndex:
         return rows[order], labels[order], distances[order]
 
 
+def _forget_scanners() -> None:
+    global _SCANNERS
+    _SCANNERS = None  # a forked child has none of its parent's threads: it makes its own
+
+
+os.register_at_fork(after_in_child=_forget_scanners)
+
+
 def _scanners() -> ThreadPoolExecutor:
     """The threads that scan shards, made once per process, each with OpenMP off."""
     global _SCANNERS
