@@ -44,10 +44,17 @@ router = APIRouter()
 DIRECTORY_VARIABLE = "DOCKET_REPLAY_DIR"
 VENDORED = Path(__file__).resolve().parents[3] / "vendor" / "replaywebpage"
 SHOWN = "capture replay (web)"
+# The frame page: ReplayWeb.page's script (by this request's nonce), its service worker and
+# web worker, its inner frame, its fetches and pictures from our own origin; nothing else.
 FRAME_POLICY = (
-    "default-src 'none'; script-src 'self'; worker-src 'self'; frame-src 'self'; "
-    "connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+    "worker-src 'self'; frame-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     "font-src 'self' data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+# What the frame's first load finds before the service worker answers (see replay_start).
+START_POLICY = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors 'self'; base-uri 'none'; "
+    "form-action 'none'"
 )
 # The service worker's own fetches (the WACZ, ui.js for the frame) go to our origin only.
 WORKER_POLICY = "default-src 'none'; connect-src 'self'; script-src 'self'"
@@ -94,31 +101,33 @@ def _ticket_holder(locker: LockerDep, user: User, sha256: str, ticket: str) -> N
         raise access.ForbiddenError("this replay has expired or is not yours; replay it again")
 
 
-def _asset(name: str, policy: str) -> FileResponse:
-    return FileResponse(
-        replay_directory() / name,
-        media_type="text/javascript",
-        headers={"Content-Security-Policy": policy},
-    )
+def _script(name: str, headers: dict[str, str] | None = None) -> FileResponse:
+    return FileResponse(replay_directory() / name, media_type="text/javascript", headers=headers)
 
 
 @router.get("/replay/ui.js", include_in_schema=False)
 def ui_script() -> Response:
-    return _asset("ui.js", FRAME_POLICY)
+    return _script("ui.js")
 
 
 @router.get("/replay/sw.js", include_in_schema=False)
 def service_worker() -> Response:
-    return _asset("sw.js", WORKER_POLICY)
+    return _script("sw.js", {"Content-Security-Policy": WORKER_POLICY})
 
 
 @router.get("/replay/", response_class=HTMLResponse, include_in_schema=False)
-def replay_start(who: Person) -> Response:
-    """What the frame's first load finds before the service worker controls it: a page that
-    may be framed by ours; ReplayWeb.page reloads it, and its service worker answers then."""
-    return HTMLResponse(
-        "<!doctype html><title>Replay</title><p>Starting the replay…</p>",
-        headers={"Content-Security-Policy": FRAME_POLICY, "X-Frame-Options": "SAMEORIGIN"},
+def replay_start(request: Request, who: Person) -> Response:
+    """What the frame's first load finds before the service worker controls it (on a busy
+    machine it may start late): a page that may be framed by ours and loads itself again once
+    the service worker runs, which answers then."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "replay_start.html",
+        {},
+        headers={
+            "Content-Security-Policy": START_POLICY.format(nonce=request.state.csp_nonce),
+            "X-Frame-Options": "SAMEORIGIN",
+        },
     )
 
 
@@ -175,7 +184,10 @@ def replay_frame(
         request,
         "replay_frame.html",
         {"source": source, "url": url},
-        headers={"Content-Security-Policy": FRAME_POLICY, "X-Frame-Options": "SAMEORIGIN"},
+        headers={
+            "Content-Security-Policy": FRAME_POLICY.format(nonce=request.state.csp_nonce),
+            "X-Frame-Options": "SAMEORIGIN",
+        },
     )
 
 
