@@ -93,6 +93,25 @@ _NOTICE = b"""<!doctype html><html><head><title>Harbour notice</title></head><bo
 <p id="notice">The east quay closes at dusk until further notice.</p>
 <img src="/img/astronaut.jpg" width="100"></body></html>"""
 
+_BANNER = b"""<!doctype html><html><head><title>Harbour timetable</title></head><body>
+<h1>Ferry timetable</h1><p>Boats leave the east quay every hour.</p>
+<div id="banner" style="position:fixed;left:0;right:0;bottom:0;height:300px;background:#f00">
+<p>We use cookies to count visitors.</p><button id="more">Settings</button>
+<button onclick="document.getElementById('banner').remove()">Accept all</button></div>
+</body></html>"""
+
+_FRAMED_BANNER = b"""<!doctype html><html><head><title>Harbour fares</title></head><body>
+<h1>Fares</h1><p>A crossing costs four invented crowns.</p>
+<iframe id="cmp" src="/cmp.html" style="position:fixed;left:0;bottom:0;width:100%;height:300px;
+border:0"></iframe>
+<script>addEventListener('message', e => { if (e.data === 'consented')
+  document.getElementById('cmp').remove(); });</script></body></html>"""
+
+_CMP = b"""<!doctype html><html><body style="background:#f00;margin:0">
+<p>Your choices about cookies.</p>
+<button id="onetrust-accept-btn-handler" onclick="parent.postMessage('consented', '*')">
+Fine by me</button></body></html>"""
+
 _SIMPLE = b"""<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"""
 
 
@@ -105,6 +124,7 @@ class Site:
     video: bytes = b""
     hls: dict[str, bytes] = field(default_factory=dict)  # the playlist and its segments
     requests: list[tuple[str, int]] = field(default_factory=list)  # (path, client's port)
+    cookies: list[tuple[str, str]] = field(default_factory=list)  # (path, Cookie header sent)
     stop: threading.Event = field(default_factory=threading.Event)
     port: int = 0
     scheme: str = "http"
@@ -164,6 +184,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             site.requests.append((path, self.client_address[1]))
+            site.cookies.append((path, self.headers.get("Cookie", "")))
             html = "text/html; charset=utf-8"
             if path == "/gallery.html":
                 self.send(200, _gallery(), html)
@@ -182,6 +203,17 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(302, b"", html, Location=site.url("/gallery.html"))
             elif path == "/probe.html":
                 self.send(200, _PROBE.replace(b"PORT", str(site.port).encode()), html)
+            elif path == "/sign-in.html":  # a site that signs its visitor in with a cookie
+                page = _SIMPLE % (b"Signed in", b"Welcome back, member.")
+                self.send(200, page, html, Set_Cookie="member=velmora-7; Max-Age=86400; Path=/")
+            elif path == "/members.html":
+                self.send(200, _SIMPLE % (b"Members", b"Members' notices."), html)
+            elif path == "/banner.html":
+                self.send(200, _BANNER, html)
+            elif path == "/framed-banner.html":
+                self.send(200, _FRAMED_BANNER, html)
+            elif path == "/cmp.html":
+                self.send(200, _CMP, html)
             elif path == "/notice.html":
                 self.send(200, _NOTICE, html)
             elif path == "/slow.html":

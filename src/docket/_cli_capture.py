@@ -68,6 +68,13 @@ def _echo(done: Capture) -> None:
     "and every download's; nothing leaves the machine another way.",
 )
 @click.option(
+    "--profile",
+    metavar="NAME",
+    help="Use the browser profile NAME kept in the locker (profiles/NAME, made if new, "
+    "mode 0700): its cookies stay from one capture to the next, so a site signed in to "
+    "stays signed in. Without it, every capture starts from a fresh, empty profile.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=1),
     default=TIMEOUT,
@@ -88,6 +95,7 @@ def capture_command(
     source: str | None,
     note: str | None,
     proxy: str | None,
+    profile: str | None,
     timeout: float,
     allow_private_network: bool,
     as_json: bool,
@@ -102,6 +110,7 @@ def capture_command(
         source=source,
         note=note,
         proxy=proxy,
+        profile=profile,
         timeout=timeout,
         allow_private_network=allow_private_network,
     )

@@ -33,6 +33,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from docket.capture import consent
 from docket.capture.guard import CaptureRefusedError, Guard, proxy_for_browser
 from docket.capture.tls import Observer
 from docket.errors import DocketError
@@ -95,6 +96,7 @@ class Settings:
     timeout: float = 60.0
     max_bytes: int = 512 * 1024 * 1024
     proxy: str | None = None
+    profile: Path | None = None  # a kept profile (docket.capture.profiles); else a fresh one
 
 
 _SCROLL = """async (steps) => {
@@ -274,8 +276,10 @@ def _start_time(request: Request) -> float:
 
 @contextlib.contextmanager
 def _browser(work: Path, settings: Settings) -> Iterator[Any]:
-    profile = work / "profile"
-    profile.mkdir()
+    profile = settings.profile
+    if profile is None:
+        profile = work / "profile"
+        profile.mkdir()
     # Not TMPDIR: Chromium's singleton socket lives there and a Unix socket's path is short.
     env: dict[str, str | float | bool] = {**os.environ, "HOME": str(work)}
     proxy = None
@@ -351,6 +355,9 @@ def _load(url: str, work: Path, recorder: _Recorder, sink: Callable[[Exchange], 
         if recorder.refused and main is None:
             raise CaptureRefusedError(recorder.refused[0])
         _settle(page, deadline, loaded)
+        clicked = consent.dismiss(page)
+        if clicked is not None:
+            loaded.notes.append(f"clicked the cookie banner's button {clicked!r} before the shots")
         loaded.user_agent = str(page.evaluate("navigator.userAgent"))
         _inspect(page, loaded)
         loaded.screenshot = _screenshot(page, deadline, loaded)

@@ -29,6 +29,7 @@ from docket.capture import media, wacz
 from docket.capture.browser import Exchange, Settings, load
 from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.limits import MAX_BYTES, TIMEOUT
+from docket.capture.profiles import profile_folder
 from docket.capture.warc import WarcFile, warc_date
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody import log
@@ -50,6 +51,7 @@ class CaptureOptions:
     timeout: float = TIMEOUT
     allow_private_network: bool = False
     max_bytes: int = MAX_BYTES
+    profile: str | None = None  # a browser profile kept in the locker (capture/profiles.py)
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def capture(
     guard.check(url)
     if options.proxy is not None:
         proxy_for_browser(options.proxy)  # refused before anything is loaded
-    settings = Settings(options.timeout, options.max_bytes, options.proxy)
+    kept = None if options.profile is None else profile_folder(locker.path, options.profile)
+    settings = Settings(options.timeout, options.max_bytes, options.proxy, kept)
     tools = _tools()
     software = ", ".join(f"{name} {number}" for name, number in tools.items())
     with locker.store.scratch("capture") as work:
@@ -163,6 +166,7 @@ def capture(
                 "user_agent": loaded.user_agent,
                 "tools": tools,
                 "proxy": options.proxy is not None,
+                "profile": options.profile,
                 "title": loaded.title,
             }
             page = loaded.final_url

@@ -1,0 +1,47 @@
+"""Named browser profiles, kept inside the locker: <locker>/profiles/NAME, mode 0700.
+
+A capture uses a fresh, empty profile in its scratch folder unless it names one of these
+(`docket capture --profile NAME`): then Chromium keeps that profile's cookies and storage from
+one capture to the next, so a site signed in to once stays signed in. A profile is only ever
+a name under the locker's own profiles/ folder, never a path, so no capture can be pointed at
+the investigator's everyday browser profile; the folder and each profile are made and kept
+readable by their owner only, and a profile that is a symbolic link is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from docket.errors import DocketError
+
+FOLDER = "profiles"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class ProfileError(DocketError):
+    """A profile name that is not a plain name, or a profile folder that cannot be used."""
+
+
+def _private_folder(path: Path) -> None:
+    if path.is_symlink():
+        raise ProfileError(f"{path}: a browser profile may not be a symbolic link")
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot make the browser profile ({exc.strerror})") from exc
+
+
+def profile_folder(locker_path: Path, name: str) -> Path:
+    """The folder of profile `name` in the locker at `locker_path`, made (mode 0700) if new."""
+    if not _NAME.fullmatch(name):
+        raise ProfileError(
+            f"{name[:80]!r}: a browser profile is named by up to 64 letters, digits, '.', '_' "
+            "or '-' (not a path); it is kept in the locker's profiles/ folder"
+        )
+    _private_folder(locker_path / FOLDER)
+    folder = locker_path / FOLDER / name
+    _private_folder(folder)
+    return folder

@@ -1,0 +1,119 @@
+"""What a capture does to the browser's session: a fresh profile every time unless --profile
+names one kept in the locker (cookies kept from one capture to the next, mode 0700), and a
+cookie banner clicked away before the screenshot, which the capture's notes say."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import docket_command
+from PIL import Image
+from web_site import Site, make_site, serve
+
+from docket.capture.profiles import ProfileError
+from docket.capture.run import Capture, CaptureOptions, capture
+from docket.custody import log
+from docket.locker import Locker
+
+LOCAL = CaptureOptions(collector="tester", allow_private_network=True, timeout=20)
+COOKIE = "member=velmora-7"
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    return make_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture
+def site(made: Site) -> Iterator[Site]:
+    with serve(made.fresh()) as served:
+        yield served
+
+
+def with_profile(name: str | None) -> CaptureOptions:
+    return CaptureOptions(collector="tester", allow_private_network=True, timeout=20, profile=name)
+
+
+def cookie_sent(site: Site, path: str) -> list[str]:
+    return [cookie for asked, cookie in site.cookies if asked == path]
+
+
+def test_a_kept_profile_sends_its_cookie_in_the_next_capture_and_no_other_does(
+    locker: Locker, site: Site
+) -> None:
+    capture(locker, site.url("/sign-in.html"), with_profile("field"))
+    done = capture(locker, site.url("/members.html"), with_profile("field"))
+    assert cookie_sent(site, "/members.html") == [COOKIE]
+    capture(locker, site.url("/members.html"), with_profile(None))
+    capture(locker, site.url("/members.html"), with_profile("desk"))
+    assert cookie_sent(site, "/members.html") == [COOKIE, "", ""]
+    folder = locker.path / "profiles" / "field"
+    for made_here in (folder, folder.parent):
+        assert stat.S_IMODE(made_here.stat().st_mode) == 0o700
+    with locker.engine.connect() as conn:
+        event = next(e for e in log.events(conn) if e.seq == done.event)
+    assert event.details["profile"] == "field"
+
+
+def test_a_fresh_profile_per_capture_leaves_nothing_behind(locker: Locker, site: Site) -> None:
+    capture(locker, site.url("/sign-in.html"), LOCAL)
+    capture(locker, site.url("/members.html"), LOCAL)
+    assert cookie_sent(site, "/members.html") == [""]
+    assert not (locker.path / "profiles").exists()
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/x", "a/b", ".hidden", "", "x" * 65])
+def test_a_profile_is_a_plain_name_never_a_path(locker: Locker, name: str) -> None:
+    with pytest.raises(ProfileError, match="not a path"):
+        capture(locker, "http://127.0.0.1:9/", with_profile(name))
+    assert not (locker.path / "profiles").exists()
+
+
+def test_a_profile_that_is_a_symbolic_link_is_refused(locker: Locker, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "everyday-browser"
+    elsewhere.mkdir()
+    (locker.path / "profiles").mkdir(mode=0o700)
+    (locker.path / "profiles" / "linked").symlink_to(elsewhere)
+    with pytest.raises(ProfileError, match="symbolic link"):
+        capture(locker, "http://127.0.0.1:9/", with_profile("linked"))
+
+
+def test_the_command_takes_a_profile_name(locker: Locker, site: Site, tmp_path: Path) -> None:
+    command = [*docket_command(), "capture", "--locker", str(locker.path)]
+    for page in ("/sign-in.html", "/members.html"):
+        subprocess.run(
+            [*command, "--profile", "field", "--allow-private-network", site.url(page)],
+            check=True,
+            capture_output=True,
+        )
+    assert cookie_sent(site, "/members.html") == [COOKIE]
+
+
+def red_share(locker: Locker, done: Capture) -> float:
+    shot = next(part for part in done.parts if part.kind == "screenshot")
+    with Image.open(locker.store.path(shot.sha256)) as picture:
+        rgb = picture.convert("RGB")
+        red = sum(count for count, colour in rgb.getcolors(1 << 24) or [] if colour == (255, 0, 0))
+        return red / (rgb.width * rgb.height)
+
+
+@pytest.mark.parametrize(
+    ("page", "button"), [("/banner.html", "Accept all"), ("/framed-banner.html", "Fine by me")]
+)
+def test_a_cookie_banner_is_clicked_away_before_the_screenshot_and_said(
+    locker: Locker, site: Site, page: str, button: str
+) -> None:
+    done = capture(locker, site.url(page), LOCAL)
+    assert red_share(locker, done) == 0.0
+    assert [note for note in done.notes if "cookie banner" in note] == [
+        f"clicked the cookie banner's button {button!r} before the shots"
+    ]
+
+
+def test_a_page_without_a_banner_is_left_alone(locker: Locker, site: Site) -> None:
+    done = capture(locker, site.url("/notice.html"), LOCAL)
+    assert not [note for note in done.notes if "cookie banner" in note]
