@@ -114,3 +114,16 @@ def test_another_case_holding_a_captured_picture_learns_nothing_of_the_capture(
     assert "127.0.0.1" not in other.out
     own = cli("show", "--locker", locker.path, picture.sha256[:12], "--case", "Harbour").out
     assert f"capture      of {site.url('/gallery.html')}, parts:" in own
+
+
+def test_a_picture_captured_twice_is_shown_in_both_captures_oldest_first(
+    locker: Locker, site: Site, cli: Any
+) -> None:
+    first = capture(locker, site.url("/gallery.html"), HARBOUR)
+    second = capture(locker, site.url("/gallery.html"), HARBOUR)
+    picture = next(p for p in first.parts if p.name == site.url("/img/astronaut.jpg"))
+    shown = cli("show", "--locker", locker.path, picture.sha256[:12], "--json").json()
+    assert [c["wacz"] for c in shown["captures"]] == [first.wacz.sha256, second.wacz.sha256]
+    for done, captured in zip((first, second), shown["captures"], strict=True):
+        assert {p["collected_at"] for p in captured["parts"]} == {done.captured_at}
+        assert {p["sha256"] for p in captured["parts"]} == {p.sha256 for p in done.parts}
