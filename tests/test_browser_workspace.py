@@ -87,7 +87,9 @@ def test_keyboard_and_bulk_work_on_fifty_items(workspace: dict[str, Any]) -> Non
         page.get_by_label("Bulk value").fill("in review")
         page.get_by_role("button", name="Apply").click()
         page.wait_for_url(f"{url}/cases/{case_id}")
-        assert page.locator(".facts").all_inner_texts() == ["in review"] * (COUNT + 1)
+        shown = page.locator(".facts.workflow").all_inner_texts()
+        assert shown == ["in review · unreviewed"] * (COUNT + 1)
+        assert page.locator(".facts:not(.workflow)").first.inner_text() == "picture · 2024-03-01"
         page.get_by_role("button", name="Tick all on this page").click()
         page.get_by_label("Bulk action").select_option("tag")
         page.get_by_label("Bulk value").fill("market-day")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,13 @@ import pytest
 from conftest import PASSWORD, photo, sign_in, take
 
 from docket import access, accounts, review, scope
+from docket._samples import write_video
 from docket.catalogue import queries, schema
 from docket.custody import log
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.verify import verify
+from docket.web.labels import duration, metadata_rows, size
 from docket.web.workflow_routes import EXPORT_FIELDS, _cell
 
 
@@ -257,7 +260,7 @@ def test_dashboard_counts_and_activity_of_the_case_only(
         "disputed": 0,
         "excluded": 0,
     }
-    assert sum(board["by_flag"].values()) == 4 and board["by_type"] == {"image": 4}
+    assert sum(board["by_flag"].values()) == 4 and board["by_type"] == {"picture": 4}
     assert [a["action"] for a in board["activity"][:2]] == ["item.status_set"] * 2
     assert {a["item"] for a in board["activity"]} <= set(items)
     page = client.get(f"/cases/{north_id}/dashboard")
@@ -311,3 +314,65 @@ def test_item_page_is_titled_by_its_name_and_shows_its_workflow(
     assert client.get("/static/review.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/static/../app.py").status_code == 404
     assert client.get("/static/nothing.js").status_code == 404
+
+
+def test_metadata_reads_in_human_labels_with_units() -> None:
+    rows = dict(
+        metadata_rows(
+            {
+                "status": "ok",
+                "capture_time": "2024-03-01T14:05:00+02:00",
+                "capture_time_has_offset": True,
+                "offset_source": "OffsetTime tag",
+                "gps_latitude": 31.5,
+                "gps_longitude": 34.46667,
+                "gps_altitude": 12.0,
+                "make": "Nokia",
+                "model": "G21",
+                "width": 4000,
+                "height": 3000,
+                "duration": None,
+                "warnings": [],
+            }
+        )
+    )
+    assert rows == {
+        "Captured": "2024-03-01T14:05:00+02:00 (offset from the OffsetTime tag)",
+        "Place (GPS)": "31.50000, 34.46667 (latitude, longitude)",
+        "Altitude": "12 m",
+        "Camera": "Nokia G21",
+        "Picture size": "4000 by 3000 px",
+    }
+    bare = dict(metadata_rows({"capture_time": "2024-03-01T14:05:00", "warnings": ["odd"]}))
+    assert bare["Captured"].endswith("(the file gives no time-zone offset)")
+    assert bare["ExifTool warnings"] == "odd"
+    assert [duration(4.25), duration(125), duration(3723)] == [
+        "4.2 s",
+        "2 min 05 s",
+        "1 h 02 min 03 s",
+    ]
+    assert size(999) == "999 bytes" and size(1_234_567) == "1.2 MB (1,234,567 bytes)"
+
+
+def test_tiles_say_kind_date_duration_and_show_a_placeholder_without_preview(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    client, north_id = world["client"], world["cases"]["North"]
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_video(folder / "clip.mp4", seconds=2)
+    with zipfile.ZipFile(folder / "notes.zip", "w") as archive:
+        archive.writestr("notes.txt", "a list of street names")
+    take(locker, folder, case="North")
+    sign_in(client, "viewer-1")
+    rows = {
+        r["name"].rsplit("/", 1)[-1]: r for r in client.get(f"/api/cases/{north_id}/items").json()
+    }
+    assert rows["notes.zip"]["kind"] == "archive" and not rows["notes.zip"]["has_preview"]
+    assert rows["clip.mp4"]["kind"] == "video" and rows["clip.mp4"]["duration"] > 1.5
+    assert rows["north.jpg"]["kind"] == "picture" and rows["north.jpg"]["has_preview"]
+    page = client.get(f"/cases/{north_id}").text
+    assert "archive: no preview" in page
+    assert f'src="/items/{rows["notes.zip"]["sha256"]}/safe-preview' not in page
+    item = client.get(f"/items/{world['north']}").text
+    assert "capture_time_has_offset" not in item and "warnings" not in item

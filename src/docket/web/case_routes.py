@@ -33,7 +33,7 @@ from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import IngestOptions, ingest
 from docket.item_filters import ItemFilter
 from docket.protect import flags
-from docket.web import uploads
+from docket.web import tiles, uploads
 from docket.web.guard import (
     TEMPLATES,
     CaseId,
@@ -123,7 +123,7 @@ def case_items(
     conn: Connection, user: User, case_id: int, filters: Filters, every_page: bool = False
 ) -> tuple[str, str, list[Any]]:
     """The case's name, the person's role, and the items of the filter's page (of every page,
-    for exports), each with its flag, status and assignee."""
+    for exports), each with its flag, status, assignee and what its tile says (web.tiles)."""
     case_name, role = allowed_case(conn, user, case_id, "view")
     view = scope.of_case(conn, user, case_id, "view")
     if every_page:
@@ -139,6 +139,7 @@ def case_items(
         row["flag"] = current[row["sha256"]]
         row["status"] = workflow[row["sha256"]].status
         row["assignee"] = workflow[row["sha256"]].assignee
+    tiles.describe(conn, case_name, items)
     return case_name, role, items
 
 

@@ -19,9 +19,11 @@ from docket.catalogue import schema
 from docket.catalogue.database import reading
 from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
+from docket.web import labels
 
 COOKIE = "docket_session"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters.update(labels.FILTERS)
 MAX_ID = 2**62
 
 

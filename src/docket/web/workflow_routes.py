@@ -28,6 +28,7 @@ from docket.custody import log
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.protect import flags
+from docket.web import tiles
 from docket.web.case_routes import Filters, case_items
 from docket.web.guard import (
     TEMPLATES,
@@ -52,6 +53,10 @@ EXPORT_FIELDS = (
     "media_type",
     "size",
     "seen",
+    "kind",
+    "captured",
+    "duration",
+    "group",
     "flag",
     "status",
     "assignee",
@@ -191,7 +196,7 @@ def _dashboard(conn: Connection, user: User, case_id: int) -> dict[str, Any]:
         "items": len(shas),
         "by_status": {s: statuses.get(s, 0) for s in review.STATUSES},
         "by_flag": dict(Counter(flags.current_flags(conn, shas, view).values()).most_common()),
-        "by_type": dict(Counter(str(t).split("/")[0] for t in types.values()).most_common()),
+        "by_type": dict(Counter(tiles.kind_of(str(t)) for t in types.values()).most_common()),
         "activity": _activity(conn, view, case_id),
     }
 

@@ -1,0 +1,69 @@
+"""What a tile of the item grid says of each item beyond its name: its kind (picture, video,
+archive...), capture date, duration, near-duplicate group in the case, and whether it has a
+preview at all (a tile without one shows a placeholder naming its kind, never a broken image).
+All facts of the bytes, or of the case's own grouping: nothing another case recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from docket import similarity
+from docket.catalogue import schema
+from docket.catalogue.queries import in_chunks
+
+KINDS = {
+    "image": "picture",
+    "video": "video",
+    "audio": "sound",
+    "application/zip": "archive",
+    "application/pdf": "PDF",
+    "text/html": "web page",
+}
+
+
+def kind_of(media_type: str) -> str:
+    """The word a person uses for a media type ("file" when there is none)."""
+    return KINDS.get(media_type) or KINDS.get(media_type.split("/")[0]) or "file"
+
+
+def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
+    """Add kind, captured (YYYY-MM-DD or None), duration (s or None), group (number or None)
+    and has_preview to each of `rows` (items of `case`)."""
+    shas = [row["sha256"] for row in rows]
+    previews: set[str] = set()
+    durations: dict[str, float] = {}
+    for chunk in in_chunks(shas):
+        previews.update(
+            conn.execute(
+                select(schema.derivatives.c.item_sha256).where(
+                    schema.derivatives.c.item_sha256.in_(chunk),
+                    schema.derivatives.c.kind == "safe_preview",
+                )
+            ).scalars()
+        )
+        found = conn.execute(
+            select(schema.results.c.item_sha256, schema.results.c.data)
+            .where(
+                schema.results.c.item_sha256.in_(chunk),
+                schema.results.c.step == "metadata",
+                schema.results.c.status == "ok",
+            )
+            .order_by(schema.results.c.id)
+        )
+        for sha, data in found:
+            seconds = json.loads(data).get("normalised", {}).get("duration")
+            if isinstance(seconds, (int, float)) and seconds > 0:
+                durations[sha] = float(seconds)  # the latest wins
+    origins = similarity.provenance(conn, shas)
+    groups = {sha: g.number for g in similarity.clusters(conn, case) for sha in g.items}
+    for row in rows:
+        sha = row["sha256"]
+        captured = origins[sha].capture_time
+        row["kind"] = kind_of(str(row["media_type"]))
+        row["captured"] = None if captured is None else captured[:10].replace(":", "-")
+        row["duration"] = durations.get(sha)
+        row["group"] = groups.get(sha)
+        row["has_preview"] = sha in previews
