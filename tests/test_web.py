@@ -256,6 +256,11 @@ def test_a_revealed_video_plays_muted_for_its_revealer_only(
     csrf = sign_in(client, "reviewer-1")
     page = client.post(f"/items/{sha}/reveal", data={"csrf": csrf})
     assert page.status_code == 200 and "<video controls muted" in page.text
+    # The item's header, the content warning and a way back to the item in its case.
+    north_id = world["cases"]["North"]
+    assert f"<h1>Revealed: <bdi>{video.name}</bdi></h1>" in page.text
+    assert "Content warning: this video is flagged unreviewed" in page.text
+    assert f'<a href="/items/{sha}?case={north_id}">Back to the item</a>' in page.text
     source = re.search(r'<source src="([^"]+)"', page.text)
     assert source is not None
     url = source.group(1).replace("&amp;", "&")

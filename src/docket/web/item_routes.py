@@ -166,6 +166,8 @@ def _reveal(
         player = page is not None and media_type.startswith("video/")
         shown = "original (web, muted player)" if player else "original (web)"
         flags.reveal(conn, user.name, sha256, shown, view)
+        if player:
+            detail = _item_detail(conn, view, sha256)
     if page is not None and player:
         ticket = tickets.issue(tickets.ticket_key(locker), user.id, sha256)
         return TEMPLATES.TemplateResponse(
@@ -175,6 +177,9 @@ def _reveal(
                 "user": user,
                 "csrf": csrf,
                 "sha256": sha256,
+                "title": detail["title"],
+                "flag": detail["flag"],
+                "back": _item_url(sha256, view),
                 "media_type": media_type,
                 "source": f"/items/{sha256}/original?{urlencode({'ticket': ticket})}",
                 "minutes": tickets.TICKET_SECONDS // 60,
