@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,18 +37,37 @@ def test_digests_come_in_the_order_asked(tmp_path: Path) -> None:
     for order in (names, names[::-1]):
         found = list(rehash.digests(store, order, threads=4))
         assert found == [store.hash_blob(name) for name in order]
-        assert [digest.sha256 for digest in found] == order
+        assert [digest.sha256 for digest in found if digest is not None] == order
 
 
-def test_a_blob_that_cannot_be_read_raises_in_its_place(tmp_path: Path) -> None:
+def test_a_blob_removed_after_it_was_listed_is_none_in_its_place(tmp_path: Path) -> None:
     store, names = filled_store(tmp_path / "store", 12)
     gone = store.path(names[5])
     os.chmod(gone.parent, 0o755)
     gone.unlink()
-    found = rehash.digests(store, names, threads=2)
-    assert [next(found).sha256 for _ in range(5)] == names[:5]
-    with pytest.raises(FileNotFoundError):
-        next(found)
+    found = list(rehash.digests(store, names, threads=2))
+    assert found[5] is None
+    assert [d.sha256 for d in found if d is not None] == names[:5] + names[6:]
+
+
+def test_verify_reports_a_blob_removed_while_it_runs(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store listed it, then it went before its re-hash: a problem, not a traceback."""
+    (tmp_path / "in.bin").write_bytes(b"x" * 5000)
+    take(locker, tmp_path / "in.bin")
+    [sha256] = list(locker.store.digests())
+    listed = locker.store.digests
+
+    def listed_then_removed() -> Iterator[str]:
+        yield from listed()
+        blob = locker.store.path(sha256)
+        os.chmod(blob.parent, 0o755)
+        blob.unlink(missing_ok=True)
+
+    monkeypatch.setattr(locker.store, "digests", listed_then_removed)
+    problems = [str(p) for p in verify(locker).problems]
+    assert problems == [f"item {sha256[:16]}: blob is missing from the store"]
 
 
 def test_verify_names_every_changed_blob_among_many(locker: Locker, tmp_path: Path) -> None:

@@ -19,16 +19,24 @@ from docket.store import BlobDigest, BlobStore
 IN_FLIGHT_PER_THREAD = 4
 
 
+def _hash_if_held(store: BlobStore, name: str) -> BlobDigest | None:
+    try:
+        return store.hash_blob(name)
+    except FileNotFoundError:
+        return None
+
+
 def digests(
     store: BlobStore, names: Iterable[str], threads: int | None = None
-) -> Iterator[BlobDigest]:
-    """The digests of each named blob, in the order of `names`."""
+) -> Iterator[BlobDigest | None]:
+    """The digests of each named blob, in the order of `names`; None for a blob that was
+    removed after it was listed (verify reports it missing instead of stopping)."""
     workers = threads or os.cpu_count() or 1
-    pending: deque[Future[BlobDigest]] = deque()
+    pending: deque[Future[BlobDigest | None]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="docket-rehash") as pool:
         try:
             for name in names:
-                pending.append(pool.submit(store.hash_blob, name))
+                pending.append(pool.submit(_hash_if_held, store, name))
                 if len(pending) >= workers * IN_FLIGHT_PER_THREAD:
                     yield pending.popleft().result()
             while pending:

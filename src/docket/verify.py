@@ -423,7 +423,9 @@ class _Verifier:
                 present.append((subject, sha256, size, sha512))
         found = rehash_blobs(store, (sha256 for _, sha256, _, _ in present))
         for (subject, sha256, size, sha512), digest in zip(present, found, strict=True):
-            if digest.sha256 != sha256 or sha512 not in (None, digest.sha512):
+            if digest is None:
+                self.problem(subject, "blob is missing from the store")
+            elif digest.sha256 != sha256 or sha512 not in (None, digest.sha512):
                 self.problem(subject, f"blob content changed (its SHA-256 is now {digest.sha256})")
             elif digest.size != size:
                 self.problem(subject, "blob size differs from the catalogue")
