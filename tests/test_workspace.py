@@ -67,6 +67,34 @@ def test_status_changes_are_custody_events_of_the_case(
     assert verify(locker).ok
 
 
+def test_verify_names_a_status_changed_or_deleted_behind_the_log(
+    locker: Locker, two_cases: dict[str, Any]
+) -> None:
+    market = two_cases["market"]
+    with locker.engine.connect() as conn, conn.begin():
+        north = scope.for_locker(conn, market, "North")
+        review.set_status(conn, "lead", market, north, "disputed", comment="two sources differ")
+        review.set_status(conn, "lead", market, north, "excluded", comment="staged")
+    with locker.engine.begin() as conn:
+        first, second = conn.execute(
+            schema.statuses.select().order_by(schema.statuses.c.id)
+        ).mappings()
+        conn.execute(
+            schema.statuses.update()
+            .where(schema.statuses.c.id == second["id"])
+            .values(status="verified", comment=None)
+        )
+        conn.execute(schema.statuses.delete().where(schema.statuses.c.id == first["id"]))
+    problems = sorted(str(p) for p in verify(locker).problems)
+    assert problems == sorted(
+        [
+            f"statuses row of item {market[:16]}: differs from what event "
+            f"{second['event_seq']} recorded",
+            f"event {first['event_seq']}: its statuses row is missing",
+        ]
+    )
+
+
 def test_a_status_in_one_case_is_not_seen_from_another(
     locker: Locker, two_cases: dict[str, Any]
 ) -> None:

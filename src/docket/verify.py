@@ -274,11 +274,12 @@ class _Verifier:
         return {**facts, "case": None if case_id is None else self.case_names.get(case_id)}
 
     def review_rows(self) -> None:
-        """Tags and annotations against the events that recorded them (with their case), both
-        ways."""
+        """Tags, annotations and workflow statuses against the events that recorded them (with
+        their case), both ways."""
         checks: tuple[tuple[Table, str, tuple[str, ...]], ...] = (
             (schema.tags, "item.tagged", ("tag",)),
             (schema.annotations, "item.annotated", ("kind", "text", "region", "start", "end")),
+            (schema.statuses, "item.status_set", ("status", "assignee", "comment")),
         )
         for table, action, fields in checks:
             seen = set()
