@@ -642,6 +642,10 @@ WRITE_FIELDS: dict[str, Any] = {
     "reason": "checked",
     "acknowledged_faces": 0,
     "active": True,
+    "status": "disputed",
+    "comment": "harbour comment",
+    "action": "status",
+    "value": "disputed",
 }
 _NOT_SWEPT = ("/login", "/logout", "/account/", "/api/account/", "/tokens/", "/api/tokens/")
 
@@ -669,6 +673,7 @@ def _b_records(locker: Locker, walls: dict[str, Any]) -> tuple[Any, ...]:
             review.tags_of(conn, walls["shared"], b_view),
             review.annotations_of(conn, walls["shared"], b_view),
             flags.current_flag(conn, walls["shared"], b_view),
+            review.statuses_of(conn, [walls["shared"]], b_view),
             incidents.get(conn, walls["b_incident"]),
             sorted(conn.execute(select(schema.incident_links.c.id)).scalars()),
             sorted(conn.execute(select(schema.memberships)).all()),
@@ -710,9 +715,13 @@ def test_no_write_reaches_case_b_or_answers_with_its_records(
             for query in queries:
                 body: dict[str, Any] = {"headers": {"x-csrf-token": csrf}}
                 if kind == "application/json":
-                    body["json"] = {**WRITE_FIELDS, "item": walls["shared"]}
+                    body["json"] = {
+                        **WRITE_FIELDS,
+                        "item": walls["shared"],
+                        "items": [walls["shared"]],
+                    }
                 elif kind:
-                    body["data"] = {**WRITE_FIELDS, "csrf": csrf}
+                    body["data"] = {**WRITE_FIELDS, "items": [walls["shared"]], "csrf": csrf}
                 answer = client.request(method, path + query, follow_redirects=False, **body)
                 tried += 1
                 assert answer.status_code < 500, f"{method} {path}{query}: {answer.status_code}"
