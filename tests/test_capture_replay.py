@@ -33,6 +33,11 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return make_site(tmp_path_factory.mktemp("site"))
 
 
+@pytest.fixture(autouse=True)
+def replay_offered(world: dict[str, Any]) -> None:
+    world["client"].app.state.replay = True  # as `serve --replay-same-origin` does
+
+
 @pytest.fixture
 def captured(world: dict[str, Any], locker: Locker, made: Site) -> str:
     """The notice page captured into case North; the site is gone once it is taken."""
@@ -142,7 +147,10 @@ def test_a_captured_page_replays_offline_in_a_real_browser_after_a_logged_reveal
 ) -> None:
     replay_directory()  # ReplayWeb.page must be there (make replay)
     requested: list[str] = []
-    with serve_app(create_app(locker)) as url, sync_playwright() as playwright:
+    with (
+        serve_app(create_app(locker, replay_same_origin=True)) as url,
+        sync_playwright() as playwright,
+    ):
         assert CHROMIUM is not None
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--disable-gpu", "--no-sandbox"]
@@ -170,3 +178,18 @@ def test_a_captured_page_replays_offline_in_a_real_browser_after_a_logged_reveal
     origin = urlsplit(url).netloc
     assert {urlsplit(r).netloc for r in requested if r.startswith("http")} == {origin}
     assert all(r.startswith(("http:", "blob:", "data:")) for r in requested), requested
+
+
+def test_replay_is_off_unless_the_server_was_asked_to_offer_it(
+    world: dict[str, Any], locker: Locker, captured: str
+) -> None:
+    """A replayed page's scripts would run in the app's origin: no button, no route, no
+    reveal recorded until `serve --replay-same-origin`."""
+    client = world["client"]
+    client.app.state.replay = False  # the default of create_app and `docket serve`
+    csrf = sign_in(client, "owner-1")
+    assert BUTTON not in client.get(f"/items/{captured}").text
+    assert replay(client, captured, csrf).status_code == 404
+    with locker.engine.connect() as conn:
+        assert not [e for e in log.events(conn, captured) if e.action == "item.revealed"]
+    assert create_app(locker).state.replay is False

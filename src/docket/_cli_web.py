@@ -243,6 +243,13 @@ def _loopback(host: str) -> bool:
     default=None,
     help="The certificate's private key.",
 )
+@click.option(
+    "--replay-same-origin",
+    is_flag=True,
+    help="Offer replay of captured pages (ReplayWeb.page). Off by default: a replayed page "
+    "runs in the web app's own origin, so a hostile capture that escapes ReplayWeb.page's "
+    "rewriting could act as the reviewer. Turn on only for captures of pages you trust.",
+)
 @locker_option
 def serve_command(
     host: str,
@@ -251,6 +258,7 @@ def serve_command(
     max_upload: int,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    replay_same_origin: bool,
     locker_path: Path | None,
 ) -> None:
     """Run the web app on this locker (loopback only unless --host says otherwise).
@@ -270,7 +278,12 @@ def serve_command(
             err=True,
         )
     with open_locker(locker_path) as locker:
-        app = create_app(locker, max_upload, allowed_hosts=allowed_hosts or LOOPBACK_NAMES)
+        app = create_app(
+            locker,
+            max_upload,
+            allowed_hosts=allowed_hosts or LOOPBACK_NAMES,
+            replay_same_origin=replay_same_origin,
+        )
         uvicorn.run(
             app,
             host=host,

@@ -11,6 +11,11 @@ ReplayWeb.page, whose service worker (/replay/sw.js, scope /replay/) reads the W
 ranges; the frame page and the WACZ need the person's session and a ticket of that reveal
 (docket.web.tickets), so neither answers anyone who was not just shown it.
 
+Off unless `docket serve --replay-same-origin`: the replayed page's own scripts run in this
+origin, kept from the app only by ReplayWeb.page's rewriting, so a hostile capture that
+escaped it could act as the reviewer. Serving replay from a separate origin that knows no
+session is the fix still to come.
+
 The frame is sandboxed to `allow-scripts allow-same-origin`, the least ReplayWeb.page runs
 with: a service worker can only be registered by a document of a real origin. No forms,
 pop-ups, downloads or top navigation. The frame page's own policy (FRAME_POLICY) allows
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import Connection, select
 
@@ -40,7 +45,15 @@ from docket.web.guard import MAX_ID, TEMPLATES, ItemId, LockerDep, Person, check
 from docket.web.security import page_policy
 from docket.web.serving import evidence_response
 
-router = APIRouter()
+
+def _offered(request: Request) -> None:
+    """Replay answers only when `serve --replay-same-origin` asked for it (create_app): the
+    replayed page's scripts run in this origin, sandboxed by ReplayWeb.page's rewriting alone."""
+    if not request.app.state.replay:
+        raise NotFoundError("replay of captured pages is off (serve --replay-same-origin)")
+
+
+router = APIRouter(dependencies=[Depends(_offered)])
 DIRECTORY_VARIABLE = "DOCKET_REPLAY_DIR"
 VENDORED = Path(__file__).resolve().parents[3] / "vendor" / "replaywebpage"
 SHOWN = "capture replay (web)"
