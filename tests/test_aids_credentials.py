@@ -235,3 +235,16 @@ def test_the_label_scan_reads_a_jpeg_header_and_any_other_file_whole(
     assert not credentials.has_label(after_scan)
     assert credentials.has_label(other)
     assert not credentials.has_label(plain)
+
+
+@pytest.mark.parametrize("length", [0, 1])
+def test_a_jpeg_segment_length_below_two_is_read_whole_not_a_crash(
+    tmp_path: Path, length: int
+) -> None:
+    """A segment's length counts its own two bytes; 0 or 1 does not parse, so the file is
+    scanned whole (it was a ValueError that stopped ingest's analysis)."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + length.to_bytes(2, "big") + bytes(300))
+    assert not credentials.has_label(broken)
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + length.to_bytes(2, "big") + b"c2pa" + bytes(300))
+    assert credentials.has_label(broken)

@@ -51,8 +51,10 @@ def _jpeg_header(stream: BinaryIO) -> bytes | None:
             return None
         if marker[1] == 0xDA:  # start of scan: no manifest beyond this point
             return bytes(header)
-        segment = stream.read(int.from_bytes(marker[2:4], "big") - 2)
-        header += segment
+        length = int.from_bytes(marker[2:4], "big")
+        if length < 2:  # a length counts its own two bytes: anything less does not parse
+            return None
+        header += stream.read(length - 2)
     return None
 
 
