@@ -101,3 +101,17 @@ class CollectionFieldError(DocketError):
 class CatalogueMismatchError(DocketError):
     """The catalogue a locker would open is not its own (another kind, another database, or
     one whose withheld password was not given): refused before anything is read or written."""
+
+
+class VaultLockedError(DocketError):
+    """A vault locker's key is needed and none was given (no unlocked session, no
+    DOCKET_PASSPHRASE_FILE, no terminal to ask on)."""
+
+
+class WrongPassphraseError(DocketError):
+    """No key slot of the vault opens with the passphrase, recovery key or shares given."""
+
+
+class VaultDamagedError(DocketError):
+    """Encrypted data of a vault failed authentication: changed, truncated, swapped for another
+    file's, or a damaged key slot. Nothing of it is used."""
