@@ -16,6 +16,7 @@ from docket import (
     _cli_capture,
     _cli_copies,
     _cli_review,
+    _cli_vault,
     scope,
     search,
     similarity,
@@ -675,6 +676,7 @@ for _command in (
     *_cli_capture.COMMANDS,
     *_cli_aids.COMMANDS,
     *_cli_review.COMMANDS,
+    *_cli_vault.COMMANDS,
 ):
     cli.add_command(_command)
 
