@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from media import jpeg, sample
 from sqlalchemy import create_engine, make_url, select, text
+from web_site import Site, make_site, serve
 
 from docket import access, accounts
 from docket._samples import PhotoFacts, write_photo
@@ -194,3 +195,16 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert found is not None
     return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """The test web site's files (tests/web_site.py), made once per test module."""
+    return make_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture
+def site(made: Site) -> Iterator[Site]:
+    """The test web site served on loopback, fresh for each test."""
+    with serve(made.fresh()) as served:
+        yield served

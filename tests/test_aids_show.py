@@ -4,30 +4,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aids_evidence import jpeg, saved_twice, scene
 from conftest import take
-from web_site import Site, make_site, serve
+from web_site import Site
 
 from docket.capture.run import CaptureOptions, capture
 from docket.locker import Locker
 
 HARBOUR = CaptureOptions(collector="tester", case="Harbour", allow_private_network=True, timeout=20)
-
-
-@pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    return make_site(tmp_path_factory.mktemp("site"))
-
-
-@pytest.fixture
-def site(made: Site) -> Iterator[Site]:
-    with serve(made.fresh()) as served:
-        yield served
 
 
 def test_show_lists_each_aid_signal_on_a_line(locker: Locker, tmp_path: Path, cli: Any) -> None:

@@ -9,7 +9,6 @@ import io
 import json
 import socket
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from wacz.util import WACZ_VERSION
 from wacz.validate import Validation
 from warcio.archiveiterator import ArchiveIterator
-from web_site import Site, make_site, self_signed, serve, serve_proxy
+from web_site import Site, self_signed, serve, serve_proxy
 
 from docket.capture._media_worker import _remote_names
 from docket.capture.browser import MAX_SHOT_HEIGHT
@@ -31,17 +30,6 @@ from docket.locker import Locker
 from docket.verify import verify
 
 LOCAL = CaptureOptions(collector="tester", allow_private_network=True, timeout=20)
-
-
-@pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    return make_site(tmp_path_factory.mktemp("site"))
-
-
-@pytest.fixture
-def site(made: Site) -> Iterator[Site]:
-    with serve(made.fresh()) as served:
-        yield served
 
 
 def wacz_valid(path: Path) -> bool:

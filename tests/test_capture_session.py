@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import docket_command
 from PIL import Image
-from web_site import Site, make_site, serve
+from web_site import Site
 
 from docket.capture.profiles import ProfileError
 from docket.capture.run import Capture, CaptureOptions, capture
@@ -21,17 +20,6 @@ from docket.locker import Locker
 
 LOCAL = CaptureOptions(collector="tester", allow_private_network=True, timeout=20)
 COOKIE = "member=velmora-7"
-
-
-@pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    return make_site(tmp_path_factory.mktemp("site"))
-
-
-@pytest.fixture
-def site(made: Site) -> Iterator[Site]:
-    with serve(made.fresh()) as served:
-        yield served
 
 
 def with_profile(name: str | None) -> CaptureOptions:
