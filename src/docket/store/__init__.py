@@ -1,7 +1,11 @@
 """Write-once, content-addressed blob stores: a local folder (default) or an S3 bucket.
 
 Every store has the shape of `BlobStore`; a locker's docket.json says which one it uses
-(`"store": {"url": "s3://...", "retention_days": N}`, absent for the folder).
+(`"store": {"url": "s3://...", "retention_days": N}`, absent for the folder). A vault locker
+(`"vault": {"format": 1}`) keeps its blobs encrypted under keyed names (vault.py); only the
+folder store has a vault so far. Readers take a blob through `open` (a stream) or
+`plain_file` (a file for a parser, decrypted in memory only for a vault); `path` is the file
+as stored (a vault's ciphertext), for checks of the store itself, never for reading a blob.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
-from docket.errors import DocketError
+from docket.errors import DocketError, VaultLockedError
 from docket.store.bucket import S3Bucket
 from docket.store.filesystem import BlobDigest, FilesystemStore, StoredBlob
 from docket.store.s3 import CACHE_LIMIT, S3Store
+from docket.store.vault import VaultStore
+from docket.vault.keys import VaultKey
 
 MAX_RETENTION_DAYS = 36500  # a hundred years; a longer period is a typo (and overflows dates)
 
@@ -41,6 +47,8 @@ class BlobStore(Protocol):
 
     def open(self, sha256: str) -> BinaryIO: ...
 
+    def plain_file(self, sha256: str) -> contextlib.AbstractContextManager[Path]: ...
+
     def hash_blob(self, sha256: str) -> BlobDigest: ...
 
     def digests(self) -> Iterator[str]: ...
@@ -50,6 +58,9 @@ class BlobStore(Protocol):
     def retained_until(self, sha256: str) -> datetime.datetime | None: ...
 
     def remove_stray(self, sha256: str) -> None: ...
+
+    @property
+    def scratch_root(self) -> Path: ...
 
     def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]: ...
 
@@ -78,20 +89,48 @@ def settings(url: str | None, retention_days: int | None) -> dict[str, Any] | No
     return {"url": bucket.url, "retention_days": retention_days}
 
 
-def create(root: Path, config: Mapping[str, Any]) -> BlobStore:
-    """Make a new locker's store in `root` as its configuration says."""
+def create(root: Path, config: Mapping[str, Any], vault_key: VaultKey | None = None) -> BlobStore:
+    """Make a new locker's store in `root` as its configuration says (a vault's with
+    `vault_key`)."""
     found = _s3_settings(root, config)
+    key = _vault_key(root, config, vault_key, found)
+    if key is not None:
+        return VaultStore.create(root, key)
     if found is None:
         return FilesystemStore.create(root)
     return S3Store.create(root, S3Bucket.open(found[0]), found[1])
 
 
-def open_store(root: Path, config: Mapping[str, Any]) -> BlobStore:
-    """A locker's store as its configuration says."""
+def open_store(
+    root: Path, config: Mapping[str, Any], vault_key: VaultKey | None = None
+) -> BlobStore:
+    """A locker's store as its configuration says (a vault's needs `vault_key`)."""
     found = _s3_settings(root, config)
+    key = _vault_key(root, config, vault_key, found)
+    if key is not None:
+        return VaultStore(root, key)
     if found is None:
         return FilesystemStore(root)
     return S3Store(root, S3Bucket.open(found[0]), found[1], _cache_limit(root, config))
+
+
+def _vault_key(
+    root: Path, config: Mapping[str, Any], key: VaultKey | None, s3: tuple[str, int] | None
+) -> VaultKey | None:
+    """The key of a vault locker's store (None: not a vault); a vault without it is locked."""
+    entry = config.get("vault")
+    if entry is None:
+        return None
+    version = entry.get("format") if isinstance(entry, dict) else None
+    if version != 1:
+        raise DocketError(f"{root / 'docket.json'}: vault format {version!r} is not known")
+    if s3 is not None:
+        raise DocketError(f"{root / 'docket.json'}: a vault in a bucket store is not supported yet")
+    if key is None:
+        raise VaultLockedError(
+            f"{root}: the vault is locked; run `docket unlock` or set DOCKET_PASSPHRASE_FILE"
+        )
+    return key
 
 
 def _s3_settings(root: Path, config: Mapping[str, Any]) -> tuple[str, int] | None:
@@ -126,6 +165,7 @@ __all__ = [
     "FilesystemStore",
     "S3Store",
     "StoredBlob",
+    "VaultStore",
     "create",
     "open_store",
     "settings",

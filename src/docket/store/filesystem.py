@@ -114,6 +114,28 @@ def spool(tmp: Path, stream: IO[bytes], limit: int | None = None) -> Spooled:
     return Spooled(tmp_path, BlobDigest(sha256.hexdigest(), sha512.hexdigest(), size), head)
 
 
+def publish(tmp_path: Path, target: Path, objects: Path) -> bool:
+    """Make the durable file `tmp_path` the read-only blob `target` (in `objects`); False
+    when a blob is already there (never replaced). `tmp_path` is gone afterwards."""
+    try:
+        os.chmod(tmp_path, 0o444)
+        if not target.parent.is_dir():
+            target.parent.mkdir(exist_ok=True)
+            fsync_dir(objects)
+        try:
+            os.link(tmp_path, target)
+        except FileExistsError:
+            # Arrived again: its time says so, so `docket gc` leaves it for the caller
+            # to record (the bytes are not touched). Another owner's blob keeps its time.
+            with contextlib.suppress(PermissionError):
+                os.utime(target)
+            return False
+        fsync_dir(target.parent)
+        return True
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
 class FilesystemStore:
     protected_as = "read-only"
 
@@ -140,6 +162,11 @@ class FilesystemStore:
         # A string path: replicate opens every blob, and a Path each cost more than the open.
         return open(f"{self.objects}/{sha256[:2]}/{sha256[2:]}", "rb")
 
+    @contextlib.contextmanager
+    def plain_file(self, sha256: str) -> Iterator[Path]:
+        """The blob as a file a parser can be given: here, the blob itself (read-only)."""
+        yield self.path(sha256)
+
     def put(self, stream: IO[bytes], limit: int | None = None, label: str = "a file") -> StoredBlob:
         """Copy `stream` into the store, hashing as it goes; returns once the blob is durable.
         A full disk or quota is a DiskFullError naming `label` (what was being stored); any
@@ -156,28 +183,8 @@ class FilesystemStore:
 
     def _put(self, stream: IO[bytes], limit: int | None) -> StoredBlob:
         spooled = spool(self.tmp, stream, limit)
-        new = self._publish(spooled.path, spooled.digest.sha256)
+        new = publish(spooled.path, self.path(spooled.digest.sha256), self.objects)
         return StoredBlob(spooled.digest, spooled.head, new)
-
-    def _publish(self, tmp_path: Path, sha256: str) -> bool:
-        target = self.path(sha256)
-        try:
-            os.chmod(tmp_path, 0o444)
-            if not target.parent.is_dir():
-                target.parent.mkdir(exist_ok=True)
-                fsync_dir(self.objects)
-            try:
-                os.link(tmp_path, target)
-            except FileExistsError:
-                # Arrived again: its time says so, so `docket gc` leaves it for the caller
-                # to record (the bytes are not touched). Another owner's blob keeps its time.
-                with contextlib.suppress(PermissionError):
-                    os.utime(target)
-                return False
-            fsync_dir(target.parent)
-            return True
-        finally:
-            tmp_path.unlink(missing_ok=True)
 
     def size(self, sha256: str) -> int:
         return self.path(sha256).stat().st_size
@@ -236,6 +243,11 @@ class FilesystemStore:
         target = self.path(sha256)
         target.unlink(missing_ok=True)
         fsync_dir(target.parent)
+
+    @property
+    def scratch_root(self) -> Path:
+        """Where scratch folders and parsers' temporary files go: tmp/ (see scratch.py)."""
+        return self.tmp
 
     def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]:
         """A private working folder in tmp/ for the length of a block (see scratch.py)."""

@@ -241,6 +241,12 @@ class S3Store:
     def open(self, sha256: str) -> BinaryIO:
         return self.path(sha256).open("rb")
 
+    @contextlib.contextmanager
+    def plain_file(self, sha256: str) -> Iterator[Path]:
+        """The blob as a file a parser can be given: its checked copy in cache/ (kept for
+        CACHE_IDLE seconds after its last use, so never trimmed while a block uses it)."""
+        yield self.path(sha256)
+
     def hash_blob(self, sha256: str) -> BlobDigest:
         """The digests of the original in the bucket (never of the local cache)."""
         return self._reading(sha256, hash_stream)
@@ -347,6 +353,11 @@ class S3Store:
             if version.key == key:
                 self.bucket.delete(key, version.version_id)
         self._cached(sha256).unlink(missing_ok=True)
+
+    @property
+    def scratch_root(self) -> Path:
+        """Where scratch folders and parsers' temporary files go: tmp/ (see scratch.py)."""
+        return self.tmp
 
     def scratch(self, purpose: str) -> contextlib.AbstractContextManager[Path]:
         """A private working folder in tmp/ for the length of a block (see scratch.py)."""

@@ -10,6 +10,11 @@ started after the entry was last changed cannot be its owner (Linux: /proc/<pid>
 Process ids mean something on one machine only (one PID namespace): processes that use one
 locker at the same time must run where they can see each other's ids.
 `no_room` tells a full disk apart from a bad file when a parser fails to write its scratch.
+
+A vault's scratch (and its decrypted copies for parsers) is never on disk: it lives under
+`memory_root`, this user's private 0700 folder on the memory-backed /dev/shm, named and
+cleaned the same way (a locker's open removes the entries of dead processes there too).
+Memory-backed is not swap-proof: on a machine with unencrypted swap, pages can reach it.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from docket.errors import DocketError
+
 # Start times come from whole seconds of boot time; never judge a process closer than this.
 _CLOCK_SLACK = 2.0
+MEMORY = Path("/dev/shm")
 
 
 def name(purpose: str) -> str:
@@ -45,6 +54,27 @@ def folder(tmp: Path, purpose: str) -> Iterator[Path]:
         yield made
     finally:
         shutil.rmtree(made, ignore_errors=True)
+
+
+def memory_root() -> Path:
+    """This user's private folder on /dev/shm (made if need be), refused unless it is a
+    folder of this user that no one else can read: another user could read or plant there."""
+    root = MEMORY / f"docket-{os.getuid()}"
+    try:
+        with contextlib.suppress(FileExistsError):
+            root.mkdir(mode=0o700)
+        info = root.lstat()
+    except OSError as exc:
+        raise DocketError(
+            f"{root}: cannot be made ({exc.strerror}); a vault keeps its decrypted copies "
+            "only in memory (/dev/shm)"
+        ) from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise DocketError(
+            f"{root}: is not a private folder of this user (mode 0700); a vault's decrypted "
+            "copies are kept only there"
+        )
+    return root
 
 
 def no_room(path: Path) -> bool:
