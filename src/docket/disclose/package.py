@@ -253,6 +253,7 @@ def export(
                     "profile": profile,
                     "recipient": recipient,
                     "package": output.name,
+                    "case": case,
                     "items": [c.item for c in chosen],
                     "files": files,
                     "prior": [f["path"] for f in files if f["path"].startswith(prior.FOLDER)],
