@@ -23,6 +23,7 @@ from docket.web import (
     DEFAULT_MAX_UPLOAD,
     admin_log,
     assets,
+    audit_routes,
     capture_routes,
     case_routes,
     incident_routes,
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(team_routes.router)
     app.include_router(capture_routes.router)
     app.include_router(workflow_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(replay_routes.router)
     app.include_router(shadow_routes.router)
     app.include_router(assets.router)
