@@ -12,6 +12,7 @@ The format and parameters are in docs/explanation/vault.md.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -296,3 +297,9 @@ def list_slots(locker_path: Path, locker_id: str, key: VaultKey | None = None) -
         raise WrongPassphraseError(f"{locker_path / slot_file.NAME}: the key is not this vault's")
     damaged = [SlotInfo(_id(d.name), "damaged", "", None, None, d.reason) for d in vault.damaged]
     return [_info(slot, key) for slot in vault.slots] + damaged
+
+
+def fits(locker_path: Path, locker_id: str, key: VaultKey) -> bool:
+    """Whether `key` is this vault's locker key (keys/vault.json's key_check)."""
+    vault = slot_file.read(locker_path, locker_id)
+    return hmac.compare_digest(slot_file.key_check(key, locker_id), vault.key_check)

@@ -1,0 +1,126 @@
+"""kill -9 during key-slot changes: a process changes a passphrase, adds a slot and removes
+another, and is killed at a random moment; after each kill the slot file reads whole and
+every slot that existed before still opens (for the slot being changed: the old passphrase
+or the new one, and the new one once the change was acknowledged).
+$DOCKET_VAULT_CRASH_RUNS runs (default 20), seed printed and settable with
+$DOCKET_VAULT_CRASH_SEED."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from docket.errors import WrongPassphraseError
+from docket.vault import slot_file, slots
+from docket.vault.keys import VaultKey
+
+CHILD = """
+import sys
+from pathlib import Path
+from docket.vault import slots
+from docket.vault.keys import VaultKey
+
+path, slot_id, new, extra, old_extra = sys.argv[1:]  # old_extra: an id, or "-"
+key = VaultKey(bytes.fromhex(sys.stdin.readline().strip()))  # from the test, never on disk
+print("ready", flush=True)
+_, changed = slots.change_passphrase(path := Path(path), key, int(slot_id), new)
+print("changed", changed.id, flush=True)
+added = slots.add_passphrase(path, key, extra, "for " + extra)
+print("added", added.id, flush=True)
+if old_extra != "-":
+    slots.remove_slot(path, key, int(old_extra))
+print("removed", flush=True)
+"""
+
+
+def opens(path: Path, locker_id: str, passphrase: str) -> bool:
+    try:
+        slots.open_with_passphrase(path, locker_id, passphrase)
+    except WrongPassphraseError:
+        return False
+    return True
+
+
+def newest(path: Path, locker_id: str, key: VaultKey, label: str) -> int:
+    """The id of the newest slot labelled `label` (a changed passphrase keeps its label, and
+    a kill can leave the old slot beside the new one)."""
+    return max(s.id for s in slots.list_slots(path, locker_id, key) if s.label == label)
+
+
+def test_kill_during_slot_changes_loses_no_slot(tmp_path: Path) -> None:
+    runs = int(os.environ.get("DOCKET_VAULT_CRASH_RUNS", "20"))
+    seed = int(os.environ.get("DOCKET_VAULT_CRASH_SEED", str(random.randrange(1 << 30))))
+    print(f"seed {seed}, {runs} runs")
+    rng = random.Random(seed)
+    path, locker_id = tmp_path / "locker", str(uuid.uuid4())
+    path.mkdir()
+    current = "passphrase 0"
+    created = slots.create(path, locker_id, current, "main")
+    key = created.key
+    extra: tuple[str, int] | None = None  # the extra passphrase slot now held, and its id
+    killed_runs, stages = 0, {"ready": 0, "changed": 0, "added": 0, "removed": 0}
+    for run in range(1, runs + 1):
+        new, new_extra = f"passphrase {run}", f"extra {run}"
+        slot_id = newest(path, locker_id, key, "main")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(path),
+                str(slot_id),
+                new,
+                new_extra,
+                str(extra[1]) if extra else "-",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(key.master.hex() + "\n")
+        process.stdin.close()
+        assert process.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0, 1.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed_runs += 1
+        said = process.stdout.read().split("\n")
+        process.wait()
+        said_words = ["ready", *(line.split()[0] for line in said if line.strip())]
+        stages[said_words[-1]] += 1
+
+        vault = slot_file.read(path, locker_id)  # whole, nothing damaged
+        assert vault.damaged == (), f"run {run}: {vault.damaged}"
+        assert slots.open_with_recovery_key(path, locker_id, created.recovery_key) == key
+        old_opens, new_opens = opens(path, locker_id, current), opens(path, locker_id, new)
+        assert old_opens or new_opens, f"run {run} (seed {seed}): neither passphrase opens"
+        if "changed" in said_words:
+            assert new_opens and not old_opens, f"run {run}: acknowledged change not whole"
+        if new_opens:
+            current = new
+        if "added" in said_words:
+            assert opens(path, locker_id, new_extra), f"run {run}: acknowledged slot lost"
+        if (
+            extra is not None
+            and "removed" not in said_words
+            and not opens(path, locker_id, extra[0])
+        ):
+            # The old extra slot may be gone only by its removal, which follows the add.
+            assert opens(path, locker_id, new_extra), f"run {run}: a slot was lost"
+        if opens(path, locker_id, new_extra):
+            extra = (new_extra, newest(path, locker_id, key, f"for {new_extra}"))
+        elif extra is not None and not opens(path, locker_id, extra[0]):
+            raise AssertionError(f"run {run}: no extra slot opens")
+    print(f"killed {killed_runs} of {runs}; last stage acknowledged: {stages}")
+    assert killed_runs > 0, "no run was killed: the pauses are too long for this machine"
+    # What a killed writer left half-written goes with the next write.
+    slots.add_passphrase(path, key, "last", "last")
+    assert not list(path.glob("keys/.vault.json.*"))

@@ -1,0 +1,258 @@
+"""Getting a vault's key (docket.vault.unlocking) and the unlock agent (`docket unlock`,
+`docket lock`): a secret file, the agent while it runs, nothing after lock or timeout, nothing
+for another user. The agents are real processes on a Unix socket in a private runtime folder
+per test; the lockers are a docket.json and keys/vault.json only (what unlocking reads), so
+these tests need no catalogue."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import docket_command
+
+from docket.errors import DocketError, VaultLockedError, WrongPassphraseError
+from docket.vault import agent, slots, unlocking
+
+PASSPHRASE = "Invented passphrase of Dara"
+
+
+@dataclass(frozen=True)
+class Vault:
+    path: Path
+    locker_id: str
+    created: slots.Created
+    secret_file: Path
+    env: dict[str, str]
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private XDG_RUNTIME_DIR, short enough for a Unix socket's path."""
+    folder = Path(tempfile.mkdtemp(prefix="dk", dir="/tmp"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    monkeypatch.delenv(unlocking.PASSPHRASE_FILE, raising=False)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def vault(tmp_path: Path, runtime: Path) -> Iterator[Vault]:
+    path, locker_id = tmp_path / "locker", str(uuid.uuid4())
+    path.mkdir()
+    config = {"format": 1, "locker_id": locker_id, "database": "sqlite:///catalogue.sqlite"}
+    (path / "docket.json").write_text(json.dumps({**config, "vault": {"format": 1}}))
+    created = slots.create(path, locker_id, PASSPHRASE, "Invented Dara")
+    secret_file = tmp_path / "passphrase"
+    secret_file.write_text(PASSPHRASE + "\n")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PYTHONUNBUFFERED": "1"}
+    env.pop(unlocking.PASSPHRASE_FILE, None)
+    yield Vault(path, locker_id, created, secret_file, env)
+    agent.lock(locker_id)
+
+
+def docket(
+    vault: Vault, *args: str, secret: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(vault.env)
+    if secret is not None:
+        env[unlocking.PASSPHRASE_FILE] = str(secret)
+    return subprocess.run(
+        [*docket_command(), *args, "--locker", str(vault.path)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def locked(vault: Vault) -> bool:
+    try:
+        unlocking.obtain_key(vault.path, vault.locker_id)
+    except VaultLockedError:
+        return True
+    return False
+
+
+def test_the_secret_file_opens_with_a_passphrase_a_recovery_key_or_shares(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(unlocking.PASSPHRASE_FILE, str(vault.secret_file))
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+    vault.secret_file.write_text(vault.created.recovery_key)
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+    _, mnemonics = slots.add_shares(vault.path, vault.created.key, 2, 3, "trustees")
+    vault.secret_file.write_text(f"{mnemonics[2]}\n\n{mnemonics[0]}\n")
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+
+
+def test_a_wrong_empty_or_missing_secret_file_is_one_clear_error(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(unlocking.PASSPHRASE_FILE, str(vault.secret_file))
+    vault.secret_file.write_text(PASSPHRASE + " \n")  # a trailing space is part of it
+    with pytest.raises(WrongPassphraseError, match="no slot opens with this passphrase"):
+        unlocking.obtain_key(vault.path, vault.locker_id)
+    vault.secret_file.write_text("\n")
+    with pytest.raises(DocketError, match=r"passphrase: the passphrase file is empty"):
+        unlocking.obtain_key(vault.path, vault.locker_id)
+    monkeypatch.setenv(unlocking.PASSPHRASE_FILE, str(tmp_path / "absent"))
+    with pytest.raises(DocketError, match=r"absent: cannot read the passphrase file"):
+        unlocking.obtain_key(vault.path, vault.locker_id)
+    monkeypatch.delenv(unlocking.PASSPHRASE_FILE)
+    with pytest.raises(VaultLockedError, match="the vault is locked; run `docket unlock`"):
+        unlocking.obtain_key(vault.path, vault.locker_id)
+
+
+def test_a_new_passphrase_comes_from_the_file_and_never_empty(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with pytest.raises(VaultLockedError, match="a new passphrase for Ayla is needed"):
+        unlocking.new_passphrase("Ayla")
+    monkeypatch.setenv(unlocking.PASSPHRASE_FILE, str(vault.secret_file))
+    assert unlocking.new_passphrase("Ayla") == PASSPHRASE
+    with pytest.raises(VaultLockedError):
+        unlocking.new_passphrase("Ayla", from_env=False)
+    other = tmp_path / "other"
+    other.write_text("another one\r\n")
+    assert unlocking.new_passphrase("Ayla", other, from_env=False) == "another one"
+    other.write_text("")
+    with pytest.raises(DocketError, match="empty"):
+        unlocking.new_passphrase("Ayla", other)
+
+
+def test_unlock_holds_the_key_until_lock(vault: Vault, runtime: Path) -> None:
+    assert locked(vault)
+    done = docket(vault, "unlock", "--for", "10m", secret=vault.secret_file)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"unlocked {vault.path} until ")
+    assert PASSPHRASE not in done.stdout + done.stderr
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+    sock = agent.socket_path(vault.locker_id)
+    assert stat.S_ISSOCK(sock.stat().st_mode)
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    # The key is held in memory only: no file of the runtime folder or the locker holds it.
+    master = vault.created.key.master
+    for folder in (runtime, vault.path):
+        for file in folder.rglob("*"):
+            if file.is_file():
+                data = file.read_bytes()
+                assert master not in data and master.hex().encode() not in data
+    done = docket(vault, "lock")
+    assert (done.returncode, done.stdout.strip()) == (0, f"locked {vault.path}")
+    assert locked(vault)
+    assert not sock.exists()
+    done = docket(vault, "lock")
+    assert (done.returncode, done.stdout.strip()) == (
+        0,
+        f"{vault.path} was not unlocked; nothing held",
+    )
+
+
+def test_the_agent_forgets_the_key_at_its_time(vault: Vault) -> None:
+    done = docket(vault, "unlock", "--for", "2s", secret=vault.secret_file)
+    assert done.returncode == 0, done.stderr
+    for _ in range(600):  # polled; up to a minute on a loaded machine
+        if locked(vault):
+            break
+        time.sleep(0.1)
+    assert locked(vault)
+    assert not agent.socket_path(vault.locker_id).exists()
+
+
+def test_unlock_with_a_wrong_passphrase_starts_nothing(vault: Vault, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.write_text("Invented wrong guess\n")
+    done = docket(vault, "unlock", secret=wrong)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "no slot opens with this passphrase" in done.stderr
+    assert "Invented wrong guess" not in done.stdout + done.stderr
+    assert not agent.socket_path(vault.locker_id).exists()
+    done = docket(vault, "unlock")
+    assert done.returncode == 1
+    assert "the vault is locked; run `docket unlock` or set DOCKET_PASSPHRASE_FILE" in done.stderr
+
+
+def test_a_second_unlock_replaces_the_first_agent(vault: Vault) -> None:
+    for _ in range(2):
+        done = docket(vault, "unlock", "--for", "10m", secret=vault.secret_file)
+        assert done.returncode == 0, done.stderr
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+    assert agent.lock(vault.locker_id)
+    assert not agent.lock(vault.locker_id)
+    assert locked(vault)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user")
+def test_the_agent_answers_no_other_user(vault: Vault, runtime: Path) -> None:
+    """The folder and socket opened to everyone (as a mistake or an attack might): a client
+    running as `nobody` still gets nothing, while one of the agent's own user does."""
+    done = docket(vault, "unlock", "--for", "10m", secret=vault.secret_file)
+    assert done.returncode == 0, done.stderr
+    sock = agent.socket_path(vault.locker_id)
+    client = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect(sys.argv[1]); s.sendall(b'key\\n')\n"
+        "data = b''\n"
+        "try:\n"
+        "    while chunk := s.recv(64): data += chunk\n"
+        "except ConnectionResetError: pass\n"  # refused: closed without reading
+        "print(len(data))\n"
+    )
+    for folder in (runtime, sock.parent):
+        folder.chmod(0o711)
+    sock.chmod(0o666)
+    try:
+        other = subprocess.run(  # the system's Python: the virtualenv's is under /root
+            [shutil.which("python3", path="/usr/bin:/bin") or "python3", "-c", client, str(sock)],
+            user=65534,
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        own = subprocess.run(
+            [sys.executable, "-c", client, str(sock)], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        for folder in (runtime, sock.parent):
+            folder.chmod(0o700)
+    assert (other.returncode, other.stdout.strip()) == (0, "0"), other.stderr
+    assert own.stdout.strip() == "32"
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+
+
+def test_an_agents_folder_open_to_others_is_refused(runtime: Path) -> None:
+    folder = runtime / "docket"
+    folder.mkdir(mode=0o700)
+    folder.chmod(0o755)
+    with pytest.raises(DocketError, match="refused as the unlock agents' folder"):
+        agent.socket_path(str(uuid.uuid4()))
+    folder.rmdir()
+    folder.symlink_to(runtime)
+    with pytest.raises(DocketError, match="not a link"):
+        agent.socket_path(str(uuid.uuid4()))
+
+
+def test_unlock_refuses_a_plain_locker(vault: Vault) -> None:
+    config = json.loads((vault.path / "docket.json").read_text())
+    del config["vault"]
+    (vault.path / "docket.json").write_text(json.dumps(config))
+    done = docket(vault, "unlock", secret=vault.secret_file)
+    assert done.returncode == 1
+    assert "not a vault locker" in done.stderr
