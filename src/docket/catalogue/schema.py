@@ -205,6 +205,20 @@ statuses = Table(
     Column("event_seq", BigInteger, nullable=False),
 )
 
+# Saved searches: a person's named query of a case's item grid (docket.saved_searches). A
+# convenience of the person's, not evidence work: no custody event records them.
+saved_searches = Table(
+    "saved_searches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False, index=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("case_id", "user_id", "name", name="uq_saved_search_name"),
+)
+
 # Incidents: what happened, when and where, within one case. A row holds the incident as its
 # latest custody event (incident.recorded or incident.updated) describes it; the events keep
 # every earlier version.
