@@ -29,6 +29,7 @@ from docket.web import (
     incident_routes,
     item_routes,
     replay_routes,
+    saved_search_routes,
     security,
     shadow_routes,
     team_routes,
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(team_routes.router)
     app.include_router(capture_routes.router)
     app.include_router(workflow_routes.router)
+    app.include_router(saved_search_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(replay_routes.router)
     app.include_router(shadow_routes.router)
