@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import Connection, insert, select
 from starlette.background import BackgroundTask
 
-from docket import access, review, saved_searches, scope, search, similarity
+from docket import access, incidents, review, saved_searches, scope, search, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
@@ -197,6 +197,7 @@ def case_page(
     with reading(locker.engine) as conn:
         case_name, role, items = case_items(conn, who[0], case_id, filters)
         saved = saved_searches.of_case(conn, who[0], case_id)
+        linkable = incidents.of_case(conn, case_id)
     return TEMPLATES.TemplateResponse(
         request,
         "case.html",
@@ -214,6 +215,7 @@ def case_page(
             "flags": flags.FLAGS,
             "may_annotate": role in access.ALLOWED["annotate"],
             "saved": saved,
+            "incidents": linkable,
         },
     )
 

@@ -1,8 +1,11 @@
 """The review workflow in the web app: an item's status, assignee and comments; the case
 dashboard (counts by status, flag and type, recent activity); bulk work on many items of the
-grid at once; and the item list as CSV or JSON. Pages and the same under /api.
+grid at once (tag, flag, status, assign, link to an incident); and the item list as CSV or
+JSON. Pages and the same under /api.
 
-Every change goes through docket.review and docket.protect.flags, one custody event per item,
+Every change goes through docket.review, docket.protect.flags and docket.incidents (the CLI's
+own functions), one custody event per item (an item already linked to the incident is left
+as it is, with no event),
 with the rule of docket.access and docket.scope that the single-item routes use: a bulk change
 names its case, every item must be in it, the person must be allowed to annotate there, and
 either every item changes or none does (one transaction).
@@ -20,17 +23,18 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, select
 
-from docket import review, scope
+from docket import access, incidents, review, scope
 from docket.accounts import User
 from docket.catalogue import schema
 from docket.catalogue.database import reading
 from docket.custody import log
-from docket.errors import DocketError
+from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
 from docket.protect import flags
 from docket.web import tiles
 from docket.web.case_routes import Filters, case_items
 from docket.web.guard import (
+    MAX_ID,
     TEMPLATES,
     CaseId,
     ItemId,
@@ -45,7 +49,7 @@ from docket.web.item_routes import CaseChoice
 router = APIRouter()
 MAX_BULK = 1000
 ACTIVITY = 25
-BULK_ACTIONS = ("tag", "flag", "status", "assign")
+BULK_ACTIONS = ("tag", "flag", "status", "assign", "link")
 # The columns of the item list's exports: what the grid shows of each item.
 EXPORT_FIELDS = (
     "sha256",
@@ -125,10 +129,16 @@ def _bulk(
     chosen = list(dict.fromkeys(items))
     if not chosen or len(chosen) > MAX_BULK:
         raise DocketError(f"choose 1 to {MAX_BULK} items")
+    changed = 0
     with transaction(locker) as conn:
+        incident = _incident_in(conn, user, case_id, value) if action == "link" else 0
         for sha256 in chosen:
             view = scope.of_item(conn, user, sha256, "annotate", case_id)
-            if action == "tag":
+            if action == "link":
+                if _linked(conn, incident, sha256):
+                    continue
+                incidents.link(conn, user.name, incident, sha256)
+            elif action == "tag":
                 review.add_tag(conn, user.name, sha256, value, view)
             elif action == "flag":
                 flags.flag(conn, user.name, sha256, value, view)
@@ -136,7 +146,36 @@ def _bulk(
                 review.set_status(conn, user.name, sha256, view, status=value)
             else:
                 review.set_status(conn, user.name, sha256, view, assignee=value)
-    return len(chosen)
+            changed += 1
+    return changed
+
+
+def _incident_in(conn: Connection, user: User, case_id: int, value: str) -> int:
+    """The incident a bulk link names (by its number), once it is one of this case's that
+    the person may link evidence to."""
+    number = value.strip().removeprefix("#")
+    if not number.isdigit() or not 1 <= int(number) <= MAX_ID:
+        raise DocketError(f"{value!r}: a bulk link names an incident by its number")
+    incident = int(number)
+    try:
+        found = access.require_incident(conn, user, incident, "annotate")
+    except NotFoundError:
+        found = None
+    if found != case_id:  # the same words for another case's incident as for none
+        raise NotFoundError(f"case {case_id} has no incident {incident}")
+    return incident
+
+
+def _linked(conn: Connection, incident: int, sha256: str) -> bool:
+    links = schema.incident_links.c
+    found = conn.execute(
+        select(links.id).where(
+            links.incident_id == incident,
+            links.item_sha256 == sha256,
+            links.annotation_id.is_(None),
+        )
+    )
+    return found.first() is not None
 
 
 @router.post("/cases/{case_id}/bulk")
@@ -149,7 +188,8 @@ def bulk_page(
     items: Annotated[list[str] | None, Form()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """One form from the grid: tag, flag, set the status of or assign every ticked item."""
+    """One form from the grid: tag, flag, set the status of, assign or link to an incident
+    (the value: its number) every ticked item."""
     check_csrf(who[1], csrf)
     _bulk(locker, who[0], case_id, items or [], action, value)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
@@ -159,7 +199,9 @@ def bulk_page(
 def api_bulk(
     request: Request, case_id: CaseId, who: Person, locker: LockerDep, body: dict[str, Any]
 ) -> dict[str, int]:
-    """{"items": [sha256, ...], "action": "tag|flag|status|assign", "value": "..."}"""
+    """{"items": [sha256, ...], "action": "tag|flag|status|assign|link", "value": "..."}
+    (for link, the incident's number); "changed": the items changed (an item already linked
+    to the incident is not)."""
     check_csrf(who[1], request.headers.get("x-csrf-token"))
     items = body.get("items")
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
