@@ -6,13 +6,16 @@ these tests need no catalogue."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import uuid
 from collections.abc import Iterator
@@ -256,3 +259,53 @@ def test_unlock_refuses_a_plain_locker(vault: Vault) -> None:
     done = docket(vault, "unlock", secret=vault.secret_file)
     assert done.returncode == 1
     assert "not a vault locker" in done.stderr
+
+
+def on_terminal(vault: Vault, args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Run docket with a pseudo-terminal as its controlling terminal (where getpass asks),
+    answering each prompt (a line with "Passphrase") in turn; its exit code and everything
+    the terminal showed."""
+    main, secondary = os.openpty()
+    process = subprocess.Popen(
+        [*docket_command(), *args, "--locker", str(vault.path)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=vault.env,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(secondary)
+    shown, answered = b"", 0
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        assert ready, f"no output from the terminal; so far: {shown!r}"
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the process has gone and the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if answered < len(answers) and shown.count(b"Passphrase") > answered:
+            os.write(main, answers[answered].encode() + b"\n")
+            answered += 1
+    os.close(main)
+    return process.wait(timeout=120), shown.decode(errors="replace")
+
+
+def test_unlock_asks_on_the_terminal_and_never_shows_the_passphrase(vault: Vault) -> None:
+    code, shown = on_terminal(vault, ["unlock", "--for", "10m"], ["Invented guess", PASSPHRASE])
+    assert code == 0, shown
+    assert shown.count("Passphrase or recovery key for") == 2
+    assert "unlocked" in shown
+    assert PASSPHRASE not in shown and "Invented guess" not in shown
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+
+
+def test_three_wrong_answers_on_the_terminal_are_refused(vault: Vault) -> None:
+    code, shown = on_terminal(vault, ["unlock"], ["one", "two", "three", PASSPHRASE])
+    assert code == 1, shown
+    assert shown.count("Passphrase or recovery key for") == 3
+    assert "docket: " in shown and "no slot opens with this passphrase" in shown
+    assert locked(vault)
