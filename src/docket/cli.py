@@ -55,6 +55,7 @@ from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
 from docket.item_filters import ItemFilter
 from docket.locker import Locker, default_actor, default_path
 from docket.protect import approval, flags
+from docket.vault import unlocking
 from docket.verify import verify
 
 
@@ -79,11 +80,29 @@ def cli() -> None:
     metavar="N",
     help="With --store: lock each blob (compliance mode) for N days; nobody can delete it sooner.",
 )
-def init(directory: Path | None, store_url: str | None, retention_days: int | None) -> None:
+@click.option(
+    "--vault",
+    is_flag=True,
+    help="Encrypt everything at rest (blobs, catalogue, signing key) under a passphrase from "
+    "the file named by DOCKET_PASSPHRASE_FILE, else typed twice; a recovery key is shown once.",
+)
+def init(
+    directory: Path | None, store_url: str | None, retention_days: int | None, vault: bool
+) -> None:
     """Create a locker in DIRECTORY (default: $DOCKET_LOCKER, else ./locker)."""
     path = directory or default_path()
-    with Locker.create(path, store_url=store_url, retention_days=retention_days) as locker:
+    passphrase = unlocking.new_passphrase(f"the vault {path}") if vault else None
+    with Locker.create(
+        path, store_url=store_url, retention_days=retention_days, vault_passphrase=passphrase
+    ) as locker:
         click.echo(f"created locker {locker.locker_id} in {path}")
+        if locker.recovery_key is not None:
+            click.echo("a vault: everything in it is encrypted; it opens with your passphrase")
+            click.echo(f"recovery key (shown only now): {locker.recovery_key}")
+            click.echo(
+                "write it down and keep it offline, away from this computer: it opens the "
+                "vault if the passphrase is lost"
+            )
         if "store" in locker.config:
             store = locker.config["store"]
             click.echo(f"blobs in {store['url']}, each locked for {store['retention_days']} day(s)")

@@ -5,6 +5,12 @@ Opening a locker never replaces a missing or emptied catalogue with a new one wh
 holds evidence (blobs, or a checkpoint in checkpoints.log): it refuses and says how to restore.
 Opened read-only (`writable=False`, as `verify` does), it writes nothing: no migration, no
 clean-up of tmp/, the catalogue opened read-only, and only the public key is needed.
+
+A vault locker (docket.json `"vault": {"format": 1}`) keeps its blobs encrypted (store/vault.py),
+its catalogue in SQLCipher (catalogue/database.py) and its signing key sealed (custody/keys.py),
+all under the locker key, which `open` obtains from docket.vault.unlocking unless given. Opened
+read-only without a way to get the key, a vault is *locked*: its public key and checkpoints
+can be read, but its catalogue and store raise VaultLockedError (`verify` checks what it can).
 """
 
 from __future__ import annotations
@@ -33,13 +39,21 @@ from docket.errors import (
     DocketError,
     LockerExistsError,
     LockerNotFoundError,
+    VaultLockedError,
 )
 from docket.store.scratch import no_room
+from docket.vault import slots, unlocking
+from docket.vault.keys import VaultKey
 
 CONFIG_NAME = "docket.json"
 FORMAT = 1
 PRIVATE_KEY = Path("keys/signing.key")
 PUBLIC_KEY = Path("keys/signing.pub")  # hex of the raw Ed25519 public key, one line
+VAULT_FORMAT = 1  # docket.json's "vault": {"format": VAULT_FORMAT}
+
+
+def is_vault(config: dict[str, Any]) -> bool:
+    return "vault" in config
 
 
 def default_path() -> Path:
@@ -98,25 +112,61 @@ class Locker:
         key: Ed25519PrivateKey | None = None,
         writable: bool = True,
         database_url: str | None = None,
+        vault_key: VaultKey | None = None,
     ) -> None:
         """`database_url`: the catalogue's full URL when docket.json withholds its password
-        (as `create` has it); else docket.catalogue.identity chooses."""
+        (as `create` has it); else docket.catalogue.identity chooses. A vault without
+        `vault_key` is locked (see the module's docstring)."""
         self.path = path
         self.config = config
         self.writable = writable
+        self.vault_key = vault_key
         self._signing_key = key
         self.scratch_removed = 0  # leftovers of dead processes removed when it was opened
+        self.recovery_key: str | None = None  # a new vault's, to be shown once by `init`
         self.public_key = self._load_public_key()
-        self.store: stores.BlobStore = stores.open_store(path, config)
         self._given_url = database_url
-        self.engine: Engine = open_engine(self._database_url())
-        witness.attach(self.engine, path)
+        self._store: stores.BlobStore | None = None
+        self._engine: Engine | None = None
+        if not self.locked:
+            self._store = stores.open_store(path, config, vault_key)
+            self._engine = open_engine(self._database_url(), vault_key)
+            witness.attach(self._engine, path)
+
+    @property
+    def is_vault(self) -> bool:
+        return is_vault(self.config)
+
+    @property
+    def locked(self) -> bool:
+        """A vault opened without its key: only what is public can be read."""
+        return self.is_vault and self.vault_key is None
+
+    def _refuse_locked(self) -> None:
+        raise VaultLockedError(
+            f"{self.path}: the vault is locked; run `docket unlock` or set "
+            f"{unlocking.PASSPHRASE_FILE}"
+        )
+
+    @property
+    def store(self) -> stores.BlobStore:
+        if self._store is None:
+            self._refuse_locked()
+        assert self._store is not None
+        return self._store
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._refuse_locked()
+        assert self._engine is not None
+        return self._engine
 
     @property
     def signing_key(self) -> Ed25519PrivateKey:
         """The private key, read when first needed (verifying needs only the public key)."""
-        if self._signing_key is None:
-            self._signing_key = keys.load(self.path / PRIVATE_KEY)
+        self.require_signing_key()
+        assert self._signing_key is not None
         return self._signing_key
 
     def require_signing_key(self) -> None:
@@ -124,7 +174,9 @@ class Locker:
         without --include-private-key): events no signed checkpoint covers could later be lost,
         and `verify` could not tell. Called before anything is stored."""
         if self._signing_key is None:
-            self._signing_key = keys.load(self.path / PRIVATE_KEY)
+            if self.locked:
+                self._refuse_locked()
+            self._signing_key = keys.load(self.path / PRIVATE_KEY, self.vault_key)
 
     def _load_public_key(self) -> bytes:
         """keys/signing.pub when present, else derived from the private key (older lockers)."""
@@ -211,22 +263,27 @@ class Locker:
         database_url: str | None = None,
         store_url: str | None = None,
         retention_days: int | None = None,
+        vault_passphrase: str | None = None,
     ) -> Locker:
         """Make a new locker; its catalogue is SQLite inside it unless `database_url` names
         another database (for a team: PostgreSQL), which must exist and be empty. Its blobs
         live in objects/ unless `store_url` names a bucket with Object Lock (s3://...), where
-        each is locked for `retention_days`."""
+        each is locked for `retention_days`. With `vault_passphrase`, a vault: its key slots
+        (that passphrase and a recovery key, in `recovery_key` once) are written first, then
+        everything is encrypted under the new locker key."""
         database_url = database_url or os.environ.get(identity.ENV) or None
         if (path / CONFIG_NAME).exists():
             raise LockerExistsError(f"{path}: a locker already exists here; it was left unchanged")
         if path.exists() and any(path.iterdir()):
             raise LockerExistsError(f"{path}: folder is not empty; choose an empty or new folder")
+        if vault_passphrase is not None and (database_url is not None or store_url is not None):
+            raise DocketError(
+                f"{path}: a vault keeps its catalogue and blobs inside the locker folder; "
+                "a vault with a server database or a bucket store is not supported yet"
+            )
         store = stores.settings(store_url, retention_days)  # checked before anything is made
         path.mkdir(parents=True, exist_ok=True)
         (path / "keys").mkdir(mode=0o700)
-        key = keys.generate(path / PRIVATE_KEY)
-        _write_public_key(path, public_key_of(key))
-        (path / witness.FILE_NAME).touch(mode=0o644)
         config: dict[str, Any] = {
             "format": FORMAT,
             "locker_id": str(uuid.uuid4()),
@@ -234,10 +291,21 @@ class Locker:
             # Kind and identity of the catalogue, never its password (docket.catalogue.identity).
             "database": identity.recorded(database_url or "sqlite:///catalogue.sqlite"),
         }
+        vault_key = recovery_key = None
+        if vault_passphrase is not None:
+            made = slots.create(
+                path, config["locker_id"], vault_passphrase, actor or default_actor()
+            )
+            vault_key, recovery_key = made.key, made.recovery_key
+            config["vault"] = {"format": VAULT_FORMAT}
+        key = keys.generate(path / PRIVATE_KEY, vault_key)
+        _write_public_key(path, public_key_of(key))
+        (path / witness.FILE_NAME).touch(mode=0o644)
         if store is not None:
             config["store"] = store
-        stores.create(path, config)
-        locker = cls(path, config, key, database_url=database_url)
+        stores.create(path, config, vault_key)
+        locker = cls(path, config, key, database_url=database_url, vault_key=vault_key)
+        locker.recovery_key = recovery_key
         migrate.upgrade(locker.engine, actor or default_actor())
         with locker.engine.begin() as conn:
             log.append(
@@ -249,6 +317,7 @@ class Locker:
                     "public_key": locker.public_key.hex(),
                     "format": FORMAT,
                     **({"store": store} if store is not None else {}),
+                    **({"vault": config["vault"]} if vault_key is not None else {}),
                 },
             )
         # The config file is written last and atomically: it is what makes the folder a locker.
@@ -261,10 +330,29 @@ class Locker:
         return locker
 
     @classmethod
-    def open(cls, path: Path, writable: bool = True, database_url: str | None = None) -> Locker:
+    def open(
+        cls,
+        path: Path,
+        writable: bool = True,
+        database_url: str | None = None,
+        vault_key: VaultKey | None = None,
+    ) -> Locker:
         """Open the locker at `path`; with `writable=False` nothing in it is written.
-        `database_url` overrides identity's choice (a restored locker's own SQLite file)."""
-        locker = cls(path, read_config(path), writable=writable, database_url=database_url)
+        `database_url` overrides identity's choice (a restored locker's own SQLite file).
+        A vault's key is `vault_key`, else obtained (docket.vault.unlocking); read-only, a
+        vault with no way to get its key opens locked."""
+        config = read_config(path)
+        if is_vault(config) and vault_key is None:
+            try:
+                vault_key = unlocking.obtain_key(path, str(config["locker_id"]))
+            except VaultLockedError:
+                if writable:
+                    raise
+        locker = cls(
+            path, config, writable=writable, database_url=database_url, vault_key=vault_key
+        )
+        if locker.locked:
+            return locker
         try:
             locker._refuse_another_catalogue()
             locker._refuse_a_new_catalogue()
@@ -296,7 +384,8 @@ class Locker:
         return locker
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> Locker:
         return self

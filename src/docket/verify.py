@@ -1,7 +1,9 @@
 """`verify`: recompute everything the locker claims and name every difference.
 
 Every problem found is collected (never stop at the first), and each check reports passed,
-failed or "not checked", so nothing claims to pass when it was skipped.
+failed or "not checked", so nothing claims to pass when it was skipped. A locked vault is
+checked only as far as no key is needed (its signed checkpoints, keys and encrypted files);
+what that leaves unchecked is reported as such.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
@@ -32,10 +34,11 @@ from docket.custody import merkle
 from docket.custody.events import Event, event_from_row
 from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.disclose import prior
-from docket.errors import ObjectStoreError
+from docket.errors import ObjectStoreError, VaultDamagedError
 from docket.locker import Locker
 from docket.protect.approval import approval_problems
 from docket.rehash import digests as rehash_blobs
+from docket.store import BlobDigest, BlobStore
 from docket.verify_report import Check, Problem, VerifyReport
 
 REORDER_WINDOW = 1000
@@ -43,6 +46,22 @@ REORDER_WINDOW = 1000
 
 def _short(sha256: str | None) -> str:
     return (sha256 or "?")[:16]
+
+
+def _authenticated_digests(
+    store: BlobStore, names: list[str]
+) -> Iterator[BlobDigest | VaultDamagedError | None]:
+    """rehash's digests, in order, with a vault blob that does not authenticate answered by
+    its error where its digest is due, and the blobs after it still hashed."""
+    start = 0
+    while start < len(names):
+        try:
+            for digest in rehash_blobs(store, names[start:]):
+                start += 1
+                yield digest
+        except VaultDamagedError as exc:
+            start += 1
+            yield exc
 
 
 class _Verifier:
@@ -414,17 +433,24 @@ class _Verifier:
         store = self.locker.store
         held = store.sizes()  # one listing, after the rows: each row's blob was stored before it
         present = []
+        missing = "blob is missing from the store"
+        if self.locker.is_vault:  # a vault's blob is listed only once its header authenticates
+            missing += (
+                " (or its encrypted file's header does not authenticate: see blob permissions)"
+            )
         for subject, sha256, size, sha512 in rows:
             if sha256 not in held:
-                self.problem(subject, "blob is missing from the store")
+                self.problem(subject, missing)
             elif not rehash:
                 if held[sha256] != size:
                     self.problem(subject, "blob size differs from the catalogue")
             else:
                 present.append((subject, sha256, size, sha512))
-        found = rehash_blobs(store, (sha256 for _, sha256, _, _ in present))
+        found = _authenticated_digests(store, [sha256 for _, sha256, _, _ in present])
         for (subject, sha256, size, sha512), digest in zip(present, found, strict=True):
-            if digest is None:
+            if isinstance(digest, VaultDamagedError):
+                self.problem(subject, f"blob does not decrypt: {digest}")
+            elif digest is None:
                 self.problem(subject, "blob is missing from the store")
             elif digest.sha256 != sha256 or sha512 not in (None, digest.sha512):
                 self.problem(subject, f"blob content changed (its SHA-256 is now {digest.sha256})")
@@ -493,6 +519,9 @@ def _outside_check(report: VerifyReport, name: str, outcome: verify_locker.Outco
 
 def verify(locker: Locker, quick: bool = False) -> VerifyReport:
     report = VerifyReport()
+    if locker.locked:
+        _verify_locked(locker, report)
+        return report
     try:
         _verify_catalogue(locker, quick, report)
     except SQLAlchemyError as exc:  # a catalogue too damaged to read at all
@@ -521,3 +550,19 @@ def _verify_catalogue(locker: Locker, quick: bool, report: VerifyReport) -> None
         verifier.run_check("blobs", lambda: verifier.blobs(rehash=not quick))
         if quick:
             report.checks.append(Check("blob hashes", None, "skipped (--quick)"))
+
+
+def _verify_locked(locker: Locker, report: VerifyReport) -> None:
+    """What a locked vault shows without its key: checkpoints signed by the public key, the
+    keys' files, and the encrypted blobs' files; the rest is reported as not checked."""
+    _outside_check(report, "checkpoints file", verify_locker.signed_checkpoints(locker))
+    _outside_check(report, "keys", verify_locker.keys(locker))
+    _outside_check(report, "blob permissions", verify_locker.sealed_files(locker))
+    why = "the vault is locked"
+    for name in ("catalogue", "custody log", "blobs", "blob hashes"):
+        report.checks.append(Check(name, None, why))
+    report.notes.append(
+        "the vault is locked, so only what needs no key was checked (checkpoint signatures, "
+        "keys, the encrypted files); unlock it (`docket unlock` or DOCKET_PASSPHRASE_FILE) to "
+        "check the catalogue, the custody log against the checkpoints, and every blob's content"
+    )

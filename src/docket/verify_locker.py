@@ -6,6 +6,8 @@
   signed (checkpoints.log, see custody/witness.py), so a catalogue that lost its tail is found.
 - keys: the private key is readable by its owner only, and matches keys/signing.pub.
 - blob permissions: blobs are read-only, as the store made them.
+- for a locked vault (no key): the signatures of checkpoints.log, and each encrypted blob's
+  file read-only and of a size a sealed blob can have.
 
 Each returns an Outcome: passed (True, False, or None for "not checked"), a detail line,
 the problems found with their subject, and notes that are not problems.
@@ -26,6 +28,7 @@ from docket.custody.ledger import StoredCheckpoint
 from docket.errors import DocketError, ObjectStoreError
 from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
 from docket.store import BlobStore
+from docket.store.sealed_stream import plain_size
 
 
 @dataclass
@@ -142,9 +145,13 @@ def keys(locker: Locker) -> Outcome:
             f"readable or writable by others (mode {stat.S_IMODE(mode):04o}); run "
             f"`chmod 600 {private}` and consider the key exposed",
         )
-    if (locker.path / PUBLIC_KEY).is_file():
+    if locker.locked:
+        outcome.notes.append(
+            f"the vault is locked: {PRIVATE_KEY} (sealed) was not compared with {PUBLIC_KEY}"
+        )
+    elif (locker.path / PUBLIC_KEY).is_file():
         try:
-            derived = public_key_of(load(private))
+            derived = public_key_of(load(private, locker.vault_key))
         except DocketError as exc:
             outcome.notes.append(f"the private key could not be compared: {exc}")
         else:
@@ -166,4 +173,47 @@ def blob_permissions(store: BlobStore) -> Outcome:
     except ObjectStoreError as exc:
         outcome.failed("store", f"could not be checked: {exc}")
     outcome.detail = f"{count} blobs {store.protected_as}" if outcome.passed else f"{count} blobs"
+    return outcome
+
+
+def signed_checkpoints(locker: Locker) -> Outcome:
+    """Without the catalogue (a locked vault): every line of checkpoints.log is signed by the
+    locker's public key for its origin."""
+    path = locker.path / witness.FILE_NAME
+    if not path.is_file():
+        outcome = Outcome(False, "no checkpoints file")
+        outcome.failed(witness.FILE_NAME, "missing (restore it from a copy)")
+        return outcome
+    found = witness.read(path, locker.origin, locker.public_key)
+    outcome = Outcome(True, "")
+    for subject, message in found.problems:
+        outcome.failed(subject, message)
+    if found.torn:
+        outcome.notes.append(
+            f"{witness.FILE_NAME} ends in a line cut short (a crash while it was appended); "
+            "it was ignored"
+        )
+    latest = found.latest
+    outcome.detail = (
+        f"{len(found.entries)} checkpoints signed by keys/signing.pub"
+        + ("" if latest is None else f" (the newest: size {latest.checkpoint.tree_size})")
+        + "; not compared with the locked catalogue"
+    )
+    return outcome
+
+
+def sealed_files(locker: Locker) -> Outcome:
+    """Without the key (a locked vault): every file under objects/ is a read-only plain file
+    whose size a sealed blob can have; its header and content need the key."""
+    outcome = Outcome(True, "")
+    count = 0
+    for file in sorted((locker.path / "objects").glob("*/*")):
+        count += 1
+        info = file.lstat()
+        subject = f"blob file {file.relative_to(locker.path)}"
+        if info.st_mode & 0o222 or not stat.S_ISREG(info.st_mode):
+            outcome.failed(subject, f"is writable or not a plain file (mode {info.st_mode:o})")
+        elif plain_size(info.st_size) is None:
+            outcome.failed(subject, f"cut short or lengthened ({info.st_size} bytes)")
+    outcome.detail = f"{count} encrypted blob files (headers and contents need the key)"
     return outcome

@@ -1,4 +1,10 @@
-"""Opening the catalogue database with the durability settings evidence needs."""
+"""Opening the catalogue database with the durability settings evidence needs.
+
+A vault's catalogue is SQLCipher 4 (through sqlcipher3 and SQLAlchemy's pysqlcipher dialect):
+every page, and the WAL with it, is AES-256 encrypted and authenticated under the locker key's
+CATALOGUE key, given raw (`PRAGMA key = "x'...'"`, no passphrase KDF) as the first statement
+of every connection; temporary tables and indices stay in memory, never in a plaintext file.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.pool import QueuePool
+
+from docket.errors import DocketError
+from docket.vault.keys import CATALOGUE, VaultKey
 
 _AFTER_COMMIT = "docket_after_commit"
 
@@ -42,13 +52,35 @@ def _run_after_commit(engine: Engine) -> None:
         record.info.pop(_AFTER_COMMIT, None)  # returned to the pool without a commit
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, synchronous=FULL and BEGIN IMMEDIATE writes."""
+def raw_key(vault_key: VaultKey) -> str:
+    """SQLCipher's raw-key literal for a vault's catalogue (the value of `PRAGMA key`)."""
+    return f"x'{vault_key.derive(CATALOGUE).hex()}'"
+
+
+def encrypted_url(url: str, vault_key: VaultKey) -> URL:
+    """The pysqlcipher URL of the SQLite catalogue `url`, keyed; a server database refused."""
+    plain = make_url(url)
+    if plain.get_backend_name() != "sqlite":
+        raise DocketError(
+            f"{plain.render_as_string()}: a vault keeps its catalogue in SQLite inside the "
+            "locker; a vault with a server database is not supported"
+        )
+    return plain.set(drivername="sqlite+pysqlcipher", password=raw_key(vault_key))
+
+
+def open_engine(url: str, vault_key: VaultKey | None = None) -> Engine:
+    """An engine for `url`; SQLite gets WAL, synchronous=FULL and BEGIN IMMEDIATE writes;
+    with `vault_key`, the SQLite file is SQLCipher's, encrypted under that key."""
     if not url.startswith("sqlite"):
         engine = create_engine(url, pool_pre_ping=True)
         _run_after_commit(engine)
         return engine
-    engine = create_engine(url, connect_args={"timeout": 120})
+    if vault_key is None:
+        engine = create_engine(url, connect_args={"timeout": 120})
+    else:  # the dialect sends the key first on every connection; a pool as for plain SQLite
+        engine = create_engine(
+            encrypted_url(url, vault_key), connect_args={"timeout": 120}, poolclass=QueuePool
+        )
     _run_after_commit(engine)
 
     @event.listens_for(engine, "connect")
@@ -56,10 +88,14 @@ def open_engine(url: str) -> Engine:
         # Let SQLAlchemy's begin() emit BEGIN itself (see the pysqlite transaction recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        if vault_key is not None:  # a wrong key is our error to report, not SQLCipher's log
+            cursor.execute("PRAGMA cipher_log_level=NONE")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=120000")
+        if vault_key is not None:
+            cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,0 +1,249 @@
+"""A vault locker end to end (issue 15, "What must hold"): `init --vault`, the sample set
+ingested and analysed with marker strings in a source, a note, a file name and EXIF values,
+then every byte under the locker folder searched for them, for the originals' SHA-256 and
+for any run of an original's bytes. Then verify unlocked and locked, a wrong passphrase, and
+damaged, truncated and swapped encrypted blobs, each named. Real SQLCipher, ExifTool, ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from vault_scan import Secrets, findings
+
+from docket._samples import PhotoFacts, write_photo, write_samples
+from docket.errors import DocketError, VaultDamagedError, VaultLockedError, WrongPassphraseError
+from docket.locker import PRIVATE_KEY, Locker
+from docket.vault import slots
+from docket.vault.keys import VaultKey
+
+SOURCE = "Kestrel-Marigold-7731"
+NOTE = "handed over at the orchard gate, NOTE-MARKER-aquamarine"
+FILE_NAME = "orchid_lane_marker_0098.jpg"
+MAKE, SERIAL = "Vireomarker", "SN-MARKER-5531"
+MARKERS = [SOURCE, "NOTE-MARKER-aquamarine", "orchid_lane_marker", MAKE, SERIAL]
+PASSPHRASE = "lantern quarry velvet 42"
+
+
+@pytest.fixture
+def passphrase_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    file = tmp_path / "passphrase"
+    file.write_text(PASSPHRASE + "\n")
+    monkeypatch.setenv("DOCKET_PASSPHRASE_FILE", str(file))
+    monkeypatch.delenv("DOCKET_DATABASE_URL", raising=False)
+    return file
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> list[Path]:
+    """The sample set (docket._samples) and a photo whose name and EXIF carry markers."""
+    folder = tmp_path / "evidence"
+    made = write_samples(folder)
+    facts = PhotoFacts("2024:03:03 10:00:00", "+03:00", 33.51, 36.29, 700.0, MAKE, "M1", SERIAL)
+    made.append(write_photo(folder / FILE_NAME, 9, facts))
+    return made
+
+
+def originals(files: list[Path]) -> list[bytes]:
+    """Every original the locker holds: the files and the members of the zip."""
+    found = []
+    for file in files:
+        found.append(file.read_bytes())
+        if file.suffix == ".zip":
+            with zipfile.ZipFile(file) as bundle:
+                found += [bundle.read(name) for name in bundle.namelist()]
+    return found
+
+
+@pytest.fixture
+def vault(tmp_path: Path, cli: Any, passphrase_file: Path, evidence: list[Path]) -> Path:
+    path = tmp_path / "vault"
+    made = cli("init", "--vault", path)
+    assert made.code == 0, made.err
+    assert "recovery key (shown only now): " in made.out and "offline" in made.out
+    stored = cli(
+        "ingest",
+        "--locker",
+        path,
+        "--source",
+        SOURCE,
+        "--note",
+        NOTE,
+        *evidence[:-2],
+        evidence[-1],
+    )
+    assert stored.code == 0, stored.err + stored.out
+    analysed = cli("analyse", "--all", "--locker", path)
+    assert analysed.code == 0, analysed.err + analysed.out
+    return path
+
+
+def test_the_disk_gives_nothing_away(vault: Path, evidence: list[Path], cli: Any) -> None:
+    with Locker.open(vault, writable=False) as locker, locker.engine.connect() as conn:
+        held = conn.execute(text("SELECT count(*) FROM items")).scalar_one()
+        derived = conn.execute(text("SELECT count(*) FROM derivatives")).scalar_one()
+        sources = conn.execute(text("SELECT count(*) FROM acquisitions")).scalar_one()
+    assert held == len(evidence) - 1 and derived > 0 and sources == held  # analysed, sourced
+    assert findings(vault, Secrets.of(MARKERS, originals(evidence))) == []
+    checked = cli("verify", "--locker", vault)
+    assert checked.code == 0, checked.out
+    assert "blob hashes" not in checked.out or "FAILED" not in checked.out
+
+
+def test_the_scan_finds_a_plain_locker_out(tmp_path: Path, cli: Any, evidence: list[Path]) -> None:
+    """The same scan on a plain locker finds every kind of secret: it can fail."""
+    plain = tmp_path / "plain"
+    assert cli("init", plain).code == 0
+    assert (
+        cli(
+            "ingest",
+            "--locker",
+            plain,
+            "--source",
+            SOURCE,
+            "--note",
+            NOTE,
+            evidence[0],
+            evidence[-1],
+        ).code
+        == 0
+    )
+    found = "\n".join(findings(plain, Secrets.of(MARKERS, originals(evidence))))
+    assert "catalogue.sqlite: marker" in found
+    assert "an original's SHA-256" in found and "a run of an original's bytes" in found
+
+
+def test_a_locked_vault_verifies_what_needs_no_key(
+    vault: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKET_PASSPHRASE_FILE")
+    locked = cli("verify", "--locker", vault)
+    assert locked.code == 0, locked.out
+    assert "checkpoints signed by keys/signing.pub" in locked.out
+    for name in ("catalogue", "custody log", "blobs", "blob hashes"):
+        assert f"not checked  {name}: the vault is locked" in locked.out
+    # A checkpoint line changed on the disk is found without the key.
+    log = vault / "checkpoints.log"
+    lines = log.read_text().splitlines()
+    fields = lines[-1].split(" ")
+    fields[-1] = fields[-1][:-4] + ("AAAA" if not fields[-1].endswith("AAAA") else "BBBB")
+    log.write_text("\n".join([*lines[:-1], " ".join(fields)]) + "\n")
+    tampered = cli("verify", "--locker", vault)
+    assert tampered.code != 0 and "FAILED" in tampered.out, tampered.out
+
+
+def test_a_locked_vault_refuses_to_be_written(
+    vault: Path, cli: Any, monkeypatch: pytest.MonkeyPatch, evidence: list[Path]
+) -> None:
+    monkeypatch.delenv("DOCKET_PASSPHRASE_FILE")
+    refused = cli("ingest", "--locker", vault, evidence[0])
+    assert refused.code == 1
+    assert refused.err.strip().endswith("set DOCKET_PASSPHRASE_FILE")
+    assert "Traceback" not in refused.err and len(refused.err.strip().splitlines()) == 1
+    with pytest.raises(VaultLockedError):
+        Locker.open(vault)
+
+
+def test_a_wrong_passphrase_is_refused(
+    vault: Path, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.write_text(PASSPHRASE + "!\n")
+    monkeypatch.setenv("DOCKET_PASSPHRASE_FILE", str(wrong))
+    for args in (["verify"], ["ls"]):
+        refused = cli(*args, "--locker", vault)
+        assert refused.code != 0
+        assert "no slot opens with this passphrase" in refused.err + refused.out
+        assert "Traceback" not in refused.err
+    with pytest.raises(WrongPassphraseError):
+        Locker.open(vault, writable=False)
+
+
+def test_another_vaults_key_does_not_open_the_catalogue(vault: Path) -> None:
+    config = json.loads((vault / "docket.json").read_text())
+    other = VaultKey.generate()
+    assert config["vault"] == {"format": 1}
+    with pytest.raises(DocketError, match=r"catalogue cannot be read \(file is not a database"):
+        Locker.open(vault, writable=False, vault_key=other)
+
+
+def test_the_signing_key_is_sealed(vault: Path) -> None:
+    sealed = (vault / PRIVATE_KEY).read_bytes()
+    assert b"PRIVATE KEY" not in sealed
+    key = slots.open_with_passphrase(
+        vault, json.loads((vault / "docket.json").read_text())["locker_id"], PASSPHRASE
+    )
+    with Locker.open(vault, writable=False, vault_key=key) as locker:
+        assert locker.signing_key.public_key() is not None
+    # The sealed file of another locker in its place does not open.
+    (vault / PRIVATE_KEY).chmod(0o600)
+    (vault / PRIVATE_KEY).write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    with (
+        Locker.open(vault, writable=False, vault_key=key) as locker,
+        pytest.raises(VaultDamagedError, match=r"signing\.key"),
+    ):
+        locker.require_signing_key()
+
+
+def _blob_files(vault: Path) -> list[Path]:
+    return sorted(p for p in (vault / "objects").glob("*/*") if p.stat().st_size > 4096)
+
+
+def _writable(file: Path) -> None:
+    file.chmod(0o644)
+
+
+def test_damaged_truncated_and_swapped_blobs_are_named(
+    vault: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _blob_files(vault)
+    assert len(files) >= 5
+    flipped, cut, one, two, stub = files[:5]
+    for file in (flipped, cut, one, two, stub):
+        _writable(file)
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    flipped.write_bytes(bytes(data))
+    cut.write_bytes(cut.read_bytes()[:-100])
+    stub.write_bytes(stub.read_bytes()[:60])  # shorter than any sealed blob
+    first, second = one.read_bytes(), two.read_bytes()
+    one.write_bytes(second)
+    two.write_bytes(first)
+    for file in (flipped, cut, one, two, stub):
+        file.chmod(0o444)
+    checked = cli("verify", "--locker", vault)
+    assert checked.code != 0
+    out = checked.out
+    assert "blob does not decrypt: blob " in out  # the flipped segment, named
+    assert str(flipped) in out
+    for file in (cut, one, two, stub):
+        assert file.name in out, (file, out)
+    assert out.count("its header does not authenticate (changed") == 3  # the pair, the stub
+    assert "Traceback" not in checked.err
+    # Locked, only what needs no key: a file shorter than any sealed blob, by its size.
+    monkeypatch.delenv("DOCKET_PASSPHRASE_FILE")
+    locked = cli("verify", "--locker", vault)
+    assert locked.code != 0
+    assert f"blob file {stub.relative_to(vault)}: cut short or lengthened" in locked.out
+
+
+def test_init_vault_with_a_server_database_is_refused(
+    tmp_path: Path, cli: Any, passphrase_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKET_DATABASE_URL", "postgresql://docket@db.invalid/docket")
+    refused = cli("init", "--vault", tmp_path / "v")
+    assert refused.code == 1
+    assert "a vault with a server database or a bucket store is not supported" in refused.err
+    assert not (tmp_path / "v").exists()
+
+
+def test_a_plain_locker_is_unchanged(tmp_path: Path, cli: Any) -> None:
+    assert cli("init", tmp_path / "plain").code == 0
+    assert (tmp_path / "plain" / "catalogue.sqlite").read_bytes()[:16] == b"SQLite format 3\x00"
+    assert b"PRIVATE KEY" in (tmp_path / "plain" / PRIVATE_KEY).read_bytes()
+    assert "vault" not in json.loads((tmp_path / "plain" / "docket.json").read_text())
+    assert not (tmp_path / "plain" / "keys" / "vault.json").exists()
