@@ -247,3 +247,16 @@ def test_a_plain_locker_is_unchanged(tmp_path: Path, cli: Any) -> None:
     assert b"PRIVATE KEY" in (tmp_path / "plain" / PRIVATE_KEY).read_bytes()
     assert "vault" not in json.loads((tmp_path / "plain" / "docket.json").read_text())
     assert not (tmp_path / "plain" / "keys" / "vault.json").exists()
+
+
+def test_a_copy_of_a_vault_is_refused_and_leaks_nothing(
+    vault: Path, cli: Any, tmp_path: Path, evidence: list[Path]
+) -> None:
+    """Replicas of a vault are not supported yet: refused in one line, and nothing readable
+    was written where the copy was to go."""
+    destination = tmp_path / "replica"
+    refused = cli("replicate", "--locker", vault, destination)
+    assert refused.code == 1
+    assert "copies and replicas of a vault are not supported yet" in refused.err
+    assert "Traceback" not in refused.err and len(refused.err.strip().splitlines()) == 1
+    assert findings(destination, Secrets.of(MARKERS, originals(evidence))) == []

@@ -6,7 +6,9 @@ A PostgreSQL catalogue is copied table by table inside one REPEATABLE READ trans
 snapshot of every table) into a new SQLite file made by the same migrations, so every copy
 holds an embedded SQLite catalogue and any copy can be restored on a laptop without a server.
 Tables outside docket's schema (none today) are not copied. The file is fsynced before it
-is handed back; `install` then puts it in place atomically.
+is handed back; `install` then puts it in place atomically. A vault's catalogue (SQLCipher)
+is refused for now: its copy would need the key wherever it is read, and a plain copy would
+give its contents away.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ _ROWS = 5000
 
 def take(engine: Engine, target: Path) -> None:
     """Write one consistent state of the catalogue behind `engine` into the new file `target`.
-    A full disk is a DiskFullError naming where; a catalogue that cannot be read, a CopyError."""
+    A full disk is a DiskFullError naming where; a catalogue that cannot be read, or a vault's,
+    a CopyError."""
+    if engine.dialect.driver == "pysqlcipher":
+        raise CopyError(
+            f"{engine.url.render_as_string()}: a vault's catalogue is encrypted; copies and "
+            "replicas of a vault are not supported yet (copy the whole locker folder instead)"
+        )
     try:
         _take(engine, target)
     except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
