@@ -124,3 +124,43 @@ def test_kill_during_slot_changes_loses_no_slot(tmp_path: Path) -> None:
     # What a killed writer left half-written goes with the next write.
     slots.add_passphrase(path, key, "last", "last")
     assert not list(path.glob("keys/.vault.json.*"))
+
+
+ADDER = """
+import sys
+from pathlib import Path
+from docket.vault import slots
+from docket.vault.keys import VaultKey
+
+key = VaultKey(bytes.fromhex(sys.stdin.readline().strip()))
+for n in range(3):
+    slots.add_passphrase(Path(sys.argv[1]), key, f"{sys.argv[2]} {n}", f"{sys.argv[2]} {n}")
+"""
+
+
+def test_writers_at_once_lose_no_slot(tmp_path: Path) -> None:
+    """Three processes each add three slots at the same time: all nine are there (the flock
+    on keys/ serialises read-change-write)."""
+    path, locker_id = tmp_path / "locker", str(uuid.uuid4())
+    path.mkdir()
+    created = slots.create(path, locker_id, "passphrase 0", "main")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", ADDER, str(path), f"writer {w}"],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(3)
+    ]
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(created.key.master.hex() + "\n")
+        process.stdin.close()
+    assert [process.wait(timeout=300) for process in processes] == [0, 0, 0]
+    listed = slots.list_slots(path, locker_id, created.key)
+    labels = {s.label for s in listed}
+    assert labels == {"main", "recovery key"} | {
+        f"writer {w} {n}" for w in range(3) for n in range(3)
+    }
+    assert len({s.id for s in listed}) == 11
+    assert slots.open_with_passphrase(path, locker_id, "writer 2 2") == created.key
