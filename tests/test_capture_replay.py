@@ -1,6 +1,7 @@
-"""Replay of a captured page inside Docket (docket.web.replay_routes): ReplayWeb.page served by
-Docket itself, in real Chromium, offline; every replay a logged reveal, and the WACZ only for
-the holder of that reveal's ticket, in the item's case."""
+"""Replay of a captured page inside Docket (docket.web.replay_routes, replay_origin): ReplayWeb.page
+served by Docket itself from an origin of its own, in real Chromium, offline; every replay a
+logged reveal, the WACZ only for the holder of that reveal's ticket, and a replayed page's
+scripts with nothing of the app within reach."""
 
 from __future__ import annotations
 
@@ -15,27 +16,34 @@ import pytest
 from conftest import PASSWORD, sign_in
 from playwright.sync_api import Page, sync_playwright
 from starlette.testclient import TestClient
-from web_site import Site, make_site, serve, serve_app
+from web_site import Site, serve, serve_app
 
+from docket import accounts
 from docket.capture.run import CaptureOptions, capture
 from docket.custody import log
 from docket.locker import Locker
 from docket.web.app import create_app
-from docket.web.replay_routes import DIRECTORY_VARIABLE, SHOWN, replay_directory
+from docket.web.guard import COOKIE
+from docket.web.replay_origin import DIRECTORY_VARIABLE, create_replay_app, replay_directory
+from docket.web.replay_routes import SHOWN
 
 CHROMIUM = shutil.which("chromium")
 TEXT = "The east quay closes at dusk until further notice."
 BUTTON = "Replay the captured page (recorded)"
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    return make_site(tmp_path_factory.mktemp("site"))
+REPLAY = "http://127.0.0.1:9"  # the replay origin as the app's pages name it (tests' own)
 
 
 @pytest.fixture(autouse=True)
 def replay_offered(world: dict[str, Any]) -> None:
-    world["client"].app.state.replay = True  # as `serve --replay-same-origin` does
+    world["client"].app.state.replay = REPLAY  # as `serve` does with its replay origin
+
+
+@pytest.fixture
+def replay_client(locker: Locker) -> TestClient:
+    """The replay origin's app, as `serve` runs it beside the app."""
+    return TestClient(create_replay_app(locker, ["127.0.0.1"]))
 
 
 @pytest.fixture
@@ -63,13 +71,14 @@ def replay(client: TestClient, item: str, csrf: str) -> Any:
 
 
 def frame_of(page_html: str) -> str:
-    found = re.search(r'src="(/items/[0-9a-f]{64}/replay-frame\?[^"]+)"', page_html)
+    """The frame's path and query on the replay origin."""
+    found = re.search(r'src="' + re.escape(REPLAY) + r'(/frame/[0-9a-f]{64}\?[^"]+)"', page_html)
     assert found is not None
     return found.group(1).replace("&amp;", "&")
 
 
 def test_a_replay_is_a_logged_reveal_and_the_archive_needs_its_ticket(
-    world: dict[str, Any], locker: Locker, captured: str
+    world: dict[str, Any], locker: Locker, captured: str, replay_client: TestClient
 ) -> None:
     client = world["client"]
     csrf = sign_in(client, "reviewer-1")
@@ -80,23 +89,65 @@ def test_a_replay_is_a_logged_reveal_and_the_archive_needs_its_ticket(
     assert [r["shown"] for r in reveals(locker, captured)] == [SHOWN]
     frame = frame_of(answer.text)
     assert 'sandbox="allow-scripts allow-same-origin"' in answer.text
-    assert "frame-src 'self'" in answer.headers["content-security-policy"]
-    assert "script-src 'nonce-" in answer.headers["content-security-policy"]
-    ticket = re.search(r"ticket=([0-9]+\.[0-9a-f]{64})", frame)
-    assert ticket is not None
-    archive = f"/items/{captured}/capture.wacz"
-    whole = client.get(archive, params={"ticket": ticket.group(1)})
+    policy = answer.headers["content-security-policy"]
+    assert f"frame-src {REPLAY}" in policy and "script-src 'nonce-" in policy
+    assert "'self'" not in policy.split("frame-src")[1]  # the app never frames itself here
+    found = re.search(r"user=([0-9]+)&ticket=([0-9]+\.[0-9a-f]{64})", frame)
+    assert found is not None
+    user, ticket = found.groups()
+    archive = f"/wacz/{captured}"
+    whole = replay_client.get(archive, params={"user": user, "ticket": ticket})
     assert whole.status_code == 200 and whole.content[:4] == b"PK\x03\x04"
-    part = client.get(archive, params={"ticket": ticket.group(1)}, headers={"Range": "bytes=0-99"})
-    assert part.status_code == 206 and part.content == whole.content[:100]
-    assert client.get(frame).status_code == 200
-    for refused in ("", "1.0", ticket.group(1)[:-1] + "0"):
-        assert client.get(archive, params={"ticket": refused}).status_code == 403
-    other = world["north"]  # a ticket is for one item
-    assert (
-        client.get(f"/items/{other}/capture.wacz", params={"ticket": ticket.group(1)}).status_code
-        == 403
+    part = replay_client.get(
+        archive, params={"user": user, "ticket": ticket}, headers={"Range": "bytes=0-99"}
     )
+    assert part.status_code == 206 and part.content == whole.content[:100]
+    shown = replay_client.get(frame)
+    assert shown.status_code == 200 and "set-cookie" not in shown.headers
+    assert (
+        "frame-ancestors http://127.0.0.1:* https://127.0.0.1:*;"
+        in (shown.headers["content-security-policy"])
+    )
+    for refused in ("", "1.0", ticket[:-1] + ("1" if ticket[-1] == "0" else "0")):
+        assert (
+            replay_client.get(archive, params={"user": user, "ticket": refused}).status_code == 403
+        )
+    other_user = str(int(user) + 1)  # a ticket is for one person
+    assert (
+        replay_client.get(archive, params={"user": other_user, "ticket": ticket}).status_code == 403
+    )
+    other = world["north"]  # and for one item
+    refused = replay_client.get(f"/wacz/{other}", params={"user": user, "ticket": ticket})
+    assert refused.status_code == 403
+
+
+def test_the_replay_origin_knows_no_session_and_serves_nothing_of_the_app(
+    world: dict[str, Any], captured: str, replay_client: TestClient
+) -> None:
+    """A replayed page's scripts run on the replay origin: the app's session cookie, sent there
+    by a browser (cookies do not keep to a port), opens nothing."""
+    client = world["client"]
+    sign_in(client, "owner-1")
+    session = client.cookies.get(COOKIE)
+    assert session
+    replay_client.cookies.set(COOKIE, session)
+    for path in ("/", f"/items/{captured}", "/api/cases", "/login", f"/items/{captured}/original"):
+        assert replay_client.get(path).status_code == 404, path
+    assert replay_client.post(f"/items/{captured}/replay").status_code in (404, 405)
+    assert replay_client.get(f"/wacz/{captured}").status_code in (403, 422)
+    assert replay_client.get(f"/frame/{captured}", params={"user": 1}).status_code == 403
+
+
+def test_a_disabled_account_replays_no_more_with_a_ticket_it_holds(
+    world: dict[str, Any], locker: Locker, captured: str, replay_client: TestClient
+) -> None:
+    client = world["client"]
+    answer = replay(client, captured, sign_in(client, "investigator-1"))
+    frame = frame_of(answer.text)
+    assert replay_client.get(frame).status_code == 200
+    with locker.engine.begin() as conn:
+        accounts.disable_user(conn, "admin", accounts.user_named(conn, "investigator-1"))
+    assert replay_client.get(frame).status_code == 403
 
 
 def test_no_replay_for_those_who_may_not_reveal_nor_of_what_is_no_capture(
@@ -141,14 +192,47 @@ def texts_of_frames(page: Page) -> str:
     return "\n".join(found)
 
 
+# What a hostile replayed page could try once out of ReplayWeb.page's rewriting, run in the
+# frame page of the replay origin (the same origin as the replayed page, with no rewriting
+# and no service worker in the way): read the app's pages, write with the reviewer's session,
+# reach up into the app's page, read the session cookie.
+ATTACKS = """async ([app, item]) => {
+  const tried = {};
+  try {
+    const answer = await fetch(app + "/api/cases", {credentials: "include"});
+    tried.read = "read " + answer.status + " " + (await answer.text()).slice(0, 40);
+  } catch (error) { tried.read = "blocked"; }
+  try {
+    await fetch(app + "/items/" + item + "/flag", {method: "POST", credentials: "include",
+      mode: "no-cors", body: new URLSearchParams({flag: "graphic"})});
+    tried.write = "sent";
+  } catch (error) { tried.write = "blocked"; }
+  try { tried.top = "read " + window.top.document.title; } catch (error) { tried.top = "blocked"; }
+  tried.cookie = document.cookie;
+  tried.origin = location.origin;
+  return tried;
+}"""
+
+
+def replayed_frame(page: Page) -> Any:
+    for frame in page.frames:
+        try:
+            if TEXT in frame.inner_text("body", timeout=1000):
+                return frame
+        except Exception:  # a frame still loading or navigating: looked at again next round
+            continue
+    return None
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_a_captured_page_replays_offline_in_a_real_browser_after_a_logged_reveal(
+def test_a_captured_page_replays_offline_apart_from_the_app_in_a_real_browser(
     world: dict[str, Any], locker: Locker, captured: str
 ) -> None:
     replay_directory()  # ReplayWeb.page must be there (make replay)
     requested: list[str] = []
     with (
-        serve_app(create_app(locker, replay_same_origin=True)) as url,
+        serve_app(create_replay_app(locker, ["127.0.0.1"])) as replay_url,
+        serve_app(create_app(locker, replay_origin=replay_url)) as url,
         sync_playwright() as playwright,
     ):
         assert CHROMIUM is not None
@@ -164,32 +248,39 @@ def test_a_captured_page_replays_offline_in_a_real_browser_after_a_logged_reveal
         page.keyboard.press("Enter")
         page.wait_for_url(f"{url}/")
         page.goto(f"{url}/items/{captured}")
-        assert TEXT not in texts_of_frames(page)  # behind a click
+        assert replayed_frame(page) is None  # behind a click
         assert reveals(locker, captured) == []
         page.get_by_role("button", name=BUTTON).click()
         deadline = time.monotonic() + 60
-        while TEXT not in texts_of_frames(page) and time.monotonic() < deadline:
+        while (frame := replayed_frame(page)) is None and time.monotonic() < deadline:
             page.wait_for_timeout(250)
-        shown = texts_of_frames(page)
+        assert frame is not None, "the captured page never showed"
+        shown_at = frame.evaluate("location.origin")
+        [outer] = [f for f in page.frames if f.url.startswith(f"{replay_url}/frame/")]
+        tried = outer.evaluate(ATTACKS, [url, world["north"]])
+        session = next(c["value"] for c in context.cookies() if c["name"] == COOKIE)
         browser.close()
-    assert TEXT in shown
     assert [r["shown"] for r in reveals(locker, captured)] == [SHOWN]
-    assert any("/capture.wacz?" in r for r in requested)  # the service worker's own fetches too
-    origin = urlsplit(url).netloc
-    assert {urlsplit(r).netloc for r in requested if r.startswith("http")} == {origin}
+    assert shown_at == tried["origin"] == replay_url  # the replayed page runs on the replay origin
+    assert tried["read"] == "blocked" and tried["top"] == "blocked", tried
+    assert session not in tried["cookie"]
+    with locker.engine.connect() as conn:  # the blind write changed nothing
+        assert [e.action for e in log.events(conn, world["north"])].count("item.flagged") == 0
+    assert any("/wacz/" in r for r in requested)  # the service worker's own fetches too
+    origins = {urlsplit(r).netloc for r in requested if r.startswith("http")}
+    assert origins <= {urlsplit(url).netloc, urlsplit(replay_url).netloc}
     assert all(r.startswith(("http:", "blob:", "data:")) for r in requested), requested
 
 
-def test_replay_is_off_unless_the_server_was_asked_to_offer_it(
+def test_replay_is_off_when_no_replay_origin_runs(
     world: dict[str, Any], locker: Locker, captured: str
 ) -> None:
-    """A replayed page's scripts would run in the app's origin: no button, no route, no
-    reveal recorded until `serve --replay-same-origin`."""
+    """No button, no route, no reveal recorded (`serve --no-replay`)."""
     client = world["client"]
-    client.app.state.replay = False  # the default of create_app and `docket serve`
+    client.app.state.replay = None  # create_app's default
     csrf = sign_in(client, "owner-1")
     assert BUTTON not in client.get(f"/items/{captured}").text
     assert replay(client, captured, csrf).status_code == 404
     with locker.engine.connect() as conn:
         assert not [e for e in log.events(conn, captured) if e.action == "item.revealed"]
-    assert create_app(locker).state.replay is False
+    assert create_app(locker).state.replay is None

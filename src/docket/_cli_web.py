@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
@@ -13,6 +16,9 @@ from docket._cli_common import locker_option, open_locker, print_json
 from docket.catalogue import queries
 from docket.locker import default_actor
 from docket.web import DEFAULT_MAX_UPLOAD
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 @click.group(name="user")
@@ -244,12 +250,19 @@ def _loopback(host: str) -> bool:
     help="The certificate's private key.",
 )
 @click.option(
-    "--replay-same-origin",
-    is_flag=True,
-    help="Offer replay of captured pages (ReplayWeb.page). Off by default: a replayed page "
-    "runs in the web app's own origin, so a hostile capture that escapes ReplayWeb.page's "
-    "rewriting could act as the reviewer. Turn on only for captures of pages you trust.",
+    "--replay-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the replay origin, where captured pages replay apart from the app "
+    "(default: --port + 1).",
 )
+@click.option(
+    "--replay-origin",
+    default=None,
+    help="The replay origin as browsers reach it (scheme://host:port), when a reverse proxy "
+    "stands in front; default: this --host and --replay-port.",
+)
+@click.option("--no-replay", is_flag=True, help="Offer no replay of captured pages.")
 @locker_option
 def serve_command(
     host: str,
@@ -258,7 +271,9 @@ def serve_command(
     max_upload: int,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
-    replay_same_origin: bool,
+    replay_port: int | None,
+    replay_origin: str | None,
+    no_replay: bool,
     locker_path: Path | None,
 ) -> None:
     """Run the web app on this locker (loopback only unless --host says otherwise).
@@ -268,6 +283,7 @@ def serve_command(
     import uvicorn
 
     from docket.web.app import create_app
+    from docket.web.replay_origin import create_replay_app
 
     if not _loopback(host) and ssl_certfile is None:
         click.echo(
@@ -277,18 +293,65 @@ def serve_command(
             "--ssl-certfile and --ssl-keyfile.",
             err=True,
         )
+    replay = (
+        None
+        if no_replay
+        else _replay_listener(host, port, replay_port, replay_origin, ssl_certfile is not None)
+    )
     with open_locker(locker_path) as locker:
         app = create_app(
             locker,
             max_upload,
             allowed_hosts=allowed_hosts or LOOPBACK_NAMES,
-            replay_same_origin=replay_same_origin,
+            replay_origin=None if replay is None else replay[1],
         )
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            ssl_certfile=ssl_certfile,
-            ssl_keyfile=ssl_keyfile,
+
+        def listener(asgi: FastAPI, at: int) -> uvicorn.Server:
+            return uvicorn.Server(
+                uvicorn.Config(
+                    asgi,
+                    host=host,
+                    port=at,
+                    log_level="warning",
+                    ssl_certfile=ssl_certfile,
+                    ssl_keyfile=ssl_keyfile,
+                )
+            )
+
+        main_server = listener(app, port)
+        if replay is None:
+            main_server.run()
+            return
+        replay_app = create_replay_app(
+            locker, allowed_hosts or LOOPBACK_NAMES, [urlsplit(replay[1]).hostname or host]
         )
+        replay_server = listener(replay_app, replay[0])
+        # The replay origin runs on a thread beside the app; Ctrl-C stops the app, then it.
+        thread = threading.Thread(target=replay_server.run, name="docket-replay", daemon=True)
+        thread.start()
+        try:
+            main_server.run()
+        finally:
+            replay_server.should_exit = True
+            thread.join(10)
+
+
+def _replay_listener(
+    host: str, port: int, replay_port: int | None, replay_origin: str | None, tls: bool
+) -> tuple[int, str] | None:
+    """The replay origin's port and origin (docket.web.replay_origin), or None with a warning
+    when browsers' way to it cannot be known (a wildcard --host and no --replay-origin)."""
+    from docket.web.replay_origin import origin_of
+
+    listen = replay_port if replay_port is not None else port + 1
+    if replay_origin is not None:
+        return listen, origin_of(replay_origin)
+    if host in ("0.0.0.0", "::", ""):
+        click.echo(
+            f"WARNING: replay of captured pages is off: with --host {host or 'any'}, give "
+            "--replay-origin, the address browsers reach the replay port at.",
+            err=True,
+        )
+        return None
+    name = f"[{host}]" if ":" in host else host
+    return listen, f"{'https' if tls else 'http'}://{name}:{listen}"

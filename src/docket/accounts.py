@@ -197,6 +197,10 @@ def _disabled_at(conn: Connection, user: User) -> str | None:
     return None if value is None else str(value)
 
 
+def is_enabled(conn: Connection, user: User) -> bool:
+    return _disabled_at(conn, user) is None
+
+
 def disable_user(conn: Connection, actor: str, user: User) -> None:
     """Disable an account: its sessions end and its live tokens are revoked, at once."""
     if _disabled_at(conn, user) is not None:

@@ -53,17 +53,16 @@ def create_app(
     locker: Locker,
     max_upload: int = DEFAULT_MAX_UPLOAD,
     allowed_hosts: Sequence[str] = ("*",),
-    replay_same_origin: bool = False,
+    replay_origin: str | None = None,
 ) -> FastAPI:
     """The app; `serve` gives the upload cap (--max-upload, $DOCKET_MAX_UPLOAD_BYTES) and the
-    host names to answer (any, when embedded in a test). Replay of captured pages is off
-    unless asked for (`serve --replay-same-origin`): a replayed page runs in the app's own
-    origin (docket.web.replay_routes), so a hostile capture that escapes ReplayWeb.page's
-    rewriting could act as the reviewer."""
+    host names to answer (any, when embedded in a test). Replay of captured pages is offered
+    when `replay_origin` names where docket.web.replay_origin's app listens (another origin:
+    a replayed page's scripts run there, never in this one)."""
     app = FastAPI(title="Docket", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.locker = locker
     app.state.max_upload = max_upload
-    app.state.replay = replay_same_origin
+    app.state.replay = replay_origin
     app.state.throttle = throttle.Throttle()
     accounts.dummy_hash()
     app.add_middleware(admin_log.AdminLog, locker=locker)
