@@ -263,7 +263,7 @@ def test_unlock_refuses_a_plain_locker(vault: Vault) -> None:
 
 def on_terminal(vault: Vault, args: list[str], answers: list[str]) -> tuple[int, str]:
     """Run docket with a pseudo-terminal as its controlling terminal (where getpass asks),
-    answering each prompt (a line with "Passphrase") in turn; its exit code and everything
+    answering each prompt ("Passphrase..." or "Share...") in turn; its exit code and everything
     the terminal showed."""
     main, secondary = os.openpty()
     process = subprocess.Popen(
@@ -287,7 +287,8 @@ def on_terminal(vault: Vault, args: list[str], answers: list[str]) -> tuple[int,
         if not chunk:
             break
         shown += chunk
-        if answered < len(answers) and shown.count(b"Passphrase") > answered:
+        prompts = shown.count(b"Passphrase") + shown.count(b"Share ")
+        if answered < len(answers) and prompts > answered:
             os.write(main, answers[answered].encode() + b"\n")
             answered += 1
     os.close(main)
@@ -297,7 +298,7 @@ def on_terminal(vault: Vault, args: list[str], answers: list[str]) -> tuple[int,
 def test_unlock_asks_on_the_terminal_and_never_shows_the_passphrase(vault: Vault) -> None:
     code, shown = on_terminal(vault, ["unlock", "--for", "10m"], ["Invented guess", PASSPHRASE])
     assert code == 0, shown
-    assert shown.count("Passphrase or recovery key for") == 2
+    assert shown.count("Passphrase, recovery key or a share for") == 2
     assert "unlocked" in shown
     assert PASSPHRASE not in shown and "Invented guess" not in shown
     assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
@@ -306,6 +307,17 @@ def test_unlock_asks_on_the_terminal_and_never_shows_the_passphrase(vault: Vault
 def test_three_wrong_answers_on_the_terminal_are_refused(vault: Vault) -> None:
     code, shown = on_terminal(vault, ["unlock"], ["one", "two", "three", PASSPHRASE])
     assert code == 1, shown
-    assert shown.count("Passphrase or recovery key for") == 3
+    assert shown.count("Passphrase, recovery key or a share for") == 3
     assert "docket: " in shown and "no slot opens with this passphrase" in shown
     assert locked(vault)
+
+
+def test_trustees_type_their_shares_on_the_terminal(vault: Vault) -> None:
+    _, mnemonics = slots.add_shares(vault.path, vault.created.key, 2, 3, "trustees")
+    code, shown = on_terminal(vault, ["unlock", "--for", "10m"], [mnemonics[2], mnemonics[0]])
+    assert code == 0, shown
+    assert "Share 2 of the 2 needed" in shown
+    for mnemonic in (mnemonics[0], mnemonics[2]):
+        words = mnemonic.split()
+        assert not any(" ".join(words[i : i + 3]) in shown for i in range(len(words) - 2))
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key

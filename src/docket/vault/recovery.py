@@ -56,6 +56,14 @@ def looks_like_share(line: str) -> bool:
     return len(words) >= _SHARE_WORDS and all(word.isalpha() and word.islower() for word in words)
 
 
+def threshold_of(mnemonic: str, where: Path) -> int:
+    """How many shares the split `mnemonic` belongs to needs (SLIP-39 writes it in each)."""
+    try:
+        return int(shamir_mnemonic.Share.from_mnemonic(" ".join(mnemonic.split())).member_threshold)
+    except (shamir_mnemonic.MnemonicError, ValueError) as exc:
+        raise WrongPassphraseError(f"{where}: not a valid share: {exc}") from None
+
+
 def combine_shares(mnemonics: list[str], where: Path) -> bytes:
     """The secret the shares were split from; too few, mistyped or mixed shares are refused."""
     try:

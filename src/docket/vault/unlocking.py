@@ -2,7 +2,8 @@
 
 `obtain_key` tries, in order: this locker's unlock agent (`docket unlock --for 2h`), the file
 named by DOCKET_PASSPHRASE_FILE (a passphrase, a recovery key, or SLIP-39 shares one per
-line; for scripts and CI), a prompt on the terminal when standard input is one (three tries);
+line; for scripts and CI), a prompt on the terminal when standard input is one (three tries;
+a share typed there is followed by prompts for the others its split needs);
 else the vault is locked. A key from the agent is used only if it is this vault's. A secret
 file's final line end is not part of the secret; nothing else is stripped.
 """
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 from docket.errors import DocketError, VaultLockedError, WrongPassphraseError
-from docket.vault import agent, slots
+from docket.vault import agent, recovery, slot_file, slots
 from docket.vault.keys import VaultKey
 
 PASSPHRASE_FILE = "DOCKET_PASSPHRASE_FILE"
@@ -50,8 +51,10 @@ def obtain_key(locker_path: Path, locker_id: str, *, use_agent: bool = True) -> 
         return slots.open_with_secret(locker_path, locker_id, _secret_file(named))
     if sys.stdin.isatty():
         for attempt in range(1, _TRIES + 1):
-            typed = getpass.getpass(f"Passphrase or recovery key for {locker_path}: ")
+            typed = getpass.getpass(f"Passphrase, recovery key or a share for {locker_path}: ")
             try:
+                if recovery.looks_like_share(typed):
+                    typed = _more_shares(typed, locker_path)
                 return slots.open_with_secret(locker_path, locker_id, typed)
             except WrongPassphraseError:
                 if attempt == _TRIES:
@@ -59,6 +62,15 @@ def obtain_key(locker_path: Path, locker_id: str, *, use_agent: bool = True) -> 
     raise VaultLockedError(
         f"{locker_path}: the vault is locked; run `docket unlock` or set {PASSPHRASE_FILE}"
     )
+
+
+def _more_shares(first: str, locker_path: Path) -> str:
+    """A trustee typed a SLIP-39 share: ask for the others its split needs, one per line."""
+    needed = recovery.threshold_of(first, locker_path / slot_file.NAME)
+    shares = [first]
+    while len(shares) < needed:
+        shares.append(getpass.getpass(f"Share {len(shares) + 1} of the {needed} needed: "))
+    return "\n".join(shares)
 
 
 def new_passphrase(label: str, file: Path | None = None, *, from_env: bool = True) -> str:
