@@ -69,18 +69,34 @@ def test_every_role_on_every_route(world: dict[str, Any], role: str) -> None:
 
 
 def test_reveal_is_a_custody_event_and_serves_the_original(
-    world: dict[str, Any], locker: Locker
+    world: dict[str, Any], locker: Locker, tmp_path: Path
 ) -> None:
     client, north = world["client"], world["north"]
     csrf = sign_in(client, "reviewer-1")
     page = client.get(f"/items/{north}")
     assert "Reveal the original" in page.text and "blurred preview" in page.text
     answer = client.post(f"/items/{north}/reveal", data={"csrf": csrf})
-    assert answer.content == locker.store.path(north).read_bytes()
     assert answer.headers["cache-control"] == "no-store"
     with locker.engine.connect() as conn, conn.begin():
         last = list(log.events(conn, north))[-1]
     assert (last.action, last.actor) == ("item.revealed", "reviewer-1")
+    # the reveal page: the item's header, the content warning, a way back, the picture
+    assert "<h1>Revealed: <bdi>north.jpg</bdi></h1>" in answer.text
+    assert "Content warning: this picture is flagged unreviewed" in answer.text
+    assert f'<a href="/items/{north}?case={world["cases"]["North"]}">Back to the item</a>' in (
+        answer.text
+    )
+    source = re.search(r'<img src="([^"]+)" alt="the original picture', answer.text)
+    assert source is not None
+    shown = client.get(source.group(1).replace("&amp;", "&"))
+    original = (tmp_path / "north.jpg").read_bytes()
+    assert shown.status_code == 200 and shown.content == original
+    # programs get the bytes themselves, a reveal each
+    api = client.post(f"/api/items/{north}/reveal", headers={"x-csrf-token": csrf})
+    assert api.content == original
+    with locker.engine.connect() as conn:
+        reveals = [e for e in log.events(conn, north) if e.action == "item.revealed"]
+    assert len(reveals) == 2
     trail = client.get(f"/items/{north}").text
     assert "item.revealed" in trail
 

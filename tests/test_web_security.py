@@ -56,13 +56,19 @@ def test_revealing_an_html_or_svg_file_sends_it_as_a_sandboxed_attachment(
     sha = take(locker, evidence, case="North").outcomes[0].sha256
     client = world["client"]
     csrf = sign_in(client, "owner-1")
+    page = client.post(f"/items/{sha}/reveal", data={"csrf": csrf})
+    link = re.search(r'<a href="([^"]+)" rel="noopener">Download the original</a>', page.text)
+    assert link is not None and "<iframe" not in page.text and "<object" not in page.text
     for answer in (
-        client.post(f"/items/{sha}/reveal", data={"csrf": csrf}),
+        client.get(link.group(1).replace("&amp;", "&")),
         client.post(f"/api/items/{sha}/reveal", headers={"x-csrf-token": csrf}),
     ):
         assert answer.status_code == 200 and answer.content == content
         _headers_keep_it_inert(answer, inline=False)
-    photo = client.post(f"/items/{world['north']}/reveal", data={"csrf": csrf})
+    shown = client.post(f"/items/{world['north']}/reveal", data={"csrf": csrf})
+    picture = re.search(r'<img src="([^"]+)"', shown.text)
+    assert picture is not None
+    photo = client.get(picture.group(1).replace("&amp;", "&"))
     assert photo.headers["content-type"] == "image/jpeg"
     _headers_keep_it_inert(photo, inline=True)
     preview = client.get(f"/items/{world['north']}/safe-preview")

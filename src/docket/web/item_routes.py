@@ -42,7 +42,7 @@ from docket.web.guard import (
     transaction,
 )
 from docket.web.offline_map import MapPoint, svg_map
-from docket.web.serving import evidence_response
+from docket.web.serving import evidence_response, shown_inline
 
 router = APIRouter()
 # The case an item is looked at through (docket.scope); needed when it is in several of yours.
@@ -146,6 +146,15 @@ def _reveal_keyframe(
     return evidence_response(locker.store.path(blob), "image/jpeg", blob)
 
 
+def _kind_shown(media_type: str) -> str:
+    """How a reveal page shows an original: picture, video, audio, or file (a link)."""
+    if media_type.startswith("image/") and shown_inline(media_type):
+        return "picture"
+    if media_type.startswith(("video/", "audio/")):
+        return media_type.split("/", 1)[0]
+    return "file"
+
+
 def _reveal(
     locker: Locker,
     user: User,
@@ -154,8 +163,11 @@ def _reveal(
     page: Request | None = None,
     csrf: str | None = None,
 ) -> Response:
-    """Log the reveal, then send the original; a page request for a video gets a player
-    that starts muted (the sound of a graphic video is exposure too), fed by a ticket."""
+    """Log the reveal, then send the original (to programs), or (to a page's form) a page
+    with the item's header, its content warning and a way back, showing the original fed by
+    a ticket: a picture, a player that starts muted for video and audio (the sound of a
+    graphic video is exposure too), a link for any other file (sent as evidence_response
+    sends it: a sandboxed attachment unless the browser shows it inertly)."""
     with transaction(locker) as conn:
         view = scope.of_item(conn, user, sha256, "reveal", case)
         media_type = str(
@@ -163,22 +175,24 @@ def _reveal(
                 select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
             ).scalar_one()
         )
-        player = page is not None and media_type.startswith("video/")
+        kind = _kind_shown(media_type)
+        player = page is not None and kind in ("video", "audio")
         shown = "original (web, muted player)" if player else "original (web)"
         flags.reveal(conn, user.name, sha256, shown, view)
-        if player:
-            detail = _item_detail(conn, view, sha256)
-    if page is not None and player:
+        detail = None if page is None else _item_detail(conn, view, sha256)
+    if page is not None and detail is not None:
         ticket = tickets.issue(tickets.ticket_key(locker), user.id, sha256)
         return TEMPLATES.TemplateResponse(
             page,
-            "revealed_video.html",
+            "revealed.html",
             {
                 "user": user,
                 "csrf": csrf,
                 "sha256": sha256,
                 "title": detail["title"],
                 "flag": detail["flag"],
+                "kind": kind,
+                "opens_inline": shown_inline(media_type),
                 "back": _item_url(sha256, view),
                 "media_type": media_type,
                 "source": f"/items/{sha256}/original?{urlencode({'ticket': ticket})}",
