@@ -132,11 +132,17 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
 
         page.get_by_role("link").filter(has_text="chelsea.jpg").click()
         item_url = page.url
-        with page.expect_response(lambda r: "/reveal" in r.url) as revealed:
-            page.get_by_role("button", name="Reveal the original (recorded)").click()
-        assert revealed.value.status == 200
-        assert revealed.value.headers["content-type"] == "image/jpeg"
-        page.goto(item_url)  # explicit navigation: the revealed image replaced the page
+        page.get_by_role("button", name="Reveal the original (recorded)").click()
+        page.wait_for_selector("h1:has-text('Revealed: chelsea.jpg')")
+        original = page.get_by_role("img", name="the original picture, chelsea.jpg")
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0",
+            arg=original.element_handle(),
+            timeout=30_000,
+        )
+        check_layout(page)
+        page.get_by_role("link", name="Back to the item").first.click()
+        page.wait_for_url(item_url + "*")
         assert "item.revealed" in page.content()
         check_layout(page)
 
@@ -148,8 +154,8 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         assert "item.annotated" in page.content()
 
         page.goto(case_url)
-        page.get_by_label("Search").fill("TABBY")
-        page.get_by_label("Search").press("Enter")
+        page.get_by_label("Search", exact=True).fill("TABBY")
+        page.get_by_label("Search", exact=True).press("Enter")
         page.wait_for_url("**q=TABBY**")
         names = page.locator(".grid small").all_inner_texts()
         assert [n.rsplit("/", 1)[-1] for n in names] == ["chelsea.jpg"]
@@ -262,15 +268,15 @@ def test_revealing_scripted_html_and_svg_evidence_runs_nothing(tmp_path: Path) -
             page.wait_for_url(f"{url}/")
             for sha in items.values():
                 page.goto(f"{url}/items/{sha}")
-                with page.expect_response(lambda r: "/reveal" in r.url) as revealed:
-                    page.get_by_role("button", name="Reveal the original (recorded)").click()
-                assert revealed.value.status == 200
-                sent_as.append(revealed.value.headers.get("content-disposition", "inline"))
+                page.get_by_role("button", name="Reveal the original (recorded)").click()
+                with page.expect_download() as download:
+                    page.get_by_role("link", name="Download the original").click()
+                sent_as.append(download.value.suggested_filename)
                 page.wait_for_timeout(1500)  # time the script would need to act, had it run
             browser.close()
         assert dialogs == [] and api_calls == []
         assert members() == before
-        assert [d.split(";")[0] for d in sent_as] == ["attachment", "attachment"]
+        assert sorted(sent_as) == sorted(f"{str(sha)[:12]}.bin" for sha in items.values())
 
 
 MINIMAL_PDF = (
@@ -302,8 +308,9 @@ def test_a_revealed_pdf_still_opens_in_chromium_s_viewer_inside_the_sandbox(
             page.keyboard.press("Enter")
             page.wait_for_url(f"{url}/")
             page.goto(f"{url}/items/{sha}")
-            with page.expect_response(lambda r: "/reveal" in r.url) as revealed:
-                page.get_by_role("button", name="Reveal the original (recorded)").click()
+            page.get_by_role("button", name="Reveal the original (recorded)").click()
+            with page.expect_response(lambda r: "/original" in r.url) as revealed:
+                page.get_by_role("link", name="Open the original").click()
             sent = revealed.value.all_headers()  # as the server sent them
             assert sent["content-security-policy"].startswith("sandbox;")
             assert sent["content-disposition"].startswith("inline")
