@@ -66,7 +66,7 @@ def test_bulk_link_saved_search_reveal_page_and_audit(desk: dict[str, Any]) -> N
         # bulk link: three ticked tiles to the case's incident, by its number
         page.goto(f"{url}/cases/{case_id}")
         boxes = page.locator(".grid .tile input[type=checkbox]")
-        ticked = [boxes.nth(n).get_attribute("value") for n in range(3)]
+        ticked = [str(boxes.nth(n).get_attribute("value")) for n in range(3)]
         for n in range(3):
             boxes.nth(n).check()
         page.get_by_label("Bulk action").select_option("link")
