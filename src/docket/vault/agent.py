@@ -55,18 +55,19 @@ def socket_path(locker_id: str) -> Path:
 
 
 def _ask(locker_id: str, request: bytes, answer_bytes: int) -> bytes | None:
-    """The agent's answer, or None when no agent listens (no socket, or a dead one's)."""
+    """The agent's answer, or None when no agent listens (no socket, or a dead one's) or it
+    went away while asked (its time ran out)."""
     path = socket_path(locker_id)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(10)
+        answer = b""
         try:
             conn.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
+            conn.sendall(request + b"\n")
+            while len(answer) < answer_bytes and (chunk := conn.recv(answer_bytes - len(answer))):
+                answer += chunk
+        except (FileNotFoundError, ConnectionError, TimeoutError):
             return None
-        conn.sendall(request + b"\n")
-        answer = b""
-        while len(answer) < answer_bytes and (chunk := conn.recv(answer_bytes - len(answer))):
-            answer += chunk
         return answer
 
 
