@@ -191,7 +191,7 @@ def test_the_pdf_court_report_lists_the_proven_aids_with_tool_versions(
     assert "picture-forensics version 1, ok (event" in text
     pillow = package_version("pillow")
     assert f"; pillow {pillow}" in text and "; c2pa-python " in text
-    assert "metadata-signals version 1, ok" in text and "; exiftool " in text
+    assert "metadata-signals version 2, ok" in text and "; exiftool " in text
 
 
 def test_a_broken_exif_thumbnail_is_a_signal_not_a_failed_step(

@@ -256,3 +256,46 @@ def test_a_video_remuxed_by_ffmpeg_and_a_track_time_changed_are_flagged(
     assert "apart from the container" in found["signal"]["container-vs-stream-time"].summary
     software_found = found["no signal"]["editing-software"]
     assert software_found.finding == "signal" and "Lavf" in software_found.summary
+
+
+def test_the_cameras_identity_serial_numbers_and_maker_notes() -> None:
+    canon = {"IFD0:Make": "Canon", "Canon:CanonModelID": 2147484294}
+    agreeing = consistency.camera(
+        record(**canon, ExifIFD__SerialNumber="0560018150", Canon__SerialNumber="560018150")
+    )
+    assert agreeing.finding == "no signal", agreeing.summary  # Canon's leading zero
+    differing = consistency.camera(
+        record(**canon, ExifIFD__SerialNumber="0560018150", **{"XMP-aux:SerialNumber": "7731"})
+    )
+    assert differing.finding == "signal"
+    assert "0560018150" in differing.summary and "7731" in differing.summary
+    notes_only = {"Canon:CanonModelID": 2147484294}
+    moved = consistency.camera(record(IFD0__Make="NIKON CORPORATION", **notes_only))
+    assert moved.finding == "signal" and "Make is NIKON CORPORATION" in moved.summary
+    for make in ("RICOH IMAGING COMPANY, LTD.", "PENTAX"):  # Ricoh makes Pentax cameras
+        pentax = consistency.camera(record(IFD0__Make=make, Pentax__PentaxModelID=77))
+        assert pentax.finding == "no signal", make
+    leica = consistency.camera(record(IFD0__Make="LEICA", Panasonic__InternalSerialNumber="x"))
+    assert leica.finding == "no signal"
+    assert consistency.camera(record(IFD0__Make="Larkspur")).finding == "not checked"
+
+
+def test_a_serial_number_edited_in_one_place_is_flagged_end_to_end(
+    locker: Locker, tmp_path: Path
+) -> None:
+    path = tmp_path / "serial.jpg"
+    path.write_bytes(jpeg(scene(4), 90))
+    subprocess.run(
+        [
+            "exiftool", "-q", "-overwrite_original", "-Make=Larkspur", "-SerialNumber=LK-20931",
+            "-XMP-aux:SerialNumber=LK-55555", str(path),
+        ],
+        check=True,
+    )  # fmt: skip
+    take(locker, path)
+    with locker.engine.connect() as conn:
+        sha256 = str(conn.execute(select(schema.items.c.sha256)).scalar_one())
+        results = {r.step: r for r in aid_results(conn, sha256)}
+    found = {s.name: s for s in results["metadata-signals"].signals}["camera-identity"]
+    assert found.finding == "signal"
+    assert "LK-20931" in found.summary and "LK-55555" in found.summary

@@ -4,8 +4,10 @@ Each check its own signal: the capture time against the modify time; the stated 
 against the time zone at the GPS position on that date (timezonefinder's offline boundaries,
 Python's zoneinfo for the rules in force then); the GPS clock (UTC, from the satellites)
 against the capture time; for a QuickTime/MP4 video, the container's creation time against
-its tracks'. Disagreement is a reason to look, not proof: cameras
-keep wrong clocks, travellers forget to change them, and GPS fixes can be minutes old.
+its tracks'; the camera's identity: the body serial numbers the file states in different
+places, and the maker its Make tag names against the maker whose maker notes it carries.
+Disagreement is a reason to look, not proof: cameras keep wrong clocks, travellers forget to
+change them, GPS fixes can be minutes old, and repair shops replace maker notes' boards.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ MODIFIED = "capture-vs-modify"
 ZONE = "offset-vs-position"
 GPS_CLOCK = "gps-time-vs-capture"
 STREAMS = "container-vs-stream-time"
+CAMERA = "camera-identity"
 GPS_TOLERANCE_SECONDS = 120
 MODIFY_TOLERANCE_SECONDS = 2
 
@@ -163,8 +166,89 @@ def stream_times(record: Mapping[str, Any]) -> Signal:
     return Signal(STREAMS, "signal", summary, STREAMS_EXPLANATION, details)
 
 
+CAMERA_EXPLANATION = (
+    "A camera writes its body serial number in its own maker notes and often in the EXIF or "
+    "XMP too, and its maker's name in the Make tag beside maker notes in that maker's format. "
+    "Serial numbers that differ, or maker notes of another maker than the Make names, mean "
+    "metadata was edited or moved from another file. Agreement shows only that the tags agree; "
+    "most phones and many editors write no serial at all."
+)
+# Tags holding a camera body's serial number (not the "internal" serials some makers keep
+# beside it, which legitimately differ from the body's).
+_SERIAL_TAGS = ("SerialNumber", "BodySerialNumber", "CameraSerialNumber")
+# ExifTool's group names (-G1) for maker notes, by the maker whose format they are.
+_MAKER_NOTES = {
+    "Canon": "canon",
+    "Nikon": "nikon",
+    "Sony": "sony",
+    "Olympus": "olympus",
+    "Panasonic": "panasonic",
+    "FujiFilm": "fujifilm",
+    "Pentax": "pentax",
+    "Samsung": "samsung",
+    "Apple": "apple",
+    "Sigma": "sigma",
+    "Kodak": "kodak",
+    "Casio": "casio",
+}
+# Makes whose cameras carry another maker's notes in the ordinary course: Ricoh makes Pentax
+# cameras, OM Digital Olympus ones, Leica sells Panasonic-built ones, Sony took over Minolta.
+_SAME_MAKER = {
+    "ricoh": "pentax",
+    "om digital": "olympus",
+    "leica": "panasonic",
+    "minolta": "sony",
+    "konica": "sony",
+    "fuji": "fujifilm",
+}
+
+
+def _serial(value: Any) -> str:
+    """A serial number as compared: no spaces, no case, no leading zeros (Canon prints
+    `0560018150` for the number its maker notes hold as 560018150)."""
+    return "".join(str(value).split()).upper().lstrip("0")
+
+
+def _maker_of_make(make: str) -> str | None:
+    name = make.lower()
+    for alias, maker in _SAME_MAKER.items():
+        if alias in name:
+            return maker
+    return next((m for m in _MAKER_NOTES.values() if m in name), None)
+
+
+def camera(record: Mapping[str, Any]) -> Signal:
+    """Body serial numbers stated in different places, and Make against the maker notes."""
+    serials = {
+        key: str(value).strip()
+        for key, value in record.items()
+        if key.rsplit(":", 1)[-1] in _SERIAL_TAGS and str(value or "").strip()
+    }
+    make = str(record.get("IFD0:Make") or "").strip()
+    notes = sorted(
+        {maker for group, maker in _MAKER_NOTES.items() if f"{group}:" in _groups(record)}
+    )
+    if not serials and not (make and notes):
+        return Signal(CAMERA, "not checked", "no serial number or maker notes", CAMERA_EXPLANATION)
+    found = []
+    if len({_serial(value) for value in serials.values()}) > 1:
+        found.append("serial numbers differ: " + ", ".join(f"{k} {v}" for k, v in serials.items()))
+    stated = _maker_of_make(make) if make else None
+    if stated is not None and notes and stated not in notes:
+        found.append(f"the Make is {make} but the maker notes are {' and '.join(notes)}'s")
+    details = {"serial_numbers": serials, "make": make or None, "maker_notes": notes}
+    if found:
+        return Signal(CAMERA, "signal", "; ".join(found), CAMERA_EXPLANATION, details)
+    summary = "the serial numbers and maker notes agree with each other"
+    return Signal(CAMERA, "no signal", summary, CAMERA_EXPLANATION, details)
+
+
+def _groups(record: Mapping[str, Any]) -> set[str]:
+    return {key.split(":", 1)[0] + ":" for key in record if ":" in key}
+
+
 def signals(record: Mapping[str, Any]) -> list[Signal]:
-    found = [modified(record), zone(record), gps_clock(record)]
+    found = [modified(record), zone(record), gps_clock(record), camera(record)]
     if any(key.startswith("QuickTime:") for key in record):  # a QuickTime/MP4 video
         found.append(stream_times(record))
     return found

@@ -61,7 +61,7 @@ class PictureForensicsStep:
 
 class MetadataSignalsStep:
     name = "metadata-signals"
-    version = "1"
+    version = "2"  # 2: the camera's identity (serial numbers, Make against maker notes)
 
     def applies_to(self, media_type: str) -> bool:
         return True
