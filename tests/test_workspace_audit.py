@@ -168,3 +168,21 @@ def test_the_page_links_to_older_events(audited: dict[str, Any]) -> None:
 def test_an_audit_is_of_one_case(locker: Locker) -> None:
     with locker.engine.connect() as conn, pytest.raises(DocketError, match="one case"):
         audit.case_audit(conn, scope.Scope(None, None, True))
+
+
+def test_the_command_line_lists_the_same_audit(
+    audited: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    with locker.engine.connect() as conn:
+        page = audit.case_audit(conn, scope.Scope(audited["cases"]["North"], "North"))
+    listed = cli("case", "audit", "North", "--json", "--locker", locker.path)
+    assert listed.code == 0
+    assert [e["seq"] for e in listed.json()["entries"]] == [e.seq for e in page.entries]
+    assert not MARKER.search(listed.out.encode())
+    table = cli("case", "audit", "North", "--kind", "reveal", "--locker", locker.path)
+    assert table.code == 0 and "investigator-1" in table.out and "reveal" in table.out
+    assert "reviewer-1" not in table.out
+    paged = cli("case", "audit", "North", "--limit", "2", "--locker", locker.path)
+    assert paged.out.splitlines()[-1].startswith("(older: --before ")
+    missing = cli("case", "audit", "West", "--locker", locker.path)
+    assert missing.code != 0 and "case 'West': no such case" in missing.err

@@ -1,5 +1,5 @@
 """Review work from the command line: tag and annotate items, set their workflow status, list
-cases and their members.
+cases, their members and their audit (docket.audit: who revealed, exported or changed what).
 
 Each command calls the library the web app calls (docket.review, docket.access), through the
 same scope rule (docket.scope): the person at the command line holds the locker, and their work
@@ -8,12 +8,13 @@ is recorded in the case named (or the item's only case), never in one that does 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 from sqlalchemy import func, select
 
-from docket import access, review, scope, search
+from docket import access, audit, review, scope, search
 from docket._cli_common import locker_option, open_locker, print_json
 from docket.accounts import User
 from docket.catalogue import queries, schema
@@ -199,6 +200,41 @@ def case_members(case: str, as_json: bool, locker_path: Path | None) -> None:
         click.echo(f"{case} has no members (add one: docket member add {case} NAME ROLE)")
     for m in members:
         click.echo(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
+
+
+@case_group.command(name="audit")
+@click.argument("case")
+@click.option("--kind", type=click.Choice(list(audit.KINDS)), help="Only events of this kind.")
+@click.option("--actor", default="", help="Only what this person did.")
+@click.option("--before", type=click.IntRange(min=1), help="Only events below this log position.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=audit.PAGE, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@locker_option
+def case_audit(
+    case: str,
+    kind: str | None,
+    actor: str,
+    before: int | None,
+    limit: int,
+    as_json: bool,
+    locker_path: Path | None,
+) -> None:
+    """Who revealed, exported or changed what in CASE, newest first, from the custody log:
+    only CASE's own events (the same list as the web app's audit page)."""
+    with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        view = scope.of_case(conn, _operator(), queries.case_id_of(conn, case), "view")
+        page = audit.case_audit(conn, view, kind or "", actor, before, limit)
+    if as_json:
+        print_json({"entries": [asdict(e) for e in page.entries], "next_before": page.next_before})
+        return
+    if not page.entries:
+        click.echo(f"nothing recorded in {case} that these filters keep")
+    for e in page.entries:
+        what = "; ".join(f"{k}: {v}" for k, v in e.details.items())
+        item = e.item[:12] if e.item else "-"
+        click.echo(f"{e.seq:>7}  {e.time}  {e.actor:<16} {e.kind:<11} {item:<12}  {what}")
+    if page.next_before is not None:
+        click.echo(f"(older: --before {page.next_before})")
 
 
 COMMANDS: list[click.Command] = [
