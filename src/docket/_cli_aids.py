@@ -38,7 +38,7 @@ def aids_command(item_id: str, as_json: bool, no_run: bool, locker_path: Path | 
         with locker.engine.connect() as conn:
             results = aid_results(conn, sha256)
             blob = error_levels_blob(conn, sha256)
-        picture = None if blob is None else str(locker.store.path(blob))
+        picture = None if blob is None else locker.store.shown_path(blob)
     if as_json:
         shown = [r.as_dict() for r in results]
         print_json({"item": sha256, "ran": ran, "results": shown, "error_levels": picture})

@@ -48,7 +48,8 @@ def _derivative(locker: Locker, run: StepRun) -> str:
             "(recorded; nothing was stored)"
         )
     ((_, blob),) = run.stored
-    return str(locker.store.path(blob.digest.sha256))
+    sha256 = blob.digest.sha256
+    return locker.store.shown_path(sha256) or f"blob {sha256} (encrypted in the vault)"
 
 
 @click.command(name="redact")
@@ -112,7 +113,8 @@ def redact_command(
             # The sheet shows the original's content: that is a view, and is logged as one.
             with locker.engine.connect() as conn, conn.begin():
                 flags.reveal(conn, default_actor(), sha256, "redaction preview")
-            answer = step.preview(locker.store.path(sha256), media_type, preview)
+            with locker.store.plain_file(sha256) as original:
+                answer = step.preview(original, media_type, preview)
             click.echo(f"contact sheet: {preview} ({len(answer['boxes'])} boxes)")
             return
         run = run_step(locker, sha256, media_type, step, default_actor())
@@ -232,13 +234,23 @@ def reveal_command(item_id: str, open_it: bool, case: str | None, locker_path: P
         with locker.engine.connect() as conn, conn.begin():
             view = scope.for_locker(conn, sha256, case)
             event = flags.reveal(conn, default_actor(), sha256, scope=view)
-        path = locker.store.path(sha256)
-    click.echo(f"revealed (event {event.seq}): {path}")
-    if open_it:
-        opener = shutil.which("xdg-open") or shutil.which("open")
-        if opener is None:
-            raise DocketError("no desktop viewer found (xdg-open); open the path above")
-        subprocess.run([opener, str(path)], check=False)
+        path = locker.store.shown_path(sha256)
+        click.echo(f"revealed (event {event.seq}): {path or 'encrypted in the vault'}")
+        if open_it:
+            opener = shutil.which("xdg-open") or shutil.which("open")
+            if opener is None:
+                raise DocketError("no desktop viewer found (xdg-open); open the path above")
+            # A vault's original exists decrypted only in memory, and only until Enter.
+            with locker.store.plain_file(sha256) as original:
+                subprocess.run([opener, str(original)], check=False)
+                if path is None:
+                    click.prompt(
+                        "Press Enter once the viewer is closed (its decrypted copy is then "
+                        "removed)",
+                        default="",
+                        show_default=False,
+                        err=True,
+                    )
 
 
 __all__ = [

@@ -294,7 +294,7 @@ def ls_command(
         cluster_of = {sha: c.number for c in similarity.clusters(conn, case) for sha in c.items}
         for row in rows:
             preview = queries.derivative_paths(conn, row["sha256"]).get("safe_preview")
-            row["safe_preview"] = None if preview is None else str(locker.store.path(preview))
+            row["safe_preview"] = None if preview is None else locker.store.shown_path(preview)
             row["cluster"] = cluster_of.get(row["sha256"])
             view = scope.for_locker(conn, row["sha256"], case, choose=False)
             row["flag"] = flags.current_flag(conn, row["sha256"], view)
@@ -334,18 +334,17 @@ def show(
         detail = queries.describe_item(conn, sha256, None if case is None else view.cases, shown)
         raw_text = queries.raw_metadata(conn, sha256) if raw else None
         previews = queries.derivative_paths(conn, sha256)
-        detail["safe_preview"] = (
-            str(locker.store.path(previews["safe_preview"])) if "safe_preview" in previews else None
-        )
+        safe = previews.get("safe_preview")
+        detail["safe_preview"] = None if safe is None else locker.store.shown_path(safe)
         # Unblurred pictures only for items a reviewer has flagged clear; else `reveal`.
         detail["flag"] = flags.current_flag(conn, sha256, view)
         detail["thumbnail"] = (
-            str(locker.store.path(previews["thumbnail"]))
+            locker.store.shown_path(previews["thumbnail"])
             if "thumbnail" in previews and detail["flag"] == "clear"
             else None
         )
         detail["keyframes"] = [
-            {"time": time, "path": str(locker.store.path(blob))}
+            {"time": time, "path": locker.store.shown_path(blob)}
             for time, blob in queries.keyframes(conn, sha256)
         ]
         in_force = approval.approved(conn, sha256, view)

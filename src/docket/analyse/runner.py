@@ -51,7 +51,7 @@ class Analyser:
     def _tools(self) -> Tools:
         tools: Tools | None = getattr(self._local, "tools", None)
         if tools is None:
-            tools = Tools(scratch.make_folder(self.store.tmp, "parsers"))
+            tools = Tools(scratch.make_folder(self.store.scratch_root, "parsers"))
             self._local.tools = tools
             with self._lock:
                 self._all_tools.append(tools)
@@ -71,7 +71,8 @@ class Analyser:
     def _run(self, item: str, media_type: str, step: Step) -> StepRun:
         with self.store.scratch(step.name) as folder:
             try:
-                output = step.run(self.store.path(item), media_type, folder, self._tools())
+                with self.store.plain_file(item) as original:
+                    output = step.run(original, media_type, folder, self._tools())
                 stored = []
                 for derivative in output.derivatives:
                     with derivative.path.open("rb") as stream:

@@ -48,7 +48,7 @@ from docket.disclose._check_bag import DECLARATION, bag_info
 from docket.disclose._check_items import ACQUISITION_FIELDS
 from docket.errors import DiskFullError, DocketError, is_disk_full
 from docket.locker import Locker
-from docket.store import scratch
+from docket.store import BlobStore, scratch
 
 PROFILES = ("court", "publication")
 PACKAGE_FORMAT = 2
@@ -367,15 +367,15 @@ def _write_proofs(
         (custody / "consistency.json").write_text(json.dumps([h.hex() for h in proof]))
 
 
-def _copy_checked(source: Path, target: Path, expected: str) -> None:
+def _copy_checked(store: BlobStore, expected: str, target: Path) -> None:
     """Copy a blob, hashing the bytes as they are written; a blob that is not the one the
     catalogue names (replaced or damaged on disk) stops the export."""
     digest = hashlib.sha256()
-    if not source.is_file():
+    if not store.has(expected):
         raise DocketError(
             f"blob {expected}: missing from the store; nothing was exported (run `docket verify`)"
         )
-    with source.open("rb") as reader, target.open("xb") as writer:
+    with store.open(expected) as reader, target.open("xb") as writer:
         while chunk := reader.read(1 << 20):
             digest.update(chunk)
             writer.write(chunk)
@@ -438,7 +438,7 @@ def _write_payload(
             name = f"{c.kind}{suffix}"
         if name.casefold() == "metadata.json":  # one name, on a case-blind file system too
             name = "original-metadata.json"
-        _copy_checked(locker.store.path(c.blob), folder / name, c.blob)
+        _copy_checked(locker.store, c.blob, folder / name)
         files.append(_listed(root, f"items/{c.item}/{name}"))
         metadata = _item_metadata(conn, c, c.blob, profile, case)
         if "metadata" in metadata:
@@ -454,7 +454,8 @@ def _write_payload(
         entries.append(entry)
         safe = queries.derivative_paths(conn, c.item).get("safe_preview")
         if safe is not None:
-            previews[c.item] = locker.store.path(safe).read_bytes()
+            with locker.store.open(safe) as preview:
+                previews[c.item] = preview.read()
         report_items.append(
             {
                 **entry,
@@ -484,7 +485,7 @@ def _write_payload(
     for sha256, origin in sorted(prior.named(events).items()):
         path = prior.path_of(sha256, origin)
         (root / path).parent.mkdir(parents=True, exist_ok=True)
-        _copy_checked(locker.store.path(sha256), root / path, sha256)
+        _copy_checked(locker.store, sha256, root / path)
         files.append(_listed(root, path))
     files.append(_listed(root, "package.json", json.dumps(package, indent=2).encode()))
     verifier = Path(verify_package.__file__).read_bytes()  # needs only Python's stdlib

@@ -42,7 +42,6 @@ from docket.locker import Locker
 from docket.protect import approval
 from docket.protect.faces import MARGIN
 from docket.protect.steps import KEPT_FILE_TAGS, STRUCTURAL_GROUPS, RedactStep
-from docket.store import scratch
 
 NOT_APPROVED = (
     "not approved for publication: approve a redacted or stripped copy with `docket approve`"
@@ -143,7 +142,7 @@ def uncovered_faces(
 
 class Checker:
     """Chooses and re-checks the publication copies of one export (one ExifTool process and
-    one scratch folder in the locker's tmp/, removed when done)."""
+    one scratch folder of the store (memory-backed in a vault), removed when done)."""
 
     def __init__(self, locker: Locker, folder: Path, exiftool: ExifTool) -> None:
         self.locker = locker
@@ -155,28 +154,28 @@ class Checker:
         re-checks; else Refused with the reason."""
         with self.locker.engine.connect() as conn, conn.begin():
             copy, acknowledged, boxes = _approved_copy(conn, item, case)
-        path = self.locker.store.path(copy.sha256)
         short = copy.sha256[:12]
-        try:
-            fields = identifying_fields(self.exiftool.read(path))
-        except MetadataError as exc:
-            raise Refused(
-                f"the approved copy {short} could not be read by ExifTool ({exc})"
-            ) from exc
-        if fields:
-            raise Refused(
-                f"the approved copy {short} still holds identifying metadata "
-                f"({', '.join(fields[:8])}): strip it and approve the stripped copy"
-            )
+        with self.locker.store.plain_file(copy.sha256) as path:
+            try:
+                fields = identifying_fields(self.exiftool.read(path))
+            except MetadataError as exc:
+                raise Refused(
+                    f"the approved copy {short} could not be read by ExifTool ({exc})"
+                ) from exc
+            if fields:
+                raise Refused(
+                    f"the approved copy {short} still holds identifying metadata "
+                    f"({', '.join(fields[:8])}): strip it and approve the stripped copy"
+                )
+            try:
+                found = RedactStep(faces=True).preview(
+                    path, copy.media_type, self.folder / f"{copy.sha256}-sheet.jpg"
+                )["boxes"]
+            except AnalysisError as exc:
+                raise Refused(
+                    f"the approved copy {short} could not be searched for faces ({exc})"
+                ) from exc
         video = copy.media_type.startswith("video/")
-        try:
-            found = RedactStep(faces=True).preview(
-                path, copy.media_type, self.folder / f"{copy.sha256}-sheet.jpg"
-            )["boxes"]
-        except AnalysisError as exc:
-            raise Refused(
-                f"the approved copy {short} could not be searched for faces ({exc})"
-            ) from exc
         worst = uncovered_faces(found, boxes, video)
         if worst.count > acknowledged:
             where = "" if worst.at is None else f" at {worst.at:g} s"
@@ -216,7 +215,7 @@ def _approved_copy(
 
 @contextmanager
 def checker(locker: Locker) -> Iterator[Checker]:
-    with scratch.folder(locker.path / "tmp", "publication") as folder:
+    with locker.store.scratch("publication") as folder:
         exiftool = ExifTool(folder)
         try:
             yield Checker(locker, folder, exiftool)

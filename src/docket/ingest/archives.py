@@ -180,7 +180,7 @@ def nested_note(media_type: str, in_archive: bool) -> str | None:
     return NOT_EXPANDED if in_archive and media_type == ZIP else None
 
 
-def open_archive(path: os.PathLike[str] | str) -> zipfile.ZipFile:
+def open_archive(path: os.PathLike[str] | str | IO[bytes]) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:

@@ -209,7 +209,7 @@ class _Run:
 
     def take_archive(self, raw_path: bytes, sha256: str) -> None:
         try:
-            with open_archive(self.locker.store.path(sha256)) as archive:
+            with self.locker.store.open(sha256) as blob, open_archive(blob) as archive:
                 for member in members(archive, raw_path, self.options.limits):
                     if isinstance(member, Refusal):
                         self.refuse(member.raw_path, member.reason)

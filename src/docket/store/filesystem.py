@@ -167,6 +167,10 @@ class FilesystemStore:
         """The blob as a file a parser can be given: here, the blob itself (read-only)."""
         yield self.path(sha256)
 
+    def shown_path(self, sha256: str) -> str | None:
+        """The file a person can open to see the blob: the blob itself."""
+        return str(self.path(sha256))
+
     def put(self, stream: IO[bytes], limit: int | None = None, label: str = "a file") -> StoredBlob:
         """Copy `stream` into the store, hashing as it goes; returns once the blob is durable.
         A full disk or quota is a DiskFullError naming `label` (what was being stored); any

@@ -247,6 +247,10 @@ class S3Store:
         CACHE_IDLE seconds after its last use, so never trimmed while a block uses it)."""
         yield self.path(sha256)
 
+    def shown_path(self, sha256: str) -> str | None:
+        """The file a person can open to see the blob: its checked copy in cache/."""
+        return str(self.path(sha256))
+
     def hash_blob(self, sha256: str) -> BlobDigest:
         """The digests of the original in the bucket (never of the local cache)."""
         return self._reading(sha256, hash_stream)

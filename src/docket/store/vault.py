@@ -128,6 +128,10 @@ class VaultStore:
                 shutil.copyfileobj(stream, out, SEGMENT)
             yield target
 
+    def shown_path(self, sha256: str) -> str | None:
+        """None: no file of a vault shows a blob (`plain_file` makes a passing copy)."""
+        return None
+
     def size(self, sha256: str) -> int:
         """The plaintext size, from the sealed file's size (nothing is decrypted)."""
         sealed = self.path(sha256).stat().st_size

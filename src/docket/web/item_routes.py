@@ -143,7 +143,7 @@ def _reveal_keyframe(
             raise NotFoundError(f"item {sha256[:12]}: no keyframe {number}")
         time, blob = frames[number]
         flags.reveal(conn, user.name, sha256, f"keyframe at {time} s (web)", view)
-    return evidence_response(locker.store.path(blob), "image/jpeg", blob)
+    return evidence_response(locker.store, blob, "image/jpeg")
 
 
 def _kind_shown(media_type: str) -> str:
@@ -200,7 +200,7 @@ def _reveal(
             },
             headers={"Cache-Control": "no-store"},
         )
-    return evidence_response(locker.store.path(sha256), media_type, sha256)
+    return evidence_response(locker.store, sha256, media_type)
 
 
 @router.get("/items/{sha256}/original")
@@ -218,7 +218,7 @@ def original_for_player(
         ).scalar_one()
     if not tickets.valid(tickets.ticket_key(locker), ticket, who[0].id, sha256):
         raise access.ForbiddenError("this reveal has expired or is not yours; reveal it again")
-    return evidence_response(locker.store.path(sha256), str(media_type), sha256)
+    return evidence_response(locker.store, sha256, str(media_type))
 
 
 @router.get("/items/{sha256}", response_class=HTMLResponse)
@@ -342,7 +342,7 @@ def safe_preview(
         blob = previews.get("thumbnail" if clear else "safe_preview")
     if blob is None:
         raise NotFoundError(f"item {sha256[:12]}: no safe preview (not a picture or video)")
-    return evidence_response(locker.store.path(blob), "image/jpeg", blob)
+    return evidence_response(locker.store, blob, "image/jpeg")
 
 
 @router.post("/items/{sha256}/reveal")
