@@ -14,7 +14,7 @@ from docket import clock
 from docket._cli_common import locker_option, print_json
 from docket.custody.events import Event
 from docket.errors import DocketError
-from docket.locker import Locker, default_actor, default_path, read_config
+from docket.locker import Locker, default_actor, default_path, is_vault, read_config
 from docket.vault import agent, slot_events, slots, unlocking
 from docket.vault.keys import VaultKey
 
@@ -45,7 +45,7 @@ def _vault(locker_path: Path | None) -> tuple[Path, str]:
     """The locker's folder and id; refused unless it is a vault."""
     path = locker_path or default_path()
     config = read_config(path)
-    if "vault" not in config:
+    if not is_vault(config):
         raise DocketError(f"{path}: not a vault locker; it has no key to unlock")
     return path, str(config["locker_id"])
 
@@ -58,7 +58,7 @@ def _logged(
     """Make a slot change inside the transaction that logs it (see slot_events)."""
     path, locker_id = _vault(locker_path)
     key = unlocking.obtain_key(path, locker_id)
-    with Locker.open(path) as locker, locker.engine.begin() as conn:
+    with Locker.open(path, vault_key=key) as locker, locker.engine.begin() as conn:
         slot = change(path, key)
         record(conn, default_actor(), slot)
     return slot
@@ -210,7 +210,7 @@ def change_passphrase_command(
     path, locker_id = _vault(locker_path)
     key = unlocking.obtain_key(path, locker_id)
     passphrase = unlocking.new_passphrase(f"slot {slot_id}", new_passphrase_file, from_env=False)
-    with Locker.open(path) as locker, locker.engine.begin() as conn:
+    with Locker.open(path, vault_key=key) as locker, locker.engine.begin() as conn:
         old, new = slots.change_passphrase(path, key, slot_id, passphrase)
         slot_events.changed(conn, default_actor(), old, new)
     click.echo(f"passphrase of slot {old.id} changed: it is now slot {new.id}")

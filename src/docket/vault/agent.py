@@ -66,7 +66,7 @@ def _ask(locker_id: str, request: bytes, answer_bytes: int) -> bytes | None:
             conn.sendall(request + b"\n")
             while len(answer) < answer_bytes and (chunk := conn.recv(answer_bytes - len(answer))):
                 answer += chunk
-        except (FileNotFoundError, ConnectionError, TimeoutError):
+        except OSError:  # none there, a dead one's socket, gone mid-answer, a path too long
             return None
         return answer
 
