@@ -20,7 +20,7 @@ from conftest import PASSWORD, ROLES, sign_in, take
 from media import jpeg, sample
 from sqlalchemy import select, update
 
-from docket import access, accounts, incidents, review, scope
+from docket import access, accounts, incidents, review, saved_searches, scope
 from docket.catalogue import records, schema
 from docket.custody import log
 from docket.disclose.check import check
@@ -78,6 +78,9 @@ def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, An
         )
         incidents.link(conn, "zq7-mark-member", incident, sha)
         incidents.link(conn, "zq7-mark-member", incident, sha, note)
+        b_search = saved_searches.save(
+            conn, member, b_id, "zq7-mark-walls-search", "q=zq7-mark-words"
+        )
         # a step B's person ran on the shared bytes (its event hidden from A: B's name)
         records.record_result(
             conn, "zq7-mark-member", sha, "zq7-mark-step", "1", None, error="zq7-mark-error"
@@ -88,6 +91,7 @@ def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, An
         "b_item": b_item,
         "b_id": b_id,
         "b_incident": incident,
+        "b_search": b_search,
         "a_arrival": arrival.outcomes[0],
     }
 
@@ -114,6 +118,7 @@ def _candidates(walls: dict[str, Any], locker: Locker) -> dict[str, list[Any]]:
         "number": [0],
         "link_id": links,
         "user_id": people,
+        "search_id": [walls["b_search"]],
     }
 
 
@@ -677,6 +682,7 @@ def _b_records(locker: Locker, walls: dict[str, Any]) -> tuple[Any, ...]:
             incidents.get(conn, walls["b_incident"]),
             sorted(conn.execute(select(schema.incident_links.c.id)).scalars()),
             sorted(conn.execute(select(schema.memberships)).all()),
+            sorted(conn.execute(select(schema.saved_searches)).all()),
             b_events,
         )
 
