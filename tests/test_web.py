@@ -289,3 +289,32 @@ def test_a_revealed_video_plays_muted_for_its_revealer_only(
     assert client.get(f"/items/{sha}/original").status_code == 403  # no ticket
     sign_in(client, "investigator-1")  # someone else, with the first person's ticket
     assert client.get(url).status_code == 403
+
+
+def test_a_keyframe_reveal_page_shows_that_keyframe_only(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    video = slideshow(tmp_path / "video", ["astronaut", "coffee"], seconds=1.0)
+    sha = take(locker, video, case="North").outcomes[0].sha256
+    client, north_id = world["client"], world["cases"]["North"]
+    csrf = sign_in(client, "reviewer-1")
+    page = client.post(f"/items/{sha}/keyframes/0/reveal", data={"csrf": csrf})
+    assert page.status_code == 200
+    assert f"<h1>Revealed: <bdi>{video.name}, keyframe at " in page.text
+    assert "Content warning: this picture is flagged unreviewed" in page.text
+    assert f'<a href="/items/{sha}?case={north_id}">Back to the item</a>' in page.text
+    with locker.engine.connect() as conn:
+        last = list(log.events(conn, sha))[-1]
+    assert last.action == "item.revealed" and last.details["shown"].startswith("keyframe at")
+    found = re.search(r'<img src="/items/[0-9a-f]+/keyframes/0\?ticket=([^"]+)"', page.text)
+    assert found is not None
+    ticket = found.group(1)
+    frame = client.get(f"/items/{sha}/keyframes/0", params={"ticket": ticket})
+    assert frame.status_code == 200 and frame.content[:2] == b"\xff\xd8"  # a JPEG
+    # the keyframe's ticket opens neither the original nor another keyframe
+    assert client.get(f"/items/{sha}/original", params={"ticket": ticket}).status_code == 403
+    other = client.get(f"/items/{sha}/keyframes/1", params={"ticket": ticket})
+    assert other.status_code in (403, 404)
+    assert client.get(f"/items/{sha}/keyframes/0").status_code == 403  # no ticket
+    sign_in(client, "investigator-1")  # someone else, with the first person's ticket
+    assert client.get(f"/items/{sha}/keyframes/0", params={"ticket": ticket}).status_code == 403

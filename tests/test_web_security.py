@@ -86,9 +86,15 @@ def test_a_video_s_player_file_and_keyframes_are_sandboxed_too(
     source = re.search(r'<source src="([^"]+)"', page.text)
     assert source is not None
     _headers_keep_it_inert(client.get(source.group(1).replace("&amp;", "&")), inline=True)
-    keyframe = client.post(f"/items/{sha}/keyframes/0/reveal", data={"csrf": csrf})
+    keyframe_page = client.post(f"/items/{sha}/keyframes/0/reveal", data={"csrf": csrf})
+    shown = re.search(r'<img src="([^"]+)"', keyframe_page.text)
+    assert keyframe_page.status_code == 200 and shown is not None
+    keyframe = client.get(shown.group(1).replace("&amp;", "&"))
     assert keyframe.status_code == 200
     _headers_keep_it_inert(keyframe, inline=True)
+    api = client.post(f"/api/items/{sha}/keyframes/0/reveal", headers={"x-csrf-token": csrf})
+    assert api.content == keyframe.content
+    _headers_keep_it_inert(api, inline=True)
 
 
 def test_no_security_headers_anywhere(world: dict[str, Any]) -> None:

@@ -133,16 +133,66 @@ def _set_flag(locker: Locker, user: User, sha256: str, case: int | None, value: 
         return flags.current_flag(conn, sha256, view)
 
 
+def _keyframe_blob(conn: Connection, sha256: str, number: int) -> tuple[float | None, str]:
+    frames = queries.keyframes(conn, sha256)
+    if not 0 <= number < len(frames):
+        raise NotFoundError(f"item {sha256[:12]}: no keyframe {number}")
+    return frames[number]
+
+
 def _reveal_keyframe(
-    locker: Locker, user: User, sha256: str, number: int, case: int | None
+    locker: Locker,
+    user: User,
+    sha256: str,
+    number: int,
+    case: int | None,
+    page: Request | None = None,
+    csrf: str | None = None,
 ) -> Response:
+    """Log the reveal of one keyframe, then send it (to programs), or (to a page's form) the
+    reveal page showing it, fed by a ticket for that keyframe only (never the original)."""
     with transaction(locker) as conn:
         view = scope.of_item(conn, user, sha256, "reveal", case)
-        frames = queries.keyframes(conn, sha256)
-        if not 0 <= number < len(frames):
-            raise NotFoundError(f"item {sha256[:12]}: no keyframe {number}")
-        time, blob = frames[number]
+        time, blob = _keyframe_blob(conn, sha256, number)
         flags.reveal(conn, user.name, sha256, f"keyframe at {time} s (web)", view)
+        detail = None if page is None else _item_detail(conn, view, sha256)
+    if page is None or detail is None:
+        return evidence_response(locker.store, blob, "image/jpeg")
+    ticket = tickets.issue(tickets.ticket_key(locker), user.id, blob)
+    return TEMPLATES.TemplateResponse(
+        page,
+        "revealed.html",
+        {
+            "user": user,
+            "csrf": csrf,
+            "sha256": sha256,
+            "title": f"{detail['title']}, keyframe at {time} s",
+            "flag": detail["flag"],
+            "kind": "picture",
+            "opens_inline": True,
+            "back": _item_url(sha256, view),
+            "media_type": "image/jpeg",
+            "source": f"/items/{sha256}/keyframes/{number}?{urlencode({'ticket': ticket})}",
+            "minutes": tickets.TICKET_SECONDS // 60,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/items/{sha256}/keyframes/{number}")
+def keyframe_for_page(
+    sha256: ItemId,
+    number: FrameNumber,
+    who: Person,
+    locker: LockerDep,
+    ticket: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """A keyframe, for the reveal page of it this person was just shown (and logged)."""
+    with reading(locker.engine) as conn:
+        access.require_item(conn, who[0], sha256, "reveal")
+        _, blob = _keyframe_blob(conn, sha256, number)
+    if not tickets.valid(tickets.ticket_key(locker), ticket, who[0].id, blob):
+        raise access.ForbiddenError("this reveal has expired or is not yours; reveal it again")
     return evidence_response(locker.store, blob, "image/jpeg")
 
 
@@ -305,6 +355,7 @@ def api_flag(
 
 @router.post("/items/{sha256}/keyframes/{number}/reveal")
 def keyframe_page(
+    request: Request,
     sha256: ItemId,
     number: FrameNumber,
     who: Person,
@@ -313,7 +364,7 @@ def keyframe_page(
     case: CaseChoice = None,
 ) -> Response:
     check_csrf(who[1], csrf)
-    return _reveal_keyframe(locker, who[0], sha256, number, case)
+    return _reveal_keyframe(locker, who[0], sha256, number, case, request, who[1])
 
 
 @router.post("/api/items/{sha256}/keyframes/{number}/reveal")
