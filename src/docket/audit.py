@@ -37,7 +37,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "approval": ("derivative.approved", "derivative.approval_revoked"),
     "arrival": ("item.acquired",),
     "members": ("case.member_added", "case.member_removed", "case.member_role_changed"),
-    "admin entry": ("case.read_by_admin",),
+    "admin-read": ("case.read_by_admin",),
 }
 _KIND_OF = {action: kind for kind, actions in KINDS.items() for action in actions}
 # Events of no item, placed in a case by a detail: the case's name or its id.
