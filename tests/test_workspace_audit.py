@@ -87,6 +87,7 @@ def test_no_reader_of_the_audit_page_sees_case_b(audited: dict[str, Any], reader
         assert not MARKER.search(answer.content), url
     page = client.get(f"/cases/{north}/audit").text
     assert "investigator-1" in page and "the court" in page
+    assert "<bdi>harbour.jpg</bdi>" in page  # the shared item by North's own name for it
     asked = client.get(f"/api/cases/{north}/audit", params={"actor": "zq7-mark-member"}).json()
     assert asked["entries"] == [] and asked["next_before"] is None
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from docket import audit, review, scope
 from docket.accounts import User
+from docket.catalogue import queries
 from docket.catalogue.database import reading
 from docket.web.guard import MAX_ID, TEMPLATES, CaseId, LockerDep, Person, allowed_case
 
@@ -31,11 +32,19 @@ def _audit(
     case_name, _ = allowed_case(conn, user, case_id, "view")
     view = scope.of_case(conn, user, case_id, "view")
     page = audit.case_audit(conn, view, kind, actor, before)
+    shown = {e.item for e in page.entries if e.item is not None}
+    names = {
+        row["sha256"]: str(row["name"]).rsplit("/", 1)[-1]
+        for row in queries.list_items(conn, case_name, only=shown)
+    }  # each item's first name in this case (docket.scope)
     return {
         "case": {"id": case_id, "name": case_name},
         "kind": kind,
         "actor": actor,
-        "entries": [asdict(entry) for entry in page.entries],
+        "entries": [
+            {**asdict(e), "item_name": None if e.item is None else names.get(e.item)}
+            for e in page.entries
+        ],
         "next_before": page.next_before,
     }
 
