@@ -89,6 +89,36 @@ def locked(vault: Vault) -> bool:
     return False
 
 
+def agent_pid(vault: Vault) -> int:
+    """The agent's process: the one holding the listening socket bound to its path (found in
+    /proc/net/unix and /proc/*/fd; SO_PEERCRED would name `docket unlock`, which called
+    listen before it forked)."""
+    path = str(agent.socket_path(vault.locker_id))
+    lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    inodes = {f"socket:[{line.split()[6]}]" for line in lines if line.endswith(" " + path)}
+    assert inodes, f"no socket listens at {path}"
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) in inodes:
+                return int(fd.parts[2])
+        except OSError:
+            continue
+    raise AssertionError(f"no process holds the socket at {path}")
+
+
+def gone(pid: int) -> bool:
+    """Whether the process has ended (a zombie not yet reaped counts: its memory is freed)."""
+    for _ in range(600):  # polled; up to a minute on a loaded machine
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_the_secret_file_opens_with_a_passphrase_a_recovery_key_or_shares(
     vault: Vault, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -147,6 +177,8 @@ def test_unlock_holds_the_key_until_lock(vault: Vault, runtime: Path) -> None:
     assert stat.S_ISSOCK(sock.stat().st_mode)
     assert stat.S_IMODE(sock.stat().st_mode) == 0o600
     assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+    pid = agent_pid(vault)
+    assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "RSD"
     # The key is held in memory only: no file of the runtime folder or the locker holds it.
     master = vault.created.key.master
     for folder in (runtime, vault.path):
@@ -158,6 +190,7 @@ def test_unlock_holds_the_key_until_lock(vault: Vault, runtime: Path) -> None:
     assert (done.returncode, done.stdout.strip()) == (0, f"locked {vault.path}")
     assert locked(vault)
     assert not sock.exists()
+    assert gone(pid), "the agent still runs after lock"
     done = docket(vault, "lock")
     assert (done.returncode, done.stdout.strip()) == (
         0,
@@ -168,12 +201,17 @@ def test_unlock_holds_the_key_until_lock(vault: Vault, runtime: Path) -> None:
 def test_the_agent_forgets_the_key_at_its_time(vault: Vault) -> None:
     done = docket(vault, "unlock", "--for", "2s", secret=vault.secret_file)
     assert done.returncode == 0, done.stderr
+    try:
+        pid: int | None = agent_pid(vault)
+    except AssertionError:
+        pid = None  # its time already ran out on a slow machine
     for _ in range(600):  # polled; up to a minute on a loaded machine
         if locked(vault):
             break
         time.sleep(0.1)
     assert locked(vault)
     assert not agent.socket_path(vault.locker_id).exists()
+    assert pid is None or gone(pid), "the agent still runs after its time"
 
 
 def test_unlock_with_a_wrong_passphrase_starts_nothing(vault: Vault, tmp_path: Path) -> None:
