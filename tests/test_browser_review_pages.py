@@ -1,10 +1,13 @@
 """The review workspace's newer pages in a real browser (Debian's Chromium through Playwright,
-the app on loopback): bulk "link to incident" from the grid, a saved search, the reveal page
-of a video (header, content warning, muted player, a way back) and the case's audit page
-with its filters, each at a phone's width and a laptop's without sideways scrolling."""
+the app on loopback): bulk "link to incident" from the grid, a saved search and the CSV
+export of what it finds, the reveal page of a video (header, content warning, muted player,
+a way back) and the case's audit page with its filters, each at a phone's width and a
+laptop's without sideways scrolling."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,6 +98,11 @@ def test_bulk_link_saved_search_reveal_page_and_audit(desk: dict[str, Any]) -> N
         page.wait_for_url("**type=video**")
         assert page.locator(".grid .tile").count() == 1
         check_layout(page)
+        with page.expect_download() as download:  # the list as CSV, with the search's filters
+            page.get_by_role("link", name="CSV").click()
+        listed = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+        assert [row["sha256"] for row in listed] == [desk["video"]]
+        assert listed[0]["kind"] == "video" and listed[0]["status"] == "new"
 
         # the reveal page of the video: header, warning, muted player, a way back
         item_url = f"{url}/items/{desk['video']}?case={case_id}"
