@@ -360,3 +360,16 @@ def test_trustees_type_their_shares_on_the_terminal(vault: Vault) -> None:
         words = mnemonic.split()
         assert not any(" ".join(words[i : i + 3]) in shown for i in range(len(words) - 2))
     assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+
+
+def test_an_unsafe_agents_folder_is_not_asked_and_unlock_says_why(
+    vault: Vault, runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (runtime / "docket").mkdir(mode=0o700)
+    (runtime / "docket").chmod(0o777)  # anyone could have put a socket here
+    monkeypatch.setenv(unlocking.PASSPHRASE_FILE, str(vault.secret_file))
+    assert unlocking.obtain_key(vault.path, vault.locker_id) == vault.created.key
+    done = docket(vault, "unlock", secret=vault.secret_file)
+    assert done.returncode == 1
+    assert "refused as the unlock agents' folder" in done.stderr
+    (runtime / "docket").chmod(0o700)

@@ -2,9 +2,10 @@
 working session types its passphrase once (`docket unlock --for 2h`, `docket lock`).
 
 One agent per locker id, listening on a Unix socket <locker id>.sock (mode 0600) in a folder of
-mode 0700 owned by the user: $XDG_RUNTIME_DIR/docket, else /tmp/docket-<uid>; a folder that is a
-symbolic link, someone else's, or open to others is refused. Every connection's peer is checked
-with SO_PEERCRED and one of another uid gets nothing. The agent answers "key" with the 32 bytes
+mode 0700 owned by the user: $XDG_RUNTIME_DIR/docket (when that folder exists), else
+/tmp/docket-<uid>; a folder that is a symbolic link, someone else's, or open to others is
+refused (and not asked). Every connection's peer is checked with SO_PEERCRED and one of
+another uid gets nothing. The agent answers "key" with the 32 bytes
 and "lock" by exiting; it exits by itself at its deadline, counted on CLOCK_BOOTTIME so that
 time asleep counts. It is a double-forked daemon with no terminal, core dumps off, not
 dumpable (no ptrace by the same user), its memory locked where the limit allows; the key is
@@ -36,7 +37,10 @@ def runtime_dir() -> Path:
     """The agents' folder, made 0700 if missing; refused unless it is the user's own and
     closed to others."""
     base = os.environ.get("XDG_RUNTIME_DIR")
-    folder = Path(base) / "docket" if base else Path(f"/tmp/docket-{os.getuid()}")
+    if base and Path(base).is_dir():
+        folder = Path(base) / "docket"
+    else:
+        folder = Path(f"/tmp/docket-{os.getuid()}")
     with contextlib.suppress(FileExistsError):
         folder.mkdir(mode=0o700)
     info = folder.lstat()
@@ -54,10 +58,9 @@ def socket_path(locker_id: str) -> Path:
     return runtime_dir() / f"{locker_id}.sock"
 
 
-def _ask(locker_id: str, request: bytes, answer_bytes: int) -> bytes | None:
+def _ask(path: Path, request: bytes, answer_bytes: int) -> bytes | None:
     """The agent's answer, or None when no agent listens (no socket, or a dead one's) or it
     went away while asked (its time ran out)."""
-    path = socket_path(locker_id)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(10)
         answer = b""
@@ -72,17 +75,23 @@ def _ask(locker_id: str, request: bytes, answer_bytes: int) -> bytes | None:
 
 
 def request_key(locker_id: str) -> bytes | None:
-    """The key held by this locker's agent, or None when none runs (or it refused us)."""
-    answer = _ask(locker_id, b"key", KEY_BYTES)
+    """The key held by this locker's agent, or None when none runs, it refused us, or the
+    agents' folder is not safe to ask in (`docket unlock` and `lock` say why)."""
+    try:
+        path = socket_path(locker_id)
+    except DocketError:
+        return None
+    answer = _ask(path, b"key", KEY_BYTES)
     return answer if answer is not None and len(answer) == KEY_BYTES else None
 
 
 def lock(locker_id: str) -> bool:
     """Tell this locker's agent to forget the key and exit; whether one was running. A socket
     left by an agent that died is removed."""
-    answered = _ask(locker_id, b"lock", 2) == b"ok"
+    path = socket_path(locker_id)
+    answered = _ask(path, b"lock", 2) == b"ok"
     if not answered:
-        socket_path(locker_id).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
     return answered
 
 

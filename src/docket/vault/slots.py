@@ -279,7 +279,10 @@ def _info(slot: Slot, key: VaultKey | None) -> SlotInfo:
     label = None
     if key is not None:
         label = envelope.unseal(
-            key.derive(FILE), slot.label, _label_associated(slot.id), f"slot {slot.id}'s label"
+            key.derive(FILE),
+            slot.label,
+            _label_associated(slot.id),
+            f"{slot_file.NAME} slot {slot.id}'s label",
         ).decode()
     return SlotInfo(slot.id, slot.kind, slot.created, label, slot.shares)
 
