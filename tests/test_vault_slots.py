@@ -232,3 +232,22 @@ def test_a_wrapped_key_changed_with_its_checksum_rewritten_still_never_opens(
         slot_file.write(locker, forged)
         with pytest.raises(WrongPassphraseError):
             slots.open_with_recovery_key(locker, locker_id, created.recovery_key)
+
+
+def test_problems_name_each_damaged_slot_for_verify(tmp_path: Path) -> None:
+    locker, locker_id, created = make(tmp_path)
+    assert slots.problems(locker, locker_id) == []
+    assert slots.problems(locker, locker_id, created.key) == []
+    document = json.loads((locker / NAME).read_bytes())
+    document["slots"][1]["created"] = "2020-01-01T00:00:00.000000Z"  # check no longer fits
+    (locker / NAME).write_text(json.dumps(document))
+    assert slots.problems(locker, locker_id) == [
+        f"{locker / NAME}: slot 1 is damaged: its checksum does not match (the slot was "
+        "changed or damaged)"
+    ]
+    assert slots.problems(locker, locker_id, VaultKey.generate())[1:] == [
+        f"{locker / NAME}: its key check does not fit the locker key"
+    ]
+    (locker / NAME).write_bytes(b"{")
+    [problem] = slots.problems(locker, locker_id)
+    assert problem.startswith(f"{locker / NAME}: damaged, not JSON")

@@ -306,3 +306,26 @@ def fits(locker_path: Path, locker_id: str, key: VaultKey) -> bool:
     """Whether `key` is this vault's locker key (keys/vault.json's key_check)."""
     vault = slot_file.read(locker_path, locker_id)
     return hmac.compare_digest(slot_file.key_check(key, locker_id), vault.key_check)
+
+
+def problems(locker_path: Path, locker_id: str, key: VaultKey | None = None) -> list[str]:
+    """What is wrong with keys/vault.json, each naming it (for `verify`; empty when whole):
+    the file damaged, each damaged slot, no intact slot left, and with the key, a key check
+    or a sealed label that does not fit."""
+    where = locker_path / slot_file.NAME
+    try:
+        vault = slot_file.read(locker_path, locker_id)
+    except DocketError as exc:
+        return [str(exc)]
+    found = [f"{where}: slot {d.name} is damaged: {d.reason}" for d in vault.damaged]
+    if not vault.slots:
+        found.append(f"{where}: no intact key slot; the vault cannot be opened")
+    if key is not None:
+        if not hmac.compare_digest(slot_file.key_check(key, locker_id), vault.key_check):
+            return [*found, f"{where}: its key check does not fit the locker key"]
+        for slot in vault.slots:
+            try:
+                _info(slot, key)
+            except VaultDamagedError:
+                found.append(f"{where}: slot {slot.id}'s sealed label does not authenticate")
+    return found
