@@ -5,10 +5,12 @@ change a custody event that verify accepts; no secret in any output but the one 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import vault_terminal
 
 from docket.custody import log
 from docket.locker import Locker
@@ -118,3 +120,27 @@ def test_slot_commands_refuse_a_plain_locker(tmp_path: Path, cli: Any) -> None:
     refused = cli("vault", "slots", "--locker", tmp_path / "plain")
     assert refused.code == 1
     assert "not a vault locker" in refused.err
+
+
+def test_add_passphrase_asks_on_the_terminal_twice_and_shows_nothing_typed(
+    vault: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Unlocked by a prompt, then the new passphrase typed twice: two that differ change
+    nothing; two that agree add the slot. Nothing typed is ever shown."""
+    path, _ = vault
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    env.pop("DOCKET_PASSPHRASE_FILE")
+    command = ["vault", "add-passphrase", "--label", "Invented Jo", "--locker", str(path)]
+    typed = [PASSPHRASE, "Invented new one", "Invented other one"]
+    code, shown = vault_terminal.run(command, env, typed)
+    assert code == 1, shown
+    assert "the two passphrases differ; nothing was changed" in shown
+    assert shown.index("Passphrase, recovery key") < shown.index("New passphrase for Invented Jo")
+    locker_id = json.loads((path / "docket.json").read_text())["locker_id"]
+    assert len(slots.list_slots(path, locker_id)) == 2
+    code, shown_again = vault_terminal.run(command, env, typed[:2] + typed[1:2])
+    assert code == 0, shown_again
+    assert "added passphrase slot 2 (Invented Jo)" in shown_again
+    for secret in typed:
+        assert secret not in shown + shown_again
+    assert slots.open_with_passphrase(path, locker_id, "Invented new one")

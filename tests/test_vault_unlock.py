@@ -6,16 +6,13 @@ these tests need no catalogue."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import select
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
-import termios
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import vault_terminal
 from conftest import docket_command
 
 from docket.errors import DocketError, VaultLockedError, WrongPassphraseError
@@ -301,37 +299,7 @@ def test_unlock_refuses_a_plain_locker(vault: Vault) -> None:
 
 
 def on_terminal(vault: Vault, args: list[str], answers: list[str]) -> tuple[int, str]:
-    """Run docket with a pseudo-terminal as its controlling terminal (where getpass asks),
-    answering each prompt ("Passphrase..." or "Share...") in turn; its exit code and everything
-    the terminal showed."""
-    main, secondary = os.openpty()
-    process = subprocess.Popen(
-        [*docket_command(), *args, "--locker", str(vault.path)],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env=vault.env,
-        start_new_session=True,
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
-    )
-    os.close(secondary)
-    shown, answered = b"", 0
-    while True:
-        ready, _, _ = select.select([main], [], [], 60)
-        assert ready, f"no output from the terminal; so far: {shown!r}"
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:  # EIO: the process has gone and the terminal closed
-            break
-        if not chunk:
-            break
-        shown += chunk
-        prompts = shown.count(b"Passphrase") + shown.count(b"Share ")
-        if answered < len(answers) and prompts > answered:
-            os.write(main, answers[answered].encode() + b"\n")
-            answered += 1
-    os.close(main)
-    return process.wait(timeout=120), shown.decode(errors="replace")
+    return vault_terminal.run([*args, "--locker", str(vault.path)], vault.env, answers)
 
 
 def test_unlock_asks_on_the_terminal_and_never_shows_the_passphrase(vault: Vault) -> None:

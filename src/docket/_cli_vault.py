@@ -50,14 +50,18 @@ def _vault(locker_path: Path | None) -> tuple[Path, str]:
     return path, str(config["locker_id"])
 
 
+def _unlocked(locker_path: Path | None) -> tuple[Path, VaultKey]:
+    path, locker_id = _vault(locker_path)
+    return path, unlocking.obtain_key(path, locker_id)
+
+
 def _logged(
-    locker_path: Path | None,
+    unlocked: tuple[Path, VaultKey],
     change: Callable[[Path, VaultKey], slots.SlotInfo],
     record: Callable[[Connection, str, slots.SlotInfo], Event],
 ) -> slots.SlotInfo:
     """Make a slot change inside the transaction that logs it (see slot_events)."""
-    path, locker_id = _vault(locker_path)
-    key = unlocking.obtain_key(path, locker_id)
+    path, key = unlocked
     with Locker.open(path, vault_key=key) as locker, locker.engine.begin() as conn:
         slot = change(path, key)
         record(conn, default_actor(), slot)
@@ -141,9 +145,10 @@ def add_passphrase_command(
     label: str, new_passphrase_file: Path | None, locker_path: Path | None
 ) -> None:
     """Add a key slot opened by a new passphrase."""
+    unlocked = _unlocked(locker_path)  # before the new passphrase is asked for
     passphrase = unlocking.new_passphrase(label, new_passphrase_file, from_env=False)
     slot = _logged(
-        locker_path, lambda p, k: slots.add_passphrase(p, k, passphrase, label), slot_events.added
+        unlocked, lambda p, k: slots.add_passphrase(p, k, passphrase, label), slot_events.added
     )
     click.echo(f"added passphrase slot {slot.id} ({label})")
 
@@ -160,7 +165,7 @@ def add_recovery_key_command(label: str, locker_path: Path | None) -> None:
         shown.append(text)
         return slot
 
-    slot = _logged(locker_path, change, slot_events.added)
+    slot = _logged(_unlocked(locker_path), change, slot_events.added)
     click.echo(
         f"added recovery slot {slot.id}; the recovery key, shown this once:\n\n  {shown[0]}\n"
     )
@@ -181,7 +186,7 @@ def add_shares_command(threshold: int, count: int, label: str, locker_path: Path
         shown.extend(mnemonics)
         return slot
 
-    slot = _logged(locker_path, change, slot_events.added)
+    slot = _logged(_unlocked(locker_path), change, slot_events.added)
     click.echo(
         f"added shares slot {slot.id}: any {threshold} of these {count} open it (shown once)"
     )
@@ -194,7 +199,9 @@ def add_shares_command(threshold: int, count: int, label: str, locker_path: Path
 @locker_option
 def remove_slot_command(slot_id: int, locker_path: Path | None) -> None:
     """Remove key slot SLOT_ID (never the last one): its secret no longer opens the vault."""
-    slot = _logged(locker_path, lambda p, k: slots.remove_slot(p, k, slot_id), slot_events.removed)
+    slot = _logged(
+        _unlocked(locker_path), lambda p, k: slots.remove_slot(p, k, slot_id), slot_events.removed
+    )
     click.echo(f"removed slot {slot.id} ({slot.kind})")
 
 
@@ -207,8 +214,7 @@ def change_passphrase_command(
 ) -> None:
     """Replace passphrase slot SLOT_ID with a new passphrase (a new slot, written before the
     old one is removed)."""
-    path, locker_id = _vault(locker_path)
-    key = unlocking.obtain_key(path, locker_id)
+    path, key = _unlocked(locker_path)
     passphrase = unlocking.new_passphrase(f"slot {slot_id}", new_passphrase_file, from_env=False)
     with Locker.open(path, vault_key=key) as locker, locker.engine.begin() as conn:
         old, new = slots.change_passphrase(path, key, slot_id, passphrase)
