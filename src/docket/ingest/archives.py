@@ -165,7 +165,7 @@ def members(
     if len(infos) > limits.members:
         raise ArchiveError(f"holds {len(infos)} members, over the limit of {limits.members}")
     assert archive.fp is not None
-    expansion = _Expansion(archive, os.fstat(archive.fp.fileno()).st_size, limits)
+    expansion = _Expansion(archive, _size_of(archive.fp), limits)
     for info in infos:
         raw = _raw_name(info)
         reason = _refusal_reason(info, expansion)
@@ -173,6 +173,15 @@ def members(
             yield Refusal(archive_name + b"!/" + raw, reason)
         else:
             yield Member(info, raw, expansion)
+
+
+def _size_of(stream: IO[bytes]) -> int:
+    """The archive's size in bytes: a file's, or a seekable stream's (a vault blob's
+    decrypting reader has no file descriptor)."""
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return stream.seek(0, os.SEEK_END)
 
 
 def nested_note(media_type: str, in_archive: bool) -> str | None:
