@@ -341,3 +341,35 @@ def test_an_unsafe_agents_folder_is_not_asked_and_unlock_says_why(
     assert done.returncode == 1
     assert "refused as the unlock agents' folder" in done.stderr
     (runtime / "docket").chmod(0o700)
+
+
+def memory_of(pid: int) -> bytes:
+    """Every readable mapping of a process's memory (root reads it despite not-dumpable)."""
+    found = []
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as memory:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            span, perms = line.split()[:2]
+            if "r" not in perms or line.endswith("[vvar]"):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            try:
+                memory.seek(start)
+                found.append(memory.read(end - start))
+            except OSError:
+                continue
+    return b"".join(found)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to read another process's memory")
+def test_the_agents_memory_holds_the_key_but_not_the_passphrase(vault: Vault) -> None:
+    """The agent is a fresh interpreter fed the key alone: the passphrase that `docket
+    unlock` read from its file is nowhere in the agent's memory (the key is: the scan works)."""
+    done = docket(vault, "unlock", "--for", "10m", secret=vault.secret_file)
+    assert done.returncode == 0, done.stderr
+    memory = memory_of(agent_pid(vault))
+    assert vault.created.key.master in memory
+    assert PASSPHRASE.encode() not in memory
+    assert (
+        PASSPHRASE.encode("utf-16-le") not in memory
+        and PASSPHRASE.encode("utf-32-le") not in memory
+    )

@@ -7,7 +7,8 @@ mode 0700 owned by the user: $XDG_RUNTIME_DIR/docket (when that folder exists), 
 refused (and not asked). Every connection's peer is checked with SO_PEERCRED and one of
 another uid gets nothing. The agent answers "key" with the 32 bytes
 and "lock" by exiting; it exits by itself at its deadline, counted on CLOCK_BOOTTIME so that
-time asleep counts. It is a double-forked daemon with no terminal, core dumps off, not
+time asleep counts. It is a double-forked daemon with no terminal, a fresh interpreter (so
+its memory holds the key, not the passphrase `docket unlock` read), core dumps off, not
 dumpable (no ptrace by the same user), its memory locked where the limit allows; the key is
 never written to disk. Any process of the same user can ask it for the key, as with ssh-agent.
 """
@@ -22,6 +23,7 @@ import resource
 import socket
 import stat
 import struct
+import sys
 import time
 from pathlib import Path
 
@@ -117,21 +119,42 @@ def start(locker_id: str, key: bytes, seconds: float) -> None:
     listener.listen(8)
     inode = path.stat().st_ino
     deadline = _boottime() + seconds
+    key_in, key_out = os.pipe()
     child = os.fork()
     if child:
         listener.close()
+        os.close(key_in)
+        os.write(key_out, key)
+        os.close(key_out)
         os.waitpid(child, 0)
         return
-    try:  # the first child: a new session, then the agent in a grandchild with no terminal
+    try:  # the first child: a new session; the agent is a grandchild with no terminal
         os.setsid()
         if os.fork() == 0:
-            _become_daemon()
-            _serve(listener, key, deadline)
-            with contextlib.suppress(OSError):
-                if path.stat().st_ino == inode:
-                    path.unlink()
+            # A fresh interpreter, so the agent's memory holds the key and not what this
+            # process read (the passphrase); the key comes on its standard input.
+            os.close(key_out)
+            os.dup2(key_in, 0)
+            listener.set_inheritable(True)
+            argv = [str(listener.fileno()), repr(deadline), str(path), str(inode)]
+            os.execv(sys.executable, [sys.executable, "-m", "docket.vault.agent", *argv])
     finally:
         os._exit(0)
+
+
+def _run(argv: list[str]) -> None:
+    """The agent process itself (`python -m docket.vault.agent`, started by `start`)."""
+    listener = socket.socket(fileno=int(argv[0]))
+    deadline, path, inode = float(argv[1]), Path(argv[2]), int(argv[3])
+    key = b""
+    while len(key) < KEY_BYTES and (chunk := os.read(0, KEY_BYTES - len(key))):
+        key += chunk
+    _become_daemon()
+    if len(key) == KEY_BYTES:
+        _serve(listener, key, deadline)
+    with contextlib.suppress(OSError):
+        if path.stat().st_ino == inode:
+            path.unlink()
 
 
 def _become_daemon() -> None:
@@ -174,3 +197,7 @@ def _serve(listener: socket.socket, key: bytes, deadline: float) -> None:
             except OSError:
                 continue
     listener.close()
+
+
+if __name__ == "__main__":
+    _run(sys.argv[1:])
