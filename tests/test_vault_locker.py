@@ -7,25 +7,18 @@ damaged, truncated and swapped encrypted blobs, each named. Real SQLCipher, Exif
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from vault_scan import Secrets, findings
+from vault_scan import MARKERS, NOTE, SOURCE, Secrets, findings, marked_evidence, originals
 
-from docket._samples import PhotoFacts, write_photo, write_samples
 from docket.errors import DocketError, VaultDamagedError, VaultLockedError, WrongPassphraseError
 from docket.locker import PRIVATE_KEY, Locker
 from docket.vault import slots
 from docket.vault.keys import VaultKey
 
-SOURCE = "Kestrel-Marigold-7731"
-NOTE = "handed over at the orchard gate, NOTE-MARKER-aquamarine"
-FILE_NAME = "orchid_lane_marker_0098.jpg"
-MAKE, SERIAL = "Vireomarker", "SN-MARKER-5531"
-MARKERS = [SOURCE, "NOTE-MARKER-aquamarine", "orchid_lane_marker", MAKE, SERIAL]
 PASSPHRASE = "lantern quarry velvet 42"
 
 
@@ -40,23 +33,7 @@ def passphrase_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def evidence(tmp_path: Path) -> list[Path]:
-    """The sample set (docket._samples) and a photo whose name and EXIF carry markers."""
-    folder = tmp_path / "evidence"
-    made = write_samples(folder)
-    facts = PhotoFacts("2024:03:03 10:00:00", "+03:00", 33.51, 36.29, 700.0, MAKE, "M1", SERIAL)
-    made.append(write_photo(folder / FILE_NAME, 9, facts))
-    return made
-
-
-def originals(files: list[Path]) -> list[bytes]:
-    """Every original the locker holds: the files and the members of the zip."""
-    found = []
-    for file in files:
-        found.append(file.read_bytes())
-        if file.suffix == ".zip":
-            with zipfile.ZipFile(file) as bundle:
-                found += [bundle.read(name) for name in bundle.namelist()]
-    return found
+    return marked_evidence(tmp_path / "evidence")
 
 
 @pytest.fixture

@@ -6,11 +6,39 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from docket._samples import PhotoFacts, write_photo, write_samples
+
+SOURCE = "Kestrel-Marigold-7731"
+NOTE = "handed over at the orchard gate, NOTE-MARKER-aquamarine"
+FILE_NAME = "orchid_lane_marker_0098.jpg"
+MAKE, SERIAL = "Vireomarker", "SN-MARKER-5531"
+MARKERS = [SOURCE, "NOTE-MARKER-aquamarine", "orchid_lane_marker", MAKE, SERIAL]
+
 BLOCK = 32  # every 64-byte run of an original holds one of its 32-byte blocks at a multiple of 32
 FILLER_DISTINCT = 16  # a block of fewer distinct byte values is padding, not content
+
+
+def marked_evidence(folder: Path) -> list[Path]:
+    """The sample set (docket._samples) and a photo whose name and EXIF carry markers."""
+    made = write_samples(folder)
+    facts = PhotoFacts("2024:03:03 10:00:00", "+03:00", 33.51, 36.29, 700.0, MAKE, "M1", SERIAL)
+    made.append(write_photo(folder / FILE_NAME, 9, facts))
+    return made
+
+
+def originals(files: list[Path]) -> list[bytes]:
+    """Every original the files give a locker: the files and the members of a zip."""
+    found = []
+    for file in files:
+        found.append(file.read_bytes())
+        if file.suffix == ".zip":
+            with zipfile.ZipFile(file) as bundle:
+                found += [bundle.read(name) for name in bundle.namelist()]
+    return found
 
 
 @dataclass

@@ -50,6 +50,7 @@ FORMAT = 1
 PRIVATE_KEY = Path("keys/signing.key")
 PUBLIC_KEY = Path("keys/signing.pub")  # hex of the raw Ed25519 public key, one line
 VAULT_FORMAT = 1  # docket.json's "vault": {"format": VAULT_FORMAT}
+CONVERTING = "vault-convert.json"  # the journal of a conversion to a vault (vault/convert.py)
 
 
 def is_vault(config: dict[str, Any]) -> bool:
@@ -342,6 +343,11 @@ class Locker:
         A vault's key is `vault_key`, else obtained (docket.vault.unlocking); read-only, a
         vault with no way to get its key opens locked."""
         config = read_config(path)
+        if (path / CONVERTING).exists():
+            raise DocketError(
+                f"{path}: its conversion to a vault was interrupted; run `docket vault convert` "
+                "to finish it (nothing was lost)"
+            )
         if is_vault(config) and vault_key is None:
             try:
                 vault_key = unlocking.obtain_key(path, str(config["locker_id"]))
