@@ -314,16 +314,25 @@ def export_case(
     locker: LockerDep,
     profile: Annotated[str, Form()],
     recipient: Annotated[str, Form()] = "",
+    items: Annotated[list[str] | None, Form()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
+    """The case as a package to download; only the `items` ticked on the grid when given
+    (each must be in the case)."""
     check_csrf(who[1], csrf)
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "export")
-        items = items_of_case(conn, case_name)
+        held = items_of_case(conn, case_name)
+    if items:
+        chosen = list(dict.fromkeys(items))
+        outside = sorted(set(chosen) - set(held))
+        if outside:  # the same words for another case's item as for none
+            raise NotFoundError(f"item {outside[0][:12]}: no such item in case {case_id}")
+        held = chosen
     folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-web-export-", dir=locker.path / "tmp"))
     package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
     try:
-        export(locker, items, profile, package, who[0].name, recipient or None, case_name)
+        export(locker, held, profile, package, who[0].name, recipient or None, case_name)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
