@@ -1,8 +1,8 @@
 """The review workspace's newer pages in a real browser (Debian's Chromium through Playwright,
-the app on loopback): bulk "link to incident" from the grid, a saved search and the CSV
-export of what it finds, the reveal page of a video (header, content warning, muted player,
-a way back) and the case's audit page with its filters, each at a phone's width and a
-laptop's without sideways scrolling."""
+the app on loopback): bulk "link to incident" and export of the ticked items from the grid,
+a saved search and the CSV export of what it finds, the reveal page of a video (header,
+content warning, muted player, a way back) and the case's audit page with its filters, each
+at a phone's width and a laptop's without sideways scrolling."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from test_web_browser import CHROMIUM, FLAGS, check_layout, serving
 from docket import access, accounts, incidents
 from docket.catalogue import queries
 from docket.custody import log
+from docket.disclose.check import check
 from docket.locker import Locker
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -83,6 +84,18 @@ def test_bulk_link_saved_search_reveal_page_and_audit(desk: dict[str, Any]) -> N
         page.goto(f"{url}/incidents/{raid}")
         for sha in ticked:
             assert page.locator(f"a[href*='{sha}']").count() >= 1
+
+        # bulk export: a court package of the two ticked items only
+        page.goto(f"{url}/cases/{case_id}")
+        for n in range(2):
+            boxes.nth(n).check()
+        page.get_by_label("Export recipient").fill("the tribunal")
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_role("button", name="Export the ticked items").click()
+        assert check(Path(download.value.path())).ok
+        [exported] = _events(locker, "package.exported")
+        assert sorted(exported.details["items"]) == sorted(ticked[:2])
+        assert exported.details["recipient"] == "the tribunal" and exported.actor == "noor-3"
 
         # a saved search: filter the grid to videos, save it, open it from the case page
         page.goto(f"{url}/cases/{case_id}")
