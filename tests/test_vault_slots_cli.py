@@ -144,3 +144,22 @@ def test_add_passphrase_asks_on_the_terminal_twice_and_shows_nothing_typed(
     for secret in typed:
         assert secret not in shown + shown_again
     assert slots.open_with_passphrase(path, locker_id, "Invented new one")
+
+
+def test_a_new_recovery_key_is_shown_once_and_opens(vault: tuple[Path, str], cli: Any) -> None:
+    path, first_recovery_key = vault
+    added = cli("vault", "add-recovery-key", "--label", "Invented safe", "--locker", path)
+    assert added.code == 0, added.err
+    assert "shown this once" in added.out and "offline" in added.out
+    shown = added.out.split("shown this once:")[1].split()[0]
+    assert shown != first_recovery_key and len(shown.replace("-", "")) == 52
+    locker_id = json.loads((path / "docket.json").read_text())["locker_id"]
+    key = slots.open_with_recovery_key(path, locker_id, shown)
+    assert slots.open_with_recovery_key(path, locker_id, first_recovery_key) == key
+    assert shown.encode() not in (path / "keys" / "vault.json").read_bytes()
+    listed = cli("vault", "slots", "--locker", path)
+    assert shown not in listed.out and "Invented safe" in listed.out
+    assert vault_events(path)[-1] == (
+        "vault.slot_added",
+        {"slot": 2, "kind": "recovery", "label": "Invented safe"},
+    )
