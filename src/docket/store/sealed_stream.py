@@ -43,7 +43,7 @@ _WRAP_NONCE_BYTES = 12
 _KEY_BYTES = 32
 _WRAPPED_BYTES = _KEY_BYTES + 32 + TAG
 HEADER_BYTES = len(MAGIC) + 1 + PREFIX_BYTES + _WRAP_NONCE_BYTES + _WRAPPED_BYTES  # 104
-_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docket-vault-sha512")
+_HASHER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docket-vault-sha512")
 
 
 @dataclass(frozen=True)
