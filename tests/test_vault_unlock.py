@@ -373,3 +373,11 @@ def test_the_agents_memory_holds_the_key_but_not_the_passphrase(vault: Vault) ->
         PASSPHRASE.encode("utf-16-le") not in memory
         and PASSPHRASE.encode("utf-32-le") not in memory
     )
+
+
+def test_a_bad_duration_is_refused_before_anything_is_asked(vault: Vault) -> None:
+    for bad in ("0", "0s", "2x", "h", "-5m", "1.5h"):
+        done = docket(vault, "unlock", "--for", bad, secret=vault.secret_file)
+        assert done.returncode == 2, (bad, done.stderr)
+        assert "a duration" in done.stderr
+    assert not agent.socket_path(vault.locker_id).exists()
