@@ -3,6 +3,7 @@ the partial file in tmp/ is ciphertext only, and the next open of the store remo
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import signal
@@ -87,3 +88,34 @@ def test_kill_at_random_points_leaves_whole_blobs_or_none(tmp_path: Path) -> Non
     assert len(files) == len(set(store.digests()))  # no file that is not a whole blob
     VaultStore(store.root, key).clean_tmp()
     assert _parts(store) == []
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from docket.store import VaultStore
+from docket.vault.keys import VaultKey
+store = VaultStore(Path(sys.argv[1]), VaultKey(bytes.fromhex(sys.argv[2])))
+with store.plain_file(sys.argv[3]) as path:
+    print(path, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_decrypted_copy_of_a_killed_process_is_removed_at_the_next_open(tmp_path: Path) -> None:
+    key = VaultKey.generate()
+    store = VaultStore.create(tmp_path / "locker", key)
+    data = random.Random(4).randbytes(SEGMENT + 1)
+    sha256 = store.put(io.BytesIO(data)).digest.sha256
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(store.root), key.master.hex(), sha256],
+        stdout=subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    copy = Path(child.stdout.readline().decode().strip())
+    assert copy.read_bytes() == data and copy.is_relative_to(Path("/dev/shm"))
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert copy.exists()  # nothing ran at its death
+    assert VaultStore(store.root, key).clean_tmp() >= 1
+    assert not copy.exists() and not copy.parent.exists()
