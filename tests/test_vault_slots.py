@@ -251,3 +251,25 @@ def test_problems_name_each_damaged_slot_for_verify(tmp_path: Path) -> None:
     (locker / NAME).write_bytes(b"{")
     [problem] = slots.problems(locker, locker_id)
     assert problem.startswith(f"{locker / NAME}: damaged, not JSON")
+
+
+def test_a_forged_slot_with_huge_argon2_parameters_is_refused_unrun(tmp_path: Path) -> None:
+    """The checksum recomputed, as a forger would: 1 TiB of memory or a million passes are
+    refused as damaged before Argon2id runs; the recovery slot still opens."""
+    locker, locker_id, created = make(tmp_path)
+    vault = slot_file.read(locker, locker_id)
+    first = vault.slots[0]
+    assert isinstance(first.kdf, slot_file.Argon2idParams)
+    for forged_kdf in (
+        replace(first.kdf, memory_kib=1 << 30),
+        replace(first.kdf, iterations=1_000_000),
+        replace(first.kdf, lanes=0),
+        replace(first.kdf, memory_kib=8),
+        replace(first.kdf, salt=b""),
+    ):
+        slot_file.write(
+            locker, replace(vault, slots=(replace(first, kdf=forged_kdf), vault.slots[1]))
+        )
+        with pytest.raises(VaultDamagedError, match=r"damaged: 0 \(Argon2id parameters out of"):
+            slots.open_with_passphrase(locker, locker_id, PASSPHRASE)
+        assert slots.open_with_recovery_key(locker, locker_id, created.recovery_key) == created.key

@@ -39,6 +39,11 @@ from docket.vault.keys import VaultKey
 NAME = Path("keys/vault.json")
 FORMAT = 1
 KINDS = ("passphrase", "recovery", "shares")
+# Bounds on a slot's Argon2id parameters, far above any use, so a forged slot cannot make
+# opening allocate without limit or run for days.
+MOST_ITERATIONS = 64
+MOST_LANES = 64
+MOST_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
 _CHECK_PURPOSE = "slot-check"  # derives the key_check HMAC key (see keys.VaultKey.derive)
 
 
@@ -188,6 +193,13 @@ def _slot(record: Any) -> Slot:
             _field(kdf_record, "memory_kib", int),
             _field(kdf_record, "lanes", int),
         )
+        if not (
+            1 <= kdf.iterations <= MOST_ITERATIONS
+            and 1 <= kdf.lanes <= MOST_LANES
+            and 8 * kdf.lanes <= kdf.memory_kib <= MOST_MEMORY_KIB
+            and 8 <= len(kdf.salt) <= 64
+        ):
+            raise _Bad("Argon2id parameters out of bounds (a forged slot would exhaust memory)")
     elif kdf_record.get("name") == "hkdf-sha256":
         kdf = HkdfParams(_bytes(kdf_record, "salt"))
     else:
