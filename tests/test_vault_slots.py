@@ -273,3 +273,19 @@ def test_a_forged_slot_with_huge_argon2_parameters_is_refused_unrun(tmp_path: Pa
         with pytest.raises(VaultDamagedError, match=r"damaged: 0 \(Argon2id parameters out of"):
             slots.open_with_passphrase(locker, locker_id, PASSPHRASE)
         assert slots.open_with_recovery_key(locker, locker_id, created.recovery_key) == created.key
+
+
+def test_the_slot_file_is_bounded(tmp_path: Path) -> None:
+    locker, locker_id, created = make(tmp_path)
+    for _ in range(slot_file.MOST_SLOTS - 2):
+        slots.add_recovery_key(locker, created.key, "spare")
+    with pytest.raises(DocketError, match="already 64 slots; remove one first"):
+        slots.add_recovery_key(locker, created.key, "one too many")
+    document = json.loads((locker / NAME).read_bytes())
+    document["slots"].append(document["slots"][-1])
+    (locker / NAME).write_text(json.dumps(document))
+    with pytest.raises(VaultDamagedError, match="more than 64 slots"):
+        slots.open_with_recovery_key(locker, locker_id, created.recovery_key)
+    (locker / NAME).write_bytes(b" " * (slot_file.MOST_BYTES + 1))
+    with pytest.raises(VaultDamagedError, match="larger than"):
+        slots.open_with_recovery_key(locker, locker_id, created.recovery_key)

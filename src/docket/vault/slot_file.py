@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from docket.errors import VaultDamagedError
+from docket.errors import DocketError, VaultDamagedError
 from docket.vault.keys import VaultKey
 
 NAME = Path("keys/vault.json")
@@ -41,6 +41,8 @@ FORMAT = 1
 KINDS = ("passphrase", "recovery", "shares")
 # Bounds on a slot's Argon2id parameters, far above any use, so a forged slot cannot make
 # opening allocate without limit or run for days.
+MOST_SLOTS = 64  # each passphrase slot costs an Argon2id run when opening
+MOST_BYTES = 1 << 20  # a full file is about 64 KiB
 MOST_ITERATIONS = 64
 MOST_LANES = 64
 MOST_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
@@ -93,6 +95,8 @@ class SlotFile:
     damaged: tuple[DamagedSlot, ...] = ()
 
     def with_slot(self, slot: Slot) -> SlotFile:
+        if len(self.slots) + len(self.damaged) >= MOST_SLOTS:
+            raise DocketError(f"{NAME}: already {MOST_SLOTS} slots; remove one first")
         return replace(self, next_slot=slot.id + 1, slots=(*self.slots, slot))
 
     def without(self, slot_id: int) -> SlotFile:
@@ -244,6 +248,8 @@ def loads(data: bytes, where: Path) -> SlotFile:
         )
     except _Bad as exc:
         raise VaultDamagedError(f"{where}: damaged, {exc}") from None
+    if len(head[3]) > MOST_SLOTS:
+        raise VaultDamagedError(f"{where}: damaged, more than {MOST_SLOTS} slots")
     slots, damaged = [], []
     for index, record in enumerate(head[3]):
         original = json.loads(json.dumps(record))
@@ -259,14 +265,18 @@ def loads(data: bytes, where: Path) -> SlotFile:
     return SlotFile(head[0], head[1], head[2], tuple(slots), tuple(damaged))
 
 
-def read(locker_path: Path, locker_id: str) -> SlotFile:
+def read(locker_path: Path, locker_id: str | None) -> SlotFile:
+    """keys/vault.json, refused when it is another locker's (unless `locker_id` is None)."""
     where = locker_path / NAME
     try:
-        data = where.read_bytes()
+        with where.open("rb") as handle:
+            data = handle.read(MOST_BYTES + 1)
     except FileNotFoundError:
         raise VaultDamagedError(f"{where}: missing; this vault has no key slots") from None
+    if len(data) > MOST_BYTES:
+        raise VaultDamagedError(f"{where}: damaged, larger than {MOST_BYTES} bytes")
     vault = loads(data, where)
-    if vault.locker_id != locker_id:
+    if locker_id is not None and vault.locker_id != locker_id:
         raise VaultDamagedError(f"{where}: belongs to locker {vault.locker_id}, not {locker_id}")
     return vault
 

@@ -197,7 +197,7 @@ def _checked(locker_path: Path, key: VaultKey) -> SlotFile:
     """keys/vault.json, once `key` is known to be its locker key (nothing is wrapped with
     another)."""
     where = locker_path / slot_file.NAME
-    vault = slot_file.loads(where.read_bytes(), where)
+    vault = slot_file.read(locker_path, None)
     if slot_file.key_check(key, vault.locker_id) != vault.key_check:
         raise WrongPassphraseError(f"{where}: the key given is not this vault's")
     return vault
