@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from docket import clock
 from docket._cli_common import locker_option, print_json
+from docket._cli_vault_convert import convert_command
 from docket.custody.events import Event
 from docket.errors import DocketError
 from docket.locker import Locker, default_actor, default_path, is_vault, read_config
@@ -222,4 +223,5 @@ def change_passphrase_command(
     click.echo(f"passphrase of slot {old.id} changed: it is now slot {new.id}")
 
 
+vault_group.add_command(convert_command)
 COMMANDS: list[click.Command] = [vault_group, unlock_command, lock_command]
