@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from docket.errors import VaultDamagedError, VaultLockedError
-from docket.store import VaultStore, create, open_store
+from docket.errors import DocketError, VaultDamagedError, VaultLockedError
+from docket.store import VaultStore, create, open_store, scratch
 from docket.store.sealed_stream import HEADER_BYTES, SEGMENT, TAG, plain_size
 from docket.vault.keys import VaultKey
 
@@ -262,7 +262,7 @@ def test_open_store_needs_the_key_of_a_vault(tmp_path: Path) -> None:
         assert stream.read() == b"abc"
     with pytest.raises(VaultLockedError, match="locked"):
         open_store(tmp_path / "locker", config)
-    with pytest.raises(Exception, match="format 2"):
+    with pytest.raises(DocketError, match="format 2"):
         open_store(tmp_path / "locker", {"vault": {"format": 2}}, key)
 
 
@@ -271,3 +271,29 @@ def test_remove_stray_removes_the_sealed_file(tmp_path: Path) -> None:
     sha256 = store.put(io.BytesIO(b"stray")).digest.sha256
     store.remove_stray(sha256)
     assert not store.has(sha256) and list(store.digests()) == []
+
+
+def test_a_vault_in_a_bucket_is_refused_for_now(tmp_path: Path) -> None:
+    config = {"vault": {"format": 1}, "store": {"url": "s3://bucket/x", "retention_days": 1}}
+    with pytest.raises(DocketError, match="bucket store is not supported"):
+        open_store(tmp_path, config, VaultKey.generate())
+
+
+@pytest.mark.parametrize("planted", ["open to others", "a link elsewhere"])
+def test_a_memory_folder_not_private_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    monkeypatch.setattr(scratch, "MEMORY", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+    mine = tmp_path / "shm" / f"docket-{os.getuid()}"
+    if planted == "open to others":
+        mine.mkdir(mode=0o777)
+        mine.chmod(0o777)
+    else:
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        mine.symlink_to(tmp_path / "elsewhere")
+    store = _store(tmp_path)
+    sha256 = store.put(io.BytesIO(b"secret")).digest.sha256
+    with pytest.raises(DocketError, match="not a private folder"), store.plain_file(sha256):
+        pass
+    assert list(mine.iterdir()) == []
