@@ -467,16 +467,23 @@ def test_serve_on_all_interfaces_warns_and_answers_any_host(
     cli: Any, locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`serve` answers only its host names (loopback by default) and warns when it listens
-    beyond loopback without TLS."""
+    beyond loopback without TLS; the replay origin listens beside it (docket.web.replay_origin)."""
     import uvicorn
 
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    served: dict[int, Any] = {}  # port: the app that `serve` would listen with there
+
+    def listen(server: uvicorn.Server) -> None:
+        served[server.config.port] = server.config.app
+
+    monkeypatch.setattr(uvicorn.Server, "run", listen)
     result = cli("serve", "--host", "0.0.0.0", "--locker", locker.path)
     assert result.code == 0 and "WARNING" in result.err and "TLS" in result.err
-    loopback = TestClient(served["app"], base_url="http://127.0.0.1:8000")
+    assert "replay of captured pages is off" in result.err and "--replay-origin" in result.err
+    assert list(served) == [8000] and served[8000].state.replay is None
+    loopback = TestClient(served[8000], base_url="http://127.0.0.1:8000")
     assert loopback.get("/api/health").status_code == 200
     assert loopback.get("/api/health", headers={"Host": "evil.example"}).status_code == 400
+    served.clear()
     result = cli(
         "serve",
         "--allowed-host",
@@ -487,10 +494,23 @@ def test_serve_on_all_interfaces_warns_and_answers_any_host(
         locker.path,
     )
     assert result.code == 0 and "WARNING" not in result.err
-    named = TestClient(served["app"], base_url="https://docket.example.org")
+    app, replay = served[8000], served[8001]
+    named = TestClient(app, base_url="https://docket.example.org")
     assert named.get("/api/health").status_code == 200
-    assert served["app"].state.max_upload == 1000
-    assert TestClient(served["app"]).get("/api/health").status_code == 400
+    assert app.state.max_upload == 1000 and app.state.replay == "http://127.0.0.1:8001"
+    assert TestClient(app).get("/api/health").status_code == 400
+    assert (
+        TestClient(replay, base_url="http://127.0.0.1:8001").get("/api/health").status_code == 404
+    )
     monkeypatch.setenv("DOCKET_MAX_UPLOAD_BYTES", "5000")
-    assert cli("serve", "--locker", locker.path).code == 0
-    assert served["app"].state.max_upload == 5000
+    served.clear()
+    assert cli("serve", "--no-replay", "--locker", locker.path).code == 0
+    assert list(served) == [8000] and served[8000].state.max_upload == 5000
+    served.clear()
+    proxied = ("--replay-port", "9100", "--replay-origin", "https://replay.example.org")
+    assert cli("serve", *proxied, "--locker", locker.path).code == 0
+    assert served[8000].state.replay == "https://replay.example.org" and 9100 in served
+    refused = cli(
+        "serve", "--replay-origin", "https://replay.example.org/path", "--locker", locker.path
+    )
+    assert refused.code != 0 and "replay origin is scheme://host:port" in refused.err
