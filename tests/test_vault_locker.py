@@ -237,3 +237,13 @@ def test_a_copy_of_a_vault_is_refused_and_leaks_nothing(
     assert "copies and replicas of a vault are not supported yet" in refused.err
     assert "Traceback" not in refused.err and len(refused.err.strip().splitlines()) == 1
     assert findings(destination, Secrets.of(MARKERS, originals(evidence))) == []
+
+
+def test_the_catalogue_is_sqlcipher_with_temp_in_memory(vault: Path) -> None:
+    with Locker.open(vault, writable=False) as locker, locker.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA cipher_version")).scalar_one().startswith("4.")
+        assert conn.execute(text("PRAGMA temp_store")).scalar_one() == 2  # MEMORY
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar_one() == 2  # FULL
+    head = (vault / "catalogue.sqlite").read_bytes()[:16]
+    assert head != b"SQLite format 3\x00"
