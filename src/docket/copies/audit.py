@@ -15,6 +15,10 @@ as verify.py reports (named checks, each difference with its subject, notes):
   is not ahead of it (missing), at the size recorded; blobs no catalogue references are a note;
 - blob hashes: with `deep`, every blob of every holder is re-hashed; else `sample` blobs
   chosen at random per holder (sizes of all are compared; rot in the rest waits for --deep).
+A vault and its copies are read with the vault's key (the locker's, obtained as Locker.open
+does), every blob re-hashed decrypted in memory; a blob file that does not authenticate is
+damaged. A vault's copy beside a plain locker, or a plain copy beside a vault, is a
+difference and is skipped: they are never mixed.
 A copy in a bucket (s3://...) is downloaded into the locker's tmp/ first (bucket.py), which
 re-hashes every blob of it on the way, and compared like a folder.
 """
@@ -30,10 +34,10 @@ from pathlib import Path
 
 from docket.copies import holdings
 from docket.copies.bucket import Bucket
-from docket.copies.destination import Folder
+from docket.copies.destination import Folder, mixed
 from docket.copies.holdings import Holding
 from docket.custody import merkle
-from docket.errors import DocketError
+from docket.errors import DocketError, VaultDamagedError
 from docket.store import scratch
 from docket.store.s3 import SCHEME, S3Bucket
 from docket.verify_report import Check, Problem, VerifyReport
@@ -63,6 +67,9 @@ class _Audit:
         for copy in copies:
             if copy.locker_id != self.reference.locker_id:
                 self.differ(copy.label, f"a copy of another locker ({copy.locker_id}); skipped")
+                continue
+            if (copy.vault_key is None) != (self.reference.vault_key is None):
+                self.differ(copy.label, f"{mixed(copy.vault_key is not None)}; skipped")
                 continue
             if copy.public_key != self.reference.public_key:
                 self.differ(copy.label, "keys/signing.pub is not this locker's public key")
@@ -159,7 +166,11 @@ class _Audit:
                     f"{holder.label}: {len(strays)} blob(s) no catalogue references (strays)"
                 )
             for name in sorted(holder.blobs):
-                size = holder.store.size(name)
+                try:
+                    size = holder.store.size(name)
+                except VaultDamagedError as exc:
+                    self.differ(f"{holder.label}: blob {name}", f"damaged: {exc}")
+                    continue
                 if name in sizes and size != sizes[name]:
                     self.differ(
                         f"{holder.label}: blob {name}",
@@ -169,7 +180,11 @@ class _Audit:
             if not deep:
                 chosen = random.sample(chosen, min(sample, len(chosen)))
             for name in chosen:
-                actual = holder.store.hash_blob(name).sha256
+                try:
+                    actual = holder.store.hash_blob(name).sha256
+                except VaultDamagedError as exc:
+                    self.differ(f"{holder.label}: blob {name}", f"damaged: {exc}")
+                    continue
                 if actual != name:
                     self.differ(
                         f"{holder.label}: blob {name}",
@@ -199,7 +214,9 @@ def audit(
                     work = stack.enter_context(scratch.folder(locker / "tmp", "audit"))
                     Bucket(S3Bucket.open(label), 1).download(Folder(work / "copy"))
                     place = work / "copy"
-                readable.append(holdings.read(Path(place), label, copy=True))
+                readable.append(
+                    holdings.read(Path(place), label, copy=True, key=reference.vault_key)
+                )
             except DocketError as exc:
                 auditing.differ(label, f"cannot be read as a copy ({exc})")
         auditing.check("copies readable", before, f"{len(readable)} of {len(copies)}")

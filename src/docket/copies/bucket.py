@@ -9,7 +9,10 @@ overwritten: each run writes a new object under the file's name (`catalogue.sqli
 `checkpoints.log/<stamp>`, `replica.json/<stamp>`, stamps sortable by time) and the newest is
 the current one; docket.json and keys/signing.pub are written once. The order of `replicate`
 holds: blobs, then the catalogue, then checkpoints.log, then replica.json, so a run stopped at
-any point leaves the newest complete set as it was.
+any point leaves the newest complete set as it was. A vault is not copied to a bucket yet
+(refused in one line): its sealed files could go as they are, but its key slots and sealed
+signing key, which change in place, and the reading of its catalogue with the key are not
+done here.
 
 `download` lays the newest objects out as a folder copy (each blob re-hashed on the way), which
 is how `restore` brings a locker back from a bucket and `audit-copies` compares one;
@@ -32,6 +35,7 @@ from docket.errors import CopyError
 from docket.locker import CONFIG_NAME, PRIVATE_KEY, PUBLIC_KEY
 from docket.store import scratch
 from docket.store.s3 import S3Bucket
+from docket.vault.keys import VaultKey
 
 _ONCE = {CONFIG_NAME, str(PUBLIC_KEY)}
 _CATALOGUE = "catalogue.sqlite"
@@ -57,7 +61,12 @@ class Bucket:
     def _until(self) -> datetime.datetime:
         return datetime.datetime.now(datetime.UTC) + self.retention
 
-    def prepare(self, locker_id: str) -> None:
+    def prepare(self, locker_id: str, key: VaultKey | None = None) -> None:
+        if key is not None:
+            raise CopyError(
+                f"{self.describe()}: copies of a vault in a bucket are not supported yet; "
+                "replicate the vault to a folder"
+            )
         self.bucket.require_object_lock()
         held = self.read(CONFIG_NAME)
         if held is None:
@@ -78,7 +87,12 @@ class Bucket:
             if key.count("/") == 2
         }
 
-    def put_blobs(self, names: list[str], opener: transfer.Opener) -> tuple[int, int]:
+    def put_blobs(
+        self, names: list[str], opener: transfer.Opener, check: transfer.Check | None = None
+    ) -> tuple[int, int]:
+        """Each blob is sent with its SHA-256 (its name), so `check` is for folders only."""
+        if check is not None:
+            raise CopyError(f"{self.describe()}: holds plain blobs only")
         count = total = 0
         for sha256 in names:
             part = self.scratch_file("copy")

@@ -7,7 +7,9 @@ another kind of destination (an S3 bucket) is one more class of the same shape.
 `Folder` is a copy on another disk: a locker folder of its own. It is accepted as a
 destination only when it is new or empty, already a copy of the same locker, or an
 interrupted first copy (nothing in it but the names a copy uses); anything else is refused
-and left untouched.
+and left untouched. A vault's copy is a vault (prepared with the vault's key, which its
+catalogue is read and installed with); a vault and a plain locker's copy are never mixed:
+a plain copy of a locker since made a vault is refused, and the reverse.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from docket.custody import witness
 from docket.errors import CopyError
 from docket.locker import CONFIG_NAME
 from docket.store import scratch
+from docket.vault.keys import VaultKey
 
 REPLICA_NAME = "replica.json"
 CATALOGUE_NAME = "catalogue.sqlite"
@@ -45,14 +48,17 @@ class Destination(Protocol):
 
     def describe(self) -> str: ...
 
-    def prepare(self, locker_id: str) -> None:
-        """Make ready to hold a copy of `locker_id`; refuse a copy of another locker."""
+    def prepare(self, locker_id: str, key: VaultKey | None = None) -> None:
+        """Make ready to hold a copy of `locker_id` (a vault's, with its `key`); refuse a copy
+        of another locker, or a plain copy for a vault and the reverse."""
 
     def blob_names(self) -> set[str]: ...
 
-    def put_blobs(self, names: list[str], opener: transfer.Opener) -> tuple[int, int]:
-        """Store the blobs named, read through `opener`, each proven to hash to its name, and
-        durable once this returns; returns how many and how many bytes."""
+    def put_blobs(
+        self, names: list[str], opener: transfer.Opener, check: transfer.Check | None = None
+    ) -> tuple[int, int]:
+        """Store the blobs named, read through `opener`, each proven to hash to its name (or
+        by `check`), and durable once this returns; returns how many and how many bytes."""
 
     def scratch_file(self, purpose: str) -> Path:
         """A local path for a file being prepared (removed unless put in place)."""
@@ -74,19 +80,23 @@ class Folder:
         self.root = root
         self.objects = root / "objects"
         self.tmp = root / "tmp"
+        self.key: VaultKey | None = None  # a vault's copy: its catalogue's key
 
     def describe(self) -> str:
         return str(self.root)
 
-    def prepare(self, locker_id: str) -> None:
+    def prepare(self, locker_id: str, key: VaultKey | None = None) -> None:
         config = self.root / CONFIG_NAME
         if config.exists():
             try:
-                held = json.loads(config.read_bytes()).get("locker_id")
-            except (OSError, ValueError, AttributeError) as exc:
+                found = json.loads(config.read_bytes())
+                held, vault = found.get("locker_id"), "vault" in found
+            except (OSError, ValueError, AttributeError, TypeError) as exc:
                 raise CopyError(f"{config}: cannot be read ({exc}); not written to") from exc
             if held != locker_id:
                 raise CopyError(f"{self.root}: a copy of another locker ({held}); not written to")
+            if vault != (key is not None):
+                raise CopyError(f"{self.describe()}: {mixed(vault)}; not written to")
         elif self.root.exists() and not self.root.is_dir():
             raise CopyError(f"{self.root}: is a file, not a folder; not written to")
         elif self.root.exists():
@@ -106,12 +116,15 @@ class Folder:
         except OSError as exc:
             raise CopyError(f"{self.root}: cannot be written ({exc.strerror})") from exc
         scratch.clean(self.tmp)  # a killed replicate's partial files
+        self.key = key
 
     def blob_names(self) -> set[str]:
         return transfer.blob_names(self.objects)
 
-    def put_blobs(self, names: list[str], opener: transfer.Opener) -> tuple[int, int]:
-        return transfer.put_blobs(names, opener, self.objects, self.tmp)
+    def put_blobs(
+        self, names: list[str], opener: transfer.Opener, check: transfer.Check | None = None
+    ) -> tuple[int, int]:
+        return transfer.put_blobs(names, opener, self.objects, self.tmp, check)
 
     def scratch_file(self, purpose: str) -> Path:
         return self.tmp / f"{scratch.name(purpose)}.part"
@@ -121,7 +134,7 @@ class Folder:
         if not file.is_file():
             return None
         try:
-            with snapshot.opened(file) as conn:
+            with snapshot.opened(file, self.key) as conn:
                 return snapshot.leaves(conn)
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
@@ -130,7 +143,7 @@ class Folder:
             ) from exc
 
     def put_catalogue(self, prepared: Path) -> None:
-        snapshot.install(prepared, self.root / CATALOGUE_NAME)
+        snapshot.install(prepared, self.root / CATALOGUE_NAME, self.key)
 
     def read(self, name: str) -> bytes | None:
         try:
@@ -140,6 +153,13 @@ class Folder:
 
     def write(self, name: str, data: bytes, mode: int = 0o644) -> None:
         transfer.write_file(self.root / name, data, self.tmp, mode)
+
+
+def mixed(copy_is_vault: bool) -> str:
+    """Why a copy is not used: one of a vault and a plain locker's copy."""
+    if copy_is_vault:
+        return "a copy of this locker as a vault, and this locker is not one; never mixed"
+    return "a plain copy of this locker, which is now a vault (its copies are vaults); never mixed"
 
 
 def config_of_copy(config: dict[str, Any]) -> bytes:

@@ -3,6 +3,8 @@
 Its identity (locker id, public key), its custody log's leaf hashes and newest catalogue
 checkpoint, its checkpoints.log (whole lines, and those lines checked against the key of the
 locker being audited, never the key the copy brings), and the names of its blobs (a listing).
+A vault's copy is read with the vault's key (the locker's, handed in, else obtained from the
+copy's own key slots as Locker.open does); its store then names blobs by SHA-256 as any does.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from docket.copies.replicate import whole_lines
 from docket.custody import ledger, log, witness
 from docket.custody.ledger import StoredCheckpoint
 from docket.errors import DocketError
-from docket.locker import Locker, read_config
+from docket.locker import Locker, is_vault, read_config
 from docket.store import BlobStore
+from docket.vault import unlocking
+from docket.vault.keys import VaultKey
 
 
 @dataclass
@@ -35,26 +39,34 @@ class Holding:
     blobs: set[str]
     witness_bytes: bytes
     store: BlobStore
+    vault_key: VaultKey | None  # a vault's (a locker or a copy of one)
 
 
-def open_copy(path: Path) -> Locker:
+def open_copy(path: Path, key: VaultKey | None = None) -> Locker:
     """A copy opened read-only. A copy made by `replicate` holds an SQLite catalogue
     (snapshot.py), so DOCKET_DATABASE_URL, which names the live locker's server catalogue,
-    never applies to it; any other locker taken as a copy opens as it always does."""
+    never applies to it; any other locker taken as a copy opens as it always does. A vault's
+    copy opens with `key`, else with the key its own slots give (docket.vault.unlocking);
+    `key` is not used on a plain copy."""
     config = read_config(path)
     database = str(config.get("database", ""))
     own = database if database.startswith("sqlite:///") else None
-    return Locker(path, config, writable=False, database_url=own)
+    if not is_vault(config):
+        key = None
+    elif key is None:
+        key = unlocking.obtain_key(path, str(config["locker_id"]))
+    return Locker(path, config, writable=False, database_url=own, vault_key=key)
 
 
-def read(path: Path, label: str, *, copy: bool) -> Holding:
+def read(path: Path, label: str, *, copy: bool, key: VaultKey | None = None) -> Holding:
     """What the locker folder at `path` holds (a DocketError when it cannot be read). A copy's
     catalogue is read as it is, even at an older schema than this docket's (a copy made
-    before an upgrade): only the log, checkpoints, items and derivatives are read."""
+    before an upgrade): only the log, checkpoints, items and derivatives are read. A vault's
+    copy is read with `key` (see `open_copy`)."""
     if not copy:
         with Locker.open(path, writable=False) as locker:
             return _read(locker, label)
-    with open_copy(path) as locker:
+    with open_copy(path, key) as locker:
         try:
             return _read(locker, label)
         except SQLAlchemyError as exc:
@@ -81,6 +93,7 @@ def _read(locker: Locker, label: str) -> Holding:
             blobs=set(locker.store.digests()),
             witness_bytes=whole_lines(data),
             store=locker.store,
+            vault_key=locker.vault_key,
         )
 
 

@@ -15,6 +15,12 @@ place atomically. Order: blobs, catalogue, checkpoints.log, then the custody eve
 than before and can simply be run again. A replica (replica.json) logs no event of its own:
 its log must stay the beginning of its locker's, whose next replication it then receives.
 
+A vault is repaired with its key (obtained as Locker.open does) from a copy of the same vault
+only (never a plain copy, nor a vault's copy into a plain locker): a damaged blob is one whose
+file does not authenticate or whose plaintext does not hash to its name, and it is replaced
+by the copy's sealed file as it is, proven with the key first (sealed.py); the catalogue
+comes through SQLCipher, encrypted under the same key (snapshot.py).
+
 A copy in a bucket (s3://...) is checked the same way: its newest catalogue, checkpoints.log,
 keys and docket.json (each key's original, locked version) are downloaded into a scratch
 folder in this locker's tmp/, removed after (or, after a kill, when the locker next opens),
@@ -33,14 +39,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from docket.catalogue.database import reading
 from docket.copies import holdings, snapshot, transfer
 from docket.copies.bucket import Bucket
-from docket.copies.destination import REPLICA_NAME, Folder
+from docket.copies.destination import REPLICA_NAME, Folder, mixed
 from docket.copies.holdings import Holding
 from docket.copies.replicate import whole_lines
+from docket.copies.sealed import SealedBlobs
 from docket.custody import log, merkle, witness
-from docket.errors import BlobMismatchError, CopyError
-from docket.locker import Locker, read_config
+from docket.errors import BlobMismatchError, CopyError, VaultDamagedError
+from docket.locker import Locker, is_vault, read_config
 from docket.store import BlobStore, FilesystemStore, scratch
 from docket.store.s3 import S3Bucket, S3Store
+from docket.store.vault import VaultStore
+from docket.vault import unlocking
+from docket.vault.keys import VaultKey
 from docket.verify_locker import catalogue_integrity
 
 
@@ -89,6 +99,8 @@ def _check_copy(copy: Holding, locker: Locker, target: _Target) -> None:
     name = copy.label
     if copy.locker_id != locker.locker_id:
         raise CopyError(f"{name}: a copy of another locker ({copy.locker_id}); nothing repaired")
+    if (copy.vault_key is None) != (locker.vault_key is None):
+        raise CopyError(f"{name}: {mixed(copy.vault_key is not None)}; nothing repaired")
     if copy.public_key != locker.public_key:
         raise CopyError(f"{name}: keys/signing.pub is not this locker's key; nothing repaired")
     latest = copy.latest
@@ -148,13 +160,21 @@ def _needs_catalogue(copy: Holding, target: _Target, path: Path) -> bool:
     return needed
 
 
+def _key(path: Path) -> VaultKey | None:
+    """The vault's key when the locker at `path` is a vault, obtained as Locker.open does."""
+    config = read_config(path)
+    return unlocking.obtain_key(path, str(config["locker_id"])) if is_vault(config) else None
+
+
 def repair(path: Path, copy_path: Path, actor: str) -> Repaired:
     """Repair the locker at `path` from the copy at `copy_path`; see the module docstring."""
-    return _repair(path, holdings.read(copy_path, str(copy_path), copy=True), actor)
+    key = _key(path)
+    return _repair(path, holdings.read(copy_path, str(copy_path), copy=True, key=key), actor, key)
 
 
 def repair_from_bucket(path: Path, bucket: S3Bucket, actor: str) -> Repaired:
     """Repair the locker at `path` from the copy in `bucket`; see the module docstring."""
+    key = _key(path)
     tmp = path / "tmp"
     if not tmp.is_dir():
         raise CopyError(f"{path}: not a locker (no tmp/ folder); nothing repaired")
@@ -163,14 +183,14 @@ def repair_from_bucket(path: Path, bucket: S3Bucket, actor: str) -> Repaired:
         Bucket(bucket, 1).download_files(folder)
         (folder.root / "cache").mkdir()
         blobs = S3Store(folder.root, bucket, 1)  # read only: the retention is never used
-        copy = holdings.read(folder.root, bucket.url, copy=True)
+        copy = holdings.read(folder.root, bucket.url, copy=True, key=key)
         copy = dataclasses.replace(copy, blobs=set(blobs.digests()), store=blobs)
-        return _repair(path, copy, actor)
+        return _repair(path, copy, actor, key)
 
 
-def _repair(path: Path, copy: Holding, actor: str) -> Repaired:
+def _repair(path: Path, copy: Holding, actor: str, key: VaultKey | None) -> Repaired:
     result = Repaired(copy.label)
-    with Locker(path, read_config(path), writable=False) as locker:
+    with Locker(path, read_config(path), writable=False, vault_key=key) as locker:
         target = _read_target(locker)
         _check_copy(copy, locker, target)
         database, store = locker.engine.url, locker.store
@@ -187,15 +207,15 @@ def _repair(path: Path, copy: Holding, actor: str) -> Repaired:
     try:
         referenced = target.referenced
         if replace:
-            with holdings.open_copy(copy.path) as source:
-                snapshot.take(source.engine, prepared)
-            with snapshot.opened(prepared) as conn:
+            with holdings.open_copy(copy.path, key) as source:
+                snapshot.take(source.engine, prepared, key)
+            with snapshot.opened(prepared, key) as conn:
                 if snapshot.leaves(conn)[: len(copy.leaves)] != copy.leaves:
                     raise CopyError(f"{copy.label}: changed while it was read; run repair again")
                 referenced = snapshot.referenced_blobs(conn)
-        _repair_blobs(store, copy, referenced, result)
+        _repair_blobs(store, copy, referenced, result, key)
         if replace:
-            snapshot.install(prepared, catalogue)
+            snapshot.install(prepared, catalogue, key)
             result.catalogue = (len(target.leaves or []), len(copy.leaves))
     finally:
         snapshot.discard(prepared)
@@ -203,7 +223,7 @@ def _repair(path: Path, copy: Holding, actor: str) -> Repaired:
         transfer.write_file(path / witness.FILE_NAME, copy.witness_bytes, tmp)
         result.checkpoints_log = True
     if result.changed and not (path / REPLICA_NAME).exists():
-        with Locker.open(path) as locker, locker.engine.begin() as conn:
+        with Locker.open(path, vault_key=key) as locker, locker.engine.begin() as conn:
             result.event = log.append(
                 conn,
                 actor,
@@ -221,13 +241,18 @@ def _repair(path: Path, copy: Holding, actor: str) -> Repaired:
 
 
 def _repair_blobs(
-    store: BlobStore, copy: Holding, referenced: dict[str, int], result: Repaired
+    store: BlobStore,
+    copy: Holding,
+    referenced: dict[str, int],
+    result: Repaired,
+    key: VaultKey | None,
 ) -> None:
     """Copy in each referenced blob that is missing or whose bytes no longer hash to its
-    name. A folder store has the damaged file replaced atomically; a bucket's objects are
-    under retention, so a damaged one there is reported, not replaced."""
+    name. A folder store has the damaged file replaced atomically (a vault's by the copy's
+    sealed file, proven with the key); a bucket's objects are under retention, so a damaged
+    one there is reported, not replaced."""
     for name in sorted(referenced):
-        damaged = store.has(name) and store.hash_blob(name).sha256 != name
+        damaged = store.has(name) and _damaged(store, name)
         if store.has(name) and not damaged:
             continue
         if name not in copy.blobs:
@@ -237,12 +262,38 @@ def _repair_blobs(
             result.unrepaired.append((name, "damaged, and kept under retention in the bucket"))
             continue
         try:
+            if isinstance(store, VaultStore) and key is not None:
+                _put_sealed(store, copy.store, name, damaged, SealedBlobs(key))
+                (result.replaced if damaged else result.restored).append(name)
+                continue
             with copy.store.open(name) as stream:
                 if isinstance(store, FilesystemStore):
                     transfer.put_blob(stream, name, store.objects, store.tmp, replace=damaged)
                 elif store.put(stream, label=f"blob {name}").digest.sha256 != name:
                     raise CopyError(f"blob {name}: its bytes in {copy.label} do not match")
-        except (CopyError, BlobMismatchError):
+        except (CopyError, BlobMismatchError, VaultDamagedError):
             result.unrepaired.append((name, f"damaged in {copy.label} too"))
             continue
         (result.replaced if damaged else result.restored).append(name)
+
+
+def _damaged(store: BlobStore, name: str) -> bool:
+    try:
+        return store.hash_blob(name).sha256 != name
+    except VaultDamagedError:
+        return True
+
+
+def _put_sealed(
+    store: VaultStore, copy: BlobStore, name: str, damaged: bool, sealed: SealedBlobs
+) -> None:
+    """The copy's sealed file of blob `name`, as it is, into the vault `store`."""
+    with copy.path(name).open("rb") as stream:
+        transfer.put_blob(
+            stream,
+            sealed.keyed(name),
+            store.objects,
+            store.tmp,
+            replace=damaged,
+            check=sealed.prove,
+        )

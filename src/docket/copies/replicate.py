@@ -12,6 +12,11 @@ worse than before and the next run simply goes on:
 4. the catalogue is put in place (atomic rename); 5. checkpoints.log, which must extend the
    copy's (else refused, naming it); 6. keys/signing.pub, and the private key only when asked;
    7. docket.json; 8. replica.json last: source locker id, tree size, time.
+A vault's copy is the same vault (docs/how-to/copies.md): its sealed blob files copied as
+they are under their keyed names, each proven with the key (sealed.py), its catalogue
+copied encrypted under the same key (snapshot.py), and keys/vault.json always, so the copy
+opens with the same passphrases, recovery key and shares; the signing key, sealed, only
+when asked. Nothing decrypted is written.
 Before all this the source signs a checkpoint when events came after its newest one, so all a
 copy holds is signed but the `checkpoint.made` event itself (which verify checks against the
 checkpoint it records). The source logs `locker.replicated` (destination, counts, tree size)
@@ -25,11 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docket import clock
-from docket.copies import snapshot
+from docket.copies import snapshot, transfer
 from docket.copies.destination import REPLICA_NAME, Destination, Folder, config_of_copy
+from docket.copies.sealed import SealedBlobs
 from docket.custody import ledger, log, merkle, witness
 from docket.errors import CopyError
 from docket.locker import CONFIG_NAME, PRIVATE_KEY, PUBLIC_KEY, Locker
+from docket.vault import slot_file
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,8 @@ def copy_locker(
     """Bring `dest` up to date with `source` (read only, never written)."""
     if isinstance(dest, Folder) and _inside(dest.root, source.path):
         raise CopyError(f"{dest.describe()}: is this locker or inside it; choose another disk")
-    dest.prepare(source.locker_id)
+    key = source.vault_key
+    dest.prepare(source.locker_id, key)
     witnessed = whole_lines(_read(source.path / witness.FILE_NAME))
     held = dest.read(witness.FILE_NAME) or b""
     if not witnessed.startswith(whole_lines(held)):
@@ -62,11 +70,11 @@ def copy_locker(
             "(the copy saw checkpoints this locker has not kept); not replaced; run "
             "`docket audit-copies`"
         )
-    present = set(source.store.digests())
+    blobs = _Blobs(source)
     prepared = dest.scratch_file("catalogue")
     try:
-        snapshot.take(source.engine, prepared)
-        with snapshot.opened(prepared) as conn:
+        snapshot.take(source.engine, prepared, key)
+        with snapshot.opened(prepared, key) as conn:
             leaves = snapshot.leaves(conn)
             referenced = snapshot.referenced_blobs(conn)
         _check_holds_witnessed(source, dest, witnessed, leaves)
@@ -78,7 +86,8 @@ def copy_locker(
                 "`docket audit-copies`"
             )
         have = dest.blob_names()
-        lacking = [name for name in referenced if name not in present and name not in have]
+        filed = blobs.present | have
+        lacking = [name for name in referenced if blobs.filed(name) not in filed]
         lacking = [name for name in lacking if not source.store.has(name)]
         if lacking:
             raise CopyError(
@@ -86,8 +95,8 @@ def copy_locker(
                 f"its store ({len(lacking)} in all); repair it from another copy "
                 "first (`docket repair --from COPY`)"
             )
-        wanted = sorted((present | set(referenced)) - have)
-        copied, size = dest.put_blobs(wanted, source.store.open)
+        wanted = sorted((blobs.present | {blobs.filed(name) for name in referenced}) - have)
+        copied, size = dest.put_blobs(wanted, blobs.opener, blobs.check)
         dest.put_catalogue(prepared)
     finally:
         snapshot.discard(prepared)
@@ -107,6 +116,26 @@ def copy_locker(
         }
         dest.write(REPLICA_NAME, json.dumps(facts, indent=2).encode() + b"\n")
     return Copied(dest.describe(), copied, size, total, len(leaves))
+
+
+class _Blobs:
+    """The source's blobs as a copy files them: by SHA-256, read and proven as plain blobs;
+    a vault's by keyed name, read and proven as sealed files (sealed.py)."""
+
+    def __init__(self, source: Locker) -> None:
+        self.opener: transfer.Opener = source.store.open
+        self.check: transfer.Check | None = None
+        self._sealed: SealedBlobs | None = None
+        if source.vault_key is None:
+            self.present = set(source.store.digests())
+        else:
+            self._sealed = SealedBlobs(source.vault_key)
+            objects = source.store.root / "objects"
+            self.present = transfer.blob_names(objects)  # keyed names, listed, not read
+            self.opener, self.check = self._sealed.opener(objects), self._sealed.prove
+
+    def filed(self, sha256: str) -> str:
+        return sha256 if self._sealed is None else self._sealed.keyed(sha256)
 
 
 def replicate(locker: Locker, dest: Destination, actor: str, *, private_key: bool) -> Copied:
@@ -184,6 +213,10 @@ def _copy_keys(source: Locker, dest: Destination, private_key: bool) -> None:
     public = (source.public_key.hex() + "\n").encode()
     if dest.read(str(PUBLIC_KEY)) != public:
         dest.write(str(PUBLIC_KEY), public)
+    if source.is_vault:  # its key slots, so the copy opens as the vault does
+        slots = (source.path / slot_file.NAME).read_bytes()
+        if dest.read(str(slot_file.NAME)) != slots:
+            dest.write(str(slot_file.NAME), slots, mode=0o600)
     if private_key:
         try:
             key = (source.path / PRIVATE_KEY).read_bytes()

@@ -7,7 +7,9 @@ then renamed to DIR in one step: DIR is either absent (or empty) or a whole lock
 restore that was stopped leaves the hidden folder, which the next restore starts afresh.
 The restored locker logs `locker.restored` (from where, how many blobs, tree size); its
 catalogue is SQLite, whatever the original used. A copy in a bucket is first downloaded into a
-second hidden folder (`.DIR.download`) and restored from there.
+second hidden folder (`.DIR.download`) and restored from there. A vault's copy is restored
+as the same vault (its sealed files, encrypted catalogue and key slots as they are), with the
+key its slots give (a passphrase, the recovery key or shares, as Locker.open obtains it).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def restore(copy: Path, target: Path, actor: str, label: str | None = None) -> C
         shutil.rmtree(staging)  # a restore that was stopped
     target.parent.mkdir(parents=True, exist_ok=True)
     with open_copy(copy) as source:
+        key = source.vault_key
         copied = copy_locker(
             source,
             Folder(staging),
@@ -62,7 +65,8 @@ def restore(copy: Path, target: Path, actor: str, label: str | None = None) -> C
     fsync_dir(target.parent)
     # A restored locker's catalogue is the copy's SQLite file, whatever DOCKET_DATABASE_URL says.
     own = str(read_config(target)["database"])
-    with Locker.open(target, database_url=own) as restored, restored.engine.begin() as conn:
+    restored = Locker.open(target, database_url=own, vault_key=key)
+    with restored, restored.engine.begin() as conn:
         event = log.append(
             conn,
             actor,

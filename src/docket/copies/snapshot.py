@@ -6,9 +6,12 @@ A PostgreSQL catalogue is copied table by table inside one REPEATABLE READ trans
 snapshot of every table) into a new SQLite file made by the same migrations, so every copy
 holds an embedded SQLite catalogue and any copy can be restored on a laptop without a server.
 Tables outside docket's schema (none today) are not copied. The file is fsynced before it
-is handed back; `install` then puts it in place atomically. A vault's catalogue (SQLCipher)
-is refused for now: its copy would need the key wherever it is read, and a plain copy would
-give its contents away.
+is handed back; `install` then puts it in place atomically.
+
+A vault's catalogue (SQLCipher 4) is copied by the same backup API into a file keyed with the
+same catalogue key before the first page is written, so the copy is encrypted as the source
+is, page for page, and no plaintext of it is ever written (no temporary file: temp_store is
+memory); it is read and installed with the vault's key only. Without the key it is refused.
 """
 
 from __future__ import annotations
@@ -19,31 +22,37 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+import sqlcipher3
 from sqlalchemy import Connection, Engine, create_engine, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from docket.catalogue import migrate, schema
-from docket.catalogue.database import open_engine, reading
+from docket.catalogue.database import open_engine, raw_key, reading
 from docket.copies.transfer import fsync_dir, fsync_file
 from docket.custody import log
 from docket.disclose import prior
 from docket.errors import CopyError, DiskFullError, is_disk_full
+from docket.vault.keys import VaultKey
 
 _ROWS = 5000
 
 
-def take(engine: Engine, target: Path) -> None:
-    """Write one consistent state of the catalogue behind `engine` into the new file `target`.
-    A full disk is a DiskFullError naming where; a catalogue that cannot be read, or a vault's,
-    a CopyError."""
-    if engine.dialect.driver == "pysqlcipher":
+def take(engine: Engine, target: Path, key: VaultKey | None = None) -> None:
+    """Write one consistent state of the catalogue behind `engine` into the new file `target`
+    (a vault's, with its `key`, encrypted under it). A full disk is a DiskFullError naming
+    where; a catalogue that cannot be read, or a vault's without its key, a CopyError."""
+    if (engine.dialect.driver == "pysqlcipher") != (key is not None):
         raise CopyError(
-            f"{engine.url.render_as_string()}: a vault's catalogue is encrypted; copies and "
-            "replicas of a vault are not supported yet (copy the whole locker folder instead)"
+            f"{engine.url.render_as_string(hide_password=True)}: "
+            + (
+                "a vault's catalogue is copied only with the vault's key"
+                if key is None
+                else "not a vault's catalogue; a vault's key is not used on it"
+            )
         )
     try:
-        _take(engine, target)
-    except (sqlite3.Error, SQLAlchemyError, OSError) as exc:
+        _take(engine, target, key)
+    except (sqlite3.Error, sqlcipher3.Error, SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         if is_disk_full(exc) or "database or disk is full" in reason:
             raise DiskFullError(
@@ -54,11 +63,22 @@ def take(engine: Engine, target: Path) -> None:
         ) from exc
 
 
-def _take(engine: Engine, target: Path) -> None:
+def _connect(file: Path, key: VaultKey | None) -> sqlite3.Connection:
+    """A plain connection to the SQLite file `file`; a vault's is keyed before anything else."""
+    if key is None:
+        return sqlite3.connect(file)
+    conn: sqlite3.Connection = sqlcipher3.connect(str(file))
+    conn.execute(f'PRAGMA key = "{raw_key(key)}"')
+    conn.execute("PRAGMA cipher_log_level=NONE")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+def _take(engine: Engine, target: Path, key: VaultKey | None) -> None:
     if engine.dialect.name == "sqlite":
         raw = engine.raw_connection()
         try:
-            with closing(sqlite3.connect(target)) as copy:
+            with closing(_connect(target, key)) as copy:
                 raw.driver_connection.backup(copy)  # type: ignore[union-attr]
         finally:
             raw.close()
@@ -88,9 +108,11 @@ def _copy_tables(engine: Engine, target: Path) -> None:
 
 
 @contextmanager
-def opened(file: Path) -> Iterator[Connection]:
-    """A read transaction on the SQLite catalogue `file`, which is never written."""
-    engine = create_engine(f"sqlite:///file:{file}?mode=ro&uri=true")
+def opened(file: Path, key: VaultKey | None = None) -> Iterator[Connection]:
+    """A read transaction on the SQLite catalogue `file` (a vault's with its `key`), which is
+    never written."""
+    url = f"sqlite:///file:{file}?mode=ro&uri=true"
+    engine = create_engine(url) if key is None else open_engine(url, key)
     try:
         with reading(engine) as conn:
             yield conn
@@ -121,13 +143,14 @@ def discard(file: Path) -> None:
         file.with_name(file.name + suffix).unlink(missing_ok=True)
 
 
-def install(new: Path, target: Path) -> None:
-    """Put the finished copy `new` in place of the catalogue `target`, atomically. A WAL the
-    old file still has (a process that used the copy and died) is folded into it first and
-    the leftovers removed, so it can never be replayed onto the new file."""
+def install(new: Path, target: Path, key: VaultKey | None = None) -> None:
+    """Put the finished copy `new` in place of the catalogue `target` (a vault's, with its
+    `key`), atomically. A WAL the old file still has (a process that used the copy and died)
+    is folded into it first and the leftovers removed, so it can never be replayed onto the
+    new file."""
     wal = target.with_name(target.name + "-wal")
     if target.exists() and wal.exists() and wal.stat().st_size:
-        with closing(sqlite3.connect(target)) as old:
+        with closing(_connect(target, key)) as old:
             old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     os.replace(new, target)
     fsync_dir(target.parent)

@@ -1,7 +1,8 @@
 """Moving bytes into a copy durably: blobs checked against their names, files written whole.
 
-A blob is written to tmp/ under a name owned by this process, hashed as it is written,
-fsynced, compared with the SHA-256 it is filed under (a mismatch is refused by name, and the
+A blob is written to tmp/ under a name owned by this process, hashed as it is written, fsynced,
+compared with the SHA-256 it is filed under (a vault's sealed file, filed under its keyed name,
+is proven with the vault's key instead: sealed.py; a mismatch is refused by name, and the
 partial file removed), made read-only, linked into objects/ab/ and the folder fsynced: a blob
 is visible only once its bytes are durable and proven. Many blobs at once (`put_blobs`, what
 replicate uses) take the same steps a batch at a time (up to BATCH_FILES files or BATCH_BYTES
@@ -44,6 +45,9 @@ class Readable(Protocol):
 
 
 Opener = Callable[[str], AbstractContextManager[Readable]]  # a blob's bytes, by name
+# Proves a written file (its name, its path) or raises CopyError; none: it hashes to its name.
+# A vault's sealed files are proven with the vault's key (sealed.py).
+Check = Callable[[str, str], None]
 
 
 def fsync_dir(path: Path) -> None:
@@ -99,14 +103,18 @@ def _disk_full(where: Path, what: str, exc: OSError) -> DiskFullError:
     return DiskFullError(f"{where}: disk full while writing {what} ({exc.strerror})")
 
 
-def write_proven(stream: Readable, sha256: str, part: str | Path, fsync: bool) -> int:
-    """Copy `stream` to the new file `part`, proven to hash to `sha256`; returns its size."""
+def write_proven(
+    stream: Readable, sha256: str, part: str | Path, fsync: bool, check: Check | None = None
+) -> int:
+    """Copy `stream` to the new file `part`, proven to hash to `sha256` (or, with `check`,
+    proven by it under that name); returns its size."""
     digest, size = hashlib.sha256(), 0
     # Made read-only as it is created (the descriptor still writes): no chmod after.
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     try:
         while chunk := stream.read(CHUNK):
-            digest.update(chunk)
+            if check is None:
+                digest.update(chunk)
             size += len(chunk)
             view = memoryview(chunk)
             while view:
@@ -115,7 +123,9 @@ def write_proven(stream: Readable, sha256: str, part: str | Path, fsync: bool) -
             os.fsync(fd)
     finally:
         os.close(fd)
-    if digest.hexdigest() != sha256:
+    if check is not None:
+        check(sha256, os.fspath(part))
+    elif digest.hexdigest() != sha256:
         raise CopyError(
             f"blob {sha256}: its bytes hash to {digest.hexdigest()}, not to its name; "
             "not copied (run `docket verify` where it came from)"
@@ -139,13 +149,19 @@ def _link(part: Path, target: Path, objects: Path, replace: bool) -> bool:
 
 
 def put_blob(
-    stream: Readable, sha256: str, objects: Path, tmp: Path, *, replace: bool = False
+    stream: Readable,
+    sha256: str,
+    objects: Path,
+    tmp: Path,
+    *,
+    replace: bool = False,
+    check: Check | None = None,
 ) -> int:
-    """Copy one blob in, proven to hash to `sha256`; returns its size. With `replace`, a
-    blob already filed under that name (a damaged one) is replaced, else it is kept."""
+    """Copy one blob in, proven to hash to `sha256` (or by `check`); returns its size. With
+    `replace`, a blob already filed under that name (a damaged one) is replaced, else kept."""
     part = tmp / f"{scratch.name('copy')}.part"
     try:
-        size = write_proven(stream, sha256, part, fsync=True)
+        size = write_proven(stream, sha256, part, fsync=True, check=check)
         target = blob_path(objects, sha256)
         if _link(part, target, objects, replace):
             fsync_dir(target.parent)
@@ -158,11 +174,13 @@ def put_blob(
         part.unlink(missing_ok=True)
 
 
-def put_blobs(names: Iterable[str], opener: Opener, objects: Path, tmp: Path) -> tuple[int, int]:
+def put_blobs(
+    names: Iterable[str], opener: Opener, objects: Path, tmp: Path, check: Check | None = None
+) -> tuple[int, int]:
     """Copy in every blob named (read through `opener`), a batch at a time, each proven to
-    hash to its name; returns how many and how many bytes, once all are durable. Each is
-    renamed into place (one step, where a link and an unlink would be two): a blob that
-    appeared under the same name meanwhile is replaced by bytes proven to be the same.
+    hash to its name (or by `check`); returns how many and how many bytes, once all are
+    durable. Each is renamed into place (one step, where a link and an unlink would be two):
+    a blob that appeared under the same name meanwhile is replaced by bytes proven the same.
     The files are written by a few threads at once (hashing and file calls release the
     GIL), which matters for many small blobs; paths are plain strings here, as pathlib's
     objects cost more than the system calls for a small blob."""
@@ -181,7 +199,9 @@ def put_blobs(names: Iterable[str], opener: Opener, objects: Path, tmp: Path) ->
                     for i, sha256 in enumerate(pending[start : start + WINDOW])
                 ]
                 batch += parts
-                jobs = [pool.submit(_copy_part, opener, sha256, part) for sha256, part in parts]
+                jobs = [
+                    pool.submit(_copy_part, opener, sha256, part, check) for sha256, part in parts
+                ]
                 try:
                     size += sum(job.result() for job in jobs)
                 finally:
@@ -214,9 +234,9 @@ def _publish(batch: list[tuple[str, str]], objects: Path, tmp: Path) -> None:
         os.replace(part, f"{where}/{sha256[:2]}/{sha256[2:]}")
 
 
-def _copy_part(opener: Opener, sha256: str, part: str) -> int:
+def _copy_part(opener: Opener, sha256: str, part: str, check: Check | None) -> int:
     with opener(sha256) as stream:
-        return write_proven(stream, sha256, part, fsync=False)
+        return write_proven(stream, sha256, part, fsync=False, check=check)
 
 
 def write_file(path: Path, data: bytes, tmp: Path, mode: int = 0o644) -> None:
