@@ -537,7 +537,7 @@ def test_a_locker_restored_without_its_key_records_nothing_until_the_key_is_back
     assert result.code == 1
     assert result.err.strip() == (
         f"docket: {back / 'keys' / 'signing.key'}: cannot read the locker's signing key "
-        f"([Errno 2] No such file or directory: '{back / 'keys' / 'signing.key'}')"
+        "(No such file or directory)"
     )
     with Locker.open(back) as opened, opened.engine.connect() as conn:
         assert log.size(conn) == before
