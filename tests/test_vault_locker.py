@@ -226,19 +226,6 @@ def test_a_plain_locker_is_unchanged(tmp_path: Path, cli: Any) -> None:
     assert not (tmp_path / "plain" / "keys" / "vault.json").exists()
 
 
-def test_a_copy_of_a_vault_is_refused_and_leaks_nothing(
-    vault: Path, cli: Any, tmp_path: Path, evidence: list[Path]
-) -> None:
-    """Replicas of a vault are not supported yet: refused in one line, and nothing readable
-    was written where the copy was to go."""
-    destination = tmp_path / "replica"
-    refused = cli("replicate", "--locker", vault, destination)
-    assert refused.code == 1
-    assert "copies and replicas of a vault are not supported yet" in refused.err
-    assert "Traceback" not in refused.err and len(refused.err.strip().splitlines()) == 1
-    assert findings(destination, Secrets.of(MARKERS, originals(evidence))) == []
-
-
 def test_the_catalogue_is_sqlcipher_with_temp_in_memory(vault: Path) -> None:
     with Locker.open(vault, writable=False) as locker, locker.engine.connect() as conn:
         assert conn.execute(text("PRAGMA cipher_version")).scalar_one().startswith("4.")
