@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -33,6 +31,7 @@ from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import IngestOptions, ingest
 from docket.item_filters import ItemFilter
 from docket.protect import flags
+from docket.store import scratch
 from docket.web import tiles, uploads
 from docket.web.guard import (
     TEMPLATES,
@@ -329,7 +328,8 @@ def export_case(
         if outside:  # the same words for another case's item as for none
             raise NotFoundError(f"item {outside[0][:12]}: no such item in case {case_id}")
         held = chosen
-    folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-web-export-", dir=locker.path / "tmp"))
+    # The store's scratch: the locker's tmp/, or memory for a vault (the package holds originals).
+    folder = scratch.make_folder(locker.store.scratch_root, "web-export")
     package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
     try:
         export(locker, held, profile, package, who[0].name, recipient or None, case_name)

@@ -1,5 +1,6 @@
 """Files from a browser, streamed part by part from the request into a scratch folder in the
-locker's own tmp/: never the system temporary folder, never whole in memory, and never
+locker's own tmp/ (in memory for a vault, see docket.store.scratch): never the system
+temporary folder, never whole in memory, and never
 before the route has checked who is sending them (docket.web.security caps the body's size).
 The scratch folder is removed when the request ends, however it ends; its name carries the
 server's process ID first (tmp/<pid>-web-upload-<random>), so that opening the locker
@@ -85,11 +86,10 @@ def with_collection(options: IngestOptions, fields: dict[str, str]) -> IngestOpt
 
 @contextmanager
 def scratch(locker: Locker, purpose: str) -> Iterator[Path]:
-    """A private folder under the locker's tmp/, removed on leaving."""
-    with tempfile.TemporaryDirectory(
-        prefix=f"{os.getpid()}-web-{purpose}-", dir=locker.path / "tmp"
-    ) as folder:
-        yield Path(folder)
+    """A private folder in the store's scratch (the locker's tmp/, or memory for a vault, whose
+    uploads must not reach its disk in the clear), removed on leaving."""
+    with locker.store.scratch(f"web-{purpose}") as folder:
+        yield folder
 
 
 def file_name(raw: bytes, number: int) -> bytes:
