@@ -277,10 +277,10 @@ class Locker:
             raise LockerExistsError(f"{path}: a locker already exists here; it was left unchanged")
         if path.exists() and any(path.iterdir()):
             raise LockerExistsError(f"{path}: folder is not empty; choose an empty or new folder")
-        if vault_passphrase is not None and (database_url is not None or store_url is not None):
+        if vault_passphrase is not None and database_url is not None:
             raise DocketError(
-                f"{path}: a vault keeps its catalogue and blobs inside the locker folder; "
-                "a vault with a server database or a bucket store is not supported yet"
+                f"{path}: a vault keeps its catalogue inside the locker folder; "
+                "a vault with a server database is not supported yet"
             )
         store = stores.settings(store_url, retention_days)  # checked before anything is made
         path.mkdir(parents=True, exist_ok=True)
