@@ -258,7 +258,7 @@ def _repair_blobs(
         if name not in copy.blobs:
             result.unrepaired.append((name, f"not held by {copy.label}"))
             continue
-        if damaged and not isinstance(store, FilesystemStore):
+        if damaged and not isinstance(store, FilesystemStore | VaultStore):
             result.unrepaired.append((name, "damaged, and kept under retention in the bucket"))
             continue
         try:
