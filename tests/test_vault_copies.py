@@ -246,3 +246,37 @@ def test_kill_9_during_replicate_of_a_vault_then_a_rerun_gives_a_copy_that_verif
         "audit-copies", "--locker", vault, "--deep", *(tmp_path / f"copy{r}" for r in range(RUNS))
     )
     assert agreed.code == 0, (seed, agreed.out)
+
+
+def test_a_damaged_or_swapped_sealed_file_is_never_copied(
+    vault: Path, cli: Any, tmp_path: Path
+) -> None:
+    files = files_under(vault / "objects")
+    flip_byte(files[0], offset=len(files[0].read_bytes()) - 5)  # in its last segment's tag
+    copy = tmp_path / "copy"
+    refused = cli("replicate", "--locker", vault, copy)
+    assert refused.code == 1 and len(refused.err.strip().splitlines()) == 1, refused.err
+    assert "not copied (run `docket verify` where it came from)" in refused.err
+    assert not (copy / files[0].relative_to(vault)).exists()
+    assert not (copy / "catalogue.sqlite").exists() and not any((copy / "tmp").iterdir())
+    flip_byte(files[0], offset=len(files[0].read_bytes()) - 5)  # put back
+    one, two = files[1], files[2]
+    for file in (one, two):
+        file.chmod(0o644)
+    data = one.read_bytes()
+    one.write_bytes(two.read_bytes())
+    two.write_bytes(data)
+    swapped = cli("replicate", "--locker", vault, copy)
+    assert swapped.code == 1 and "its header does not authenticate" in swapped.err
+    assert not (copy / one.relative_to(vault)).exists()
+    assert not (copy / two.relative_to(vault)).exists()
+
+
+def test_audit_names_a_damaged_blob_in_a_vault_copy(vault: Path, cli: Any, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    assert cli("replicate", "--locker", vault, copy).code == 0
+    flip_byte(files_under(copy / "objects")[0], offset=200)
+    audited = cli("audit-copies", "--locker", vault, "--deep", copy)
+    assert audited.code == 1
+    assert f"DIFFERENCE   {copy}: blob " in audited.out and "damaged: " in audited.out
+    assert "Traceback" not in audited.err
