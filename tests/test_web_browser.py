@@ -161,6 +161,7 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
         assert [n.rsplit("/", 1)[-1] for n in names] == ["chelsea.jpg"]
 
         page.get_by_role("link", name="Incidents").click()
+        page.wait_for_url("**/cases/*/incidents")  # not the grid still unloading (a race)
         check_layout(page)
         page.get_by_label("What happened (title)").fill("Raid on the east market")
         page.get_by_label("From").fill("2024-03-01T09:40")
@@ -194,7 +195,7 @@ def test_review_in_a_real_browser(served: str, tmp_path: Path) -> None:
             check_layout(page)
 
         page.goto(case_url)
-        page.get_by_label("Recipient").fill("Tribunal")
+        page.get_by_label("Recipient", exact=True).fill("Tribunal")
         with page.expect_download() as download:
             page.get_by_role("button", name="Export and download").click()
         saved = tmp_path / "package.zip"
