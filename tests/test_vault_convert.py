@@ -170,6 +170,14 @@ def _killed_conversion(path: Path, rng: random.Random, most_pause: float) -> boo
     return killed
 
 
+def _stage(path: Path) -> str:
+    """How far a killed conversion got, from what is on the disk."""
+    if not (path / convert.JOURNAL).exists():
+        return "converted" if "vault" in json.loads((path / "docket.json").read_text()) else "plain"
+    plain = (path / "catalogue.sqlite").read_bytes()[:16] == b"SQLite format 3\x00"
+    return "sealing blobs" if plain else "catalogue encrypted"
+
+
 def test_kill_9_during_convert_then_run_again(
     tmp_path: Path,
     template: tuple[Path, list[Path]],
@@ -190,10 +198,12 @@ def test_kill_9_during_convert_then_run_again(
     )
     most_pause = (time.monotonic() - started) * 1.1  # how long a whole run takes, and a bit
     kills = 0
+    stages = set()
     for run in range(20):
         path = tmp_path / f"run{run}"
         shutil.copytree(template[0], path)
         kills += _killed_conversion(path, rng, most_pause)
+        stages.add(_stage(path))
         finished = cli("vault", "convert", "--locker", path)
         assert finished.code in (0, 1), finished.err
         if finished.code == 1:  # the killed run had finished: nothing left to do
@@ -205,3 +215,4 @@ def test_kill_9_during_convert_then_run_again(
         assert findings(path, secrets) == [], run
         shutil.rmtree(path)
     assert kills >= 10  # most runs were killed part-way, not after they ended
+    assert stages & {"sealing blobs", "catalogue encrypted"}, stages  # some in the middle
