@@ -205,9 +205,11 @@ def test_a_vault_is_not_copied_to_a_bucket(
 RUNS = int(os.environ.get("DOCKET_COPIES_CRASH_RUNS", "2"))
 
 
-def replicate_killed(rng: random.Random, vault: Path, copy: Path) -> None:
+def replicate_killed(rng: random.Random, within: float, vault: Path, copy: Path) -> bool:
     """Run replicate in a process of its own and SIGKILL it at a random moment after it
-    began writing (its /proc io counter moved), within about one whole run's time."""
+    began writing (its /proc io counter moved), within `within` seconds of its start (one
+    whole run's time); whether it was still running."""
+    started = time.monotonic()
     child = subprocess.Popen(
         [*docket_command(), "replicate", "--locker", str(vault), str(copy)],
         stdout=subprocess.DEVNULL,
@@ -220,21 +222,31 @@ def replicate_killed(rng: random.Random, vault: Path, copy: Path) -> None:
             if int(io_file.read_text().split("wchar: ")[1].split()[0]):
                 break
         time.sleep(0.002)
-    time.sleep(rng.uniform(0, 1.5))
-    if child.poll() is None:
+    time.sleep(rng.uniform(0, max(within - (time.monotonic() - started), 0.05)))
+    running = child.poll() is None
+    if running:
         os.killpg(child.pid, signal.SIGKILL)
     child.wait()
+    return running
 
 
 def test_kill_9_during_replicate_of_a_vault_then_a_rerun_gives_a_copy_that_verifies(
-    vault: Path, cli: Any, tmp_path: Path, evidence: list[Path]
+    vault: Path, cli: Any, tmp_path: Path, evidence: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed = random.SystemRandom().randrange(1 << 30)
     rng = random.Random(seed)
     secrets = Secrets.of(MARKERS, originals_of(evidence))
+    started = time.monotonic()
+    subprocess.run(
+        [*docket_command(), "replicate", "--locker", str(vault), str(tmp_path / "timed")],
+        check=True,
+        capture_output=True,
+    )
+    within = time.monotonic() - started
+    kills = 0
     for run in range(RUNS):
         copy = tmp_path / f"copy{run}"
-        replicate_killed(rng, vault, copy)
+        kills += replicate_killed(rng, within, vault, copy)
         assert findings(copy, secrets) == [], seed  # a killed copy gives nothing away either
         done = cli("replicate", "--locker", vault, copy)
         assert done.code == 0, (seed, done.err)
@@ -242,10 +254,11 @@ def test_kill_9_during_replicate_of_a_vault_then_a_rerun_gives_a_copy_that_verif
         assert sealed_files(copy) == sealed_files(vault), seed
         assert not any((copy / "tmp").iterdir()), seed
         assert findings(copy, secrets) == [], seed
-    agreed = cli(
-        "audit-copies", "--locker", vault, "--deep", *(tmp_path / f"copy{r}" for r in range(RUNS))
-    )
+    copies = [tmp_path / f"copy{run}" for run in range(RUNS)]
+    agreed = cli("audit-copies", "--locker", vault, "--deep", *copies)
     assert agreed.code == 0, (seed, agreed.out)
+    with capsys.disabled():  # seen with -s
+        print(f"\nseed {seed}: {kills} of {RUNS} kills found replicate running")
 
 
 def test_a_damaged_or_swapped_sealed_file_is_never_copied(
