@@ -22,6 +22,7 @@ from copies_help import flip_byte
 from vault_scan import MARKERS, NOTE, SOURCE, Secrets, files_under, findings, marked_evidence
 from vault_scan import originals as originals_of
 
+from docket.errors import WrongPassphraseError
 from docket.locker import Locker
 from docket.store.s3 import S3Bucket
 from docket.store.vault import VaultStore
@@ -293,3 +294,37 @@ def test_audit_names_a_damaged_blob_in_a_vault_copy(vault: Path, cli: Any, tmp_p
     assert audited.code == 1
     assert f"DIFFERENCE   {copy}: blob " in audited.out and "damaged: " in audited.out
     assert "Traceback" not in audited.err
+
+
+def test_a_slot_added_or_removed_reaches_the_copy_at_the_next_replicate(
+    vault: Path, cli: Any, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    assert cli("replicate", "--locker", vault, copy).code == 0
+    second = tmp_path / "second"
+    second.write_text("meadow lantern 77\n")
+    added = cli(
+        "vault",
+        "add-passphrase",
+        "--locker",
+        vault,
+        "--label",
+        "Ines",
+        "--new-passphrase-file",
+        second,
+    )
+    assert added.code == 0, added.err
+    locker_id = json.loads((copy / "docket.json").read_text())["locker_id"]
+    with pytest.raises(WrongPassphraseError):
+        slots.open_with_secret(copy, locker_id, "meadow lantern 77")  # not replicated yet
+    assert cli("replicate", "--locker", vault, copy).code == 0
+    key = slots.open_with_secret(copy, locker_id, "meadow lantern 77")
+    listed = cli("vault", "slots", "--locker", vault, "--json")
+    [slot] = [s["slot"] for s in json.loads(listed.out) if s.get("label") == "Ines"]
+    assert cli("vault", "remove-slot", "--locker", vault, str(slot)).code == 0
+    moved = cli("replicate", "--locker", vault, copy)
+    assert moved.code == 0 and " 0 blob(s) copied" in moved.out, moved.out
+    with pytest.raises(WrongPassphraseError):
+        slots.open_with_secret(copy, locker_id, "meadow lantern 77")
+    assert slots.open_with_secret(copy, locker_id, PASSPHRASE) == key
+    verified(cli, copy)
