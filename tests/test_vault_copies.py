@@ -328,3 +328,24 @@ def test_a_slot_added_or_removed_reaches_the_copy_at_the_next_replicate(
         slots.open_with_secret(copy, locker_id, "meadow lantern 77")
     assert slots.open_with_secret(copy, locker_id, PASSPHRASE) == key
     verified(cli, copy)
+
+
+def test_a_second_replicate_moves_only_what_is_new(vault: Path, cli: Any, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    assert cli("replicate", "--locker", vault, copy).code == 0
+    before = sealed_files(copy)
+    assert cli("ingest", "--locker", vault, photo(tmp_path / "later", "later.jpg", 43)).code == 0
+    new = set(sealed_files(vault)) - set(before)  # the photo and what ingest derived from it
+    assert new
+    moved = cli("replicate", "--locker", vault, copy)
+    assert moved.code == 0 and f" {len(new)} blob(s) copied" in moved.out, moved.out
+    after = sealed_files(copy)
+    assert set(after) - set(before) == new and after == sealed_files(vault)
+    # The copy is repaired from the vault as any copy is (it logs no event of its own).
+    lost = copy / sorted(new)[0]
+    lost.unlink()
+    fixed = cli("repair", "--locker", copy, "--from", vault)
+    assert fixed.code == 0 and "restored  blob" in fixed.out, fixed.out + fixed.err
+    assert "a copy: no event logged" in fixed.out
+    assert sealed_files(copy) == sealed_files(vault)
+    verified(cli, copy)
