@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from docket.errors import DocketError, VaultDamagedError, VaultLockedError
-from docket.store import VaultStore, create, open_store, scratch
+from docket.store import VaultS3Store, VaultStore, create, open_store, scratch
 from docket.store.sealed_stream import HEADER_BYTES, SEGMENT, TAG, plain_size
 from docket.vault.keys import VaultKey
 
@@ -273,10 +273,12 @@ def test_remove_stray_removes_the_sealed_file(tmp_path: Path) -> None:
     assert not store.has(sha256) and list(store.digests()) == []
 
 
-def test_a_vault_in_a_bucket_is_refused_for_now(tmp_path: Path) -> None:
+def test_a_vault_in_a_bucket_opens_as_the_sealed_bucket_store(tmp_path: Path) -> None:
+    """The bucket's own behaviour is in tests/test_vault_s3.py (against moto)."""
     config = {"vault": {"format": 1}, "store": {"url": "s3://bucket/x", "retention_days": 1}}
-    with pytest.raises(DocketError, match="bucket store is not supported"):
-        open_store(tmp_path, config, VaultKey.generate())
+    assert isinstance(open_store(tmp_path, config, VaultKey.generate()), VaultS3Store)
+    with pytest.raises(VaultLockedError):
+        open_store(tmp_path, config, None)
 
 
 @pytest.mark.parametrize("planted", ["open to others", "a link elsewhere"])

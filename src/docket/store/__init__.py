@@ -2,10 +2,11 @@
 
 Every store has the shape of `BlobStore`; a locker's docket.json says which one it uses
 (`"store": {"url": "s3://...", "retention_days": N}`, absent for the folder). A vault locker
-(`"vault": {"format": 1}`) keeps its blobs encrypted under keyed names (vault.py); only the
-folder store has a vault so far. Readers take a blob through `open` (a stream) or
-`plain_file` (a file for a parser, decrypted in memory only for a vault); `path` is the file
-as stored (a vault's ciphertext), for checks of the store itself, never for reading a blob.
+(`"vault": {"format": 1}`) keeps its blobs sealed under keyed names, in its folder
+(vault.py) or in a bucket (vault_s3.py), both through sealing.py. Readers take a blob
+through `open` (a stream) or `plain_file` (a file for a parser, decrypted in memory only for
+a vault); `path` is the file as stored (a vault's ciphertext), for checks of the store
+itself, never for reading a blob.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from docket.store.bucket import S3Bucket
 from docket.store.filesystem import BlobDigest, FilesystemStore, StoredBlob
 from docket.store.s3 import CACHE_LIMIT, S3Store
 from docket.store.vault import VaultStore
+from docket.store.vault_s3 import VaultS3Store
 from docket.vault.keys import VaultKey
 
 MAX_RETENTION_DAYS = 36500  # a hundred years; a longer period is a typo (and overflows dates)
@@ -95,12 +97,13 @@ def create(root: Path, config: Mapping[str, Any], vault_key: VaultKey | None = N
     """Make a new locker's store in `root` as its configuration says (a vault's with
     `vault_key`)."""
     found = _s3_settings(root, config)
-    key = _vault_key(root, config, vault_key, found)
-    if key is not None:
-        return VaultStore.create(root, key)
+    key = _vault_key(root, config, vault_key)
     if found is None:
-        return FilesystemStore.create(root)
-    return S3Store.create(root, S3Bucket.open(found[0]), found[1])
+        return FilesystemStore.create(root) if key is None else VaultStore.create(root, key)
+    bucket = S3Bucket.open(found[0])
+    if key is not None:
+        return VaultS3Store.create(root, bucket, found[1], key)
+    return S3Store.create(root, bucket, found[1])
 
 
 def open_store(
@@ -108,17 +111,16 @@ def open_store(
 ) -> BlobStore:
     """A locker's store as its configuration says (a vault's needs `vault_key`)."""
     found = _s3_settings(root, config)
-    key = _vault_key(root, config, vault_key, found)
-    if key is not None:
-        return VaultStore(root, key)
+    key = _vault_key(root, config, vault_key)
     if found is None:
-        return FilesystemStore(root)
-    return S3Store(root, S3Bucket.open(found[0]), found[1], _cache_limit(root, config))
+        return FilesystemStore(root) if key is None else VaultStore(root, key)
+    bucket, limit = S3Bucket.open(found[0]), _cache_limit(root, config)
+    if key is not None:
+        return VaultS3Store(root, bucket, found[1], key, limit)
+    return S3Store(root, bucket, found[1], limit)
 
 
-def _vault_key(
-    root: Path, config: Mapping[str, Any], key: VaultKey | None, s3: tuple[str, int] | None
-) -> VaultKey | None:
+def _vault_key(root: Path, config: Mapping[str, Any], key: VaultKey | None) -> VaultKey | None:
     """The key of a vault locker's store (None: not a vault); a vault without it is locked."""
     entry = config.get("vault")
     if entry is None:
@@ -126,8 +128,6 @@ def _vault_key(
     version = entry.get("format") if isinstance(entry, dict) else None
     if version != 1:
         raise DocketError(f"{root / 'docket.json'}: vault format {version!r} is not known")
-    if s3 is not None:
-        raise DocketError(f"{root / 'docket.json'}: a vault in a bucket store is not supported yet")
     if key is None:
         raise VaultLockedError(
             f"{root}: the vault is locked; run `docket unlock` or set DOCKET_PASSPHRASE_FILE"
@@ -167,6 +167,7 @@ __all__ = [
     "FilesystemStore",
     "S3Store",
     "StoredBlob",
+    "VaultS3Store",
     "VaultStore",
     "create",
     "open_store",

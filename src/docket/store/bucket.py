@@ -396,9 +396,12 @@ class S3Bucket:
         except (ClientError, BotoCoreError) as exc:
             raise ObjectStoreError(f"{self.url}: listing failed ({reason_of(exc)})") from exc
 
-    def get(self, key: str, version_id: str | None = None) -> Readable:
-        """A stream of the object's bytes (of one version when given); the caller closes it."""
+    def get(self, key: str, version_id: str | None = None, first: int | None = None) -> Readable:
+        """A stream of the object's bytes (of one version when given; only its `first` bytes
+        when given); the caller closes it."""
         extra = {} if version_id is None else {"VersionId": version_id}
+        if first is not None:
+            extra["Range"] = f"bytes=0-{first - 1}"
         answer = self._call("reading", key, "get_object", Key=self.location.prefix + key, **extra)
         return cast(Readable, answer["Body"])
 

@@ -38,7 +38,15 @@ from docket.errors import (
     is_disk_full,
 )
 from docket.store import scratch
-from docket.store.bucket import SCHEME, Location, S3Bucket, Version, reason_of, sha256_checksum
+from docket.store.bucket import (
+    SCHEME,
+    Head,
+    Location,
+    S3Bucket,
+    Version,
+    reason_of,
+    sha256_checksum,
+)
 from docket.store.filesystem import (
     BlobDigest,
     StoredBlob,
@@ -51,17 +59,17 @@ __all__ = ["SCHEME", "Location", "S3Bucket", "S3Store"]  # the bucket's names, f
 
 T = TypeVar("T")
 
-_UPLOAD_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)  # for another writer's upload of the same blob
+UPLOAD_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)  # for another writer's upload of the same blob
 CACHE_LIMIT = 4 << 30
 CACHE_IDLE = 600.0
 _HEADS_AT_ONCE = 16
 
 
-def _blob_key(sha256: str) -> str:
+def object_key(sha256: str) -> str:
     return f"objects/{sha256[:2]}/{sha256[2:]}"
 
 
-def _blob_name(key: str) -> str | None:
+def object_blob(key: str) -> str | None:
     """The blob a key holds (its SHA-256), or None for a key that is not a blob's."""
     parts = key.split("/")
     if len(parts) != 3 or parts[0] != "objects" or len(parts[1]) != 2:
@@ -94,32 +102,32 @@ class S3Store:
         fsync_dir(root)
         return store
 
-    def _name(self, sha256: str) -> str:
-        return self.bucket.location.name(_blob_key(sha256))
+    def object_name(self, sha256: str) -> str:
+        return self.bucket.location.name(object_key(sha256))
 
-    def _original(self, sha256: str, waits: tuple[float, ...] = ()) -> Version:
+    def original(self, sha256: str, waits: tuple[float, ...] = ()) -> Version:
         """The blob's original: the oldest version of its key that is not a delete marker.
         With `waits`, a key not there yet is looked for again after each pause (seconds)."""
-        key = _blob_key(sha256)
+        key = object_key(sha256)
         for pause in (*waits, None):
             held = [v for v in self.bucket.versions(key) if v.key == key and not v.deleted]
             if held:
                 return held[-1]
             if pause is not None:
                 time.sleep(pause)
-        raise ObjectStoreError(f"{self._name(sha256)}: the blob is not in the bucket")
+        raise ObjectStoreError(f"{self.object_name(sha256)}: the blob is not in the bucket")
 
     def has(self, sha256: str) -> bool:
-        return self.bucket.exists(_blob_key(sha256))
+        return self.bucket.exists(object_key(sha256))
 
     def size(self, sha256: str) -> int:
-        size = self._original(sha256).size
+        size = self.original(sha256).size
         assert size is not None  # _original skips delete markers
         return size
 
     def modified(self, sha256: str) -> float:
         """When the original was uploaded (seconds since the epoch)."""
-        return self._original(sha256).modified.timestamp()
+        return self.original(sha256).modified.timestamp()
 
     def put(self, stream: IO[bytes], limit: int | None = None, label: str = "a file") -> StoredBlob:
         """Store `stream`; returns once the bucket holds it, locked. A full local disk is a
@@ -137,11 +145,11 @@ class S3Store:
             retain_until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
                 days=self.retention_days
             )
-            new = self.bucket.put_if_absent(_blob_key(sha256), spooled.path, retain_until, sha256)
+            new = self.bucket.put_if_absent(object_key(sha256), spooled.path, retain_until, sha256)
             if not new:
                 self._check_held(sha256, spooled.digest.size, retain_until)
             with contextlib.suppress(OSError):  # only a cache: the bucket holds the blob now
-                self._keep(spooled.path, sha256)
+                self.keep(spooled.path, sha256)
         finally:
             spooled.path.unlink(missing_ok=True)
         return StoredBlob(spooled.digest, spooled.head, new)
@@ -155,8 +163,8 @@ class S3Store:
         lock ends within half the retention period is locked anew until `retain_until`, so
         `gc` can never take a blob that is being recorded again (the folder store touches
         it instead)."""
-        key = _blob_key(sha256)
-        original = self._original(sha256, waits=_UPLOAD_WAITS)
+        key = object_key(sha256)
+        original = self.original(sha256, waits=UPLOAD_WAITS)
         head = self.bucket.head(key, original.version_id)
         if head.size != size or (
             sha256_checksum(sha256) != head.checksum
@@ -164,16 +172,23 @@ class S3Store:
             else self.hash_blob(sha256).sha256 != sha256
         ):
             raise BlobMismatchError(
-                f"{self._name(sha256)}: the bucket holds other bytes under this blob's name "
+                f"{self.object_name(sha256)}: the bucket holds other bytes under this blob's name "
                 "(planted or damaged); the arriving copy was not stored"
             )
+        self.lock_anew(key, original, head, retain_until)
+
+    def lock_anew(
+        self, key: str, original: Version, head: Head, retain_until: datetime.datetime
+    ) -> None:
+        """Lock an original that arrived again until `retain_until` when its lock ends
+        within half the retention period (see `_check_held`)."""
         half = datetime.timedelta(days=self.retention_days) / 2
         if head.retain_until is None or head.retain_until < retain_until - half:
             self.bucket.extend_retention(key, original.version_id, retain_until)
 
-    def _keep(self, file: Path, sha256: str) -> None:
+    def keep(self, file: Path, sha256: str) -> None:
         """Link a checked file into the read cache, read-only; keep the cache under its cap."""
-        target = self._cached(sha256)
+        target = self.cached(sha256)
         os.chmod(file, 0o444)
         target.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):  # fetched by another process meanwhile
@@ -208,31 +223,31 @@ class S3Store:
         self._cached_bytes = total
         return removed
 
-    def _cached(self, sha256: str) -> Path:
+    def cached(self, sha256: str) -> Path:
         return self.cache / sha256[:2] / sha256[2:]
 
     def path(self, sha256: str) -> Path:
         """A local, read-only file with the blob's bytes, fetched into cache/ if need be."""
-        target = self._cached(sha256)
+        target = self.cached(sha256)
         if target.is_file():
             with contextlib.suppress(OSError):  # its last use, for the cache's trimming
                 os.utime(target)
             return target
         try:
-            spooled = self._reading(sha256, lambda body: spool(self.tmp, body))
+            spooled = self.reading(sha256, lambda body: spool(self.tmp, body))
             try:
                 if spooled.digest.sha256 != sha256:
                     raise BlobMismatchError(
-                        f"{self._name(sha256)}: its bytes in the bucket are not the blob they "
-                        f"are named for (their SHA-256 is {spooled.digest.sha256}); not served"
+                        f"{self.object_name(sha256)}: its bytes in the bucket are not the blob "
+                        f"they are named for (their SHA-256 is {spooled.digest.sha256}); not served"
                     )
-                self._keep(spooled.path, sha256)
+                self.keep(spooled.path, sha256)
             finally:
                 spooled.path.unlink(missing_ok=True)
         except OSError as exc:
             if is_disk_full(exc):
                 raise DiskFullError(
-                    f"locker disk full while fetching {self._name(sha256)} into the local "
+                    f"locker disk full while fetching {self.object_name(sha256)} into the local "
                     f"cache ({self.root}: {exc.strerror})"
                 ) from exc
             raise
@@ -253,26 +268,26 @@ class S3Store:
 
     def hash_blob(self, sha256: str) -> BlobDigest:
         """The digests of the original in the bucket (never of the local cache)."""
-        return self._reading(sha256, hash_stream)
+        return self.reading(sha256, hash_stream)
 
-    def _reading(self, sha256: str, read: Callable[[IO[bytes]], T]) -> T:
+    def reading(self, sha256: str, read: Callable[[IO[bytes]], T]) -> T:
         """`read` the blob's original from the bucket; a failure mid-stream is one line."""
-        original = self._original(sha256)
+        original = self.original(sha256)
         try:
             with contextlib.closing(
-                self.bucket.get(_blob_key(sha256), original.version_id)
+                self.bucket.get(object_key(sha256), original.version_id)
             ) as body:
                 return read(cast(IO[bytes], body))
         except BotoCoreError as exc:
             raise ObjectStoreError(
-                f"{self._name(sha256)}: reading failed ({reason_of(exc)})"
+                f"{self.object_name(sha256)}: reading failed ({reason_of(exc)})"
             ) from exc
 
     def sizes(self) -> dict[str, int]:
         """The size of every blob's original in the bucket, by name, from one listing."""
         found = {}
         for version in self.bucket.versions("objects/"):
-            name = _blob_name(version.key)
+            name = object_blob(version.key)
             if name is not None and version.size is not None:
                 found[name] = version.size  # a key's last version listed is its original
         return found
@@ -281,7 +296,7 @@ class S3Store:
         """Every blob name held in the bucket (hidden by a delete marker or not)."""
         last = None
         for version in self.bucket.versions("objects/"):
-            name = _blob_name(version.key)
+            name = object_blob(version.key)
             if name is not None and name != last and not version.deleted:
                 last = name
                 yield name
@@ -291,7 +306,7 @@ class S3Store:
         in cache/ (None: untouched, locked in compliance mode, its copy read-only)."""
         by_name: dict[str, list[Version]] = {}
         for version in self.bucket.versions("objects/"):
-            name = _blob_name(version.key)
+            name = object_blob(version.key)
             if name is not None:
                 by_name.setdefault(name, []).append(version)
         checks = []
@@ -308,7 +323,7 @@ class S3Store:
             )
 
     def _problem(self, name: str, original: Version, held: int, markers: int) -> str | None:
-        cached = self._cached(name)
+        cached = self.cached(name)
         with contextlib.suppress(FileNotFoundError):
             mode = cached.lstat().st_mode
             if mode & 0o222 or not stat.S_ISREG(mode):
@@ -319,21 +334,21 @@ class S3Store:
         if held > 1:
             return (
                 f"overwritten in the bucket ({held - 1} later version(s) of "
-                f"{_blob_key(name)}); the locked original is kept and is what Docket reads"
+                f"{object_key(name)}); the locked original is kept and is what Docket reads"
             )
         if markers:
             return (
-                f"deleted in the bucket (a delete marker hides {_blob_key(name)}); the "
+                f"deleted in the bucket (a delete marker hides {object_key(name)}); the "
                 "locked original is kept and is what Docket reads"
             )
-        head = self.bucket.head(_blob_key(name), original.version_id)
+        head = self.bucket.head(object_key(name), original.version_id)
         if head.lock_mode != "COMPLIANCE" or head.retain_until is None:
             return f"not locked in compliance mode (Object Lock mode {head.lock_mode})"
         return None
 
     def retained_until(self, sha256: str) -> datetime.datetime | None:
         """The latest retain-until date of the blob's versions still in the future, if any."""
-        key = _blob_key(sha256)
+        key = object_key(sha256)
         now = datetime.datetime.now(datetime.UTC)
         dates = [
             head.retain_until
@@ -349,14 +364,14 @@ class S3Store:
         until = self.retained_until(sha256)
         if until is not None:
             raise BlobLockedError(
-                f"{self._name(sha256)}: locked by S3 Object Lock (compliance mode) until "
+                f"{self.object_name(sha256)}: locked by S3 Object Lock (compliance mode) until "
                 f"{until:%Y-%m-%d %H:%M} UTC; it cannot be removed before then"
             )
-        key = _blob_key(sha256)
+        key = object_key(sha256)
         for version in self.bucket.versions(key):
             if version.key == key:
                 self.bucket.delete(key, version.version_id)
-        self._cached(sha256).unlink(missing_ok=True)
+        self.cached(sha256).unlink(missing_ok=True)
 
     @property
     def scratch_root(self) -> Path:

@@ -114,6 +114,15 @@ def clean(tmp: Path) -> int:
     return removed
 
 
+def clean_memory() -> int:
+    """`clean` this user's private memory folder (a vault's scratch and decrypted copies);
+    0 when there is none, as nothing of ours can be in it then."""
+    try:
+        return clean(memory_root())
+    except DocketError:
+        return 0
+
+
 def _owner_alive(pid: int, changed: float) -> bool:
     try:
         os.kill(pid, 0)

@@ -67,6 +67,11 @@ def plain_size(sealed: int) -> int | None:
     return full * SEGMENT + rest - TAG
 
 
+def sealed_size(size: int) -> int:
+    """The size of the sealed blob of a plaintext of `size` bytes (`plain_size`'s inverse)."""
+    return HEADER_BYTES + size + segments(size) * TAG
+
+
 def segments(size: int) -> int:
     """How many segments a plaintext of `size` bytes is sealed in (an empty one: one)."""
     return max(1, -(-size // SEGMENT))

@@ -20,28 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hmac
 import os
-import shutil
 import stat
 from collections.abc import Iterator
-from io import BufferedReader
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO
 
-from docket.errors import DiskFullError, DocketError, VaultDamagedError, is_disk_full
+from docket.errors import DiskFullError, VaultDamagedError, is_disk_full
 from docket.store import scratch
 from docket.store.filesystem import BlobDigest, StoredBlob, fsync_dir, hash_stream, publish
-from docket.store.sealed_stream import (
-    HEADER_BYTES,
-    SEGMENT,
-    SealedReader,
-    make_header,
-    plain_size,
-    read_header,
-    seal,
-)
-from docket.vault.keys import BLOB, NAME, VaultKey
+from docket.store.sealed_stream import HEADER_BYTES, plain_size
+from docket.store.sealing import Sealing, plain_copy
+from docket.vault.keys import VaultKey
 
 
 class VaultStore:
@@ -51,8 +41,7 @@ class VaultStore:
         self.root = root
         self.objects = root / "objects"
         self.tmp = root / "tmp"
-        self._blob_key = key.derive(BLOB)
-        self._name_key = key.derive(NAME)
+        self._sealing = Sealing(key)
 
     @classmethod
     def create(cls, root: Path, key: VaultKey) -> VaultStore:
@@ -63,7 +52,7 @@ class VaultStore:
         return store
 
     def keyed_name(self, sha256: str) -> str:
-        return hmac.new(self._name_key, bytes.fromhex(sha256), "sha256").hexdigest()
+        return self._sealing.keyed_name(sha256)
 
     def path(self, sha256: str) -> Path:
         """The file holding the blob as stored: its ciphertext, never the plaintext."""
@@ -79,17 +68,8 @@ class VaultStore:
     def put(self, stream: IO[bytes], limit: int | None = None, label: str = "a file") -> StoredBlob:
         """Seal `stream` into the store; returns once the blob is durable. A full disk or
         quota is a DiskFullError naming `label`, as in the folder store."""
-        tmp_path = self.tmp / f"{scratch.name('blob')}.part"
         try:
-            fd = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                sealed = seal(stream, fd, limit)
-                keyed = bytes.fromhex(self.keyed_name(sealed.digest.sha256))
-                header = make_header(self._blob_key, sealed.header, keyed)
-                os.pwrite(fd, header, 0)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            tmp_path, sealed = self._sealing.seal_into(self.tmp, stream, limit)
             new = publish(tmp_path, self.path(sealed.digest.sha256), self.objects)
         except OSError as exc:
             if is_disk_full(exc):
@@ -97,35 +77,19 @@ class VaultStore:
                     f"locker disk full while storing {label} ({self.root}: {exc.strerror})"
                 ) from exc
             raise
-        finally:
-            tmp_path.unlink(missing_ok=True)
         return StoredBlob(sealed.digest, sealed.head, new)
 
     def open(self, sha256: str) -> BinaryIO:
         """The blob's plaintext, decrypted and authenticated a segment at a time; seekable.
         A blob that does not authenticate is a VaultDamagedError naming it."""
-        label = self._label(sha256)
         file = open(self.path(sha256), "rb", buffering=0)  # noqa: SIM115 (the reader closes it)
-        try:
-            keyed = bytes.fromhex(self.keyed_name(sha256))
-            header = read_header(self._blob_key, file.read(HEADER_BYTES), keyed, label)
-            if header.sha256 != sha256:
-                raise VaultDamagedError(f"{label}: its header names another blob")
-            reader = SealedReader(file, header, os.fstat(file.fileno()).st_size, label)
-        except BaseException:
-            file.close()
-            raise
-        return cast(BinaryIO, BufferedReader(reader, buffer_size=SEGMENT))
+        return self._sealing.reader(file, sha256, self._label(sha256))
 
     @contextlib.contextmanager
     def plain_file(self, sha256: str) -> Iterator[Path]:
         """A decrypted copy of the blob, in memory only (a private folder on /dev/shm),
         read-only, for the length of a block; removed after it, whatever happens."""
-        with self.open(sha256) as stream, self.scratch("plain") as folder:
-            target = folder / "blob"
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(stream, out, SEGMENT)
+        with plain_copy(self.open(sha256), self.scratch("plain")) as target:
             yield target
 
     def shown_path(self, sha256: str) -> str | None:
@@ -171,7 +135,7 @@ class VaultStore:
         try:
             with open(path, "rb") as file:
                 raw = file.read(HEADER_BYTES)
-            return read_header(self._blob_key, raw, bytes.fromhex(keyed), path).sha256
+            return self._sealing.header_name(raw, keyed, path)
         except (OSError, ValueError, VaultDamagedError):
             return None
 
@@ -240,11 +204,7 @@ class VaultStore:
     def clean_tmp(self) -> int:
         """Remove partial writes (ciphertext) in tmp/ and the memory-backed scratch and
         decrypted copies of processes that died; none was acknowledged."""
-        try:
-            memory = scratch.clean(scratch.memory_root())
-        except DocketError:
-            memory = 0  # no private memory folder: nothing of ours can be in it
-        return scratch.clean(self.tmp) + memory
+        return scratch.clean(self.tmp) + scratch.clean_memory()
 
     def abort_unfinished(self) -> int:
         """A folder has no uploads in flight: a partial write is a file in tmp/ (`clean_tmp`)."""
