@@ -9,9 +9,11 @@ s3_server.py), and against a real endpoint when DOCKET_TEST_S3_URL is set."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import random
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +271,39 @@ def test_sigkill_during_ingest_into_a_vault_bucket_loses_nothing_acknowledged(
                 assert locker.store.hash_blob(sha256).sha256 == sha256
     assert killed >= KILLED_RUNS // 2, f"only {killed} of {KILLED_RUNS} runs were killed mid-way"
     assert len(acknowledged) > 10
+
+
+def test_an_object_planted_under_a_keyed_name_is_refused_on_arrival(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, passphrase_file: Path
+) -> None:
+    """Someone who learnt a keyed name puts their own bytes under it before the file
+    arrives: they are no seal of this vault, so the arrival is refused by name and nothing
+    of the planted object is ever read as the blob."""
+    path, url = _vault(cli, endpoint, tmp_path)
+    source = photo(tmp_path / "in", seed=7)
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest()
+    location = Location.parse(url)
+    key = location.prefix + _sealed_key(path, sha256)
+    endpoint.client().put_object(Bucket=location.bucket, Key=key, Body=b"planted" * 40)
+    arrived = cli("ingest", "--locker", path, "--defer-analysis", "--json", source)
+    assert arrived.code != 0
+    assert "another object under this blob's keyed name" in arrived.out + arrived.err
+    with Locker.open(path, writable=False) as locker, locker.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM items")).scalar_one() == 0
+        assert list(locker.store.digests()) == []  # its header does not authenticate
+        problems = [p for _name, p in locker.store.protection() if p]
+    assert ["does not authenticate" in p for p in problems] == [True]
+
+
+def test_the_same_bytes_stored_by_many_at_once_are_one_sealed_original(
+    cli: Any, endpoint: s3_server.Endpoint, tmp_path: Path, passphrase_file: Path
+) -> None:
+    path, url = _vault(cli, endpoint, tmp_path)
+    data = random.Random(5).randbytes(300_000)
+    with Locker.open(path) as locker, ThreadPoolExecutor(4) as pool:
+        stored = list(pool.map(lambda _: locker.store.put(io.BytesIO(data)), range(4)))
+        assert {s.digest.sha256 for s in stored} == {hashlib.sha256(data).hexdigest()}
+        assert sum(s.new for s in stored) == 1
+        with locker.store.open(stored[0].digest.sha256) as plain:
+            assert plain.read() == data
+    assert len(_objects(endpoint, url)) == 1
