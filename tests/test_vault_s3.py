@@ -27,7 +27,7 @@ from vault_scan import MARKERS, NOTE, SOURCE, Secrets, findings, marked_evidence
 from docket.errors import VaultDamagedError
 from docket.locker import Locker
 from docket.store import VaultS3Store
-from docket.store.bucket import Location
+from docket.store.bucket import Location, S3Bucket
 from docket.verify import verify
 
 PASSPHRASE = "harbour lichen copper 19"
@@ -307,3 +307,27 @@ def test_the_same_bytes_stored_by_many_at_once_are_one_sealed_original(
         with locker.store.open(stored[0].digest.sha256) as plain:
             assert plain.read() == data
     assert len(_objects(endpoint, url)) == 1
+
+
+def test_a_sealed_blob_too_big_for_one_put_goes_up_in_parts_and_reads_back(
+    cli: Any,
+    endpoint: s3_server.Endpoint,
+    tmp_path: Path,
+    passphrase_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The threshold lowered from 5 GiB to 8 MiB (as test_s3_multipart.py does): a 12 MiB
+    blob's sealed file goes up in three parts, locked, and decrypts whole."""
+    monkeypatch.setattr(S3Bucket, "multipart_threshold", 8 << 20)
+    monkeypatch.setattr(S3Bucket, "part_size", 5 << 20)
+    path, url = _vault(cli, endpoint, tmp_path)
+    data = random.Random(9).randbytes(12 << 20)
+    with Locker.open(path) as locker:
+        sha256 = locker.store.put(io.BytesIO(data)).digest.sha256
+        shutil.rmtree(path / "cache")
+        assert locker.store.hash_blob(sha256).sha256 == sha256
+        with locker.store.plain_file(sha256) as plain:
+            assert plain.read_bytes() == data
+        assert [p for _name, p in locker.store.protection()] == [None]
+    [only] = _objects(endpoint, url)
+    assert only["Size"] > len(data)  # the sealed file, not the plaintext
