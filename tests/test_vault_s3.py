@@ -269,8 +269,12 @@ def test_sigkill_during_ingest_into_a_vault_bucket_loses_nothing_acknowledged(
             assert acknowledged <= items, f"run {run}: acknowledged items lost"
             for sha256 in acknowledged:
                 assert locker.store.hash_blob(sha256).sha256 == sha256
+            assert not list((path / "tmp").glob("*.part"))  # the dead run's partial seal went
     assert killed >= KILLED_RUNS // 2, f"only {killed} of {KILLED_RUNS} runs were killed mid-way"
     assert len(acknowledged) > 10
+    # Whatever a kill left behind, the locker folder holds no plaintext of any batch.
+    batches = sorted(f for f in tmp_path.glob("batch*/*") if f.is_file())
+    assert findings(path, Secrets.of([], originals(batches))) == []
 
 
 def test_an_object_planted_under_a_keyed_name_is_refused_on_arrival(
