@@ -349,3 +349,25 @@ def test_a_second_replicate_moves_only_what_is_new(vault: Path, cli: Any, tmp_pa
     assert "a copy: no event logged" in fixed.out
     assert sealed_files(copy) == sealed_files(vault)
     verified(cli, copy)
+
+
+def test_repair_takes_nothing_damaged_nor_anything_from_another_vault(
+    vault: Path, cli: Any, tmp_path: Path, evidence: list[Path]
+) -> None:
+    copy = tmp_path / "copy"
+    assert cli("replicate", "--locker", vault, copy).code == 0
+    target = files_under(vault / "objects")[0]
+    flip_byte(target, offset=300)
+    flip_byte(copy / target.relative_to(vault), offset=400)  # the copy's is damaged too
+    damaged = target.read_bytes()
+    partial = cli("repair", "--locker", vault, "--from", copy)
+    assert partial.code == 1 and f"damaged in {copy} too" in partial.out, partial.out
+    assert target.read_bytes() == damaged  # nothing put in its place
+    # Another vault's copy (its own key and locker id) is refused in one line.
+    other = tmp_path / "other"
+    make_vault(other, cli, evidence[:1], analyse=False)
+    assert cli("replicate", "--locker", other, tmp_path / "other-copy").code == 0
+    refused = cli("repair", "--locker", vault, "--from", tmp_path / "other-copy")
+    assert refused.code == 1 and len(refused.err.strip().splitlines()) == 1, refused.err
+    assert "a copy of another vault" in refused.err, refused.err
+    assert target.read_bytes() == damaged

@@ -19,10 +19,10 @@ from docket.copies import snapshot
 from docket.copies.replicate import whole_lines
 from docket.custody import ledger, log, witness
 from docket.custody.ledger import StoredCheckpoint
-from docket.errors import DocketError
+from docket.errors import CopyError, DocketError
 from docket.locker import Locker, is_vault, read_config
 from docket.store import BlobStore
-from docket.vault import unlocking
+from docket.vault import slots, unlocking
 from docket.vault.keys import VaultKey
 
 
@@ -46,8 +46,8 @@ def open_copy(path: Path, key: VaultKey | None = None) -> Locker:
     """A copy opened read-only. A copy made by `replicate` holds an SQLite catalogue
     (snapshot.py), so DOCKET_DATABASE_URL, which names the live locker's server catalogue,
     never applies to it; any other locker taken as a copy opens as it always does. A vault's
-    copy opens with `key`, else with the key its own slots give (docket.vault.unlocking);
-    `key` is not used on a plain copy."""
+    copy opens with `key` (refused unless its slots hold it), else with the key its own slots
+    give (docket.vault.unlocking); `key` is not used on a plain copy."""
     config = read_config(path)
     database = str(config.get("database", ""))
     own = database if database.startswith("sqlite:///") else None
@@ -55,6 +55,8 @@ def open_copy(path: Path, key: VaultKey | None = None) -> Locker:
         key = None
     elif key is None:
         key = unlocking.obtain_key(path, str(config["locker_id"]))
+    elif not slots.fits(path, str(config["locker_id"]), key):
+        raise CopyError(f"{path}: a copy of another vault (its key slots do not hold this key)")
     return Locker(path, config, writable=False, database_url=own, vault_key=key)
 
 
