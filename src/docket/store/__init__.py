@@ -21,8 +21,8 @@ from docket.errors import DocketError, VaultLockedError
 from docket.store.bucket import S3Bucket
 from docket.store.filesystem import BlobDigest, FilesystemStore, StoredBlob
 from docket.store.s3 import CACHE_LIMIT, S3Store
-from docket.store.vault import VaultStore
-from docket.store.vault_s3 import VaultS3Store
+from docket.store.vault import VaultStore, sealed_files
+from docket.store.vault_s3 import VaultS3Store, sealed_objects
 from docket.vault.keys import VaultKey
 
 MAX_RETENTION_DAYS = 36500  # a hundred years; a longer period is a typo (and overflows dates)
@@ -120,6 +120,15 @@ def open_store(
     return S3Store(root, bucket, found[1], limit)
 
 
+def sealed_without_key(root: Path, config: Mapping[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """A locked vault's blobs, checked without its key: each sealed file (or object, for a
+    bucket) and why it is not a protected sealed blob (None: it may be one)."""
+    found = _s3_settings(root, config)
+    if found is None:
+        return sealed_files(root)
+    return sealed_objects(root, S3Bucket.open(found[0]))
+
+
 def _vault_key(root: Path, config: Mapping[str, Any], key: VaultKey | None) -> VaultKey | None:
     """The key of a vault locker's store (None: not a vault); a vault without it is locked."""
     entry = config.get("vault")
@@ -171,5 +180,6 @@ __all__ = [
     "VaultStore",
     "create",
     "open_store",
+    "sealed_without_key",
     "settings",
 ]

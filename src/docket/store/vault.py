@@ -209,3 +209,18 @@ class VaultStore:
     def abort_unfinished(self) -> int:
         """A folder has no uploads in flight: a partial write is a file in tmp/ (`clean_tmp`)."""
         return 0
+
+
+def sealed_files(root: Path) -> Iterator[tuple[str, str | None]]:
+    """Without the key (a locked vault): each file under the locker `root`'s objects/ and
+    why it cannot be a protected sealed blob: writable, not a plain file, or of a size no
+    sealed blob has (None: it may be one; its header and content need the key)."""
+    for file in sorted((root / "objects").glob("*/*")):
+        info = file.lstat()
+        subject = f"blob file {file.relative_to(root)}"
+        if info.st_mode & 0o222 or not stat.S_ISREG(info.st_mode):
+            yield subject, f"is writable or not a plain file (mode {info.st_mode:o})"
+        elif plain_size(info.st_size) is None:
+            yield subject, f"cut short or lengthened ({info.st_size} bytes)"
+        else:
+            yield subject, None

@@ -331,3 +331,17 @@ class VaultS3Store:
     def abort_unfinished(self) -> int:
         """Abort the bucket's multipart uploads left by writers that died."""
         return self.bucket.abort_unfinished()
+
+
+def sealed_objects(root: Path, bucket: S3Bucket) -> Iterator[tuple[str, str | None]]:
+    """Without the key (a locked vault): each sealed object in the bucket, by its keyed
+    name, and what someone did to it (overwritten, deleted, not locked in compliance mode,
+    its copy in cache/ writable, as s3.py's `protection` says) or a size no sealed blob has
+    (None: it may be a blob; its header and content need the key)."""
+    sealed = S3Store(root, bucket, retention_days=1)  # read only: the retention is never used
+    sizes = sealed.sizes()
+    for keyed, problem in sealed.protection():
+        size = sizes.get(keyed)
+        if problem is None and (size is None or plain_size(size) is None):
+            problem = f"cut short or lengthened ({size} bytes)"
+        yield f"blob object {object_key(keyed)}", problem
