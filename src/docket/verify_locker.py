@@ -27,8 +27,7 @@ from docket.custody.keys import load
 from docket.custody.ledger import StoredCheckpoint
 from docket.errors import DocketError, ObjectStoreError
 from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
-from docket.store import BlobStore
-from docket.store.sealed_stream import plain_size
+from docket.store import BlobStore, sealed_without_key
 
 
 @dataclass
@@ -203,17 +202,17 @@ def signed_checkpoints(locker: Locker) -> Outcome:
 
 
 def sealed_files(locker: Locker) -> Outcome:
-    """Without the key (a locked vault): every file under objects/ is a read-only plain file
-    whose size a sealed blob can have; its header and content need the key."""
+    """Without the key (a locked vault): every sealed file under objects/, or object in the
+    bucket, is protected (read-only, or locked) and of a size a sealed blob can have; its
+    header and content need the key (docket.store.sealed_without_key)."""
     outcome = Outcome(True, "")
     count = 0
-    for file in sorted((locker.path / "objects").glob("*/*")):
-        count += 1
-        info = file.lstat()
-        subject = f"blob file {file.relative_to(locker.path)}"
-        if info.st_mode & 0o222 or not stat.S_ISREG(info.st_mode):
-            outcome.failed(subject, f"is writable or not a plain file (mode {info.st_mode:o})")
-        elif plain_size(info.st_size) is None:
-            outcome.failed(subject, f"cut short or lengthened ({info.st_size} bytes)")
+    try:
+        for subject, problem in sealed_without_key(locker.path, locker.config):
+            count += 1
+            if problem is not None:
+                outcome.failed(subject, problem)
+    except ObjectStoreError as exc:
+        outcome.failed("store", f"could not be checked: {exc}")
     outcome.detail = f"{count} encrypted blob files (headers and contents need the key)"
     return outcome
