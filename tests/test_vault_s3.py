@@ -335,3 +335,24 @@ def test_a_sealed_blob_too_big_for_one_put_goes_up_in_parts_and_reads_back(
         assert [p for _name, p in locker.store.protection()] == [None]
     [only] = _objects(endpoint, url)
     assert only["Size"] > len(data)  # the sealed file, not the plaintext
+
+
+def test_a_locked_vault_in_a_bucket_checks_its_objects_without_the_key(
+    cli: Any,
+    endpoint: s3_server.Endpoint,
+    tmp_path: Path,
+    passphrase_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path, url = _vault(cli, endpoint, tmp_path)
+    sha256, _source = _one_item(cli, path, tmp_path)
+    key = _sealed_key(path, sha256)
+    monkeypatch.delenv("DOCKET_PASSPHRASE_FILE")
+    locked = cli("verify", "--locker", path)
+    assert locked.code == 0, locked.out
+    assert "1 encrypted blob files" in locked.out
+    location = Location.parse(url)
+    endpoint.client().put_object(Bucket=location.bucket, Key=location.prefix + key, Body=b"x")
+    touched = cli("verify", "--locker", path)
+    assert touched.code == 1
+    assert f"blob object {key}: overwritten in the bucket" in touched.out
