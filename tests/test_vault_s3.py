@@ -24,7 +24,8 @@ from kills import ingest_killed
 from sqlalchemy import text
 from vault_scan import MARKERS, NOTE, SOURCE, Secrets, findings, marked_evidence, originals
 
-from docket.errors import VaultDamagedError
+from docket import gc
+from docket.errors import BlobLockedError, VaultDamagedError
 from docket.locker import Locker
 from docket.store import VaultS3Store
 from docket.store.bucket import Location, S3Bucket
@@ -356,3 +357,26 @@ def test_a_locked_vault_in_a_bucket_checks_its_objects_without_the_key(
     touched = cli("verify", "--locker", path)
     assert touched.code == 1
     assert f"blob object {key}: overwritten in the bucket" in touched.out
+
+
+def test_gc_lists_a_stray_by_its_sha256_and_refuses_to_delete_it_while_locked(
+    cli: Any,
+    endpoint: s3_server.Endpoint,
+    tmp_path: Path,
+    passphrase_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path, url = _vault(cli, endpoint, tmp_path)
+    _one_item(cli, path, tmp_path)
+    with Locker.open(path) as locker:
+        stray = locker.store.put(io.BytesIO(b"sealed by an ingest that was killed")).digest
+    key = _sealed_key(path, stray.sha256)
+    monkeypatch.setattr(gc, "MIN_AGE", -3600.0)  # the bucket's clock cannot be set back
+    listed = cli("gc", "--locker", path)
+    assert listed.code == 0 and stray.sha256 in listed.out
+    refused = cli("gc", "--locker", path, "--delete")
+    assert refused.code != 0
+    assert f"blob {stray.sha256[:16]} is locked in the bucket" in refused.err
+    assert S3Bucket.open(url).exists(key)
+    with Locker.open(path) as locker, pytest.raises(BlobLockedError, match="Object Lock"):
+        locker.store.remove_stray(stray.sha256)
