@@ -214,7 +214,7 @@ def test_init_vault_with_a_server_database_is_refused(
     monkeypatch.setenv("DOCKET_DATABASE_URL", "postgresql://docket@db.invalid/docket")
     refused = cli("init", "--vault", tmp_path / "v")
     assert refused.code == 1
-    assert "a vault with a server database or a bucket store is not supported" in refused.err
+    assert "a vault with a server database is not supported" in refused.err
     assert not (tmp_path / "v").exists()
 
 
