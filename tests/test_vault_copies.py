@@ -371,3 +371,24 @@ def test_repair_takes_nothing_damaged_nor_anything_from_another_vault(
     assert refused.code == 1 and len(refused.err.strip().splitlines()) == 1, refused.err
     assert "a copy of another vault" in refused.err, refused.err
     assert target.read_bytes() == damaged
+
+
+def test_a_vault_whose_blobs_are_in_a_bucket_is_copied_to_a_folder(
+    tmp_path: Path, cli: Any, passphrase_file: Path, moto_endpoint: s3_server.Endpoint
+) -> None:
+    """Its sealed objects, fetched as stored, become the copy's sealed files: the copy is a
+    vault in a folder, which opens and verifies."""
+    path, copy = tmp_path / "vault", tmp_path / "copy"
+    url = moto_endpoint.locked_url()
+    made = cli("init", "--vault", "--store", url, "--retention-days", "1", path)
+    assert made.code == 0, made.err
+    assert (
+        cli("ingest", "--locker", path, photo(tmp_path / "in", "marigold_gate.jpg", 44)).code == 0
+    )
+    done = cli("replicate", "--locker", path, copy)
+    assert done.code == 0, done.err
+    assert "store" not in json.loads((copy / "docket.json").read_text())
+    verified(cli, copy)
+    with Locker.open(copy, writable=False) as opened, Locker.open(path, writable=False) as source:
+        assert set(opened.store.digests()) == set(source.store.digests())
+    assert b"marigold_gate" not in b"".join(f.read_bytes() for f in files_under(copy))

@@ -120,22 +120,29 @@ def copy_locker(
 
 class _Blobs:
     """The source's blobs as a copy files them: by SHA-256, read and proven as plain blobs;
-    a vault's by keyed name, read and proven as sealed files (sealed.py)."""
+    a vault's by keyed name, its sealed files read as stored (store.path: the file in
+    objects/, or the object fetched into cache/ for a bucket) and proven with the key."""
 
     def __init__(self, source: Locker) -> None:
         self.opener: transfer.Opener = source.store.open
         self.check: transfer.Check | None = None
         self._sealed: SealedBlobs | None = None
+        self._plain: dict[str, str] = {}  # a vault's keyed names: their SHA-256
         if source.vault_key is None:
             self.present = set(source.store.digests())
         else:
             self._sealed = SealedBlobs(source.vault_key)
-            objects = source.store.root / "objects"
-            self.present = transfer.blob_names(objects)  # keyed names, listed, not read
-            self.opener, self.check = self._sealed.opener(objects), self._sealed.prove
+            self.present = {self.filed(sha256) for sha256 in source.store.digests()}
+            store = source.store
+            self.opener = lambda keyed: store.path(self._plain[keyed]).open("rb")
+            self.check = self._sealed.prove
 
     def filed(self, sha256: str) -> str:
-        return sha256 if self._sealed is None else self._sealed.keyed(sha256)
+        if self._sealed is None:
+            return sha256
+        keyed = self._sealed.keyed(sha256)
+        self._plain[keyed] = sha256
+        return keyed
 
 
 def replicate(locker: Locker, dest: Destination, actor: str, *, private_key: bool) -> Copied:

@@ -15,11 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from contextlib import AbstractContextManager
 from io import BufferedReader
-from pathlib import Path
 
-from docket.copies import transfer
 from docket.errors import CopyError, VaultDamagedError
 from docket.store.sealed_stream import HEADER_BYTES, SEGMENT, SealedReader, read_header
 from docket.vault.keys import BLOB, NAME, VaultKey
@@ -36,14 +33,6 @@ class SealedBlobs:
     def keyed(self, sha256: str) -> str:
         """The keyed name a blob of this SHA-256 is filed under (store/vault.py)."""
         return hmac.new(self._name_key, bytes.fromhex(sha256), "sha256").hexdigest()
-
-    def opener(self, objects: Path) -> transfer.Opener:
-        """Reads the sealed file filed under a keyed name in `objects`, as it is."""
-
-        def open_sealed(keyed: str) -> AbstractContextManager[transfer.Readable]:
-            return transfer.blob_path(objects, keyed).open("rb")
-
-        return open_sealed
 
     def prove(self, keyed: str, part: str) -> None:
         """Refuse (CopyError) the written file `part` unless it is this vault's blob filed
