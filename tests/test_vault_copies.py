@@ -89,7 +89,11 @@ def held(path: Path) -> dict[str, bytes]:
 
 
 def test_a_vault_copy_is_the_same_vault_and_gives_nothing_away(
-    tmp_path: Path, cli: Any, passphrase_file: Path, evidence: list[Path]
+    tmp_path: Path,
+    cli: Any,
+    passphrase_file: Path,
+    evidence: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     source = tmp_path / "vault"
     recovery = make_vault(source, cli, evidence, analyse=True)
@@ -120,6 +124,10 @@ def test_a_vault_copy_is_the_same_vault_and_gives_nothing_away(
     again = cli("replicate", "--locker", source, copy)
     assert again.code == 0, again.err
     assert " 0 blob(s) copied (0 bytes)" in again.out, again.out
+    # Locked (no key at all), the copy is verified as far as the public key goes.
+    monkeypatch.delenv("DOCKET_PASSPHRASE_FILE")
+    locked = cli("verify", "--locker", copy)
+    assert locked.code == 0 and "not checked  blobs: the vault is locked" in locked.out
 
 
 def test_a_damaged_blob_and_a_lost_catalogue_are_repaired_from_the_copy(
