@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert
@@ -66,13 +67,20 @@ class Analyser:
         return self._pool.submit(self._run_all, item, media_type, list(steps))
 
     def _run_all(self, item: str, media_type: str, steps: list[Step]) -> list[StepRun]:
-        return [self._run(item, media_type, step) for step in steps]
+        """One file of the original for all the item's steps: a vault decrypts it once, and
+        the picture worker, which keeps the last picture it decoded by path, decodes it once."""
+        try:
+            with self.store.plain_file(item) as original:
+                return [self._run(item, original, media_type, step) for step in steps]
+        except (DiskFullError, ObjectStoreError):
+            raise
+        except DocketError as exc:  # the original cannot be read (a vault blob that is damaged)
+            return [StepRun(item, step, None, (), str(exc)) for step in steps]
 
-    def _run(self, item: str, media_type: str, step: Step) -> StepRun:
+    def _run(self, item: str, original: Path, media_type: str, step: Step) -> StepRun:
         with self.store.scratch(step.name) as folder:
             try:
-                with self.store.plain_file(item) as original:
-                    output = step.run(original, media_type, folder, self._tools())
+                output = step.run(original, media_type, folder, self._tools())
                 stored = []
                 for derivative in output.derivatives:
                     with derivative.path.open("rb") as stream:
