@@ -103,6 +103,10 @@ def test_a_locked_vault_verifies_what_needs_no_key(
     assert "checkpoints signed by keys/signing.pub" in locked.out
     for name in ("catalogue", "custody log", "blobs", "blob hashes"):
         assert f"not checked  {name}: the vault is locked" in locked.out
+    assert "verified what needs no key: no problems" in locked.out  # never a plain "verified"
+    assert "verified: no problems" not in locked.out
+    as_json = json.loads(cli("verify", "--json", "--locker", vault).out)
+    assert as_json["ok"] is True and as_json["complete"] is False
     # A checkpoint line changed on the disk is found without the key.
     log = vault / "checkpoints.log"
     lines = log.read_text().splitlines()

@@ -642,6 +642,7 @@ def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None
     try:
         with Locker.open(locker_path or default_path(), writable=False) as locker:  # no writes
             report = verify(locker, quick=quick)
+            partial = locker.locked  # a locked vault: only what needs no key was checked
     except DocketError as exc:  # cannot open it: still one JSON answer for a monitor
         if not as_json:
             raise
@@ -651,6 +652,7 @@ def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None
         print_json(
             {
                 "ok": report.ok,
+                "complete": not partial,
                 "checks": [
                     {"name": c.name, "passed": c.passed, "detail": c.detail} for c in report.checks
                 ],
@@ -665,11 +667,12 @@ def verify_command(quick: bool, as_json: bool, locker_path: Path | None) -> None
             click.echo(f"PROBLEM      {problem}")
         for note in report.notes:
             click.echo(f"note         {note}")
-        click.echo(
-            "verified: no problems"
-            if report.ok
-            else f"NOT verified: {len(report.problems)} problem(s)"
-        )
+        if not report.ok:
+            click.echo(f"NOT verified: {len(report.problems)} problem(s)")
+        elif partial:
+            click.echo("verified what needs no key: no problems; unlock the vault to verify all")
+        else:
+            click.echo("verified: no problems")
     if not report.ok:
         sys.exit(1)
 
