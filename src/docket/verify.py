@@ -548,6 +548,8 @@ def _verify_catalogue(locker: Locker, quick: bool, report: VerifyReport) -> None
         verifier.run_check("catalogue rows", verifier.catalogue_rows)
         verifier.run_check("derivatives and hashes", verifier.derived_rows)
         verifier.run_check("blobs", lambda: verifier.blobs(rehash=not quick))
+        if locker.is_vault:
+            _outside_check(report, "key slots", verify_locker.key_slots(locker, conn))
         if quick:
             report.checks.append(Check("blob hashes", None, "skipped (--quick)"))
 
@@ -558,6 +560,7 @@ def _verify_locked(locker: Locker, report: VerifyReport) -> None:
     _outside_check(report, "checkpoints file", verify_locker.signed_checkpoints(locker))
     _outside_check(report, "keys", verify_locker.keys(locker))
     _outside_check(report, "blob permissions", verify_locker.sealed_files(locker))
+    _outside_check(report, "key slots", verify_locker.key_slots(locker, None))
     why = "the vault is locked"
     for name in ("catalogue", "custody log", "blobs", "blob hashes"):
         report.checks.append(Check(name, None, why))

@@ -15,8 +15,10 @@ the problems found with their subject, and notes that are not problems.
 
 from __future__ import annotations
 
+import json
 import stat
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -158,6 +160,71 @@ def keys(locker: Locker) -> Outcome:
                 outcome.failed(str(PUBLIC_KEY), f"is not the public half of {PRIVATE_KEY}")
     outcome.detail = f"{PRIVATE_KEY} mode {stat.S_IMODE(mode):04o}"
     return outcome
+
+
+def key_slots(locker: Locker, conn: Connection | None) -> Outcome:
+    """A vault's keys/vault.json: whole, with an intact slot, its key check fitting the key
+    (docket.vault.slots.problems); and, with the catalogue, every slot's arrival and departure
+    in the custody log. A slot change and its event are two writes: a change killed between
+    them leaves a slot no event explains, which is named (as a note: a person must decide
+    whether someone here added it) rather than silently accepted."""
+    from docket.vault import slot_events, slot_file, slots
+
+    outcome = Outcome(True, "")
+    for problem in slots.problems(locker.path, locker.locker_id, locker.vault_key):
+        outcome.failed(str(slot_file.NAME), problem)
+    if not outcome.passed or conn is None:
+        outcome.detail = "checked" if outcome.passed else "damaged"
+        return outcome
+    held = slots.list_slots(locker.path, locker.locker_id)
+    made = _vault_made(conn)
+    logged: set[int] = set()
+    gone: set[int] = set()
+    for action, details in _slot_events(conn, slot_events):
+        slot = details.get("slot")
+        if action == slot_events.REMOVED and isinstance(slot, int):
+            gone.add(slot)
+        elif isinstance(slot, int):
+            logged.add(slot)
+            if action == slot_events.CHANGED and isinstance(details.get("replaced"), int):
+                gone.add(int(details["replaced"]))
+    for slot in held:
+        if slot.damage is None and slot.id not in logged and (made is None or slot.created > made):
+            outcome.notes.append(
+                f"{slot_file.NAME}: slot {slot.id} ({slot.kind}) has no custody event: a "
+                "slot change was interrupted, or made outside docket; see `docket vault slots` "
+                "and remove it if no one here added it"
+            )
+    present = {slot.id for slot in held}
+    for slot_id in sorted(logged - gone - present):
+        outcome.notes.append(
+            f"{slot_file.NAME}: slot {slot_id} is logged as added but is not in the file, "
+            "and no removal is logged (a removal was interrupted, or made outside docket)"
+        )
+    outcome.detail = f"{len(held)} slot(s), each accounted for in the custody log"
+    if outcome.notes:
+        outcome.detail = f"{len(held)} slot(s); see the notes"
+    return outcome
+
+
+def _vault_made(conn: Connection) -> str | None:
+    """When the vault was made (its locker's creation, or its conversion): slots made then
+    have no event of their own."""
+    found = conn.execute(
+        text(
+            "SELECT time FROM events WHERE action IN ('vault.converted', 'locker.created') "
+            "ORDER BY seq DESC LIMIT 1"
+        )
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def _slot_events(conn: Connection, slot_events: Any) -> list[tuple[str, dict[str, Any]]]:
+    rows = conn.execute(
+        text("SELECT action, details FROM events WHERE action IN (:a, :r, :c) ORDER BY seq"),
+        {"a": slot_events.ADDED, "r": slot_events.REMOVED, "c": slot_events.CHANGED},
+    ).all()
+    return [(str(action), json.loads(details)) for action, details in rows]
 
 
 def blob_permissions(store: BlobStore) -> Outcome:
