@@ -5,6 +5,7 @@ folder (partial writes in tmp/ are ciphertext too)."""
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from docket.locker import Locker
 from docket.store.filesystem import hash_stream
 from docket.verify import verify
 
-RUNS = 20
+# 20 by hand (DOCKET_VAULT_KILL_RUNS=20: all held); 5 in the suite, each run is ~20 s here.
+RUNS = int(os.environ.get("DOCKET_VAULT_KILL_RUNS", "5"))
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def test_kill_9_during_ingest_into_a_vault(tmp_path: Path, passphrase: Path, cli
                     assert hash_stream(stream).sha256 == sha256, f"run {run}: {name} damaged"
         assert findings(path, Secrets.of(["marker_photo"], every)) == [], run
     assert killed >= RUNS // 2, f"only {killed} of {RUNS} runs were killed mid-way"
-    assert len(acknowledged) > 40
+    assert len(acknowledged) > 2 * RUNS  # some of each run was acknowledged before its kill
 
 
 def test_a_full_disk_during_ingest_into_a_vault(
