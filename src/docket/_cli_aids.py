@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from docket._cli_common import locker_option, open_locker, print_json
+from docket._cli_shadow import shadow_places_command
 from docket.catalogue import queries
 from docket.locker import default_actor
 
@@ -59,4 +60,4 @@ def aids_command(item_id: str, as_json: bool, no_run: bool, locker_path: Path | 
         click.echo(f"\nerror-level picture: {picture}")
 
 
-COMMANDS: list[click.Command] = [aids_command]
+COMMANDS: list[click.Command] = [aids_command, shadow_places_command]

