@@ -548,6 +548,7 @@ def _verify_catalogue(locker: Locker, quick: bool, report: VerifyReport) -> None
         verifier.run_check("catalogue rows", verifier.catalogue_rows)
         verifier.run_check("derivatives and hashes", verifier.derived_rows)
         verifier.run_check("blobs", lambda: verifier.blobs(rehash=not quick))
+        _outside_check(report, "WACZ signatures", verify_locker.wacz_signatures(locker, conn))
         if locker.is_vault:
             _outside_check(report, "key slots", verify_locker.key_slots(locker, conn))
         if quick:

@@ -5,7 +5,9 @@
 - checkpoints file: the catalogue's log still holds the newest checkpoint the locker ever
   signed (checkpoints.log, see custody/witness.py), so a catalogue that lost its tail is found.
 - keys: the private key is readable by its owner only, and matches keys/signing.pub.
-- blob permissions: blobs are read-only, as the store made them.
+- blob permissions: blobs are read-only, as the store made them (a vault converted from a
+  bucket locker: the plain objects its bucket still holds under lock are named in a note).
+- WACZ signatures: each capture's WACZ is signed by the WACZ key its custody event names.
 - for a locked vault (no key): the signatures of checkpoints.log, and each encrypted blob's
   file read-only and of a size a sealed blob can have.
 
@@ -20,16 +22,19 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
+from docket.capture import wacz_signing
+from docket.catalogue import schema
 from docket.custody import merkle, witness
 from docket.custody.checkpoint import public_key_of
+from docket.custody.events import event_from_row
 from docket.custody.keys import load
 from docket.custody.ledger import StoredCheckpoint
 from docket.errors import DocketError, ObjectStoreError
 from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
-from docket.store import BlobStore, sealed_without_key
+from docket.store import BlobStore, VaultS3Store, sealed_without_key
 
 
 @dataclass
@@ -236,6 +241,13 @@ def blob_permissions(store: BlobStore) -> Outcome:
             count += 1
             if problem is not None:
                 outcome.failed(f"blob {name[:16]}", problem)
+        if isinstance(store, VaultS3Store) and (left := store.plain_left()):
+            until = max(left.values())
+            outcome.notes.append(
+                f"{len(left)} plain objects left under retention in the bucket by the "
+                f"conversion to a vault (S3 Object Lock keeps them until {until:%Y-%m-%d %H:%M} "
+                "UTC at the latest); `docket vault convert` run after then removes them"
+            )
     except ObjectStoreError as exc:
         outcome.failed("store", f"could not be checked: {exc}")
     outcome.detail = f"{count} blobs {store.protected_as}" if outcome.passed else f"{count} blobs"
@@ -282,4 +294,42 @@ def sealed_files(locker: Locker) -> Outcome:
     except ObjectStoreError as exc:
         outcome.failed("store", f"could not be checked: {exc}")
     outcome.detail = f"{count} encrypted blob files (headers and contents need the key)"
+    return outcome
+
+
+def wacz_signatures(locker: Locker, conn: Connection) -> Outcome:
+    """Every capture's WACZ is signed (capture/wacz_signing.py) by the key its `capture.made`
+    event names, which is the one keys/wacz-signing.pub publishes (when the folder has it: a
+    copy may not); a WACZ made before WACZ signing (its event names no key) is counted in a
+    note."""
+    outcome = Outcome(True, "")
+    published = wacz_signing.published_key(locker.path)
+    query = select(schema.events).where(schema.events.c.action == "capture.made")
+    signed = unsigned = 0
+    for row in conn.execute(query.order_by(schema.events.c.seq)).mappings():
+        details = event_from_row(row).details
+        key = details.get("wacz_public_key")
+        parts = [p for p in details.get("parts", []) if p.get("kind") == "wacz"]
+        if key is None or not parts:
+            unsigned += 1
+            continue
+        sha256 = str(parts[0]["sha256"])
+        label = f"WACZ {sha256[:16]} (event {row['seq']})"
+        if published is not None and key != published:
+            outcome.failed(str(wacz_signing.PUBLIC_FILE), f"{label}: its key is not this file's")
+        try:
+            with locker.store.plain_file(sha256) as path:
+                wacz_signing.check(path, label, key)
+        except (DocketError, OSError) as exc:
+            outcome.failed(label, str(exc).removeprefix(f"{label}: "))
+            continue
+        signed += 1
+    outcome.detail = f"{signed} WACZ signatures checked"
+    if unsigned:
+        outcome.notes.append(f"{unsigned} WACZ made before WACZ signing carry no signature")
+    if signed and published is None:
+        outcome.notes.append(
+            f"no {wacz_signing.PUBLIC_FILE} here (a copy?): WACZ signatures were checked "
+            "against the keys the custody log names"
+        )
     return outcome

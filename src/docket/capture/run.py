@@ -2,18 +2,18 @@
 
 The stages run top to bottom: guard the URL; load the page in the browser, writing every
 exchange to the WARC as it is handed over; add the screenshot, the print and the text; package
-the WACZ; download the page's video; store every part (WACZ, screenshot PNG, PDF print, each
-image and video) in the store, each made durable before anything is recorded; then, in ONE
-transaction, one acquisition per part (method `capture`, the URL asked as its original path,
-the page's or the media's own URL as its URL of origin, the capture time as when it was
-collected, tied together by the WACZ's SHA-256 as their container and the part's URL or name
-inside it) and one `capture.made` event
-with the URL asked, the final URL, the HTTP status, the time, the browser and tool versions
-and the user agent; then the parts are analysed like any ingested file and a checkpoint is
-signed. A capture killed before that transaction commits records nothing (its blobs are
-unreferenced and its scratch folder is removed by the next open); after it, all of it stands.
-Parts are recorded through `record_arrival`, as `docket ingest` records files: the same bytes
-twice are one item with two acquisitions.
+the WACZ, signed by the locker's WACZ key (capture/wacz_signing.py); download the page's
+video; store every part (WACZ, screenshot PNG, PDF print, each image and video) in the store,
+each made durable before anything is recorded; then, in ONE transaction, one acquisition per
+part (method `capture`, the URL asked as its original path, the page's or the media's own URL
+as its URL of origin, the capture time as when it was collected, tied together by the WACZ's
+SHA-256 as their container and the part's URL or name inside it) and one `capture.made` event
+with the URL asked, the final URL, the HTTP status, the time, the browser and tool versions,
+the user agent and the WACZ key's `publicKey`; then the parts are analysed like any ingested
+file and a checkpoint is signed. A capture killed before that transaction commits records
+nothing (its blobs are unreferenced and its scratch folder is removed by the next open);
+after it, all of it stands. Parts are recorded through `record_arrival`, as `docket ingest`
+records files: the same bytes twice are one item with two acquisitions.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from docket import __version__, clock, mediatype
 from docket.analyse.batch import analyse
-from docket.capture import media, wacz
+from docket.capture import media, wacz, wacz_signing
 from docket.capture.browser import Exchange, Settings, load
 from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.limits import MAX_BYTES, TIMEOUT
@@ -141,6 +141,7 @@ def capture(
     if options.proxy is not None:
         proxy_for_browser(options.proxy)  # refused before anything is loaded
     kept = None if options.profile is None else profile_folder(locker.path, options.profile)
+    wacz_key = wacz_signing.locker_key(locker.path, locker.vault_key)
     settings = Settings(options.timeout, options.max_bytes, options.proxy, kept)
     tools = _tools()
     software = ", ".join(f"{name} {number}" for name, number in tools.items())
@@ -167,6 +168,7 @@ def capture(
                 "tools": tools,
                 "proxy": options.proxy is not None,
                 "profile": options.profile,
+                "wacz_public_key": wacz_key.public,
                 "title": loaded.title,
             }
             page = loaded.final_url
@@ -177,7 +179,7 @@ def capture(
             about = facts | {"links": loaded.links, "notes": loaded.notes}
             warc.metadata(f"urn:capture:{url}", about, warc_date(started))
         package = wacz.package(
-            warc.path, work / "capture.wacz", page, loaded.title, loaded.text, started
+            warc.path, work / "capture.wacz", page, loaded.title, loaded.text, started, wacz_key
         )
         staged.files.append(("wacz", "capture.wacz", package))
         (work / "screenshot.png").write_bytes(loaded.screenshot)

@@ -2,9 +2,11 @@
 
 The package holds archive/capture.warc.gz, the CDXJ index of its records (indexes/index.cdx.gz
 with its index.idx), pages/pages.jsonl (the page asked, its title and text), datapackage.json
-with the SHA-256 of every file, and datapackage-digest.json with the hash of that. It is not
-signed the WACZ way (that needs a signing server); the locker's signed checkpoint covers the
-package's SHA-256 instead, once it is stored.
+with the SHA-256 of every file, and datapackage-digest.json with the hash of that, signed by
+the locker's WACZ key as the WACZ signing spec's anonymous mode describes (capture/
+wacz_signing.py). The `wacz` package asks a signing server for a signature; ours is made here,
+so the digest file it writes is replaced by the signed one, every other member copied as it
+was. The locker's signed checkpoint covers the package's SHA-256 too, once it is stored.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import uuid
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from wacz.main import main as wacz_main
 
+from docket import __version__
 from docket.capture.browser import CaptureError
+from docket.capture.wacz_signing import DIGEST_NAME, PACKAGE_NAME, WaczKey, signed_digest
 
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}
 
@@ -31,8 +37,33 @@ def _quiet() -> contextlib.ExitStack:
     return stack
 
 
-def package(warc: Path, target: Path, url: str, title: str, text: str, captured_at: float) -> Path:
-    """Write `target` (a .wacz) from one WARC and its page; raise CaptureError if it fails."""
+def _sign(target: Path, key: WaczKey) -> None:
+    """Replace `target`'s datapackage-digest.json with one signed by `key`."""
+    signed = target.with_name(target.name + ".signed")
+    with zipfile.ZipFile(target) as source, zipfile.ZipFile(signed, "w") as out:
+        package = source.read(PACKAGE_NAME)
+        created = json.loads(package)["created"]
+        digest = signed_digest(package, created, f"Docket {__version__}", key)
+        for info in source.infolist():
+            if info.filename == DIGEST_NAME:
+                out.writestr(info, json.dumps(digest, indent=2))
+                continue
+            with source.open(info) as src, out.open(info, "w", force_zip64=True) as dst:
+                shutil.copyfileobj(src, dst, 2**20)
+    signed.replace(target)
+
+
+def package(
+    warc: Path,
+    target: Path,
+    url: str,
+    title: str,
+    text: str,
+    captured_at: float,
+    key: WaczKey,
+) -> Path:
+    """Write `target` (a .wacz) from one WARC and its page, signed by `key`; raise
+    CaptureError if it fails."""
     pages = warc.parent / "pages.jsonl"
     page = {
         "id": uuid.uuid4().hex,
@@ -51,4 +82,8 @@ def package(warc: Path, target: Path, url: str, title: str, text: str, captured_
         code = wacz_main(args)
     if code != 0 or not target.exists():
         raise CaptureError(f"{target.name}: the WACZ package could not be written")
+    try:
+        _sign(target, key)
+    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise CaptureError(f"{target.name}: the WACZ package could not be signed ({exc})") from exc
     return target
