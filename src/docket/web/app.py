@@ -26,6 +26,7 @@ from docket.web import (
     audit_routes,
     capture_routes,
     case_routes,
+    ela_routes,
     incident_routes,
     item_routes,
     replay_routes,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(replay_routes.router)
     app.include_router(shadow_routes.router)
+    app.include_router(ela_routes.router)
     app.include_router(assets.router)
 
     @app.exception_handler(DocketError)
