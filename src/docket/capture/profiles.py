@@ -6,6 +6,11 @@ one capture to the next, so a site signed in to once stays signed in. A profile 
 a name under the locker's own profiles/ folder, never a path, so no capture can be pointed at
 the investigator's everyday browser profile; the folder and each profile are made and kept
 readable by their owner only, and a profile that is a symbolic link is refused.
+
+The web app's capture form offers the profiles kept here (`kept`), to the same people who may
+capture into the case, and takes only one of them (`existing`): it never makes a profile, so a
+name typed into a request cannot create a folder. The profile chosen is named in the capture's
+custody event, with the person who chose it, as the CLI's is.
 """
 
 from __future__ import annotations
@@ -45,3 +50,27 @@ def profile_folder(locker_path: Path, name: str) -> Path:
     folder = locker_path / FOLDER / name
     _private_folder(folder)
     return folder
+
+
+def kept(locker_path: Path) -> list[str]:
+    """The names of the profiles kept in the locker, sorted: plain-named folders under
+    profiles/, never a symbolic link."""
+    folder = locker_path / FOLDER
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return sorted(
+        path.name
+        for path in folder.iterdir()
+        if _NAME.fullmatch(path.name) and path.is_dir() and not path.is_symlink()
+    )
+
+
+def existing(locker_path: Path, name: str) -> str:
+    """`name` when it is a profile already kept in the locker; else ProfileError. The web app
+    chooses among these only: a form never makes a profile nor names a folder."""
+    if name not in kept(locker_path):
+        raise ProfileError(
+            f"{name[:80]!r}: no such browser profile in the locker (profiles are made with "
+            "`docket capture --profile NAME`)"
+        )
+    return name

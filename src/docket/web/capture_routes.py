@@ -5,6 +5,10 @@ The server never captures its own network: `file:`, `data:` and loopback, privat
 link-local addresses are refused, and nothing sent from a browser lifts that, so the web app
 cannot be made a scanner of the network it runs in. A server whose captures must leave
 through a proxy (Tor, say) names it in DOCKET_CAPTURE_PROXY when it starts.
+
+The form offers the browser profiles kept in the locker (capture/profiles.py) to those who may
+capture into the case, and takes only one of those by name; without one, every capture starts
+from a fresh, empty profile. The capture's custody event names the profile chosen.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from docket.accounts import User
+from docket.capture import profiles
 from docket.capture.run import CaptureOptions, capture
+from docket.locker import Locker
 from docket.web.guard import (
     TEMPLATES,
     CaseId,
@@ -36,8 +43,20 @@ router = APIRouter()
 def capture_form(request: Request, case_id: CaseId, who: Person, locker: LockerDep) -> Response:
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
-    context = {"user": who[0], "csrf": who[1], "case_id": case_id, "case": case_name}
+    context = _context(locker, who, case_id, case_name)
     return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": None})
+
+
+def _context(
+    locker: Locker, who: tuple[User, str | None], case_id: int, case_name: str
+) -> dict[str, Any]:
+    return {
+        "user": who[0],
+        "csrf": who[1],
+        "case_id": case_id,
+        "case": case_name,
+        "profiles": profiles.kept(locker.path),
+    }
 
 
 @router.post("/cases/{case_id}/capture")
@@ -48,10 +67,12 @@ def capture_page(
     locker: LockerDep,
     url: Annotated[str, Form(max_length=MAX_URL)],
     note: Annotated[str, Form(max_length=4096)] = "",
+    profile: Annotated[str, Form(max_length=200)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Any:
-    """Capture `url` into the case (a DocketError, such as a refused address, answers 400
-    with its one line)."""
+    """Capture `url` into the case, in the kept browser profile `profile` if one is chosen (a
+    DocketError, such as a refused address or a profile not kept, answers 400 with its one
+    line)."""
     check_csrf(who[1], csrf)
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
@@ -60,9 +81,10 @@ def capture_page(
         case=case_name,
         note=note.strip() or None,
         proxy=os.environ.get(PROXY_VARIABLE) or None,
+        profile=profiles.existing(locker.path, profile) if profile else None,
     )
     done = capture(locker, url.strip(), options)
     if "text/html" in request.headers.get("accept", ""):
-        context = {"user": who[0], "csrf": who[1], "case_id": case_id, "case": case_name}
+        context = _context(locker, who, case_id, case_name)
         return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": done})
     return done.summary()

@@ -1,0 +1,112 @@
+"""The browser profile choice in the web app's capture form: the profiles kept in the locker
+are offered to those who may capture into the case, only those are taken (a form never makes
+a profile nor names a path), the profile's cookies go with the capture, and the custody event
+names the profile and who chose it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import sign_in
+from web_site import Site, make_site, serve, serve_proxy
+
+from docket.capture.profiles import profile_folder
+from docket.custody import log
+from docket.locker import Locker
+from docket.web.capture_routes import PROXY_VARIABLE
+
+COOKIE = "member=velmora-7"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with serve(make_site(tmp_path / "site")) as served:
+        yield served
+
+
+def captures(locker: Locker) -> list[Any]:
+    with locker.engine.connect() as conn:
+        return [e for e in log.events(conn) if e.action == "capture.made"]
+
+
+def offered(page: str) -> list[str]:
+    [select] = re.findall(r'<select name="profile">(.*?)</select>', page, re.S)
+    return re.findall(r'<option value="([^"]*)">', select)
+
+
+def test_the_form_offers_the_kept_profiles_and_nothing_else(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    client, north = world["client"], world["cases"]["North"]
+    sign_in(client, "investigator-1")
+    assert offered(client.get(f"/cases/{north}/capture").text) == [""]  # a fresh one only
+    profile_folder(locker.path, "field")
+    profile_folder(locker.path, "desk")
+    elsewhere = tmp_path / "everyday-browser"
+    elsewhere.mkdir()
+    (locker.path / "profiles" / "linked").symlink_to(elsewhere)
+    (locker.path / "profiles" / "notes.txt").write_text("not a profile")
+    page = client.get(f"/cases/{north}/capture")
+    assert page.status_code == 200
+    assert offered(page.text) == ["", "desk", "field"]
+
+
+def test_a_profile_not_kept_is_refused_and_none_is_made(
+    world: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    client, north = world["client"], world["cases"]["North"]
+    profile_folder(locker.path, "field")
+    elsewhere = tmp_path / "everyday-browser"
+    elsewhere.mkdir()
+    (locker.path / "profiles" / "linked").symlink_to(elsewhere)
+    csrf = sign_in(client, "investigator-1")
+    for name in ("newcomer", "../../home", "/tmp", "linked", "field/..", "x" * 150):
+        answer = client.post(
+            f"/cases/{north}/capture",
+            data={"url": "https://velmora.example/", "csrf": csrf, "profile": name},
+        )
+        assert answer.status_code == 400, name
+        assert "no such browser profile in the locker" in answer.json()["detail"], name
+    assert sorted(p.name for p in (locker.path / "profiles").iterdir()) == ["field", "linked"]
+    assert list(elsewhere.iterdir()) == []
+    assert captures(locker) == []
+    # Those who may not capture into the case are refused before any profile is looked at.
+    csrf = sign_in(client, "viewer-1")
+    answer = client.post(
+        f"/cases/{north}/capture",
+        data={"url": "https://velmora.example/", "csrf": csrf, "profile": "field"},
+    )
+    assert answer.status_code == 403
+
+
+def test_a_capture_from_the_web_uses_the_chosen_profile_and_the_event_names_it(
+    world: dict[str, Any], locker: Locker, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, north = world["client"], world["cases"]["North"]
+    profile_folder(locker.path, "field")
+    csrf = sign_in(client, "investigator-1")
+    with serve_proxy({"velmora.test": "127.0.0.1"}) as proxy:
+        monkeypatch.setenv(PROXY_VARIABLE, proxy.url)
+        base = f"http://velmora.test:{site.port}"
+        for path, profile in (
+            ("/sign-in.html", "field"),
+            ("/members.html", "field"),
+            ("/members.html", ""),
+        ):
+            answer = client.post(
+                f"/cases/{north}/capture",
+                data={"url": base + path, "csrf": csrf, "profile": profile},
+            )
+            assert answer.status_code == 200, answer.text
+    sent = [cookie for asked, cookie in site.cookies if asked == "/members.html"]
+    assert sent == [COOKIE, ""]  # the profile's cookie went with it; a fresh one has none
+    made = captures(locker)
+    assert [(e.details["profile"], e.actor) for e in made] == [
+        ("field", "investigator-1"),
+        ("field", "investigator-1"),
+        (None, "investigator-1"),
+    ]
