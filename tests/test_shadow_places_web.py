@@ -1,0 +1,96 @@
+"""The shadow tool's answer gives the places where the shadow fits at the moment tested: as
+JSON under /api, and on the page as latitude bands, towns and a world map drawn offline."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import sign_in
+from test_aids_shadow import PLACE, marks_for
+
+from docket.aids.sun import position_of_sun
+
+MOMENT = datetime(2024, 3, 1, 9, 15, tzinfo=UTC)
+
+
+def _query(moment: datetime = MOMENT, **extra: str) -> dict[str, str]:
+    sun_azimuth, sun_elevation = position_of_sun(PLACE, moment)
+    base, top, tip = marks_for(sun_elevation, sun_azimuth)
+    return {
+        "base": f"{base[0]:.2f},{base[1]:.2f}",
+        "top": f"{top[0]:.2f},{top[1]:.2f}",
+        "tip": f"{tip[0]:.2f},{tip[1]:.2f}",
+        "up": "0",
+        "lat": str(PLACE.latitude),
+        "lon": str(PLACE.longitude),
+        "date": moment.date().isoformat(),
+        "at": moment.isoformat(),
+        **extra,
+    }
+
+
+def test_the_api_gives_the_band_holding_the_place_the_marks_were_made_for(
+    world: dict[str, Any],
+) -> None:
+    client = world["client"]
+    sign_in(client, "viewer-1")
+    answer = client.get(f"/api/items/{world['north']}/shadow", params=_query())
+    assert answer.status_code == 200, answer.text
+    places = answer.json()["places"]
+    assert places["stated_fits"] is True
+    assert places["utc"] == MOMENT.isoformat()
+    assert places["shadow_azimuth"] is not None and places["cells"] > 0
+    [strip] = [s for s in places["strips"] if s["south"] <= PLACE.latitude < s["north"]]
+    assert any(w <= PLACE.longitude <= e for w, e in strip["longitudes"])
+    assert "not a verdict" in places["uncertainty"]
+    later = client.get(
+        f"/api/items/{world['north']}/shadow",
+        params=_query(at="2024-03-01T12:30:00+00:00"),  # the marks of 09:15, tested at 12:30
+    ).json()["places"]
+    assert later["stated_fits"] is False
+
+
+def test_the_page_shows_bands_towns_and_a_map_with_nothing_from_outside(
+    world: dict[str, Any],
+) -> None:
+    client = world["client"]
+    sign_in(client, "viewer-1")
+    page = client.get(f"/items/{world['north']}/shadow", params=_query())
+    assert page.status_code == 200
+    assert f"<h2>Places where this shadow fits at {MOMENT.isoformat()}</h2>" in page.text
+    assert f"The stated position {PLACE.latitude}, {PLACE.longitude} fits" in page.text
+    band = re.search(r"<li>30\.0°N to 35\.0°N: ([^<]*)</li>", page.text)
+    assert band is not None
+    spans = re.findall(r"([\d.]+)°E to ([\d.]+)°E", band.group(1))
+    assert any(float(w) <= PLACE.longitude <= float(e) for w, e in spans)
+    assert "km from the stated position" in page.text
+    svg = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    assert svg.count('class="fits"') > 0 and "stated position" in svg
+    assert re.findall(r"(?:href|src)=", svg) == []  # no link, no resource: nothing fetched
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_what_cannot_be_placed_is_said_and_the_rest_answered(world: dict[str, Any]) -> None:
+    client = world["client"]
+    sign_in(client, "viewer-1")
+    url = f"/api/items/{world['north']}/shadow"
+    untimed = {k: v for k, v in _query().items() if k != "at"}
+    found = client.get(url, params=untimed).json()
+    assert found["places"] is None and "give the moment to test" in found["places_note"]
+    assert found["times"]  # the day's times are still answered
+    night = client.get(url, params=_query(at="2024-03-01T22:00:00+00:00")).json()
+    assert night["places"] is None and "below the horizon" in night["places_note"]
+    assert client.get(url, params=_query(at="yesterday")).status_code == 400
+    assert client.get(url, params=_query(tolerance="0.01")).status_code == 422
+    page = client.get(f"/items/{world['north']}/shadow", params=untimed)
+    assert "Places where it fits: no time: give the moment" in page.text
+
+
+@pytest.mark.parametrize("role", ["outsider-1"])
+def test_those_who_may_not_see_the_item_get_no_places(world: dict[str, Any], role: str) -> None:
+    client = world["client"]
+    sign_in(client, role)
+    assert client.get(f"/api/items/{world['north']}/shadow", params=_query()).status_code == 404
