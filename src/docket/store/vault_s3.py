@@ -17,12 +17,23 @@ version into cache/ and authenticates every segment of it before it is kept ther
 decrypts from cache/ a segment at a time, `plain_file` into memory only (as the folder
 vault). The SHA-256s held (`digests`, `sizes`) come from the objects' headers: a cached
 copy's, else the first bytes of the original.
+
+A locker made a vault in place (vault/convert.py) may keep plain objects that Object Lock
+would not let it remove: vault-plain-left.json (PLAIN_LEFT) records their versions by
+version id only (which tells nothing of their content) with their retain-until dates. An
+object every version of which is recorded there is no blob of the vault: it is passed over
+by `digests`, `sizes` and `protection`, named by `plain_left` (for `verify`), and removed by
+`remove_plain_left` once its lock ends. With the key, each must be the plaintext of a
+sealed blob held (its keyed name's header names it), else `protection` names it; a version
+is removed only after that check, so a record edited to name a sealed object removes
+nothing of the vault.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +45,7 @@ from botocore.exceptions import FlexibleChecksumError
 from docket.errors import (
     BlobMismatchError,
     DiskFullError,
+    DocketError,
     ObjectStoreError,
     VaultDamagedError,
     is_disk_full,
@@ -54,6 +66,44 @@ from docket.store.sealing import Sealing, plain_copy
 from docket.vault.keys import VaultKey
 
 _HEADS_AT_ONCE = 16
+PLAIN_LEFT = "vault-plain-left.json"
+
+
+def plain_left_record(root: Path) -> dict[str, str]:
+    """What vault-plain-left.json records: version id -> retain-until (ISO 8601, UTC)."""
+    file = root / PLAIN_LEFT
+    try:
+        data = json.loads(file.read_bytes())
+        return {str(e["version_id"]): str(e["retain_until"]) for e in data["versions"]}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DocketError(f"{file}: not a record of plain objects left ({exc})") from exc
+
+
+def plain_left_json(left: dict[str, str]) -> bytes:
+    """vault-plain-left.json for the versions `left` (version id -> retain-until)."""
+    versions = [{"version_id": v, "retain_until": left[v]} for v in sorted(left)]
+    return json.dumps({"versions": versions}, indent=2).encode() + b"\n"
+
+
+def _listing(bucket: S3Bucket, left: dict[str, str]) -> tuple[dict[str, Version], set[str]]:
+    """The original of every blob-named key held (hidden by a marker or not), and the keys
+    every version of which `left` records (plain objects a conversion left)."""
+    by_name: dict[str, list[Version]] = {}
+    for version in bucket.versions("objects/"):
+        name = object_blob(version.key)
+        if name is not None:
+            by_name.setdefault(name, []).append(version)
+    originals, plain = {}, set()
+    for name, versions in by_name.items():
+        if left and all(v.version_id in left for v in versions):
+            plain.add(name)
+            continue
+        held = [v for v in versions if not v.deleted]
+        if held:
+            originals[name] = held[-1]  # a key's last version listed is its original
+    return originals, plain
 
 
 class VaultS3Store:
@@ -76,6 +126,7 @@ class VaultS3Store:
         self.retention_days = retention_days
         self._sealed = S3Store(root, bucket, retention_days, cache_limit)  # by keyed name
         self._sealing = Sealing(key)
+        self._left = plain_left_record(root)
 
     @classmethod
     def create(
@@ -147,14 +198,14 @@ class VaultS3Store:
         key = object_key(keyed)
         original = self._sealed.original(keyed, waits=UPLOAD_WAITS)
         head = self.bucket.head(key, original.version_id)
-        if head.size != sealed_size(size) or self._header(keyed, original) != sha256:
+        if head.size != sealed_size(size) or self.header_of(keyed, original) != sha256:
             raise BlobMismatchError(
                 f"{self._sealed.object_name(keyed)}: the bucket holds another object under "
                 "this blob's keyed name (planted or damaged); the arriving copy was not stored"
             )
         self._sealed.lock_anew(key, original, head, retain_until)
 
-    def _header(self, keyed: str, original: Version) -> str | None:
+    def header_of(self, keyed: str, original: Version) -> str | None:
         """The SHA-256 the header of the blob filed under `keyed` names: from its copy in
         cache/ if there is one, else from the original's first bytes (None: it does not
         authenticate, or is gone)."""
@@ -254,29 +305,21 @@ class VaultS3Store:
             )
         return digest
 
-    def _originals(self) -> dict[str, Version]:
-        """The original of every keyed name held in the bucket (hidden by a marker or not)."""
-        found = {}
-        for version in self.bucket.versions("objects/"):
-            keyed = object_blob(version.key)
-            if keyed is not None and not version.deleted:
-                found[keyed] = version  # a key's last version listed is its original
-        return found
-
-    def _names(self) -> dict[str, tuple[Version, str | None]]:
+    def _names(self) -> tuple[dict[str, tuple[Version, str | None]], set[str]]:
         """Each keyed name held: its original and the SHA-256 its header names (None when
-        it does not authenticate). One small read per blob not cached, a few at a time."""
-        originals = self._originals()
+        it does not authenticate). One small read per blob not cached, a few at a time.
+        Then the plain objects left by the conversion (by SHA-256), not read."""
+        originals, plain = _listing(self.bucket, self._left)
         with ThreadPoolExecutor(max_workers=_HEADS_AT_ONCE) as pool:
-            names = pool.map(lambda pair: self._header(*pair), originals.items())
+            names = pool.map(lambda pair: self.header_of(*pair), originals.items())
             return {
                 keyed: (original, name)
                 for (keyed, original), name in zip(originals.items(), names, strict=True)
-            }
+            }, plain
 
     def digests(self) -> Iterator[str]:
         """The SHA-256 of every blob held whose header authenticates (from its header)."""
-        for _original, name in self._names().values():
+        for _original, name in self._names()[0].values():
             if name is not None:
                 yield name
 
@@ -284,7 +327,7 @@ class VaultS3Store:
         """The plaintext size of every blob's original, by SHA-256; an object of a size no
         sealed blob has counts as -1, so `verify` finds it differs."""
         found = {}
-        for original, name in self._names().values():
+        for original, name in self._names()[0].values():
             if name is not None and original.size is not None:
                 size = plain_size(original.size)
                 found[name] = -1 if size is None else size
@@ -294,8 +337,18 @@ class VaultS3Store:
         """Each blob's name (its keyed name when its header does not authenticate), and what
         someone did to it in the bucket or to its sealed copy in cache/ (None: untouched,
         locked in compliance mode, its copy read-only)."""
-        names = {keyed: name for keyed, (_original, name) in self._names().items()}
+        listed, plain = self._names()
+        names = {keyed: name for keyed, (_original, name) in listed.items()}
+        for sha256 in sorted(plain):
+            if names.get(self.keyed_name(sha256)) != sha256:
+                yield (
+                    sha256,
+                    f"{self._sealed.object_name(sha256)}: recorded in {PLAIN_LEFT} as a plain "
+                    "object the conversion left, but no sealed blob of it is held",
+                )
         for keyed, problem in self._sealed.protection():
+            if keyed in plain:
+                continue
             name = names.get(keyed)
             if name is None:
                 yield (
@@ -309,6 +362,43 @@ class VaultS3Store:
 
     def retained_until(self, sha256: str) -> datetime.datetime | None:
         return self._sealed.retained_until(self.keyed_name(sha256))
+
+    def plain_left(self) -> dict[str, datetime.datetime]:
+        """The plain objects the conversion left in the bucket under retention (by SHA-256),
+        each with the latest retain-until date recorded for its versions."""
+        if not self._left:
+            return {}
+        _originals, plain = _listing(self.bucket, self._left)
+        found: dict[str, datetime.datetime] = {}
+        for version in self.bucket.versions("objects/"):
+            name = object_blob(version.key)
+            if name in plain:
+                until = datetime.datetime.fromisoformat(self._left[version.version_id])
+                found[name] = max(found.get(name, until), until)
+        return found
+
+    def remove_plain_left(self) -> dict[str, str]:
+        """Remove each version of the plain objects the conversion left whose lock has ended,
+        once the sealed blob of its SHA-256 is found held (its header names it); returns the
+        versions still left (version id -> retain-until), to be recorded in PLAIN_LEFT."""
+        originals, plain = _listing(self.bucket, self._left)
+        still: dict[str, str] = {}
+        now = datetime.datetime.now(datetime.UTC)
+        for sha256 in sorted(plain):
+            keyed = self.keyed_name(sha256)
+            proven = keyed in originals and self.header_of(keyed, originals[keyed]) == sha256
+            key = object_key(sha256)
+            for version in self.bucket.versions(key):
+                if version.key != key:
+                    continue
+                until = self._left[version.version_id]
+                if proven and datetime.datetime.fromisoformat(until) <= now:
+                    locked = remove_version(self.bucket, key, version)
+                    if locked is None:
+                        continue
+                    until = locked.isoformat()  # its lock was lengthened since
+                still[version.version_id] = until
+        return still
 
     def remove_stray(self, sha256: str) -> None:
         """Remove a blob no record references, every version of it; refused while locked."""
@@ -333,14 +423,32 @@ class VaultS3Store:
         return self.bucket.abort_unfinished()
 
 
+def remove_version(bucket: S3Bucket, key: str, version: Version) -> datetime.datetime | None:
+    """Remove one version of `key` for good: None once removed, or the date Object Lock
+    keeps it until (it is left); any other failure is an ObjectStoreError."""
+    try:
+        bucket.delete(key, version.version_id)
+    except ObjectStoreError:
+        if version.deleted:
+            raise
+        until = bucket.head(key, version.version_id).retain_until
+        if until is None or until <= datetime.datetime.now(datetime.UTC):
+            raise
+        return until
+    return None
+
+
 def sealed_objects(root: Path, bucket: S3Bucket) -> Iterator[tuple[str, str | None]]:
     """Without the key (a locked vault): each sealed object in the bucket, by its keyed
     name, and what someone did to it (overwritten, deleted, not locked in compliance mode,
     its copy in cache/ writable, as s3.py's `protection` says) or a size no sealed blob has
     (None: it may be a blob; its header and content need the key)."""
     sealed = S3Store(root, bucket, retention_days=1)  # read only: the retention is never used
+    _originals, plain = _listing(bucket, plain_left_record(root))
     sizes = sealed.sizes()
     for keyed, problem in sealed.protection():
+        if keyed in plain:
+            continue  # a plain object the conversion left (vault-plain-left.json)
         size = sizes.get(keyed)
         if problem is None and (size is None or plain_size(size) is None):
             problem = f"cut short or lengthened ({size} bytes)"

@@ -7,7 +7,11 @@ second run carries on from the state on disk, which says how far it got:
 
 1. blobs: each plain blob objects/ab/cdef... is sealed under its keyed name by the vault store
    (durable before it is linked), and only then is the plain file removed; a blob sealed by
-   a killed run is recognised by its keyed name, and its plain file removed.
+   a killed run is recognised by its keyed name, and its plain file removed. A locker whose
+   blobs are in a bucket takes the same step object by object (convert_s3.py): a plain
+   object Object Lock keeps is left, recorded by version id in vault-plain-left.json (the
+   record written whole at the end of the step), and named by `verify` until a later
+   `docket vault convert` (`remove_plain_left`) removes it once its lock ends.
 2. catalogue: SQLCipher's `sqlcipher_export` copies the plain catalogue (its WAL folded in
    first) into a new encrypted file, fsynced, then renamed over catalogue.sqlite; an
    encrypted catalogue.sqlite means the step is done.
@@ -51,7 +55,8 @@ from docket.progress import Progress
 from docket.store.filesystem import FilesystemStore, fsync_dir
 from docket.store.sealed_stream import HEADER_BYTES, read_header
 from docket.store.vault import VaultStore
-from docket.vault import envelope, slot_file, slots
+from docket.store.vault_s3 import PLAIN_LEFT, VaultS3Store, plain_left_json, plain_left_record
+from docket.vault import convert_s3, envelope, slot_file, slots
 from docket.vault.keys import BLOB, VaultKey
 
 JOURNAL = CONVERTING
@@ -67,6 +72,15 @@ class Begun:
 
     key: VaultKey | None
     recovery_key: str | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a run did: blobs it sealed, and the plain objects' versions left in the bucket
+    under Object Lock (version id -> retain-until, ISO 8601)."""
+
+    sealed: int
+    left: dict[str, str]
 
 
 def in_progress(path: Path) -> bool:
@@ -90,8 +104,6 @@ def _refuse_unconvertible(path: Path, config: dict[str, Any]) -> None:
     where = path / CONFIG_NAME
     if is_vault(config):
         raise DocketError(f"{path}: already a vault; nothing to convert")
-    if "store" in config:
-        raise DocketError(f"{where}: a locker whose blobs are in a bucket cannot be a vault yet")
     if config.get("database") != "sqlite:///catalogue.sqlite":
         raise DocketError(
             f"{where}: only a locker with its own SQLite catalogue can be a vault (a vault "
@@ -122,22 +134,63 @@ def begin(path: Path, new_passphrase: Callable[[], str], actor: str) -> Begun:
     return Begun(made.key, made.recovery_key)
 
 
-def finish(path: Path, key: VaultKey, actor: str, progress: Progress | None = None) -> int:
-    """Carry the conversion begun at `path` through to the end (see the module docstring);
-    returns the number of blobs this run sealed."""
+def finish(path: Path, key: VaultKey, actor: str, progress: Progress | None = None) -> Finished:
+    """Carry the conversion begun at `path` through to the end (see the module docstring)."""
     config = read_config(path)
     journal = json.loads((path / JOURNAL).read_bytes())
     if not slots.fits(path, str(config["locker_id"]), key):
         raise DocketError(f"{path / slot_file.NAME}: this key is not the vault's being made")
-    sealed = _seal_blobs(path, key, progress or Progress())
+    left: dict[str, str] = {}
+    if "store" in config:
+        sealed, left = convert_s3.seal_objects(path, config["store"], key, progress or Progress())
+        _record_left(path, left)
+    else:
+        sealed = _seal_blobs(path, key, progress or Progress())
     _encrypt_catalogue(path, key)
     _seal_signing_key(path, key)
     vault_config = {**config, "vault": {"format": VAULT_FORMAT}}
-    _log_once(path, vault_config, key, actor, str(journal["conversion"]))
+    _log_once(path, vault_config, key, actor, str(journal["conversion"]), len(left))
     _write_atomically(path / CONFIG_NAME, json.dumps(vault_config, indent=2).encode())
     (path / JOURNAL).unlink()
     fsync_dir(path)
-    return sealed
+    return Finished(sealed, left)
+
+
+def has_plain_left(path: Path) -> bool:
+    """Whether the conversion left plain objects in the bucket (vault-plain-left.json)."""
+    return (path / PLAIN_LEFT).is_file()
+
+
+def remove_plain_left(path: Path, key: VaultKey, actor: str) -> Finished:
+    """In a vault converted from a bucket locker: remove the plain objects left under lock
+    whose lock has ended (store/vault_s3.py checks each is a plain copy of a held blob),
+    record those still left, and log `vault.plain_objects_removed` when any went."""
+    with Locker.open(path, vault_key=key) as locker:
+        store = locker.store
+        if not isinstance(store, VaultS3Store):
+            raise DocketError(f"{path / PLAIN_LEFT}: the vault's blobs are not in a bucket")
+        before = len(plain_left_record(path))
+        still = store.remove_plain_left()
+        _record_left(path, still)
+        removed = before - len(still)
+        if removed:
+            with locker.engine.begin() as conn:
+                log.append(
+                    conn,
+                    actor,
+                    "vault.plain_objects_removed",
+                    details={"versions_removed": removed, "versions_left": len(still)},
+                )
+    return Finished(0, still)
+
+
+def _record_left(path: Path, left: dict[str, str]) -> None:
+    """vault-plain-left.json written whole, or removed when nothing is left."""
+    if left:
+        _write_atomically(path / PLAIN_LEFT, plain_left_json(left))
+    elif (path / PLAIN_LEFT).exists():
+        (path / PLAIN_LEFT).unlink()
+        fsync_dir(path)
 
 
 def _is_sealed(blob_key: bytes, file: Path) -> bool:
@@ -211,7 +264,7 @@ def _seal_signing_key(path: Path, key: VaultKey) -> None:
 
 
 def _log_once(
-    path: Path, config: dict[str, Any], key: VaultKey, actor: str, conversion: str
+    path: Path, config: dict[str, Any], key: VaultKey, actor: str, conversion: str, left: int
 ) -> None:
     """The custody event, unless a killed run logged it (its details name the conversion)."""
     with Locker(path, config, vault_key=key) as locker, locker.engine.begin() as conn:
@@ -224,5 +277,9 @@ def _log_once(
             conn,
             actor,
             "vault.converted",
-            details={"conversion": conversion, "format": VAULT_FORMAT},
+            details={
+                "conversion": conversion,
+                "format": VAULT_FORMAT,
+                "plain_object_versions_left": left,
+            },
         )
