@@ -12,6 +12,9 @@ from conftest import sign_in
 from test_aids_shadow import PLACE, marks_for
 
 from docket.aids.sun import position_of_sun
+from docket.catalogue.records import latest_result
+from docket.custody import log
+from docket.locker import Locker
 
 MOMENT = datetime(2024, 3, 1, 9, 15, tzinfo=UTC)
 
@@ -94,3 +97,42 @@ def test_those_who_may_not_see_the_item_get_no_places(world: dict[str, Any], rol
     client = world["client"]
     sign_in(client, role)
     assert client.get(f"/api/items/{world['north']}/shadow", params=_query()).status_code == 404
+
+
+def test_the_places_are_recorded_only_by_a_post_of_those_who_may_annotate(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    client, north = world["client"], world["north"]
+
+    def recorded() -> list[Any]:
+        with locker.engine.connect() as conn:
+            return [e for e in log.events(conn, north) if e.action == "shadow-places.recorded"]
+
+    csrf = sign_in(client, "reviewer-1")
+    page = client.get(f"/items/{north}/shadow", params=_query())
+    assert "Record these places as the item" in page.text and recorded() == []
+    action = re.search(r'<form method="post" action="(/items/[0-9a-f]+/shadow\?[^"]+)">', page.text)
+    assert action is not None
+    assert client.post(action.group(1).replace("&amp;", "&"), data={"csrf": "x"}).status_code == 403
+    saved = client.post(action.group(1).replace("&amp;", "&"), data={"csrf": csrf})
+    assert saved.status_code == 200, saved.text
+    [event] = recorded()
+    assert f"Recorded as the item's analysis (custody event {event.seq})" in saved.text
+    with locker.engine.connect() as conn:
+        stored = latest_result(conn, north, "shadow-places")
+    assert stored is not None and stored["data"]["stated_fits"] is True
+    assert stored["data"]["utc"] == MOMENT.isoformat()
+    api = client.post(f"/api/items/{north}/shadow", params=_query(), headers={"x-csrf-token": csrf})
+    assert api.status_code == 200 and api.json()["recorded"] == recorded()[-1].seq
+    untimed = {k: v for k, v in _query().items() if k != "at"}
+    nothing = client.post(f"/items/{north}/shadow", params=untimed, data={"csrf": csrf})
+    assert nothing.status_code == 400 and "nothing to record" in nothing.text
+    csrf = sign_in(client, "viewer-1")
+    viewed = client.get(f"/items/{north}/shadow", params=_query())
+    assert "Record these places" not in viewed.text
+    refused = client.post(f"/items/{north}/shadow", params=_query(), data={"csrf": csrf})
+    assert refused.status_code == 403
+    csrf = sign_in(client, "outsider-1")
+    hidden = client.post(f"/items/{north}/shadow", params=_query(), data={"csrf": csrf})
+    assert hidden.status_code == 404
+    assert len(recorded()) == 2

@@ -9,9 +9,10 @@ the item's stated capture time, with `tolerance` (degrees of elevation). The ans
 implied elevation and direction, the times of that day when the sun stood there with its
 direction then, the sun at the item's stated capture time when it is known, and the places
 where the shadow fits at the moment (docket.aids.shadow_places; on the page, a world map
-drawn offline by docket.web.shadow_map). A calculation only: nothing is recorded (`docket
-shadow-places` records it). Also serves the tool's script (shadow.js, Docket's own; the item
-page loads it with its nonce).
+drawn offline by docket.web.shadow_map). GET calculates only and records nothing; POST of
+the same query (with the form's CSRF token, or the API's header) records the places as the
+item's analysis, as `docket shadow-places` does, for those who may annotate the item. Also
+serves the tool's script (shadow.js, Docket's own; the item page loads it with its nonce).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, Response
+from sqlalchemy import Connection
 
 from docket import scope
+from docket.accounts import User
 from docket.aids import shadow, shadow_places
 from docket.aids._time import Position, position
 from docket.aids.consistency import utc_capture
@@ -32,13 +35,22 @@ from docket.aids.sun import position_of_sun
 from docket.catalogue.database import reading
 from docket.catalogue.records import latest_result
 from docket.errors import DocketError
-from docket.web.guard import TEMPLATES, ItemId, LockerDep, Person
+from docket.web.guard import (
+    TEMPLATES,
+    ItemId,
+    LockerDep,
+    Person,
+    check_csrf,
+    may,
+    transaction,
+)
 from docket.web.shadow_map import svg_world
 
 router = APIRouter()
 SCRIPT = Path(__file__).with_name("shadow.js")
 Mark = Annotated[str, Query(pattern=r"^-?\d{1,6}(\.\d{1,3})?,-?\d{1,6}(\.\d{1,3})?$")]
 CaseChoice = Annotated[int | None, Query(ge=1)]
+Tolerance = Annotated[float, Query(ge=shadow_places.MIN_TOLERANCE, le=10)]
 
 
 def _point(text: str) -> shadow.Point:
@@ -77,15 +89,69 @@ def shadow_answer(
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     day: Annotated[str | None, Query(alias="date", max_length=10)] = None,
     at: Annotated[str | None, Query(max_length=40)] = None,
-    tolerance: Annotated[float, Query(ge=shadow_places.MIN_TOLERANCE, le=10)] = 1.0,
+    tolerance: Tolerance = 1.0,
     case: CaseChoice = None,
 ) -> dict[str, Any] | Response:
     """The answer as JSON under /api, else as a page (the tool's form, which the page's
     policy lets submit to Docket where it would refuse a script's fetch)."""
     with reading(locker.engine) as conn:
         scope.of_item(conn, who[0], sha256, "view", case)
-        found = latest_result(conn, sha256, "metadata")
-    record = dict((found or {}).get("data", {}).get("raw") or {}) if found else {}
+        record = _metadata(conn, sha256)
+        may_record = may(conn, who[0], sha256, "annotate")
+    answer, fit = _answer(record, (base, top, tip, up), lat, lon, day, at, tolerance)
+    return _respond(request, who, sha256, case, answer, fit, may_record)
+
+
+@router.post("/api/items/{sha256}/shadow", response_model=None)
+@router.post("/items/{sha256}/shadow", response_model=None)
+def record_answer(
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    base: Mark,
+    top: Mark,
+    tip: Mark,
+    up: Annotated[float | None, Query(ge=0, lt=360)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    day: Annotated[str | None, Query(alias="date", max_length=10)] = None,
+    at: Annotated[str | None, Query(max_length=40)] = None,
+    tolerance: Tolerance = 1.0,
+    case: CaseChoice = None,
+    csrf: Annotated[str, Form()] = "",
+) -> dict[str, Any] | Response:
+    """The same answer, its places recorded as the item's analysis (step shadow-places,
+    with its custody event), by those who may annotate the item."""
+    api = request.url.path.startswith("/api/")
+    check_csrf(who[1], request.headers.get("x-csrf-token") if api else csrf)
+    with reading(locker.engine) as conn:
+        scope.of_item(conn, who[0], sha256, "annotate", case)
+        record = _metadata(conn, sha256)
+    answer, fit = _answer(record, (base, top, tip, up), lat, lon, day, at, tolerance)
+    if fit is None:
+        raise DocketError(f"nothing to record: {answer['places_note']}")
+    with transaction(locker) as conn:
+        scope.of_item(conn, who[0], sha256, "annotate", case)
+        answer["recorded"] = shadow_places.record(conn, who[0].name, sha256, fit).seq
+    return _respond(request, who, sha256, case, answer, fit, True)
+
+
+def _metadata(conn: Connection, sha256: str) -> dict[str, Any]:
+    found = latest_result(conn, sha256, "metadata")
+    return dict((found or {}).get("data", {}).get("raw") or {}) if found else {}
+
+
+def _answer(
+    record: dict[str, Any],
+    marked: tuple[str, str, str, float | None],
+    lat: float | None,
+    lon: float | None,
+    day: str | None,
+    at: str | None,
+    tolerance: float,
+) -> tuple[dict[str, Any], shadow_places.Fit | None]:
+    base, top, tip, up = marked
     marks = shadow.implied(_point(base), _point(top), _point(tip), up)
     where, when = _place(record, lat, lon, day)
     answer: dict[str, Any] = {
@@ -102,7 +168,18 @@ def shadow_answer(
         answer["note"] = "no place or day: give lat, lon and date"
     else:
         _times(answer, record, where, when, marks)
-    fit = _places(answer, record, where, marks, at, tolerance)
+    return answer, _places(answer, record, where, marks, at, tolerance)
+
+
+def _respond(
+    request: Request,
+    who: tuple[User, str | None],
+    sha256: str,
+    case: int | None,
+    answer: dict[str, Any],
+    fit: shadow_places.Fit | None,
+    may_record: bool,
+) -> dict[str, Any] | Response:
     if request.url.path.startswith("/api/"):
         return answer
     context = {
@@ -112,6 +189,8 @@ def shadow_answer(
         "answer": answer,
         "case": case,
         "map": None if fit is None else svg_world(fit),
+        "may_record": may_record,
+        "query": str(request.url.query),
     }
     return TEMPLATES.TemplateResponse(request, "shadow_answer.html", context)
 
