@@ -15,6 +15,7 @@ from docket import (
     _cli_aids,
     _cli_capture,
     _cli_copies,
+    _cli_jobs,
     _cli_review,
     _cli_vault,
     scope,
@@ -698,6 +699,7 @@ for _command in (
     *_cli_aids.COMMANDS,
     *_cli_review.COMMANDS,
     *_cli_vault.COMMANDS,
+    *_cli_jobs.COMMANDS,
 ):
     cli.add_command(_command)
 

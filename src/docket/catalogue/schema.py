@@ -280,9 +280,14 @@ search_entries = Table(
 SEARCH_INDEXES = ("search_fts", "ix_search_entries_body")
 
 
+# The job queue's tables on PostgreSQL (migration 0010): procrastinate's, and docket.jobs'.
+QUEUE_TABLES = ("procrastinate_", "job_failures")
+
+
 def declared(_object: object, name: str | None, _type: str, _reflected: bool, _to: object) -> bool:
-    """For Alembic's include_object: everything but the dialect's own full-text index."""
-    return not (name or "").startswith(SEARCH_INDEXES)
+    """For Alembic's include_object: everything but the dialect's own full-text index and the
+    job queue's tables (not part of this metadata)."""
+    return not (name or "").startswith(SEARCH_INDEXES + QUEUE_TABLES)
 
 
 # Accounts for the web app. Passwords and API tokens are stored only as hashes.

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 
 from docket import clock, mediatype
 from docket.analyse.batch import unanalysed
-from docket.analyse.runner import WORKERS, Analyser, StepRun, record_step_run
+from docket.analyse.runner import WORKERS, Analyser, StepRun
 from docket.analyse.steps import MetadataStep, Step
 from docket.catalogue import schema
 from docket.catalogue.records import Arrival, record_arrival, step_versions
@@ -44,6 +44,8 @@ from docket.ingest.archives import (
     open_archive,
 )
 from docket.ingest.sources import FileInput, Refusal, open_input, walk
+from docket.jobs.analysis import INGEST_GRACE, defer_analysis, record_runs
+from docket.jobs.queue import withdraw
 from docket.locker import Locker
 from docket.names import display_name
 from docket.progress import Progress
@@ -115,6 +117,7 @@ class _Run:
         self.summary = IngestSummary()
         self.pending: deque[tuple[str, Future[list[StepRun]]]] = deque()
         self.queued: set[tuple[str, str]] = set()  # (item, step) already queued in this run
+        self.jobs: dict[str, list[int]] = {}  # item: its queued jobs this run withdraws once done
         self.analyses = self.analysed = 0  # items queued for analysis, and recorded
         self.analysis_progress = Progress()  # shown once every file is stored (`finish`)
         self.showing_analysis = False
@@ -141,6 +144,14 @@ class _Run:
         with self.conn.begin():
             new, event = record_arrival(self.conn, blob.digest, media_type, arrival)
             done = step_versions(self.conn, blob.digest.sha256)
+            # On PostgreSQL the item's analysis job commits with it; analysed here, it is
+            # withdrawn once recorded; deferred, it is due at once, for `docket worker`.
+            deferring = self.options.defer_analysis
+            job = defer_analysis(
+                self.conn, blob.digest.sha256, media_type, done, 0 if deferring else INGEST_GRACE
+            )
+            if job is not None and not deferring:
+                self.jobs.setdefault(blob.digest.sha256, []).append(job)
             self.record_ready_analysis()
         name = display_name(arrival.original_path_raw)
         if arrival.path_in_container_raw is not None:
@@ -250,10 +261,13 @@ class _Run:
         while self.pending and (wait_for_all or wait_for_one or self.pending[0][1].done()):
             name, future = self.pending.popleft()
             wait_for_one = False
-            for run in future.result():
+            runs = future.result()
+            for run in runs:
                 if run.error is not None:
                     self.summary.analysis_failures.append((name, run.step.name, run.error))
-                record_step_run(self.conn, self.options.collector, run)
+            record_runs(self.conn, self.options.collector, runs)
+            for job in self.jobs.pop(runs[0].item, []) if runs else []:
+                withdraw(self.conn, job)
             self.analysed += 1
             if self.showing_analysis:
                 self.analysis_progress.advance(self.analysed, self.analysed)
@@ -267,8 +281,7 @@ class _Run:
                 while self.pending:
                     _name, future = self.pending.popleft()
                     if future.exception() is None:
-                        for run in future.result():
-                            record_step_run(self.conn, self.options.collector, run)
+                        record_runs(self.conn, self.options.collector, future.result())
                 self.summary.checkpoint = make_checkpoint(
                     self.conn, self.locker.signing_key, self.locker.origin, self.options.collector
                 )

@@ -1,0 +1,111 @@
+"""Commands for the job queue (worker, jobs): docket/jobs/."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from docket._cli_common import locker_option, open_locker, print_json
+from docket.catalogue.database import reading
+from docket.jobs import queue
+from docket.jobs.queue import conninfo
+from docket.locker import default_actor
+
+_STATUSES = ("queued", "running", "done", "failed", "cancelled", "aborted")
+
+
+@click.command(name="worker")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Jobs run at once, each in a thread.",
+)
+@click.option("--until-empty", is_flag=True, help="Stop once no job is left to take.")
+@click.option(
+    "--stalled-after",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds without a heartbeat before a worker's jobs are run again by another.",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between this worker's heartbeats (keep it well under --stalled-after).",
+)
+@locker_option
+def worker_command(
+    concurrency: int,
+    until_empty: bool,
+    stalled_after: float,
+    heartbeat: float,
+    locker_path: Path | None,
+) -> None:
+    """Run the locker's queued jobs (PostgreSQL catalogue) until stopped with Ctrl-C or SIGTERM;
+    any machine that reaches the catalogue and the store can run one."""
+    from docket.jobs.worker import WorkerOptions, work  # procrastinate: only when needed
+
+    # procrastinate logs each failure with its traceback; the reason is reported here instead.
+    logging.getLogger("procrastinate").addHandler(logging.NullHandler())
+
+    def report(job_id: int, item: str, reason: str | None) -> None:
+        outcome = "done" if reason is None else f"failed: {reason}"
+        click.echo(f"job {job_id} analyse {item[:12]}: {outcome}", err=reason is not None)
+
+    options = WorkerOptions(
+        default_actor(),
+        concurrency,
+        until_empty,
+        heartbeat=heartbeat,
+        stalled_after=stalled_after,
+        report=report,
+    )
+    with open_locker(locker_path) as locker:
+        work(locker, options)
+
+
+@click.group(name="jobs", invoke_without_command=True)
+@click.option("--status", type=click.Choice(_STATUSES), default=None, help="Only jobs in it.")
+@click.option("--json", "as_json", is_flag=True)
+@locker_option
+@click.pass_context
+def jobs_group(
+    context: click.Context, status: str | None, as_json: bool, locker_path: Path | None
+) -> None:
+    """List the queue's jobs: queued, running, done and failed (with the reason), and whether
+    each was retried. `docket jobs retry ID` queues a failed job again."""
+    if context.invoked_subcommand is not None:
+        return
+    with open_locker(locker_path) as locker:
+        conninfo(locker)  # SQLite: one line saying there is no queue
+        with reading(locker.engine) as conn:
+            found = queue.jobs(conn, status)
+    if as_json:
+        print_json([vars(job) for job in found])
+        return
+    for job in found:
+        item = str(job.args.get("item", ""))[:12]
+        retried = f" (retried {job.retried}x, {job.attempts} attempts)" if job.retried else ""
+        reason = f": {job.reason}" if job.status == "failed" and job.reason else ""
+        click.echo(f"{job.id}\t{job.status}\t{job.task} {item}{retried}{reason}")
+
+
+@jobs_group.command(name="retry")
+@click.argument("job_id", type=int)
+@locker_option
+def retry_command(job_id: int, locker_path: Path | None) -> None:
+    """Queue the failed job JOB_ID again, to run now."""
+    with open_locker(locker_path) as locker:
+        conninfo(locker)
+        with locker.engine.connect() as conn, conn.begin():
+            queue.retry(conn, job_id)
+    click.echo(f"job {job_id} queued again")
+
+
+COMMANDS: list[click.Command] = [worker_command, jobs_group]

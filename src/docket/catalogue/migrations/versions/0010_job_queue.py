@@ -1,0 +1,48 @@
+"""The job queue (docket.jobs), on PostgreSQL only: procrastinate's own schema, as its
+SchemaManager gives it, and the table that keeps each failed attempt's reason. A SQLite
+catalogue has no queue (its jobs run in-process), so nothing changes there.
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+from alembic import op
+from procrastinate.schema import SchemaManager
+
+from docket.jobs.failures import failures
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    # As SchemaManager.apply_schema does: the driver reads % as a parameter's mark.
+    bind.exec_driver_sql(SchemaManager.get_schema().replace("%", "%%"))
+    failures.create(bind)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    failures.drop(bind)
+    bind.exec_driver_sql(
+        "DROP TABLE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
+        "procrastinate_workers CASCADE"
+    )
+    functions = bind.exec_driver_sql(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n "
+        "ON n.oid = p.pronamespace WHERE n.nspname = current_schema() "
+        "AND p.proname LIKE 'procrastinate\\_%%'"
+    ).scalars()
+    for function in list(functions):
+        bind.exec_driver_sql(f"DROP FUNCTION {function} CASCADE")
+    bind.exec_driver_sql(
+        "DROP TYPE procrastinate_job_to_defer_v1, procrastinate_job_event_type, "
+        "procrastinate_job_status"
+    )

@@ -1,0 +1,131 @@
+"""`docket worker`: a procrastinate worker that runs the locker's jobs, on any machine that
+reaches its PostgreSQL catalogue and its store.
+
+Each job runs in a worker thread, with one Analyser (its parser processes) shared by the jobs
+the worker runs. An attempt that fails keeps its reason (docket.jobs.failures) and leaves the
+job failed until `docket jobs retry`. A worker killed mid-job (SIGKILL, a lost machine) stops
+beating its heart; every worker looks every STALLED_CHECK seconds for jobs held by a worker
+whose heartbeat is older than `stalled_after` seconds and puts them back in the queue
+(procrastinate's get_stalled_jobs and retry_job), where another worker runs them again: jobs
+are idempotent (docket.jobs.analysis), so each finishes once in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate.exceptions import ConnectorException
+
+from docket.analyse.runner import Analyser
+from docket.errors import DocketError
+from docket.jobs import failures, queue
+from docket.jobs.analysis import ANALYSE, analyse_item
+from docket.jobs.queue import conninfo
+from docket.locker import Locker
+
+STALLED_CHECK = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    actor: str
+    concurrency: int = 1  # jobs at once, each in a thread
+    until_empty: bool = False  # stop once no job is left to take, instead of waiting for more
+    heartbeat: float = 10.0  # seconds between heartbeats
+    stalled_after: float = 30.0  # seconds without a heartbeat before a worker's jobs run again
+    # Told of each attempt that ended: the job, its item, and None or why it failed.
+    report: Callable[[int, str, str | None], None] = field(default=lambda _id, _item, _why: None)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, DocketError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _attempt(
+    locker: Locker,
+    context: JobContext,
+    options: WorkerOptions,
+    worker: str,
+    item: str,
+    work: Callable[[], object],
+) -> None:
+    """Run one attempt of a job; a failure's reason is committed before the job is failed."""
+    job_id = context.job.id
+    assert job_id is not None
+    try:
+        work()
+    except Exception as exc:
+        reason = _reason(exc)
+        with locker.engine.connect() as conn, conn.begin():
+            failures.record(conn, job_id, context.job.attempts + 1, worker, reason)
+        options.report(job_id, item, reason)
+        raise
+    options.report(job_id, item, None)
+
+
+def make_app(locker: Locker, analyser: Analyser, options: WorkerOptions, worker: str) -> App:
+    app = App(connector=PsycopgConnector(conninfo=conninfo(locker)))
+
+    @app.task(name=ANALYSE, queue=queue.QUEUE, pass_context=True)
+    def analyse(context: JobContext, item: str) -> None:
+        _attempt(
+            locker,
+            context,
+            options,
+            worker,
+            item,
+            lambda: analyse_item(locker, item, options.actor, analyser),
+        )
+
+    return app
+
+
+async def _retry_stalled(app: App, stalled_after: float) -> int:
+    """Put the jobs of workers gone silent back in the queue; how many were."""
+    retried = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+        try:
+            await app.job_manager.retry_job(job)
+            retried += 1
+        except ConnectorException:  # another worker put it back first
+            continue
+    return retried
+
+
+async def _watch_stalled(app: App, stalled_after: float) -> None:
+    while True:
+        await asyncio.sleep(STALLED_CHECK)
+        await _retry_stalled(app, stalled_after)
+
+
+async def _work(app: App, options: WorkerOptions, worker: str) -> None:
+    async with app.open_async():
+        await _retry_stalled(app, options.stalled_after)
+        watcher = asyncio.create_task(_watch_stalled(app, options.stalled_after))
+        try:
+            await app.run_worker_async(
+                queues=[queue.QUEUE],
+                name=worker,
+                concurrency=options.concurrency,
+                wait=not options.until_empty,
+                update_heartbeat_interval=options.heartbeat,
+                stalled_worker_timeout=options.stalled_after,
+            )
+        finally:
+            watcher.cancel()
+
+
+def work(locker: Locker, options: WorkerOptions) -> None:
+    """Run jobs until stopped (SIGINT, SIGTERM: the running jobs finish first), or with
+    `until_empty`, until none is left to take."""
+    locker.require_signing_key()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    conninfo(locker)
+    with Analyser(locker.store, workers=max(1, options.concurrency)) as analyser:
+        asyncio.run(_work(make_app(locker, analyser, options, worker), options, worker))

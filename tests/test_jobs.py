@@ -1,0 +1,157 @@
+"""The job queue in one process: a step's result is keyed by item, step and version (recorded
+once however often a job runs), an ingest on PostgreSQL commits each item with its analysis job,
+and a SQLite locker says it has no queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import photo, take
+from sqlalchemy import func, select
+
+from docket.analyse.runner import Analyser
+from docket.analyse.steps import builtin_steps
+from docket.catalogue import schema
+from docket.catalogue.records import Arrival, record_arrival
+from docket.jobs import queue
+from docket.jobs.analysis import analyse_item, defer_analysis, record_once
+from docket.locker import Locker
+from docket.store import BlobDigest
+from docket.verify import verify
+
+
+def counts(locker: Locker) -> tuple[int, int, int, int]:
+    """Results, result events, derivatives and perceptual hashes in the catalogue."""
+    with locker.engine.connect() as conn:
+        events = schema.events.c
+        return (
+            conn.execute(select(func.count()).select_from(schema.results)).scalar_one(),
+            conn.execute(
+                select(func.count()).where(
+                    events.action.like("%.recorded") | events.action.like("%.failed")
+                )
+            ).scalar_one(),
+            conn.execute(select(func.count()).select_from(schema.derivatives)).scalar_one(),
+            conn.execute(select(func.count()).select_from(schema.perceptual_hashes)).scalar_one(),
+        )
+
+
+def test_a_step_result_is_recorded_once_per_item_step_and_version(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The same analysis run twice more (a retried job, a duplicated one) records nothing new:
+    not a result, not an event, not a derivative or a hash."""
+    item = take(locker, photo(tmp_path / "in")).outcomes[0].sha256
+    assert item is not None
+    before = counts(locker)
+    assert before[0] > 2 and before[2] > 0 and before[3] > 0  # results, previews, hashes
+    steps = [step for step in builtin_steps() if step.applies_to("image/jpeg")]
+    with Analyser(locker.store, steps, workers=1) as analyser:
+        runs = analyser.submit(item, "image/jpeg", steps).result()
+    with locker.engine.connect() as conn, conn.begin():
+        assert record_once(conn, "tester", runs) == []
+        assert record_once(conn, "tester", runs + runs) == []
+    assert analyse_item(locker, item, "tester") == []  # nothing due: the job records nothing
+    assert counts(locker) == before
+    assert verify(locker).ok
+
+
+def test_a_new_version_of_a_step_is_a_new_key(locker: Locker, tmp_path: Path) -> None:
+    """Keyed by version too: a step at a version not yet recorded is recorded, once."""
+    item = take(locker, photo(tmp_path / "in")).outcomes[0].sha256
+    assert item is not None
+    steps = [step for step in builtin_steps() if step.name == "metadata"]
+    with Analyser(locker.store, steps, workers=1) as analyser:
+        [run] = analyser.submit(item, "image/jpeg", steps).result()
+    newer = type(run.step)()
+    newer.version = run.step.version + "-next"
+    moved = type(run)(run.item, newer, run.output, run.stored, run.error)
+    with locker.engine.connect() as conn, conn.begin():
+        assert record_once(conn, "tester", [moved, moved]) == [moved]
+        assert record_once(conn, "tester", [moved]) == []
+        versions = conn.execute(
+            select(schema.results.c.step_version).where(
+                schema.results.c.item_sha256 == item, schema.results.c.step == "metadata"
+            )
+        ).scalars()
+        assert sorted(versions) == sorted([run.step.version, newer.version])
+
+
+def test_the_same_failure_is_recorded_once(locker: Locker, tmp_path: Path) -> None:
+    item = take(locker, photo(tmp_path / "in")).outcomes[0].sha256
+    assert item is not None
+    steps = [step for step in builtin_steps() if step.name == "metadata"]
+    with Analyser(locker.store, steps, workers=1) as analyser:
+        [run] = analyser.submit(item, "image/jpeg", steps).result()
+    newer = type(run.step)()
+    newer.version = "failing"
+    failed = type(run)(run.item, newer, None, (), "exiftool: cannot read the file")
+    other = type(run)(run.item, newer, None, (), "exiftool: timed out")
+    with locker.engine.connect() as conn, conn.begin():
+        assert record_once(conn, "tester", [failed, failed]) == [failed]
+        assert record_once(conn, "tester", [failed, other]) == [other]
+
+
+def test_sqlite_has_no_queue_and_says_what_to_run_instead(
+    tmp_path: Path, cli: Any, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the SQLite catalogue's answer")
+    assert cli("init", tmp_path / "locker").code == 0
+    for command in (["worker"], ["jobs"], ["jobs", "retry", "1"]):
+        done = cli(*command, "--locker", tmp_path / "locker")
+        assert done.code == 1
+        assert done.out == ""
+        [line] = done.err.splitlines()
+        assert "no job queue" in line and "docket analyse" in line
+
+
+def test_sqlite_ingest_queues_nothing_and_analyses_in_process(
+    locker: Locker, tmp_path: Path
+) -> None:
+    if locker.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's in-process analysis")
+    summary = take(locker, photo(tmp_path / "in"))
+    with locker.engine.connect() as conn, conn.begin():
+        assert not queue.has_queue(conn)
+        assert defer_analysis(conn, str(summary.outcomes[0].sha256), "image/jpeg", {}) is None
+    assert counts(locker)[0] > 2
+
+
+def queued_items(locker: Locker) -> list[str]:
+    with locker.engine.connect() as conn:
+        return [str(job.args["item"]) for job in queue.jobs(conn)]
+
+
+def test_postgresql_ingest_withdraws_the_jobs_of_what_it_analysed(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """Analysed in-process, the items leave no job behind (each was withdrawn in the
+    transaction that recorded its analysis); deferred, each new item has its job."""
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+    take(locker, photo(tmp_path / "a", seed=1), photo(tmp_path / "a", "b.jpg", seed=2))
+    assert queued_items(locker) == []
+    deferred = take(locker, photo(tmp_path / "b", seed=3), defer_analysis=True)
+    assert queued_items(locker) == [deferred.outcomes[0].sha256]
+    with locker.engine.connect() as conn:
+        [job] = queue.jobs(conn)
+    assert job.status == "queued" and job.scheduled_at is None and job.attempts == 0
+
+
+def test_postgresql_job_rolls_back_with_its_item(locker: Locker) -> None:
+    """The job is in the item's transaction: a rollback leaves neither."""
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+    digest = BlobDigest("ab" * 32, "cd" * 64, 10)
+    with locker.engine.connect() as conn:
+        with conn.begin() as transaction:
+            record_arrival(conn, digest, "image/jpeg", Arrival("tester", "import", b"x.jpg"))
+            assert defer_analysis(conn, digest.sha256, "image/jpeg", {}) is not None
+            assert len(queue.jobs(conn)) == 1
+            transaction.rollback()
+        with conn.begin():
+            assert queue.jobs(conn) == []
+            assert conn.execute(select(schema.items)).first() is None
