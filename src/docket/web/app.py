@@ -27,6 +27,7 @@ from docket.web import (
     capture_routes,
     case_routes,
     ela_routes,
+    i18n,
     incident_routes,
     item_routes,
     replay_routes,
@@ -82,6 +83,8 @@ def create_app(
     app.include_router(shadow_routes.router)
     app.include_router(ela_routes.router)
     app.include_router(assets.router)
+    app.include_router(i18n.router)
+    i18n.install(TEMPLATES.env)
 
     @app.exception_handler(DocketError)
     def on_error(request: Request, exc: DocketError) -> Response:

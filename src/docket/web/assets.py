@@ -13,7 +13,10 @@ from fastapi.responses import FileResponse, Response
 from docket.errors import NotFoundError
 
 FOLDER = Path(__file__).parent / "static"
-ASSETS = {"review.js": "text/javascript; charset=utf-8"}
+ASSETS = {
+    "review.js": "text/javascript; charset=utf-8",
+    "docket.css": "text/css; charset=utf-8",
+}
 
 router = APIRouter()
 
