@@ -31,6 +31,9 @@ from docket.capture.run import CaptureOptions, capture
 from docket.capture.wacz_signing import WaczSignatureError
 from docket.capture.warc import WarcFile
 from docket.catalogue import schema
+from docket.disclose import _check_wacz
+from docket.disclose.check import check
+from docket.disclose.package import export
 from docket.errors import DocketError, VaultDamagedError
 from docket.locker import Locker
 from docket.vault.keys import VaultKey
@@ -322,3 +325,32 @@ def test_the_key_is_made_once_owner_only_and_sealed_in_a_vault(tmp_path: Path) -
     (vault / "keys/wacz-signing.key").write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
     with pytest.raises(VaultDamagedError):
         wacz_signing.locker_key(vault, locker_key)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_a_court_package_reader_checks_the_wacz_signature_against_the_senders_key(
+    locker: Locker, site: Site, tmp_path: Path
+) -> None:
+    options = CaptureOptions(
+        collector="tester", allow_private_network=True, timeout=20, case="North"
+    )
+    done = capture(locker, site.url("/probe.html"), options)
+    shot = next(p.sha256 for p in done.parts if p.kind == "screenshot")
+    package = tmp_path / "court"
+    export(locker, [done.wacz.sha256, shot], "court", package, "tester", case="North")
+    published = (locker.path / "keys/wacz-signing.pub").read_text().strip()
+    assert json.loads((package / "data/package.json").read_text())["wacz_public_key"] == published
+    report = check(package, locker.public_key)
+    assert report.intact, report.failures
+    assert (_check_wacz.NAME, True, "1 WACZ") in report.checks
+
+    # package.json's WACZ key swapped for another: the WACZ is named, not only the bag.
+    swapped = tmp_path / "swapped"
+    shutil.copytree(package, swapped)
+    manifest = json.loads((swapped / "data/package.json").read_text())
+    manifest["wacz_public_key"] = new_key(tmp_path / "other").public
+    (swapped / "data/package.json").write_text(json.dumps(manifest, indent=2))
+    report = check(swapped, locker.public_key)
+    [wacz_file] = [e["file"] for e in manifest["items"] if e["item"] == done.wacz.sha256]
+    assert f"{wacz_file}: signed with another key than the locker's WACZ key" in report.failures
+    assert (_check_wacz.NAME, False, "1 WACZ") in report.checks

@@ -31,6 +31,7 @@ from docket.disclose._check_bag import PackageError, check_bag, unpack
 from docket.disclose._check_custody import fingerprint as fingerprint  # its public name
 from docket.disclose._check_items import check_items
 from docket.disclose._check_prior import check_prior
+from docket.disclose._check_wacz import check_waczs
 from docket.errors import DocketError
 
 INTACT, FAILED, USAGE, UNCONFIRMED = 0, 1, 2, 3
@@ -158,6 +159,7 @@ def check_root(
     custody.check_bag_info(root, checkpoint, export, report)
     events = custody.proven_events(root, checkpoint, export, report)
     check_items(root, export, events, report)
+    check_waczs(root, report)
     check_prior(root, export, events, report, tsa_roots)
     custody.check_consistency(root, public_key, checkpoint, export, report)
     if (export.timestamp or custody.EXISTED in export.files) and tsa_roots is None:

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, select
 
 from docket import clock, names, scope
 from docket.aids import results as aid_results
+from docket.capture import wacz_signing
 from docket.catalogue import queries, schema
 from docket.catalogue.records import latest_result
 from docket.custody import ledger, log, merkle
@@ -479,7 +480,7 @@ def _write_payload(
         "recipient": recipient,
         "case": case,
         "items": entries,
-    }
+    } | _wacz_key(locker)
     for path in _existed.write(conn, root / "custody", locker.origin, locker.public_key, events):
         files.append(_listed(root, path))
     for sha256, origin in sorted(prior.named(events).items()):
@@ -496,6 +497,13 @@ def _write_payload(
 
     files.append(_listed(root, "report.pdf", render_pdf(package, report_items, previews)))
     return sorted(files, key=lambda f: str(f["path"]))
+
+
+def _wacz_key(locker: Locker) -> dict[str, str]:
+    """The locker's WACZ key (capture/wacz_signing.py) for package.json, when it has one: what
+    the receiver checks the captures' WACZ signatures with (disclose/_check_wacz.py)."""
+    key = wacz_signing.published_key(locker.path)
+    return {} if key is None else {"wacz_public_key": key}
 
 
 def _partial_zip(staging: Path) -> Path:
