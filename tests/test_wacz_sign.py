@@ -354,3 +354,34 @@ def test_a_court_package_reader_checks_the_wacz_signature_against_the_senders_ke
     [wacz_file] = [e["file"] for e in manifest["items"] if e["item"] == done.wacz.sha256]
     assert f"{wacz_file}: signed with another key than the locker's WACZ key" in report.failures
     assert (_check_wacz.NAME, False, "1 WACZ") in report.checks
+
+
+def test_a_plain_key_is_sealed_when_its_locker_has_become_a_vault(tmp_path: Path) -> None:
+    folder = tmp_path / "converted"
+    public = new_key(folder).public
+    locker_key = VaultKey.generate()
+    assert wacz_signing.locker_key(folder, locker_key).public == public
+    sealed = (folder / "keys/wacz-signing.key").read_bytes()
+    assert sealed.startswith(b"DKV1") and b"PRIVATE KEY" not in sealed
+    assert os.stat(folder / "keys/wacz-signing.key").st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in (folder / "keys").iterdir()) == [
+        "wacz-signing.key",
+        "wacz-signing.pub",
+    ]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_a_vaults_capture_is_signed_by_its_sealed_key_and_verifies(
+    tmp_path: Path, site: Site
+) -> None:
+    vault = Locker.create(tmp_path / "vault", vault_passphrase="velmora harbour lanterns")
+    done = capture(vault, site.url("/probe.html"), LOCAL)
+    sealed = (vault.path / "keys/wacz-signing.key").read_bytes()
+    assert sealed.startswith(b"DKV1") and b"PRIVATE KEY" not in sealed
+    published = (vault.path / "keys/wacz-signing.pub").read_text().strip()
+    with vault.store.plain_file(done.wacz.sha256) as path:
+        assert wacz_signing.check(path, "vault WACZ", published) == published
+    report = verify(vault)
+    assert report.ok, report.problems
+    [check] = [c for c in report.checks if c.name == "WACZ signatures"]
+    assert (check.passed, check.detail) == (True, "1 WACZ signatures checked")

@@ -102,8 +102,9 @@ def _read(path: Path, vault_key: VaultKey | None) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """`data` as the new file `path` (mode 0600), whole or not at all; an existing file stays."""
+def _write(path: Path, data: bytes, replace: bool = False) -> None:
+    """`data` as the file `path` (mode 0600), whole or not at all. A new file (`replace`
+    false) never replaces one another process made first: theirs is kept."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(name)  # mode 0600, a name of its own even for threads of one process
     try:
@@ -111,12 +112,15 @@ def _write_new(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if another process made it first: theirs is kept
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+    if replace:
+        tmp.replace(path)
+    else:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -140,12 +144,16 @@ def _publish(locker_path: Path, public: str) -> None:
 
 
 def locker_key(locker_path: Path, vault_key: VaultKey | None) -> WaczKey:
-    """The locker's WACZ signing key, made (and its public key published) on first need."""
+    """The locker's WACZ signing key, made (and its public key published) on first need; in
+    a vault, a key still in the clear (the locker was converted) is sealed first."""
     path = locker_path / PRIVATE_FILE
     try:
         if not path.exists():
             fresh = ec.generate_private_key(_CURVE)
-            _write_new(path, _stored_form(fresh, vault_key))
+            _write(path, _stored_form(fresh, vault_key))
+        elif vault_key is not None and not envelope.is_sealed(path.read_bytes()):
+            # A plain locker's key, left as it was when the locker became a vault: sealed now.
+            _write(path, _stored_form(_read(path, None), vault_key), replace=True)
         private = _read(path, vault_key)
         public = public_string(private.public_key())
         _publish(locker_path, public)
