@@ -129,6 +129,25 @@ def test_an_ingest_killed_after_an_item_commit_leaves_the_items_job(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def test_an_ingest_that_analyses_itself_leaves_no_item_without_its_job_or_analysis(
+    locker_path: Path, tmp_path: Path
+) -> None:
+    """Killed while analysing in-process: every item has its analysis recorded (its job
+    withdrawn in the same transaction) or its job, kept back for the ingest's grace."""
+    ingest = start(locker_path, "ingest", "--json", photos(tmp_path / "in", 4, first_seed=1))
+    acknowledge_one(ingest)
+    ingest.send_signal(signal.SIGKILL)
+    ingest.wait()
+    items, ok, _recorded = results_per_key(locker_path)
+    queued = {str(job.args["item"]): job for job in jobs(locker_path)}
+    wanted = {(s.name, s.version) for s in builtin_steps() if s.applies_to("image/jpeg")}
+    assert items
+    for item in items:
+        analysed = all(ok[(item, name, version)] == 1 for name, version in wanted)
+        assert analysed != (item in queued), item[:12]  # one or the other, never neither
+    assert all(job.status == "queued" and job.scheduled_at for job in queued.values())
+
+
 def test_two_workers_and_an_ingest_with_a_worker_killed_mid_job(
     locker_path: Path, tmp_path: Path
 ) -> None:

@@ -128,4 +128,10 @@ def work(locker: Locker, options: WorkerOptions) -> None:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     conninfo(locker)
     with Analyser(locker.store, workers=max(1, options.concurrency)) as analyser:
-        asyncio.run(_work(make_app(locker, analyser, options, worker), options, worker))
+        try:
+            asyncio.run(_work(make_app(locker, analyser, options, worker), options, worker))
+        except ConnectorException as exc:  # the database's words name no password
+            said = " ".join(str(exc.__cause__ or exc).split())
+            raise DocketError(
+                f"{locker.path}: the job queue in its catalogue cannot be used ({said})"
+            ) from exc

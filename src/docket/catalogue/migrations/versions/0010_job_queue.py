@@ -6,10 +6,9 @@ Revision ID: 0010
 Revises: 0009
 """
 
+import sqlalchemy as sa
 from alembic import op
 from procrastinate.schema import SchemaManager
-
-from docket.jobs.failures import failures
 
 revision = "0010"
 down_revision = "0009"
@@ -23,14 +22,24 @@ def upgrade() -> None:
         return
     # As SchemaManager.apply_schema does: the driver reads % as a parameter's mark.
     bind.exec_driver_sql(SchemaManager.get_schema().replace("%", "%%"))
-    failures.create(bind)
+    op.create_table(  # docket.jobs.failures, as it was made here
+        "job_failures",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("job_id", sa.BigInteger(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("failed_at", sa.String(length=40), nullable=False),
+        sa.Column("worker", sa.String(length=255), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_job_failures_job_id", "job_failures", ["job_id"])
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    failures.drop(bind)
+    op.drop_table("job_failures")
     bind.exec_driver_sql(
         "DROP TABLE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, "
         "procrastinate_workers CASCADE"
