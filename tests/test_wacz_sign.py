@@ -266,6 +266,10 @@ def test_a_changed_package_another_key_or_a_forged_signature_is_refused(tmp_path
             "not signed (datapackage-digest.json has no signedData)",
         ),
         "no digest": ({"datapackage-digest.json": b"[1]"}, "not signed"),
+        "nested without end": (
+            {"datapackage-digest.json": b"[" * 100_000 + b"]" * 100_000},
+            "datapackage-digest.json or datapackage.json is not JSON",
+        ),
     }
     for name, (changed, reason) in cases.items():
         path = tmp_path / f"{name}.wacz"

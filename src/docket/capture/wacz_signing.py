@@ -225,7 +225,7 @@ def check(wacz: Path | IO[bytes], label: str, expected: str | None) -> str:
     try:
         digest = json.loads(digest_file)
         created = json.loads(package).get("created")
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:
         raise WaczSignatureError(f"{label}: {DIGEST_NAME} or {PACKAGE_NAME} is not JSON") from exc
     signed = digest.get("signedData") if isinstance(digest, dict) else None
     if not isinstance(signed, dict):

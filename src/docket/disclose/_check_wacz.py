@@ -62,7 +62,7 @@ def check_waczs(root: Path, report: Recorder) -> None:
         key = manifest.get(KEY_FIELD)
         if any(signed for _, signed in waczs) and not isinstance(key, str):
             raise Malformed(f"package.json: no {KEY_FIELD} to check the captures' WACZ with")
-    except (Malformed, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (Malformed, zipfile.BadZipFile, OSError, ValueError, RecursionError) as exc:
         report.record(NAME, [str(exc).splitlines()[0]])
         return
     if not waczs:
