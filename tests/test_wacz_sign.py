@@ -389,3 +389,15 @@ def test_a_vaults_capture_is_signed_by_its_sealed_key_and_verifies(
     assert report.ok, report.problems
     [check] = [c for c in report.checks if c.name == "WACZ signatures"]
     assert (check.passed, check.detail) == (True, "1 WACZ signatures checked")
+
+
+def test_wacz_key_prints_the_key_captures_are_signed_with(locker: Locker, cli: Any) -> None:
+    assert not (locker.path / "keys/wacz-signing.key").exists()
+    first = cli("wacz-key", "--locker", locker.path, "--json")
+    assert first.code == 0, first.err
+    shown = json.loads(first.out)
+    assert shown["publicKey"] == wacz_signing.locker_key(locker.path, locker.vault_key).public
+    der = base64.b64decode(shown["publicKey"])
+    assert shown["fingerprint"] == "SHA256:" + hashlib.sha256(der).hexdigest()
+    again = cli("wacz-key", "--locker", locker.path)
+    assert again.out == f"publicKey: {shown['publicKey']}\nfingerprint: {shown['fingerprint']}\n"

@@ -138,4 +138,27 @@ def capture_command(
         sys.exit(1)
 
 
-COMMANDS: list[click.Command] = [capture_command]
+@click.command(
+    name="wacz-key",
+    help="Print the locker's WACZ signing key: the publicKey every capture's WACZ carries in "
+    "datapackage-digest.json (base64 of its SubjectPublicKeyInfo, ECDSA P-384) and its SHA-256 "
+    "fingerprint, made if new. Give it to those who will check the captures: a WACZ signed by "
+    "another key was not made by this locker.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON: publicKey and fingerprint.")
+@locker_option
+def wacz_key_command(as_json: bool, locker_path: Path | None) -> None:
+    from docket.capture import wacz_signing
+
+    with open_locker(locker_path) as locker:
+        public = wacz_signing.published_key(locker.path)
+        if public is None:
+            public = wacz_signing.locker_key(locker.path, locker.vault_key).public
+    fingerprint = wacz_signing.fingerprint(public)
+    if as_json:
+        click.echo(json.dumps({"publicKey": public, "fingerprint": fingerprint}))
+    else:
+        click.echo(f"publicKey: {public}\nfingerprint: {fingerprint}")
+
+
+COMMANDS: list[click.Command] = [capture_command, wacz_key_command]

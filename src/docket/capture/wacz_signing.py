@@ -163,6 +163,11 @@ def locker_key(locker_path: Path, vault_key: VaultKey | None) -> WaczKey:
     return WaczKey(private, public)
 
 
+def fingerprint(public: str) -> str:
+    """ "SHA256:" and the hex SHA-256 of the key's SubjectPublicKeyInfo (`public` decoded)."""
+    return "SHA256:" + hashlib.sha256(base64.b64decode(public)).hexdigest()
+
+
 def published_key(locker_path: Path) -> str | None:
     """keys/wacz-signing.pub's `publicKey` string, or None when the locker has none yet."""
     try:
