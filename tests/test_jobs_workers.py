@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import POSTGRES_URL, docket_command, fresh_database, photo
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from docket.analyse.steps import builtin_steps
 from docket.catalogue import schema
@@ -99,6 +99,10 @@ def assert_each_step_once(locker: Path) -> None:
         for name, version in wanted.items():
             assert ok[(item, name, version)] == 1, (item[:12], name)
     assert sum(ok.values()) == recorded  # one custody event per result, none twice
+    with Locker.open(locker) as opened, opened.engine.connect() as conn:
+        size = len(conn.execute(select(schema.events.c.seq)).all())
+        signed = conn.execute(select(func.max(schema.checkpoints.c.tree_size))).scalar_one()
+    assert signed == size - 1  # the workers' last checkpoint covers all but its own event
 
 
 def acknowledge_one(process: subprocess.Popen[bytes]) -> None:

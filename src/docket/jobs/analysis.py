@@ -23,7 +23,6 @@ from docket.analyse.steps import Step, builtin_steps
 from docket.catalogue import schema
 from docket.catalogue.records import step_versions
 from docket.custody import log
-from docket.custody.ledger import make_checkpoint
 from docket.jobs import queue
 from docket.jobs.queue import JobError
 from docket.locker import Locker
@@ -93,7 +92,7 @@ def analyse_item(
     locker: Locker, item: str, actor: str, analyser: Analyser | None = None
 ) -> list[StepRun]:
     """The job: run the steps due on `item` (in `analyser`'s threads, else in an Analyser of its
-    own), record them once with a checkpoint; those it recorded."""
+    own) and record them once; those it recorded. The caller signs a checkpoint over them."""
     with locker.engine.connect() as conn:
         with conn.begin():
             media_type = conn.execute(
@@ -115,7 +114,4 @@ def analyse_item(
         else:
             runs = analyser.submit(item, media_type, steps).result()
         with conn.begin():
-            recorded = record_once(conn, actor, runs)
-            if recorded:
-                make_checkpoint(conn, locker.signing_key, locker.origin, actor)
-    return recorded
+            return record_once(conn, actor, runs)

@@ -7,7 +7,8 @@ job failed until `docket jobs retry`. A worker killed mid-job (SIGKILL, a lost m
 beating its heart; every worker looks every STALLED_CHECK seconds for jobs held by a worker
 whose heartbeat is older than `stalled_after` seconds and puts them back in the queue
 (procrastinate's get_stalled_jobs and retry_job), where another worker runs them again: jobs
-are idempotent (docket.jobs.analysis), so each finishes once in effect.
+are idempotent (docket.jobs.analysis), so each finishes once in effect. What the jobs record
+is covered by a checkpoint the worker signs every few seconds and as it stops.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +24,7 @@ from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import ConnectorException
 
 from docket.analyse.runner import Analyser
+from docket.custody.ledger import make_checkpoint
 from docket.errors import DocketError
 from docket.jobs import failures, queue
 from docket.jobs.analysis import ANALYSE, analyse_item
@@ -38,8 +41,38 @@ class WorkerOptions:
     until_empty: bool = False  # stop once no job is left to take, instead of waiting for more
     heartbeat: float = 10.0  # seconds between heartbeats
     stalled_after: float = 30.0  # seconds without a heartbeat before a worker's jobs run again
+    checkpoint_every: float = 5.0  # seconds between checkpoints over what its jobs recorded
     # Told of each attempt that ended: the job, its item, and None or why it failed.
     report: Callable[[int, str, str | None], None] = field(default=lambda _id, _item, _why: None)
+
+
+class _Checkpoints:
+    """Signs a checkpoint over what this worker's jobs recorded: at most every
+    `checkpoint_every` seconds while they record, and once more as the worker stops. (One per
+    job would read the whole log under its lock each time; a worker killed before signing
+    leaves its results in the log for the next checkpoint, as a killed ingest does.)"""
+
+    def __init__(self, locker: Locker, actor: str) -> None:
+        self.locker = locker
+        self.actor = actor
+        self._owed = False
+        self._lock = threading.Lock()
+
+    def owe(self) -> None:
+        with self._lock:
+            self._owed = True
+
+    def sign_if_owed(self) -> None:
+        with self._lock:
+            owed, self._owed = self._owed, False
+        if owed:
+            with self.locker.engine.connect() as conn, conn.begin():
+                make_checkpoint(conn, self.locker.signing_key, self.locker.origin, self.actor)
+
+    async def sign_now_and_then(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.to_thread(self.sign_if_owed)
 
 
 def _reason(exc: BaseException) -> str:
@@ -69,19 +102,22 @@ def _attempt(
     options.report(job_id, item, None)
 
 
-def make_app(locker: Locker, analyser: Analyser, options: WorkerOptions, worker: str) -> App:
+def make_app(
+    locker: Locker,
+    analyser: Analyser,
+    checkpoints: _Checkpoints,
+    options: WorkerOptions,
+    worker: str,
+) -> App:
     app = App(connector=PsycopgConnector(conninfo=conninfo(locker)))
+
+    def analysis(item: str) -> None:
+        if analyse_item(locker, item, options.actor, analyser):
+            checkpoints.owe()
 
     @app.task(name=ANALYSE, queue=queue.QUEUE, pass_context=True)
     def analyse(context: JobContext, item: str) -> None:
-        _attempt(
-            locker,
-            context,
-            options,
-            worker,
-            item,
-            lambda: analyse_item(locker, item, options.actor, analyser),
-        )
+        _attempt(locker, context, options, worker, item, lambda: analysis(item))
 
     return app
 
@@ -104,10 +140,11 @@ async def _watch_stalled(app: App, stalled_after: float) -> None:
         await _retry_stalled(app, stalled_after)
 
 
-async def _work(app: App, options: WorkerOptions, worker: str) -> None:
+async def _work(app: App, checkpoints: _Checkpoints, options: WorkerOptions, worker: str) -> None:
     async with app.open_async():
         await _retry_stalled(app, options.stalled_after)
         watcher = asyncio.create_task(_watch_stalled(app, options.stalled_after))
+        signer = asyncio.create_task(checkpoints.sign_now_and_then(options.checkpoint_every))
         try:
             await app.run_worker_async(
                 queues=[queue.QUEUE],
@@ -119,6 +156,8 @@ async def _work(app: App, options: WorkerOptions, worker: str) -> None:
             )
         finally:
             watcher.cancel()
+            signer.cancel()
+            await asyncio.to_thread(checkpoints.sign_if_owed)
 
 
 def work(locker: Locker, options: WorkerOptions) -> None:
@@ -127,9 +166,11 @@ def work(locker: Locker, options: WorkerOptions) -> None:
     locker.require_signing_key()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     conninfo(locker)
+    checkpoints = _Checkpoints(locker, options.actor)
     with Analyser(locker.store, workers=max(1, options.concurrency)) as analyser:
+        app = make_app(locker, analyser, checkpoints, options, worker)
         try:
-            asyncio.run(_work(make_app(locker, analyser, options, worker), options, worker))
+            asyncio.run(_work(app, checkpoints, options, worker))
         except ConnectorException as exc:  # the database's words name no password
             said = " ".join(str(exc.__cause__ or exc).split())
             raise DocketError(
