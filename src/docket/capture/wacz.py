@@ -48,7 +48,9 @@ def _sign(target: Path, key: WaczKey) -> None:
             if info.filename == DIGEST_NAME:
                 out.writestr(info, json.dumps(digest, indent=2))
                 continue
-            with source.open(info) as src, out.open(info, "w", force_zip64=True) as dst:
+            # No forced ZIP64: each entry keeps the sizes it had, so its local header reads as
+            # ReplayWeb.page's zip reader expects (a forced ZIP64 extra made it read garbage).
+            with source.open(info) as src, out.open(info, "w") as dst:
                 shutil.copyfileobj(src, dst, 2**20)
     signed.replace(target)
 
