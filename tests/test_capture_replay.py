@@ -224,6 +224,17 @@ def replayed_frame(page: Page) -> Any:
     return None
 
 
+def frames_seen(page: Page) -> list[tuple[str, str]]:
+    """Each frame's address and the start of its text: what a failed wait saw."""
+    seen = []
+    for frame in page.frames:
+        try:
+            seen.append((frame.url, frame.inner_text("body", timeout=1000)[:80]))
+        except Exception as error:  # a frame still loading or navigating
+            seen.append((frame.url, f"({type(error).__name__})"))
+    return seen
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_a_captured_page_replays_offline_apart_from_the_app_in_a_real_browser(
     world: dict[str, Any], locker: Locker, captured: str
@@ -254,7 +265,7 @@ def test_a_captured_page_replays_offline_apart_from_the_app_in_a_real_browser(
         deadline = time.monotonic() + 60
         while (frame := replayed_frame(page)) is None and time.monotonic() < deadline:
             page.wait_for_timeout(250)
-        assert frame is not None, "the captured page never showed"
+        assert frame is not None, f"the captured page never showed: {frames_seen(page)}"
         shown_at = frame.evaluate("location.origin")
         [outer] = [f for f in page.frames if f.url.startswith(f"{replay_url}/frame/")]
         tried = outer.evaluate(ATTACKS, [url, world["north"]])
