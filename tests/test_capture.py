@@ -177,8 +177,9 @@ def test_a_missing_page_is_captured_with_its_404(locker: Locker, site: Site) -> 
     assert page.http_headers.get_statuscode() == "404"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a wait on the browser: no catalogue work
 def test_a_page_that_never_finishes_is_kept_as_it_stood_and_says_so(
-    locker: Locker, site: Site
+    backend: str, locker: Locker, site: Site
 ) -> None:
     options = CaptureOptions(collector="tester", allow_private_network=True, timeout=5)
     done = capture(locker, site.url("/slow.html"), options)
@@ -197,7 +198,10 @@ def test_a_very_tall_page_is_photographed_to_the_stated_height(locker: Locker, s
     assert f"top {MAX_SHOT_HEIGHT} px of a page 60" in " ".join(done.notes)
 
 
-def test_a_video_that_never_comes_is_noted_and_the_page_kept(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # a wait on the browser: no catalogue work
+def test_a_video_that_never_comes_is_noted_and_the_page_kept(
+    backend: str, locker: Locker, site: Site
+) -> None:
     options = CaptureOptions(collector="tester", allow_private_network=True, timeout=5)
     done = capture(locker, site.url("/stuck-video.html"), options)
     assert done.status == 200  # (a video never holds up the page's load event)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import tempfile
 import zipfile
@@ -248,7 +249,7 @@ def mutate_bundle(data: st.DataObject, honest: bytes) -> bytes:
 
 
 @settings(
-    max_examples=20,
+    max_examples=int(os.environ.get("DOCKET_PRIOR_LEG_EXAMPLES", "10")),  # more by hand
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -199,7 +199,8 @@ def test_kill_9_during_convert_then_run_again(
     most_pause = (time.monotonic() - started) * 1.1  # how long a whole run takes, and a bit
     kills = 0
     stages = set()
-    for run in range(20):
+    runs = int(os.environ.get("DOCKET_VAULT_CONVERT_KILL_RUNS", "8"))  # more by hand
+    for run in range(runs):
         path = tmp_path / f"run{run}"
         shutil.copytree(template[0], path)
         kills += _killed_conversion(path, rng, most_pause)
@@ -214,5 +215,5 @@ def test_kill_9_during_convert_then_run_again(
         assert checked.code == 0, (run, checked.out)
         assert findings(path, secrets) == [], run
         shutil.rmtree(path)
-    assert kills >= 10  # most runs were killed part-way, not after they ended
+    assert kills >= runs // 2  # most runs were killed part-way, not after they ended
     assert stages & {"sealing blobs", "catalogue encrypted"}, stages  # some in the middle

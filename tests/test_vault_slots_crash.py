@@ -59,7 +59,7 @@ def newest(path: Path, locker_id: str, key: VaultKey, label: str) -> int:
 
 
 def test_kill_during_slot_changes_loses_no_slot(tmp_path: Path) -> None:
-    runs = int(os.environ.get("DOCKET_VAULT_CRASH_RUNS", "20"))
+    runs = int(os.environ.get("DOCKET_VAULT_CRASH_RUNS", "8"))
     seed = int(os.environ.get("DOCKET_VAULT_CRASH_SEED", str(random.randrange(1 << 30))))
     print(f"seed {seed}, {runs} runs")
     rng = random.Random(seed)
