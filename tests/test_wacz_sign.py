@@ -2,8 +2,10 @@
 mode): a real capture's WACZ is accepted by the `wacz` package's validator, by the spec's rules
 written out here with the cryptography library, and by Chromium's WebCrypto doing exactly what
 ReplayWeb.page 2.5.3 does (its sw.js: the publicKey imported as P-384 SPKI, the raw signature
-verified with ECDSA SHA-256 over the UTF-8 of `hash`); a changed datapackage.json, a swapped key
-or a forged signature is refused in one line, by the check and by `verify`."""
+verified with ECDSA SHA-256 over the UTF-8 of `hash`) and by ReplayWeb.page itself replaying the
+capture inside Docket (a flipped signature bit makes it report the signature not matched, tried
+by hand); a changed datapackage.json, a swapped key or a forged signature is refused in one
+line, by the check, by `verify` and by the package checker."""
 
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PASSWORD
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from sqlalchemy import select
 from test_capture import wacz_valid
-from web_site import Site
+from test_capture_replay import BUTTON, frames_seen, replayed_frame
+from web_site import Site, serve, serve_app
 
 from docket.capture import wacz, wacz_signing
 from docket.capture.run import CaptureOptions, capture
@@ -38,6 +42,8 @@ from docket.errors import DocketError, VaultDamagedError
 from docket.locker import Locker
 from docket.vault.keys import VaultKey
 from docket.verify import verify
+from docket.web.app import create_app
+from docket.web.replay_origin import create_replay_app, replay_directory
 
 LOCAL = CaptureOptions(collector="tester", allow_private_network=True, timeout=20)
 CHROMIUM = shutil.which("chromium")
@@ -401,3 +407,78 @@ def test_wacz_key_prints_the_key_captures_are_signed_with(locker: Locker, cli: A
     assert shown["fingerprint"] == "SHA256:" + hashlib.sha256(der).hexdigest()
     again = cli("wacz-key", "--locker", locker.path)
     assert again.out == f"publicKey: {shown['publicKey']}\nfingerprint: {shown['fingerprint']}\n"
+
+
+# Everything ReplayWeb.page recorded of its checks of the loaded WACZ (wabac.js keeps them in
+# the "verification" store of its collection's IndexedDB, on the replay origin).
+READ_VERIFICATION = """async () => {
+  const done = (request) => new Promise((ok, fail) => {
+    request.onsuccess = () => ok(request.result);
+    request.onerror = () => fail(request.error);
+  });
+  const found = [];
+  for (const {name} of await indexedDB.databases()) {
+    const db = await done(indexedDB.open(name));
+    if (db.objectStoreNames.contains("verification")) {
+      const store = db.transaction("verification").objectStore("verification");
+      found.push(...(await done(store.getAll())));
+    }
+    db.close();
+  }
+  return found;
+}"""
+
+
+@pytest.fixture
+def captured(locker: Locker, made: Site) -> str:
+    """The notice page (the text replayed_frame looks for) captured into case North."""
+    options = CaptureOptions(
+        collector="tester", case="North", allow_private_network=True, timeout=20
+    )
+    with serve(made.fresh()) as site:
+        return capture(locker, site.url("/notice.html"), options).wacz.sha256
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_replaywebpage_served_by_docket_finds_the_signature_valid(
+    world: dict[str, Any], locker: Locker, captured: str
+) -> None:
+    """The real thing: ReplayWeb.page (vendor/replaywebpage, as `make replay` fetches it),
+    replaying the capture inside Docket, checks the WACZ's signature itself."""
+    from playwright.sync_api import sync_playwright
+
+    replay_directory()  # ReplayWeb.page must be there (make replay)
+    with (
+        serve_app(create_replay_app(locker, ["127.0.0.1"])) as replay_url,
+        serve_app(create_app(locker, replay_origin=replay_url)) as url,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--disable-gpu", "--no-sandbox"]
+        )
+        page = browser.new_page()
+        page.goto(f"{url}/login")
+        page.get_by_label("Name").fill("investigator-1")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{url}/")
+        page.goto(f"{url}/items/{captured}")
+        page.get_by_role("button", name=BUTTON).click()
+        deadline = time.monotonic() + 60
+        while (frame := replayed_frame(page)) is None and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+        assert frame is not None, f"the captured page never showed: {frames_seen(page)}"
+        [outer] = [f for f in page.frames if f.url.startswith(f"{replay_url}/frame/")]
+        found: list[dict[str, Any]] = []
+        while not any(r["id"].endswith("signature") for r in found):
+            assert time.monotonic() < deadline, f"no signature check recorded: {found}"
+            page.wait_for_timeout(250)
+            found = outer.evaluate(READ_VERIFICATION)
+        browser.close()
+    checks = {r["id"].rsplit(":", 1)[-1]: r for r in found}
+    assert checks["signature"]["matched"] is True, found
+    published = (locker.path / "keys/wacz-signing.pub").read_text().strip()
+    assert checks["publicKey"]["expected"] == published
+    with locker.store.plain_file(captured) as path:
+        package = members(path)["datapackage.json"]
+    assert checks["datapackageHash"]["expected"] == "sha256:" + hashlib.sha256(package).hexdigest()
