@@ -24,7 +24,6 @@ from vault_scan import originals as originals_of
 
 from docket.errors import WrongPassphraseError
 from docket.locker import Locker
-from docket.store.s3 import S3Bucket
 from docket.store.vault import VaultStore
 from docket.vault import slots
 
@@ -197,18 +196,6 @@ def test_a_vault_and_a_plain_copy_are_never_mixed(
     audited = cli("audit-copies", "--locker", locker, copy)
     assert audited.code == 1 and "never mixed; skipped" in audited.out, audited.out
     assert held(copy) == before
-
-
-def test_a_vault_is_not_copied_to_a_bucket(
-    vault: Path, cli: Any, moto_endpoint: s3_server.Endpoint
-) -> None:
-    """Not supported yet: refused in one line before anything is written to the bucket."""
-    url = moto_endpoint.locked_url()
-    refused = cli("replicate", "--locker", vault, "--retention-days", "1", url)
-    assert refused.code == 1
-    assert "copies of a vault in a bucket are not supported yet" in refused.err
-    assert len(refused.err.strip().splitlines()) == 1 and "Traceback" not in refused.err
-    assert list(S3Bucket.open(url).keys()) == []
 
 
 RUNS = int(os.environ.get("DOCKET_COPIES_CRASH_RUNS", "2"))

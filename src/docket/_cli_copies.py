@@ -16,6 +16,7 @@ from docket.copies.replicate import replicate
 from docket.copies.restore import restore, restore_from_bucket
 from docket.errors import DocketError
 from docket.locker import default_actor, default_path
+from docket.store import scratch
 from docket.store.s3 import SCHEME, S3Bucket
 
 
@@ -42,7 +43,9 @@ def replicate_command(
         if dest.startswith(SCHEME):
             if retention_days is None:
                 raise DocketError(f"{dest}: give --retention-days N for a bucket copy")
-            with locker.store.scratch("replicate") as work:
+            # On the locker's disk: a vault's scratch is in memory, and what goes up here is
+            # ciphertext only (sealed files, the encrypted catalogue), perhaps gigabytes of it.
+            with scratch.folder(locker.store.tmp, "replicate") as work:
                 target = Bucket(S3Bucket.open(dest), retention_days, work)
                 copied = replicate(locker, target, default_actor(), private_key=include_private_key)
         else:

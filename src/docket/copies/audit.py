@@ -20,12 +20,15 @@ does), every blob re-hashed decrypted in memory; a blob file that does not authe
 damaged. A vault's copy beside a plain locker, or a plain copy beside a vault, is a
 difference and is skipped: they are never mixed.
 A copy in a bucket (s3://...) is downloaded into the locker's tmp/ first (bucket.py), which
-re-hashes every blob of it on the way, and compared like a folder.
+re-hashes every blob of it on the way, and compared like a folder; a vault's copy in a bucket
+has only its catalogue, keys and checkpoints downloaded, and its sealed objects are read from
+the bucket as the blob checks ask (so a damaged one is named as a blob, not the whole copy).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -196,6 +199,22 @@ class _Audit:
         self.check("blobs", before, f"{held} blobs listed, {hashed} re-hashed ({how})")
 
 
+def _bucket_copy(url: str, folder: Path, reference: Holding) -> Holding:
+    """A copy in a bucket, laid out in `folder`: a plain copy downloaded whole (every blob
+    re-hashed on the way); a vault's without its blobs, which are then listed from their
+    headers and read (fetched and authenticated with the key) as the audit asks."""
+    copies = Bucket(S3Bucket.open(url), 1)
+    if reference.vault_key is None:
+        copies.download(Folder(folder))
+        return holdings.read(folder, url, copy=True)
+    copies.download_files(Folder(folder))
+    found = holdings.read(folder, url, copy=True, key=reference.vault_key)
+    if found.vault_key is None:
+        return found  # a plain copy: named as never mixed
+    store = copies.blob_store(Folder(folder), found.vault_key)
+    return dataclasses.replace(found, blobs=set(store.digests()), store=store)
+
+
 def audit(
     locker: Path, copies: Sequence[Path | str], *, deep: bool, sample: int = SAMPLE
 ) -> VerifyReport:
@@ -212,8 +231,8 @@ def audit(
             try:
                 if label.startswith(SCHEME):
                     work = stack.enter_context(scratch.folder(locker / "tmp", "audit"))
-                    Bucket(S3Bucket.open(label), 1).download(Folder(work / "copy"))
-                    place = work / "copy"
+                    readable.append(_bucket_copy(label, work / "copy", reference))
+                    continue
                 readable.append(
                     holdings.read(Path(place), label, copy=True, key=reference.vault_key)
                 )

@@ -9,15 +9,20 @@ overwritten: each run writes a new object under the file's name (`catalogue.sqli
 `checkpoints.log/<stamp>`, `replica.json/<stamp>`, stamps sortable by time) and the newest is
 the current one; docket.json and keys/signing.pub are written once. The order of `replicate`
 holds: blobs, then the catalogue, then checkpoints.log, then replica.json, so a run stopped at
-any point leaves the newest complete set as it was. A vault is not copied to a bucket yet
-(refused in one line): its sealed files could go as they are, but its key slots and sealed
-signing key, which change in place, and the reading of its catalogue with the key are not
-done here.
+any point leaves the newest complete set as it was.
 
-`download` lays the newest objects out as a folder copy (each blob re-hashed on the way), which
-is how `restore` brings a locker back from a bucket and `audit-copies` compares one;
-`download_files` lays out all but the blobs, which `repair` then reads from the bucket one by
-one, only those it needs (through store/s3.py, which reads each blob's original version).
+A vault's copy in a bucket is the same vault, as in a folder: its sealed blob files go byte
+for byte under their keyed names, each proven with the key in a local scratch file first
+(sealed.py) and sent with the checksum the server checks; its catalogue is the encrypted
+snapshot; keys/vault.json (the key slots) and the sealed signing key, which change in place,
+are stamped objects like the catalogue. A vault's copy and a plain one are never mixed.
+
+`download` lays the newest objects out as a folder copy (each blob re-hashed on the way, a
+vault's sealed file proven with the key its slots give), which is how `restore` brings a
+locker back from a bucket and `audit-copies` compares a plain one; `download_files` lays out
+all but the blobs, which `repair` (and `audit-copies`, for a vault's copy) then read from the
+bucket one by one, only those they need (`blob_store`: store/s3.py or store/vault_s3.py,
+which read each blob's original version and check it before it is used).
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from contextlib import AbstractContextManager, closing
 from pathlib import Path
 
 from docket.copies import snapshot, transfer
-from docket.copies.destination import Folder
+from docket.copies.destination import Folder, mixed
+from docket.copies.sealed import SealedBlobs
 from docket.custody import witness
 from docket.errors import CopyError
 from docket.locker import CONFIG_NAME, PRIVATE_KEY, PUBLIC_KEY
-from docket.store import scratch
-from docket.store.s3 import S3Bucket
+from docket.store import BlobStore, scratch
+from docket.store.s3 import S3Bucket, S3Store
+from docket.store.vault_s3 import VaultS3Store
+from docket.vault import slot_file, slots, unlocking
 from docket.vault.keys import VaultKey
 
 _ONCE = {CONFIG_NAME, str(PUBLIC_KEY)}
@@ -54,6 +62,7 @@ class Bucket:
         self.bucket = bucket
         self.retention = datetime.timedelta(days=retention_days)
         self.work = work
+        self.key: VaultKey | None = None  # a vault's copy: its catalogue's key
 
     def describe(self) -> str:
         return self.bucket.url
@@ -62,23 +71,22 @@ class Bucket:
         return datetime.datetime.now(datetime.UTC) + self.retention
 
     def prepare(self, locker_id: str, key: VaultKey | None = None) -> None:
-        if key is not None:
-            raise CopyError(
-                f"{self.describe()}: copies of a vault in a bucket are not supported yet; "
-                "replicate the vault to a folder"
-            )
         self.bucket.require_object_lock()
+        self.key = key
         held = self.read(CONFIG_NAME)
         if held is None:
             return
         try:
-            found = json.loads(held).get("locker_id")
+            config = json.loads(held)
+            found, vault = config.get("locker_id"), "vault" in config
         except (ValueError, AttributeError):
-            found = None
+            found, vault = None, False
         if found != locker_id:
             raise CopyError(
                 f"{self.describe()}: a copy of another locker ({found}); not written to"
             )
+        if vault != (key is not None):
+            raise CopyError(f"{self.describe()}: {mixed(vault)}; not written to")
 
     def blob_names(self) -> set[str]:
         return {
@@ -90,16 +98,17 @@ class Bucket:
     def put_blobs(
         self, names: list[str], opener: transfer.Opener, check: transfer.Check | None = None
     ) -> tuple[int, int]:
-        """Each blob is sent with its SHA-256 (its name), so `check` is for folders only."""
-        if check is not None:
-            raise CopyError(f"{self.describe()}: holds plain blobs only")
+        """Each blob is proven in a local scratch file (against its name, or by `check`: a
+        vault's sealed file under its keyed name) and sent with a checksum the server checks
+        (its SHA-256, which is its name; a sealed file's, computed as it is sent)."""
         count = total = 0
-        for sha256 in names:
+        for name in names:
             part = self.scratch_file("copy")
             try:
-                with opener(sha256) as stream:
-                    size = transfer.write_proven(stream, sha256, part, fsync=False)
-                self.bucket.put_if_absent(_blob_key(sha256), part, self._until(), sha256=sha256)
+                with opener(name) as stream:
+                    size = transfer.write_proven(stream, name, part, fsync=False, check=check)
+                sha256 = name if check is None else None
+                self.bucket.put_if_absent(_blob_key(name), part, self._until(), sha256=sha256)
             finally:
                 part.unlink(missing_ok=True)
             count, total = count + 1, total + size
@@ -123,7 +132,7 @@ class Bucket:
             with local.open("wb") as out:
                 while chunk := stream.read(transfer.CHUNK):
                     out.write(chunk)
-            with snapshot.opened(local) as conn:
+            with snapshot.opened(local, self.key) as conn:
                 return snapshot.leaves(conn)
         finally:
             stream.close()
@@ -146,22 +155,45 @@ class Bucket:
         finally:
             stream.close()
 
-    def download(self, folder: Folder) -> None:
+    def download(self, folder: Folder, key: VaultKey | None = None) -> VaultKey | None:
         """Make `folder` a copy of what the bucket holds, as `replicate` would (blobs, then
         catalogue, then checkpoints.log, keys and docket.json), reading every key's original:
         its oldest version, the one locked when it was written, so versions someone with the
         keys put over it later are ignored. It is checked as any copy is when it is used
-        (`restore` re-checks the catalogue against checkpoints.log and the key)."""
+        (`restore` re-checks the catalogue against checkpoints.log and the key). A vault's
+        copy has its files laid out first, then its sealed files proven with `key`, else with
+        the key its slots give (unlocking.py); returns the vault's key (None: a plain copy)."""
         originals = self._originals()
-        self._prepare_folder(folder, originals)
+        locker_id, vault = self._prepare_folder(folder, originals)
+        check = None
+        if vault:
+            self._download_files(folder, originals)
+            if key is None:
+                key = unlocking.obtain_key(folder.root, locker_id)
+            elif not slots.fits(folder.root, locker_id, key):
+                raise CopyError(
+                    f"{self.describe()}: a copy of another vault (its key slots do not hold "
+                    "this key)"
+                )
+            check = SealedBlobs(key).prove
         held = {
             key[len("objects/") :].replace("/", "")
             for key in originals
             if key.startswith("objects/") and key.count("/") == 2
         }
         wanted = sorted(held - folder.blob_names())
-        folder.put_blobs(wanted, lambda name: self._fetch(originals, _blob_key(name)))
-        self._download_files(folder, originals)
+        folder.put_blobs(wanted, lambda name: self._fetch(originals, _blob_key(name)), check)
+        if not vault:
+            self._download_files(folder, originals)
+        return key if vault else None
+
+    def blob_store(self, folder: Folder, key: VaultKey | None) -> BlobStore:
+        """The copy's blobs as a store that reads each from the bucket when asked (its
+        original version, checked), for a folder `download_files` laid out."""
+        (folder.root / "cache").mkdir(exist_ok=True)
+        if key is None:
+            return S3Store(folder.root, self.bucket, 1)  # read only: the retention is never used
+        return VaultS3Store(folder.root, self.bucket, 1, key)
 
     def download_files(self, folder: Folder) -> None:
         """Like `download`, but for the blobs: the catalogue, checkpoints.log, keys and
@@ -193,15 +225,18 @@ class Bucket:
         with self._fetch(originals, key) as stream:
             return stream.read()
 
-    def _prepare_folder(self, folder: Folder, originals: dict[str, str]) -> None:
+    def _prepare_folder(self, folder: Folder, originals: dict[str, str]) -> tuple[str, bool]:
+        """The copy's locker id, and whether it is a vault's."""
         config = self._read_original(originals, CONFIG_NAME)
         if config is None:
             raise CopyError(f"{self.describe()}: holds no copy of a locker (no docket.json)")
         try:
-            locker_id = str(json.loads(config)["locker_id"])
+            found = json.loads(config)
+            locker_id, vault = str(found["locker_id"]), "vault" in found
         except (ValueError, KeyError, TypeError) as exc:
             raise CopyError(f"{self.bucket.location.name(CONFIG_NAME)}: not readable") from exc
         folder.prepare(locker_id)
+        return locker_id, vault
 
     def _download_files(self, folder: Folder, originals: dict[str, str]) -> None:
         key = max((k for k in originals if k.startswith(f"{_CATALOGUE}/")), default=None)
@@ -216,7 +251,11 @@ class Bucket:
             folder.put_catalogue(prepared)
         finally:
             snapshot.discard(prepared)
-        for name, mode in ((witness.FILE_NAME, 0o644), (str(PRIVATE_KEY), 0o600)):
+        for name, mode in (
+            (witness.FILE_NAME, 0o644),
+            (str(PRIVATE_KEY), 0o600),
+            (str(slot_file.NAME), 0o600),
+        ):
             data = self._read_original(originals, name)
             if data is not None:
                 folder.write(name, data, mode)

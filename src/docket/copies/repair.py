@@ -25,7 +25,8 @@ A copy in a bucket (s3://...) is checked the same way: its newest catalogue, che
 keys and docket.json (each key's original, locked version) are downloaded into a scratch
 folder in this locker's tmp/, removed after (or, after a kill, when the locker next opens),
 and only the blobs to be repaired are read from the bucket, each its original version and
-checked against its name before it is used (store/s3.py).
+checked against its name before it is used (store/s3.py; a vault's sealed object fetched and
+authenticated whole with the key, store/vault_s3.py, then proven again as it is filed).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from docket.custody import log, merkle, witness
 from docket.errors import BlobMismatchError, CopyError, VaultDamagedError
 from docket.locker import Locker, is_vault, read_config
 from docket.store import BlobStore, FilesystemStore, scratch
-from docket.store.s3 import S3Bucket, S3Store
+from docket.store.s3 import S3Bucket
 from docket.store.vault import VaultStore
 from docket.vault import unlocking
 from docket.vault.keys import VaultKey
@@ -180,9 +181,9 @@ def repair_from_bucket(path: Path, bucket: S3Bucket, actor: str) -> Repaired:
         raise CopyError(f"{path}: not a locker (no tmp/ folder); nothing repaired")
     with scratch.folder(tmp, "repair") as work:
         folder = Folder(work / "copy")
-        Bucket(bucket, 1).download_files(folder)
-        (folder.root / "cache").mkdir()
-        blobs = S3Store(folder.root, bucket, 1)  # read only: the retention is never used
+        copies = Bucket(bucket, 1)
+        copies.download_files(folder)
+        blobs = copies.blob_store(folder, key if is_vault(read_config(folder.root)) else None)
         copy = holdings.read(folder.root, bucket.url, copy=True, key=key)
         copy = dataclasses.replace(copy, blobs=set(blobs.digests()), store=blobs)
         return _repair(path, copy, actor, key)

@@ -26,6 +26,7 @@ from docket.copies.transfer import fsync_dir
 from docket.custody import log
 from docket.errors import CopyError
 from docket.locker import PRIVATE_KEY, Locker, read_config
+from docket.vault.keys import VaultKey
 
 
 def restore_from_bucket(bucket: Bucket, target: Path, actor: str) -> Copied:
@@ -38,20 +39,23 @@ def restore_from_bucket(bucket: Bucket, target: Path, actor: str) -> Copied:
         shutil.rmtree(download)  # a restore that was stopped
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        bucket.download(Folder(download))
-        return restore(download, target, actor, label=bucket.describe())
+        key = bucket.download(Folder(download))
+        return restore(download, target, actor, label=bucket.describe(), key=key)
     finally:
         shutil.rmtree(download, ignore_errors=True)
 
 
-def restore(copy: Path, target: Path, actor: str, label: str | None = None) -> Copied:
-    """Make a new locker at `target` from the copy at `copy`; `copy` is only read."""
+def restore(
+    copy: Path, target: Path, actor: str, label: str | None = None, key: VaultKey | None = None
+) -> Copied:
+    """Make a new locker at `target` from the copy at `copy`; `copy` is only read. A vault's
+    copy is opened with `key` when given (as its download was proven), else as any is."""
     _require_empty(target)
     staging = target.parent / f".{target.name}.restoring"
     if staging.exists():
         shutil.rmtree(staging)  # a restore that was stopped
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open_copy(copy) as source:
+    with open_copy(copy, key) as source:
         key = source.vault_key
         copied = copy_locker(
             source,
