@@ -382,7 +382,7 @@ def test_a_plain_key_is_sealed_when_its_locker_has_become_a_vault(tmp_path: Path
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_a_vaults_capture_is_signed_by_its_sealed_key_and_verifies(
-    tmp_path: Path, site: Site
+    tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     vault = Locker.create(tmp_path / "vault", vault_passphrase="velmora harbour lanterns")
     done = capture(vault, site.url("/probe.html"), LOCAL)
@@ -395,6 +395,13 @@ def test_a_vaults_capture_is_signed_by_its_sealed_key_and_verifies(
     assert report.ok, report.problems
     [check] = [c for c in report.checks if c.name == "WACZ signatures"]
     assert (check.passed, check.detail) == (True, "1 WACZ signatures checked")
+    vault.close()
+    monkeypatch.delenv("DOCKET_PASSPHRASE_FILE", raising=False)
+    with Locker.open(vault.path, writable=False) as locked:
+        assert locked.locked
+        report = verify(locked)
+    [check] = [c for c in report.checks if c.name == "WACZ signatures"]
+    assert (check.passed, check.detail) == (None, "the vault is locked")
 
 
 def test_wacz_key_prints_the_key_captures_are_signed_with(locker: Locker, cli: Any) -> None:

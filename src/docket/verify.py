@@ -563,7 +563,7 @@ def _verify_locked(locker: Locker, report: VerifyReport) -> None:
     _outside_check(report, "blob permissions", verify_locker.sealed_files(locker))
     _outside_check(report, "key slots", verify_locker.key_slots(locker, None))
     why = "the vault is locked"
-    for name in ("catalogue", "custody log", "blobs", "blob hashes"):
+    for name in ("catalogue", "custody log", "blobs", "blob hashes", "WACZ signatures"):
         report.checks.append(Check(name, None, why))
     report.notes.append(
         "the vault is locked, so only what needs no key was checked (checkpoint signatures, "
