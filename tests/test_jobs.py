@@ -155,3 +155,20 @@ def test_postgresql_job_rolls_back_with_its_item(locker: Locker) -> None:
         with conn.begin():
             assert queue.jobs(conn) == []
             assert conn.execute(select(schema.items)).first() is None
+
+
+def test_postgresql_jobs_are_listed_newest_first_and_counted_in_the_database(
+    locker: Locker, tmp_path: Path
+) -> None:
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+    folder = tmp_path / "in"
+    files = [photo(folder, f"p{seed}.jpg", seed=seed) for seed in range(1, 4)]
+    taken = take(locker, *files, defer_analysis=True)
+    with locker.engine.connect() as conn:
+        newest = queue.jobs(conn, limit=2)
+        assert [job.args["item"] for job in newest] == [o.sha256 for o in taken.outcomes][:0:-1]
+        assert newest[0].id > newest[1].id
+        assert queue.counts(conn) == {"queued": 3}
+        assert len(queue.jobs(conn, "queued")) == 3
+        assert queue.jobs(conn, "failed") == []

@@ -207,6 +207,7 @@ def test_a_failed_job_keeps_its_reason_and_runs_again_when_retried(
     assert job.status == "failed" and job.reason is not None
     assert item[:12] in job.reason and "not in the store" in job.reason
     listed = docket(locker_path, "jobs", "--status", "failed")
+    assert listed.stdout.splitlines()[0] == "1 failed"
     assert f"{job.id}\tfailed\tanalyse {item[:12]}" in listed.stdout
     assert "not in the store" in listed.stdout
     aside.rename(blob)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from docket._cli_common import locker_option, open_locker, print_json
+from docket.analyse.runner import WORKERS
 from docket.catalogue.database import reading
 from docket.jobs import queue
 from docket.jobs.queue import conninfo
@@ -20,9 +21,8 @@ _STATUSES = ("queued", "running", "done", "failed", "cancelled", "aborted")
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Jobs run at once, each in a thread.",
+    default=None,
+    help="Jobs run at once, each in a thread (default: one per core, as in-process analysis).",
 )
 @click.option("--until-empty", is_flag=True, help="Stop once no job is left to take.")
 @click.option(
@@ -41,7 +41,7 @@ _STATUSES = ("queued", "running", "done", "failed", "cancelled", "aborted")
 )
 @locker_option
 def worker_command(
-    concurrency: int,
+    concurrency: int | None,
     until_empty: bool,
     stalled_after: float,
     heartbeat: float,
@@ -60,7 +60,7 @@ def worker_command(
 
     options = WorkerOptions(
         default_actor(),
-        concurrency,
+        concurrency or WORKERS,
         until_empty,
         heartbeat=heartbeat,
         stalled_after=stalled_after,
@@ -72,23 +72,37 @@ def worker_command(
 
 @click.group(name="jobs", invoke_without_command=True)
 @click.option("--status", type=click.Choice(_STATUSES), default=None, help="Only jobs in it.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Newest jobs listed.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
 @click.pass_context
 def jobs_group(
-    context: click.Context, status: str | None, as_json: bool, locker_path: Path | None
+    context: click.Context,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+    locker_path: Path | None,
 ) -> None:
-    """List the queue's jobs: queued, running, done and failed (with the reason), and whether
-    each was retried. `docket jobs retry ID` queues a failed job again."""
+    """List the queue's newest jobs after a count of each status: queued, running, done and
+    failed (with the reason), and how often each was retried. `docket jobs retry ID` queues a
+    failed job again."""
     if context.invoked_subcommand is not None:
         return
     with open_locker(locker_path) as locker:
         conninfo(locker)  # SQLite: one line saying there is no queue
         with reading(locker.engine) as conn:
-            found = queue.jobs(conn, status)
+            found = queue.jobs(conn, status, limit)
+            counted = queue.counts(conn)
     if as_json:
-        print_json([vars(job) for job in found])
+        print_json({"counts": counted, "jobs": [vars(job) for job in found]})
         return
+    click.echo(", ".join(f"{count} {name}" for name, count in sorted(counted.items())) or "no jobs")
     for job in found:
         item = str(job.args.get("item", ""))[:12]
         retried = f" (retried {job.retried}x, {job.attempts} attempts)" if job.retried else ""

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, String, bindparam, text
 
 from docket.errors import DocketError
 from docket.jobs import failures
@@ -103,20 +103,27 @@ class Job:
     reason: str | None  # why its last failed attempt failed
 
 
-_JOBS = text(
+_JOBS = (
     "SELECT j.id, j.task_name, j.args, j.status::text, j.scheduled_at, "
     "count(e.id) FILTER (WHERE e.type = 'started'), "
     "count(e.id) FILTER (WHERE e.type IN ('deferred_for_retry', 'retried')) "
-    "FROM procrastinate_jobs j LEFT JOIN procrastinate_events e ON e.job_id = j.id "
-    "GROUP BY j.id ORDER BY j.id"
+    "FROM (SELECT * FROM procrastinate_jobs WHERE :status IS NULL OR status::text = :status "
+    "ORDER BY id DESC LIMIT :limit) j "
+    "LEFT JOIN procrastinate_events e ON e.job_id = j.id "
+    "GROUP BY j.id, j.task_name, j.args, j.status, j.scheduled_at ORDER BY j.id DESC"
 )
 
 
-def jobs(conn: Connection, status: str | None = None) -> list[Job]:
-    """Every job, oldest first (only those in `status` when given, as Job.status says it)."""
-    rows = conn.execute(_JOBS).all()
+def jobs(conn: Connection, status: str | None = None, limit: int = 100) -> list[Job]:
+    """The newest `limit` jobs, newest first; only those in `status` (as Job.status says it)
+    when given. Chosen and counted in the database: the queue may hold millions."""
+    stored = {shown: name for name, shown in _SHOWN.items()}.get(status or "", status)
+    rows = conn.execute(
+        text(_JOBS).bindparams(bindparam("status", type_=String)),
+        {"status": stored, "limit": limit},
+    ).all()
     reasons = failures.latest(conn, [row[0] for row in rows])
-    found = [
+    return [
         Job(
             id=int(row[0]),
             task=row[1],
@@ -129,7 +136,14 @@ def jobs(conn: Connection, status: str | None = None) -> list[Job]:
         )
         for row in rows
     ]
-    return [job for job in found if status is None or job.status == status]
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """How many jobs are in each status (as Job.status says it)."""
+    rows = conn.execute(
+        text("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status")
+    )
+    return {_SHOWN.get(str(name), str(name)): int(number) for name, number in rows}
 
 
 def retry(conn: Connection, job_id: int) -> None:
