@@ -4,6 +4,7 @@ and a SQLite locker says it has no queue."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,19 @@ def test_postgresql_jobs_are_listed_newest_first_and_counted_in_the_database(
         assert queue.counts(conn) == {"queued": 3}
         assert len(queue.jobs(conn, "queued")) == 3
         assert queue.jobs(conn, "failed") == []
+
+
+def test_two_jobs_of_one_item_at_once_record_each_step_once(locker: Locker, tmp_path: Path) -> None:
+    """A duplicated job, run by two workers at the same moment: both analyse, one records."""
+    taken = take(locker, photo(tmp_path / "in"), defer_analysis=True)  # metadata only
+    item = str(taken.outcomes[0].sha256)
+    before = counts(locker)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        both = list(pool.map(lambda _: analyse_item(locker, item, "tester"), range(2)))
+    recorded = [{run.step.name for run in runs} for runs in both]
+    assert recorded[0].isdisjoint(recorded[1])
+    assert "previews" in recorded[0] | recorded[1]
+    after = counts(locker)
+    added = len(recorded[0]) + len(recorded[1])
+    assert after[0] - before[0] == added and after[1] - before[1] == added
+    assert verify(locker).ok
