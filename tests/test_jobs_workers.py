@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from docket.analyse.steps import builtin_steps
 from docket.catalogue import schema
 from docket.jobs import queue
+from docket.jobs.analysis import INGEST_GRACE, defer_analysis
 from docket.locker import Locker
 
 pytestmark = pytest.mark.skipif(
@@ -220,3 +221,21 @@ def test_a_failed_job_keeps_its_reason_and_runs_again_when_retried(
     assert_each_step_once(locker_path)
     checked = docket(locker_path, "verify")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_job_held_back_for_an_ingest_does_not_hold_back_the_items_job_due_now(
+    locker_path: Path, tmp_path: Path
+) -> None:
+    taken = docket(
+        locker_path, "ingest", "--json", "--defer-analysis", photos(tmp_path / "in", 1, 1)
+    )
+    [item] = [r["sha256"] for r in map(json.loads, taken.stdout.splitlines()) if r.get("sha256")]
+    with Locker.open(locker_path) as opened, opened.engine.connect() as conn, conn.begin():
+        [first] = queue.jobs(conn)
+        assert queue.withdraw(conn, first.id)
+        held = defer_analysis(conn, item, "image/jpeg", {}, delay=INGEST_GRACE)
+        due = defer_analysis(conn, item, "image/jpeg", {})
+    assert docket(locker_path, "worker", "--until-empty", *WORKER).returncode == 0
+    status = {job.id: job.status for job in jobs(locker_path)}
+    assert status == {held: "queued", due: "done"}
+    assert_each_step_once(locker_path)
