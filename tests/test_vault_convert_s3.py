@@ -107,6 +107,7 @@ def test_a_bucket_locker_becomes_a_vault_and_leaves_only_locked_plain_objects(
     moto_endpoint: s3_server.Endpoint,
     tmp_path: Path,
     passphrase_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = tmp_path / "locker"
     url = _bucket_locker(cli, moto_endpoint, path)
@@ -156,6 +157,11 @@ def test_a_bucket_locker_becomes_a_vault_and_leaves_only_locked_plain_objects(
     with Locker.open(path, writable=False) as locker, locker.engine.connect() as conn:
         actions = conn.execute(select(schema.events.c.action)).scalars().all()
     assert actions.count("vault.plain_objects_removed") == 1
+    # Locked (no key), verify passes over the recorded plain objects too.
+    monkeypatch.delenv("DOCKET_PASSPHRASE_FILE")
+    locked = cli("verify", "--locker", path)
+    assert locked.code == 0, locked.out
+    assert f"{len(held) + 2} encrypted blob files" in locked.out
 
 
 def test_a_record_edited_to_name_a_sealed_object_removes_nothing_of_the_vault(
