@@ -109,6 +109,18 @@ def test_sqlite_has_no_queue_and_says_what_to_run_instead(
         assert "no job queue" in line and "docket analyse" in line
 
 
+def test_a_worker_whose_heartbeat_is_too_slow_for_its_stalled_limit_is_refused(
+    tmp_path: Path, cli: Any, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("checked before any catalogue is used")
+    assert cli("init", tmp_path / "locker").code == 0
+    done = cli("worker", "--heartbeat", "20", "--locker", tmp_path / "locker")
+    assert done.code == 1
+    [line] = done.err.splitlines()
+    assert "at most half of --stalled-after (30 s)" in line
+
+
 def test_sqlite_ingest_queues_nothing_and_analyses_in_process(
     locker: Locker, tmp_path: Path
 ) -> None:

@@ -163,6 +163,11 @@ async def _work(app: App, checkpoints: _Checkpoints, options: WorkerOptions, wor
 def work(locker: Locker, options: WorkerOptions) -> None:
     """Run jobs until stopped (SIGINT, SIGTERM: the running jobs finish first), or with
     `until_empty`, until none is left to take."""
+    if options.heartbeat * 2 > options.stalled_after:
+        raise DocketError(
+            f"a heartbeat every {options.heartbeat:g} s must be at most half of --stalled-after "
+            f"({options.stalled_after:g} s), else a live worker's jobs would be taken as stalled"
+        )
     locker.require_signing_key()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     conninfo(locker)
