@@ -238,3 +238,13 @@ def test_the_catalogue_is_sqlcipher_with_temp_in_memory(vault: Path) -> None:
         assert conn.execute(text("PRAGMA synchronous")).scalar_one() == 2  # FULL
     head = (vault / "catalogue.sqlite").read_bytes()[:16]
     assert head != b"SQLite format 3\x00"
+
+
+def test_show_says_a_preview_is_sealed_and_names_no_file(vault: Path, cli: Any) -> None:
+    listed = cli("ls", "--locker", vault, "--json")
+    assert listed.code == 0, listed.err
+    pictures = [i["sha256"] for i in listed.json() if i["media_type"] == "image/jpeg"]
+    shown = cli("show", "--locker", vault, pictures[0])
+    assert shown.code == 0, shown.err
+    [line] = [line for line in shown.out.splitlines() if line.startswith("preview")]
+    assert "sealed in the vault" in line and str(vault) not in line

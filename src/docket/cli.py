@@ -384,7 +384,12 @@ def show(
             click.echo(f"{key:<12} {detail[key]}")
         click.echo(f"{'cases':<12} {', '.join(detail['cases']) or '-'}")
         click.echo(f"{'flag':<12} {detail['flag']}")
-        click.echo(f"{'preview':<12} {detail['safe_preview'] or '-'} (blurred)")
+        if detail["safe_preview"]:
+            click.echo(f"{'preview':<12} {detail['safe_preview']} (blurred)")
+        elif safe is not None:  # a vault: no file on disk shows it
+            click.echo(f"{'preview':<12} sealed in the vault (blurred; `docket serve` shows it)")
+        else:
+            click.echo(f"{'preview':<12} -")
         if detail["thumbnail"]:
             click.echo(f"{'thumbnail':<12} {detail['thumbnail']} (flagged clear)")
         for run in detail["analysis"]:
