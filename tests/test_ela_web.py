@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import sign_in
+from conftest import sign_in, take
 from PIL import Image
 
 from docket.aids.results import error_levels_blob
@@ -141,3 +142,30 @@ def test_no_picture_before_the_aids_ran(world: dict[str, Any]) -> None:
     assert "Error-level picture" not in client.get(f"/items/{north}").text
     missing = client.get(f"/items/{north}/error-levels")
     assert missing.status_code == 404 and "docket aids" in missing.text
+
+
+def test_a_ticket_opens_the_picture_of_the_item_revealed_not_of_another_with_the_same_one(
+    world: dict[str, Any], locker: Locker, cli: Any, tmp_path: Path
+) -> None:
+    north, client = world["north"], world["client"]
+    _with_error_levels(world, locker, cli)
+    original = (tmp_path / "north.jpg").read_bytes()
+    note = b"another arrival"
+    twin_path = tmp_path / "twin.jpg"  # the same pixels, a comment more: another item
+    twin_path.write_bytes(
+        original[:2] + b"\xff\xfe" + (len(note) + 2).to_bytes(2) + note + original[2:]
+    )
+    twin = take(locker, twin_path, case="North").outcomes[0].sha256
+    assert twin is not None and twin != north
+    assert cli("aids", "--locker", locker.path, twin[:12]).code == 0
+    with locker.engine.connect() as conn:
+        assert error_levels_blob(conn, twin) == error_levels_blob(conn, north)  # one picture
+    csrf = sign_in(client, "reviewer-1")
+    revealed = client.post(f"/items/{north}/error-levels/reveal", data={"csrf": csrf})
+    ticket = re.search(r"ticket=([0-9]+\.[0-9a-f]+)", revealed.text)
+    assert ticket is not None
+    mine = client.get(f"/items/{north}/error-levels", params={"ticket": ticket.group(1)})
+    assert mine.status_code == 200 and mine.headers["content-type"] == "image/png"
+    other = client.get(f"/items/{twin}/error-levels", params={"ticket": ticket.group(1)})
+    assert other.status_code == 403
+    assert _reveals(locker, twin) == []

@@ -21,7 +21,7 @@ four minutes the stated time is wrong.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import version as package_version
@@ -32,6 +32,7 @@ from astral.sun import eq_of_time, sun_declination
 from sqlalchemy import Connection
 
 from docket.aids._time import Position
+from docket.aids.places import haversine_km
 from docket.aids.shadow import ShadowError
 from docket.catalogue.records import record_result
 from docket.custody.events import Event
@@ -112,7 +113,7 @@ class Fit:
                 {"south": s.south, "north": s.north, "longitudes": [list(x) for x in s.spans]}
                 for s in self.strips
             ],
-            "places": [p.__dict__ for p in self.places],
+            "places": [asdict(p) for p in self.places],
             "stated": None
             if self.stated is None
             else [self.stated.latitude, self.stated.longitude],
@@ -234,8 +235,6 @@ def towns() -> tuple[tuple[tuple[str, str], ...], np.ndarray, np.ndarray]:
 
 
 def _km(lat: np.ndarray, lon: np.ndarray, where: Position) -> np.ndarray:
-    from docket.aids.places import haversine_km
-
     return haversine_km(
         np.radians(lat),
         np.radians(lon),

@@ -4,8 +4,8 @@ The picture outlines what the original shows, so it is shown as the preview is (
 .flags): plain only for an item flagged clear in the case it is looked at through, else grey
 and blurred beyond recognition; the plain picture of any other item takes a reveal, recorded
 in the custody log before a byte is sent, and is then fed to the reveal page by a ticket for
-that picture only (docket.web.tickets), as a keyframe's reveal is. The blurred copy is made
-here from Docket's own PNG (made by Pillow in the sandboxed worker, at most ela.MAX_SIDE
+that item's picture only (docket.web.tickets), as a keyframe's reveal is. The blurred copy is
+made here from Docket's own PNG (made by Pillow in the sandboxed worker, at most ela.MAX_SIDE
 pixels a side, its size checked before it is decoded), never from the original.
 """
 
@@ -39,6 +39,11 @@ SHOWN = "error-level picture (web)"
 BLUR_DETAIL = 20  # pixels on the long side the blurred copy keeps, as the safe preview's
 BLUR_SIZE = 320
 BLUR_RADIUS = 6
+
+
+def _ticketed(sha256: str, blob: str) -> str:
+    """What a reveal's ticket names: this item's picture (two items may share one)."""
+    return f"{sha256}/{blob}"
 
 
 def _blob(conn: Connection, sha256: str) -> str:
@@ -85,7 +90,9 @@ def error_levels(
             access.require_item(conn, who[0], sha256, "reveal")
         plain = flags.may_show_unblurred(conn, sha256, view)
     if ticket:
-        if not tickets.valid(tickets.ticket_key(locker), ticket, who[0].id, blob):
+        if not tickets.valid(
+            tickets.ticket_key(locker), ticket, who[0].id, _ticketed(sha256, blob)
+        ):
             raise access.ForbiddenError("this reveal has expired or is not yours; reveal it again")
         plain = True
     if plain:
@@ -115,7 +122,7 @@ def _reveal(
         flag = flags.current_flag(conn, sha256, view)
     if page is None:
         return evidence_response(locker.store, blob, "image/png")
-    ticket = tickets.issue(tickets.ticket_key(locker), user.id, blob)
+    ticket = tickets.issue(tickets.ticket_key(locker), user.id, _ticketed(sha256, blob))
     scoped = {} if view.case_id is None else {"case": str(view.case_id)}
     back = f"/items/{sha256}" + (f"?{urlencode(scoped)}" if scoped else "")
     return TEMPLATES.TemplateResponse(
