@@ -2,7 +2,8 @@
 (1366 px), so anyone can look at the interface after a change (nothing is committed as images).
 
 A throwaway locker gets the demo's evidence set (docket._samples) in a case, an admin signs
-in, and Debian's Chromium photographs each page into OUT (default ./screenshots):
+in, and Debian's Chromium photographs each page, and the page a reveal opens, into OUT
+(default ./screenshots):
 
     .venv/bin/python scripts/screenshots.py [OUT]
 """
@@ -29,6 +30,7 @@ from docket.web.app import create_app
 
 PASSWORD = "correct horse battery"
 WIDTHS = (390, 1366)
+REVEAL = "Reveal the original (recorded)"
 
 
 def _serve(locker: Locker) -> tuple[uvicorn.Server, str]:
@@ -64,6 +66,7 @@ def take_screenshots(out: Path, chromium: str = "/usr/bin/chromium") -> list[Pat
             "dashboard": f"/cases/{case_id}/dashboard",
             "item": f"/items/{first}?case={case_id}",
             "incidents": f"/cases/{case_id}/incidents",
+            "audit": f"/cases/{case_id}/audit",
             "docs": "/docs",
         }
         with sync_playwright() as playwright:
@@ -83,6 +86,12 @@ def take_screenshots(out: Path, chromium: str = "/usr/bin/chromium") -> list[Pat
                     target = out / f"{name}-{width}.png"
                     page.screenshot(path=str(target), full_page=True)
                     made.append(target)
+                page.goto(f"{url}{pages['item']}")  # the reveal page: recorded, behind a click
+                page.get_by_role("button", name=REVEAL).click()
+                page.wait_for_load_state()
+                target = out / f"reveal-{width}.png"
+                page.screenshot(path=str(target), full_page=True)
+                made.append(target)
             browser.close()
         server.should_exit = True
     return made

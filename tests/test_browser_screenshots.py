@@ -20,7 +20,7 @@ def test_screenshots_of_every_main_page_at_both_widths(tmp_path: Path) -> None:
     spec.loader.exec_module(module)
     made = module.take_screenshots(tmp_path / "shots", str(shutil.which("chromium")))
     names = {p.name for p in made}
-    for page in ("cases", "grid", "dashboard", "item", "incidents", "docs"):
+    for page in ("cases", "grid", "dashboard", "item", "incidents", "audit", "docs", "reveal"):
         assert {f"{page}-390.png", f"{page}-1366.png"} <= names
     for shot in made:
         with Image.open(shot) as picture:
