@@ -489,3 +489,28 @@ def test_replaywebpage_served_by_docket_finds_the_signature_valid(
     with locker.store.plain_file(captured) as path:
         package = members(path)["datapackage.json"]
     assert checks["datapackageHash"]["expected"] == "sha256:" + hashlib.sha256(package).hexdigest()
+
+
+def test_verify_names_a_wacz_key_in_the_clear_in_a_vault_and_wacz_key_seals_it(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("velmora harbour lanterns\n")
+    monkeypatch.setenv("DOCKET_PASSPHRASE_FILE", str(passphrase))
+    path = tmp_path / "vault"
+    Locker.create(path, vault_passphrase="velmora harbour lanterns").close()
+    # As a plain locker's key is left by a conversion to a vault: PEM, and here mode 0644.
+    public = new_key(tmp_path / "plain").public
+    shutil.copyfile(tmp_path / "plain/keys/wacz-signing.key", path / "keys/wacz-signing.key")
+    os.chmod(path / "keys/wacz-signing.key", 0o644)
+    with Locker.open(path) as vault:
+        found = {str(p) for p in verify(vault).problems}
+    assert any(p.startswith("keys/wacz-signing.key: in the clear in a vault") for p in found)
+    assert any(p.startswith("keys/wacz-signing.key: readable or writable by others") for p in found)
+    shown = cli("wacz-key", "--locker", path, "--json")
+    assert shown.code == 0, shown.err
+    assert json.loads(shown.out)["publicKey"] == public
+    assert (path / "keys/wacz-signing.key").read_bytes().startswith(b"DKV1")
+    with Locker.open(path) as vault:
+        report = verify(vault)
+    assert report.ok, report.problems

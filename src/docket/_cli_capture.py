@@ -142,8 +142,9 @@ def capture_command(
     name="wacz-key",
     help="Print the locker's WACZ signing key: the publicKey every capture's WACZ carries in "
     "datapackage-digest.json (base64 of its SubjectPublicKeyInfo, ECDSA P-384) and its SHA-256 "
-    "fingerprint, made if new. Give it to those who will check the captures: a WACZ signed by "
-    "another key was not made by this locker.",
+    "fingerprint, made if new (in a vault, a key left in the clear by a conversion is "
+    "sealed). Give it to those who will check the captures: a WACZ signed by another key was "
+    "not made by this locker.",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON: publicKey and fingerprint.")
 @locker_option
@@ -151,8 +152,11 @@ def wacz_key_command(as_json: bool, locker_path: Path | None) -> None:
     from docket.capture import wacz_signing
 
     with open_locker(locker_path) as locker:
-        public = wacz_signing.published_key(locker.path)
-        if public is None:
+        if locker.locked:
+            public = wacz_signing.published_key(locker.path)
+            if public is None:
+                raise DocketError(f"{locker.path}: no WACZ key yet, and the vault is locked")
+        else:  # made if new; in a vault, a key still in the clear is sealed
             public = wacz_signing.locker_key(locker.path, locker.vault_key).public
     fingerprint = wacz_signing.fingerprint(public)
     if as_json:

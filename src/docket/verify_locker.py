@@ -35,6 +35,7 @@ from docket.custody.ledger import StoredCheckpoint
 from docket.errors import DocketError, ObjectStoreError
 from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
 from docket.store import BlobStore, VaultS3Store, sealed_without_key
+from docket.vault import envelope
 
 
 @dataclass
@@ -301,8 +302,9 @@ def wacz_signatures(locker: Locker, conn: Connection) -> Outcome:
     """Every capture's WACZ is signed (capture/wacz_signing.py) by the key its `capture.made`
     event names, which is the one keys/wacz-signing.pub publishes (when the folder has it: a
     copy may not); a WACZ made before WACZ signing (its event names no key) is counted in a
-    note."""
+    note. The private key is its owner's alone, and sealed in a vault."""
     outcome = Outcome(True, "")
+    _wacz_key_file(locker, outcome)
     published = wacz_signing.published_key(locker.path)
     query = select(schema.events).where(schema.events.c.action == "capture.made")
     signed = unsigned = 0
@@ -333,3 +335,24 @@ def wacz_signatures(locker: Locker, conn: Connection) -> Outcome:
             "against the keys the custody log names"
         )
     return outcome
+
+
+def _wacz_key_file(locker: Locker, outcome: Outcome) -> None:
+    private = locker.path / wacz_signing.PRIVATE_FILE
+    try:
+        mode = private.stat().st_mode
+        clear = locker.is_vault and not envelope.is_sealed(private.read_bytes()[:8])
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        outcome.failed(
+            str(wacz_signing.PRIVATE_FILE),
+            f"readable or writable by others (mode {stat.S_IMODE(mode):04o}); run "
+            f"`chmod 600 {private}` and consider the key exposed",
+        )
+    if clear:
+        outcome.failed(
+            str(wacz_signing.PRIVATE_FILE),
+            "in the clear in a vault (made before the locker became one); `docket wacz-key` "
+            "seals it",
+        )
