@@ -14,6 +14,7 @@ is covered by a checkpoint the worker signs every few seconds and as it stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -141,12 +142,16 @@ async def _watch_stalled(app: App, stalled_after: float) -> None:
 
 
 async def _work(app: App, checkpoints: _Checkpoints, options: WorkerOptions, worker: str) -> None:
+    """The worker, with its two side tasks; a side task that fails (they only end that way)
+    stops the worker, its running jobs finished first, and its error comes out."""
     async with app.open_async():
         await _retry_stalled(app, options.stalled_after)
-        watcher = asyncio.create_task(_watch_stalled(app, options.stalled_after))
-        signer = asyncio.create_task(checkpoints.sign_now_and_then(options.checkpoint_every))
-        try:
-            await app.run_worker_async(
+        side = {
+            asyncio.create_task(_watch_stalled(app, options.stalled_after)),
+            asyncio.create_task(checkpoints.sign_now_and_then(options.checkpoint_every)),
+        }
+        running = asyncio.create_task(
+            app.run_worker_async(
                 queues=[queue.QUEUE],
                 name=worker,
                 concurrency=options.concurrency,
@@ -154,9 +159,20 @@ async def _work(app: App, checkpoints: _Checkpoints, options: WorkerOptions, wor
                 update_heartbeat_interval=options.heartbeat,
                 stalled_worker_timeout=options.stalled_after,
             )
+        )
+        try:
+            await asyncio.wait({running, *side}, return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():  # cancelling it is how procrastinate stops it gracefully
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+            for task in side:
+                if task.done():
+                    task.result()
+            running.result()
         finally:
-            watcher.cancel()
-            signer.cancel()
+            for task in side:
+                task.cancel()
             await asyncio.to_thread(checkpoints.sign_if_owed)
 
 
