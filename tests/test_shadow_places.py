@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 from astral import Observer
 from astral.sun import azimuth, elevation
 
-from docket.aids import shadow_places
+from docket.aids import shadow, shadow_places
 from docket.aids._time import Position
 from docket.aids.shadow import ShadowError
 from docket.aids.sun import position_of_sun
@@ -119,6 +119,11 @@ def test_a_sun_below_the_horizon_at_the_stated_place_is_refused_in_one_line() ->
 def test_a_time_without_offset_or_a_tolerance_off_the_grid_is_refused() -> None:
     with pytest.raises(ShadowError, match="UTC offset"):
         shadow_places.fit(1.0, datetime(2024, 3, 1, 9, 15))
+    for far_off in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "1850-06-01T12:00Z"):
+        with pytest.raises(ShadowError, match="NOAA's solar equations hold from 1901 to 2099"):
+            shadow_places.fit(1.0, datetime.fromisoformat(far_off))
+    with pytest.raises(ShadowError, match="NOAA's solar equations hold from 1901 to 2099"):
+        shadow.times_at(PLACE, date(1, 1, 1), 40)  # not "the sun never stands that high"
     with pytest.raises(ShadowError, match="tolerance"):
         shadow_places.fit(1.0, MOMENT, tolerance=0.1)
     with pytest.raises(ShadowError, match="shadow azimuth"):

@@ -87,6 +87,10 @@ def test_what_cannot_be_placed_is_said_and_the_rest_answered(world: dict[str, An
     night = client.get(url, params=_query(at="2024-03-01T22:00:00+00:00")).json()
     assert night["places"] is None and "below the horizon" in night["places_note"]
     assert client.get(url, params=_query(at="yesterday")).status_code == 400
+    ancient = client.get(url, params=_query(date="1850-06-01", at="1850-06-01T09:00:00+00:00"))
+    assert ancient.status_code == 200 and ancient.json()["times"] == []
+    assert "hold from 1901 to 2099" in ancient.json()["note"]
+    assert "hold from 1901 to 2099" in ancient.json()["places_note"]
     assert client.get(url, params=_query(tolerance="0.01")).status_code == 422
     page = client.get(f"/items/{world['north']}/shadow", params=untimed)
     assert "Places where it fits: no time: give the moment" in page.text

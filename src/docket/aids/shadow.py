@@ -26,6 +26,7 @@ from docket.aids._time import Position, zone_at
 from docket.errors import DocketError
 
 Point = tuple[float, float]
+YEARS = (1901, 2099)  # NOAA's stated range for its solar calculator's equations
 
 
 class ShadowError(DocketError):
@@ -59,6 +60,8 @@ def implied(base: Point, top: Point, tip: Point, up_bearing: float | None = None
 def times_at(where: Position, day: date, elevation: float) -> list[SunTime]:
     """When the sun stands at `elevation` at `where` on `day` (local), morning then afternoon;
     none when it never does."""
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise ShadowError(f"{day}: NOAA's solar equations hold from {YEARS[0]} to {YEARS[1]}")
     observer = Observer(latitude=where.latitude, longitude=where.longitude)
     zone = zone_at(where) or ZoneInfo("UTC")
     found = []

@@ -33,7 +33,7 @@ from sqlalchemy import Connection
 
 from docket.aids._time import Position
 from docket.aids.places import haversine_km
-from docket.aids.shadow import ShadowError
+from docket.aids.shadow import YEARS, ShadowError
 from docket.catalogue.records import record_result
 from docket.custody.events import Event
 
@@ -287,6 +287,10 @@ def fit(
     (degrees clockwise from true north, when known), fits at the moment `when`."""
     if when.tzinfo is None:
         raise ShadowError(f"time {when.isoformat()}: give it with its UTC offset")
+    if not YEARS[0] <= when.year <= YEARS[1]:
+        raise ShadowError(
+            f"time {when.isoformat()}: NOAA's solar equations hold from {YEARS[0]} to {YEARS[1]}"
+        )
     if not MIN_TOLERANCE <= tolerance <= 10:
         raise ShadowError(
             f"tolerance {tolerance:g}°: between {MIN_TOLERANCE:g}° (the grid) and 10° of elevation"

@@ -233,7 +233,11 @@ def _times(
     when: date,
     marks: shadow.Implied,
 ) -> None:
-    times = shadow.times_at(where, when, marks.elevation)
+    try:
+        times = shadow.times_at(where, when, marks.elevation)
+    except shadow.ShadowError as exc:  # a day the equations do not cover
+        answer["note"] = str(exc)
+        return
     answer["times"] = [
         {"time": t.when.isoformat(), "azimuth": round(t.azimuth, 2), "part": t.part} for t in times
     ]
