@@ -239,3 +239,27 @@ def test_a_job_held_back_for_an_ingest_does_not_hold_back_the_items_job_due_now(
     status = {job.id: job.status for job in jobs(locker_path)}
     assert status == {held: "queued", due: "done"}
     assert_each_step_once(locker_path)
+
+
+def test_a_worker_that_cannot_sign_its_checkpoint_stops_and_says_why(
+    locker_path: Path, tmp_path: Path
+) -> None:
+    """Its periodic checkpoint cannot be appended to checkpoints.log (a folder in its way):
+    the worker stops by itself, after the job, with one line naming the file."""
+    log = locker_path / "checkpoints.log"
+    log.rename(tmp_path / "checkpoints.log")
+    log.mkdir()
+    worker = subprocess.Popen(
+        [*docket_command(), "worker", *WORKER, "--locker", str(locker_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    batch = photos(tmp_path / "in", 1, 1)
+    taken = docket(locker_path, "ingest", "--defer-analysis", batch)
+    assert taken.returncode == 1 and "checkpoints.log" in taken.stderr  # the ingest's own
+    out, err = worker.communicate(timeout=PATIENCE)
+    assert worker.returncode == 1
+    assert out.splitlines()[-1].endswith(": done")
+    [line] = err.splitlines()
+    assert line.startswith(f"docket: {log}: checkpoint") and "could not be appended" in line
