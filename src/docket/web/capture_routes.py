@@ -20,7 +20,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from docket.accounts import User
-from docket.capture import profiles
+from docket.capture import profiles, wacz_signing
 from docket.capture.run import CaptureOptions, capture
 from docket.locker import Locker
 from docket.web.guard import (
@@ -45,6 +45,12 @@ def capture_form(request: Request, case_id: CaseId, who: Person, locker: LockerD
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
     context = _context(locker, who, case_id, case_name)
     return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": None})
+
+
+def _wacz_key(locker: Locker) -> str | None:
+    """The fingerprint of the key the capture's WACZ is signed with (capture/wacz_signing.py)."""
+    public = wacz_signing.published_key(locker.path)
+    return None if public is None else wacz_signing.fingerprint(public)
 
 
 def _context(
@@ -85,6 +91,6 @@ def capture_page(
     )
     done = capture(locker, url.strip(), options)
     if "text/html" in request.headers.get("accept", ""):
-        context = _context(locker, who, case_id, case_name)
+        context = _context(locker, who, case_id, case_name) | {"wacz_key": _wacz_key(locker)}
         return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": done})
     return done.summary()
