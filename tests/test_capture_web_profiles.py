@@ -16,7 +16,7 @@ import pytest
 from conftest import sign_in
 from web_site import Site, make_site, serve, serve_proxy
 
-from docket.capture.profiles import profile_folder
+from docket.capture.profiles import held, kept, profile_folder
 from docket.custody import log
 from docket.locker import Locker
 from docket.web.capture_routes import PROXY_VARIABLE
@@ -117,3 +117,24 @@ def test_a_capture_from_the_web_uses_the_chosen_profile_and_the_event_names_it(
         ("field", "investigator-1"),
         (None, "investigator-1"),
     ]
+
+
+def test_a_profile_in_use_by_another_capture_is_refused_in_one_line(
+    world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, north = world["client"], world["cases"]["North"]
+    monkeypatch.setenv(PROXY_VARIABLE, "http://127.0.0.1:9")  # names resolved by the proxy
+    folder = profile_folder(locker.path, "field")
+    csrf = sign_in(client, "investigator-1")
+    with held(folder):  # as a capture running with it holds it
+        answer = client.post(
+            f"/cases/{north}/capture",
+            data={"url": "https://velmora.example/", "csrf": csrf, "profile": "field"},
+        )
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == (
+        "field: the browser profile is in use by another capture; try again once it has finished"
+    )
+    assert captures(locker) == []
+    with held(folder):  # released when the capture that held it ended
+        assert kept(locker.path) == ["field"]  # its lock file is no profile

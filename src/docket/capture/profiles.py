@@ -5,7 +5,8 @@ A capture uses a fresh, empty profile in its scratch folder unless it names one 
 one capture to the next, so a site signed in to once stays signed in. A profile is only ever
 a name under the locker's own profiles/ folder, never a path, so no capture can be pointed at
 the investigator's everyday browser profile; the folder and each profile are made and kept
-readable by their owner only, and a profile that is a symbolic link is refused.
+readable by their owner only, and a profile that is a symbolic link is refused. A profile
+serves one capture at a time (`held`); another that asks for it meanwhile is refused.
 
 The web app's capture form offers the profiles kept here (`kept`), to the same people who may
 capture into the case, and takes only one of them (`existing`): it never makes a profile, so a
@@ -15,8 +16,11 @@ custody event, with the person who chose it, as the CLI's is.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from docket.errors import DocketError
@@ -74,3 +78,25 @@ def existing(locker_path: Path, name: str) -> str:
             "`docket capture --profile NAME`)"
         )
     return name
+
+
+@contextlib.contextmanager
+def held(folder: Path | None) -> Iterator[None]:
+    """Profile `folder` for one capture at a time (None: a fresh profile, nothing to hold):
+    Chromium runs one browser per profile and a second would fail on it, so a capture that
+    finds the profile held (an flock on profiles/.NAME.lock) is refused in one line."""
+    if folder is None:
+        yield
+        return
+    fd = os.open(folder.parent / f".{folder.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ProfileError(
+                f"{folder.name}: the browser profile is in use by another capture; try again "
+                "once it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)

@@ -29,7 +29,7 @@ from docket.capture import media, wacz, wacz_signing
 from docket.capture.browser import Exchange, Settings, load
 from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.limits import MAX_BYTES, TIMEOUT
-from docket.capture.profiles import profile_folder
+from docket.capture.profiles import held, profile_folder
 from docket.capture.warc import WarcFile, warc_date
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody import log
@@ -145,7 +145,7 @@ def capture(
     settings = Settings(options.timeout, options.max_bytes, options.proxy, kept)
     tools = _tools()
     software = ", ".join(f"{name} {number}" for name, number in tools.items())
-    with locker.store.scratch("capture") as work:
+    with locker.store.scratch("capture") as work, held(kept):
         staged = _Staged(work)
         started = time.time()
         info = {"software": software, "format": "WARC File Format 1.1", "isPartOf": url}
