@@ -240,6 +240,8 @@ def test_a_job_held_back_for_an_ingest_does_not_hold_back_the_items_job_due_now(
     assert docket(locker_path, "worker", "--until-empty", *WORKER).returncode == 0
     status = {job.id: job.status for job in jobs(locker_path)}
     assert status == {held: "queued", due: "done"}
+    listed = docket(locker_path, "jobs", "--status", "queued").stdout.splitlines()
+    assert listed[1].startswith(f"{held}\tqueued\tanalyse {item[:12]} (not before 20")
     assert_each_step_once(locker_path)
 
 

@@ -107,7 +107,9 @@ def jobs_group(
         item = str(job.args.get("item", ""))[:12]
         retried = f" (retried {job.retried}x, {job.attempts} attempts)" if job.retried else ""
         reason = f": {job.reason}" if job.status == "failed" and job.reason else ""
-        click.echo(f"{job.id}\t{job.status}\t{job.task} {item}{retried}{reason}")
+        held = job.status == "queued" and job.scheduled_at is not None
+        after = f" (not before {job.scheduled_at})" if held else ""
+        click.echo(f"{job.id}\t{job.status}\t{job.task} {item}{after}{retried}{reason}")
 
 
 @jobs_group.command(name="retry")
