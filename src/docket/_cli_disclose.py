@@ -17,6 +17,7 @@ from docket.disclose.importer import import_package
 from docket.disclose.package import PROFILES, export, items_of_case
 from docket.disclose.timestamps import trusted_roots
 from docket.errors import DocketError
+from docket.locale import LANGUAGES
 from docket.locker import default_actor
 
 
@@ -32,6 +33,13 @@ from docket.locker import default_actor
     help="The package: a folder, or a .zip file.",
 )
 @click.option("--recipient", help="Who receives it (kept in the custody log).")
+@click.option(
+    "--lang",
+    type=click.Choice(list(LANGUAGES)),
+    default="en",
+    show_default=True,
+    help="The language of the report's labels (en, ar Arabic, ckb Kurdish Sorani).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was exported as JSON.")
 @locker_option
 def export_command(
@@ -40,6 +48,7 @@ def export_command(
     profile: str,
     output: Path,
     recipient: str | None,
+    lang: str,
     as_json: bool,
     locker_path: Path | None,
 ) -> None:
@@ -53,7 +62,9 @@ def export_command(
                 if case
                 else [queries.resolve_item(conn, i) for i in item_ids]
             )
-        summary = export(locker, items, profile, output, default_actor(), recipient, case)
+        summary = export(
+            locker, items, profile, output, default_actor(), recipient, case, lang=lang
+        )
     if as_json:
         print_json(
             {

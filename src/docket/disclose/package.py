@@ -29,7 +29,7 @@ from typing import Any
 import bagit
 from sqlalchemy import Connection, select
 
-from docket import clock, names, scope
+from docket import clock, locale, names, scope
 from docket.aids import results as aid_results
 from docket.capture import wacz_signing
 from docket.catalogue import queries, schema
@@ -209,10 +209,12 @@ def export(
     actor: str,
     recipient: str | None = None,
     case: str | None = None,
+    lang: str = "en",
 ) -> ExportSummary:
-    """Write a package, in this order: the payload (each file re-hashed as it is copied,
-    metadata, package.json, reports) in a staging folder beside `output`; then, in one
-    transaction, the export event, which lists every payload file with its size and SHA-256,
+    """Write a package (its reports in the language of code `lang`), in this order: the
+    payload (each file re-hashed as it is copied, metadata, package.json, reports) in a
+    staging folder beside `output`; then, in one transaction, the export event, which lists
+    every payload file with its size and SHA-256,
     the events included (seq and leaf hash), how many of the log are left out and which
     proofs the package carries, and the checkpoint the package carries (so it commits to the
     event); then the proofs, the bag, and the move to the final name.
@@ -228,6 +230,7 @@ def export(
         raise DocketError("nothing to export: no items given or the case is empty")
     if output.exists():
         raise DocketError(f"{output}: already exists; choose a new name")
+    locale.language(lang)  # a language Docket lacks is refused before anything is written
     summary = ExportSummary(output)
     chosen = _choose(locker, items, profile, summary, case)
     if not chosen:
@@ -240,7 +243,9 @@ def export(
     try:
         with locker.engine.connect() as conn, conn.begin():
             events = _events_for(conn, chosen, profile, case)
-            files = _write_payload(locker, conn, staging, chosen, profile, events, recipient, case)
+            files = _write_payload(
+                locker, conn, staging, chosen, profile, events, recipient, case, lang
+            )
         with locker.engine.connect() as conn, conn.begin():
             log.lock(conn)
             previous = _previous_export(conn, locker.origin)
@@ -420,6 +425,7 @@ def _write_payload(
     events: list[Event],
     recipient: str | None,
     case: str | None = None,
+    lang: str = "en",
 ) -> list[dict[str, Any]]:
     """The files the export event lists (returned, sorted by path)."""
     (root / "custody").mkdir()
@@ -491,11 +497,12 @@ def _write_payload(
     files.append(_listed(root, "package.json", json.dumps(package, indent=2).encode()))
     verifier = Path(verify_package.__file__).read_bytes()  # needs only Python's stdlib
     files.append(_listed(root, "verify_package.py", verifier))
-    html = report.render(package, report_items, previews).encode()
+    html = report.render(package, report_items, previews, lang).encode()
     files.append(_listed(root, "report.html", html))
     from docket.disclose.report_pdf import render_pdf  # fpdf2 loads slowly; only on export
 
-    files.append(_listed(root, "report.pdf", render_pdf(package, report_items, previews)))
+    pdf = render_pdf(package, report_items, previews, lang)
+    files.append(_listed(root, "report.pdf", pdf))
     return sorted(files, key=lambda f: str(f["path"]))
 
 

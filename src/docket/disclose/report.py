@@ -2,14 +2,18 @@
 what was received, from whom, when and how to check it, then each item with its original names,
 capture time and place, device, acquisitions (sources by pseudonym only), notes, incidents and
 annotations of the case, a safe (blurred) preview, hashes and a custody summary. Every fact is
-read from what the package proves (docket.disclose._report_facts)."""
+read from what the package proves (docket.disclose._report_facts). Its labels and sentences
+are in the language the export asks for (docket.locale: English, Arabic or Kurdish), right to
+left for Arabic and Kurdish; the facts themselves (names, notes, hashes, times) as recorded."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from docket import locale
 from docket.aids.results import AidResult
 from docket.disclose._report_facts import ItemFacts, first_page, item_facts, verify_steps
 
@@ -26,6 +30,9 @@ th{width:11em;background:#f4f4f4;font-weight:normal}
 @media print{.item{break-before:page}}"""
 
 
+Words = Callable[[str], str]  # gettext of the report's language
+
+
 def _person(text: str) -> str:
     """Text that came from people: any script, its direction found by the browser."""
     return f"<span dir=auto>{escape(text)}</span>"
@@ -35,78 +42,139 @@ def _rows(rows: list[tuple[str, str]]) -> str:
     return "<table>" + "".join(f"<tr><th>{escape(k)}<td>{v}" for k, v in rows) + "</table>"
 
 
-def _cover(package: dict[str, Any], items: list[dict[str, Any]]) -> list[str]:
+def _tag(name: str, text: str) -> str:
+    """An element holding the (translated) text, escaped; no _() inside f-strings, where
+    Babel's extraction would miss it."""
+    return f"<{name}>{escape(text)}</{name}>"
+
+
+def _code(text: str) -> str:
+    return f"<code dir=ltr>{escape(text)}</code>"
+
+
+def _cover(package: dict[str, Any], items: list[dict[str, Any]], _: Words) -> list[str]:
     page = first_page(package, items)
     steps = "".join(f"<li>{escape(step)}" for step in verify_steps(page["fingerprint"]))
     return [
         "<section class=cover>",
-        f"<h1>Evidence package: {_person(page['case'])}</h1>",
+        "<h1>" + _("Evidence package: %(case)s") % {"case": _person(page["case"])} + "</h1>",
         _rows(
             [
-                ("What", f"{escape(page['count'])} item(s), {escape(page['profile'])} profile"),
-                ("Case", _person(page["case"])),
-                ("For", _person(page["recipient"])),
-                ("From", f"the Docket locker <code>{escape(page['origin'])}</code>"),
-                ("Signing key", f"<code>{escape(page['fingerprint'])}</code>"),
                 (
-                    "When",
-                    f"prepared {escape(page['prepared'])}; the signed export checkpoint "
-                    "(<code>custody/checkpoint.txt</code>) was made right after, and a "
-                    "timestamp authority's token (<code>custody/checkpoint.tsr</code>), when "
-                    "present, stamps it: the verifier prints both times",
+                    _("What"),
+                    escape(_("%(count)s item(s), %(profile)s profile"))
+                    % {"count": escape(page["count"]), "profile": escape(page["profile"])},
+                ),
+                (_("Case"), _person(page["case"])),
+                (_("For"), _person(page["recipient"])),
+                (
+                    _("From"),
+                    escape(_("the Docket locker %(origin)s")) % {"origin": _code(page["origin"])},
+                ),
+                (_("Signing key"), _code(page["fingerprint"])),
+                (
+                    _("When"),
+                    escape(
+                        _(
+                            "prepared %(prepared)s; the signed export checkpoint (%(checkpoint)s) "
+                            "was made right after, and a timestamp authority's token (%(token)s), "
+                            "when present, stamps it: the verifier prints both times"
+                        )
+                    )
+                    % {
+                        "prepared": escape(page["prepared"]),
+                        "checkpoint": _code("custody/checkpoint.txt"),
+                        "token": _code("custody/checkpoint.tsr"),
+                    },
                 ),
             ]
         ),
-        f"<h2>How to verify it</h2><ol>{steps}</ol>",
-        "<p>Previews are blurred and grey on purpose; the originals are in <code>data/items/"
-        "</code>. Names, notes and pseudonyms are shown as recorded.</p></section>",
+        _tag("h2", _("How to verify it")) + f"<ol dir=ltr>{steps}</ol>",
+        "<p>"
+        + escape(
+            _(
+                "Previews are blurred and grey on purpose; the originals are in %(folder)s. "
+                "Names, notes and pseudonyms are shown as recorded."
+            )
+        )
+        % {"folder": _code("data/items/")}
+        + "</p></section>",
     ]
 
 
-def _acquisitions(facts: ItemFacts) -> str:
+def _said(translated: str, **values: str) -> str:
+    """A translated sentence, escaped, with its values (already HTML) put in."""
+    return escape(translated) % values
+
+
+def _acquisitions(facts: ItemFacts, _: Words) -> str:
     if not facts.acquisitions:
-        return "<p>No acquisition of this case is recorded.</p>"
+        return _tag("p", _("No acquisition of this case is recorded."))
+    when, none = _("%(when)s (event %(event)s)"), escape(_("none"))
     rows = "".join(
-        f"<tr><td>{escape(a.when)} (event {a.event})<td>{_person(a.source)}"
-        f"<td>{_person(a.collector)}<td>{escape(a.method)}<td>{_person(a.name)}"
-        f"<td>{_person(a.note) if a.note else 'none'}"
+        f"<tr><td>{_said(when, when=escape(a.when), event=str(a.event))}"
+        f"<td>{_person(a.source)}<td>{_person(a.collector)}<td>{escape(a.method)}"
+        f"<td>{_person(a.name)}<td>{_person(a.note) if a.note else none}"
         for a in facts.acquisitions
     )
-    return (
-        "<table><tr><th>when<th>source (pseudonym)<th>collector<th>how<th>name<th>note"
-        f"{rows}</table>"
-    )
+    heads = (_("when"), _("source (pseudonym)"), _("collector"), _("how"), _("name"), _("note"))
+    return "<table><tr>" + "".join(f"<th>{escape(h)}" for h in heads) + f"{rows}</table>"
 
 
-def _incidents(facts: ItemFacts) -> str:
+def _incidents(facts: ItemFacts, _: Words) -> str:
     if not facts.incidents:
         return ""
     rows = "".join(
-        f"<li>{_person(i.title)} (incident {i.number}): when {escape(i.when)}, where "
-        f"{_person(i.place)}{'; ' + _person(i.violations) if i.violations else ''}. Linked in "
-        f"event {i.linked_in}; described in event {i.described_in} of the locker's log."
+        "<li>"
+        + _said(
+            _(
+                "%(title)s (incident %(number)s): when %(when)s, where %(place)s%(violations)s. "
+                "Linked in event %(linked)s; described in event %(described)s of the locker's log."
+            ),
+            title=_person(i.title),
+            number=str(i.number),
+            when=escape(i.when),
+            place=_person(i.place),
+            violations="; " + _person(i.violations) if i.violations else "",
+            linked=str(i.linked_in),
+            described=str(i.described_in),
+        )
         for i in facts.incidents
     )
-    return f"<h3>Incidents</h3><ul>{rows}</ul>"
+    return _tag("h3", _("Incidents")) + f"<ul>{rows}</ul>"
 
 
-def _annotations(facts: ItemFacts) -> str:
+def _annotations(facts: ItemFacts, _: Words) -> str:
     if not facts.annotations:
         return ""
-    rows = "".join(f"<li>{_person(text)} (event {seq})" for seq, text in facts.annotations)
-    return f"<h3>Annotations</h3><ul>{rows}</ul>"
+    rows = "".join(
+        "<li>" + _said(_("%(text)s (event %(event)s)"), text=_person(text), event=str(seq))
+        for seq, text in facts.annotations
+    )
+    return _tag("h3", _("Annotations")) + f"<ul>{rows}</ul>"
 
 
-def _verification(results: list[AidResult]) -> str:
-    """The verification aids the package's events prove, with their tools' versions."""
+def _verification(results: list[AidResult], _: Words) -> str:
+    """The verification aids the package's events prove, with their tools' versions (their
+    findings in the words of the tools that made them)."""
     if not results:
         return ""
-    parts = ["<h3>Verification aids</h3><p>Signals for a person to weigh, never a verdict.</p>"]
+    parts = [
+        _tag("h3", _("Verification aids"))
+        + _tag("p", _("Signals for a person to weigh, never a verdict."))
+    ]
     for result in results:
         tools = "".join(f"; {escape(k)} {escape(v)}" for k, v in sorted(result.tools.items()))
         parts.append(
-            f"<p><b>{escape(result.step)}</b> version {escape(str(result.version))}, "
-            f"{escape(result.status)} (event {result.event_seq}){tools}"
+            "<p dir=ltr>"
+            + _said(
+                _("%(step)s version %(version)s, %(status)s (event %(event)s)"),
+                step=f"<b>{escape(result.step)}</b>",
+                version=escape(str(result.version)),
+                status=escape(result.status),
+                event=str(result.event_seq),
+            )
+            + tools
             + (f": {escape(result.error)}" if result.error else "")
             + "</p>"
         )
@@ -115,40 +183,42 @@ def _verification(results: list[AidResult]) -> str:
             f"<br><small>{escape(s.explanation)}</small>"
             for s in result.signals
         )
-        parts.append(f"<ul>{rows}</ul>" if rows else "")
+        parts.append(f"<ul dir=ltr>{rows}</ul>" if rows else "")
     return "".join(parts)
 
 
-def _item(item: dict[str, Any], preview: bytes | None) -> list[str]:
+def _item(item: dict[str, Any], preview: bytes | None, _: Words) -> list[str]:
     facts = item_facts(item)
     names = ", ".join(_person(n) for n in facts.names)
     parts = [f"<section class=item><h2>{names}</h2><div class=facts>"]
     parts.append(
         _rows(
             [
-                ("Original name(s)", names),
-                ("Captured", escape(facts.capture_time)),
-                ("Place", escape(facts.place)),
-                ("Device", _person(facts.device)),
-                ("Type and size", escape(f"{facts.media_type}, {facts.size}")),
-                ("File in package", f"<code>{escape(facts.file)}</code>"),
+                (_("Original name(s)"), names),
+                (_("Captured"), _person(facts.capture_time)),
+                (_("Place"), _person(facts.place)),
+                (_("Device"), _person(facts.device)),
+                (_("Type and size"), _person(f"{facts.media_type}, {facts.size}")),
+                (_("File in package"), _code(facts.file)),
             ]
         )
     )
     if preview is not None:
         encoded = base64.b64encode(preview).decode()
-        parts.append(f"<img alt='blurred preview' src='data:image/jpeg;base64,{encoded}'>")
+        alt = escape(_("blurred preview"), quote=True)
+        parts.append(f"<img alt='{alt}' src='data:image/jpeg;base64,{encoded}'>")
     parts.append("</div>")
-    parts += ["<h3>Acquisitions</h3>", _acquisitions(facts), _incidents(facts)]
-    parts.append(_annotations(facts))
-    parts.append(_verification(item.get("verification") or []))
-    parts.append("<h3>Hashes and custody</h3>")
+    parts += [_tag("h3", _("Acquisitions")), _acquisitions(facts, _)]
+    parts.append(_incidents(facts, _))
+    parts.append(_annotations(facts, _))
+    parts.append(_verification(item.get("verification") or [], _))
+    parts.append(_tag("h3", _("Hashes and custody")))
     parts.append(
         _rows(
             [
-                ("SHA-256", f"<code>{escape(facts.sha256)}</code>"),
-                ("SHA-512", f"<code>{escape(facts.sha512)}</code>"),
-                ("Custody", escape(facts.custody)),
+                ("SHA-256", _code(facts.sha256)),
+                ("SHA-512", _code(facts.sha512)),
+                (_("Custody"), _person(facts.custody)),
             ]
         )
     )
@@ -156,15 +226,24 @@ def _item(item: dict[str, Any], preview: bytes | None) -> list[str]:
     return parts
 
 
-def render(package: dict[str, Any], items: list[dict[str, Any]], previews: dict[str, bytes]) -> str:
+def render(
+    package: dict[str, Any],
+    items: list[dict[str, Any]],
+    previews: dict[str, bytes],
+    lang: str = locale.ENGLISH.code,
+) -> str:
+    """The report in the language of code `lang` (LanguageError for one Docket lacks)."""
+    language = locale.language(lang)
+    _ = locale.translations(lang).gettext
+    case = "\u2068" + escape(first_page(package, items)["case"]) + "\u2069"  # isolated
     parts = [
-        "<!doctype html><html lang=en><meta charset=utf-8>",
-        "<meta name=viewport content='width=device-width'>",
-        f"<title>Evidence package: {escape(first_page(package, items)['case'])}</title>",
+        f"<!doctype html><html lang={language.code} dir={language.direction}>",
+        "<meta charset=utf-8><meta name=viewport content='width=device-width'>",
+        _tag("title", _("Evidence package: %(case)s")) % {"case": case},
         f"<style>{STYLE}</style>",
-        *_cover(package, items),
+        *_cover(package, items, _),
     ]
     for item in items:
-        parts += _item(item, previews.get(item["item"]))
+        parts += _item(item, previews.get(item["item"]), _)
     parts.append("</html>")
     return "\n".join(parts)

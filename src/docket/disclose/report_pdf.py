@@ -7,23 +7,27 @@ Cyrillic and Arabic glyphs (Arabic, Persian and Kurdish Sorani letters), and is 
 HarfBuzz (uharfbuzz) with the Unicode bidirectional algorithm, so Arabic-script names and notes
 print joined and right to left. Without the font, a core font with characters it lacks shown
 as '?'. Previews are the blurred ones. Each item's verification aids are those its package's
-events prove, with the tools' versions, as in the HTML.
+events prove, with the tools' versions, as in the HTML. Labels and sentences are in the
+export's language (docket.locale), as in the HTML; the layout stays left to right.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
 
+from docket import locale
 from docket.aids.results import AidResult
 from docket.disclose._report_facts import first_page, item_facts, verify_steps
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 LABEL = 34  # mm: the width of a row's label
 THUMB = 38  # mm: the width of an item's blurred preview
+Words = Callable[[str], str]  # gettext of the report's language
 
 
 class _Report(FPDF):
@@ -66,53 +70,64 @@ class _Report(FPDF):
             self.add_page()
 
 
-def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]]) -> None:
+def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _: Words) -> None:
     page = first_page(package, items)
-    pdf.text_line(f"Evidence package: {page['case']}", size=16, style="B", height=8)
+    pdf.text_line(_("Evidence package: %(case)s") % {"case": page["case"]}, 16, "B", 8)
     pdf.ln(1)
-    pdf.row("What", f"{page['count']} item(s), {page['profile']} profile")
-    pdf.row("Case", page["case"])
-    pdf.row("For", page["recipient"])
-    pdf.row("From", f"the Docket locker {page['origin']}")
-    pdf.row("Signing key", page["fingerprint"])
+    what = _("%(count)s item(s), %(profile)s profile")
+    pdf.row(_("What"), what % {"count": page["count"], "profile": page["profile"]})
+    pdf.row(_("Case"), page["case"])
+    pdf.row(_("For"), page["recipient"])
+    pdf.row(_("From"), _("the Docket locker %(origin)s") % {"origin": page["origin"]})
+    pdf.row(_("Signing key"), page["fingerprint"])
+    when = _(
+        "prepared %(prepared)s; the signed export checkpoint (%(checkpoint)s) "
+        "was made right after, and a timestamp authority's token (%(token)s), "
+        "when present, stamps it: the verifier prints both times"
+    )
     pdf.row(
-        "When",
-        f"prepared {page['prepared']}; the signed export checkpoint (custody/checkpoint.txt) "
-        "was made right after, and a timestamp authority's token (custody/checkpoint.tsr), "
-        "when present, stamps it: the verifier prints both times.",
+        _("When"),
+        when
+        % {
+            "prepared": page["prepared"],
+            "checkpoint": "custody/checkpoint.txt",
+            "token": "custody/checkpoint.tsr",
+        },
     )
     pdf.ln(2)
-    pdf.text_line("How to verify it", size=11, style="B", height=6)
+    pdf.text_line(_("How to verify it"), size=11, style="B", height=6)
     for number, step in enumerate(verify_steps(page["fingerprint"]), 1):
         pdf.text_line(f"{number}. {step}")
     pdf.ln(1)
-    pdf.text_line(
-        "Previews are blurred and grey on purpose; the originals are in data/items/. Names, "
-        "notes and pseudonyms are shown as recorded.",
-        size=8.5,
+    said = _(
+        "Previews are blurred and grey on purpose; the originals are in %(folder)s. "
+        "Names, notes and pseudonyms are shown as recorded."
     )
+    pdf.text_line(said % {"folder": "data/items/"}, size=8.5)
 
 
-def _verification(pdf: _Report, results: list[AidResult]) -> None:
+def _verification(pdf: _Report, results: list[AidResult], _: Words) -> None:
     """The verification aids the package's events prove, with their tools' versions (as the
     HTML report lists them)."""
     if not results:
         return
     pdf.room_for(20)
-    pdf.text_line("Verification aids: signals for a person to weigh, never a verdict", style="B")
+    pdf.text_line(_("Verification aids: signals for a person to weigh, never a verdict"), style="B")
     for result in results:
         tools = "".join(f"; {name} {version}" for name, version in sorted(result.tools.items()))
         failed = f": {result.error}" if result.error else ""
-        pdf.row(
-            result.step,
-            f"version {result.version}, {result.status} (event {result.event_seq}){tools}{failed}",
-        )
+        said = _("version %(version)s, %(status)s (event %(event)s)") % {
+            "version": result.version,
+            "status": result.status,
+            "event": result.event_seq,
+        }
+        pdf.row(result.step, f"{said}{tools}{failed}")
         for signal in result.signals:
             pdf.row("", f"{signal.finding}, {signal.name}: {signal.summary}", size=8)
             pdf.row("", signal.explanation, size=7)
 
 
-def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None) -> None:
+def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -> None:
     facts = item_facts(item)
     pdf.room_for(60)
     pdf.ln(3)
@@ -124,47 +139,68 @@ def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None) -> None:
         bottom = top + float(image.rendered_height)
         width = pdf.epw - THUMB - 3
     for label, value in (
-        ("Original name(s)", ", ".join(facts.names)),
-        ("Captured", facts.capture_time),
-        ("Place", facts.place),
-        ("Device", facts.device),
-        ("Type and size", f"{facts.media_type}, {facts.size}"),
-        ("File in package", facts.file),
+        (_("Original name(s)"), ", ".join(facts.names)),
+        (_("Captured"), facts.capture_time),
+        (_("Place"), facts.place),
+        (_("Device"), facts.device),
+        (_("Type and size"), f"{facts.media_type}, {facts.size}"),
+        (_("File in package"), facts.file),
     ):
         pdf.row(label, value, width)
     pdf.set_y(max(pdf.get_y(), bottom) + 1)
     for acq in facts.acquisitions:
         pdf.row(
-            f"Acquired (event {acq.event})",
-            f"{acq.when}: {acq.method}, from source {acq.source}, collected by {acq.collector}",
+            _("Acquired (event %(event)s)") % {"event": acq.event},
+            _("%(when)s: %(method)s, from source %(source)s, collected by %(collector)s")
+            % {
+                "when": acq.when,
+                "method": acq.method,
+                "source": acq.source,
+                "collector": acq.collector,
+            },
         )
-        pdf.row("Name then", acq.name)
+        pdf.row(_("Name then"), acq.name)
         if acq.note:
-            pdf.row("Note", acq.note)
+            pdf.row(_("Note"), acq.note)
     if not facts.acquisitions:
-        pdf.row("Acquired", "no acquisition of this case is recorded")
+        pdf.row(_("Acquired"), _("No acquisition of this case is recorded."))
     for incident in facts.incidents:
-        violations = f"; {incident.violations}" if incident.violations else ""
+        said = _(
+            "%(title)s (incident %(number)s): when %(when)s, where %(place)s%(violations)s. "
+            "Linked in event %(linked)s; described in event %(described)s of the locker's log."
+        )
         pdf.row(
-            f"Incident {incident.number}",
-            f"{incident.title}: when {incident.when}, where {incident.place}{violations}. "
-            f"Linked in event {incident.linked_in}; described in event "
-            f"{incident.described_in} of the locker's log.",
+            _("Incident %(number)s") % {"number": incident.number},
+            said
+            % {
+                "title": incident.title,
+                "number": incident.number,
+                "when": incident.when,
+                "place": incident.place,
+                "violations": f"; {incident.violations}" if incident.violations else "",
+                "linked": incident.linked_in,
+                "described": incident.described_in,
+            },
         )
     for seq, text in facts.annotations:
-        pdf.row("Annotation", f"event {seq}: {text}")
-    _verification(pdf, item.get("verification") or [])
+        pdf.row(_("Annotation"), _("%(text)s (event %(event)s)") % {"text": text, "event": seq})
+    _verification(pdf, item.get("verification") or [], _)
     pdf.row("SHA-256", facts.sha256, size=7.5)
     if facts.sha512:
         pdf.row("SHA-512", facts.sha512, size=7.5)
-    pdf.row("Custody", facts.custody)
+    pdf.row(_("Custody"), facts.custody)
 
 
 def render_pdf(
-    package: dict[str, Any], items: list[dict[str, Any]], previews: dict[str, bytes]
+    package: dict[str, Any],
+    items: list[dict[str, Any]],
+    previews: dict[str, bytes],
+    lang: str = locale.ENGLISH.code,
 ) -> bytes:
+    """The report in the language of code `lang`, as docket.disclose.report.render."""
+    _ = locale.translations(locale.language(lang).code).gettext
     pdf = _Report()
-    _cover(pdf, package, items)
+    _cover(pdf, package, items, _)
     for item in items:
-        _item(pdf, item, previews.get(item["item"]))
+        _item(pdf, item, previews.get(item["item"]), _)
     return bytes(pdf.output())

@@ -126,19 +126,34 @@ def bdi(text: Any) -> Markup:
 
 
 def isolate(text: Any) -> str:
-    """Text people wrote, for where no element can isolate it (a <title>, an attribute):
-    between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, which close any override or
-    embedding the text opened."""
-    return f"\u2068{text}\u2069"
+    """Text people wrote, for where no element can isolate it (a <title>, an attribute, an
+    <option>): between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, which close any
+    override or embedding the text opened. ASCII text, which has neither right-to-left
+    letters nor direction controls, is left as it is."""
+    text = str(text)
+    return text if text.isascii() else f"\u2068{text}\u2069"
+
+
+@pass_context
+def _option(context: Context, word: str, selected: bool = False) -> Markup:
+    """An <option> of one of Docket's words: the reader's word shown, the English one sent
+    (a value attribute only when the two differ)."""
+    shown = _term(context, word)
+    value = Markup("") if shown == word else Markup(' value="%s"') % word
+    return Markup("<option%s%s>%s</option>") % (
+        value,
+        Markup(" selected") if selected else Markup(""),
+        shown,
+    )
 
 
 def install(env: Environment) -> None:
-    """Give the templates `_`, `gettext`, `ngettext`, `language()` and the filters `number`,
-    `moment`, `term`, `bdi` and `isolate` (idempotent: every app made in a process shares
-    the environment)."""
+    """Give the templates `_`, `gettext`, `ngettext`, `language()`, `option()` and the
+    filters `number`, `moment`, `term`, `bdi` and `isolate` (idempotent: every app made in
+    a process shares the environment)."""
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(language=_language, languages=locale.LANGUAGES)
+    env.globals.update(language=_language, languages=locale.LANGUAGES, option=_option)
     env.filters.update(number=_number, moment=_moment, bdi=bdi, isolate=isolate, term=_term)
 
 
