@@ -24,6 +24,7 @@ from docket.web import i18n
 
 ROOT = Path(__file__).parent.parent
 RTL_OVERRIDE = "\u202e"
+ISOLATED = re.compile("\u2068[^\u2069]*\u2069")  # FSI ... PDI
 HTML_TAG = re.compile(r'<html lang="([a-z]+)" dir="(rtl|ltr)">')
 
 
@@ -99,8 +100,9 @@ def test_a_signed_in_page_in_arabic(world: dict[str, Any]) -> None:
 
 class Isolation(HTMLParser):
     """Where a planted string shows: in text, each time with an isolating element around it
-    (<bdi>, or any element with a dir attribute); in <title> and attribute values, between
-    FSI and PDI (U+2068, U+2069), since no element can isolate there."""
+    (<bdi>, or any element with a dir attribute); in <title>, <option> and attribute values,
+    between FSI and PDI (U+2068, U+2069), since no element can isolate there (but the value
+    of a field with a dir attribute is isolated by it)."""
 
     def __init__(self, planted: str) -> None:
         super().__init__()
@@ -110,12 +112,13 @@ class Isolation(HTMLParser):
         self.bare: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if value and self.planted in value and f"\u2068{self.planted}" not in value:
-                self.bare.append(f"<{tag} {name}={value!r}>")
-        if tag in {"meta", "input", "img", "br", "link", "source", "option"}:
-            return
         isolates = tag == "bdi" or any(name == "dir" for name, _ in attrs)
+        for name, value in attrs:
+            field = name == "value" and isolates
+            if value and self.planted in ISOLATED.sub("", value) and not field:
+                self.bare.append(f"<{tag} {name}={value!r}>")
+        if tag in {"meta", "input", "img", "br", "link", "source"}:
+            return
         self.open.append((tag, isolates))
         self.isolated += isolates
 
@@ -129,8 +132,8 @@ class Isolation(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.planted not in data:
             return
-        in_title = any(name == "title" for name, _ in self.open)
-        if in_title and f"\u2068{self.planted}" not in data:
+        in_title = any(name in ("title", "option") for name, _ in self.open)
+        if in_title and self.planted in ISOLATED.sub("", data):
             self.bare.append(f"<title>{data!r}")
         if not in_title and not self.isolated:
             self.bare.append(repr(data))
@@ -175,7 +178,17 @@ def test_text_people_wrote_cannot_reorder_the_page(
         f"/api/incidents/{incident}/links", json={"item": item}, headers={"x-csrf-token": csrf}
     )
     assert linked.status_code == 200, linked.text
-    pages = ["/", f"/cases/{case_id}/dashboard", f"/cases/{case_id}/audit"]
+    pages = [
+        "/",
+        f"/cases/{case_id}",
+        f"/cases/{case_id}/dashboard",
+        f"/cases/{case_id}/audit",
+        f"/cases/{case_id}/incidents",
+        f"/cases/{case_id}/timeline",
+        f"/cases/{case_id}/groups",
+        f"/incidents/{incident}",
+        f"/items/{item}?case={case_id}",
+    ]
     for lang in ("en", "ar"):
         client.cookies.set("lang", lang)
         for path in pages:
@@ -233,8 +246,128 @@ def test_every_string_is_in_the_catalogue(code: str) -> None:
     assert wrong == [], f"{code}: placeholders differ in {wrong}"
 
 
-def test_a_damaged_catalogue_is_refused_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", [b"not a po line\n", b'msgid "Sign in"\nmsgstr "\xff"\n', None])
+def test_a_damaged_catalogue_is_refused_in_one_line(tmp_path: Path, damage: bytes | None) -> None:
     broken = tmp_path / "docket.po"
-    broken.write_text('msgid "Sign in"\nmsgstr "x\n', encoding="utf-8")
-    with pytest.raises(locale.LanguageError, match=r"docket\.po: cannot read the catalogue"):
+    if damage is not None:  # None: the file is missing
+        broken.write_bytes(damage)
+    with pytest.raises(locale.LanguageError, match=r"docket\.po: cannot read the catalogue") as e:
         locale.compile_catalogue(broken, "ar")
+    assert "\n" not in str(e.value)
+
+
+def test_the_court_report_in_arabic(tmp_path: Path, cli: Any) -> None:
+    """`export --lang ar`: the HTML report right to left with its labels in Arabic, the PDF's
+    labels too, the names as recorded, and the package as sound as an English one."""
+    from pypdf import PdfReader
+
+    from docket.disclose.check import check
+
+    root = tmp_path / "locker"
+    with Locker.create(root) as made:
+        picture = tmp_path / "سوق الجمعة.jpg"
+        picture.write_bytes(jpeg(sample("chelsea")))
+        take(made, picture, case="North")
+    out = tmp_path / "court"
+    done = cli(
+        "export", "--case", "North", "--profile", "court", "--lang", "ar", "--locker", root,
+        "-o", out,
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    html = (out / "data" / "report.html").read_text()
+    assert html.startswith("<!doctype html><html lang=ar dir=rtl>")
+    for label in ("حزمة أدلة", "كيف تتحقق منها", "الاسم (الأسماء) الأصلي", "البصمات والحيازة"):
+        assert label in html, label
+    for english in ("Evidence package", "How to verify it", "Original name(s)", "Custody<"):
+        assert english not in html, english
+    assert "<span dir=auto>سوق الجمعة.jpg</span>" in html
+    pdf = " ".join(page.extract_text() for page in PdfReader(out / "data" / "report.pdf").pages)
+    assert "Signing key" not in pdf and "Original name(s)" not in pdf
+    assert "SHA-256" in pdf  # the same facts, labelled in Arabic
+    assert check(out).ok
+
+
+def test_a_report_language_docket_lacks_is_refused_before_anything_is_written(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    from docket.disclose.package import export
+
+    picture = tmp_path / "market.jpg"
+    picture.write_bytes(jpeg(sample("chelsea")))
+    item = take(locker, picture, case="North").outcomes[0].sha256
+    assert item is not None
+    with pytest.raises(locale.LanguageError, match=r"^xx: no such language \(there are en,"):
+        export(locker, [item], "court", tmp_path / "out", "tester", case="North", lang="xx")
+    assert not (tmp_path / "out").exists()
+    refused = cli("export", item[:12], "--profile", "court", "--lang", "xx", "-o", tmp_path / "o")
+    assert refused.code == 2 and "'xx' is not one of 'en', 'ar', 'ckb'" in refused.err
+
+
+class VisibleText(HTMLParser):
+    """The page's own words: text outside what people wrote or what is code (<bdi>, any
+    element with a dir or lang attribute, <code>, <script>, <style>; <title>, which holds
+    an ASCII name unisolated, says what the page's heading says) and outside the language
+    chooser (each language's name in its own words)."""
+
+    SKIP = frozenset({"bdi", "code", "script", "style", "datalist", "title"})
+    VOID = frozenset({"meta", "input", "img", "br", "link", "source", "option"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[tuple[str, bool]] = []
+        self.words: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        names = dict(attrs)
+        isolated = tag != "html" and ("dir" in names or "lang" in names)
+        skip = tag in self.SKIP or isolated
+        inside = bool(self.open) and self.open[-1][1]
+        self.open.append((tag, skip or inside or names.get("class") == "languages"))
+
+    def handle_endtag(self, tag: str) -> None:  # closes what HTML leaves open (<td>, <p>)
+        while self.open and self.open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        if not (self.open and self.open[-1][1]):
+            self.words += re.findall(r"[A-Za-z][A-Za-z-]{2,}", data)
+
+
+# Names and abbreviations that stay as they are in every language.
+KEPT = {"Docket", "UTC", "GPS", "SHA-", "CSV", "JSON", "PDF", "API", "CSRF", "OpenAPI", "URL"}
+KEPT |= {"ISO", "WACZ"}
+
+
+def test_no_english_is_left_on_the_arabic_pages(world: dict[str, Any]) -> None:
+    """Every page of the app (but an item's, whose metadata labels and verification findings
+    come from the analysis in English) says nothing in English to an Arabic reader."""
+    client = world["client"]
+    client.cookies.set("lang", "ar")
+    csrf = sign_in(client, "ada")
+    north = world["cases"]["North"]
+    made = client.post(
+        f"/api/cases/{north}/incidents",
+        json={"title": "x", "occurred_from": "2024-03-01"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert made.status_code == 200, made.text
+    pages = [
+        "/login", "/", f"/cases/{north}", f"/cases/{north}/dashboard", f"/cases/{north}/audit",
+        f"/cases/{north}/incidents", f"/incidents/{made.json()['id']}",
+        f"/cases/{north}/timeline", f"/cases/{north}/groups", f"/cases/{north}/members",
+        "/users", "/account", f"/users/{world['users']['owner'].id}/tokens", "/throttles",
+        "/vocabulary", "/docs",
+    ]  # fmt: skip
+    for path in pages:
+        seen = {}
+        for lang in ("en", "ar"):
+            client.cookies.set("lang", lang)
+            page = client.get(path)
+            assert page.status_code == 200, (path, page.text)
+            seen[lang] = VisibleText()
+            seen[lang].feed(page.text)
+        assert len(seen["en"].words) > 5, path  # the check reads the page (in English)
+        english = [w for w in seen["ar"].words if w not in KEPT]
+        assert english == [], (path, english)
