@@ -4,8 +4,8 @@ Each language other than English has a gettext catalogue, `<code>/LC_MESSAGES/do
 beside this file, compiled in memory by Babel the first time it is used: a fresh clone needs
 no build step, and a catalogue that does not parse is refused in one line naming its file.
 A string a catalogue lacks shows in English (tests/test_i18n.py fails on any such string).
-Dates and numbers are written the locale's way, by Babel from CLDR, with the locale's own
-digits.
+Dates of the custody log and counts are written the locale's way, by Babel from CLDR, in
+Latin digits (as hashes, event numbers and file names have them).
 
 The web app chooses a language per request (docket.web.i18n); the package report is written
 in the language its export asks for (docket.disclose.report).
@@ -88,8 +88,9 @@ def compile_catalogue(path: Path, code: str) -> Translations:
 
 
 def number(value: float, code: str) -> str:
-    """A count or measure written the locale's way (its digits and group separator)."""
-    return str(format_decimal(value, locale=code, numbering_system="default"))
+    """A count written the locale's way, in Latin digits (for Kurdish, Babel would write
+    CLDR's Arabic-script separators between Latin digits, a mix no reader expects)."""
+    return str(format_decimal(value, locale=code))
 
 
 def moment(text: str | None, code: str) -> str:
