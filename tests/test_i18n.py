@@ -340,11 +340,14 @@ KEPT = {"Docket", "UTC", "GPS", "SHA-", "CSV", "JSON", "PDF", "API", "CSRF", "Op
 KEPT |= {"ISO", "WACZ"}
 
 
-def test_no_english_is_left_on_the_arabic_pages(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("code", ["ar", "ckb"])
+def test_no_english_is_left_on_the_arabic_and_kurdish_pages(
+    world: dict[str, Any], code: str
+) -> None:
     """Every page of the app (but an item's, whose metadata labels and verification findings
-    come from the analysis in English) says nothing in English to an Arabic reader."""
+    come from the analysis in English) says nothing in English to an Arabic or a Kurdish
+    reader."""
     client = world["client"]
-    client.cookies.set("lang", "ar")
     csrf = sign_in(client, "ada")
     north = world["cases"]["North"]
     made = client.post(
@@ -362,12 +365,12 @@ def test_no_english_is_left_on_the_arabic_pages(world: dict[str, Any]) -> None:
     ]  # fmt: skip
     for path in pages:
         seen = {}
-        for lang in ("en", "ar"):
+        for lang in ("en", code):
             client.cookies.set("lang", lang)
             page = client.get(path)
             assert page.status_code == 200, (path, page.text)
             seen[lang] = VisibleText()
             seen[lang].feed(page.text)
         assert len(seen["en"].words) > 5, path  # the check reads the page (in English)
-        english = [w for w in seen["ar"].words if w not in KEPT]
+        english = [w for w in seen[code].words if w not in KEPT]
         assert english == [], (path, english)
