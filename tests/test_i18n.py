@@ -374,3 +374,26 @@ def test_no_english_is_left_on_the_arabic_and_kurdish_pages(
         assert len(seen["en"].words) > 5, path  # the check reads the page (in English)
         english = [w for w in seen[code].words if w not in KEPT]
         assert english == [], (path, english)
+
+
+def test_every_word_of_docket_s_vocabularies_is_translatable() -> None:
+    """A status, flag, role, kind or method added to its module without a place in
+    docket.web.i18n.TERMS would show in English on every page: named here."""
+    from docket import access, accounts, audit, review
+    from docket.disclose.package import PROFILES
+    from docket.ingest import collection
+    from docket.protect import flags
+    from docket.web import tiles
+
+    vocabularies = {
+        "review.STATUSES": set(review.STATUSES),
+        "flags.FLAGS": {*flags.FLAGS, "unreviewed"},
+        "access.CASE_ROLES": set(access.CASE_ROLES),
+        "accounts.ROLES": set(accounts.ROLES),
+        "tiles.KINDS": {*tiles.KINDS.values(), tiles.kind_of("")},
+        "audit.KINDS": set(audit.KINDS),
+        "collection.METHODS": set(collection.METHODS),
+        "package.PROFILES": set(PROFILES),
+    }
+    missing = {name: words - i18n.TERMS for name, words in vocabularies.items()}
+    assert {name: words for name, words in missing.items() if words} == {}
