@@ -383,7 +383,7 @@ def test_every_word_of_docket_s_vocabularies_is_translatable() -> None:
     from docket.disclose.package import PROFILES
     from docket.ingest import collection
     from docket.protect import flags
-    from docket.web import tiles
+    from docket.web import labels, tiles
 
     vocabularies = {
         "review.STATUSES": set(review.STATUSES),
@@ -394,6 +394,7 @@ def test_every_word_of_docket_s_vocabularies_is_translatable() -> None:
         "audit.KINDS": set(audit.KINDS),
         "collection.METHODS": set(collection.METHODS),
         "package.PROFILES": set(PROFILES),
+        "labels.ORDER": {label for _, label in labels.ORDER},
     }
     missing = {name: words - i18n.TERMS for name, words in vocabularies.items()}
     assert {name: words for name, words in missing.items() if words} == {}

@@ -36,8 +36,8 @@ def N_(word: str) -> str:
 
 
 # Words of Docket's own vocabularies that pages show as values (flags, statuses, roles,
-# kinds of file, of audit entry and of acquisition, export profiles): the form sends the
-# English word, the page shows the reader's.
+# kinds of file, of audit entry and of acquisition, export profiles, metadata labels): a form
+# sends the English word, the page shows the reader's.
 TERMS = frozenset(
     (
         *(N_("unreviewed"), N_("graphic"), N_("sensitive"), N_("clear")),
@@ -50,6 +50,11 @@ TERMS = frozenset(
         *(N_("incident"), N_("approval"), N_("arrival"), N_("members"), N_("admin-read")),
         *(N_("import"), N_("upload"), N_("capture"), N_("handed-over"), N_("downloaded")),
         *(N_("captured"), N_("messenger"), N_("email"), N_("device-extraction")),
+        # the metadata labels of docket.web.labels (their values stay as it writes them)
+        *(N_("Captured"), N_("Place (GPS)"), N_("Altitude"), N_("Camera"), N_("Lens")),
+        *(N_("Camera serial number"), N_("Owner name in the camera"), N_("Software")),
+        *(N_("Lens serial number"), N_("Picture size"), N_("Duration")),
+        *(N_("File type (ExifTool)"), N_("ExifTool warnings")),
     )
 )
 
