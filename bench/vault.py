@@ -2,6 +2,7 @@
 beside the same in a plain locker.
 
 Run by hand: .venv/bin/python bench/vault.py [--photos 100] [--large 1] [--large-mib 512]
+[--rounds 3] (each round measures the three in another order; medians are shown).
 Target (issue 15): a vault costs at most 15% of ingest throughput. Each locker is made fresh
 in a temporary folder; the inputs sit in the page cache for both. The vault is measured
 twice: in an unlocked session (`docket unlock`, its agent holds the key: the cost of the
@@ -21,24 +22,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 from _photos import twelve_megapixel_jpeg, unique_copies
 from ingest import large_files
 
-CPU: dict[str, float] = {}  # CPU seconds (user + system) of each measured command, by label
 
-
-def timed(command: list[str], env: dict[str, str], label: str = "") -> float:
-    """Wall seconds of `command`; its CPU seconds, with its children's (the analysis
-    workers), go into CPU under `label`: a figure a busy machine disturbs less."""
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds of `command`, and its CPU seconds (user + system) with its children's
+    (the analysis workers): a figure a busy machine disturbs less."""
     os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[label] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return wall
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def docket(*args: str | Path) -> list[str]:
@@ -47,7 +46,7 @@ def docket(*args: str | Path) -> list[str]:
 
 def measure(
     locker: Path, vault: bool, photos: Path, large: Path, env: dict[str, str], session: bool
-) -> dict[str, float]:
+) -> dict[str, tuple[float, float]]:
     """Ingest times and verify time in a new locker; a vault's `session`: unlocked once first
     (the agent holds the key, no passphrase file), locked again after."""
     subprocess.run(
@@ -65,15 +64,10 @@ def measure(
         )
         env = {k: v for k, v in env.items() if k != "DOCKET_PASSPHRASE_FILE"}
     try:
-        name = locker.name
         return {
-            "photos": timed(docket("ingest", "--locker", locker, photos), env, f"{name} photos"),
-            "large": timed(
-                docket("ingest", "--locker", locker, "--defer-analysis", large),
-                env,
-                f"{name} large",
-            ),
-            "verify": timed(docket("verify", "--locker", locker), env, f"{name} verify"),
+            "photos": timed(docket("ingest", "--locker", locker, photos), env),
+            "large": timed(docket("ingest", "--locker", locker, "--defer-analysis", large), env),
+            "verify": timed(docket("verify", "--locker", locker), env),
         }
     finally:
         if session:
@@ -99,9 +93,10 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--large", type=int, default=1)
     parser.add_argument("--large-mib", type=int, default=512)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if args.photos < 1 or args.large < 1 or args.large_mib < 1:
-        sys.exit("bench: give --photos, --large and --large-mib of at least 1")
+    if min(args.photos, args.large, args.large_mib, args.rounds) < 1:
+        sys.exit("bench: give --photos, --large, --large-mib and --rounds of at least 1")
     with tempfile.TemporaryDirectory(prefix="docket-bench-vault-") as scratch:
         root = Path(scratch)
         photos = unique_copies(twelve_megapixel_jpeg(), root / "photos", args.photos)
@@ -118,34 +113,47 @@ def main() -> None:
             f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the start"
         )
         print(f"photos: {len(photos)} x 12 MP JPEG; large: {len(big)} x {args.large_mib} MiB")
+        kinds = {  # name: (folder, vault, session)
+            "plain": ("plain", False, False),
+            "vault (unlocked session)": ("session", True, True),
+            "vault (passphrase file)": ("vault", True, False),
+        }
+        found: dict[str, dict[str, list[tuple[float, float]]]] = {k: {} for k in kinds}
+        order = list(kinds)
+        for turn in range(args.rounds):  # each round in another order: drift in load evens out
+            for name in order[turn % 3 :] + order[: turn % 3]:
+                folder, vault, session = kinds[name]
+                figures = measure(
+                    root / f"{folder}{turn}", vault, photos_in, large_in, env, session
+                )
+                for what, pair in figures.items():
+                    found[name].setdefault(what, []).append(pair)
         runs = {
-            "plain": measure(root / "plain", False, photos_in, large_in, env, session=False),
-            "vault (unlocked session)": measure(
-                root / "session", True, photos_in, large_in, env, session=True
-            ),
-            "vault (passphrase file)": measure(
-                root / "vault", True, photos_in, large_in, env, session=False
-            ),
+            name: {
+                what: (median(w for w, _ in pairs), median(c for _, c in pairs))
+                for what, pairs in figures.items()
+            }
+            for name, figures in found.items()
         }
         plain = runs["plain"]
+        print(f"medians of {args.rounds} round(s):")
         for name, figures in runs.items():
             print(
-                f"{name}: {len(photos) / figures['photos']:.2f} photos/s, "
-                f"{big_mb / figures['large']:.0f} MB/s large, verify {figures['verify']:.1f} s"
+                f"{name}: {len(photos) / figures['photos'][0]:.2f} photos/s, "
+                f"{big_mb / figures['large'][0]:.0f} MB/s large, "
+                f"verify {figures['verify'][0]:.1f} s"
             )
         for name, figures in list(runs.items())[1:]:
             for what in ("photos", "large"):
-                cost = 1 - plain[what] / figures[what]
+                cost = 1 - plain[what][0] / figures[what][0]
                 print(f"{name} cost, {what}: {cost:.0%} of throughput (target: at most 15%)")
-            print(f"{name} verify: {figures['verify'] / plain['verify']:.2f}x the plain time")
-        for folder, name in (("session", "unlocked session"), ("vault", "passphrase file")):
+            print(f"{name} verify: {figures['verify'][0] / plain['verify'][0]:.2f}x the plain time")
             for what in ("photos", "large", "verify"):
-                ratio = CPU[f"{folder} {what}"] / CPU[f"plain {what}"]
                 print(
-                    f"CPU seconds, {what}: plain {CPU[f'plain {what}']:.1f}, vault ({name}) "
-                    f"{CPU[f'{folder} {what}']:.1f} ({ratio - 1:+.0%})"
+                    f"{name} CPU seconds, {what}: {figures[what][1]:.1f} against plain "
+                    f"{plain[what][1]:.1f} ({figures[what][1] / plain[what][1] - 1:+.0%})"
                 )
-        print(f"one unlock (Argon2id and slot): {unlock_time(root / 'vault', env):.2f} s")
+        print(f"one unlock (Argon2id and slot): {unlock_time(root / 'vault0', env):.2f} s")
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
