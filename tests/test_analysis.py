@@ -116,6 +116,29 @@ def test_analyse_runs_only_what_is_missing_or_changed(
     assert verify(locker).ok
 
 
+def test_analyse_records_nothing_twice_that_another_recorded_meanwhile(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `analyse` runs (or one and a worker) that chose the same item before either
+    recorded: the later one adds no result and no custody event for what is there."""
+    sha256 = take(locker, photo(tmp_path / "in")).outcomes[0].sha256 or ""
+
+    def counts() -> tuple[int, int]:
+        with locker.engine.connect() as conn:
+            results = conn.execute(select(schema.results)).all()
+            events = conn.execute(select(schema.events)).all()
+        return len(results), len(events)
+
+    before = counts()
+    # As if chosen before the ingest's own analysis was recorded: every step looks due.
+    monkeypatch.setattr("docket.analyse.batch.step_versions", lambda _conn, _item: {})
+    again = analyse(locker, [sha256], "tester")
+    assert {step for _, step in again.done} >= {"metadata", "perceptual", "previews"}
+    assert counts()[0] == before[0]
+    assert counts()[1] <= before[1] + 1  # at most the checkpoint's own event
+    assert verify(locker).ok
+
+
 def test_tampered_derivative_is_found(locker: Locker, tmp_path: Path) -> None:
     sha256 = take(locker, photo(tmp_path / "in")).outcomes[0].sha256 or ""
     safe = next(r for r in derivatives(locker, sha256) if r["kind"] == "safe_preview")

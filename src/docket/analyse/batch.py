@@ -22,6 +22,7 @@ from docket.catalogue import schema
 from docket.catalogue.records import step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
 from docket.errors import DiskFullError, disk_full_error, is_disk_full
+from docket.jobs.analysis import record_once
 from docket.locker import Locker
 from docket.progress import Progress
 
@@ -91,9 +92,13 @@ def analyse(
                 recorded: list[StepRun] = []
                 with conn.begin():
                     while pending and pending[0].done():
-                        for run in pending.popleft().result():
-                            record_step_run(conn, actor, run)
-                            recorded.append(run)
+                        runs = pending.popleft().result()
+                        if force:  # asked for again: recorded again
+                            for run in runs:
+                                record_step_run(conn, actor, run)
+                        else:  # another analyse or a worker may have recorded it meanwhile
+                            record_once(conn, actor, runs)
+                        recorded.extend(runs)
                         finished += 1
                 # Reported once committed, so a full disk never leaves a report unrecorded.
                 for run in recorded:
