@@ -398,3 +398,18 @@ def test_every_word_of_docket_s_vocabularies_is_translatable() -> None:
     }
     missing = {name: words - i18n.TERMS for name, words in vocabularies.items()}
     assert {name: words for name, words in missing.items() if words} == {}
+
+
+def test_the_chooser_goes_back_to_the_page_or_to_the_cases_after_a_form(
+    world: dict[str, Any],
+) -> None:
+    client = world["client"]
+    sign_in(client, "ada")
+    north = world["cases"]["North"]
+    page = client.get(f"/cases/{north}?q=market&flag=graphic")
+    assert f'href="/language/ar?next=/cases/{north}%3Fq%3Dmarket%26flag%3Dgraphic"' in page.text
+    chosen = client.get(f"/language/ar?next=/cases/{north}%3Fq%3Dmarket%26flag%3Dgraphic")
+    assert chosen.url.path == f"/cases/{north}" and chosen.url.params["q"] == "market"
+    refused = client.post("/login", data={"name": "ada", "password": "wrong"})
+    assert refused.status_code == 401
+    assert 'href="/language/ar?next=/"' in refused.text  # the page of a POST: to the cases
