@@ -413,3 +413,26 @@ def test_the_chooser_goes_back_to_the_page_or_to_the_cases_after_a_form(
     refused = client.post("/login", data={"name": "ada", "password": "wrong"})
     assert refused.status_code == 401
     assert 'href="/language/ar?next=/"' in refused.text  # the page of a POST: to the cases
+
+
+def test_log_times_and_counts_are_written_the_locale_s_way() -> None:
+    when = "2026-03-01T09:40:00Z"
+    assert locale.moment(when, "en") == when  # English keeps the log's ISO text
+    assert locale.moment(when, "ar") == "01\u200f/03\u200f/2026، 9:40:00 ص"
+    assert locale.moment("2026-03-01T11:40:00+02:00", "ar") == locale.moment(when, "ar")  # UTC
+    assert "ئازار" in locale.moment(when, "ckb")  # March, in Sorani
+    assert locale.moment("not a time", "ar") == "not a time"
+    assert locale.number(1234567, "ckb") == "1,234,567"  # Latin digits and separators
+
+
+def test_the_dashboard_s_times_follow_the_language(world: dict[str, Any]) -> None:
+    client = world["client"]
+    sign_in(client, "ada")
+    path = f"/cases/{world['cases']['North']}/dashboard"
+    english = client.get(path).text
+    times = re.findall(r"<td>(\d{4}-\d\d-\d\dT[^<]+)</td>", english)
+    assert times, "the dashboard lists the case's events with their ISO times"
+    client.cookies.set("lang", "ar")
+    arabic = client.get(path).text
+    assert not any(t in arabic for t in times)
+    assert all(locale.moment(t, "ar") in arabic for t in times)
