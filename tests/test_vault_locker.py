@@ -219,6 +219,7 @@ def test_init_vault_with_a_server_database_is_refused(
     refused = cli("init", "--vault", tmp_path / "v")
     assert refused.code == 1
     assert "a vault with a server database is not supported" in refused.err
+    assert "encrypt that disk" in refused.err and "\n" not in refused.err.strip()
     assert not (tmp_path / "v").exists()
 
 

@@ -279,8 +279,9 @@ class Locker:
             raise LockerExistsError(f"{path}: folder is not empty; choose an empty or new folder")
         if vault_passphrase is not None and database_url is not None:
             raise DocketError(
-                f"{path}: a vault keeps its catalogue inside the locker folder; "
-                "a vault with a server database is not supported yet"
+                f"{path}: a vault keeps its catalogue encrypted inside the locker folder, and a "
+                "vault with a server database is not supported (PostgreSQL keeps its data in the "
+                "clear on its server's disk: encrypt that disk); unset DOCKET_DATABASE_URL"
             )
         store = stores.settings(store_url, retention_days)  # checked before anything is made
         path.mkdir(parents=True, exist_ok=True)
