@@ -24,12 +24,13 @@ from sqlalchemy import select
 from vault_scan import MARKERS, NOTE, SOURCE, Secrets, findings, marked_evidence, originals
 
 from docket._cli_vault_convert import convert_command
+from docket.capture import wacz_signing
 from docket.catalogue import schema
 from docket.cli import cli as docket_group
 from docket.cli import main
 from docket.errors import DocketError
 from docket.locker import Locker
-from docket.vault import convert, slots
+from docket.vault import convert, envelope, slots
 
 PASSPHRASE = "cobalt meadow tinder 19"
 _RUN = """import sys
@@ -85,6 +86,21 @@ def passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     file.write_text(PASSPHRASE + "\n")
     monkeypatch.setenv("DOCKET_PASSPHRASE_FILE", str(file))
     return file
+
+
+def test_a_converted_locker_seals_its_wacz_key_and_keeps_its_public_half(
+    plain: Path, passphrase: Path, cli: Any
+) -> None:
+    _register()
+    made = wacz_signing.locker_key(plain, None)  # as a plain locker's first capture made it
+    key_file = plain / wacz_signing.PRIVATE_FILE
+    assert not envelope.is_sealed(key_file.read_bytes())
+    assert cli("vault", "convert", "--locker", plain).code == 0
+    assert envelope.is_sealed(key_file.read_bytes())
+    assert b"PRIVATE KEY" not in key_file.read_bytes()
+    assert wacz_signing.published_key(plain) == made.public
+    checked = cli("verify", "--locker", plain)
+    assert checked.code == 0, checked.out
 
 
 def _holdings(path: Path) -> tuple[list[tuple[str, int]], int]:

@@ -143,6 +143,14 @@ def _publish(locker_path: Path, public: str) -> None:
     os.rename(name, target)
 
 
+def seal_plain_key(locker_path: Path, vault_key: VaultKey) -> None:
+    """Seal a plain locker's WACZ key in place as the locker becomes a vault (a key already
+    sealed, or none at all, is left as it is): renamed over the plain one, whole."""
+    path = locker_path / PRIVATE_FILE
+    if path.exists() and not envelope.is_sealed(path.read_bytes()):
+        _write(path, _stored_form(_read(path, None), vault_key), replace=True)
+
+
 def locker_key(locker_path: Path, vault_key: VaultKey | None) -> WaczKey:
     """The locker's WACZ signing key, made (and its public key published) on first need; in
     a vault, a key still in the clear (the locker was converted) is sealed first."""
@@ -151,9 +159,8 @@ def locker_key(locker_path: Path, vault_key: VaultKey | None) -> WaczKey:
         if not path.exists():
             fresh = ec.generate_private_key(_CURVE)
             _write(path, _stored_form(fresh, vault_key))
-        elif vault_key is not None and not envelope.is_sealed(path.read_bytes()):
-            # A plain locker's key, left as it was when the locker became a vault: sealed now.
-            _write(path, _stored_form(_read(path, None), vault_key), replace=True)
+        elif vault_key is not None:  # a vault converted before its WACZ key was sealed
+            seal_plain_key(locker_path, vault_key)
         private = _read(path, vault_key)
         public = public_string(private.public_key())
         _publish(locker_path, public)

@@ -15,7 +15,8 @@ second run carries on from the state on disk, which says how far it got:
 2. catalogue: SQLCipher's `sqlcipher_export` copies the plain catalogue (its WAL folded in
    first) into a new encrypted file, fsynced, then renamed over catalogue.sqlite; an
    encrypted catalogue.sqlite means the step is done.
-3. the signing key: sealed into a new file renamed over keys/signing.key.
+3. the signing keys: each sealed into a new file renamed over keys/signing.key and, when web
+   captures made one, keys/wacz-signing.key.
 4. a custody event `vault.converted` with the conversion id (logged once: a re-run finds it).
 5. docket.json gains its "vault" entry, written last and atomically; the journal goes.
 
@@ -38,6 +39,7 @@ import sqlcipher3
 from sqlalchemy import select
 
 from docket import clock
+from docket.capture import wacz_signing
 from docket.catalogue import schema
 from docket.catalogue.database import raw_key
 from docket.custody import keys, log
@@ -148,6 +150,7 @@ def finish(path: Path, key: VaultKey, actor: str, progress: Progress | None = No
         sealed = _seal_blobs(path, key, progress or Progress())
     _encrypt_catalogue(path, key)
     _seal_signing_key(path, key)
+    wacz_signing.seal_plain_key(path, key)
     vault_config = {**config, "vault": {"format": VAULT_FORMAT}}
     _log_once(path, vault_config, key, actor, str(journal["conversion"]), len(left))
     _write_atomically(path / CONFIG_NAME, json.dumps(vault_config, indent=2).encode())
