@@ -28,6 +28,7 @@ from copies_help import (
 )
 from sqlalchemy import update
 
+from docket.capture import wacz_signing
 from docket.catalogue import schema
 from docket.copies import transfer
 from docket.copies.audit import audit
@@ -107,6 +108,21 @@ def test_the_private_key_is_copied_only_when_asked(locker: Locker, tmp_path: Pat
     key = replica / "keys" / "signing.key"
     assert key.read_bytes() == (locker.path / "keys" / "signing.key").read_bytes()
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_wacz_key_travels_public_half_always_private_half_when_asked(
+    locker: Locker, tmp_path: Path
+) -> None:
+    made = wacz_signing.locker_key(locker.path, None)  # as a first web capture makes it
+    public_only = copy_of(locker, tmp_path / "public")
+    assert wacz_signing.published_key(public_only) == made.public
+    assert not (public_only / wacz_signing.PRIVATE_FILE).exists()
+    whole = copy_of(locker, tmp_path / "whole", private_key=True)
+    private = whole / wacz_signing.PRIVATE_FILE
+    assert private.read_bytes() == (locker.path / wacz_signing.PRIVATE_FILE).read_bytes()
+    assert private.stat().st_mode & 0o777 == 0o600
+    restore(whole, tmp_path / "restored", "tester")  # captures go on signing with the same key
+    assert wacz_signing.locker_key(tmp_path / "restored", None).public == made.public
 
 
 def test_a_copy_of_another_locker_is_not_written_to(locker: Locker, tmp_path: Path) -> None:

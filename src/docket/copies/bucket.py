@@ -33,6 +33,7 @@ import uuid
 from contextlib import AbstractContextManager, closing
 from pathlib import Path
 
+from docket.capture import wacz_signing
 from docket.copies import snapshot, transfer
 from docket.copies.destination import Folder, mixed
 from docket.copies.sealed import SealedBlobs
@@ -255,6 +256,8 @@ class Bucket:
             (witness.FILE_NAME, 0o644),
             (str(PRIVATE_KEY), 0o600),
             (str(slot_file.NAME), 0o600),
+            (str(wacz_signing.PUBLIC_FILE), 0o644),
+            (str(wacz_signing.PRIVATE_FILE), 0o600),
         ):
             data = self._read_original(originals, name)
             if data is not None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docket import clock
+from docket.capture import wacz_signing
 from docket.copies import snapshot, transfer
 from docket.copies.destination import REPLICA_NAME, Destination, Folder, config_of_copy
 from docket.copies.sealed import SealedBlobs
@@ -231,3 +232,15 @@ def _copy_keys(source: Locker, dest: Destination, private_key: bool) -> None:
             raise CopyError(f"{source.path / PRIVATE_KEY}: no private key here to copy") from exc
         if dest.read(str(PRIVATE_KEY)) != key:
             dest.write(str(PRIVATE_KEY), key, mode=0o600)
+    # The WACZ key of web captures, when captures made one: its public half always (verify
+    # checks captures' signatures against it), its private half with the signing key.
+    wacz_keys = [(wacz_signing.PUBLIC_FILE, 0o644)]
+    if private_key:
+        wacz_keys.append((wacz_signing.PRIVATE_FILE, 0o600))
+    for name, mode in wacz_keys:
+        try:
+            data = (source.path / name).read_bytes()
+        except FileNotFoundError:
+            continue
+        if dest.read(str(name)) != data:
+            dest.write(str(name), data, mode=mode)
