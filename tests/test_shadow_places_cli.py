@@ -13,6 +13,7 @@ from conftest import FACTS, photo, take
 from sqlalchemy import select
 
 from docket.aids._time import Position
+from docket.aids.results import aid_results
 from docket.aids.sun import position_of_sun
 from docket.catalogue import schema
 from docket.catalogue.records import data_digest
@@ -66,6 +67,33 @@ def test_the_shadow_of_the_claimed_scene_fits_the_stated_place_and_is_recorded(
     rows = {south: spans for south, spans in data["rows"]}
     row = math.floor(STATED.latitude * 2) / 2
     assert any(w <= STATED.longitude <= e for w, e in rows[row])
+    # Listed with the item's aids (command line, item page, court report): no signal here.
+    with locker.engine.connect() as conn:
+        [listed] = [a for a in aid_results(conn, item) if a.step == "shadow-places"]
+    assert listed.event_seq == found["event"] and listed.tools["astral"]
+    found_signals = [(s.name, s.finding) for s in listed.signals]
+    assert found_signals == [("shadow and stated place", "no signal")]
+
+
+def test_a_shadow_that_does_not_fit_the_stated_place_is_a_signal_in_the_court_report(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    item = _item(locker, photo(tmp_path))
+    with locker.engine.connect() as conn:  # not run: not listed
+        assert "shadow-places" not in [a.step for a in aid_results(conn, item)]
+    ratio, _ = _scene()
+    later = cli(
+        "shadow-places", "--locker", locker.path, item[:12], "--ratio", ratio,
+        "--at", "2024-03-01T13:30:00+00:00",
+    )  # fmt: skip
+    assert later.code == 0, later.err
+    shown = cli("aids", "--locker", locker.path, item[:12])
+    assert shown.code == 0, shown.err
+    assert "shadow and stated place" in shown.out and "is not where" in shown.out
+    out = tmp_path / "court"
+    assert cli("export", "--locker", locker.path, "--profile", "court", "-o", out, item).code == 0
+    report = (out / "data" / "report.html").read_text()
+    assert "shadow and stated place" in report and "is not where a shadow" in report
 
 
 def test_the_text_names_the_bands_and_a_shadow_from_another_hour_does_not_fit(

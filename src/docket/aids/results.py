@@ -63,20 +63,24 @@ def pending(conn: Connection, sha256: str) -> list[str]:
     return names
 
 
+# Aids a person runs on an item with inputs of their own (not analysis steps): listed once run.
+ON_REQUEST = ("shadow-places",)
+
+
 def aid_results(conn: Connection, sha256: str) -> list[AidResult]:
     media_type = item_media_type(conn, sha256)
     results = []
-    for step in verification_steps():
-        if not step.applies_to(media_type):
-            continue
-        found = latest_result(conn, sha256, step.name)
+    names = [s.name for s in verification_steps() if s.applies_to(media_type)]
+    for name in [*names, *ON_REQUEST]:
+        found = latest_result(conn, sha256, name)
         if found is None:
-            results.append(AidResult(step.name, None, "not run"))
+            if name not in ON_REQUEST:
+                results.append(AidResult(name, None, "not run"))
             continue
         data = found["data"] or {}
         results.append(
             AidResult(
-                step.name,
+                name,
                 str(found["step_version"]),
                 str(found["status"]),
                 found["error"],
@@ -105,7 +109,7 @@ def error_levels_blob(conn: Connection, sha256: str) -> str | None:
 def from_events(events: Iterable[Event], data_of: Callable[[Event], str | None]) -> list[AidResult]:
     """An item's latest aid results as logged by `events` (an export's, which carry each
     result's data, proven by the digest in the event): what a package can show of them."""
-    names = {step.name for step in verification_steps()}
+    names = {step.name for step in verification_steps()} | set(ON_REQUEST)
     latest: dict[str, Event] = {}
     for event in events:
         step, _, outcome = event.action.rpartition(".")

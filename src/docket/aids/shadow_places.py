@@ -34,6 +34,7 @@ from sqlalchemy import Connection
 from docket.aids._time import Position
 from docket.aids.places import haversine_km
 from docket.aids.shadow import YEARS, ShadowError
+from docket.aids.signals import Finding, Signal
 from docket.catalogue.records import record_result
 from docket.custody.events import Event
 
@@ -350,5 +351,20 @@ def record(conn: Connection, actor: str, item: str, found: Fit) -> Event:
         **found.as_dict(),
         "rows": [[south, [list(span) for span in spans]] for south, spans in found.rows()],
         "tools": tools(),
+        "signals": [stated_place_signal(found).as_dict()],
     }
     return record_result(conn, actor, item, NAME, VERSION, data)
+
+
+def stated_place_signal(found: Fit) -> Signal:
+    """The fit as one signal beside the item's other aids (and in the court report): a
+    stated position outside the band is a signal; inside it, none; no position, not checked."""
+    moment = f"a shadow {found.ratio:g} times its object's height at {found.when.isoformat()}"
+    if found.stated is None:
+        finding: Finding = "not checked"
+        summary = f"{moment}: the item states no position to compare"
+    elif found.stated_fits:
+        finding, summary = "no signal", f"the stated position is where {moment} fits"
+    else:
+        finding, summary = "signal", f"the stated position is not where {moment} fits"
+    return Signal("shadow and stated place", finding, summary, UNCERTAINTY)
