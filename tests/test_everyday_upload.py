@@ -48,8 +48,8 @@ def test_upload_form_fields_reach_the_acquisition(world: dict[str, Any], locker:
     assert arrival["url_of_origin"] == URL
     assert arrival["collected_at"] == "2026-03-01T23:10:00+02:00"
     page = client.get(f"/items/{outcome['sha256']}?case={north_id}").text
-    assert f'<span class="url">{URL}</span>' in page and f'href="{URL}"' not in page
-    assert "collected 2026-03-01T23:10:00+02:00" in page
+    assert f'<span class="url" dir="ltr">{URL}</span>' in page and f'href="{URL}"' not in page
+    assert "collected <bdi>2026-03-01T23:10:00+02:00</bdi>" in page  # isolated: a time people gave
 
 
 def test_a_bad_collection_field_stores_nothing(world: dict[str, Any], locker: Locker) -> None:

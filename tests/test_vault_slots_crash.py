@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,15 +71,14 @@ def test_kill_during_slot_changes_loses_no_slot(tmp_path: Path) -> None:
     key = created.key
     extra: tuple[str, int] | None = None  # the extra passphrase slot now held, and its id
     killed_runs, stages = 0, {"ready": 0, "changed": 0, "added": 0, "removed": 0}
-    for run in range(1, runs + 1):
-        new, new_extra = f"passphrase {run}", f"extra {run}"
-        slot_id = newest(path, locker_id, key, "main")
+
+    def start(folder: Path, slot_id: int, new: str, new_extra: str) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
                 CHILD,
-                str(path),
+                str(folder),
                 str(slot_id),
                 new,
                 new_extra,
@@ -93,7 +93,20 @@ def test_kill_during_slot_changes_loses_no_slot(tmp_path: Path) -> None:
         process.stdin.write(key.master.hex() + "\n")
         process.stdin.close()
         assert process.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0, 1.5))
+        return process
+
+    # How long a whole run of changes takes on this machine now (on a copy): the kills below
+    # fall anywhere in it, so that most runs are cut part-way whatever the machine's speed.
+    trial = tmp_path / "trial"
+    shutil.copytree(path, trial)
+    started = time.monotonic()
+    start(trial, newest(path, locker_id, key, "main"), "trial", "trial extra").wait()
+    whole = time.monotonic() - started
+    for run in range(1, runs + 1):
+        new, new_extra = f"passphrase {run}", f"extra {run}"
+        process = start(path, newest(path, locker_id, key, "main"), new, new_extra)
+        assert process.stdout is not None
+        time.sleep(rng.uniform(0, whole))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed_runs += 1

@@ -54,6 +54,7 @@ from docket.locker import (
     read_config,
 )
 from docket.progress import Progress
+from docket.store import scratch
 from docket.store.filesystem import FilesystemStore, fsync_dir
 from docket.store.sealed_stream import HEADER_BYTES, read_header
 from docket.store.vault import VaultStore
@@ -142,6 +143,7 @@ def finish(path: Path, key: VaultKey, actor: str, progress: Progress | None = No
     journal = json.loads((path / JOURNAL).read_bytes())
     if not slots.fits(path, str(config["locker_id"]), key):
         raise DocketError(f"{path / slot_file.NAME}: this key is not the vault's being made")
+    scratch.clean(path / "tmp")  # partial writes of a conversion that was killed
     left: dict[str, str] = {}
     if "store" in config:
         sealed, left = convert_s3.seal_objects(path, config["store"], key, progress or Progress())
