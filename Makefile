@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO := demo
 
-.PHONY: system browser venv replay demo test lint clean
+.PHONY: system browser venv replay axe demo test lint clean
 
 SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libjpeg-turbo-progs libgl1 libglib2.0-0 \
 	fonts-dejavu-core
@@ -46,6 +46,27 @@ $(REPLAY_DIR)/.version-$(REPLAY_VERSION):
 	rm vendor/replaywebpage.tgz
 	touch $@
 
+# axe-core (MPL-2.0), which the accessibility test injects into every page of the web app:
+# fetched from the npm registry at a pinned version, checked against the registry's SHA-512
+# integrity, and unpacked under vendor/ (git-ignored: it is never part of this repository).
+AXE_VERSION := 4.14.1
+AXE_INTEGRITY := FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+AXE_DIR := vendor/axe-core
+
+axe: $(AXE_DIR)/.version-$(AXE_VERSION)  ## axe-core's axe.min.js for the web app's accessibility test
+
+$(AXE_DIR)/.version-$(AXE_VERSION):
+	mkdir -p vendor && printf '*\n' > vendor/.gitignore
+	curl -fsSL -o vendor/axe-core.tgz \
+		https://registry.npmjs.org/axe-core/-/axe-core-$(AXE_VERSION).tgz
+	[ "$$(openssl dgst -sha512 -binary vendor/axe-core.tgz | base64 -w0)" = "$(AXE_INTEGRITY)" ] \
+		|| { echo "vendor/axe-core.tgz: not the SHA-512 the npm registry gives for $(AXE_VERSION)"; \
+		rm -f vendor/axe-core.tgz; exit 1; }
+	rm -rf $(AXE_DIR) && mkdir -p $(AXE_DIR)
+	tar -xzf vendor/axe-core.tgz -C $(AXE_DIR) --strip-components=1
+	rm vendor/axe-core.tgz
+	touch $@
+
 demo: system venv replay  ## make sample evidence, ingest it into a demo locker, verify, list
 	rm -rf $(DEMO)
 	$(BIN)/python -m docket._samples $(DEMO)/samples
@@ -73,7 +94,7 @@ browser:  ## Debian's Chromium, which the web app's browser test drives
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: system browser venv replay lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL) on both cores (pytest-xdist)
+test: system browser venv replay axe lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL) on both cores (pytest-xdist)
 	scripts/with-postgres.sh $(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 clean:
