@@ -12,12 +12,10 @@ from sqlalchemy import select
 
 from docket import scope
 from docket._cli_common import locker_option, open_locker, print_json
-from docket.analyse.batch import run_step
-from docket.analyse.runner import StepRun
 from docket.catalogue import queries, schema
 from docket.errors import DocketError
 from docket.locker import Locker, default_actor
-from docket.protect import approval, flags
+from docket.protect import approval, copying, flags
 from docket.protect.redaction import METHODS
 from docket.protect.steps import RedactStep, StripStep
 
@@ -39,17 +37,6 @@ def _region(text: str) -> tuple[int, int, int, int]:
     if w <= 0 or h <= 0:
         raise DocketError(f"--region {text}: width and height must be positive")
     return x, y, w, h
-
-
-def _derivative(locker: Locker, run: StepRun) -> str:
-    if run.error is not None:
-        raise DocketError(
-            f"{run.step.name} failed on item {run.item[:12]}: {run.error} "
-            "(recorded; nothing was stored)"
-        )
-    ((_, blob),) = run.stored
-    sha256 = blob.digest.sha256
-    return locker.store.shown_path(sha256) or f"blob {sha256} (encrypted in the vault)"
 
 
 @click.command(name="redact")
@@ -117,13 +104,9 @@ def redact_command(
                 answer = step.preview(original, media_type, preview)
             click.echo(f"contact sheet: {preview} ({len(answer['boxes'])} boxes)")
             return
-        run = run_step(locker, sha256, media_type, step, default_actor())
-        path = _derivative(locker, run)
-    assert run.output is not None
-    boxes = run.output.data["boxes"]
-    frames = len({box[0] for box in boxes}) if "frames" in run.output.data else None
-    covered = len({tuple(box[1:] if frames is not None else box) for box in boxes})
-    metadata = "stripped" if step.strip else "kept (as asked)"
+        done = copying.redact(locker, sha256, media_type, step, default_actor())
+    metadata = "stripped" if done.stripped else "kept (as asked)"
+    path, covered, frames = done.copy.shown, done.regions, done.frames
     if as_json:
         print_json({"path": path, "regions": covered, "frames": frames, "metadata": metadata})
         return
@@ -140,12 +123,10 @@ def strip_command(item_id: str, as_json: bool, locker_path: Path | None) -> None
     """Make a publication copy without identifying metadata (pixels and streams kept)."""
     with open_locker(locker_path) as locker:
         sha256, media_type = _item(locker, item_id)
-        run = run_step(locker, sha256, media_type, StripStep(), default_actor())
-        path = _derivative(locker, run)
-    assert run.output is not None
-    removed = run.output.data["removed"]
+        made = copying.make_copy(locker, sha256, media_type, StripStep(), default_actor())
+    path, removed = made.shown, made.data["removed"]
     if as_json:
-        print_json({"path": path, "removed": removed, "remaining": run.output.data["remaining"]})
+        print_json({"path": path, "removed": removed, "remaining": made.data["remaining"]})
         return
     click.echo(f"stripped copy: {path}")
     for group, tags in sorted(removed.items()):
