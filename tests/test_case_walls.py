@@ -736,3 +736,87 @@ def test_no_write_reaches_case_b_or_answers_with_its_records(
     assert tried > 30
     after = _b_records(locker, walls)
     assert after != before if person == "zq7-mark-member" else after == before
+
+
+def test_a_shadow_fit_recorded_in_case_b_is_case_b_work_only(
+    walls: dict[str, Any], locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """A person in both cases reads a shadow on the shared bytes in case B: their marks and
+    claimed moment are B's work. Before, the fit was kept as a fact of the bytes: A's item page
+    listed it among the aids and A's trail showed its event (its recorder is known to A)."""
+    from datetime import UTC, datetime
+
+    from docket.aids import shadow_places
+
+    shared, north = walls["shared"], walls["cases"]["North"]
+    with locker.engine.connect() as conn, conn.begin():
+        both = conn.execute(
+            select(schema.users.c.id).where(schema.users.c.name == "owner-1")
+        ).scalar_one()
+        admin = accounts.User(0, "ada", "admin")
+        access.add_member(
+            conn, admin, walls["b_id"], accounts.User(both, "owner-1", "member"), "owner"
+        )
+        moment = datetime(2023, 7, 9, 6, 41, tzinfo=UTC)  # B's claim, the marker here
+        fit = shadow_places.fit(1.7, moment)
+        event = shadow_places.record(conn, "owner-1", shared, fit, B)
+    client = walls["client"]
+    sign_in(client, "owner-1")
+    seen_in = {}
+    for case in (north, walls["b_id"]):
+        answer = client.get(f"/api/items/{shared}?case={case}")
+        assert answer.status_code == 200, answer.text
+        seen_in[case] = answer.json()
+    a_view, b_view = seen_in[north], seen_in[walls["b_id"]]
+    assert "shadow-places" not in {r["step"] for r in a_view["verification"]}
+    assert event.seq not in {e["seq"] for e in a_view["events"]}
+    assert "2023-07-09" not in str(a_view)
+    assert "shadow-places" in {r["step"] for r in b_view["verification"]}
+    assert event.seq in {e["seq"] for e in b_view["events"]}
+    page = client.get(f"/items/{shared}?case={north}")
+    assert page.status_code == 200 and "shadow and stated place" not in page.text
+    shown = cli("show", shared[:16], "--case", "North", "--json", "--locker", locker.path)
+    assert shown.code == 0, shown.err
+    assert "shadow-places" not in {r["step"] for r in shown.json()["verification"]}
+    with locker.engine.connect() as conn:
+        items = items_of_case(conn, "North")
+    package = tmp_path / "north.zip"
+    export(locker, items, "court", package, "owner-1", case="North")
+    content = b"".join(_package_files(package).values())
+    assert b"shadow-places" not in content and b"2023-07-09" not in content
+    assert check(package).ok
+    assert verify(locker).ok  # the case the event names is the event's alone
+
+
+def test_the_shadow_command_asks_for_the_case_when_several_hold_the_item(
+    walls: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    shared = walls["shared"]
+    asked = cli(
+        "shadow-places",
+        shared[:16],
+        "--ratio",
+        "1.2",
+        "--at",
+        "2024-03-01T09:15:00+00:00",
+        "--locker",
+        locker.path,
+    )
+    assert asked.code != 0 and "give --case" in asked.err
+    done = cli(
+        "shadow-places",
+        shared[:16],
+        "--ratio",
+        "1.2",
+        "--at",
+        "2024-03-01T09:15:00+00:00",
+        "--case",
+        B,
+        "--json",
+        "--locker",
+        locker.path,
+    )
+    assert done.code == 0, done.err
+    with locker.engine.connect() as conn:
+        recorded = log.get(conn, int(done.json()["event"]))
+    assert recorded is not None and recorded.details["case"] == B

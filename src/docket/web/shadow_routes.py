@@ -132,8 +132,8 @@ def record_answer(
     if fit is None:
         raise DocketError(f"nothing to record: {answer['places_note']}")
     with transaction(locker) as conn:
-        scope.of_item(conn, who[0], sha256, "annotate", case)
-        answer["recorded"] = shadow_places.record(conn, who[0].name, sha256, fit).seq
+        view = scope.of_item(conn, who[0], sha256, "annotate", case)
+        answer["recorded"] = shadow_places.record(conn, who[0].name, sha256, fit, view.case).seq
     return _respond(request, who, sha256, case, answer, fit, True)
 
 
