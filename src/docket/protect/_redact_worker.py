@@ -2,7 +2,9 @@
 
 Reads one JSON request on stdin, writes the redacted copy (PNG for pictures, so that every
 pixel outside the boxes stays exactly as it was; H.264 for video, frame for frame, audio
-copied) or a contact sheet, and answers one JSON line with the boxes it covered.
+copied), a contact sheet, or one still (the upright picture or one frame of the video, its
+boxes covered or only found, plain or blurred as a safe preview), and answers one JSON line
+with the boxes it covered or found.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from docket.analyse._imaging import safe_preview
 from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path
 from docket.protect.faces import Box, FaceDetector
 from docket.protect.redaction import redact
@@ -23,6 +26,7 @@ from docket.protect.redaction import redact
 SHEET_WIDTH = 320
 SHEET_COLUMNS = 4
 SHEET_FRAMES = 12
+STILL_MAX_SIDE = 1600
 
 
 def _boxes(request: dict[str, Any], detector: FaceDetector | None, bgr: np.ndarray) -> list[Box]:
@@ -43,11 +47,15 @@ def _outline(image: Image.Image, boxes: list[Box], scale: float) -> Image.Image:
     return image
 
 
-def picture(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
-    with Image.open(request["input"]) as opened:
+def _upright(path: str) -> np.ndarray:
+    with Image.open(path) as opened:
         opened.load()
         upright = ImageOps.exif_transpose(opened) or opened
-        rgb = np.asarray(upright.convert("RGB"))
+        return np.asarray(upright.convert("RGB"))
+
+
+def picture(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
+    rgb = _upright(request["input"])
     boxes = _boxes(request, detector, np.ascontiguousarray(rgb[:, :, ::-1]))
     if request.get("preview"):
         sheet = Image.fromarray(rgb)
@@ -206,6 +214,56 @@ def video(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, A
     return {"boxes": covered, "frames": frame_count, "fps": rate, "width": width, "height": height}
 
 
+def _frame(path: str, at: float) -> tuple[np.ndarray, float, float]:
+    """The video's frame at `at` seconds (at most two frames before its end: a seek to the
+    very last frame can land past it), as RGB; the time it was taken from and the video's
+    duration."""
+    width, height, rate, duration = _probe(path)
+    numerator, denominator = (int(n) for n in rate.split("/"))
+    at = min(max(0.0, at), max(0.0, duration - 2 * denominator / max(numerator, 1)))
+    done = subprocess.run(
+        [
+            *[ffmpeg_path(), "-nostdin", "-v", "error", *FFMPEG_INPUT, "-ss", f"{at:.3f}"],
+            *["-i", path, "-map", "0:v:0", "-frames:v", "1"],
+            *["-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    size = width * height * 3
+    if done.returncode != 0 or len(done.stdout) < size:
+        raise AnalysisError(f"ffmpeg could not decode a frame at {at:.3f} s")
+    frame = np.frombuffer(done.stdout[:size], dtype=np.uint8).reshape(height, width, 3)
+    return frame, at, duration
+
+
+def still(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
+    """One still: the picture, or the video's frame at the asked time (its boxes apply only
+    within the redaction's from/to range, as in the redaction itself)."""
+    asked = request["still"]
+    answer: dict[str, Any] = {}
+    if request["media"] == "video":
+        rgb, at, duration = _frame(request["input"], float(asked.get("at") or 0.0))
+        start, end = request.get("from"), request.get("to")
+        in_range = (start is None or at >= start) and (end is None or at <= end)
+        answer = {"at": round(at, 3), "duration": round(duration, 3)}
+    else:
+        rgb, in_range = _upright(request["input"]), True
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    boxes = _boxes(request, detector, bgr) if in_range else []
+    if asked.get("cover"):
+        rgb = redact(rgb, boxes, request["method"])
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    if asked.get("blur"):
+        safe_preview(image).save(request["output"], "JPEG", quality=85)
+    else:
+        image.thumbnail((STILL_MAX_SIDE, STILL_MAX_SIDE), Image.Resampling.LANCZOS)
+        image.save(request["output"], "PNG")
+    height, width = rgb.shape[:2]
+    return {**answer, "boxes": [b.as_list() for b in boxes], "width": width, "height": height}
+
+
 def main() -> None:
     request = json.loads(sys.stdin.read())
     try:
@@ -217,7 +275,9 @@ def main() -> None:
             if request.get("faces")
             else None
         )
-        handler = video if request["media"] == "video" else picture
+        handler = (
+            still if request.get("still") else video if request["media"] == "video" else picture
+        )
         answer = {"ok": True, **handler(request, detector)}
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, AnalysisError) as exc:
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}

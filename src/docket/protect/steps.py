@@ -24,6 +24,7 @@ from docket.protect.faces import (
 from docket.store.scratch import environment
 
 REDACT_TIMEOUT = 3600.0
+STILL_TIMEOUT = 300.0
 STRIP_TIMEOUT = 600.0
 # Groups that describe the file rather than carry metadata, so they stay after stripping.
 STRUCTURAL_GROUPS = {"File", "Composite", "ExifTool", "System"}
@@ -291,3 +292,22 @@ class RedactStep:
             REDACT_TIMEOUT,
             sheet.parent,
         )
+
+    def still(
+        self,
+        blob: Path,
+        media_type: str,
+        target: Path,
+        at: float | None = None,
+        cover: bool = False,
+        blur: bool = True,
+    ) -> dict[str, Any]:
+        """One picture of what this redaction works on, written to `target`: the upright
+        picture, or the video's frame at `at` seconds; its boxes (regions, and faces when
+        asked) covered when `cover`, else only found (the faces are then proposals); grey and
+        blurred as a safe preview when `blur` (a JPEG), else plain (a PNG of at most
+        STILL_MAX_SIDE pixels a side). Nothing is stored; the answer's boxes, width and
+        height are in pixels of the upright picture or of the video's frames."""
+        request = self.request(blob, media_type, target, preview=False)
+        request["still"] = {"at": at, "cover": cover, "blur": blur}
+        return run_worker("docket.protect._redact_worker", request, STILL_TIMEOUT, target.parent)

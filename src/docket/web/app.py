@@ -30,6 +30,7 @@ from docket.web import (
     i18n,
     incident_routes,
     item_routes,
+    redaction_routes,
     replay_routes,
     saved_search_routes,
     security,
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(replay_routes.router)
     app.include_router(shadow_routes.router)
     app.include_router(ela_routes.router)
+    app.include_router(redaction_routes.router)
     app.include_router(assets.router)
     app.include_router(i18n.router)
     i18n.install(TEMPLATES.env)

@@ -16,6 +16,8 @@ FOLDER = Path(__file__).parent / "static"
 ASSETS = {
     "review.js": "text/javascript; charset=utf-8",
     "docket.css": "text/css; charset=utf-8",
+    "redact.js": "text/javascript; charset=utf-8",
+    "redact.css": "text/css; charset=utf-8",
 }
 
 router = APIRouter()
