@@ -20,13 +20,15 @@ from cryptography import x509
 
 from docket import mediatype
 from docket.analyse.batch import analyse, unanalysed
-from docket.catalogue.records import Arrival, record_arrival
+from docket.catalogue.records import Arrival, record_arrival, step_versions
 from docket.custody.checkpoint import open_checkpoint
 from docket.custody.ledger import make_checkpoint
 from docket.disclose import prior
 from docket.disclose._check_bag import PackageError, unpack
 from docket.disclose.check import CheckReport, check_root
 from docket.errors import DiskFullError, DocketError
+from docket.jobs.analysis import INGEST_GRACE, defer_analysis
+from docket.jobs.queue import withdraw
 from docket.locker import Locker
 
 
@@ -66,6 +68,7 @@ def import_package(
         )
     locker.require_signing_key()
     summary = ImportSummary()
+    jobs: dict[str, list[int]] = {}  # item: its held-back jobs, withdrawn once analysed here
     # The package's originals are unpacked in the locker's own tmp/, never the system's.
     with locker.store.scratch("import") as scratch:
         report = CheckReport()
@@ -115,8 +118,17 @@ def import_package(
                         f"{exc}; the import stopped there: {done} of {len(manifest['items'])} "
                         "items recorded; free some space and run the same import again"
                     ) from exc
+            media_type = mediatype.sniff(blob.head)
             with locker.engine.connect() as conn, conn.begin():
-                new, _ = record_arrival(conn, blob.digest, mediatype.sniff(blob.head), arrival)
+                new, _ = record_arrival(conn, blob.digest, media_type, arrival)
+                # On PostgreSQL the item's analysis job commits with it: a new item's is held
+                # back while this import analyses it, then withdrawn (as docket.ingest.run
+                # does); a held item's due steps are left to a worker at once.
+                versions = step_versions(conn, blob.digest.sha256)
+                delay = 0 if versions else INGEST_GRACE
+                job = defer_analysis(conn, blob.digest.sha256, media_type, versions, delay)
+            if job is not None and delay:
+                jobs.setdefault(blob.digest.sha256, []).append(job)
             (summary.new if new else summary.held).append(blob.digest.sha256)
     with locker.engine.connect() as conn, conn.begin():
         make_checkpoint(conn, locker.signing_key, locker.origin, actor)
@@ -124,4 +136,8 @@ def import_package(
     summary.resumed = [sha256 for sha256 in left if sha256 not in summary.new]
     if left:
         analyse(locker, left, actor)
+    if jobs:
+        with locker.engine.connect() as conn, conn.begin():
+            for job in (job for item in left for job in jobs.get(item, [])):
+                withdraw(conn, job)
     return summary

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, text
+from sqlalchemy import Connection, Engine, String, bindparam, text
 
 from docket.errors import DocketError
 from docket.jobs import failures
@@ -53,7 +53,8 @@ def conninfo(locker: Locker) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def has_queue(conn: Connection) -> bool:
+def has_queue(conn: Connection | Engine) -> bool:
+    """Whether the catalogue behind `conn` (a connection or the engine) has the queue."""
     return conn.dialect.name == "postgresql"
 
 

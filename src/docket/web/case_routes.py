@@ -28,7 +28,7 @@ from docket.catalogue.database import reading
 from docket.custody import log
 from docket.disclose.package import export, items_of_case
 from docket.errors import DocketError, NotFoundError
-from docket.ingest.run import IngestOptions, ingest
+from docket.ingest.run import ingest
 from docket.item_filters import ItemFilter
 from docket.protect import flags
 from docket.store import scratch
@@ -289,12 +289,7 @@ async def upload(request: Request, case_id: CaseId, who: Person, locker: LockerD
             ingest,
             locker,
             [os.fsencode(scratch)],
-            uploads.with_collection(
-                IngestOptions(
-                    collector=who[0].name, case=case_name, relative_to=os.fsencode(scratch)
-                ),
-                fields,
-            ),
+            uploads.ingest_options(locker, who[0].name, case_name, scratch, fields),
         )
     outcomes = [o.__dict__ for o in summary.outcomes]
     if "text/html" in request.headers.get("accept", ""):

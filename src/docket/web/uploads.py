@@ -14,6 +14,10 @@ nothing behind.
 The form's collection fields (source, note, URL of origin, time collected, method) go on
 every acquisition of the upload (docket.ingest.collection checks them before anything is
 stored); the collector is always the signed-in person, whose name the custody log records.
+
+The upload is analysed where the locker's analysis runs: on PostgreSQL by `docket worker`
+(the item's job commits with it, due at once; only the metadata is read before the answer),
+on SQLite in-process, before the answer, as the CLI's ingest does.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from docket.errors import DiskFullError, DocketError, is_disk_full
 from docket.ingest import collection
 from docket.ingest.run import IngestOptions
+from docket.jobs.queue import has_queue
 from docket.locker import Locker
 
 MAX_FILES = 1000
@@ -82,6 +87,19 @@ def with_collection(options: IngestOptions, fields: dict[str, str]) -> IngestOpt
         collected_at=given["collected_at"],
         method=given["method"] or "upload",
     )
+
+
+def ingest_options(
+    locker: Locker, collector: str, case: str, folder: Path, fields: dict[str, str]
+) -> IngestOptions:
+    """How an upload received into `folder` is ingested (see the module docstring)."""
+    options = IngestOptions(
+        collector=collector,
+        case=case,
+        relative_to=os.fsencode(folder),
+        defer_analysis=has_queue(locker.engine),
+    )
+    return with_collection(options, fields)
 
 
 @contextmanager
