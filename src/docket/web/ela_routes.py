@@ -41,11 +41,6 @@ BLUR_SIZE = 320
 BLUR_RADIUS = 6
 
 
-def _ticketed(sha256: str, blob: str) -> str:
-    """What a reveal's ticket names: this item's picture (two items may share one)."""
-    return f"{sha256}/{blob}"
-
-
 def _blob(conn: Connection, sha256: str) -> str:
     blob = error_levels_blob(conn, sha256)
     if blob is None:
@@ -91,7 +86,7 @@ def error_levels(
         plain = flags.may_show_unblurred(conn, sha256, view)
     if ticket:
         if not tickets.valid(
-            tickets.ticket_key(locker), ticket, who[0].id, _ticketed(sha256, blob)
+            tickets.ticket_key(locker), ticket, who[0].id, tickets.picture_of(sha256, blob)
         ):
             raise access.ForbiddenError("this reveal has expired or is not yours; reveal it again")
         plain = True
@@ -122,7 +117,7 @@ def _reveal(
         flag = flags.current_flag(conn, sha256, view)
     if page is None:
         return evidence_response(locker.store, blob, "image/png")
-    ticket = tickets.issue(tickets.ticket_key(locker), user.id, _ticketed(sha256, blob))
+    ticket = tickets.issue(tickets.ticket_key(locker), user.id, tickets.picture_of(sha256, blob))
     scoped = {} if view.case_id is None else {"case": str(view.case_id)}
     back = f"/items/{sha256}" + (f"?{urlencode(scoped)}" if scoped else "")
     return TEMPLATES.TemplateResponse(

@@ -159,7 +159,7 @@ def _reveal_keyframe(
         detail = None if page is None else _item_detail(conn, view, sha256)
     if page is None or detail is None:
         return evidence_response(locker.store, blob, "image/jpeg")
-    ticket = tickets.issue(tickets.ticket_key(locker), user.id, blob)
+    ticket = tickets.issue(tickets.ticket_key(locker), user.id, tickets.picture_of(sha256, blob))
     return TEMPLATES.TemplateResponse(
         page,
         "revealed.html",
@@ -192,7 +192,8 @@ def keyframe_for_page(
     with reading(locker.engine) as conn:
         access.require_item(conn, who[0], sha256, "reveal")
         _, blob = _keyframe_blob(conn, sha256, number)
-    if not tickets.valid(tickets.ticket_key(locker), ticket, who[0].id, blob):
+    shown = tickets.picture_of(sha256, blob)
+    if not tickets.valid(tickets.ticket_key(locker), ticket, who[0].id, shown):
         raise access.ForbiddenError("this reveal has expired or is not yours; reveal it again")
     return evidence_response(locker.store, blob, "image/jpeg")
 

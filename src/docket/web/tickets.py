@@ -28,6 +28,12 @@ def ticket_key(locker: Locker) -> bytes:
     )
 
 
+def picture_of(item: str, blob: str) -> str:
+    """What a ticket for a picture made from an item (a keyframe, the error-level picture)
+    names: that item's picture, since two items may share one and a reveal is of one item."""
+    return f"{item}/{blob}"
+
+
 def _mac(key: bytes, user_id: int, item: str, expiry: int) -> str:
     return hmac.new(key, f"{user_id}:{item}:{expiry}".encode(), sha256_hash).hexdigest()
 
