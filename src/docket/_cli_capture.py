@@ -71,8 +71,9 @@ def _echo(done: Capture) -> None:
     "--profile",
     metavar="NAME",
     help="Use the browser profile NAME kept in the locker (profiles/NAME, made if new, "
-    "mode 0700): its cookies stay from one capture to the next, so a site signed in to "
-    "stays signed in. Without it, every capture starts from a fresh, empty profile.",
+    "mode 0700; in a vault, sealed, and unpacked only in memory for the capture): its "
+    "cookies stay from one capture to the next, so a site signed in to stays signed in. "
+    "Without it, every capture starts from a fresh, empty profile.",
 )
 @click.option(
     "--timeout",

@@ -4,7 +4,9 @@
   damaged index or page is named instead of silently dropping rows from a query.
 - checkpoints file: the catalogue's log still holds the newest checkpoint the locker ever
   signed (checkpoints.log, see custody/witness.py), so a catalogue that lost its tail is found.
-- keys: the private key is readable by its owner only, and matches keys/signing.pub.
+- keys: the private key is readable by its owner only, and matches keys/signing.pub; in a
+  vault, no kept browser profile (a secret like a key: the investigator's sessions) is a
+  plain folder under profiles/ (capture/profiles.py).
 - blob permissions: blobs are read-only, as the store made them (a vault converted from a
   bucket locker: the plain objects its bucket still holds under lock are named in a note).
 - WACZ signatures: each capture's WACZ is signed by the WACZ key its custody event names.
@@ -25,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
-from docket.capture import wacz_signing
+from docket.capture import profiles, wacz_signing
 from docket.catalogue import schema
 from docket.custody import merkle, witness
 from docket.custody.checkpoint import public_key_of
@@ -138,8 +140,11 @@ def checkpoints_file(
 
 
 def keys(locker: Locker) -> Outcome:
-    """The private key is its owner's alone (mode 0600) and matches the public key kept."""
+    """The private key is its owner's alone (mode 0600) and matches the public key kept; a
+    vault keeps no browser profile in the clear."""
     outcome = Outcome(True, "")
+    if locker.is_vault:
+        _plain_profiles(locker, outcome)
     private = locker.path / PRIVATE_KEY
     try:
         mode = private.stat().st_mode
@@ -166,6 +171,17 @@ def keys(locker: Locker) -> Outcome:
                 outcome.failed(str(PUBLIC_KEY), f"is not the public half of {PRIVATE_KEY}")
     outcome.detail = f"{PRIVATE_KEY} mode {stat.S_IMODE(mode):04o}"
     return outcome
+
+
+def _plain_profiles(locker: Locker, outcome: Outcome) -> None:
+    """Each plain profile folder in a vault's profiles/ (made before it was a vault, or put
+    there by hand): its cookies are readable without the key."""
+    for name in profiles.kept(locker.path):
+        outcome.failed(
+            f"{profiles.FOLDER}/{name}",
+            "a browser profile in the clear in a vault (its cookies and sessions are readable "
+            f"without the key); the next capture with --profile {name} seals it",
+        )
 
 
 def key_slots(locker: Locker, conn: Connection | None) -> Outcome:

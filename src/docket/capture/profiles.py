@@ -12,6 +12,13 @@ The web app's capture form offers the profiles kept here (`kept`), to the same p
 capture into the case, and takes only one of them (`existing`): it never makes a profile, so a
 name typed into a request cannot create a folder. The profile chosen is named in the capture's
 custody event, with the person who chose it, as the CLI's is.
+
+In a vault, a kept profile is never a folder on disk: it is one sealed archive
+(vault/profiles.py), unpacked for a capture into a private folder in memory (the vault's
+scratch on /dev/shm, mode 0700) that is removed afterwards whatever happens, and sealed back
+once the capture has succeeded, so the cookies the site set are kept; a capture that fails
+leaves the archive as it was. A plain profile folder found in a vault (made before it was one)
+is sealed by the next capture that uses it, and removed once its archive is durable.
 """
 
 from __future__ import annotations
@@ -22,8 +29,14 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docket.errors import DocketError
+from docket.vault import profiles as sealed
+from docket.vault.keys import VaultKey
+
+if TYPE_CHECKING:
+    from docket.locker import Locker
 
 FOLDER = "profiles"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -43,22 +56,28 @@ def _private_folder(path: Path) -> None:
         raise ProfileError(f"{path}: cannot make the browser profile ({exc.strerror})") from exc
 
 
-def profile_folder(locker_path: Path, name: str) -> Path:
-    """The folder of profile `name` in the locker at `locker_path`, made (mode 0700) if new."""
+def _plain_name(name: str) -> str:
     if not _NAME.fullmatch(name):
         raise ProfileError(
             f"{name[:80]!r}: a browser profile is named by up to 64 letters, digits, '.', '_' "
             "or '-' (not a path); it is kept in the locker's profiles/ folder"
         )
-    _private_folder(locker_path / FOLDER)
-    folder = locker_path / FOLDER / name
+    return name
+
+
+def profile_folder(locker_path: Path, name: str) -> Path:
+    """The folder of profile `name` in the locker at `locker_path`, made (mode 0700) if new."""
+    folder = locker_path / FOLDER / _plain_name(name)
+    _private_folder(folder.parent)
     _private_folder(folder)
     return folder
 
 
-def kept(locker_path: Path) -> list[str]:
+def kept(locker_path: Path, vault_key: VaultKey | None = None) -> list[str]:
     """The names of the profiles kept in the locker, sorted: plain-named folders under
-    profiles/, never a symbolic link."""
+    profiles/, never a symbolic link; in a vault (`vault_key`), its sealed profiles too."""
+    if vault_key is not None:
+        return sorted(set(sealed.names(locker_path, vault_key)) | set(kept(locker_path)))
     folder = locker_path / FOLDER
     if not folder.is_dir() or folder.is_symlink():
         return []
@@ -69,10 +88,11 @@ def kept(locker_path: Path) -> list[str]:
     )
 
 
-def existing(locker_path: Path, name: str) -> str:
-    """`name` when it is a profile already kept in the locker; else ProfileError. The web app
-    chooses among these only: a form never makes a profile nor names a folder."""
-    if name not in kept(locker_path):
+def existing(locker_path: Path, name: str, vault_key: VaultKey | None = None) -> str:
+    """`name` when it is a profile already kept in the locker (a vault's with `vault_key`);
+    else ProfileError. The web app chooses among these only: a form never makes a profile nor
+    names a folder."""
+    if name not in kept(locker_path, vault_key):
         raise ProfileError(
             f"{name[:80]!r}: no such browser profile in the locker (profiles are made with "
             "`docket capture --profile NAME`)"
@@ -88,15 +108,52 @@ def held(folder: Path | None) -> Iterator[None]:
     if folder is None:
         yield
         return
-    fd = os.open(folder.parent / f".{folder.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with _lock(folder.parent / f".{folder.name}.lock", folder.name):
+        yield
+
+
+@contextlib.contextmanager
+def _lock(path: Path, name: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ProfileError(
-                f"{folder.name}: the browser profile is in use by another capture; try again "
+                f"{name}: the browser profile is in use by another capture; try again "
                 "once it has finished"
             ) from None
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def opened(locker: Locker, name: str | None) -> Iterator[Path | None]:
+    """The folder of profile `name` for one capture, held for the length of the block (None:
+    a fresh profile). In a plain locker, profiles/NAME itself (made if new); in a vault, the
+    sealed profile (made empty if new) unpacked in memory and sealed back after the block
+    unless it raised (see the module docstring)."""
+    if name is None:
+        yield None
+        return
+    if not locker.is_vault:
+        folder = profile_folder(locker.path, name)
+        with held(folder):
+            yield folder
+        return
+    key = locker.vault_key
+    if key is None:
+        raise ProfileError(f"{name}: the vault is locked; its browser profiles are sealed")
+    keyed = sealed.keyed_name(key, _plain_name(name))
+    _private_folder(locker.path / FOLDER)
+    lock = locker.path / FOLDER / f".{keyed}.lock"
+    with _lock(lock, name), locker.store.scratch("profile") as work:
+        plain = locker.path / FOLDER / name
+        if plain.is_dir() and not plain.is_symlink():
+            sealed.seal_plain(locker.path, key, name)
+        if not sealed.archive(locker.path, key, name).exists():
+            sealed.seal(locker.path, key, name, work)  # a new, empty profile
+        sealed.unpack(locker.path, key, name, work)
+        yield work
+        sealed.seal(locker.path, key, name, work)

@@ -29,7 +29,7 @@ from docket.capture import media, wacz, wacz_signing
 from docket.capture.browser import Exchange, Settings, load
 from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.limits import MAX_BYTES, TIMEOUT
-from docket.capture.profiles import held, profile_folder
+from docket.capture.profiles import opened
 from docket.capture.warc import WarcFile, warc_date
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody import log
@@ -140,12 +140,10 @@ def capture(
     guard.check(url)
     if options.proxy is not None:
         proxy_for_browser(options.proxy)  # refused before anything is loaded
-    kept = None if options.profile is None else profile_folder(locker.path, options.profile)
     wacz_key = wacz_signing.locker_key(locker.path, locker.vault_key)
-    settings = Settings(options.timeout, options.max_bytes, options.proxy, kept)
     tools = _tools()
     software = ", ".join(f"{name} {number}" for name, number in tools.items())
-    with locker.store.scratch("capture") as work, held(kept):
+    with locker.store.scratch("capture") as work:
         staged = _Staged(work)
         started = time.time()
         info = {"software": software, "format": "WARC File Format 1.1", "isPartOf": url}
@@ -155,7 +153,9 @@ def capture(
                 warc.exchange(exchange)
                 staged.keep_media(exchange)
 
-            loaded = load(url, work, guard, settings, sink)
+            with opened(locker, options.profile) as kept:  # held, and sealed back in a vault
+                settings = Settings(options.timeout, options.max_bytes, options.proxy, kept)
+                loaded = load(url, work, guard, settings, sink)
             facts = {
                 "url": url,
                 "final_url": loaded.final_url,

@@ -16,7 +16,9 @@ second run carries on from the state on disk, which says how far it got:
    first) into a new encrypted file, fsynced, then renamed over catalogue.sqlite; an
    encrypted catalogue.sqlite means the step is done.
 3. the signing keys: each sealed into a new file renamed over keys/signing.key and, when web
-   captures made one, keys/wacz-signing.key.
+   captures made one, keys/wacz-signing.key; then each kept browser profile, sealed into
+   one archive (vault/profiles.py) and its plain folder removed once the archive is durable
+   (an archive found made by a killed run is the profile's: only the folder is removed).
 4. a custody event `vault.converted` with the conversion id (logged once: a re-run finds it).
 5. docket.json gains its "vault" entry, written last and atomically; the journal goes.
 
@@ -39,6 +41,7 @@ import sqlcipher3
 from sqlalchemy import select
 
 from docket import clock
+from docket.capture import profiles as browser_profiles
 from docket.capture import wacz_signing
 from docket.catalogue import schema
 from docket.catalogue.database import raw_key
@@ -60,6 +63,7 @@ from docket.store.sealed_stream import HEADER_BYTES, read_header
 from docket.store.vault import VaultStore
 from docket.store.vault_s3 import PLAIN_LEFT, VaultS3Store, plain_left_json, plain_left_record
 from docket.vault import convert_s3, envelope, slot_file, slots
+from docket.vault import profiles as sealed_profiles
 from docket.vault.keys import BLOB, VaultKey
 
 JOURNAL = CONVERTING
@@ -153,6 +157,8 @@ def finish(path: Path, key: VaultKey, actor: str, progress: Progress | None = No
     _encrypt_catalogue(path, key)
     _seal_signing_key(path, key)
     wacz_signing.seal_plain_key(path, key)
+    for name in browser_profiles.kept(path):
+        sealed_profiles.seal_plain(path, key, name)
     vault_config = {**config, "vault": {"format": VAULT_FORMAT}}
     _log_once(path, vault_config, key, actor, str(journal["conversion"]), len(left))
     _write_atomically(path / CONFIG_NAME, json.dumps(vault_config, indent=2).encode())

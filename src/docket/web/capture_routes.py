@@ -61,7 +61,7 @@ def _context(
         "csrf": who[1],
         "case_id": case_id,
         "case": case_name,
-        "profiles": profiles.kept(locker.path),
+        "profiles": profiles.kept(locker.path, locker.vault_key),
     }
 
 
@@ -87,7 +87,7 @@ def capture_page(
         case=case_name,
         note=note.strip() or None,
         proxy=os.environ.get(PROXY_VARIABLE) or None,
-        profile=profiles.existing(locker.path, profile) if profile else None,
+        profile=profiles.existing(locker.path, profile, locker.vault_key) if profile else None,
     )
     done = capture(locker, url.strip(), options)
     if "text/html" in request.headers.get("accept", ""):
