@@ -1,7 +1,8 @@
 """The browser profile choice in the web app's capture form: the profiles kept in the locker
 are offered to those who may capture into the case, only those are taken (a form never makes
 a profile nor names a path), the profile's cookies go with the capture, and the custody event
-names the profile and who chose it."""
+names the profile and who chose it. A vault's profiles are sealed archives, offered by the
+name inside them."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sign_in
+from conftest import PASSWORD, sign_in
+from fastapi.testclient import TestClient
 from web_site import Site, make_site, serve, serve_proxy
 
-from docket.capture.profiles import held, kept, profile_folder
+from docket import accounts
+from docket.capture.profiles import held, kept, opened, profile_folder
 from docket.custody import log
 from docket.locker import Locker
+from docket.web.app import create_app
 from docket.web.capture_routes import PROXY_VARIABLE
 
 COOKIE = "member=velmora-7"
@@ -138,3 +142,43 @@ def test_a_profile_in_use_by_another_capture_is_refused_in_one_line(
     assert captures(locker) == []
     with held(folder):  # released when the capture that held it ended
         assert kept(locker.path) == ["field"]  # its lock file is no profile
+
+
+def test_a_vaults_sealed_profiles_are_offered_by_name_and_used_from_the_web(
+    tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKET_DATABASE_URL", raising=False)
+    vault = Locker.create(tmp_path / "vault", actor="setup", vault_passphrase="a long passphrase")
+    with vault.engine.begin() as conn:
+        accounts.create_user(conn, "setup", "ada", PASSWORD, "admin")
+    client = TestClient(create_app(vault))
+    csrf = sign_in(client, "ada")
+    created = client.post("/cases", data={"csrf": csrf, "name": "North"}, follow_redirects=False)
+    assert created.status_code in (200, 303), created.text
+    north = client.get("/api/cases").json()[0]["id"]
+    with opened(vault, "field"):  # made, sealed, as `docket capture --profile field` makes it
+        pass
+    assert [p for p in (vault.path / "profiles").iterdir() if p.is_dir()] == []
+    assert offered(client.get(f"/cases/{north}/capture").text) == ["", "field"]
+    refused = client.post(
+        f"/cases/{north}/capture",
+        data={"url": "https://velmora.example/", "csrf": csrf, "profile": "desk"},
+    )
+    assert refused.status_code == 400
+    assert "no such browser profile in the locker" in refused.json()["detail"]
+    with serve_proxy({"velmora.test": "127.0.0.1"}) as proxy:
+        monkeypatch.setenv(PROXY_VARIABLE, proxy.url)
+        for path in ("/sign-in.html", "/members.html"):
+            answer = client.post(
+                f"/cases/{north}/capture",
+                data={
+                    "url": f"http://velmora.test:{site.port}{path}",
+                    "csrf": csrf,
+                    "profile": "field",
+                },
+            )
+            assert answer.status_code == 200, answer.text
+    assert [cookie for asked, cookie in site.cookies if asked == "/members.html"] == [COOKIE]
+    assert offered(client.get(f"/cases/{north}/capture").text) == ["", "field"]
+    assert [p for p in (vault.path / "profiles").iterdir() if p.is_dir()] == []
+    vault.close()

@@ -17,11 +17,11 @@ from docket.vault import convert, unlocking
 @click.command(name="convert")
 @locker_option
 def convert_command(locker_path: Path | None) -> None:
-    """Encrypt a plain locker in place, making it a vault: its blobs, catalogue and signing
-    key, under a new passphrase (DOCKET_PASSPHRASE_FILE, else typed twice). Stop other docket
-    processes first. Interrupted, run it again: it carries on where it stopped. A locker in a
-    bucket may keep plain objects under Object Lock: run it again after their lock ends to
-    remove them."""
+    """Encrypt a plain locker in place, making it a vault: its blobs, catalogue, signing
+    keys and kept browser profiles, under a new passphrase (DOCKET_PASSPHRASE_FILE, else typed
+    twice). Stop other docket processes first. Interrupted, run it again: it carries on where
+    it stopped. A locker in a bucket may keep plain objects under Object Lock: run it again
+    after their lock ends to remove them."""
     path = locker_path or default_path()
     if is_vault(read_config(path)) and convert.has_plain_left(path):
         key = unlocking.obtain_key(path, str(read_config(path)["locker_id"]))
