@@ -332,3 +332,33 @@ def test_unblurred_thumbnail_is_shown_only_for_items_flagged_clear(
     cli("flag", "--locker", locker, row["sha256"][:8], "clear")
     shown = cli("show", "--locker", locker, row["sha256"][:8], "--json").json()
     assert shown["flag"] == "clear" and Path(shown["thumbnail"]).is_file()
+
+
+def test_a_still_covers_or_only_finds_and_stores_nothing(locker: Locker, tmp_path: Path) -> None:
+    sha256, original = store_png(locker, tmp_path)
+    held = sorted(locker.store.digests())
+    step = RedactStep(faces=True, regions=[(0, 0, 40, 30)], method="fill")
+    with locker.store.plain_file(sha256) as blob:
+        found = step.still(blob, "image/png", tmp_path / "found.png", blur=False)
+        covered = step.still(blob, "image/png", tmp_path / "covered.png", cover=True, blur=False)
+        step.still(blob, "image/png", tmp_path / "blurred.jpg", cover=True)
+    assert (found["width"], found["height"]) == (512, 512)
+    assert found["boxes"][0] == [0, 0, 40, 30] and len(found["boxes"]) == 2  # and the face
+    assert covered["boxes"] == found["boxes"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "found.png")), original)
+    shown = np.asarray(Image.open(tmp_path / "covered.png").convert("RGB"))
+    x, y, w, h = found["boxes"][1]
+    assert not shown[:30, :40].any() and not shown[y : y + h, x : x + w].any()
+    with Image.open(tmp_path / "blurred.jpg") as small:
+        assert small.format == "JPEG" and max(small.size) == 320 and small.mode == "L"
+    assert sorted(locker.store.digests()) == held
+
+
+def test_a_still_of_a_video_past_its_end_is_a_frame_near_its_end(tmp_path: Path) -> None:
+    video = slideshow(tmp_path / "v", ["coffee", "astronaut"], seconds=1.0, fps=10)
+    step = RedactStep(faces=True, regions=[(0, 0, 10, 10)], start=1.0)
+    early = step.still(video, "video/mp4", tmp_path / "early.jpg", at=0.5)
+    late = step.still(video, "video/mp4", tmp_path / "late.jpg", at=10**6)
+    assert early["boxes"] == []  # before the range's start nothing is covered or found
+    assert 1.7 <= late["at"] < late["duration"] and late["duration"] >= 1.9
+    assert late["boxes"][0] == [0, 0, 10, 10] and len(late["boxes"]) == 2  # and the face

@@ -134,6 +134,11 @@ def test_boxes_outside_the_picture_are_refused_and_nothing_is_made(
     detail = wide.json()["detail"]
     assert detail.startswith(f"item {north[:12]}: region {width - 10},0,20,20 reaches outside")
     assert "\n" not in detail
+    preview = client.post(
+        f"/items/{north}/redact?case={case}",
+        data={"csrf": csrf, "action": "preview", "x": "0", "y": "-1", "w": "5", "h": "5"},
+    )
+    assert preview.status_code == 400 and "reaches outside" in preview.json()["detail"]
     negative = client.post(
         f"/api/items/{north}/redact",
         json={"regions": [[-5, 0, 10, 10]]},

@@ -173,6 +173,9 @@ def _page(
     media_type, kind = _kind(locker, sha256)
     found, _ = _still(locker, sha256, media_type, RedactStep(faces=True), plan.at)
     at = float(found.get("at", 0.0))
+    if preview:
+        where = f"item {sha256[:12]}"
+        copying.check_regions(plan.step().regions, found["width"], found["height"], where)
     with reading(locker.engine) as conn:
         flag = flags.current_flag(conn, sha256, view)
     revealed = bool(ticket) and _fresh(locker, who[0], ticket, sha256, kind, at)
