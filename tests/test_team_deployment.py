@@ -282,16 +282,20 @@ def test_sign_in_upload_analysis_by_a_worker_and_verify_through_nginx(
     plain = httpx.get(f"http://127.0.0.1:{ports.http}/login", follow_redirects=False)
     assert plain.status_code == 301 and plain.headers["location"].startswith("https://")
     with client(ports, tmp_path / "nginx" / "fullchain.pem") as web:
+        # A wrong password, from a client claiming another address: nginx replaces the claim,
+        # so the sign-in throttle counts the address nginx saw.
+        spoofed = {"X-Forwarded-For": "203.0.113.9"}
+        refused = web.post("/login", data={"name": "ada", "password": "wrong"}, headers=spoofed)
+        assert refused.status_code in (401, 403, 200) and "set-cookie" not in refused.headers
         signed = web.post(
-            "/login",
-            data={"name": "ada", "password": PASSWORD},
-            headers={"X-Forwarded-For": "203.0.113.9"},  # a client's claim nginx replaces
-            follow_redirects=False,
+            "/login", data={"name": "ada", "password": PASSWORD}, follow_redirects=False
         )
         assert signed.status_code == 303, signed.text
         cookie = signed.headers["set-cookie"].lower()
         assert "; secure" in cookie  # docket saw HTTPS in nginx's X-Forwarded-Proto
         assert "strict-transport-security" in signed.headers
+        throttled = str(web.get("/api/throttles").json())
+        assert "127.0.0.1" in throttled and "203.0.113.9" not in throttled, throttled
         found = re.search(r'name="csrf" value="([^"]+)"', web.get("/").text)
         assert found is not None
         csrf = found.group(1)
