@@ -1,0 +1,193 @@
+"""Red team of the review workflow (docket.web.workflow_routes, docket.review): statuses,
+assignees, comments, bulk actions and the case dashboard, attacked from case A ("North") with
+case B (test_case_walls' `walls`) holding the same bytes under marked records. A test that
+passes guards a promise that held; one marked xfail(strict) is a finding for the lead."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from conftest import sign_in
+from sqlalchemy import func, select
+from test_case_walls import MARKER, walls
+
+from docket import review, scope
+from docket.catalogue import schema
+from docket.locker import Locker
+
+__all__ = ["walls"]
+B = "Zq7-mark-case"
+
+
+def _b_view(walls: dict[str, Any]) -> scope.Scope:
+    return scope.Scope(walls["b_id"], B)
+
+
+def _events(locker: Locker) -> int:
+    with locker.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(schema.events)).scalar_one())
+
+
+@pytest.fixture
+def b_workflow(walls: dict[str, Any], locker: Locker) -> dict[str, Any]:
+    """B's people set a marked status comment and assign the shared bytes to B's member."""
+    with locker.engine.connect() as conn, conn.begin():
+        review.set_status(
+            conn,
+            "zq7-mark-member",
+            walls["shared"],
+            _b_view(walls),
+            "disputed",
+            "zq7-mark-member",
+            "zq7-mark-comment",
+        )
+    return walls
+
+
+@pytest.mark.parametrize("role", ["owner", "viewer"])
+def test_case_a_workflow_views_show_nothing_of_b_status(
+    b_workflow: dict[str, Any], role: str
+) -> None:
+    client, north, shared = b_workflow["client"], b_workflow["cases"]["North"], b_workflow["shared"]
+    sign_in(client, f"{role}-1")
+    paths = [
+        f"/cases/{north}/dashboard",
+        f"/api/cases/{north}/dashboard",
+        f"/cases/{north}/items.csv",
+        f"/cases/{north}/items.json",
+        f"/cases/{north}/items.json?status=disputed",
+        f"/api/cases/{north}/items?status=disputed",
+        f"/cases/{north}?status=disputed",
+        f"/items/{shared}",
+        f"/api/items/{shared}",
+        f"/cases/{north}/audit",
+        f"/api/cases/{north}/audit?kind=status",
+    ]
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        found = MARKER.search(answer.content)
+        assert not found, f"{path}: {answer.content[max(found.start() - 200, 0) : found.end()]!r}"
+    rows = client.get(f"/api/cases/{north}/items", params={"status": "disputed"}).json()
+    assert rows == []  # B's "disputed" does not narrow A's grid
+    board = client.get(f"/api/cases/{north}/dashboard").json()
+    assert board["by_status"]["disputed"] == 0
+
+
+def test_case_b_sees_its_own_status_comment(b_workflow: dict[str, Any]) -> None:
+    """The check above can fail: B's member finds the marked comment on B's item page."""
+    client = b_workflow["client"]
+    sign_in(client, "zq7-mark-member")
+    page = client.get(f"/items/{b_workflow['shared']}", params={"case": b_workflow["b_id"]})
+    assert b"zq7-mark-comment" in page.content
+
+
+def test_bulk_with_an_item_of_b_changes_nothing_and_says_not_found(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """A bulk change in A naming A's item and an item only B holds: nothing changes, and the
+    answer is the same as for bytes nobody holds."""
+    client, north = walls["client"], walls["cases"]["North"]
+    csrf = sign_in(client, "investigator-1")
+    before = _events(locker)
+    nobody = "0" * 64
+    answers = {}
+    for other in (walls["b_item"], nobody):
+        for action, value in (("tag", "x"), ("flag", "graphic"), ("status", "verified")):
+            answer = client.post(
+                f"/api/cases/{north}/bulk",
+                json={"items": [walls["north"], other], "action": action, "value": value},
+                headers={"x-csrf-token": csrf},
+            )
+            assert answer.status_code == 404, answer.text
+            answers[(other, action)] = answer.json()["detail"].replace(other[:12], "<item>")
+    assert _events(locker) == before
+    for action in ("tag", "flag", "status"):
+        assert answers[(walls["b_item"], action)] == answers[(nobody, action)]
+
+
+def test_bulk_link_to_b_incident_reads_as_no_such_incident(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    client, north = walls["client"], walls["cases"]["North"]
+    csrf = sign_in(client, "investigator-1")
+    before = _events(locker)
+    details = []
+    for number in (walls["b_incident"], 10**9):
+        answer = client.post(
+            f"/api/cases/{north}/bulk",
+            json={"items": [walls["north"]], "action": "link", "value": str(number)},
+            headers={"x-csrf-token": csrf},
+        )
+        assert answer.status_code == 404
+        details.append(re.sub(r"incident \d+", "incident <n>", answer.json()["detail"]))
+    assert details[0] == details[1] and _events(locker) == before
+
+
+def test_assigning_to_b_member_reads_as_assigning_to_nobody_known(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """Whether a name is an account (of B, say) is not learnt by assigning to it."""
+    client, north_item = walls["client"], walls["north"]
+    csrf = sign_in(client, "reviewer-1")
+    before = _events(locker)
+    details = []
+    for name in ("zq7-mark-member", "zq7-nobody-at-all"):
+        answer = client.post(
+            f"/api/items/{north_item}/status",
+            json={"assignee": name},
+            headers={"x-csrf-token": csrf},
+        )
+        assert answer.status_code == 400
+        details.append(answer.json()["detail"].replace(name, "<name>"))
+    assert details[0] == details[1] and _events(locker) == before
+
+
+def test_status_through_b_case_id_is_not_found(walls: dict[str, Any], locker: Locker) -> None:
+    """A's reviewer names B's case for the shared bytes: not found, nothing recorded."""
+    client, shared = walls["client"], walls["shared"]
+    csrf = sign_in(client, "reviewer-1")
+    before = _events(locker)
+    answer = client.post(
+        f"/api/items/{shared}/status",
+        params={"case": walls["b_id"]},
+        json={"status": "excluded"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert answer.status_code == 404 and _events(locker) == before
+    bulk = client.post(
+        f"/api/cases/{walls['b_id']}/bulk",
+        json={"items": [shared], "action": "status", "value": "excluded"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert bulk.status_code == 404 and _events(locker) == before
+    with locker.engine.connect() as conn:
+        assert review.statuses_of(conn, [shared], _b_view(walls))[shared] == review.Status()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team finding: B's work on shared bytes pushes A's own work off A's dashboard",
+)
+def test_b_busy_on_shared_bytes_leaves_a_dashboard_activity_as_it_was(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """The dashboard's activity reads the latest 200 events of A's items, then hides B's:
+    when B records 200 tags on the shared bytes, A's own recent work vanishes from A's
+    dashboard, so A learns that someone it cannot see is busy on its bytes (a count)."""
+    client, north = walls["client"], walls["cases"]["North"]
+    csrf = sign_in(client, "reviewer-1")
+    client.post(
+        f"/api/items/{walls['shared']}/status",
+        json={"status": "in review"},
+        headers={"x-csrf-token": csrf},
+    )
+    seen = client.get(f"/api/cases/{north}/dashboard").json()["activity"]
+    assert any(a["action"] == "item.status_set" for a in seen)
+    with locker.engine.connect() as conn, conn.begin():
+        for n in range(210):
+            review.add_tag(conn, "zq7-mark-member", walls["shared"], f"b-{n}", _b_view(walls))
+    after = client.get(f"/api/cases/{north}/dashboard").json()["activity"]
+    assert after == seen
