@@ -17,8 +17,9 @@ In a vault, a kept profile is never a folder on disk: it is one sealed archive
 (vault/profiles.py), unpacked for a capture into a private folder in memory (the vault's
 scratch on /dev/shm, mode 0700) that is removed afterwards whatever happens, and sealed back
 once the page has loaded and the browser has closed, so the cookies the site set are kept; a
-load that fails leaves the archive as it was. A plain profile folder found in a vault (made before it was one)
-is sealed by the next capture that uses it, and removed once its archive is durable.
+load that fails leaves the archive as it was. A plain profile folder found in a vault (made
+before it was one) is sealed by the next capture that uses it, and removed once its archive
+is durable.
 """
 
 from __future__ import annotations
