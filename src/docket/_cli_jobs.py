@@ -124,4 +124,27 @@ def retry_command(job_id: int, locker_path: Path | None) -> None:
     click.echo(f"job {job_id} queued again")
 
 
+@jobs_group.command(name="clean")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=0),
+    required=True,
+    metavar="DAYS",
+    help="Remove the jobs that finished more than DAYS days ago.",
+)
+@click.option(
+    "--failed", is_flag=True, help="Failed jobs too, with their reasons (kept by default)."
+)
+@locker_option
+def clean_command(days: int, failed: bool, locker_path: Path | None) -> None:
+    """Remove old finished jobs (done, cancelled, aborted) and their events from the queue;
+    a failed job stays until retried, unless --failed. The analysis they recorded stays."""
+    with open_locker(locker_path) as locker:
+        conninfo(locker)
+        with locker.engine.connect() as conn, conn.begin():
+            removed = queue.clean(conn, days, failed)
+    click.echo(f"removed {removed} job(s) that finished more than {days} day(s) ago")
+
+
 COMMANDS: list[click.Command] = [worker_command, jobs_group]

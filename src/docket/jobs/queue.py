@@ -8,6 +8,10 @@ caller's SQLAlchemy connection: it is what procrastinate's own `defer` runs (que
 connection of its own, so its job would commit apart from the caller's rows: a kill between
 the two commits would leave a stored item without its job, or a job for rows rolled back.
 Called here, the job commits or rolls back with the rows it is for.
+
+Old finished jobs are removed with procrastinate's own query (`delete_old_jobs`, what its
+builtin task `remove_old_jobs` runs), here in one statement with the reasons of the failed
+jobs it removes (docket.jobs.failures), so that neither is left without the other.
 """
 
 from __future__ import annotations
@@ -161,3 +165,27 @@ def retry(conn: Connection, job_id: int) -> None:
     conn.execute(
         text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)"), {"id": job_id}
     )
+
+
+# Finished and never acted on again: removed by `clean`; failed jobs only when asked, as they
+# wait for a person to retry them.
+_FINISHED = ("succeeded", "cancelled", "aborted")
+_CLEAN = (
+    "WITH gone AS ({delete} RETURNING id), "
+    "reasons AS (DELETE FROM job_failures WHERE job_id IN (SELECT id FROM gone)) "
+    "SELECT count(*) FROM gone"
+)
+
+
+def clean(conn: Connection, older_than_days: int, failed: bool = False) -> int:
+    """Remove the jobs that finished (done, cancelled, aborted; failed too with `failed`, and
+    their reasons) more than `older_than_days` days ago, with their events; how many."""
+    from procrastinate import sql  # procrastinate: only when needed
+
+    delete = sql.queries["delete_old_jobs"]
+    statuses = [*_FINISHED, "failed"] if failed else list(_FINISHED)
+    found = conn.exec_driver_sql(
+        _CLEAN.format(delete=delete),
+        {"statuses": statuses, "queue": QUEUE, "nb_hours": older_than_days * 24},
+    ).scalar_one()
+    return int(found)
