@@ -4,17 +4,44 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aids_evidence import jpeg, saved_twice, scene
-from conftest import take
-from web_site import Site
+from conftest import BACKENDS, fresh_database, take
+from web_site import Site, serve
 
-from docket.capture.run import CaptureOptions, capture
+from docket.capture.run import Capture, CaptureOptions, capture
 from docket.locker import Locker
 
 HARBOUR = CaptureOptions(collector="tester", case="Harbour", allow_private_network=True, timeout=20)
+
+
+@dataclass(frozen=True)
+class Captured:
+    locker: Locker
+    site: Site
+    done: Capture
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def harbour(
+    request: pytest.FixtureRequest, made: Site, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Captured]:
+    """The gallery captured once into case Harbour of a locker of its own on each backend,
+    shared by the tests below that show it (a capture drives Chromium and analyses every
+    part: too slow to repeat per test). They only read it, or add to case Lighthouse, which
+    no other test here looks at."""
+    folder = tmp_path_factory.mktemp("harbour")
+    with (
+        fresh_database(str(request.param)) as url,
+        Locker.create(folder / "locker", actor="tester", database_url=url) as locker,
+        serve(made.fresh()) as site,
+    ):
+        yield Captured(locker, site, capture(locker, site.url("/gallery.html"), HARBOUR))
 
 
 def test_show_lists_each_aid_signal_on_a_line(locker: Locker, tmp_path: Path, cli: Any) -> None:
@@ -55,9 +82,9 @@ def test_a_failed_aid_is_shown_with_its_reason(locker: Locker, tmp_path: Path, c
 
 
 def test_a_captured_video_is_shown_with_every_part_of_its_capture(
-    locker: Locker, site: Site, tmp_path: Path, cli: Any
+    harbour: Captured, cli: Any
 ) -> None:
-    done = capture(locker, site.url("/gallery.html"), HARBOUR)
+    locker, site, done = harbour.locker, harbour.site, harbour.done
     video = next(p for p in done.parts if p.kind == "video")
     shown = cli("show", "--locker", locker.path, video.sha256[:12], "--json").json()
     [captured] = shown["captures"]
@@ -87,9 +114,9 @@ def test_a_captured_video_is_shown_with_every_part_of_its_capture(
 
 
 def test_another_case_holding_a_captured_picture_learns_nothing_of_the_capture(
-    locker: Locker, site: Site, tmp_path: Path, cli: Any
+    harbour: Captured, tmp_path: Path, cli: Any
 ) -> None:
-    done = capture(locker, site.url("/gallery.html"), HARBOUR)
+    locker, site, done = harbour.locker, harbour.site, harbour.done
     picture = next(p for p in done.parts if p.name == site.url("/img/astronaut.jpg"))
     copy = tmp_path / "astronaut.jpg"
     copy.write_bytes(site.images["astronaut.jpg"])

@@ -9,10 +9,13 @@ import io
 import json
 import socket
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import BACKENDS, fresh_database
 from PIL import Image, ImageStat
 from sqlalchemy import select
 from wacz.util import WACZ_VERSION
@@ -67,10 +70,31 @@ def by_kind(done: Capture, kind: str) -> dict[str, str]:
     return {part.name: part.sha256 for part in done.parts if part.kind == kind}
 
 
-def test_a_gallery_is_archived_with_its_media_whole(
-    locker: Locker, site: Site, tmp_path: Path
-) -> None:
-    done = capture(locker, site.url("/gallery.html"), LOCAL)
+@dataclass(frozen=True)
+class Captured:
+    locker: Locker
+    site: Site
+    done: Capture
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def redirected(
+    request: pytest.FixtureRequest, made: Site, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Captured]:
+    """The gallery captured once by way of its redirect chain, into a locker of its own on each
+    backend, for the tests below that only read what that one capture recorded (each capture
+    drives Chromium and analyses every part: too slow to repeat per test)."""
+    folder = tmp_path_factory.mktemp("redirected")
+    with (
+        fresh_database(str(request.param)) as url,
+        Locker.create(folder / "locker", actor="tester", database_url=url) as locker,
+        serve(made.fresh()) as site,
+    ):
+        yield Captured(locker, site, capture(locker, site.url("/redirect/1"), LOCAL))
+
+
+def test_a_gallery_is_archived_with_its_media_whole(redirected: Captured, tmp_path: Path) -> None:
+    locker, site, done = redirected.locker, redirected.site, redirected.done
     assert (done.status, done.final_url, done.timed_out) == (200, site.url("/gallery.html"), False)
     wacz = tmp_path / "capture.wacz"
     wacz.write_bytes(blob(locker, done.wacz.sha256))
@@ -119,9 +143,9 @@ def test_a_gallery_is_archived_with_its_media_whole(
 
 
 def test_one_custody_event_per_capture_names_what_was_asked_and_got(
-    locker: Locker, site: Site
+    redirected: Captured,
 ) -> None:
-    done = capture(locker, site.url("/redirect/1"), LOCAL)
+    locker, site, done = redirected.locker, redirected.site, redirected.done
     assert (done.status, done.final_url) == (200, site.url("/gallery.html"))
     with locker.engine.connect() as conn:
         events = [e for e in log.events(conn) if e.action == "capture.made"]
@@ -169,7 +193,8 @@ def test_the_same_page_twice_is_one_item_with_two_acquisitions(locker: Locker, s
     assert verify(locker).ok
 
 
-def test_a_missing_page_is_captured_with_its_404(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser and the WARC: no catalogue work
+def test_a_missing_page_is_captured_with_its_404(backend: str, locker: Locker, site: Site) -> None:
     done = capture(locker, site.url("/no-such-page"), LOCAL)
     assert done.status == 404
     records = warc_records(blob(locker, done.wacz.sha256))
@@ -181,16 +206,19 @@ def test_a_missing_page_is_captured_with_its_404(locker: Locker, site: Site) -> 
 def test_a_page_that_never_finishes_is_kept_as_it_stood_and_says_so(
     backend: str, locker: Locker, site: Site
 ) -> None:
-    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=5)
+    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=3)
     done = capture(locker, site.url("/slow.html"), options)
     assert done.timed_out and done.status == 200
-    assert any("did not finish loading within 5 s" in note for note in done.notes)
+    assert any("did not finish loading within 3 s" in note for note in done.notes)
     records = warc_records(blob(locker, done.wacz.sha256))
     assert site.url("/slow.html") in {r.rec_headers.get_header("WARC-Target-URI") for r in records}
     assert verify(locker).ok
 
 
-def test_a_very_tall_page_is_photographed_to_the_stated_height(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's screenshot: no catalogue work
+def test_a_very_tall_page_is_photographed_to_the_stated_height(
+    backend: str, locker: Locker, site: Site
+) -> None:
     done = capture(locker, site.url("/huge.html"), LOCAL)
     [shot] = by_kind(done, "screenshot").values()
     picture = Image.open(io.BytesIO(blob(locker, shot)))
@@ -202,7 +230,7 @@ def test_a_very_tall_page_is_photographed_to_the_stated_height(locker: Locker, s
 def test_a_video_that_never_comes_is_noted_and_the_page_kept(
     backend: str, locker: Locker, site: Site
 ) -> None:
-    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=5)
+    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=3)
     done = capture(locker, site.url("/stuck-video.html"), options)
     assert done.status == 200  # (a video never holds up the page's load event)
     assert by_kind(done, "video") == {}
@@ -210,8 +238,9 @@ def test_a_video_that_never_comes_is_noted_and_the_page_kept(
     assert verify(locker).ok
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's conduct: no catalogue work
 def test_a_page_cannot_open_pop_ups_or_take_the_browser_elsewhere(
-    locker: Locker, site: Site
+    backend: str, locker: Locker, site: Site
 ) -> None:
     done = capture(locker, site.url("/restless.html"), LOCAL)
     assert done.final_url == site.url("/restless.html")
@@ -242,15 +271,19 @@ def test_what_is_not_a_web_address_is_refused_on_one_line(url: str) -> None:
         "http://10.0.0.1/",
     ],
 )
-def test_local_files_and_private_networks_are_refused(locker: Locker, url: str) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the guard refuses before anything is recorded
+def test_local_files_and_private_networks_are_refused(
+    backend: str, locker: Locker, url: str
+) -> None:
     with pytest.raises(CaptureRefusedError, match="refused"):
         capture(locker, url, CaptureOptions(collector="tester"))
     with locker.engine.connect() as conn:
         assert not [e for e in log.events(conn) if e.action == "capture.made"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the guard refuses before anything is recorded
 def test_the_command_refuses_a_private_address_on_one_line(
-    locker: Locker, site: Site, cli: Any
+    backend: str, locker: Locker, site: Site, cli: Any
 ) -> None:
     result = cli("capture", site.url("/gallery.html"), "--locker", locker.path)
     assert result.code == 1
@@ -259,7 +292,10 @@ def test_the_command_refuses_a_private_address_on_one_line(
     assert site.requests == []
 
 
-def test_with_a_proxy_nothing_reaches_the_site_another_way(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the network path: no catalogue work
+def test_with_a_proxy_nothing_reaches_the_site_another_way(
+    backend: str, locker: Locker, site: Site
+) -> None:
     with serve_proxy() as proxy:
         options = CaptureOptions(
             collector="tester", allow_private_network=True, timeout=20, proxy=proxy.url
@@ -269,8 +305,11 @@ def test_with_a_proxy_nothing_reaches_the_site_another_way(locker: Locker, site:
     assert site.requests and all(port in proxy.ports for _path, port in site.requests)
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite"]
+)  # the command's options and answer; the catalogue's side is tested above on both
 def test_the_command_captures_and_answers_in_json(
-    locker: Locker, site: Site, cli: Any, tmp_path: Path
+    backend: str, locker: Locker, site: Site, cli: Any, tmp_path: Path
 ) -> None:
     listing = tmp_path / "urls.txt"
     listing.write_text(f"# pages\n{site.url('/redirect/1')}\n")
@@ -294,7 +333,10 @@ def test_the_command_captures_and_answers_in_json(
     assert {p["kind"] for p in answer["parts"]} == {"wacz", "screenshot", "print", "image", "video"}
 
 
-def test_a_capture_keeps_no_body_past_its_size_cap_and_says_so(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the WARC's bytes: no catalogue work
+def test_a_capture_keeps_no_body_past_its_size_cap_and_says_so(
+    backend: str, locker: Locker, site: Site
+) -> None:
     cap = len(site.images["astronaut.jpg"]) + 10_000  # the page and about one photograph
     options = CaptureOptions(
         collector="tester", allow_private_network=True, timeout=20, max_bytes=cap
@@ -310,8 +352,9 @@ def test_a_capture_keeps_no_body_past_its_size_cap_and_says_so(locker: Locker, s
     assert verify(locker).ok
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's TLS and the WARC: no catalogue work
 def test_a_self_signed_site_is_captured_and_its_certificate_recorded_as_not_trusted(
-    locker: Locker, made: Site, tmp_path: Path
+    backend: str, locker: Locker, made: Site, tmp_path: Path
 ) -> None:
     cert, key, der = self_signed(tmp_path / "tls")
     site = made.fresh()
@@ -340,7 +383,10 @@ def test_a_self_signed_site_is_captured_and_its_certificate_recorded_as_not_trus
     assert verify(locker).ok
 
 
-def test_an_hls_stream_is_taken_whole_as_its_segments_were_sent(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the media's bytes: no catalogue work
+def test_an_hls_stream_is_taken_whole_as_its_segments_were_sent(
+    backend: str, locker: Locker, site: Site
+) -> None:
     done = capture(locker, site.url("/stream.html"), LOCAL)
     [(url, sha)] = by_kind(done, "video").items()
     assert url == site.url("/hls/stream.m3u8")
@@ -352,8 +398,9 @@ def test_an_hls_stream_is_taken_whole_as_its_segments_were_sent(locker: Locker, 
     assert verify(locker).ok
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's guard: no catalogue work
 def test_a_page_cannot_reach_into_the_private_network_through_its_parts(
-    locker: Locker, site: Site
+    backend: str, locker: Locker, site: Site
 ) -> None:
     """No --allow-private-network: the page is reached by an invented name through the proxy
     (which alone knows it leads here); its parts that point at 127.0.0.1, ::1, 10.0.0.1, the
@@ -369,7 +416,10 @@ def test_a_page_cannot_reach_into_the_private_network_through_its_parts(
     assert set(by_kind(done, "image")) == {f"http://velmora.test:{site.port}/img/astronaut.jpg"}
 
 
-def test_an_unreachable_site_is_one_line_and_records_nothing(locker: Locker, cli: Any) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's error: nothing is recorded
+def test_an_unreachable_site_is_one_line_and_records_nothing(
+    backend: str, locker: Locker, cli: Any
+) -> None:
     with socket.socket() as probe:  # a port nobody listens on once it is closed
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -399,7 +449,10 @@ def test_yt_dlp_leaves_name_resolution_to_a_socks_proxy(given: str | None, used:
 
 
 @pytest.mark.parametrize("proxy", ["socks4://127.0.0.1:9050", "ftp://proxy:21", "127.0.0.1:8080"])
-def test_a_proxy_that_would_resolve_names_here_is_refused(locker: Locker, proxy: str) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # refused before anything is recorded
+def test_a_proxy_that_would_resolve_names_here_is_refused(
+    backend: str, locker: Locker, proxy: str
+) -> None:
     options = CaptureOptions(collector="tester", proxy=proxy)
     with pytest.raises(CaptureRefusedError, match="--proxy"):
         capture(locker, "https://example.invalid/", options)

@@ -15,13 +15,11 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from conftest import docket_command
 from sqlalchemy import select
-from web_site import Site, make_site, serve
+from web_site import Site
 
 from docket.catalogue import schema
 from docket.custody import log
@@ -31,12 +29,6 @@ from docket.verify import verify
 RUNS = int(os.environ.get("DOCKET_CAPTURE_CRASH_RUNS", "4"))
 SEED = int(os.environ.get("DOCKET_CAPTURE_CRASH_SEED", "20261126"))
 GRACE = 15.0
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    with serve(make_site(tmp_path / "site")) as served:
-        yield served
 
 
 def browsers_of(pids: set[int]) -> set[int]:
