@@ -346,3 +346,41 @@ def test_an_archive_sealed_in_one_vault_does_not_open_in_another(tmp_path: Path)
     archive.rename(sealed.archive(locker_path, theirs, "desk"))
     with pytest.raises(VaultDamagedError, match="does not authenticate"):
         sealed.unpack(locker_path, theirs, "desk", tmp_path / "out")
+
+
+def test_a_capture_killed_while_sealing_back_leaves_the_old_archive(
+    vault: Locker, site: MarkedSite
+) -> None:
+    """A profile made big (64 MB that does not compress) so that sealing it back takes a
+    while; the capture is killed as soon as its new archive appears in tmp/."""
+    key = vault.vault_key
+    assert key is not None
+    with profiles.opened(vault, "desk") as folder:
+        assert folder is not None
+        (folder / "bulk").write_bytes(os.urandom(64 * 2**20))
+        (folder / "marker.txt").write_text("old")
+    before = sealed.archive(vault.path, key, "desk").read_bytes()
+    command = [*docket_command(), "capture", "--locker", str(vault.path), "--profile", "desk"]
+    command += ["--allow-private-network", site.url("/members.html")]
+    caught: list[Path] = []
+    for _attempt in range(3):
+        quiet = subprocess.DEVNULL
+        child = subprocess.Popen(command, start_new_session=True, stdout=quiet, stderr=quiet)
+        while child.poll() is None and not caught:
+            caught = list((vault.path / "tmp").glob(f"{child.pid}-profile-*.part"))
+            time.sleep(0.002)
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        if caught:
+            break
+        before = sealed.archive(vault.path, key, "desk").read_bytes()  # that run sealed it
+    assert caught, "no run was caught sealing back its profile"
+    renamed = not caught[0].exists()  # the kill came just after the new archive was renamed
+    assert sealed.archive(vault.path, key, "desk").read_bytes() == before or renamed
+    assert sealed.names(vault.path, key) == ["desk"]  # whole: it authenticates
+    with Locker.open(vault.path, vault_key=key) as again:  # the next start cleans up
+        assert not caught[0].exists()
+        with profiles.opened(again, "desk") as reopened:
+            assert reopened is not None
+            assert (reopened / "marker.txt").read_text() == "old"
