@@ -30,8 +30,9 @@ def cookie_sent(site: Site, path: str) -> list[str]:
     return [cookie for asked, cookie in site.cookies if asked == path]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's profile: no catalogue work
 def test_a_kept_profile_sends_its_cookie_in_the_next_capture_and_no_other_does(
-    locker: Locker, site: Site
+    backend: str, locker: Locker, site: Site
 ) -> None:
     capture(locker, site.url("/sign-in.html"), with_profile("field"))
     done = capture(locker, site.url("/members.html"), with_profile("field"))
@@ -47,7 +48,10 @@ def test_a_kept_profile_sends_its_cookie_in_the_next_capture_and_no_other_does(
     assert event.details["profile"] == "field"
 
 
-def test_a_fresh_profile_per_capture_leaves_nothing_behind(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's profile: no catalogue work
+def test_a_fresh_profile_per_capture_leaves_nothing_behind(
+    backend: str, locker: Locker, site: Site
+) -> None:
     capture(locker, site.url("/sign-in.html"), LOCAL)
     capture(locker, site.url("/members.html"), LOCAL)
     assert cookie_sent(site, "/members.html") == [""]
@@ -55,13 +59,17 @@ def test_a_fresh_profile_per_capture_leaves_nothing_behind(locker: Locker, site:
 
 
 @pytest.mark.parametrize("name", ["../outside", "/tmp/x", "a/b", ".hidden", "", "x" * 65])
-def test_a_profile_is_a_plain_name_never_a_path(locker: Locker, name: str) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # refused before anything is recorded
+def test_a_profile_is_a_plain_name_never_a_path(backend: str, locker: Locker, name: str) -> None:
     with pytest.raises(ProfileError, match="not a path"):
         capture(locker, "http://127.0.0.1:9/", with_profile(name))
     assert not (locker.path / "profiles").exists()
 
 
-def test_a_profile_that_is_a_symbolic_link_is_refused(locker: Locker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # refused before anything is recorded
+def test_a_profile_that_is_a_symbolic_link_is_refused(
+    backend: str, locker: Locker, tmp_path: Path
+) -> None:
     elsewhere = tmp_path / "everyday-browser"
     elsewhere.mkdir()
     (locker.path / "profiles").mkdir(mode=0o700)
@@ -70,7 +78,10 @@ def test_a_profile_that_is_a_symbolic_link_is_refused(locker: Locker, tmp_path: 
         capture(locker, "http://127.0.0.1:9/", with_profile("linked"))
 
 
-def test_the_command_takes_a_profile_name(locker: Locker, site: Site, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's profile: no catalogue work
+def test_the_command_takes_a_profile_name(
+    backend: str, locker: Locker, site: Site, tmp_path: Path
+) -> None:
     command = [*docket_command(), "capture", "--locker", str(locker.path)]
     for page in ("/sign-in.html", "/members.html"):
         subprocess.run(
@@ -92,8 +103,9 @@ def red_share(locker: Locker, done: Capture) -> float:
 @pytest.mark.parametrize(
     ("page", "button"), [("/banner.html", "Accept all"), ("/framed-banner.html", "Fine by me")]
 )
+@pytest.mark.parametrize("backend", ["sqlite"])  # the screenshot's pixels: no catalogue work
 def test_a_cookie_banner_is_clicked_away_before_the_screenshot_and_said(
-    locker: Locker, site: Site, page: str, button: str
+    backend: str, locker: Locker, site: Site, page: str, button: str
 ) -> None:
     done = capture(locker, site.url(page), LOCAL)
     assert red_share(locker, done) == 0.0
@@ -102,6 +114,7 @@ def test_a_cookie_banner_is_clicked_away_before_the_screenshot_and_said(
     ]
 
 
-def test_a_page_without_a_banner_is_left_alone(locker: Locker, site: Site) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's page: no catalogue work
+def test_a_page_without_a_banner_is_left_alone(backend: str, locker: Locker, site: Site) -> None:
     done = capture(locker, site.url("/notice.html"), LOCAL)
     assert not [note for note in done.notes if "cookie banner" in note]
