@@ -1,0 +1,80 @@
+"""Red team of what the command line prints from text web users wrote: a reviewer of a case,
+signed in to the web app, writes a status comment, a tag or an annotation; the locker's holder
+later reads `docket case audit` in a terminal. Text people wrote must neither forge lines of
+that table (a newline) nor reach the terminal as control sequences (ESC: clearing the screen,
+retitling the window, OSC 8 links). A test that passes guards a promise that held; one marked
+xfail(strict) is a finding for the lead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import sign_in
+
+from docket.locker import Locker
+
+FORGED = (
+    "     999  2026-01-01T00:00:00.000000Z  ada              reveal      000000000000  shown: x"
+)
+ESCAPES = "\x1b[2J\x1b]0;docket: verified\x07\x1b]8;;https://example.invalid/\x07link\x1b]8;;\x07"
+
+
+@pytest.fixture
+def written(world: dict[str, Any]) -> dict[str, Any]:
+    """reviewer-1 of North writes a comment with a forged audit line and a tag of escapes."""
+    client, north = world["client"], world["north"]
+    csrf = sign_in(client, "reviewer-1")
+    status = client.post(
+        f"/api/items/{north}/status",
+        json={"status": "in review", "comment": f"fine\n{FORGED}"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert status.status_code == 200, status.text
+    tag = client.post(
+        f"/api/items/{north}/tags", json={"tag": f"t{ESCAPES}"}, headers={"x-csrf-token": csrf}
+    )
+    assert tag.status_code == 200, tag.text
+    return world
+
+
+def _audit(cli: Any, locker: Locker) -> str:
+    answer = cli("case", "audit", "North", "--locker", locker.path)
+    assert answer.code == 0, answer.err
+    return str(answer.out)
+
+
+def test_the_audit_as_json_keeps_what_was_written(
+    written: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    """The JSON output keeps the text exactly (escaped by JSON itself): nothing is lost."""
+    answer = cli("case", "audit", "North", "--locker", locker.path, "--json")
+    assert answer.code == 0 and "\x1b" not in answer.out
+    details = [e["details"] for e in answer.json()["entries"]]
+    assert {"comment": f"fine\n{FORGED}"}.items() <= next(
+        d for d in details if "comment" in d
+    ).items()
+    assert any(d.get("tag") == f"t{ESCAPES}" for d in details)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team finding: docket case audit prints a comment's newline: a forged line",
+)
+def test_a_comment_cannot_forge_a_line_of_the_cli_audit(
+    written: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    out = _audit(cli, locker)
+    assert not [line for line in out.splitlines() if line.startswith("     999  ")], out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team finding: docket case audit writes a web tag's ESC sequences to the terminal",
+)
+def test_a_tag_sends_no_control_sequence_to_the_terminal(
+    written: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    out = _audit(cli, locker)
+    assert "tag: t" in out  # the tag's entry is printed
+    assert "\x1b" not in out and "\x07" not in out
