@@ -384,3 +384,22 @@ def test_a_capture_killed_while_sealing_back_leaves_the_old_archive(
         with profiles.opened(again, "desk") as reopened:
             assert reopened is not None
             assert (reopened / "marker.txt").read_text() == "old"
+
+
+def test_verify_names_a_sealed_profile_that_does_not_open(vault: Locker) -> None:
+    key = vault.vault_key
+    assert key is not None
+    with profiles.opened(vault, "desk"):
+        pass
+    assert verify(vault).problems == []
+    archive = sealed.archive(vault.path, key, "desk")
+    data = bytearray(archive.read_bytes())
+    data[-1] ^= 1
+    archive.write_bytes(bytes(data))
+    assert [(p.subject, p.message) for p in verify(vault).problems] == [
+        (
+            f"profiles/{archive.name}",
+            "a sealed browser profile: does not authenticate (changed, damaged, or not this "
+            "vault's)",
+        )
+    ]

@@ -6,7 +6,7 @@
   signed (checkpoints.log, see custody/witness.py), so a catalogue that lost its tail is found.
 - keys: the private key is readable by its owner only, and matches keys/signing.pub; in a
   vault, no kept browser profile (a secret like a key: the investigator's sessions) is a
-  plain folder under profiles/ (capture/profiles.py).
+  plain folder under profiles/ (capture/profiles.py), and each sealed one opens.
 - blob permissions: blobs are read-only, as the store made them (a vault converted from a
   bucket locker: the plain objects its bucket still holds under lock are named in a note).
 - WACZ signatures: each capture's WACZ is signed by the WACZ key its custody event names.
@@ -38,6 +38,7 @@ from docket.errors import DocketError, ObjectStoreError
 from docket.locker import PRIVATE_KEY, PUBLIC_KEY, Locker
 from docket.store import BlobStore, VaultS3Store, sealed_without_key
 from docket.vault import envelope
+from docket.vault import profiles as sealed_profiles
 
 
 @dataclass
@@ -144,7 +145,7 @@ def keys(locker: Locker) -> Outcome:
     vault keeps no browser profile in the clear."""
     outcome = Outcome(True, "")
     if locker.is_vault:
-        _plain_profiles(locker, outcome)
+        _vault_profiles(locker, outcome)
     private = locker.path / PRIVATE_KEY
     try:
         mode = private.stat().st_mode
@@ -173,15 +174,19 @@ def keys(locker: Locker) -> Outcome:
     return outcome
 
 
-def _plain_profiles(locker: Locker, outcome: Outcome) -> None:
+def _vault_profiles(locker: Locker, outcome: Outcome) -> None:
     """Each plain profile folder in a vault's profiles/ (made before it was a vault, or put
-    there by hand): its cookies are readable without the key."""
+    there by hand): its cookies are readable without the key; and, with the key, each sealed
+    profile that does not open (vault/profiles.py)."""
     for name in profiles.kept(locker.path):
         outcome.failed(
             f"{profiles.FOLDER}/{name}",
             "a browser profile in the clear in a vault (its cookies and sessions are readable "
             f"without the key); the next capture with --profile {name} seals it",
         )
+    if locker.vault_key is not None:
+        for subject, problem in sealed_profiles.damaged(locker.path, locker.vault_key):
+            outcome.failed(subject, f"a sealed browser profile: {problem}")
 
 
 def key_slots(locker: Locker, conn: Connection | None) -> Outcome:

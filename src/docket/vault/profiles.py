@@ -118,6 +118,17 @@ def names(locker_path: Path, key: VaultKey) -> list[str]:
     )
 
 
+def damaged(locker_path: Path, key: VaultKey) -> list[tuple[str, str]]:
+    """Each sealed profile that does not open under `key`, with the reason (for `verify`)."""
+    found = []
+    for path in sorted((locker_path / FOLDER).glob("*" + SUFFIX)):
+        try:
+            _open(path, key)
+        except (VaultDamagedError, OSError) as exc:
+            found.append((f"{FOLDER}/{path.name}", str(exc).removeprefix(f"{path}: ")))
+    return found
+
+
 def unpack(locker_path: Path, key: VaultKey, name: str, into: Path) -> None:
     """Profile `name`'s archive unpacked into the empty folder `into`."""
     path = archive(locker_path, key, name)
