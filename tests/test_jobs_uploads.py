@@ -144,3 +144,23 @@ def test_a_sqlite_import_queues_nothing(tmp_path: Path, package: tuple[Path, byt
             assert not queue.has_queue(conn)
         for item in summary.new:
             assert ok_steps(receiver, item) == JPEG_STEPS
+
+
+def test_a_postgresql_import_of_held_items_leaves_their_due_steps_to_a_worker_at_once(
+    locker: Locker, package: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """Items the locker already held, with only their metadata read: the import does not
+    analyse them, so each gets a job due at once, not one held back for the import."""
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+    sent = tmp_path / "in"  # the package's photos, as the sender took them
+    held = take(locker, sent / "a.jpg", sent / "b.jpg", defer_analysis=True)
+    before = {job.id for job in jobs(locker)}
+    summary = import_package(locker, package[0], "clerk", "Received", package[1])
+    items = sorted(summary.new + summary.held)  # new to the case "Received", not to the locker
+    assert items == sorted(str(o.sha256) for o in held.outcomes)
+    added = [job for job in jobs(locker) if job.id not in before]
+    assert sorted(str(job.args["item"]) for job in added) == items
+    assert all(job.status == "queued" and job.scheduled_at is None for job in added)
+    for item in items:
+        assert ok_steps(locker, item) == {"metadata"}
