@@ -48,8 +48,9 @@ def _headers_keep_it_inert(answer: Any, inline: bool) -> None:
 @pytest.mark.parametrize(
     "name, content", [("page.html", SCRIPTED_HTML), ("icon.svg", SCRIPTED_SVG)]
 )
+@pytest.mark.parametrize("backend", ["sqlite"])  # response headers: no catalogue work
 def test_revealing_an_html_or_svg_file_sends_it_as_a_sandboxed_attachment(
-    world: dict[str, Any], locker: Locker, tmp_path: Path, name: str, content: bytes
+    backend: str, world: dict[str, Any], locker: Locker, tmp_path: Path, name: str, content: bytes
 ) -> None:
     evidence = tmp_path / name
     evidence.write_bytes(content)
@@ -75,8 +76,9 @@ def test_revealing_an_html_or_svg_file_sends_it_as_a_sandboxed_attachment(
     _headers_keep_it_inert(preview, inline=True)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # response headers: no catalogue work
 def test_a_video_s_player_file_and_keyframes_are_sandboxed_too(
-    world: dict[str, Any], locker: Locker, tmp_path: Path
+    backend: str, world: dict[str, Any], locker: Locker, tmp_path: Path
 ) -> None:
     video = slideshow(tmp_path / "video", ["astronaut", "coffee"], seconds=1.0)
     sha = take(locker, video, case="North").outcomes[0].sha256
@@ -97,7 +99,8 @@ def test_a_video_s_player_file_and_keyframes_are_sandboxed_too(
     _headers_keep_it_inert(api, inline=True)
 
 
-def test_no_security_headers_anywhere(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # response headers: no catalogue work
+def test_no_security_headers_anywhere(backend: str, world: dict[str, Any]) -> None:
     client, north = world["client"], world["north"]
     login = client.get("/login")
     sign_in(client, "reviewer-1")
@@ -150,7 +153,8 @@ def _client(world: dict[str, Any], address: str) -> TestClient:
     return TestClient(world["client"].app, client=(address, 40000))
 
 
-def test_five_wrong_passwords_lock_any_account(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the throttle lives in memory
+def test_five_wrong_passwords_lock_any_account(backend: str, world: dict[str, Any]) -> None:
     """A person hammering another's account from one client cannot stop its owner."""
     hammer = _client(world, "198.51.100.66")
     answers = [
@@ -195,7 +199,8 @@ def test_a_client_spraying_many_names_is_slowed() -> None:
     assert throttle.client_key("2001:db8::1") == throttle.client_key("2001:db8::2")
 
 
-def test_the_lock_answers_faster_than_other_failures(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # sign-in's timing: Argon2's work
+def test_the_lock_answers_faster_than_other_failures(backend: str, world: dict[str, Any]) -> None:
     """Known and unknown names take the same time, also after many tries: each attempt comes
     from another client, as a distributed prober's would, so the throttle never answers
     first. Timings are interleaved in random order and compared by their medians (robust to
@@ -218,8 +223,9 @@ def test_the_lock_answers_faster_than_other_failures(world: dict[str, Any]) -> N
     assert abs(known - unknown) < 0.35 * max(known, unknown), (known, unknown)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # sign-in's Argon2 work
 def test_known_and_unknown_names_do_the_same_argon2_work(
-    world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
+    backend: str, world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The timing test above, by counting instead of timing: a failed sign-in of a known and
     of an unknown name each run one Argon2 check, with the same parameters (memory, time,
@@ -249,8 +255,9 @@ def test_known_and_unknown_names_do_the_same_argon2_work(
         {"Origin": "http://testserver", "Sec-Fetch-Site": "same-site"},
     ],
 )
+@pytest.mark.parametrize("backend", ["sqlite"])  # the origin check: no catalogue work
 def test_sign_in_accepts_posts_from_other_sites(
-    world: dict[str, Any], headers: dict[str, str]
+    backend: str, world: dict[str, Any], headers: dict[str, str]
 ) -> None:
     client = world["client"]
     forged = client.post(
@@ -328,7 +335,10 @@ def _asgi_post(
     return status[0], bool(asked)
 
 
-def test_request_bodies_are_read_before_sign_in_is_checked(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the ASGI layer: no catalogue work
+def test_request_bodies_are_read_before_sign_in_is_checked(
+    backend: str, world: dict[str, Any]
+) -> None:
     app, north_id = world["client"].app, world["cases"]["North"]
     body = [b"x" * 65536] * 4
     for path in (f"/cases/{north_id}/upload", f"/api/cases/{north_id}/members", "/cases"):
@@ -340,8 +350,9 @@ def test_request_bodies_are_read_before_sign_in_is_checked(world: dict[str, Any]
     assert _asgi_post(app, "/login", login, body) == (413, False)  # by its declared length
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # spooling: no catalogue work
 def test_uploads_have_no_size_limit_and_spool_to_the_system_temp(
-    world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
+    backend: str, world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     capped = TestClient(create_app(locker, max_upload=100_000))
     north_id = world["cases"]["North"]
@@ -379,8 +390,9 @@ def test_uploads_have_no_size_limit_and_spool_to_the_system_temp(
     assert all(p.parent == locker.path / "tmp" and not p.exists() for p in seen), seen
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # spooling: no catalogue work
 def test_a_full_disk_during_an_upload_answers_507_and_leaves_nothing(
-    world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
+    backend: str, world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from docket.web import uploads
 
@@ -400,8 +412,9 @@ def test_a_full_disk_during_an_upload_answers_507_and_leaves_nothing(
     assert list((locker.path / "tmp").iterdir()) == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the scratch folder: no catalogue work
 def test_the_web_export_works_in_the_system_temp(
-    world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
+    backend: str, world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[Path] = []
     from docket.disclose.package import export as real_export
@@ -445,7 +458,8 @@ def test_odd_upload_names_gave_500(world: dict[str, Any], name: str) -> None:
     assert len(outcome["name"].encode()) <= 255 and "\0" not in outcome["name"]
 
 
-def test_a_50000_character_query_gave_500(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # refused before any query
+def test_a_50000_character_query_gave_500(backend: str, world: dict[str, Any]) -> None:
     client = world["client"]
     sign_in(client, "viewer-1")
     answer = client.get(f"/api/cases/{world['cases']['North']}/items", params={"q": "x" * 50_000})
@@ -463,8 +477,9 @@ def test_adding_an_existing_member_again_gave_500(world: dict[str, Any]) -> None
     assert again.status_code == 400 and "already" in again.json()["detail"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the listener: no catalogue work
 def test_serve_on_all_interfaces_warns_and_answers_any_host(
-    cli: Any, locker: Locker, monkeypatch: pytest.MonkeyPatch
+    backend: str, cli: Any, locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`serve` answers only its host names (loopback by default) and warns when it listens
     beyond loopback without TLS; the replay origin listens beside it (docket.web.replay_origin)."""
