@@ -123,3 +123,54 @@ def test_keyboard_and_bulk_work_on_fifty_items(workspace: dict[str, Any]) -> Non
         page.wait_for_load_state("networkidle")
         assert offsite == []
         browser.close()
+
+
+@pytest.fixture
+def small_case(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Case North with two pictures; noor-3 investigates it."""
+    with Locker.create(tmp_path / "locker") as locker:
+        for n in range(2):
+            photo(tmp_path / "street", f"street-{n:02}.jpg", seed=300 + n)
+        take(locker, tmp_path / "street", case="North")
+        with locker.engine.connect() as conn, conn.begin():
+            admin = accounts.create_user(conn, "setup", "ada", PASSWORD, "admin")
+            noor = accounts.create_user(conn, "setup", "noor-3", PASSWORD, "member")
+            case_id = int(queries.case_id_of(conn, "North"))
+            access.add_member(conn, admin, case_id, noor, "investigator")
+        with serving(locker) as url:
+            yield {"url": url, "locker": locker, "case": case_id}
+
+
+def test_enter_in_the_bulk_recipient_box_exports_the_ticked_items(
+    small_case: dict[str, Any], tmp_path: Path
+) -> None:
+    """Enter in the bulk bar's recipient box makes the export (once, of the ticked item, to
+    that recipient), not "Apply", the bulk form's first button."""
+    from playwright.sync_api import sync_playwright
+
+    from docket.disclose.check import check
+
+    url, locker, case_id = small_case["url"], small_case["locker"], small_case["case"]
+    with sync_playwright() as playwright:
+        assert CHROMIUM is not None
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+        page.goto(f"{url}/login")
+        page.get_by_label("Name").fill("noor-3")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{url}/")
+        page.goto(f"{url}/cases/{case_id}")
+        page.locator(".grid .tile").nth(1).get_by_role("checkbox").check()
+        page.get_by_label("Bulk value").fill("market-day")  # would tag, were Apply pressed
+        page.get_by_label("Export recipient").fill("Tribunal of Velmora")
+        with page.expect_download() as download:
+            page.get_by_label("Export recipient").press("Enter")
+        package = tmp_path / "package.zip"
+        download.value.save_as(package)
+        browser.close()
+    assert check(package).ok
+    assert _actions(locker, "item.tagged") == []
+    [made] = _actions(locker, "package.exported")
+    assert made.details["recipient"] == "Tribunal of Velmora"
+    assert len(made.details["items"]) == 1

@@ -32,7 +32,7 @@ from docket.ingest.run import ingest
 from docket.item_filters import ItemFilter
 from docket.protect import flags
 from docket.store import scratch
-from docket.web import tiles, uploads
+from docket.web import i18n, tiles, uploads
 from docket.web.guard import (
     TEMPLATES,
     CaseId,
@@ -303,6 +303,7 @@ async def upload(request: Request, case_id: CaseId, who: Person, locker: LockerD
 
 @router.post("/cases/{case_id}/export")
 def export_case(
+    request: Request,
     case_id: CaseId,
     who: Person,
     locker: LockerDep,
@@ -311,8 +312,8 @@ def export_case(
     items: Annotated[list[str] | None, Form()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """The case as a package to download; only the `items` ticked on the grid when given
-    (each must be in the case)."""
+    """The case as a package to download, its reports in the reader's language; only the
+    `items` ticked on the grid when given (each must be in the case)."""
     check_csrf(who[1], csrf)
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "export")
@@ -327,7 +328,16 @@ def export_case(
     folder = scratch.make_folder(locker.store.scratch_root, "web-export")
     package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
     try:
-        export(locker, held, profile, package, who[0].name, recipient or None, case_name)
+        export(
+            locker,
+            held,
+            profile,
+            package,
+            who[0].name,
+            recipient or None,
+            case_name,
+            lang=i18n.of(request).code,
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

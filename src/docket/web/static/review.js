@@ -1,7 +1,9 @@
 // Docket review shortcuts, served by Docket itself (the page policy runs no inline script).
 // On the item grid: j / k move to the next / previous item, x ticks it for bulk work,
 // f readies the bulk form to flag the ticked items. On an item page: f goes to its flag.
-// "Tick all on this page" ticks every item of the grid.
+// "Tick all on this page" ticks every item of the grid. Enter in a box of a fieldset that
+// has a button of its own (the bulk bar's export) presses that button, not the form's first
+// one (Apply).
 (function () {
   "use strict";
   function typing(target) {
@@ -48,6 +50,15 @@
     var actions = {j: function () { move(1); }, k: function () { move(-1); }, x: tick, f: flag};
     var action = actions[event.key];
     if (action) { event.preventDefault(); action(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key !== "Enter" || !(box instanceof HTMLInputElement) || !box.form) { return; }
+    var own = box.closest("fieldset[data-own-submit]");
+    var button = own ? own.querySelector("button:not([type=button])") : null;
+    if (!button) { return; }
+    event.preventDefault();
+    box.form.requestSubmit(button);
   });
   document.addEventListener("click", function (event) {
     var button = event.target instanceof Element ? event.target.closest("[data-select=all]") : null;
