@@ -447,3 +447,23 @@ def test_the_dashboard_s_times_follow_the_language(world: dict[str, Any]) -> Non
     arabic = client.get(path).text
     assert not any(t in arabic for t in times)
     assert all(locale.moment(t, "ar") in arabic for t in times)
+
+
+def test_the_replay_origin_s_start_page_speaks_the_browser_s_language(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    """The page a replay's frame shows before ReplayWeb.page runs, on the replay origin (which
+    holds no session): in the language the browser asks for, right to left for Arabic. (The
+    app, made first as `docket serve` makes it, gives the shared templates their words.)"""
+    from starlette.testclient import TestClient
+
+    from docket.web.replay_origin import create_replay_app
+
+    replay = TestClient(create_replay_app(locker, ["testserver"]))
+    arabic = replay.get("/replay/", headers={"accept-language": "ar"})
+    assert arabic.status_code == 200, arabic.text
+    assert HTML_TAG.findall(arabic.text) == [("ar", "rtl")]
+    assert "بدء إعادة العرض" in arabic.text and "Starting" not in arabic.text
+    english = replay.get("/replay/")
+    assert HTML_TAG.findall(english.text) == [("en", "ltr")]
+    assert "Starting the replay" in english.text
