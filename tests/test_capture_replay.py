@@ -121,8 +121,9 @@ def test_a_replay_is_a_logged_reveal_and_the_archive_needs_its_ticket(
     assert refused.status_code == 403
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the replay origin's routes: no catalogue work
 def test_the_replay_origin_knows_no_session_and_serves_nothing_of_the_app(
-    world: dict[str, Any], captured: str, replay_client: TestClient
+    backend: str, world: dict[str, Any], captured: str, replay_client: TestClient
 ) -> None:
     """A replayed page's scripts run on the replay origin: the app's session cookie, sent there
     by a browser (cookies do not keep to a port), opens nothing."""
@@ -166,7 +167,9 @@ def test_no_replay_for_those_who_may_not_reveal_nor_of_what_is_no_capture(
     assert reveals(locker, captured) == [] and reveals(locker, picture) == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a missing folder: no catalogue work
 def test_a_missing_replaywebpage_is_said_on_one_line_and_reveals_nothing(
+    backend: str,
     world: dict[str, Any],
     locker: Locker,
     captured: str,
@@ -236,8 +239,9 @@ def frames_seen(page: Page) -> list[tuple[str, str]]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser's isolation
 def test_a_captured_page_replays_offline_apart_from_the_app_in_a_real_browser(
-    world: dict[str, Any], locker: Locker, captured: str
+    backend: str, world: dict[str, Any], locker: Locker, captured: str
 ) -> None:
     replay_directory()  # ReplayWeb.page must be there (make replay)
     requested: list[str] = []
@@ -283,8 +287,9 @@ def test_a_captured_page_replays_offline_apart_from_the_app_in_a_real_browser(
     assert all(r.startswith(("http:", "blob:", "data:")) for r in requested), requested
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the app's settings: no catalogue work
 def test_replay_is_off_when_no_replay_origin_runs(
-    world: dict[str, Any], locker: Locker, captured: str
+    backend: str, world: dict[str, Any], locker: Locker, captured: str
 ) -> None:
     """No button, no route, no reveal recorded (`serve --no-replay`)."""
     client = world["client"]
