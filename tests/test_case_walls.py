@@ -248,7 +248,7 @@ def test_export_of_case_a_carries_no_acquisition_of_case_b(
         from docket.protect import approval
 
         for item in (walls["north"], walls["shared"]):
-            copy = _strip_as(locker, item, "owner-1")
+            copy = _strip_as(locker, item, "owner-1", "North")
             with locker.engine.begin() as conn:
                 a_view = scope.Scope(north, "North")
                 approval.approve(conn, "owner-1", item, copy, a_view, acknowledged_faces=1)
@@ -489,11 +489,11 @@ def test_a_web_reveal_of_a_shared_item_belongs_to_the_case_it_was_revealed_in(
         assert scope.visible_events(conn, b_view, reveals) == []
 
 
-def _strip_as(locker: Locker, item: str, actor: str) -> str:
+def _strip_as(locker: Locker, item: str, actor: str, case: str) -> str:
     from docket.analyse.batch import run_step
     from docket.protect.steps import StripStep
 
-    run = run_step(locker, item, "image/jpeg", StripStep(), actor)
+    run = run_step(locker, item, "image/jpeg", StripStep(), actor, case)
     assert run.error is None, run.error
     with locker.engine.connect() as conn:
         return str(
@@ -516,7 +516,7 @@ def test_publication_of_case_a_carries_nothing_of_case_b_approvals(
     from docket.protect import approval
 
     shared, north = walls["shared"], walls["cases"]["North"]
-    b_copy = _strip_as(locker, shared, "zq7-mark-member")
+    b_copy = _strip_as(locker, shared, "zq7-mark-member", B)
     with locker.engine.connect() as conn, conn.begin():
         approval.approve(
             conn,
@@ -531,7 +531,7 @@ def test_publication_of_case_a_carries_nothing_of_case_b_approvals(
         with pytest.raises(NotFoundError) as refused:
             approval.approve(conn, "owner-1", shared, b_copy, a_view, acknowledged_faces=1)
         assert not MARKER.search(str(refused.value).encode())
-    a_copy = _strip_as(locker, shared, "owner-1")
+    a_copy = _strip_as(locker, shared, "owner-1", "North")
     with locker.engine.connect() as conn, conn.begin():
         approval.approve(conn, "owner-1", shared, a_copy, a_view, acknowledged_faces=1)
     package = tmp_path / "press.zip"
@@ -820,3 +820,24 @@ def test_the_shadow_command_asks_for_the_case_when_several_hold_the_item(
     with locker.engine.connect() as conn:
         recorded = log.get(conn, int(done.json()["event"]))
     assert recorded is not None and recorded.details["case"] == B
+
+
+def test_a_copy_is_made_in_a_case_named_when_several_hold_the_item(
+    walls: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    """A redaction or a stripped copy is work of the case it is made in (its event names it):
+    when several cases hold the bytes the command asks which, and A is not offered B's copy."""
+    shared = walls["shared"]
+    asked = cli("redact", shared[:16], "--region", "2,2,20,20", "--locker", locker.path)
+    assert asked.code != 0 and "give --case" in asked.err
+    made = cli("strip", shared[:16], "--case", B, "--json", "--locker", locker.path)
+    assert made.code == 0, made.err
+    with locker.engine.connect() as conn:
+        [event] = [e for e in log.events(conn, shared) if e.action == "strip.recorded"]
+        assert event.details["case"] == B
+        a_view = scope.Scope(walls["cases"]["North"], "North")
+        b_view = scope.Scope(walls["b_id"], B)
+        from docket.protect import approval
+
+        assert approval.copies(conn, shared, a_view) == []
+        assert [c.kind for c in approval.copies(conn, shared, b_view)] == ["stripped"]

@@ -18,15 +18,20 @@ from docket.locker import Locker, default_actor
 from docket.protect import approval, copying, flags
 from docket.protect.redaction import METHODS
 from docket.protect.steps import RedactStep, StripStep
+from docket.scope import Scope
+
+CASE_HELP = "The case the copy is made in (needed when several cases hold the item)."
 
 
-def _item(locker: Locker, item_id: str) -> tuple[str, str]:
+def _item(locker: Locker, item_id: str, case: str | None) -> tuple[str, str, Scope]:
+    """The item, its media type, and the case a copy of it is made in (docket.scope)."""
     with locker.engine.connect() as conn, conn.begin():
         sha256 = queries.resolve_item(conn, item_id)
         media_type = conn.execute(
             select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
         ).scalar_one()
-    return sha256, str(media_type)
+        view = scope.for_locker(conn, sha256, case)
+    return sha256, str(media_type), view
 
 
 def _region(text: str) -> tuple[int, int, int, int]:
@@ -67,6 +72,7 @@ def _region(text: str) -> tuple[int, int, int, int]:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Only write a contact sheet of what would be covered to this file.",
 )
+@click.option("--case", help=CASE_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
 def redact_command(
@@ -79,6 +85,7 @@ def redact_command(
     keep_metadata: bool,
     model: Path | None,
     preview: Path | None,
+    case: str | None,
     as_json: bool,
     locker_path: Path | None,
 ) -> None:
@@ -95,16 +102,16 @@ def redact_command(
         model=model,
     )
     with open_locker(locker_path) as locker:
-        sha256, media_type = _item(locker, item_id)
+        sha256, media_type, view = _item(locker, item_id, case)
         if preview is not None:
             # The sheet shows the original's content: that is a view, and is logged as one.
             with locker.engine.connect() as conn, conn.begin():
-                flags.reveal(conn, default_actor(), sha256, "redaction preview")
+                flags.reveal(conn, default_actor(), sha256, "redaction preview", view)
             with locker.store.plain_file(sha256) as original:
                 answer = step.preview(original, media_type, preview)
             click.echo(f"contact sheet: {preview} ({len(answer['boxes'])} boxes)")
             return
-        done = copying.redact(locker, sha256, media_type, step, default_actor())
+        done = copying.redact(locker, sha256, media_type, step, default_actor(), view.case)
     metadata = "stripped" if done.stripped else "kept (as asked)"
     path, covered, frames = done.copy.shown, done.regions, done.frames
     if as_json:
@@ -117,13 +124,16 @@ def redact_command(
 
 @click.command(name="strip")
 @click.argument("item_id")
+@click.option("--case", help=CASE_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @locker_option
-def strip_command(item_id: str, as_json: bool, locker_path: Path | None) -> None:
+def strip_command(item_id: str, case: str | None, as_json: bool, locker_path: Path | None) -> None:
     """Make a publication copy without identifying metadata (pixels and streams kept)."""
     with open_locker(locker_path) as locker:
-        sha256, media_type = _item(locker, item_id)
-        made = copying.make_copy(locker, sha256, media_type, StripStep(), default_actor())
+        sha256, media_type, view = _item(locker, item_id, case)
+        made = copying.make_copy(
+            locker, sha256, media_type, StripStep(), default_actor(), view.case
+        )
     path, removed = made.shown, made.data["removed"]
     if as_json:
         print_json({"path": path, "removed": removed, "remaining": made.data["remaining"]})
@@ -166,9 +176,8 @@ def approve_command(
     if revoke == (derivative is not None):
         raise DocketError("give the copy to approve (DERIVATIVE) or --revoke, not both")
     with open_locker(locker_path) as locker:
-        sha256, _ = _item(locker, item_id)
+        sha256, _, view = _item(locker, item_id, case)
         with locker.engine.connect() as conn, conn.begin():
-            view = scope.for_locker(conn, sha256, case)
             if derivative is None:
                 event = approval.revoke(conn, default_actor(), sha256, view)
                 click.echo(f"item {sha256[:12]}: approval revoked (event {event.seq})")
@@ -193,9 +202,8 @@ def flag_command(
     """Flag an item graphic, sensitive or clear in a case (only clear items are ever shown
     unblurred, and only in the case that cleared them)."""
     with open_locker(locker_path) as locker:
-        sha256, _ = _item(locker, item_id)
+        sha256, _, view = _item(locker, item_id, case)
         with locker.engine.connect() as conn, conn.begin():
-            view = scope.for_locker(conn, sha256, case)
             event = flags.flag(conn, default_actor(), sha256, value, view)
     if as_json:
         print_json({"item": sha256, "flag": value, "case": view.case, "event": event.seq})
@@ -211,9 +219,8 @@ def flag_command(
 def reveal_command(item_id: str, open_it: bool, case: str | None, locker_path: Path | None) -> None:
     """Show the full original of an item; the reveal is recorded in the custody log first."""
     with open_locker(locker_path) as locker:
-        sha256, _ = _item(locker, item_id)
+        sha256, _, view = _item(locker, item_id, case)
         with locker.engine.connect() as conn, conn.begin():
-            view = scope.for_locker(conn, sha256, case)
             event = flags.reveal(conn, default_actor(), sha256, scope=view)
         path = locker.store.shown_path(sha256)
         click.echo(f"revealed (event {event.seq}): {path or 'encrypted in the vault'}")

@@ -44,6 +44,10 @@ PERSONAL = (
     "derivative.approved",
     "derivative.approval_revoked",
     "shadow-places.recorded",  # a person's reading of a shadow, and the moment they claim
+    "redact.recorded",  # the regions a person chose to cover, and the copy made
+    "redact.failed",
+    "strip.recorded",
+    "strip.failed",
 )
 
 

@@ -27,13 +27,15 @@ from docket.locker import Locker
 from docket.progress import Progress
 
 
-def run_step(locker: Locker, item: str, media_type: str, step: Step, actor: str) -> StepRun:
+def run_step(
+    locker: Locker, item: str, media_type: str, step: Step, actor: str, case: str | None = None
+) -> StepRun:
     """Run one step (such as a redaction with its parameters) on one item and record it,
-    with a checkpoint, whether it succeeded or failed."""
+    with a checkpoint, whether it succeeded or failed; as work of `case` when given."""
     with Analyser(locker.store, [step], workers=1) as analyser:
         [run] = analyser.submit(item, media_type, [step]).result()
     with locker.engine.connect() as conn, conn.begin():
-        record_step_run(conn, actor, run)
+        record_step_run(conn, actor, run, case)
         make_checkpoint(conn, locker.signing_key, locker.origin, actor)
     return run
 

@@ -112,11 +112,12 @@ class Analyser:
         self.close()
 
 
-def record_step_run(conn: Connection, actor: str, run: StepRun) -> Event:
-    """Record a step's result (or failure) with its derivatives and hashes, in one event."""
+def record_step_run(conn: Connection, actor: str, run: StepRun, case: str | None = None) -> Event:
+    """Record a step's result (or failure) with its derivatives and hashes, in one event;
+    `case` for a step a person ran as work of a case (a redaction, docket.scope)."""
     if run.output is None:
         return record_result(
-            conn, actor, run.item, run.step.name, run.step.version, None, run.error
+            conn, actor, run.item, run.step.name, run.step.version, None, run.error, case
         )
     derivatives = [
         {
@@ -137,7 +138,7 @@ def record_step_run(conn: Connection, actor: str, run: StepRun) -> Event:
         data["derivatives"] = derivatives
     if hashes:
         data["hashes"] = hashes
-    event = record_result(conn, actor, run.item, run.step.name, run.step.version, data)
+    event = record_result(conn, actor, run.item, run.step.name, run.step.version, data, case=case)
     if derivatives:
         conn.execute(
             insert(schema.derivatives),

@@ -48,9 +48,12 @@ class Redaction:
     stripped: bool
 
 
-def make_copy(locker: Locker, sha256: str, media_type: str, step: Step, actor: str) -> MadeCopy:
-    """Run `step` on the item and record it; the copy it made."""
-    run: StepRun = run_step(locker, sha256, media_type, step, actor)
+def make_copy(
+    locker: Locker, sha256: str, media_type: str, step: Step, actor: str, case: str | None
+) -> MadeCopy:
+    """Run `step` on the item and record it as work of `case` (docket.scope: a copy made in
+    one case is not offered in another); the copy it made."""
+    run: StepRun = run_step(locker, sha256, media_type, step, actor, case)
     if run.error is not None or run.output is None:
         raise CopyFailedError(
             f"{run.step.name} failed on item {sha256[:12]}: {run.error} "
@@ -62,9 +65,11 @@ def make_copy(locker: Locker, sha256: str, media_type: str, step: Step, actor: s
     return MadeCopy(made, shown, dict(run.output.data))
 
 
-def redact(locker: Locker, sha256: str, media_type: str, step: RedactStep, actor: str) -> Redaction:
-    """Make a redacted copy of the item with `step`; what it covered."""
-    made = make_copy(locker, sha256, media_type, step, actor)
+def redact(
+    locker: Locker, sha256: str, media_type: str, step: RedactStep, actor: str, case: str | None
+) -> Redaction:
+    """Make a redacted copy of the item with `step`, as work of `case`; what it covered."""
+    made = make_copy(locker, sha256, media_type, step, actor, case)
     boxes = made.data["boxes"]
     frames = len({box[0] for box in boxes}) if "frames" in made.data else None
     covered = len({tuple(box[1:] if frames is not None else box) for box in boxes})

@@ -300,7 +300,9 @@ def reveal_page(
     return _page(request, locker, who, sha256, view, Plan(at=at), ticket)
 
 
-def _redact(locker: Locker, user: User, sha256: str, plan: Plan) -> copying.Redaction:
+def _redact(
+    locker: Locker, user: User, sha256: str, plan: Plan, view: scope.Scope
+) -> copying.Redaction:
     """Check the plan's boxes against the picture, then make the copy as `docket redact`."""
     media_type, _ = _kind(locker, sha256)
     step = plan.step()
@@ -308,7 +310,7 @@ def _redact(locker: Locker, user: User, sha256: str, plan: Plan) -> copying.Reda
         raise DocketError(f"item {sha256[:12]}: nothing to redact: draw a box or accept a face")
     size, _ = _still(locker, sha256, media_type, RedactStep(faces=False), plan.at)
     copying.check_regions(step.regions, size["width"], size["height"], f"item {sha256[:12]}")
-    return copying.redact(locker, sha256, media_type, step, user.name)
+    return copying.redact(locker, sha256, media_type, step, user.name, view.case)
 
 
 @router.post("/items/{sha256}/redact")
@@ -353,7 +355,7 @@ def redact_form(
     if action != "save":
         plan.step()  # an unknown method is refused before the worker runs
         return _page(request, locker, who, sha256, view, plan, ticket, preview=True)
-    _redact(locker, who[0], sha256, plan)
+    _redact(locker, who[0], sha256, plan, view)
     back = f"/items/{sha256}" + ("" if view.case_id is None else f"?case={view.case_id}")
     return RedirectResponse(back, status_code=303)
 
@@ -387,7 +389,7 @@ def api_redact(
     s, "to": s, "keep_metadata": false}: a redacted copy, made as `docket redact` makes it
     (`faces`: cover every face the detector finds, in every frame)."""
     check_csrf(who[1], request.headers.get("x-csrf-token"))
-    _view(locker, who[0], sha256, case)
+    view = _view(locker, who[0], sha256, case)
     regions = body.get("regions") or []
     if not isinstance(regions, list) or len(regions) > MAX_REGIONS:
         raise DocketError(f"regions: a list of at most {MAX_REGIONS} [x, y, w, h]")
@@ -402,7 +404,7 @@ def api_redact(
         start=_seconds(body.get("from"), "from"),
         end=_seconds(body.get("to"), "to"),
     )
-    done = _redact(locker, who[0], sha256, plan)
+    done = _redact(locker, who[0], sha256, plan, view)
     return {
         "derivative": done.copy.sha256,
         "regions": done.regions,
