@@ -112,8 +112,11 @@ def test_face_then_corner_redaction_publishes_only_the_approved_face_free_copy(
     assert verify(locker).ok
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite"]
+)  # a video's frames and faces; approvals are tested on both
 def test_video_stripped_after_redaction_publishes_the_approved_redacted_copy(
-    locker: Locker, tmp_path: Path
+    backend: str, locker: Locker, tmp_path: Path
 ) -> None:
     video = slideshow(tmp_path / "v", ["astronaut", "coffee"], seconds=1.0, fps=10)
     item = take(locker, video).outcomes[0].sha256 or ""
@@ -214,8 +217,13 @@ def test_approve_and_revoke_on_the_command_line_are_logged_and_verified(
 
 
 @pytest.mark.parametrize("with_jpegtran", [True, False])
+@pytest.mark.parametrize("backend", ["sqlite"])  # pixels: no catalogue work
 def test_strip_turns_a_portrait_upright_before_dropping_its_orientation(
-    locker: Locker, tmp_path: Path, with_jpegtran: bool, monkeypatch: pytest.MonkeyPatch
+    backend: str,
+    locker: Locker,
+    tmp_path: Path,
+    with_jpegtran: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if with_jpegtran and shutil.which("jpegtran") is None:
         pytest.skip("jpegtran is not installed")
