@@ -131,8 +131,9 @@ def new_key(folder: Path) -> wacz_signing.WaczKey:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@pytest.mark.parametrize("backend", ["sqlite"])  # signatures: no catalogue work
 def test_a_captures_wacz_is_signed_as_replayweb_page_checks_it(
-    locker: Locker, site: Site, tmp_path: Path
+    backend: str, locker: Locker, site: Site, tmp_path: Path
 ) -> None:
     done = capture(locker, site.url("/probe.html"), LOCAL)
     path = tmp_path / "capture.wacz"
@@ -166,8 +167,9 @@ def test_a_captures_wacz_is_signed_as_replayweb_page_checks_it(
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@pytest.mark.parametrize("backend", ["sqlite"])  # signatures: no catalogue work
 def test_verify_names_a_wacz_re_signed_by_another_key_and_a_swapped_public_key(
-    locker: Locker, site: Site, tmp_path: Path
+    backend: str, locker: Locker, site: Site, tmp_path: Path
 ) -> None:
     done = capture(locker, site.url("/probe.html"), LOCAL)
     stored = locker.store.path(done.wacz.sha256)
@@ -338,8 +340,9 @@ def test_the_key_is_made_once_owner_only_and_sealed_in_a_vault(tmp_path: Path) -
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@pytest.mark.parametrize("backend", ["sqlite"])  # signatures in a package
 def test_a_court_package_reader_checks_the_wacz_signature_against_the_senders_key(
-    locker: Locker, site: Site, tmp_path: Path
+    backend: str, locker: Locker, site: Site, tmp_path: Path
 ) -> None:
     options = CaptureOptions(
         collector="tester", allow_private_network=True, timeout=20, case="North"
@@ -404,7 +407,10 @@ def test_a_vaults_capture_is_signed_by_its_sealed_key_and_verifies(
     assert (check.passed, check.detail) == (None, "the vault is locked")
 
 
-def test_wacz_key_prints_the_key_captures_are_signed_with(locker: Locker, cli: Any) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])  # the key's files: no catalogue work
+def test_wacz_key_prints_the_key_captures_are_signed_with(
+    backend: str, locker: Locker, cli: Any
+) -> None:
     assert not (locker.path / "keys/wacz-signing.key").exists()
     first = cli("wacz-key", "--locker", locker.path, "--json")
     assert first.code == 0, first.err
@@ -447,8 +453,9 @@ def captured(locker: Locker, made: Site) -> str:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@pytest.mark.parametrize("backend", ["sqlite"])  # the browser checks the signature
 def test_replaywebpage_served_by_docket_finds_the_signature_valid(
-    world: dict[str, Any], locker: Locker, captured: str
+    backend: str, world: dict[str, Any], locker: Locker, captured: str
 ) -> None:
     """The real thing: ReplayWeb.page (vendor/replaywebpage, as `make replay` fetches it),
     replaying the capture inside Docket, checks the WACZ's signature itself."""
