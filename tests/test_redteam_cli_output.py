@@ -57,10 +57,6 @@ def test_the_audit_as_json_keeps_what_was_written(
     assert any(d.get("tag") == f"t{ESCAPES}" for d in details)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team finding: docket case audit prints a comment's newline: a forged line",
-)
 def test_a_comment_cannot_forge_a_line_of_the_cli_audit(
     written: dict[str, Any], locker: Locker, cli: Any
 ) -> None:
@@ -68,10 +64,6 @@ def test_a_comment_cannot_forge_a_line_of_the_cli_audit(
     assert not [line for line in out.splitlines() if line.startswith("     999  ")], out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team finding: docket case audit writes a web tag's ESC sequences to the terminal",
-)
 def test_a_tag_sends_no_control_sequence_to_the_terminal(
     written: dict[str, Any], locker: Locker, cli: Any
 ) -> None:

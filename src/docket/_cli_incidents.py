@@ -15,6 +15,7 @@ from docket._cli_common import locker_option, open_locker, print_json
 from docket.catalogue import queries, schema
 from docket.errors import NotFoundError
 from docket.locker import default_actor
+from docket.names import one_line
 from docket.timeline import case_timeline
 
 
@@ -85,7 +86,9 @@ def ls_command(case: str, as_json: bool, locker_path: Path | None) -> None:
         return
     for i in found:
         when = i["occurred_from"] or "date unknown"
-        click.echo(f"{i['id']:>5}  {when:<20}  {i['title']}  [{', '.join(i['violations'])}]")
+        click.echo(
+            one_line(f"{i['id']:>5}  {when:<20}  {i['title']}  [{', '.join(i['violations'])}]")
+        )
 
 
 @incident_group.command(name="show")
@@ -126,9 +129,11 @@ def timeline_command(case: str, as_json: bool, locker_path: Path | None) -> None
     for day in found.days:
         click.echo(day.day)
         for i in day.incidents:
-            click.echo(f"  incident {i['id']}: {i['title']}")
+            click.echo(one_line(f"  incident {i['id']}: {i['title']}"))
         for item in day.items:
-            click.echo(f"  {item['captured'][11:]:<14}  {item['sha256'][:12]}  {item['name']}")
+            click.echo(
+                one_line(f"  {item['captured'][11:]:<14}  {item['sha256'][:12]}  {item['name']}")
+            )
         if day.item_count > len(day.items):
             click.echo(f"  and {day.item_count - len(day.items)} more item(s) captured that day")
     click.echo(f"{found.undated_items} item(s) without a capture time")

@@ -19,6 +19,7 @@ from docket._cli_common import locker_option, open_locker, print_json
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.locker import default_actor
+from docket.names import one_line
 
 _CASE_HELP = "The case it is recorded in (needed when several cases hold the item)."
 
@@ -54,7 +55,7 @@ def tag_command(
             review.add_tag(conn, default_actor(), sha256, tag, view)
         now = review.tags_of(conn, sha256, view)
     where = f" in {view.case}" if view.case else ""
-    click.echo(f"item {sha256[:12]} tagged{where}: {', '.join(now)}")
+    click.echo(one_line(f"item {sha256[:12]} tagged{where}: {', '.join(now)}"))
 
 
 @click.command(name="annotate")
@@ -138,7 +139,7 @@ def search_command(
     if not rows:
         click.echo("nothing found")
     for row in rows:
-        click.echo(f"{row['sha256'][:12]}  {row['media_type']:<20} {row['name']}")
+        click.echo(one_line(f"{row['sha256'][:12]}  {row['media_type']:<20} {row['name']}"))
 
 
 @click.group(name="case")
@@ -182,7 +183,11 @@ def case_ls(as_json: bool, locker_path: Path | None) -> None:
     if not cases:
         click.echo("no cases yet (make one: docket ingest --case NAME FILES)")
     for c in cases:
-        click.echo(f"{c['name']:<24} {c['created']}  {c['items']:>7} items  {c['members']} members")
+        click.echo(
+            one_line(
+                f"{c['name']:<24} {c['created']}  {c['items']:>7} items  {c['members']} members"
+            )
+        )
 
 
 @case_group.command(name="members")
@@ -199,7 +204,9 @@ def case_members(case: str, as_json: bool, locker_path: Path | None) -> None:
     if not members:
         click.echo(f"{case} has no members (add one: docket member add {case} NAME ROLE)")
     for m in members:
-        click.echo(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
+        click.echo(
+            one_line(f"{m['name']:<24} {m['role']}{'  (disabled)' if m['disabled'] else ''}")
+        )
 
 
 @case_group.command(name="audit")
@@ -232,7 +239,8 @@ def case_audit(
     for e in page.entries:
         what = "; ".join(f"{k}: {v}" for k, v in e.details.items())
         item = e.item[:12] if e.item else "-"
-        click.echo(f"{e.seq:>7}  {e.time}  {e.actor:<16} {e.kind:<11} {item:<12}  {what}")
+        # Web-written comments and tags: one line each, no escape sequence reaches the terminal.
+        click.echo(one_line(f"{e.seq:>7}  {e.time}  {e.actor:<16} {e.kind:<11} {item:<12}  {what}"))
     if page.next_before is not None:
         click.echo(f"(older: --before {page.next_before})")
 

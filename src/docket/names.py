@@ -11,6 +11,16 @@ _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {127: "\\x7f"}
 _CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
+# C1 controls (U+0080-U+009F: U+009B is a terminal's CSI) and the line and paragraph separators.
+_TERMINAL = _CONTROL | {i: f"\\u{i:04x}" for i in (*range(0x80, 0xA0), 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """Text someone wrote (a comment, a tag, a title) as one printable line for a terminal: a
+    newline cannot forge a line of output, nor an escape sequence drive the terminal."""
+    return text.translate(_TERMINAL)
+
+
 def display_name(raw: bytes) -> str:
     """A one-line, printable form of a name; bytes that are not UTF-8 appear as \\xNN."""
     text = raw.decode("utf-8", errors="backslashreplace")
