@@ -5,11 +5,14 @@ passes guards a promise that held; one marked xfail(strict) is a finding for the
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
 import pytest
 from conftest import sign_in
+from media import jpeg, sample
 from sqlalchemy import func, select
 from test_case_walls import MARKER, walls
 
@@ -187,3 +190,31 @@ def test_b_busy_on_shared_bytes_leaves_a_dashboard_activity_as_it_was(
             review.add_tag(conn, "zq7-mark-member", walls["shared"], f"b-{n}", _b_view(walls))
     after = client.get(f"/api/cases/{north}/dashboard").json()["activity"]
     assert after == seen
+
+
+FORMULAS = ['=HYPERLINK("http", "x")', "+SUM(1)", "-2+3", "@SUM(1)", "\t=1+1", "\r=1+1"]
+
+
+def test_an_uploaded_name_never_runs_as_a_formula_in_the_csv(
+    world: dict[str, Any],
+) -> None:
+    """A file whose name is a spreadsheet formula, uploaded by an investigator: the item
+    list's CSV never starts a cell with what a spreadsheet would run."""
+    client, north = world["client"], world["cases"]["North"]
+    csrf = sign_in(client, "investigator-1")
+    for quality, formula in enumerate(FORMULAS, start=60):  # each its own bytes
+        picture = jpeg(sample("rocket"), quality)
+        answer = client.post(
+            f"/cases/{north}/upload",
+            data={"csrf": csrf},
+            files=[("files", (f"{formula}.jpg", picture, "image/jpeg"))],
+        )
+        assert answer.status_code == 200, answer.text
+    text = client.get(f"/cases/{north}/items.csv").text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    names = [row["name"] for row in rows]
+    assert len(rows) == 1 + len(FORMULAS)
+    assert any(name.startswith("'=HYPERLINK") for name in names), names  # kept, as text
+    for row in rows:
+        for value in row.values():
+            assert value[:1] not in ("=", "+", "-", "@", "\t", "\r"), row
