@@ -8,16 +8,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import sign_in
+from fastapi.testclient import TestClient
 from media import jpeg, sample
 from sqlalchemy import func, select
-from test_case_walls import MARKER, walls
+from test_case_walls import MARKER, _package_files, walls
 
 from docket import review, scope
 from docket.catalogue import schema
+from docket.disclose.check import check
 from docket.locker import Locker
 
 __all__ = ["walls"]
@@ -218,3 +221,60 @@ def test_an_uploaded_name_never_runs_as_a_formula_in_the_csv(
     for row in rows:
         for value in row.values():
             assert value[:1] not in ("=", "+", "-", "@", "\t", "\r"), row
+
+
+def test_a_court_export_of_a_carries_nothing_of_b_workflow(
+    b_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    """A's package (every file, its PDF text decompressed) holds none of B's status, comment
+    or assignee on the shared bytes, and still checks."""
+    client, north = b_workflow["client"], b_workflow["cases"]["North"]
+    csrf = sign_in(client, "reviewer-1")
+    client.post(
+        f"/api/items/{b_workflow['shared']}/status",
+        json={"status": "verified", "comment": "harbour sign read"},
+        headers={"x-csrf-token": csrf},
+    )
+    csrf = sign_in(client, "owner-1")
+    answer = client.post(f"/cases/{north}/export", data={"profile": "court", "csrf": csrf})
+    assert answer.status_code == 200, answer.text
+    package = tmp_path / "a.zip"
+    package.write_bytes(answer.content)
+    files = _package_files(package)
+    for name, content in files.items():
+        found = MARKER.search(content)
+        assert not found, f"{name}: {content[max(found.start() - 200, 0) : found.end()]!r}"
+    assert check(package).ok
+
+
+def test_a_member_removed_from_a_reads_and_writes_nothing_more(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """A reviewer signed in, then removed from A by its owner: the same session reads none of
+    A's grid, dashboard, audit, saved searches or exports, and changes no status."""
+    client, north = walls["client"], walls["cases"]["North"]
+    reviewer = TestClient(client.app)
+    csrf = sign_in(reviewer, "reviewer-1")
+    assert reviewer.get(f"/api/cases/{north}/dashboard").status_code == 200
+    owner_csrf = sign_in(client, "owner-1")
+    removed = client.delete(
+        f"/api/cases/{north}/members/{walls['users']['reviewer'].id}",
+        headers={"x-csrf-token": owner_csrf},
+    )
+    assert removed.status_code in (200, 204), removed.text
+    before = _events(locker)
+    for path in (
+        f"/api/cases/{north}/items",
+        f"/api/cases/{north}/dashboard",
+        f"/api/cases/{north}/audit",
+        f"/api/cases/{north}/searches",
+        f"/cases/{north}/items.csv",
+        f"/api/items/{walls['north']}",
+    ):
+        assert reviewer.get(path).status_code == 404, path
+    answer = reviewer.post(
+        f"/api/items/{walls['north']}/status",
+        json={"status": "excluded"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert answer.status_code == 404 and _events(locker) == before
