@@ -22,6 +22,9 @@ from test_web_browser import CHROMIUM, FLAGS
 from web_site import make_site, serve, serve_app, serve_proxy
 
 from docket import accounts, incidents, saved_searches
+from docket.aids.results import item_media_type, pending
+from docket.aids.steps import verification_steps
+from docket.analyse.batch import run_step
 from docket.capture.run import CaptureOptions, capture
 from docket.catalogue import queries, schema
 from docket.locker import Locker
@@ -54,6 +57,15 @@ def _axe_source() -> str:
     return AXE.read_text()
 
 
+def _run_aids(locker: Locker, item: str) -> None:
+    """The verification aids run on request (as `docket aids` runs them)."""
+    with locker.engine.connect() as conn:
+        kind, due = item_media_type(conn, item), pending(conn, item)
+    for step in verification_steps():
+        if step.name in due:
+            assert run_step(locker, item, kind, step, "ada").error is None, step.name
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Case North with a picture, a video, a captured web page, an incident and a saved
@@ -69,7 +81,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         env.setenv(PROXY_VARIABLE, proxy.url)
         picture = tmp / "market.jpg"
         picture.write_bytes(jpeg(sample("chelsea")))
-        take(locker, picture, case="North")
+        shown = take(locker, picture, case="North").outcomes[0].sha256
+        assert shown is not None
+        _run_aids(locker, shown)  # its error-level picture, on the item page
         upload = tmp / "upload" / "rocket.jpg"
         upload.parent.mkdir()
         upload.write_bytes(jpeg(sample("rocket")))
@@ -132,6 +146,13 @@ def _reveal(page: Page, url: str, item: str, case: int) -> None:
     page.goto(f"{url}/items/{item}?case={case}")
     with page.expect_navigation():
         page.locator("form[action*='/reveal'] button").first.click()
+
+
+def _reveal_error_levels(page: Page, url: str, s: dict[str, Any]) -> None:
+    page.goto(f"{url}/items/{s['picture']}?case={s['case']}")
+    assert page.locator("figure.error-levels").count() == 1  # the aids ran
+    with page.expect_navigation():
+        page.locator("form[action*='/error-levels/reveal'] button").click()
 
 
 def _shadow(page: Page, url: str, item: str, case: int) -> None:
@@ -198,6 +219,7 @@ PAGES: dict[str, Opener] = {
     "redaction: picture": _at("/items/{picture}/redact?case={case}"),
     "redaction: video": _at("/items/{video}/redact?case={case}&at=0.5"),
     "item: picture (shadow tool, error levels)": _at("/items/{picture}?case={case}"),
+    "error levels revealed": lambda page, url, s: _reveal_error_levels(page, url, s),
     "item: video": _at("/items/{video}?case={case}"),
     "item: web capture": _at("/items/{wacz}?case={case}"),
     "replay": lambda page, url, s: _replay(page, url, s["wacz"], s["case"]),
