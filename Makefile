@@ -8,10 +8,11 @@ DEMO := demo
 .PHONY: system browser venv replay axe demo test lint clean
 
 SYSTEM_PACKAGES := libimage-exiftool-perl ffmpeg libjpeg-turbo-progs libgl1 libglib2.0-0 \
-	fonts-dejavu-core
+	fonts-dejavu-core nginx
 
-system:  ## ExifTool, ffmpeg, jpegtran, OpenCV's libraries and a font for the PDF report, from Debian
+system:  ## ExifTool, ffmpeg, jpegtran, OpenCV's libraries, a font for the PDF report, and nginx (the team deployment's smoke test), from Debian
 	@command -v exiftool >/dev/null && command -v ffmpeg >/dev/null && command -v jpegtran >/dev/null \
+		&& { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } \
 		&& ldconfig -p | grep -q 'libGL.so.1 ' && ldconfig -p | grep -q 'libgthread-2.0.so.0 ' \
 		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] \
 		|| { $(SUDO) apt-get update -qq && \
