@@ -278,3 +278,39 @@ def test_a_member_removed_from_a_reads_and_writes_nothing_more(
         headers={"x-csrf-token": csrf},
     )
     assert answer.status_code == 404 and _events(locker) == before
+
+
+PAYLOAD = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+
+
+def test_workflow_text_is_never_markup_on_any_workflow_page(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    """A reviewer writes markup into a status comment, a tag, an annotation and a saved
+    search's name: the grid, dashboard, audit and item page show it as text."""
+    client, north, item = world["client"], world["cases"]["North"], world["north"]
+    csrf = sign_in(client, "reviewer-1")
+    headers = {"x-csrf-token": csrf}
+    writes = [
+        (f"/api/items/{item}/status", {"status": "disputed", "comment": PAYLOAD}),
+        (f"/api/items/{item}/tags", {"tag": PAYLOAD}),
+        (f"/api/items/{item}/annotations", {"kind": "note", "text": PAYLOAD}),
+        (f"/api/cases/{north}/searches", {"name": PAYLOAD, "query": "q=x"}),
+    ]
+    for path, body in writes:
+        answer = client.post(path, json=body, headers=headers)
+        assert answer.status_code == 200, (path, answer.text)
+    pages = [
+        f"/cases/{north}",
+        f"/cases/{north}/dashboard",
+        f"/cases/{north}/audit",
+        f"/cases/{north}/audit?kind=status",
+        f"/items/{item}",
+    ]
+    escaped = "&lt;img src=x onerror=alert(1)&gt;"
+    shown = 0
+    for path in pages:
+        page = client.get(path).text
+        assert "<img src=x" not in page and "<script>alert(2)" not in page, path
+        shown += escaped in page
+    assert shown >= 3  # the text is on the pages, as text
