@@ -82,7 +82,9 @@ LAYOUT = """() => {
 
 
 def check_layout(page: Page) -> None:
-    """No sideways scrolling at this width, and a label for every control (screen readers)."""
+    """No sideways scrolling at this width, and a label for every control (screen readers),
+    measured once the page a click led to has loaded (not the one it is leaving)."""
+    page.wait_for_load_state("load")
     found = page.evaluate(LAYOUT)
     assert found == {"wide": False, "unlabelled": []}, (page.url, found)
 
