@@ -2,9 +2,10 @@
 revealed capture, and nothing else (docket.web.replay_routes records the reveal).
 
 A replayed page's scripts run in this origin. It holds nothing they could use: no session
-(it never reads a cookie and sets none), no page of the app, no other item. Its frame page and
-the WACZ answer only the holder of a fresh reveal's ticket (docket.web.tickets), checked against
-the person's access to the item each time; a ticket names one person and one item. The app
+(it reads no session cookie, only the interface language's, and sets none), no page of the
+app, no other item. Its frame page and the WACZ answer only the holder of a fresh reveal's
+ticket (docket.web.tickets), checked against the person's access to the item each time; a
+ticket names one person and one item. The app
 itself is another origin (another port or host), so the browser keeps the replayed page from
 its pages, storage and service worker, and the app's CSRF tokens and same-origin check keep
 it from writing there.
