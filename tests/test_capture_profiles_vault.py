@@ -403,3 +403,22 @@ def test_verify_names_a_sealed_profile_that_does_not_open(vault: Locker) -> None
             "vault's)",
         )
     ]
+
+
+def test_a_damaged_archive_leaves_the_other_profiles_usable(
+    vault: Locker, site: MarkedSite
+) -> None:
+    """One archive that does not open is left out of the profiles offered (the web form's
+    list), never stopping capture with the others; `verify` names it."""
+    assert vault.vault_key is not None
+    capture(vault, site.url("/sign-in.html"), options("desk"))
+    capture(vault, site.url("/sign-in.html"), options("field"))
+    archive = sealed.archive(vault.path, vault.vault_key, "desk")
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 1
+    archive.write_bytes(bytes(data))
+    assert profiles.kept(vault.path, vault.vault_key) == ["field"]
+    assert profiles.existing(vault.path, "field", vault.vault_key) == "field"
+    assert [where for where, _ in sealed.damaged(vault.path, vault.vault_key)] == [
+        f"profiles/{archive.name}"
+    ]

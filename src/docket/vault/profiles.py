@@ -107,15 +107,19 @@ def _open(path: Path, key: VaultKey) -> tuple[str, bytes]:
 
 def names(locker_path: Path, key: VaultKey) -> list[str]:
     """The names of the profiles sealed in the vault, sorted (each archive is opened to read
-    its name: the disk does not say it)."""
+    its name: the disk does not say it). An archive that does not open is left out, so one
+    damaged profile never stops capturing with the others; `verify` names it (`damaged`)."""
     folder = locker_path / FOLDER
     if not folder.is_dir() or folder.is_symlink():
         return []
-    return sorted(
-        _open(path, key)[0]
-        for path in folder.glob("*" + SUFFIX)
-        if path.is_file() and not path.is_symlink()
-    )
+    found = []
+    for path in folder.glob("*" + SUFFIX):
+        if path.is_file() and not path.is_symlink():
+            try:
+                found.append(_open(path, key)[0])
+            except (VaultDamagedError, OSError):
+                continue
+    return sorted(found)
 
 
 def damaged(locker_path: Path, key: VaultKey) -> list[tuple[str, str]]:
