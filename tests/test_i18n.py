@@ -309,8 +309,7 @@ class VisibleText(HTMLParser):
     an ASCII name unisolated, says what the page's heading says) and outside the language
     chooser (each language's name in its own words)."""
 
-    # <svg>: the shadow tool's map (docket.web.shadow_map) still labels itself in English
-    SKIP = frozenset({"bdi", "code", "script", "style", "datalist", "title", "svg"})
+    SKIP = frozenset({"bdi", "code", "script", "style", "datalist", "title"})
     VOID = frozenset({"meta", "input", "img", "br", "link", "source", "option"})
 
     def __init__(self) -> None:

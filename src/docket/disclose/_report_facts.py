@@ -1,9 +1,14 @@
 """What the package report says, for its HTML and its PDF alike: each fact read from what the
 package proves (an item's metadata.json, whose metadata is the logged result of an included
-event, and the included custody events), put in the words a clerk reads."""
+event, and the included custody events), put in the words a clerk reads.
+
+The verification aids' fixed words (their findings, statuses and names) are shown in the
+report's language (AID_WORDS, with the same catalogues as the web app); what an aid recorded
+(a finding's summary and explanation) is evidence, and stays as recorded, in English."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -11,6 +16,38 @@ from typing import Any
 from docket.custody.events import Event
 from docket.disclose import prior
 from docket.disclose.check import fingerprint
+from docket.locale import N_
+
+Words = Callable[[str], str]  # gettext of the report's language
+
+# The words of docket.aids a reader sees: findings (docket.aids.signals), a run's status
+# (docket.aids.results), the aid steps' names and their signals' names.
+AID_WORDS = frozenset(
+    (
+        *(N_("signal"), N_("no signal"), N_("not checked"), N_("for review")),
+        *(N_("ok"), N_("failed"), N_("not run")),
+        *(N_("picture-signals"), N_("picture-forensics"), N_("metadata-signals")),
+        *(N_("content-credentials"), N_("proofmode"), N_("video-signals"), N_("shadow-places")),
+        *(N_("capture-vs-modify"), N_("offset-vs-position"), N_("gps-time-vs-capture")),
+        *(N_("container-vs-stream-time"), N_("camera-identity"), N_("error-levels")),
+        *(N_("double-compression"), N_("nearest-places"), N_("proof-vs-media")),
+        *(N_("jpeg-quantisation"), N_("editing-software"), N_("sun-position")),
+        *(N_("exif-thumbnail"), N_("video-encoders"), N_("re-encoding"), N_("creation-times")),
+        N_("shadow and stated place"),
+    )
+)
+
+
+AS_RECORDED = N_(
+    "What each aid found is shown as the tool recorded it, in English: it is part of the "
+    "evidence, and stays as recorded."
+)
+
+
+def aid_word(word: str, _: Words) -> str:
+    """One of AID_WORDS in the report's language; any other word as recorded."""
+    return _(word) if word in AID_WORDS else word
+
 
 METHODS = {
     "upload": "browser upload",

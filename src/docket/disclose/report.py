@@ -15,7 +15,14 @@ from typing import Any
 
 from docket import locale
 from docket.aids.results import AidResult
-from docket.disclose._report_facts import ItemFacts, first_page, item_facts, verify_steps
+from docket.disclose._report_facts import (
+    AS_RECORDED,
+    ItemFacts,
+    aid_word,
+    first_page,
+    item_facts,
+    verify_steps,
+)
 
 STYLE = """body{font-family:"DejaVu Sans","Noto Sans",sans-serif;max-width:60em;margin:1.5em auto;
 padding:0 1em;color:#222;line-height:1.4}
@@ -154,36 +161,47 @@ def _annotations(facts: ItemFacts, _: Words) -> str:
     return _tag("h3", _("Annotations")) + f"<ul>{rows}</ul>"
 
 
+def _aid(word: str, _: Words) -> str:
+    """An aid's or a signal's name in the report's language, with the name the custody log
+    records when the two differ."""
+    shown = aid_word(word, _)
+    return f"<b>{escape(shown)}</b>" + (f" {_code(word)}" if shown != word else "")
+
+
 def _verification(results: list[AidResult], _: Words) -> str:
-    """The verification aids the package's events prove, with their tools' versions (their
-    findings in the words of the tools that made them)."""
+    """The verification aids the package's events prove, with their tools' versions: their
+    names and findings in the report's language, what they found as recorded (in English)."""
     if not results:
         return ""
     parts = [
         _tag("h3", _("Verification aids"))
         + _tag("p", _("Signals for a person to weigh, never a verdict."))
+        + _tag("p", _(AS_RECORDED))
     ]
+    heads = (_("finding"), _("check"), _("what it found (as recorded, in English)"))
     for result in results:
-        tools = "".join(f"; {escape(k)} {escape(v)}" for k, v in sorted(result.tools.items()))
+        tools = ", ".join(f"{k} {v}" for k, v in sorted(result.tools.items()))
         parts.append(
-            "<p dir=ltr>"
+            "<p>"
             + _said(
                 _("%(step)s version %(version)s, %(status)s (event %(event)s)"),
-                step=f"<b>{escape(result.step)}</b>",
+                step=_aid(result.step, _),
                 version=escape(str(result.version)),
-                status=escape(result.status),
+                status=escape(aid_word(result.status, _)),
                 event=str(result.event_seq),
             )
-            + tools
-            + (f": {escape(result.error)}" if result.error else "")
+            + (f" <span dir=ltr>({escape(tools)})</span>" if tools else "")
+            + (f": <span lang=en dir=auto>{escape(result.error)}</span>" if result.error else "")
             + "</p>"
         )
         rows = "".join(
-            f"<li><b>{escape(s.finding)}</b>, {escape(s.name)}: {_person(s.summary)}"
-            f"<br><small>{escape(s.explanation)}</small>"
+            f"<tr><td>{escape(aid_word(s.finding, _))}<td>{_aid(s.name, _)}"
+            f"<td lang=en dir=auto>{escape(s.summary)}<br><small>{escape(s.explanation)}</small>"
             for s in result.signals
         )
-        parts.append(f"<ul dir=ltr>{rows}</ul>" if rows else "")
+        if rows:
+            parts.append("<table><tr>" + "".join(f"<th>{escape(h)}" for h in heads) + rows)
+            parts.append("</table>")
     return "".join(parts)
 
 

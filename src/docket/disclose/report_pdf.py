@@ -7,8 +7,12 @@ Cyrillic and Arabic glyphs (Arabic, Persian and Kurdish Sorani letters), and is 
 HarfBuzz (uharfbuzz) with the Unicode bidirectional algorithm, so Arabic-script names and notes
 print joined and right to left. Without the font, a core font with characters it lacks shown
 as '?'. Previews are the blurred ones. Each item's verification aids are those its package's
-events prove, with the tools' versions, as in the HTML. Labels and sentences are in the
-export's language (docket.locale), as in the HTML; the layout stays left to right.
+events prove, with the tools' versions, as in the HTML: their names and findings translated,
+what they found as recorded. Labels and sentences are in the export's language
+(docket.locale), as in the HTML; for Arabic and Kurdish the page is laid out right to left
+(paragraphs aligned right, a row's label on the right of its value, the preview on the left)
+and the report's own sentences take right to left as their direction, while a fact (a name,
+a note, a recorded finding) takes the direction of its first letter.
 """
 
 from __future__ import annotations
@@ -16,13 +20,19 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fpdf import FPDF
 
 from docket import locale
 from docket.aids.results import AidResult
-from docket.disclose._report_facts import first_page, item_facts, verify_steps
+from docket.disclose._report_facts import (
+    AS_RECORDED,
+    aid_word,
+    first_page,
+    item_facts,
+    verify_steps,
+)
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 LABEL = 34  # mm: the width of a row's label
@@ -31,8 +41,10 @@ Words = Callable[[str], str]  # gettext of the report's language
 
 
 class _Report(FPDF):
-    def __init__(self) -> None:
+    def __init__(self, direction: str = "ltr") -> None:
         super().__init__(format="A4")
+        self.rtl = direction == "rtl"
+        self.align = "R" if self.rtl else "L"
         self.set_auto_page_break(auto=True, margin=15)
         self.set_margins(15, 15, 15)
         self.unicode = (FONTS / "DejaVuSans.ttf").is_file()
@@ -43,27 +55,63 @@ class _Report(FPDF):
             self.set_text_shaping(True)
         self.add_page()
 
-    def use(self, size: float, style: str = "") -> None:
+    def use(self, size: float, style: str = "", fact: bool = False) -> None:
+        """The font, and the direction of the text to come: the page's for the report's own
+        words, the first letter's for a fact."""
         self.set_font("body" if self.unicode else "helvetica", style=style, size=size)
+        if self.unicode:
+            self.set_text_shaping(True, direction="rtl" if self.rtl and not fact else None)
 
     def clean(self, text: str) -> str:
         if self.unicode:
             return text
         return text.encode("latin-1", errors="replace").decode("latin-1")
 
-    def text_line(self, text: str, size: float = 9, style: str = "", height: float = 4.6) -> None:
-        self.use(size, style)
-        self.multi_cell(0, height, self.clean(text), new_x="LMARGIN", new_y="NEXT")
+    def text_line(
+        self,
+        text: str,
+        size: float = 9,
+        style: str = "",
+        height: float = 4.6,
+        fact: bool = False,
+    ) -> None:
+        self.use(size, style, fact)
+        self.multi_cell(
+            0, height, self.clean(text), align=self.align, new_x="LMARGIN", new_y="NEXT"
+        )
 
-    def row(self, label: str, value: str, width: float = 0, size: float = 8.5) -> None:
-        """A label and its value; the value wraps in its own column."""
+    def row(
+        self, label: str, value: str, width: float = 0, size: float = 8.5, fact: bool = False
+    ) -> None:
+        """A label and its value; the value wraps in its own column. Left to right: the label
+        on the left of the row, which starts at the left margin; right to left: the label on
+        the right of the row, which ends at the right margin."""
         width = width or self.epw
-        self.use(size, "B")
+        self.room_for(
+            max(
+                self.height(LABEL, label, size, "B"),
+                self.height(width - LABEL, value, size, "", fact),
+            )
+        )
+        start = self.l_margin + (self.epw - width if self.rtl else 0)
+        label_x, value_x = (start + width - LABEL, start) if self.rtl else (start, start + LABEL)
         top = self.get_y()
-        self.multi_cell(LABEL, 4.4, self.clean(label), new_x="RIGHT", new_y="TOP")
-        self.use(size)
-        self.multi_cell(width - LABEL, 4.4, self.clean(value), new_x="LMARGIN", new_y="NEXT")
-        self.set_y(max(self.get_y(), top + 4.4))
+        self.use(size, "B")
+        self.set_xy(label_x, top)
+        self.multi_cell(LABEL, 4.4, self.clean(label), align=self.align, new_x="LMARGIN")
+        below = self.get_y()
+        self.use(size, fact=fact)
+        self.set_xy(value_x, top)
+        self.multi_cell(width - LABEL, 4.4, self.clean(value), align=self.align, new_x="LMARGIN")
+        self.set_xy(self.l_margin, max(self.get_y(), below, top + 4.4))
+
+    def height(
+        self, width: float, text: str, size: float, style: str = "", fact: bool = False
+    ) -> float:
+        """How tall the text stands in a column of this width."""
+        self.use(size, style, fact)
+        found = self.multi_cell(width, 4.4, self.clean(text), dry_run=True, output="HEIGHT")
+        return float(cast(float, found))
 
     def room_for(self, height: float) -> None:
         if self.get_y() + height > self.h - self.b_margin:
@@ -76,10 +124,10 @@ def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _
     pdf.ln(1)
     what = _("%(count)s item(s), %(profile)s profile")
     pdf.row(_("What"), what % {"count": page["count"], "profile": page["profile"]})
-    pdf.row(_("Case"), page["case"])
-    pdf.row(_("For"), page["recipient"])
+    pdf.row(_("Case"), page["case"], fact=True)
+    pdf.row(_("For"), page["recipient"], fact=True)
     pdf.row(_("From"), _("the Docket locker %(origin)s") % {"origin": page["origin"]})
-    pdf.row(_("Signing key"), page["fingerprint"])
+    pdf.row(_("Signing key"), page["fingerprint"], fact=True)
     when = _(
         "prepared %(prepared)s; the signed export checkpoint (%(checkpoint)s) "
         "was made right after, and a timestamp authority's token (%(token)s), "
@@ -97,7 +145,7 @@ def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _
     pdf.ln(2)
     pdf.text_line(_("How to verify it"), size=11, style="B", height=6)
     for number, step in enumerate(verify_steps(page["fingerprint"]), 1):
-        pdf.text_line(f"{number}. {step}")
+        pdf.text_line(f"{number}. {step}", fact=True)
     pdf.ln(1)
     said = _(
         "Previews are blurred and grey on purpose; the originals are in %(folder)s. "
@@ -106,36 +154,49 @@ def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _
     pdf.text_line(said % {"folder": "data/items/"}, size=8.5)
 
 
+def _aid(word: str, _: Words) -> str:
+    """An aid's or a signal's name in the report's language, with the name the custody log
+    records when the two differ."""
+    shown = aid_word(word, _)
+    return shown if shown == word else f"{shown} ({word})"
+
+
 def _verification(pdf: _Report, results: list[AidResult], _: Words) -> None:
     """The verification aids the package's events prove, with their tools' versions (as the
-    HTML report lists them)."""
+    HTML report lists them): names and findings translated, what they found as recorded."""
     if not results:
         return
     pdf.room_for(20)
     pdf.text_line(_("Verification aids: signals for a person to weigh, never a verdict"), style="B")
+    pdf.text_line(_(AS_RECORDED), size=8)
     for result in results:
-        tools = "".join(f"; {name} {version}" for name, version in sorted(result.tools.items()))
-        failed = f": {result.error}" if result.error else ""
         said = _("version %(version)s, %(status)s (event %(event)s)") % {
             "version": result.version,
-            "status": result.status,
+            "status": aid_word(result.status, _),
             "event": result.event_seq,
         }
-        pdf.row(result.step, f"{said}{tools}{failed}")
+        pdf.row(_aid(result.step, _), said)
+        tools = ", ".join(f"{name} {version}" for name, version in sorted(result.tools.items()))
+        if tools:
+            pdf.row("", tools, size=7, fact=True)
+        if result.error:
+            pdf.row("", result.error, size=8, fact=True)
         for signal in result.signals:
-            pdf.row("", f"{signal.finding}, {signal.name}: {signal.summary}", size=8)
-            pdf.row("", signal.explanation, size=7)
+            pdf.row(aid_word(signal.finding, _), _aid(signal.name, _), size=8)
+            pdf.row("", signal.summary, size=8, fact=True)
+            pdf.row("", signal.explanation, size=7, fact=True)
 
 
 def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -> None:
     facts = item_facts(item)
     pdf.room_for(60)
     pdf.ln(3)
-    pdf.text_line(", ".join(facts.names), size=12, style="B", height=6)
+    pdf.text_line(", ".join(facts.names), size=12, style="B", height=6, fact=True)
     top, width = pdf.get_y(), pdf.epw
     bottom = top
     if preview is not None:
-        image = pdf.image(io.BytesIO(preview), x=pdf.w - pdf.r_margin - THUMB, y=top, w=THUMB)
+        left = pdf.l_margin if pdf.rtl else pdf.w - pdf.r_margin - THUMB
+        image = pdf.image(io.BytesIO(preview), x=left, y=top, w=THUMB)
         bottom = top + float(image.rendered_height)
         width = pdf.epw - THUMB - 3
     for label, value in (
@@ -146,7 +207,7 @@ def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -
         (_("Type and size"), f"{facts.media_type}, {facts.size}"),
         (_("File in package"), facts.file),
     ):
-        pdf.row(label, value, width)
+        pdf.row(label, value, width, fact=True)
     pdf.set_y(max(pdf.get_y(), bottom) + 1)
     for acq in facts.acquisitions:
         pdf.row(
@@ -159,9 +220,9 @@ def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -
                 "collector": acq.collector,
             },
         )
-        pdf.row(_("Name then"), acq.name)
+        pdf.row(_("Name then"), acq.name, fact=True)
         if acq.note:
-            pdf.row(_("Note"), acq.note)
+            pdf.row(_("Note"), acq.note, fact=True)
     if not facts.acquisitions:
         pdf.row(_("Acquired"), _("No acquisition of this case is recorded."))
     for incident in facts.incidents:
@@ -185,10 +246,10 @@ def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -
     for seq, text in facts.annotations:
         pdf.row(_("Annotation"), _("%(text)s (event %(event)s)") % {"text": text, "event": seq})
     _verification(pdf, item.get("verification") or [], _)
-    pdf.row("SHA-256", facts.sha256, size=7.5)
+    pdf.row("SHA-256", facts.sha256, size=7.5, fact=True)
     if facts.sha512:
-        pdf.row("SHA-512", facts.sha512, size=7.5)
-    pdf.row(_("Custody"), facts.custody)
+        pdf.row("SHA-512", facts.sha512, size=7.5, fact=True)
+    pdf.row(_("Custody"), facts.custody, fact=True)
 
 
 def render_pdf(
@@ -198,8 +259,9 @@ def render_pdf(
     lang: str = locale.ENGLISH.code,
 ) -> bytes:
     """The report in the language of code `lang`, as docket.disclose.report.render."""
-    _ = locale.translations(locale.language(lang).code).gettext
-    pdf = _Report()
+    language = locale.language(lang)
+    _ = locale.translations(language.code).gettext
+    pdf = _Report(language.direction)
     _cover(pdf, package, items, _)
     for item in items:
         _item(pdf, item, previews.get(item["item"]), _)

@@ -54,6 +54,12 @@ LANGUAGES = {
 }
 
 
+def N_(word: str) -> str:
+    """Marks a word for the catalogues (Babel extracts it); its translation is looked up where
+    it is shown."""
+    return word
+
+
 def language(code: str) -> Language:
     """The language of this code, or LanguageError naming the ones there are."""
     found = LANGUAGES.get(code)

@@ -29,7 +29,7 @@ from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
 from docket.protect import flags
 from docket.store import BlobStore
-from docket.web import tickets
+from docket.web import i18n, tickets
 from docket.web.guard import MAX_ID, TEMPLATES, ItemId, LockerDep, Person, check_csrf, transaction
 from docket.web.serving import SANDBOX, evidence_response
 
@@ -120,6 +120,8 @@ def _reveal(
     ticket = tickets.issue(tickets.ticket_key(locker), user.id, tickets.picture_of(sha256, blob))
     scoped = {} if view.case_id is None else {"case": str(view.case_id)}
     back = f"/items/{sha256}" + (f"?{urlencode(scoped)}" if scoped else "")
+    _ = i18n.words(page)
+    title = _("error-level picture of item %(item)s") % {"item": sha256[:12]}
     return TEMPLATES.TemplateResponse(
         page,
         "revealed.html",
@@ -127,7 +129,7 @@ def _reveal(
             "user": user,
             "csrf": csrf,
             "sha256": sha256,
-            "title": f"error-level picture of item {sha256[:12]}",
+            "title": title,
             "flag": flag,
             "kind": "picture",
             "opens_inline": True,

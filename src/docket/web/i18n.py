@@ -11,6 +11,7 @@ numbers are written the locale's way (docket.locale).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from babel.core import negotiate_locale
@@ -22,17 +23,12 @@ from markupsafe import Markup, escape
 
 from docket import locale
 from docket.errors import NotFoundError
+from docket.locale import N_
 
 COOKIE = "lang"
 YEAR = 365 * 24 * 3600
 
 router = APIRouter()
-
-
-def N_(word: str) -> str:
-    """Marks a word for the catalogues (Babel extracts it); its translation is looked up when
-    a page shows it (the `term` filter)."""
-    return word
 
 
 # Words of Docket's own vocabularies that pages show as values (flags, statuses, roles,
@@ -101,6 +97,12 @@ def of(request: Request) -> locale.Language:
         chosen = choose(request.cookies.get(COOKIE), request.headers.get("accept-language"))
         request.state.language = chosen
     return chosen
+
+
+def words(request: Request) -> Callable[[str], str]:
+    """gettext in the request's language, for server-side code that writes words into a page
+    (a map's labels, a page's title)."""
+    return locale.translations(of(request).code).gettext
 
 
 def _rendering(context: Context) -> locale.Language:

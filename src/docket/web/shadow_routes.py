@@ -35,6 +35,7 @@ from docket.aids.sun import position_of_sun
 from docket.catalogue.database import reading
 from docket.catalogue.records import latest_result
 from docket.errors import DocketError
+from docket.web import i18n
 from docket.web.guard import (
     TEMPLATES,
     ItemId,
@@ -182,13 +183,14 @@ def _respond(
 ) -> dict[str, Any] | Response:
     if request.url.path.startswith("/api/"):
         return answer
+    direction = i18n.of(request).direction
     context = {
         "user": who[0],
         "csrf": who[1],
         "sha256": sha256,
         "answer": answer,
         "case": case,
-        "map": None if fit is None else svg_world(fit),
+        "map": None if fit is None else svg_world(fit, i18n.words(request), direction),
         "may_record": may_record,
         "query": str(request.url.query),
     }
