@@ -54,9 +54,9 @@ def worker_command(
     # procrastinate logs each failure with its traceback; the reason is reported here instead.
     logging.getLogger("procrastinate").addHandler(logging.NullHandler())
 
-    def report(job_id: int, item: str, reason: str | None) -> None:
+    def report(job_id: int, task: str, item: str, reason: str | None) -> None:
         outcome = "done" if reason is None else f"failed: {reason}"
-        click.echo(f"job {job_id} analyse {item[:12]}: {outcome}", err=reason is not None)
+        click.echo(f"job {job_id} {task} {item[:12]}: {outcome}", err=reason is not None)
 
     options = WorkerOptions(
         default_actor(),

@@ -20,6 +20,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import ConnectorException
@@ -30,6 +31,7 @@ from docket.errors import DocketError
 from docket.jobs import failures, queue
 from docket.jobs.analysis import ANALYSE, analyse_item
 from docket.jobs.queue import conninfo
+from docket.jobs.redaction import REDACT, redact_item
 from docket.locker import Locker
 
 STALLED_CHECK = 1.0
@@ -43,8 +45,10 @@ class WorkerOptions:
     heartbeat: float = 10.0  # seconds between heartbeats
     stalled_after: float = 30.0  # seconds without a heartbeat before a worker's jobs run again
     checkpoint_every: float = 5.0  # seconds between checkpoints over what its jobs recorded
-    # Told of each attempt that ended: the job, its item, and None or why it failed.
-    report: Callable[[int, str, str | None], None] = field(default=lambda _id, _item, _why: None)
+    # Told of each attempt that ended: the job, its task, its item, and None or why it failed.
+    report: Callable[[int, str, str, str | None], None] = field(
+        default=lambda _id, _task, _item, _why: None
+    )
 
 
 class _Checkpoints:
@@ -90,7 +94,7 @@ def _attempt(
     work: Callable[[], object],
 ) -> None:
     """Run one attempt of a job; a failure's reason is committed before the job is failed."""
-    job_id = context.job.id
+    job_id, task = context.job.id, context.job.task_name
     assert job_id is not None
     try:
         work()
@@ -98,9 +102,9 @@ def _attempt(
         reason = _reason(exc)
         with locker.engine.connect() as conn, conn.begin():
             failures.record(conn, job_id, context.job.attempts + 1, worker, reason)
-        options.report(job_id, item, reason)
+        options.report(job_id, task, item, reason)
         raise
-    options.report(job_id, item, None)
+    options.report(job_id, task, item, None)
 
 
 def make_app(
@@ -119,6 +123,14 @@ def make_app(
     @app.task(name=ANALYSE, queue=queue.QUEUE, pass_context=True)
     def analyse(context: JobContext, item: str) -> None:
         _attempt(locker, context, options, worker, item, lambda: analysis(item))
+
+    @app.task(name=REDACT, queue=queue.QUEUE, pass_context=True)
+    def redact(context: JobContext, item: str, plan: dict[str, Any], actor: str, case: int) -> None:
+        # copying.redact signs a checkpoint over the copy it records, as `docket redact` does.
+        def redaction() -> None:
+            redact_item(locker, item, plan, actor, case)
+
+        _attempt(locker, context, options, worker, item, redaction)
 
     return app
 

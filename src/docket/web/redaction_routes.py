@@ -20,6 +20,13 @@ Saving runs the same step on the same path as `docket redact` (docket.protect.co
 `redact.recorded` custody event with every parameter, including whether the metadata was
 kept. Boxes are in pixels of the upright picture (the page's script converts what is drawn
 on the shown picture); a box reaching outside the picture is refused with its reason.
+
+Where the locker has a job queue (PostgreSQL), saving queues the redaction as a job once
+those checks pass (docket.jobs.redaction) and answers at once: the page goes back to the item
+page with "redaction queued", the API answers 202 with the job's id, and a worker makes the
+copy. The item page lists the case's redactions not made yet (queued, running, or failed with
+the reason: `pending`, shown by templates/_redactions_queued.html). With SQLite the copy is
+made before the answer.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from docket import access, scope
@@ -37,6 +44,8 @@ from docket.accounts import User
 from docket.catalogue import schema
 from docket.catalogue.database import reading
 from docket.errors import DocketError
+from docket.jobs import redaction
+from docket.jobs.queue import has_queue
 from docket.locker import Locker
 from docket.protect import copying, flags
 from docket.protect.redaction import METHODS
@@ -302,14 +311,21 @@ def reveal_page(
 
 def _redact(
     locker: Locker, user: User, sha256: str, plan: Plan, view: scope.Scope
-) -> copying.Redaction:
-    """Check the plan's boxes against the picture, then make the copy as `docket redact`."""
+) -> copying.Redaction | int:
+    """Check the plan's boxes against the picture, then queue the redaction (its job's id)
+    where there is a queue, else make the copy as `docket redact` does."""
     media_type, _ = _kind(locker, sha256)
     step = plan.step()
     if not step.regions and not step.faces:
         raise DocketError(f"item {sha256[:12]}: nothing to redact: draw a box or accept a face")
     size, _ = _still(locker, sha256, media_type, RedactStep(faces=False), plan.at)
     copying.check_regions(step.regions, size["width"], size["height"], f"item {sha256[:12]}")
+    if has_queue(locker.engine) and view.case_id is not None:
+        with transaction(locker) as conn:  # who may, again: the check and the job commit as one
+            scope.of_item(conn, user, sha256, REDACT, view.case_id)
+            job = redaction.defer_redaction(conn, sha256, step, user.name, view.case_id)
+        if job is not None:
+            return job
     return copying.redact(locker, sha256, media_type, step, user.name, view.case)
 
 
@@ -355,8 +371,10 @@ def redact_form(
     if action != "save":
         plan.step()  # an unknown method is refused before the worker runs
         return _page(request, locker, who, sha256, view, plan, ticket, preview=True)
-    _redact(locker, who[0], sha256, plan, view)
+    done = _redact(locker, who[0], sha256, plan, view)
     back = f"/items/{sha256}" + ("" if view.case_id is None else f"?case={view.case_id}")
+    if isinstance(done, int):  # the page's note (templates/_redactions_queued.html)
+        back += ("&" if "?" in back else "?") + "redaction=queued#redactions"
     return RedirectResponse(back, status_code=303)
 
 
@@ -384,10 +402,11 @@ def api_redact(
     locker: LockerDep,
     body: dict[str, Any],
     case: CaseChoice = None,
-) -> dict[str, Any]:
+) -> Response:
     """{"regions": [[x, y, w, h], ...], "faces": false, "method": "mosaic" | "fill", "from":
     s, "to": s, "keep_metadata": false}: a redacted copy, made as `docket redact` makes it
-    (`faces`: cover every face the detector finds, in every frame)."""
+    (`faces`: cover every face the detector finds, in every frame); where there is a queue,
+    202 {"job": id, "status": "queued"} and a worker makes it."""
     check_csrf(who[1], request.headers.get("x-csrf-token"))
     view = _view(locker, who[0], sha256, case)
     regions = body.get("regions") or []
@@ -405,9 +424,31 @@ def api_redact(
         end=_seconds(body.get("to"), "to"),
     )
     done = _redact(locker, who[0], sha256, plan, view)
-    return {
-        "derivative": done.copy.sha256,
-        "regions": done.regions,
-        "frames": done.frames,
-        "metadata": "stripped" if done.stripped else "kept (as asked)",
-    }
+    if isinstance(done, int):
+        return JSONResponse({"job": done, "status": "queued"}, status_code=202)
+    return JSONResponse(
+        {
+            "derivative": done.copy.sha256,
+            "regions": done.regions,
+            "frames": done.frames,
+            "metadata": "stripped" if done.stripped else "kept (as asked)",
+        }
+    )
+
+
+def pending(locker: Locker, sha256: str, view: scope.Scope) -> list[redaction.Pending]:
+    """The redactions of the item asked for in the case `view` looks through and not made
+    yet: what the item page lists (templates/_redactions_queued.html)."""
+    with reading(locker.engine) as conn:
+        return redaction.pending(conn, sha256, view.case_id)
+
+
+@router.get("/api/items/{sha256}/redactions")
+def api_pending(
+    sha256: ItemId, who: Person, locker: LockerDep, case: CaseChoice = None
+) -> list[dict[str, Any]]:
+    """The case's redactions of the item not made yet, newest first: [{"job", "status":
+    "queued" | "running" | "failed", "reason"}]; empty with SQLite (no queue)."""
+    with reading(locker.engine) as conn:
+        view = scope.of_item(conn, who[0], sha256, "view", case)
+    return [vars(found) for found in pending(locker, sha256, view)]
