@@ -7,10 +7,14 @@ xfail(strict) is a finding for the lead."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sign_in
+from conftest import sign_in, take
+from media import sample
+from PIL import Image
+from PIL.ExifTags import Base
 
 from docket.locker import Locker
 
@@ -70,3 +74,34 @@ def test_a_tag_sends_no_control_sequence_to_the_terminal(
     out = _audit(cli, locker)
     assert "tag: t" in out  # the tag's entry is printed
     assert "\x1b" not in out and "\x07" not in out
+
+
+def _crafted_photo(path: Path) -> Path:
+    """A synthetic picture whose camera make, model and software (EXIF, which ExifTool reads
+    for `docket show`) carry a terminal title sequence and a forged line of `docket show`."""
+    crafted = f"Cam{ESCAPES}era\nflag         clear"
+    exif = Image.Exif()
+    for tag in (Base.Make, Base.Model, Base.Software):
+        exif[tag] = crafted
+    sample("rocket").save(path, "JPEG", exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team finding: docket show prints a file's EXIF text raw (ESC, newline)",
+)
+def test_an_evidence_file_metadata_drives_no_terminal_in_docket_show(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """Evidence files are attack surface: what ExifTool reads from one is text its maker wrote.
+    `docket show` must print it as one printable line, never a control sequence or a line of
+    its own (here a forged "flag clear" under an unreviewed item's real flag)."""
+    sha = take(locker, _crafted_photo(tmp_path / "crafted.jpg"), case="North").outcomes[0].sha256
+    answer = cli("show", str(sha)[:12], "--locker", locker.path)
+    assert answer.code == 0, answer.err
+    assert "Cam" in answer.out  # the metadata is printed
+    assert "\x1b" not in answer.out and "\x07" not in answer.out
+    assert [line for line in answer.out.splitlines() if line.startswith("flag ")] == [
+        "flag         unreviewed"
+    ]
