@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import take
 from media import sample
-from PIL import Image
+from PIL import Image, ImageOps
 
 from docket.analyse.sandbox import AnalysisError
 from docket.locker import Locker
@@ -237,3 +237,35 @@ def test_the_command_line_names_a_missing_face_model(
     assert result.err.strip().splitlines() == [
         f"docket: {missing}: cannot read the face model (No such file or directory)"
     ]
+
+
+@pytest.mark.parametrize(("orientation", "turn"), [(3, 180), (6, 90), (8, -90)])
+def test_a_picture_turned_by_its_exif_orientation_is_still_redacted_upright(
+    locker: Locker, tmp_path: Path, orientation: int, turn: int
+) -> None:
+    """The picture path, for comparison: a phone photo stored turned, with the EXIF
+    Orientation that turns it back, is redacted as it is shown."""
+    source = tmp_path / "portrait.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    upright_pictures()[0].rotate(turn, expand=True).save(source, "JPEG", quality=95, exif=exif)
+    with Image.open(source) as opened:
+        shown_rgb = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    expected = np.asarray(upright_pictures()[0], dtype=np.int16)
+    assert shown_rgb.shape == (HEIGHT, WIDTH, 3) and np.abs(shown_rgb - expected).mean() < 6
+    step = RedactStep(faces=True, regions=[BOX], method="fill")
+    done = redacted(locker, source, "image/jpeg", step)
+    faces = FaceDetector().detect(np.ascontiguousarray(shown_rgb[:, :, ::-1]))
+    assert len(faces) == 1
+    assert done.copy.data["boxes"] == [list(BOX), faces[0].as_list()]
+    with Image.open(locker.store.path(done.copy.sha256)) as opened:
+        assert opened.getexif().get(0x0112) is None
+        copy = np.asarray(opened.convert("RGB"))
+    outside = np.ones((HEIGHT, WIDTH), dtype=bool)
+    for x, y, w, h in done.copy.data["boxes"]:
+        assert not copy[y : y + h, x : x + w].any()
+        outside[y : y + h, x : x + w] = False
+    assert np.array_equal(copy[outside], shown_rgb[outside])
+    found = step.still(source, "image/jpeg", tmp_path / "still.png", blur=False)
+    assert (found["width"], found["height"]) == (WIDTH, HEIGHT)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "still.png")), shown_rgb)
