@@ -105,3 +105,24 @@ def test_an_evidence_file_metadata_drives_no_terminal_in_docket_show(
     assert [line for line in answer.out.splitlines() if line.startswith("flag ")] == [
         "flag         unreviewed"
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team finding: docket aids prints the Software a file names raw (ESC, newline)",
+)
+def test_an_evidence_file_metadata_drives_no_terminal_in_docket_aids(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """The editing-software signal quotes the file's EXIF Software: a crafted file's control
+    sequences and a forged "no signal" line must not reach the terminal as they are."""
+    path = tmp_path / "edited.jpg"
+    exif = Image.Exif()
+    exif[Base.Software] = f"Adobe Photoshop 25.0{ESCAPES}\n  no signal   editing-software: none"
+    sample("coffee").save(path, "JPEG", exif=exif.tobytes())
+    sha = take(locker, path, case="North").outcomes[0].sha256
+    answer = cli("aids", str(sha)[:12], "--locker", locker.path)
+    assert answer.code == 0, answer.err
+    assert "Adobe Photoshop 25.0" in answer.out  # the signal quotes it
+    assert "\x1b" not in answer.out and "\x07" not in answer.out
+    assert "  no signal   editing-software: none" not in answer.out.splitlines()
