@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 from conftest import PASSWORD, docket_command, sign_in, take
 from sqlalchemy import delete, select
+from starlette.requests import Request
 
 from docket import access, accounts
 from docket.catalogue import schema
 from docket.jobs import queue, redaction
 from docket.locker import Locker
 from docket.protect.steps import RedactStep
+from docket.web.guard import TEMPLATES
 
 BOXES = [[10, 20, 50, 40], [200, 100, 40, 30]]
 
@@ -62,6 +64,14 @@ def worker(locker: Locker, *args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=300,
     )
+
+
+def item_list(redactions: list[redaction.Pending], query: str = "") -> str:
+    """The item page's list of redactions not made yet (templates/_redactions_queued.html)."""
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    request = Request({**scope, "query_string": query.encode()})
+    template = TEMPLATES.get_template("_redactions_queued.html")
+    return template.render(request=request, redactions=redactions).strip()
 
 
 def queue_by_api(world: dict[str, Any], name: str = "investigator-1") -> int:
@@ -180,7 +190,10 @@ def test_a_job_whose_item_left_the_case_fails_with_its_reason(
     )
     assert f"{job}\tfailed\tredact {north[:12]}: {reason}" in listed.stdout
     with locker.engine.connect() as conn:
-        assert redaction.pending(conn, north, case) == [redaction.Pending(job, "failed", reason)]
+        shown = redaction.pending(conn, north, case)
+    assert shown == [redaction.Pending(job, "failed", reason)]
+    escaped = reason.replace("'", "&#39;")
+    assert f'<li data-job="{job}">job {job}: Failed: {escaped}</li>' in item_list(shown)
 
 
 def test_a_job_whose_actor_may_no_longer_redact_fails(
@@ -221,8 +234,12 @@ def test_another_case_s_person_never_sees_the_queued_job(
     page = client.get(f"/items/{north}?case={cases['South']}")
     assert page.status_code == 200 and f"job {job}" not in page.text
     with locker.engine.connect() as conn:
-        assert redaction.pending(conn, north, cases["South"]) == []
-        assert [p.job for p in redaction.pending(conn, north, cases["North"])] == [job]
+        in_south = redaction.pending(conn, north, cases["South"])
+        in_north = redaction.pending(conn, north, cases["North"])
+    assert in_south == [] and [p.job for p in in_north] == [job]
+    assert item_list(in_south) == ""
+    assert f'<li data-job="{job}">job {job}: queued</li>' in item_list(in_north)
+    assert "Redaction queued" in item_list(in_north, "redaction=queued")
 
 
 def test_with_sqlite_the_copy_is_made_before_the_answer(
