@@ -50,7 +50,8 @@ def ffmpeg(*args: str | Path) -> bytes:
 
 def rotated(folder: Path, angle: int) -> Path:
     """A video whose frames are stored turned clockwise by `angle` degrees, with a display
-    matrix that turns them back (counter-clockwise) when shown: upright_pictures() as seen."""
+    matrix that turns them back (counter-clockwise) when shown: upright_pictures() as seen,
+    with a tone as its sound, as a phone records."""
     folder.mkdir(parents=True, exist_ok=True)
     inputs: list[str | Path] = []
     for i, picture in enumerate(upright_pictures()):
@@ -59,8 +60,9 @@ def rotated(folder: Path, angle: int) -> Path:
         inputs += ["-loop", "1", "-t", "1", "-i", stored]
     plain = folder / "stored.mp4"
     ffmpeg(
-        *inputs,
-        *["-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p", "-r", str(FPS)],
+        *[*inputs, "-f", "lavfi", "-i", "sine=frequency=440:duration=2"],
+        *["-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p[v]", "-map", "[v]"],
+        *["-map", "2:a", "-c:a", "aac", "-r", str(FPS)],
         plain,
     )
     video = folder / f"rotated{angle}.mp4"
@@ -72,11 +74,12 @@ def rotated(folder: Path, angle: int) -> Path:
     return video
 
 
-def stream(path: Path) -> dict[str, Any]:
+def stream(path: Path, kind: str = "v") -> dict[str, Any]:
     done = subprocess.run(
         [
-            *["ffprobe", "-v", "error", "-select_streams", "v:0"],
-            *["-show_entries", "stream=width,height:stream_tags:stream_side_data", "-of", "json"],
+            *["ffprobe", "-v", "error", "-select_streams", f"{kind}:0"],
+            *["-show_entries", "stream=codec_name,width,height:stream_tags:stream_side_data"],
+            *["-of", "json"],
             str(path),
         ],
         capture_output=True,
@@ -126,6 +129,7 @@ def assert_upright_without_rotation(copy: Path) -> None:
     facts = stream(copy)
     assert (facts["width"], facts["height"]) == (WIDTH, HEIGHT)
     assert rotation(copy) is None and "rotate" not in facts.get("tags", {})
+    assert stream(copy, "a")["codec_name"] == "aac"  # the sound, copied
 
 
 def test_a_region_covers_exactly_that_region_of_the_upright_frame(
@@ -153,7 +157,7 @@ def test_a_region_covers_exactly_that_region_of_the_upright_frame(
 def test_faces_are_found_on_the_upright_frames_and_covered_there(
     locker: Locker, video: Path
 ) -> None:
-    step = RedactStep(faces=True, method="fill")
+    step = RedactStep(faces=True, method="fill", strip=False)  # the encoder's own copy
     done = redacted(locker, video, "video/mp4", step)
     upright = redacted(locker, upright_copy(video), "video/x-matroska", step)
     boxes = done.copy.data["boxes"]
