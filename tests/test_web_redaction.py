@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from conftest import sign_in, take
 from media import jpeg, sample, slideshow
 from PIL import Image, ImageOps
@@ -65,6 +66,7 @@ def _saved(client: Any, item: str, csrf: str, case: int, **form: Any) -> Any:
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # saved in-process; queued: test_jobs_redaction
 def test_saved_boxes_make_a_copy_covered_inside_and_unchanged_outside(
     world: dict[str, Any], locker: Locker, cli: Any
 ) -> None:
@@ -104,6 +106,7 @@ def test_saved_boxes_make_a_copy_covered_inside_and_unchanged_outside(
     assert sorted(_copies(locker, north)[-1][1]) == sorted(data)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # saved in-process; queued: test_jobs_redaction
 def test_the_keep_metadata_choice_is_recorded(world: dict[str, Any], locker: Locker) -> None:
     client, north, case = world["client"], world["north"], world["cases"]["North"]
     csrf = sign_in(client, "investigator-1")
@@ -269,6 +272,7 @@ def test_stills_are_blurred_until_a_logged_reveal_whose_ticket_opens_that_still_
     assert borrowed.status_code == 403
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # saved in-process; queued: test_jobs_redaction
 def test_faces_are_proposed_and_an_accepted_face_is_covered(
     world: dict[str, Any], locker: Locker, tmp_path: Path
 ) -> None:
@@ -297,6 +301,7 @@ def test_faces_are_proposed_and_an_accepted_face_is_covered(
     assert np.array_equal(redacted[outside], original[outside])
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # saved in-process; queued: test_jobs_redaction
 def test_a_video_frame_is_chosen_by_time_and_the_range_is_redacted(
     world: dict[str, Any], locker: Locker, tmp_path: Path
 ) -> None:
