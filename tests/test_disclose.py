@@ -241,8 +241,9 @@ def test_consistency_with_the_previous_export(locker: Locker, tmp_path: Path) ->
     assert consistency[1] is True
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the published bytes: metadata and faces
 def test_publication_has_no_original_no_identifying_metadata_and_no_face(
-    locker: Locker, tmp_path: Path
+    backend: str, locker: Locker, tmp_path: Path
 ) -> None:
     source = astronaut_with_gps(tmp_path / "in")
     sha256 = take(locker, source).outcomes[0].sha256 or ""
