@@ -55,6 +55,11 @@ def _tag(name: str, text: str) -> str:
     return f"<{name}>{escape(text)}</{name}>"
 
 
+def _time(text: str) -> str:
+    """A time of the log (ISO 8601), read left to right inside any sentence."""
+    return f"<bdi dir=ltr>{escape(text)}</bdi>"
+
+
 def _code(text: str) -> str:
     return f"<code dir=ltr>{escape(text)}</code>"
 
@@ -89,7 +94,7 @@ def _cover(package: dict[str, Any], items: list[dict[str, Any]], _: Words) -> li
                         )
                     )
                     % {
-                        "prepared": escape(page["prepared"]),
+                        "prepared": _time(page["prepared"]),
                         "checkpoint": _code("custody/checkpoint.txt"),
                         "token": _code("custody/checkpoint.tsr"),
                     },
@@ -119,7 +124,7 @@ def _acquisitions(facts: ItemFacts, _: Words) -> str:
         return _tag("p", _("No acquisition of this case is recorded."))
     when, none = _("%(when)s (event %(event)s)"), escape(_("none"))
     rows = "".join(
-        f"<tr><td>{_said(when, when=escape(a.when), event=str(a.event))}"
+        f"<tr><td>{_said(when, when=_time(a.when), event=str(a.event))}"
         f"<td>{_person(a.source)}<td>{_person(a.collector)}<td>{escape(a.method)}"
         f"<td>{_person(a.name)}<td>{_person(a.note) if a.note else none}"
         for a in facts.acquisitions
@@ -140,7 +145,7 @@ def _incidents(facts: ItemFacts, _: Words) -> str:
             ),
             title=_person(i.title),
             number=str(i.number),
-            when=escape(i.when),
+            when=_time(i.when),
             place=_person(i.place),
             violations="; " + _person(i.violations) if i.violations else "",
             linked=str(i.linked_in),

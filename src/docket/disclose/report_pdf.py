@@ -18,6 +18,7 @@ a note, a recorded finding) takes the direction of its first letter.
 from __future__ import annotations
 
 import io
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -38,6 +39,27 @@ FONTS = Path("/usr/share/fonts/truetype/dejavu")
 LABEL = 34  # mm: the width of a row's label
 THUMB = 38  # mm: the width of an item's blurred preview
 Words = Callable[[str], str]  # gettext of the report's language
+
+
+MARKS = {"ltr": "\u200e", "rtl": "\u200f"}  # LEFT-TO-RIGHT MARK, RIGHT-TO-LEFT MARK
+
+
+def _held(value: object) -> str:
+    """A value put into a sentence, held in the direction of its first letter (left to right
+    for a time, a number or a path) between two zero-width marks of that direction, so the
+    sentence's direction never reorders it: an ISO time in an Arabic sentence reads as one
+    run. (Unicode's isolates, FSI and PDI, would do it better, but DejaVu Sans has no glyphs
+    for them and they would print as boxes.)"""
+    text = str(value)
+    strong = (unicodedata.bidirectional(c) for c in text)
+    first = next((k for k in strong if k in ("L", "R", "AL")), "L")
+    mark = MARKS["ltr" if first == "L" else "rtl"]
+    return f"{mark}{text}{mark}"
+
+
+def _put(sentence: str, values: dict[str, object]) -> str:
+    """The translated sentence with its values put in, each held in its own direction."""
+    return sentence % {name: _held(value) for name, value in values.items()}
 
 
 class _Report(FPDF):
@@ -65,7 +87,8 @@ class _Report(FPDF):
     def clean(self, text: str) -> str:
         if self.unicode:
             return text
-        return text.encode("latin-1", errors="replace").decode("latin-1")
+        bare = text.translate({ord(mark): None for mark in MARKS.values()})
+        return bare.encode("latin-1", errors="replace").decode("latin-1")
 
     def text_line(
         self,
@@ -120,13 +143,13 @@ class _Report(FPDF):
 
 def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _: Words) -> None:
     page = first_page(package, items)
-    pdf.text_line(_("Evidence package: %(case)s") % {"case": page["case"]}, 16, "B", 8)
+    pdf.text_line(_put(_("Evidence package: %(case)s"), {"case": page["case"]}), 16, "B", 8)
     pdf.ln(1)
     what = _("%(count)s item(s), %(profile)s profile")
-    pdf.row(_("What"), what % {"count": page["count"], "profile": page["profile"]})
+    pdf.row(_("What"), _put(what, {"count": page["count"], "profile": page["profile"]}))
     pdf.row(_("Case"), page["case"], fact=True)
     pdf.row(_("For"), page["recipient"], fact=True)
-    pdf.row(_("From"), _("the Docket locker %(origin)s") % {"origin": page["origin"]})
+    pdf.row(_("From"), _put(_("the Docket locker %(origin)s"), {"origin": page["origin"]}))
     pdf.row(_("Signing key"), page["fingerprint"], fact=True)
     when = _(
         "prepared %(prepared)s; the signed export checkpoint (%(checkpoint)s) "
@@ -135,12 +158,14 @@ def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _
     )
     pdf.row(
         _("When"),
-        when
-        % {
-            "prepared": page["prepared"],
-            "checkpoint": "custody/checkpoint.txt",
-            "token": "custody/checkpoint.tsr",
-        },
+        _put(
+            when,
+            {
+                "prepared": page["prepared"],
+                "checkpoint": "custody/checkpoint.txt",
+                "token": "custody/checkpoint.tsr",
+            },
+        ),
     )
     pdf.ln(2)
     pdf.text_line(_("How to verify it"), size=11, style="B", height=6)
@@ -151,7 +176,7 @@ def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _
         "Previews are blurred and grey on purpose; the originals are in %(folder)s. "
         "Names, notes and pseudonyms are shown as recorded."
     )
-    pdf.text_line(said % {"folder": "data/items/"}, size=8.5)
+    pdf.text_line(_put(said, {"folder": "data/items/"}), size=8.5)
 
 
 def _aid(word: str, _: Words) -> str:
@@ -170,11 +195,14 @@ def _verification(pdf: _Report, results: list[AidResult], _: Words) -> None:
     pdf.text_line(_("Verification aids: signals for a person to weigh, never a verdict"), style="B")
     pdf.text_line(_(AS_RECORDED), size=8)
     for result in results:
-        said = _("version %(version)s, %(status)s (event %(event)s)") % {
-            "version": result.version,
-            "status": aid_word(result.status, _),
-            "event": result.event_seq,
-        }
+        said = _put(
+            _("version %(version)s, %(status)s (event %(event)s)"),
+            {
+                "version": result.version,
+                "status": aid_word(result.status, _),
+                "event": result.event_seq,
+            },
+        )
         pdf.row(_aid(result.step, _), said)
         tools = ", ".join(f"{name} {version}" for name, version in sorted(result.tools.items()))
         if tools:
@@ -211,14 +239,16 @@ def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -
     pdf.set_y(max(pdf.get_y(), bottom) + 1)
     for acq in facts.acquisitions:
         pdf.row(
-            _("Acquired (event %(event)s)") % {"event": acq.event},
-            _("%(when)s: %(method)s, from source %(source)s, collected by %(collector)s")
-            % {
-                "when": acq.when,
-                "method": acq.method,
-                "source": acq.source,
-                "collector": acq.collector,
-            },
+            _put(_("Acquired (event %(event)s)"), {"event": acq.event}),
+            _put(
+                _("%(when)s: %(method)s, from source %(source)s, collected by %(collector)s"),
+                {
+                    "when": acq.when,
+                    "method": acq.method,
+                    "source": acq.source,
+                    "collector": acq.collector,
+                },
+            ),
         )
         pdf.row(_("Name then"), acq.name, fact=True)
         if acq.note:
@@ -231,20 +261,24 @@ def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -
             "Linked in event %(linked)s; described in event %(described)s of the locker's log."
         )
         pdf.row(
-            _("Incident %(number)s") % {"number": incident.number},
-            said
-            % {
-                "title": incident.title,
-                "number": incident.number,
-                "when": incident.when,
-                "place": incident.place,
-                "violations": f"; {incident.violations}" if incident.violations else "",
-                "linked": incident.linked_in,
-                "described": incident.described_in,
-            },
+            _put(_("Incident %(number)s"), {"number": incident.number}),
+            _put(
+                said,
+                {
+                    "title": incident.title,
+                    "number": incident.number,
+                    "when": incident.when,
+                    "place": incident.place,
+                    "violations": f"; {incident.violations}" if incident.violations else "",
+                    "linked": incident.linked_in,
+                    "described": incident.described_in,
+                },
+            ),
         )
     for seq, text in facts.annotations:
-        pdf.row(_("Annotation"), _("%(text)s (event %(event)s)") % {"text": text, "event": seq})
+        pdf.row(
+            _("Annotation"), _put(_("%(text)s (event %(event)s)"), {"text": text, "event": seq})
+        )
     _verification(pdf, item.get("verification") or [], _)
     pdf.row("SHA-256", facts.sha256, size=7.5, fact=True)
     if facts.sha512:
