@@ -162,6 +162,8 @@ def test_faces_are_found_on_the_upright_frames_and_covered_there(
     upright = redacted(locker, upright_copy(video), "video/x-matroska", step)
     boxes = done.copy.data["boxes"]
     assert boxes == upright.copy.data["boxes"]
+    sheet = step.preview(video, "video/mp4", video.with_name("sheet.jpg"))  # publication's check
+    assert sheet["boxes"] == boxes and (sheet["width"], sheet["height"]) == (WIDTH, HEIGHT)
     assert {time for time, *_ in boxes} >= {round(i / FPS, 3) for i in range(FACE_FRAMES)}
     copy = locker.store.path(done.copy.sha256)
     assert_upright_without_rotation(copy)
