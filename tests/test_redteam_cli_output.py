@@ -87,10 +87,6 @@ def _crafted_photo(path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team finding: docket show prints a file's EXIF text raw (ESC, newline)",
-)
 def test_an_evidence_file_metadata_drives_no_terminal_in_docket_show(
     locker: Locker, tmp_path: Path, cli: Any
 ) -> None:
@@ -107,10 +103,6 @@ def test_an_evidence_file_metadata_drives_no_terminal_in_docket_show(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team finding: docket aids prints the Software a file names raw (ESC, newline)",
-)
 def test_an_evidence_file_metadata_drives_no_terminal_in_docket_aids(
     locker: Locker, tmp_path: Path, cli: Any
 ) -> None:

@@ -10,6 +10,7 @@ from docket._cli_common import locker_option, open_locker, print_json
 from docket._cli_shadow import shadow_places_command
 from docket.catalogue import queries
 from docket.locker import default_actor
+from docket.names import one_line
 
 
 @click.command(name="aids")
@@ -40,24 +41,28 @@ def aids_command(item_id: str, as_json: bool, no_run: bool, locker_path: Path | 
             results = aid_results(conn, sha256)
             blob = error_levels_blob(conn, sha256)
         picture = None if blob is None else locker.store.shown_path(blob)
+
+    def say(text: str) -> None:  # a file's own words, as one printable line (names.one_line)
+        click.echo(one_line(text))
+
     if as_json:
         shown = [r.as_dict() for r in results]
         print_json({"item": sha256, "ran": ran, "results": shown, "error_levels": picture})
         return
-    click.echo(f"verification aids for {sha256[:12]} (signals to weigh, not a verdict)")
+    say(f"verification aids for {sha256[:12]} (signals to weigh, not a verdict)")
     for done in ran:
         outcome = f"failed: {done['error']}" if done["error"] else "recorded"
-        click.echo(f"ran {done['step']} now ({outcome})")
+        say(f"ran {done['step']} now ({outcome})")
     for result in results:
         tools = ", ".join(f"{k} {v}" for k, v in sorted(result.tools.items()))
         version = f" v{result.version}" if result.version else ""
-        click.echo(f"\n{result.step}{version} [{result.status}] {tools}".rstrip())
+        say(f"\n{result.step}{version} [{result.status}] {tools}".rstrip())
         if result.error:
-            click.echo(f"  failed: {result.error}")
+            say(f"  failed: {result.error}")
         for signal in result.signals:
-            click.echo(f"  {signal.finding:<11} {signal.name}: {signal.summary}")
+            say(f"  {signal.finding:<11} {signal.name}: {signal.summary}")
     if picture:
-        click.echo(f"\nerror-level picture: {picture}")
+        say(f"\nerror-level picture: {picture}")
 
 
 COMMANDS: list[click.Command] = [aids_command, shadow_places_command]

@@ -55,6 +55,7 @@ from docket.ingest import collection
 from docket.ingest.run import IngestOptions, IngestSummary, Outcome, ingest
 from docket.item_filters import ItemFilter
 from docket.locker import Locker, default_actor, default_path
+from docket.names import one_line
 from docket.protect import approval, flags
 from docket.vault import unlocking
 from docket.verify import verify
@@ -380,34 +381,39 @@ def show(
     if as_json:
         print_json(detail)
     else:
+        # Values a file or a person wrote: one printable line each, so a crafted EXIF field
+        # neither drives the terminal nor forges a line of this output (names.one_line).
+        def say(text: str) -> None:
+            click.echo(one_line(text))
+
         for key in ("sha256", "sha512", "size", "media_type", "first_seen"):
-            click.echo(f"{key:<12} {detail[key]}")
-        click.echo(f"{'cases':<12} {', '.join(detail['cases']) or '-'}")
-        click.echo(f"{'flag':<12} {detail['flag']}")
+            say(f"{key:<12} {detail[key]}")
+        say(f"{'cases':<12} {', '.join(detail['cases']) or '-'}")
+        say(f"{'flag':<12} {detail['flag']}")
         if detail["safe_preview"]:
-            click.echo(f"{'preview':<12} {detail['safe_preview']} (blurred)")
+            say(f"{'preview':<12} {detail['safe_preview']} (blurred)")
         elif safe is not None:  # a vault: no file on disk shows it
-            click.echo(f"{'preview':<12} sealed in the vault (blurred; `docket serve` shows it)")
+            say(f"{'preview':<12} sealed in the vault (blurred; `docket serve` shows it)")
         else:
-            click.echo(f"{'preview':<12} -")
+            say(f"{'preview':<12} -")
         if detail["thumbnail"]:
-            click.echo(f"{'thumbnail':<12} {detail['thumbnail']} (flagged clear)")
+            say(f"{'thumbnail':<12} {detail['thumbnail']} (flagged clear)")
         for run in detail["analysis"]:
             outcome = "ok" if run["status"] == "ok" else f"FAILED: {run['error']}"
-            click.echo(f"{'step':<12} {run['step']} v{run['version']}: {outcome}")
+            say(f"{'step':<12} {run['step']} v{run['version']}: {outcome}")
         if detail["keyframes"]:
             times = ", ".join(
                 f"{k['time']:g}" for k in detail["keyframes"] if k["time"] is not None
             )
-            click.echo(f"{'keyframes':<12} {len(detail['keyframes'])} (at {times} s)")
+            say(f"{'keyframes':<12} {len(detail['keyframes'])} (at {times} s)")
         for copy in detail["copies"]:
             approved = ", approved for publication" if copy["approved"] else ""
-            click.echo(
+            say(
                 f"{'copy':<12} {copy['kind']} {copy['sha256']} "
                 f"({'stripped' if copy['stripped'] else 'metadata kept'}{approved})"
             )
         if detail["copies"] and not any(copy["approved"] for copy in detail["copies"]):
-            click.echo(f"{'publication':<12} no copy approved (docket approve)")
+            say(f"{'publication':<12} no copy approved (docket approve)")
         if detail["cluster"]:
             cluster = detail["cluster"]
             first = (
@@ -416,35 +422,34 @@ def show(
                 else (f"earliest known copy {cluster['earliest'][:12]}")
             )
             first += f" (by {cluster['decided_by']})"
-            click.echo(
-                f"{'cluster':<12} c{cluster['number']}: {len(cluster['items'])} copies, {first}"
-            )
+            say(f"{'cluster':<12} c{cluster['number']}: {len(cluster['items'])} copies, {first}")
         for line in _aid_lines(detail["verification"]):
-            click.echo(f"{'aid':<12} {line}")
+            say(f"{'aid':<12} {line}")
         for captured in detail["captures"]:
-            click.echo(f"{'capture':<12} of {captured['url_asked']}, parts:")
+            say(f"{'capture':<12} of {captured['url_asked']}, parts:")
             for part in captured["parts"]:
                 this = "  (this item)" if part["sha256"] == sha256 else ""
-                click.echo(
+                say(
                     f"  {part['kind']:<10} {part['sha256'][:12]} {part['media_type']} "
                     f"{part['url'] or '-'} at {part['collected_at'] or '?'}{this}"
                 )
         for acq in detail["acquisitions"]:
             inner = f"!/{acq['path_in_container']}" if acq["path_in_container"] else ""
-            click.echo(
+            say(
                 f"acquired     {acq['acquired_at']} by {acq['collector']} "
                 f"from {acq['source'] or 'unknown source'} ({acq['method']}): "
                 f"{acq['original_path']}{inner}"
             )
             if acq["collected_at"]:
-                click.echo(f"{'collected':<12} {acq['collected_at']}")
+                say(f"{'collected':<12} {acq['collected_at']}")
             if acq["url_of_origin"]:
-                click.echo(f"{'origin':<12} {acq['url_of_origin']}")
+                say(f"{'origin':<12} {acq['url_of_origin']}")
         for key, value in (detail["metadata"] or {}).items():
             if value not in (None, [], False):
-                click.echo(f"{key:<12} {value}")
-    if raw_text is not None:
-        click.echo(raw_text)
+                say(f"{key:<12} {value}")
+    if raw_text is not None:  # JSON escapes C0 controls, not C1 (ensure_ascii=False)
+        for line in raw_text.splitlines():
+            click.echo(one_line(line))
 
 
 def _aid_lines(results: list[dict[str, Any]]) -> list[str]:
