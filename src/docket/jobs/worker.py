@@ -1,13 +1,15 @@
 """`docket worker`: a procrastinate worker that runs the locker's jobs, on any machine that
 reaches its PostgreSQL catalogue and its store.
 
-Each job runs in a worker thread, with one Analyser (its parser processes) shared by the jobs
-the worker runs. An attempt that fails keeps its reason (docket.jobs.failures) and leaves the
-job failed until `docket jobs retry`. A worker killed mid-job (SIGKILL, a lost machine) stops
-beating its heart; every worker looks every STALLED_CHECK seconds for jobs held by a worker
-whose heartbeat is older than `stalled_after` seconds and puts them back in the queue
-(procrastinate's get_stalled_jobs and retry_job), where another worker runs them again: jobs
-are idempotent (docket.jobs.analysis), so each finishes once in effect. What the jobs record
+It runs two tasks: `analyse` (docket.jobs.analysis) and `redact`, a redacted copy saved in
+the browser (docket.jobs.redaction). Each job runs in a worker thread, with one Analyser (its
+parser processes) shared by the analysis jobs the worker runs. An attempt that fails keeps
+its reason (docket.jobs.failures) and leaves the job failed until `docket jobs retry`. A
+worker killed mid-job (SIGKILL, a lost machine) stops beating its heart; every worker looks
+every STALLED_CHECK seconds for jobs held by a worker whose heartbeat is older than
+`stalled_after` seconds and puts them back in the queue (procrastinate's get_stalled_jobs and
+retry_job), where another worker runs them again: jobs are idempotent (docket.jobs.analysis,
+docket.jobs.redaction), so each finishes once in effect. What the jobs record
 is covered by a checkpoint the worker signs every few seconds and as it stops.
 """
 
