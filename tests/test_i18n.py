@@ -466,3 +466,123 @@ def test_the_replay_origin_s_start_page_speaks_the_browser_s_language(
     english = replay.get("/replay/")
     assert HTML_TAG.findall(english.text) == [("en", "ltr")]
     assert "Starting the replay" in english.text
+
+
+SAID = {  # the shadow tool's data-said-* attributes and what they hold in English
+    "start": "Click the object's base.",
+    "base": "Marked the base; now the top.",
+    "top": "Marked the top; now the shadow's tip.",
+    "done": "Marked base, top and shadow tip.",
+    "missing": "Mark the base, the top and the shadow's tip first.",
+}
+
+
+def _said_on(page: str) -> dict[str, str]:
+    from html import unescape
+
+    return {k: unescape(v) for k, v in re.findall(r'data-said-(\w+)="([^"]*)"', page)}
+
+
+@pytest.mark.parametrize("code", ["en", "ar", "ckb"])
+def test_the_shadow_tool_s_prompts_come_from_the_page_in_its_language(
+    world: dict[str, Any], code: str
+) -> None:
+    """The script shows what the page gives it (it holds no words of its own): the item page
+    hands it the prompts, translated, in data-said-* attributes of #shadow-tool."""
+    client = world["client"]
+    sign_in(client, "ada")
+    client.cookies.set("lang", code)
+    page = client.get(f"/items/{world['north']}")
+    assert page.status_code == 200, page.text
+    words = locale.translations(code).gettext
+    assert _said_on(page.text) == {key: words(english) for key, english in SAID.items()}
+    if code != "en":
+        assert not set(_said_on(page.text).values()) & set(SAID.values())
+    script = (ROOT / "src/docket/web/shadow.js").read_text()
+    literals = re.findall(
+        r'"([^"]*)"', "\n".join(line.split("//")[0] for line in script.split("\n"))
+    )
+    spoken = [s for s in literals if " " in s and s != "use strict"]
+    assert spoken == [], "the script speaks English of its own"
+
+
+@pytest.mark.parametrize("code", ["ar", "ckb"])
+def test_the_shadow_map_speaks_the_page_s_language(world: dict[str, Any], code: str) -> None:
+    client = world["client"]
+    sign_in(client, "ada")
+    client.cookies.set("lang", code)
+    query = f"{SHADOW}&lat=33.5&lon=36.3&date=2024-03-01&at=2024-03-01T09:30:00%2B02:00"
+    page = client.get(f"/items/{world['north']}/shadow?{query}")
+    assert page.status_code == 200, page.text
+    svg = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    words = locale.translations(code).gettext
+    name = words("Map of the places where the shadow fits at %(time)s") % {
+        "time": "2024-03-01T07:30:00+00:00"
+    }
+    assert f"<title>{name}</title>" in svg and f'aria-label="{name}"' in svg
+    caption = words("No map tiles: grey where GeoNames lists towns, orange where the shadow fits")
+    assert f'direction="rtl" text-anchor="start">{caption}</text>' in svg
+    town = words("%(town)s (%(country)s): sun at %(elevation)s°, azimuth %(azimuth)s°")
+    assert town.split("%(country)s)")[1].split("%(elevation)s")[0] in svg  # each town's label
+    assert "sun at" not in svg and "Map of the places" not in svg and "No map tiles" not in svg
+
+
+def test_the_revealed_error_level_picture_is_titled_in_arabic(
+    world: dict[str, Any], locker: Locker, cli: Any
+) -> None:
+    from test_ela_web import _with_error_levels
+
+    _with_error_levels(world, locker, cli)
+    client = world["client"]
+    csrf = sign_in(client, "ada")
+    client.cookies.set("lang", "ar")
+    north = world["north"]
+    revealed = client.post(f"/items/{north}/error-levels/reveal", data={"csrf": csrf})
+    assert revealed.status_code == 200, revealed.text
+    title = f"صورة مستوى الخطأ للمادة {north[:12]}"
+    assert f"<h1>مكشوف: <bdi>{title}</bdi></h1>" in revealed.text
+    assert "error-level picture of item" not in revealed.text
+
+
+def test_the_shadow_tool_speaks_arabic_in_chromium(tmp_path: Path) -> None:
+    """Debian's Chromium under the page's strict policy: the script shows the page's Arabic
+    prompts as the marks are made, and asks for the marks in Arabic when they are missing."""
+    from playwright.sync_api import sync_playwright
+    from test_aids_shadow import until
+    from test_web_browser import CHROMIUM, FLAGS, serving
+
+    from docket import accounts
+
+    words = locale.translations("ar").gettext
+    with Locker.create(tmp_path / "locker") as locker:
+        picture = tmp_path / "square.jpg"
+        picture.write_bytes(jpeg(sample("chelsea").resize((300, 300))))
+        sha = take(locker, picture, case="North").outcomes[0].sha256
+        with locker.engine.connect() as conn, conn.begin():
+            accounts.create_user(conn, "setup", "ada", "correct horse battery", "admin")
+        with serving(locker) as url, sync_playwright() as playwright:
+            assert CHROMIUM is not None, "Debian's chromium is needed (make system installs it)"
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            context = browser.new_context(viewport={"width": 1000, "height": 900})
+            context.add_cookies([{"name": "lang", "value": "ar", "url": url}])
+            page = context.new_page()
+            page.goto(f"{url}/login")
+            page.locator("input[name=name]").fill("ada")
+            page.locator("input[name=password]").fill("correct horse battery")
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{url}/")
+            page.goto(f"{url}/items/{sha}")
+            said = page.locator("#shadow-tool .shadow-said")
+            shown = [said.inner_text()]
+            page.locator("#shadow-tool form button:not([type])").click()  # no marks yet
+            shown.append(said.inner_text())
+            marked = page.locator("#shadow-tool img")
+            until(lambda: marked.evaluate("img => img.naturalWidth") > 0)
+            for x, y in ((60, 160), (60, 60), (160, 160)):
+                marked.click(position={"x": x, "y": y})
+                shown.append(said.inner_text())
+            direction = page.locator("html").get_attribute("dir")
+            browser.close()
+    assert direction == "rtl"
+    english = ("start", "missing", "base", "top", "done")
+    assert shown == [words(SAID[key]) for key in english]
