@@ -181,3 +181,33 @@ def test_the_capture_guard_refuses_this_machine_under_other_spellings(url: str) 
     with pytest.raises(CaptureRefusedError) as refused:
         Guard().check(url)
     assert "\n" not in str(refused.value)
+
+
+# Full-text and SQL syntax around a word no item has ("zqx"), so that nothing may be found.
+QUERIES = ['"zqx', "zqx OR zqy", "NEAR(zqx zqy)", "^zqx", "zqx*", "-zqx", "text:zqx", "(zqx"]
+QUERIES += ["zqx\x00", "zqx\\", "{zqx zqy}", "' OR 1=1 --", "ö" * 3000]
+
+
+@pytest.mark.parametrize("needle", QUERIES)
+def test_search_syntax_in_a_query_is_words_not_a_server_error(
+    world: dict[str, Any], needle: str
+) -> None:
+    """The grid's text search, its exports and a saved search of it take any text: full-text
+    query syntax and SQL are words, never an error of the database."""
+    client, north = world["client"], world["cases"]["North"]
+    csrf = sign_in(client, "viewer-1")
+    for path in (f"/api/cases/{north}/items", f"/cases/{north}/items.csv", f"/cases/{north}"):
+        try:
+            answer = client.get(path, params={"q": needle})
+        except Exception as error:  # the in-process client raises a server's error
+            pytest.fail(f"{path} q={needle!r}: {type(error).__name__}: {error}")
+        assert answer.status_code in (200, 400, 414, 422), (path, answer.text[:200])
+    found = client.get(f"/api/cases/{north}/items", params={"q": needle})
+    if found.status_code == 200:
+        assert found.json() == []  # no item has such words
+    saved = client.post(
+        f"/api/cases/{north}/searches",
+        json={"name": "odd", "query": f"q={needle}"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert saved.status_code < 500
