@@ -33,6 +33,7 @@ from docket.disclose._check_items import check_items
 from docket.disclose._check_prior import check_prior
 from docket.disclose._check_wacz import check_waczs
 from docket.errors import DocketError
+from docket.names import one_line
 
 INTACT, FAILED, USAGE, UNCONFIRMED = 0, 1, 2, 3
 EXIT_CODES = f"""exit codes:
@@ -200,12 +201,16 @@ def _signer(root: Path, report: CheckReport, key: bytes | str | None) -> bytes |
 
 
 def render(report: CheckReport) -> str:
+    # A package's own words (file names, records) as one printable line each: a crafted name's
+    # escape sequences must not hide or fake the verdict (names.one_line).
     lines = [
-        f"{ {True: 'ok', False: 'FAILED', None: 'not checked'}[p]:<12} {name}"
-        + (f": {detail}" if detail else "")
+        one_line(
+            f"{ {True: 'ok', False: 'FAILED', None: 'not checked'}[p]:<12} {name}"
+            + (f": {detail}" if detail else "")
+        )
         for name, p, detail in report.checks
     ]
-    lines += [f"PROBLEM      {failure}" for failure in report.failures]
+    lines += [one_line(f"PROBLEM      {failure}") for failure in report.failures]
     lines.append(f"TSA:         {report.tsa or 'none (the checkpoint carries no trusted token)'}")
     if report.intact:
         lines.append(

@@ -703,6 +703,18 @@ def fingerprint(public: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(public).digest()).decode().rstrip("=")
 
 
+# What a package says (its file names, its records) is printed as one printable line: a crafted
+# name's escape sequences must not hide or fake the verdict. (docket.names.one_line is the same
+# rule; this file cannot import Docket.)
+_UNPRINTABLE = {i: f"\\x{i:02x}" for i in (*range(32), 127)} | {
+    i: f"\\u{i:04x}" for i in (*range(0x80, 0xA0), 0x2028, 0x2029)
+}
+
+
+def _line(text: str) -> str:
+    return text.translate(_UNPRINTABLE)
+
+
 def main(args: list[str]) -> int:
     if len(args) not in (1, 3) or (len(args) == 3 and args[1] != "--key"):
         print(__doc__, file=sys.stderr)
@@ -712,9 +724,9 @@ def main(args: list[str]) -> int:
         Path(args[0]), key if key is None or key.startswith("SHA256:") else key.lower()
     )
     for line in found:
-        print(line)
+        print(_line(line))
     for problem in problems:
-        print(f"PROBLEM  {problem}")
+        print(_line(f"PROBLEM  {problem}"))
     print(
         {
             0: f"VERDICT: intact, its custody proofs hold, signed by {printed}",
