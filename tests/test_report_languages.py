@@ -255,3 +255,38 @@ def test_every_word_the_aids_record_has_a_translation() -> None:
     steps = {step.name for step in verification_steps()} | set(ON_REQUEST)
     words = signals | steps | set(FINDINGS) | {"ok", "failed", "not run"}
     assert words - AID_WORDS == set()
+
+
+@pytest.mark.parametrize("code", ["ar", "ckb"])
+def test_the_report_s_own_words_about_the_facts_are_translated(code: str) -> None:
+    """What the report says where a fact is missing, how an item arrived and how to verify the
+    package, in the reader's language (the facts themselves as recorded)."""
+    item = _item()
+    item["metadata"]["acquisitions"] = [
+        {"acquired_at": "2024-03-02T10:00:00Z", "method": "import", "event": 3, "source": "W-17"}
+    ]
+    item["events"] = [{"seq": 3, "action": "item.acquired", "time": PREPARED, "details": {}}]
+    for page in (render(_package(""), [item], {}, code), _pdf_words(_package(""), item, code)):
+        for english in (
+            "not recorded in the file",
+            "ingest from a folder",
+            "not recorded",
+            "items chosen one by one (no case)",
+            "%(count)s event(s), from event %(first)s (%(first_action)s, %(first_time)s) "
+            "to event %(last)s (%(last_action)s, %(last_time)s)",
+        ):
+            said, kept = _piece(_(code, english)), _piece(english)
+            assert said in page and kept not in page, english
+        assert "W-17" in page and "item.acquired" in page  # the facts, as recorded
+        assert "Run the verifier" not in page and "python3 data/verify_package.py" in page
+
+
+def _piece(sentence: str) -> str:
+    """The longest stretch of a sentence between its placeholders."""
+    return max(re.split(r"%\(\w+\)s", sentence), key=len).strip()
+
+
+def _pdf_words(package: dict[str, Any], item: dict[str, Any], code: str) -> str:
+    pdf = render_pdf(package, [item], {}, code)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    return " ".join(text.translate({ord(m): None for m in MARKS}).split())

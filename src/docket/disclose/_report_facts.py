@@ -44,14 +44,19 @@ AS_RECORDED = N_(
 )
 
 
+def as_is(text: str) -> str:
+    """The English words (the msgids themselves)."""
+    return text
+
+
 def aid_word(word: str, _: Words) -> str:
     """One of AID_WORDS in the report's language; any other word as recorded."""
     return _(word) if word in AID_WORDS else word
 
 
 METHODS = {
-    "upload": "browser upload",
-    "package": "imported package",
+    "upload": N_("browser upload"),
+    "package": N_("imported package"),
 }
 
 
@@ -99,78 +104,98 @@ def _name(raw: str) -> str:
     return PurePosixPath(raw).name or raw
 
 
-def _method(acq: dict[str, Any], arrival: dict[str, Any] | None) -> str:
+def _method(acq: dict[str, Any], arrival: dict[str, Any] | None, _: Words) -> str:
     details = (arrival or {}).get("details") or {}
     package = (details.get("acquisition") or {}).get("package")
     if acq.get("method") == "package" and isinstance(package, dict):
         origin = str(package.get("sender_origin"))
         key = fingerprint(bytes.fromhex(str(package.get("sender_public_key"))))
-        said = f"imported package from {origin} (its key {key}, {package.get('sender_key')})"
+        said = _("imported package from %(origin)s (its key %(key)s, %(name)s)") % {
+            "origin": origin,
+            "key": key,
+            "name": package.get("sender_key"),
+        }
         kept = package.get(prior.PRIOR_CUSTODY)
         if isinstance(kept, str):
-            said += f"; the sender's custody is in {prior.path_of(kept, origin)}"
+            path = prior.path_of(kept, origin)
+            said += _("; the sender's custody is in %(path)s") % {"path": path}
         return said
     if acq.get("method") == "import":
         if acq.get("path_in_container"):
-            return f"from a zip ({_name(str(acq.get('original_path') or ''))})"
-        return "ingest from a folder"
-    return METHODS.get(str(acq.get("method")), str(acq.get("method") or "not recorded"))
+            zipped = _name(str(acq.get("original_path") or ""))
+            return _("from a zip (%(name)s)") % {"name": zipped}
+        return _("ingest from a folder")
+    method = str(acq.get("method") or "")
+    return _(METHODS[method]) if method in METHODS else method or _("not recorded")
 
 
-def _acquisition(acq: dict[str, Any], arrival: dict[str, Any] | None) -> Acquisition:
+def _acquisition(acq: dict[str, Any], arrival: dict[str, Any] | None, _: Words) -> Acquisition:
     inner = acq.get("path_in_container")
     return Acquisition(
         when=str(acq.get("acquired_at") or ""),
-        collector=str(acq.get("collector") or "not recorded"),
-        source=str(acq.get("source") or "not recorded"),
-        method=_method(acq, arrival),
+        collector=str(acq.get("collector") or _("not recorded")),
+        source=str(acq.get("source") or _("not recorded")),
+        method=_method(acq, arrival, _),
         name=str(inner) if inner else _name(str(acq.get("original_path") or "")),
         note=str(acq.get("note") or ""),
         event=int(acq.get("event") or 0),
     )
 
 
-def _place(facts: dict[str, Any]) -> str:
+def _place(facts: dict[str, Any], _: Words) -> str:
     lat, lon = facts.get("gps_latitude"), facts.get("gps_longitude")
     if not isinstance(lat, (int, float)) or not isinstance(lon, (int, float)):
-        return "not recorded in the file"
+        return _("not recorded in the file")
     place = f"{lat:.5f}, {lon:.5f}"
     altitude = facts.get("gps_altitude")
     if isinstance(altitude, (int, float)):
-        place += f" (altitude {altitude:g} m)"
+        place += " " + _("(altitude %(metres)s m)") % {"metres": f"{altitude:g}"}
     return place
 
 
-def _capture_time(facts: dict[str, Any]) -> str:
+def _capture_time(facts: dict[str, Any], _: Words) -> str:
     when = facts.get("capture_time")
     if not when:
-        return "not recorded in the file"
+        return _("not recorded in the file")
     if facts.get("capture_time_has_offset"):
         return str(when)
-    return f"{when} (the file gives no time-zone offset)"
+    return _("%(when)s (the file gives no time-zone offset)") % {"when": when}
 
 
-def _custody(events: list[dict[str, Any]]) -> str:
+def _custody(events: list[dict[str, Any]], _: Words) -> str:
     if not events:
-        return "no custody events in this package"
+        return _("no custody events in this package")
     first, last = events[0], events[-1]
-    return (
-        f"{len(events)} event(s), from event {first['seq']} ({first['action']}, {first['time']}) "
-        f"to event {last['seq']} ({last['action']}, {last['time']})"
+    said = _(
+        "%(count)s event(s), from event %(first)s (%(first_action)s, %(first_time)s) "
+        "to event %(last)s (%(last_action)s, %(last_time)s)"
     )
+    return said % {
+        "count": len(events),
+        "first": first["seq"],
+        "first_action": first["action"],
+        "first_time": first["time"],
+        "last": last["seq"],
+        "last_action": last["action"],
+        "last_time": last["time"],
+    }
 
 
-def item_facts(item: dict[str, Any]) -> ItemFacts:
+def item_facts(item: dict[str, Any], _: Words = as_is) -> ItemFacts:
+    """The facts of one item of the package, their fixed words in the words of `_`."""
     meta = item["metadata"]
     proven = meta.get("metadata") or {}
     facts = (proven.get("normalised") or {}) if isinstance(proven, dict) else {}
     arrivals = {e["seq"]: e for e in item["events"] if e["action"] == "item.acquired"}
     acquisitions = [
-        _acquisition(a, arrivals.get(a.get("event"))) for a in meta.get("acquisitions", [])
+        _acquisition(a, arrivals.get(a.get("event")), _) for a in meta.get("acquisitions", [])
     ]
     names = list(dict.fromkeys(a.name for a in acquisitions if a.name))
     if "made_by" in meta:  # a publication copy: where it came from stays home
-        names = [f"{meta['made_by']} copy of item {str(meta.get('derived_from'))[:16]}"]
+        names = [
+            _("%(kind)s copy of item %(item)s")
+            % {"kind": meta["made_by"], "item": str(meta.get("derived_from"))[:16]}
+        ]
     device = " ".join(str(facts[k]) for k in ("make", "model") if facts.get(k))
     events = item["events"]
     annotations = [
@@ -181,44 +206,60 @@ def item_facts(item: dict[str, Any]) -> ItemFacts:
     return ItemFacts(
         item=item["item"],
         file=item["file"],
-        names=names or ["not recorded"],
+        names=names or [_("not recorded")],
         media_type=str(meta.get("media_type") or ""),
-        size=f"{meta['size']:,} bytes" if isinstance(meta.get("size"), int) else "",
-        capture_time=_capture_time(facts),
-        place=_place(facts),
-        device=device or "not recorded in the file",
+        size=_("%(size)s bytes") % {"size": f"{meta['size']:,}"}
+        if isinstance(meta.get("size"), int)
+        else "",
+        capture_time=_capture_time(facts, _),
+        place=_place(facts, _),
+        device=device or _("not recorded in the file"),
         sha256=str(meta.get("sha256") or meta.get("file_sha256") or ""),
         sha512=str(meta.get("sha512") or ""),
         acquisitions=acquisitions,
         incidents=list(item.get("incidents", [])),
         annotations=annotations,
-        custody=_custody(events),
+        custody=_custody(events, _),
     )
 
 
-def first_page(package: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, str]:
+def first_page(
+    package: dict[str, Any], items: list[dict[str, Any]], _: Words = as_is
+) -> dict[str, str]:
     key = fingerprint(bytes.fromhex(package["public_key"]))
     return {
-        "case": package.get("case") or "items chosen one by one (no case)",
+        "case": package.get("case") or _("items chosen one by one (no case)"),
         "count": str(len(items)),
         "profile": package["profile"],
-        "recipient": package.get("recipient") or "an unnamed recipient",
+        "recipient": package.get("recipient") or _("an unnamed recipient"),
         "origin": package["origin"],
         "fingerprint": key,
         "prepared": package["exported_at"],
     }
 
 
-def verify_steps(fingerprint_text: str) -> list[str]:
-    return [
-        "Run the verifier that ships inside the package, with only Python 3: "
-        "python3 data/verify_package.py PACKAGE "
-        f"(or, where Docket is installed: docket-check --key {fingerprint_text} PACKAGE).",
+def verify_steps(fingerprint_text: str, _: Words = as_is) -> list[str]:
+    run = _(
+        "Run the verifier that ships inside the package, with only Python 3: %(command)s "
+        "(or, where Docket is installed: %(check)s)."
+    )
+    read = _(
         "Read its verdict: it names every problem it finds, and prints the time of the signed "
-        "export checkpoint (custody/checkpoint.txt) and, when a timestamp authority stamped it, "
-        "that authority and its time (custody/checkpoint.tsr).",
-        f"Compare the key fingerprint it prints with the one the sender published "
-        f"(apart from this package): {fingerprint_text}.",
+        "export checkpoint (%(checkpoint)s) and, when a timestamp authority stamped it, "
+        "that authority and its time (%(token)s)."
+    )
+    compare = _(
+        "Compare the key fingerprint it prints with the one the sender published "
+        "(apart from this package): %(fingerprint)s."
+    )
+    return [
+        run
+        % {
+            "command": "python3 data/verify_package.py PACKAGE",
+            "check": f"docket-check --key {fingerprint_text} PACKAGE",
+        },
+        read % {"checkpoint": "custody/checkpoint.txt", "token": "custody/checkpoint.tsr"},
+        compare % {"fingerprint": fingerprint_text},
     ]
 
 

@@ -65,8 +65,8 @@ def _code(text: str) -> str:
 
 
 def _cover(package: dict[str, Any], items: list[dict[str, Any]], _: Words) -> list[str]:
-    page = first_page(package, items)
-    steps = "".join(f"<li>{escape(step)}" for step in verify_steps(page["fingerprint"]))
+    page = first_page(package, items, _)
+    steps = "".join(f"<li>{escape(step)}" for step in verify_steps(page["fingerprint"], _))
     return [
         "<section class=cover>",
         "<h1>" + _("Evidence package: %(case)s") % {"case": _person(page["case"])} + "</h1>",
@@ -101,7 +101,7 @@ def _cover(package: dict[str, Any], items: list[dict[str, Any]], _: Words) -> li
                 ),
             ]
         ),
-        _tag("h2", _("How to verify it")) + f"<ol dir=ltr>{steps}</ol>",
+        _tag("h2", _("How to verify it")) + f"<ol>{steps}</ol>",
         "<p>"
         + escape(
             _(
@@ -211,7 +211,7 @@ def _verification(results: list[AidResult], _: Words) -> str:
 
 
 def _item(item: dict[str, Any], preview: bytes | None, _: Words) -> list[str]:
-    facts = item_facts(item)
+    facts = item_facts(item, _)
     names = ", ".join(_person(n) for n in facts.names)
     parts = [f"<section class=item><h2>{names}</h2><div class=facts>"]
     parts.append(
@@ -258,7 +258,7 @@ def render(
     """The report in the language of code `lang` (LanguageError for one Docket lacks)."""
     language = locale.language(lang)
     _ = locale.translations(lang).gettext
-    case = "\u2068" + escape(first_page(package, items)["case"]) + "\u2069"  # isolated
+    case = "\u2068" + escape(first_page(package, items, _)["case"]) + "\u2069"  # isolated
     parts = [
         f"<!doctype html><html lang={language.code} dir={language.direction}>",
         "<meta charset=utf-8><meta name=viewport content='width=device-width'>",

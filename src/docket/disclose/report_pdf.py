@@ -142,7 +142,7 @@ class _Report(FPDF):
 
 
 def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _: Words) -> None:
-    page = first_page(package, items)
+    page = first_page(package, items, _)
     pdf.text_line(_put(_("Evidence package: %(case)s"), {"case": page["case"]}), 16, "B", 8)
     pdf.ln(1)
     what = _("%(count)s item(s), %(profile)s profile")
@@ -169,8 +169,8 @@ def _cover(pdf: _Report, package: dict[str, Any], items: list[dict[str, Any]], _
     )
     pdf.ln(2)
     pdf.text_line(_("How to verify it"), size=11, style="B", height=6)
-    for number, step in enumerate(verify_steps(page["fingerprint"]), 1):
-        pdf.text_line(f"{number}. {step}", fact=True)
+    for number, step in enumerate(verify_steps(page["fingerprint"], _), 1):
+        pdf.text_line(f"{number}. {step}")
     pdf.ln(1)
     said = _(
         "Previews are blurred and grey on purpose; the originals are in %(folder)s. "
@@ -216,7 +216,7 @@ def _verification(pdf: _Report, results: list[AidResult], _: Words) -> None:
 
 
 def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -> None:
-    facts = item_facts(item)
+    facts = item_facts(item, _)
     pdf.room_for(60)
     pdf.ln(3)
     pdf.text_line(", ".join(facts.names), size=12, style="B", height=6, fact=True)
@@ -283,7 +283,7 @@ def _item(pdf: _Report, item: dict[str, Any], preview: bytes | None, _: Words) -
     pdf.row("SHA-256", facts.sha256, size=7.5, fact=True)
     if facts.sha512:
         pdf.row("SHA-512", facts.sha512, size=7.5, fact=True)
-    pdf.row(_("Custody"), facts.custody, fact=True)
+    pdf.row(_("Custody"), facts.custody)
 
 
 def render_pdf(
