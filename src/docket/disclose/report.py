@@ -4,7 +4,9 @@ capture time and place, device, acquisitions (sources by pseudonym only), notes,
 annotations of the case, a safe (blurred) preview, hashes and a custody summary. Every fact is
 read from what the package proves (docket.disclose._report_facts). Its labels and sentences
 are in the language the export asks for (docket.locale: English, Arabic or Kurdish), right to
-left for Arabic and Kurdish; the facts themselves (names, notes, hashes, times) as recorded."""
+left for Arabic and Kurdish, with the verification aids' names and findings; the facts
+themselves (names, notes, hashes, times, and what the aids found) as recorded, and the report
+says so in the reader's language."""
 
 from __future__ import annotations
 
