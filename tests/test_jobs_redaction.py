@@ -2,8 +2,9 @@
 who asks, the case and the boxes, queues a `redact` job and answers at once (the API 202 with
 the job, the page back to the item page with "redaction queued"); a real `docket worker`
 process makes the copy with the same `redact.recorded` event naming the case. A job run twice
-makes one copy; a job whose item left the case fails with its reason; another case's person
-never sees the queued job. With SQLite the copy is still made before the answer."""
+makes one copy; a job whose item left the case fails with its reason (and, retried once it is
+back, makes the copy); another case's person never sees the queued job. With SQLite the copy
+is still made before the answer."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import PASSWORD, docket_command, sign_in, take
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from starlette.requests import Request
 
 from docket import access, accounts
@@ -194,6 +195,14 @@ def test_a_job_whose_item_left_the_case_fails_with_its_reason(
     assert shown == [redaction.Pending(job, "failed", reason)]
     escaped = reason.replace("'", "&#39;")
     assert f'<li data-job="{job}">job {job}: Failed: {escaped}</li>' in item_list(shown)
+    # Put back in the case and retried, the job makes the copy, once.
+    with locker.engine.connect() as conn, conn.begin():
+        conn.execute(insert(schema.case_items).values(case_id=case, item_sha256=north))
+    retry = [*docket_command(), "jobs", "retry", str(job), "--locker", str(locker.path)]
+    assert subprocess.run(retry, capture_output=True, check=False).returncode == 0
+    assert worker(locker).returncode == 0
+    [(_, _, details)] = copies(locker, north)
+    assert details["case"] == "North" and [j.status for j in jobs(locker)] == ["done"]
 
 
 def test_a_job_whose_actor_may_no_longer_redact_fails(
