@@ -25,6 +25,7 @@ from docket.protect.steps import RedactStep
 from docket.web.guard import TEMPLATES
 
 BOXES = [[10, 20, 50, 40], [200, 100, 40, 30]]
+HINT = "A worker makes the copy"  # the redaction page's note where saving queues a job
 
 
 def postgresql_only(locker: Locker) -> None:
@@ -130,6 +131,7 @@ def test_the_page_goes_back_to_the_item_page_and_bad_boxes_queue_nothing(
     postgresql_only(locker)
     client, north, case = world["client"], world["north"], world["cases"]["North"]
     csrf = sign_in(client, "reviewer-1")
+    assert HINT in client.get(f"/items/{north}/redact?case={case}").text
     form = {"csrf": csrf, "action": "save", "x": "10", "y": "20", "w": "50", "h": "40"}
     saved = client.post(f"/items/{north}/redact?case={case}", data=form, follow_redirects=False)
     assert saved.status_code == 303
@@ -258,6 +260,7 @@ def test_with_sqlite_the_copy_is_made_before_the_answer(
         pytest.skip("SQLite has no queue")
     client, north, case = world["client"], world["north"], world["cases"]["North"]
     csrf = sign_in(client, "investigator-1")
+    assert HINT not in client.get(f"/items/{north}/redact?case={case}").text
     answer = client.post(
         f"/api/items/{north}/redact?case={case}",
         json={"regions": BOXES},

@@ -224,6 +224,7 @@ def _page(
             if preview
             else None,
             "minutes": tickets.TICKET_SECONDS // 60,
+            "queued": has_queue(locker.engine),  # saving queues a job (see the docstring)
         },
         headers={"Cache-Control": "no-store"},
     )
