@@ -66,6 +66,11 @@ class Filters:
     status: str = ""  # a workflow status (docket.review); "" for any
     page: int = 1
 
+    def __post_init__(self) -> None:
+        # Any number a query string holds is a page: past the last one shows none (a number
+        # too big to format once made the grid a server error).
+        self.page = min(max(self.page, 1), MAX_PAGE)
+
     def apply(
         self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
@@ -97,7 +102,7 @@ class Filters:
 
     @property
     def offset(self) -> int:
-        return (min(max(self.page, 1), MAX_PAGE) - 1) * PAGE_SIZE
+        return (self.page - 1) * PAGE_SIZE
 
     @property
     def narrows(self) -> bool:
