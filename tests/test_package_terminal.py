@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import docket_command
 from test_package_trust import court, rebag
 
@@ -44,3 +45,30 @@ def test_a_crafted_file_name_neither_hides_nor_fakes_the_verdict(
         verdicts = [line for line in out.splitlines() if line.startswith("VERDICT")]
         assert len(verdicts) == 1 and "NOT verified" in verdicts[0], out
         assert "x\\x1b[8m" in out  # the name is still shown, escaped
+
+
+def test_a_capture_summary_prints_a_site_s_words_as_one_line_each(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A page chooses its media's names and, through yt-dlp and the browser, words of the
+    capture's notes: `docket capture` prints them escaped, one line per fact."""
+    from docket._cli_capture import _echo
+    from docket.capture.run import Capture, Part
+
+    part = Part(
+        "image", "https://site.example/a\x1b]0;owned\x07.jpg", "ab" * 32, "image/jpeg", 3, True, 6
+    )
+    done = Capture(
+        "https://site.example/",
+        "https://site.example/",
+        200,
+        "2026-11-26T00:00:00Z",
+        False,
+        [part],
+        ["video not downloaded:\nflag clear\x9b2K"],
+        7,
+    )
+    _echo(done)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert len(out.splitlines()) == 3 and "a\\x1b]0;owned\\x07.jpg" in out

@@ -14,6 +14,7 @@ from docket._terminal import progress_for_terminal
 from docket.capture.limits import MAX_BYTES, TIMEOUT
 from docket.errors import DocketError
 from docket.locker import default_actor
+from docket.names import one_line
 from docket.progress import Progress
 
 if TYPE_CHECKING:
@@ -34,16 +35,22 @@ def _urls(urls: tuple[str, ...], from_file: Path | None) -> list[str]:
 
 
 def _echo(done: Capture) -> None:
+    """The capture, one printable line per fact: a page's addresses, names and notes are the
+    site's words and never reach the terminal as escape sequences (names.one_line)."""
     timed_out = " (timed out: kept what had arrived)" if done.timed_out else ""
-    click.echo(
+
+    def say(text: str) -> None:
+        click.echo(one_line(text))
+
+    say(
         f"captured {done.url} -> {done.final_url} HTTP {done.status}{timed_out} "
         f"(event {done.event})"
     )
     for part in done.parts:
         state = "new " if part.new else "held"
-        click.echo(f"  {state} {part.kind:<10} {part.sha256}  {part.name}")
+        say(f"  {state} {part.kind:<10} {part.sha256}  {part.name}")
     for note in done.notes:
-        click.echo(f"  note: {note}")
+        say(f"  note: {note}")
 
 
 @click.command(
@@ -127,7 +134,7 @@ def capture_command(
                 if as_json:
                     click.echo(json.dumps({"url": url, "error": str(exc)}, ensure_ascii=False))
                 else:
-                    click.echo(f"failed   {exc}")
+                    click.echo(one_line(f"failed   {exc}"))
             else:
                 if as_json:
                     click.echo(json.dumps(done.summary(), ensure_ascii=False))

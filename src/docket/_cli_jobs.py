@@ -13,6 +13,7 @@ from docket.catalogue.database import reading
 from docket.jobs import queue
 from docket.jobs.queue import conninfo
 from docket.locker import default_actor
+from docket.names import one_line
 
 _STATUSES = ("queued", "running", "done", "failed", "cancelled", "aborted")
 
@@ -56,7 +57,7 @@ def worker_command(
 
     def report(job_id: int, task: str, item: str, reason: str | None) -> None:
         outcome = "done" if reason is None else f"failed: {reason}"
-        click.echo(f"job {job_id} {task} {item[:12]}: {outcome}", err=reason is not None)
+        click.echo(one_line(f"job {job_id} {task} {item[:12]}: {outcome}"), err=reason is not None)
 
     options = WorkerOptions(
         default_actor(),
@@ -109,7 +110,9 @@ def jobs_group(
         reason = f": {job.reason}" if job.status == "failed" and job.reason else ""
         held = job.status == "queued" and job.scheduled_at is not None
         after = f" (not before {job.scheduled_at})" if held else ""
-        click.echo(f"{job.id}\t{job.status}\t{job.task} {item}{after}{retried}{reason}")
+        # A failure's reason can quote a file's words: one printable line (names.one_line).
+        what = one_line(f"{job.task} {item}{after}{retried}{reason}")
+        click.echo(f"{job.id}\t{job.status}\t{what}")
 
 
 @jobs_group.command(name="retry")
