@@ -27,6 +27,7 @@ from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
 from docket.custody import ledger, log
 from docket.errors import DocketError, NotFoundError
+from docket.jobs.redaction import pending as queued_redactions
 from docket.locker import Locker
 from docket.protect import approval, flags
 from docket.web import tickets
@@ -287,6 +288,7 @@ def item_page(
         similar = _near_duplicates(conn, view, sha256)
         linkable = _linkable_incidents(conn, view) if may_annotate else []
         members = review.assignable(conn, view.case_id) if may_annotate and view.case_id else []
+        redactions = queued_redactions(conn, sha256, view.case_id)  # on PostgreSQL's queue
     return TEMPLATES.TemplateResponse(
         request,
         "item.html",
@@ -304,6 +306,7 @@ def item_page(
             "members": members,
             "similar": similar,
             "linkable": linkable,
+            "redactions": redactions,
             "map": _item_map(detail),
             "scoped": "" if view.case_id is None else f"?case={view.case_id}",
         },
