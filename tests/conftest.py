@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import argon2
 import pytest
 from fastapi.testclient import TestClient
 from media import jpeg, sample
@@ -152,6 +153,25 @@ def endpoint(
     if real is None:
         pytest.skip(f"no real S3 endpoint: set {s3_server.REAL_URL_VARIABLE} to run against one")
     return real
+
+
+@pytest.fixture(autouse=True)
+def cheap_sign_in(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Argon2 at its lowest cost for the people tests make and sign in (RFC 9106's costs
+    ~0.2-0.4 s a hash here: a world makes six, and every sign-in checks one), except in tests
+    marked `real_argon2`, whose subject is sign-in's Argon2 work itself."""
+    accounts.dummy_hash.cache_clear()  # made with whichever hasher the test uses
+    if request.node.get_closest_marker("real_argon2") is None:
+        cheap = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        monkeypatch.setattr(accounts, "_HASHER", cheap)
+    yield
+    accounts.dummy_hash.cache_clear()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_argon2: sign-in's Argon2 at the product's cost")
 
 
 # The web app's world: shared by the in-process web tests.

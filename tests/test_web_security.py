@@ -199,6 +199,7 @@ def test_a_client_spraying_many_names_is_slowed() -> None:
     assert throttle.client_key("2001:db8::1") == throttle.client_key("2001:db8::2")
 
 
+@pytest.mark.real_argon2  # their subject is Argon2's cost itself
 @pytest.mark.parametrize("backend", ["sqlite"])  # sign-in's timing: Argon2's work
 def test_the_lock_answers_faster_than_other_failures(backend: str, world: dict[str, Any]) -> None:
     """Known and unknown names take the same time, also after many tries: each attempt comes
@@ -223,6 +224,7 @@ def test_the_lock_answers_faster_than_other_failures(backend: str, world: dict[s
     assert abs(known - unknown) < 0.35 * max(known, unknown), (known, unknown)
 
 
+@pytest.mark.real_argon2  # their subject is Argon2's cost itself
 @pytest.mark.parametrize("backend", ["sqlite"])  # sign-in's Argon2 work
 def test_known_and_unknown_names_do_the_same_argon2_work(
     backend: str, world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
@@ -419,9 +421,11 @@ def test_the_web_export_works_in_the_system_temp(
     seen: list[Path] = []
     from docket.disclose.package import export as real_export
 
-    def watched(locker_: Locker, items: Any, profile: str, package: Path, *rest: Any) -> Any:
+    def watched(
+        locker_: Locker, items: Any, profile: str, package: Path, *rest: Any, **named: Any
+    ) -> Any:
         seen.append(package)
-        return real_export(locker_, items, profile, package, *rest)
+        return real_export(locker_, items, profile, package, *rest, **named)
 
     monkeypatch.setattr("docket.web.case_routes.export", watched)
     client = world["client"]
