@@ -45,9 +45,9 @@ def astronaut_with_gps(folder: Path) -> Path:
     return path
 
 
-def made(locker: Locker, item: str, media_type: str, step: Any) -> str:
-    """Run a step that makes one copy; the copy's SHA-256."""
-    run = run_step(locker, item, media_type, step, "tester")
+def made(locker: Locker, item: str, media_type: str, step: Any, case: str | None = None) -> str:
+    """Run a step that makes one copy (as work of `case`); the copy's SHA-256."""
+    run = run_step(locker, item, media_type, step, "tester", case)
     assert run.error is None, run.error
     [(_, blob)] = run.stored
     return str(blob.digest.sha256)
@@ -175,7 +175,7 @@ def test_approval_belongs_to_the_case_it_was_made_in(locker: Locker, tmp_path: P
     source = photo(tmp_path / "in", "harbour.jpg", 6)
     item = take(locker, source, case="Case A").outcomes[0].sha256 or ""
     take(locker, source, case="Case B")
-    copy = made(locker, item, "image/jpeg", StripStep())
+    copy = made(locker, item, "image/jpeg", StripStep(), case="Case B")  # B's work
     approve(locker, item, copy, case="Case B")
     in_a = nothing_published(locker, [item], tmp_path / "a", case="Case A")
     assert in_a == [(item, NOT_APPROVED)]
