@@ -841,3 +841,23 @@ def test_a_copy_is_made_in_a_case_named_when_several_hold_the_item(
 
         assert approval.copies(conn, shared, a_view) == []
         assert [c.kind for c in approval.copies(conn, shared, b_view)] == ["stripped"]
+
+
+def test_a_copy_made_before_copies_named_their_case_is_offered_as_it_was(
+    walls: dict[str, Any], locker: Locker
+) -> None:
+    """A copy whose event names no case (made before copies did) stays a fact of the bytes,
+    offered to each case that knows its maker, so an approval made then is not lost."""
+    from docket.analyse.batch import run_step
+    from docket.protect import approval
+    from docket.protect.steps import StripStep
+
+    shared = walls["shared"]
+    run = run_step(locker, shared, "image/jpeg", StripStep(), "owner-1")  # no case named
+    assert run.error is None, run.error
+    with locker.engine.connect() as conn:
+        [event] = [e for e in log.events(conn, shared) if e.action == "strip.recorded"]
+        assert "case" not in event.details
+        a_view = scope.Scope(walls["cases"]["North"], "North")
+        assert [c.kind for c in approval.copies(conn, shared, a_view)] == ["stripped"]
+        assert approval.copies(conn, shared, scope.Scope(walls["b_id"], B)) == []  # unknown maker

@@ -51,6 +51,12 @@ PERSONAL = (
 )
 
 
+# Copies made before their events named a case were facts of the bytes, shown to every case that
+# knows the person who made them (and approved there): they stay so, so no approval in force is
+# lost; copies made since are work of the case they were made in.
+_FACTS_UNTIL_NAMED = ("redact.recorded", "redact.failed", "strip.recorded", "strip.failed")
+
+
 class ChooseCaseError(DocketError):
     """The item is in more than one of the person's cases; they must say which."""
 
@@ -169,6 +175,8 @@ def recorded_in(conn: Connection, event: Event) -> tuple[bool, str | None]:
     if event.action == "item.acquired":
         return True, dict(event.details.get("acquisition") or {}).get("case")
     if event.action not in PERSONAL:
+        return False, None
+    if event.action in _FACTS_UNTIL_NAMED and "case" not in event.details:
         return False, None
     if "case" in event.details:
         case = event.details["case"]
