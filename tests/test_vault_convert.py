@@ -172,13 +172,25 @@ def test_a_plain_blob_that_is_not_what_its_name_says_is_kept(plain: Path, passph
     assert victim.exists()
 
 
-def _killed_conversion(path: Path, rng: random.Random, most_pause: float) -> bool:
+def _killed_conversion(
+    path: Path, rng: random.Random, most_pause: float, *, once_begun: bool
+) -> bool:
+    """Kill a conversion at a random moment; `once_begun` waits for its journal first, so
+    the kill lands in the middle (sealing blobs, encrypting the catalogue) however long
+    Python takes to start on a loaded machine."""
     process = subprocess.Popen(
         [sys.executable, "-c", _RUN, "vault", "convert", "--locker", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(rng.uniform(0, most_pause))
+    if once_begun:
+        deadline = time.monotonic() + 60
+        while not (path / convert.JOURNAL).exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "the conversion never began"
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.02))
+    else:
+        time.sleep(rng.uniform(0, most_pause))
     killed = process.poll() is None
     if killed:
         process.send_signal(signal.SIGKILL)
@@ -219,7 +231,7 @@ def test_kill_9_during_convert_then_run_again(
     for run in range(runs):
         path = tmp_path / f"run{run}"
         shutil.copytree(template[0], path)
-        kills += _killed_conversion(path, rng, most_pause)
+        kills += _killed_conversion(path, rng, most_pause, once_begun=run % 2 == 1)
         stages.add(_stage(path))
         finished = cli("vault", "convert", "--locker", path)
         assert finished.code in (0, 1), finished.err
