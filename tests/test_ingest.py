@@ -240,6 +240,30 @@ def test_missing_input_is_refused_and_the_batch_goes_on(locker: Locker, tmp_path
     assert "No such file" in (summary.outcomes[0].reason or "")
 
 
+def test_a_file_failing_mid_batch_is_refused_and_the_others_are_recorded(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """Files are committed a batch at a time: one that fails to read while the files around
+    it are stored is refused with its reason, and the others are stored, recorded and
+    reported in order, with nothing left behind in tmp/. /proc/self/mem is a regular file
+    that fails every read at its start (EIO)."""
+    folder = tmp_path / "in"
+    before = photo(folder, "before.jpg", seed=1)
+    after = [photo(folder, f"after{i}.jpg", seed=2 + i) for i in range(3)]
+    summary = take(locker, before, b"/proc/self/mem", *after)
+    assert [o.status for o in summary.outcomes] == ["new", "refused", "new", "new", "new"]
+    refused = summary.outcomes[1]
+    assert (refused.name, refused.reason) == ("/proc/self/mem", "cannot read: Input/output error")
+    assert count(locker, schema.acquisitions) == 4
+    stored = [o for o in summary.outcomes if o.status == "new"]
+    assert [o.name for o in stored] == [str(p) for p in (before, *after)]
+    for outcome, original in zip(stored, (before, *after), strict=True):
+        assert locker.store.path(outcome.sha256 or "").read_bytes() == original.read_bytes()
+    assert [o.event for o in stored] == sorted(o.event or 0 for o in stored)
+    assert list(locker.store.tmp.glob("*.part")) == []
+    assert verify(locker).ok
+
+
 def test_odd_names_are_kept_exactly_and_shown_safely(locker: Locker, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

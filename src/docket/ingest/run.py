@@ -1,7 +1,11 @@
 """The ingest run: one ordered loop that preserves, records, reads metadata, then checkpoints.
 
 Per file: the bytes are made durable in the store first; then the item, the acquisition and
-the custody event are committed in one transaction; only then is the file reported as stored.
+the custody event are committed; only then is the file reported as stored. Files are taken
+in batches: the files stored so far (up to BATCH_FILES) are made durable together (a local
+store syncs their bytes and links once for the batch: FilesystemStore.publish_staged), their
+rows are committed in one transaction, and then each is reported, in input order. A file that
+cannot be read is refused before its batch's transaction, so it never holds back the others.
 The analysis steps (metadata, previews, hashes, keyframes) read the stored copy in worker
 threads while the next files are hashed, and are recorded as they finish, in order. With
 `finish_interrupted`, items an earlier ingest or import recorded but was killed before
@@ -50,11 +54,13 @@ from docket.locker import Locker
 from docket.names import display_name
 from docket.progress import Progress
 from docket.store import StoredBlob
+from docket.store.filesystem import FilesystemStore, Spooled
 
 Status = Literal["new", "held", "refused"]
 MAX_PENDING_ANALYSIS = 64
 STORE_WORKERS = 2
-STORE_AHEAD = 4
+STORE_AHEAD = 16  # files hashed and written ahead of the catalogue
+BATCH_FILES = 16  # at most this many files' rows in one commit
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,14 @@ class Outcome:
     size: int | None = None
     reason: str | None = None
     event: int | None = None
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """An arrival whose rows are written in a transaction not yet committed."""
+
+    outcome: Outcome
+    done: dict[str, str]  # the item's steps already recorded, and their versions
 
 
 @dataclass
@@ -135,47 +149,54 @@ class _Run:
     def refuse(self, raw_name: bytes, reason: str) -> None:
         self.emit(Outcome("refused", display_name(self.recorded_path(raw_name)), reason=reason))
 
-    def preserve(self, stream: IO[bytes], arrival: Arrival, label: str) -> StoredBlob:
-        return self.record(self.locker.store.put(stream, label=label), arrival)
-
-    def record(self, blob: StoredBlob, arrival: Arrival) -> StoredBlob:
-        """Commit the arrival of a durable blob, then report it as stored."""
-        media_type = mediatype.sniff(blob.head)
+    def preserve(self, stream: IO[bytes], arrival: Arrival, label: str) -> None:
+        """Store one archive member durably, commit its arrival, then report it as stored."""
+        blob = self.locker.store.put(stream, label=label)
         with self.conn.begin():
-            new, event = record_arrival(self.conn, blob.digest, media_type, arrival)
-            done = step_versions(self.conn, blob.digest.sha256)
-            # On PostgreSQL the item's analysis job commits with it; analysed here, it is
-            # withdrawn once recorded; deferred, it is due at once, for `docket worker`.
-            deferring = self.options.defer_analysis
-            job = defer_analysis(
-                self.conn, blob.digest.sha256, media_type, done, 0 if deferring else INGEST_GRACE
-            )
-            if job is not None and not deferring:
-                self.jobs.setdefault(blob.digest.sha256, []).append(job)
+            recorded = self.record(blob, arrival)
             self.record_ready_analysis()
+        self.acknowledge(recorded)
+
+    def record(self, blob: StoredBlob, arrival: Arrival) -> _Recorded:
+        """Write the arrival of a durable blob in the caller's transaction."""
+        media_type = mediatype.sniff(blob.head)
+        new, event = record_arrival(self.conn, blob.digest, media_type, arrival)
+        done = step_versions(self.conn, blob.digest.sha256)
+        # On PostgreSQL the item's analysis job commits with it; analysed here, it is
+        # withdrawn once recorded; deferred, it is due at once, for `docket worker`.
+        deferring = self.options.defer_analysis
+        job = defer_analysis(
+            self.conn, blob.digest.sha256, media_type, done, 0 if deferring else INGEST_GRACE
+        )
+        if job is not None and not deferring:
+            self.jobs.setdefault(blob.digest.sha256, []).append(job)
         name = display_name(arrival.original_path_raw)
         if arrival.path_in_container_raw is not None:
             name += "!/" + display_name(arrival.path_in_container_raw)
-        self.emit(
-            Outcome(
-                "new" if new else "held",
-                name,
-                sha256=blob.digest.sha256,
-                media_type=media_type,
-                size=blob.digest.size,
-                event=event.seq,
-                reason=nested_note(media_type, arrival.path_in_container_raw is not None),
-            )
+        outcome = Outcome(
+            "new" if new else "held",
+            name,
+            sha256=blob.digest.sha256,
+            media_type=media_type,
+            size=blob.digest.size,
+            event=event.seq,
+            reason=nested_note(media_type, arrival.path_in_container_raw is not None),
         )
+        return _Recorded(outcome, done)
+
+    def acknowledge(self, recorded: _Recorded) -> None:
+        """Report a committed arrival as stored, and queue the item's analysis that is due."""
+        outcome = recorded.outcome
+        self.emit(outcome)
+        assert outcome.sha256 is not None and outcome.media_type is not None
         due = [
             step
-            for step in self.analyser.applicable(media_type)
-            if done.get(step.name) != step.version
-            and (blob.digest.sha256, step.name) not in self.queued
+            for step in self.analyser.applicable(outcome.media_type)
+            if recorded.done.get(step.name) != step.version
+            and (outcome.sha256, step.name) not in self.queued
         ]
         if due:
-            self.queue_analysis(blob.digest.sha256, media_type, due, name)
-        return blob
+            self.queue_analysis(outcome.sha256, outcome.media_type, due, outcome.name)
 
     def resume(self) -> None:
         """Queue the analysis of the items an interrupted ingest or import left unanalysed."""
@@ -208,15 +229,49 @@ class _Run:
             **extra,  # type: ignore[arg-type]
         )
 
-    def take_file(self, entry: FileInput, stored: Future[StoredBlob]) -> None:
-        """Record a file whose bytes a worker thread is storing (see `_store_file`)."""
-        try:
-            blob = self.record(stored.result(), self.arrival(entry.raw_path, entry.mtime))
-        except OSError as exc:
-            self.refuse(entry.raw_path, f"cannot read: {exc.strerror or exc}")
-            return
-        if mediatype.sniff(blob.head) == "application/zip":
-            self.take_archive(entry.raw_path, blob.digest.sha256)
+    def take_files(self, batch: list[tuple[FileInput, Future[StoredBlob | Spooled]]]) -> None:
+        """Record a batch of files whose bytes worker threads stored (see `_store_file`) in one
+        commit, then report each, in order; a file that could not be read is refused. A zip
+        may only end a batch: its members are taken after it, before the next file."""
+        taken: list[tuple[FileInput, StoredBlob | Spooled | str]] = []
+        stop: BaseException | None = None
+        for entry, stored in batch:
+            try:
+                taken.append((entry, stored.result()))
+            except OSError as exc:
+                taken.append((entry, f"cannot read: {exc.strerror or exc}"))
+            except BaseException as exc:  # the locker's disk or bucket: the files before it stay
+                stop = exc
+                break
+        staged = [value for _entry, value in taken if isinstance(value, Spooled)]
+        published = iter(self.publish(staged))
+        recorded: list[_Recorded | str] = []
+        with self.conn.begin():
+            for entry, value in taken:
+                if isinstance(value, str):
+                    recorded.append(value)
+                    continue
+                blob = next(published) if isinstance(value, Spooled) else value
+                recorded.append(self.record(blob, self.arrival(entry.raw_path, entry.mtime)))
+            self.record_ready_analysis()
+        for (entry, _value), result in zip(taken, recorded, strict=True):
+            if isinstance(result, str):
+                self.refuse(entry.raw_path, result)
+                continue
+            self.acknowledge(result)
+            if result.outcome.media_type == "application/zip":
+                assert result.outcome.sha256 is not None
+                self.take_archive(entry.raw_path, result.outcome.sha256)
+        if stop is not None:
+            raise stop
+
+    def publish(self, staged: list[Spooled]) -> list[StoredBlob]:
+        """The batch's staged files as durable blobs (only a local store stages files)."""
+        store = self.locker.store
+        if not staged:
+            return []
+        assert isinstance(store, FilesystemStore)
+        return store.publish_staged(staged)
 
     def take_archive(self, raw_path: bytes, sha256: str) -> None:
         try:
@@ -314,9 +369,34 @@ class _Run:
             )
 
 
-def _store_file(locker: Locker, entry: FileInput, label: str) -> StoredBlob:
+def _store_file(locker: Locker, entry: FileInput, label: str) -> StoredBlob | Spooled:
+    """A local store's file is staged, for its batch to make durable; others are stored."""
     with open_input(entry) as stream:
+        if isinstance(locker.store, FilesystemStore):
+            return locker.store.stage(stream, label=label)
         return locker.store.put(stream, label=label)
+
+
+def _batch(
+    entries: list[FileInput | Refusal],
+    start: int,
+    storing: dict[int, Future[StoredBlob | Spooled]],
+) -> list[tuple[FileInput, Future[StoredBlob | Spooled]]]:
+    """The file at `start` (waited for) and the files after it already stored, up to
+    BATCH_FILES, ending at a refusal, at a file still being stored, or after a zip."""
+    batch: list[tuple[FileInput, Future[StoredBlob | Spooled]]] = []
+    index = start
+    while index < len(entries) and len(batch) < BATCH_FILES:
+        entry, future = entries[index], storing.get(index)
+        if not isinstance(entry, FileInput) or future is None or (batch and not future.done()):
+            break
+        batch.append((entry, storing.pop(index)))
+        index += 1
+        if future.exception() is None and mediatype.sniff(future.result().head) == (
+            "application/zip"
+        ):
+            break
+    return batch
 
 
 def ingest(
@@ -330,7 +410,8 @@ def ingest(
     """Take every file under `paths` into the locker; one bad input never stops the rest.
 
     Up to STORE_AHEAD files are hashed and written by worker threads while the main thread
-    commits earlier ones in input order, so the log's order is the input's order. `progress`
+    commits earlier ones, a batch at a time, in input order, so the log's order is the
+    input's order. `progress`
     counts files stored; `analysis_progress`, once they all are, the items whose analysis is
     recorded (counted in items).
     """
@@ -356,7 +437,7 @@ def ingest(
     ):
         run = _Run(locker, conn, options, report, analyser)
         run.analysis_progress = analysis_progress or Progress()
-        storing: dict[int, Future[StoredBlob]] = {}
+        storing: dict[int, Future[StoredBlob | Spooled]] = {}
         upcoming = (i for i, entry in enumerate(entries) if isinstance(entry, FileInput))
 
         def store_ahead() -> None:
@@ -370,18 +451,26 @@ def ingest(
         try:
             if options.finish_interrupted:
                 run.resume()
-            for index, entry in enumerate(entries):
+            index = 0
+            while index < len(entries):
+                entry = entries[index]
                 if isinstance(entry, Refusal):
                     run.refuse(entry.raw_path, entry.reason)
+                    index += 1
                     continue
                 store_ahead()
-                run.take_file(entry, storing.pop(index))
-                done_files += 1
-                done_bytes += entry.size
-                progress.advance(done_files, done_bytes)
+                batch = _batch(entries, index, storing)
+                index += len(batch)
+                run.take_files(batch)
+                for file, _stored in batch:
+                    done_files += 1
+                    done_bytes += file.size
+                    progress.advance(done_files, done_bytes)
             progress.finish()  # every file is stored: the analysis still running is shown next
             run.finish()
         except Exception as exc:
+            for future in storing.values():
+                future.cancel()  # what was stored ahead stays in tmp/ (scratch.clean)
             progress.finish()
             run.analysis_progress.finish()
             if not is_disk_full(exc) and not isinstance(exc, ObjectStoreError):
