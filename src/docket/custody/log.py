@@ -23,6 +23,16 @@ def lock(conn: Connection) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+# Built once: building and cache-keying a statement costs more than running it (issue 16).
+_BUMP_SIZE = (
+    update(schema.log_head)
+    .where(schema.log_head.c.id == 1)
+    .values(size=schema.log_head.c.size + 1)
+    .returning(schema.log_head.c.size)
+)
+_INSERT_EVENT = insert(schema.events)
+
+
 def append(
     conn: Connection,
     actor: str,
@@ -32,14 +42,7 @@ def append(
     time: str | None = None,
 ) -> Event:
     """Add one event as the next leaf. Taking the head row first serialises concurrent appends."""
-    conn.execute(
-        update(schema.log_head)
-        .where(schema.log_head.c.id == 1)
-        .values(size=schema.log_head.c.size + 1)
-    )
-    size = conn.execute(
-        select(schema.log_head.c.size).where(schema.log_head.c.id == 1)
-    ).scalar_one()
+    size = conn.execute(_BUMP_SIZE).scalar_one()
     event = Event(
         seq=int(size) - 1,
         time=time or clock.now(),
@@ -49,15 +52,16 @@ def append(
         details=dict(details or {}),
     )
     conn.execute(
-        insert(schema.events).values(
-            seq=event.seq,
-            time=event.time,
-            actor=event.actor,
-            action=event.action,
-            item_sha256=event.item,
-            details=event.details_text(),
-            leaf_hash=event.leaf_hash().hex(),
-        )
+        _INSERT_EVENT,
+        {
+            "seq": event.seq,
+            "time": event.time,
+            "actor": event.actor,
+            "action": event.action,
+            "item_sha256": event.item,
+            "details": event.details_text(),
+            "leaf_hash": event.leaf_hash().hex(),
+        },
     )
     return event
 
