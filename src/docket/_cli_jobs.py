@@ -11,11 +11,24 @@ from docket._cli_common import locker_option, open_locker, print_json
 from docket.analyse.runner import WORKERS
 from docket.catalogue.database import reading
 from docket.jobs import queue
+from docket.jobs.capture import CAPTURE
 from docket.jobs.queue import conninfo
 from docket.locker import default_actor
 from docket.names import one_line
 
 _STATUSES = ("queued", "running", "done", "failed", "cancelled", "aborted")
+_URL_SHOWN = 80  # characters of a capture's URL in a job's line
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= _URL_SHOWN else url[: _URL_SHOWN - 1] + "…"
+
+
+def _subject(task: str, args: dict[str, object]) -> str:
+    """What a job is for, shortly: a capture's URL and case, else the item's first digits."""
+    if task == CAPTURE:
+        return f"{_short(str(args.get('url', '')))} (case {args.get('case')})"
+    return str(args.get("item", ""))[:12]
 
 
 @click.command(name="worker")
@@ -57,7 +70,8 @@ def worker_command(
 
     def report(job_id: int, task: str, item: str, reason: str | None) -> None:
         outcome = "done" if reason is None else f"failed: {reason}"
-        click.echo(one_line(f"job {job_id} {task} {item[:12]}: {outcome}"), err=reason is not None)
+        what = _short(item) if task == CAPTURE else item[:12]  # a capture's URL, else an item
+        click.echo(one_line(f"job {job_id} {task} {what}: {outcome}"), err=reason is not None)
 
     options = WorkerOptions(
         default_actor(),
@@ -105,7 +119,7 @@ def jobs_group(
         return
     click.echo(", ".join(f"{count} {name}" for name, count in sorted(counted.items())) or "no jobs")
     for job in found:
-        item = str(job.args.get("item", ""))[:12]
+        item = _subject(job.task, job.args)
         retried = f" (retried {job.retried}x, {job.attempts} attempts)" if job.retried else ""
         reason = f": {job.reason}" if job.status == "failed" and job.reason else ""
         held = job.status == "queued" and job.scheduled_at is not None

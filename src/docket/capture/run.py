@@ -52,6 +52,9 @@ class CaptureOptions:
     allow_private_network: bool = False
     max_bytes: int = MAX_BYTES
     profile: str | None = None  # a browser profile kept in the locker (capture/profiles.py)
+    # The digest of the queued request this capture answers (docket.jobs.capture), recorded in
+    # its `capture.made` event so that a retried job finds it; None for a capture asked at once.
+    request: str | None = None
 
 
 @dataclass(frozen=True)
@@ -255,5 +258,7 @@ def _record(
             "case": options.case,
             "parts": [{"kind": p.kind, "name": p.name, "sha256": p.sha256} for p in parts],
         }
+        if options.request is not None:
+            details["request"] = options.request
         event = log.append(conn, options.collector, "capture.made", details=details)
     return parts, event.seq

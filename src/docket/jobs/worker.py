@@ -1,15 +1,16 @@
 """`docket worker`: a procrastinate worker that runs the locker's jobs, on any machine that
 reaches its PostgreSQL catalogue and its store.
 
-It runs two tasks: `analyse` (docket.jobs.analysis) and `redact`, a redacted copy saved in
-the browser (docket.jobs.redaction). Each job runs in a worker thread, with one Analyser (its
+It runs three tasks: `analyse` (docket.jobs.analysis), `redact`, a redacted copy saved in
+the browser (docket.jobs.redaction), and `capture`, a web page captured into a case from the
+browser (docket.jobs.capture). Each job runs in a worker thread, with one Analyser (its
 parser processes) shared by the analysis jobs the worker runs. An attempt that fails keeps
 its reason (docket.jobs.failures) and leaves the job failed until `docket jobs retry`. A
 worker killed mid-job (SIGKILL, a lost machine) stops beating its heart; every worker looks
 every STALLED_CHECK seconds for jobs held by a worker whose heartbeat is older than
 `stalled_after` seconds and puts them back in the queue (procrastinate's get_stalled_jobs and
 retry_job), where another worker runs them again: jobs are idempotent (docket.jobs.analysis,
-docket.jobs.redaction), so each finishes once in effect. What the jobs record
+docket.jobs.redaction, docket.jobs.capture), so each finishes once in effect. What the jobs record
 is covered by a checkpoint the worker signs every few seconds and as it stops.
 """
 
@@ -32,6 +33,7 @@ from docket.custody.ledger import make_checkpoint
 from docket.errors import DocketError
 from docket.jobs import failures, queue
 from docket.jobs.analysis import ANALYSE, analyse_item
+from docket.jobs.capture import CAPTURE, capture_request
 from docket.jobs.queue import conninfo
 from docket.jobs.redaction import REDACT, redact_item
 from docket.locker import Locker
@@ -47,7 +49,8 @@ class WorkerOptions:
     heartbeat: float = 10.0  # seconds between heartbeats
     stalled_after: float = 30.0  # seconds without a heartbeat before a worker's jobs run again
     checkpoint_every: float = 5.0  # seconds between checkpoints over what its jobs recorded
-    # Told of each attempt that ended: the job, its task, its item, and None or why it failed.
+    # Told of each attempt that ended: the job, its task, its item (a capture: its URL), and None
+    # or why it failed.
     report: Callable[[int, str, str, str | None], None] = field(
         default=lambda _id, _task, _item, _why: None
     )
@@ -133,6 +136,12 @@ def make_app(
             redact_item(locker, item, plan, actor, case)
 
         _attempt(locker, context, options, worker, item, redaction)
+
+    @app.task(name=CAPTURE, queue=queue.QUEUE, pass_context=True)
+    def capture(context: JobContext, /, **request: Any) -> None:
+        # capture.run.capture analyses its parts and signs a checkpoint, as `docket capture` does.
+        url = str(request.get("url", ""))
+        _attempt(locker, context, options, worker, url, lambda: capture_request(locker, request))
 
     return app
 

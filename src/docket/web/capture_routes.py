@@ -9,19 +9,30 @@ through a proxy (Tor, say) names it in DOCKET_CAPTURE_PROXY when it starts.
 The form offers the browser profiles kept in the locker (capture/profiles.py) to those who may
 capture into the case, and takes only one of those by name; without one, every capture starts
 from a fresh, empty profile. The capture's custody event names the profile chosen.
+
+Where the locker has a job queue (PostgreSQL), a capture is queued once the person, the
+case, the profile's name and the URL have passed these checks (a refused address still
+answers 400 at once), and a worker captures it (docket.jobs.capture): the page says so and
+lists the case's captures not made yet (queued, running, or failed with the reason:
+templates/_captures_queued.html), the API answers 202 with the job's id and
+/api/cases/{id}/captures lists them. With SQLite the capture is made before the answer.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from docket.accounts import User
 from docket.capture import profiles, wacz_signing
+from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.run import CaptureOptions, capture
+from docket.catalogue.database import reading
+from docket.jobs import capture as capture_job
+from docket.jobs.capture import PROXY_VARIABLE, proxy
+from docket.jobs.queue import has_queue
 from docket.locker import Locker
 from docket.web.guard import (
     TEMPLATES,
@@ -33,7 +44,7 @@ from docket.web.guard import (
     transaction,
 )
 
-PROXY_VARIABLE = "DOCKET_CAPTURE_PROXY"
+__all__ = ["PROXY_VARIABLE", "router"]
 MAX_URL = 8192
 
 router = APIRouter()
@@ -45,6 +56,22 @@ def capture_form(request: Request, case_id: CaseId, who: Person, locker: LockerD
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
     context = _context(locker, who, case_id, case_name)
     return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": None})
+
+
+def pending(locker: Locker, case_id: int) -> list[capture_job.Pending]:
+    """The case's captures not made yet: what the capture page lists (and the case page may,
+    with templates/_captures_queued.html)."""
+    with reading(locker.engine) as conn:
+        return capture_job.pending(conn, case_id)
+
+
+@router.get("/api/cases/{case_id}/captures")
+def api_pending(case_id: CaseId, who: Person, locker: LockerDep) -> list[dict[str, Any]]:
+    """The case's captures not made yet, newest first: [{"job", "url", "status": "queued" |
+    "running" | "failed", "reason"}]; empty with SQLite (no queue)."""
+    with transaction(locker) as conn:
+        allowed_case(conn, who[0], case_id, "view")
+    return [vars(found) for found in pending(locker, case_id)]
 
 
 def _wacz_key(locker: Locker) -> str | None:
@@ -62,7 +89,24 @@ def _context(
         "case_id": case_id,
         "case": case_name,
         "profiles": profiles.kept(locker.path, locker.vault_key),
+        "queued": has_queue(locker.engine),  # capturing queues a job (see the docstring)
+        "captures": pending(locker, case_id),
     }
+
+
+def _queue(locker: Locker, user: User, case_id: int, url: str, options: CaptureOptions) -> int:
+    """Refuse now what the worker would refuse before loading anything (the URL, the proxy),
+    then queue the capture, the person's right to capture checked again in its transaction."""
+    Guard(options.allow_private_network, proxied=options.proxy is not None).check(url)
+    if options.proxy is not None:
+        proxy_for_browser(options.proxy)
+    with transaction(locker) as conn:
+        allowed_case(conn, user, case_id, "upload")
+        job = capture_job.defer_capture(
+            conn, url, case_id, user.name, options.note, options.profile
+        )
+    assert job is not None  # the locker has a queue
+    return job
 
 
 @router.post("/cases/{case_id}/capture")
@@ -78,7 +122,7 @@ def capture_page(
 ) -> Any:
     """Capture `url` into the case, in the kept browser profile `profile` if one is chosen (a
     DocketError, such as a refused address or a profile not kept, answers 400 with its one
-    line)."""
+    line); where there is a queue, queue it (202 {"job": id, "status": "queued"} for the API)."""
     check_csrf(who[1], csrf)
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
@@ -86,11 +130,18 @@ def capture_page(
         collector=who[0].name,
         case=case_name,
         note=note.strip() or None,
-        proxy=os.environ.get(PROXY_VARIABLE) or None,
+        proxy=proxy(),
         profile=profiles.existing(locker.path, profile, locker.vault_key) if profile else None,
     )
+    html = "text/html" in request.headers.get("accept", "")
+    if has_queue(locker.engine):
+        job = _queue(locker, who[0], case_id, url.strip(), options)
+        if not html:
+            return JSONResponse({"job": job, "status": "queued"}, status_code=202)
+        context = _context(locker, who, case_id, case_name) | {"done": None, "job": job}
+        return TEMPLATES.TemplateResponse(request, "capture.html", context, status_code=202)
     done = capture(locker, url.strip(), options)
-    if "text/html" in request.headers.get("accept", ""):
+    if html:
         context = _context(locker, who, case_id, case_name) | {"wacz_key": _wacz_key(locker)}
         return TEMPLATES.TemplateResponse(request, "capture.html", context | {"done": done})
     return done.summary()
