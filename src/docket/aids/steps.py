@@ -13,10 +13,10 @@ custody event.
 
 from __future__ import annotations
 
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
+from docket.analyse.versions import package_version
 
 ERROR_LEVELS = "error_levels"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass, field
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +17,7 @@ from docket.analyse.exiftool import ExifTool
 from docket.analyse.metadata import STEP_VERSION as METADATA_VERSION
 from docket.analyse.metadata import read_metadata
 from docket.analyse.sandbox import AnalysisError, ImageWorker, ffmpeg_version, run_ffmpeg
+from docket.analyse.versions import package_version
 
 
 @dataclass(frozen=True)
