@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import itertools
 import os
+from dataclasses import replace
 from json import loads as json_loads
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import photo, take
+from conftest import FACTS, photo, take
 from media import jpeg, sample, slideshow
 from PIL import Image, ImageFilter
 from sqlalchemy import delete, select
 
 from docket.analyse import steps
 from docket.analyse.batch import analyse
+from docket.analyse.exiftool import ExifTool
 from docket.analyse.sandbox import AnalysisError, ImageWorker
 from docket.catalogue import schema
 from docket.locker import Locker
@@ -199,3 +201,40 @@ def test_show_marks_an_item_incomplete_with_the_reason(cli: Any, tmp_path: Path)
     failed = {run["step"]: run["error"] for run in shown["analysis"] if run["status"] != "ok"}
     assert set(failed) == {"previews", "perceptual"}
     assert all("cannot decode the picture" in reason for reason in failed.values())
+
+
+def test_exiftool_parses_an_unchanged_file_once_and_a_changed_one_again(tmp_path: Path) -> None:
+    """The metadata step and metadata-signals read one file in turn: one parse serves both,
+    but never once the file has changed."""
+    starts = tmp_path / "starts.log"
+    counting = tmp_path / "exiftool"
+    counting.write_text(f'#!/bin/sh\necho "$*" >> {starts}\nexec exiftool "$@"\n')
+    counting.chmod(0o755)
+    source = photo(tmp_path / "in")
+    with ExifTool(tmp_path, executable=str(counting)) as tool:
+        first = tool.read(source)
+        first["IFD0:Make"] = "changed by a caller"
+        tool.kill()  # a second parse would have to start ExifTool again
+        again = tool.read(source)
+        assert again["IFD0:Make"] == "Larkspur"
+        assert again["ExifIFD:DateTimeOriginal"] == FACTS.capture_time
+        photo(tmp_path / "in", facts=replace(FACTS, capture_time="2021:05:06 07:08:09"))
+        tool.kill()
+        changed = tool.read(source)
+        assert changed["ExifIFD:DateTimeOriginal"] == "2021:05:06 07:08:09"
+    assert starts.read_text().count("-stay_open") == 2
+
+
+def test_the_picture_worker_computes_on_one_thread(tmp_path: Path) -> None:
+    """One worker per core: a library's own thread pool (OpenBLAS under numpy) would only
+    oversubscribe the cores."""
+    source = tmp_path / "a.jpg"
+    source.write_bytes(jpeg(sample("coffee")))
+    worker = ImageWorker(tmp_path)
+    try:
+        worker.describe(source, None, hashes=True)
+        process = worker._process
+        assert process is not None
+        assert len(os.listdir(f"/proc/{process.pid}/task")) == 1
+    finally:
+        worker.close()

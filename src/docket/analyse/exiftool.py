@@ -8,6 +8,9 @@ come from one read (`-l`), so nothing is parsed twice.
 Hand-written rather than pyexiftool because evidence parsing needs what that wrapper lacks:
 a deadline on every file (a crafted file must not hang a batch), a restart after a timeout
 or crash, and a resource limit on the child.
+
+The last record read is kept: an item's steps run one after another on one thread's ExifTool
+(the metadata step, then metadata-signals), so the file is parsed once for both.
 """
 
 from __future__ import annotations
@@ -45,6 +48,16 @@ def _value(name: str, tag: Any) -> Any:
     return tag["val"]
 
 
+def _identity(path: Path) -> tuple[str, int, int, int, int] | None:
+    """What tells one state of a file from another: its name, inode, size and change times
+    (None when it cannot be read: ExifTool then says why)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (str(path), found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
 def _limit_child() -> None:
     die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
@@ -64,6 +77,7 @@ class ExifTool:
         self.timeout = timeout
         self.env = environment(scratch)
         self._process: subprocess.Popen[bytes] | None = None
+        self._last: tuple[tuple[str, int, int, int, int], dict[str, Any]] | None = None
         self.version = self._version()
 
     def _version(self) -> str:
@@ -85,9 +99,18 @@ class ExifTool:
         return self._process
 
     def read(self, path: Path) -> dict[str, Any]:
-        """ExifTool's JSON for one file; raises MetadataError on timeout, crash or bad output."""
+        """ExifTool's JSON for one file (a copy of the last read when the same file, unchanged,
+        is read again); raises MetadataError on timeout, crash or bad output."""
         if "\n" in str(path):
             raise MetadataError(f"{path}: cannot pass a name holding a newline to exiftool")
+        key = _identity(path)
+        if key is not None and self._last is not None and self._last[0] == key:
+            return dict(self._last[1])
+        record = self._parse(path)
+        self._last = None if key is None else (key, record)
+        return dict(record)
+
+    def _parse(self, path: Path) -> dict[str, Any]:
         process = self._start()
         assert process.stdin is not None and process.stdout is not None
         command = "\n".join([*ARGS, str(path), "-execute", ""])

@@ -51,6 +51,16 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+# One thread per worker: Docket runs one worker per core, so a library's own pool (OpenBLAS,
+# which numpy loads, starts one thread per core) would only oversubscribe the cores.
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def worker_environment(tmp: Path) -> dict[str, str]:
+    """A Python worker's environment: its temporary files in `tmp`, one compute thread."""
+    return {**scratch.environment(tmp), **ONE_THREAD}
+
+
 def _limit_memory() -> None:
     die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
@@ -72,7 +82,7 @@ class ImageWorker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 preexec_fn=_limit_memory,
-                env=scratch.environment(self.tmp),
+                env=worker_environment(self.tmp),
             )
         return self._process
 
@@ -187,7 +197,7 @@ def run_worker(module: str, request: dict[str, Any], timeout: float, tmp: Path) 
             timeout=timeout,
             check=False,
             preexec_fn=_limit_memory,
-            env=scratch.environment(tmp),
+            env=worker_environment(tmp),
         )
     except subprocess.TimeoutExpired as exc:
         raise AnalysisError(f"took longer than {timeout:g}s and was stopped") from exc
