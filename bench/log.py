@@ -157,17 +157,30 @@ def bench_backend(
                 with engine.connect() as conn:
                     before = log.size(conn)
                 load = os.getloadavg()[0]
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 appended, commits = run(engine, transaction, writers, seconds)
-                elapsed = time.perf_counter() - started
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
                 size = checked_size(engine, before, appended)
                 print(
                     f"{name:10} {way:8} W={writers:<3} {appended / elapsed:8.0f} appends/s "
                     f"({appended} in {elapsed:.1f} s, {appended / max(commits, 1):.1f} "
-                    f"appends/commit; load avg {load:.2f} -> {os.getloadavg()[0]:.2f}; "
+                    f"appends/commit, {appended / max(cpu, 1e-9):.0f} appends/CPU-s of this "
+                    f"process; load avg {load:.2f} -> {os.getloadavg()[0]:.2f}; "
                     f"log {size} events, {catalogue_bytes(locker)}; {settings(engine)})",
                     flush=True,
                 )
+
+
+def fsync_ms(folder: Path) -> float:
+    """The median time of writing 4 KiB and fsyncing it, in this folder."""
+    times = []
+    with tempfile.NamedTemporaryFile(dir=folder) as handle:
+        for _ in range(30):
+            started = time.perf_counter()
+            os.write(handle.fileno(), b"x" * 4096)
+            os.fsync(handle.fileno())
+            times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2] * 1000
 
 
 def main() -> None:
@@ -182,7 +195,8 @@ def main() -> None:
         f"machine {platform.node()} ({platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}), "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-        f"{args.seconds:g} s a run; folder {Path.cwd()}",
+        f"{args.seconds:g} s a run; folder {Path.cwd()}, where 4 KiB + fsync takes "
+        f"{fsync_ms(Path.cwd()):.1f} ms (median of 30)",
         flush=True,
     )
     bench_backend("SQLite", sqlite_database, args.writers, args.seconds)

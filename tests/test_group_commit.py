@@ -3,6 +3,7 @@ one durable commit; one writer's error is its own; a failed commit reaches every
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event, insert, select, text
+from sqlalchemy.exc import IntegrityError, InternalError
 
 from docket.catalogue import schema
 from docket.catalogue.database import after_commit
@@ -238,3 +240,36 @@ def test_a_grouped_transaction_cannot_nest(locker: Locker) -> None:
         with pytest.raises(RuntimeError, match="nested"), committer.transaction():
             pass
     assert [e.actor for e in assert_log_sound(locker)] == ["tester", "outer"]
+
+
+def test_a_block_that_swallows_a_database_error_spoils_no_other_writer(locker: Locker) -> None:
+    """On PostgreSQL a failed statement aborts the transaction even when the block catches
+    its error: that block's release fails and it is rolled back; the others still commit."""
+    committer = GroupCommitter(locker.engine)
+    gate = Gate(committer)
+
+    def first() -> Event:
+        with committer.transaction() as conn:
+            made = log.append(conn, "first", "test.note")
+            gate.hold_for(1)
+            return made
+
+    def swallower() -> Event:
+        gate.behind()
+        with committer.transaction() as conn:
+            made = log.append(conn, "swallower", "test.note")
+            with contextlib.suppress(IntegrityError):
+                conn.execute(insert(schema.log_head).values(id=1, size=0))
+            return made
+
+    results = in_threads(first, swallower)
+    with committer.transaction() as conn:
+        log.append(conn, "after", "test.note")
+    actors = [e.actor for e in assert_log_sound(locker)]
+    assert isinstance(results[0], Event)
+    if locker.engine.dialect.name == "sqlite":  # the failed statement alone was undone
+        assert isinstance(results[1], Event)
+        assert actors == ["tester", "first", "swallower", "after"]
+    else:
+        assert isinstance(results[1], InternalError), results[1]
+        assert actors == ["tester", "first", "after"]
