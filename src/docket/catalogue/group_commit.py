@@ -60,7 +60,7 @@ class GroupCommitter:
     def __init__(self, engine: Engine, most_writers: int = MOST_WRITERS) -> None:
         if most_writers < 1:
             raise ValueError("a batch needs room for at least one writer")
-        self._engine = engine
+        self._engine = weakref.ref(engine)  # `committer` keeps one per engine, not the engine
         self._most = most_writers
         self._state = threading.Condition()
         self._waiting = 0  # threads waiting for their turn
@@ -139,7 +139,10 @@ class GroupCommitter:
             batch.writers += 1
             return batch
         try:
-            conn = self._engine.connect()
+            engine = self._engine()
+            if engine is None:
+                raise RuntimeError("the engine of this group committer was dropped")
+            conn = engine.connect()
             try:
                 batch = _Batch(conn, conn.begin(), writers=1)
             except BaseException:
