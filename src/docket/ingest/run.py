@@ -307,15 +307,19 @@ class _Run:
         self.pending.append((name, self.analyser.submit(sha256, media_type, steps)))
         self.analyses += 1
         if len(self.pending) > MAX_PENDING_ANALYSIS:
+            # Analysis lags behind storing: wait for a batch's worth in one commit, not one
+            # commit per file stored.
             with self.conn.begin():
-                self.record_ready_analysis(wait_for_one=True)
+                self.record_ready_analysis(keep=MAX_PENDING_ANALYSIS - BATCH_FILES)
 
-    def record_ready_analysis(self, wait_for_one: bool = False, wait_for_all: bool = False) -> None:
+    def record_ready_analysis(self, keep: int | None = None) -> None:
         """Record finished analysis steps, inside the caller's transaction (one commit for an
-        arrival and the analysis that finished meanwhile), in the order they were queued."""
-        while self.pending and (wait_for_all or wait_for_one or self.pending[0][1].done()):
+        arrival and the analysis that finished meanwhile), in the order they were queued;
+        with `keep`, wait until no more than that many are left running."""
+        while self.pending and (
+            self.pending[0][1].done() or (keep is not None and len(self.pending) > keep)
+        ):
             name, future = self.pending.popleft()
-            wait_for_one = False
             runs = future.result()
             for run in runs:
                 if run.error is not None:
@@ -362,7 +366,7 @@ class _Run:
         self.analysis_progress.advance(self.analysed, self.analysed)
         self.showing_analysis = True
         with self.conn.begin():
-            self.record_ready_analysis(wait_for_all=True)
+            self.record_ready_analysis(keep=0)
             self.analysis_progress.finish()
             self.summary.checkpoint = make_checkpoint(
                 self.conn, self.locker.signing_key, self.locker.origin, self.options.collector
