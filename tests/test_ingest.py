@@ -8,11 +8,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import photo, take
 from sqlalchemy import Table, func, select
 
 from docket._samples import write_video
 from docket.catalogue import queries, schema
+from docket.errors import DocketError
 from docket.ingest.archives import ArchiveLimits
 from docket.locker import Locker
 from docket.verify import verify
@@ -262,6 +264,22 @@ def test_a_file_failing_mid_batch_is_refused_and_the_others_are_recorded(
     assert [o.event for o in stored] == sorted(o.event or 0 for o in stored)
     assert list(locker.store.tmp.glob("*.part")) == []
     assert verify(locker).ok
+
+
+def test_a_batch_the_store_cannot_take_is_one_line_naming_the_locker(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The files were read; publishing the batch failed: the locker's fault, said so, nothing
+    recorded, and the staged copies are removed."""
+    locker.store.objects.rmdir()
+    locker.store.objects.write_bytes(b"")  # objects/ is a file: no blob can be linked
+    with pytest.raises(DocketError) as raised:
+        take(locker, photo(tmp_path / "in"))
+    assert str(raised.value) == (
+        f"{locker.store.root}: cannot store a batch of 1 file (Not a directory)"
+    )
+    assert count(locker, schema.acquisitions) == 0
+    assert list(locker.store.tmp.glob("*.part")) == []
 
 
 def test_odd_names_are_kept_exactly_and_shown_safely(locker: Locker, tmp_path: Path) -> None:

@@ -221,9 +221,11 @@ class FilesystemStore:
     def publish_staged(self, staged: Sequence[Spooled]) -> list[StoredBlob]:
         """Make staged files durable blobs, in their order: their bytes synced, each linked
         into place, the links synced (see the module docstring). The staged files are gone
-        afterwards, whether they were published or not."""
+        afterwards, whether they were published or not. A full disk is a DiskFullError, any
+        other failure a DocketError naming the locker."""
+        files = f"{len(staged)} file{'' if len(staged) == 1 else 's'}"
         try:
-            with self._disk_full_names(f"a batch of {len(staged)} files"):
+            with self._disk_full_names(f"a batch of {files}"):
                 sync_filesystem(self.tmp)
                 blobs = [
                     StoredBlob(
@@ -240,6 +242,10 @@ class FilesystemStore:
                 ]
                 sync_filesystem(self.objects)
                 return blobs
+        except OSError as exc:  # the locker's, not an input's: every file was read already
+            raise DocketError(
+                f"{self.root}: cannot store a batch of {files} ({exc.strerror or exc})"
+            ) from exc
         finally:
             for spooled in staged:
                 spooled.path.unlink(missing_ok=True)
