@@ -35,13 +35,21 @@ def terms(text: str) -> list[list[str]]:
 def find(conn: Connection, items: list[str], text: str, scope: Scope) -> list[str]:
     """The items of `items` (the case's, in their order) that every term of `text` finds in
     what `scope` shows."""
+    found = matching(conn, text, scope)
+    return [item for item in items if item in found]
+
+
+def matching(conn: Connection, text: str, scope: Scope) -> set[str]:
+    """Every item that every term of `text` finds in what `scope` shows (read from the
+    matches, never from a case's item list; items of other cases may be among them, found
+    by their metadata: the caller keeps its case's)."""
     found: set[str] | None = None
     for term in terms(text):
         matched = _matching(conn, term, scope)
         found = matched if found is None else found & matched
         if not found:
-            return []
-    return [] if found is None else [item for item in items if item in found]
+            return set()
+    return found or set()
 
 
 def entries_matching(dialect: str, term: list[str], scope: Scope) -> Select[str, int, str | None]:

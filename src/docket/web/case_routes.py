@@ -32,7 +32,7 @@ from docket.ingest.run import ingest
 from docket.item_filters import ItemFilter
 from docket.protect import flags
 from docket.store import scratch
-from docket.web import i18n, tiles, uploads
+from docket.web import grid_pages, i18n, tiles, uploads
 from docket.web.guard import (
     TEMPLATES,
     CaseId,
@@ -65,24 +65,27 @@ class Filters:
     cluster: Annotated[str, Query(pattern=r"^\d{0,6}$")] = ""  # a group number; "" for any
     status: str = ""  # a workflow status (docket.review); "" for any
     page: int = 1
+    # The page after this item (its SHA-256): a key, so a deep page costs what the first does.
+    after: Annotated[str, Query(pattern=r"^([0-9a-f]{64})?$")] = ""
 
     def __post_init__(self) -> None:
         # Any number a query string holds is a page: past the last one shows none (a number
         # too big to format once made the grid a server error).
         self.page = min(max(self.page, 1), MAX_PAGE)
 
-    def apply(
-        self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """This filter's page of `items`."""
-        return self.narrow(conn, view, items)[self.offset : self.offset + PAGE_SIZE]
+    def cut(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """This filter's page of `items` (all it keeps): after the item `after`, if given."""
+        if self.after:
+            at = next((n for n, row in enumerate(items) if row["sha256"] == self.after), None)
+            return [] if at is None else items[at + 1 : at + 1 + PAGE_SIZE]
+        return items[self.offset : self.offset + PAGE_SIZE]
 
     def narrow(
         self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """Every one of `items` this filter keeps (all pages)."""
         if self.q.strip():
-            kept = set(search.find(conn, [row["sha256"] for row in items], self.q, view))
+            kept = search.matching(conn, self.q, view)
             items = [row for row in items if row["sha256"] in kept]
         narrowing = ItemFilter(
             self.type,
@@ -130,12 +133,13 @@ def case_items(
     for exports), each with its flag, status, assignee and what its tile says (web.tiles)."""
     case_name, role = allowed_case(conn, user, case_id, "view")
     view = scope.of_case(conn, user, case_id, "view")
-    if every_page:
-        items = filters.narrow(conn, view, queries.list_items(conn, case_name))
-    elif not filters.narrows:  # the common case: let the database cut the page
-        items = queries.list_items(conn, case_name, PAGE_SIZE, filters.offset)
+    if not filters.narrows and not every_page:  # the common case: the database cuts the page
+        shas = grid_pages.page(conn, case_id, PAGE_SIZE, filters.offset, filters.after or None)
+        items = grid_pages.rows(conn, case_id, shas)
     else:
-        items = filters.apply(conn, view, queries.list_items(conn, case_name))
+        candidates = _candidates(conn, view, case_id, filters)
+        kept = filters.narrow(conn, view, candidates)
+        items = kept if every_page else filters.cut(kept)
     shas = [row["sha256"] for row in items]
     current = flags.current_flags(conn, shas, view)
     workflow = review.statuses_of(conn, shas, view)
@@ -145,6 +149,17 @@ def case_items(
         row["assignee"] = workflow[row["sha256"]].assignee
     tiles.describe(conn, case_name, items)
     return case_name, role, items
+
+
+def _candidates(
+    conn: Connection, view: scope.Scope, case_id: int, filters: Filters
+) -> list[dict[str, Any]]:
+    """The rows a filter narrows: those its text search finds in the case when it has one
+    (the matches, not the case, are read), else the case's every item."""
+    if not filters.q.strip():
+        return queries.list_items(conn, view.case)
+    found = search.matching(conn, filters.q, view)
+    return grid_pages.rows(conn, case_id, found)
 
 
 def _case_groups(conn: Connection, case_name: str) -> list[dict[str, Any]]:

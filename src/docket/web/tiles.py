@@ -6,6 +6,7 @@ All facts of the bytes, or of the case's own grouping: nothing another case reco
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -13,6 +14,9 @@ from sqlalchemy import Connection, select
 from docket import similarity
 from docket.catalogue import schema
 from docket.catalogue.queries import in_chunks
+from docket.custody import log
+
+_KEPT = 16  # cases whose groups are kept at once
 
 KINDS = {
     "image": "picture",
@@ -58,7 +62,7 @@ def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
             if isinstance(seconds, (int, float)) and seconds > 0:
                 durations[sha] = float(seconds)  # the latest wins
     origins = similarity.provenance(conn, shas)
-    groups = {sha: g.number for g in similarity.clusters(conn, case) for sha in g.items}
+    groups = _groups(conn, case) if _any_hashed(conn, shas) else {}
     for row in rows:
         sha = row["sha256"]
         captured = origins[sha].capture_time
@@ -67,3 +71,37 @@ def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
         row["duration"] = durations.get(sha)
         row["group"] = groups.get(sha)
         row["has_preview"] = sha in previews
+
+
+def _any_hashed(conn: Connection, shas: list[str]) -> bool:
+    """Whether any of `shas` has a perceptual hash good enough to group by: a page of items
+    without one (documents, generated rows) needs no grouping of the whole case."""
+    hashes = schema.perceptual_hashes
+    return any(
+        conn.execute(
+            select(hashes.c.id)
+            .where(hashes.c.item_sha256.in_(chunk), hashes.c.quality >= similarity.MIN_QUALITY)
+            .limit(1)
+        ).first()
+        for chunk in in_chunks(shas)
+    )
+
+
+_GROUPS: dict[tuple[str, str, int], dict[str, int]] = {}
+_GROUPS_LOCK = threading.Lock()
+
+
+def _groups(conn: Connection, case: str) -> dict[str, int]:
+    """Each grouped item's group number in `case`, kept while the custody log stays the
+    size it was: every row grouping reads (hashes, arrivals) is written with an event, so a
+    page reads one row to know its groups are current instead of grouping the case again."""
+    stamp = (str(conn.engine.url), case, log.size(conn))
+    with _GROUPS_LOCK:
+        if stamp in _GROUPS:
+            return _GROUPS[stamp]
+    groups = {sha: g.number for g in similarity.clusters(conn, case) for sha in g.items}
+    with _GROUPS_LOCK:
+        if len(_GROUPS) >= _KEPT:
+            _GROUPS.clear()
+        _GROUPS[stamp] = groups
+    return groups
