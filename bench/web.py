@@ -1,11 +1,16 @@
-"""Web app load: requests/s for the item grid and the item page, 20 concurrent clients on
-loopback, against a locker of --items items (default 10,000) in one case, of which --photos
-(default 2,000) are analysed photos (metadata, previews, PDQ hashes: the item page looks up
-near-duplicates) and the rest short text files.
+"""Web app load: requests/s and p95 latency of the item grid (JSON, first and last page), the
+item page and the item API, 20 concurrent clients on loopback, driven by wrk (a C load
+generator, so the clients take little of the server's CPU).
 
-Run by hand: .venv/bin/python bench/web.py [--items 10000] [--photos 2000] [--requests 400]
-The server is `docket serve` (uvicorn, one process); the clients are threads in this script
-on the same 2-core machine, so both share the CPU.
+The locker holds --items items in one case, made one of three ways:
+  default      ingested through the CLI: --photos (default 2,000) analysed photos (metadata,
+               previews, PDQ hashes) and the rest short text files;
+  --generated  written straight into the catalogue by bench/_catalogue.py (rows and tiny
+               blobs, no analysis): the way to a million items in minutes;
+  --locker P   an existing locker (e.g. one generated before), with a case named Bench.
+
+Run by hand: .venv/bin/python bench/web.py [--items 10000] [--generated] [--duration 10]
+The server is `docket serve` (uvicorn, one process). Needs wrk: apt-get install -y wrk
 """
 
 from __future__ import annotations
@@ -13,19 +18,45 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from _catalogue import generate
 
 from docket._samples import PhotoFacts, draw_scene, exif_for
+from docket.locker import Locker
 
 PASSWORD = "correct horse battery"
+CLIENTS = 20
+PAGE_SIZE = 100  # the grid's (docket.web.case_routes.PAGE_SIZE)
+
+# wrk's Lua hooks: count every answer that is not 2xx (wrk itself counts only >= 400) and
+# print one line the bench parses: requests, seconds, bad answers, socket errors, p95 and
+# mean latency in ms.
+WRK_SCRIPT = """
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) bad = 0 end
+response = function(status, headers, body)
+  if status < 200 or status > 299 then bad = bad + 1 end
+end
+done = function(summary, latency, requests)
+  local nonok = 0
+  for _, thread in ipairs(threads) do nonok = nonok + thread:get("bad") end
+  local e = summary.errors
+  io.write(string.format("BENCH %d %.3f %d %d %.1f %.1f\\n", summary.requests,
+    summary.duration / 1e6, nonok, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(95) / 1000, latency.mean / 1000))
+end
+"""
 
 
 def docket(*args: str) -> list[str]:
@@ -46,120 +77,156 @@ def make_photos(folder: Path, count: int) -> None:
         draw_scene(i, (640, 480)).save(folder / f"IMG_{i:05}.jpg", "JPEG", exif=exif_for(facts))
 
 
+def ingest_locker(root: Path, locker: Path, items: int, photos: int) -> None:
+    make_files(root / "files", items - photos)
+    make_photos(root / "photos", photos)
+    started = time.perf_counter()
+    for folder, extra in ((root / "photos", ()), (root / "files", ("--defer-analysis",))):
+        subprocess.run(
+            docket(
+                "ingest", *extra, "--json", "--case", "Bench", "--locker", str(locker), str(folder)
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    took = time.perf_counter() - started
+    print(f"ingested {items} items ({photos} photos analysed) in {took:.0f} s")
+
+
+def generated_locker(locker: Path, items: int) -> None:
+    started = time.perf_counter()
+    with Locker.open(locker) as opened:
+        generate(opened, items)
+    print(f"generated {items} items in {time.perf_counter() - started:.0f} s")
+
+
+def api_token(locker: Path) -> str:
+    """A token of an admin "bench" (added when the locker has none)."""
+    subprocess.run(
+        docket(
+            "user", "add", "bench", "--role", "admin", "--password-stdin", "--locker", str(locker)
+        ),
+        input=PASSWORD,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return subprocess.run(
+        docket("user", "token", "bench", "--locker", str(locker)),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def load(client_count: int, requests: int, url: str, token: str) -> tuple[float, float]:
-    headers = {"Authorization": f"Bearer {token}"}
-    latencies: list[float] = []
+@contextmanager
+def serving(locker: Path) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        docket("serve", "--no-replay", "--port", str(port), "--locker", str(locker))
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                httpx.get(f"{base}/api/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:  # uvicorn waits for requests still in flight
+            server.kill()
+            server.wait()
 
-    def one(_: int) -> None:
-        start = time.perf_counter()
-        httpx.get(url, headers=headers, timeout=60).raise_for_status()
-        latencies.append(time.perf_counter() - start)
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(client_count) as pool:
-        list(pool.map(one, range(requests)))
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    return requests / elapsed, latencies[int(len(latencies) * 0.95)]
+def wrk(url: str, token: str, seconds: int, script: Path) -> str:
+    """One wrk run against `url`: its figures, or what went wrong (never a good figure then)."""
+    run = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CLIENTS}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next((row for row in run.stdout.splitlines() if row.startswith("BENCH ")), None)
+    if line is None:
+        return f"wrk printed no figures: {run.stdout.strip()[-200:]}"
+    count, duration, nonok, socket_errors, p95, mean = line.split()[1:]
+    if int(nonok) or int(socket_errors):
+        return f"FAILED: {nonok} non-2xx answers, {socket_errors} socket errors of {count}"
+    rate = int(count) / float(duration)
+    return f"{rate:8.1f} requests/s   p95 {float(p95):7.1f} ms   mean {float(mean):6.1f} ms"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--photos", type=int, default=2_000)
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--generated", action="store_true", help="rows written in bulk")
+    parser.add_argument("--locker", type=Path, help="measure this locker as it is")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
     with tempfile.TemporaryDirectory(prefix="docket-bench-") as scratch:
         root = Path(scratch)
-        locker = root / "locker"
-        make_files(root / "files", args.items - args.photos)
-        make_photos(root / "photos", args.photos)
-        subprocess.run(docket("init", str(locker)), check=True, stdout=subprocess.DEVNULL)
-        started = time.perf_counter()
-        subprocess.run(
-            docket(
-                "ingest", "--json", "--case", "Bench", "--locker", str(locker), str(root / "photos")
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        print(
-            f"ingested and analysed {args.photos} photos in {time.perf_counter() - started:.0f} s"
-        )
-        subprocess.run(
-            docket(
-                "ingest",
-                "--defer-analysis",
-                "--json",
-                "--case",
-                "Bench",
-                "--locker",
-                str(locker),
-                str(root / "files"),
-            ),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        subprocess.run(
-            docket(
-                "user", "add", "ada", "--role", "admin", "--password-stdin", "--locker", str(locker)
-            ),
-            input=PASSWORD,
-            text=True,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        token = subprocess.run(
-            docket("user", "token", "ada", "--locker", str(locker)),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        port = free_port()
-        server = subprocess.Popen(docket("serve", "--port", str(port), "--locker", str(locker)))
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{base}/api/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        script = root / "bench.lua"
+        script.write_text(WRK_SCRIPT)
+        locker = args.locker or root / "locker"
+        if args.locker is None:
+            subprocess.run(docket("init", str(locker)), check=True, stdout=subprocess.DEVNULL)
+            if args.generated:
+                generated_locker(locker, args.items)
+            else:
+                ingest_locker(root, locker, args.items, args.photos)
+        token = api_token(locker)
+        with serving(locker) as base:
             headers = {"Authorization": f"Bearer {token}"}
             cases = httpx.get(f"{base}/api/cases", headers=headers).json()
-            grid = f"{base}/api/cases/{cases[0]['id']}/items"
-            first = httpx.get(grid, headers=headers, timeout=60).json()[0]
-            assert first["media_type"] == "image/jpeg", first  # the photos arrived first
+            case = next(c["id"] for c in cases if c["name"] == "Bench")
+            grid = f"{base}/api/cases/{case}/items"
+            first = httpx.get(grid, headers=headers, timeout=600).json()[0]
             item = first["sha256"]
-            case = cases[0]["id"]
+            count = args.items
+            last_page = max(1, -(-count // PAGE_SIZE))
+            made = "ingested" if not (args.generated or args.locker) else "generated"
             print(
                 f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-                f"{platform.python_version()}; {args.items} items ({args.photos} photos) in one "
-                "case; 20 clients, "
-                f"{args.requests} requests each run, loopback"
+                f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} before; "
+                f"{count} items in one case ({made}); "
+                f"{version.splitlines()[0].split(' Copyright')[0]}, -t2 -c{CLIENTS} "
+                f"-d{args.duration}s; server: docket serve, 1 process; loopback"
             )
-            for label, url, count in (
-                ("item grid (JSON, page of 100)", grid, max(20, args.requests // 10)),
-                ("item page (HTML, a photo)", f"{base}/items/{item}", args.requests),
-                ("item (JSON API)", f"{base}/api/items/{item}", args.requests),
-                ("near-duplicates (JSON API)", f"{base}/api/items/{item}/similar", args.requests),
-                (
-                    "case timeline (HTML)",
-                    f"{base}/cases/{case}/timeline",
-                    max(20, args.requests // 20),
-                ),
+            for label, url in (
+                ("item grid (JSON, page 1)", grid),
+                (f"item grid (JSON, page {last_page})", f"{grid}?page={last_page}"),
+                ("item page (HTML)", f"{base}/items/{item}"),
+                ("item (JSON API)", f"{base}/api/items/{item}"),
             ):
-                rate, p95 = load(20, count, url, token)
-                print(f"  {label:<28} {rate:8.1f} requests/s   p95 {p95 * 1000:7.1f} ms")
-        finally:
-            server.terminate()
-            server.wait(10)
+                print(f"  {label:<32} {wrk(url, token, args.duration, script)}", flush=True)
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

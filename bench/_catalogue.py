@@ -1,0 +1,182 @@
+"""A generated catalogue: N items in one case, written straight into a locker's catalogue in
+bulk (rows only; each item's blob is a few bytes), for measuring what reads cost at a million.
+
+Each item gets what an ingest gives it: its items row, one acquisition in the case, the case
+membership, its search entry and its item.acquired custody event (the same facts
+docket.catalogue.records writes, so `docket verify` recomputes them alike), with the log's
+leaf hashes stored as log.append stores them. A signed checkpoint over the whole log is made
+at the end by the product's own code. What it leaves out: analysis (no metadata, previews or
+perceptual hashes), which the ingest benches measure.
+
+Run by hand: .venv/bin/python bench/_catalogue.py LOCKER [--items 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from docket import clock
+from docket.catalogue import fulltext, schema
+from docket.catalogue.records import Arrival, Item, arrival_facts, item_facts
+from docket.custody import ledger, log
+from docket.custody.events import Event
+from docket.locker import Locker
+from docket.store.filesystem import FilesystemStore
+
+BATCH = 20_000
+COLLECTOR = "bench"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def content_of(number: int) -> bytes:
+    return f"generated item {number}\n".encode()
+
+
+def _batches(count: int) -> Iterator[range]:
+    for start in range(0, count, BATCH):
+        yield range(start, min(start + BATCH, count))
+
+
+def _write_blob(store: FilesystemStore, sha256: str, data: bytes) -> None:
+    target = store.path(sha256)
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(data)
+    target.chmod(0o444)
+
+
+def _case(conn: Connection, name: str) -> int:
+    event = log.append(conn, COLLECTOR, "case.created", details={"name": name})
+    key = conn.execute(insert(schema.cases).values(name=name, created_at=event.time))
+    assert key.inserted_primary_key is not None
+    return int(key.inserted_primary_key[0])
+
+
+def _write_batch(conn: Connection, numbers: range, first_seq: int, case: str, case_id: int) -> None:
+    events: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    acquisitions: list[dict[str, Any]] = []
+    for number in numbers:
+        data = content_of(number)
+        sha256 = hashlib.sha256(data).hexdigest()
+        item = Item(sha256, hashlib.sha512(data).hexdigest(), len(data), "text/plain", "")
+        path = f"generated/note{number:07}.txt"
+        arrival = Arrival(COLLECTOR, "generated", path.encode(), case=case)
+        moment = clock.format_time(START + timedelta(milliseconds=number))
+        event = Event(
+            seq=first_seq + number,
+            time=moment,
+            actor=COLLECTOR,
+            action="item.acquired",
+            item=sha256,
+            details={"item": item_facts(item), "new": True, "acquisition": arrival_facts(arrival)},
+        )
+        events.append(
+            {
+                "seq": event.seq,
+                "time": moment,
+                "actor": COLLECTOR,
+                "action": event.action,
+                "item_sha256": sha256,
+                "details": event.details_text(),
+                "leaf_hash": event.leaf_hash().hex(),
+            }
+        )
+        items.append({**item_facts(item), "first_seen": moment, "event_seq": event.seq})
+        acquisitions.append(
+            {
+                "item_sha256": sha256,
+                "acquired_at": moment,
+                "collector": COLLECTOR,
+                "source_id": None,
+                "method": "generated",
+                "original_path": path,
+                "original_path_raw": path.encode(),
+                "event_seq": event.seq,
+                "case_id": case_id,
+            }
+        )
+    conn.execute(insert(schema.events), events)
+    conn.execute(insert(schema.items), items)
+    conn.execute(insert(schema.acquisitions), acquisitions)
+    conn.execute(
+        insert(schema.case_items),
+        [{"case_id": case_id, "item_sha256": a["item_sha256"]} for a in acquisitions],
+    )
+    acquired = schema.acquisitions
+    rows = conn.execute(
+        select(acquired.c.id, acquired.c.item_sha256, acquired.c.original_path).where(
+            acquired.c.event_seq >= first_seq + numbers.start,
+            acquired.c.event_seq < first_seq + numbers.stop,
+        )
+    )
+    conn.execute(
+        insert(schema.search_entries),
+        [
+            {
+                "kind": "acquisition",
+                "ref": ref,
+                "case_id": case_id,
+                "item_sha256": sha,
+                "body": fulltext.body([path]),
+            }
+            for ref, sha, path in rows
+        ],
+    )
+
+
+def generate(locker: Locker, count: int, case: str = "Bench", blobs: bool = True) -> int:
+    """Add `count` generated items to a new case `case` of `locker`; returns the case's id."""
+    store = locker.store
+    if blobs and not isinstance(store, FilesystemStore):
+        raise SystemExit("generated blobs go to a file-system store only")
+    with locker.engine.begin() as conn:
+        log.lock(conn)
+        case_id = _case(conn, case)
+        first_seq = log.size(conn)
+    # One transaction a batch: a million rows in one made SQLite spill its cache to the WAL
+    # over and over (13 GB written). Each leaves the log whole: its head counts its events.
+    for numbers in _batches(count):
+        with locker.engine.begin() as conn:
+            log.lock(conn)
+            _write_batch(conn, numbers, first_seq, case, case_id)
+            head = schema.log_head
+            conn.execute(update(head).where(head.c.id == 1).values(size=first_seq + numbers.stop))
+    if blobs:
+        assert isinstance(store, FilesystemStore)
+        for number in range(count):
+            data = content_of(number)
+            _write_blob(store, hashlib.sha256(data).hexdigest(), data)
+    with locker.engine.begin() as conn:
+        ledger.make_checkpoint(conn, locker.signing_key, locker.origin, COLLECTOR)
+    return case_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("locker", type=Path, help="an initialised locker (docket init)")
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--case", default="Bench")
+    parser.add_argument("--no-blobs", action="store_true", help="rows only, no blob files")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with Locker.open(args.locker) as locker:
+        generate(locker, args.items, args.case, blobs=not args.no_blobs)
+    print(
+        f"generated {args.items} items in case {args.case!r} in "
+        f"{time.perf_counter() - started:.0f} s ({os.cpu_count()} cores)",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
