@@ -3,6 +3,7 @@ disk (tmpfs), and an S3-compatible server (moto, an emulator, or a real endpoint
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -10,8 +11,9 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +26,10 @@ from web_site import Site, make_site, serve
 
 from docket import access, accounts
 from docket._samples import PhotoFacts, write_photo
-from docket.catalogue import schema
+from docket.catalogue import identity, schema
 from docket.cli import main
 from docket.ingest.run import IngestOptions, IngestSummary, ingest
-from docket.locker import Locker
+from docket.locker import CONFIG_NAME, Locker
 from docket.web.app import create_app
 
 if TYPE_CHECKING:
@@ -40,23 +42,34 @@ POSTGRES_URL = os.environ.get("DOCKET_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 
 
+def _admin_sql(statement: str) -> None:
+    """One statement on the test PostgreSQL server outside a transaction (CREATE/DROP DATABASE)."""
+    assert POSTGRES_URL is not None
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
+def _database_url(name: str) -> str:
+    assert POSTGRES_URL is not None
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
 @contextmanager
 def fresh_database(backend: str) -> Iterator[str | None]:
     """None for the locker's own SQLite file, else the URL of a new, empty PostgreSQL database."""
     if backend == "sqlite":
         yield None
         return
-    assert POSTGRES_URL is not None
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"docket_test_{uuid.uuid4().hex}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
+    _admin_sql(f"CREATE DATABASE {name}")
     try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield _database_url(name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
+        _admin_sql(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -65,8 +78,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def locker(tmp_path: Path, backend: str) -> Iterator[Locker]:
-    """A new locker on each catalogue backend this machine can run (PostgreSQL in CI)."""
+def locker(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, world_templates: WorldTemplates
+) -> Iterator[Locker]:
+    """A new locker on each catalogue backend this machine can run (PostgreSQL in CI). A test
+    that uses `world` (or a layer on it) gets its own copy of that world's locker, built once
+    per worker (WorldTemplates)."""
+    layer = world_layer(request)
+    if layer is not None:
+        with world_templates.copy(backend, layer, tmp_path) as copied:
+            yield copied
+        return
     with (
         fresh_database(backend) as url,
         Locker.create(tmp_path / "locker", actor="tester", database_url=url) as created,
@@ -179,12 +201,12 @@ PASSWORD = "correct horse battery"
 ROLES = ["owner", "investigator", "reviewer", "viewer"]
 
 
-@pytest.fixture
-def world(locker: Locker, tmp_path: Path) -> dict[str, Any]:
-    """Two cases, an item in each, an admin, one member per role in case North, an outsider."""
-    north = tmp_path / "north.jpg"
+def build_world(locker: Locker, folder: Path) -> dict[str, Any]:
+    """Two cases, an item in each (from `folder`'s north.jpg and south.jpg), an admin, one
+    member per role in case North, an outsider: what `world` describes, without its client."""
+    north = folder / "north.jpg"
     north.write_bytes(jpeg(sample("chelsea")))
-    south = tmp_path / "south.jpg"
+    south = folder / "south.jpg"
     south.write_bytes(jpeg(sample("coffee")))
     north_item = take(locker, north, case="North").outcomes[0].sha256
     south_item = take(locker, south, case="South").outcomes[0].sha256
@@ -197,13 +219,126 @@ def world(locker: Locker, tmp_path: Path) -> dict[str, Any]:
         cases = dict(conn.execute(select(schema.cases.c.name, schema.cases.c.id)).all())
         for role in ROLES:
             access.add_member(conn, admin, cases["North"], users[role], role)
-    return {
-        "north": north_item,
-        "south": south_item,
-        "cases": cases,
-        "users": users,
-        "client": TestClient(create_app(locker)),
-    }
+    return {"north": north_item, "south": south_item, "cases": cases, "users": users}
+
+
+# What a fixture adds to `world`, by the fixture's name (test_case_walls: `walls`): a test that
+# uses it gets a copy of a locker built once with it, like `world`'s (see `world_layer`).
+LAYERS: dict[str, Callable[[Locker, Path], dict[str, Any]]] = {}
+
+
+def world_layer(request: pytest.FixtureRequest) -> str | None:
+    """Which built world a test's locker copies: "world", or the layer on it the test uses, or
+    none. Tests marked `real_argon2` build their own: their people need the product's hashes."""
+    if request.node.get_closest_marker("real_argon2") is not None:
+        return None
+    used = [name for name in LAYERS if name in request.fixturenames]
+    if used:
+        return used[-1]
+    return "world" if "world" in request.fixturenames else None
+
+
+@dataclass(frozen=True)
+class WorldTemplate:
+    """A world built once: its folder (locker/ and the files ingested), its PostgreSQL
+    database (None for SQLite, whose catalogue is inside locker/), and what it returns."""
+
+    folder: Path
+    database: str | None
+    facts: dict[str, Any]
+
+
+class WorldTemplates:
+    """Each world (and layer) built once per backend per worker, at first use; each test gets a
+    copy of its folder and, on PostgreSQL, a database cloned from its database (CREATE
+    DATABASE ... TEMPLATE), so it may change its locker freely. Building a world (two ingests,
+    six people) costs seconds; a copy costs a fraction of one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.built: dict[tuple[str, str], WorldTemplate] = {}
+        self.databases: list[str] = []
+
+    def template(self, backend: str, layer: str = "world") -> WorldTemplate:
+        if (backend, layer) not in self.built:
+            folder = self.root / f"{backend}-{layer}"
+            if layer == "world":
+                folder.mkdir()
+                database = None if backend == "sqlite" else self._database(kept=True)
+                with Locker.create(
+                    folder / "locker", actor="tester", database_url=database
+                ) as made:
+                    facts = build_world(made, folder)
+            else:
+                base = self.template(backend)
+                database = self._clone(base, folder, kept=True)
+                with Locker.open(folder / "locker", database_url=database) as made:
+                    facts = {**base.facts, **LAYERS[layer](made, folder)}
+            # Closed: SQLite's journal is folded in, and PostgreSQL clones only a database
+            # with no open connections.
+            self.built[backend, layer] = WorldTemplate(folder, database, facts)
+        return self.built[backend, layer]
+
+    @contextmanager
+    def copy(self, backend: str, layer: str, tmp_path: Path) -> Iterator[Locker]:
+        database = self._clone(self.template(backend, layer), tmp_path)
+        try:
+            with Locker.open(tmp_path / "locker", database_url=database) as copied:
+                yield copied
+        finally:
+            if database is not None:
+                _admin_sql(f"DROP DATABASE {make_url(database).database} WITH (FORCE)")
+
+    def _clone(self, made: WorldTemplate, folder: Path, kept: bool = False) -> str | None:
+        """`made`'s files copied into `folder`; on PostgreSQL, the URL of a copy of its
+        database, which the copy's docket.json names."""
+        shutil.copytree(made.folder, folder, dirs_exist_ok=True)
+        if made.database is None:
+            return None
+        url = self._database(made.database, kept)
+        config = json.loads((folder / "locker" / CONFIG_NAME).read_text())
+        config["database"] = identity.recorded(url)
+        (folder / "locker" / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+        return url
+
+    def _database(self, template: str | None = None, kept: bool = False) -> str:
+        """A new PostgreSQL database, empty or a copy of `template`'s; `kept` ones (templates)
+        are dropped when the session ends."""
+        name = f"docket_test_{uuid.uuid4().hex}"
+        like = "" if template is None else f" TEMPLATE {make_url(template).database}"
+        _admin_sql(f"CREATE DATABASE {name}{like}")
+        if kept:
+            self.databases.append(name)
+        return _database_url(name)
+
+    def drop(self) -> None:
+        for name in self.databases:
+            _admin_sql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def world_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorldTemplates]:
+    templates = WorldTemplates(tmp_path_factory.mktemp("worlds"))
+    yield templates
+    templates.drop()
+
+
+@pytest.fixture
+def world(
+    request: pytest.FixtureRequest,
+    locker: Locker,
+    tmp_path: Path,
+    backend: str,
+    world_templates: WorldTemplates,
+) -> dict[str, Any]:
+    """Two cases, an item in each, an admin, one member per role in case North, an outsider,
+    and a web client; in a copy of one built world (see `locker`) unless the test builds its
+    own (`world_layer`)."""
+    if world_layer(request) is None:
+        facts = build_world(locker, tmp_path)
+    else:
+        facts = copy.deepcopy(world_templates.template(backend).facts)
+    return {**facts, "client": TestClient(create_app(locker))}
 
 
 def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:

@@ -6,6 +6,7 @@ anyone of A, or anyone in no case, through any page, API route, search or export
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import os
@@ -16,7 +17,7 @@ from typing import Any
 
 import pypdf
 import pytest
-from conftest import PASSWORD, ROLES, sign_in, take
+from conftest import LAYERS, PASSWORD, ROLES, WorldTemplates, sign_in, take, world_layer
 from media import jpeg, sample
 from sqlalchemy import select, update
 
@@ -34,12 +35,11 @@ MARKER = re.compile(rb"zq7-mark-", re.IGNORECASE)
 B = "Zq7-mark-case"
 
 
-@pytest.fixture
-def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, Any]:
-    """`world`, plus case B holding North's bytes under B's marked records (B's arrival first,
-    so that "first of any case" answers would show B's), and bytes only B holds."""
+def build_walls(locker: Locker, folder: Path) -> dict[str, Any]:
+    """Case B holding North's bytes under B's marked records (B's arrival first, so that "first
+    of any case" answers would show B's), and bytes only B holds: added to a world."""
     shared_bytes = jpeg(sample("astronaut"))
-    marked = tmp_path / "zq7-mark-folder" / "zq7-mark-name.jpg"
+    marked = folder / "zq7-mark-folder" / "zq7-mark-name.jpg"
     marked.parent.mkdir()
     marked.write_bytes(shared_bytes)
     b_opts = {
@@ -49,11 +49,11 @@ def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, An
         "collector": "zq7-mark-collector",
     }
     shared = _take_as(locker, marked, **b_opts).outcomes[0]
-    own = tmp_path / "harbour" / "harbour.jpg"
+    own = folder / "harbour" / "harbour.jpg"
     own.parent.mkdir()
     own.write_bytes(shared_bytes)
     arrival = take(locker, own, case="North", source="W-1", note="harbour note")
-    only_b = tmp_path / "zq7-mark-only" / "zq7-mark-only.jpg"
+    only_b = folder / "zq7-mark-only" / "zq7-mark-only.jpg"
     only_b.parent.mkdir()
     only_b.write_bytes(jpeg(sample("rocket")))
     b_item = _take_as(locker, only_b, **b_opts).outcomes[0].sha256
@@ -86,7 +86,6 @@ def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, An
             conn, "zq7-mark-member", sha, "zq7-mark-step", "1", None, error="zq7-mark-error"
         )
     return {
-        **world,
         "shared": sha,
         "b_item": b_item,
         "b_id": b_id,
@@ -94,6 +93,25 @@ def walls(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, An
         "b_search": b_search,
         "a_arrival": arrival.outcomes[0],
     }
+
+
+LAYERS["walls"] = build_walls
+
+
+@pytest.fixture
+def walls(
+    request: pytest.FixtureRequest,
+    world: dict[str, Any],
+    locker: Locker,
+    tmp_path: Path,
+    backend: str,
+    world_templates: WorldTemplates,
+) -> dict[str, Any]:
+    """`world` with `build_walls`' case B; in a copy of walls built once (see conftest's
+    `locker`) unless the test builds its own (`world_layer`)."""
+    if world_layer(request) == "walls":
+        return {**copy.deepcopy(world_templates.template(backend, "walls").facts), **world}
+    return {**world, **build_walls(locker, tmp_path)}
 
 
 def _take_as(locker: Locker, path: Path, collector: str, **options: Any) -> Any:
