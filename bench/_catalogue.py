@@ -42,9 +42,9 @@ def content_of(number: int) -> bytes:
     return f"generated item {number}\n".encode()
 
 
-def _batches(count: int) -> Iterator[range]:
-    for start in range(0, count, BATCH):
-        yield range(start, min(start + BATCH, count))
+def _batches(first: int, count: int) -> Iterator[range]:
+    for start in range(first, first + count, BATCH):
+        yield range(start, min(start + BATCH, first + count))
 
 
 def _write_blob(store: FilesystemStore, sha256: str, data: bytes) -> None:
@@ -134,18 +134,21 @@ def _write_batch(conn: Connection, numbers: range, first_seq: int, case: str, ca
     )
 
 
-def generate(locker: Locker, count: int, case: str = "Bench", blobs: bool = True) -> int:
-    """Add `count` generated items to a new case `case` of `locker`; returns the case's id."""
+def generate(
+    locker: Locker, count: int, case: str = "Bench", blobs: bool = True, start: int = 0
+) -> int:
+    """Add `count` generated items, numbered from `start` (each number its own bytes), to a
+    new case `case` of `locker`; returns the case's id."""
     store = locker.store
     if blobs and not isinstance(store, FilesystemStore):
         raise SystemExit("generated blobs go to a file-system store only")
     with locker.engine.begin() as conn:
         log.lock(conn)
         case_id = _case(conn, case)
-        first_seq = log.size(conn)
+        first_seq = log.size(conn) - start
     # One transaction a batch: a million rows in one made SQLite spill its cache to the WAL
     # over and over (13 GB written). Each leaves the log whole: its head counts its events.
-    for numbers in _batches(count):
+    for numbers in _batches(start, count):
         with locker.engine.begin() as conn:
             log.lock(conn)
             _write_batch(conn, numbers, first_seq, case, case_id)
@@ -153,7 +156,7 @@ def generate(locker: Locker, count: int, case: str = "Bench", blobs: bool = True
             conn.execute(update(head).where(head.c.id == 1).values(size=first_seq + numbers.stop))
     if blobs:
         assert isinstance(store, FilesystemStore)
-        for number in range(count):
+        for number in range(start, start + count):
             data = content_of(number)
             _write_blob(store, hashlib.sha256(data).hexdigest(), data)
     with locker.engine.begin() as conn:

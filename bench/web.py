@@ -212,6 +212,10 @@ def main() -> None:
             count = args.items
             last_page = max(1, -(-count // PAGE_SIZE))
             made = "ingested" if not (args.generated or args.locker) else "generated"
+            before_last = httpx.get(
+                f"{grid}?page={max(1, last_page - 1)}", headers=headers, timeout=600
+            ).json()
+            key = before_last[-1]["sha256"]  # the last page, by key
             print(
                 f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
                 f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} before; "
@@ -221,11 +225,12 @@ def main() -> None:
             )
             for label, url in (
                 ("item grid (JSON, page 1)", grid),
-                (f"item grid (JSON, page {last_page})", f"{grid}?page={last_page}"),
+                (f"item grid (JSON, page {last_page} by key)", f"{grid}?after={key}"),
+                (f"item grid (JSON, page {last_page} by number)", f"{grid}?page={last_page}"),
                 ("item page (HTML)", f"{base}/items/{item}"),
                 ("item (JSON API)", f"{base}/api/items/{item}"),
             ):
-                print(f"  {label:<32} {wrk(url, token, args.duration, script)}", flush=True)
+                print(f"  {label:<40} {wrk(url, token, args.duration, script)}", flush=True)
             print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
