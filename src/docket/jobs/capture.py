@@ -29,8 +29,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,18 +96,6 @@ def captured_already(conn: Connection, digest: str) -> int | None:
     return None
 
 
-@contextmanager
-def _held(locker: Locker, digest: str) -> Iterator[None]:
-    """PostgreSQL's session advisory lock named by `digest`, held on a connection of its own."""
-    key = int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
-    with locker.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-
-
 def _case_name(conn: Connection, case_id: int, collector: str, url: str) -> str:
     """The case's name, once it exists and the collector may still capture into it."""
     name = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
@@ -137,7 +124,7 @@ def capture_request(locker: Locker, args: Mapping[str, Any]) -> int | None:
         allow_private_network = args["allow_private_network"] is True
     except (KeyError, TypeError, ValueError) as exc:
         raise JobError(f"the job's arguments are not a capture request ({exc!r})") from exc
-    with _held(locker, digest):
+    with queue.advisory_lock_held(locker, digest):
         with locker.engine.connect() as conn, conn.begin():
             case = _case_name(conn, case_id, collector, url)
             if captured_already(conn, digest) is not None:

@@ -17,7 +17,8 @@ jobs it removes (docket.jobs.failures), so that neither is left without the othe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,21 @@ def defer(
         },
     ).scalar_one()
     return int(found)
+
+
+@contextmanager
+def advisory_lock_held(locker: Locker, digest: str) -> Iterator[None]:
+    """PostgreSQL's session advisory lock named by the first 64 bits of `digest` (hex), held
+    on a connection of its own until the block ends: a job holds it while it looks for what
+    an earlier run of it made and makes it when nothing is there. A killed worker's lock goes
+    with its connection."""
+    key = int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
+    with locker.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 def withdraw(conn: Connection, job_id: int) -> bool:

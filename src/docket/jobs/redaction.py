@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,18 +111,6 @@ def made_already(conn: Connection, item: str, case: str, step: RedactStep) -> st
     return None
 
 
-@contextmanager
-def _held(locker: Locker, digest: str) -> Iterator[None]:
-    """PostgreSQL's session advisory lock named by `digest`, held on a connection of its own."""
-    key = int.from_bytes(bytes.fromhex(digest[:16]), "big", signed=True)
-    with locker.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-
-
 def _checked(conn: Connection, item: str, actor: str, case_id: int) -> tuple[str, str]:
     """The item's media type and the case's name, once the case holds the item and the actor
     may still redact there."""
@@ -156,7 +143,7 @@ def redact_item(
 ) -> str | None:
     """The job: the copy it made, or None when this plan's copy was already made in the case."""
     step = step_of(plan)
-    with _held(locker, plan_digest(item, case_id, plan)):
+    with queue.advisory_lock_held(locker, plan_digest(item, case_id, plan)):
         with locker.engine.connect() as conn, conn.begin():
             media_type, case = _checked(conn, item, actor, case_id)
             if made_already(conn, item, case, step) is not None:
