@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from docket import access, accounts
 from docket.accounts import User
-from docket.catalogue import schema
+from docket.catalogue import group_commit, schema
 from docket.catalogue.database import reading
 from docket.errors import DocketError, NotFoundError
 from docket.locker import Locker
@@ -73,7 +73,10 @@ ItemId = Annotated[str, PathParam(pattern="^[0-9a-f]{64}$")]
 
 @contextmanager
 def transaction(locker: Locker) -> Iterator[Connection]:
-    with locker.engine.connect() as conn, conn.begin():
+    """A write transaction shared with the requests writing at the same moment: one durable
+    commit for all of them (catalogue/group_commit.py); an error rolls back this block alone.
+    The block must not open another write transaction itself (it would wait for this one)."""
+    with group_commit.committer(locker.engine).transaction() as conn:
         yield conn
 
 
