@@ -44,14 +44,17 @@ def work_of(locker: Locker) -> Iterator[list[int]]:
     """A running count of the database's work while the block runs (see the module's text)."""
     counted = [0]
     engine = locker.engine
+    handled: set[Any] = set()
 
     def tick() -> int:
         counted[0] += STEP
         return 0  # go on
 
     def before(conn: Any, cursor: Any, *_args: Any) -> None:
-        if engine.dialect.name == "sqlite":
-            conn.connection.dbapi_connection.set_progress_handler(tick, STEP)
+        if engine.dialect.name == "sqlite":  # stays on while rows are fetched
+            raw = conn.connection.dbapi_connection
+            raw.set_progress_handler(tick, STEP)
+            handled.add(raw)
 
     def after(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
         if engine.dialect.name != "sqlite" and statement.lstrip().upper().startswith("SELECT"):
@@ -64,9 +67,8 @@ def work_of(locker: Locker) -> Iterator[list[int]]:
     finally:
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
-        if engine.dialect.name == "sqlite":
-            with engine.connect() as conn:  # a pooled connection keeps no handler of ours
-                conn.connection.dbapi_connection.set_progress_handler(None, STEP)
+        for raw in handled:  # pooled connections keep no handler of ours
+            raw.set_progress_handler(None, STEP)
 
 
 def _sha_of(number: int) -> str:
