@@ -125,8 +125,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used: the server's cost per request, whatever
+    else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def serving(locker: Path) -> Iterator[str]:
+def serving(locker: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     server = subprocess.Popen(
         docket("serve", "--no-replay", "--port", str(port), "--locker", str(locker))
@@ -139,7 +146,7 @@ def serving(locker: Path) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         try:
@@ -149,8 +156,9 @@ def serving(locker: Path) -> Iterator[str]:
             server.wait()
 
 
-def wrk(url: str, token: str, seconds: int, script: Path) -> str:
+def wrk(url: str, token: str, seconds: int, script: Path, server: int) -> str:
     """One wrk run against `url`: its figures, or what went wrong (never a good figure then)."""
+    cpu = cpu_seconds(server)
     run = subprocess.run(
         [
             "wrk",
@@ -176,7 +184,11 @@ def wrk(url: str, token: str, seconds: int, script: Path) -> str:
     if int(nonok) or int(socket_errors):
         return f"FAILED: {nonok} non-2xx answers, {socket_errors} socket errors of {count}"
     rate = int(count) / float(duration)
-    return f"{rate:8.1f} requests/s   p95 {float(p95):7.1f} ms   mean {float(mean):6.1f} ms"
+    per_request = (cpu_seconds(server) - cpu) / int(count) * 1000
+    return (
+        f"{rate:8.1f} requests/s   p95 {float(p95):7.1f} ms   mean {float(mean):6.1f} ms   "
+        f"server CPU {per_request:5.1f} ms/request"
+    )
 
 
 def main() -> None:
@@ -202,7 +214,7 @@ def main() -> None:
             else:
                 ingest_locker(root, locker, args.items, args.photos)
         token = api_token(locker)
-        with serving(locker) as base:
+        with serving(locker) as (base, server):
             headers = {"Authorization": f"Bearer {token}"}
             cases = httpx.get(f"{base}/api/cases", headers=headers).json()
             case = next(c["id"] for c in cases if c["name"] == "Bench")
@@ -230,7 +242,7 @@ def main() -> None:
                 ("item page (HTML)", f"{base}/items/{item}"),
                 ("item (JSON API)", f"{base}/api/items/{item}"),
             ):
-                print(f"  {label:<40} {wrk(url, token, args.duration, script)}", flush=True)
+                print(f"  {label:<40} {wrk(url, token, args.duration, script, server)}", flush=True)
             print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
