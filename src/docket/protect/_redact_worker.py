@@ -10,15 +10,26 @@ A video is worked on as it is shown: ffmpeg turns each frame by the video's disp
 (a phone's portrait video is stored landscape) and hands it over as a PPM that names its own
 size, so a frame is never read at the size stored in the file. Boxes are in pixels of these
 upright frames, and the copy is encoded from them with no rotation left to turn it again.
+
+A video's copy is made from frames searched at VIDEO_DETECT_SCALE, each also covering the
+faces of its neighbours that it missed itself (tracking.covered). Its contact sheet, which is
+also the publication export's re-check of a copy, searches every frame at full size and
+carries nothing: what the detector finds there is a face, as thoroughly as ever. Either way
+several frames are searched at once (one detector and one OpenCV thread per core, while
+ffmpeg decodes and encodes in its own processes).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import queue
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +39,8 @@ from PIL import Image, ImageDraw, ImageOps
 from docket.analyse._imaging import safe_preview
 from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path
 from docket.errors import DocketError
-from docket.protect.faces import Box, FaceDetector
+from docket.protect import tracking
+from docket.protect.faces import VIDEO_DETECT_SCALE, Box, FaceDetector
 from docket.protect.redaction import redact
 
 SHEET_WIDTH = 320
@@ -38,12 +50,15 @@ STILL_MAX_SIDE = 1600
 # Frames decoded upright (ffmpeg applies the display matrix unless told not to), each a PPM
 # with its own width and height.
 UPRIGHT_FRAMES = ["-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-"]
+CORES = len(os.sched_getaffinity(0))
 
 
-def _boxes(request: dict[str, Any], detector: FaceDetector | None, rgb: np.ndarray) -> list[Box]:
+def _boxes(
+    request: dict[str, Any], detector: FaceDetector | None, rgb: np.ndarray, scale: float = 1.0
+) -> list[Box]:
     boxes = [Box(*region) for region in request.get("regions", [])]
     if detector is not None:
-        boxes += detector.detect(np.ascontiguousarray(rgb[:, :, ::-1]))
+        boxes += detector.detect(np.ascontiguousarray(rgb[:, :, ::-1]), scale)
     return boxes
 
 
@@ -172,11 +187,65 @@ def _encoder(
     )
 
 
+def _searched(
+    frames: Iterator[np.ndarray],
+    detector: FaceDetector,
+    wanted: Callable[[int], bool],
+    scale: float,
+) -> Iterator[tuple[np.ndarray, list[Box] | None]]:
+    """Each frame with the faces found in it at `scale` (None where not `wanted`), in order.
+    CORES frames are searched at once, each by its own detector on one OpenCV thread (OpenCV
+    lets go of Python's lock while the network runs)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    free: queue.SimpleQueue[FaceDetector] = queue.SimpleQueue()
+    free.put(detector)
+    for _ in range(CORES - 1):
+        free.put(FaceDetector(detector.model, detector.threshold))
+
+    def search(rgb: np.ndarray) -> list[Box]:
+        searcher = free.get()
+        try:
+            return searcher.detect(np.ascontiguousarray(rgb[:, :, ::-1]), scale)
+        finally:
+            free.put(searcher)
+
+    pending: deque[tuple[np.ndarray, Future[list[Box]] | None]] = deque()
+    with ThreadPoolExecutor(CORES) as pool:
+        for index, rgb in enumerate(frames):
+            pending.append((rgb, pool.submit(search, rgb) if wanted(index) else None))
+            if len(pending) > 2 * CORES:
+                rgb, found = pending.popleft()
+                yield rgb, found.result() if found else None
+        while pending:
+            rgb, found = pending.popleft()
+            yield rgb, found.result() if found else None
+
+
+def _tracked(
+    searched: Iterator[tuple[np.ndarray, list[Box] | None]],
+) -> Iterator[tuple[np.ndarray, list[Box]]]:
+    """Each frame with the faces to cover in it: its own and those its neighbours carry over
+    (none in a frame that was not searched)."""
+    before: list[Box] = []
+    current = next(searched, None)
+    while current is not None:
+        following = next(searched, None)
+        rgb, found = current
+        height, width = rgb.shape[:2]
+        after = (following[1] or []) if following else []
+        boxes = [] if found is None else tracking.covered(before, found, after, width, height)
+        yield rgb, boxes
+        before, current = found or [], following
+
+
 def video(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, Any]:
     rate, duration = _probe(request["input"])
     numerator, denominator = (int(n) for n in rate.split("/"))
     fps = numerator / denominator
     start, end = request.get("from"), request.get("to")
+    regions = [Box(*region) for region in request.get("regions", [])]
     decoder = subprocess.Popen(
         [
             *[ffmpeg_path(), "-nostdin", "-v", "error", *FFMPEG_INPUT, "-i", request["input"]],
@@ -191,14 +260,27 @@ def video(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, A
     sheet: list[Image.Image] = []
     frame_count, width, height = 0, 0, 0
     wanted = max(1, int(duration * fps / SHEET_FRAMES))
-    for rgb in _frames(decoder.stdout):
+
+    def in_range(index: int) -> bool:
+        time = index / fps
+        return (start is None or time >= start) and (end is None or time <= end)
+
+    frames: Iterator[tuple[np.ndarray, list[Box] | None]]
+    if detector is None:
+        frames = ((rgb, []) for rgb in _frames(decoder.stdout))
+    elif preview:
+        frames = _searched(_frames(decoder.stdout), detector, in_range, 1.0)
+    else:
+        frames = _tracked(
+            _searched(_frames(decoder.stdout), detector, in_range, VIDEO_DETECT_SCALE)
+        )
+    for rgb, faces in frames:
         if frame_count == 0:
             height, width = rgb.shape[:2]
         elif rgb.shape[:2] != (height, width):
             raise AnalysisError(f"the video's frames change size at frame {frame_count}")
+        boxes = regions + (faces or []) if in_range(frame_count) else []
         time = frame_count / fps
-        in_range = (start is None or time >= start) and (end is None or time <= end)
-        boxes = _boxes(request, detector, rgb) if in_range else []
         covered += [[round(time, 3), *b.as_list()] for b in boxes]
         if preview:
             if frame_count % wanted == 0 and len(sheet) < SHEET_FRAMES:
@@ -262,9 +344,10 @@ def still(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, A
         start, end = request.get("from"), request.get("to")
         in_range = (start is None or at >= start) and (end is None or at <= end)
         answer = {"at": round(at, 3), "duration": round(duration, 3)}
+        scale = VIDEO_DETECT_SCALE  # searched as the copy's frames are
     else:
-        rgb, in_range = _upright(request["input"]), True
-    boxes = _boxes(request, detector, rgb) if in_range else []
+        rgb, in_range, scale = _upright(request["input"]), True, 1.0
+    boxes = _boxes(request, detector, rgb, scale) if in_range else []
     if asked.get("cover"):
         rgb = redact(rgb, boxes, request["method"])
     image = Image.fromarray(np.ascontiguousarray(rgb))

@@ -26,6 +26,15 @@ MARGIN = 0.25
 # photo at full size needs gigabytes for the network's activations, and a face of 1% of the
 # frame's width is still ~19 pixels wide at this size, which CenterFace finds.
 DETECT_MAX_SIDE = 1920
+# Video frames are searched at half their size (and at most DETECT_MAX_SIDE): a quarter of the
+# network's work per frame. CenterFace finds faces from ~20 pixels high at the size it is
+# given, so the promise for video is a face at least SMALLEST_VIDEO_FACE pixels high in the
+# source frame; tests/test_redaction_recall.py checks it, frame by frame, against full size.
+VIDEO_DETECT_SCALE = 0.5
+SMALLEST_VIDEO_FACE = 40
+# The network places a face to within its output's stride (4 pixels of what it is given): a
+# frame searched smaller has its boxes grown by what that stride spans beyond full size.
+STRIDE = 4
 
 
 @dataclass(frozen=True)
@@ -73,10 +82,11 @@ class FaceDetector:
             raise FaceModelError(f"{self.model}: not a face model OpenCV can load") from exc
         self.threshold = threshold
 
-    def detect(self, bgr: np.ndarray) -> list[Box]:
-        """Faces in a BGR frame, each box grown by MARGIN so hair and jaw are covered too."""
+    def detect(self, bgr: np.ndarray, scale: float = 1.0) -> list[Box]:
+        """Faces in a BGR frame searched at `scale` of its size (at most DETECT_MAX_SIDE),
+        each box grown by MARGIN so hair and jaw are covered too."""
         height, width = bgr.shape[:2]
-        scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
+        scale = min(scale, DETECT_MAX_SIDE / max(height, width))
         searched = bgr
         if scale < 1.0:
             import cv2
@@ -86,9 +96,10 @@ class FaceDetector:
             )
         found, _ = self._net(searched, threshold=self.threshold)
         found = [(x1 / scale, y1 / scale, x2 / scale, y2 / scale, s) for x1, y1, x2, y2, s in found]
+        slack = STRIDE * (1 / scale - 1)
         boxes = []
         for x1, y1, x2, y2, score in found:
-            grow_x, grow_y = (x2 - x1) * MARGIN, (y2 - y1) * MARGIN
+            grow_x, grow_y = (x2 - x1) * MARGIN + slack, (y2 - y1) * MARGIN + slack
             left, top = max(0, int(x1 - grow_x)), max(0, int(y1 - grow_y))
             right, bottom = min(width, int(x2 + grow_x) + 1), min(height, int(y2 + grow_y) + 1)
             boxes.append(Box(left, top, right - left, bottom - top, round(float(score), 3)))

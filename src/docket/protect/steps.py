@@ -17,10 +17,14 @@ from docket.analyse.steps import DerivativeFile, StepOutput, Tools
 from docket.protect.faces import (
     DEFAULT_THRESHOLD,
     DETECT_MAX_SIDE,
+    SMALLEST_VIDEO_FACE,
+    STRIDE,
+    VIDEO_DETECT_SCALE,
     FaceDetector,
     default_model,
     model_digest,
 )
+from docket.protect.tracking import CARRY_GROWTH
 from docket.store.scratch import environment
 
 REDACT_TIMEOUT = 3600.0
@@ -226,7 +230,8 @@ class RedactStep:
     model: Path | None = None
     threshold: float = DEFAULT_THRESHOLD
     name: str = "redact"
-    version: str = "1"
+    # 2: video frames searched at VIDEO_DETECT_SCALE, with faces carried between neighbours
+    version: str = "2"
     # The model's SHA-256, read once here: a missing or unreadable model is a FaceModelError
     # before anything runs or is recorded, and the digest logged is of the model checked.
     model_sha256: str | None = field(init=False, default=None)
@@ -265,6 +270,12 @@ class RedactStep:
                 "model_sha256": self.model_sha256,
                 "threshold": self.threshold,
                 "max_side": DETECT_MAX_SIDE,
+                "video": {
+                    "scale": VIDEO_DETECT_SCALE,
+                    "smallest_face": SMALLEST_VIDEO_FACE,
+                    "box_slack": STRIDE * (1 / VIDEO_DETECT_SCALE - 1),
+                    "tracking": {"neighbours": 1, "carry_growth": CARRY_GROWTH},
+                },
             }
             if self.faces
             else None,
