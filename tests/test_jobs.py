@@ -1,16 +1,18 @@
 """The job queue in one process: a step's result is keyed by item, step and version (recorded
 once however often a job runs), an ingest on PostgreSQL commits each item with its analysis job,
-and a SQLite locker says it has no queue."""
+a job's put-backs (stalled, or retried by hand) are counted once each, and a SQLite locker says
+it has no queue."""
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import photo, take
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from docket.analyse.runner import Analyser
 from docket.analyse.steps import builtin_steps
@@ -201,3 +203,86 @@ def test_two_jobs_of_one_item_at_once_record_each_step_once(locker: Locker, tmp_
     added = len(recorded[0]) + len(recorded[1])
     assert after[0] - before[0] == added and after[1] - before[1] == added
     assert verify(locker).ok
+
+
+def taken_by_a_worker(locker: Locker) -> int:
+    """Register a worker and let it take the next job, as procrastinate's worker does; the
+    worker's id."""
+    with locker.engine.connect() as conn, conn.begin():
+        worker = conn.execute(text("SELECT procrastinate_register_worker_v1()")).scalar_one()
+        conn.execute(
+            text("SELECT * FROM procrastinate_fetch_job_v2(ARRAY[:queue], :worker)"),
+            {"queue": queue.QUEUE, "worker": worker},
+        )
+    return int(worker)
+
+
+def finished(locker: Locker, job_id: int, status: str) -> None:
+    """End the job's attempt in `status` (succeeded, failed), as procrastinate's worker does."""
+    with locker.engine.connect() as conn, conn.begin():
+        conn.execute(
+            text(
+                "SELECT procrastinate_finish_job_v1(:id, "
+                "CAST(:status AS procrastinate_job_status), false)"
+            ),
+            {"id": job_id, "status": status},
+        )
+
+
+def the_job(locker: Locker) -> queue.Job:
+    with locker.engine.connect() as conn:
+        [job] = queue.jobs(conn)
+    return job
+
+
+async def put_back_by_two_workers_at_once(locker: Locker) -> list[int]:
+    """What each of two workers looking for stalled jobs at the same moment put back."""
+    from procrastinate import App, PsycopgConnector
+
+    from docket.jobs.worker import _retry_stalled
+
+    apps = [App(connector=PsycopgConnector(conninfo=queue.conninfo(locker))) for _ in range(2)]
+    async with apps[0].open_async(), apps[1].open_async():
+        return list(await asyncio.gather(*(_retry_stalled(app, 5) for app in apps)))
+
+
+def test_a_stalled_job_put_back_once_shows_retried_once(locker: Locker, tmp_path: Path) -> None:
+    """Its worker's heartbeat stopped: two workers find the job stalled at once, one puts it
+    back (procrastinate writes one `deferred_for_retry` event), and it is retried 1x, before
+    and after it runs again."""
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+    take(locker, photo(tmp_path / "in"), defer_analysis=True)
+    silent = taken_by_a_worker(locker)
+    with locker.engine.connect() as conn, conn.begin():
+        conn.execute(
+            text(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' "
+                "WHERE id = :id"
+            ),
+            {"id": silent},
+        )
+    assert sorted(asyncio.run(put_back_by_two_workers_at_once(locker))) == [0, 1]
+    job = the_job(locker)
+    assert (job.status, job.retried, job.attempts) == ("queued", 1, 1)
+    taken_by_a_worker(locker)
+    finished(locker, job.id, "succeeded")
+    job = the_job(locker)
+    assert (job.status, job.retried, job.attempts) == ("done", 1, 2)
+
+
+def test_a_failed_job_counts_each_retry_by_hand(locker: Locker, tmp_path: Path) -> None:
+    """Failed, retried by hand (procrastinate writes one `retried` event), failed again and
+    retried again: 1x, then 2x."""
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("the queue is PostgreSQL's")
+    take(locker, photo(tmp_path / "in"), defer_analysis=True)
+    for times in (1, 2):
+        taken_by_a_worker(locker)
+        job = the_job(locker)
+        finished(locker, job.id, "failed")
+        assert (the_job(locker).status, the_job(locker).retried) == ("failed", times - 1)
+        with locker.engine.connect() as conn, conn.begin():
+            queue.retry(conn, job.id)
+        job = the_job(locker)
+        assert (job.status, job.retried, job.attempts) == ("queued", times, times)

@@ -124,6 +124,9 @@ class Job:
     reason: str | None  # why its last failed attempt failed
 
 
+# Each put-back writes one event (procrastinate's status trigger): 'deferred_for_retry' when a
+# running job goes back to the queue (a stalled worker's, docket.jobs.worker), 'retried' when a
+# failed one does (`retry`); the 'scheduled' event either also writes is not one.
 _JOBS = (
     "SELECT j.id, j.task_name, j.args, j.status::text, j.scheduled_at, "
     "count(e.id) FILTER (WHERE e.type = 'started'), "
