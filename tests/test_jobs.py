@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command as alembic
+from alembic.config import Config
 from conftest import photo, take
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 
 from docket.analyse.runner import Analyser
 from docket.analyse.steps import builtin_steps
-from docket.catalogue import schema
+from docket.catalogue import migrate, schema
 from docket.catalogue.records import Arrival, record_arrival
 from docket.jobs import queue
 from docket.jobs.analysis import analyse_item, defer_analysis, record_once
@@ -187,6 +189,8 @@ def test_postgresql_jobs_are_listed_newest_first_and_counted_in_the_database(
         assert queue.counts(conn) == {"queued": 3}
         assert len(queue.jobs(conn, "queued")) == 3
         assert queue.jobs(conn, "failed") == []
+        with pytest.raises(queue.JobError, match="'lost': no such job status"):
+            queue.jobs(conn, "lost")
 
 
 def test_two_jobs_of_one_item_at_once_record_each_step_once(locker: Locker, tmp_path: Path) -> None:
@@ -286,3 +290,49 @@ def test_a_failed_job_counts_each_retry_by_hand(locker: Locker, tmp_path: Path) 
             queue.retry(conn, job.id)
         job = the_job(locker)
         assert (job.status, job.retried, job.attempts) == ("queued", times, times)
+
+
+def catalogue_objects(conn: Connection) -> set[tuple[str, ...]]:
+    """The catalogue's tables and indexes, with their definitions."""
+    if conn.dialect.name == "sqlite":
+        rows = conn.execute(text("SELECT type, name, coalesce(sql, '') FROM sqlite_master"))
+    else:
+        rows = conn.execute(
+            text(
+                "SELECT 'table', tablename, '' FROM pg_tables WHERE schemaname = current_schema() "
+                "UNION ALL SELECT 'index', indexname, indexdef FROM pg_indexes "
+                "WHERE schemaname = current_schema()"
+            )
+        )
+    return {tuple(row) for row in rows}
+
+
+def migrated(conn: Connection, revision: str) -> None:
+    """Take the catalogue down (or up) to `revision`, as a locker of that schema."""
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    config.attributes["connection"] = conn
+    if revision == "head":
+        alembic.upgrade(config, revision)
+    else:
+        alembic.downgrade(config, revision)
+
+
+def test_the_job_listing_indexes_are_made_where_the_queue_is(locker: Locker) -> None:
+    """Migration 0011: on PostgreSQL it adds the queue's two listing indexes and nothing else;
+    on SQLite, which has no queue, it changes nothing."""
+    with locker.engine.connect() as conn, conn.begin():
+        after = catalogue_objects(conn)
+        migrated(conn, "0010")
+        before = catalogue_objects(conn)
+        migrated(conn, "head")
+        assert catalogue_objects(conn) == after
+    added = {name for _kind, name, _definition in after - before}
+    if locker.engine.dialect.name == "sqlite":
+        assert added == set() and before == after
+    else:
+        assert added == {
+            "procrastinate_jobs_status_id_idx",
+            "procrastinate_jobs_unfinished_case_idx",
+        }
+        assert before < after
