@@ -83,10 +83,8 @@ class Filters:
     def narrow(
         self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """Every one of `items` this filter keeps (all pages)."""
-        if self.q.strip():
-            kept = search.matching(conn, self.q, view)
-            items = [row for row in items if row["sha256"] in kept]
+        """Every one of `items` (what its text search found: _candidates) this filter keeps
+        (all pages)."""
         narrowing = ItemFilter(
             self.type,
             self.flag,
