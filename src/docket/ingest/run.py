@@ -2,9 +2,9 @@
 
 Per file: the bytes are made durable in the store first; then the item, the acquisition and
 the custody event are committed; only then is the file reported as stored. Files are taken
-in batches: the files stored so far (up to BATCH_FILES) are made durable together (a local
-store syncs their bytes and links once for the batch: FilesystemStore.publish_staged), their
-rows are committed in one transaction, and then each is reported, in input order. A file that
+in batches: the files stored so far (up to BATCH_FILES) are published together (a local
+store fsyncs each folder they are linked into once per batch: publish_staged), their rows
+are committed in one transaction, and then each is reported, in input order. A file that
 cannot be read is refused before its batch's transaction, so it never holds back the others.
 The analysis steps (metadata, previews, hashes, keyframes) read the stored copy in worker
 threads while the next files are hashed, and are recorded as they finish, in order. With
