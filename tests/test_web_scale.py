@@ -1,6 +1,7 @@
 """The web app reads by the page, not by the case: on generated catalogues (bench/_catalogue.py)
-the grid JSON, its deep pages by key, search, the timeline and an item's page and custody
-trail cost no more for a case ten times bigger.
+the grid JSON, its deep pages by key, its text search and the grid page cost no more for a
+case ten times bigger. The timeline, an item's page and JSON and an event's proof do not yet
+(a strict xfail: it fails once they do, to be made a plain test).
 
 What a request costs is counted by the database's own work where it can be seen: SQLite's
 virtual machine steps (its progress handler, which also counts rows scanned and never
