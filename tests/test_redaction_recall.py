@@ -1,6 +1,6 @@
 """Video face redaction covers, frame by frame, every face the product promises to find (at
 least SMALLEST_VIDEO_FACE pixels high in the source frame), and at least as many faces as the
-full-size detector alone covered before frames were searched smaller.
+full-size detector alone covers frame by frame (tracking may add, never lose).
 
 The count is independent of the detector: the test draws the faces (crops of scikit-image's
 astronaut, at many sizes, moving over sample photographs) and knows where each one is.
