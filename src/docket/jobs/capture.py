@@ -36,7 +36,6 @@ from typing import Any
 from sqlalchemy import Connection, String, bindparam, select, text
 
 from docket import access, accounts
-from docket.capture.run import CaptureOptions, capture
 from docket.catalogue import schema
 from docket.custody.events import canonical_json
 from docket.errors import DocketError
@@ -129,6 +128,9 @@ def capture_request(locker: Locker, args: Mapping[str, Any]) -> int | None:
             case = _case_name(conn, case_id, collector, url)
             if captured_already(conn, digest) is not None:
                 return None
+        # Imported here: the browser, WARC and WACZ libraries cost every `docket` command ~0.5 s.
+        from docket.capture.run import CaptureOptions, capture
+
         options = CaptureOptions(
             collector=collector,
             case=case,
