@@ -146,15 +146,27 @@ def make_app(
     return app
 
 
+# A job is put back only while the silent worker still holds it: the list of stalled jobs is
+# read first, and meanwhile another watcher may have put one back and a live worker taken it
+# (putting it back again took the job from that worker and counted a second retry).
+_PUT_BACK_IF_STILL_HELD = (
+    "WITH held AS (SELECT id FROM procrastinate_jobs WHERE id = %(job_id)s "
+    "AND status = 'doing' AND worker_id IS NOT DISTINCT FROM %(worker_id)s FOR UPDATE) "
+    "SELECT count(procrastinate_retry_job_v2(id, now(), NULL, NULL, NULL)) AS put_back FROM held"
+)
+
+
 async def _retry_stalled(app: App, stalled_after: float) -> int:
     """Put the jobs of workers gone silent back in the queue; how many were."""
     retried = 0
     for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
         try:
-            await app.job_manager.retry_job(job)
-            retried += 1
+            row = await app.connector.execute_query_one_async(
+                query=_PUT_BACK_IF_STILL_HELD, job_id=job.id, worker_id=job.worker_id
+            )
         except ConnectorException:  # another worker put it back first
             continue
+        retried += int(row["put_back"])
     return retried
 
 
