@@ -308,11 +308,12 @@ def catalogue_objects(conn: Connection) -> set[tuple[str, ...]]:
 
 
 def migrated(conn: Connection, revision: str) -> None:
-    """Take the catalogue down (or up) to `revision`, as a locker of that schema."""
+    """Take the catalogue down or up to `revision` (numbered, so compared as text), as a
+    locker of that schema."""
     config = Config()
     config.set_main_option("script_location", str(migrate.MIGRATIONS))
     config.attributes["connection"] = conn
-    if revision == "head":
+    if revision == "head" or migrate.current(conn) < revision:
         alembic.upgrade(config, revision)
     else:
         alembic.downgrade(config, revision)
@@ -325,14 +326,16 @@ def test_the_job_listing_indexes_are_made_where_the_queue_is(locker: Locker) -> 
         after = catalogue_objects(conn)
         migrated(conn, "0010")
         before = catalogue_objects(conn)
+        migrated(conn, "0011")
+        made = catalogue_objects(conn)
         migrated(conn, "head")
         assert catalogue_objects(conn) == after
-    added = {name for _kind, name, _definition in after - before}
+    added = {name for _kind, name, _definition in made - before}
     if locker.engine.dialect.name == "sqlite":
-        assert added == set() and before == after
+        assert added == set() and before == made
     else:
         assert added == {
             "procrastinate_jobs_status_id_idx",
             "procrastinate_jobs_unfinished_case_idx",
         }
-        assert before < after
+        assert before < made

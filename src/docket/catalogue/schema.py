@@ -79,7 +79,8 @@ case_items = Table(
     "case_items",
     metadata,
     Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
-    Column("item_sha256", String(64), ForeignKey("items.sha256"), primary_key=True),
+    # Indexed on its own too: "which cases hold this item" is asked by every item page.
+    Column("item_sha256", String(64), ForeignKey("items.sha256"), primary_key=True, index=True),
 )
 
 results = Table(
