@@ -136,8 +136,9 @@ def test_a_failed_capture_keeps_its_reason_in_its_case_only_and_captures_once_re
     assert made(locker) == [] and site.requests == []
     listed = client.get(f"/api/cases/{north}/captures").json()
     assert listed == [{"job": job, "url": url, "status": "failed", "reason": failed.reason}]
-    page = client.get(f"/cases/{north}/capture").text
-    assert "Captures not made yet" in page and f'<li data-job="{job}">' in page
+    for where in (f"/cases/{north}/capture", f"/cases/{north}"):  # the case page lists it too
+        page = client.get(where).text
+        assert "Captures not made yet" in page and f'<li data-job="{job}">' in page, where
     shown = docket(locker, "jobs", "--status", "failed")
     assert shown.returncode == 0, shown.stderr
     assert f"{job}\tfailed\tcapture {url} (case {north}): {failed.reason}" in shown.stdout
@@ -145,6 +146,7 @@ def test_a_failed_capture_keeps_its_reason_in_its_case_only_and_captures_once_re
     sign_in(client, "ada")  # the admin, who may see every case
     assert client.get(f"/api/cases/{south}/captures").json() == []
     assert "Captures not made yet" not in client.get(f"/cases/{south}/capture").text
+    assert "Captures not made yet" not in client.get(f"/cases/{south}").text
     sign_in(client, "outsider-1")
     assert client.get(f"/api/cases/{north}/captures").status_code == 404
     # Retried with a proxy that is there, it captures once.

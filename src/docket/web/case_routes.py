@@ -30,6 +30,7 @@ from docket.disclose.package import export, items_of_case
 from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import ingest
 from docket.item_filters import ItemFilter
+from docket.jobs import capture as capture_job
 from docket.protect import flags
 from docket.store import scratch
 from docket.web import grid_pages, i18n, tiles, uploads
@@ -215,6 +216,7 @@ def case_page(
         case_name, role, items = case_items(conn, who[0], case_id, filters)
         saved = saved_searches.of_case(conn, who[0], case_id)
         linkable = incidents.of_case(conn, case_id)
+        captures = capture_job.pending(conn, case_id)
     return TEMPLATES.TemplateResponse(
         request,
         "case.html",
@@ -233,6 +235,7 @@ def case_page(
             "may_annotate": role in access.ALLOWED["annotate"],
             "saved": saved,
             "incidents": linkable,
+            "captures": captures,
         },
     )
 
