@@ -3,6 +3,7 @@ committer: every append it acknowledged is in the log afterwards, and `docket ve
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import signal
@@ -63,7 +64,9 @@ def appends_killed(
     while len(lines) < wanted and (line := process.stdout.readline()):
         lines.append(line)
     # a random moment: the appends go on while up to 4 KiB more of their lines are read
-    lines.append(process.stdout.read1(rng.randint(1, 4096)))
+    reader = process.stdout
+    assert isinstance(reader, io.BufferedReader)  # read1: what the buffer holds, or one read
+    lines.append(reader.read1(rng.randint(1, 4096)))
     killed = process.poll() is None
     if killed:
         process.send_signal(signal.SIGKILL)

@@ -17,6 +17,7 @@ from docket.catalogue import queries, schema
 from docket.errors import DocketError
 from docket.ingest.archives import ArchiveLimits
 from docket.locker import Locker
+from docket.store.filesystem import FilesystemStore
 from docket.verify import verify
 
 
@@ -271,8 +272,10 @@ def test_a_batch_the_store_cannot_take_is_one_line_naming_the_locker(
 ) -> None:
     """The files were read; publishing the batch failed: the locker's fault, said so, nothing
     recorded, and the staged copies are removed."""
-    locker.store.objects.rmdir()
-    locker.store.objects.write_bytes(b"")  # objects/ is a file: no blob can be linked
+    store = locker.store
+    assert isinstance(store, FilesystemStore)
+    store.objects.rmdir()
+    store.objects.write_bytes(b"")  # objects/ is a file: no blob can be linked
     with pytest.raises(DocketError) as raised:
         take(locker, photo(tmp_path / "in"))
     assert str(raised.value) == (

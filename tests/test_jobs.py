@@ -313,7 +313,7 @@ def migrated(conn: Connection, revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(migrate.MIGRATIONS))
     config.attributes["connection"] = conn
-    if revision == "head" or migrate.current(conn) < revision:
+    if revision == "head" or (migrate.current(conn) or "") < revision:
         alembic.upgrade(config, revision)
     else:
         alembic.downgrade(config, revision)

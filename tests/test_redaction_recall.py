@@ -39,7 +39,8 @@ def head(height: int) -> tuple[Image.Image, Rect]:
     k = height / FACE[3]
     left, top, right, bottom = CROP
     image = sample("astronaut").crop(CROP)
-    image = image.resize((round((right - left) * k), round((bottom - top) * k)), Image.LANCZOS)
+    size = (round((right - left) * k), round((bottom - top) * k))
+    image = image.resize(size, Image.Resampling.LANCZOS)
     x, y, w, h = FACE
     return image, (round((x - left) * k), round((y - top) * k), round(w * k), round(h * k))
 
