@@ -20,6 +20,7 @@ from test_migrate import downgrade
 
 from docket import accounts
 from docket.catalogue import migrate, schema
+from docket.errors import DocketError
 from docket.locker import Locker
 from docket.verify import verify
 from docket.web import throttle
@@ -189,6 +190,25 @@ def test_changing_one_s_own_password_ends_one_s_other_sessions(
     assert there.get("/api/cases").status_code == 200
     changes = _events(locker, "user.password_changed")
     assert [(c["actor"], c["reset"]) for c in changes] == [("investigator-1", False)] * 2
+
+
+def test_a_password_reset_between_checking_and_changing_refuses_the_change(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    """The current password is checked (Argon2) before the shared commit, so an admin's reset
+    may land in between: the change must then be refused, not undo the reset."""
+    with locker.engine.connect() as conn:
+        person = accounts.user_named(conn, "investigator-1")
+        checked = accounts.checked_current(conn, person, PASSWORD)
+    with locker.engine.begin() as conn:
+        accounts.reset_password(conn, "admin", person, "set by the admin, 2026")
+    with locker.engine.begin() as conn, pytest.raises(DocketError, match="meanwhile"):
+        accounts.change_password(conn, person, checked, accounts.NewPassword.of(NEW_PASSWORD))
+    with locker.engine.connect() as conn:
+        assert accounts.authenticate(conn, "investigator-1", "set by the admin, 2026") == person
+        assert accounts.authenticate(conn, "investigator-1", NEW_PASSWORD) is None
+    with pytest.raises(DocketError, match="at least 12"):
+        accounts.NewPassword.of("too short")
 
 
 def test_guessing_one_s_current_password_is_slowed_like_sign_in(world: dict[str, Any]) -> None:

@@ -111,8 +111,9 @@ def _enable(locker: LockerDep, who: User, user_id: int) -> dict[str, Any]:
 
 def _reset(locker: LockerDep, who: User, user_id: int, password: str) -> None:
     access.require_admin(who, "reset passwords")
+    new = accounts.NewPassword.of(password)  # Argon2 before the shared commit, not in it
     with transaction(locker) as conn:
-        accounts.reset_password(conn, who.name, accounts.user_by_id(conn, user_id), password)
+        accounts.reset_password(conn, who.name, accounts.user_by_id(conn, user_id), new)
 
 
 @router.post("/users/{user_id}/disable")
@@ -212,13 +213,17 @@ def _change_own_password(
     if wait > 0:
         raise DocketError(f"too many tries; wait {max(1, round(wait))} s and try again")
     session = request.cookies.get(COOKIE) if who[1] is not None else None
-    try:
-        with transaction(request.app.state.locker) as conn:
-            accounts.change_password(conn, who[0], current, new, session)
+    locker = request.app.state.locker
+    try:  # Argon2 (checking, then hashing) before the shared commit, not in it
+        with reading(locker.engine) as conn:
+            checked = accounts.checked_current(conn, who[0], current)
     except accounts.WrongPasswordError:
         throttles.failed(who[0].name, client)
         raise
     throttles.succeeded(who[0].name, client)
+    hashed = accounts.NewPassword.of(new)
+    with transaction(locker) as conn:
+        accounts.change_password(conn, who[0], checked, hashed, session)
 
 
 @router.post("/account/password")
