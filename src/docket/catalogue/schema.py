@@ -279,6 +279,9 @@ search_entries = Table(
     Index("ix_search_entries_kind_ref", "kind", "ref"),
 )
 SEARCH_INDEXES = ("search_fts", "ix_search_entries_body")
+# Metadata results by the capture time inside them (migration 0013): an index on an expression
+# that differs by dialect, so not declared here either.
+EXPRESSION_INDEXES = ("ix_results_capture_time",)
 
 
 # The job queue's tables on PostgreSQL (migration 0010): procrastinate's, and docket.jobs'.
@@ -286,9 +289,9 @@ QUEUE_TABLES = ("procrastinate_", "job_failures")
 
 
 def declared(_object: object, name: str | None, _type: str, _reflected: bool, _to: object) -> bool:
-    """For Alembic's include_object: everything but the dialect's own full-text index and the
-    job queue's tables (not part of this metadata)."""
-    return not (name or "").startswith(SEARCH_INDEXES + QUEUE_TABLES)
+    """For Alembic's include_object: everything but the dialect's own full-text index, the
+    expression indexes and the job queue's tables (not part of this metadata)."""
+    return not (name or "").startswith(SEARCH_INDEXES + EXPRESSION_INDEXES + QUEUE_TABLES)
 
 
 # Accounts for the web app. Passwords and API tokens are stored only as hashes.
@@ -366,4 +369,15 @@ log_head = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
+)
+
+# Hashes of complete subtrees of the log's Merkle tree: leaves [position * 2**level,
+# (position + 1) * 2**level), filled as proofs need them (docket.custody.subtrees). Derived
+# data: `docket verify` recomputes the tree from the leaves and never trusts these.
+subtree_hashes = Table(
+    "subtree_hashes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
 )
