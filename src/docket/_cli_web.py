@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ import click
 from docket import access, accounts
 from docket._cli_common import locker_option, open_locker, print_json
 from docket.catalogue import queries
-from docket.locker import default_actor
+from docket.locker import Locker, default_actor, default_path
 from docket.web import DEFAULT_MAX_UPLOAD
 
 if TYPE_CHECKING:
@@ -263,6 +264,15 @@ def _loopback(host: str) -> bool:
     "stands in front; default: this --host and --replay-port.",
 )
 @click.option("--no-replay", is_flag=True, help="Offer no replay of captured pages.")
+@click.option(
+    "--workers",
+    "worker_count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes answering requests on the one port: one per core. Each opens the locker "
+    "itself; sign-ins, sessions and throttles hold across them.",
+)
 @locker_option
 def serve_command(
     host: str,
@@ -274,6 +284,7 @@ def serve_command(
     replay_port: int | None,
     replay_origin: str | None,
     no_replay: bool,
+    worker_count: int,
     locker_path: Path | None,
 ) -> None:
     """Run the web app on this locker (loopback only unless --host says otherwise).
@@ -282,6 +293,7 @@ def serve_command(
     (docs/how-to/serve-a-team.md) and name the proxy's host with --allowed-host."""
     import uvicorn
 
+    from docket.web import workers
     from docket.web.app import create_app
     from docket.web.replay_origin import create_replay_app
 
@@ -298,29 +310,42 @@ def serve_command(
         if no_replay
         else _replay_listener(host, port, replay_port, replay_origin, ssl_certfile is not None)
     )
-    with open_locker(locker_path) as locker:
+
+    def listener(asgi: FastAPI, at: int) -> uvicorn.Server:
+        return uvicorn.Server(
+            uvicorn.Config(
+                asgi,
+                host=host,
+                port=at,
+                log_level="warning",
+                ssl_certfile=ssl_certfile,
+                ssl_keyfile=ssl_keyfile,
+            )
+        )
+
+    def run_app(
+        locker: Locker,
+        with_replay: bool,
+        sockets: list[socket.socket] | None = None,
+        throttle_file: Path | None = None,
+    ) -> None:
         app = create_app(
             locker,
             max_upload,
             allowed_hosts=allowed_hosts or LOOPBACK_NAMES,
             replay_origin=None if replay is None else replay[1],
+            throttle_file=throttle_file,
         )
-
-        def listener(asgi: FastAPI, at: int) -> uvicorn.Server:
-            return uvicorn.Server(
-                uvicorn.Config(
-                    asgi,
-                    host=host,
-                    port=at,
-                    log_level="warning",
-                    ssl_certfile=ssl_certfile,
-                    ssl_keyfile=ssl_keyfile,
-                )
-            )
-
         main_server = listener(app, port)
-        if replay is None:
-            main_server.run()
+
+        def run_main() -> None:  # a worker's on the socket its parent bound
+            if sockets is None:
+                main_server.run()
+            else:
+                main_server.run(sockets=sockets)
+
+        if replay is None or not with_replay:
+            run_main()
             return
         replay_app = create_replay_app(
             locker, allowed_hosts or LOOPBACK_NAMES, [urlsplit(replay[1]).hostname or host]
@@ -330,10 +355,31 @@ def serve_command(
         thread = threading.Thread(target=replay_server.run, name="docket-replay", daemon=True)
         thread.start()
         try:
-            main_server.run()
+            run_main()
         finally:
             replay_server.should_exit = True
             thread.join(10)
+
+    if worker_count == 1:
+        with open_locker(locker_path) as locker:
+            run_app(locker, with_replay=True)
+        return
+    # Opened once here to report a bad locker once and ask a vault's key once; closed before
+    # the fork, as each worker opens its own (docket.web.workers).
+    with open_locker(locker_path) as checked:
+        vault_key = checked.vault_key
+    listening = workers.listening_socket(host, port)
+    with workers.shared_folder() as shared:
+
+        def serve_one(index: int) -> None:
+            path = locker_path or default_path()
+            with Locker.open(path, vault_key=vault_key) as locker:  # the replay in worker 0
+                run_app(locker, index == 0, [listening], shared / "throttle.sqlite")
+
+        status = workers.run(worker_count, serve_one)
+    listening.close()
+    if status:
+        sys.exit(status)
 
 
 def _replay_listener(

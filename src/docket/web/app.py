@@ -10,6 +10,7 @@ slowed by docket.web.throttle, never locked.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Query, Request
@@ -58,16 +59,18 @@ def create_app(
     max_upload: int = DEFAULT_MAX_UPLOAD,
     allowed_hosts: Sequence[str] = ("*",),
     replay_origin: str | None = None,
+    throttle_file: Path | None = None,
 ) -> FastAPI:
     """The app; `serve` gives the upload cap (--max-upload, $DOCKET_MAX_UPLOAD_BYTES) and the
     host names to answer (any, when embedded in a test). Replay of captured pages is offered
     when `replay_origin` names where docket.web.replay_origin's app listens (another origin:
-    a replayed page's scripts run there, never in this one)."""
+    a replayed page's scripts run there, never in this one). `throttle_file`: where sign-in
+    throttles are counted when several worker processes serve (web/workers.py)."""
     app = FastAPI(title="Docket", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.locker = locker
     app.state.max_upload = max_upload
     app.state.replay = replay_origin
-    app.state.throttle = throttle.Throttle()
+    app.state.throttle = throttle.Throttle(path=throttle_file)
     accounts.dummy_hash()
     app.add_middleware(admin_log.AdminLog, locker=locker)
     app.add_middleware(security.Gate, locker=locker, max_upload=app.state.max_upload)

@@ -14,21 +14,24 @@ names exist. A client is its IP address (an IPv6 client its /64 network, which o
 usually holds whole); behind a reverse proxy, uvicorn takes it from X-Forwarded-For when the
 proxy is trusted (its --forwarded-allow-ips, loopback by default).
 
-State lives in memory, in the server process (a per-account column cannot key by client,
-and would let anyone lock an account): bounded to MAX_KEYS keys, the least recently failed forgotten
-first, and a key is forgotten FORGET_SECONDS after its last failure. A restart forgets all;
-each worker process of a multi-process server counts for itself. Admins list and clear the
-keys (the /throttles page and /api/throttles).
+State lives in this server's memory, never in the catalogue (a per-account column cannot key
+by client, and would let anyone lock an account): an in-memory SQLite database for a server of
+one process; for `docket serve --workers N`, a SQLite file in the private RAM folder the
+workers share (web/workers.py), so every worker counts every guess. Bounded to MAX_KEYS keys,
+the least recently failed forgotten first, and a key is forgotten FORGET_SECONDS after its
+last failure. A restart forgets all. Admins list and clear the keys (the /throttles page and
+/api/throttles).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 FREE_PER_ACCOUNT = 5
@@ -39,12 +42,6 @@ MAX_KEYS = 10_000
 
 # (account name, client); the name None is the key of the client alone.
 Key = tuple[str | None, str]
-
-
-@dataclass
-class _Count:
-    failures: int
-    last: float
 
 
 def client_key(host: str | None) -> str:
@@ -63,67 +60,126 @@ def _delay(failures: int, free: int) -> float:
 
 
 class Throttle:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._counts: OrderedDict[Key, _Count] = OrderedDict()
-        self._lock = threading.Lock()
+    """Failures by key. `path`: the file shared by a server's worker processes (each opens
+    it for itself, after the fork); None keeps them in this process alone. `clock` must read
+    alike in every process sharing the file (time.monotonic does, on one machine)."""
 
-    def _wait_for(self, key: Key, now: float) -> float:
-        count = self._counts.get(key)
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, path: Path | None = None
+    ) -> None:
+        self._clock = clock
+        self._path = path
+        self._lock = threading.Lock()
+        self._memory = None if path is not None else self._open(":memory:")
+
+    @staticmethod
+    def _open(where: str) -> sqlite3.Connection:
+        db = sqlite3.connect(where, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA synchronous=OFF")  # in RAM, and gone at a restart anyway
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS failures (account INTEGER NOT NULL, name TEXT NOT NULL,"
+            " client TEXT NOT NULL, failures INTEGER NOT NULL, last REAL NOT NULL,"
+            " PRIMARY KEY (account, name, client))"
+        )
+        return db
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a write transaction: the keys read are the keys written."""
+        with self._lock:
+            db = self._memory or self._open(str(self._path))
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            finally:
+                if db is not self._memory:
+                    db.close()
+
+    @staticmethod
+    def _row(key: Key) -> tuple[int, str, str]:
+        return (0, "", key[1]) if key[0] is None else (1, key[0], key[1])
+
+    def _count(self, db: sqlite3.Connection, key: Key, now: float) -> tuple[int, float] | None:
+        found = db.execute(
+            "SELECT failures, last FROM failures WHERE account = ? AND name = ? AND client = ?",
+            self._row(key),
+        ).fetchone()
+        if found is None or now - found[1] > FORGET_SECONDS:
+            return None
+        return int(found[0]), float(found[1])
+
+    def _wait_for(self, db: sqlite3.Connection, key: Key, now: float) -> float:
+        count = self._count(db, key, now)
         if count is None:
             return 0.0
-        if now - count.last > FORGET_SECONDS:
-            del self._counts[key]
-            return 0.0
         free = FREE_PER_CLIENT if key[0] is None else FREE_PER_ACCOUNT
-        return max(0.0, count.last + _delay(count.failures, free) - now)
+        return max(0.0, count[1] + _delay(count[0], free) - now)
 
     def wait(self, name: str, client: str) -> float:
         """Seconds before this client may try this name again (0: now)."""
-        with self._lock:
+        with self._db() as db:
             now = self._clock()
-            return max(self._wait_for((name, client), now), self._wait_for((None, client), now))
+            return max(
+                self._wait_for(db, (name, client), now), self._wait_for(db, (None, client), now)
+            )
 
     def failed(self, name: str, client: str) -> None:
-        with self._lock:
+        with self._db() as db:
             now = self._clock()
+            db.execute("DELETE FROM failures WHERE last < ?", (now - FORGET_SECONDS,))
             for key in ((name, client), (None, client)):
-                count = self._counts.pop(key, None) or _Count(0, now)
-                if now - count.last > FORGET_SECONDS:
-                    count = _Count(0, now)
-                self._counts[key] = _Count(count.failures + 1, now)
-            while len(self._counts) > MAX_KEYS:
-                self._counts.popitem(last=False)
+                count = self._count(db, key, now)
+                db.execute(
+                    "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
+                    (*self._row(key), 1 if count is None else count[0] + 1, now),
+                )
+            db.execute(
+                "DELETE FROM failures WHERE rowid IN (SELECT rowid FROM failures"
+                " ORDER BY last, rowid LIMIT max((SELECT count(*) FROM failures) - ?, 0))",
+                (MAX_KEYS,),
+            )
 
     def succeeded(self, name: str, client: str) -> None:
         """The account's count for this client starts again; the client's own count stays
         (signing in to one's own account must not buy more guesses at others)."""
-        with self._lock:
-            self._counts.pop((name, client), None)
+        with self._db() as db:
+            db.execute(
+                "DELETE FROM failures WHERE account = ? AND name = ? AND client = ?",
+                self._row((name, client)),
+            )
 
     def entries(self) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._db() as db:
             now = self._clock()
+            found = db.execute(
+                "SELECT account, name, client, failures FROM failures WHERE last >= ?"
+                " ORDER BY last, rowid",
+                (now - FORGET_SECONDS,),
+            ).fetchall()
             return [
                 {
-                    "name": key[0],
-                    "client": key[1],
-                    "failures": count.failures,
-                    "wait_seconds": round(self._wait_for(key, now), 1),
+                    "name": name if account else None,
+                    "client": client,
+                    "failures": failures,
+                    "wait_seconds": round(
+                        self._wait_for(db, (name if account else None, client), now), 1
+                    ),
                 }
-                for key, count in list(self._counts.items())
-                if now - count.last <= FORGET_SECONDS
+                for account, name, client, failures in found
             ]
 
     def clear(self, name: str | None = None, client: str | None = None) -> int:
         """Forget the keys of this name and/or client (all keys when neither is given);
         clearing a client clears its own key too. Returns how many were forgotten."""
-        with self._lock:
-            doomed = [
-                key
-                for key in self._counts
-                if (name is None or key[0] == name) and (client is None or key[1] == client)
-            ]
-            for key in doomed:
-                del self._counts[key]
-            return len(doomed)
+        with self._db() as db:
+            doomed = db.execute(
+                "DELETE FROM failures WHERE (? IS NULL OR (account = 1 AND name = ?))"
+                " AND (? IS NULL OR client = ?)",
+                (name, name, client, client),
+            )
+            return int(doomed.rowcount)

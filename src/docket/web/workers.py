@@ -1,0 +1,147 @@
+"""`docket serve --workers N`: N processes answer on one listening socket (pre-fork).
+
+The parent binds the socket and forks the workers; each opens the locker itself after the
+fork (an engine or SQLite connection carried across a fork is shared by two processes that
+each believe they own it) and runs its own uvicorn server on the inherited socket, so the
+kernel hands each new connection to whichever worker accepts it first.
+
+What the workers must agree on is not in any one worker's memory: sessions, tokens, CSRF
+tokens and every write are in the catalogue; reveal tickets are HMACs any worker checks
+(web/tickets.py); sign-in throttles are in a file all of them share (web/throttle.py), kept
+in the private folder this module makes (in RAM, /dev/shm, where there is one) and removes.
+Each worker keeps its own caches (web/tiles.py's groups, checked against the log's size), and
+its own memory of the admin entries it logged (web/admin_log.py): with N workers an admin's
+entry into a case may be logged up to N times in one sign-in, never fewer than once.
+
+The parent only watches. SIGINT or SIGTERM stops every worker (SIGKILL for one still alive
+after GRACE seconds). A worker that dies on its own is reported in one line, the others are
+stopped and the parent exits with status 1: nothing restarts it, since a worker that died at
+start-up or on a request would likely die again, and the supervisor of the service (systemd,
+a container) sees the exit. A worker whose parent dies is sent SIGTERM (Linux).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+GRACE = 30.0  # seconds a worker has to finish its requests once told to stop
+_PR_SET_PDEATHSIG = 1
+
+
+class _Stop(Exception):
+    """The parent was told to stop (SIGINT or SIGTERM)."""
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket every worker accepts on, bound by the parent."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@contextmanager
+def shared_folder() -> Iterator[Path]:
+    """A folder only this server's user can read, for state the workers share; removed at the
+    end (in RAM where /dev/shm exists: sign-in throttles name accounts and addresses)."""
+    ram = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix="docket-serve-", dir=ram if ram.is_dir() else None))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(workers: int, serve: Callable[[int], None]) -> int:
+    """Fork `workers` processes, each running `serve(its index)` until told to stop; the exit
+    status for the parent (0 when stopped by a signal, 1 when a worker died on its own)."""
+    children: dict[int, int] = {}  # pid -> index
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise _Stop
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
+    try:
+        for index in range(workers):
+            pid = os.fork()
+            if pid == 0:
+                _child(index, serve)
+            children[pid] = index
+        pid, code = os.wait()
+        index = children.pop(pid)
+        print(
+            f"docket serve: worker {index} (pid {pid}) {_ended(code)}; stopping the others",
+            file=sys.stderr,
+            flush=True,
+        )
+        status = 1
+    except _Stop:
+        pass
+    finally:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        _stop_all(children)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status
+
+
+def _child(index: int, serve: Callable[[int], None]) -> None:
+    """A worker's life after the fork: it never returns into the parent's code."""
+    code = 0
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
+        if sys.platform == "linux":
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        serve(index)
+    except BaseException:  # whatever ended the worker is reported before it exits
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _ended(code: int) -> str:
+    if os.WIFSIGNALED(code):
+        return f"was killed by {signal.Signals(os.WTERMSIG(code)).name}"
+    return f"exited with status {os.waitstatus_to_exitcode(code)}"
+
+
+def _stop_all(children: dict[int, int]) -> None:
+    """SIGTERM to every worker left, SIGKILL to those alive after GRACE; all reaped."""
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE
+    while children:
+        for pid in list(children):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                del children[pid]
+        if children and time.monotonic() > deadline:
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in children:
+                os.waitpid(pid, 0)
+            children.clear()
+        if children:
+            time.sleep(0.05)

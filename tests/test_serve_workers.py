@@ -1,0 +1,164 @@
+"""`docket serve --workers 2` as a real process on loopback, with a real locker: both workers
+answer, a sign-in written through one is honoured by the other, sign-in throttles count the
+guesses sent to either, and SIGTERM to the parent (or a worker's death) stops them all.
+
+Which worker answers is made certain by stopping the other (SIGSTOP): the kernel then hands
+every new connection to the one left running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PASSWORD, docket_command
+
+from docket import accounts
+from docket.locker import Locker
+from docket.web import throttle
+
+ON_SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # the locker the server opens
+WAIT = 60.0  # seconds a start or a stop may take on a loaded machine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+@contextmanager
+def _only(answering: int, workers: list[int]) -> Iterator[None]:
+    """Every worker but `answering` stopped, so that it takes every new connection."""
+    others = [pid for pid in workers if pid != answering]
+    for pid in others:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in others:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _until_up(base: str) -> None:
+    for _ in range(int(WAIT / 0.5)):
+        try:
+            if httpx.get(f"{base}/api/health", timeout=0.5).status_code == 200:
+                return
+        except httpx.TransportError:
+            continue
+    raise AssertionError(f"{base} never answered")
+
+
+@contextmanager
+def _serving(locker: Locker) -> Iterator[tuple[subprocess.Popen[str], str, list[int]]]:
+    port = _free_port()
+    command = ["serve", "--no-replay", "--workers", "2", "--port", str(port)]
+    server = subprocess.Popen(
+        [*docket_command(), *command, "--locker", str(locker.path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    workers: list[int] = []
+    try:
+        for _ in range(int(WAIT / 0.1)):
+            workers = _children(server.pid)
+            if len(workers) == 2 or server.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 2, server.stderr.read() if server.stderr else ""
+        for pid in workers:
+            with _only(pid, workers):
+                _until_up(base)
+        yield server, base, workers
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        for pid in workers:  # nothing left behind, even by a failed test
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+
+
+def _sign_in(base: str, password: str) -> httpx.Response:
+    return httpx.post(f"{base}/login", data={"name": "ada", "password": password})
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@ON_SQLITE
+def test_two_workers_share_sign_ins_and_throttles_and_stop_together(locker: Locker) -> None:
+    with locker.engine.begin() as conn:
+        accounts.create_user(conn, "tester", "ada", PASSWORD, "admin")
+    with _serving(locker) as (server, base, (first, second)):
+        assert first != second  # two processes, each answering (_serving waited for both)
+        with _only(first, [first, second]):
+            signed_in = _sign_in(base, PASSWORD)
+        assert signed_in.status_code == 303
+        cookie = {"docket_session": signed_in.cookies["docket_session"]}
+        with _only(second, [first, second]):  # the session written by the first worker
+            assert httpx.get(f"{base}/api/cases", cookies=cookie).status_code == 200
+
+        for answering, guesses in ((first, 3), (second, 2)):
+            with _only(answering, [first, second]):
+                for n in range(guesses):
+                    assert _sign_in(base, f"guess {n}").status_code == 401
+        for answering in (first, second):  # each worker counts the five guesses
+            with _only(answering, [first, second]):
+                listed = httpx.get(f"{base}/api/throttles", cookies=cookie).json()
+            counted = {(e["name"], e["client"]): e["failures"] for e in listed}
+            assert counted[("ada", "127.0.0.1")] == throttle.FREE_PER_ACCOUNT
+            assert counted[(None, "127.0.0.1")] == throttle.FREE_PER_ACCOUNT
+
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(WAIT) == 0
+        assert _gone(first) and _gone(second)
+
+
+@ON_SQLITE
+def test_a_worker_that_dies_is_reported_and_stops_the_server(locker: Locker) -> None:
+    with _serving(locker) as (server, _base, (first, second)):
+        os.kill(first, signal.SIGKILL)
+        assert server.wait(WAIT) == 1
+        assert server.stderr is not None
+        said = server.stderr.read()
+        assert f"(pid {first}) was killed by SIGKILL; stopping the others" in said, said
+        assert _gone(second)
+
+
+def test_throttles_in_one_file_are_counted_by_every_process(tmp_path: Path) -> None:
+    shared = tmp_path / "throttle.sqlite"
+    one, other = throttle.Throttle(path=shared), throttle.Throttle(path=shared)
+    for _ in range(throttle.FREE_PER_ACCOUNT):
+        one.failed("ada", "192.0.2.7")
+    assert other.wait("ada", "192.0.2.7") > 0
+    other.succeeded("ada", "192.0.2.7")
+    assert one.wait("ada", "192.0.2.7") == 0
+    assert other.clear(client="192.0.2.7") == 1  # the client's own key stays till cleared
