@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from docket.catalogue import driver_sql
 from docket.catalogue.database import _AFTER_COMMIT  # the after-commit hooks' own queue
 from docket.errors import disk_full_error, is_disk_full
 
@@ -100,14 +101,15 @@ class GroupCommitter:
 
     def _run_block(self, batch: _Batch) -> Generator[Connection, None, list[Callable[[], None]]]:
         """Run the caller's block in a savepoint; its after-commit actions, once it released.
-        The savepoint is SQL of our own, not SQLAlchemy's begin_nested: that costs as much as
-        an append itself, and a block's own begin_nested still nests inside ours."""
+        The savepoint is SQL of our own, run on the driver's connection, not SQLAlchemy's
+        begin_nested: that costs as much as an append itself, and a block's own begin_nested
+        still nests inside ours."""
         conn = batch.conn
         conn.info.pop(_AFTER_COMMIT, None)
-        conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+        driver_sql.execute(conn, f"SAVEPOINT {_SAVEPOINT}")
         try:
             yield conn
-            conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            driver_sql.execute(conn, f"RELEASE SAVEPOINT {_SAVEPOINT}")
         except BaseException:
             conn.info.pop(_AFTER_COMMIT, None)
             self._undo(batch)
@@ -120,8 +122,8 @@ class GroupCommitter:
         """Roll back one block. SQLite ends the whole transaction itself on some errors (a full
         disk, an I/O error): then no savepoint is left, and the batch cannot commit."""
         try:
-            batch.conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-            batch.conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            driver_sql.execute(batch.conn, f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            driver_sql.execute(batch.conn, f"RELEASE SAVEPOINT {_SAVEPOINT}")
         except BaseException as exc:
             batch.broken = exc
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from docket import clock
-from docket.catalogue import schema
+from docket.catalogue import driver_sql, schema
 from docket.custody.events import Event, event_from_row
 
 
@@ -23,14 +23,12 @@ def lock(conn: Connection) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-# Built once: building and cache-keying a statement costs more than running it (issue 16).
-_BUMP_SIZE = (
-    update(schema.log_head)
-    .where(schema.log_head.c.id == 1)
-    .values(size=schema.log_head.c.size + 1)
-    .returning(schema.log_head.c.size)
+# Run on the driver's connection: SQLAlchemy's execution costs more than these do (issue 16).
+_BUMP_SIZE = "UPDATE log_head SET size = size + 1 WHERE id = 1 RETURNING size"
+_INSERT_EVENT = (
+    "INSERT INTO events (seq, time, actor, action, item_sha256, details, leaf_hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_EVENT = insert(schema.events)
 
 
 def append(
@@ -42,7 +40,7 @@ def append(
     time: str | None = None,
 ) -> Event:
     """Add one event as the next leaf. Taking the head row first serialises concurrent appends."""
-    size = conn.execute(_BUMP_SIZE).scalar_one()
+    (size,) = driver_sql.execute(conn, _BUMP_SIZE).fetchone()
     event = Event(
         seq=int(size) - 1,
         time=time or clock.now(),
@@ -51,17 +49,18 @@ def append(
         item=item,
         details=dict(details or {}),
     )
-    conn.execute(
+    driver_sql.execute(
+        conn,
         _INSERT_EVENT,
-        {
-            "seq": event.seq,
-            "time": event.time,
-            "actor": event.actor,
-            "action": event.action,
-            "item_sha256": event.item,
-            "details": event.details_text(),
-            "leaf_hash": event.leaf_hash().hex(),
-        },
+        (
+            event.seq,
+            event.time,
+            event.actor,
+            event.action,
+            event.item,
+            event.details_text(),
+            event.leaf_hash().hex(),
+        ),
     )
     return event
 
