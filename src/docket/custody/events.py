@@ -30,23 +30,43 @@ class Event:
     details: Mapping[str, Any]
 
     def leaf(self) -> bytes:
-        return canonical_json(
-            {
-                "v": LEAF_FORMAT,
-                "seq": self.seq,
-                "time": self.time,
-                "actor": self.actor,
-                "action": self.action,
-                "item": self.item,
-                "details": dict(self.details),
-            }
-        )
+        return self._leaf(canonical_json(dict(self.details)))
 
     def leaf_hash(self) -> bytes:
         return merkle.leaf_hash(self.leaf())
 
     def details_text(self) -> str:
         return canonical_json(dict(self.details)).decode("utf-8")
+
+    def stored(self) -> tuple[str, bytes]:
+        """`details_text()` and `leaf_hash()` from one canonical encoding of the details."""
+        details = canonical_json(dict(self.details))
+        return details.decode("utf-8"), merkle.leaf_hash(self._leaf(details))
+
+    def _leaf(self, details: bytes) -> bytes:
+        """The leaf object's canonical JSON around `details`, already canonical: the same
+        bytes as canonical_json of the whole object (RFC 8785 nests a member's own canonical
+        form; the keys below are in its order, by UTF-16 code units), without encoding the
+        details a second time."""
+        return b"".join(
+            (
+                b'{"action":',
+                canonical_json(self.action),
+                b',"actor":',
+                canonical_json(self.actor),
+                b',"details":',
+                details,
+                b',"item":',
+                canonical_json(self.item),
+                b',"seq":',
+                canonical_json(self.seq),
+                b',"time":',
+                canonical_json(self.time),
+                b',"v":',
+                canonical_json(LEAF_FORMAT),
+                b"}",
+            )
+        )
 
 
 def event_from_row(row: Mapping[Any, Any]) -> Event:

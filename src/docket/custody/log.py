@@ -49,19 +49,9 @@ def append(
         item=item,
         details=dict(details or {}),
     )
-    driver_sql.execute(
-        conn,
-        _INSERT_EVENT,
-        (
-            event.seq,
-            event.time,
-            event.actor,
-            event.action,
-            event.item,
-            event.details_text(),
-            event.leaf_hash().hex(),
-        ),
-    )
+    details, leaf_hash = event.stored()
+    row = (event.seq, event.time, event.actor, event.action, event.item, details, leaf_hash.hex())
+    driver_sql.execute(conn, _INSERT_EVENT, row)
     return event
 
 
