@@ -49,8 +49,8 @@ def append(
         item=item,
         details=dict(details or {}),
     )
-    details, leaf_hash = event.stored()
-    row = (event.seq, event.time, event.actor, event.action, event.item, details, leaf_hash.hex())
+    text, leaf_hash = event.stored()
+    row = (event.seq, event.time, event.actor, event.action, event.item, text, leaf_hash.hex())
     driver_sql.execute(conn, _INSERT_EVENT, row)
     return event
 
