@@ -7,23 +7,113 @@ SQLite's planner, without statistics, answered "this item's acquisitions in this
 through the case's index, scanning the whole case once per item (93 s for a page of 100 at
 10,000 items). The case is therefore compared as an expression here (`case_id + 0`), which
 no index serves, so the item's own index drives those lookups.
+
+Every grid request runs these, and the database answers them in a tenth of a millisecond or
+two: building a statement cost several times that. So each is built once per dialect, with
+its values bound at run time, and a page's items go as one parameter (an array on
+PostgreSQL, a JSON array read by json_each on SQLite) instead of a hundred to render.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+import threading
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
 from docket.catalogue import schema
-from docket.catalogue.queries import in_chunks
 
 
-def _in_case(case_id: int, column: Any) -> Any:
-    return column + 0 == case_id
+def _in_case(column: Any) -> Any:
+    return column + 0 == bindparam("case")
+
+
+def _listed(dialect: str, column: ColumnElement[str]) -> ColumnElement[bool]:
+    """`column` is one of the bound `shas` (see `_shas`)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("shas", type_=ARRAY(Text)))
+    listed = func.json_each(bindparam("shas")).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+def _shas(dialect: str, shas: Collection[str]) -> Any:
+    return list(shas) if dialect == "postgresql" else json.dumps(list(shas))
+
+
+@dataclass(frozen=True)
+class _Statements:
+    by_number: Select[Any]
+    by_key: Select[Any]
+    rows: Select[Any]
+
+
+def _build(dialect: str) -> _Statements:
+    mine, earlier = schema.acquisitions, aliased(schema.acquisitions)
+    first_arrival = ~exists().where(
+        earlier.c.item_sha256 == mine.c.item_sha256,
+        _in_case(earlier.c.case_id),
+        earlier.c.id < mine.c.id,
+    )
+    page = (
+        select(mine.c.item_sha256)
+        .where(mine.c.case_id == bindparam("case"), first_arrival)
+        .order_by(mine.c.id)
+        .limit(bindparam("size"))
+    )
+    key = aliased(schema.acquisitions)
+    start = (
+        select(key.c.id)
+        .where(key.c.item_sha256 == bindparam("after"), _in_case(key.c.case_id))
+        .order_by(key.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    acquisitions, items = schema.acquisitions, schema.items
+    rows = (
+        select(
+            acquisitions.c.item_sha256,
+            acquisitions.c.acquired_at,
+            acquisitions.c.original_path,
+            acquisitions.c.path_in_container,
+            items.c.size,
+            items.c.media_type,
+        )
+        .join(items, items.c.sha256 == acquisitions.c.item_sha256)
+        .where(_listed(dialect, acquisitions.c.item_sha256), _in_case(acquisitions.c.case_id))
+        .order_by(acquisitions.c.id)
+    )
+    return _Statements(
+        by_number=page.offset(bindparam("offset")),
+        by_key=page.where(mine.c.id > start),
+        rows=rows,
+    )
+
+
+_BUILT: dict[str, _Statements] = {}
+_BUILDING = threading.Lock()
+
+
+def _statements(conn: Connection) -> _Statements:
+    dialect = conn.dialect.name
+    with _BUILDING:
+        if dialect not in _BUILT:
+            _BUILT[dialect] = _build(dialect)
+        return _BUILT[dialect]
 
 
 def page(
@@ -31,62 +121,37 @@ def page(
 ) -> list[str]:
     """The items of a page: `size` of them after the first `offset` (after the item `after`,
     when given: a key, so a deep page costs what the first does)."""
-    mine, earlier = schema.acquisitions, aliased(schema.acquisitions)
-    first_arrival = ~exists().where(
-        earlier.c.item_sha256 == mine.c.item_sha256,
-        _in_case(case_id, earlier.c.case_id),
-        earlier.c.id < mine.c.id,
-    )
-    query = (
-        select(mine.c.item_sha256)
-        .where(mine.c.case_id == case_id, first_arrival)
-        .order_by(mine.c.id)
-        .limit(size)
-    )
+    made = _statements(conn)
     if after is not None:
-        start = select(mine.c.id).where(
-            mine.c.item_sha256 == after, _in_case(case_id, mine.c.case_id)
-        )
-        query = query.where(mine.c.id > start.order_by(mine.c.id).limit(1).scalar_subquery())
+        found = conn.execute(made.by_key, {"case": case_id, "size": size, "after": after})
     else:
-        query = query.offset(offset)
-    return [str(sha) for sha in conn.execute(query).scalars()]
+        found = conn.execute(made.by_number, {"case": case_id, "size": size, "offset": offset})
+    return [str(sha) for sha in found.scalars()]
 
 
 def rows(conn: Connection, case_id: int, shas: Collection[str]) -> list[dict[str, Any]]:
     """The grid's row of each of `shas` (items of the case), in their first arrival's order:
     the fields docket.catalogue.queries.list_items gives, of the case's own arrivals."""
-    arrivals: dict[str, list[Any]] = defaultdict(list)
-    facts: dict[str, Any] = {}
-    acquisitions, items = schema.acquisitions, schema.items
-    for chunk in in_chunks(list(shas)):
-        found = conn.execute(
-            select(
-                acquisitions.c.item_sha256,
-                acquisitions.c.id,
-                acquisitions.c.acquired_at,
-                acquisitions.c.original_path,
-                acquisitions.c.path_in_container,
-            )
-            .where(acquisitions.c.item_sha256.in_(chunk), _in_case(case_id, acquisitions.c.case_id))
-            .order_by(acquisitions.c.id)
-        )
-        for row in found:
-            arrivals[row.item_sha256].append(row)
-        for fact in conn.execute(select(items).where(items.c.sha256.in_(chunk))).mappings():
-            facts[fact["sha256"]] = fact
-    listed = []
-    for sha in sorted(arrivals, key=lambda sha: arrivals[sha][0].id):
-        first, row = arrivals[sha][0], facts[sha]
-        inner = f"!/{first.path_in_container}" if first.path_in_container else ""
-        listed.append(
-            {
+    listed: dict[str, dict[str, Any]] = {}
+    if not shas:
+        return []
+    parameters = {"case": case_id, "shas": _shas(conn.dialect.name, shas)}
+    for sha, acquired_at, original_path, inner, size, media_type in conn.execute(
+        _statements(conn).rows, parameters
+    ):
+        row = listed.get(sha)
+        acquired = str(acquired_at)
+        if row is None:  # its first arrival in the case: the name the grid shows
+            name = (original_path or "") + (f"!/{inner}" if inner else "")
+            listed[sha] = {
                 "sha256": sha,
-                "size": int(row["size"]),
-                "media_type": row["media_type"],
-                "first_seen": min(str(a.acquired_at) for a in arrivals[sha]),
-                "name": (first.original_path or "") + inner,
-                "acquisitions": len(arrivals[sha]),
+                "size": int(size),
+                "media_type": media_type,
+                "first_seen": acquired,
+                "name": name,
+                "acquisitions": 1,
             }
-        )
-    return listed
+        else:
+            row["first_seen"] = min(row["first_seen"], acquired)
+            row["acquisitions"] += 1
+    return list(listed.values())
