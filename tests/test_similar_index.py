@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import take
 from media import jpeg, sample
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from docket import similarity
 from docket.catalogue import schema
@@ -122,3 +122,117 @@ def _forked(index: similarity.HashIndex, queries: np.ndarray) -> None:
 def _pairs_in_child() -> int:
     index, queries = _IN_CHILD[0]
     return len(index.pairs(queries, 0)[0])
+
+
+def _index_of(stored: np.ndarray, first: int = 0) -> similarity.HashIndex:
+    names = [f"item{(first + i) % 97}" for i in range(len(stored))]  # items with many rows
+    return similarity.HashIndex(names, ["full"] * len(stored), [None] * len(stored), stored)
+
+
+def test_an_extended_index_finds_what_a_full_scan_finds_and_leaves_the_old_one_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows added in small and large steps: the small ones go to a tail shard, a large one
+    cuts every row evenly again; each index answers as a full scan of its own rows does."""
+    monkeypatch.setattr(similarity, "SHARDS", 2)
+    monkeypatch.setattr(similarity, "SHARD_MIN", 500)
+    rng = np.random.default_rng(11)
+    queries = rng.integers(0, 256, size=(3, 32), dtype=np.uint8)
+    stored = rng.integers(0, 256, size=(2000, 32), dtype=np.uint8)
+    index = _index_of(stored)
+    index.rows_of("item3")  # the lookup is built, so it is carried over
+    shapes = []
+    for size in (5, 40, 1, 600, 3):
+        near = [planted(rng, q, d) for q in queries for d in (0, 20, 56)]
+        added = np.vstack([rng.integers(0, 256, size=(size, 32), dtype=np.uint8), *near])
+        before = index.pairs(queries, 56)
+        grown = index.extended(*_columns_of(added, len(stored)))
+        assert all(
+            np.array_equal(a, b) for a, b in zip(index.pairs(queries, 56), before, strict=True)
+        )
+        assert len(index) == len(stored)  # the old index still holds only its own rows
+        stored = np.vstack([stored, added])
+        rows, labels, distances = grown.pairs(queries, 56)
+        found = {(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)}
+        assert found == scan(stored, queries, 56)
+        fresh = _index_of(stored)
+        for name in ("item3", "item50", f"item{(len(stored) - 1) % 97}"):
+            assert grown.rows_of(name) == fresh.rows_of(name)
+        shapes.append([begin for begin, _ in grown._shards])
+        index = grown
+    # 2,000 rows in 2 even shards, the rows added behind them in a tail shard, until the
+    # tail is more than 1/8 of all (609 more): 2,682 rows cut evenly again, then a new tail
+    assert shapes == [[0, 1000, 2000]] * 3 + [[0, 1341], [0, 1341, 2682]]
+
+
+def _columns_of(
+    added: np.ndarray, first: int
+) -> tuple[list[str], list[str], list[float | None], np.ndarray]:
+    names = [f"item{(first + i) % 97}" for i in range(len(added))]
+    return names, ["full"] * len(added), [None] * len(added), added
+
+
+def _store_hashes(conn: Connection, digests: np.ndarray, item: str) -> None:
+    conn.execute(
+        insert(schema.perceptual_hashes),
+        [
+            {
+                "item_sha256": item,
+                "variant": "full",
+                "frame_time": None,
+                "pdq": digest.tobytes().hex(),
+                "quality": 90,
+                "event_seq": 0,
+            }
+            for digest in digests
+        ],
+    )
+
+
+def test_the_kept_index_reads_only_the_rows_added_since_and_answers_as_a_new_one(
+    locker: Locker, tmp_path: Path
+) -> None:
+    picture = tmp_path / "one.jpg"
+    picture.write_bytes(jpeg(sample("astronaut")))
+    item = take(locker, picture).outcomes[0].sha256
+    assert item is not None
+    rng = np.random.default_rng(12)
+    with locker.engine.connect() as conn, conn.begin():
+        # enough rows that three more go to a tail shard (TAIL_SHARE) rather than a new cut
+        _store_hashes(conn, rng.integers(0, 256, size=(100, 32), dtype=np.uint8), item)
+        first = similarity.HashIndex.current(conn)
+        own = first.digests[first.rows_of(item)]
+        copies = np.vstack([planted(rng, own[0], d) for d in (3, 30, 56)])
+        _store_hashes(conn, copies, item)
+        grown = similarity.HashIndex.current(conn)
+        assert grown is not first and grown._shards[0][1] is first._shards[0][1]  # extended
+        built = similarity.HashIndex.build(conn)
+        assert grown.items == built.items and np.array_equal(grown.digests, built.digests)
+        queries = built.digests[built.rows_of(item)]
+        assert all(
+            np.array_equal(a, b)
+            for a, b in zip(grown.pairs(queries, 56), built.pairs(queries, 56), strict=True)
+        )
+
+
+def test_a_catalogue_put_back_from_an_older_copy_is_read_again_whole(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """Yesterday's catalogue put back, then more hashes added to it, so its newest row is
+    past the one the kept index knows: the kept rows are not its rows, and it is built again."""
+    picture = tmp_path / "one.jpg"
+    picture.write_bytes(jpeg(sample("astronaut")))
+    item = take(locker, picture).outcomes[0].sha256
+    assert item is not None
+    rng = np.random.default_rng(13)
+    table = schema.perceptual_hashes
+    with locker.engine.connect() as conn, conn.begin():
+        _store_hashes(conn, rng.integers(0, 256, size=(4, 32), dtype=np.uint8), item)
+        kept = similarity.HashIndex.current(conn)
+        newest = conn.execute(select(func.max(table.c.id))).scalar_one()
+        conn.execute(delete(table).where(table.c.id > newest - 4))  # as yesterday's copy was
+        _store_hashes(conn, rng.integers(0, 256, size=(9, 32), dtype=np.uint8), item)
+        again = similarity.HashIndex.current(conn)
+        built = similarity.HashIndex.build(conn)
+    assert again._shards[0][1] is not kept._shards[0][1]
+    assert again.items == built.items and np.array_equal(again.digests, built.digests)

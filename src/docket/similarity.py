@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, String, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Select, String, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from docket.catalogue import schema
@@ -39,12 +40,14 @@ DEFAULT_THRESHOLD = 56
 QUERY_VARIANTS = ("full", "trim1", "trim2")
 
 
-_CACHE: dict[tuple[str, tuple[object, ...] | None], HashIndex] = {}
+# By catalogue URL: the newest hash row when the index was brought up to date, and the index.
+_CACHE: dict[str, tuple[tuple[int, str, str] | None, HashIndex]] = {}
 _CACHE_LOCK = threading.Lock()
 _SCANNERS: ThreadPoolExecutor | None = None
 SHARDS = os.cpu_count() or 1
 SHARD_MIN = 1 << 16  # fewer hashes than this per shard are scanned as one
 QUERY_SLICE_MIN = 256  # fewer queries than this per slice are asked as one
+TAIL_SHARE = 8  # rows added to a kept index are one shard until they are 1/8 of all
 
 
 class NoUsableHashError(DocketError):
@@ -52,7 +55,9 @@ class NoUsableHashError(DocketError):
 
 
 class HashIndex:
-    """Hashes with their owners, and faiss's exact binary index over them."""
+    """Hashes with their owners, and faiss's exact binary index over them: the rows cut
+    evenly into one shard per core, and the rows added since the last cut (extended) as one
+    more shard."""
 
     def __init__(
         self,
@@ -60,6 +65,8 @@ class HashIndex:
         variants: list[str],
         frame_times: list[float | None],
         digests: np.ndarray,
+        shards: list[tuple[int, Any]] | None = None,
+        cut: int | None = None,
     ) -> None:
         self.items = items
         self.variants = variants
@@ -67,57 +74,95 @@ class HashIndex:
         import numpy as np
 
         self.digests = np.ascontiguousarray(digests, dtype=np.uint8).reshape(-1, 32)
-        import faiss  # a quarter-second import: only when an index is really built
-
         count = len(self.digests)
-        shards = max(1, min(SHARDS, count // SHARD_MIN))
-        self._shards = []
-        for start in range(shards):
-            begin, end = count * start // shards, count * (start + 1) // shards
-            shard = faiss.IndexBinaryFlat(256)
-            shard.add(self.digests[begin:end])
-            self._shards.append((begin, shard))
+        # The rows [0, cut) are in the even shards; any after them in one tail shard.
+        self._cut = count if cut is None else cut
+        self._shards = _shards_of(self.digests, SHARDS) if shards is None else shards
 
     @classmethod
     def build(cls, conn: Connection, items: set[str] | None = None) -> HashIndex:
-        table = schema.perceptual_hashes
-        query = select(table.c.item_sha256, table.c.variant, table.c.frame_time, table.c.pdq)
-        query = query.where(table.c.quality >= MIN_QUALITY).order_by(table.c.id)
+        query = _usable_hashes()
         rows = [row for row in conn.execute(query) if items is None or row[0] in items]
-        import numpy as np
-
-        digests = np.frombuffer(b"".join(bytes.fromhex(row[3]) for row in rows), dtype=np.uint8)
-        return cls(
-            [row[0] for row in rows],
-            [row[1] for row in rows],
-            [row[2] for row in rows],
-            digests,
-        )
+        return cls(*_columns(rows))
 
     @classmethod
     def current(cls, conn: Connection) -> HashIndex:
-        """The whole locker's index, kept between calls in this process and rebuilt when the
-        newest hash row changes (the web app asks for it on every item page).
+        """The whole locker's index, kept between calls in this process (the web app asks
+        for it on every item page), brought up to date with the hash rows added since.
 
         Hash rows are only ever added, so the newest row (its id, item and hash, read through
         the primary key) tells whether the index is current; a catalogue put back from an
-        older copy ends in another row. Counting the rows instead cost 0.2 s at a million.
+        older copy ends in another row. When the kept index's newest row is still there as it
+        was, only the rows after it are read; otherwise the index is built again from every
+        row. Counting the rows instead cost 0.2 s at a million, and building again from every
+        row costs seconds.
         """
         table = schema.perceptual_hashes
-        newest = conn.execute(
-            select(table.c.id, table.c.item_sha256, table.c.pdq)
-            .order_by(table.c.id.desc())
-            .limit(1)
-        ).one_or_none()
-        stamp = (str(conn.engine.url), None if newest is None else tuple(newest))
+        newest = _row_stamp(
+            conn.execute(
+                select(table.c.id, table.c.item_sha256, table.c.pdq)
+                .order_by(table.c.id.desc())
+                .limit(1)
+            ).one_or_none()
+        )
+        url = str(conn.engine.url)
         with _CACHE_LOCK:
-            if stamp in _CACHE:
-                return _CACHE[stamp]
-        index = cls.build(conn)
+            kept = _CACHE.get(url)
+        if kept is not None and kept[0] == newest:
+            return kept[1]
+        index = None
+        if kept is not None and kept[0] is not None and newest is not None:
+            then = kept[0]
+            still = conn.execute(
+                select(table.c.id, table.c.item_sha256, table.c.pdq).where(table.c.id == then[0])
+            ).one_or_none()
+            if _row_stamp(still) == then:
+                added = conn.execute(_usable_hashes().where(table.c.id > then[0])).all()
+                index = kept[1].extended(*_columns(added))
+        if index is None:
+            index = cls.build(conn)
         with _CACHE_LOCK:
             _CACHE.clear()  # one locker per process in practice; keep only the newest
-            _CACHE[stamp] = index
+            _CACHE[url] = (newest, index)
         return index
+
+    def extended(
+        self,
+        items: list[str],
+        variants: list[str],
+        frame_times: list[float | None],
+        digests: np.ndarray,
+    ) -> HashIndex:
+        """A new index of this one's rows and these after them. This one may be in use on
+        other threads, so nothing of it changes: its even shards are shared, and the rows
+        after its cut go into a new tail shard, until they are more than one in TAIL_SHARE
+        of all, when every row is cut evenly again (from memory, not the catalogue)."""
+        import numpy as np
+
+        if not items:
+            return self
+        joined = np.concatenate([self.digests, np.asarray(digests, np.uint8).reshape(-1, 32)])
+        index = HashIndex(
+            self.items + items,
+            self.variants + variants,
+            self.frame_times + frame_times,
+            joined,
+            *self._tail_cut(joined),
+        )
+        if "_rows_by_item" in self.__dict__:  # carried over, not looked through again
+            rows = dict(self._rows_by_item)
+            for row, item in enumerate(items, start=len(self.items)):
+                rows[item] = [*rows.get(item, []), row]
+            index.__dict__["_rows_by_item"] = rows
+        return index
+
+    def _tail_cut(self, joined: np.ndarray) -> tuple[list[tuple[int, Any]] | None, int | None]:
+        """The shards and cut of an index of `joined`, which begins with this one's rows."""
+        tail = len(joined) - self._cut
+        if tail * TAIL_SHARE > len(joined):
+            return None, None
+        even = [(begin, shard) for begin, shard in self._shards if begin < self._cut]
+        return even + _shards_of(joined[self._cut :], 1, self._cut), self._cut
 
     def __len__(self) -> int:
         return len(self.items)
@@ -163,6 +208,43 @@ class HashIndex:
         rows, labels, distances = (np.concatenate(part) for part in zip(*found, strict=True))
         order = np.lexsort((labels, rows))  # by query, then by stored row, whatever the shards
         return rows[order], labels[order], distances[order]
+
+
+def _usable_hashes() -> Select[Any]:
+    """The hash rows an index holds (PDQ's quality high enough), in the order they came."""
+    table = schema.perceptual_hashes
+    query = select(table.c.item_sha256, table.c.variant, table.c.frame_time, table.c.pdq)
+    return query.where(table.c.quality >= MIN_QUALITY).order_by(table.c.id)
+
+
+def _columns(
+    rows: Sequence[Any],
+) -> tuple[list[str], list[str], list[float | None], np.ndarray]:
+    import numpy as np
+
+    digests = np.frombuffer(b"".join(bytes.fromhex(row[3]) for row in rows), dtype=np.uint8)
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], digests
+
+
+def _row_stamp(row: Any) -> tuple[int, str, str] | None:
+    """A hash row's (id, item, hash), or None for no row."""
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+
+def _shards_of(digests: np.ndarray, most: int, offset: int = 0) -> list[tuple[int, Any]]:
+    """`digests` cut into at most `most` faiss indexes (fewer when small), each with the
+    row where it begins (+ `offset`)."""
+    import faiss  # a quarter-second import: only when an index is really built
+
+    count = len(digests)
+    parts = max(1, min(most, count // SHARD_MIN))
+    shards = []
+    for k in range(parts):
+        begin, end = count * k // parts, count * (k + 1) // parts
+        shard = faiss.IndexBinaryFlat(256)
+        shard.add(digests[begin:end])
+        shards.append((begin + offset, shard))
+    return shards
 
 
 def _forget_scanners() -> None:
