@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from docket import clock
 from docket.catalogue import schema
-from docket.custody import log, merkle, witness
+from docket.custody import log, merkle, subtrees, witness
 from docket.custody.checkpoint import Checkpoint, sign
 from docket.errors import CustodyError, NotFoundError
 
@@ -115,7 +115,12 @@ class InclusionProof:
         }
 
 
-def prove_inclusion(conn: Connection, origin: str, seq: int) -> InclusionProof:
+def prove_inclusion(
+    conn: Connection, origin: str, seq: int, tree: subtrees.Subtrees | None = None
+) -> InclusionProof:
+    """The event's audit path to the latest checkpoint, from the cached subtrees of `tree`
+    (docket.custody.subtrees; give one to `save` what it learned), checked against the
+    checkpoint's root before it is answered."""
     event = log.get(conn, seq)
     if event is None:
         raise NotFoundError(f"event {seq}: no such event")
@@ -124,8 +129,14 @@ def prove_inclusion(conn: Connection, origin: str, seq: int) -> InclusionProof:
         raise CustodyError(
             f"event {seq}: no checkpoint covers it yet; run `docket checkpoint` first"
         )
-    leaves = log.leaf_hashes(conn, upto=latest.checkpoint.tree_size)
-    return InclusionProof(seq, event.leaf(), latest, merkle.inclusion_proof(seq, leaves))
+    size, tree = latest.checkpoint.tree_size, tree or subtrees.Subtrees(conn)
+    path = merkle.inclusion_path(seq, size, tree.root)
+    if not merkle.verify_inclusion(seq, size, event.leaf_hash(), path, latest.checkpoint.root):
+        raise CustodyError(
+            f"event {seq}: its proof does not lead to checkpoint {latest.id}'s root; the log or "
+            "its cached subtree hashes were changed: run `docket verify`"
+        )
+    return InclusionProof(seq, event.leaf(), latest, path)
 
 
 @dataclass(frozen=True)

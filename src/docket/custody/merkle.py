@@ -8,7 +8,7 @@ their own; tests check this module against published vectors and against pymerkl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -23,7 +23,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
 
 
-def _split(n: int) -> int:
+def split(n: int) -> int:
     """The largest power of two smaller than n (n > 1)."""
     return 1 << ((n - 1).bit_length() - 1)
 
@@ -47,17 +47,31 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return node
 
 
+# MTH(D[start:end]): the root of the leaves [start, end) of a tree.
+RangeRoot = Callable[[int, int], bytes]
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]) from RFC 6962 section 2.1.1."""
-    n = len(leaves)
-    if not 0 <= index < n:
-        raise ValueError(f"leaf {index} is outside a tree of size {n}")
-    if n == 1:
-        return []
-    k = _split(n)
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+    return inclusion_path(index, len(leaves), lambda start, end: root(leaves[start:end]))
+
+
+def inclusion_path(index: int, size: int, range_root: RangeRoot) -> list[bytes]:
+    """PATH(m, D[n]) of a tree of `size` leaves, taking each subtree root it names from
+    `range_root` (which may read them from a cache: docket.custody.subtrees)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is outside a tree of size {size}")
+    path: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        middle = start + split(end - start)
+        if index < middle:
+            path.append(range_root(middle, end))
+            end = middle
+        else:
+            path.append(range_root(start, middle))
+            start = middle
+    return path[::-1]  # the sibling nearest the leaf first
 
 
 def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
@@ -72,7 +86,7 @@ def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
     n = len(leaves)
     if m == n:
         return [] if complete else [root(leaves)]
-    k = _split(n)
+    k = split(n)
     if m <= k:
         return [*_subproof(m, leaves[:k], complete), root(leaves[k:])]
     return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]

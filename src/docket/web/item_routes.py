@@ -25,7 +25,7 @@ from docket.accounts import User
 from docket.aids.results import aid_results
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
-from docket.custody import ledger, log
+from docket.custody import ledger, log, subtrees
 from docket.errors import DocketError, NotFoundError
 from docket.jobs.redaction import pending as queued_redactions
 from docket.locker import Locker
@@ -114,18 +114,35 @@ def _title(detail: dict[str, Any]) -> str:
 
 
 def _near_duplicates(conn: Connection, view: scope.Scope, sha256: str) -> list[dict[str, Any]]:
-    """Near-duplicates in the same case (others are not hinted at), as that case knows them."""
+    """Near-duplicates in the same case (others are not hinted at), as that case knows them
+    (its own arrivals date them). The locker's index finds them, and the case is asked about
+    those found only: `similarity.similar(case=...)` reads every member of the case first."""
     if view.case is None:
         return []
     try:
-        found = similarity.similar(conn, sha256, case=view.case)
+        found = similarity.similar(conn, sha256)
     except similarity.NoUsableHashError:
+        return []
+    if not found:
         return []
     names = {
         row["sha256"]: row["name"]
         for row in queries.list_items(conn, view.case, only=[m.item for m in found])
     }
-    return [{**m.__dict__, "name": names.get(m.item, "")} for m in found]
+    origins = similarity.provenance(conn, list(names), view.case_id)
+    held = sorted(
+        (m for m in found if m.item in names),
+        key=lambda m: (m.distance, origins[m.item].sort_key()),
+    )
+    return [
+        {
+            **m.__dict__,
+            "first_seen": origins[m.item].first_seen,
+            "capture_time": origins[m.item].capture_time,
+            "name": names[m.item],
+        }
+        for m in held
+    ]
 
 
 def _set_flag(locker: Locker, user: User, sha256: str, case: int | None, value: str) -> str:
@@ -440,7 +457,11 @@ def api_proof(seq: EventSeq, who: Person, locker: LockerDep) -> dict[str, Any]:
             scope.event_scope(conn, who[0], event)
         except NotFoundError:  # never name the item: it may be another case's
             raise NotFoundError(f"event {seq}: no such event") from None
-        proof = ledger.prove_inclusion(conn, locker.origin, seq)
+        tree = subtrees.Subtrees(conn)
+        proof = ledger.prove_inclusion(conn, locker.origin, seq, tree)
+    if tree.learned:  # the first proofs of a part of the log fill the cache
+        with transaction(locker) as conn:
+            tree.save(conn)
     return proof.as_dict(locker.public_key)
 
 
