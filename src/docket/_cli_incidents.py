@@ -10,13 +10,12 @@ from pathlib import Path
 import click
 from sqlalchemy import Connection, select
 
-from docket import incidents
+from docket import incidents, timeline
 from docket._cli_common import locker_option, open_locker, print_json
 from docket.catalogue import queries, schema
 from docket.errors import NotFoundError
 from docket.locker import default_actor
 from docket.names import one_line
-from docket.timeline import case_timeline
 
 
 def _case_id(conn: Connection, name: str) -> int:
@@ -122,21 +121,25 @@ def link_command(
 def timeline_command(case: str, as_json: bool, locker_path: Path | None) -> None:
     """CASE day by day: incidents by date, items by capture time."""
     with open_locker(locker_path) as locker, locker.engine.connect() as conn:
-        found = case_timeline(conn, _case_id(conn, case))
-    if as_json:
-        print_json(asdict(found))
-        return
-    for day in found.days:
-        click.echo(day.day)
-        for i in day.incidents:
-            click.echo(one_line(f"  incident {i['id']}: {i['title']}"))
-        for item in day.items:
-            click.echo(
-                one_line(f"  {item['captured'][11:]:<14}  {item['sha256'][:12]}  {item['name']}")
-            )
-        if day.item_count > len(day.items):
-            click.echo(f"  and {day.item_count - len(day.items)} more item(s) captured that day")
-    click.echo(f"{found.undated_items} item(s) without a capture time")
+        case_id = _case_id(conn, case)
+        if as_json:
+            print_json(asdict(timeline.case_timeline(conn, case_id)))
+            return
+        for day in timeline.days(conn, case_id):  # printed as read: a case may hold a million
+            _print_day(day)
+        click.echo(f"{timeline.undated_count(conn, case_id)} item(s) without a capture time")
+
+
+def _print_day(day: timeline.Day) -> None:
+    click.echo(day.day)
+    for i in day.incidents:
+        click.echo(one_line(f"  incident {i['id']}: {i['title']}"))
+    for item in day.items:
+        click.echo(
+            one_line(f"  {item['captured'][11:]:<14}  {item['sha256'][:12]}  {item['name']}")
+        )
+    if day.item_count > len(day.items):
+        click.echo(f"  and {day.item_count - len(day.items)} more item(s) captured that day")
 
 
 @incident_group.command(name="types")

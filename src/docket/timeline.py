@@ -1,21 +1,46 @@
 """A case's timeline: its incidents (by when they happened) and its items (by capture time from
-their metadata), day by day. Items without a capture time are counted, not placed: a first-seen
-time says when we received a file, not when it was made. Names are the case's own (docket.scope).
+their metadata), day by day, read a day at a time in order so that a page of days costs what
+those days hold. Items without a capture time are not placed: a first-seen time says when we
+received a file, not when it was made. Names are the case's own (docket.scope).
+
+Items are found through ix_results_capture_time (migration 0013): metadata results in capture
+order, each asked whether the case holds its item, so a page reads its own days' items (and
+the other cases' items captured on those days), never the whole case. Counting the items
+without a capture time needs the whole case: only the full listing (the command line) does it.
+Incidents are few (people record them one by one) and are read for the case at once.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    exists,
+    func,
+    literal_column,
+    select,
+)
 
 from docket import incidents
 from docket.catalogue import queries, schema
-from docket.similarity import provenance
 
 ITEMS_PER_DAY = 24
+DAYS_PER_PAGE = 31
+# The expression ix_results_capture_time indexes (migration 0013), written as it is there so
+# that each database matches the query to the index.
+CAPTURED = {
+    "sqlite": "json_extract(results.data, '$.normalised.capture_time')",
+    "postgresql": "jsonb_extract_path_text(results.data::jsonb, 'normalised', 'capture_time')",
+}
 
 
 @dataclass
@@ -29,44 +54,144 @@ class Day:
 @dataclass
 class Timeline:
     days: list[Day]
-    undated_items: int
     undated_incidents: list[dict[str, Any]]
+    next: str | None = None  # the last day shown, when later days follow (?after=)
+    undated_items: int | None = None  # counted by the full listing only
+
+
+def page(
+    conn: Connection,
+    case_id: int,
+    after: str | None = None,
+    count: int = DAYS_PER_PAGE,
+    per_day: int = ITEMS_PER_DAY,
+) -> Timeline:
+    """The first `count` days after the day `after` (YYYY-MM-DD; from the first day if None)."""
+    shown = list(islice(days(conn, case_id, after, per_day), count + 1))
+    later = shown[count - 1].day if len(shown) > count else None
+    return Timeline(shown[:count], _undated_incidents(conn, case_id), later)
 
 
 def case_timeline(conn: Connection, case_id: int, per_day: int = ITEMS_PER_DAY) -> Timeline:
+    """Every day of the case, and how many of its items have no capture time."""
+    return Timeline(
+        list(days(conn, case_id, None, per_day)),
+        _undated_incidents(conn, case_id),
+        undated_items=undated_count(conn, case_id),
+    )
+
+
+def days(
+    conn: Connection, case_id: int, after: str | None = None, per_day: int = ITEMS_PER_DAY
+) -> Iterator[Day]:
+    """The case's days after `after` in order, each with its incidents and its first `per_day`
+    items (and how many it holds), read one day at a time."""
+    incidents_on: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for incident in incidents.of_case(conn, case_id):
+        if incident["occurred_from"] is not None:
+            incidents_on[incident["occurred_from"][:10]].append(_summary(incident))
+    incident_days = sorted(d for d in incidents_on if after is None or d > after)
+    case_name = str(
+        conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
+    )
+    captured = _captured(conn)
+    dated = _dated(case_id, captured)
+    start: str | None = "" if after is None else _day_after(after)
+    rows: list[Any] | None = None  # the items from `start` on, up to a day's worth and one
+    while True:
+        if rows is None:
+            rows = [] if start is None else _first(conn, dated, captured, start, per_day)
+        item_day = str(rows[0][0])[:10] if rows else None
+        if item_day is None and not incident_days:
+            return
+        day = min(d for d in (item_day, *incident_days[:1]) if d is not None)
+        if incident_days and incident_days[0] == day:
+            incident_days.pop(0)
+        found = Day(day, incidents_on.get(day, []))
+        if item_day == day:
+            placed = [(str(c), str(sha)) for c, sha in rows if str(c)[:10] == day]
+            found.item_count = len(placed)
+            if len(placed) > per_day:
+                found.item_count = _count_on(conn, dated, captured, day)
+            found.items = _named(conn, case_name, placed[:per_day])
+            start, rows = _day_after(day), None
+        yield found
+
+
+def undated_count(conn: Connection, case_id: int) -> int:
+    """How many of the case's items have no capture time (reads the whole case)."""
     members = conn.execute(
-        select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == case_id)
+        select(func.count()).where(schema.case_items.c.case_id == case_id)
+    ).scalar_one()
+    captured = _captured(conn)
+    dated = _dated(case_id, captured).subquery()
+    return int(members) - int(conn.execute(select(func.count()).select_from(dated)).scalar_one())
+
+
+def _captured(conn: Connection) -> ColumnElement[str]:
+    return literal_column(CAPTURED[conn.dialect.name], String)
+
+
+def _dated(case_id: int, captured: ColumnElement[Any]) -> Select[Any]:
+    """(capture time, item) of the case's items, each by its latest metadata result (the
+    literals, not parameters, let SQLite use the partial index)."""
+    results, members = schema.results, schema.case_items
+    newer = schema.results.alias("newer")
+    metadata_ok: tuple[ColumnElement[str], ColumnElement[str]] = (
+        literal_column("'metadata'", String),
+        literal_column("'ok'", String),
     )
-    shas = [str(sha) for sha in members.scalars()]
-    origins = provenance(conn, shas, case_id)
-    case = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
-    days: dict[str, Day] = defaultdict(lambda: Day(""))
-    dated = sorted(
-        (origins[sha].sort_key(), str(origins[sha].capture_time), sha)
-        for sha in shas
-        if origins[sha].capture_time is not None
+    return select(captured.label("captured"), results.c.item_sha256).where(
+        # Asked of each result in capture order (a join made SQLite read the case first).
+        exists().where(
+            members.c.case_id == case_id, members.c.item_sha256 == results.c.item_sha256
+        ),
+        results.c.step == metadata_ok[0],
+        results.c.status == metadata_ok[1],
+        captured.is_not(None),
+        ~exists().where(
+            newer.c.item_sha256 == results.c.item_sha256,
+            newer.c.step == metadata_ok[0],
+            newer.c.status == metadata_ok[1],
+            newer.c.id > results.c.id,
+        ),
     )
-    placed: list[tuple[Day, str, str]] = []
-    for _key, captured, sha in dated:
-        day = days[captured[:10]]
-        day.item_count += 1
-        if day.item_count <= per_day:
-            placed.append((day, captured, sha))
-    # Names only for the items shown (a case may hold 100,000 items).
+
+
+def _first(
+    conn: Connection, dated: Select[Any], captured: ColumnElement[Any], start: str, per_day: int
+) -> list[Any]:
+    query = dated.where(captured >= start).order_by(captured, schema.results.c.item_sha256)
+    return list(conn.execute(query.limit(per_day + 1)))
+
+
+def _count_on(conn: Connection, dated: Select[Any], captured: ColumnElement[Any], day: str) -> int:
+    that_day = dated.where(captured >= day)
+    following = _day_after(day)
+    if following is not None:
+        that_day = that_day.where(captured < following)
+    return int(conn.execute(select(func.count()).select_from(that_day.subquery())).scalar_one())
+
+
+def _named(conn: Connection, case: str, placed: list[tuple[str, str]]) -> list[dict[str, Any]]:
     names = {
         row["sha256"]: row["name"]
-        for row in queries.list_items(conn, str(case), only=[s for *_, s in placed])
+        for row in queries.list_items(conn, case, only=[sha for _, sha in placed])
     }
-    for day, captured, sha in placed:
-        day.items.append({"sha256": sha, "name": names[sha], "captured": captured})
-    undated = len(shas) - len(dated)
-    undated_incidents = []
-    for incident in incidents.of_case(conn, case_id):
-        summary = {k: incident[k] for k in ("id", "title", "occurred_from", "occurred_to", "place")}
-        if incident["occurred_from"] is None:
-            undated_incidents.append(summary)
-        else:
-            days[incident["occurred_from"][:10]].incidents.append(summary)
-    for key, day in days.items():
-        day.day = key
-    return Timeline(sorted(days.values(), key=lambda d: d.day), undated, undated_incidents)
+    return [{"sha256": sha, "name": names[sha], "captured": c} for c, sha in placed]
+
+
+def _day_after(day: str) -> str | None:
+    """The date after `day` (None after the last date there is: nothing can follow it)."""
+    try:
+        return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    except OverflowError:
+        return None
+
+
+def _summary(incident: dict[str, Any]) -> dict[str, Any]:
+    return {k: incident[k] for k in ("id", "title", "occurred_from", "occurred_to", "place")}
+
+
+def _undated_incidents(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    return [_summary(i) for i in incidents.of_case(conn, case_id) if i["occurred_from"] is None]

@@ -10,18 +10,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from docket import access, incidents
+from docket import access, incidents, timeline
 from docket.accounts import User
 from docket.catalogue.database import reading
 from docket.catalogue.queries import list_items
 from docket.catalogue.records import latest_result
 from docket.errors import DocketError
-from docket.timeline import case_timeline
 from docket.web.guard import (
     TEMPLATES,
     CaseId,
@@ -247,11 +246,17 @@ def unlink_page(
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
 
+# The last day of the timeline page before (pages are read by key: docket.timeline).
+AfterDay = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
 @router.get("/cases/{case_id}/timeline", response_class=HTMLResponse)
-def timeline_page(request: Request, case_id: CaseId, who: Person, locker: LockerDep) -> Response:
+def timeline_page(
+    request: Request, case_id: CaseId, who: Person, locker: LockerDep, after: AfterDay = None
+) -> Response:
     with reading(locker.engine) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "view")
-        found = case_timeline(conn, case_id)
+        found = timeline.page(conn, case_id, after)
     return TEMPLATES.TemplateResponse(
         request,
         "timeline.html",
@@ -354,10 +359,13 @@ def api_unlink(
 
 
 @router.get("/api/cases/{case_id}/timeline")
-def api_timeline(case_id: CaseId, who: Person, locker: LockerDep) -> dict[str, Any]:
+def api_timeline(
+    case_id: CaseId, who: Person, locker: LockerDep, after: AfterDay = None
+) -> dict[str, Any]:
+    """A page of the case's days; `next` is the `after` of the following page."""
     with reading(locker.engine) as conn:
         allowed_case(conn, who[0], case_id, "view")
-        return asdict(case_timeline(conn, case_id))
+        return asdict(timeline.page(conn, case_id, after))
 
 
 @router.get("/api/violation-types")
