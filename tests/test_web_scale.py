@@ -1,7 +1,8 @@
 """The web app reads by the page, not by the case: on generated catalogues (bench/_catalogue.py)
 the grid JSON, its deep pages by key, its text search and the grid page cost no more for a
-case ten times bigger. The timeline, an item's page and JSON and an event's proof do not yet
-(a strict xfail: it fails once they do, to be made a plain test).
+case ten times bigger; nor do the timeline, an item's page and JSON and an event's proof
+(the timeline by days in capture order, an item's near-duplicates asked of the case for
+those found only, a proof from cached subtree hashes).
 
 What a request costs is counted by the database's own work where it can be seen: SQLite's
 virtual machine steps (its progress handler, which also counts rows scanned and never
@@ -16,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
@@ -133,12 +133,6 @@ def test_the_grid_and_an_item_read_by_the_page(locker: Locker) -> None:
     assert grown == {}, f"work grew with the case ({BIG} items against {SMALL}): {grown}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="whole-case or whole-log reads outside the grid: docket.timeline counts every item "
-    "of the case by day; an item's page and JSON find its cases without an index on "
-    "case_items.item_sha256; a proof reads every leaf of the log",
-)
 def test_the_timeline_item_page_and_proofs_read_by_the_page(locker: Locker) -> None:
     grown = _growth(locker, WHOLE_READS)
     assert grown == {}, f"work grew with the case ({BIG} items against {SMALL}): {grown}"
