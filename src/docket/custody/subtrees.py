@@ -36,13 +36,13 @@ class Subtrees:
 
     def root(self, start: int, end: int) -> bytes:
         """MTH of the leaves [start, end), as RFC 6962 splits a tree (a range a proof names:
-        one that fits in BLOCK leaves lies within one aligned block)."""
+        one of fewer than BLOCK leaves lies within one aligned block)."""
         size = end - start
-        if size <= BLOCK:
-            return merkle.root(self._leaves(start, end))
-        if size & (size - 1) == 0 and start % size == 0:
+        if size >= BLOCK and size & (size - 1) == 0 and start % size == 0:
             level = size.bit_length() - 1
             return self._complete(level, start >> level)
+        if size < BLOCK:
+            return merkle.root(self._leaves(start, end))
         middle = start + merkle.split(size)
         return merkle.node_hash(self.root(start, middle), self.root(middle, end))
 
