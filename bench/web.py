@@ -10,7 +10,9 @@ The locker holds --items items in one case, made one of three ways:
   --locker P   an existing locker (e.g. one generated before), with a case named Bench.
 
 Run by hand: .venv/bin/python bench/web.py [--items 10000] [--generated] [--duration 10]
-The server is `docket serve` (uvicorn, one process). Needs wrk: apt-get install -y wrk
+  [--workers N]
+The server is `docket serve --workers N` (uvicorn; N processes, default 1); its CPU time is
+its processes' together. Needs wrk: apt-get install -y wrk
 """
 
 from __future__ import annotations
@@ -125,18 +127,44 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used: the server's cost per request, whatever
-    else the machine runs."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system) the server has used, its worker processes' with it: the
+    server's cost per request, whatever else the machine runs."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # a process that ended while the list was read
+    ticks = 0
+    for one in pids:
+        try:
+            fields = _stat(one)
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
-def serving(locker: Path) -> Iterator[tuple[str, int]]:
+def serving(locker: Path, workers: int) -> Iterator[tuple[str, int]]:
     port = free_port()
     server = subprocess.Popen(
-        docket("serve", "--no-replay", "--port", str(port), "--locker", str(locker))
+        docket(
+            "serve",
+            "--no-replay",
+            "--workers",
+            str(workers),
+            "--port",
+            str(port),
+            "--locker",
+            str(locker),
+        )
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -193,6 +221,11 @@ def wrk(url: str, token: str, seconds: int, script: Path, server: int) -> str:
     )
 
 
+def _load() -> str:
+    """The load averages over 1, 5 and 15 minutes, as `uptime` prints them."""
+    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
@@ -200,6 +233,7 @@ def main() -> None:
     parser.add_argument("--generated", action="store_true", help="rows written in bulk")
     parser.add_argument("--locker", type=Path, help="measure this locker as it is")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run")
+    parser.add_argument("--workers", type=int, default=1, help="docket serve --workers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -216,7 +250,7 @@ def main() -> None:
             else:
                 ingest_locker(root, locker, args.items, args.photos)
         token = api_token(locker)
-        with serving(locker) as (base, server):
+        with serving(locker, args.workers) as (base, server):
             headers = {"Authorization": f"Bearer {token}"}
             cases = httpx.get(f"{base}/api/cases", headers=headers).json()
             case = next(c["id"] for c in cases if c["name"] == "Bench")
@@ -232,10 +266,10 @@ def main() -> None:
             key = before_last[-1]["sha256"]  # the last page, by key
             print(
                 f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-                f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} before; "
+                f"{platform.python_version()}, load average {_load()} before; "
                 f"{count} items in one case ({made}); "
                 f"{version.splitlines()[0].split(' Copyright')[0]}, -t2 -c{CLIENTS} "
-                f"-d{args.duration}s; server: docket serve, 1 process; loopback"
+                f"-d{args.duration}s; server: docket serve --workers {args.workers}; loopback"
             )
             for label, url in (
                 ("item grid (JSON, page 1)", grid),
@@ -246,7 +280,7 @@ def main() -> None:
                 (f"item grid (JSON, page {last_page} by number)", f"{grid}?page={last_page}"),
             ):
                 print(f"  {label:<40} {wrk(url, token, args.duration, script, server)}", flush=True)
-            print(f"load average after: {os.getloadavg()[0]:.2f}")
+            print(f"load average after: {_load()}")
 
 
 if __name__ == "__main__":
