@@ -65,6 +65,9 @@ acquisitions = Table(
     Column("event_seq", BigInteger, nullable=False),
     # The case this arrival was recorded into (its event says so too); NULL for none.
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=True, index=True),
+    # An item's arrivals in one case (its name and first arrival there, for every list that
+    # names items): by the case alone that read every arrival of the case for each item.
+    Index("ix_acquisitions_item_case", "item_sha256", "case_id"),
 )
 
 cases = Table(

@@ -8,6 +8,9 @@
   that expression, different in each dialect), so the timeline reads a case's items day by
   day in capture order (docket.timeline). Left out of the schema comparison, like the
   full-text index (docket.catalogue.schema.declared).
+- ix_acquisitions_item_case: an item's arrivals in one case, which every list naming items
+  asks for each item it names (queries.list_items); SQLite answered it by the case's index,
+  reading every arrival of the case once per item named.
 
 Revision ID: 0013
 Revises: 0012
@@ -35,6 +38,9 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("level", "position"),
     )
+    op.create_index(
+        "ix_acquisitions_item_case", "acquisitions", ["item_sha256", "case_id"], unique=False
+    )
     bind = op.get_bind()
     bind.exec_driver_sql(
         f"CREATE INDEX ix_results_capture_time ON results "
@@ -45,4 +51,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.get_bind().exec_driver_sql("DROP INDEX ix_results_capture_time")
+    op.drop_index("ix_acquisitions_item_case", table_name="acquisitions")
     op.drop_table("subtree_hashes")

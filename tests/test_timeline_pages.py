@@ -1,0 +1,145 @@
+"""The timeline read a page of days at a time (docket.timeline): pages followed by their key
+give the full listing, each item placed by its latest metadata result and in its own case only,
+incidents on their days; a page costs what its days hold, whatever the size of the case; the
+web page links to the next page and refuses a malformed key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, insert
+
+from docket import accounts, incidents, timeline
+from docket.catalogue import schema
+from docket.locker import Locker
+from docket.web.app import create_app
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+from _catalogue import content_of, generate
+from test_web_scale import STEP, work_of
+
+PER_DAY = 10  # items captured each day
+
+
+def _sha(number: int) -> str:
+    return hashlib.sha256(content_of(number)).hexdigest()
+
+
+def _result(number: int, captured: str | None) -> dict[str, Any]:
+    normalised = {} if captured is None else {"capture_time": captured}
+    return {
+        "item_sha256": _sha(number),
+        "step": "metadata",
+        "step_version": "1",
+        "status": "ok",
+        "error": None,
+        "data": json.dumps({"normalised": normalised}),
+        "created_at": "2026-01-01T00:00:00Z",
+        "event_seq": 0,
+    }
+
+
+def _dated(locker: Locker, first: int, count: int, start: date) -> None:
+    """Metadata results dating items first.. first + count - 1, PER_DAY a day from `start`."""
+    rows = []
+    for n in range(count):
+        day = start + timedelta(days=n // PER_DAY)
+        rows.append(_result(first + n, f"{day}T{n % PER_DAY:02d}:30:00+03:00"))
+    with locker.engine.begin() as conn:
+        conn.execute(insert(schema.results), rows)
+
+
+def _incident(conn: Connection, case_id: int, title: str, when: str | None) -> None:
+    incidents.record(conn, "tester", case_id, incidents.Incident(title, occurred_from=when))
+
+
+def test_pages_followed_by_key_are_the_whole_timeline(locker: Locker) -> None:
+    north = generate(locker, 95, "North", blobs=False)
+    south = generate(locker, 20, "South", blobs=False, start=1000)
+    _dated(locker, 0, 95, date(2024, 1, 1))
+    _dated(locker, 1000, 20, date(2024, 1, 1))  # the same days, another case
+    with locker.engine.begin() as conn:
+        # The latest metadata result is in force: item 0 loses its time, item 1 moves.
+        conn.execute(insert(schema.results), [_result(0, None), _result(1, "2023-12-31T23:00")])
+        _incident(conn, north, "Market shelling", "2024-01-03T09:40")
+        _incident(conn, north, "Checkpoint closure", "2024-01-20")
+        _incident(conn, north, "Undated raid", None)
+        _incident(conn, south, "South's own", "2024-01-02")
+    with locker.engine.connect() as conn:
+        whole = timeline.case_timeline(conn, north, per_day=4)
+        pages, after = [], None
+        while True:
+            found = timeline.page(conn, north, after, count=3, per_day=4)
+            pages.append(found)
+            if found.next is None:
+                break
+            after = found.next
+    days = [d.day for d in whole.days]
+    assert days == ["2023-12-31", *(f"2024-01-{d:02d}" for d in range(1, 11)), "2024-01-20"]
+    assert [asdict(d) for p in pages for d in p.days] == [asdict(d) for d in whole.days]
+    assert [len(p.days) for p in pages] == [3, 3, 3, 3]
+    by_day = {d.day: d for d in whole.days}
+    assert [i["sha256"] for i in by_day["2023-12-31"].items] == [_sha(1)]
+    first = by_day["2024-01-01"]
+    assert first.item_count == PER_DAY - 2 and [i["sha256"] for i in first.items] == [
+        _sha(n) for n in range(2, 6)
+    ]
+    assert first.items[0] == {
+        "sha256": _sha(2),
+        "name": "generated/note0000002.txt",
+        "captured": "2024-01-01T02:30:00+03:00",
+    }
+    assert by_day["2024-01-10"].item_count == 5
+    assert [i["title"] for i in by_day["2024-01-03"].incidents] == ["Market shelling"]
+    assert by_day["2024-01-20"].items == [] and by_day["2024-01-20"].item_count == 0
+    shown = {i["sha256"] for d in whole.days for i in d.items}
+    assert not shown & {_sha(n) for n in range(1000, 1020)}
+    assert whole.undated_items == 1  # item 0
+    assert [i["title"] for p in pages for i in p.undated_incidents] == ["Undated raid"] * 4
+    assert "South's own" not in json.dumps([asdict(p) for p in pages])
+
+
+def test_a_page_costs_what_its_days_hold_not_the_case(locker: Locker) -> None:
+    costs: dict[str, list[int]] = {}
+    for name, first, count, start in (
+        ("Small", 0, 300, date(2024, 1, 1)),
+        ("Big", 300, 3000, date(2020, 1, 1)),  # earlier days: no other case's items to pass
+    ):
+        case_id = generate(locker, count, name, blobs=False, start=first)
+        _dated(locker, first, count, start)
+        for after in (None, str(start + timedelta(days=15))):  # 10 full days follow in both
+            with locker.engine.connect() as conn:
+                timeline.page(conn, case_id, after, count=10)  # warm
+                with work_of(locker) as work:
+                    found = timeline.page(conn, case_id, after, count=10)
+            assert [d.item_count for d in found.days] == [PER_DAY] * 10
+            costs.setdefault(name, []).append(work[0])
+    print(costs)
+    for small, big in zip(costs["Small"], costs["Big"], strict=True):
+        assert big <= 2 * small + 50 * STEP, costs
+
+
+def test_the_timeline_page_links_to_the_next_and_refuses_a_malformed_key(
+    locker: Locker,
+) -> None:
+    case_id = generate(locker, 400, "North", blobs=False)
+    _dated(locker, 0, 400, date(2024, 1, 1))  # 40 days: two pages
+    with locker.engine.begin() as conn:
+        admin = accounts.create_user(conn, "test", "ada", "correct horse battery", "admin")
+        token = accounts.issue_token(conn, admin)
+    client = TestClient(create_app(locker))
+    client.headers["Authorization"] = f"Bearer {token}"
+    first = client.get(f"/cases/{case_id}/timeline").text
+    assert f'href="/cases/{case_id}/timeline?after=2024-01-31"' in first
+    assert "2024-01-31" in first and "2024-02-01" not in first
+    second = client.get(f"/api/cases/{case_id}/timeline?after=2024-01-31").json()
+    assert [d["day"] for d in second["days"]] == [f"2024-02-{d:02d}" for d in range(1, 10)]
+    assert second["next"] is None
+    assert client.get(f"/api/cases/{case_id}/timeline?after=yesterday").status_code == 422
