@@ -143,3 +143,14 @@ def test_the_timeline_page_links_to_the_next_and_refuses_a_malformed_key(
     assert [d["day"] for d in second["days"]] == [f"2024-02-{d:02d}" for d in range(1, 10)]
     assert second["next"] is None
     assert client.get(f"/api/cases/{case_id}/timeline?after=yesterday").status_code == 422
+
+
+def test_the_command_line_prints_every_day_and_counts_the_undated(locker: Locker, cli: Any) -> None:
+    generate(locker, 45, "North", blobs=False)
+    _dated(locker, 0, 40, date(2024, 1, 1))  # 4 days; items 40 to 44 have no capture time
+    out = cli("incident", "timeline", "--locker", locker.path, "North").out.splitlines()
+    assert [line for line in out if not line.startswith(" ")][:-1] == [
+        f"2024-01-0{d}" for d in range(1, 5)
+    ]
+    assert out[1].split() == ["00:30:00+03:00", _sha(0)[:12], "generated/note0000000.txt"]
+    assert out[-1] == "5 item(s) without a capture time"

@@ -4,10 +4,13 @@ those days hold. Items without a capture time are not placed: a first-seen time 
 received a file, not when it was made. Names are the case's own (docket.scope).
 
 Items are found through ix_results_capture_time (migration 0013): metadata results in capture
-order, each asked whether the case holds its item, so a page reads its own days' items (and
-the other cases' items captured on those days), never the whole case. Counting the items
-without a capture time needs the whole case: only the full listing (the command line) does it.
-Incidents are few (people record them one by one) and are read for the case at once.
+order, each asked whether the case holds its item, so a page reads its own days' items, never
+the whole case, but also every other case's item captured between the page's key and its
+last day (a small case whose days come after a big case's pays for the big case's items on
+its first page). An index by case and capture time would end that; it needs a capture time
+written beside each case membership where memberships and metadata results are recorded.
+Counting the items without a capture time needs the whole case: only the full listing (the
+command line) does it. Incidents are few (people record them one by one) and are read whole.
 """
 
 from __future__ import annotations
