@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,29 +46,47 @@ class BatchCommitError(Exception):
     """The commit of a batch this writer's work was in failed: none of the batch was saved."""
 
 
+def _signal() -> threading.Lock:
+    """A one-shot signal: `acquire()` blocks until another thread calls `release()` once.
+    A bare lock, fresh for each wait: a Condition or an Event costs several times as much,
+    and makes the woken thread take a shared lock again, which its waker may still hold."""
+    signal = threading.Lock()
+    signal.acquire()
+    return signal
+
+
 @dataclass
 class _Batch:
     conn: Connection
     transaction: RootTransaction
     writers: int = 0
     broken: BaseException | None = None  # the shared transaction cannot go on (see _undo)
-    failure: BaseException | None = None  # set once, before `done`
-    done: threading.Event = field(default_factory=threading.Event)
+    failure: BaseException | None = None  # set once, before `committed` are signalled
+    committed: list[threading.Lock] = field(default_factory=list)  # writers awaiting the commit
 
 
 class GroupCommitter:
-    """Shares transactions and commits among the threads that write through one engine."""
+    """Shares transactions and commits among the threads that write through one engine.
+
+    The turn (the batch's connection) passes straight from one writer to the next waiting
+    one by releasing that writer's own signal: one wake-up per turn, no shared lock to take
+    again once woken."""
 
     def __init__(self, engine: Engine, most_writers: int = MOST_WRITERS) -> None:
         if most_writers < 1:
             raise ValueError("a batch needs room for at least one writer")
         self._engine = weakref.ref(engine)  # `committer` keeps one per engine, not the engine
         self._most = most_writers
-        self._state = threading.Condition()
-        self._waiting = 0  # threads waiting for their turn
+        self._state = threading.Lock()  # guards the three below, held only briefly
+        self._queue: deque[threading.Lock] = deque()  # signals of writers awaiting their turn
         self._busy = False  # a thread has the batch's connection (its block, or the commit)
         self._batch: _Batch | None = None
         self._inside = threading.local()
+
+    @property
+    def _waiting(self) -> int:
+        """How many writers wait for their turn."""
+        return len(self._queue)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -86,8 +105,10 @@ class GroupCommitter:
         except BaseException:
             self._end_turn(batch)
             raise
+        committed = _signal()
+        batch.committed.append(committed)  # this thread has the turn: nobody else appends
         self._end_turn(batch)
-        batch.done.wait()
+        committed.acquire()
         if batch.failure is not None:
             if is_disk_full(batch.failure):
                 raise disk_full_error(batch.failure) from batch.failure
@@ -129,14 +150,14 @@ class GroupCommitter:
 
     def _take_turn(self) -> _Batch:
         with self._state:
-            self._waiting += 1
-            try:
-                while self._busy:
-                    self._state.wait()
-            finally:
-                self._waiting -= 1
+            turn = None
+            if self._busy:
+                turn = _signal()
+                self._queue.append(turn)
             self._busy = True
-            batch = self._batch
+        if turn is not None:
+            self._wait_turn(turn)
+        batch = self._batch  # only the turn's holder sets or clears it
         if batch is not None:
             batch.writers += 1
             return batch
@@ -151,20 +172,35 @@ class GroupCommitter:
                 conn.close()
                 raise
         except BaseException:
-            self._release()
+            self._hand_on()
             raise
-        with self._state:
-            self._batch = batch
+        self._batch = batch
         return batch
+
+    def _wait_turn(self, turn: threading.Lock) -> None:
+        """Wait for `turn` to be handed over; interrupted (KeyboardInterrupt), leave the queue,
+        or pass on a turn handed over meanwhile, so that no writer waits for this one."""
+        try:
+            turn.acquire()
+        except BaseException:
+            with self._state:
+                queued = turn in self._queue
+                if queued:
+                    self._queue.remove(turn)
+            if not queued:
+                if self._batch is None:
+                    self._hand_on()
+                else:
+                    self._end_turn(self._batch)
+            raise
 
     def _end_turn(self, batch: _Batch) -> None:
         """Hand the connection to a waiting writer, or commit the batch when none waits."""
         with self._state:
-            if batch.broken is None and self._waiting and batch.writers < self._most:
-                self._busy = False
-                self._state.notify()
+            if batch.broken is None and self._queue and batch.writers < self._most:
+                self._queue.popleft().release()
                 return
-            self._batch = None
+        self._batch = None
         try:
             if batch.broken is not None:
                 raise batch.broken
@@ -178,13 +214,17 @@ class GroupCommitter:
             try:
                 batch.conn.close()
             finally:
-                self._release()
-                batch.done.set()
+                self._hand_on()
+                for committed in batch.committed:
+                    committed.release()
 
-    def _release(self) -> None:
+    def _hand_on(self) -> None:
+        """Give the turn to the first waiting writer, or leave it free."""
         with self._state:
-            self._busy = False
-            self._state.notify()
+            if self._queue:
+                self._queue.popleft().release()
+            else:
+                self._busy = False
 
 
 _COMMITTERS: weakref.WeakKeyDictionary[Engine, GroupCommitter] = weakref.WeakKeyDictionary()
