@@ -18,8 +18,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 
-def execute(conn: Connection, statement: str, params: Sequence[Any] = ()) -> Any:
-    """Run `statement`, its parameters written `?`, and return the driver's cursor."""
+def execute(conn: Connection, statement: str, params: Sequence[Any] | None = None) -> Any:
+    """Run `statement`, its parameters written `?`, and return the driver's cursor. Without
+    parameters, psycopg takes several statements separated by `;` in one round trip."""
     if not conn.in_transaction():
         conn.begin()
     dialect = conn.dialect
@@ -31,7 +32,10 @@ def execute(conn: Connection, statement: str, params: Sequence[Any] = ()) -> Any
     assert raw is not None  # an open Connection's
     cursor = raw.cursor()
     try:
-        cursor.execute(statement, params)
+        if params is None:
+            cursor.execute(statement)
+        else:
+            cursor.execute(statement, params)
     except dialect.loaded_dbapi.Error as exc:
         gone = dialect.is_disconnect(exc, raw, cursor)
         if gone:

@@ -38,7 +38,9 @@ from docket.catalogue import driver_sql
 from docket.catalogue.database import _AFTER_COMMIT  # the after-commit hooks' own queue
 from docket.errors import disk_full_error, is_disk_full
 
-_SAVEPOINT = "docket_writer"
+_OPEN = "SAVEPOINT docket_writer"
+_RELEASE = "RELEASE SAVEPOINT docket_writer"
+_UNDO = "ROLLBACK TO SAVEPOINT docket_writer"
 MOST_WRITERS = 500  # a batch's most writers: bounds its first writer's wait under steady load
 
 
@@ -63,6 +65,7 @@ class _Batch:
     broken: BaseException | None = None  # the shared transaction cannot go on (see _undo)
     failure: BaseException | None = None  # set once, before `committed` are signalled
     committed: list[threading.Lock] = field(default_factory=list)  # writers awaiting the commit
+    next_savepoint: bool = False  # opened by the writer before, for the next one (_release)
 
 
 class GroupCommitter:
@@ -127,10 +130,12 @@ class GroupCommitter:
         still nests inside ours."""
         conn = batch.conn
         conn.info.pop(_AFTER_COMMIT, None)
-        driver_sql.execute(conn, f"SAVEPOINT {_SAVEPOINT}")
+        if not batch.next_savepoint:
+            driver_sql.execute(conn, _OPEN)
+        batch.next_savepoint = False
         try:
             yield conn
-            driver_sql.execute(conn, f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            self._release(batch)
         except BaseException:
             conn.info.pop(_AFTER_COMMIT, None)
             self._undo(batch)
@@ -138,13 +143,24 @@ class GroupCommitter:
         actions: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
         return actions
 
+    def _release(self, batch: _Batch) -> None:
+        """Release the block's savepoint. On PostgreSQL, when a writer waits to follow, open
+        its savepoint in the same round trip: one of the four an append takes. (A writer
+        that leaves the queue meanwhile leaves an empty savepoint to the commit.)"""
+        follows = self._queue and batch.writers < self._most
+        if follows and batch.conn.dialect.name == "postgresql":
+            driver_sql.execute(batch.conn, f"{_RELEASE}; {_OPEN}")
+            batch.next_savepoint = True
+        else:
+            driver_sql.execute(batch.conn, _RELEASE)
+
     @staticmethod
     def _undo(batch: _Batch) -> None:
         """Roll back one block. SQLite ends the whole transaction itself on some errors (a full
         disk, an I/O error): then no savepoint is left, and the batch cannot commit."""
         try:
-            driver_sql.execute(batch.conn, f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-            driver_sql.execute(batch.conn, f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            driver_sql.execute(batch.conn, _UNDO)
+            driver_sql.execute(batch.conn, _RELEASE)
         except BaseException as exc:
             batch.broken = exc
 
