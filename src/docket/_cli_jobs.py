@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -153,15 +154,34 @@ def retry_command(job_id: int, locker_path: Path | None) -> None:
 @click.option(
     "--failed", is_flag=True, help="Failed jobs too, with their reasons (kept by default)."
 )
+@click.option(
+    "--packages-older-than",
+    "package_days",
+    type=click.FloatRange(min=0),
+    default=7,
+    show_default=True,
+    metavar="DAYS",
+    help="Remove the packages made from the web app more than DAYS days ago.",
+)
 @locker_option
-def clean_command(days: int, failed: bool, locker_path: Path | None) -> None:
+def clean_command(days: int, failed: bool, package_days: float, locker_path: Path | None) -> None:
     """Remove old finished jobs (done, cancelled, aborted) and their events from the queue;
-    a failed job stays until retried, unless --failed. The analysis they recorded stays."""
+    a failed job stays until retried, unless --failed. The analysis they recorded stays.
+    Packages made by export jobs (the package area) older than --packages-older-than go too:
+    they are copies, so nothing is logged, and their export events stay."""
+    from docket.jobs.export import remove_expired  # the export machinery: only when needed
+
     with open_locker(locker_path) as locker:
         conninfo(locker)
         with locker.engine.connect() as conn, conn.begin():
             removed = queue.clean(conn, days, failed)
+        packages = remove_expired(locker, package_days)
     click.echo(f"removed {removed} job(s) that finished more than {days} day(s) ago")
+    for name, modified in packages:
+        made = datetime.fromtimestamp(modified, UTC).isoformat(timespec="seconds")
+        click.echo(f"removed package {name} (made {made})")
+    if packages:  # none: the jobs' line alone, as before packages were made here
+        click.echo(f"removed {len(packages)} package(s) made more than {package_days:g} day(s) ago")
 
 
 COMMANDS: list[click.Command] = [worker_command, jobs_group]

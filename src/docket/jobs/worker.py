@@ -1,17 +1,19 @@
 """`docket worker`: a procrastinate worker that runs the locker's jobs, on any machine that
 reaches its PostgreSQL catalogue and its store.
 
-It runs three tasks: `analyse` (docket.jobs.analysis), `redact`, a redacted copy saved in
-the browser (docket.jobs.redaction), and `capture`, a web page captured into a case from the
-browser (docket.jobs.capture). Each job runs in a worker thread, with one Analyser (its
-parser processes) shared by the analysis jobs the worker runs. An attempt that fails keeps
-its reason (docket.jobs.failures) and leaves the job failed until `docket jobs retry`. A
-worker killed mid-job (SIGKILL, a lost machine) stops beating its heart; every worker looks
-every STALLED_CHECK seconds for jobs held by a worker whose heartbeat is older than
-`stalled_after` seconds and puts them back in the queue (procrastinate's get_stalled_jobs and
-retry_job), where another worker runs them again: jobs are idempotent (docket.jobs.analysis,
-docket.jobs.redaction, docket.jobs.capture), so each finishes once in effect. What the jobs record
-is covered by a checkpoint the worker signs every few seconds and as it stops.
+It runs four tasks: `analyse` (docket.jobs.analysis), `redact`, a redacted copy saved in
+the browser (docket.jobs.redaction), `capture`, a web page captured into a case from the
+browser (docket.jobs.capture), and `export`, a package asked for from a case in the browser
+(docket.jobs.export). Each job runs in a worker thread, with one Analyser (its parser
+processes) shared by the analysis jobs the worker runs. An attempt that fails keeps its
+reason (docket.jobs.failures) and leaves the job failed until `docket jobs retry`. A worker
+killed mid-job (SIGKILL, a lost machine) stops beating its heart; every worker looks every
+STALLED_CHECK seconds for jobs held by a worker whose heartbeat is older than `stalled_after`
+seconds and puts them back in the queue (procrastinate's get_stalled_jobs and retry_job),
+where another worker runs them again: jobs are idempotent (docket.jobs.analysis,
+docket.jobs.redaction, docket.jobs.capture, docket.jobs.export), so each finishes once in
+effect. What the jobs record is covered by a checkpoint the worker signs every few seconds
+and as it stops.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from procrastinate.exceptions import ConnectorException
 from docket.analyse.runner import Analyser
 from docket.custody.ledger import make_checkpoint
 from docket.errors import DocketError
+from docket.jobs import export as export_job
 from docket.jobs import failures, queue
 from docket.jobs.analysis import ANALYSE, analyse_item
 from docket.jobs.capture import CAPTURE, capture_request
@@ -142,6 +145,19 @@ def make_app(
         # capture.run.capture analyses its parts and signs a checkpoint, as `docket capture` does.
         url = str(request.get("url", ""))
         _attempt(locker, context, options, worker, url, lambda: capture_request(locker, request))
+
+    @app.task(name=export_job.EXPORT, queue=queue.QUEUE, pass_context=True)
+    def export(context: JobContext, /, **request: Any) -> None:
+        # disclose.package.export signs the checkpoint its package carries.
+        digest = export_job.request_digest(request)
+        _attempt(
+            locker,
+            context,
+            options,
+            worker,
+            digest,
+            lambda: export_job.export_request(locker, request),
+        )
 
     return app
 

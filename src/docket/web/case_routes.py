@@ -4,6 +4,9 @@ near-duplicate groups: pages and the same under /api.
 Access is decided by docket.access: anyone in a case sees its grid and groups; owners and
 investigators upload and export; owners add members; only admins create cases. What a case
 shows is decided by docket.scope: names, arrivals, flags and search are the case's own.
+
+On PostgreSQL an export is a job (docket.jobs.export): the package is made by a worker into
+the package area and fetched by the person who asked, whose case page lists it until then.
 """
 
 from __future__ import annotations
@@ -17,20 +20,29 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy import Connection, insert, select
 from starlette.background import BackgroundTask
 
-from docket import access, incidents, review, saved_searches, scope, search, similarity
+from docket import access, incidents, locale, review, saved_searches, scope, search, similarity
 from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
 from docket.custody import log
-from docket.disclose.package import export, items_of_case
+from docket.disclose.package import PROFILES, export, items_of_case
 from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import ingest
 from docket.item_filters import ItemFilter
 from docket.jobs import capture as capture_job
+from docket.jobs import export as export_job
+from docket.jobs.queue import has_queue
+from docket.locker import Locker
 from docket.protect import flags
 from docket.store import scratch
 from docket.web import grid_pages, i18n, tiles, uploads
@@ -45,6 +57,7 @@ from docket.web.guard import (
 )
 
 PAGE_SIZE = 100
+MAX_RECIPIENT = 255
 MAX_PAGE = 10**6
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -217,6 +230,7 @@ def case_page(
         saved = saved_searches.of_case(conn, who[0], case_id)
         linkable = incidents.of_case(conn, case_id)
         captures = capture_job.pending(conn, case_id)
+        exports = requested_exports(locker, conn, who[0], case_id)
     return TEMPLATES.TemplateResponse(
         request,
         "case.html",
@@ -236,6 +250,8 @@ def case_page(
             "saved": saved,
             "incidents": linkable,
             "captures": captures,
+            "exports": exports,
+            "exports_queued": has_queue(locker.engine),  # a worker makes the package
         },
     )
 
@@ -333,32 +349,33 @@ def export_case(
     items: Annotated[list[str] | None, Form()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """The case as a package to download, its reports in the reader's language; only the
-    `items` ticked on the grid when given (each must be in the case)."""
+    """The case as a package, its reports in the reader's language; only the `items` ticked
+    on the grid when given (each must be in the case). Where there is a queue (PostgreSQL), a
+    worker makes it (docket.jobs.export): 202 {"job", "request", "status": "queued",
+    "package"} for the API, a page saying where it will be for a browser. With SQLite (a vault
+    too) the package is made in the request and downloaded at once."""
     check_csrf(who[1], csrf)
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "export")
         held = items_of_case(conn, case_name)
+    chosen = None
     if items:
         chosen = list(dict.fromkeys(items))
         outside = sorted(set(chosen) - set(held))
         if outside:  # the same words for another case's item as for none
             raise NotFoundError(f"item {outside[0][:12]}: no such item in case {case_id}")
         held = chosen
+    lang = i18n.of(request).code
+    if has_queue(locker.engine):
+        return _queue_export(request, who, locker, case_id, held, chosen, profile, recipient, lang)
     # The store's scratch: the locker's tmp/, or memory for a vault (the package holds originals).
     folder = scratch.make_folder(locker.store.scratch_root, "web-export")
-    package = folder / f"{_UNSAFE.sub('_', case_name)}-{profile}.zip"
+    package = folder / _download_name(case_name, profile)
     try:
-        export(
-            locker,
-            held,
-            profile,
-            package,
-            who[0].name,
-            recipient or None,
-            case_name,
-            lang=i18n.of(request).code,
-        )
+        with export_job.ONE_AT_A_TIME:  # bagit changes the process's working folder
+            export(
+                locker, held, profile, package, who[0].name, recipient or None, case_name, lang=lang
+            )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -368,3 +385,97 @@ def export_case(
         filename=package.name,
         background=BackgroundTask(shutil.rmtree, folder, True),
     )
+
+
+def _download_name(case_name: str, profile: str) -> str:
+    return f"{_UNSAFE.sub('_', case_name)}-{_UNSAFE.sub('_', profile)}.zip"
+
+
+def _queue_export(
+    request: Request,
+    who: tuple[User, str | None],
+    locker: Locker,
+    case_id: int,
+    held: list[str],
+    chosen: list[str] | None,
+    profile: str,
+    recipient: str,
+    lang: str,
+) -> Response:
+    """Refuse now what the export would refuse before writing anything, then queue it, the
+    person's right to export checked again in its transaction."""
+    if profile not in PROFILES:
+        raise DocketError(f"{profile!r}: a profile is one of {', '.join(PROFILES)}")
+    if not held:
+        raise DocketError("nothing to export: no items given or the case is empty")
+    if len(recipient) > MAX_RECIPIENT:
+        raise DocketError(f"recipient: at most {MAX_RECIPIENT} characters")
+    locale.language(lang)
+    with transaction(locker) as conn:
+        allowed_case(conn, who[0], case_id, "export")
+        queued = export_job.defer_export(
+            conn, case_id, who[0].name, chosen, profile, recipient or None, lang
+        )
+    assert queued is not None  # the locker has a queue
+    job, digest = queued
+    where = f"/cases/{case_id}/exports/{digest}"
+    if "text/html" not in request.headers.get("accept", ""):
+        answer = {"job": job, "request": digest, "status": "queued", "package": where}
+        return JSONResponse(answer, status_code=202)
+    context = {"user": who[0], "csrf": who[1], "case_id": case_id, "job": job, "package": where}
+    return TEMPLATES.TemplateResponse(request, "exporting.html", context, status_code=202)
+
+
+def _requested_package(conn: Connection, user: User, case_id: int, request: str) -> export_job.Made:
+    """The export event of the package, for the person who asked for it, in its case, who
+    may still export from it; anyone else is refused as for a package that does not exist."""
+    missing = NotFoundError(f"export {request[:12]}: no such package in case {case_id}")
+    made = export_job.made_already(conn, request) if export_job.DIGEST.match(request) else None
+    if made is None or made.actor != user.name:
+        raise missing
+    case = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
+    if case is None or made.case != case:
+        raise missing
+    try:
+        access.require_case(conn, user, case_id, "export")
+    except DocketError as exc:
+        raise missing from exc
+    return made
+
+
+@router.get("/cases/{case_id}/exports/{request}")
+def download_export(case_id: CaseId, request: str, who: Person, locker: LockerDep) -> Response:
+    """The package a worker made for this person (docket.jobs.export), streamed. Its export
+    event marks the making, not the fetching: downloading records nothing in custody (a note
+    beside the package, once sent whole, takes it off the person's list). Anyone else gets
+    the words of a package that does not exist."""
+    with reading(locker.engine) as conn:
+        made = _requested_package(conn, who[0], case_id, request)
+    package = export_job.package_path(locker, request)
+    if not package.is_file():  # expired (`docket jobs clean`) or never moved into place
+        raise NotFoundError(f"export {request[:12]}: no such package in case {case_id}")
+    return FileResponse(
+        package,
+        media_type="application/zip",
+        filename=_download_name(made.case, made.profile),
+        background=BackgroundTask(export_job.mark_fetched, package),
+    )
+
+
+def requested_exports(
+    locker: Locker, conn: Connection, user: User, case_id: int
+) -> list[dict[str, Any]]:
+    """The person's exports from the case not fetched yet: queued, running, failed (with the
+    reason) or ready, with where each package is (or will be)."""
+    found = export_job.requested(locker, conn, case_id, user.name)
+    return [vars(r) | {"package": f"/cases/{case_id}/exports/{r.request}"} for r in found]
+
+
+@router.get("/api/cases/{case_id}/exports")
+def api_exports(case_id: CaseId, who: Person, locker: LockerDep) -> list[dict[str, Any]]:
+    """The person's own exports from the case not fetched yet, newest first: [{"job",
+    "request", "profile", "status": "queued" | "running" | "failed" | "ready", "reason",
+    "package"}]; empty with SQLite (no queue)."""
+    with reading(locker.engine) as conn:
+        allowed_case(conn, who[0], case_id, "view")
+        return requested_exports(locker, conn, who[0], case_id)
