@@ -70,7 +70,7 @@ def page(
     per_day: int = ITEMS_PER_DAY,
 ) -> Timeline:
     """The first `count` days after the day `after` (YYYY-MM-DD; from the first day if None)."""
-    shown = list(islice(days(conn, case_id, after, per_day), count + 1))
+    shown = list(islice(days(conn, case_id, after, per_day, named=count + 1), count + 1))
     later = shown[count - 1].day if len(shown) > count else None
     return Timeline(shown[:count], _undated_incidents(conn, case_id), later)
 
@@ -85,18 +85,38 @@ def case_timeline(conn: Connection, case_id: int, per_day: int = ITEMS_PER_DAY) 
 
 
 def days(
-    conn: Connection, case_id: int, after: str | None = None, per_day: int = ITEMS_PER_DAY
+    conn: Connection,
+    case_id: int,
+    after: str | None = None,
+    per_day: int = ITEMS_PER_DAY,
+    named: int = DAYS_PER_PAGE + 1,
 ) -> Iterator[Day]:
     """The case's days after `after` in order, each with its incidents and its first `per_day`
-    items (and how many it holds), read one day at a time."""
+    items (and how many it holds), read one day at a time and named `named` days at a time
+    (one query for their items' names)."""
+    case_name = str(
+        conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
+    )
+    unnamed = _unnamed_days(conn, case_id, after, per_day)
+    while batch := list(islice(unnamed, named)):
+        shown = [item["sha256"] for day in batch for item in day.items]
+        names = {
+            row["sha256"]: row["name"]
+            for chunk in queries.in_chunks(shown)
+            for row in queries.list_items(conn, case_name, only=chunk)
+        }
+        for day in batch:
+            for item in day.items:
+                item["name"] = names[item["sha256"]]
+            yield day
+
+
+def _unnamed_days(conn: Connection, case_id: int, after: str | None, per_day: int) -> Iterator[Day]:
     incidents_on: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for incident in incidents.of_case(conn, case_id):
         if incident["occurred_from"] is not None:
             incidents_on[incident["occurred_from"][:10]].append(_summary(incident))
     incident_days = sorted(d for d in incidents_on if after is None or d > after)
-    case_name = str(
-        conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
-    )
     captured = _captured(conn)
     dated = _dated(case_id, captured)
     start: str | None = "" if after is None else _day_after(after)
@@ -116,7 +136,9 @@ def days(
             found.item_count = len(placed)
             if len(placed) > per_day:
                 found.item_count = _count_on(conn, dated, captured, day)
-            found.items = _named(conn, case_name, placed[:per_day])
+            found.items = [
+                {"sha256": sha, "name": "", "captured": c} for c, sha in placed[:per_day]
+            ]
             start, rows = _day_after(day), None
         yield found
 
@@ -174,14 +196,6 @@ def _count_on(conn: Connection, dated: Select[Any], captured: ColumnElement[Any]
     if following is not None:
         that_day = that_day.where(captured < following)
     return int(conn.execute(select(func.count()).select_from(that_day.subquery())).scalar_one())
-
-
-def _named(conn: Connection, case: str, placed: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    names = {
-        row["sha256"]: row["name"]
-        for row in queries.list_items(conn, case, only=[sha for _, sha in placed])
-    }
-    return [{"sha256": sha, "name": names[sha], "captured": c} for c, sha in placed]
 
 
 def _day_after(day: str) -> str | None:
