@@ -26,7 +26,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import bagit
 from sqlalchemy import Connection, select
 
 from docket import clock, locale, names, scope
@@ -39,13 +38,14 @@ from docket.custody.events import Event
 from docket.disclose import (
     _existed,
     _report_facts,
+    bagging,
     prior,
     publication,
     report,
     stamping,
     verify_package,
 )
-from docket.disclose._check_bag import DECLARATION, bag_info
+from docket.disclose._check_bag import bag_info
 from docket.disclose._check_items import ACQUISITION_FIELDS
 from docket.errors import DiskFullError, DocketError, is_disk_full
 from docket.locker import Locker
@@ -285,8 +285,7 @@ def export(
         if token is not None:
             (staging / "custody" / "checkpoint.tsr").write_bytes(token)
         info = bag_info(locker.origin, profile, recipient, exported.time[:10])
-        bagit.make_bag(str(staging), info, checksums=["sha256", "sha512"])
-        _declare_bagit_1_0(staging)
+        bagging.make_bag(staging, info)
         _finish(staging, output)
     except OSError as exc:
         if not is_disk_full(exc):
@@ -313,21 +312,6 @@ def _output_full(
         f"{output}: disk full while writing the package ({exc.strerror}); {said}; "
         "free space there and run the same export again"
     )
-
-
-def _declare_bagit_1_0(bag: Path) -> None:
-    """bagit-python writes `BagIt-Version: 0.97`; the bag is RFC 8493 (1.0) in every other
-    respect, so declare it and re-hash the tag file in the tag manifests."""
-    declaration = bag / "bagit.txt"
-    declaration.write_text(DECLARATION)
-    for manifest in bag.glob("tagmanifest-*.txt"):
-        algorithm = manifest.name[len("tagmanifest-") : -len(".txt")]
-        digest = hashlib.new(algorithm, declaration.read_bytes()).hexdigest()
-        lines = [
-            f"{digest} bagit.txt" if line.split(maxsplit=1)[1:] == ["bagit.txt"] else line
-            for line in manifest.read_text().splitlines()
-        ]
-        manifest.write_text("\n".join(lines) + "\n")
 
 
 def _result_data(conn: Connection, event: Event) -> str | None:
