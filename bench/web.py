@@ -35,6 +35,7 @@ from _catalogue import generate
 
 from docket._samples import PhotoFacts, draw_scene, exif_for
 from docket.locker import Locker
+from docket.web.workers import GRACE
 
 PASSWORD = "correct horse battery"
 CLIENTS = 20
@@ -177,9 +178,9 @@ def serving(locker: Path, workers: int) -> Iterator[tuple[str, int]]:
         yield base, server.pid
     finally:
         server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:  # uvicorn waits for requests still in flight
+        try:  # uvicorn waits for requests in flight; a parent of workers, GRACE s at most
+            server.wait(GRACE + 30)
+        except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
 

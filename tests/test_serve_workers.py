@@ -162,3 +162,16 @@ def test_throttles_in_one_file_are_counted_by_every_process(tmp_path: Path) -> N
     other.succeeded("ada", "192.0.2.7")
     assert one.wait("ada", "192.0.2.7") == 0
     assert other.clear(client="192.0.2.7") == 1  # the client's own key stays till cleared
+
+
+@ON_SQLITE
+def test_workers_die_with_their_parent(locker: Locker) -> None:
+    """A parent killed outright (no chance to stop them) takes its workers with it."""
+    with _serving(locker) as (server, _base, workers):
+        server.kill()
+        server.wait(WAIT)
+        for _ in range(int(WAIT / 0.1)):
+            if all(_gone(pid) for pid in workers):
+                break
+            time.sleep(0.1)
+        assert all(_gone(pid) for pid in workers)

@@ -17,7 +17,8 @@ The parent only watches. SIGINT or SIGTERM stops every worker (SIGKILL for one s
 after GRACE seconds). A worker that dies on its own is reported in one line, the others are
 stopped and the parent exits with status 1: nothing restarts it, since a worker that died at
 start-up or on a request would likely die again, and the supervisor of the service (systemd,
-a container) sees the exit. A worker whose parent dies is sent SIGTERM (Linux).
+a container) sees the exit. A worker whose parent dies is killed with it (Linux): without
+its parent nothing would ever stop it.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _child(index: int, serve: Callable[[int], None]) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
         if sys.platform == "linux":
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         serve(index)
     except BaseException:  # whatever ended the worker is reported before it exits
         traceback.print_exc()
