@@ -259,9 +259,9 @@ def test_two_packages_made_at_once_are_whole_and_jobs_clean_removes_the_expired_
 ) -> None:
     postgresql_only(locker)
     old, new = queue_by_api(world), queue_by_api(world)
-    # Two jobs in one worker's threads: bagit changes the process's working folder as it
-    # writes a bag's tag files, so unserialised exports wrote them into the other's bag or
-    # into the folder the worker started in.
+    # Two jobs in one worker's threads: bagit-python's make_bag, which changed the process's
+    # working folder, wrote one's tag files into the folder the worker started in
+    # (docket.disclose.bagging).
     started_in = tmp_path / "worker"
     started_in.mkdir()
     worker(locker, "--concurrency", "2", cwd=started_in)

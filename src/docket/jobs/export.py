@@ -43,7 +43,6 @@ import re
 import secrets
 import shutil
 import socket
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -69,11 +68,6 @@ DEFAULT_AREA = "packages"
 MAKING = ".making"
 FETCHED = ".fetched"  # beside a package once its requester downloaded it whole
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
-# bagit-python's make_bag changes the process's working folder while it writes the tag files
-# (os.chdir): two exports at once in one process (a worker's threads, the web app's) would
-# write their tag files into each other's bag or wherever the other left the process. One at
-# a time per process, then; other processes and machines are unaffected.
-ONE_AT_A_TIME = threading.Lock()
 
 
 def request_digest(args: Mapping[str, Any]) -> str:
@@ -242,8 +236,7 @@ def export_request(locker: Locker, args: Mapping[str, Any]) -> Path | None:
         folder = _making(area)
         try:
             made_package = folder / f"{digest}.zip"
-            with ONE_AT_A_TIME:
-                export(locker, items, profile, made_package, requester, recipient, case, lang=lang)
+            export(locker, items, profile, made_package, requester, recipient, case, lang=lang)
             _move_in(made_package, area / f"{digest}.zip")
         finally:
             shutil.rmtree(folder, ignore_errors=True)

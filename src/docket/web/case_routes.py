@@ -372,10 +372,7 @@ def export_case(
     folder = scratch.make_folder(locker.store.scratch_root, "web-export")
     package = folder / _download_name(case_name, profile)
     try:
-        with export_job.ONE_AT_A_TIME:  # bagit changes the process's working folder
-            export(
-                locker, held, profile, package, who[0].name, recipient or None, case_name, lang=lang
-            )
+        export(locker, held, profile, package, who[0].name, recipient or None, case_name, lang=lang)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
