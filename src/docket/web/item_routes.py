@@ -291,9 +291,30 @@ def original_for_player(
     return evidence_response(locker.store, sha256, str(media_type))
 
 
+# The custody trail on an item's page: its newest events, and older ones by key (?before=).
+TRAIL_SHOWN = 100
+BeforeEvent = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+
+
+def _trail_page(
+    events: list[dict[str, Any]], before: int | None, link: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The newest TRAIL_SHOWN of the item's events before `before`, and the link to older."""
+    earlier = [e for e in events if before is None or e["seq"] < before]
+    shown = earlier[-TRAIL_SHOWN:]
+    if len(shown) == len(earlier):
+        return shown, None
+    return shown, link + ("&" if "?" in link else "?") + urlencode({"before": shown[0]["seq"]})
+
+
 @router.get("/items/{sha256}", response_class=HTMLResponse)
 def item_page(
-    request: Request, sha256: ItemId, who: Person, locker: LockerDep, case: CaseChoice = None
+    request: Request,
+    sha256: ItemId,
+    who: Person,
+    locker: LockerDep,
+    case: CaseChoice = None,
+    before: BeforeEvent = None,
 ) -> Response:
     with reading(locker.engine) as conn:
         view = scope.of_item(conn, who[0], sha256, "view", case)
@@ -306,6 +327,7 @@ def item_page(
         linkable = _linkable_incidents(conn, view) if may_annotate else []
         members = review.assignable(conn, view.case_id) if may_annotate and view.case_id else []
         redactions = queued_redactions(conn, sha256, view.case_id)  # on PostgreSQL's queue
+    trail, older = _trail_page(detail["events"], before, _item_url(sha256, view))
     return TEMPLATES.TemplateResponse(
         request,
         "item.html",
@@ -315,7 +337,8 @@ def item_page(
             "item": detail,
             "flag": detail["flag"],
             "flags": flags.FLAGS,
-            "events": detail["events"],
+            "events": trail,
+            "older_events": older,
             "may_reveal": may_reveal,
             "may_annotate": may_annotate,
             "may_approve": may_approve,
