@@ -106,6 +106,8 @@ def test_an_export_queued_from_the_web_is_made_once_by_a_worker_for_its_requeste
     listed = client.get(f"/api/cases/{north}/exports").json()
     assert [(e["request"], e["status"]) for e in listed] == [(request, "queued")]
     assert client.get(where).status_code == 404  # not made yet
+    listed_job = f"{queued.id}\tqueued\texport court package (case {north}, for investigator-1)"
+    assert listed_job in docket(locker, "jobs").stdout
     ran = worker(locker)
     assert f"job {queued.id} export {request[:12]}: done" in ran.stdout
     [(actor, details)] = exported(locker)

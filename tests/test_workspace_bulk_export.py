@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import photo, sign_in, take
 
 from docket.custody import log
@@ -20,6 +21,9 @@ def _exports(locker: Locker) -> list[Any]:
         return [e for e in log.events(conn) if e.action == "package.exported"]
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite"]
+)  # PostgreSQL queues the export: tests/test_jobs_export.py
 def test_the_ticked_items_export_alone_as_a_package_that_checks(
     world: dict[str, Any], locker: Locker, tmp_path: Path
 ) -> None:

@@ -24,6 +24,9 @@ def _report(package: bytes, folder: Path) -> str:
 
 
 @pytest.mark.parametrize(
+    "backend", ["sqlite"]
+)  # PostgreSQL queues the export: tests/test_jobs_export.py
+@pytest.mark.parametrize(
     ("cookie", "accept", "opening", "label"),  # label: "How to verify it"
     [
         ("ar", None, "<html lang=ar dir=rtl>", "كيف تتحقق منها"),

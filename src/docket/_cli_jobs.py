@@ -13,6 +13,7 @@ from docket.analyse.runner import WORKERS
 from docket.catalogue.database import reading
 from docket.jobs import queue
 from docket.jobs.capture import CAPTURE
+from docket.jobs.export import EXPORT
 from docket.jobs.queue import conninfo
 from docket.locker import default_actor
 from docket.names import one_line
@@ -26,9 +27,13 @@ def _short(url: str) -> str:
 
 
 def _subject(task: str, args: dict[str, object]) -> str:
-    """What a job is for, shortly: a capture's URL and case, else the item's first digits."""
+    """What a job is for, shortly: a capture's URL and case, an export's profile, case and
+    requester, else the item's first digits."""
     if task == CAPTURE:
         return f"{_short(str(args.get('url', '')))} (case {args.get('case')})"
+    if task == EXPORT:
+        who = args.get("requester")
+        return f"{args.get('profile')} package (case {args.get('case')}, for {who})"
     return str(args.get("item", ""))[:12]
 
 
