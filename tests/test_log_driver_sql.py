@@ -46,3 +46,20 @@ def test_a_driver_error_in_an_append_is_sqlalchemys_and_rolls_back_with_its_tran
     with locker.engine.connect() as conn:
         assert log.size(conn) == size
         assert log.get(conn, size) is None
+
+
+def test_appends_through_connections_taking_turns_stay_dense(locker: Locker) -> None:
+    """On PostgreSQL a connection first tries the number after its own last append: a number
+    someone else took since must not be used."""
+    with locker.engine.connect() as first, locker.engine.connect() as second:
+        made = []
+        for n in range(3):
+            for conn in (first, first, second):
+                made.append(log.append(conn, "tester", "test.turns", details={"n": n}))
+                conn.commit()
+    with locker.engine.connect() as conn:
+        found = list(log.events(conn))
+    assert [e.seq for e in found] == list(range(len(found)))
+    assert found[-len(made) :] == made
+    assert [e.time for e in found] == sorted(e.time for e in found)
+    assert verify(locker).ok
