@@ -128,6 +128,8 @@ def test_an_export_queued_from_the_web_is_made_once_by_a_worker_for_its_requeste
     (tmp_path / "North-court.zip").write_bytes(answer.content)
     report = check(tmp_path / "North-court.zip")
     assert report.ok, [c for c in report.checks if c[1] is False]
+    with zipfile.ZipFile(tmp_path / "North-court.zip") as bundle:  # unzips as it is named
+        assert {name.split("/")[0] for name in bundle.namelist()} == {"North-court"}
     assert _events_after(locker, events) == []
     assert client.get(f"/api/cases/{north}/exports").json() == []  # fetched: off the list
     # The same request queued again (a duplicated job) and run directly: nothing made twice.
@@ -210,7 +212,7 @@ def test_a_failed_export_keeps_its_reason_and_is_made_once_retried_in_the_reader
     answer = client.get(asked["package"])
     assert answer.status_code == 200
     with zipfile.ZipFile(io.BytesIO(answer.content)) as bundle:
-        report = bundle.read(f"{asked['request']}/data/report.html").decode()
+        report = bundle.read("North-court/data/report.html").decode()
     assert report.startswith("<!doctype html><html lang=ar dir=rtl>"), report[:80]
 
 

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Collection
@@ -52,6 +53,7 @@ from docket.locker import Locker
 from docket.store import BlobStore, scratch
 
 PROFILES = ("court", "publication")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")  # left out of a package's file name
 PACKAGE_FORMAT = 2
 
 
@@ -210,6 +212,7 @@ def export(
     recipient: str | None = None,
     case: str | None = None,
     lang: str = "en",
+    folder: str | None = None,
 ) -> ExportSummary:
     """Write a package (its reports in the language of code `lang`), in this order: the
     payload (each file re-hashed as it is copied, metadata, package.json, reports) in a
@@ -217,7 +220,8 @@ def export(
     every payload file with its size and SHA-256,
     the events included (seq and leaf hash), how many of the log are left out and which
     proofs the package carries, and the checkpoint the package carries (so it commits to the
-    event); then the proofs, the bag, and the move to the final name.
+    event); then the proofs, the bag, and the move to the final name. A zip holds the bag in
+    one folder, named `folder` (default: the output's name without .zip).
 
     Crash window: between the commit of the export event and the final rename. A crash there
     leaves an export logged whose package never appeared (its staging folder is removed by
@@ -286,7 +290,7 @@ def export(
             (staging / "custody" / "checkpoint.tsr").write_bytes(token)
         info = bag_info(locker.origin, profile, recipient, exported.time[:10])
         bagging.make_bag(staging, info)
-        _finish(staging, output)
+        _finish(staging, output, folder or output.stem)
     except OSError as exc:
         if not is_disk_full(exc):
             raise
@@ -502,8 +506,9 @@ def _partial_zip(staging: Path) -> Path:
     return staging.with_name(f"{staging.name}.zip")
 
 
-def _finish(staging: Path, output: Path) -> None:
-    """Move the bag to its name, zipped when the name ends in .zip; atomic either way."""
+def _finish(staging: Path, output: Path, folder: str) -> None:
+    """Move the bag to its name, zipped (in `folder`) when the name ends in .zip; atomic
+    either way."""
     if output.suffix != ".zip":
         staging.rename(output)
         return
@@ -511,7 +516,7 @@ def _finish(staging: Path, output: Path) -> None:
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as bundle:
         for path in sorted(staging.rglob("*")):
             if path.is_file():
-                arcname = f"{output.stem}/{path.relative_to(staging)}"
+                arcname = f"{folder}/{path.relative_to(staging)}"
                 media = path.suffix.lower() in (".jpg", ".png", ".mp4", ".mov")
                 bundle.write(
                     path,
@@ -521,6 +526,11 @@ def _finish(staging: Path, output: Path) -> None:
     with partial.open("rb") as handle:
         os.fsync(handle.fileno())
     partial.rename(output)
+
+
+def file_name(case: str, profile: str) -> str:
+    """A package's file name for a case's export: `<case>-<profile>.zip`, in safe characters."""
+    return f"{_UNSAFE.sub('_', case)}-{_UNSAFE.sub('_', profile)}.zip"
 
 
 def items_of_case(conn: Connection, case: str) -> list[str]:

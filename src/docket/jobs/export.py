@@ -54,7 +54,7 @@ from sqlalchemy import Connection, String, bindparam, select, text
 from docket import access, accounts
 from docket.catalogue import schema
 from docket.custody.events import canonical_json
-from docket.disclose.package import export, items_of_case
+from docket.disclose.package import export, file_name, items_of_case
 from docket.errors import DocketError
 from docket.jobs import failures, queue
 from docket.jobs.queue import JobError
@@ -236,7 +236,17 @@ def export_request(locker: Locker, args: Mapping[str, Any]) -> Path | None:
         folder = _making(area)
         try:
             made_package = folder / f"{digest}.zip"
-            export(locker, items, profile, made_package, requester, recipient, case, lang=lang)
+            export(
+                locker,
+                items,
+                profile,
+                made_package,
+                requester,
+                recipient,
+                case,
+                lang=lang,
+                folder=file_name(case, profile).removesuffix(".zip"),
+            )
             _move_in(made_package, area / f"{digest}.zip")
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -12,7 +12,6 @@ the package area and fetched by the person who asked, whose case page lists it u
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -35,7 +34,7 @@ from docket.accounts import User
 from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
 from docket.custody import log
-from docket.disclose.package import PROFILES, export, items_of_case
+from docket.disclose.package import PROFILES, export, file_name, items_of_case
 from docket.errors import DocketError, NotFoundError
 from docket.ingest.run import ingest
 from docket.item_filters import ItemFilter
@@ -59,7 +58,6 @@ from docket.web.guard import (
 PAGE_SIZE = 100
 MAX_RECIPIENT = 255
 MAX_PAGE = 10**6
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 router = APIRouter()
 
@@ -370,7 +368,7 @@ def export_case(
         return _queue_export(request, who, locker, case_id, held, chosen, profile, recipient, lang)
     # The store's scratch: the locker's tmp/, or memory for a vault (the package holds originals).
     folder = scratch.make_folder(locker.store.scratch_root, "web-export")
-    package = folder / _download_name(case_name, profile)
+    package = folder / file_name(case_name, profile)
     try:
         export(locker, held, profile, package, who[0].name, recipient or None, case_name, lang=lang)
     except BaseException:
@@ -382,10 +380,6 @@ def export_case(
         filename=package.name,
         background=BackgroundTask(shutil.rmtree, folder, True),
     )
-
-
-def _download_name(case_name: str, profile: str) -> str:
-    return f"{_UNSAFE.sub('_', case_name)}-{_UNSAFE.sub('_', profile)}.zip"
 
 
 def _queue_export(
@@ -454,7 +448,7 @@ def download_export(case_id: CaseId, request: str, who: Person, locker: LockerDe
     return FileResponse(
         package,
         media_type="application/zip",
-        filename=_download_name(made.case, made.profile),
+        filename=file_name(made.case, made.profile),
         background=BackgroundTask(export_job.mark_fetched, package),
     )
 
