@@ -8,7 +8,9 @@ Target (issue 16): >= 5,000 durable appends/s from concurrent writers. Every run
 locker in a temporary folder on this machine's disk; SQLite runs with WAL and
 synchronous=FULL (the catalogue's settings), PostgreSQL with what its server says (printed).
 An append counts once the call that made it has returned; each run's log is then checked to
-hold exactly those events, in a dense sequence.
+hold exactly those events, in a dense sequence. The process's CPU (in cores, averaged over the
+run) and appends per CPU-second say what a busy machine hides: appends/s is at most about
+appends/CPU-s times the cores the process gets (one, mostly: Python's GIL).
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def bench_backend(
                     f"{name:10} {way:8} W={writers:<3} {appended / elapsed:8.0f} appends/s "
                     f"({appended} in {elapsed:.1f} s, {appended / max(commits, 1):.1f} "
                     f"appends/commit, {appended / max(cpu, 1e-9):.0f} appends/CPU-s of this "
-                    f"process; load avg {load:.2f} -> {os.getloadavg()[0]:.2f}; "
+                    f"process, which used {cpu / elapsed:.2f} cores; "
+                    f"load avg {load:.2f} -> {os.getloadavg()[0]:.2f}; "
                     f"log {size} events, {catalogue_bytes(locker)}; {settings(engine)})",
                     flush=True,
                 )
