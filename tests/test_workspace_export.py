@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from conftest import sign_in
+from exporting import package_of
 
 from docket.disclose.check import check
+from docket.locker import Locker
 
 
 def _report(package: bytes, folder: Path) -> str:
@@ -24,9 +26,6 @@ def _report(package: bytes, folder: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    "backend", ["sqlite"]
-)  # PostgreSQL queues the export: tests/test_jobs_export.py
-@pytest.mark.parametrize(
     ("cookie", "accept", "opening", "label"),  # label: "How to verify it"
     [
         ("ar", None, "<html lang=ar dir=rtl>", "كيف تتحقق منها"),
@@ -37,6 +36,7 @@ def _report(package: bytes, folder: Path) -> str:
 )
 def test_the_web_export_writes_its_report_in_the_reader_s_language(
     world: dict[str, Any],
+    locker: Locker,
     tmp_path: Path,
     cookie: str | None,
     accept: str | None,
@@ -51,8 +51,7 @@ def test_the_web_export_writes_its_report_in_the_reader_s_language(
     answer = client.post(
         f"/cases/{north}/export", data={"profile": "court", "csrf": csrf}, headers=headers
     )
-    assert answer.status_code == 200, answer.text
-    report = _report(answer.content, tmp_path)
+    report = _report(package_of(client, locker, answer), tmp_path)
     assert report.startswith(f"<!doctype html>{opening}"), report[:80]
     assert label in report
     if opening != "<html lang=en dir=ltr>":
