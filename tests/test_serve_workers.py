@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from conftest import PASSWORD, docket_command
 from docket import accounts
 from docket.locker import Locker
 from docket.web import throttle
+from docket.web import workers as workers_module
 
 ON_SQLITE = pytest.mark.parametrize("backend", ["sqlite"])  # the locker the server opens
 WAIT = 60.0  # seconds a start or a stop may take on a loaded machine
@@ -175,3 +177,9 @@ def test_workers_die_with_their_parent(locker: Locker) -> None:
                 break
             time.sleep(0.1)
         assert all(_gone(pid) for pid in workers)
+    ram = Path("/dev/shm")
+    place = ram if ram.is_dir() else Path(tempfile.gettempdir())
+    left = list(place.glob(f"docket-serve-{server.pid}-*"))
+    assert left  # the folder the workers shared, which the parent had no time to remove...
+    with workers_module.shared_folder():
+        assert not any(folder.exists() for folder in left)  # ...the next server removes

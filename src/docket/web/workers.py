@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+_PREFIX = "docket-serve-"
 GRACE = 30.0  # seconds a worker has to finish its requests once told to stop
 _PR_SET_PDEATHSIG = 1
 
@@ -59,13 +60,31 @@ def listening_socket(host: str, port: int) -> socket.socket:
 @contextmanager
 def shared_folder() -> Iterator[Path]:
     """A folder only this server's user can read, for state the workers share; removed at the
-    end (in RAM where /dev/shm exists: sign-in throttles name accounts and addresses)."""
+    end (in RAM where /dev/shm exists: sign-in throttles name accounts and addresses). Its
+    name holds the parent's pid, so that the folders of servers that were killed outright,
+    whose parent never removed them, are removed by the next server."""
     ram = Path("/dev/shm")
-    folder = Path(tempfile.mkdtemp(prefix="docket-serve-", dir=ram if ram.is_dir() else None))
+    place = ram if ram.is_dir() else Path(tempfile.gettempdir())
+    for left in place.glob(f"{_PREFIX}*-*"):
+        if not _alive(left.name.removeprefix(_PREFIX).split("-", 1)[0]):
+            shutil.rmtree(left, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=place))
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process numbered `pid` runs (a folder of someone else's process is not
+    ours to remove either)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True
+    return True
 
 
 def run(workers: int, serve: Callable[[int], None]) -> int:
