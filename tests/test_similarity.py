@@ -150,3 +150,30 @@ def test_provenance_reads_big_sets_in_slices(
         monkeypatch.setattr(queries, "IN_CHUNK", 2)  # two slices: 2 + 1
         assert similarity.provenance(conn, items) == whole
     assert {p.capture_time for p in whole.values()} == {"2024-03-01T12:34:56+03:00"}
+
+
+def test_a_case_s_near_duplicates_are_its_own_dated_by_its_own_arrivals(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """Asked in a case, only the case's items are matched (the case is asked about the items
+    found, not read whole), and each is dated by when it arrived in that case."""
+    pictures = tmp_path / "in"
+    pictures.mkdir()
+    for name, quality in (("original", 92), ("in_north", 40), ("in_south", 30)):
+        (pictures / f"{name}.jpg").write_bytes(jpeg(sample("coffee").resize((320, 213)), quality))
+    sha = {}
+    for name, case in (("original", "North"), ("in_south", "South"), ("in_north", "North")):
+        sha[name] = take(locker, pictures / f"{name}.jpg", case=case).outcomes[0].sha256
+    take(locker, pictures / "original.jpg", case="South")  # the same bytes, later, in South
+    with locker.engine.connect() as conn, conn.begin():
+        everywhere = similarity.similar(conn, sha["original"])
+        north = similarity.similar(conn, sha["original"], case="North")
+        south = similarity.similar(conn, sha["in_south"], case="South")
+        from_south = similarity.similar(conn, sha["in_south"])
+        with pytest.raises(similarity.DocketError, match="no such case"):
+            similarity.similar(conn, sha["original"], case="Nowhere")
+    assert {m.item for m in everywhere} == {sha["in_north"], sha["in_south"]}
+    assert [m.item for m in north] == [sha["in_north"]]
+    assert [m.item for m in south] == [sha["original"]]
+    in_locker = next(m for m in from_south if m.item == sha["original"]).first_seen
+    assert south[0].first_seen > in_locker  # South got the original after North did

@@ -382,8 +382,9 @@ def similar(
     conn: Connection, item: str, threshold: int = DEFAULT_THRESHOLD, *, case: str | None = None
 ) -> list[Match]:
     """Every other item (of the case, when given) with a picture or keyframe within
-    `threshold` bits of this one's."""
-    case_id, members = (None, None) if case is None else _case_members(conn, case)
+    `threshold` bits of this one's. The case is asked only about the items found, so a query
+    costs the same in a case of ten items as in one of a million."""
+    case_id = None if case is None else _case_id(conn, case)
     index = HashIndex.current(conn)
     own = index.rows_of(item)
     if not own:
@@ -395,11 +396,14 @@ def similar(
     best: dict[str, tuple[int, float | None, float | None]] = {}
     for row, label, distance in zip(rows, labels, distances, strict=True):
         other = index.items[label]
-        if other == item or (members is not None and other not in members):
+        if other == item:
             continue
         found = (int(distance), index.frame_times[label], index.frame_times[own[row]])
         if other not in best or found[0] < best[other][0]:
             best[other] = found
+    if case_id is not None:
+        held = _held(conn, case_id, list(best))
+        best = {other: found for other, found in best.items() if other in held}
     origins = provenance(conn, list(best), case_id)
     matches = [
         Match(other, d, t, qt, origins[other].first_seen, origins[other].capture_time)
@@ -408,10 +412,27 @@ def similar(
     return sorted(matches, key=lambda m: (m.distance, origins[m.item].sort_key()))
 
 
-def _case_members(conn: Connection, case: str) -> tuple[int, set[str]]:
+def _case_id(conn: Connection, case: str) -> int:
     case_id = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == case)).scalar()
     if case_id is None:
         raise DocketError(f"case {case!r}: no such case")
+    return int(case_id)
+
+
+def _held(conn: Connection, case_id: int, items: list[str]) -> set[str]:
+    """Those of `items` the case holds (asked by item: case_items is indexed by it)."""
+    held: set[str] = set()
+    members = schema.case_items.c
+    for chunk in in_chunks(items):
+        found = select(members.item_sha256).where(
+            members.case_id == case_id, members.item_sha256.in_(chunk)
+        )
+        held.update(conn.execute(found).scalars())
+    return held
+
+
+def _case_members(conn: Connection, case: str) -> tuple[int, set[str]]:
+    case_id = _case_id(conn, case)
     members = conn.execute(
         select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == case_id)
     )

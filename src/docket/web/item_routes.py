@@ -115,12 +115,11 @@ def _title(detail: dict[str, Any]) -> str:
 
 def _near_duplicates(conn: Connection, view: scope.Scope, sha256: str) -> list[dict[str, Any]]:
     """Near-duplicates in the same case (others are not hinted at), as that case knows them
-    (its own arrivals date them). The locker's index finds them, and the case is asked about
-    those found only: `similarity.similar(case=...)` reads every member of the case first."""
+    (its own arrivals date them)."""
     if view.case is None:
         return []
     try:
-        found = similarity.similar(conn, sha256)
+        found = similarity.similar(conn, sha256, case=view.case)
     except similarity.NoUsableHashError:
         return []
     if not found:
@@ -129,20 +128,7 @@ def _near_duplicates(conn: Connection, view: scope.Scope, sha256: str) -> list[d
         row["sha256"]: row["name"]
         for row in queries.list_items(conn, view.case, only=[m.item for m in found])
     }
-    origins = similarity.provenance(conn, list(names), view.case_id)
-    held = sorted(
-        (m for m in found if m.item in names),
-        key=lambda m: (m.distance, origins[m.item].sort_key()),
-    )
-    return [
-        {
-            **m.__dict__,
-            "first_seen": origins[m.item].first_seen,
-            "capture_time": origins[m.item].capture_time,
-            "name": names[m.item],
-        }
-        for m in held
-    ]
+    return [{**m.__dict__, "name": names[m.item]} for m in found if m.item in names]
 
 
 def _set_flag(locker: Locker, user: User, sha256: str, case: int | None, value: str) -> str:
