@@ -12,6 +12,7 @@ from PIL import Image
 
 from docket import similarity
 from docket.catalogue import queries
+from docket.errors import DocketError
 from docket.locker import Locker
 
 
@@ -163,14 +164,14 @@ def test_a_case_s_near_duplicates_are_its_own_dated_by_its_own_arrivals(
         (pictures / f"{name}.jpg").write_bytes(jpeg(sample("coffee").resize((320, 213)), quality))
     sha = {}
     for name, case in (("original", "North"), ("in_south", "South"), ("in_north", "North")):
-        sha[name] = take(locker, pictures / f"{name}.jpg", case=case).outcomes[0].sha256
+        sha[name] = str(take(locker, pictures / f"{name}.jpg", case=case).outcomes[0].sha256)
     take(locker, pictures / "original.jpg", case="South")  # the same bytes, later, in South
     with locker.engine.connect() as conn, conn.begin():
         everywhere = similarity.similar(conn, sha["original"])
         north = similarity.similar(conn, sha["original"], case="North")
         south = similarity.similar(conn, sha["in_south"], case="South")
         from_south = similarity.similar(conn, sha["in_south"])
-        with pytest.raises(similarity.DocketError, match="no such case"):
+        with pytest.raises(DocketError, match="no such case"):
             similarity.similar(conn, sha["original"], case="Nowhere")
     assert {m.item for m in everywhere} == {sha["in_north"], sha["in_south"]}
     assert [m.item for m in north] == [sha["in_north"]]
