@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -183,3 +184,12 @@ def test_workers_die_with_their_parent(locker: Locker) -> None:
     assert left  # the folder the workers shared, which the parent had no time to remove...
     with workers_module.shared_folder():
         assert not any(folder.exists() for folder in left)  # ...the next server removes
+
+
+def test_a_port_in_use_is_refused_in_one_line(cli: Any, locker: Locker) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        said = cli("serve", "--workers", "2", "--port", port, "--locker", locker.path)
+    assert said.code != 0 and f"127.0.0.1:{port}: cannot listen there" in said.err, said.err

@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from docket.errors import DocketError
+
 _PREFIX = "docket-serve-"
 GRACE = 30.0  # seconds a worker has to finish its requests once told to stop
 _PR_SET_PDEATHSIG = 1
@@ -51,7 +53,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DocketError(f"{host}:{port}: cannot listen there ({exc.strerror})") from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
