@@ -5,7 +5,6 @@ All facts of the bytes, or of the case's own grouping: nothing another case reco
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -38,7 +37,8 @@ def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
     and has_preview to each of `rows` (items of `case`)."""
     shas = [row["sha256"] for row in rows]
     previews: set[str] = set()
-    durations: dict[str, float] = {}
+    durations: dict[str, float | None] = {}
+    capture_times: dict[str, str | None] = {}
     for chunk in in_chunks(shas):
         previews.update(
             conn.execute(
@@ -49,7 +49,11 @@ def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
             ).scalars()
         )
         found = conn.execute(
-            select(schema.results.c.item_sha256, schema.results.c.data)
+            select(
+                schema.results.c.item_sha256,
+                similarity.normalised(conn, "capture_time"),
+                similarity.normalised(conn, "duration"),
+            )
             .where(
                 schema.results.c.item_sha256.in_(chunk),
                 schema.results.c.step == "metadata",
@@ -57,20 +61,27 @@ def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
             )
             .order_by(schema.results.c.id)
         )
-        for sha, data in found:
-            seconds = json.loads(data).get("normalised", {}).get("duration")
-            if isinstance(seconds, (int, float)) and seconds > 0:
-                durations[sha] = float(seconds)  # the latest wins
-    origins = similarity.provenance(conn, shas)
+        for sha, captured, seconds in found:  # the latest result wins
+            capture_times[sha] = captured
+            durations[sha] = _seconds(seconds)
     groups = _groups(conn, case) if _any_hashed(conn, shas) else {}
     for row in rows:
         sha = row["sha256"]
-        captured = origins[sha].capture_time
+        captured = capture_times.get(sha)
         row["kind"] = kind_of(str(row["media_type"]))
         row["captured"] = None if captured is None else captured[:10].replace(":", "-")
         row["duration"] = durations.get(sha)
         row["group"] = groups.get(sha)
         row["has_preview"] = sha in previews
+
+
+def _seconds(text: str | None) -> float | None:
+    """A duration as the database gives it (text on PostgreSQL), or None unless positive."""
+    try:
+        seconds = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and seconds > 0 else None
 
 
 def _any_hashed(conn: Connection, shas: list[str]) -> bool:
