@@ -6,7 +6,11 @@ damaged, truncated and swapped encrypted blobs, each named. Real SQLCipher, Exif
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,7 @@ import pytest
 from sqlalchemy import text
 from vault_scan import MARKERS, NOTE, SOURCE, Secrets, findings, marked_evidence, originals
 
+from docket.cli import main
 from docket.errors import DocketError, VaultDamagedError, VaultLockedError, WrongPassphraseError
 from docket.locker import PRIVATE_KEY, Locker
 from docket.vault import slots
@@ -31,31 +36,45 @@ def passphrase_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return file
 
 
-@pytest.fixture
-def evidence(tmp_path: Path) -> list[Path]:
-    return marked_evidence(tmp_path / "evidence")
+@dataclass(frozen=True)
+class Made:
+    evidence: list[Path]  # marked_evidence's files, in its order
+    vault: Path
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    """The marked evidence, and a vault it was ingested into and analysed in, made once per
+    module (the slot's Argon2, ExifTool and ffmpeg cost seconds); each test copies both."""
+    base = tmp_path_factory.mktemp("made")
+    evidence = marked_evidence(base / "evidence")
+    path = base / "vault"
+    (base / "passphrase").write_text(PASSPHRASE + "\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKET_PASSPHRASE_FILE", str(base / "passphrase"))
+        patch.delenv("DOCKET_DATABASE_URL", raising=False)
+        shown = io.StringIO()
+        with contextlib.redirect_stdout(shown):
+            assert main(["init", "--vault", str(path)]) == 0
+        out = shown.getvalue()
+        assert "recovery key (shown only now): " in out and "offline" in out
+        stored = ["ingest", "--locker", str(path), "--source", SOURCE, "--note", NOTE]
+        assert main([*stored, *map(str, evidence)]) == 0
+        assert main(["analyse", "--all", "--locker", str(path)]) == 0
+    return Made(evidence, path)
 
 
 @pytest.fixture
-def vault(tmp_path: Path, cli: Any, passphrase_file: Path, evidence: list[Path]) -> Path:
-    path = tmp_path / "vault"
-    made = cli("init", "--vault", path)
-    assert made.code == 0, made.err
-    assert "recovery key (shown only now): " in made.out and "offline" in made.out
-    stored = cli(
-        "ingest",
-        "--locker",
-        path,
-        "--source",
-        SOURCE,
-        "--note",
-        NOTE,
-        *evidence,
-    )
-    assert stored.code == 0, stored.err + stored.out
-    analysed = cli("analyse", "--all", "--locker", path)
-    assert analysed.code == 0, analysed.err + analysed.out
-    return path
+def evidence(made: Made, tmp_path: Path) -> list[Path]:
+    folder = made.evidence[0].parent
+    shutil.copytree(folder, tmp_path / "evidence")
+    return [tmp_path / "evidence" / file.relative_to(folder) for file in made.evidence]
+
+
+@pytest.fixture
+def vault(made: Made, tmp_path: Path, passphrase_file: Path, evidence: list[Path]) -> Path:
+    """This test's copy of the module's vault (its evidence in `evidence`)."""
+    return Path(shutil.copytree(made.vault, tmp_path / "vault"))
 
 
 def test_the_disk_gives_nothing_away(vault: Path, evidence: list[Path], cli: Any) -> None:
