@@ -7,12 +7,15 @@ SQLCipher, ExifTool and ffmpeg; the key from DOCKET_PASSPHRASE_FILE, as a script
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,7 @@ from copies_help import flip_byte
 from vault_scan import MARKERS, NOTE, SOURCE, Secrets, files_under, findings, marked_evidence
 from vault_scan import originals as originals_of
 
+from docket.cli import main
 from docket.errors import WrongPassphraseError
 from docket.locker import Locker
 from docket.store.vault import VaultStore
@@ -43,9 +47,34 @@ def passphrase_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return file
 
 
+@dataclass(frozen=True)
+class Made:
+    evidence: list[Path]  # marked_evidence's files, in its order
+    vault: Path
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    """The marked evidence, and a vault holding it (`make_vault`, not analysed), made once per
+    module (the slot's Argon2, ExifTool and ffmpeg cost seconds); each test copies both."""
+    base = tmp_path_factory.mktemp("made")
+    evidence = marked_evidence(base / "evidence")
+    path = base / "vault"
+    (base / "passphrase").write_text(PASSPHRASE + "\n")
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
+        patch.setenv("DOCKET_PASSPHRASE_FILE", str(base / "passphrase"))
+        patch.delenv("DOCKET_DATABASE_URL", raising=False)
+        assert main(["init", "--vault", str(path)]) == 0
+        stored = ["ingest", "--locker", str(path), "--source", SOURCE, "--note", NOTE]
+        assert main([*stored, *map(str, evidence)]) == 0
+    return Made(evidence, path)
+
+
 @pytest.fixture
-def evidence(tmp_path: Path) -> list[Path]:
-    return marked_evidence(tmp_path / "evidence")
+def evidence(made: Made, tmp_path: Path) -> list[Path]:
+    folder = made.evidence[0].parent
+    shutil.copytree(folder, tmp_path / "evidence")
+    return [tmp_path / "evidence" / file.relative_to(folder) for file in made.evidence]
 
 
 def make_vault(path: Path, cli: Any, evidence: list[Path], analyse: bool) -> str:
@@ -61,10 +90,9 @@ def make_vault(path: Path, cli: Any, evidence: list[Path], analyse: bool) -> str
 
 
 @pytest.fixture
-def vault(tmp_path: Path, cli: Any, passphrase_file: Path, evidence: list[Path]) -> Path:
-    path = tmp_path / "vault"
-    make_vault(path, cli, evidence, analyse=False)
-    return path
+def vault(made: Made, tmp_path: Path, passphrase_file: Path, evidence: list[Path]) -> Path:
+    """This test's copy of the module's vault (its evidence in `evidence`)."""
+    return Path(shutil.copytree(made.vault, tmp_path / "vault"))
 
 
 def verified(cli: Any, path: Path) -> None:
