@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import docket_command, photo, take
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 
 from docket.catalogue import schema
 from docket.custody import log, witness
@@ -158,9 +159,14 @@ def test_flipped_bit_in_an_index_is_found(sqlite_locker: Locker, tmp_path: Path)
 
 
 def test_corrupt_result_value_is_named(locker: Locker, tmp_path: Path) -> None:
+    """A result whose value is not JSON is named. A metadata result's cannot be written at
+    all: the capture-time index (migration 0013) reads its JSON, so the database refuses it."""
     take(locker, photo(tmp_path / "a", seed=1))
+    metadata = schema.results.c.step == "metadata"
+    with pytest.raises(DBAPIError), locker.engine.begin() as conn:
+        conn.execute(update(schema.results).where(metadata).values(data="{not json"))
     with locker.engine.begin() as conn:
-        conn.execute(update(schema.results).values(data="{not json"))
+        conn.execute(update(schema.results).where(~metadata).values(data="{not json"))
     report = verify(locker, quick=True)
     assert not report.ok
     assert any(p.subject == "derivatives and hashes" for p in report.problems)
