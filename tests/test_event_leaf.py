@@ -32,7 +32,7 @@ def test_a_leaf_is_the_canonical_json_of_the_whole_leaf_object(
         item=item,
         details=details,
     )
-    whole = {
+    whole: dict[str, Any] = {
         "v": LEAF_FORMAT,
         "seq": event.seq,
         "time": event.time,

@@ -238,11 +238,12 @@ def test_the_page_says_the_package_is_being_made_and_a_bad_request_queues_nothin
     postgresql_only(locker)
     client, north = world["client"], world["cases"]["North"]
     csrf = sign_in(client, "investigator-1")
-    for form, said in [
+    forms: list[tuple[dict[str, Any], str]] = [
         ({"profile": "tabloid"}, "'tabloid': a profile is one of court, publication"),
         ({"profile": "court", "items": [world["south"]]}, "no such item in case"),
         ({"profile": "court", "recipient": "x" * 256}, "recipient: at most 255 characters"),
-    ]:
+    ]
+    for form, said in forms:
         refused = client.post(f"/cases/{north}/export", data={"csrf": csrf, **form})
         assert refused.status_code in (400, 404) and said in refused.json()["detail"]
     assert jobs(locker) == []

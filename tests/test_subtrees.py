@@ -24,7 +24,9 @@ ITEMS = 1100  # four full blocks of 256 leaves and an unfinished one
 
 def _cached(locker: Locker) -> int:
     with locker.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(schema.subtree_hashes)).scalar())
+        return int(
+            conn.execute(select(func.count()).select_from(schema.subtree_hashes)).scalar_one()
+        )
 
 
 def test_proofs_from_the_cache_are_the_proofs_from_every_leaf(locker: Locker) -> None:

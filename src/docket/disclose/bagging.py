@@ -26,9 +26,7 @@ _BLOCK = 1 << 20
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def make_bag(
-    folder: Path, info: Mapping[str, str], algorithms: Sequence[str] = ALGORITHMS
-) -> None:
+def make_bag(folder: Path, info: Mapping[str, str], algorithms: Sequence[str] = ALGORITHMS) -> None:
     """Make `folder` (which holds the payload) a bag, with `info` in bag-info.txt."""
     payload = Path(tempfile.mkdtemp(dir=folder))  # a payload file may itself be named data
     for entry in sorted(folder.iterdir()):
