@@ -31,6 +31,7 @@ def _path_values(world: dict[str, Any]) -> dict[str, str]:
         "search_id": "1",
         "token_id": "1",
         "code": "en",
+        "request": "0" * 64,  # an export's request digest
     }
 
 
