@@ -65,11 +65,20 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, b
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes; a tag manifest's lines in sorted order, since their order says
+    nothing (bagit-python, which the forger's rebag uses, lists them in the file system's
+    order; Docket sorts them)."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
+        p.relative_to(folder).as_posix(): _sorted_lines(p.read_bytes())
+        if p.name.startswith("tagmanifest-")
+        else p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def _sorted_lines(text: bytes) -> bytes:
+    return b"".join(sorted(text.splitlines(keepends=True)))
 
 
 def json_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
