@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
@@ -60,6 +59,7 @@ from docket.jobs import failures, queue
 from docket.jobs.queue import JobError
 from docket.locker import Locker
 from docket.store import scratch
+from docket.store.filesystem import fsync_dir
 
 EXPORT = "export"
 MAY_EXPORT = "export"  # the access action that lets a person export from a case
@@ -184,14 +184,6 @@ def _items(conn: Connection, case: str, ticked: list[str] | None) -> list[str]:
     return ticked
 
 
-def _fsync_folder(folder: Path) -> None:
-    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
 def _making(area: Path) -> Path:
     """A new folder of this job's own to make its package in, under this machine's folder of
     packages being made (see the module docstring), whose dead workers' leftovers (partial
@@ -206,7 +198,7 @@ def _making(area: Path) -> Path:
 def _move_in(made: Path, final: Path) -> None:
     """The made package renamed to its name in the area, the rename made durable."""
     made.rename(final)
-    _fsync_folder(final.parent)
+    fsync_dir(final.parent)
 
 
 def export_request(locker: Locker, args: Mapping[str, Any]) -> Path | None:
