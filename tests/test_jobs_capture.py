@@ -9,17 +9,15 @@ answer (tests/test_capture_web.py)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from typing import Any
 
 import pytest
-from conftest import docket_command, sign_in
-from sqlalchemy import select
+from conftest import sign_in
+from job_queue import docket, jobs, logged, postgresql_only
 from web_site import Site, serve_proxy
 
 from docket import access, accounts
-from docket.catalogue import schema
 from docket.jobs import capture as capture_job
 from docket.jobs import queue
 from docket.jobs.capture import PROXY_VARIABLE
@@ -28,34 +26,8 @@ from docket.locker import Locker
 HOST = "velmora.test"  # resolved by the test proxy to the test site on loopback
 
 
-def postgresql_only(locker: Locker) -> None:
-    if locker.engine.dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
-
-
-def jobs(locker: Locker) -> list[queue.Job]:
-    with locker.engine.connect() as conn:
-        return queue.jobs(conn)
-
-
 def made(locker: Locker) -> list[tuple[str, dict[str, Any]]]:
-    """(actor, details) of each `capture.made` event, oldest first."""
-    e = schema.events.c
-    with locker.engine.connect() as conn:
-        rows = conn.execute(
-            select(e.actor, e.details).where(e.action == "capture.made").order_by(e.seq)
-        ).all()
-    return [(str(actor), json.loads(details)) for actor, details in rows]
-
-
-def docket(locker: Locker, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*docket_command(), *args, "--locker", str(locker.path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return logged(locker, "capture.made")
 
 
 def worker(locker: Locker) -> subprocess.CompletedProcess[str]:

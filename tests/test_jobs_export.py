@@ -11,7 +11,6 @@ expired packages. With SQLite the package is made in the request (tests/test_wor
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import time
@@ -19,8 +18,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import docket_command, sign_in
+from conftest import sign_in
+from job_queue import docket, jobs, logged, postgresql_only
 from sqlalchemy import func, select
 
 from docket import access, accounts
@@ -31,35 +30,8 @@ from docket.jobs import queue
 from docket.locker import Locker
 
 
-def postgresql_only(locker: Locker) -> None:
-    if locker.engine.dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
-
-
-def jobs(locker: Locker) -> list[queue.Job]:
-    with locker.engine.connect() as conn:
-        return queue.jobs(conn)
-
-
 def exported(locker: Locker) -> list[tuple[str, dict[str, Any]]]:
-    """(actor, details) of each `package.exported` event, oldest first."""
-    e = schema.events.c
-    with locker.engine.connect() as conn:
-        rows = conn.execute(
-            select(e.actor, e.details).where(e.action == "package.exported").order_by(e.seq)
-        ).all()
-    return [(str(actor), json.loads(details)) for actor, details in rows]
-
-
-def docket(locker: Locker, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*docket_command(), *args, "--locker", str(locker.path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        cwd=cwd,
-    )
+    return logged(locker, "package.exported")
 
 
 def worker(

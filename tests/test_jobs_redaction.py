@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import PASSWORD, docket_command, sign_in, take
+from job_queue import jobs, postgresql_only
 from sqlalchemy import delete, insert, select
 from starlette.requests import Request
 
@@ -26,16 +27,6 @@ from docket.web.guard import TEMPLATES
 
 BOXES = [[10, 20, 50, 40], [200, 100, 40, 30]]
 HINT = "A worker makes the copy"  # the redaction page's note where saving queues a job
-
-
-def postgresql_only(locker: Locker) -> None:
-    if locker.engine.dialect.name != "postgresql":
-        pytest.skip("the queue is PostgreSQL's")
-
-
-def jobs(locker: Locker) -> list[queue.Job]:
-    with locker.engine.connect() as conn:
-        return queue.jobs(conn)
 
 
 def copies(locker: Locker, item: str) -> list[tuple[str, str, dict[str, Any]]]:
