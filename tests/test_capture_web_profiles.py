@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from conftest import PASSWORD, sign_in
 from fastapi.testclient import TestClient
-from test_jobs_capture import jobs, worker
+from job_queue import jobs
+from test_jobs_capture import worker
 from web_site import Site, make_site, serve, serve_proxy
 
 from docket import accounts
