@@ -75,7 +75,7 @@ def _until_up(base: str) -> None:
 @contextmanager
 def _serving(locker: Locker) -> Iterator[tuple[subprocess.Popen[str], str, list[int]]]:
     port = _free_port()
-    command = ["serve", "--no-replay", "--workers", "2", "--port", str(port)]
+    command = ["serve", "--no-replay", "--workers", "2", "--threads", "2", "--port", str(port)]
     server = subprocess.Popen(
         [*docket_command(), *command, "--locker", str(locker.path)],
         stderr=subprocess.PIPE,

@@ -16,7 +16,7 @@ from docket import access, accounts
 from docket._cli_common import locker_option, open_locker, print_json
 from docket.catalogue import queries
 from docket.locker import Locker, default_actor, default_path
-from docket.web import DEFAULT_MAX_UPLOAD
+from docket.web import DEFAULT_MAX_UPLOAD, DEFAULT_THREADS
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -273,6 +273,16 @@ def _loopback(host: str) -> bool:
     help="Processes answering requests on the one port: one per core. Each opens the locker "
     "itself; sign-ins, sessions and throttles hold across them.",
 )
+@click.option(
+    "--threads",
+    "thread_count",
+    type=click.IntRange(min=1),
+    default=DEFAULT_THREADS,
+    show_default=True,
+    help="Requests each process works on at once; more wait their turn. More threads than "
+    "cores make each request dearer (the processes' threads contend for the interpreter "
+    "and the database): add processes with --workers instead.",
+)
 @locker_option
 def serve_command(
     host: str,
@@ -285,6 +295,7 @@ def serve_command(
     replay_origin: str | None,
     no_replay: bool,
     worker_count: int,
+    thread_count: int,
     locker_path: Path | None,
 ) -> None:
     """Run the web app on this locker (loopback only unless --host says otherwise).
@@ -335,6 +346,7 @@ def serve_command(
             allowed_hosts=allowed_hosts or LOOPBACK_NAMES,
             replay_origin=None if replay is None else replay[1],
             throttle_file=throttle_file,
+            threads=thread_count,
         )
         main_server = listener(app, port)
 

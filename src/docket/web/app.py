@@ -34,6 +34,7 @@ from docket.web import (
     item_routes,
     redaction_routes,
     replay_routes,
+    request_threads,
     saved_search_routes,
     security,
     shadow_routes,
@@ -60,13 +61,21 @@ def create_app(
     allowed_hosts: Sequence[str] = ("*",),
     replay_origin: str | None = None,
     throttle_file: Path | None = None,
+    threads: int | None = None,
 ) -> FastAPI:
     """The app; `serve` gives the upload cap (--max-upload, $DOCKET_MAX_UPLOAD_BYTES) and the
     host names to answer (any, when embedded in a test). Replay of captured pages is offered
     when `replay_origin` names where docket.web.replay_origin's app listens (another origin:
     a replayed page's scripts run there, never in this one). `throttle_file`: where sign-in
-    throttles are counted when several worker processes serve (web/workers.py)."""
-    app = FastAPI(title="Docket", version="0.1.0", docs_url=None, redoc_url=None)
+    throttles are counted when several worker processes serve (web/workers.py). `threads`:
+    requests worked on at once (`serve --threads`; anyio's default of 40 when not given)."""
+    app = FastAPI(
+        title="Docket",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=None if threads is None else request_threads.limited_to(threads),
+    )
     app.state.locker = locker
     app.state.max_upload = max_upload
     app.state.replay = replay_origin
