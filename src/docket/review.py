@@ -6,13 +6,14 @@ item changed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Select, bindparam, insert, select
 
-from docket.catalogue import fulltext, schema
-from docket.catalogue.queries import in_cases, in_chunks
+from docket.catalogue import fulltext, prebuilt, schema
+from docket.catalogue.queries import in_cases
 from docket.custody import log
 from docket.errors import DocketError
 from docket.scope import Scope
@@ -194,26 +195,27 @@ def assignable(conn: Connection, case_id: int) -> list[str]:
     return [str(name) for name in rows.scalars()]
 
 
-def statuses_of(conn: Connection, items: list[str], scope: Scope) -> dict[str, Status]:
+def statuses_of(conn: Connection, items: Sequence[str], scope: Scope) -> dict[str, Status]:
     """The workflow in force for each item in the case (Status() for items nobody changed)."""
     found: dict[str, Status] = {}
-    for chunk in in_chunks(items):
-        rows = conn.execute(
-            select(
-                schema.statuses.c.item_sha256,
-                schema.statuses.c.status,
-                schema.statuses.c.assignee,
-                schema.statuses.c.comment,
-            )
-            .where(
-                schema.statuses.c.item_sha256.in_(chunk),
-                schema.statuses.c.case_id == scope.case_id,
-            )
-            .order_by(schema.statuses.c.id)
-        )
-        for item, status, assignee, comment in rows:
-            found[item] = Status(str(status), assignee, comment)  # the latest wins
+    parameters = {"case": scope.case_id, prebuilt.LISTED: prebuilt.values(conn.dialect.name, items)}
+    for item, status, assignee, comment in conn.execute(
+        prebuilt.statements(conn, _build_statuses), parameters
+    ):
+        found[item] = Status(str(status), assignee, comment)  # the latest wins
     return {item: found.get(item, Status()) for item in items}
+
+
+def _build_statuses(dialect: str) -> Select[Any]:
+    statuses = schema.statuses.c
+    return (
+        select(statuses.item_sha256, statuses.status, statuses.assignee, statuses.comment)
+        .where(
+            prebuilt.listed(dialect, statuses.item_sha256),
+            prebuilt.unindexed(statuses.case_id).is_not_distinct_from(bindparam("case")),
+        )
+        .order_by(statuses.id)
+    )
 
 
 def status_history(conn: Connection, item: str, scope: Scope) -> list[dict[str, Any]]:

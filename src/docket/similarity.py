@@ -311,12 +311,12 @@ def _as_utc(text: str) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat()
 
 
-def normalised(conn: Connection, name: str) -> ColumnElement[str | None]:
+def normalised(dialect: str, name: str) -> ColumnElement[str | None]:
     """A normalised field inside a metadata result (`capture_time`, `duration`), as text, read
     by the database (parsing whole ExifTool records in Python made a 10,000-item timeline
     slow)."""
     data = schema.results.c.data
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         found = func.jsonb_extract_path_text(cast(data, JSONB), "normalised", name)
     else:
         found = func.json_extract(data, f"$.normalised.{name}")
@@ -347,7 +347,7 @@ def provenance(
             )
             first_seen.update((str(sha), str(seen)) for sha, seen in rows)
         results = conn.execute(
-            select(schema.results.c.item_sha256, normalised(conn, "capture_time"))
+            select(schema.results.c.item_sha256, normalised(conn.dialect.name, "capture_time"))
             .where(
                 schema.results.c.item_sha256.in_(chunk),
                 schema.results.c.step == "metadata",

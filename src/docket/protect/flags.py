@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Select, insert, select
 
-from docket.catalogue import schema
-from docket.catalogue.queries import in_cases, in_chunks
+from docket.catalogue import prebuilt, schema
 from docket.custody import log
 from docket.custody.events import Event
 from docket.errors import DocketError
@@ -51,42 +52,43 @@ def current_flag(conn: Connection, item: str, scope: Scope) -> str:
     return current_flags(conn, [item], scope)[item]
 
 
-def current_flags(conn: Connection, items: list[str], scope: Scope) -> dict[str, str]:
-    """current_flag of many items, two queries per few thousand (a grid page asks for 100)."""
+def current_flags(conn: Connection, items: Sequence[str], scope: Scope) -> dict[str, str]:
+    """current_flag of many items, in two statements (a grid page asks for 100)."""
+    made = prebuilt.statements(conn, _build)
+    dialect, cases = conn.dialect.name, prebuilt.view(scope.case_id, scope.cases)
     found: dict[str, str] = {}
-    for chunk in in_chunks(items):
-        found.update(_current_flags(conn, chunk, scope))
-    return found
-
-
-def _current_flags(conn: Connection, items: Sequence[str], scope: Scope) -> dict[str, str]:
-    found: dict[str, str] = {}
-    by_hand = conn.execute(
-        select(schema.flags.c.item_sha256, schema.flags.c.flag)
-        .where(
-            schema.flags.c.item_sha256.in_(items),
-            in_cases(schema.flags.c.case_id, scope.cases),
-        )
-        .order_by(schema.flags.c.id)
-    )
+    by_hand = conn.execute(made.by_hand, {prebuilt.LISTED: prebuilt.values(dialect, items)} | cases)
     for item, value in by_hand:
         found[item] = str(value)  # the latest wins
     proposed: dict[str, tuple[str, str]] = {}
-    rows = conn.execute(
-        select(schema.results.c.item_sha256, schema.results.c.status, schema.results.c.data)
-        .where(
-            schema.results.c.item_sha256.in_([i for i in items if i not in found]),
-            schema.results.c.step == "classify",
-        )
-        .order_by(schema.results.c.id)
-    )
-    for item, status, data in rows:
-        proposed[item] = (str(status), str(data))  # the latest classification wins
+    unflagged = [i for i in items if i not in found]
+    if unflagged:
+        rows = conn.execute(made.proposed, {prebuilt.LISTED: prebuilt.values(dialect, unflagged)})
+        for item, status, data in rows:
+            proposed[item] = (str(status), str(data))  # the latest classification wins
     for item, (status, data) in proposed.items():
         value = json.loads(data).get("flag") if status == "ok" else None
         if value:
             found[item] = str(value)
     return {item: found.get(item, UNREVIEWED) for item in items}
+
+
+@dataclass(frozen=True)
+class _Statements:
+    by_hand: Select[Any]  # flags set by hand in the view's cases, oldest first
+    proposed: Select[Any]  # the classifier's results, oldest first
+
+
+def _build(dialect: str) -> _Statements:
+    flags, results = schema.flags.c, schema.results.c
+    return _Statements(
+        by_hand=select(flags.item_sha256, flags.flag)
+        .where(prebuilt.listed(dialect, flags.item_sha256), prebuilt.in_view(flags.case_id))
+        .order_by(flags.id),
+        proposed=select(results.item_sha256, results.status, results.data)
+        .where(prebuilt.listed(dialect, results.item_sha256), results.step == "classify")
+        .order_by(results.id),
+    )
 
 
 def may_show_unblurred(conn: Connection, item: str, scope: Scope) -> bool:

@@ -8,51 +8,29 @@ through the case's index, scanning the whole case once per item (93 s for a page
 10,000 items). The case is therefore compared as an expression here (`case_id + 0`), which
 no index serves, so the item's own index drives those lookups.
 
-Every grid request runs these, and the database answers them in a tenth of a millisecond or
-two: building a statement cost several times that. So each is built once per dialect, with
-its values bound at run time, and a page's items go as one parameter (an array on
-PostgreSQL, a JSON array read by json_each on SQLite) instead of a hundred to render.
+Every grid request runs these, so each is built once per dialect (docket.catalogue.prebuilt).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Select,
-    Text,
-    any_,
     bindparam,
     exists,
-    func,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
-from docket.catalogue import schema
+from docket.catalogue import prebuilt, schema
 
 
 def _in_case(column: Any) -> Any:
     return column + 0 == bindparam("case")
-
-
-def _listed(dialect: str, column: ColumnElement[str]) -> ColumnElement[bool]:
-    """`column` is one of the bound `shas` (see `_shas`)."""
-    if dialect == "postgresql":
-        return column == any_(bindparam("shas", type_=ARRAY(Text)))
-    listed = func.json_each(bindparam("shas")).table_valued("value")
-    return column.in_(select(listed.c.value))
-
-
-def _shas(dialect: str, shas: Collection[str]) -> Any:
-    return list(shas) if dialect == "postgresql" else json.dumps(list(shas))
 
 
 @dataclass(frozen=True)
@@ -94,7 +72,10 @@ def _build(dialect: str) -> _Statements:
             items.c.media_type,
         )
         .join(items, items.c.sha256 == acquisitions.c.item_sha256)
-        .where(_listed(dialect, acquisitions.c.item_sha256), _in_case(acquisitions.c.case_id))
+        .where(
+            prebuilt.listed(dialect, acquisitions.c.item_sha256),
+            _in_case(acquisitions.c.case_id),
+        )
         .order_by(acquisitions.c.id)
     )
     return _Statements(
@@ -104,24 +85,12 @@ def _build(dialect: str) -> _Statements:
     )
 
 
-_BUILT: dict[str, _Statements] = {}
-_BUILDING = threading.Lock()
-
-
-def _statements(conn: Connection) -> _Statements:
-    dialect = conn.dialect.name
-    with _BUILDING:
-        if dialect not in _BUILT:
-            _BUILT[dialect] = _build(dialect)
-        return _BUILT[dialect]
-
-
 def page(
     conn: Connection, case_id: int, size: int, offset: int = 0, after: str | None = None
 ) -> list[str]:
     """The items of a page: `size` of them after the first `offset` (after the item `after`,
     when given: a key, so a deep page costs what the first does)."""
-    made = _statements(conn)
+    made = prebuilt.statements(conn, _build)
     if after is not None:
         found = conn.execute(made.by_key, {"case": case_id, "size": size, "after": after})
     else:
@@ -135,9 +104,9 @@ def rows(conn: Connection, case_id: int, shas: Collection[str]) -> list[dict[str
     listed: dict[str, dict[str, Any]] = {}
     if not shas:
         return []
-    parameters = {"case": case_id, "shas": _shas(conn.dialect.name, shas)}
+    parameters = {"case": case_id, prebuilt.LISTED: prebuilt.values(conn.dialect.name, shas)}
     for sha, acquired_at, original_path, inner, size, media_type in conn.execute(
-        _statements(conn).rows, parameters
+        prebuilt.statements(conn, _build).rows, parameters
     ):
         row = listed.get(sha)
         acquired = str(acquired_at)

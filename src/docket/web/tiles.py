@@ -6,13 +6,13 @@ All facts of the bytes, or of the case's own grouping: nothing another case reco
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from docket import similarity
-from docket.catalogue import schema
-from docket.catalogue.queries import in_chunks
+from docket.catalogue import prebuilt, schema
 from docket.custody import log
 
 _KEPT = 16  # cases whose groups are kept at once
@@ -35,36 +35,16 @@ def kind_of(media_type: str) -> str:
 def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
     """Add kind, captured (YYYY-MM-DD or None), duration (s or None), group (number or None)
     and has_preview to each of `rows` (items of `case`)."""
-    shas = [row["sha256"] for row in rows]
-    previews: set[str] = set()
+    made = prebuilt.statements(conn, _build)
+    shas = {prebuilt.LISTED: prebuilt.values(conn.dialect.name, [row["sha256"] for row in rows])}
+    previews = set(conn.execute(made.previews, shas).scalars())
     durations: dict[str, float | None] = {}
     capture_times: dict[str, str | None] = {}
-    for chunk in in_chunks(shas):
-        previews.update(
-            conn.execute(
-                select(schema.derivatives.c.item_sha256).where(
-                    schema.derivatives.c.item_sha256.in_(chunk),
-                    schema.derivatives.c.kind == "safe_preview",
-                )
-            ).scalars()
-        )
-        found = conn.execute(
-            select(
-                schema.results.c.item_sha256,
-                similarity.normalised(conn, "capture_time"),
-                similarity.normalised(conn, "duration"),
-            )
-            .where(
-                schema.results.c.item_sha256.in_(chunk),
-                schema.results.c.step == "metadata",
-                schema.results.c.status == "ok",
-            )
-            .order_by(schema.results.c.id)
-        )
-        for sha, captured, seconds in found:  # the latest result wins
-            capture_times[sha] = captured
-            durations[sha] = _seconds(seconds)
-    groups = _groups(conn, case) if _any_hashed(conn, shas) else {}
+    for sha, captured, seconds in conn.execute(made.metadata, shas):  # the latest result wins
+        capture_times[sha] = captured
+        durations[sha] = _seconds(seconds)
+    hashed = conn.execute(made.hashed, shas | {"quality": similarity.MIN_QUALITY}).first()
+    groups = _groups(conn, case) if hashed else {}
     for row in rows:
         sha = row["sha256"]
         captured = capture_times.get(sha)
@@ -75,6 +55,42 @@ def describe(conn: Connection, case: str, rows: list[dict[str, Any]]) -> None:
         row["has_preview"] = sha in previews
 
 
+@dataclass(frozen=True)
+class _Statements:
+    previews: Select[Any]  # the items with a safe preview
+    metadata: Select[Any]  # capture time and duration of their metadata results, oldest first
+    hashed: Select[Any]  # one of them with a perceptual hash good enough to group by, if any
+
+
+def _build(dialect: str) -> _Statements:
+    derivatives, results, hashes = (
+        schema.derivatives.c,
+        schema.results.c,
+        schema.perceptual_hashes.c,
+    )
+    return _Statements(
+        previews=select(derivatives.item_sha256).where(
+            prebuilt.listed(dialect, derivatives.item_sha256),
+            derivatives.kind == "safe_preview",
+        ),
+        metadata=select(
+            results.item_sha256,
+            similarity.normalised(dialect, "capture_time"),
+            similarity.normalised(dialect, "duration"),
+        )
+        .where(
+            prebuilt.listed(dialect, results.item_sha256),
+            results.step == "metadata",
+            results.status == "ok",
+        )
+        .order_by(results.id),
+        # A page of items without one (documents, generated rows) needs no grouping of the case.
+        hashed=select(hashes.id)
+        .where(prebuilt.listed(dialect, hashes.item_sha256), hashes.quality >= bindparam("quality"))
+        .limit(1),
+    )
+
+
 def _seconds(text: str | None) -> float | None:
     """A duration as the database gives it (text on PostgreSQL), or None unless positive."""
     try:
@@ -82,20 +98,6 @@ def _seconds(text: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds is not None and seconds > 0 else None
-
-
-def _any_hashed(conn: Connection, shas: list[str]) -> bool:
-    """Whether any of `shas` has a perceptual hash good enough to group by: a page of items
-    without one (documents, generated rows) needs no grouping of the whole case."""
-    hashes = schema.perceptual_hashes
-    return any(
-        conn.execute(
-            select(hashes.c.id)
-            .where(hashes.c.item_sha256.in_(chunk), hashes.c.quality >= similarity.MIN_QUALITY)
-            .limit(1)
-        ).first()
-        for chunk in in_chunks(shas)
-    )
 
 
 _GROUPS: dict[tuple[str, str, int], dict[str, int]] = {}
