@@ -10,9 +10,10 @@ The locker holds --items items in one case, made one of three ways:
   --locker P   an existing locker (e.g. one generated before), with a case named Bench.
 
 Run by hand: .venv/bin/python bench/web.py [--items 10000] [--generated] [--duration 10]
-  [--workers N]
-The server is `docket serve --workers N` (uvicorn; N processes, default 1); its CPU time is
-its processes' together. Needs wrk: apt-get install -y wrk
+  [--workers N] [--threads T]
+The server is `docket serve --workers N --threads T` (uvicorn; N processes, default 1, each
+working on T requests at once, default serve's); its CPU time is its processes' together.
+Needs wrk: apt-get install -y wrk
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from _catalogue import generate
 
 from docket._samples import PhotoFacts, draw_scene, exif_for
 from docket.locker import Locker
+from docket.web import DEFAULT_THREADS
 from docket.web.workers import GRACE
 
 PASSWORD = "correct horse battery"
@@ -153,7 +155,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def serving(locker: Path, workers: int) -> Iterator[tuple[str, int]]:
+def serving(locker: Path, workers: int, threads: int) -> Iterator[tuple[str, int]]:
     port = free_port()
     server = subprocess.Popen(
         docket(
@@ -161,6 +163,8 @@ def serving(locker: Path, workers: int) -> Iterator[tuple[str, int]]:
             "--no-replay",
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
             "--port",
             str(port),
             "--locker",
@@ -235,6 +239,9 @@ def main() -> None:
     parser.add_argument("--locker", type=Path, help="measure this locker as it is")
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run")
     parser.add_argument("--workers", type=int, default=1, help="docket serve --workers")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="docket serve --threads"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -251,7 +258,7 @@ def main() -> None:
             else:
                 ingest_locker(root, locker, args.items, args.photos)
         token = api_token(locker)
-        with serving(locker, args.workers) as (base, server):
+        with serving(locker, args.workers, args.threads) as (base, server):
             headers = {"Authorization": f"Bearer {token}"}
             cases = httpx.get(f"{base}/api/cases", headers=headers).json()
             case = next(c["id"] for c in cases if c["name"] == "Bench")
@@ -270,7 +277,8 @@ def main() -> None:
                 f"{platform.python_version()}, load average {_load()} before; "
                 f"{count} items in one case ({made}); "
                 f"{version.splitlines()[0].split(' Copyright')[0]}, -t2 -c{CLIENTS} "
-                f"-d{args.duration}s; server: docket serve --workers {args.workers}; loopback"
+                f"-d{args.duration}s; server: docket serve --workers {args.workers} "
+                f"--threads {args.threads}; loopback"
             )
             for label, url in (
                 ("item grid (JSON, page 1)", grid),
