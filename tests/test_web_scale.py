@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
@@ -136,3 +137,25 @@ def test_the_grid_and_an_item_read_by_the_page(locker: Locker) -> None:
 def test_the_timeline_item_page_and_proofs_read_by_the_page(locker: Locker) -> None:
     grown = _growth(locker, WHOLE_READS)
     assert grown == {}, f"work grew with the case ({BIG} items against {SMALL}): {grown}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # its VM steps count rows scanned
+def test_a_jobs_request_is_looked_up_among_the_events_of_its_kind(locker: Locker) -> None:
+    """An export's or a capture's "made already?" reads the events of its kind (migration
+    0014's partial indexes), not the whole log: here 3,000 arrivals' events."""
+    from docket.jobs.capture import captured_already
+    from docket.jobs.export import made_already
+
+    generate(locker, BIG, "Big", blobs=False)
+
+    def lookups() -> int:
+        with locker.engine.connect() as conn, work_of(locker) as work:
+            assert made_already(conn, "0" * 64) is None
+            assert captured_already(conn, "0" * 64) is None
+        return work[0]
+
+    indexed = lookups()
+    with locker.engine.begin() as conn:  # the same lookups without the indexes
+        conn.exec_driver_sql("DROP INDEX ix_events_package_exported")
+        conn.exec_driver_sql("DROP INDEX ix_events_capture_made")
+    assert indexed < 20 * STEP < lookups()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -341,6 +342,8 @@ sessions = Table(
     Column("expires_at", String(40), nullable=False),
 )
 
+PACKAGE_EXPORTED, CAPTURE_MADE = "package.exported", "capture.made"
+
 events = Table(
     "events",
     metadata,
@@ -351,6 +354,14 @@ events = Table(
     Column("item_sha256", String(64), nullable=True, index=True),
     Column("details", Text, nullable=False),
     Column("leaf_hash", String(64), nullable=False),
+    # The events a job looks up by its request (migration 0014; docket.jobs.export, .capture).
+    *(
+        Index(name, "seq", sqlite_where=text(where), postgresql_where=text(where))
+        for name, where in (
+            ("ix_events_package_exported", f"action = '{PACKAGE_EXPORTED}'"),
+            ("ix_events_capture_made", f"action = '{CAPTURE_MADE}'"),
+        )
+    ),
 )
 
 checkpoints = Table(

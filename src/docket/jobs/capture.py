@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, select, text
+from sqlalchemy import Connection, String, bindparam, literal, select, text
 
 from docket import access, accounts
 from docket.catalogue import schema
@@ -86,7 +86,9 @@ def captured_already(conn: Connection, digest: str) -> int | None:
     e = schema.events.c
     rows = conn.execute(
         select(e.seq, e.details).where(
-            e.action == "capture.made", e.details.contains(digest, autoescape=True)
+            # inline, so that SQLite's planner takes its partial index (migration 0014)
+            e.action == literal(schema.CAPTURE_MADE, literal_execute=True),
+            e.details.contains(digest, autoescape=True),
         )
     ).all()
     for seq, details in rows:  # the text search narrows; the recorded field decides

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, select, text
+from sqlalchemy import Connection, String, bindparam, literal, select, text
 
 from docket import access, accounts
 from docket.catalogue import schema
@@ -145,7 +145,9 @@ def made_already(conn: Connection, digest: str) -> Made | None:
     e = schema.events.c
     rows = conn.execute(
         select(e.seq, e.actor, e.details).where(
-            e.action == "package.exported", e.details.contains(digest, autoescape=True)
+            # inline, so that SQLite's planner takes its partial index (migration 0014)
+            e.action == literal(schema.PACKAGE_EXPORTED, literal_execute=True),
+            e.details.contains(digest, autoescape=True),
         )
     ).all()
     for seq, actor, details in rows:  # the text search narrows; the recorded name decides
