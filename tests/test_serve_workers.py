@@ -1,13 +1,18 @@
 """`docket serve --workers 2` as a real process on loopback, with a real locker: both workers
 answer, a sign-in written through one is honoured by the other, sign-in throttles count the
-guesses sent to either, and SIGTERM to the parent (or a worker's death) stops them all.
+guesses sent to either, new connections are spread across them, and SIGTERM to the parent
+(or a worker's death) stops them all.
 
-Which worker answers is made certain by stopping the other (SIGSTOP): the kernel then hands
-every new connection to the one left running."""
+Which worker answers is made certain by a client kept alive on one connection that worker
+accepted: made while the other worker is stopped (SIGSTOP), by trying new connections until
+one is answered (the kernel hands each new connection to one worker's socket, by a hash of
+its addresses; those it hands the stopped one go unanswered)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -62,6 +67,40 @@ def _only(answering: int, workers: list[int]) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
+def _pinned(base: str, answering: int, workers: list[int]) -> httpx.Client:
+    """A client whose one kept-alive connection the worker `answering` accepted."""
+    with _only(answering, workers):
+        for _ in range(int(WAIT / 0.5)):
+            client = httpx.Client(base_url=base, limits=_ONE_CONNECTION, timeout=0.5)
+            try:
+                client.get("/api/health").raise_for_status()
+            except httpx.TransportError:
+                client.close()
+                continue
+            client.timeout = httpx.Timeout(WAIT)
+            return client
+    raise AssertionError(f"worker {answering} never answered")
+
+
+_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+
+def _connections_of(pid: int, port: int) -> int:
+    """How many established TCP connections to `port` the process `pid` holds."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                established.add(fields[9])  # its inode
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            held += target.startswith("socket:[") and target[8:-1] in established
+    return held
+
+
 def _until_up(base: str) -> None:
     for _ in range(int(WAIT / 0.5)):
         try:
@@ -107,8 +146,8 @@ def _serving(locker: Locker) -> Iterator[tuple[subprocess.Popen[str], str, list[
                 os.kill(pid, signal.SIGKILL)
 
 
-def _sign_in(base: str, password: str) -> httpx.Response:
-    return httpx.post(f"{base}/login", data={"name": "ada", "password": password})
+def _sign_in(client: httpx.Client, password: str) -> httpx.Response:
+    return client.post("/login", data={"name": "ada", "password": password})
 
 
 def _gone(pid: int) -> bool:
@@ -122,27 +161,83 @@ def test_two_workers_share_sign_ins_and_throttles_and_stop_together(locker: Lock
         accounts.create_user(conn, "tester", "ada", PASSWORD, "admin")
     with _serving(locker) as (server, base, (first, second)):
         assert first != second  # two processes, each answering (_serving waited for both)
-        with _only(first, [first, second]):
-            signed_in = _sign_in(base, PASSWORD)
+        via = {pid: _pinned(base, pid, [first, second]) for pid in (first, second)}
+        signed_in = _sign_in(via[first], PASSWORD)
         assert signed_in.status_code == 303
         cookie = {"docket_session": signed_in.cookies["docket_session"]}
-        with _only(second, [first, second]):  # the session written by the first worker
-            assert httpx.get(f"{base}/api/cases", cookies=cookie).status_code == 200
+        # the session written by the first worker
+        assert via[second].get("/api/cases", cookies=cookie).status_code == 200
 
         for answering, guesses in ((first, 3), (second, 2)):
-            with _only(answering, [first, second]):
-                for n in range(guesses):
-                    assert _sign_in(base, f"guess {n}").status_code == 401
+            for n in range(guesses):
+                assert _sign_in(via[answering], f"guess {n}").status_code == 401
         for answering in (first, second):  # each worker counts the five guesses
-            with _only(answering, [first, second]):
-                listed = httpx.get(f"{base}/api/throttles", cookies=cookie).json()
+            listed = via[answering].get("/api/throttles", cookies=cookie).json()
             counted = {(e["name"], e["client"]): e["failures"] for e in listed}
             assert counted[("ada", "127.0.0.1")] == throttle.FREE_PER_ACCOUNT
             assert counted[(None, "127.0.0.1")] == throttle.FREE_PER_ACCOUNT
 
+        # Every request above went over the two kept-alive connections, one in each worker.
+        port = port_of(via[first])
+        assert [_connections_of(pid, port) for pid in (first, second)] == [1, 1]
+        for client in via.values():
+            client.close()
         server.send_signal(signal.SIGTERM)
         assert server.wait(WAIT) == 0
         assert _gone(first) and _gone(second)
+
+
+def port_of(client: httpx.Client) -> int:
+    return int(client.base_url.port or 80)
+
+
+@ON_SQLITE
+def test_new_connections_are_spread_across_the_workers(locker: Locker) -> None:
+    """Forty connections made at once go to the two workers in fair shares, by the kernel (a
+    socket of each worker's own on the port, SO_REUSEPORT): made while both are stopped, and
+    only the first let go on, it answers its share alone. From one shared socket it took all
+    forty, leaving the other worker nothing (wrk's clients saw that: one busy core of two)."""
+    with _serving(locker) as (_server, base, (first, second)):
+        port = int(httpx.URL(base).port or 80)
+        os.kill(first, signal.SIGSTOP)
+        os.kill(second, signal.SIGSTOP)
+        try:
+            made = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+            for sock in made:
+                sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            os.kill(first, signal.SIGCONT)
+            by_first = _answered(made, within=WAIT, quiet=1.5)
+        finally:
+            os.kill(first, signal.SIGCONT)
+            os.kill(second, signal.SIGCONT)
+        try:
+            assert 8 <= len(by_first) <= 32, len(by_first)  # P(outside) for a fair split: 1e-4
+            by_second = _answered(made, within=WAIT, besides=by_first)
+            assert len(by_first | by_second) == 40
+        finally:
+            for sock in made:
+                sock.close()
+
+
+def _answered(
+    made: list[socket.socket],
+    within: float,
+    besides: set[int] = set(),  # noqa: B006
+    quiet: float | None = None,
+) -> set[int]:
+    """The indexes of the sockets in `made` (but `besides`) answered within `within` seconds,
+    or until none more is answered for `quiet` seconds after the first answer."""
+    answered: set[int] = set()
+    deadline = time.monotonic() + within
+    waiting = {sock.fileno(): n for n, sock in enumerate(made) if n not in besides}
+    while waiting and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(waiting), [], [], 0.2)
+        for fileno in readable:
+            if made[waiting[fileno]].recv(65536):
+                answered.add(waiting.pop(fileno))
+                if quiet is not None:
+                    deadline = time.monotonic() + quiet
+    return answered
 
 
 @ON_SQLITE

@@ -380,16 +380,17 @@ def serve_command(
     # the fork, as each worker opens its own (docket.web.workers).
     with open_locker(locker_path) as checked:
         vault_key = checked.vault_key
-    listening = workers.listening_socket(host, port)
+    listening = workers.listening_sockets(host, port, worker_count)
     with workers.shared_folder() as shared:
 
         def serve_one(index: int) -> None:
+            for other in listening[:index] + listening[index + 1 :]:
+                other.close()  # each socket is its worker's alone (workers.run)
             path = locker_path or default_path()
             with Locker.open(path, vault_key=vault_key) as locker:  # the replay in worker 0
-                run_app(locker, index == 0, [listening], shared / "throttle.sqlite")
+                run_app(locker, index == 0, [listening[index]], shared / "throttle.sqlite")
 
-        status = workers.run(worker_count, serve_one)
-    listening.close()
+        status = workers.run(worker_count, serve_one, theirs=listening)
     if status:
         sys.exit(status)
 
