@@ -203,7 +203,8 @@ def statuses_of(conn: Connection, items: Sequence[str], scope: Scope) -> dict[st
         prebuilt.statements(conn, _build_statuses), parameters
     ):
         found[item] = Status(str(status), assignee, comment)  # the latest wins
-    return {item: found.get(item, Status()) for item in items}
+    unchanged = Status()
+    return {item: found.get(item, unchanged) for item in items}
 
 
 def _build_statuses(dialect: str) -> Select[Any]:

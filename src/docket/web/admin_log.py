@@ -53,15 +53,24 @@ class AdminLog:
 
             async def logged_first(message: Message) -> None:
                 if message["type"] == "http.response.start" and entered:
-                    await anyio.to_thread.run_sync(self._log, scope, set(entered))
+                    sign_in = _sign_in(scope)
+                    if self._fresh(sign_in, entered):  # else no thread is taken for nothing
+                        await anyio.to_thread.run_sync(self._log, scope, sign_in, set(entered))
                 await send(message)
 
             await self.app(scope, receive, logged_first)
 
-    def _log(self, scope: Scope, entered: set[tuple[str, int]]) -> None:
-        sign_in = _sign_in(scope)
+    def _fresh(self, sign_in: str, entered: set[tuple[str, int]]) -> list[tuple[str, int]]:
         with self._lock:
-            fresh = sorted(e for e in entered if (sign_in, *e) not in self._logged)
+            return self._unlogged(sign_in, entered)
+
+    def _unlogged(self, sign_in: str, entered: set[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The entries of `entered` not logged yet for this sign-in (hold the lock)."""
+        return sorted(e for e in entered if (sign_in, *e) not in self._logged)
+
+    def _log(self, scope: Scope, sign_in: str, entered: set[tuple[str, int]]) -> None:
+        with self._lock:
+            fresh = self._unlogged(sign_in, entered)
             if not fresh:
                 return
             with self.locker.engine.connect() as conn, conn.begin():
