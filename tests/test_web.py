@@ -250,7 +250,8 @@ def test_tags_annotations_and_search(world: dict[str, Any], locker: Locker) -> N
     assert verify(locker, quick=True).ok
 
 
-def test_grid_is_paged(world: dict[str, Any], locker: Locker, tmp_path: Path) -> None:
+def _a_page_and_more(world: dict[str, Any], locker: Locker, tmp_path: Path) -> tuple[Any, int]:
+    """Case North holding a page of notes and six items more; a viewer's client, and its id."""
     from docket.web import case_routes as web
 
     folder = tmp_path / "many"
@@ -258,8 +259,14 @@ def test_grid_is_paged(world: dict[str, Any], locker: Locker, tmp_path: Path) ->
     for i in range(web.PAGE_SIZE + 5):
         (folder / f"note{i:03}.txt").write_bytes(f"statement {i}".encode())
     take(locker, folder, case="North", defer_analysis=True)
-    client, north_id = world["client"], world["cases"]["North"]
-    sign_in(client, "viewer-1")
+    sign_in(world["client"], "viewer-1")
+    return world["client"], world["cases"]["North"]
+
+
+def test_grid_is_paged(world: dict[str, Any], locker: Locker, tmp_path: Path) -> None:
+    from docket.web import case_routes as web
+
+    client, north_id = _a_page_and_more(world, locker, tmp_path)
     first = client.get(f"/api/cases/{north_id}/items").json()
     second = client.get(f"/api/cases/{north_id}/items", params={"page": 2}).json()
     assert len(first) == web.PAGE_SIZE and len(second) == 6  # 105 notes + the photo
@@ -280,13 +287,7 @@ def test_deep_pages_by_number_are_refused_for_pages_by_key(
     from docket.web import case_routes as web
 
     monkeypatch.setattr(web, "DEEPEST_BY_NUMBER", 1)
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(web.PAGE_SIZE + 5):
-        (folder / f"note{i:03}.txt").write_bytes(f"statement {i}".encode())
-    take(locker, folder, case="North", defer_analysis=True)
-    client, north_id = world["client"], world["cases"]["North"]
-    sign_in(client, "viewer-1")
+    client, north_id = _a_page_and_more(world, locker, tmp_path)
     grid = f"/api/cases/{north_id}/items"
     refused = client.get(grid, params={"page": 2})
     assert refused.status_code == 400
