@@ -62,7 +62,10 @@ def normalise(value: str) -> str:
         for c in decomposed
         if unicodedata.category(c) not in ("Mn", "Me", "Cf") and c != "\u0640"  # tatweel
     )
-    return unicodedata.normalize("NFC", kept).translate(_LETTERS).casefold()
+    # Then lower case: case folding leaves some letters capital (Cherokee folds to its
+    # capitals), and PostgreSQL's to_tsvector lowers the indexed words while a query's words
+    # go in as they are, so a capital there was never found.
+    return unicodedata.normalize("NFC", kept).translate(_LETTERS).casefold().lower()
 
 
 def words(value: str) -> list[str]:
