@@ -96,7 +96,7 @@ browser:  ## Debian's Chromium, which the web app's browser test drives
 		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test: system browser venv replay axe lint  ## lint, types, then the whole test suite (SQLite and PostgreSQL) on both cores (pytest-xdist)
-	scripts/with-postgres.sh $(BIN)/pytest -q -n 2 --dist loadfile --durations=25
+	scripts/with-postgres.sh $(BIN)/pytest -q -n 2 --dist loadfile --durations=50
 
 clean:
 	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache .pytest_cache
