@@ -151,6 +151,24 @@ def found_on_disk(root: Path, secrets: list[bytes]) -> list[str]:
     return found
 
 
+def _until_no_process_names(folder: Path) -> None:
+    """Wait for the processes a killed capture left to end: Playwright starts the browser in
+    its own process group, out of reach of the kill, and it writes into its profile folder
+    until it notices its driver is gone (a next start removing the folder meanwhile could
+    find new files appearing in it)."""
+    for _ in range(300):
+        named = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                named.append(str(folder).encode() in cmdline.read_bytes())
+            except OSError:
+                continue  # a process that ended while the list was read
+        if not any(named):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"a process still names {folder} 30 s after its capture was killed")
+
+
 def unpacked_by(pid: int) -> list[Path]:
     """The profile folders in memory that process `pid` unpacked and has not removed."""
     return sorted(scratch.memory_root().glob(f"{pid}-profile-*"))
@@ -251,6 +269,7 @@ def test_a_capture_killed_leaves_an_archive_that_opens_and_its_memory_is_cleaned
     into.mkdir()
     sealed.unpack(vault.path, key, "desk", into)  # whole: it authenticates
     assert (into / "Default" / "Cookies").is_file()
+    _until_no_process_names(stale[0])
     with Locker.open(vault.path, vault_key=key) as again:  # the next start
         assert not stale[0].exists()
         capture(again, site.url("/members.html"), options("desk"))
