@@ -64,6 +64,42 @@ def test_the_index_finds_what_a_full_scan_finds(
     assert max(d for _, _, d in found) <= threshold
 
 
+@pytest.mark.parametrize("compared_most", [1, 1 << 16])
+@pytest.mark.parametrize("threshold", [0, 31, similarity.DEFAULT_THRESHOLD, 90])
+def test_close_queries_asked_as_balls_find_what_a_full_scan_finds(
+    threshold: int, compared_most: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item's hashes lie close together and are asked as balls (one scan per centre at a
+    widened radius): a stored hash within the threshold of a member but farther than the
+    threshold from its centre is still found, at its exact distance."""
+    monkeypatch.setattr(similarity, "COMPARED_MOST", compared_most)
+    rng = np.random.default_rng(100 + threshold)
+    base = rng.integers(0, 256, size=32, dtype=np.uint8)
+    # variants of one picture at every distance from it up to the ball radius and past it,
+    # and one far from it: several balls, one with a single member
+    spreads = [0, 5, 20, similarity.BALL_RADIUS, similarity.BALL_RADIUS + 1, 100]
+    queries = np.vstack([planted(rng, base, d) for d in spreads])
+    near = [planted(rng, q, d) for q in queries for d in range(threshold + 4)]
+    stored = np.vstack([rng.integers(0, 256, size=(3000, 32), dtype=np.uint8), *near])
+    stored = stored[rng.permutation(len(stored))]
+    balls = similarity._balls(queries, similarity.BALL_RADIUS)
+    assert 1 < len(balls) < len(queries)
+    assert sorted(int(m) for _, members, _ in balls for m in members) == list(range(6))
+    index = similarity.HashIndex(
+        [f"item{i}" for i in range(len(stored))],
+        ["full"] * len(stored),
+        [None] * len(stored),
+        stored,
+    )
+    rows, labels, distances = index.pairs(queries, threshold)
+    listed = [(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)]
+    assert listed == sorted(listed)
+    assert len(set(listed)) == len(listed)
+    assert set(listed) == scan(stored, queries, threshold)
+    for row in range(len(queries)):  # every planted distance, from every member
+        assert {d for r, _, d in listed if r == row} >= set(range(threshold + 1))
+
+
 def test_rows_of_an_item_are_all_its_hashes_and_only_them() -> None:
     rng = np.random.default_rng(5)
     names = ["a", "b", "a", "c", "a", "b"]

@@ -8,6 +8,11 @@ was measured slower than it by far at this radius (56 of 256 bits probes 697 key
 on a thread of our own with OpenMP off (faiss releases the GIL): OpenMP's waiting threads
 made a query several times slower on a busy machine. Hashes PDQ marks as low quality (flat,
 near-blank pictures) are left out, so they never match everything.
+
+An item's own hashes (a picture's whole and trimmed variants, a video's similar frames) lie
+close together, so they are asked as balls: one scan for the ball's centre, at the threshold
+widened by the ball's radius, finds every stored hash that any of them is within the
+threshold of (the triangle inequality), and only those few are then compared with each.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ SHARDS = os.cpu_count() or 1
 SHARD_MIN = 1 << 16  # fewer hashes than this per shard are scanned as one
 QUERY_SLICE_MIN = 256  # fewer queries than this per slice are asked as one
 TAIL_SHARE = 8  # rows added to a kept index are one shard until they are 1/8 of all
+BALL_RADIUS = 48  # query hashes this close to a ball's centre are asked with it (bits)
+BALLS_MOST_QUERIES = 1024  # more queries than this (clustering) are each scanned alone
+COMPARED_MOST = 1 << 16  # query x candidate pairs compared at once after a ball's scan
 
 
 class NoUsableHashError(DocketError):
@@ -182,13 +190,45 @@ class HashIndex:
     def pairs(
         self, queries: np.ndarray, threshold: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query row, index row, distance) of every pair within `threshold` bits."""
+        """(query row, index row, distance) of every pair within `threshold` bits, by query
+        row, then index row."""
         import numpy as np
 
         if len(self) == 0 or len(queries) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
-        queries = np.ascontiguousarray(queries)
+        queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, 32)
+        if len(queries) > BALLS_MOST_QUERIES:
+            return self._scan(queries, threshold)
+        balls = _balls(queries, BALL_RADIUS)
+        if len(balls) == len(queries):  # nothing close together: each is its own centre
+            return self._scan(queries, threshold)
+        widest = max(spread for _, _, spread in balls)
+        centres = queries[[centre for centre, _, _ in balls]]
+        found_by, found, _ = self._scan(centres, threshold + widest)
+        rows, labels, distances = [], [], []
+        for ball, (_, members, _) in enumerate(balls):
+            near = found[found_by == ball]
+            # members x near x 32 bytes at a time: at most COMPARED_MOST of them
+            step = max(1, COMPARED_MOST // max(1, len(near)))
+            for first in range(0, len(members), step):
+                asked = members[first : first + step]
+                apart = np.bitwise_count(queries[asked][:, None, :] ^ self.digests[near][None])
+                apart = apart.sum(axis=2, dtype=np.int64)
+                row, column = np.nonzero(apart <= threshold)
+                rows.append(asked[row])
+                labels.append(near[column])
+                distances.append(apart[row, column])
+        row, label, distance = (np.concatenate(part) for part in (rows, labels, distances))
+        order = np.lexsort((label, row))
+        return row[order], label[order], distance[order]
+
+    def _scan(
+        self, queries: np.ndarray, threshold: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`pairs`, each query scanned over every stored hash."""
+        import numpy as np
+
         # Many queries (clustering) are cut into slices too, so every core has work.
         parts = max(1, min(SHARDS, len(queries) // QUERY_SLICE_MIN))
         count = len(queries)
@@ -208,6 +248,21 @@ class HashIndex:
         rows, labels, distances = (np.concatenate(part) for part in zip(*found, strict=True))
         order = np.lexsort((labels, rows))  # by query, then by stored row, whatever the shards
         return rows[order], labels[order], distances[order]
+
+
+def _balls(queries: np.ndarray, radius: int) -> list[tuple[int, np.ndarray, int]]:
+    """The queries cut into balls, greedily, in their order: (centre, every member's row,
+    the farthest member's distance from the centre), no member farther than `radius`."""
+    import numpy as np
+
+    left = np.arange(len(queries))
+    balls = []
+    while len(left):
+        apart = np.bitwise_count(queries[left] ^ queries[left[0]]).sum(axis=1, dtype=np.int64)
+        close = apart <= radius
+        balls.append((int(left[0]), left[close], int(apart[close].max())))
+        left = left[~close]
+    return balls
 
 
 def _usable_hashes() -> Select[Any]:
