@@ -259,20 +259,61 @@ def build_world(locker: Locker, folder: Path) -> dict[str, Any]:
     return {"north": north_item, "south": south_item, "cases": cases, "users": users}
 
 
-# What a fixture adds to `world`, by the fixture's name (test_case_walls: `walls`): a test that
-# uses it gets a copy of a locker built once with it, like `world`'s (see `world_layer`).
-LAYERS: dict[str, Callable[[Locker, Path], dict[str, Any]]] = {}
+@dataclass(frozen=True)
+class Layer:
+    """What a fixture adds to a built locker (`base`: "world", "empty" or another layer), given
+    the base's facts, and returns as facts. A test that uses the fixture gets a copy of a
+    locker built once with it (see `world_layer`); the builder's files are made in the folder
+    it is given, and copied with the locker, so facts name them relative to that folder."""
+
+    build: Callable[[Locker, Path, dict[str, Any]], dict[str, Any]]
+    base: str = "world"
+
+
+# By the fixture's name (test_case_walls: `walls`).
+LAYERS: dict[str, Layer] = {}
+
+
+def layer_chain(layer: str | None) -> list[str]:
+    """`layer`, its base, that one's base, and so on down to "world" or "empty"."""
+    chain = []
+    while layer is not None:
+        chain.append(layer)
+        layer = LAYERS[layer].base if layer in LAYERS else None
+    return chain
 
 
 def world_layer(request: pytest.FixtureRequest) -> str | None:
-    """Which built world a test's locker copies: "world", or the layer on it the test uses, or
-    none. Tests marked `real_argon2` build their own: their people need the product's hashes."""
+    """Which built locker a test's locker copies: "world", or the deepest layer the test uses,
+    or none. Tests marked `real_argon2` build their own: their people need the product's
+    hashes."""
     if request.node.get_closest_marker("real_argon2") is not None:
         return None
     used = [name for name in LAYERS if name in request.fixturenames]
     if used:
-        return used[-1]
+        deepest = max(used, key=lambda name: len(layer_chain(name)))
+        if not set(used) <= set(layer_chain(deepest)):
+            raise RuntimeError(f"layers {used} are not built one on another")
+        return deepest
     return "world" if "world" in request.fixturenames else None
+
+
+def built_with(request: pytest.FixtureRequest, layer: str) -> bool:
+    """Whether the test's locker is a copy of one built with `layer` (else the fixture builds
+    its part in the test's own locker)."""
+    return layer in layer_chain(world_layer(request))
+
+
+def layer_facts(request: pytest.FixtureRequest, layer: str, base: dict[str, Any]) -> dict[str, Any]:
+    """A layer fixture's facts over `base` (its base fixture's): those of the built locker the
+    test's locker copies, or, for a test that builds its own, what the layer adds to it now."""
+    if built_with(request, layer):
+        templates: WorldTemplates = request.getfixturevalue("world_templates")
+        built = templates.template(request.getfixturevalue("backend"), layer).facts
+        return {**copy.deepcopy(built), **base}
+    locker: Locker = request.getfixturevalue("locker")
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    return {**base, **LAYERS[layer].build(locker, tmp_path, base)}
 
 
 @dataclass(frozen=True)
@@ -309,10 +350,10 @@ class WorldTemplates:
                 ) as made:
                     facts = build_world(made, folder) if layer == "world" else {}
             else:
-                base = self.template(backend)
+                base = self.template(backend, LAYERS[layer].base)
                 database = self._clone(base, folder, kept=True)
                 with Locker.open(folder / "locker", database_url=database) as made:
-                    facts = {**base.facts, **LAYERS[layer](made, folder)}
+                    facts = {**base.facts, **LAYERS[layer].build(made, folder, base.facts)}
             # Closed: SQLite's journal is folded in, and PostgreSQL clones only a database
             # with no open connections.
             self.built[backend, layer] = WorldTemplate(folder, database, facts)
@@ -373,7 +414,7 @@ def world(
     """Two cases, an item in each, an admin, one member per role in case North, an outsider,
     and a web client; in a copy of one built world (see `locker`) unless the test builds its
     own (`world_layer`)."""
-    if world_layer(request) is None:
+    if not built_with(request, "world"):
         facts = build_world(locker, tmp_path)
     else:
         facts = copy.deepcopy(world_templates.template(backend).facts)

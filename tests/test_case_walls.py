@@ -6,7 +6,6 @@ anyone of A, or anyone in no case, through any page, API route, search or export
 
 from __future__ import annotations
 
-import copy
 import io
 import itertools
 import os
@@ -17,7 +16,7 @@ from typing import Any
 
 import pypdf
 import pytest
-from conftest import LAYERS, PASSWORD, ROLES, WorldTemplates, sign_in, take, world_layer
+from conftest import LAYERS, PASSWORD, ROLES, Layer, layer_facts, sign_in, take
 from exporting import package_of
 from media import jpeg, sample
 from sqlalchemy import select, update
@@ -37,7 +36,7 @@ MARKER = re.compile(rb"zq7-mark-", re.IGNORECASE)
 B = "Zq7-mark-case"
 
 
-def build_walls(locker: Locker, folder: Path) -> dict[str, Any]:
+def build_walls(locker: Locker, folder: Path, _world: dict[str, Any]) -> dict[str, Any]:
     """Case B holding North's bytes under B's marked records (B's arrival first, so that "first
     of any case" answers would show B's), and bytes only B holds: added to a world."""
     shared_bytes = jpeg(sample("astronaut"))
@@ -102,23 +101,14 @@ def build_walls(locker: Locker, folder: Path) -> dict[str, Any]:
     }
 
 
-LAYERS["walls"] = build_walls
+LAYERS["walls"] = Layer(build_walls)
 
 
 @pytest.fixture
-def walls(
-    request: pytest.FixtureRequest,
-    world: dict[str, Any],
-    locker: Locker,
-    tmp_path: Path,
-    backend: str,
-    world_templates: WorldTemplates,
-) -> dict[str, Any]:
+def walls(request: pytest.FixtureRequest, world: dict[str, Any]) -> dict[str, Any]:
     """`world` with `build_walls`' case B; in a copy of walls built once (see conftest's
     `locker`) unless the test builds its own (`world_layer`)."""
-    if world_layer(request) == "walls":
-        return {**copy.deepcopy(world_templates.template(backend, "walls").facts), **world}
-    return {**world, **build_walls(locker, tmp_path)}
+    return layer_facts(request, "walls", world)
 
 
 def _take_as(locker: Locker, path: Path, collector: str, **options: Any) -> Any:

@@ -9,12 +9,11 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import photo, take
+from conftest import LAYERS, Layer, layer_facts, photo, take
 from copies_help import (
     blob,
     copy_of,
@@ -45,9 +44,17 @@ def sha256_of(file: Path) -> str:
     return hashlib.sha256(file.read_bytes()).hexdigest()
 
 
+def build_stocked(locker: Locker, folder: Path, _base: dict[str, Any]) -> dict[str, Any]:
+    return {"stocked": filled(locker, folder, 1, 2)}
+
+
+LAYERS["stocked"] = Layer(build_stocked, base="empty")
+
+
 @pytest.fixture
-def stocked(locker: Locker, tmp_path: Path) -> Iterator[tuple[Locker, list[str]]]:
-    yield locker, filled(locker, tmp_path, 1, 2)
+def stocked(request: pytest.FixtureRequest, locker: Locker) -> tuple[Locker, list[str]]:
+    """Two photos, in a copy of a locker built once with them (see conftest's `locker`)."""
+    return locker, layer_facts(request, "stocked", {})["stocked"]
 
 
 # replicate

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import photo, take
+from conftest import LAYERS, Layer, layer_facts, photo, take
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, insert, select, update
 
@@ -20,11 +21,21 @@ from docket.verify import verify
 from docket.verify_report import VerifyReport
 
 
-@pytest.fixture
-def filled(locker: Locker, tmp_path: Path) -> Locker:
-    take(locker, photo(tmp_path / "a", "one.jpg", 1), photo(tmp_path / "a", "two.jpg", 2))
-    take(locker, photo(tmp_path / "b", "three.jpg", 3))
+def build_filled(locker: Locker, folder: Path, _base: dict[str, Any]) -> dict[str, Any]:
+    take(locker, photo(folder / "a", "one.jpg", 1), photo(folder / "a", "two.jpg", 2))
+    take(locker, photo(folder / "b", "three.jpg", 3))
     assert verify(locker).ok
+    return {}
+
+
+LAYERS["filled"] = Layer(build_filled, base="empty")
+
+
+@pytest.fixture
+def filled(request: pytest.FixtureRequest, locker: Locker) -> Locker:
+    """Three photos in two ingests, verified; in a copy of a locker built once with them (see
+    conftest's `locker`) unless the test builds its own."""
+    layer_facts(request, "filled", {})
     return locker
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, photo, sign_in, take
+from conftest import LAYERS, PASSWORD, Layer, layer_facts, photo, sign_in, take
 
 from docket import access, accounts, review, scope
 from docket._samples import write_video
@@ -25,8 +25,7 @@ from docket.web.labels import duration, metadata_rows, size
 from docket.web.workflow_routes import EXPORT_FIELDS, _cell
 
 
-@pytest.fixture
-def two_cases(locker: Locker, tmp_path: Path) -> dict[str, Any]:
+def build_two_cases(locker: Locker, tmp_path: Path, _base: dict[str, Any]) -> dict[str, Any]:
     """North holds market.jpg and a picture South holds too; South also holds bridge.jpg."""
     market = take(locker, photo(tmp_path / "n", "market.jpg"), case="North").outcomes[0].sha256
     shared_file = photo(tmp_path / "both", "shared.jpg", seed=3)
@@ -42,6 +41,14 @@ def two_cases(locker: Locker, tmp_path: Path) -> dict[str, Any]:
         )
         access.add_member(conn, admin, cases["North"], rana, "reviewer")
     return {"market": market, "shared": shared, "cases": cases}
+
+
+LAYERS["two_cases"] = Layer(build_two_cases, base="empty")
+
+
+@pytest.fixture
+def two_cases(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return layer_facts(request, "two_cases", {})
 
 
 def test_status_changes_are_custody_events_of_the_case(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, sign_in
+from conftest import LAYERS, PASSWORD, Layer, layer_facts, sign_in
 from test_case_walls import MARKER, walls
 
 from docket import access, accounts, audit, review, scope
@@ -21,8 +21,7 @@ from docket.protect import flags
 __all__ = ["walls"]
 
 
-@pytest.fixture
-def audited(walls: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, Any]:
+def build_audited(locker: Locker, tmp_path: Path, walls: dict[str, Any]) -> dict[str, Any]:
     """Work in North by its people on the shared bytes, and more marked work of B's."""
     shared, north = walls["shared"], walls["cases"]["North"]
     with locker.engine.connect() as conn, conn.begin():
@@ -48,7 +47,15 @@ def audited(walls: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, 
         case="Zq7-mark-case",
     )
     export(locker, [shared], "court", tmp_path / "a.zip", "owner-1", "the court", case="North")
-    return walls
+    return {}
+
+
+LAYERS["audited"] = Layer(build_audited, base="walls")
+
+
+@pytest.fixture
+def audited(request: pytest.FixtureRequest, walls: dict[str, Any]) -> dict[str, Any]:
+    return layer_facts(request, "audited", walls)
 
 
 def test_the_audit_lists_the_case_work_and_nothing_of_another_case(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import photo, sign_in, take
+from conftest import LAYERS, Layer, layer_facts, photo, sign_in, take
 
 from docket import incidents
 from docket.custody import log
@@ -15,11 +15,10 @@ from docket.locker import Locker
 from docket.verify import verify
 
 
-@pytest.fixture
-def linking(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, Any]:
+def build_linking(locker: Locker, folder: Path, world: dict[str, Any]) -> dict[str, Any]:
     """North holds three more pictures and incident "harbour raid"; South has an incident."""
     more = [
-        take(locker, photo(tmp_path / "more", f"pier-{n}.jpg", seed=40 + n), case="North")
+        take(locker, photo(folder / "more", f"pier-{n}.jpg", seed=40 + n), case="North")
         .outcomes[0]
         .sha256
         for n in range(3)
@@ -31,7 +30,15 @@ def linking(world: dict[str, Any], locker: Locker, tmp_path: Path) -> dict[str, 
         south = incidents.record(
             conn, "ada", world["cases"]["South"], incidents.Incident("south fire")
         )
-    return {**world, "items": [world["north"], *more], "raid": raid, "south_incident": south}
+    return {"items": [world["north"], *more], "raid": raid, "south_incident": south}
+
+
+LAYERS["linking"] = Layer(build_linking)
+
+
+@pytest.fixture
+def linking(request: pytest.FixtureRequest, world: dict[str, Any]) -> dict[str, Any]:
+    return layer_facts(request, "linking", world)
 
 
 def _linked(locker: Locker) -> list[Any]:
