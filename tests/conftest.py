@@ -306,7 +306,9 @@ def built_with(request: pytest.FixtureRequest, layer: str) -> bool:
 
 def layer_facts(request: pytest.FixtureRequest, layer: str, base: dict[str, Any]) -> dict[str, Any]:
     """A layer fixture's facts over `base` (its base fixture's): those of the built locker the
-    test's locker copies, or, for a test that builds its own, what the layer adds to it now."""
+    test's locker copies, or, for a test that builds its own, what the layer adds to it now.
+    The fixture must ask for `locker` (or a fixture that does), so that its tests run on
+    each backend."""
     if built_with(request, layer):
         templates: WorldTemplates = request.getfixturevalue("world_templates")
         built = templates.template(request.getfixturevalue("backend"), layer).facts

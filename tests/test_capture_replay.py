@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import PASSWORD, sign_in
+from conftest import LAYERS, PASSWORD, Layer, layer_facts, sign_in
 from playwright.sync_api import Page, sync_playwright
 from starlette.testclient import TestClient
-from web_site import Site, serve, serve_app
+from web_site import make_site, serve, serve_app
 
 from docket import accounts
 from docket.capture.run import CaptureOptions, capture
@@ -46,15 +46,22 @@ def replay_client(locker: Locker) -> TestClient:
     return TestClient(create_replay_app(locker, ["127.0.0.1"]))
 
 
-@pytest.fixture
-def captured(world: dict[str, Any], locker: Locker, made: Site) -> str:
+def build_captured(locker: Locker, folder: Path, _world: dict[str, Any]) -> dict[str, Any]:
     """The notice page captured into case North; the site is gone once it is taken."""
     options = CaptureOptions(
         collector="tester", case="North", allow_private_network=True, timeout=20
     )
-    with serve(made.fresh()) as site:
+    with serve(make_site(folder / "site")) as site:
         done = capture(locker, site.url("/notice.html"), options)
-    return done.wacz.sha256
+    return {"captured": done.wacz.sha256}
+
+
+LAYERS["captured"] = Layer(build_captured)
+
+
+@pytest.fixture
+def captured(request: pytest.FixtureRequest, world: dict[str, Any]) -> str:
+    return str(layer_facts(request, "captured", world)["captured"])
 
 
 def reveals(locker: Locker, item: str) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import sign_in, take
+from conftest import LAYERS, Layer, layer_facts, sign_in, take
 from test_case_walls import MARKER, _candidates, _get_routes, walls
-from web_site import Site, serve
+from web_site import make_site, serve
 
 from docket.capture.run import CaptureOptions, capture
 from docket.locker import Locker
@@ -26,8 +26,7 @@ B = "Zq7-mark-case"
 REPLAY = "http://127.0.0.1:9"  # the replay origin as the app's pages name it (no listener)
 
 
-@pytest.fixture
-def b_capture(walls: dict[str, Any], locker: Locker, made: Site, tmp_path: Path) -> dict[str, Any]:
+def build_b_capture(locker: Locker, tmp_path: Path, _walls: dict[str, Any]) -> dict[str, Any]:
     """B's member captures the gallery (an address with a marker); A imports every part."""
     options = CaptureOptions(
         collector="zq7-mark-member",
@@ -37,7 +36,7 @@ def b_capture(walls: dict[str, Any], locker: Locker, made: Site, tmp_path: Path)
         allow_private_network=True,
         timeout=30,
     )
-    with serve(made.fresh()) as site:
+    with serve(make_site(tmp_path / "site")) as site:
         done = capture(locker, site.url("/gallery.html?zq7-mark-url=1"), options)
     parts = [part.sha256 for part in done.parts]
     folder = tmp_path / "colleague"
@@ -47,8 +46,16 @@ def b_capture(walls: dict[str, Any], locker: Locker, made: Site, tmp_path: Path)
         with locker.store.open(sha) as stream:
             copy.write_bytes(stream.read())
     take(locker, folder, case="North", note="from a colleague")
+    return {"parts": parts, "wacz": done.wacz.sha256}
+
+
+LAYERS["b_capture"] = Layer(build_b_capture, base="walls")
+
+
+@pytest.fixture
+def b_capture(request: pytest.FixtureRequest, walls: dict[str, Any]) -> dict[str, Any]:
     walls["client"].app.state.replay = REPLAY  # as `serve` does with its replay origin
-    return {**walls, "parts": parts, "wacz": done.wacz.sha256}
+    return layer_facts(request, "b_capture", walls)
 
 
 def test_case_b_sees_its_capture_address(b_capture: dict[str, Any]) -> None:

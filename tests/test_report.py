@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import uharfbuzz as hb
-from conftest import photo, take
+from conftest import LAYERS, Layer, layer_facts, photo, take
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -39,8 +39,9 @@ def _case_id(conn: Any, name: str) -> int:
     return int(conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == name)).one()[0])
 
 
-@pytest.fixture
-def package(locker: Locker, tmp_path: Path) -> Path:
+def build_package(locker: Locker, tmp_path: Path, _base: dict[str, Any]) -> dict[str, Any]:
+    """Two cases, notes and incidents in each, and case East market's court package in
+    court/."""
     card = photo(tmp_path / "card", ARABIC_NAME, 1)
     arabic = take(locker, card.parent, case=CASE, source="W-17", note=ARABIC_NOTE).outcomes[0]
     take(locker, card, case=OTHER, source="zq9-source", note="zq9-note")
@@ -74,9 +75,19 @@ def package(locker: Locker, tmp_path: Path) -> Path:
         )
         incidents.link(conn, "tester", elsewhere, str(arabic.sha256))
         items = items_of_case(conn, CASE)
-    out = tmp_path / "court"
-    export(locker, items, "court", out, "tester", recipient="Tribunal", case=CASE)
-    return out
+    export(locker, items, "court", tmp_path / "court", "tester", recipient="Tribunal", case=CASE)
+    return {}
+
+
+LAYERS["package"] = Layer(build_package, base="empty")
+
+
+@pytest.fixture
+def package(request: pytest.FixtureRequest, locker: Locker, tmp_path: Path) -> Path:
+    """The court package (`build_package`), made once per worker and copied (see conftest's
+    `locker`)."""
+    layer_facts(request, "package", {})
+    return tmp_path / "court"
 
 
 FACTS_SHOWN = [

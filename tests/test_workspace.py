@@ -47,7 +47,7 @@ LAYERS["two_cases"] = Layer(build_two_cases, base="empty")
 
 
 @pytest.fixture
-def two_cases(request: pytest.FixtureRequest) -> dict[str, Any]:
+def two_cases(request: pytest.FixtureRequest, locker: Locker) -> dict[str, Any]:
     return layer_facts(request, "two_cases", {})
 
 
