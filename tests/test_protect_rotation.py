@@ -155,6 +155,8 @@ def test_a_region_covers_exactly_that_region_of_the_upright_frame(
     assert done.copy.data["boxes"] == [[round(i / FPS, 3), *BOX] for i in range(len(original))]
 
 
+# The face search on each frame: its catalogue records are those of the tests above, on both.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_faces_are_found_on_the_upright_frames_and_covered_there(
     locker: Locker, video: Path
 ) -> None:
