@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from docket import accounts
 from docket.accounts import User
@@ -42,15 +42,23 @@ class ForbiddenError(DocketError):
     """The person may see the thing but not do this to it."""
 
 
+# Built once: every request asks these (building a statement cost more than running it).
+_CASE_EXISTS = select(schema.cases.c.id).where(schema.cases.c.id == bindparam("case_id"))
+_MEMBER_ROLE = select(schema.memberships.c.role).where(
+    schema.memberships.c.case_id == bindparam("case_id"),
+    schema.memberships.c.user_id == bindparam("user_id"),
+)
+_HOLDING_CASE_IDS = select(schema.case_items.c.case_id).where(
+    schema.case_items.c.item_sha256 == bindparam("sha256")
+)
+_ITEM_EXISTS = select(schema.items.c.sha256).where(schema.items.c.sha256 == bindparam("sha256"))
+
+
 def case_role(conn: Connection, user: User, case_id: int) -> str | None:
     if user.is_admin:
-        exists = conn.execute(select(schema.cases.c.id).where(schema.cases.c.id == case_id))
+        exists = conn.execute(_CASE_EXISTS, {"case_id": case_id})
         return "owner" if exists.first() else None
-    found = conn.execute(
-        select(schema.memberships.c.role).where(
-            schema.memberships.c.case_id == case_id, schema.memberships.c.user_id == user.id
-        )
-    ).scalar()
+    found = conn.execute(_MEMBER_ROLE, {"case_id": case_id, "user_id": user.id}).scalar()
     return None if found is None else str(found)
 
 
@@ -84,11 +92,7 @@ def entered(conn: Connection, user: User, case_id: int) -> None:
     found = _ENTRIES.get()
     if found is None or not user.is_admin or (user.name, case_id) in found:
         return
-    member = conn.execute(
-        select(schema.memberships.c.role).where(
-            schema.memberships.c.case_id == case_id, schema.memberships.c.user_id == user.id
-        )
-    ).first()
+    member = conn.execute(_MEMBER_ROLE, {"case_id": case_id, "user_id": user.id}).first()
     if member is None:
         found.add((user.name, case_id))
 
@@ -111,15 +115,8 @@ def visible_cases(conn: Connection, user: User) -> list[tuple[int, str, str]]:
 
 def require_item(conn: Connection, user: User, sha256: str, action: str) -> None:
     """Allowed when some case holding the item lets this person do `action`."""
-    cases = (
-        conn.execute(
-            select(schema.case_items.c.case_id).where(schema.case_items.c.item_sha256 == sha256)
-        )
-        .scalars()
-        .all()
-    )
-    exists = conn.execute(select(schema.items.c.sha256).where(schema.items.c.sha256 == sha256))
-    if exists.first() is None:
+    cases = conn.execute(_HOLDING_CASE_IDS, {"sha256": sha256}).scalars().all()
+    if conn.execute(_ITEM_EXISTS, {"sha256": sha256}).first() is None:
         raise NotFoundError(f"item {sha256[:12]}: no such item")
     if user.is_admin:
         return

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from docket.catalogue import fulltext, schema
 from docket.custody import log
@@ -287,15 +287,21 @@ def get(conn: Connection, incident_id: int) -> dict[str, Any]:
     return found
 
 
+_LINKS = schema.incident_links
+_INCIDENTS_OF_ITEM = (  # built once: every request for an item asks it
+    select(_LINKS.c.id, _LINKS.c.incident_id, _LINKS.c.annotation_id, schema.incidents.c.title)
+    .join(schema.incidents, schema.incidents.c.id == _LINKS.c.incident_id)
+    .where(
+        _LINKS.c.item_sha256 == bindparam("item"),
+        schema.incidents.c.case_id == bindparam("case_id"),
+    )
+    .order_by(_LINKS.c.id)
+)
+
+
 def of_item(conn: Connection, item: str, case_id: int) -> list[dict[str, Any]]:
     """The incidents of a case an item (or one of its annotations) is linked to."""
-    links = schema.incident_links
-    rows = conn.execute(
-        select(links.c.id, links.c.incident_id, links.c.annotation_id, schema.incidents.c.title)
-        .join(schema.incidents, schema.incidents.c.id == links.c.incident_id)
-        .where(links.c.item_sha256 == item, schema.incidents.c.case_id == case_id)
-        .order_by(links.c.id)
-    ).all()
+    rows = conn.execute(_INCIDENTS_OF_ITEM, {"item": item, "case_id": case_id}).all()
     return [
         {"link": int(i), "incident": int(n), "annotation": a, "title": str(t)}
         for i, n, a, t in rows

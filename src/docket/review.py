@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, insert, select
 
 from docket.catalogue import fulltext, prebuilt, schema
-from docket.catalogue.queries import in_cases
 from docket.custody import log
 from docket.errors import DocketError
 from docket.scope import Scope
@@ -105,24 +104,38 @@ def annotate(conn: Connection, actor: str, item: str, note: Annotation, scope: S
     return int(key[0])
 
 
+# Built once: every request for an item asks these; `prebuilt.view` binds the scope.
+_TAGS_OF = (
+    select(schema.tags.c.tag)
+    .where(schema.tags.c.item_sha256 == bindparam("item"), prebuilt.in_view(schema.tags.c.case_id))
+    .order_by(schema.tags.c.id)
+)
+_ANNOTATIONS_OF = (
+    select(schema.annotations)
+    .where(
+        schema.annotations.c.item_sha256 == bindparam("item"),
+        prebuilt.in_view(schema.annotations.c.case_id),
+    )
+    .order_by(schema.annotations.c.id)
+)
+_STATUS_HISTORY = (
+    select(schema.statuses)
+    .where(
+        schema.statuses.c.item_sha256 == bindparam("item"),
+        schema.statuses.c.case_id.is_not_distinct_from(bindparam("case")),
+    )
+    .order_by(schema.statuses.c.id)
+)
+
+
 def tags_of(conn: Connection, item: str, scope: Scope) -> list[str]:
-    rows = conn.execute(
-        select(schema.tags.c.tag)
-        .where(schema.tags.c.item_sha256 == item, in_cases(schema.tags.c.case_id, scope.cases))
-        .order_by(schema.tags.c.id)
-    ).scalars()
-    return sorted(set(rows))
+    viewed = {"item": item, **prebuilt.view(scope.case_id, scope.cases)}
+    return sorted(set(conn.execute(_TAGS_OF, viewed).scalars()))
 
 
 def annotations_of(conn: Connection, item: str, scope: Scope) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(schema.annotations)
-        .where(
-            schema.annotations.c.item_sha256 == item,
-            in_cases(schema.annotations.c.case_id, scope.cases),
-        )
-        .order_by(schema.annotations.c.id)
-    ).mappings()
+    viewed = {"item": item, **prebuilt.view(scope.case_id, scope.cases)}
+    rows = conn.execute(_ANNOTATIONS_OF, viewed).mappings()
     return [
         {k: row[k] for k in ("id", "kind", "region", "start", "end", "text", "author", "event_seq")}
         for row in rows
@@ -221,14 +234,7 @@ def _build_statuses(dialect: str) -> Select[Any]:
 
 def status_history(conn: Connection, item: str, scope: Scope) -> list[dict[str, Any]]:
     """Every workflow change of the item in the case, oldest first (its comments)."""
-    rows = conn.execute(
-        select(schema.statuses)
-        .where(
-            schema.statuses.c.item_sha256 == item,
-            schema.statuses.c.case_id == scope.case_id,
-        )
-        .order_by(schema.statuses.c.id)
-    ).mappings()
+    rows = conn.execute(_STATUS_HISTORY, {"item": item, "case": scope.case_id}).mappings()
     return [
         {k: row[k] for k in ("status", "assignee", "comment", "author", "event_seq")}
         for row in rows

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from docket import access
 from docket.accounts import User
@@ -81,8 +81,23 @@ class Scope:
         return case == self.case or (case is None and self.admin)
 
 
+# Built once: every request for an item asks these.
+_CASE_NAME = select(schema.cases.c.name).where(schema.cases.c.id == bindparam("case_id"))
+_HOLDING_CASES = (
+    select(schema.cases.c.id, schema.cases.c.name)
+    .join(schema.case_items, schema.case_items.c.case_id == schema.cases.c.id)
+    .where(schema.case_items.c.item_sha256 == bindparam("sha256"))
+    .order_by(schema.cases.c.name)
+)
+_MEMBER_NAMES = (
+    select(schema.users.c.name)
+    .join(schema.memberships, schema.memberships.c.user_id == schema.users.c.id)
+    .where(schema.memberships.c.case_id == bindparam("case_id"))
+)
+
+
 def _case_name(conn: Connection, case_id: int) -> str:
-    found = conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
+    found = conn.execute(_CASE_NAME, {"case_id": case_id}).scalar()
     if found is None:
         raise NotFoundError(f"case {case_id}: no such case")
     return str(found)
@@ -90,12 +105,7 @@ def _case_name(conn: Connection, case_id: int) -> str:
 
 def holding_cases(conn: Connection, sha256: str) -> list[tuple[int, str]]:
     """(id, name) of every case that holds the item: for this module and admins only."""
-    rows = conn.execute(
-        select(schema.cases.c.id, schema.cases.c.name)
-        .join(schema.case_items, schema.case_items.c.case_id == schema.cases.c.id)
-        .where(schema.case_items.c.item_sha256 == sha256)
-        .order_by(schema.cases.c.name)
-    )
+    rows = conn.execute(_HOLDING_CASES, {"sha256": sha256})
     return [(int(i), str(n)) for i, n in rows]
 
 
@@ -186,11 +196,7 @@ def recorded_in(conn: Connection, event: Event) -> tuple[bool, str | None]:
 
 
 def _members(conn: Connection, case_id: int | None) -> set[str]:
-    rows = conn.execute(
-        select(schema.users.c.name)
-        .join(schema.memberships, schema.memberships.c.user_id == schema.users.c.id)
-        .where(schema.memberships.c.case_id == case_id)
-    )
+    rows = conn.execute(_MEMBER_NAMES, {"case_id": case_id})
     return {str(name) for name in rows.scalars()}
 
 

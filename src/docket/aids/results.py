@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from docket import scope
 from docket.aids.signals import Signal, from_dict
@@ -46,11 +46,20 @@ class AidResult:
         }
 
 
+# Built once: every request for an item asks these.
+_MEDIA_TYPE = select(schema.items.c.media_type).where(schema.items.c.sha256 == bindparam("sha256"))
+_RESULTS_NEWEST_FIRST = (
+    select(schema.results)
+    .where(
+        schema.results.c.item_sha256 == bindparam("sha256"),
+        schema.results.c.step == bindparam("step"),
+    )
+    .order_by(schema.results.c.id.desc())
+)
+
+
 def item_media_type(conn: Connection, sha256: str) -> str:
-    found = conn.execute(
-        select(schema.items.c.media_type).where(schema.items.c.sha256 == sha256)
-    ).scalar_one()
-    return str(found)
+    return str(conn.execute(_MEDIA_TYPE, {"sha256": sha256}).scalar_one())
 
 
 def pending(conn: Connection, sha256: str) -> list[str]:
@@ -73,11 +82,7 @@ ON_REQUEST = ("shadow-places",)
 def _latest_in_view(conn: Connection, sha256: str, step: str, view: Scope) -> dict[str, Any] | None:
     """The newest result of an aid run on request that `view` shows: one run in its case (a
     person's work, docket.scope), never another case's."""
-    rows = conn.execute(
-        select(schema.results)
-        .where(schema.results.c.item_sha256 == sha256, schema.results.c.step == step)
-        .order_by(schema.results.c.id.desc())
-    ).mappings()
+    rows = conn.execute(_RESULTS_NEWEST_FIRST, {"sha256": sha256, "step": step}).mappings()
     for row in rows:
         event = log.get(conn, int(row["event_seq"]))
         if event is not None and view.shows_name(scope.recorded_in(conn, event)[1]):

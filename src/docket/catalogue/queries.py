@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select
 
 from docket.catalogue import schema
 from docket.catalogue.records import latest_result
@@ -121,6 +121,29 @@ def list_items(
     return rows
 
 
+# Built once: every request for an item asks these (building cost more than running them).
+_ITEM_ROW = select(schema.items).where(schema.items.c.sha256 == bindparam("sha256"))
+_STEP_RESULTS = (
+    select(
+        schema.results.c.step,
+        schema.results.c.step_version,
+        schema.results.c.status,
+        schema.results.c.error,
+        schema.results.c.event_seq,
+    )
+    .where(schema.results.c.item_sha256 == bindparam("sha256"))
+    .order_by(schema.results.c.id)
+)
+_KEYFRAMES = (
+    select(schema.derivatives.c.frame_time, schema.derivatives.c.sha256)
+    .where(
+        schema.derivatives.c.item_sha256 == bindparam("sha256"),
+        schema.derivatives.c.kind == "keyframe",
+    )
+    .order_by(schema.derivatives.c.frame_time)
+)
+
+
 def describe_item(
     conn: Connection,
     sha256: str,
@@ -132,7 +155,7 @@ def describe_item(
     run, their versions, statuses and errors) lists only results whose events are among
     `events_shown` (the events the view shows), when given: a step another case's person ran
     is that case's to know. The metadata is a fact of the bytes, shown to every case."""
-    row = conn.execute(select(schema.items).where(schema.items.c.sha256 == sha256)).mappings().one()
+    row = conn.execute(_ITEM_ROW, {"sha256": sha256}).mappings().one()
     query = (
         select(schema.acquisitions, schema.sources.c.pseudonym)
         .outerjoin(schema.sources, schema.acquisitions.c.source_id == schema.sources.c.id)
@@ -154,17 +177,7 @@ def describe_item(
     if cases_shown is not None and acquisitions:
         first_seen = min(str(acq["acquired_at"]) for acq in acquisitions)
     metadata = latest_result(conn, sha256, "metadata")
-    steps = conn.execute(
-        select(
-            schema.results.c.step,
-            schema.results.c.step_version,
-            schema.results.c.status,
-            schema.results.c.error,
-            schema.results.c.event_seq,
-        )
-        .where(schema.results.c.item_sha256 == sha256)
-        .order_by(schema.results.c.id)
-    ).all()
+    steps = conn.execute(_STEP_RESULTS, {"sha256": sha256}).all()
     latest = {
         step: (version, status, error)
         for step, version, status, error, seq in steps
@@ -230,9 +243,5 @@ def derivative_paths(conn: Connection, sha256: str) -> dict[str, str]:
 
 
 def keyframes(conn: Connection, sha256: str) -> list[tuple[float | None, str]]:
-    rows = conn.execute(
-        select(schema.derivatives.c.frame_time, schema.derivatives.c.sha256)
-        .where(schema.derivatives.c.item_sha256 == sha256, schema.derivatives.c.kind == "keyframe")
-        .order_by(schema.derivatives.c.frame_time)
-    )
+    rows = conn.execute(_KEYFRAMES, {"sha256": sha256})
     return [(time, blob) for time, blob in rows]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from docket.catalogue import fulltext, schema
 from docket.custody import log
@@ -248,17 +248,19 @@ def record_result(
     return event
 
 
-def latest_result(conn: Connection, item: str, step: str) -> dict[str, Any] | None:
-    row = (
-        conn.execute(
-            select(schema.results)
-            .where(schema.results.c.item_sha256 == item, schema.results.c.step == step)
-            .order_by(schema.results.c.id.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
+_LATEST_RESULT = (  # built once: an item's page asks it for each of its steps
+    select(schema.results)
+    .where(
+        schema.results.c.item_sha256 == bindparam("item"),
+        schema.results.c.step == bindparam("step"),
     )
+    .order_by(schema.results.c.id.desc())
+    .limit(1)
+)
+
+
+def latest_result(conn: Connection, item: str, step: str) -> dict[str, Any] | None:
+    row = conn.execute(_LATEST_RESULT, {"item": item, "step": step}).mappings().first()
     if row is None:
         return None
     found = dict(row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from docket import clock
 from docket.catalogue import driver_sql, schema
@@ -98,14 +98,18 @@ def leaf_hashes(conn: Connection, upto: int | None = None) -> list[bytes]:
     return [bytes.fromhex(h) for (h,) in conn.execute(query)]
 
 
+_ALL_EVENTS = select(schema.events).order_by(schema.events.c.seq)
+# Built once: every request for an item asks these.
+_EVENTS_OF = _ALL_EVENTS.where(schema.events.c.item_sha256 == bindparam("item"))
+_EVENT_AT = select(schema.events).where(schema.events.c.seq == bindparam("seq"))
+
+
 def events(conn: Connection, item: str | None = None) -> Iterator[Event]:
-    query = select(schema.events).order_by(schema.events.c.seq)
-    if item is not None:
-        query = query.where(schema.events.c.item_sha256 == item)
-    for row in conn.execute(query).mappings():
+    found = conn.execute(_ALL_EVENTS) if item is None else conn.execute(_EVENTS_OF, {"item": item})
+    for row in found.mappings():
         yield event_from_row(row)
 
 
 def get(conn: Connection, seq: int) -> Event | None:
-    row = conn.execute(select(schema.events).where(schema.events.c.seq == seq)).mappings().first()
+    row = conn.execute(_EVENT_AT, {"seq": seq}).mappings().first()
     return None if row is None else event_from_row(row)

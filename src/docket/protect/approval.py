@@ -21,10 +21,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from docket.catalogue import schema
-from docket.catalogue.queries import in_cases
 from docket.custody import log
 from docket.custody.events import Event
 from docket.errors import DocketError, NotFoundError
@@ -56,26 +55,39 @@ class Approval:
     event_seq: int
 
 
+# Built once: every request for an item asks these.
+_COPIES = (
+    select(
+        schema.derivatives.c.sha256,
+        schema.derivatives.c.kind,
+        schema.derivatives.c.media_type,
+        schema.derivatives.c.event_seq,
+        schema.results.c.data,
+    )
+    .join(schema.results, schema.results.c.event_seq == schema.derivatives.c.event_seq)
+    .where(
+        schema.derivatives.c.item_sha256 == bindparam("item"),
+        schema.derivatives.c.kind.in_(APPROVABLE),
+    )
+    .order_by(schema.derivatives.c.id)
+)
+_APPROVAL_IN_FORCE = (  # its own case only, never another's, even for admins
+    select(schema.approvals)
+    .where(
+        schema.approvals.c.item_sha256 == bindparam("item"),
+        schema.approvals.c.case_id.is_not_distinct_from(bindparam("case")),
+    )
+    .order_by(schema.approvals.c.id.desc())
+    .limit(1)
+)
+
+
 def copies(conn: Connection, item: str, view: Scope) -> list[Copy]:
     """The item's redacted and stripped copies whose making the case `view` looks through
     may see, oldest first. A copy made by another case's person is not offered: its making
     event names them, and a package of this case could not prove the copy without it (the
     same bytes made again in this case are offered, with this case's event)."""
-    rows = conn.execute(
-        select(
-            schema.derivatives.c.sha256,
-            schema.derivatives.c.kind,
-            schema.derivatives.c.media_type,
-            schema.derivatives.c.event_seq,
-            schema.results.c.data,
-        )
-        .join(schema.results, schema.results.c.event_seq == schema.derivatives.c.event_seq)
-        .where(
-            schema.derivatives.c.item_sha256 == item,
-            schema.derivatives.c.kind.in_(APPROVABLE),
-        )
-        .order_by(schema.derivatives.c.id)
-    ).all()
+    rows = conn.execute(_COPIES, {"item": item}).all()
     # Who the case knows is read from all of the item's events, not the making ones alone.
     shown = {e.seq for e in visible_events(conn, view, log.events(conn, item))}
     return [
@@ -177,19 +189,7 @@ def _record(
 def approved(conn: Connection, item: str, scope: Scope) -> Approval | None:
     """The approval in force for `item` in the case `scope` looks through (its own case
     only, never another's, even for admins), or None."""
-    row = (
-        conn.execute(
-            select(schema.approvals)
-            .where(
-                schema.approvals.c.item_sha256 == item,
-                in_cases(schema.approvals.c.case_id, {scope.case_id}),
-            )
-            .order_by(schema.approvals.c.id.desc())
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
+    row = conn.execute(_APPROVAL_IN_FORCE, {"item": item, "case": scope.case_id}).mappings().first()
     if row is None or row["derivative_sha256"] is None:
         return None
     return Approval(
