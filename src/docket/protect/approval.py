@@ -17,7 +17,7 @@ frame (outside the redaction boxes of a redacted copy), 0 unless they say so.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,14 +82,18 @@ _APPROVAL_IN_FORCE = (  # its own case only, never another's, even for admins
 )
 
 
-def copies(conn: Connection, item: str, view: Scope) -> list[Copy]:
+def copies(
+    conn: Connection, item: str, view: Scope, shown: Collection[int] | None = None
+) -> list[Copy]:
     """The item's redacted and stripped copies whose making the case `view` looks through
     may see, oldest first. A copy made by another case's person is not offered: its making
     event names them, and a package of this case could not prove the copy without it (the
-    same bytes made again in this case are offered, with this case's event)."""
+    same bytes made again in this case are offered, with this case's event). `shown`: the
+    sequence numbers of the item's events the view shows, when the caller has them."""
     rows = conn.execute(_COPIES, {"item": item}).all()
-    # Who the case knows is read from all of the item's events, not the making ones alone.
-    shown = {e.seq for e in visible_events(conn, view, log.events(conn, item))}
+    if shown is None:
+        # Who the case knows is read from all of the item's events, not the making ones alone.
+        shown = {e.seq for e in visible_events(conn, view, log.events(conn, item))}
     return [
         Copy(
             str(sha),

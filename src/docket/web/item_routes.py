@@ -94,7 +94,7 @@ def _item_detail(conn: Connection, view: scope.Scope, sha256: str) -> dict[str, 
     in_force = approval.approved(conn, sha256, view)
     detail["copies"] = [
         {**c.__dict__, "approved": in_force is not None and in_force.derivative == c.sha256}
-        for c in approval.copies(conn, sha256, view)
+        for c in approval.copies(conn, sha256, view, {e.seq for e in events})
     ]
     # Verification aids: facts of the bytes, shared by every case holding them (docket.aids),
     # but an aid a person ran on request is their case's record.
