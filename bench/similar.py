@@ -51,6 +51,9 @@ print(json.dumps({"seconds": time.perf_counter() - start, "duplicates": duplicat
 """
 
 
+FLIPS_AT_ONCE = 1 << 18  # rows whose bit flips are drawn at once (0.5 GiB of floats)
+
+
 def synthetic_index(count: int, rng: np.random.Generator) -> HashIndex:
     """`count` hashes, 6 variants per item; one item in ten is a noisy copy of another one."""
     items = count // 6
@@ -60,7 +63,10 @@ def synthetic_index(count: int, rng: np.random.Generator) -> HashIndex:
     originals, copies = chosen[:half], chosen[half : 2 * half]
     flips = np.packbits(rng.random((len(copies), 256)) < 0.05, axis=1)
     base[copies] = base[originals] ^ flips
-    variants = np.repeat(base, 6, axis=0) ^ np.packbits(rng.random((items * 6, 256)) < 0.08, axis=1)
+    variants = np.repeat(base, 6, axis=0)
+    for first in range(0, len(variants), FLIPS_AT_ONCE):  # 2 KiB of floats per row drawn
+        rows = variants[first : first + FLIPS_AT_ONCE]
+        rows ^= np.packbits(rng.random((len(rows), 256)) < 0.08, axis=1)
     names = [f"item{i}" for i in range(items) for _ in range(6)]
     kinds = ["full", "c90", "c80", "c70", "trim1", "trim2"] * items
     return HashIndex(names, kinds, [None] * len(names), variants)
