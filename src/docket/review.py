@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select
+from sqlalchemy import Connection, Select, and_, bindparam, exists, func, insert, select
+from sqlalchemy.orm import aliased
 
 from docket.catalogue import fulltext, prebuilt, schema
 from docket.custody import log
@@ -230,6 +231,33 @@ def _build_statuses(dialect: str) -> Select[Any]:
         )
         .order_by(statuses.id)
     )
+
+
+def status_counts(conn: Connection, case_id: int, items: int) -> dict[str, int]:
+    """How many of the case's `items` items have each status (statuses_of, counted by the
+    database: a case of a million items is never read into memory)."""
+    statuses, members = schema.statuses, schema.case_items
+    later = aliased(statuses)
+    latest = (
+        select(statuses.c.status, func.count())
+        .join(
+            members,
+            and_(members.c.item_sha256 == statuses.c.item_sha256, members.c.case_id == case_id),
+        )
+        .where(
+            statuses.c.case_id == case_id,
+            ~exists().where(
+                later.c.item_sha256 == statuses.c.item_sha256,
+                later.c.case_id == case_id,
+                later.c.id > statuses.c.id,
+            ),
+        )
+        .group_by(statuses.c.status)
+    )
+    counted = {str(status): int(count) for status, count in conn.execute(latest)}
+    unchanged = Status().status
+    counted[unchanged] = counted.get(unchanged, 0) + items - sum(counted.values())
+    return {status: counted.get(status, 0) for status in STATUSES}
 
 
 def status_history(conn: Connection, item: str, scope: Scope) -> list[dict[str, Any]]:

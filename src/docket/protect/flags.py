@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, insert, select
+from sqlalchemy import Connection, Select, String, and_, cast, exists, func, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import aliased
 
 from docket.catalogue import prebuilt, schema
 from docket.custody import log
@@ -71,6 +73,64 @@ def current_flags(conn: Connection, items: Sequence[str], scope: Scope) -> dict[
         if value:
             found[item] = str(value)
     return {item: found.get(item, UNREVIEWED) for item in items}
+
+
+def flag_counts(conn: Connection, scope: Scope, items: int) -> dict[str, int]:
+    """How many of the case's `items` items have each current flag (current_flags, counted
+    by the database: a case of a million items is never read into memory), most first."""
+    assert scope.case_id is not None
+    viewed = prebuilt.view(scope.case_id, scope.cases)
+    flags, results, members = schema.flags, schema.results, schema.case_items
+    held = members.c.case_id == scope.case_id
+    later_flag = aliased(flags)
+    by_hand_latest = (
+        select(flags.c.flag, func.count())
+        .join(members, and_(held, members.c.item_sha256 == flags.c.item_sha256))
+        .where(
+            prebuilt.in_view(flags.c.case_id),
+            ~exists().where(
+                later_flag.c.item_sha256 == flags.c.item_sha256,
+                prebuilt.in_view(later_flag.c.case_id),
+                later_flag.c.id > flags.c.id,
+            ),
+        )
+        .group_by(flags.c.flag)
+    )
+    counted = {str(flag): int(count) for flag, count in conn.execute(by_hand_latest, viewed)}
+    any_flag = aliased(flags)
+    later_result = aliased(results)
+    proposal = _proposed_flag(conn.dialect.name, results.c.data)
+    proposed = (
+        select(proposal, func.count())
+        .join(members, and_(held, members.c.item_sha256 == results.c.item_sha256))
+        .where(
+            results.c.step == "classify",
+            results.c.status == "ok",
+            ~exists().where(
+                later_result.c.item_sha256 == results.c.item_sha256,
+                later_result.c.step == "classify",
+                later_result.c.id > results.c.id,
+            ),
+            ~exists().where(
+                any_flag.c.item_sha256 == results.c.item_sha256,
+                prebuilt.in_view(any_flag.c.case_id),
+            ),
+        )
+        .group_by(proposal)
+    )
+    for flag, count in conn.execute(proposed, viewed):
+        if flag:
+            counted[str(flag)] = counted.get(str(flag), 0) + int(count)
+    counted[UNREVIEWED] = counted.get(UNREVIEWED, 0) + items - sum(counted.values())
+    shown = [(flag, count) for flag, count in counted.items() if count > 0]
+    return dict(sorted(shown, key=lambda pair: -pair[1]))
+
+
+def _proposed_flag(dialect: str, data: Any) -> Any:
+    """The flag a classifier's result (JSON text) proposes, read by the database."""
+    if dialect == "postgresql":
+        return cast(func.jsonb_extract_path_text(cast(data, JSONB), "flag"), String)
+    return cast(func.json_extract(data, "$.flag"), String)
 
 
 @dataclass(frozen=True)

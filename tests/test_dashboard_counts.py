@@ -1,0 +1,84 @@
+"""The case dashboard's counts are made by the database (a case of a million items is never read
+into memory): they must be exactly what the per-item rules give (review.statuses_of,
+flags.current_flags), whatever other cases, admins' records of no case and classifiers did."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import take
+from sqlalchemy import Connection, select
+
+from docket import review
+from docket.catalogue import schema
+from docket.catalogue.records import record_result
+from docket.locker import Locker
+from docket.protect import flags
+from docket.scope import Scope
+
+
+def _items(locker: Locker, folder: Path, case: str, count: int, first: int = 0) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(first, first + count):
+        (folder / f"note-{n}.txt").write_text(f"zq6 note {n}\n")
+    done = take(locker, *[folder / f"note-{n}.txt" for n in range(first, first + count)], case=case)
+    return [str(o.sha256) for o in done.outcomes]
+
+
+def _case_id(conn: Connection, name: str) -> int:
+    return int(conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == name)).one()[0])
+
+
+@pytest.mark.parametrize("admin", [False, True])
+def test_counts_are_the_per_item_rules_counted(locker: Locker, tmp_path: Path, admin: bool) -> None:
+    north = _items(locker, tmp_path / "n", "North", 8)
+    south_only = _items(locker, tmp_path / "s", "South", 2, first=20)
+    shared = north[0]
+    take(locker, tmp_path / "n" / "note-0.txt", case="South")  # North's first item, in South too
+    with locker.engine.connect() as conn, conn.begin():
+        n_id, s_id = _case_id(conn, "North"), _case_id(conn, "South")
+        in_north, in_south, uncased = Scope(n_id, "North"), Scope(s_id, "South"), Scope(None, None)
+        # statuses: changed twice (the latest counts), set back to new, other cases' own
+        review.set_status(conn, "a", north[1], in_north, "in review")
+        review.set_status(conn, "a", north[1], in_north, "verified")
+        review.set_status(conn, "a", north[2], in_north, "disputed")
+        review.set_status(conn, "a", north[2], in_north, "new")
+        review.set_status(conn, "a", shared, in_north, "disputed")
+        review.set_status(conn, "a", shared, in_south, "excluded")  # later, and South's own
+        review.set_status(conn, "a", south_only[0], in_south, "excluded")
+        # flags: by hand (the latest wins), in another case, of no case (admins see it)
+        flags.flag(conn, "a", north[1], "graphic", in_north)
+        flags.flag(conn, "a", north[1], "clear", in_north)
+        flags.flag(conn, "a", shared, "sensitive", in_south)
+        flags.flag(conn, "a", north[3], "graphic", uncased)
+        # a classifier: proposed, failed after a proposal, overruled by hand, no flag at all
+        record_result(conn, "c", north[4], "classify", "1", {"flag": "graphic"})
+        record_result(conn, "c", north[5], "classify", "1", {"flag": "graphic"})
+        record_result(conn, "c", north[5], "classify", "1", None, error="zq6 model failed")
+        record_result(conn, "c", north[1], "classify", "1", {"flag": "sensitive"})
+        record_result(conn, "c", north[6], "classify", "1", {"note": "nothing to say"})
+        record_result(conn, "c", north[3], "classify", "1", {"flag": "sensitive"})
+        record_result(conn, "c", south_only[1], "classify", "1", {"flag": "graphic"})
+    view = Scope(n_id, "North", admin)
+    with locker.engine.connect() as conn:
+        members = list(
+            conn.execute(
+                select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == n_id)
+            ).scalars()
+        )
+        assert sorted(members) == sorted(north)
+        by_item = Counter(s.status for s in review.statuses_of(conn, members, view).values())
+        counted = review.status_counts(conn, n_id, len(members))
+        flagged = Counter(flags.current_flags(conn, members, view).values())
+        flag_counts = flags.flag_counts(conn, view, len(members))
+    assert counted == {s: by_item.get(s, 0) for s in review.STATUSES}
+    assert counted == {"new": 6, "in review": 0, "verified": 1, "disputed": 1, "excluded": 0}
+    assert flag_counts == dict(flagged)
+    # north[3]: flagged graphic by an admin outside any case; only an admin's view shows it
+    expected = {"clear": 1, "graphic": 2 if admin else 1, "unreviewed": 5}
+    if not admin:
+        expected["sensitive"] = 1  # the classifier's proposal stands for north[3]
+    assert flag_counts == expected
+    assert list(flag_counts.values()) == sorted(flag_counts.values(), reverse=True)
