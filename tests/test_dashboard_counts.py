@@ -17,6 +17,7 @@ from docket.catalogue.records import record_result
 from docket.locker import Locker
 from docket.protect import flags
 from docket.scope import Scope
+from docket.web import workflow_routes
 
 
 def _items(locker: Locker, folder: Path, case: str, count: int, first: int = 0) -> list[str]:
@@ -82,3 +83,34 @@ def test_counts_are_the_per_item_rules_counted(locker: Locker, tmp_path: Path, a
         expected["sensitive"] = 1  # the classifier's proposal stands for north[3]
     assert flag_counts == expected
     assert list(flag_counts.values()) == sorted(flag_counts.values(), reverse=True)
+
+
+@pytest.mark.parametrize("admin", [False, True])
+def test_activity_is_the_same_walked_from_the_log_or_gathered_through_the_items(
+    locker: Locker, tmp_path: Path, admin: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large case's activity is found by walking the log back, a small one's through its
+    items: the same events either way, other cases' work on shared bytes left out."""
+    north = _items(locker, tmp_path / "n", "North", 4)
+    take(locker, tmp_path / "n" / "note-0.txt", case="South")  # shared
+    south_only = _items(locker, tmp_path / "s", "South", 2, first=20)
+    with locker.engine.connect() as conn, conn.begin():
+        n_id, s_id = _case_id(conn, "North"), _case_id(conn, "South")
+        in_north, in_south = Scope(n_id, "North"), Scope(s_id, "South")
+        for round_ in range(4):  # North's and South's work interleaved in the log
+            review.set_status(conn, "zq6-north", north[round_], in_north, "in review")
+            review.set_status(conn, "zq6-south", north[0], in_south, "disputed")
+            review.set_status(conn, "zq6-south", south_only[round_ % 2], in_south, "excluded")
+    monkeypatch.setattr(workflow_routes, "ACTIVITY", 6)
+    monkeypatch.setattr(workflow_routes, "ACTIVITY_BATCH", 2)
+    view = Scope(n_id, "North", admin)
+    found = {}
+    for walk_from in (0, 10**9):
+        monkeypatch.setattr(workflow_routes, "ACTIVITY_WALK_FROM", walk_from)
+        with locker.engine.connect() as conn:
+            found[walk_from] = workflow_routes._activity(conn, view, n_id, len(north))
+    assert found[0] == found[10**9]
+    assert len(found[0]) == 6
+    assert [a["seq"] for a in found[0]] == sorted((a["seq"] for a in found[0]), reverse=True)
+    assert {a["actor"] for a in found[0] if a["action"] == "item.status_set"} == {"zq6-north"}
+    assert all(a["item"] in north for a in found[0])

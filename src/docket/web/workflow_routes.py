@@ -50,6 +50,7 @@ router = APIRouter()
 MAX_BULK = 1000
 ACTIVITY = 25
 ACTIVITY_BATCH = 500
+ACTIVITY_WALK_FROM = 10_000  # items of a case from which its activity is found by walking the log
 BULK_ACTIONS = ("tag", "flag", "status", "assign", "link")
 # The columns of the item list's exports: what the grid shows of each item.
 EXPORT_FIELDS = (
@@ -236,25 +237,37 @@ def _dashboard(conn: Connection, user: User, case_id: int) -> dict[str, Any]:
         "by_status": review.status_counts(conn, case_id, items),
         "by_flag": flags.flag_counts(conn, view, items),
         "by_type": dict(kinds.most_common()),
-        "activity": _activity(conn, view, case_id),
+        "activity": _activity(conn, view, case_id, items),
     }
 
 
-def _activity(conn: Connection, view: scope.Scope, case_id: int) -> list[dict[str, Any]]:
-    """The latest custody events of the case's items that the case shows, newest first.
+def _activity(
+    conn: Connection, view: scope.Scope, case_id: int, items: int
+) -> list[dict[str, Any]]:
+    """The latest custody events of the case's `items` items that the case shows, newest
+    first.
 
     Read back by key in batches until enough are shown: other cases' work on shared bytes is
-    skipped however much of it there is, never allowed to push this case's own work off."""
+    skipped however much of it there is, never allowed to push this case's own work off. A
+    small case's events are found through its items; a large case's by walking the log back
+    and asking of each event whether the case holds its item (through its items, a case of a
+    million took seconds to gather and sort them all)."""
+    members = schema.case_items.c
+    if items < ACTIVITY_WALK_FROM:
+        of_case = (
+            select(schema.events)
+            .join(schema.case_items, members.item_sha256 == schema.events.c.item_sha256)
+            .where(members.case_id == case_id)
+        )
+    else:
+        held = select(members.item_sha256).where(
+            members.item_sha256 == schema.events.c.item_sha256, members.case_id == case_id
+        )
+        of_case = select(schema.events).where(held.exists())
     shown: list[Event] = []
     before: int | None = None
     while len(shown) < ACTIVITY:
-        query = (
-            select(schema.events)
-            .join(schema.case_items, schema.case_items.c.item_sha256 == schema.events.c.item_sha256)
-            .where(schema.case_items.c.case_id == case_id)
-            .order_by(schema.events.c.seq.desc())
-            .limit(ACTIVITY_BATCH)
-        )
+        query = of_case.order_by(schema.events.c.seq.desc()).limit(ACTIVITY_BATCH)
         if before is not None:
             query = query.where(schema.events.c.seq < before)
         batch = [event_from_row(row) for row in conn.execute(query).mappings()]
