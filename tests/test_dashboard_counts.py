@@ -12,7 +12,7 @@ from conftest import take
 from sqlalchemy import Connection, select
 
 from docket import review
-from docket.catalogue import schema
+from docket.catalogue import queries, schema
 from docket.catalogue.records import record_result
 from docket.locker import Locker
 from docket.protect import flags
@@ -106,7 +106,7 @@ def test_activity_is_the_same_walked_from_the_log_or_gathered_through_the_items(
     view = Scope(n_id, "North", admin)
     found = {}
     for walk_from in (0, 10**9):
-        monkeypatch.setattr(workflow_routes, "ACTIVITY_WALK_FROM", walk_from)
+        monkeypatch.setattr(queries, "WALK_FROM", walk_from)
         with locker.engine.connect() as conn:
             found[walk_from] = workflow_routes._activity(conn, view, n_id, len(north))
     assert found[0] == found[10**9]

@@ -13,6 +13,7 @@ from conftest import LAYERS, PASSWORD, Layer, layer_facts, sign_in
 from test_case_walls import MARKER, walls
 
 from docket import access, accounts, audit, review, scope
+from docket.catalogue import queries
 from docket.disclose.package import export
 from docket.errors import DocketError
 from docket.locker import Locker
@@ -194,3 +195,22 @@ def test_the_command_line_lists_the_same_audit(
     assert paged.out.splitlines()[-1].startswith("(older: --before ")
     missing = cli("case", "audit", "West", "--locker", locker.path)
     assert missing.code != 0 and "case 'West': no such case" in missing.err
+
+
+@pytest.mark.parametrize("admin", [False, True])
+def test_the_audit_is_the_same_walked_from_the_log_or_found_through_the_items(
+    audited: dict[str, Any], locker: Locker, admin: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large case's events are found by walking the log back, a small one's through its
+    items (queries.case_events): the same audit either way, page by page."""
+    view = scope.Scope(audited["cases"]["North"], "North", admin)
+    pages = {}
+    for walk_from in (0, 10**9):
+        monkeypatch.setattr(queries, "WALK_FROM", walk_from)
+        with locker.engine.connect() as conn:
+            first = audit.case_audit(conn, view, size=3)
+            assert first.next_before is not None
+            second = audit.case_audit(conn, view, before=first.next_before, size=3)
+        pages[walk_from] = (first, second)
+    assert pages[0] == pages[10**9]
+    assert not MARKER.search(repr(pages[0]).encode())

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from docket.catalogue import schema
+from docket.catalogue import queries, schema
 from docket.custody.events import Event, event_from_row
 from docket.errors import DocketError
 from docket.scope import Scope, recorded_in
@@ -109,12 +109,10 @@ def _candidates(
     """Events of these actions, newest first below `before`, on the case's items or of no
     item: a superset of the case's, which _of_case narrows."""
     events = schema.events.c
-    in_case = select(schema.case_items.c.item_sha256).where(
-        schema.case_items.c.case_id == view.case_id
-    )
+    assert view.case_id is not None
+    held = queries.case_events(view.case_id, queries.item_count(conn, view.case_id))
     query = select(schema.events).where(
-        events.action.in_(actions),
-        or_(events.item_sha256.is_(None), events.item_sha256.in_(in_case)),
+        events.action.in_(actions), or_(events.item_sha256.is_(None), held)
     )
     if actor:
         query = query.where(events.actor == actor)

@@ -50,6 +50,33 @@ def in_cases(column: ColumnElement[Any], cases: Collection[int | None]) -> Colum
     return or_(found, column.is_(None)) if None in cases else found
 
 
+# Items of a case from which its events are found by walking the log back (see case_events).
+WALK_FROM = 10_000
+
+
+def item_count(conn: Connection, case_id: int) -> int:
+    """How many items the case holds."""
+    members = schema.case_items.c
+    count = select(func.count()).select_from(schema.case_items).where(members.case_id == case_id)
+    return int(conn.execute(count).scalar_one())
+
+
+def case_events(case_id: int, items: int) -> ColumnElement[bool]:
+    """An event is of an item the case (of `items` items) holds. A small case's events are
+    found through its items (gathered, then sorted); a large case's by walking the log back
+    and asking of each event whether the case holds its item: through a million items, the
+    newest few events took seconds to find."""
+    members = schema.case_items.c
+    if items < WALK_FROM:
+        held = select(members.item_sha256).where(members.case_id == case_id)
+        return schema.events.c.item_sha256.in_(held)
+    return (
+        select(members.item_sha256)
+        .where(members.item_sha256 == schema.events.c.item_sha256, members.case_id == case_id)
+        .exists()
+    )
+
+
 def case_id_of(conn: Connection, case: str) -> int:
     found = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == case)).scalar()
     if found is None:

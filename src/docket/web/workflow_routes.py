@@ -25,7 +25,7 @@ from sqlalchemy import Connection, func, select
 
 from docket import access, incidents, review, scope
 from docket.accounts import User
-from docket.catalogue import schema
+from docket.catalogue import queries, schema
 from docket.catalogue.database import reading
 from docket.custody.events import Event, event_from_row
 from docket.errors import DocketError, NotFoundError
@@ -50,7 +50,6 @@ router = APIRouter()
 MAX_BULK = 1000
 ACTIVITY = 25
 ACTIVITY_BATCH = 500
-ACTIVITY_WALK_FROM = 10_000  # items of a case from which its activity is found by walking the log
 BULK_ACTIONS = ("tag", "flag", "status", "assign", "link")
 # The columns of the item list's exports: what the grid shows of each item.
 EXPORT_FIELDS = (
@@ -219,8 +218,7 @@ def _dashboard(conn: Connection, user: User, case_id: int) -> dict[str, Any]:
     view = scope.of_case(conn, user, case_id, "view")
     # Counted by the database: a case of a million items is never read into memory.
     members = schema.case_items.c
-    count = select(func.count()).select_from(schema.case_items).where(members.case_id == case_id)
-    items = int(conn.execute(count).scalar_one())
+    items = queries.item_count(conn, case_id)
     types = conn.execute(
         select(schema.items.c.media_type, func.count())
         .join(schema.case_items, members.item_sha256 == schema.items.c.sha256)
@@ -245,25 +243,11 @@ def _activity(
     conn: Connection, view: scope.Scope, case_id: int, items: int
 ) -> list[dict[str, Any]]:
     """The latest custody events of the case's `items` items that the case shows, newest
-    first.
+    first (queries.case_events).
 
     Read back by key in batches until enough are shown: other cases' work on shared bytes is
-    skipped however much of it there is, never allowed to push this case's own work off. A
-    small case's events are found through its items; a large case's by walking the log back
-    and asking of each event whether the case holds its item (through its items, a case of a
-    million took seconds to gather and sort them all)."""
-    members = schema.case_items.c
-    if items < ACTIVITY_WALK_FROM:
-        of_case = (
-            select(schema.events)
-            .join(schema.case_items, members.item_sha256 == schema.events.c.item_sha256)
-            .where(members.case_id == case_id)
-        )
-    else:
-        held = select(members.item_sha256).where(
-            members.item_sha256 == schema.events.c.item_sha256, members.case_id == case_id
-        )
-        of_case = select(schema.events).where(held.exists())
+    skipped however much of it there is, never allowed to push this case's own work off."""
+    of_case = select(schema.events).where(queries.case_events(case_id, items))
     shown: list[Event] = []
     before: int | None = None
     while len(shown) < ACTIVITY:
