@@ -32,6 +32,22 @@ def scan(stored: np.ndarray, queries: np.ndarray, threshold: int) -> set[tuple[i
     return found
 
 
+def _one_item_each(stored: np.ndarray) -> similarity.HashIndex:
+    """An index of `stored`, each hash an item of its own (item0, item1, ...)."""
+    count = len(stored)
+    return similarity.HashIndex(
+        [f"item{i}" for i in range(count)], ["full"] * count, [None] * count, stored
+    )
+
+
+def _listed_pairs(
+    index: similarity.HashIndex, queries: np.ndarray, threshold: int
+) -> list[tuple[int, int, int]]:
+    """index.pairs as (query row, stored row, distance) in the order it gives them."""
+    rows, labels, distances = index.pairs(queries, threshold)
+    return [(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)]
+
+
 @pytest.mark.parametrize("shards", [1, 3])
 @pytest.mark.parametrize("threshold", [0, 1, 31, similarity.DEFAULT_THRESHOLD, 90])
 def test_the_index_finds_what_a_full_scan_finds(
@@ -45,14 +61,8 @@ def test_the_index_finds_what_a_full_scan_finds(
     near = [planted(rng, q, d) for q in queries for d in range(threshold + 4)]
     stored = np.vstack([rng.integers(0, 256, size=(4000, 32), dtype=np.uint8), *near])
     stored = stored[rng.permutation(len(stored))]
-    index = similarity.HashIndex(
-        [f"item{i}" for i in range(len(stored))],
-        ["full"] * len(stored),
-        [None] * len(stored),
-        stored,
-    )
-    rows, labels, distances = index.pairs(queries, threshold)
-    listed = [(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)]
+    index = _one_item_each(stored)
+    listed = _listed_pairs(index, queries, threshold)
     assert listed == sorted(listed)  # by query, then stored row, however many shards
     assert len(index._shards) == shards
     found = set(listed)
@@ -85,14 +95,8 @@ def test_close_queries_asked_as_balls_find_what_a_full_scan_finds(
     balls = similarity._balls(queries, similarity.BALL_RADIUS)
     assert 1 < len(balls) < len(queries)
     assert sorted(int(m) for _, members, _ in balls for m in members) == list(range(6))
-    index = similarity.HashIndex(
-        [f"item{i}" for i in range(len(stored))],
-        ["full"] * len(stored),
-        [None] * len(stored),
-        stored,
-    )
-    rows, labels, distances = index.pairs(queries, threshold)
-    listed = [(int(r), int(i), int(d)) for r, i, d in zip(rows, labels, distances, strict=True)]
+    index = _one_item_each(stored)
+    listed = _listed_pairs(index, queries, threshold)
     assert listed == sorted(listed)
     assert len(set(listed)) == len(listed)
     assert set(listed) == scan(stored, queries, threshold)
