@@ -289,13 +289,23 @@ def world_layer(request: pytest.FixtureRequest) -> str | None:
     hashes."""
     if request.node.get_closest_marker("real_argon2") is not None:
         return None
-    used = [name for name in LAYERS if name in request.fixturenames]
+    used = [name for name in LAYERS if _layer_fixture(request, name)]
     if used:
         deepest = max(used, key=lambda name: len(layer_chain(name)))
         if not set(used) <= set(layer_chain(deepest)):
             raise RuntimeError(f"layers {used} are not built one on another")
         return deepest
     return "world" if "world" in request.fixturenames else None
+
+
+def _layer_fixture(request: pytest.FixtureRequest, name: str) -> bool:
+    """Whether the test uses the layer fixture `name`: the fixture it gets by that name is the
+    one defined beside the layer's builder (another module may have a fixture of that name,
+    such as test_jobs_uploads' own `package`)."""
+    if name not in request.fixturenames:
+        return False
+    definitions = request._fixturemanager.getfixturedefs(name, request.node) or ()
+    return bool(definitions) and definitions[-1].func.__module__ == LAYERS[name].build.__module__
 
 
 def built_with(request: pytest.FixtureRequest, layer: str) -> bool:
