@@ -1,6 +1,9 @@
 """Filters of an item list, the same for the web app's case grid and `docket ls`: media type,
 flag, has GPS, capture dates and near-duplicate group (text search is docket.search's).
 
+Media type, GPS and dates are conditions the database tests (`conditions`), so the grid of a
+case of a million items is filtered and cut into pages there, never read into memory.
+
 Capture dates are YYYY-MM-DD, inclusive, compared with the capture time as the camera's clock
 wrote it (its local date); items whose capture time is unknown are left out by a date filter.
 Group numbers are docket.similarity.clusters' numbers for the same case, so a number read in
@@ -14,10 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy.orm import aliased
 
 from docket import similarity
-from docket.catalogue.records import latest_result
+from docket.catalogue import prebuilt, schema
 from docket.errors import DocketError
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -40,6 +44,32 @@ class ItemFilter:
     def narrows(self) -> bool:
         return bool(self.type or self.flag or self.gps or self.since or self.until or self.cluster)
 
+    def conditions(self, dialect: str, item: ColumnElement[str]) -> list[ColumnElement[bool]]:
+        """Media type, GPS and capture dates as conditions on `item` (a column of SHA-256s);
+        the flag and the group are the caller's (they depend on the view and the case)."""
+        found: list[ColumnElement[bool]] = []
+        if self.type:
+            items = aliased(schema.items).c  # `item` may be a column of schema.items itself
+            found.append(
+                exists().where(
+                    items.sha256 == item, items.media_type.startswith(self.type, autoescape=True)
+                )
+            )
+        if self.gps:
+            latitude = _latest_metadata(dialect, item, "gps_latitude", ok_only=False)
+            found.append(latitude.is_not(None))
+        if self.since or self.until:
+            for bound in (self.since, self.until):
+                if bound and not _DAY.fullmatch(bound):
+                    raise FilterError(f"{bound!r}: dates are YYYY-MM-DD")
+            day: ColumnElement[Any] = func.substr(
+                _latest_metadata(dialect, item, "capture_time", ok_only=True), 1, 10
+            )
+            if dialect == "postgresql":  # compared as bytes, as Python compares them
+                day = day.collate("C")
+            found.append(day.between(self.since or "0000-00-00", self.until or "9999-99-99"))
+        return found
+
     def apply(
         self,
         conn: Connection,
@@ -47,40 +77,38 @@ class ItemFilter:
         flag_of: Mapping[str, str],
         case: str | None,
     ) -> list[dict[str, Any]]:
-        """The rows of `items` (each with its "sha256", "media_type") that pass; `flag_of`:
-        each item's current flag in the view the list is of; `case`: the list's case."""
-        if self.type:
-            items = [row for row in items if str(row["media_type"]).startswith(self.type)]
+        """The rows of `items` (each with its "sha256") that pass; `flag_of`: each item's
+        current flag in the view the list is of; `case`: the list's case."""
         if self.flag:
             items = [row for row in items if flag_of.get(row["sha256"]) == self.flag]
-        if self.gps:
-            items = [row for row in items if has_gps(conn, row["sha256"])]
-        if self.since or self.until:
-            items = self._captured_between(conn, items)
+        dialect, sha256 = conn.dialect.name, schema.items.c.sha256
+        conditions = self.conditions(dialect, sha256)
+        if conditions and items:
+            listed = prebuilt.values(dialect, [row["sha256"] for row in items])
+            passing = select(sha256).where(prebuilt.listed(dialect, sha256), *conditions)
+            kept = set(conn.execute(passing, {prebuilt.LISTED: listed}).scalars())
+            items = [row for row in items if row["sha256"] in kept]
         if self.cluster is not None:
-            groups = similarity.clusters(conn, case)
-            number = self.cluster
-            members = set(groups[number - 1].items) if 0 < number <= len(groups) else set()
+            members = self.group(conn, case)
             items = [row for row in items if row["sha256"] in members]
         return items
 
-    def _captured_between(
-        self, conn: Connection, items: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        for bound in (self.since, self.until):
-            if bound and not _DAY.fullmatch(bound):
-                raise FilterError(f"{bound!r}: dates are YYYY-MM-DD")
-        origins = similarity.provenance(conn, [row["sha256"] for row in items])
-        low, high = self.since or "0000-00-00", self.until or "9999-99-99"
-        return [
-            row
-            for row in items
-            if (captured := origins[row["sha256"]].capture_time) is not None
-            and low <= captured[:10] <= high
-        ]
+    def group(self, conn: Connection, case: str | None) -> set[str]:
+        """The items of the near-duplicate group the filter names (none if there is none)."""
+        groups = similarity.clusters(conn, case)
+        number = self.cluster or 0
+        return set(groups[number - 1].items) if 0 < number <= len(groups) else set()
 
 
-def has_gps(conn: Connection, sha256: str) -> bool:
-    found = latest_result(conn, sha256, "metadata")
-    normalised = {} if found is None else found["data"].get("normalised", {})
-    return normalised.get("gps_latitude") is not None
+def _latest_metadata(
+    dialect: str, item: ColumnElement[str], field: str, *, ok_only: bool
+) -> ColumnElement[str | None]:
+    """A normalised field of the item's latest metadata result (its latest that succeeded,
+    when `ok_only`): what docket.similarity.provenance and the item page read."""
+    results = schema.results.c
+    latest = select(similarity.normalised(dialect, field)).where(
+        results.item_sha256 == item, results.step == "metadata"
+    )
+    if ok_only:
+        latest = latest.where(results.status == "ok")
+    return latest.order_by(results.id.desc()).limit(1).scalar_subquery()

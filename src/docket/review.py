@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import aliased
 
 from docket.catalogue import fulltext, prebuilt, schema
@@ -231,6 +241,20 @@ def _build_statuses(dialect: str) -> Select[Any]:
         )
         .order_by(statuses.id)
     )
+
+
+def status_is(item: ColumnElement[str], case_id: int, status: str) -> ColumnElement[bool]:
+    """The workflow status in force for `item` (a column) in the case is `status`: statuses_of
+    as a condition, so a list filtered by status is cut into pages by the database."""
+    statuses = schema.statuses.c
+    latest = (
+        select(statuses.status)
+        .where(statuses.item_sha256 == item, prebuilt.unindexed(statuses.case_id) == case_id)
+        .order_by(statuses.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, Status().status) == status
 
 
 def status_counts(conn: Connection, case_id: int, items: int) -> dict[str, int]:

@@ -13,7 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, and_, cast, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 
@@ -124,6 +136,30 @@ def flag_counts(conn: Connection, scope: Scope, items: int) -> dict[str, int]:
     counted[UNREVIEWED] = counted.get(UNREVIEWED, 0) + items - sum(counted.values())
     shown = [(flag, count) for flag, count in counted.items() if count > 0]
     return dict(sorted(shown, key=lambda pair: -pair[1]))
+
+
+def flag_is(dialect: str, item: ColumnElement[str], flag: str) -> ColumnElement[bool]:
+    """The current flag of `item` (a column) in the view bound as prebuilt.in_view's
+    parameters is `flag`: current_flags as a condition, so a list filtered by flag is cut into
+    pages by the database. The latest flag set by hand in the view, else what the latest
+    classification proposes when it succeeded, else unreviewed."""
+    flags, results = schema.flags.c, schema.results.c
+    by_hand = (
+        select(flags.flag)
+        .where(flags.item_sha256 == item, prebuilt.in_view(flags.case_id))
+        .order_by(flags.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    proposal = case((results.status == "ok", _proposed_flag(dialect, results.data)))
+    proposed = (
+        select(proposal)
+        .where(results.item_sha256 == item, results.step == "classify")
+        .order_by(results.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(by_hand, func.nullif(proposed, ""), UNREVIEWED) == flag
 
 
 def _proposed_flag(dialect: str, data: Any) -> Any:

@@ -26,12 +26,12 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import ColumnElement, Connection, insert, select
 from starlette.background import BackgroundTask
 
 from docket import access, incidents, locale, review, saved_searches, scope, search, similarity
 from docket.accounts import User
-from docket.catalogue import queries, schema
+from docket.catalogue import prebuilt, queries, schema
 from docket.catalogue.database import reading
 from docket.custody import log
 from docket.disclose.package import PROFILES, export, file_name, items_of_case
@@ -89,19 +89,11 @@ class Filters:
         # too big to format once made the grid a server error).
         self.page = min(max(self.page, 1), MAX_PAGE)
 
-    def cut(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """This filter's page of `items` (all it keeps): after the item `after`, if given."""
-        if self.after:
-            at = next((n for n, row in enumerate(items) if row["sha256"] == self.after), None)
-            return [] if at is None else items[at + 1 : at + 1 + PAGE_SIZE]
-        return items[self.offset : self.offset + PAGE_SIZE]
-
-    def narrow(
-        self, conn: Connection, view: scope.Scope, items: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Every one of `items` (what its text search found: _candidates) this filter keeps
-        (all pages)."""
-        narrowing = ItemFilter(
+    def narrowing(self, conn: Connection, view: scope.Scope) -> grid_pages.Narrowing:
+        """What this filter asks of each item of the case: its media type, GPS, dates, flag
+        and status as conditions the database tests; its text search and group as the items
+        they find."""
+        chosen = ItemFilter(
             self.type,
             self.flag,
             self.gps,
@@ -109,13 +101,23 @@ class Filters:
             self.until,
             int(self.cluster) if self.cluster else None,
         )
-        shas = [row["sha256"] for row in items]
-        current = flags.current_flags(conn, shas, view) if self.flag else {}
-        items = narrowing.apply(conn, items, current, view.case)
-        if self.status:
-            now = review.statuses_of(conn, [row["sha256"] for row in items], view)
-            items = [row for row in items if now[row["sha256"]].status == self.status]
-        return items
+        dialect = conn.dialect.name
+
+        def conditions(item: ColumnElement[str]) -> list[ColumnElement[bool]]:
+            found = chosen.conditions(dialect, item)
+            if self.flag:
+                found.append(flags.flag_is(dialect, item, self.flag))
+            if self.status:
+                found.append(review.status_is(item, view.case_id or 0, self.status))
+            return found
+
+        only: set[str] | None = None
+        if self.q.strip():
+            only = set(search.matching(conn, self.q, view))
+        if chosen.cluster is not None:
+            members = chosen.group(conn, view.case)
+            only = members if only is None else only & members
+        return grid_pages.Narrowing(conditions, only)
 
     @property
     def offset(self) -> int:
@@ -156,9 +158,16 @@ def case_items(
         shas = grid_pages.page(conn, case_id, PAGE_SIZE, filters.offset, filters.after or None)
         items = grid_pages.rows(conn, case_id, shas)
     else:
-        candidates = _candidates(conn, view, case_id, filters)
-        kept = filters.narrow(conn, view, candidates)
-        items = kept if every_page else filters.cut(kept)
+        found = grid_pages.filtered_page(
+            conn,
+            case_id,
+            filters.narrowing(conn, view),
+            prebuilt.view(view.case_id, view.cases),
+            None if every_page else PAGE_SIZE,
+            0 if every_page or filters.after else filters.offset,
+            None if every_page else filters.after or None,
+        )
+        items = grid_pages.rows(conn, case_id, found)
     shas = [row["sha256"] for row in items]
     current = flags.current_flags(conn, shas, view)
     workflow = review.statuses_of(conn, shas, view)
@@ -168,17 +177,6 @@ def case_items(
         row["assignee"] = workflow[row["sha256"]].assignee
     tiles.describe(conn, case_name, items)
     return case_name, role, items
-
-
-def _candidates(
-    conn: Connection, view: scope.Scope, case_id: int, filters: Filters
-) -> list[dict[str, Any]]:
-    """The rows a filter narrows: those its text search finds in the case when it has one
-    (the matches, not the case, are read), else the case's every item."""
-    if not filters.q.strip():
-        return queries.list_items(conn, view.case)
-    found = search.matching(conn, filters.q, view)
-    return grid_pages.rows(conn, case_id, found)
 
 
 def _case_groups(conn: Connection, case_name: str) -> list[dict[str, Any]]:

@@ -13,12 +13,14 @@ Every grid request runs these, so each is built once per dialect (docket.catalog
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
+    ScalarSelect,
     Select,
     bindparam,
     exists,
@@ -40,27 +42,33 @@ class _Statements:
     rows: Select[Any]
 
 
-def _build(dialect: str) -> _Statements:
-    mine, earlier = schema.acquisitions, aliased(schema.acquisitions)
+def _first_arrivals(mine: Any, in_case: ColumnElement[bool]) -> Select[Any]:
+    """Each item of the case once, at its first arrival in the case (`mine`: acquisitions),
+    in the custody log's order."""
+    earlier = aliased(schema.acquisitions)
     first_arrival = ~exists().where(
         earlier.c.item_sha256 == mine.c.item_sha256,
         _in_case(earlier.c.case_id),
         earlier.c.id < mine.c.id,
     )
-    page = (
-        select(mine.c.item_sha256)
-        .where(mine.c.case_id == bindparam("case"), first_arrival)
-        .order_by(mine.c.id)
-        .limit(bindparam("size"))
-    )
+    return select(mine.c.item_sha256).where(in_case, first_arrival).order_by(mine.c.id)
+
+
+def _after_key() -> ScalarSelect[Any]:
+    """The id of the first arrival in the case of the item bound as `after`."""
     key = aliased(schema.acquisitions)
-    start = (
+    return (
         select(key.c.id)
         .where(key.c.item_sha256 == bindparam("after"), _in_case(key.c.case_id))
         .order_by(key.c.id)
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _build(dialect: str) -> _Statements:
+    mine = schema.acquisitions
+    page = _first_arrivals(mine, mine.c.case_id == bindparam("case")).limit(bindparam("size"))
     acquisitions, items = schema.acquisitions, schema.items
     rows = (
         select(
@@ -80,7 +88,7 @@ def _build(dialect: str) -> _Statements:
     )
     return _Statements(
         by_number=page.offset(bindparam("offset")),
-        by_key=page.where(mine.c.id > start),
+        by_key=page.where(mine.c.id > _after_key()),
         rows=rows,
     )
 
@@ -96,6 +104,50 @@ def page(
     else:
         found = conn.execute(made.by_number, {"case": case_id, "size": size, "offset": offset})
     return [str(sha) for sha in found.scalars()]
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """What a filter asks of each item: `conditions` on its SHA-256 column, and the items it
+    must be among (`only`: None for any)."""
+
+    conditions: Callable[[ColumnElement[str]], list[ColumnElement[bool]]]
+    only: Collection[str] | None = None
+
+
+def filtered_page(
+    conn: Connection,
+    case_id: int,
+    narrowing: Narrowing,
+    parameters: Mapping[str, Any],
+    size: int | None,
+    offset: int = 0,
+    after: str | None = None,
+) -> list[str]:
+    """The items of a filtered page, cut as `page` cuts them (`size` None: every page): those
+    for which the conditions `narrowing.conditions(item)` hold (their values bound by
+    `parameters`), and that are among `narrowing.only` when it names some.
+
+    Without `only` the case is walked in its order until a page is found, so a filter most
+    items pass costs what a page does. With `only` (a text search's matches, a group) the
+    listed items drive, each looked up by its own index, and then the matches are sorted."""
+    mine = aliased(schema.acquisitions)
+    if narrowing.only is None:
+        statement = _first_arrivals(mine, mine.c.case_id == bindparam("case"))
+    else:
+        statement = _first_arrivals(mine, _in_case(mine.c.case_id)).where(
+            prebuilt.listed(conn.dialect.name, mine.c.item_sha256, "only")
+        )
+    statement = statement.where(*narrowing.conditions(mine.c.item_sha256))
+    values: dict[str, Any] = {**parameters, "case": case_id}
+    if narrowing.only is not None:
+        values["only"] = prebuilt.values(conn.dialect.name, narrowing.only)
+    if after is not None:
+        statement = statement.where(mine.c.id > _after_key())
+        values["after"] = after
+    if size is not None:
+        statement = statement.limit(size).offset(offset)
+    return [str(sha) for sha in conn.execute(statement, values).scalars()]
 
 
 def rows(conn: Connection, case_id: int, shas: Collection[str]) -> list[dict[str, Any]]:

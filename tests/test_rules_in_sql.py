@@ -1,23 +1,26 @@
-"""The case dashboard's counts are made by the database (a case of a million items is never read
-into memory): they must be exactly what the per-item rules give (review.statuses_of,
-flags.current_flags), whatever other cases, admins' records of no case and classifiers did."""
+"""The case dashboard's counts and the grid's filters are made by the database (a case of a
+million items is never read into memory): they must be exactly what the per-item rules give
+(review.statuses_of, flags.current_flags, the item page's metadata, similarity.provenance),
+whatever other cases, admins' records of no case, classifiers and failed analyses did."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import take
 from sqlalchemy import Connection, select
 
-from docket import review
-from docket.catalogue import queries, schema
+from docket import review, similarity
+from docket.catalogue import prebuilt, queries, schema
 from docket.catalogue.records import record_result
 from docket.locker import Locker
 from docket.protect import flags
 from docket.scope import Scope
-from docket.web import workflow_routes
+from docket.web import case_routes, grid_pages, workflow_routes
 
 
 def _items(locker: Locker, folder: Path, case: str, count: int, first: int = 0) -> list[str]:
@@ -32,8 +35,14 @@ def _case_id(conn: Connection, name: str) -> int:
     return int(conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == name)).one()[0])
 
 
-@pytest.mark.parametrize("admin", [False, True])
-def test_counts_are_the_per_item_rules_counted(locker: Locker, tmp_path: Path, admin: bool) -> None:
+@dataclass(frozen=True)
+class _Worked:
+    north: list[str]  # North's items in the grid's order; north[0] is in South too
+    north_id: int
+
+
+def _worked_on(locker: Locker, tmp_path: Path) -> _Worked:
+    """Two cases sharing an item, worked on so that every rule has a case to get wrong."""
     north = _items(locker, tmp_path / "n", "North", 8)
     south_only = _items(locker, tmp_path / "s", "South", 2, first=20)
     shared = north[0]
@@ -60,8 +69,16 @@ def test_counts_are_the_per_item_rules_counted(locker: Locker, tmp_path: Path, a
         record_result(conn, "c", north[5], "classify", "1", None, error="zq6 model failed")
         record_result(conn, "c", north[1], "classify", "1", {"flag": "sensitive"})
         record_result(conn, "c", north[6], "classify", "1", {"note": "nothing to say"})
+        record_result(conn, "c", north[7], "classify", "1", {"flag": "clear"}, error="zq6 half")
         record_result(conn, "c", north[3], "classify", "1", {"flag": "sensitive"})
         record_result(conn, "c", south_only[1], "classify", "1", {"flag": "graphic"})
+    return _Worked(north, n_id)
+
+
+@pytest.mark.parametrize("admin", [False, True])
+def test_counts_are_the_per_item_rules_counted(locker: Locker, tmp_path: Path, admin: bool) -> None:
+    worked = _worked_on(locker, tmp_path)
+    north, n_id = worked.north, worked.north_id
     view = Scope(n_id, "North", admin)
     with locker.engine.connect() as conn:
         members = list(
@@ -114,3 +131,70 @@ def test_activity_is_the_same_walked_from_the_log_or_gathered_through_the_items(
     assert [a["seq"] for a in found[0]] == sorted((a["seq"] for a in found[0]), reverse=True)
     assert {a["actor"] for a in found[0] if a["action"] == "item.status_set"} == {"zq6-north"}
     assert all(a["item"] in north for a in found[0])
+
+
+def _metadata(conn: Connection, item: str, error: str | None = None, **normalised: Any) -> None:
+    data = None if error else {"normalised": normalised}
+    record_result(conn, "analyser", item, "metadata", "1", data, error=error)
+
+
+@pytest.mark.parametrize("admin", [False, True])
+def test_grid_filters_are_the_per_item_rules(locker: Locker, tmp_path: Path, admin: bool) -> None:
+    """Each filter the database applies keeps exactly the items the per-item rules keep, in
+    the grid's order, page after page, with and without a text search driving it."""
+    worked = _worked_on(locker, tmp_path)
+    north, n_id = worked.north, worked.north_id
+    with locker.engine.connect() as conn, conn.begin():
+        _metadata(conn, north[0], gps_latitude=51.5, capture_time="2024-03-01T23:59:59")
+        _metadata(conn, north[1], gps_latitude=10.0, capture_time="2024-03-02T08:00:00")
+        _metadata(conn, north[1], capture_time="2024-03-02T08:00:00")  # re-read: no position
+        _metadata(conn, north[2], gps_latitude=0.0, capture_time="2024-03-03T00:00:00")
+        _metadata(conn, north[2], error="zq6 exiftool timed out")  # the dates stand
+        _metadata(conn, north[3], capture_time=None)
+        _metadata(conn, north[4], gps_latitude=0.0, capture_time="2024-02-29")
+    view = Scope(n_id, "North", admin)
+    with locker.engine.connect() as conn:
+        order = grid_pages.page(conn, n_id, 100)
+        assert sorted(order) == sorted(north)
+        status_of = review.statuses_of(conn, order, view)
+        flag_of = flags.current_flags(conn, order, view)
+        facts = {sha: queries.describe_item(conn, sha)["metadata"] or {} for sha in order}
+        captured = similarity.provenance(conn, order)
+
+        def kept(size: int | None = None, **chosen: Any) -> list[str]:
+            filters = case_routes.Filters(**chosen)
+            narrowing = filters.narrowing(conn, view)
+            viewed = prebuilt.view(view.case_id, view.cases)
+            if size is None:
+                return grid_pages.filtered_page(conn, n_id, narrowing, viewed, None)
+            pages = [grid_pages.filtered_page(conn, n_id, narrowing, viewed, size)]
+            while len(pages[-1]) == size:  # the next page by key, as the grid's link asks
+                last = pages[-1][-1]
+                pages.append(grid_pages.filtered_page(conn, n_id, narrowing, viewed, size, 0, last))
+            by_number = grid_pages.filtered_page(conn, n_id, narrowing, viewed, size, size)
+            assert by_number == (pages[1] if len(pages) > 1 else [])
+            return [sha for page in pages for sha in page]
+
+        for status in review.STATUSES:
+            wanted = [sha for sha in order if status_of[sha].status == status]
+            assert kept(status=status) == wanted
+            assert kept(2, status=status) == wanted
+            assert kept(2, status=status, q="note") == wanted  # the search's matches drive
+        for flag in (*flags.FLAGS, flags.UNREVIEWED):
+            assert kept(flag=flag) == [sha for sha in order if flag_of[sha] == flag]
+            assert kept(2, flag=flag, status="new") == [
+                sha for sha in order if flag_of[sha] == flag and status_of[sha].status == "new"
+            ]
+        has_gps = [sha for sha in order if facts[sha].get("gps_latitude") is not None]
+        assert kept(gps=True) == has_gps == [north[0], north[4]]
+        days = {sha: (captured[sha].capture_time or "")[:10] for sha in order}
+        for since, until in [("2024-03-01", "2024-03-01"), ("2024-02-29", ""), ("", "2024-03-02")]:
+            low, high = since or "0000", until or "9999"
+            wanted = [sha for sha in order if days[sha] and low <= days[sha] <= high]
+            assert kept(since=since, until=until) == wanted
+        assert kept(since="2024-03-01") == [north[0], north[1], north[2]]
+        assert kept(type="application/") == kept(type="application/octet-stream") == order
+        for wildcard in ("application%", "applicatio_/", "image/"):  # LIKE's are letters here
+            assert kept(type=wildcard) == []
+        assert kept(q="note", gps=True, status="disputed") == [north[0]]
+        assert kept(q="no-such-word-zq6") == []
