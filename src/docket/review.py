@@ -257,6 +257,22 @@ def status_is(item: ColumnElement[str], case_id: int, status: str) -> ColumnElem
     return func.coalesce(latest, Status().status) == status
 
 
+def ever_set_to(conn: Connection, case_id: int, status: str, most: int) -> set[str] | None:
+    """The items of the case whose status was ever set to `status` (a status other than
+    new's: those that have it now are among them), or None when there are more than `most`.
+    Read through the case's own status rows, so a filter for a status few items have is
+    driven by them rather than by walking the whole case."""
+    statuses = schema.statuses.c
+    found = conn.execute(
+        select(statuses.item_sha256)
+        .where(statuses.case_id == case_id, statuses.status == status)
+        .distinct()
+        .limit(most + 1)
+    )
+    items = {str(sha) for sha in found.scalars()}
+    return None if len(items) > most else items
+
+
 def status_counts(conn: Connection, case_id: int, items: int) -> dict[str, int]:
     """How many of the case's `items` items have each status (statuses_of, counted by the
     database: a case of a million items is never read into memory)."""

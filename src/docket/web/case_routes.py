@@ -62,6 +62,10 @@ MAX_PAGE = 10**6
 # at a million items page 10,000 took over 10 s of a serving thread. Past this page the grid
 # goes by key (`after`), as its own "next" link does, as a search engine caps its windows.
 DEEPEST_BY_NUMBER = 100
+# A status filter is driven by the items ever set to that status when there are no more than
+# this many (a few seconds' walk of a million-item case for a status only a few items have);
+# past it, the case is walked, which finds a page quickly when many items have it.
+DRIVEN_MOST = 20_000
 
 router = APIRouter()
 
@@ -111,12 +115,16 @@ class Filters:
                 found.append(review.status_is(item, view.case_id or 0, self.status))
             return found
 
-        only: set[str] | None = None
+        among: list[set[str]] = []
         if self.q.strip():
-            only = set(search.matching(conn, self.q, view))
+            among.append(set(search.matching(conn, self.q, view)))
         if chosen.cluster is not None:
-            members = chosen.group(conn, view.case)
-            only = members if only is None else only & members
+            among.append(chosen.group(conn, view.case))
+        if self.status and self.status != review.Status().status and view.case_id is not None:
+            ever = review.ever_set_to(conn, view.case_id, self.status, DRIVEN_MOST)
+            if ever is not None:
+                among.append(ever)
+        only = set.intersection(*among) if among else None
         return grid_pages.Narrowing(conditions, only)
 
     @property
