@@ -10,8 +10,6 @@ from __future__ import annotations
 import errno
 import io
 import re
-import statistics
-import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -200,36 +198,12 @@ def test_a_client_spraying_many_names_is_slowed() -> None:
 
 
 @pytest.mark.real_argon2  # their subject is Argon2's cost itself
-@pytest.mark.parametrize("backend", ["sqlite"])  # sign-in's timing: Argon2's work
-def test_the_lock_answers_faster_than_other_failures(backend: str, world: dict[str, Any]) -> None:
-    """Known and unknown names take the same time, also after many tries: each attempt comes
-    from another client, as a distributed prober's would, so the throttle never answers
-    first. Timings are interleaved in random order and compared by their medians (robust to
-    the stalls of a shared machine); a known name that answered early (the old lock) or
-    skipped the Argon2 work would be several times faster."""
-    import random
-
-    times: dict[str, list[float]] = {"ada": [], "nobody-in-particular": []}
-    rounds = 24
-    for n in range(rounds):
-        names = list(times)
-        random.shuffle(names)
-        for name in names:
-            client = _client(world, f"10.0.{n}.{len(times[name])}")
-            started = time.perf_counter()
-            answer = client.post("/login", data={"name": name, "password": f"wrong {n}"})
-            times[name].append(time.perf_counter() - started)
-            assert answer.status_code == 401 and "wrong name or password" in answer.text
-    known, unknown = (statistics.median(v) for v in times.values())
-    assert abs(known - unknown) < 0.35 * max(known, unknown), (known, unknown)
-
-
-@pytest.mark.real_argon2  # their subject is Argon2's cost itself
 @pytest.mark.parametrize("backend", ["sqlite"])  # sign-in's Argon2 work
 def test_known_and_unknown_names_do_the_same_argon2_work(
     backend: str, world: dict[str, Any], locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The timing test above, by counting instead of timing: a failed sign-in of a known and
+    """Known and unknown names take the same time, counted rather than timed (the house keeps
+    timings out of tests: shared machines are noisy): a failed sign-in of a known and
     of an unknown name each run one Argon2 check, with the same parameters (memory, time,
     lanes), so neither the answer nor the work tells which names exist."""
     checked: list[argon2.Parameters] = []
@@ -240,11 +214,15 @@ def test_known_and_unknown_names_do_the_same_argon2_work(
             return super().verify(hash, password)
 
     monkeypatch.setattr(accounts, "_HASHER", Counting())
+    tries = 6  # a known name tried again and again from other clients, as a prober would:
+    for n in range(tries):  # no lock ever answers without doing the work
+        answer = _client(world, f"10.0.9.{n}").post("/login", data={"name": "ada", "password": n})
+        assert answer.status_code == 401 and "wrong name or password" in answer.text
     client = _client(world, "192.0.2.44")
     for name in ("ada", "nobody-in-particular", "viewer-1"):
         answer = client.post("/login", data={"name": name, "password": "not it"})
         assert answer.status_code == 401 and "wrong name or password" in answer.text
-    assert len(checked) == 3 and checked[0] == checked[1] == checked[2]
+    assert len(checked) == tries + 3 and all(check == checked[0] for check in checked)
 
 
 @pytest.mark.parametrize(
