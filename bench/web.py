@@ -130,7 +130,7 @@ def last_page_key(locker: Path, case_id: int, last_page: int) -> str:
     number past DEEPEST_BY_NUMBER are refused, and walking a million items by key is slow."""
     with Locker.open(locker) as opened, opened.engine.connect() as conn:
         offset = max(0, (last_page - 1) * PAGE_SIZE - 1)
-        return grid_pages.page(conn, case_id, 1, offset)[0]
+        return grid_pages.page(conn, case_id, grid_pages.Cut(1, offset))[0]
 
 
 def free_port() -> int:

@@ -157,7 +157,7 @@ def test_grid_filters_are_the_per_item_rules(
         _metadata(conn, north[4], gps_latitude=0.0, capture_time="2024-02-29")
     view = Scope(n_id, "North", admin)
     with locker.engine.connect() as conn:
-        order = grid_pages.page(conn, n_id, 100)
+        order = grid_pages.page(conn, n_id, grid_pages.Cut(100))
         assert sorted(order) == sorted(north)
         status_of = review.statuses_of(conn, order, view)
         flag_of = flags.current_flags(conn, order, view)
@@ -168,14 +168,19 @@ def test_grid_filters_are_the_per_item_rules(
             filters = case_routes.Filters(**chosen)
             narrowing = filters.narrowing(conn, view)
             viewed = prebuilt.view(view.case_id, view.cases)
+
+            def cut(cut: grid_pages.Cut) -> list[str]:
+                return grid_pages.filtered_page(conn, n_id, narrowing, viewed, cut)
+
             if size is None:
-                return grid_pages.filtered_page(conn, n_id, narrowing, viewed, None)
-            pages = [grid_pages.filtered_page(conn, n_id, narrowing, viewed, size)]
+                return cut(grid_pages.Cut(None))
+            pages = [cut(grid_pages.Cut(size))]
             while len(pages[-1]) == size:  # the next page by key, as the grid's link asks
-                last = pages[-1][-1]
-                pages.append(grid_pages.filtered_page(conn, n_id, narrowing, viewed, size, 0, last))
-            by_number = grid_pages.filtered_page(conn, n_id, narrowing, viewed, size, size)
-            assert by_number == (pages[1] if len(pages) > 1 else [])
+                pages.append(cut(grid_pages.Cut(size, after=pages[-1][-1])))
+            assert cut(grid_pages.Cut(size, size)) == (pages[1] if len(pages) > 1 else [])
+            for before, page in zip(pages[1:], pages, strict=False):  # back, as "previous" asks
+                if before:
+                    assert cut(grid_pages.Cut(size, before=before[0])) == page
             return [sha for page in pages for sha in page]
 
         for driven_most, status in itertools.product((0, 10**6), review.STATUSES):

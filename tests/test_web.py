@@ -292,10 +292,20 @@ def test_deep_pages_by_number_are_refused_for_pages_by_key(
     refused = client.get(grid, params={"page": 2})
     assert refused.status_code == 400
     assert refused.json()["detail"].startswith("page 2: pages past 1 are reached by key")
-    last = client.get(grid).json()[-1]["sha256"]
-    assert len(client.get(grid, params={"page": 2, "after": last}).json()) == 6
-    filtered = {"page": 2, "type": "application/"}  # the notes (no analysis yet): cut in Python
+    first = client.get(grid).json()
+    second = client.get(grid, params={"page": 2, "after": first[-1]["sha256"]}).json()
+    assert len(second) == 6
+    # Back from a page reached by key: "previous" goes by key too (the page's first item)
+    page = client.get(f"/cases/{north_id}", params={"page": 2, "after": first[-1]["sha256"]})
+    link = re.search(r'href="\?([^"]*)">previous<', page.text)
+    assert link is not None
+    query = dict(parse_qsl(html.unescape(link.group(1))))
+    assert query == {"page": "1", "before": second[0]["sha256"]}
+    assert client.get(grid, params=query).json() == first
+    filtered = {"page": 2, "type": "application/"}  # the notes (no analysis yet)
     assert len(client.get(grid, params=filtered).json()) == 5
+    back = {"type": "application/", "before": second[0]["sha256"]}
+    assert client.get(grid, params=back).json()[-1] == first[-1]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the player and its HMAC ticket

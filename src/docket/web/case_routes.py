@@ -85,8 +85,10 @@ class Filters:
     cluster: Annotated[str, Query(pattern=r"^\d{0,6}$")] = ""  # a group number; "" for any
     status: str = ""  # a workflow status (docket.review); "" for any
     page: int = 1
-    # The page after this item (its SHA-256): a key, so a deep page costs what the first does.
+    # The page after this item, or the page just before this one (their SHA-256s): keys, so a
+    # deep page costs what the first does.
     after: Annotated[str, Query(pattern=r"^([0-9a-f]{64})?$")] = ""
+    before: Annotated[str, Query(pattern=r"^([0-9a-f]{64})?$")] = ""
 
     def __post_init__(self) -> None:
         # Any number a query string holds is a page: past the last one shows none (a number
@@ -157,25 +159,25 @@ def case_items(
     for exports), each with its flag, status, assignee and what its tile says (web.tiles)."""
     case_name, role = allowed_case(conn, user, case_id, "view")
     view = scope.Scope(case_id, case_name, user.is_admin)  # scope.of_case, checked just above
+    if every_page:
+        cut = grid_pages.Cut(None)
+    elif filters.after or filters.before:
+        cut = grid_pages.Cut(PAGE_SIZE, after=filters.after or None, before=filters.before or None)
+    else:
+        cut = grid_pages.Cut(PAGE_SIZE, filters.offset)
     if not filters.narrows and not every_page:  # the common case: the database cuts the page
-        if filters.page > DEEPEST_BY_NUMBER and not filters.after:
+        if filters.page > DEEPEST_BY_NUMBER and not (cut.after or cut.before):
             raise DocketError(
                 f"page {filters.page}: pages past {DEEPEST_BY_NUMBER} are reached by key; give "
-                "after=<the SHA-256 of the last item of the page before>"
+                "after=<the SHA-256 of the last item of the page before> (or before=<the first "
+                "of the page after>)"
             )
-        shas = grid_pages.page(conn, case_id, PAGE_SIZE, filters.offset, filters.after or None)
-        items = grid_pages.rows(conn, case_id, shas)
+        found = grid_pages.page(conn, case_id, cut)
     else:
-        found = grid_pages.filtered_page(
-            conn,
-            case_id,
-            filters.narrowing(conn, view),
-            prebuilt.view(view.case_id, view.cases),
-            None if every_page else PAGE_SIZE,
-            0 if every_page or filters.after else filters.offset,
-            None if every_page else filters.after or None,
-        )
-        items = grid_pages.rows(conn, case_id, found)
+        narrowing = filters.narrowing(conn, view)
+        viewed = prebuilt.view(view.case_id, view.cases)
+        found = grid_pages.filtered_page(conn, case_id, narrowing, viewed, cut)
+    items = grid_pages.rows(conn, case_id, found)
     shas = [row["sha256"] for row in items]
     current = flags.current_flags(conn, shas, view)
     workflow = review.statuses_of(conn, shas, view)

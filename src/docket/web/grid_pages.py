@@ -39,27 +39,31 @@ def _in_case(column: Any) -> Any:
 class _Statements:
     by_number: Select[Any]
     by_key: Select[Any]
+    before_key: Select[Any]  # newest first: the page before, read backwards
     rows: Select[Any]
 
 
-def _first_arrivals(mine: Any, in_case: ColumnElement[bool]) -> Select[Any]:
+def _first_arrivals(
+    mine: Any, in_case: ColumnElement[bool], backwards: bool = False
+) -> Select[Any]:
     """Each item of the case once, at its first arrival in the case (`mine`: acquisitions),
-    in the custody log's order."""
+    in the custody log's order (`backwards`: the other way)."""
     earlier = aliased(schema.acquisitions)
     first_arrival = ~exists().where(
         earlier.c.item_sha256 == mine.c.item_sha256,
         _in_case(earlier.c.case_id),
         earlier.c.id < mine.c.id,
     )
-    return select(mine.c.item_sha256).where(in_case, first_arrival).order_by(mine.c.id)
+    order = mine.c.id.desc() if backwards else mine.c.id
+    return select(mine.c.item_sha256).where(in_case, first_arrival).order_by(order)
 
 
-def _after_key() -> ScalarSelect[Any]:
-    """The id of the first arrival in the case of the item bound as `after`."""
+def _key(name: str) -> ScalarSelect[Any]:
+    """The id of the first arrival in the case of the item bound as `name`."""
     key = aliased(schema.acquisitions)
     return (
         select(key.c.id)
-        .where(key.c.item_sha256 == bindparam("after"), _in_case(key.c.case_id))
+        .where(key.c.item_sha256 == bindparam(name), _in_case(key.c.case_id))
         .order_by(key.c.id)
         .limit(1)
         .scalar_subquery()
@@ -68,7 +72,9 @@ def _after_key() -> ScalarSelect[Any]:
 
 def _build(dialect: str) -> _Statements:
     mine = schema.acquisitions
-    page = _first_arrivals(mine, mine.c.case_id == bindparam("case")).limit(bindparam("size"))
+    in_case = mine.c.case_id == bindparam("case")
+    page = _first_arrivals(mine, in_case).limit(bindparam("size"))
+    page_before = _first_arrivals(mine, in_case, backwards=True).limit(bindparam("size"))
     acquisitions, items = schema.acquisitions, schema.items
     rows = (
         select(
@@ -88,21 +94,35 @@ def _build(dialect: str) -> _Statements:
     )
     return _Statements(
         by_number=page.offset(bindparam("offset")),
-        by_key=page.where(mine.c.id > _after_key()),
+        by_key=page.where(mine.c.id > _key("after")),
+        before_key=page_before.where(mine.c.id < _key("before")),
         rows=rows,
     )
 
 
-def page(
-    conn: Connection, case_id: int, size: int, offset: int = 0, after: str | None = None
-) -> list[str]:
-    """The items of a page: `size` of them after the first `offset` (after the item `after`,
-    when given: a key, so a deep page costs what the first does)."""
+@dataclass(frozen=True)
+class Cut:
+    """Which page of a list: `size` items (None: every one) after the first `offset`; or,
+    by key, so that a deep page costs what the first does, the `size` after the item `after`
+    or the `size` just before the item `before`."""
+
+    size: int | None
+    offset: int = 0
+    after: str | None = None
+    before: str | None = None
+
+
+def page(conn: Connection, case_id: int, cut: Cut) -> list[str]:
+    """The items of the case's page `cut` (its size given)."""
     made = prebuilt.statements(conn, _build)
-    if after is not None:
-        found = conn.execute(made.by_key, {"case": case_id, "size": size, "after": after})
+    values = {"case": case_id, "size": cut.size}
+    if cut.after is not None:
+        found = conn.execute(made.by_key, values | {"after": cut.after})
+    elif cut.before is not None:
+        backwards = conn.execute(made.before_key, values | {"before": cut.before})
+        return [str(sha) for sha in backwards.scalars()][::-1]
     else:
-        found = conn.execute(made.by_number, {"case": case_id, "size": size, "offset": offset})
+        found = conn.execute(made.by_number, values | {"offset": cut.offset})
     return [str(sha) for sha in found.scalars()]
 
 
@@ -120,34 +140,37 @@ def filtered_page(
     case_id: int,
     narrowing: Narrowing,
     parameters: Mapping[str, Any],
-    size: int | None,
-    offset: int = 0,
-    after: str | None = None,
+    cut: Cut,
 ) -> list[str]:
-    """The items of a filtered page, cut as `page` cuts them (`size` None: every page): those
-    for which the conditions `narrowing.conditions(item)` hold (their values bound by
-    `parameters`), and that are among `narrowing.only` when it names some.
+    """The items of a filtered page, cut as `page` cuts them: those for which the conditions
+    `narrowing.conditions(item)` hold (their values bound by `parameters`), and that are
+    among `narrowing.only` when it names some.
 
     Without `only` the case is walked in its order until a page is found, so a filter most
     items pass costs what a page does. With `only` (a text search's matches, a group) the
     listed items drive, each looked up by its own index, and then the matches are sorted."""
     mine = aliased(schema.acquisitions)
+    backwards = cut.before is not None
     if narrowing.only is None:
-        statement = _first_arrivals(mine, mine.c.case_id == bindparam("case"))
+        statement = _first_arrivals(mine, mine.c.case_id == bindparam("case"), backwards)
     else:
-        statement = _first_arrivals(mine, _in_case(mine.c.case_id)).where(
+        statement = _first_arrivals(mine, _in_case(mine.c.case_id), backwards).where(
             prebuilt.listed(conn.dialect.name, mine.c.item_sha256, "only")
         )
     statement = statement.where(*narrowing.conditions(mine.c.item_sha256))
     values: dict[str, Any] = {**parameters, "case": case_id}
     if narrowing.only is not None:
         values["only"] = prebuilt.values(conn.dialect.name, narrowing.only)
-    if after is not None:
-        statement = statement.where(mine.c.id > _after_key())
-        values["after"] = after
-    if size is not None:
-        statement = statement.limit(size).offset(offset)
-    return [str(sha) for sha in conn.execute(statement, values).scalars()]
+    if cut.after is not None:
+        statement = statement.where(mine.c.id > _key("after"))
+        values["after"] = cut.after
+    elif cut.before is not None:
+        statement = statement.where(mine.c.id < _key("before"))
+        values["before"] = cut.before
+    if cut.size is not None:
+        statement = statement.limit(cut.size).offset(cut.offset)
+    found = [str(sha) for sha in conn.execute(statement, values).scalars()]
+    return found[::-1] if backwards else found
 
 
 def rows(conn: Connection, case_id: int, shas: Collection[str]) -> list[dict[str, Any]]:
