@@ -110,7 +110,10 @@ def _write_batch(conn: Connection, numbers: range, first_seq: int, case: str, ca
     conn.execute(insert(schema.acquisitions), acquisitions)
     conn.execute(
         insert(schema.case_items),
-        [{"case_id": case_id, "item_sha256": a["item_sha256"]} for a in acquisitions],
+        [
+            {"case_id": case_id, "item_sha256": a["item_sha256"], "media_type": "text/plain"}
+            for a in acquisitions
+        ],
     )
     acquired = schema.acquisitions
     rows = conn.execute(

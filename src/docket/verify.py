@@ -239,12 +239,24 @@ class _Verifier:
         return f"{len(items)} items, {acquisitions} acquisitions, {results} results"
 
     def case_links(self) -> None:
-        """Every case membership was logged by an arrival into that case, and vice versa."""
+        """Every case membership was logged by an arrival into that case, and vice versa; each
+        carries its item's own media type (what the case is counted and filtered by)."""
         names = dict(self.conn.execute(select(schema.cases.c.id, schema.cases.c.name)).all())
-        linked = {
-            (names.get(case_id), item)
-            for case_id, item in self.conn.execute(select(schema.case_items)).all()
-        }
+        members, items = schema.case_items.c, schema.items.c
+        rows = self.conn.execute(
+            select(members.case_id, members.item_sha256, members.media_type, items.media_type)
+            .outerjoin(schema.items, items.sha256 == members.item_sha256)
+            .order_by(members.case_id, members.item_sha256)
+        )
+        linked = set()
+        for case_id, item, listed_as, media_type in rows:
+            linked.add((names.get(case_id), item))
+            if media_type is not None and listed_as != media_type:
+                self.problem(
+                    f"item {_short(item)}",
+                    f"is listed in case {names.get(case_id)!r} as {listed_as!r}, but it is "
+                    f"{media_type!r}",
+                )
         logged = {
             (event.details["acquisition"]["case"], event.item)
             for event in self.events.values()

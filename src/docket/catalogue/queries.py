@@ -61,6 +61,28 @@ def item_count(conn: Connection, case_id: int) -> int:
     return int(conn.execute(count).scalar_one())
 
 
+def type_counts(conn: Connection, case_id: int) -> dict[str, int]:
+    """How many of the case's items have each media type, read from the case's own index."""
+    members = schema.case_items.c
+    counted = (
+        select(members.media_type, func.count())
+        .where(members.case_id == case_id)
+        .group_by(members.media_type)
+    )
+    return {str(media_type): int(count) for media_type, count in conn.execute(counted)}
+
+
+def items_of_types(conn: Connection, case_id: int, types: Collection[str]) -> list[str]:
+    """The case's items of the media types `types`, read from the case's own index."""
+    if not types:
+        return []
+    members = schema.case_items.c
+    found = select(members.item_sha256).where(
+        members.case_id == case_id, members.media_type.in_(list(types))
+    )
+    return [str(sha) for sha in conn.execute(found).scalars()]
+
+
 def case_events(case_id: int, items: int) -> ColumnElement[bool]:
     """An event is of an item the case (of `items` items) holds. A small case's events are
     found through its items (gathered, then sorted); a large case's by walking the log back

@@ -187,7 +187,11 @@ def record_arrival(
     texts = (original_path, path_in_container, arrival.note, arrival.source, arrival.url_of_origin)
     fulltext.put(conn, "acquisition", int(key[0]), case_id, digest.sha256, texts)
     if case_id is not None and not in_case:
-        conn.execute(insert(schema.case_items).values(case_id=case_id, item_sha256=digest.sha256))
+        conn.execute(
+            insert(schema.case_items).values(
+                case_id=case_id, item_sha256=digest.sha256, media_type=item.media_type
+            )
+        )
     return new, event
 
 

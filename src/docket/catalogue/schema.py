@@ -85,6 +85,10 @@ case_items = Table(
     Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
     # Indexed on its own too: "which cases hold this item" is asked by every item page.
     Column("item_sha256", String(64), ForeignKey("items.sha256"), primary_key=True, index=True),
+    # The item's own media type (never changed), so a case is counted and filtered by type
+    # through its own index (migration 0015).
+    Column("media_type", String(255), nullable=False),
+    Index("ix_case_items_case_type", "case_id", "media_type"),
 )
 
 results = Table(

@@ -62,9 +62,10 @@ MAX_PAGE = 10**6
 # at a million items page 10,000 took over 10 s of a serving thread. Past this page the grid
 # goes by key (`after`), as its own "next" link does, as a search engine caps its windows.
 DEEPEST_BY_NUMBER = 100
-# A status filter is driven by the items ever set to that status when there are no more than
-# this many (a few seconds' walk of a million-item case for a status only a few items have);
-# past it, the case is walked, which finds a page quickly when many items have it.
+# A status or media-type filter is driven by the items that may pass it (ever set to that
+# status; of those types) when there are no more than this many: a walk of a million-item
+# case took seconds for a filter only a few items pass. Past it, the case is walked, which
+# finds a page quickly when many items pass.
 DRIVEN_MOST = 20_000
 
 router = APIRouter()
@@ -122,12 +123,25 @@ class Filters:
             among.append(set(search.matching(conn, self.q, view)))
         if chosen.cluster is not None:
             among.append(chosen.group(conn, view.case))
-        if self.status and self.status != review.Status().status and view.case_id is not None:
-            ever = review.ever_set_to(conn, view.case_id, self.status, DRIVEN_MOST)
-            if ever is not None:
-                among.append(ever)
+        if view.case_id is not None:
+            among.extend(self._driving(conn, view.case_id))
         only = set.intersection(*among) if among else None
         return grid_pages.Narrowing(conditions, only)
+
+    def _driving(self, conn: Connection, case_id: int) -> list[set[str]]:
+        """Items that include every one this filter's status and media type keep, when they
+        are few enough to drive the page (DRIVEN_MOST) rather than walk the case."""
+        found = []
+        if self.status and self.status != review.Status().status:
+            ever = review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST)
+            if ever is not None:
+                found.append(ever)
+        if self.type:
+            counts = queries.type_counts(conn, case_id)
+            types = [media_type for media_type in counts if media_type.startswith(self.type)]
+            if sum(counts[media_type] for media_type in types) <= DRIVEN_MOST:
+                found.append(set(queries.items_of_types(conn, case_id, types)))
+        return found
 
     @property
     def offset(self) -> int:

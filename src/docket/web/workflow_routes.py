@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from docket import access, incidents, review, scope
 from docket.accounts import User
@@ -217,16 +217,9 @@ def _dashboard(conn: Connection, user: User, case_id: int) -> dict[str, Any]:
     case_name, role = allowed_case(conn, user, case_id, "view")
     view = scope.of_case(conn, user, case_id, "view")
     # Counted by the database: a case of a million items is never read into memory.
-    members = schema.case_items.c
     items = queries.item_count(conn, case_id)
-    types = conn.execute(
-        select(schema.items.c.media_type, func.count())
-        .join(schema.case_items, members.item_sha256 == schema.items.c.sha256)
-        .where(members.case_id == case_id)
-        .group_by(schema.items.c.media_type)
-    )
     kinds: Counter[str] = Counter()
-    for media_type, counted in types:
+    for media_type, counted in queries.type_counts(conn, case_id).items():
         kinds[tiles.kind_of(str(media_type))] += int(counted)
     return {
         "case": {"id": case_id, "name": case_name},
