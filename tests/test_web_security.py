@@ -10,7 +10,9 @@ from __future__ import annotations
 import errno
 import io
 import re
+import time
 import typing
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -185,16 +187,57 @@ def test_five_wrong_passwords_lock_any_account(backend: str, world: dict[str, An
 def test_a_client_spraying_many_names_is_slowed() -> None:
     now = [1000.0]
     slow = throttle.Throttle(clock=lambda: now[0])
-    for n in range(throttle.FREE_PER_CLIENT):
-        assert slow.wait(f"name-{n}", "203.0.113.5") == 0
-        slow.failed(f"name-{n}", "203.0.113.5")
-    assert slow.wait("someone-new", "203.0.113.5") == 1.0
-    assert slow.wait("someone-new", "203.0.113.6") == 0
-    slow.failed("someone-new", "203.0.113.5")
-    assert slow.wait("someone-new", "203.0.113.5") == 2.0  # growing
+    for n in range(throttle.FREE_PER_CLIENT):  # each try counted as it begins
+        assert slow.begin(f"name-{n}", "203.0.113.5") == 0
+    assert slow.begin("someone-new", "203.0.113.5") == 1.0
+    assert slow.begin("someone-new", "203.0.113.6") == 0
+    now[0] += 1.0
+    assert slow.begin("someone-new", "203.0.113.5") == 0
+    assert slow.begin("someone-new", "203.0.113.5") == 2.0  # growing
     now[0] += throttle.FORGET_SECONDS + 1
-    assert slow.wait("someone-new", "203.0.113.5") == 0  # forgotten after a quiet hour
+    assert slow.begin("someone-new", "203.0.113.5") == 0  # forgotten after a quiet hour
     assert throttle.client_key("2001:db8::1") == throttle.client_key("2001:db8::2")
+
+
+def test_a_good_try_is_not_counted_against_the_client() -> None:
+    """A try counts as failed from its start; a good one gives the client's count back."""
+    slow = throttle.Throttle()
+    for _ in range(throttle.FREE_PER_CLIENT - 1):
+        assert slow.begin("ada", "203.0.113.7") == 0
+        slow.succeeded("ada", "203.0.113.7")
+    assert slow.entries() == []  # the client's count, back to none
+    for n in range(throttle.FREE_PER_CLIENT):
+        assert slow.begin(f"name-{n}", "203.0.113.7") == 0
+    assert slow.begin("ada", "203.0.113.7") > 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the throttle lives in memory
+def test_tries_sent_at_once_get_no_more_than_tries_one_after_another(
+    backend: str, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prober sends guesses in parallel, each held up in Argon2 while the others arrive:
+    no more of them reach the password check than the account's free tries."""
+    checks: list[str] = []
+    real = accounts.authenticate
+
+    def slow_check(conn: Any, name: str, password: str) -> Any:
+        checks.append(password)
+        time.sleep(0.5)  # long enough that the other tries arrive meanwhile
+        return real(conn, name, password)
+
+    monkeypatch.setattr(accounts, "authenticate", slow_check)
+    hammer = _client(world, "198.51.100.77")
+    tries = throttle.FREE_PER_ACCOUNT + 5
+    with ThreadPoolExecutor(tries) as pool:
+        answers = list(
+            pool.map(
+                lambda n: hammer.post("/login", data={"name": "ada", "password": f"g{n}"}),
+                range(tries),
+            )
+        )
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [401] * throttle.FREE_PER_ACCOUNT + [429] * 5
+    assert len(checks) == throttle.FREE_PER_ACCOUNT
 
 
 @pytest.mark.real_argon2  # their subject is Argon2's cost itself

@@ -127,7 +127,7 @@ def create_app(
     ) -> Response:
         throttles: throttle.Throttle = app.state.throttle
         client = throttle.client_key(request.client.host if request.client else None)
-        wait = throttles.wait(name, client)
+        wait = throttles.begin(name, client)  # counted as failed until it succeeds
         if wait > 0:  # the same answer for every name: it tells nothing of which exist
             seconds = max(1, round(wait))
             return TEMPLATES.TemplateResponse(
@@ -146,7 +146,6 @@ def create_app(
             with transaction(locker) as conn:
                 token = accounts.start_session(conn, user)[0]
         if token is None:
-            throttles.failed(name, client)
             return TEMPLATES.TemplateResponse(
                 request,
                 "login.html",

@@ -120,17 +120,19 @@ class Throttle:
         free = FREE_PER_CLIENT if key[0] is None else FREE_PER_ACCOUNT
         return max(0.0, count[1] + _delay(count[0], free) - now)
 
-    def wait(self, name: str, client: str) -> float:
-        """Seconds before this client may try this name again (0: now)."""
+    def begin(self, name: str, client: str) -> float:
+        """Seconds before this client may try this name again; 0: try now, and this try is
+        counted as failed from now until `succeeded` says otherwise. Counted as it begins,
+        in the same transaction as the look: tries sent together (a prober's in parallel,
+        each waiting on Argon2) are each counted before the next is let through, so no
+        number of them at once gets more tries than one after another would."""
         with self._db() as db:
             now = self._clock()
-            return max(
+            wait = max(
                 self._wait_for(db, (name, client), now), self._wait_for(db, (None, client), now)
             )
-
-    def failed(self, name: str, client: str) -> None:
-        with self._db() as db:
-            now = self._clock()
+            if wait > 0:
+                return wait
             db.execute("DELETE FROM failures WHERE last < ?", (now - FORGET_SECONDS,))
             for key in ((name, client), (None, client)):
                 count = self._count(db, key, now)
@@ -143,15 +145,23 @@ class Throttle:
                 " ORDER BY last, rowid LIMIT max((SELECT count(*) FROM failures) - ?, 0))",
                 (MAX_KEYS,),
             )
+            return 0.0
 
     def succeeded(self, name: str, client: str) -> None:
-        """The account's count for this client starts again; the client's own count stays
-        (signing in to one's own account must not buy more guesses at others)."""
+        """The try `begin` counted was good: the account's count for this client starts
+        again, and the client's own count is as it was before the try (signing in to one's
+        own account must not buy more guesses at others, nor count as one)."""
         with self._db() as db:
             db.execute(
                 "DELETE FROM failures WHERE account = ? AND name = ? AND client = ?",
                 self._row((name, client)),
             )
+            db.execute(
+                "UPDATE failures SET failures = failures - 1"
+                " WHERE account = ? AND name = ? AND client = ? AND failures > 0",
+                self._row((None, client)),
+            )
+            db.execute("DELETE FROM failures WHERE failures <= 0")
 
     def entries(self) -> list[dict[str, Any]]:
         with self._db() as db:
