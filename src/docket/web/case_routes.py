@@ -346,9 +346,10 @@ async def upload(request: Request, case_id: CaseId, who: Person, locker: LockerD
     """Files from the browser take the same ingest path as the CLI's (durable first,
     then recorded, then analysed), into this case. A page for browsers, JSON for programs.
     Who may upload is decided before a byte of the body is read; the files stream into the
-    locker's own tmp/, and that scratch is gone when the request ends."""
-    with transaction(locker) as conn:
-        case_name, _ = allowed_case(conn, who[0], case_id, "upload")
+    locker's own tmp/, and that scratch is gone when the request ends. Everything that
+    touches the catalogue runs on a request thread: this route is async (it streams the body),
+    and a wait on the database here would hold up every request of the process."""
+    case_name = await run_in_threadpool(_case_to_upload_to, locker, who[0], case_id)
     with uploads.scratch(locker, "upload") as scratch:
         fields = await uploads.receive(request, scratch)
         check_csrf(who[1], fields.get("csrf"))
@@ -368,6 +369,11 @@ async def upload(request: Request, case_id: CaseId, who: Person, locker: LockerD
     return {"outcomes": outcomes}
 
 
+def _case_to_upload_to(locker: Locker, user: User, case_id: int) -> str:
+    with reading(locker.engine) as conn:
+        return allowed_case(conn, user, case_id, "upload")[0]
+
+
 @router.post("/cases/{case_id}/export")
 def export_case(
     request: Request,
@@ -385,7 +391,7 @@ def export_case(
     "package"} for the API, a page saying where it will be for a browser. With SQLite (a vault
     too) the package is made in the request and downloaded at once."""
     check_csrf(who[1], csrf)
-    with transaction(locker) as conn:
+    with reading(locker.engine) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "export")
         held = items_of_case(conn, case_name)
     chosen = None
