@@ -259,3 +259,42 @@ def test_two_packages_made_at_once_are_whole_and_jobs_clean_removes_the_expired_
     sign_in(world["client"], "investigator-1")
     assert world["client"].get(old["package"]).status_code == 404
     assert world["client"].get(new["package"]).status_code == 200
+
+
+def test_jobs_clean_never_removes_a_package_still_being_made(locker: Locker) -> None:
+    """`jobs clean --packages-older-than 0` removes what dead workers left half-made, never
+    the folder of an export still running here, nor another machine's of the last day."""
+    making = export_job.package_area(locker) / export_job.MAKING
+    here, elsewhere = making / export_job._host(), making / "another-machine"
+    running = here / f"{os.getpid()}-export-zq6running"  # this test's process: alive
+    dead = here / f"{2**30}-export-zq6dead"  # no process has this id
+    theirs, theirs_old = elsewhere / "4242-export-zq6fresh", elsewhere / "4242-export-zq6old"
+    for folder in (running, dead, theirs, theirs_old):
+        folder.mkdir(parents=True)
+        (folder / "part.zip").write_bytes(b"zq6 half a package")
+    two_days_ago = time.time() - 2 * 86400
+    for folder in (dead, theirs_old):  # the running one was made now, by a live process
+        os.utime(folder, (two_days_ago, two_days_ago))
+    removed = [name for name, _ in export_job.remove_expired(locker, 0)]
+    assert sorted(removed) == sorted(
+        str(folder.relative_to(making.parent)) for folder in (dead, theirs_old)
+    )
+    assert running.exists() and theirs.exists()
+    assert not dead.exists() and not theirs_old.exists()
+
+
+def test_packages_fetched_never_push_an_older_ready_one_off_the_list(
+    world: dict[str, Any], locker: Locker
+) -> None:
+    postgresql_only(locker)
+    oldest, *newer = [queue_by_api(world) for _ in range(3)]
+    worker(locker)
+    area = export_job.package_area(locker, make=False)
+    for asked in newer:  # the two newest were downloaded
+        export_job.mark_fetched(area / f"{asked['request']}.zip")
+    with locker.engine.connect() as conn:
+        north = world["cases"]["North"]
+        listed = export_job.requested(locker, conn, north, "investigator-1", limit=1)
+        everything = export_job.requested(locker, conn, north, "investigator-1")
+    assert [(r.request, r.status) for r in listed] == [(oldest["request"], "ready")]
+    assert [r.request for r in everything] == [oldest["request"]]

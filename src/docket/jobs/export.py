@@ -68,6 +68,10 @@ DEFAULT_AREA = "packages"
 MAKING = ".making"
 FETCHED = ".fetched"  # beside a package once its requester downloaded it whole
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
+# A package being made on another machine is left this long whatever `jobs clean` is told:
+# from here it cannot be told whether its worker still runs (that machine's next export
+# removes what its dead workers left).
+OTHER_HOSTS_KEPT = 86400.0
 
 
 def request_digest(args: Mapping[str, Any]) -> str:
@@ -190,8 +194,7 @@ def _making(area: Path) -> Path:
     """A new folder of this job's own to make its package in, under this machine's folder of
     packages being made (see the module docstring), whose dead workers' leftovers (partial
     copies of originals) it removes first."""
-    host = re.sub(r"[^A-Za-z0-9._-]+", "_", socket.gethostname()) or "host"
-    folder = area / MAKING / host
+    folder = area / MAKING / _host()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     scratch.clean(folder)
     return scratch.make_folder(folder, "export")
@@ -261,36 +264,44 @@ class Requested:
 _REQUESTED = text(
     "SELECT id, args, status::text FROM procrastinate_jobs WHERE task_name = :task "
     "AND args->>'case' = :case AND args->>'requester' = :requester "
-    "AND status IN ('todo', 'doing', 'failed', 'succeeded') ORDER BY id DESC LIMIT :limit"
+    "AND status IN ('todo', 'doing', 'failed', 'succeeded') AND id < :before "
+    "ORDER BY id DESC LIMIT :batch"
 ).bindparams(bindparam("case", type_=String))
+_STATUS_SHOWN = {"todo": "queued", "doing": "running", "failed": "failed", "succeeded": "ready"}
 
 
 def requested(
     locker: Locker, conn: Connection, case_id: int, requester: str, limit: int = 20
 ) -> list[Requested]:
-    """The newest exports `requester` asked for in case `case_id` and has not fetched: never
-    another person's. Empty on SQLite."""
+    """The newest `limit` exports `requester` asked for in case `case_id` and has not
+    fetched: never another person's. Read back in batches until that many are found, so
+    exports already fetched or expired never push older ready ones off the list. Empty on
+    SQLite."""
     if not queue.has_queue(conn):
         return []
-    rows = conn.execute(
-        _REQUESTED,
-        {"task": EXPORT, "case": str(case_id), "requester": requester, "limit": limit},
-    ).all()
-    reasons = failures.latest(conn, [int(row[0]) for row in rows])
-    shown = {"todo": "queued", "doing": "running", "failed": "failed", "succeeded": "ready"}
     area = package_area(locker, make=False)
-    found, seen = [], set()
-    for job, args, status in rows:
-        digest = request_digest(args)
-        if digest in seen:  # a duplicated job: one request
-            continue
-        seen.add(digest)
-        package = area / f"{digest}.zip"
-        if status == "succeeded" and (not package.exists() or fetched(package)):
-            continue
-        reason = reasons.get(int(job)) if status == "failed" else None
-        found.append(Requested(int(job), digest, str(args.get("profile")), shown[status], reason))
-    return found
+    found: list[Requested] = []
+    seen: set[str] = set()
+    batch, before = limit * 5, 2**63 - 1
+    asked = {"task": EXPORT, "case": str(case_id), "requester": requester, "batch": batch}
+    while len(found) < limit:
+        rows = conn.execute(_REQUESTED, asked | {"before": before}).all()
+        reasons = failures.latest(conn, [int(row[0]) for row in rows])
+        for job, args, status in rows:
+            digest = request_digest(args)
+            if digest in seen:  # a duplicated job: one request
+                continue
+            seen.add(digest)
+            package = area / f"{digest}.zip"
+            if status == "succeeded" and (not package.exists() or fetched(package)):
+                continue
+            reason = reasons.get(int(job)) if status == "failed" else None
+            profile = str(args.get("profile"))
+            found.append(Requested(int(job), digest, profile, _STATUS_SHOWN[status], reason))
+        if len(rows) < batch:
+            break
+        before = int(rows[-1][0])
+    return found[:limit]
 
 
 def remove_expired(locker: Locker, older_than_days: float) -> list[tuple[str, float]]:
@@ -306,9 +317,21 @@ def remove_expired(locker: Locker, older_than_days: float) -> list[tuple[str, fl
             package.unlink(missing_ok=True)
             package.with_name(package.name + FETCHED).unlink(missing_ok=True)
             removed.append((package.name, modified))
-    for left in sorted((area / MAKING).glob("*/*")):  # a live job's folder is younger
+    here = _host()
+    for left in sorted((area / MAKING).glob("*/*")):
         modified = left.stat().st_mtime
-        if modified <= cutoff:
-            shutil.rmtree(left, ignore_errors=True)
-            removed.append((str(left.relative_to(area)), modified))
+        if modified > cutoff:
+            continue
+        if left.parent.name == here:  # a job of this machine's: never one still running
+            if scratch.owner_alive(left):
+                continue
+        elif modified > time.time() - OTHER_HOSTS_KEPT:  # whether it runs cannot be told here
+            continue
+        shutil.rmtree(left, ignore_errors=True)
+        removed.append((str(left.relative_to(area)), modified))
     return removed
+
+
+def _host() -> str:
+    """This machine's folder of packages being made, under MAKING."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", socket.gethostname()) or "host"

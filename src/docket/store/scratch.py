@@ -98,9 +98,8 @@ def clean(tmp: Path) -> int:
     except OSError:
         return 0  # no tmp/ or not readable: nothing of ours to clean
     for entry in entries:
-        owner = entry.name.split("-", 1)[0]
         try:
-            if not owner.isdigit() or _owner_alive(int(owner), entry.lstat().st_mtime):
+            if owner_alive(entry):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
@@ -121,6 +120,13 @@ def clean_memory() -> int:
         return clean(memory_root())
     except DocketError:
         return 0
+
+
+def owner_alive(entry: Path) -> bool:
+    """Whether the process that made `entry` (named by its id) may still be using it; an
+    entry not named by a process id is not ours to judge, and counts as in use."""
+    owner = entry.name.split("-", 1)[0]
+    return not owner.isdigit() or _owner_alive(int(owner), entry.lstat().st_mtime)
 
 
 def _owner_alive(pid: int, changed: float) -> bool:
