@@ -59,8 +59,9 @@ PAGE_SIZE = 100
 MAX_RECIPIENT = 255
 MAX_PAGE = 10**6
 # Pages by number are read by skipping the items before them (OFFSET), dearer the deeper:
-# at a million items page 10,000 took over 10 s of a serving thread. Past this page the grid
-# goes by key (`after`), as its own "next" link does, as a search engine caps its windows.
+# at a million items page 10,000 took over 10 s of a serving thread (a filtered one, as long
+# as walking the case). Past this page the grid, filtered or not, goes by key (`after`,
+# `before`), as its own links do, as a search engine caps its windows.
 DEEPEST_BY_NUMBER = 100
 # A status or media-type filter is driven by the items that may pass it (ever set to that
 # status; of those types) when there are no more than this many: a walk of a million-item
@@ -179,13 +180,13 @@ def case_items(
         cut = grid_pages.Cut(PAGE_SIZE, after=filters.after or None, before=filters.before or None)
     else:
         cut = grid_pages.Cut(PAGE_SIZE, filters.offset)
+    if cut.size is not None and cut.offset > (DEEPEST_BY_NUMBER - 1) * PAGE_SIZE:
+        raise DocketError(
+            f"page {filters.page}: pages past {DEEPEST_BY_NUMBER} are reached by key; give "
+            "after=<the SHA-256 of the last item of the page before> (or before=<the first "
+            "of the page after>)"
+        )
     if not filters.narrows and not every_page:  # the common case: the database cuts the page
-        if filters.page > DEEPEST_BY_NUMBER and not (cut.after or cut.before):
-            raise DocketError(
-                f"page {filters.page}: pages past {DEEPEST_BY_NUMBER} are reached by key; give "
-                "after=<the SHA-256 of the last item of the page before> (or before=<the first "
-                "of the page after>)"
-            )
         found = grid_pages.page(conn, case_id, cut)
     else:
         narrowing = filters.narrowing(conn, view)
