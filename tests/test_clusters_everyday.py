@@ -89,3 +89,28 @@ def test_earliest_copy_by_first_seen(cli: Any, tmp_path: Path) -> None:
     [group] = cli("clusters", "--locker", locker, "--json").json()
     assert group["items"][0]["name"].endswith("first.jpg")
     assert group["decided_by"] == "first seen"
+
+
+def test_a_case_s_groups_hold_only_its_own_items(cli: Any, tmp_path: Path) -> None:
+    """North's copy of a picture and South's near-duplicate of it are a group only in the
+    locker's view: neither case's groups hold the other's item, or group its own alone."""
+    locker = tmp_path / "locker"
+    cli("init", locker)
+    north = [picture(tmp_path / "n", "coffee-north.jpg", "coffee")]
+    north.append(picture(tmp_path / "n", "cat-north.jpg", "chelsea"))
+    north.append(picture(tmp_path / "n", "cat-north-again.jpg", "chelsea", quality=50))
+    south = picture(tmp_path / "s", "coffee-south.jpg", "coffee", quality=50)
+    assert cli("ingest", "--locker", locker, "--case", "North", *north).code == 0
+    assert cli("ingest", "--locker", locker, "--case", "South", south).code == 0
+
+    def names(*case: str) -> list[list[str]]:
+        found = cli("clusters", "--locker", locker, *case, "--json").json()
+        return sorted(sorted(i["name"].rsplit("/", 1)[-1] for i in g["items"]) for g in found)
+
+    everywhere = [
+        ["cat-north-again.jpg", "cat-north.jpg"],
+        ["coffee-north.jpg", "coffee-south.jpg"],
+    ]
+    assert names() == everywhere
+    assert names("--case", "North") == [["cat-north-again.jpg", "cat-north.jpg"]]
+    assert names("--case", "South") == []

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Select, String, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Select, String, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from docket.catalogue import schema
@@ -88,10 +88,18 @@ class HashIndex:
         self._shards = _shards_of(self.digests, SHARDS) if shards is None else shards
 
     @classmethod
-    def build(cls, conn: Connection, items: set[str] | None = None) -> HashIndex:
+    def build(cls, conn: Connection, case_id: int | None = None) -> HashIndex:
+        """The index of the locker's hashes, or of the items the case `case_id` holds (chosen
+        by the database: a case of a million items is never read into memory)."""
         query = _usable_hashes()
-        rows = [row for row in conn.execute(query) if items is None or row[0] in items]
-        return cls(*_columns(rows))
+        if case_id is not None:
+            members, hashes = schema.case_items.c, schema.perceptual_hashes.c
+            query = query.where(
+                exists().where(
+                    members.case_id == case_id, members.item_sha256 == hashes.item_sha256
+                )
+            )
+        return cls(*_columns(conn.execute(query).all()))
 
     @classmethod
     def current(cls, conn: Connection) -> HashIndex:
@@ -487,14 +495,6 @@ def _held(conn: Connection, case_id: int, items: list[str]) -> set[str]:
     return held
 
 
-def _case_members(conn: Connection, case: str) -> tuple[int, set[str]]:
-    case_id = _case_id(conn, case)
-    members = conn.execute(
-        select(schema.case_items.c.item_sha256).where(schema.case_items.c.case_id == case_id)
-    )
-    return int(case_id), set(members.scalars())
-
-
 @dataclass
 class Cluster:
     """A group of near-duplicates, numbered from 1 in the order of their earliest copies (so
@@ -516,8 +516,8 @@ def clusters(
 ) -> list[Cluster]:
     """Groups of near-duplicates (connected by any close pair), earliest known copy first (in
     the case, when given: its own arrivals)."""
-    case_id, scope = (None, None) if case is None else _case_members(conn, case)
-    found = group_items(HashIndex.build(conn, scope), threshold)
+    case_id = None if case is None else int(_case_id(conn, case))
+    found = group_items(HashIndex.build(conn, case_id), threshold)
     origins = provenance(conn, [sha for members in found for sha in members], case_id)
     ordered = []
     for members in found:
