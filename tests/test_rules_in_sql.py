@@ -195,13 +195,15 @@ def test_grid_filters_are_the_per_item_rules(
             assert kept(status=status) == wanted
             assert kept(2, status=status) == wanted
             assert kept(2, status=status, q="note") == wanted  # the search's matches drive
-        for flag in (*flags.FLAGS, flags.UNREVIEWED):
-            assert kept(flag=flag) == [sha for sha in order if flag_of[sha] == flag]
-            assert kept(2, flag=flag, status="new") == [
-                sha for sha in order if flag_of[sha] == flag and status_of[sha].status == "new"
-            ]
         has_gps = [sha for sha in order if facts[sha].get("gps_latitude") is not None]
-        assert kept(gps=True) == has_gps == [north[0], north[4]]
+        for driven_most in (0, 10**6):  # 0: the case is walked; else the items ever flagged
+            monkeypatch.setattr(case_routes, "DRIVEN_MOST", driven_most)  # or with GPS drive
+            for flag in (*flags.FLAGS, flags.UNREVIEWED):
+                assert kept(flag=flag) == [sha for sha in order if flag_of[sha] == flag]
+                assert kept(2, flag=flag, status="new") == [
+                    sha for sha in order if flag_of[sha] == flag and status_of[sha].status == "new"
+                ]
+            assert kept(gps=True) == kept(1, gps=True) == has_gps == [north[0], north[4]]
         days = {sha: (captured[sha].capture_time or "")[:10] for sha in order}
         for since, until in [("2024-03-01", "2024-03-01"), ("2024-02-29", ""), ("", "2024-03-02")]:
             low, high = since or "0000", until or "9999"

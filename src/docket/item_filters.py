@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select, text
 from sqlalchemy.orm import aliased
 
 from docket import similarity
@@ -98,6 +98,25 @@ class ItemFilter:
         groups = similarity.clusters(conn, case)
         number = self.cluster or 0
         return set(groups[number - 1].items) if 0 < number <= len(groups) else set()
+
+
+# Items whose metadata gave a position at least once, written as migration 0016's
+# ix_results_gps indexes them so that each database answers from that index.
+_EVER_WITH_GPS = {
+    "sqlite": "SELECT DISTINCT item_sha256 FROM results WHERE step = 'metadata'"
+    " AND json_extract(data, '$.normalised.gps_latitude') IS NOT NULL LIMIT :most",
+    "postgresql": "SELECT DISTINCT item_sha256 FROM results WHERE step = 'metadata'"
+    " AND (jsonb_extract_path_text(data::jsonb, 'normalised', 'gps_latitude')) IS NOT NULL"
+    " LIMIT :most",
+}
+
+
+def ever_with_gps(conn: Connection, most: int) -> set[str] | None:
+    """The items (of any case) whose metadata ever gave a position: those that have one now
+    are among them. None when there are more than `most`."""
+    found = conn.execute(text(_EVER_WITH_GPS[conn.dialect.name]), {"most": most + 1})
+    items = {str(sha) for sha in found.scalars()}
+    return None if len(items) > most else items
 
 
 def _latest_metadata(

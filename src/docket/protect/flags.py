@@ -24,7 +24,9 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
@@ -160,6 +162,37 @@ def flag_is(dialect: str, item: ColumnElement[str], flag: str) -> ColumnElement[
         .scalar_subquery()
     )
     return func.coalesce(by_hand, func.nullif(proposed, ""), UNREVIEWED) == flag
+
+
+# Successful classifications proposing a flag, written as migration 0016's
+# ix_results_proposed_flag indexes them so that each database answers from that index.
+_EVER_PROPOSED = {
+    "sqlite": "SELECT item_sha256 FROM results WHERE step = 'classify' AND status = 'ok'"
+    " AND json_extract(data, '$.flag') = :flag LIMIT :most",
+    "postgresql": "SELECT item_sha256 FROM results WHERE step = 'classify' AND status = 'ok'"
+    " AND (jsonb_extract_path_text(data::jsonb, 'flag')) = :flag LIMIT :most",
+}
+
+
+def ever_flagged(conn: Connection, scope: Scope, flag: str, most: int) -> set[str] | None:
+    """The items ever flagged `flag` by hand in the view, or proposed it by a classification
+    that succeeded: those that have it now (flag_is) are among them. None when there are
+    more than `most` (or the flag is `unreviewed`, which needs no record)."""
+    if flag == UNREVIEWED:
+        return None
+    flags = schema.flags.c
+    in_view = flags.case_id == scope.case_id
+    if None in scope.cases:
+        in_view = or_(in_view, flags.case_id.is_(None))
+    by_hand = conn.execute(
+        select(flags.item_sha256).where(flags.flag == flag, in_view).distinct().limit(most + 1)
+    )
+    items = {str(sha) for sha in by_hand.scalars()}
+    proposed = conn.execute(
+        text(_EVER_PROPOSED[conn.dialect.name]), {"flag": flag, "most": most + 1}
+    )
+    items.update(str(sha) for sha in proposed.scalars())
+    return None if len(items) > most else items
 
 
 def _proposed_flag(dialect: str, data: Any) -> Any:

@@ -29,7 +29,17 @@ from fastapi.responses import (
 from sqlalchemy import ColumnElement, Connection, insert, select
 from starlette.background import BackgroundTask
 
-from docket import access, incidents, locale, review, saved_searches, scope, search, similarity
+from docket import (
+    access,
+    incidents,
+    item_filters,
+    locale,
+    review,
+    saved_searches,
+    scope,
+    search,
+    similarity,
+)
 from docket.accounts import User
 from docket.catalogue import prebuilt, queries, schema
 from docket.catalogue.database import reading
@@ -125,24 +135,27 @@ class Filters:
         if chosen.cluster is not None:
             among.append(chosen.group(conn, view.case))
         if view.case_id is not None:
-            among.extend(self._driving(conn, view.case_id))
+            among.extend(self._driving(conn, view, view.case_id))
         only = set.intersection(*among) if among else None
         return grid_pages.Narrowing(conditions, only)
 
-    def _driving(self, conn: Connection, case_id: int) -> list[set[str]]:
-        """Items that include every one this filter's status and media type keep, when they
-        are few enough to drive the page (DRIVEN_MOST) rather than walk the case."""
-        found = []
+    def _driving(self, conn: Connection, view: scope.Scope, case_id: int) -> list[set[str]]:
+        """Items that include every one this filter's status, media type, flag and GPS keep,
+        each when they are few enough to drive the page (DRIVEN_MOST) rather than walk the
+        case."""
+        found: list[set[str] | None] = []
         if self.status and self.status != review.Status().status:
-            ever = review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST)
-            if ever is not None:
-                found.append(ever)
+            found.append(review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST))
         if self.type:
             counts = queries.type_counts(conn, case_id)
             types = [media_type for media_type in counts if media_type.startswith(self.type)]
             if sum(counts[media_type] for media_type in types) <= DRIVEN_MOST:
                 found.append(set(queries.items_of_types(conn, case_id, types)))
-        return found
+        if self.flag:
+            found.append(flags.ever_flagged(conn, view, self.flag, DRIVEN_MOST))
+        if self.gps:
+            found.append(item_filters.ever_with_gps(conn, DRIVEN_MOST))
+        return [items for items in found if items is not None]
 
     @property
     def offset(self) -> int:
