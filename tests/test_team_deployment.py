@@ -347,3 +347,8 @@ def test_sign_in_upload_analysis_by_a_worker_and_verify_through_nginx(
     assert "FAILED" not in verified, verified
     jobs = processes.docket("jobs")
     assert jobs.splitlines()[0] == "1 done", jobs
+    # The daily clean-up (docket-clean.timer's service) runs as written: the job is recent
+    cleaned = processes.docket(
+        *exec_start("docket-clean.service", processes.env)[len(docket_command()) :]
+    )
+    assert "removed 0 job(s) that finished more than 30 day(s) ago" in cleaned, cleaned
