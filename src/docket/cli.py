@@ -184,8 +184,9 @@ def _summary_dict(summary: IngestSummary) -> dict[str, Any]:
 @click.option(
     "--defer-analysis",
     is_flag=True,
-    help="Store and read metadata only; make previews, hashes and keyframes later with "
-    "`docket analyse --all` (for big card dumps that must be preserved first).",
+    help="Store and read metadata only (for big card dumps that must be preserved first); "
+    "previews, hashes and keyframes are made later: by `docket worker`s at once on "
+    "PostgreSQL, with `docket analyse --all` on SQLite.",
 )
 @click.option(
     "--json",
