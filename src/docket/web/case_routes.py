@@ -147,10 +147,9 @@ class Filters:
         if self.status and self.status != review.Status().status:
             found.append(review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST))
         if self.type:
-            counts = queries.type_counts(conn, case_id)
-            types = [media_type for media_type in counts if media_type.startswith(self.type)]
-            if sum(counts[media_type] for media_type in types) <= DRIVEN_MOST:
-                found.append(set(queries.items_of_types(conn, case_id, types)))
+            held = queries.case_types(conn, case_id)
+            types = [media_type for media_type in held if media_type.startswith(self.type)]
+            found.append(queries.items_of_types(conn, case_id, types, DRIVEN_MOST))
         if self.flag:
             found.append(flags.ever_flagged(conn, view, self.flag, DRIVEN_MOST))
         if self.gps:
