@@ -155,6 +155,8 @@ def test_grid_filters_are_the_per_item_rules(
         _metadata(conn, north[2], error="zq6 exiftool timed out")  # the dates stand
         _metadata(conn, north[3], capture_time=None)
         _metadata(conn, north[4], gps_latitude=0.0, capture_time="2024-02-29")
+        _metadata(conn, north[5], capture_time="2024:03:01 10:00:00")  # as EXIF writes it
+        _metadata(conn, north[6], capture_time="2024-03-01T10:00:00\u00e9")  # not ASCII
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "note-form.pdf").write_bytes(b"%PDF-1.4\n%zq6\n1 0 obj\n")
     (tmp_path / "t" / "note-dot.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
@@ -205,11 +207,14 @@ def test_grid_filters_are_the_per_item_rules(
                 ]
             assert kept(gps=True) == kept(1, gps=True) == has_gps == [north[0], north[4]]
         days = {sha: (captured[sha].capture_time or "")[:10] for sha in order}
-        for since, until in [("2024-03-01", "2024-03-01"), ("2024-02-29", ""), ("", "2024-03-02")]:
+        ranges = [("2024-03-01", "2024-03-01"), ("2024-02-29", ""), ("", "2024-03-02")]
+        for driven_most, (since, until) in itertools.product((0, 10**6), ranges):
+            monkeypatch.setattr(case_routes, "DRIVEN_MOST", driven_most)
             low, high = since or "0000", until or "9999"
             wanted = [sha for sha in order if days[sha] and low <= days[sha] <= high]
-            assert kept(since=since, until=until) == wanted
-        assert kept(since="2024-03-01") == [north[0], north[1], north[2]]
+            assert kept(since=since, until=until) == kept(1, since=since, until=until) == wanted
+        assert kept(since="2024-03-01", until="2024-03-01") == [north[0], north[6]]
+        assert kept(since="2024-03-01") == [north[0], north[1], north[2], north[5], north[6]]
         assert queries.type_counts(conn, n_id) == Counter(types.values())
         for driven_most in (0, 10**6):  # 0: the case is walked; else its items of a type drive
             monkeypatch.setattr(case_routes, "DRIVEN_MOST", driven_most)

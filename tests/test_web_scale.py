@@ -1,9 +1,10 @@
 """The web app reads by the page, not by the case: on generated catalogues (bench/_catalogue.py)
 the grid JSON, its deep pages by key (forward and back), its text search, its filters (one
-every item passes; a status, media type, flag or GPS none has), the grid page and the case's
-near-duplicate groups cost no more for a case ten times bigger; nor do the timeline, an
-item's page and JSON and an event's proof (the timeline by days in capture order, an item's
-near-duplicates asked of the case for those found only, a proof from cached subtree hashes).
+every item passes; a status, media type, flag, GPS or capture day none has), the grid page
+and the case's near-duplicate groups cost no more for a case ten times bigger; nor do the
+timeline, an item's page and JSON and an event's proof (the timeline by days in capture
+order, an item's near-duplicates asked of the case for those found only, a proof from cached
+subtree hashes).
 
 What a request costs is counted by the database's own work where it can be seen: SQLite's
 virtual machine steps (its progress handler, which also counts rows scanned and never
@@ -44,6 +45,7 @@ BOUNDED = (
     "grid, a media type no item has",
     "grid, a flag no item has",
     "grid, with GPS (none has)",
+    "grid, a capture day no item has",
     "near-duplicate groups",
 )
 WHOLE_READS = (
@@ -62,6 +64,7 @@ FOUND = {
     "grid, a media type no item has": 0,
     "grid, a flag no item has": 0,
     "grid, with GPS (none has)": 0,
+    "grid, a capture day no item has": 0,
     "near-duplicate groups": 0,
 }
 
@@ -124,6 +127,7 @@ def _routes(locker: Locker, case_id: int, first: int, count: int) -> dict[str, s
         "grid, a media type no item has": f"{grid}?type=image/",
         "grid, a flag no item has": f"{grid}?flag=graphic",
         "grid, with GPS (none has)": f"{grid}?gps=true",
+        "grid, a capture day no item has": f"{grid}?since=2024-03-01&until=2024-03-01",
         "near-duplicate groups": f"/api/cases/{case_id}/groups",
         "timeline": f"/api/cases/{case_id}/timeline",
         "item (JSON)": f"/api/items/{item}",

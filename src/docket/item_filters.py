@@ -119,6 +119,35 @@ def ever_with_gps(conn: Connection, most: int) -> set[str] | None:
     return None if len(items) > most else items
 
 
+# Items with a successful metadata result whose capture time lies in a range of bytes,
+# written as the index each database reads them by: 0013's on SQLite (which compares bytes),
+# 0017's byte-wise one on PostgreSQL. Not DISTINCT: PostgreSQL would sort the whole range
+# first; an item read twice only counts towards `most` twice.
+_EVER_CAPTURED_BETWEEN = {
+    "sqlite": "SELECT item_sha256 FROM results WHERE step = 'metadata'"
+    " AND status = 'ok' AND json_extract(results.data, '$.normalised.capture_time')"
+    " BETWEEN :low AND :high LIMIT :most",
+    "postgresql": "SELECT item_sha256 FROM results WHERE step = 'metadata'"
+    " AND status = 'ok' AND (jsonb_extract_path_text(data::jsonb, 'normalised',"
+    " 'capture_time')) COLLATE \"C\" BETWEEN :low AND :high LIMIT :most",
+}
+# After every character a capture time holds: "2024-03-01" + this is after "2024-03-01T...".
+_LAST_CHARACTER = "\U0010ffff"
+
+
+def ever_captured_between(conn: Connection, since: str, until: str, most: int) -> set[str] | None:
+    """The items (of any case) with a successful metadata result whose capture date lies
+    between `since` and `until` (YYYY-MM-DD, inclusive; "" for open): those whose latest does
+    are among them. None when there are more than `most`."""
+    low, high = since or "0000-00-00", (until or "9999-99-99") + _LAST_CHARACTER
+    found = conn.execute(
+        text(_EVER_CAPTURED_BETWEEN[conn.dialect.name]),
+        {"low": low, "high": high, "most": most + 1},
+    )
+    rows = [str(sha) for sha in found.scalars()]
+    return None if len(rows) > most else set(rows)
+
+
 def _latest_metadata(
     dialect: str, item: ColumnElement[str], field: str, *, ok_only: bool
 ) -> ColumnElement[str | None]:

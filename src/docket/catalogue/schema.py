@@ -287,10 +287,15 @@ search_entries = Table(
     Index("ix_search_entries_kind_ref", "kind", "ref"),
 )
 SEARCH_INDEXES = ("search_fts", "ix_search_entries_body")
-# Results by what is inside them: metadata by capture time (migration 0013), metadata that
-# gives a position and classifications by the flag they propose (0016). Indexes on
-# expressions that differ by dialect, so not declared here either.
-EXPRESSION_INDEXES = ("ix_results_capture_time", "ix_results_gps", "ix_results_proposed_flag")
+# Results by what is inside them: metadata by capture time (migration 0013; on PostgreSQL
+# byte by byte too, 0017), metadata that gives a position and classifications by the flag
+# they propose (0016). Indexes on expressions that differ by dialect, so not declared here.
+EXPRESSION_INDEXES = (
+    "ix_results_capture_time",
+    "ix_results_capture_bytes",
+    "ix_results_gps",
+    "ix_results_proposed_flag",
+)
 
 
 # The job queue's tables on PostgreSQL (migration 0010): procrastinate's, and docket.jobs'.

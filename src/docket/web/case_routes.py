@@ -140,9 +140,9 @@ class Filters:
         return grid_pages.Narrowing(conditions, only)
 
     def _driving(self, conn: Connection, view: scope.Scope, case_id: int) -> list[set[str]]:
-        """Items that include every one this filter's status, media type, flag and GPS keep,
-        each when they are few enough to drive the page (DRIVEN_MOST) rather than walk the
-        case."""
+        """Items that include every one this filter's status, media type, flag, GPS and
+        capture dates keep, each when they are few enough to drive the page (DRIVEN_MOST)
+        rather than walk the case."""
         found: list[set[str] | None] = []
         if self.status and self.status != review.Status().status:
             found.append(review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST))
@@ -154,6 +154,10 @@ class Filters:
             found.append(flags.ever_flagged(conn, view, self.flag, DRIVEN_MOST))
         if self.gps:
             found.append(item_filters.ever_with_gps(conn, DRIVEN_MOST))
+        if self.since or self.until:
+            found.append(
+                item_filters.ever_captured_between(conn, self.since, self.until, DRIVEN_MOST)
+            )
         return [items for items in found if items is not None]
 
     @property
