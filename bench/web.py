@@ -293,6 +293,10 @@ def main() -> None:
                 ("item page (HTML)", f"{base}/items/{item}"),
                 ("item (JSON API)", f"{base}/api/items/{item}"),
                 (f"item grid (JSON, page {deepest} by number)", f"{grid}?page={deepest}"),
+                ("item grid filtered, all pass (JSON)", f"{grid}?type=text/&status=new"),
+                ("item grid filtered, few pass (JSON)", f"{grid}?status=verified"),
+                ("item grid, a capture day (JSON)", f"{grid}?since=2024-03-01&until=2024-03-01"),
+                ("case dashboard (JSON)", f"{base}/api/cases/{case}/dashboard"),
             ):
                 print(f"  {label:<40} {wrk(url, token, args.duration, script, server)}", flush=True)
             print(f"load average after: {_load()}")
