@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from docket import review, similarity
 from docket.catalogue import prebuilt, queries, schema
 from docket.catalogue.records import record_result
+from docket.item_filters import ItemFilter
 from docket.locker import Locker
 from docket.protect import flags
 from docket.scope import Scope
@@ -223,5 +224,27 @@ def test_grid_filters_are_the_per_item_rules(
                 assert kept(type=prefix) == kept(2, type=prefix) == wanted != []
             for wildcard in ("application%", "applicatio_/", "video/"):  # LIKE's are letters
                 assert kept(type=wildcard) == []
+        rows = [{"sha256": sha} for sha in order]  # the conditions themselves (`docket ls`)
+        for prefix in ("application/", "image/", "application%", "applicatio_/", "IMAGE/"):
+            chosen = [row["sha256"] for row in ItemFilter(prefix).apply(conn, rows, {}, None)]
+            assert chosen == [sha for sha in order if types[sha].startswith(prefix)]
         assert kept(q="note", gps=True, status="disputed") == [north[0]]
         assert kept(q="no-such-word-zq6") == []
+
+
+def test_items_ever_flagged_are_never_cut_short_by_an_item_proposed_twice(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The items that may have a flag drive its filter only when they are all there: one item
+    proposed the flag twice is two rows, and a limit counted in rows must not stand for
+    items (the other item would be left out of the filtered grid)."""
+    first, second = sorted(_items(locker, tmp_path / "n", "North", 2))
+    with locker.engine.connect() as conn, conn.begin():
+        n_id = _case_id(conn, "North")
+        for item in (first, first, second):  # the index reads them in this order
+            record_result(conn, "c", item, "classify", "1", {"flag": "graphic"})
+    view = Scope(n_id, "North")
+    with locker.engine.connect() as conn:
+        assert flags.ever_flagged(conn, view, "graphic", 1) is None
+        assert flags.ever_flagged(conn, view, "graphic", 3) == {first, second}
+        assert flags.ever_flagged(conn, view, flags.UNREVIEWED, 10) is None

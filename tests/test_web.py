@@ -302,6 +302,17 @@ def test_deep_pages_by_number_are_refused_for_pages_by_key(
     query = dict(parse_qsl(html.unescape(link.group(1))))
     assert query == {"page": "1", "before": second[0]["sha256"]}
     assert client.get(grid, params=query).json() == first
+    # A short page back by key is the list's start: it still leads on, and the list's own
+    # links (export every page) carry no key
+    short = client.get(f"/cases/{north_id}", params={"page": 1, "before": first[5]["sha256"]})
+    link = re.search(r'href="\?([^"]*)">next<', short.text)
+    assert link is not None
+    assert dict(parse_qsl(html.unescape(link.group(1)))) == {
+        "page": "2",
+        "after": first[4]["sha256"],
+    }
+    exports = re.findall(r'items\.csv\?([^"]*)"', short.text)
+    assert exports == [""]
     filtered = {"page": 2, "type": "application/"}  # the notes (no analysis yet)
     assert client.get(grid, params=filtered).status_code == 400  # filtered pages alike
     notes = client.get(grid, params={"type": "application/"}).json()

@@ -170,8 +170,10 @@ def test_the_grid_and_an_item_read_by_the_page(
     locker: Locker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Filters are driven by the items that may pass them when those are few (DRIVEN_MOST,
-    # 20,000: here every item of either case). Made 200, both cases have too many to drive
-    # by, as a million-item case would: neither way may read the case.
+    # 20,000: here every item of either case). Made 200, a filter every item passes has too
+    # many to drive by, as in a million-item case, and walks the case for its page; the
+    # filters no item passes are driven by empty sets. (A filter that many items passed once
+    # and few pass now walks the whole case: not measured here, and slow at a million.)
     monkeypatch.setattr(case_routes, "DRIVEN_MOST", 200)
     grown = _growth(locker, BOUNDED)
     assert grown == {}, f"work grew with the case ({BIG} items against {SMALL}): {grown}"

@@ -188,27 +188,46 @@ def test_a_client_spraying_many_names_is_slowed() -> None:
     now = [1000.0]
     slow = throttle.Throttle(clock=lambda: now[0])
     for n in range(throttle.FREE_PER_CLIENT):  # each try counted as it begins
-        assert slow.begin(f"name-{n}", "203.0.113.5") == 0
-    assert slow.begin("someone-new", "203.0.113.5") == 1.0
-    assert slow.begin("someone-new", "203.0.113.6") == 0
+        assert slow.begin(f"name-{n}", "203.0.113.5").wait == 0
+    assert slow.begin("someone-new", "203.0.113.5").wait == 1.0
+    assert slow.begin("someone-new", "203.0.113.6").wait == 0
     now[0] += 1.0
-    assert slow.begin("someone-new", "203.0.113.5") == 0
-    assert slow.begin("someone-new", "203.0.113.5") == 2.0  # growing
+    assert slow.begin("someone-new", "203.0.113.5").wait == 0
+    assert slow.begin("someone-new", "203.0.113.5").wait == 2.0  # growing
     now[0] += throttle.FORGET_SECONDS + 1
-    assert slow.begin("someone-new", "203.0.113.5") == 0  # forgotten after a quiet hour
+    assert slow.begin("someone-new", "203.0.113.5").wait == 0  # forgotten after a quiet hour
     assert throttle.client_key("2001:db8::1") == throttle.client_key("2001:db8::2")
 
 
-def test_a_good_try_is_not_counted_against_the_client() -> None:
-    """A try counts as failed from its start; a good one gives the client's count back."""
-    slow = throttle.Throttle()
-    for _ in range(throttle.FREE_PER_CLIENT - 1):
-        assert slow.begin("ada", "203.0.113.7") == 0
-        slow.succeeded("ada", "203.0.113.7")
-    assert slow.entries() == []  # the client's count, back to none
-    for n in range(throttle.FREE_PER_CLIENT):
-        assert slow.begin(f"name-{n}", "203.0.113.7") == 0
-    assert slow.begin("ada", "203.0.113.7") > 0
+def test_a_good_try_leaves_the_client_as_it_was() -> None:
+    """A try counts as failed from its start; a good one gives back the client's count and
+    the time of its last failure: an office behind one address, slowed by earlier failures,
+    is not made to wait again because one person signed in, nor remembered longer."""
+    now = [1000.0]
+    slow = throttle.Throttle(clock=lambda: now[0])
+    office = "203.0.113.7"
+    for n in range(throttle.FREE_PER_CLIENT + 2):  # earlier failures: a 4 s delay at 1000
+        assert slow.begin(f"typo-{n}", office).wait == 0 or n >= throttle.FREE_PER_CLIENT
+        now[0] += 10.0
+    before = {(e["name"], e["failures"]) for e in slow.entries()}
+    ada = slow.begin("ada", office)
+    assert ada.wait == 0
+    slow.succeeded("ada", office, ada)
+    assert {(e["name"], e["failures"]) for e in slow.entries()} == before
+    bob = slow.begin("bob", office)
+    assert bob.wait == 0  # nobody is made to wait again
+    slow.succeeded("bob", office, bob)
+    now[0] += throttle.FORGET_SECONDS - 5.0  # an hour after the failures before ada's...
+    carol = slow.begin("carol", office)
+    slow.succeeded("carol", office, carol)
+    now[0] += 10.0
+    assert slow.entries() == []  # ...they are forgotten as they would have been
+    fresh = throttle.Throttle()
+    for _ in range(throttle.FREE_PER_CLIENT + 5):  # one's own account, again and again
+        attempt = fresh.begin("ada", "203.0.113.8")
+        assert attempt.wait == 0
+        fresh.succeeded("ada", "203.0.113.8", attempt)
+    assert fresh.entries() == []
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the throttle lives in memory

@@ -50,11 +50,9 @@ class ItemFilter:
         found: list[ColumnElement[bool]] = []
         if self.type:
             items = aliased(schema.items).c  # `item` may be a column of schema.items itself
-            found.append(
-                exists().where(
-                    items.sha256 == item, items.media_type.startswith(self.type, autoescape=True)
-                )
-            )
+            # Compared as bytes, as Python's startswith does: SQLite's LIKE ignores case.
+            starts = func.substr(items.media_type, 1, len(self.type)) == self.type
+            found.append(exists().where(items.sha256 == item, starts))
         if self.gps:
             latitude = _latest_metadata(dialect, item, "gps_latitude", ok_only=False)
             found.append(latitude.is_not(None))

@@ -267,6 +267,9 @@ _REQUESTED = text(
     "AND status IN ('todo', 'doing', 'failed', 'succeeded') AND id < :before "
     "ORDER BY id DESC LIMIT :batch"
 ).bindparams(bindparam("case", type_=String))
+# How far back a person's exports are read for their newest unfetched ones: batches of five
+# times the list's length (a person who fetched hundreds sees no older ones past that).
+READ_BACK_BATCHES = 20
 _STATUS_SHOWN = {"todo": "queued", "doing": "running", "failed": "failed", "succeeded": "ready"}
 
 
@@ -284,7 +287,9 @@ def requested(
     seen: set[str] = set()
     batch, before = limit * 5, 2**63 - 1
     asked = {"task": EXPORT, "case": str(case_id), "requester": requester, "batch": batch}
-    while len(found) < limit:
+    for _ in range(READ_BACK_BATCHES):
+        if len(found) >= limit:
+            break
         rows = conn.execute(_REQUESTED, asked | {"before": before}).all()
         reasons = failures.latest(conn, [int(row[0]) for row in rows])
         for job, args, status in rows:

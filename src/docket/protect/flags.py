@@ -191,7 +191,10 @@ def ever_flagged(conn: Connection, scope: Scope, flag: str, most: int) -> set[st
     proposed = conn.execute(
         text(_EVER_PROPOSED[conn.dialect.name]), {"flag": flag, "most": most + 1}
     )
-    items.update(str(sha) for sha in proposed.scalars())
+    rows = [str(sha) for sha in proposed.scalars()]  # an item proposed twice is two rows:
+    if len(rows) > most:  # a cut list of rows could leave some items out
+        return None
+    items.update(rows)
     return None if len(items) > most else items
 
 

@@ -127,9 +127,9 @@ def create_app(
     ) -> Response:
         throttles: throttle.Throttle = app.state.throttle
         client = throttle.client_key(request.client.host if request.client else None)
-        wait = throttles.begin(name, client)  # counted as failed until it succeeds
-        if wait > 0:  # the same answer for every name: it tells nothing of which exist
-            seconds = max(1, round(wait))
+        attempt = throttles.begin(name, client)  # counted as failed until it succeeds
+        if attempt.wait > 0:  # the same answer for every name: it tells nothing of which exist
+            seconds = max(1, round(attempt.wait))
             return TEMPLATES.TemplateResponse(
                 request,
                 "login.html",
@@ -141,18 +141,18 @@ def create_app(
         # (catalogue/group_commit.py), so a sign-in never holds up other people's writes.
         with reading(locker.engine) as conn:
             user = accounts.authenticate(conn, name, password)
-        token = None
-        if user is not None:
-            with transaction(locker) as conn:
-                token = accounts.start_session(conn, user)[0]
-        if token is None:
+        if user is None:
             return TEMPLATES.TemplateResponse(
                 request,
                 "login.html",
                 {"user": None, "error": "wrong name or password"},
                 status_code=401,
             )
-        throttles.succeeded(name, client)
+        # The password was right: the try is not a failure, even if the session cannot be
+        # written now (a full disk), so retrying then costs the person no delay.
+        throttles.succeeded(name, client, attempt)
+        with transaction(locker) as conn:
+            token = accounts.start_session(conn, user)[0]
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
             COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"

@@ -182,6 +182,11 @@ class Filters:
         fields = {k: v for k, v in {**self.__dict__, **changes}.items() if v not in ("", 0, False)}
         return urlencode(fields)
 
+    def whole(self) -> str:
+        """This filter as a query string for the whole list, without a page or a page's key
+        (a saved search, an export of every page)."""
+        return self.query(page=0, after="", before="")
+
 
 def case_items(
     conn: Connection, user: User, case_id: int, filters: Filters, every_page: bool = False

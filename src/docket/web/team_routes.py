@@ -209,16 +209,16 @@ def _change_own_password(
     stolen session cannot guess the password faster than the sign-in form could."""
     throttles: throttle.Throttle = request.app.state.throttle
     client = throttle.client_key(request.client.host if request.client else None)
-    wait = throttles.begin(who[0].name, client)  # counted as failed until it succeeds
-    if wait > 0:
-        raise DocketError(f"too many tries; wait {max(1, round(wait))} s and try again")
+    attempt = throttles.begin(who[0].name, client)  # counted as failed until it succeeds
+    if attempt.wait > 0:
+        raise DocketError(f"too many tries; wait {max(1, round(attempt.wait))} s and try again")
     session = request.cookies.get(COOKIE) if who[1] is not None else None
     locker = request.app.state.locker
     # Argon2 (checking, then hashing) before the shared commit, not in it; a wrong password
     # raises, and stays counted
     with reading(locker.engine) as conn:
         checked = accounts.checked_current(conn, who[0], current)
-    throttles.succeeded(who[0].name, client)
+    throttles.succeeded(who[0].name, client, attempt)
     hashed = accounts.NewPassword.of(new)
     with transaction(locker) as conn:
         accounts.change_password(conn, who[0], checked, hashed, session)

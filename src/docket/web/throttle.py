@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,15 @@ def client_key(host: str | None) -> str:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in try as the throttle answered it: `wait` seconds before the client may try
+    (0: this try was let through and counted); the client's last failure before it."""
+
+    wait: float
+    client_last: float | None
 
 
 def _delay(failures: int, free: int) -> float:
@@ -120,19 +130,21 @@ class Throttle:
         free = FREE_PER_CLIENT if key[0] is None else FREE_PER_ACCOUNT
         return max(0.0, count[1] + _delay(count[0], free) - now)
 
-    def begin(self, name: str, client: str) -> float:
-        """Seconds before this client may try this name again; 0: try now, and this try is
-        counted as failed from now until `succeeded` says otherwise. Counted as it begins,
-        in the same transaction as the look: tries sent together (a prober's in parallel,
-        each waiting on Argon2) are each counted before the next is let through, so no
-        number of them at once gets more tries than one after another would."""
+    def begin(self, name: str, client: str) -> Attempt:
+        """Whether this client may try this name now (`wait` 0) or in how many seconds; a try
+        let through is counted as failed from now until `succeeded` says otherwise. Counted
+        as it begins, in the same transaction as the look: tries sent together (a prober's
+        in parallel, each waiting on Argon2) are each counted before the next is let
+        through, so no number of them at once gets more tries than one after another
+        would."""
         with self._db() as db:
             now = self._clock()
             wait = max(
                 self._wait_for(db, (name, client), now), self._wait_for(db, (None, client), now)
             )
             if wait > 0:
-                return wait
+                return Attempt(wait, None)
+            before = self._count(db, (None, client), now)
             db.execute("DELETE FROM failures WHERE last < ?", (now - FORGET_SECONDS,))
             for key in ((name, client), (None, client)):
                 count = self._count(db, key, now)
@@ -145,23 +157,37 @@ class Throttle:
                 " ORDER BY last, rowid LIMIT max((SELECT count(*) FROM failures) - ?, 0))",
                 (MAX_KEYS,),
             )
-            return 0.0
+            return Attempt(0.0, None if before is None else before[1])
 
-    def succeeded(self, name: str, client: str) -> None:
-        """The try `begin` counted was good: the account's count for this client starts
-        again, and the client's own count is as it was before the try (signing in to one's
-        own account must not buy more guesses at others, nor count as one)."""
+    def succeeded(self, name: str, client: str, attempt: Attempt) -> None:
+        """The try `attempt` (begun and let through) was good: the account's count for this
+        client starts again, and the client's own count is as it was before the try, its
+        last failure as well (signing in to one's own account must neither buy more guesses
+        at others nor make the others behind the same address wait, or remember the
+        client's failures longer)."""
         with self._db() as db:
+            now = self._clock()
             db.execute(
                 "DELETE FROM failures WHERE account = ? AND name = ? AND client = ?",
                 self._row((name, client)),
             )
+            count = self._count(db, (None, client), now)
+            if count is None:
+                return
+            if count[0] <= 1:
+                db.execute(
+                    "DELETE FROM failures WHERE account = ? AND name = ? AND client = ?",
+                    self._row((None, client)),
+                )
+                return
+            # Tries of this client begun since this one keep their own count, and their time
+            # when this one found none before it.
+            last = count[1] if attempt.client_last is None else attempt.client_last
             db.execute(
-                "UPDATE failures SET failures = failures - 1"
-                " WHERE account = ? AND name = ? AND client = ? AND failures > 0",
-                self._row((None, client)),
+                "UPDATE failures SET failures = ?, last = ?"
+                " WHERE account = ? AND name = ? AND client = ?",
+                (count[0] - 1, last, *self._row((None, client))),
             )
-            db.execute("DELETE FROM failures WHERE failures <= 0")
 
     def entries(self) -> list[dict[str, Any]]:
         with self._db() as db:
