@@ -190,7 +190,12 @@ def test_a_job_whose_item_left_the_case_fails_with_its_reason(
     assert f'<li data-job="{job}">job {job}: Failed: {escaped}</li>' in item_list(shown)
     # Put back in the case and retried, the job makes the copy, once.
     with locker.engine.connect() as conn, conn.begin():
-        conn.execute(insert(schema.case_items).values(case_id=case, item_sha256=north))
+        kind = select(schema.items.c.media_type).where(schema.items.c.sha256 == north)
+        conn.execute(
+            insert(schema.case_items).values(
+                case_id=case, item_sha256=north, media_type=conn.execute(kind).scalar_one()
+            )
+        )
     retry = [*docket_command(), "jobs", "retry", str(job), "--locker", str(locker.path)]
     assert subprocess.run(retry, capture_output=True, check=False).returncode == 0
     assert worker(locker).returncode == 0

@@ -17,17 +17,21 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("case_items", sa.Column("media_type", sa.String(length=255), nullable=True))
+    # Added NOT NULL with a default and filled in place: SQLite would otherwise rebuild the
+    # table (batch mode), whose constraints then come back in another order.
+    op.add_column(
+        "case_items",
+        sa.Column("media_type", sa.String(length=255), nullable=False, server_default=""),
+    )
     op.execute(
         "UPDATE case_items SET media_type ="
         " (SELECT items.media_type FROM items WHERE items.sha256 = case_items.item_sha256)"
     )
-    with op.batch_alter_table("case_items") as batch:
-        batch.alter_column("media_type", existing_type=sa.String(length=255), nullable=False)
+    if op.get_bind().dialect.name == "postgresql":  # SQLite cannot drop a column's default
+        op.alter_column("case_items", "media_type", server_default=None)
     op.create_index("ix_case_items_case_type", "case_items", ["case_id", "media_type"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_case_items_case_type", table_name="case_items")
-    with op.batch_alter_table("case_items") as batch:
-        batch.drop_column("media_type")
+    op.execute("ALTER TABLE case_items DROP COLUMN media_type")
