@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Connection, exists, func, select, text
 from sqlalchemy.orm import aliased
 
 from docket import similarity
-from docket.catalogue import prebuilt, schema
+from docket.catalogue import prebuilt, queries, schema
 from docket.errors import DocketError
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -112,9 +112,7 @@ _EVER_WITH_GPS = {
 def ever_with_gps(conn: Connection, most: int) -> set[str] | None:
     """The items (of any case) whose metadata ever gave a position: those that have one now
     are among them. None when there are more than `most`."""
-    found = conn.execute(text(_EVER_WITH_GPS[conn.dialect.name]), {"most": most + 1})
-    items = {str(sha) for sha in found.scalars()}
-    return None if len(items) > most else items
+    return queries.few(conn, text(_EVER_WITH_GPS[conn.dialect.name]), most)
 
 
 # Items with a successful metadata result whose capture time lies in a range of bytes,
@@ -138,12 +136,8 @@ def ever_captured_between(conn: Connection, since: str, until: str, most: int) -
     between `since` and `until` (YYYY-MM-DD, inclusive; "" for open): those whose latest does
     are among them. None when there are more than `most`."""
     low, high = since or "0000-00-00", (until or "9999-99-99") + _LAST_CHARACTER
-    found = conn.execute(
-        text(_EVER_CAPTURED_BETWEEN[conn.dialect.name]),
-        {"low": low, "high": high, "most": most + 1},
-    )
-    rows = [str(sha) for sha in found.scalars()]
-    return None if len(rows) > most else set(rows)
+    found = text(_EVER_CAPTURED_BETWEEN[conn.dialect.name])
+    return queries.few(conn, found, most, {"low": low, "high": high})
 
 
 def _latest_metadata(

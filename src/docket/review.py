@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from docket.catalogue import fulltext, prebuilt, schema
+from docket.catalogue import fulltext, prebuilt, queries, schema
 from docket.custody import log
 from docket.errors import DocketError
 from docket.scope import Scope
@@ -263,14 +263,12 @@ def ever_set_to(conn: Connection, case_id: int, status: str, most: int) -> set[s
     Read through the case's own status rows, so a filter for a status few items have is
     driven by them rather than by walking the whole case."""
     statuses = schema.statuses.c
-    found = conn.execute(
+    found = (
         select(statuses.item_sha256)
         .where(statuses.case_id == case_id, statuses.status == status)
         .distinct()
-        .limit(most + 1)
     )
-    items = {str(sha) for sha in found.scalars()}
-    return None if len(items) > most else items
+    return queries.few(conn, found, most)
 
 
 def status_counts(conn: Connection, case_id: int, items: int) -> dict[str, int]:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    TextClause,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+)
 
 from docket.catalogue import schema
 from docket.catalogue.records import latest_result
@@ -106,8 +117,30 @@ def items_of_types(
     found = select(members.item_sha256).where(
         members.case_id == case_id, members.media_type.in_(list(types))
     )
-    items = {str(sha) for sha in conn.execute(found.limit(most + 1)).scalars()}
-    return None if len(items) > most else items
+    return few(conn, found, most)
+
+
+def few(
+    conn: Connection,
+    found: Select[Any] | TextClause,
+    most: int,
+    parameters: Mapping[str, Any] | None = None,
+) -> set[str] | None:
+    """What `found` gives (one column of SHA-256s; a text statement reads at most `:most`
+    rows) when it gives no more than `most` rows, else None. The rows are counted by the
+    database first, so a set too big to use is never read into Python: reading 20,000
+    SHA-256s to find them too many cost a filtered grid page 40 ms."""
+    values = dict(parameters or {})
+    counted: Select[Any] | TextClause
+    if isinstance(found, Select):
+        found = found.limit(most + 1)
+        counted = select(func.count()).select_from(found.subquery())
+    else:
+        values["most"] = most + 1
+        counted = text(f"SELECT count(*) FROM ({found.text}) AS found")
+    if int(conn.execute(counted, values).scalar_one()) > most:
+        return None
+    return {str(sha) for sha in conn.execute(found, values).scalars()}
 
 
 def case_events(case_id: int, items: int) -> ColumnElement[bool]:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 
-from docket.catalogue import prebuilt, schema
+from docket.catalogue import prebuilt, queries, schema
 from docket.custody import log
 from docket.custody.events import Event
 from docket.errors import DocketError
@@ -184,18 +184,14 @@ def ever_flagged(conn: Connection, scope: Scope, flag: str, most: int) -> set[st
     in_view = flags.case_id == scope.case_id
     if None in scope.cases:
         in_view = or_(in_view, flags.case_id.is_(None))
-    by_hand = conn.execute(
-        select(flags.item_sha256).where(flags.flag == flag, in_view).distinct().limit(most + 1)
-    )
-    items = {str(sha) for sha in by_hand.scalars()}
-    proposed = conn.execute(
-        text(_EVER_PROPOSED[conn.dialect.name]), {"flag": flag, "most": most + 1}
-    )
-    rows = [str(sha) for sha in proposed.scalars()]  # an item proposed twice is two rows:
-    if len(rows) > most:  # a cut list of rows could leave some items out
+    by_hand = select(flags.item_sha256).where(flags.flag == flag, in_view).distinct()
+    items = queries.few(conn, by_hand, most)
+    # Counted in rows (an item proposed twice is two): a cut list of rows could leave some
+    # items out.
+    proposed = queries.few(conn, text(_EVER_PROPOSED[conn.dialect.name]), most, {"flag": flag})
+    if items is None or proposed is None or len(items | proposed) > most:
         return None
-    items.update(rows)
-    return None if len(items) > most else items
+    return items | proposed
 
 
 def _proposed_flag(dialect: str, data: Any) -> Any:
