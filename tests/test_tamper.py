@@ -275,18 +275,24 @@ def test_replaced_signing_key(filled: Locker) -> None:
     assert any("signature does not verify" in p for p in found)
 
 
-def test_case_items_type_changed(filled: Locker) -> None:
-    """A case is counted and filtered by the type its membership row carries: a row that
-    says another type than the item's is found (here on a membership forged as well)."""
+def _forge_membership(filled: Locker, media_type: str) -> str:
+    """The first item put in a new case "Other" by hand, its row saying `media_type`."""
     target = items(filled)[0]
     with filled.engine.begin() as conn:
         key = conn.execute(insert(schema.cases).values(name="Other", created_at="x"))
         assert key.inserted_primary_key is not None
         conn.execute(
             insert(schema.case_items).values(
-                case_id=key.inserted_primary_key[0], item_sha256=target, media_type="video/zq6"
+                case_id=key.inserted_primary_key[0], item_sha256=target, media_type=media_type
             )
         )
+    return target
+
+
+def test_case_items_type_changed(filled: Locker) -> None:
+    """A case is counted and filtered by the type its membership row carries: a row that
+    says another type than the item's is found (here on a membership forged as well)."""
+    target = _forge_membership(filled, "video/zq6")
     assert problems(verify(filled, quick=True)) == [
         f"item {target[:16]}: is listed in case 'Other' as 'video/zq6', but it is 'image/jpeg'",
         f"item {target[:16]}: is in case 'Other' but no event put it there",
@@ -294,15 +300,7 @@ def test_case_items_type_changed(filled: Locker) -> None:
 
 
 def test_case_membership_changed(filled: Locker) -> None:
-    target = items(filled)[0]
-    with filled.engine.begin() as conn:
-        key = conn.execute(insert(schema.cases).values(name="Other", created_at="x"))
-        assert key.inserted_primary_key is not None
-        conn.execute(
-            insert(schema.case_items).values(
-                case_id=key.inserted_primary_key[0], item_sha256=target, media_type="image/jpeg"
-            )
-        )
+    target = _forge_membership(filled, "image/jpeg")
     assert problems(verify(filled, quick=True)) == [
         f"item {target[:16]}: is in case 'Other' but no event put it there"
     ]
