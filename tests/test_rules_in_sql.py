@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 from docket import review, similarity
 from docket.catalogue import prebuilt, queries, schema
 from docket.catalogue.records import record_result
-from docket.item_filters import ItemFilter
+from docket.item_filters import FilterError, ItemFilter
 from docket.locker import Locker
 from docket.protect import flags
 from docket.scope import Scope
@@ -216,6 +216,13 @@ def test_grid_filters_are_the_per_item_rules(
             assert kept(since=since, until=until) == kept(1, since=since, until=until) == wanted
         assert kept(since="2024-03-01", until="2024-03-01") == [north[0], north[6]]
         assert kept(since="2024-03-01") == [north[0], north[1], north[2], north[5], north[6]]
+        for other_digits in (
+            "\u0662\u0660\u0662\u0664-\u0660\u0663-\u0660\u0661",
+            "\uff12\uff10\uff12\uff14-03-01",
+        ):
+            # Arabic-Indic and full-width digits are digits to Python's \d, not to the database
+            with pytest.raises(FilterError, match="YYYY-MM-DD"):
+                kept(since=other_digits)
         assert queries.type_counts(conn, n_id) == Counter(types.values())
         for driven_most in (0, 10**6):  # 0: the case is walked; else its items of a type drive
             monkeypatch.setattr(case_routes, "DRIVEN_MOST", driven_most)

@@ -101,7 +101,9 @@ def test_one_item_outside_the_case_stops_the_whole_bulk_link(
     assert _linked(locker) == []
 
 
-@pytest.mark.parametrize("value", ["", "harbour raid", "0", "-3", "9" * 30])
+@pytest.mark.parametrize(
+    "value", ["", "harbour raid", "0", "-3", "9" * 30, "\u00b2", "#\u0661", "\uff11"]
+)  # superscript two, Arabic-Indic one and full-width one are digits to str.isdigit
 def test_a_bulk_link_names_an_incident_by_its_number(
     linking: dict[str, Any], locker: Locker, value: str
 ) -> None:

@@ -31,10 +31,10 @@ class Duration(click.ParamType[float]):
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
         text = str(value).strip().lower()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             seconds = int(text)
-        elif re.fullmatch(r"(\d+[smhd])+", text):
-            seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([smhd])", text))
+        elif re.fullmatch(r"([0-9]+[smhd])+", text):
+            seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)([smhd])", text))
         else:
             self.fail(f"{value!r}: a duration such as 2h, 90m, 1h30m or 45s")
         if seconds <= 0:

@@ -297,7 +297,7 @@ def max_token_days() -> int:
     raw = os.environ.get(MAX_TOKEN_DAYS_ENV, "")
     if not raw:
         return MAX_TOKEN_DAYS
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise DocketError(f"${MAX_TOKEN_DAYS_ENV} must be a whole number of days, at least 1")
     return int(raw)
 

@@ -36,7 +36,7 @@ BUILT_IN_VIOLATIONS = (
 MAX_TITLE = 300
 MAX_TEXT = 10_000
 MAX_ACTORS = 50
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)

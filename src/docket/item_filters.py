@@ -24,7 +24,7 @@ from docket import similarity
 from docket.catalogue import prebuilt, queries, schema
 from docket.errors import DocketError
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class FilterError(DocketError):
@@ -39,6 +39,11 @@ class ItemFilter:
     since: str = ""
     until: str = ""
     cluster: int | None = None
+
+    def __post_init__(self) -> None:
+        for bound in (self.since, self.until):
+            if bound and not _DAY.fullmatch(bound):
+                raise FilterError(f"{bound!r}: dates are YYYY-MM-DD")
 
     @property
     def narrows(self) -> bool:
@@ -57,9 +62,6 @@ class ItemFilter:
             latitude = _latest_metadata(dialect, item, "gps_latitude", ok_only=False)
             found.append(latitude.is_not(None))
         if self.since or self.until:
-            for bound in (self.since, self.until):
-                if bound and not _DAY.fullmatch(bound):
-                    raise FilterError(f"{bound!r}: dates are YYYY-MM-DD")
             day: ColumnElement[Any] = func.substr(
                 _latest_metadata(dialect, item, "capture_time", ok_only=True), 1, 10
             )

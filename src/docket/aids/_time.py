@@ -15,8 +15,8 @@ from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError
 
 from timezonefinder import TimezoneFinder
 
-_TIME = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
-_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+_TIME = re.compile(r"^([0-9]{4}):([0-9]{2}):([0-9]{2})[ T]([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_OFFSET = re.compile(r"^([+-])([0-9]{2}):?([0-9]{2})$")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ QUARTER_HOUR = timedelta(minutes=15)
 MAX_OFFSET = timedelta(hours=14)
 
 _EXIF_TIME = re.compile(
-    r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", re.ASCII
 )
 
 
@@ -109,7 +109,7 @@ def parse_exif_time(value: Any, offset: Any = None) -> tuple[str, bool] | None:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     text = f"{year}-{month}-{day}T{hour}:{minute}:{second}{fraction or ''}"
     zone = zone or (str(offset).strip() if offset else None)
-    if zone and re.fullmatch(r"Z|[+-]\d{2}:?\d{2}", zone):
+    if zone and re.fullmatch(r"Z|[+-][0-9]{2}:?[0-9]{2}", zone):
         if zone != "Z" and ":" not in zone:
             zone = f"{zone[:3]}:{zone[3:]}"
         return text + zone, True

@@ -241,7 +241,7 @@ class _Recorder:
             return None
         declared = response.headers.get("content-length", "")
         room = self.settings.max_bytes - self.loaded.bytes_kept
-        if declared.isdigit() and int(declared) > room:
+        if declared.isascii() and declared.isdigit() and int(declared) > room:
             self.over_cap(response.url)
             return None
         try:

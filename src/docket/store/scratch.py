@@ -126,7 +126,9 @@ def owner_alive(entry: Path) -> bool:
     """Whether the process that made `entry` (named by its id) may still be using it; an
     entry not named by a process id is not ours to judge, and counts as in use."""
     owner = entry.name.split("-", 1)[0]
-    return not owner.isdigit() or _owner_alive(int(owner), entry.lstat().st_mtime)
+    return not (owner.isascii() and owner.isdigit()) or _owner_alive(
+        int(owner), entry.lstat().st_mtime
+    )
 
 
 def _owner_alive(pid: int, changed: float) -> bool:

@@ -289,7 +289,7 @@ def _info(slot: Slot, key: VaultKey | None) -> SlotInfo:
 
 def _id(name: str) -> int:
     """A damaged slot's id, or -1 when even that cannot be read."""
-    return int(name) if name.isdigit() else -1
+    return int(name) if name.isascii() and name.isdigit() else -1
 
 
 def list_slots(locker_path: Path, locker_id: str, key: VaultKey | None = None) -> list[SlotInfo]:

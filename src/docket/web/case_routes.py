@@ -94,7 +94,7 @@ class Filters:
     gps: bool = False
     since: str = ""
     until: str = ""
-    cluster: Annotated[str, Query(pattern=r"^\d{0,6}$")] = ""  # a group number; "" for any
+    cluster: Annotated[str, Query(pattern=r"^[0-9]{0,6}$")] = ""  # a group number; "" for any
     status: str = ""  # a workflow status (docket.review); "" for any
     page: int = 1
     # The page after this item, or the page just before this one (their SHA-256s): keys, so a

@@ -247,7 +247,7 @@ def unlink_page(
 
 
 # The last day of the timeline page before (pages are read by key: docket.timeline).
-AfterDay = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+AfterDay = Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 
 
 @router.get("/cases/{case_id}/timeline", response_class=HTMLResponse)

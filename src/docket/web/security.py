@@ -171,7 +171,7 @@ class Gate:
         if scope["path"] != "/login" and not await anyio.to_thread.run_sync(self._known, headers):
             return _refuse(scope, 401, "sign in first")
         declared = headers.get("content-length", "0")
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             return _refuse(scope, 400, "the request's Content-Length is not a number")
         if int(declared) > self._cap(scope):
             return _refuse(scope, 413, f"the request body is over {self._cap(scope)} bytes")

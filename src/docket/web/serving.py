@@ -32,7 +32,7 @@ from docket.store import BlobStore
 
 SANDBOX = "sandbox; default-src 'none'; frame-ancestors 'none'"
 _PIECE = 1 << 16  # bytes sent at a time
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 _INERT = {
     "image/jpeg": ".jpg",
     "image/png": ".png",

@@ -49,7 +49,7 @@ from docket.web.shadow_map import svg_world
 
 router = APIRouter()
 SCRIPT = Path(__file__).with_name("shadow.js")
-Mark = Annotated[str, Query(pattern=r"^-?\d{1,6}(\.\d{1,3})?,-?\d{1,6}(\.\d{1,3})?$")]
+Mark = Annotated[str, Query(pattern=r"^-?[0-9]{1,6}(\.[0-9]{1,3})?,-?[0-9]{1,6}(\.[0-9]{1,3})?$")]
 CaseChoice = Annotated[int | None, Query(ge=1)]
 Tolerance = Annotated[float, Query(ge=shadow_places.MIN_TOLERANCE, le=10)]
 

@@ -155,7 +155,7 @@ def _incident_in(conn: Connection, user: User, case_id: int, value: str) -> int:
     """The incident a bulk link names (by its number), once it is one of this case's that
     the person may link evidence to."""
     number = value.strip().removeprefix("#")
-    if not number.isdigit() or not 1 <= int(number) <= MAX_ID:
+    if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_ID:
         raise DocketError(f"{value!r}: a bulk link names an incident by its number")
     incident = int(number)
     try:
