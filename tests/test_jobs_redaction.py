@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, select
 from starlette.requests import Request
 
 from docket import access, accounts
-from docket.catalogue import schema
+from docket.catalogue import records, schema
 from docket.jobs import queue, redaction
 from docket.locker import Locker
 from docket.protect.steps import RedactStep
@@ -193,7 +193,10 @@ def test_a_job_whose_item_left_the_case_fails_with_its_reason(
         kind = select(schema.items.c.media_type).where(schema.items.c.sha256 == north)
         conn.execute(
             insert(schema.case_items).values(
-                case_id=case, item_sha256=north, media_type=conn.execute(kind).scalar_one()
+                case_id=case,
+                item_sha256=north,
+                media_type=conn.execute(kind).scalar_one(),
+                capture_time=records.latest_capture_time(conn, north),
             )
         )
     retry = [*docket_command(), "jobs", "retry", str(job), "--locker", str(locker.path)]

@@ -12,7 +12,7 @@ from conftest import LAYERS, Layer, layer_facts, photo, take
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, insert, select, update
 
-from docket.catalogue import schema
+from docket.catalogue import records, schema
 from docket.custody import merkle
 from docket.custody.checkpoint import sign
 from docket.custody.ledger import checkpoints
@@ -283,7 +283,10 @@ def _forge_membership(filled: Locker, media_type: str) -> str:
         assert key.inserted_primary_key is not None
         conn.execute(
             insert(schema.case_items).values(
-                case_id=key.inserted_primary_key[0], item_sha256=target, media_type=media_type
+                case_id=key.inserted_primary_key[0],
+                item_sha256=target,
+                media_type=media_type,
+                capture_time=records.latest_capture_time(conn, target),
             )
         )
     return target
@@ -295,6 +298,22 @@ def test_case_items_type_changed(filled: Locker) -> None:
     target = _forge_membership(filled, "video/zq6")
     assert problems(verify(filled, quick=True)) == [
         f"item {target[:16]}: is listed in case 'Other' as 'video/zq6', but it is 'image/jpeg'",
+        f"item {target[:16]}: is in case 'Other' but no event put it there",
+    ]
+
+
+def test_case_items_capture_time_changed(filled: Locker) -> None:
+    """A case's timeline is read by the capture time its membership rows carry: a row moved to
+    another time than its item's metadata gives is found (here on a membership forged as
+    well, with its item's time at first)."""
+    target = _forge_membership(filled, "image/jpeg")
+    with filled.engine.begin() as conn:
+        own = records.latest_capture_time(conn, target)
+        conn.execute(update(schema.case_items).values(capture_time="2001-01-01T00:00:00"))
+    assert own != "2001-01-01T00:00:00"
+    assert problems(verify(filled, quick=True)) == [
+        f"item {target[:16]}: is listed in case 'Other' as captured at '2001-01-01T00:00:00', "
+        f"but its metadata says {own!r}",
         f"item {target[:16]}: is in case 'Other' but no event put it there",
     ]
 

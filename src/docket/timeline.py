@@ -3,14 +3,11 @@ their metadata), day by day, read a day at a time in order so that a page of day
 those days hold. Items without a capture time are not placed: a first-seen time says when we
 received a file, not when it was made. Names are the case's own (docket.scope).
 
-Items are found through ix_results_capture_time (migration 0013): metadata results in capture
-order, each asked whether the case holds its item, so a page reads its own days' items, never
-the whole case, but also every other case's item captured between the page's key and its
-last day (a small case whose days come after a big case's pays for the big case's items on
-its first page). An index by case and capture time would end that; it needs a capture time
-written beside each case membership where memberships and metadata results are recorded.
-Counting the items without a capture time needs the whole case: only the full listing (the
-command line) does it. Incidents are few (people record them one by one) and are read whole.
+Items are found through ix_case_items_case_captured (migration 0018): the case's own items in
+capture order (each membership carries its item's capture time), so a page reads its own days'
+items and nothing of other cases. Counting the items without a capture time counts the case's
+index: only the full listing (the command line) does it. Incidents are few (people record them
+one by one) and are read whole.
 """
 
 from __future__ import annotations
@@ -22,28 +19,13 @@ from datetime import date, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Select,
-    String,
-    exists,
-    func,
-    literal_column,
-    select,
-)
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from docket import incidents
 from docket.catalogue import queries, schema
 
 ITEMS_PER_DAY = 24
 DAYS_PER_PAGE = 31
-# The expression ix_results_capture_time indexes (migration 0013), written as it is there so
-# that each database matches the query to the index.
-CAPTURED = {
-    "sqlite": "json_extract(results.data, '$.normalised.capture_time')",
-    "postgresql": "jsonb_extract_path_text(results.data::jsonb, 'normalised', 'capture_time')",
-}
 
 
 @dataclass
@@ -144,49 +126,34 @@ def _unnamed_days(conn: Connection, case_id: int, after: str | None, per_day: in
 
 
 def undated_count(conn: Connection, case_id: int) -> int:
-    """How many of the case's items have no capture time (reads the whole case)."""
-    members = conn.execute(
-        select(func.count()).where(schema.case_items.c.case_id == case_id)
-    ).scalar_one()
-    captured = _captured(conn)
-    dated = _dated(case_id, captured).subquery()
-    return int(members) - int(conn.execute(select(func.count()).select_from(dated)).scalar_one())
+    """How many of the case's items have no capture time (counts the whole case's index)."""
+    members = schema.case_items.c
+    return int(
+        conn.execute(
+            select(func.count()).where(members.case_id == case_id, members.capture_time.is_(None))
+        ).scalar_one()
+    )
 
 
-def _captured(conn: Connection) -> ColumnElement[str]:
-    return literal_column(CAPTURED[conn.dialect.name], String)
+def _captured(conn: Connection) -> ColumnElement[Any]:
+    """The memberships' capture times, compared as bytes on either database (as
+    ix_case_items_case_captured orders them)."""
+    captured: ColumnElement[Any] = schema.case_items.c.capture_time
+    return captured.collate("C") if conn.dialect.name == "postgresql" else captured
 
 
 def _dated(case_id: int, captured: ColumnElement[Any]) -> Select[Any]:
-    """(capture time, item) of the case's items, each by its latest metadata result (the
-    literals, not parameters, let SQLite use the partial index)."""
-    results, members = schema.results, schema.case_items
-    newer = schema.results.alias("newer")
-    metadata_ok: tuple[ColumnElement[str], ColumnElement[str]] = (
-        literal_column("'metadata'", String),
-        literal_column("'ok'", String),
-    )
-    return select(captured.label("captured"), results.c.item_sha256).where(
-        # Asked of each result in capture order (a join made SQLite read the case first).
-        exists().where(
-            members.c.case_id == case_id, members.c.item_sha256 == results.c.item_sha256
-        ),
-        results.c.step == metadata_ok[0],
-        results.c.status == metadata_ok[1],
-        captured.is_not(None),
-        ~exists().where(
-            newer.c.item_sha256 == results.c.item_sha256,
-            newer.c.step == metadata_ok[0],
-            newer.c.status == metadata_ok[1],
-            newer.c.id > results.c.id,
-        ),
+    """(capture time, item) of the case's items that have one."""
+    members = schema.case_items.c
+    return select(captured.label("captured"), members.item_sha256).where(
+        members.case_id == case_id, members.capture_time.is_not(None)
     )
 
 
 def _first(
     conn: Connection, dated: Select[Any], captured: ColumnElement[Any], start: str, per_day: int
 ) -> list[Any]:
-    query = dated.where(captured >= start).order_by(captured, schema.results.c.item_sha256)
+    query = dated.where(captured >= start).order_by(captured, schema.case_items.c.item_sha256)
     return list(conn.execute(query.limit(per_day + 1)))
 
 

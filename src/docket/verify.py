@@ -26,6 +26,7 @@ from docket.catalogue.database import reading
 from docket.catalogue.records import (
     Arrival,
     arrival_facts,
+    capture_time_of,
     item_facts,
     item_from_row,
     result_facts,
@@ -240,22 +241,43 @@ class _Verifier:
 
     def case_links(self) -> None:
         """Every case membership was logged by an arrival into that case, and vice versa; each
-        carries its item's own media type (what the case is counted and filtered by)."""
+        carries its item's own media type and the capture time of its latest successful
+        metadata result (what the case is counted, filtered and put in time order by)."""
         names = dict(self.conn.execute(select(schema.cases.c.id, schema.cases.c.name)).all())
-        members, items = schema.case_items.c, schema.items.c
+        members, items, results = schema.case_items.c, schema.items.c, schema.results.c
+        captured = {
+            item: capture_time_of(json.loads(data))
+            for item, data in self.conn.execute(
+                select(results.item_sha256, results.data)
+                .where(results.step == "metadata", results.status == "ok")
+                .order_by(results.id)
+            )
+        }
         rows = self.conn.execute(
-            select(members.case_id, members.item_sha256, members.media_type, items.media_type)
+            select(
+                members.case_id,
+                members.item_sha256,
+                members.media_type,
+                members.capture_time,
+                items.media_type,
+            )
             .outerjoin(schema.items, items.sha256 == members.item_sha256)
             .order_by(members.case_id, members.item_sha256)
         )
         linked = set()
-        for case_id, item, listed_as, media_type in rows:
+        for case_id, item, listed_as, listed_time, media_type in rows:
             linked.add((names.get(case_id), item))
             if media_type is not None and listed_as != media_type:
                 self.problem(
                     f"item {_short(item)}",
                     f"is listed in case {names.get(case_id)!r} as {listed_as!r}, but it is "
                     f"{media_type!r}",
+                )
+            if listed_time != captured.get(item):
+                self.problem(
+                    f"item {_short(item)}",
+                    f"is listed in case {names.get(case_id)!r} as captured at {listed_time!r}, "
+                    f"but its metadata says {captured.get(item)!r}",
                 )
         logged = {
             (event.details["acquisition"]["case"], event.item)

@@ -26,8 +26,11 @@ GPS_SLACK = timedelta(minutes=2)
 QUARTER_HOUR = timedelta(minutes=15)
 MAX_OFFSET = timedelta(hours=14)
 
+# Seconds' fractions to the nanosecond: no longer, so a capture time is at most 35 characters,
+# as case_items.capture_time holds it (docket.catalogue.schema.CAPTURE_TIME_MOST).
 _EXIF_TIME = re.compile(
-    r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", re.ASCII
+    r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$",
+    re.ASCII,
 )
 
 

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from docket.catalogue import fulltext, schema
+from docket.catalogue.schema import CAPTURE_TIME_MOST
 from docket.custody import log
 from docket.custody.events import Event, canonical_json
 from docket.names import display_name
@@ -189,10 +190,40 @@ def record_arrival(
     if case_id is not None and not in_case:
         conn.execute(
             insert(schema.case_items).values(
-                case_id=case_id, item_sha256=digest.sha256, media_type=item.media_type
+                case_id=case_id,
+                item_sha256=digest.sha256,
+                media_type=item.media_type,
+                capture_time=None if existing is None else latest_capture_time(conn, digest.sha256),
             )
         )
     return new, event
+
+
+def capture_time_of(data: Mapping[str, Any]) -> str | None:
+    """The capture time a successful metadata result gives its item in every case that holds
+    it (case_items.capture_time, migration 0018): its normalised one, when that is text of at
+    most CAPTURE_TIME_MOST characters."""
+    normalised = data.get("normalised")
+    found = normalised.get("capture_time") if isinstance(normalised, Mapping) else None
+    return found if isinstance(found, str) and len(found) <= CAPTURE_TIME_MOST else None
+
+
+_LATEST_METADATA = (
+    select(schema.results.c.data)
+    .where(
+        schema.results.c.item_sha256 == bindparam("item"),
+        schema.results.c.step == "metadata",
+        schema.results.c.status == "ok",
+    )
+    .order_by(schema.results.c.id.desc())
+    .limit(1)
+)
+
+
+def latest_capture_time(conn: Connection, item: str) -> str | None:
+    """The capture time of the item's latest successful metadata result (capture_time_of)."""
+    data = conn.execute(_LATEST_METADATA, {"item": item}).scalar()
+    return None if data is None else capture_time_of(json.loads(data))
 
 
 def data_digest(data_text: str) -> str:
@@ -249,6 +280,12 @@ def record_result(
     assert key is not None
     if step == "metadata" and error is None:  # its values are searched (docket.search)
         fulltext.put_metadata(conn, int(key[0]), item, data_text)
+        members = schema.case_items.c
+        conn.execute(
+            update(schema.case_items)
+            .where(members.item_sha256 == item)
+            .values(capture_time=capture_time_of(data or {}))
+        )
     return event
 
 

@@ -79,6 +79,8 @@ cases = Table(
     Column("created_at", String(40), nullable=False),
 )
 
+CAPTURE_TIME_MOST = 64  # a longer capture time is none (metadata's parser makes at most 35)
+
 case_items = Table(
     "case_items",
     metadata,
@@ -88,6 +90,11 @@ case_items = Table(
     # The item's own media type (never changed), so a case is counted and filtered by type
     # through its own index (migration 0015).
     Column("media_type", String(255), nullable=False),
+    # The capture time of the item's latest successful metadata result (normalised; None
+    # when it gives none), so a case's timeline reads its own items in capture order through
+    # ix_case_items_case_captured (migration 0018; in EXPRESSION_INDEXES: on PostgreSQL it
+    # compares bytes, COLLATE "C"). docket.catalogue.records keeps it.
+    Column("capture_time", String(CAPTURE_TIME_MOST), nullable=True),
     Index("ix_case_items_case_type", "case_id", "media_type"),
 )
 
@@ -289,8 +296,10 @@ search_entries = Table(
 SEARCH_INDEXES = ("search_fts", "ix_search_entries_body")
 # Results by what is inside them: metadata by capture time (migration 0013; on PostgreSQL
 # byte by byte too, 0017), metadata that gives a position and classifications by the flag
-# they propose (0016). Indexes on expressions that differ by dialect, so not declared here.
+# they propose (0016); a case's items by capture time (0018, byte by byte on PostgreSQL).
+# Indexes on expressions or collations that differ by dialect, so not declared here.
 EXPRESSION_INDEXES = (
+    "ix_case_items_case_captured",
     "ix_results_capture_time",
     "ix_results_capture_bytes",
     "ix_results_gps",
