@@ -121,25 +121,26 @@ def ever_with_gps(conn: Connection, most: int) -> set[str] | None:
 # written as the index each database reads them by: 0013's on SQLite (which compares bytes),
 # 0017's byte-wise one on PostgreSQL. Not DISTINCT: PostgreSQL would sort the whole range
 # first; an item read twice only counts towards `most` twice.
-_EVER_CAPTURED_BETWEEN = {
-    "sqlite": "SELECT item_sha256 FROM results WHERE step = 'metadata'"
-    " AND status = 'ok' AND json_extract(results.data, '$.normalised.capture_time')"
-    " BETWEEN :low AND :high LIMIT :most",
-    "postgresql": "SELECT item_sha256 FROM results WHERE step = 'metadata'"
-    " AND status = 'ok' AND (jsonb_extract_path_text(data::jsonb, 'normalised',"
-    " 'capture_time')) COLLATE \"C\" BETWEEN :low AND :high LIMIT :most",
-}
 # After every character a capture time holds: "2024-03-01" + this is after "2024-03-01T...".
 _LAST_CHARACTER = "\U0010ffff"
 
 
-def ever_captured_between(conn: Connection, since: str, until: str, most: int) -> set[str] | None:
-    """The items (of any case) with a successful metadata result whose capture date lies
-    between `since` and `until` (YYYY-MM-DD, inclusive; "" for open): those whose latest does
-    are among them. None when there are more than `most`."""
+def captured_between(
+    conn: Connection, case_id: int, since: str, until: str, most: int
+) -> set[str] | None:
+    """The case's items whose capture date lies between `since` and `until` (YYYY-MM-DD,
+    inclusive; "" for open): exactly those the date conditions keep, read from the case's own
+    index on the capture time each membership carries (migration 0018), compared as bytes.
+    None when there are more than `most`."""
+    members = schema.case_items.c
+    captured: ColumnElement[Any] = members.capture_time
+    if conn.dialect.name == "postgresql":
+        captured = captured.collate("C")
     low, high = since or "0000-00-00", (until or "9999-99-99") + _LAST_CHARACTER
-    found = text(_EVER_CAPTURED_BETWEEN[conn.dialect.name])
-    return queries.few(conn, found, most, {"low": low, "high": high})
+    found = select(members.item_sha256).where(
+        members.case_id == case_id, captured.between(low, high)
+    )
+    return queries.few(conn, found, most)
 
 
 def _latest_metadata(

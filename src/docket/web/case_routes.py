@@ -156,7 +156,7 @@ class Filters:
             found.append(item_filters.ever_with_gps(conn, DRIVEN_MOST))
         if self.since or self.until:
             found.append(
-                item_filters.ever_captured_between(conn, self.since, self.until, DRIVEN_MOST)
+                item_filters.captured_between(conn, case_id, self.since, self.until, DRIVEN_MOST)
             )
         return [items for items in found if items is not None]
 
