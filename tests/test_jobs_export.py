@@ -275,12 +275,21 @@ def test_jobs_clean_never_removes_a_package_still_being_made(locker: Locker) -> 
     two_days_ago = time.time() - 2 * 86400
     for folder in (dead, theirs_old):  # the running one was made now, by a live process
         os.utime(folder, (two_days_ago, two_days_ago))
+    # A container of the same host name and boot, its own process ids: a process id dead here
+    # may be its running export's (its folder is another machine's to this one).
+    namespace = os.stat("/proc/self/ns/pid").st_ino
+    assert export_job._host().endswith(f"-{namespace}")
+    twin = making / f"{export_job._host().removesuffix(str(namespace))}{namespace + 1}"
+    twins = twin / f"{2**30}-export-zq6twin"
+    twins.mkdir(parents=True)
     removed = [name for name, _ in export_job.remove_expired(locker, 0)]
     assert sorted(removed) == sorted(
         str(folder.relative_to(making.parent)) for folder in (dead, theirs_old)
     )
-    assert running.exists() and theirs.exists()
+    assert running.exists() and theirs.exists() and twins.exists()
     assert not dead.exists() and not theirs_old.exists()
+    export_job._making(export_job.package_area(locker))  # cleans this machine's folder only
+    assert twins.exists()
 
 
 def test_packages_fetched_never_push_an_older_ready_one_off_the_list(

@@ -18,8 +18,9 @@ other machines must see the same folder (a shared mount), as the web app serves 
 it. A package is `<digest>.zip` there (`request_digest`, over the job's arguments: the
 request's id), so where it is follows from the request alone, and its export event names it:
 no table records packages. It is made in a folder of the job's own under `.making/<host>/`
-(scratch named by process id, so that a killed worker's leftovers are removed by the next
-export on its machine, never by another's), then renamed into the area and the area fsynced:
+(<host>: the host name, boot and process-id namespace; scratch named by process id, so that a
+killed worker's leftovers are removed by the next export where that id means the same process,
+never by another machine's or container's), then renamed into the area and the area fsynced:
 a killed worker never leaves a torn package under its name.
 
 Idempotent: one package per request. The export event's "package" field carries the digest;
@@ -38,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -338,5 +340,15 @@ def remove_expired(locker: Locker, older_than_days: float) -> list[tuple[str, fl
 
 
 def _host() -> str:
-    """This machine's folder of packages being made, under MAKING."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", socket.gethostname()) or "host"
+    """This machine's folder of packages being made, under MAKING: named by its host name,
+    boot and process-id namespace, so that only processes whose ids mean the same thing share
+    it and judge each other's folders alive or dead by them. Containers may share a host name
+    (one's worker took another's running export for a dead one's and removed it), and the
+    first namespace has the same number on every machine."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", socket.gethostname()) or "host"
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no /proc (not Linux): the host name alone
+        return name
+    return f"{name}-{re.sub(r'[^A-Za-z0-9]+', '', boot)[:12]}-{namespace}"
