@@ -1,6 +1,6 @@
 """Inclusion proofs from cached subtree hashes (docket.custody.subtrees): the same paths as
 from every leaf, the cache filled by the first proofs only, and a changed cache entry refused
-rather than answered (it could never pass a verifier either), with `docket verify` untouched."""
+rather than answered (it could never pass a verifier either) and reported by `docket verify`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from docket.catalogue import schema
 from docket.custody import ledger, log, merkle, subtrees
@@ -51,19 +51,29 @@ def test_proofs_from_the_cache_are_the_proofs_from_every_leaf(locker: Locker) ->
     assert again.learned == {}  # read from the cache, nothing computed anew
 
 
-def test_a_changed_cache_entry_is_refused_and_verify_never_reads_the_cache(
-    locker: Locker,
-) -> None:
+def test_a_changed_cache_entry_is_refused_and_reported_by_verify(locker: Locker) -> None:
     generate(locker, 600)  # with its blobs, for verify
     with locker.engine.connect() as conn:
         tree = subtrees.Subtrees(conn)
         ledger.prove_inclusion(conn, locker.origin, 10, tree)
+    table = schema.subtree_hashes
     with locker.engine.begin() as conn:
         tree.save(conn)
-        table = schema.subtree_hashes
         conn.execute(update(table).where(table.c.position == 1).values(hash="00" * 32))
+        beyond = {"level": 9, "position": 5, "hash": "11" * 32}  # events 2560 to 3071: none yet
+        conn.execute(insert(table).values(**beyond))
     with locker.engine.connect() as conn:
         ledger.prove_inclusion(conn, locker.origin, 300, subtrees.Subtrees(conn))  # not used
         with pytest.raises(CustodyError, match=r"event 10: its proof does not lead to"):
             ledger.prove_inclusion(conn, locker.origin, 10, subtrees.Subtrees(conn))
+    report = verify(locker, quick=True)
+    assert [str(p) for p in report.problems] == [
+        "cached subtree of events 256 to 511: is not the root of the log's own events there: "
+        "proofs that use it fail (the row may be deleted: proofs compute it again)",
+        "cached subtree of events 2560 to 3071: covers events the log does not hold",
+    ]
+    with locker.engine.begin() as conn:  # the way out the report gives
+        conn.execute(delete(table).where(table.c.position.in_([1, 5])))
+    with locker.engine.connect() as conn:
+        ledger.prove_inclusion(conn, locker.origin, 10, subtrees.Subtrees(conn))
     assert verify(locker, quick=True).ok

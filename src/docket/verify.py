@@ -31,7 +31,7 @@ from docket.catalogue.records import (
     item_from_row,
     result_facts,
 )
-from docket.custody import merkle
+from docket.custody import merkle, subtrees
 from docket.custody.events import Event, event_from_row
 from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.disclose import prior
@@ -183,6 +183,42 @@ class _Verifier:
                     self.problem(subject, f"not consistent with checkpoint {previous.id}")
             previous = cp
         return f"{len(stored)} checkpoints"
+
+    def subtree_cache(self, leaves: list[bytes]) -> str:
+        """Each cached root of a complete subtree (docket.custody.subtrees) is the root of the
+        log's own leaves there. A wrong one never makes a false proof pass (every verifier
+        checks a proof against the signed root), but every proof that uses it fails."""
+        table = schema.subtree_hashes.c
+        cached = self.conn.execute(
+            select(table.level, table.position, table.hash).order_by(table.level, table.position)
+        ).all()
+        if not cached:
+            return "no subtree cached"
+        roots = [
+            merkle.root(leaves[start : start + subtrees.BLOCK])
+            for start in range(0, len(leaves) - subtrees.BLOCK + 1, subtrees.BLOCK)
+        ]
+        by_level = {subtrees.LEVEL: roots}
+        level = subtrees.LEVEL
+        while len(by_level[level]) > 1:
+            below = by_level[level]
+            by_level[level + 1] = [
+                merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)
+            ]
+            level += 1
+        for level, position, stored in cached:
+            first, size = position << level, 1 << level
+            subject = f"cached subtree of events {first} to {first + size - 1}"
+            known = by_level.get(level, [])
+            if not 0 <= position < len(known):
+                self.problem(subject, "covers events the log does not hold")
+            elif stored != known[position].hex():
+                self.problem(
+                    subject,
+                    "is not the root of the log's own events there: proofs that use it fail "
+                    "(the row may be deleted: proofs compute it again)",
+                )
+        return f"{len(cached)} cached subtrees recomputed"
 
     def checkpoint_records(self, stored: list[StoredCheckpoint]) -> str:
         by_id = {cp.id: cp for cp in stored}
@@ -581,6 +617,7 @@ def _verify_catalogue(locker: Locker, quick: bool, report: VerifyReport) -> None
         verifier.run_check("checkpoints", lambda: verifier.checkpoint_chain(stored, leaves))
         verifier.run_check("checkpoints file", lambda: verifier.checkpoints_file(stored, leaves))
         verifier.run_check("checkpoint records", lambda: verifier.checkpoint_records(stored))
+        verifier.run_check("subtree cache", lambda: verifier.subtree_cache(leaves))
         verifier.run_check("catalogue rows", verifier.catalogue_rows)
         verifier.run_check("derivatives and hashes", verifier.derived_rows)
         verifier.run_check("blobs", lambda: verifier.blobs(rehash=not quick))

@@ -10,7 +10,7 @@ stays right; entries are written as proofs first need them, never by log.append.
 The cache is derived data and trusted by nobody who checks: a proof made from a wrong entry
 does not lead to the signed checkpoint's root, which docket.custody.ledger checks before
 answering and every verifier checks again; `docket verify` recomputes the tree from the
-leaves and never reads this table.
+leaves and reports an entry that is not the root of the log's own leaves there.
 """
 
 from __future__ import annotations
