@@ -1,11 +1,15 @@
-"""Each case membership carries its item's capture time (case_items.capture_time, migration
-0018): that of the item's latest successful metadata result, in every case that holds it, as
-arrivals and results are recorded and as the migration fills it from older catalogues. The
-timeline reads it (tests/test_timeline_pages.py); `verify` compares it with the results
-(tests/test_tamper.py)."""
+"""Each case membership carries its item's capture time and whether it has a position
+(case_items.capture_time and has_position, migration 0018): the capture time of the item's
+latest successful metadata result, and whether its latest metadata result of any status gives
+a position, in every case that holds it, as arrivals and results are recorded and as the
+migration fills them from older catalogues. The timeline and the grid's date and GPS filters
+read them (tests/test_timeline_pages.py, tests/test_web_scale.py); `verify` compares them with
+the results (tests/test_tamper.py)."""
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,7 @@ from conftest import photo, take
 from sqlalchemy import Connection, select, update
 from test_migrate import downgrade
 
+from docket import item_filters
 from docket.catalogue import migrate, records, schema
 from docket.catalogue.records import record_result
 from docket.locker import Locker
@@ -21,15 +26,15 @@ from docket.verify import verify
 PHOTO_TIME = "2024-03-01T12:34:56+03:00"  # conftest.FACTS, normalised
 
 
-def _listed(conn: Connection) -> dict[tuple[str, str], str | None]:
-    """(case, item) of every membership, with its capture time."""
+def _listed(conn: Connection, what: str = "capture_time") -> dict[tuple[str, str], Any]:
+    """(case, item) of every membership, with its capture time (or `what` else it carries)."""
     members, cases = schema.case_items.c, schema.cases.c
     rows = conn.execute(
-        select(cases.name, members.item_sha256, members.capture_time).join(
+        select(cases.name, members.item_sha256, members[what]).join(
             schema.cases, cases.id == members.case_id
         )
     )
-    return {(case, item): captured for case, item, captured in rows}
+    return {(case, item): value for case, item, value in rows}
 
 
 def _metadata(conn: Connection, item: str, error: str | None = None, **normalised: Any) -> None:
@@ -47,20 +52,25 @@ def test_every_case_holding_an_item_follows_its_latest_metadata(
     take(locker, shot, case="South", defer_analysis=True)
     with locker.engine.connect() as conn:
         assert _listed(conn) == {("North", sha): PHOTO_TIME, ("South", sha): PHOTO_TIME}
-    steps: list[tuple[dict[str, Any], str | None]] = [
-        ({"error": "zq6 exiftool timed out", "capture_time": "1999-01-01"}, PHOTO_TIME),
-        ({"capture_time": "2023-05-06T07:08:09"}, "2023-05-06T07:08:09"),  # re-read: it moves
-        ({"capture_time": 20230506}, None),  # not text: no capture time
-        ({"capture_time": "2023-05-06T07:08:09." + "9" * 60}, None),  # longer than an index holds
-        ({"capture_time": "2023-05-06\u00e9"}, "2023-05-06\u00e9"),  # text, as the filter has it
-        ({}, None),  # a re-read that gives none
+        assert _listed(conn, "has_position") == {("North", sha): True, ("South", sha): True}
+    steps: list[tuple[dict[str, Any], str | None, bool]] = [
+        # A failure keeps the time that stands, and has no position (as the filter has it).
+        ({"error": "zq6 exiftool timed out", "capture_time": "1999-01-01"}, PHOTO_TIME, False),
+        ({"error": "zq6 timed out", "gps_latitude": 0.0}, PHOTO_TIME, True),  # 0 is a position
+        ({"capture_time": "2023-05-06T07:08:09"}, "2023-05-06T07:08:09", False),  # it moves
+        ({"capture_time": 20230506, "gps_latitude": "north"}, None, True),  # not text: no time
+        ({"capture_time": "2023-05-06T07:08:09." + "9" * 60}, None, False),  # too long to index
+        ({"capture_time": "2023-05-06\u00e9"}, "2023-05-06\u00e9", False),  # text, as filtered
+        ({"gps_latitude": None}, None, False),  # a re-read that gives neither
     ]
-    for facts, expected in steps:
+    for facts, expected, placed in steps:
         with locker.engine.begin() as conn:
             _metadata(conn, sha, **facts)
         with locker.engine.connect() as conn:
             assert _listed(conn) == {("North", sha): expected, ("South", sha): expected}, facts
+            assert _listed(conn, "has_position") == {("North", sha): placed, ("South", sha): placed}
             assert records.latest_capture_time(conn, sha) == expected
+            assert records.latest_has_position(conn, sha) == placed
         assert verify(locker, quick=True).ok
 
 
@@ -79,19 +89,21 @@ def test_the_migration_fills_the_times_from_the_results_as_records_keep_them(
             assert records.latest_capture_time(conn, sha) == PHOTO_TIME
     later: list[dict[str, Any]] = [
         {"capture_time": "2023-05-06T07:08:09"},
-        {"capture_time": 20230506},
+        {"capture_time": 20230506, "gps_latitude": 0},
         {"capture_time": "2023-05-06T07:08:09." + "9" * 60},
         {},
-        {"capture_time": "2023-05-06\u00e9"},
+        {"capture_time": "2023-05-06\u00e9", "gps_latitude": "north"},
         {"error": "zq6 exiftool timed out", "capture_time": "1999-01-01"},
     ]
     with locker.engine.begin() as conn:
         for sha, facts in zip(shas[1:], later, strict=True):
             _metadata(conn, sha, **facts)
     with locker.engine.connect() as conn:
-        kept = _listed(conn)
+        kept, kept_placed = _listed(conn), _listed(conn, "has_position")
     times = [PHOTO_TIME, "2023-05-06T07:08:09", None, None, None, "2023-05-06\u00e9", PHOTO_TIME]
     assert kept == {("North", sha): time for sha, time in zip(shas, times, strict=True)}
+    placed = [True, False, True, False, False, True, False]
+    assert kept_placed == {("North", sha): p for sha, p in zip(shas, placed, strict=True)}
     with locker.engine.connect() as conn, conn.begin():
         downgrade(conn, "0017")
         assert "capture_time" not in {
@@ -102,11 +114,21 @@ def test_the_migration_fills_the_times_from_the_results_as_records_keep_them(
     with Locker.open(path) as reopened:
         with reopened.engine.connect() as conn:
             assert migrate.current(conn) == migrate.head()
-            assert _listed(conn) == kept
+            assert _listed(conn) == kept and _listed(conn, "has_position") == kept_placed
         assert verify(reopened, quick=True).ok
-        with reopened.engine.begin() as conn:  # and the rows forged as verify would find them
-            conn.execute(update(schema.case_items).values(capture_time=None))
-        assert not verify(reopened, quick=True).ok
+        for forged in ({"capture_time": None}, {"has_position": False}):  # verify finds them
+            with reopened.engine.begin() as conn:
+                conn.execute(update(schema.case_items).values(**forged))
+            assert not verify(reopened, quick=True).ok
+            with reopened.engine.begin() as conn:
+                for (_, sha), time in kept.items():
+                    members = schema.case_items.c
+                    conn.execute(
+                        update(schema.case_items)
+                        .where(members.item_sha256 == sha)
+                        .values(capture_time=time, has_position=kept_placed[("North", sha)])
+                    )
+            assert verify(reopened, quick=True).ok
 
 
 def test_an_exif_time_with_a_long_fraction_is_no_capture_time() -> None:
@@ -119,3 +141,25 @@ def test_an_exif_time_with_a_long_fraction_is_no_capture_time() -> None:
     )
     assert parse_exif_time("2024:03:01 12:34:56." + "1" * 10) is None
     assert parse_exif_time("\u0662\u0660\u0662\u0664:03:01 12:34:56") is None  # not ASCII digits
+
+
+def test_a_case_is_driven_by_its_own_placed_items_whatever_another_case_holds(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The grid's GPS filter is driven by the case's own placed items: another case's many
+    (more than the drive takes) once made it walk the whole case for its few."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    from _catalogue import content_of, generate
+
+    few = generate(locker, 50, "Few placed")
+    many = generate(locker, 300, "Many placed", start=50)
+    sha = [hashlib.sha256(content_of(n)).hexdigest() for n in range(350)]
+    with locker.engine.begin() as conn:
+        for n in [7, 21, *range(50, 350)]:
+            _metadata(conn, sha[n], gps_latitude=48.85)
+        _metadata(conn, sha[21], gps_latitude=None)  # re-read: no position now
+    with locker.engine.connect() as conn:
+        assert item_filters.with_position(conn, few, 200) == {sha[7]}
+        assert item_filters.with_position(conn, many, 200) is None  # too many to drive by
+        assert item_filters.with_position(conn, many, 300) == set(sha[50:])
+    assert verify(locker, quick=True).ok

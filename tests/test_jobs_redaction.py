@@ -197,6 +197,7 @@ def test_a_job_whose_item_left_the_case_fails_with_its_reason(
                 item_sha256=north,
                 media_type=conn.execute(kind).scalar_one(),
                 capture_time=records.latest_capture_time(conn, north),
+                has_position=records.latest_has_position(conn, north),
             )
         )
     retry = [*docket_command(), "jobs", "retry", str(job), "--locker", str(locker.path)]

@@ -287,6 +287,7 @@ def _forge_membership(filled: Locker, media_type: str) -> str:
                 item_sha256=target,
                 media_type=media_type,
                 capture_time=records.latest_capture_time(conn, target),
+                has_position=records.latest_has_position(conn, target),
             )
         )
     return target
@@ -314,6 +315,20 @@ def test_case_items_capture_time_changed(filled: Locker) -> None:
     assert problems(verify(filled, quick=True)) == [
         f"item {target[:16]}: is listed in case 'Other' as captured at '2001-01-01T00:00:00', "
         f"but its metadata says {own!r}",
+        f"item {target[:16]}: is in case 'Other' but no event put it there",
+    ]
+
+
+def test_case_items_position_changed(filled: Locker) -> None:
+    """The grid's GPS filter is driven by whether each membership row says its item has a
+    position: a row that says otherwise than the item's latest metadata is found."""
+    target = _forge_membership(filled, "image/jpeg")
+    with filled.engine.begin() as conn:
+        placed = records.latest_has_position(conn, target)
+        conn.execute(update(schema.case_items).values(has_position=not placed))
+    assert problems(verify(filled, quick=True)) == [
+        f"item {target[:16]}: is listed in case 'Other' as "
+        f"{'without' if placed else 'having'} a position, but its latest metadata says otherwise",
         f"item {target[:16]}: is in case 'Other' but no event put it there",
     ]
 

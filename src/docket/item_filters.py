@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select, text
+from sqlalchemy import ColumnElement, Connection, exists, func, select
 from sqlalchemy.orm import aliased
 
 from docket import similarity
@@ -100,27 +100,17 @@ class ItemFilter:
         return set(groups[number - 1].items) if 0 < number <= len(groups) else set()
 
 
-# Items whose metadata gave a position at least once, written as migration 0016's
-# ix_results_gps indexes them so that each database answers from that index.
-_EVER_WITH_GPS = {
-    "sqlite": "SELECT DISTINCT item_sha256 FROM results WHERE step = 'metadata'"
-    " AND json_extract(data, '$.normalised.gps_latitude') IS NOT NULL LIMIT :most",
-    "postgresql": "SELECT DISTINCT item_sha256 FROM results WHERE step = 'metadata'"
-    " AND (jsonb_extract_path_text(data::jsonb, 'normalised', 'gps_latitude')) IS NOT NULL"
-    " LIMIT :most",
-}
+def with_position(conn: Connection, case_id: int, most: int) -> set[str] | None:
+    """The case's items whose latest metadata result gives a position: exactly those the GPS
+    condition keeps, read from the case's own index on what each membership carries
+    (migration 0018). None when there are more than `most`."""
+    members = schema.case_items.c
+    found = select(members.item_sha256).where(
+        members.case_id == case_id, members.has_position.is_(True)
+    )
+    return queries.few(conn, found, most)
 
 
-def ever_with_gps(conn: Connection, most: int) -> set[str] | None:
-    """The items (of any case) whose metadata ever gave a position: those that have one now
-    are among them. None when there are more than `most`."""
-    return queries.few(conn, text(_EVER_WITH_GPS[conn.dialect.name]), most)
-
-
-# Items with a successful metadata result whose capture time lies in a range of bytes,
-# written as the index each database reads them by: 0013's on SQLite (which compares bytes),
-# 0017's byte-wise one on PostgreSQL. Not DISTINCT: PostgreSQL would sort the whole range
-# first; an item read twice only counts towards `most` twice.
 # After every character a capture time holds: "2024-03-01" + this is after "2024-03-01T...".
 _LAST_CHARACTER = "\U0010ffff"
 

@@ -27,6 +27,7 @@ from docket.catalogue.records import (
     Arrival,
     arrival_facts,
     capture_time_of,
+    has_position_of,
     item_facts,
     item_from_row,
     result_facts,
@@ -277,31 +278,36 @@ class _Verifier:
 
     def case_links(self) -> None:
         """Every case membership was logged by an arrival into that case, and vice versa; each
-        carries its item's own media type and the capture time of its latest successful
-        metadata result (what the case is counted, filtered and put in time order by)."""
+        carries its item's own media type, the capture time of its latest successful metadata
+        result, and whether its latest metadata result gives a position (what the case is
+        counted, filtered and put in time order by)."""
         names = dict(self.conn.execute(select(schema.cases.c.id, schema.cases.c.name)).all())
         members, items, results = schema.case_items.c, schema.items.c, schema.results.c
-        captured = {
-            item: capture_time_of(json.loads(data))
-            for item, data in self.conn.execute(
-                select(results.item_sha256, results.data)
-                .where(results.step == "metadata", results.status == "ok")
-                .order_by(results.id)
-            )
-        }
+        captured: dict[str, str | None] = {}
+        placed: dict[str, bool] = {}
+        for item, status, data in self.conn.execute(
+            select(results.item_sha256, results.status, results.data)
+            .where(results.step == "metadata")
+            .order_by(results.id)
+        ):
+            facts = json.loads(data)
+            placed[item] = has_position_of(facts)
+            if status == "ok":
+                captured[item] = capture_time_of(facts)
         rows = self.conn.execute(
             select(
                 members.case_id,
                 members.item_sha256,
                 members.media_type,
                 members.capture_time,
+                members.has_position,
                 items.media_type,
             )
             .outerjoin(schema.items, items.sha256 == members.item_sha256)
             .order_by(members.case_id, members.item_sha256)
         )
         linked = set()
-        for case_id, item, listed_as, listed_time, media_type in rows:
+        for case_id, item, listed_as, listed_time, listed_placed, media_type in rows:
             linked.add((names.get(case_id), item))
             if media_type is not None and listed_as != media_type:
                 self.problem(
@@ -314,6 +320,13 @@ class _Verifier:
                     f"item {_short(item)}",
                     f"is listed in case {names.get(case_id)!r} as captured at {listed_time!r}, "
                     f"but its metadata says {captured.get(item)!r}",
+                )
+            if bool(listed_placed) != placed.get(item, False):
+                self.problem(
+                    f"item {_short(item)}",
+                    f"is listed in case {names.get(case_id)!r} as "
+                    f"{'having' if listed_placed else 'without'} a position, but its latest "
+                    "metadata says otherwise",
                 )
         logged = {
             (event.details["acquisition"]["case"], event.item)

@@ -194,17 +194,28 @@ def record_arrival(
                 item_sha256=digest.sha256,
                 media_type=item.media_type,
                 capture_time=None if existing is None else latest_capture_time(conn, digest.sha256),
+                has_position=existing is not None and latest_has_position(conn, digest.sha256),
             )
         )
     return new, event
+
+
+def _normalised(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = data.get("normalised")
+    return found if isinstance(found, Mapping) else {}
+
+
+def has_position_of(data: Mapping[str, Any]) -> bool:
+    """Whether a metadata result (of any status) gives its item a position in every case that
+    holds it (case_items.has_position, migration 0018), as the grid's GPS filter asks."""
+    return _normalised(data).get("gps_latitude") is not None
 
 
 def capture_time_of(data: Mapping[str, Any]) -> str | None:
     """The capture time a successful metadata result gives its item in every case that holds
     it (case_items.capture_time, migration 0018): its normalised one, when that is text of at
     most CAPTURE_TIME_MOST characters."""
-    normalised = data.get("normalised")
-    found = normalised.get("capture_time") if isinstance(normalised, Mapping) else None
+    found = _normalised(data).get("capture_time")
     return found if isinstance(found, str) and len(found) <= CAPTURE_TIME_MOST else None
 
 
@@ -224,6 +235,12 @@ def latest_capture_time(conn: Connection, item: str) -> str | None:
     """The capture time of the item's latest successful metadata result (capture_time_of)."""
     data = conn.execute(_LATEST_METADATA, {"item": item}).scalar()
     return None if data is None else capture_time_of(json.loads(data))
+
+
+def latest_has_position(conn: Connection, item: str) -> bool:
+    """Whether the item's latest metadata result, of any status, gives a position."""
+    found = latest_result(conn, item, "metadata")
+    return found is not None and has_position_of(found["data"])
 
 
 def data_digest(data_text: str) -> str:
@@ -278,14 +295,14 @@ def record_result(
         )
     ).inserted_primary_key
     assert key is not None
-    if step == "metadata" and error is None:  # its values are searched (docket.search)
-        fulltext.put_metadata(conn, int(key[0]), item, data_text)
-        members = schema.case_items.c
-        conn.execute(
-            update(schema.case_items)
-            .where(members.item_sha256 == item)
-            .values(capture_time=capture_time_of(data or {}))
-        )
+    if step != "metadata":
+        return event
+    kept: dict[str, Any] = {"has_position": has_position_of(data or {})}
+    if error is None:
+        fulltext.put_metadata(conn, int(key[0]), item, data_text)  # searched (docket.search)
+        kept["capture_time"] = capture_time_of(data or {})
+    members = schema.case_items.c
+    conn.execute(update(schema.case_items).where(members.item_sha256 == item).values(**kept))
     return event
 
 

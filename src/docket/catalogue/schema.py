@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -95,7 +96,11 @@ case_items = Table(
     # ix_case_items_case_captured (migration 0018; in EXPRESSION_INDEXES: on PostgreSQL it
     # compares bytes, COLLATE "C"). docket.catalogue.records keeps it.
     Column("capture_time", String(CAPTURE_TIME_MOST), nullable=True),
+    # Whether the item's latest metadata result (of any status) gives a position, so a case's
+    # items with GPS are read from its own index (migration 0018). Kept by records too.
+    Column("has_position", Boolean, nullable=False, server_default=false()),
     Index("ix_case_items_case_type", "case_id", "media_type"),
+    Index("ix_case_items_case_position", "case_id", "has_position", "item_sha256"),
 )
 
 results = Table(
@@ -294,15 +299,11 @@ search_entries = Table(
     Index("ix_search_entries_kind_ref", "kind", "ref"),
 )
 SEARCH_INDEXES = ("search_fts", "ix_search_entries_body")
-# Results by what is inside them: metadata by capture time (migration 0013; on PostgreSQL
-# byte by byte too, 0017), metadata that gives a position and classifications by the flag
-# they propose (0016); a case's items by capture time (0018, byte by byte on PostgreSQL).
-# Indexes on expressions or collations that differ by dialect, so not declared here.
+# Classifications by the flag they propose (migration 0016) and a case's items by capture time
+# (0018, byte by byte on PostgreSQL): indexes on expressions or collations that differ by
+# dialect, so not declared here.
 EXPRESSION_INDEXES = (
     "ix_case_items_case_captured",
-    "ix_results_capture_time",
-    "ix_results_capture_bytes",
-    "ix_results_gps",
     "ix_results_proposed_flag",
 )
 

@@ -153,7 +153,7 @@ class Filters:
         if self.flag:
             found.append(flags.ever_flagged(conn, view, self.flag, DRIVEN_MOST))
         if self.gps:
-            found.append(item_filters.ever_with_gps(conn, DRIVEN_MOST))
+            found.append(item_filters.with_position(conn, case_id, DRIVEN_MOST))
         if self.since or self.until:
             found.append(
                 item_filters.captured_between(conn, case_id, self.since, self.until, DRIVEN_MOST)
