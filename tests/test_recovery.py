@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import docket_command, photo, take
-from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import select, update
 
 from docket.catalogue import schema
 from docket.custody import log, witness
@@ -159,16 +158,23 @@ def test_flipped_bit_in_an_index_is_found(sqlite_locker: Locker, tmp_path: Path)
 
 
 def test_corrupt_result_value_is_named(locker: Locker, tmp_path: Path) -> None:
-    """A result whose value is not JSON is named. A metadata result's cannot be written at
-    all: the capture-time index (migration 0013) reads its JSON, so the database refuses it."""
-    take(locker, photo(tmp_path / "a", seed=1))
-    metadata = schema.results.c.step == "metadata"
-    with pytest.raises(DBAPIError), locker.engine.begin() as conn:
-        conn.execute(update(schema.results).where(metadata).values(data="{not json"))
+    """A result whose value is not JSON, or JSON of another shape, is named, and the other
+    catalogue rows are still checked (a membership's copy of the metadata is read from it)."""
+    sha = take(locker, photo(tmp_path / "a", seed=1)).outcomes[0].sha256
+    assert sha is not None
+    results = schema.results.c
     with locker.engine.begin() as conn:
-        conn.execute(update(schema.results).where(~metadata).values(data="{not json"))
+        seqs = {step: seq for step, seq in conn.execute(select(results.step, results.event_seq))}
+        conn.execute(
+            update(schema.results).where(results.step != "perceptual").values(data="{not json")
+        )
+        conn.execute(update(schema.results).where(results.step == "perceptual").values(data="[1]"))
+        conn.execute(update(schema.items).values(size=1))  # found by the checks that go on
     report = verify(locker, quick=True)
-    assert not report.ok
+    found = [str(p) for p in report.problems]
+    for step, seq in seqs.items():
+        assert f"{step} result of item {sha[:16]}: catalogue row differs from event {seq}" in found
+    assert any(p.startswith(f"item {sha[:16]}: ") and "size" in p for p in found), found
     assert any(p.subject == "derivatives and hashes" for p in report.problems)
 
 

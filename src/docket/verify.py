@@ -290,7 +290,11 @@ class _Verifier:
             .where(results.step == "metadata")
             .order_by(results.id)
         ):
-            facts = json.loads(data)
+            try:
+                facts = json.loads(data)
+            except ValueError:
+                facts = {}  # not JSON: result_rows names it (its digest is not the event's)
+            facts = facts if isinstance(facts, dict) else {}
             placed[item] = has_position_of(facts)
             if status == "ok":
                 captured[item] = capture_time_of(facts)
