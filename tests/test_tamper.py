@@ -356,3 +356,47 @@ def test_tag_and_annotation_rows_are_checked(filled: Locker) -> None:
     found = problems(verify(filled, quick=True))
     assert any(p.startswith(f"annotations row of item {target[:16]}: differs") for p in found)
     assert any(p.endswith("its tags row is missing") for p in found)
+
+
+def test_case_event_rows_changed(filled: Locker, tmp_path: Path) -> None:
+    """A case's activity and audit read its own rows of events (case_events, kept by the
+    database's triggers): a row removed would hide an event from the case, one added would
+    show it another case's. Both are found, each named."""
+    take(filled, photo(tmp_path, "four.jpg", 4), case="North")
+    held = schema.case_events.c
+    with filled.engine.begin() as conn:
+        case_id, seq = conn.execute(select(held.case_id, held.event_seq).limit(1)).one()
+        name = conn.execute(
+            select(schema.cases.c.name).where(schema.cases.c.id == case_id)
+        ).scalar_one()
+        assert name == "North"
+        key = conn.execute(insert(schema.cases).values(name="Other", created_at="x"))
+        assert key.inserted_primary_key is not None
+        other = key.inserted_primary_key[0]
+        conn.execute(
+            delete(schema.case_events).where(held.case_id == case_id, held.event_seq == seq)
+        )
+        conn.execute(insert(schema.case_events).values(case_id=other, event_seq=seq))
+    assert problems(verify(filled, quick=True)) == [
+        f"event {seq}: is of an item case {name!r} holds, but not among its events",
+        f"event {seq}: is among case 'Other''s events, but the case does not hold its item",
+    ]
+
+
+def test_many_case_event_rows_missing_are_named_up_to_a_bound(
+    filled: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docket import verify as verifying
+
+    monkeypatch.setattr(verifying, "CASE_EVENTS_SHOWN", 2)
+    take(filled, photo(tmp_path, "four.jpg", 4), photo(tmp_path, "five.jpg", 5), case="North")
+    with filled.engine.begin() as conn:
+        rows = conn.execute(select(schema.case_events)).all()
+        conn.execute(delete(schema.case_events))
+    found = problems(verify(filled, quick=True))
+    assert len(rows) > 2  # each photo's arrival and its analysis
+    named = [
+        p for p in found if p.endswith("is of an item case 'North' holds, but not among its events")
+    ]
+    assert len(named) == 2
+    assert found == [*named, "case events: more rows differ likewise (the first 2 are named)"]

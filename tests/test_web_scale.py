@@ -241,3 +241,41 @@ def test_a_jobs_request_is_looked_up_among_the_events_of_its_kind(locker: Locker
         conn.exec_driver_sql("DROP INDEX ix_events_package_exported")
         conn.exec_driver_sql("DROP INDEX ix_events_capture_made")
     assert indexed < 20 * STEP < lookups()
+
+
+def test_a_quiet_case_activity_and_audit_do_not_read_other_cases_events(
+    locker: Locker,
+) -> None:
+    """A case's dashboard (its latest activity) and its audit read the case's own rows of
+    events (case_events, migration 0019): measured once alone, then again after another case
+    has logged ten times as many events, the work is the same. Walking the log back, the
+    quiet case's page read every event the busy case logged since."""
+    with locker.engine.begin() as conn:
+        admin = accounts.create_user(conn, "test", "ada", "correct horse battery", "admin")
+        token = accounts.issue_token(conn, admin)
+    client = TestClient(create_app(locker))
+    client.headers["Authorization"] = f"Bearer {token}"
+    quiet = generate(locker, SMALL, "Quiet", blobs=False)
+    pages = {
+        "dashboard": f"/api/cases/{quiet}/dashboard",
+        "audit": f"/api/cases/{quiet}/audit",
+        "audit of one kind": f"/api/cases/{quiet}/audit?kind=status",
+    }
+
+    def costs() -> dict[str, tuple[int, str]]:
+        found = {}
+        for label, url in pages.items():
+            client.get(url).raise_for_status()  # warm: caches, compiled statements
+            with work_of(locker) as work:
+                answer = client.get(url)
+            assert answer.status_code == 200, (label, answer.text[:200])
+            found[label] = (work[0], answer.text)
+        return found
+
+    alone = costs()
+    generate(locker, BIG, "Busy", blobs=False, start=SMALL)
+    beside = costs()
+    assert len(json.loads(alone["dashboard"][1])["activity"]) > 0
+    for label in pages:
+        assert beside[label][1] == alone[label][1], label  # the same page
+        assert beside[label][0] <= 2 * alone[label][0] + 50 * STEP, (label, alone, beside)

@@ -12,11 +12,12 @@ The list is newest first and paged by key: a page holds the events below a log p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, Select, select
 
 from docket.catalogue import queries, schema
 from docket.custody.events import Event, event_from_row
@@ -106,20 +107,35 @@ def _of_case(conn: Connection, view: Scope, event: Event) -> bool:
 def _candidates(
     conn: Connection, view: Scope, actions: tuple[str, ...], actor: str, before: int | None
 ) -> Iterator[Event]:
-    """Events of these actions, newest first below `before`, on the case's items or of no
-    item: a superset of the case's, which _of_case narrows."""
+    """Events of these actions, newest first below `before`, on the case's items (its own rows,
+    queries.case_events) or of no item: a superset of the case's, which _of_case narrows."""
     events = schema.events.c
     assert view.case_id is not None
-    held = queries.case_events(view.case_id, queries.item_count(conn, view.case_id))
-    query = select(schema.events).where(
-        events.action.in_(actions), or_(events.item_sha256.is_(None), held)
+    case_id = view.case_id
+    chosen = [events.action.in_(actions)] + ([events.actor == actor] if actor else [])
+
+    def of_items(cursor: int | None) -> Select[Any]:
+        return queries.case_events(case_id, cursor).where(*chosen)
+
+    def of_no_item(cursor: int | None) -> Select[Any]:
+        found = select(schema.events).where(events.item_sha256.is_(None), *chosen)
+        found = found if cursor is None else found.where(events.seq < cursor)
+        return found.order_by(events.seq.desc())
+
+    yield from heapq.merge(
+        _read_back(conn, of_items, before),
+        _read_back(conn, of_no_item, before),
+        key=lambda event: -event.seq,
     )
-    if actor:
-        query = query.where(events.actor == actor)
+
+
+def _read_back(
+    conn: Connection, query: Callable[[int | None], Select[Any]], before: int | None
+) -> Iterator[Event]:
+    """What `query(cursor)` gives (newest first, below `cursor`), read in batches by key."""
     cursor = before
     while True:
-        batch = query if cursor is None else query.where(events.seq < cursor)
-        rows = conn.execute(batch.order_by(events.seq.desc()).limit(_BATCH)).mappings().all()
+        rows = conn.execute(query(cursor).limit(_BATCH)).mappings().all()
         for row in rows:
             yield event_from_row(row)
         if len(rows) < _BATCH:

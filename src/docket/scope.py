@@ -20,6 +20,7 @@ Access (who may do what in a case) is docket.access's; this module says what a c
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -202,17 +203,37 @@ def _members(conn: Connection, case_id: int | None) -> set[str]:
 
 def visible_events(conn: Connection, scope: Scope, events: Iterable[Event]) -> list[Event]:
     """The events (of items) this view shows: the work of its own case's people, and facts of
-    the bytes recorded by someone the case knows (whose work on these items it shows, or a
-    member). A fact of the bytes recorded by another case's person (analysis that ran when
-    their arrival came in) is left out whole: its leaf holds their name."""
+    the bytes recorded by someone the case knows on that item (a member, or someone whose work
+    on the item's trail it shows). A fact of the bytes recorded by another case's person
+    (analysis that ran when their arrival came in) is left out whole: its leaf holds their name.
+
+    Each event is judged by its item's whole trail, whatever else `events` holds: a list of a
+    case's latest events, cut anywhere, shows an event exactly when the item's trail does."""
     sorted_out = [(event, *recorded_in(conn, event)) for event in events]
-    known = _members(conn, scope.case_id) | {
-        e.actor for e, personal, case in sorted_out if personal and scope.shows_name(case)
-    }
+    members = _members(conn, scope.case_id)
+    known_in: dict[str | None, set[str]] = defaultdict(set)  # from the events given
+    for event, personal, case in sorted_out:
+        if personal and scope.shows_name(case):
+            known_in[event.item].add(event.actor)
+    trails: dict[str | None, set[str]] = {}  # from the item's whole trail, read when needed
+
+    def known(event: Event) -> bool:
+        if scope.admin or event.actor in members or event.actor in known_in[event.item]:
+            return True
+        if event.item is None:
+            return False
+        if event.item not in trails:
+            trails[event.item] = {
+                e.actor
+                for e in log.events(conn, event.item)
+                if (found := recorded_in(conn, e))[0] and scope.shows_name(found[1])
+            }
+        return event.actor in trails[event.item]
+
     return [
         event
         for event, personal, case in sorted_out
-        if (scope.shows_name(case) if personal else scope.admin or event.actor in known)
+        if (scope.shows_name(case) if personal else known(event))
     ]
 
 

@@ -46,6 +46,9 @@ from docket.verify_report import Check, Problem, VerifyReport
 REORDER_WINDOW = 1000
 
 
+CASE_EVENTS_SHOWN = 20  # rows of a case's event index reported one by one, each way
+
+
 def _short(sha256: str | None) -> str:
     return (sha256 or "?")[:16]
 
@@ -341,6 +344,36 @@ class _Verifier:
             self.problem(f"item {_short(item)}", f"is in case {case!r} but no event put it there")
         for case, item in sorted(logged - linked, key=str):
             self.problem(f"item {_short(item)}", f"was logged into case {case!r} but is not in it")
+        self.case_event_rows(names)
+
+    def case_event_rows(self, names: Mapping[int, str]) -> None:
+        """Each case's index of its events (case_events, filled by the database's triggers)
+        holds exactly the events of the items the case holds: a row missing hides the event
+        from the case's activity and audit; one too many shows another case's."""
+        members, events, held = schema.case_items.c, schema.events.c, schema.case_events.c
+        should = select(members.case_id, events.seq).join(
+            schema.events, events.item_sha256 == members.item_sha256
+        )
+        has = select(held.case_id, held.event_seq)
+        for found, says in (
+            (should.except_(has), "is of an item case {!r} holds, but not among its events"),
+            (
+                has.except_(should),
+                "is among case {!r}'s events, but the case does not hold its item",
+            ),
+        ):
+            differ = found.subquery()
+            rows = self.conn.execute(
+                select(differ).order_by(*differ.c).limit(CASE_EVENTS_SHOWN + 1)
+            )
+            for number, (case_id, seq) in enumerate(rows):
+                if number == CASE_EVENTS_SHOWN:
+                    self.problem(
+                        "case events",
+                        f"more rows differ likewise (the first {CASE_EVENTS_SHOWN} are named)",
+                    )
+                    break
+                self.problem(f"event {seq}", says.format(names.get(case_id, case_id)))
 
     def timestamp_rows(self) -> None:
         rows = self.conn.execute(select(schema.timestamps)).mappings().all()

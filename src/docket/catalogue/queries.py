@@ -61,10 +61,6 @@ def in_cases(column: ColumnElement[Any], cases: Collection[int | None]) -> Colum
     return or_(found, column.is_(None)) if None in cases else found
 
 
-# Items of a case from which its events are found by walking the log back (see case_events).
-WALK_FROM = 10_000
-
-
 def item_count(conn: Connection, case_id: int) -> int:
     """How many items the case holds."""
     members = schema.case_items.c
@@ -143,20 +139,19 @@ def few(
     return {str(sha) for sha in conn.execute(found, values).scalars()}
 
 
-def case_events(case_id: int, items: int) -> ColumnElement[bool]:
-    """An event is of an item the case (of `items` items) holds. A small case's events are
-    found through its items (gathered, then sorted); a large case's by walking the log back
-    and asking of each event whether the case holds its item: through a million items, the
-    newest few events took seconds to find."""
-    members = schema.case_items.c
-    if items < WALK_FROM:
-        held = select(members.item_sha256).where(members.case_id == case_id)
-        return schema.events.c.item_sha256.in_(held)
-    return (
-        select(members.item_sha256)
-        .where(members.item_sha256 == schema.events.c.item_sha256, members.case_id == case_id)
-        .exists()
+def case_events(case_id: int, before: int | None = None) -> Select[Any]:
+    """The events of the items the case holds, newest first (below log position `before` when
+    given), read from the case's own rows (case_events, migration 0019): however much other
+    cases did meanwhile, none of their events is read. A superset of the case's own work (other
+    cases' work on shared bytes), which docket.scope narrows."""
+    held = schema.case_events.c
+    found = (
+        select(schema.events)
+        .join(schema.case_events, held.event_seq == schema.events.c.seq)
+        .where(held.case_id == case_id)
+        .order_by(held.event_seq.desc())
     )
+    return found if before is None else found.where(held.event_seq < before)
 
 
 def case_id_of(conn: Connection, case: str) -> int:

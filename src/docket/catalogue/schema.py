@@ -103,6 +103,19 @@ case_items = Table(
     Index("ix_case_items_case_position", "case_id", "has_position", "item_sha256"),
 )
 
+# Every event of every item a case holds, by case (migration 0019): a case's activity and
+# audit read its own rows newest first, never other cases' events. Kept by the database's
+# triggers (made in 0019) whoever writes an event or a membership; `docket verify` checks it.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("case_id", Integer, primary_key=True, autoincrement=False),
+    Column("event_seq", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+# Tables the database fills by itself: a copy of a catalogue writes the rows they come from.
+FILLED_BY_TRIGGERS = ("case_events",)
+
 results = Table(
     "results",
     metadata,

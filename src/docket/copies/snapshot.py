@@ -89,14 +89,19 @@ def _take(engine: Engine, target: Path, key: VaultKey | None) -> None:
 
 def _copy_tables(engine: Engine, target: Path) -> None:
     """The new file gets its shape from the migrations (so what only SQLite has, the FTS5
-    search index and its triggers, is there too), then every row of every table."""
+    search index and its triggers, is there too), then every row of every table but those the
+    triggers fill from the others."""
     copy = open_engine(f"sqlite:///{target}")
     try:
         migrate.upgrade(copy, "replicate")  # a new catalogue: no event is logged
         source = engine.connect().execution_options(isolation_level="REPEATABLE READ")
         with source, source.begin(), copy.begin() as into:
             present = set(inspect(source).get_table_names())
-            tables = [t for t in schema.metadata.sorted_tables if t.name in present]
+            tables = [
+                t
+                for t in schema.metadata.sorted_tables
+                if t.name in present and t.name not in schema.FILLED_BY_TRIGGERS
+            ]
             for table in reversed(tables):
                 into.execute(table.delete())  # what the migrations put in (the log's head)
             for table in tables:

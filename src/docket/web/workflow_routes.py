@@ -228,25 +228,20 @@ def _dashboard(conn: Connection, user: User, case_id: int) -> dict[str, Any]:
         "by_status": review.status_counts(conn, case_id, items),
         "by_flag": flags.flag_counts(conn, view, items),
         "by_type": dict(kinds.most_common()),
-        "activity": _activity(conn, view, case_id, items),
+        "activity": _activity(conn, view, case_id),
     }
 
 
-def _activity(
-    conn: Connection, view: scope.Scope, case_id: int, items: int
-) -> list[dict[str, Any]]:
-    """The latest custody events of the case's `items` items that the case shows, newest
-    first (queries.case_events).
+def _activity(conn: Connection, view: scope.Scope, case_id: int) -> list[dict[str, Any]]:
+    """The latest custody events of the case's items that the case shows, newest first
+    (queries.case_events).
 
     Read back by key in batches until enough are shown: other cases' work on shared bytes is
     skipped however much of it there is, never allowed to push this case's own work off."""
-    of_case = select(schema.events).where(queries.case_events(case_id, items))
     shown: list[Event] = []
     before: int | None = None
     while len(shown) < ACTIVITY:
-        query = of_case.order_by(schema.events.c.seq.desc()).limit(ACTIVITY_BATCH)
-        if before is not None:
-            query = query.where(schema.events.c.seq < before)
+        query = queries.case_events(case_id, before).limit(ACTIVITY_BATCH)
         batch = [event_from_row(row) for row in conn.execute(query).mappings()]
         if not batch:
             break

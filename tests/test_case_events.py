@@ -1,0 +1,128 @@
+"""Each case's rows of events (case_events, migration 0019): every event of every item the case
+holds, kept by the database's triggers whichever comes first, the event or the membership, and
+filled by the migration from older catalogues alike. The dashboard's activity and the audit
+read them (tests/test_rules_in_sql.py, tests/test_workspace_audit.py, tests/test_web_scale.py);
+`verify` compares them with the log and the memberships (tests/test_tamper.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import photo, take
+from sqlalchemy import Connection, delete, select
+from test_migrate import downgrade
+
+from docket import review
+from docket.catalogue import migrate, schema
+from docket.copies import snapshot
+from docket.locker import Locker
+from docket.scope import Scope
+from docket.verify import verify
+
+
+def _rows(conn: Connection) -> set[tuple[str, int]]:
+    held, cases = schema.case_events.c, schema.cases.c
+    found = conn.execute(
+        select(cases.name, held.event_seq).join(schema.cases, cases.id == held.case_id)
+    )
+    return {(str(name), int(seq)) for name, seq in found}
+
+
+def _expected(conn: Connection) -> set[tuple[str, int]]:
+    """What the rows should be, from the log and the memberships, walked in Python."""
+    members = conn.execute(
+        select(schema.cases.c.name, schema.case_items.c.item_sha256).join(
+            schema.cases, schema.cases.c.id == schema.case_items.c.case_id
+        )
+    ).all()
+    events = conn.execute(select(schema.events.c.seq, schema.events.c.item_sha256)).all()
+    return {(str(case), int(seq)) for case, item in members for seq, of in events if of == item}
+
+
+def _worked(locker: Locker, folder: Path) -> tuple[str, str]:
+    """North holds two photos; South later gets one of them (after its analysis and a status
+    set in North), then a status of its own is set on it."""
+    north = take(
+        locker, photo(folder / "n", "a.jpg", 1), photo(folder / "n", "b.jpg", 2), case="North"
+    )
+    shared, only_north = (str(o.sha256) for o in north.outcomes)
+    with locker.engine.connect() as conn, conn.begin():
+        north_id = conn.execute(
+            select(schema.cases.c.id).where(schema.cases.c.name == "North")
+        ).scalar_one()
+        review.set_status(conn, "zq8-north", shared, Scope(north_id, "North"), "in review")
+    take(locker, photo(folder / "s", "a.jpg", 1), case="South")
+    with locker.engine.connect() as conn, conn.begin():
+        south_id = conn.execute(
+            select(schema.cases.c.id).where(schema.cases.c.name == "South")
+        ).scalar_one()
+        review.set_status(conn, "zq8-south", shared, Scope(south_id, "South"), "disputed")
+    return shared, only_north
+
+
+def test_a_case_holds_every_event_of_its_items_whichever_came_first(
+    locker: Locker, tmp_path: Path
+) -> None:
+    shared, only_north = _worked(locker, tmp_path)
+    with locker.engine.connect() as conn:
+        rows = _rows(conn)
+        assert rows == _expected(conn)
+        of_shared = set(
+            conn.execute(
+                select(schema.events.c.seq).where(schema.events.c.item_sha256 == shared)
+            ).scalars()
+        )
+        of_north_only = set(
+            conn.execute(
+                select(schema.events.c.seq).where(schema.events.c.item_sha256 == only_north)
+            ).scalars()
+        )
+    # South joined after the shared photo's arrival, analysis and North's status: it has them.
+    assert len(of_shared) >= 4
+    assert {seq for case, seq in rows if case == "South"} == of_shared
+    assert {seq for case, seq in rows if case == "North"} == of_shared | of_north_only
+    assert verify(locker, quick=True).ok
+
+
+def test_a_membership_removed_takes_its_rows_with_it(locker: Locker, tmp_path: Path) -> None:
+    shared, _ = _worked(locker, tmp_path)
+    with locker.engine.begin() as conn:
+        members = schema.case_items.c
+        conn.execute(delete(schema.case_items).where(members.item_sha256 == shared))
+        assert _rows(conn) == _expected(conn)
+        assert {case for case, _ in _rows(conn)} == {"North"}
+
+
+def test_the_migration_fills_the_rows_of_an_older_catalogue(locker: Locker, tmp_path: Path) -> None:
+    _worked(locker, tmp_path)
+    with locker.engine.connect() as conn:
+        kept = _rows(conn)
+    with locker.engine.connect() as conn, conn.begin():
+        downgrade(conn, "0018")
+        assert not conn.dialect.has_table(conn, "case_events")
+    path = locker.path
+    locker.close()
+    with Locker.open(path) as reopened:
+        with reopened.engine.connect() as conn:
+            assert migrate.current(conn) == migrate.head()
+            assert _rows(conn) == kept
+        take(reopened, photo(tmp_path / "w", "c.jpg", 3), case="West")  # triggers are back
+        with reopened.engine.connect() as conn:
+            assert _rows(conn) == _expected(conn)
+            assert any(case == "West" for case, _ in _rows(conn))
+        assert verify(reopened, quick=True).ok
+
+
+def test_a_copy_of_the_catalogue_has_the_same_rows(locker: Locker, tmp_path: Path) -> None:
+    """A copy made row by row (a server catalogue's, docket.copies.snapshot) leaves these rows
+    to the copy's triggers: they come out the same, not twice."""
+    if locker.engine.dialect.name != "postgresql":
+        pytest.skip("a SQLite catalogue is copied whole by SQLite's backup")
+    _worked(locker, tmp_path)
+    copy = tmp_path / "copy.sqlite"
+    snapshot._copy_tables(locker.engine, copy)
+    with locker.engine.connect() as conn:
+        kept = _rows(conn)
+    with snapshot.opened(copy) as conn:
+        assert _rows(conn) == kept
