@@ -365,7 +365,9 @@ def test_case_event_rows_changed(filled: Locker, tmp_path: Path) -> None:
     take(filled, photo(tmp_path, "four.jpg", 4), case="North")
     held = schema.case_events.c
     with filled.engine.begin() as conn:
-        case_id, seq = conn.execute(select(held.case_id, held.event_seq).limit(1)).one()
+        (case_id, seq), (_, changed) = conn.execute(
+            select(held.case_id, held.event_seq).order_by(held.event_seq).limit(2)
+        ).all()
         name = conn.execute(
             select(schema.cases.c.name).where(schema.cases.c.id == case_id)
         ).scalar_one()
@@ -376,10 +378,21 @@ def test_case_event_rows_changed(filled: Locker, tmp_path: Path) -> None:
         conn.execute(
             delete(schema.case_events).where(held.case_id == case_id, held.event_seq == seq)
         )
-        conn.execute(insert(schema.case_events).values(case_id=other, event_seq=seq))
+        conn.execute(
+            insert(schema.case_events).values(case_id=other, event_seq=seq, action="item.acquired")
+        )
+        conn.execute(
+            update(schema.case_events)
+            .where(held.case_id == case_id, held.event_seq == changed)
+            .values(action="item.revealed")
+        )
     assert problems(verify(filled, quick=True)) == [
         f"event {seq}: is of an item case {name!r} holds, but not among its events",
-        f"event {seq}: is among case 'Other''s events, but the case does not hold its item",
+        f"event {changed}: is of an item case {name!r} holds, but not among its events",
+        f"event {changed}: is among case {name!r}'s events as 'item.revealed', but the case "
+        "does not hold its item or the event is not that",
+        f"event {seq}: is among case 'Other''s events as 'item.acquired', but the case does not "
+        "hold its item or the event is not that",
     ]
 
 

@@ -223,9 +223,14 @@ def test_the_audit_read_from_the_case_rows_is_the_one_the_whole_log_gives(
             and (event.item is None or event.item in held)
             and audit._of_case(conn, view, event)
         ]
-        first = audit.case_audit(conn, view, size=3)
-        assert first.next_before is not None
-        second = audit.case_audit(conn, view, before=first.next_before, size=3)
-    assert len(expected) > 3
-    assert first.entries + second.entries == expected[:6]
+        assert len(expected) > 3
+        for kind in ("", *audit.KINDS):
+            of_kind = [e for e in expected if not kind or e.kind == kind]
+            for streams_most in (0, 4):  # a kind's actions read together, and each by itself
+                monkeypatch.setattr(audit, "_STREAMS_MOST", streams_most)
+                first = audit.case_audit(conn, view, kind, size=3)
+                assert first.entries == of_kind[:3], (kind, streams_most)
+                if first.next_before is not None:
+                    second = audit.case_audit(conn, view, kind, before=first.next_before, size=3)
+                    assert second.entries == of_kind[3:6], (kind, streams_most)
     assert not MARKER.search(repr(expected).encode())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Select, select
@@ -26,6 +27,7 @@ from docket.scope import Scope, recorded_in
 
 PAGE = 50
 _BATCH = 500
+_STREAMS_MOST = 4  # actions read each by itself (the most a kind has), merged by log position
 # What the audit lists, by kind: the custody actions of each.
 KINDS: dict[str, tuple[str, ...]] = {
     "reveal": ("item.revealed",),
@@ -114,18 +116,23 @@ def _candidates(
     case_id = view.case_id
     chosen = [events.action.in_(actions)] + ([events.actor == actor] if actor else [])
 
-    def of_items(cursor: int | None) -> Select[Any]:
-        return queries.case_events(case_id, cursor).where(*chosen)
+    def of_items(cursor: int | None, action: str | None = None) -> Select[Any]:
+        return queries.case_events(case_id, cursor, action).where(*chosen)
 
     def of_no_item(cursor: int | None) -> Select[Any]:
         found = select(schema.events).where(events.item_sha256.is_(None), *chosen)
         found = found if cursor is None else found.where(events.seq < cursor)
         return found.order_by(events.seq.desc())
 
+    # A kind's few actions each from the case's index by action (a kind the case has none of
+    # reads nothing); the whole audit from its rows, filtered.
+    streams = (
+        [_read_back(conn, partial(of_items, action=action), before) for action in actions]
+        if len(actions) <= _STREAMS_MOST
+        else [_read_back(conn, of_items, before)]
+    )
     yield from heapq.merge(
-        _read_back(conn, of_items, before),
-        _read_back(conn, of_no_item, before),
-        key=lambda event: -event.seq,
+        *streams, _read_back(conn, of_no_item, before), key=lambda event: -event.seq
     )
 
 

@@ -139,11 +139,11 @@ def few(
     return {str(sha) for sha in conn.execute(found, values).scalars()}
 
 
-def case_events(case_id: int, before: int | None = None) -> Select[Any]:
-    """The events of the items the case holds, newest first (below log position `before` when
-    given), read from the case's own rows (case_events, migration 0019): however much other
-    cases did meanwhile, none of their events is read. A superset of the case's own work (other
-    cases' work on shared bytes), which docket.scope narrows."""
+def case_events(case_id: int, before: int | None = None, action: str | None = None) -> Select[Any]:
+    """The events of the items the case holds (of one `action` when given), newest first (below
+    log position `before` when given), read from the case's own rows (case_events, migration
+    0019): however much other cases did meanwhile, none of their events is read. A superset of
+    the case's own work (other cases' work on shared bytes), which docket.scope narrows."""
     held = schema.case_events.c
     found = (
         select(schema.events)
@@ -151,6 +151,8 @@ def case_events(case_id: int, before: int | None = None) -> Select[Any]:
         .where(held.case_id == case_id)
         .order_by(held.event_seq.desc())
     )
+    if action is not None:
+        found = found.where(held.action == action)
     return found if before is None else found.where(held.event_seq < before)
 
 

@@ -111,6 +111,8 @@ case_events = Table(
     metadata,
     Column("case_id", Integer, primary_key=True, autoincrement=False),
     Column("event_seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("action", String(64), nullable=False),  # the event's: an audit of one kind
+    Index("ix_case_events_case_action", "case_id", "action", "event_seq"),
     sqlite_with_rowid=False,
 )
 # Tables the database fills by itself: a copy of a catalogue writes the rows they come from.

@@ -1,5 +1,6 @@
 """Each case's custody events in a table of their own (case_events: the case, the event's log
-position), one row for every event of every item the case holds, kept by the database itself.
+position and its action), one row for every event of every item the case holds, kept by the
+database itself, and indexed by case and action too (the audit of one kind).
 
 A case's latest activity and its audit were found by walking the log back from its newest
 event and asking of each whether the case holds its item (or, below 10,000 items, by gathering
@@ -27,18 +28,19 @@ branch_labels = None
 depends_on = None
 
 OF_EVENT = (
-    "INSERT INTO case_events (case_id, event_seq)"
-    " SELECT case_id, NEW.seq FROM case_items WHERE item_sha256 = NEW.item_sha256"
+    "INSERT INTO case_events (case_id, event_seq, action)"
+    " SELECT case_id, NEW.seq, NEW.action FROM case_items WHERE item_sha256 = NEW.item_sha256"
 )
 OF_MEMBERSHIP = (
-    "INSERT INTO case_events (case_id, event_seq)"
-    " SELECT NEW.case_id, seq FROM events WHERE item_sha256 = NEW.item_sha256"
+    "INSERT INTO case_events (case_id, event_seq, action)"
+    " SELECT NEW.case_id, seq, action FROM events WHERE item_sha256 = NEW.item_sha256"
 )
 MEMBERSHIP_GONE = (
     "DELETE FROM case_events WHERE case_id = OLD.case_id"
     " AND event_seq IN (SELECT seq FROM events WHERE item_sha256 = OLD.item_sha256)"
 )
-# (trigger, table, when, what it runs)
+# (trigger, table, when, what it runs). An event of no item (a checkpoint, a member added)
+# fires nothing: on PostgreSQL not even the function's call.
 TRIGGERS = (
     ("case_events_of_event", "events", "AFTER INSERT", OF_EVENT),
     ("case_events_of_membership", "case_items", "AFTER INSERT", OF_MEMBERSHIP),
@@ -49,9 +51,11 @@ TRIGGERS = (
 def _create_triggers(dialect: str) -> None:
     bind = op.get_bind()
     for name, table, when, body in TRIGGERS:
+        condition = "WHEN (NEW.item_sha256 IS NOT NULL)" if table == "events" else ""
         if dialect == "sqlite":
             bind.exec_driver_sql(
-                f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW BEGIN {body}; END"
+                f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW {condition}"
+                f" BEGIN {body}; END"
             )
         else:
             bind.exec_driver_sql(
@@ -59,7 +63,8 @@ def _create_triggers(dialect: str) -> None:
                 f" BEGIN {body}; RETURN NULL; END $$"
             )
             bind.exec_driver_sql(
-                f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+                f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW {condition}"
+                f" EXECUTE FUNCTION {name}()"
             )
 
 
@@ -68,14 +73,16 @@ def upgrade() -> None:
         "case_events",
         sa.Column("case_id", sa.Integer(), nullable=False),
         sa.Column("event_seq", sa.BigInteger(), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "event_seq"),
         sqlite_with_rowid=False,
     )
     op.execute(
-        "INSERT INTO case_events (case_id, event_seq)"
-        " SELECT case_items.case_id, events.seq FROM case_items"
+        "INSERT INTO case_events (case_id, event_seq, action)"
+        " SELECT case_items.case_id, events.seq, events.action FROM case_items"
         " JOIN events ON events.item_sha256 = case_items.item_sha256"
     )
+    op.create_index("ix_case_events_case_action", "case_events", ["case_id", "action", "event_seq"])
     _create_triggers(op.get_bind().dialect.name)
 
 
@@ -87,4 +94,5 @@ def downgrade() -> None:
         else:
             op.execute(f"DROP TRIGGER {name} ON {table}")
             op.execute(f"DROP FUNCTION {name}()")
+    op.drop_index("ix_case_events_case_action", table_name="case_events")
     op.drop_table("case_events")
