@@ -79,7 +79,9 @@ def _worked_on(locker: Locker, tmp_path: Path) -> _Worked:
 
 
 @pytest.mark.parametrize("admin", [False, True])
-def test_counts_are_the_per_item_rules_counted(locker: Locker, tmp_path: Path, admin: bool) -> None:
+def test_counts_are_the_per_item_rules_counted(
+    locker: Locker, tmp_path: Path, admin: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     worked = _worked_on(locker, tmp_path)
     north, n_id = worked.north, worked.north_id
     view = Scope(n_id, "North", admin)
@@ -94,6 +96,9 @@ def test_counts_are_the_per_item_rules_counted(locker: Locker, tmp_path: Path, a
         counted = review.status_counts(conn, n_id, len(members))
         flagged = Counter(flags.current_flags(conn, members, view).values())
         flag_counts = flags.flag_counts(conn, view, len(members))
+        for by_rows in (False, True):  # driven by the flags and classifications, or the items
+            monkeypatch.setattr(flags, "_fewer", lambda *_, by_rows=by_rows: by_rows)
+            assert flags.flag_counts(conn, view, len(members)) == flag_counts
     assert counted == {s: by_item.get(s, 0) for s in review.STATUSES}
     assert counted == {"new": 6, "in review": 0, "verified": 1, "disputed": 1, "excluded": 0}
     assert flag_counts == dict(flagged)
