@@ -189,25 +189,30 @@ class Filters:
 
 
 def case_items(
-    conn: Connection, user: User, case_id: int, filters: Filters, every_page: bool = False
+    conn: Connection,
+    user: User,
+    case_id: int,
+    filters: Filters,
+    cut: grid_pages.Cut | None = None,
 ) -> tuple[str, str, list[Any]]:
-    """The case's name, the person's role, and the items of the filter's page (of every page,
+    """The case's name, the person's role, and the items of the filter's page (or of `cut`,
     for exports), each with its flag, status, assignee and what its tile says (web.tiles)."""
     case_name, role = allowed_case(conn, user, case_id, "view")
     view = scope.Scope(case_id, case_name, user.is_admin)  # scope.of_case, checked just above
-    if every_page:
-        cut = grid_pages.Cut(None)
-    elif filters.after or filters.before:
-        cut = grid_pages.Cut(PAGE_SIZE, after=filters.after or None, before=filters.before or None)
-    else:
-        cut = grid_pages.Cut(PAGE_SIZE, filters.offset)
+    if cut is None:
+        by_key = filters.after or filters.before
+        cut = (
+            grid_pages.Cut(PAGE_SIZE, after=filters.after or None, before=filters.before or None)
+            if by_key
+            else grid_pages.Cut(PAGE_SIZE, filters.offset)
+        )
     if cut.size is not None and cut.offset > (DEEPEST_BY_NUMBER - 1) * PAGE_SIZE:
         raise DocketError(
             f"page {filters.page}: pages past {DEEPEST_BY_NUMBER} are reached by key; give "
             "after=<the SHA-256 of the last item of the page before> (or before=<the first "
             "of the page after>)"
         )
-    if not filters.narrows and not every_page:  # the common case: the database cuts the page
+    if not filters.narrows:  # the common case: the database cuts the page
         found = grid_pages.page(conn, case_id, cut)
     else:
         narrowing = filters.narrowing(conn, view)
