@@ -1,6 +1,7 @@
 """Web app load: requests/s and p95 latency of the item grid (JSON, first and last page), the
-item page and the item API, 20 concurrent clients on loopback, driven by wrk (a C load
-generator, so the clients take little of the server's CPU).
+item page and the item API, the case's dashboard, audit and timeline, 20 concurrent clients
+on loopback, driven by wrk (a C load generator, so the clients take little of the server's
+CPU).
 
 The locker holds --items items in one case, made one of three ways:
   default      ingested through the CLI: --photos (default 2,000) analysed photos (metadata,
@@ -297,6 +298,12 @@ def main() -> None:
                 ("item grid filtered, few pass (JSON)", f"{grid}?status=verified"),
                 ("item grid, a capture day (JSON)", f"{grid}?since=2024-03-01&until=2024-03-01"),
                 ("case dashboard (JSON)", f"{base}/api/cases/{case}/dashboard"),
+                ("case audit (JSON)", f"{base}/api/cases/{case}/audit"),
+                (
+                    "case audit, one kind none has (JSON)",
+                    f"{base}/api/cases/{case}/audit?kind=reveal",
+                ),
+                ("case timeline (JSON)", f"{base}/api/cases/{case}/timeline"),
             ):
                 print(f"  {label:<40} {wrk(url, token, args.duration, script, server)}", flush=True)
             print(f"load average after: {_load()}")
