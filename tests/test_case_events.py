@@ -1,20 +1,23 @@
-"""Each case's rows of events (case_events, migration 0019): every event of every item the case
-holds, kept by the database's triggers whichever comes first, the event or the membership, and
-filled by the migration from older catalogues alike. The dashboard's activity and the audit
-read them (tests/test_rules_in_sql.py, tests/test_workspace_audit.py, tests/test_web_scale.py);
-`verify` compares them with the log and the memberships (tests/test_tamper.py)."""
+"""What the database keeps of each case by its triggers: its rows of events (case_events,
+migration 0019), every event of every item the case holds, whichever comes first, the event or
+the membership; and its counts of items by type (case_type_counts, 0020). Both are filled by
+the migrations from older catalogues alike. The dashboard's activity and the audit read the
+events (tests/test_rules_in_sql.py, tests/test_workspace_audit.py, tests/test_web_scale.py),
+the dashboard the counts; `verify` compares both with what they come from (here and
+tests/test_tamper.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import photo, take
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 from test_migrate import downgrade
 
 from docket import review
-from docket.catalogue import migrate, schema
+from docket.catalogue import migrate, queries, schema
 from docket.copies import snapshot
 from docket.locker import Locker
 from docket.scope import Scope
@@ -27,6 +30,18 @@ def _rows(conn: Connection) -> set[tuple[str, int]]:
         select(cases.name, held.event_seq).join(schema.cases, cases.id == held.case_id)
     )
     return {(str(name), int(seq)) for name, seq in found}
+
+
+def _counts(conn: Connection) -> dict[tuple[int, str], int]:
+    counted = schema.case_type_counts.c
+    rows = conn.execute(select(counted.case_id, counted.media_type, counted["items"]))
+    return {(case_id, media_type): items for case_id, media_type, items in rows if items}
+
+
+def _counted(conn: Connection) -> dict[tuple[int, str], int]:
+    """What the counts should be, from the memberships, counted in Python."""
+    members = conn.execute(select(schema.case_items.c.case_id, schema.case_items.c.media_type))
+    return dict(Counter((case_id, media_type) for case_id, media_type in members))
 
 
 def _expected(conn: Connection) -> set[tuple[str, int]]:
@@ -92,24 +107,75 @@ def test_a_membership_removed_takes_its_rows_with_it(locker: Locker, tmp_path: P
         conn.execute(delete(schema.case_items).where(members.item_sha256 == shared))
         assert _rows(conn) == _expected(conn)
         assert {case for case, _ in _rows(conn)} == {"North"}
+        assert _counts(conn) == _counted(conn)
+
+
+def test_each_case_counts_its_items_by_type_as_they_come_and_go(
+    locker: Locker, tmp_path: Path
+) -> None:
+    _, only_north = _worked(locker, tmp_path)
+    take(locker, tmp_path / "n" / "a.jpg", case="West")  # known bytes joining a third case
+    (tmp_path / "note.txt").write_text("zq8 a note")
+    take(locker, tmp_path / "note.txt", case="North")
+    with locker.engine.connect() as conn:
+        cases = dict(conn.execute(select(schema.cases.c.name, schema.cases.c.id)).all())
+        assert _counts(conn) == _counted(conn)
+        assert queries.type_counts(conn, cases["North"]) == {
+            "image/jpeg": 2,
+            "application/octet-stream": 1,
+        }
+        assert queries.type_counts(conn, cases["South"]) == {"image/jpeg": 1}
+    with locker.engine.begin() as conn:  # a type changed by hand, a membership removed
+        members = schema.case_items.c
+        conn.execute(
+            update(schema.case_items)
+            .where(members.item_sha256 == only_north)
+            .values(media_type="video/zq8")
+        )
+        conn.execute(delete(schema.case_items).where(members.case_id == cases["West"]))
+        assert _counts(conn) == _counted(conn)
+        assert queries.type_counts(conn, cases["North"]) == {
+            "image/jpeg": 1,
+            "video/zq8": 1,
+            "application/octet-stream": 1,
+        }
+        assert queries.type_counts(conn, cases["West"]) == {}
+
+
+def test_verify_names_a_count_that_differs(locker: Locker, tmp_path: Path) -> None:
+    _worked(locker, tmp_path)
+    assert verify(locker, quick=True).ok
+    with locker.engine.begin() as conn:
+        counted = schema.case_type_counts.c
+        conn.execute(
+            update(schema.case_type_counts)
+            .where(counted.media_type == "image/jpeg")
+            .values(items=counted["items"] + 5)
+        )
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert found == [
+        "case 'North': is counted as holding 7 item(s) of type 'image/jpeg', but holds 2",
+        "case 'South': is counted as holding 6 item(s) of type 'image/jpeg', but holds 1",
+    ]
 
 
 def test_the_migration_fills_the_rows_of_an_older_catalogue(locker: Locker, tmp_path: Path) -> None:
     _worked(locker, tmp_path)
     with locker.engine.connect() as conn:
-        kept = _rows(conn)
+        kept, counts = _rows(conn), _counts(conn)
     with locker.engine.connect() as conn, conn.begin():
         downgrade(conn, "0018")
         assert not conn.dialect.has_table(conn, "case_events")
+        assert not conn.dialect.has_table(conn, "case_type_counts")
     path = locker.path
     locker.close()
     with Locker.open(path) as reopened:
         with reopened.engine.connect() as conn:
             assert migrate.current(conn) == migrate.head()
-            assert _rows(conn) == kept
+            assert _rows(conn) == kept and _counts(conn) == counts
         take(reopened, photo(tmp_path / "w", "c.jpg", 3), case="West")  # triggers are back
         with reopened.engine.connect() as conn:
-            assert _rows(conn) == _expected(conn)
+            assert _rows(conn) == _expected(conn) and _counts(conn) == _counted(conn)
             assert any(case == "West" for case, _ in _rows(conn))
         assert verify(reopened, quick=True).ok
 
@@ -123,6 +189,6 @@ def test_a_copy_of_the_catalogue_has_the_same_rows(locker: Locker, tmp_path: Pat
     copy = tmp_path / "copy.sqlite"
     snapshot._copy_tables(locker.engine, copy)
     with locker.engine.connect() as conn:
-        kept = _rows(conn)
+        kept, counts = _rows(conn), _counts(conn)
     with snapshot.opened(copy) as conn:
-        assert _rows(conn) == kept
+        assert _rows(conn) == kept and _counts(conn) == counts

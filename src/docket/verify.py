@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from docket import verify_locker
@@ -345,6 +345,34 @@ class _Verifier:
         for case, item in sorted(logged - linked, key=str):
             self.problem(f"item {_short(item)}", f"was logged into case {case!r} but is not in it")
         self.case_event_rows(names)
+        self.case_type_counts(names)
+
+    def case_type_counts(self, names: Mapping[int, str]) -> None:
+        """Each case's counts of items by type (case_type_counts, kept by the database's
+        triggers) are what its memberships give: the dashboard shows them."""
+        members, counted = schema.case_items.c, schema.case_type_counts.c
+        should = {
+            (case_id, media_type): int(items)
+            for case_id, media_type, items in self.conn.execute(
+                select(members.case_id, members.media_type, func.count()).group_by(
+                    members.case_id, members.media_type
+                )
+            )
+        }
+        has = {
+            (case_id, media_type): int(items)
+            for case_id, media_type, items in self.conn.execute(
+                select(counted.case_id, counted.media_type, counted["items"])
+            )
+            if items
+        }
+        for case_id, media_type in sorted(should.keys() | has.keys(), key=str):
+            if should.get((case_id, media_type), 0) != has.get((case_id, media_type), 0):
+                self.problem(
+                    f"case {names.get(case_id, case_id)!r}",
+                    f"is counted as holding {has.get((case_id, media_type), 0)} item(s) of "
+                    f"type {media_type!r}, but holds {should.get((case_id, media_type), 0)}",
+                )
 
     def case_event_rows(self, names: Mapping[int, str]) -> None:
         """Each case's index of its events (case_events, filled by the database's triggers)

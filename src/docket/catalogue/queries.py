@@ -61,22 +61,16 @@ def in_cases(column: ColumnElement[Any], cases: Collection[int | None]) -> Colum
     return or_(found, column.is_(None)) if None in cases else found
 
 
-def item_count(conn: Connection, case_id: int) -> int:
-    """How many items the case holds."""
-    members = schema.case_items.c
-    count = select(func.count()).select_from(schema.case_items).where(members.case_id == case_id)
-    return int(conn.execute(count).scalar_one())
-
-
 def type_counts(conn: Connection, case_id: int) -> dict[str, int]:
-    """How many of the case's items have each media type, read from the case's own index."""
-    members = schema.case_items.c
-    counted = (
-        select(members.media_type, func.count())
-        .where(members.case_id == case_id)
-        .group_by(members.media_type)
+    """How many of the case's items have each media type, from the case's counts (kept by the
+    database, migration 0020): a row a type, however many items."""
+    counted = schema.case_type_counts.c
+    rows = conn.execute(
+        select(counted.media_type, counted["items"]).where(
+            counted.case_id == case_id, counted["items"] > 0
+        )
     )
-    return {str(media_type): int(count) for media_type, count in conn.execute(counted)}
+    return {str(media_type): int(items) for media_type, items in rows}
 
 
 def case_types(conn: Connection, case_id: int) -> list[str]:

@@ -115,8 +115,18 @@ case_events = Table(
     Index("ix_case_events_case_action", "case_id", "action", "event_seq"),
     sqlite_with_rowid=False,
 )
+# How many items of each media type each case holds (migration 0020): a case's dashboard and
+# its total read a row a type. Kept by the database's triggers on case_items; verify checks.
+case_type_counts = Table(
+    "case_type_counts",
+    metadata,
+    Column("case_id", Integer, primary_key=True, autoincrement=False),
+    Column("media_type", String(255), primary_key=True),
+    Column("items", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
 # Tables the database fills by itself: a copy of a catalogue writes the rows they come from.
-FILLED_BY_TRIGGERS = ("case_events",)
+FILLED_BY_TRIGGERS = ("case_events", "case_type_counts")
 
 results = Table(
     "results",
