@@ -100,9 +100,13 @@ def items_of_types(
     conn: Connection, case_id: int, types: Collection[str], most: int
 ) -> set[str] | None:
     """The case's items of the media types `types`, read from the case's own index; None
-    when there are more than `most`."""
+    when there are more than `most`, as the case's counts by type say without reading them
+    (counting 20,000 entries of the index to find them too many cost a filtered page 3.5 ms)."""
     if not types:
         return set()
+    counts = type_counts(conn, case_id)
+    if sum(counts.get(media_type, 0) for media_type in types) > most:
+        return None
     members = schema.case_items.c
     found = select(members.item_sha256).where(
         members.case_id == case_id, members.media_type.in_(list(types))
