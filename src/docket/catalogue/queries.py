@@ -101,7 +101,9 @@ def items_of_types(
 ) -> set[str] | None:
     """The case's items of the media types `types`, read from the case's own index; None
     when there are more than `most`, as the case's counts by type say without reading them
-    (counting 20,000 entries of the index to find them too many cost a filtered page 3.5 ms)."""
+    (counting 20,000 entries of the index to find them too many cost a filtered page 3.5 ms).
+    The counts decide only that: what is read is bounded by `few`, and what passes by the
+    index itself, so a count that is wrong costs time, never an item."""
     if not types:
         return set()
     counts = type_counts(conn, case_id)

@@ -220,7 +220,7 @@ def _dashboard(conn: Connection, user: User, case_id: int) -> dict[str, Any]:
     case_name, role = allowed_case(conn, user, case_id, "view")
     view = scope.of_case(conn, user, case_id, "view")
     # Counted by the database: a case of a million items is never read into memory. Its
-    # count is the sum of its counts by type (one pass over the case's index, not two).
+    # count is the sum of its counts by type (a row a type, migration 0020).
     by_type = queries.type_counts(conn, case_id)
     items = sum(by_type.values())
     kinds: Counter[str] = Counter()
