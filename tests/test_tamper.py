@@ -361,12 +361,15 @@ def test_tag_and_annotation_rows_are_checked(filled: Locker) -> None:
 def test_case_event_rows_changed(filled: Locker, tmp_path: Path) -> None:
     """A case's activity and audit read its own rows of events (case_events, kept by the
     database's triggers): a row removed would hide an event from the case, one added would
-    show it another case's. Both are found, each named."""
+    show it another case's, one whose action or actor differs would put it under another
+    kind or person. Each is found and named."""
     take(filled, photo(tmp_path, "four.jpg", 4), case="North")
     held = schema.case_events.c
     with filled.engine.begin() as conn:
-        (case_id, seq), (_, changed) = conn.execute(
-            select(held.case_id, held.event_seq).order_by(held.event_seq).limit(2)
+        (case_id, seq, _, _), (_, acted, _, actor), (_, by, action, _) = conn.execute(
+            select(held.case_id, held.event_seq, held.action, held.actor)
+            .order_by(held.event_seq)
+            .limit(3)
         ).all()
         name = conn.execute(
             select(schema.cases.c.name).where(schema.cases.c.id == case_id)
@@ -379,20 +382,25 @@ def test_case_event_rows_changed(filled: Locker, tmp_path: Path) -> None:
             delete(schema.case_events).where(held.case_id == case_id, held.event_seq == seq)
         )
         conn.execute(
-            insert(schema.case_events).values(case_id=other, event_seq=seq, action="item.acquired")
+            insert(schema.case_events).values(
+                case_id=other, event_seq=seq, action="item.acquired", actor="zq8-intruder"
+            )
         )
-        conn.execute(
-            update(schema.case_events)
-            .where(held.case_id == case_id, held.event_seq == changed)
-            .values(action="item.revealed")
-        )
+        for changed, values in ((acted, {"action": "item.revealed"}), (by, {"actor": "zq8-x"})):
+            conn.execute(
+                update(schema.case_events)
+                .where(held.case_id == case_id, held.event_seq == changed)
+                .values(**values)
+            )
+    tail = "but the case does not hold its item or the event is not that"
     assert problems(verify(filled, quick=True)) == [
         f"event {seq}: is of an item case {name!r} holds, but not among its events",
-        f"event {changed}: is of an item case {name!r} holds, but not among its events",
-        f"event {changed}: is among case {name!r}'s events as 'item.revealed', but the case "
-        "does not hold its item or the event is not that",
-        f"event {seq}: is among case 'Other''s events as 'item.acquired', but the case does not "
-        "hold its item or the event is not that",
+        f"event {acted}: is of an item case {name!r} holds, but not among its events",
+        f"event {by}: is of an item case {name!r} holds, but not among its events",
+        f"event {acted}: is among case {name!r}'s events as 'item.revealed' by {actor!r}, {tail}",
+        f"event {by}: is among case {name!r}'s events as {action!r} by 'zq8-x', {tail}",
+        f"event {seq}: is among case 'Other''s events as 'item.acquired' by 'zq8-intruder', "
+        + tail,
     ]
 
 

@@ -5,6 +5,7 @@ members. Nothing of it may reach North's audit, whoever reads it, on any page of
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -224,13 +225,21 @@ def test_the_audit_read_from_the_case_rows_is_the_one_the_whole_log_gives(
             and audit._of_case(conn, view, event)
         ]
         assert len(expected) > 3
-        for kind in ("", *audit.KINDS):
-            of_kind = [e for e in expected if not kind or e.kind == kind]
+        actors = ["", *sorted({e.actor for e in expected}), "zq7-mark-member", "nobody"]
+        for kind, actor in itertools.product(("", *audit.KINDS), actors):
+            chosen = [
+                e
+                for e in expected
+                if (not kind or e.kind == kind) and (not actor or e.actor == actor)
+            ]
             for streams_most in (0, 4):  # a kind's actions read together, and each by itself
                 monkeypatch.setattr(audit, "_STREAMS_MOST", streams_most)
-                first = audit.case_audit(conn, view, kind, size=3)
-                assert first.entries == of_kind[:3], (kind, streams_most)
+                asked = (kind, actor, streams_most)
+                first = audit.case_audit(conn, view, kind, actor, size=3)
+                assert first.entries == chosen[:3], asked
                 if first.next_before is not None:
-                    second = audit.case_audit(conn, view, kind, before=first.next_before, size=3)
-                    assert second.entries == of_kind[3:6], (kind, streams_most)
+                    second = audit.case_audit(
+                        conn, view, kind, actor, before=first.next_before, size=3
+                    )
+                    assert second.entries == chosen[3:6], asked
     assert not MARKER.search(repr(expected).encode())

@@ -117,18 +117,18 @@ def _candidates(
     chosen = [events.action.in_(actions)] + ([events.actor == actor] if actor else [])
 
     def of_items(cursor: int | None, action: str | None = None) -> Select[Any]:
-        return queries.case_events(case_id, cursor, action).where(*chosen)
+        return queries.case_events(case_id, cursor, action, actor or None).where(*chosen)
 
     def of_no_item(cursor: int | None) -> Select[Any]:
         found = select(schema.events).where(events.item_sha256.is_(None), *chosen)
         found = found if cursor is None else found.where(events.seq < cursor)
         return found.order_by(events.seq.desc())
 
-    # A kind's few actions each from the case's index by action (a kind the case has none of
-    # reads nothing); the whole audit from its rows, filtered.
+    # One person's work from the case's index by actor; else a kind's few actions each from
+    # its index by action (a kind the case has none of reads nothing); else the case's rows.
     streams = (
         [_read_back(conn, partial(of_items, action=action), before) for action in actions]
-        if len(actions) <= _STREAMS_MOST
+        if len(actions) <= _STREAMS_MOST and not actor
         else [_read_back(conn, of_items, before)]
     )
     yield from heapq.merge(

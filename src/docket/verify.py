@@ -379,30 +379,32 @@ class _Verifier:
         holds exactly the events of the items the case holds: a row missing hides the event
         from the case's activity and audit; one too many shows another case's."""
         members, events, held = schema.case_items.c, schema.events.c, schema.case_events.c
-        should = select(members.case_id, events.seq, events.action).join(
+        should = select(members.case_id, events.seq, events.action, events.actor).join(
             schema.events, events.item_sha256 == members.item_sha256
         )
-        has = select(held.case_id, held.event_seq, held.action)
+        has = select(held.case_id, held.event_seq, held.action, held.actor)
         for found, says in (
             (should.except_(has), "is of an item case {!r} holds, but not among its events"),
             (
                 has.except_(should),
-                "is among case {!r}'s events as {!r}, but the case does not hold its item"
-                " or the event is not that",
+                "is among case {!r}'s events as {!r} by {!r}, but the case does not hold its"
+                " item or the event is not that",
             ),
         ):
             differ = found.subquery()
             rows = self.conn.execute(
                 select(differ).order_by(*differ.c).limit(CASE_EVENTS_SHOWN + 1)
             )
-            for number, (case_id, seq, action) in enumerate(rows):
+            for number, (case_id, seq, action, actor) in enumerate(rows):
                 if number == CASE_EVENTS_SHOWN:
                     self.problem(
                         "case events",
                         f"more rows differ likewise (the first {CASE_EVENTS_SHOWN} are named)",
                     )
                     break
-                self.problem(f"event {seq}", says.format(names.get(case_id, case_id), action))
+                self.problem(
+                    f"event {seq}", says.format(names.get(case_id, case_id), action, actor)
+                )
 
     def timestamp_rows(self) -> None:
         rows = self.conn.execute(select(schema.timestamps)).mappings().all()

@@ -139,11 +139,14 @@ def few(
     return {str(sha) for sha in conn.execute(found, values).scalars()}
 
 
-def case_events(case_id: int, before: int | None = None, action: str | None = None) -> Select[Any]:
-    """The events of the items the case holds (of one `action` when given), newest first (below
-    log position `before` when given), read from the case's own rows (case_events, migration
-    0019): however much other cases did meanwhile, none of their events is read. A superset of
-    the case's own work (other cases' work on shared bytes), which docket.scope narrows."""
+def case_events(
+    case_id: int, before: int | None = None, action: str | None = None, actor: str | None = None
+) -> Select[Any]:
+    """The events of the items the case holds (of one `action`, by one `actor`, when given),
+    newest first (below log position `before` when given), read from the case's own rows
+    (case_events, migration 0019): however much other cases did meanwhile, none of their events
+    is read. A superset of the case's own work (other cases' work on shared bytes), which
+    docket.scope narrows."""
     held = schema.case_events.c
     found = (
         select(schema.events)
@@ -153,6 +156,8 @@ def case_events(case_id: int, before: int | None = None, action: str | None = No
     )
     if action is not None:
         found = found.where(held.action == action)
+    if actor is not None:
+        found = found.where(held.actor == actor)
     return found if before is None else found.where(held.event_seq < before)
 
 

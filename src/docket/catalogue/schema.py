@@ -112,7 +112,9 @@ case_events = Table(
     Column("case_id", Integer, primary_key=True, autoincrement=False),
     Column("event_seq", BigInteger, primary_key=True, autoincrement=False),
     Column("action", String(64), nullable=False),  # the event's: an audit of one kind
+    Column("actor", String(255), nullable=False),  # the event's: an audit of one person
     Index("ix_case_events_case_action", "case_id", "action", "event_seq"),
+    Index("ix_case_events_case_actor", "case_id", "actor", "event_seq"),
     sqlite_with_rowid=False,
 )
 # How many items of each media type each case holds (migration 0020): a case's dashboard and

@@ -1,6 +1,7 @@
 """Each case's custody events in a table of their own (case_events: the case, the event's log
-position and its action), one row for every event of every item the case holds, kept by the
-database itself, and indexed by case and action too (the audit of one kind).
+position, its action and its actor), one row for every event of every item the case holds,
+kept by the database itself, and indexed by case and action (the audit of one kind) and by
+case and actor (the audit of one person's work).
 
 A case's latest activity and its audit were found by walking the log back from its newest
 event and asking of each whether the case holds its item (or, below 10,000 items, by gathering
@@ -28,12 +29,13 @@ branch_labels = None
 depends_on = None
 
 OF_EVENT = (
-    "INSERT INTO case_events (case_id, event_seq, action)"
-    " SELECT case_id, NEW.seq, NEW.action FROM case_items WHERE item_sha256 = NEW.item_sha256"
+    "INSERT INTO case_events (case_id, event_seq, action, actor)"
+    " SELECT case_id, NEW.seq, NEW.action, NEW.actor FROM case_items"
+    " WHERE item_sha256 = NEW.item_sha256"
 )
 OF_MEMBERSHIP = (
-    "INSERT INTO case_events (case_id, event_seq, action)"
-    " SELECT NEW.case_id, seq, action FROM events WHERE item_sha256 = NEW.item_sha256"
+    "INSERT INTO case_events (case_id, event_seq, action, actor)"
+    " SELECT NEW.case_id, seq, action, actor FROM events WHERE item_sha256 = NEW.item_sha256"
 )
 MEMBERSHIP_GONE = (
     "DELETE FROM case_events WHERE case_id = OLD.case_id"
@@ -74,15 +76,17 @@ def upgrade() -> None:
         sa.Column("case_id", sa.Integer(), nullable=False),
         sa.Column("event_seq", sa.BigInteger(), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("actor", sa.String(length=255), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "event_seq"),
         sqlite_with_rowid=False,
     )
     op.execute(
-        "INSERT INTO case_events (case_id, event_seq, action)"
-        " SELECT case_items.case_id, events.seq, events.action FROM case_items"
+        "INSERT INTO case_events (case_id, event_seq, action, actor)"
+        " SELECT case_items.case_id, events.seq, events.action, events.actor FROM case_items"
         " JOIN events ON events.item_sha256 = case_items.item_sha256"
     )
     op.create_index("ix_case_events_case_action", "case_events", ["case_id", "action", "event_seq"])
+    op.create_index("ix_case_events_case_actor", "case_events", ["case_id", "actor", "event_seq"])
     _create_triggers(op.get_bind().dialect.name)
 
 
@@ -94,5 +98,6 @@ def downgrade() -> None:
         else:
             op.execute(f"DROP TRIGGER {name} ON {table}")
             op.execute(f"DROP FUNCTION {name}()")
+    op.drop_index("ix_case_events_case_actor", table_name="case_events")
     op.drop_index("ix_case_events_case_action", table_name="case_events")
     op.drop_table("case_events")
