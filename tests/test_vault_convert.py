@@ -36,7 +36,7 @@ PASSPHRASE = "cobalt meadow tinder 19"
 _RUN = """import sys
 from docket.cli import cli, main
 from docket._cli_vault_convert import convert_command
-vault = cli.commands["vault"]
+vault = cli.get_command(None, "vault")
 if "convert" not in vault.commands:
     vault.add_command(convert_command)
 sys.exit(main(sys.argv[1:]))
@@ -44,7 +44,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _register() -> None:
-    vault = docket_group.commands["vault"]
+    vault = docket_group.get_command(None, "vault")
     assert isinstance(vault, click.Group)
     if "convert" not in vault.commands:
         vault.add_command(convert_command)

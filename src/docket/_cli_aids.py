@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from docket._cli_common import locker_option, open_locker, print_json
-from docket._cli_shadow import shadow_places_command
 from docket.catalogue import queries
 from docket.locker import default_actor
 from docket.names import one_line
@@ -63,6 +62,3 @@ def aids_command(item_id: str, as_json: bool, no_run: bool, locker_path: Path | 
             say(f"  {signal.finding:<11} {signal.name}: {signal.summary}")
     if picture:
         say(f"\nerror-level picture: {picture}")
-
-
-COMMANDS: list[click.Command] = [aids_command, shadow_places_command]

@@ -1,4 +1,4 @@
-"""CLI commands for capture (docket/capture/); registered in cli.py through COMMANDS."""
+"""CLI commands for capture (docket/capture/); registered in cli.py (ELSEWHERE)."""
 
 from __future__ import annotations
 
@@ -171,6 +171,3 @@ def wacz_key_command(as_json: bool, locker_path: Path | None) -> None:
         click.echo(json.dumps({"publicKey": public, "fingerprint": fingerprint}))
     else:
         click.echo(f"publicKey: {public}\nfingerprint: {fingerprint}")
-
-
-COMMANDS: list[click.Command] = [capture_command, wacz_key_command]

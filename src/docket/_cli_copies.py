@@ -156,6 +156,3 @@ def restore_command(copy: str, directory: Path) -> None:
         f"restored {done.destination} from {copy}: {done.blobs_held} blob(s), tree size "
         f"{done.tree_size} (event {done.event}); run `docket verify --locker {directory}`"
     )
-
-
-COMMANDS: list[click.Command] = [replicate_command, audit_command, repair_command, restore_command]

@@ -187,6 +187,3 @@ def clean_command(days: int, failed: bool, package_days: float, locker_path: Pat
         click.echo(f"removed package {name} (made {made})")
     if packages:  # none: the jobs' line alone, as before packages were made here
         click.echo(f"removed {len(packages)} package(s) made more than {package_days:g} day(s) ago")
-
-
-COMMANDS: list[click.Command] = [worker_command, jobs_group]

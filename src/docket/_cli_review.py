@@ -243,12 +243,3 @@ def case_audit(
         click.echo(one_line(f"{e.seq:>7}  {e.time}  {e.actor:<16} {e.kind:<11} {item:<12}  {what}"))
     if page.next_before is not None:
         click.echo(f"(older: --before {page.next_before})")
-
-
-COMMANDS: list[click.Command] = [
-    tag_command,
-    annotate_command,
-    status_command,
-    search_command,
-    case_group,
-]

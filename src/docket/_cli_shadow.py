@@ -150,6 +150,3 @@ def _show(fit: Fit, event: int) -> None:
         click.echo("  none of GeoNames' towns of 15,000 people or more")
     click.echo(f"\nrecorded as shadow-places (event {event})")
     click.echo(UNCERTAINTY)
-
-
-COMMANDS: list[click.Command] = [shadow_places_command]

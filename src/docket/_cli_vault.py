@@ -224,4 +224,3 @@ def change_passphrase_command(
 
 
 vault_group.add_command(convert_command)
-COMMANDS: list[click.Command] = [vault_group, unlock_command, lock_command]

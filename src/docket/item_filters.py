@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, exists, func, select
-from sqlalchemy.orm import aliased
 
 from docket import similarity
 from docket.catalogue import prebuilt, queries, schema
@@ -54,7 +53,7 @@ class ItemFilter:
         the flag and the group are the caller's (they depend on the view and the case)."""
         found: list[ColumnElement[bool]] = []
         if self.type:
-            items = aliased(schema.items).c  # `item` may be a column of schema.items itself
+            items = schema.items.alias().c  # `item` may be a column of schema.items itself
             # Compared as bytes, as Python's startswith does: SQLite's LIKE ignores case.
             starts = func.substr(items.media_type, 1, len(self.type)) == self.type
             found.append(exists().where(items.sha256 == item, starts))

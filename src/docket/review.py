@@ -21,7 +21,6 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.orm import aliased
 
 from docket.catalogue import fulltext, prebuilt, queries, schema
 from docket.custody import log
@@ -275,7 +274,7 @@ def status_counts(conn: Connection, case_id: int, items: int) -> dict[str, int]:
     """How many of the case's `items` items have each status (statuses_of, counted by the
     database: a case of a million items is never read into memory)."""
     statuses, members = schema.statuses, schema.case_items
-    later = aliased(statuses)
+    later = statuses.alias()
     latest = (
         select(statuses.c.status, func.count())
         .join(

@@ -29,7 +29,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import aliased
 
 from docket.catalogue import prebuilt, queries, schema
 from docket.custody import log
@@ -96,7 +95,7 @@ def flag_counts(conn: Connection, scope: Scope, items: int) -> dict[str, int]:
     viewed = prebuilt.view(scope.case_id, scope.cases)
     flags, results, members = schema.flags, schema.results, schema.case_items
     held = members.c.case_id == scope.case_id
-    later_flag = aliased(flags)
+    later_flag = flags.alias()
     set_by_hand = _driven(conn, select(flags.c.id), items, held, flags.c.item_sha256)
     by_hand_latest = (
         select(flags.c.flag, func.count())
@@ -113,8 +112,8 @@ def flag_counts(conn: Connection, scope: Scope, items: int) -> dict[str, int]:
         .group_by(flags.c.flag)
     )
     counted = {str(flag): int(count) for flag, count in conn.execute(by_hand_latest, viewed)}
-    any_flag = aliased(flags)
-    later_result = aliased(results)
+    any_flag = flags.alias()
+    later_result = results.alias()
     proposal = _proposed_flag(conn.dialect.name, results.c.data)
     classified = and_(results.c.step == "classify", results.c.status == "ok")
     in_case = _driven(

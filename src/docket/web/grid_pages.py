@@ -26,7 +26,6 @@ from sqlalchemy import (
     exists,
     select,
 )
-from sqlalchemy.orm import aliased
 
 from docket.catalogue import prebuilt, schema
 
@@ -48,7 +47,7 @@ def _first_arrivals(
 ) -> Select[Any]:
     """Each item of the case once, at its first arrival in the case (`mine`: acquisitions),
     in the custody log's order (`backwards`: the other way)."""
-    earlier = aliased(schema.acquisitions)
+    earlier = schema.acquisitions.alias()
     first_arrival = ~exists().where(
         earlier.c.item_sha256 == mine.c.item_sha256,
         _in_case(earlier.c.case_id),
@@ -60,7 +59,7 @@ def _first_arrivals(
 
 def _key(name: str) -> ScalarSelect[Any]:
     """The id of the first arrival in the case of the item bound as `name`."""
-    key = aliased(schema.acquisitions)
+    key = schema.acquisitions.alias()
     return (
         select(key.c.id)
         .where(key.c.item_sha256 == bindparam(name), _in_case(key.c.case_id))
@@ -149,7 +148,7 @@ def filtered_page(
     Without `only` the case is walked in its order until a page is found, so a filter most
     items pass costs what a page does. With `only` (a text search's matches, a group) the
     listed items drive, each looked up by its own index, and then the matches are sorted."""
-    mine = aliased(schema.acquisitions)
+    mine = schema.acquisitions.alias()
     backwards = cut.before is not None
     if narrowing.only is None:
         statement = _first_arrivals(mine, mine.c.case_id == bindparam("case"), backwards)
