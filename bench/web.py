@@ -7,7 +7,8 @@ The locker holds --items items in one case, made one of three ways:
   default      ingested through the CLI: --photos (default 2,000) analysed photos (metadata,
                previews, PDQ hashes) and the rest short text files;
   --generated  written straight into the catalogue by bench/_catalogue.py (rows and tiny
-               blobs, no analysis): the way to a million items in minutes;
+               blobs, a metadata result each: a capture time on one of 730 days, a position
+               for every other item; no previews or hashes): a million items in minutes;
   --locker P   an existing locker (e.g. one generated before), with a case named Bench.
 
 Run by hand: .venv/bin/python bench/web.py [--items 10000] [--generated] [--duration 10]
@@ -103,7 +104,7 @@ def ingest_locker(root: Path, locker: Path, items: int, photos: int) -> None:
 def generated_locker(locker: Path, items: int) -> None:
     started = time.perf_counter()
     with Locker.open(locker) as opened:
-        generate(opened, items)
+        generate(opened, items, analysed=True)
     print(f"generated {items} items in {time.perf_counter() - started:.0f} s")
 
 
@@ -297,6 +298,8 @@ def main() -> None:
                 ("item grid filtered, all pass (JSON)", f"{grid}?type=text/&status=new"),
                 ("item grid filtered, few pass (JSON)", f"{grid}?status=verified"),
                 ("item grid, a capture day (JSON)", f"{grid}?since=2024-03-01&until=2024-03-01"),
+                ("item grid, a capture month (JSON)", f"{grid}?since=2024-03-01&until=2024-03-31"),
+                ("item grid, with a position (JSON)", f"{grid}?gps=true"),
                 ("case dashboard (JSON)", f"{base}/api/cases/{case}/dashboard"),
                 ("case audit (JSON)", f"{base}/api/cases/{case}/audit"),
                 (
