@@ -110,13 +110,17 @@ def test_counts_are_the_per_item_rules_counted(
     assert list(flag_counts.values()) == sorted(flag_counts.values(), reverse=True)
 
 
-@pytest.mark.parametrize("admin", [False, True])
+@pytest.mark.parametrize(("admin", "batch_most"), [(False, 2), (True, 2), (False, 500)])
 def test_activity_read_from_the_case_rows_is_what_the_whole_log_gives(
-    locker: Locker, tmp_path: Path, admin: bool, monkeypatch: pytest.MonkeyPatch
+    locker: Locker,
+    tmp_path: Path,
+    admin: bool,
+    batch_most: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A case's activity is read from its own rows of events (queries.case_events), in
-    batches: exactly what walking the whole log gives, other cases' work on shared bytes left
-    out."""
+    batches (of 2, or growing from 12): exactly what walking the whole log gives, other
+    cases' work on shared bytes left out."""
     north = _items(locker, tmp_path / "n", "North", 4)
     take(locker, tmp_path / "n" / "note-0.txt", case="South")  # shared
     south_only = _items(locker, tmp_path / "s", "South", 2, first=20)
@@ -128,7 +132,7 @@ def test_activity_read_from_the_case_rows_is_what_the_whole_log_gives(
             review.set_status(conn, "zq6-south", north[0], in_south, "disputed")
             review.set_status(conn, "zq6-south", south_only[round_ % 2], in_south, "excluded")
     monkeypatch.setattr(workflow_routes, "ACTIVITY", 6)
-    monkeypatch.setattr(workflow_routes, "ACTIVITY_BATCH", 2)
+    monkeypatch.setattr(workflow_routes, "ACTIVITY_BATCH", batch_most)
     view = Scope(n_id, "North", admin)
     with locker.engine.connect() as conn:
         found = workflow_routes._activity(conn, view, n_id)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -92,16 +93,39 @@ def flag_counts(conn: Connection, scope: Scope, items: int) -> dict[str, int]:
     """How many of the case's `items` items have each current flag (current_flags, counted
     by the database: a case of a million items is never read into memory), most first."""
     assert scope.case_id is not None
-    viewed = prebuilt.view(scope.case_id, scope.cases)
+    built = prebuilt.statements(conn, _build_counts)
+    given = prebuilt.view(scope.case_id, scope.cases) | {"most": items}
+    by_hand = built.by_hand[_fewer(conn, built.flags_fewer, given)]
+    counted = {str(flag): int(count) for flag, count in conn.execute(by_hand, given)}
+    proposed = built.proposed[_fewer(conn, built.classified_fewer, given)]
+    for flag, count in conn.execute(proposed, given):
+        if flag:
+            counted[str(flag)] = counted.get(str(flag), 0) + int(count)
+    counted[UNREVIEWED] = counted.get(UNREVIEWED, 0) + items - sum(counted.values())
+    shown = [(flag, count) for flag, count in counted.items() if count > 0]
+    return dict(sorted(shown, key=lambda pair: -pair[1]))
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """flag_counts' statements, built once per dialect (building them cost more than the
+    database's answer), the case bound as `case` and its item count as `most`."""
+
+    flags_fewer: Select[Any]  # whether the flags are fewer than `most`
+    classified_fewer: Select[Any]  # whether the classifications are
+    by_hand: dict[bool, Select[Any]]  # the latest flag by hand of each item, counted by flag
+    proposed: dict[bool, Select[Any]]  # items with no flag by hand, by their proposed flag
+
+
+def _build_counts(dialect: str) -> _Counts:
     flags, results, members = schema.flags, schema.results, schema.case_items
-    held = members.c.case_id == scope.case_id
+    held = members.c.case_id == bindparam("case")
     later_flag = flags.alias()
-    set_by_hand = _driven(conn, select(flags.c.id), items, held, flags.c.item_sha256)
-    by_hand_latest = (
-        select(flags.c.flag, func.count())
+    by_hand = {
+        fewer: select(flags.c.flag, func.count())
         .select_from(flags)
         .where(
-            set_by_hand,
+            _driven(fewer, held, flags.c.item_sha256),
             prebuilt.in_view(flags.c.case_id),
             ~exists().where(
                 later_flag.c.item_sha256 == flags.c.item_sha256,
@@ -110,20 +134,17 @@ def flag_counts(conn: Connection, scope: Scope, items: int) -> dict[str, int]:
             ),
         )
         .group_by(flags.c.flag)
-    )
-    counted = {str(flag): int(count) for flag, count in conn.execute(by_hand_latest, viewed)}
+        for fewer in (False, True)
+    }
     any_flag = flags.alias()
     later_result = results.alias()
-    proposal = _proposed_flag(conn.dialect.name, results.c.data)
+    proposal = _proposed_flag(dialect, results.c.data)
     classified = and_(results.c.step == "classify", results.c.status == "ok")
-    in_case = _driven(
-        conn, select(results.c.id).where(classified), items, held, results.c.item_sha256
-    )
-    proposed = (
-        select(proposal, func.count())
+    proposed = {
+        fewer: select(proposal, func.count())
         .select_from(results)
         .where(
-            in_case,
+            _driven(fewer, held, results.c.item_sha256),
             classified,
             ~exists().where(
                 later_result.c.item_sha256 == results.c.item_sha256,
@@ -136,37 +157,38 @@ def flag_counts(conn: Connection, scope: Scope, items: int) -> dict[str, int]:
             ),
         )
         .group_by(proposal)
+        for fewer in (False, True)
+    }
+    return _Counts(
+        _counted_to_most(select(flags.c.id)),
+        _counted_to_most(select(results.c.id).where(classified)),
+        by_hand,
+        proposed,
     )
-    for flag, count in conn.execute(proposed, viewed):
-        if flag:
-            counted[str(flag)] = counted.get(str(flag), 0) + int(count)
-    counted[UNREVIEWED] = counted.get(UNREVIEWED, 0) + items - sum(counted.values())
-    shown = [(flag, count) for flag, count in counted.items() if count > 0]
-    return dict(sorted(shown, key=lambda pair: -pair[1]))
 
 
 def _driven(
-    conn: Connection,
-    rows: Select[Any],
-    items: int,
-    held: ColumnElement[bool],
-    item: ColumnElement[str],
+    fewer: bool, held: ColumnElement[bool], item: ColumnElement[str]
 ) -> ColumnElement[bool]:
-    """The condition that `item` (a column of `rows`' table) is of the case (`held`, of its
-    `items` items), written so that SQLite is driven by the rows when there are fewer of them
-    than the case's items (counted no further): a case of a million items beside few flags or
-    classifications is counted through those (it walked the million items, 100 ms each way,
-    to find none); a small case beside many, through its items."""
+    """The condition that `item` (a column of a table of rows) is of the case (`held`),
+    written so that SQLite is driven by the rows when they are `fewer` than the case's items:
+    a case of a million items beside few flags or classifications is counted through those
+    (it walked the million items, 100 ms each way, to find none); a small case beside many,
+    through its items."""
     members = schema.case_items.c
-    if _fewer(conn, rows, items):
+    if fewer:
         return exists().where(held, members.item_sha256 == item)
     return and_(held, members.item_sha256 == item)
 
 
-def _fewer(conn: Connection, rows: Select[Any], most: int) -> bool:
-    """Whether `rows` are fewer than `most`, counted no further than that."""
-    counted = select(func.count()).select_from(rows.limit(most).subquery())
-    return int(conn.execute(counted).scalar_one()) < most
+def _counted_to_most(rows: Select[Any]) -> Select[Any]:
+    """How many `rows` there are, counted no further than the bound `most`."""
+    return select(func.count()).select_from(rows.limit(bindparam("most")).subquery())
+
+
+def _fewer(conn: Connection, counted: Select[Any], given: dict[str, Any]) -> bool:
+    """Whether the rows `counted` (_counted_to_most) are fewer than the bound `most`."""
+    return int(conn.execute(counted, given).scalar_one()) < int(given["most"])
 
 
 def flag_is(dialect: str, item: ColumnElement[str], flag: str) -> ColumnElement[bool]:

@@ -52,7 +52,7 @@ from docket.web.item_routes import CaseChoice
 router = APIRouter()
 MAX_BULK = 1000
 ACTIVITY = 25
-ACTIVITY_BATCH = 500
+ACTIVITY_BATCH = 500  # the most events of the activity read at a time (see _activity)
 BULK_ACTIONS = ("tag", "flag", "status", "assign", "link")
 # The columns of the item list's exports: what the grid shows of each item.
 EXPORT_FIELDS = (
@@ -242,16 +242,20 @@ def _activity(conn: Connection, view: scope.Scope, case_id: int) -> list[dict[st
     (queries.case_events).
 
     Read back by key in batches until enough are shown: other cases' work on shared bytes is
-    skipped however much of it there is, never allowed to push this case's own work off."""
+    skipped however much of it there is, never allowed to push this case's own work off. The
+    first batch is twice what is shown, each next one twice the last, up to ACTIVITY_BATCH:
+    a case whose events are mostly shown reads (and parses) 50 events, not 500."""
     shown: list[Event] = []
     before: int | None = None
+    size = min(2 * ACTIVITY, ACTIVITY_BATCH)
     while len(shown) < ACTIVITY:
-        query = queries.case_events(case_id, before).limit(ACTIVITY_BATCH)
+        query = queries.case_events(case_id, before).limit(size)
         batch = [event_from_row(row) for row in conn.execute(query).mappings()]
         if not batch:
             break
         shown += scope.visible_events(conn, view, batch)
         before = batch[-1].seq
+        size = min(2 * size, ACTIVITY_BATCH)
     shown = shown[:ACTIVITY]
     return [
         {"seq": e.seq, "time": e.time, "actor": e.actor, "action": e.action, "item": e.item}
