@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -120,45 +120,54 @@ class Filters:
             int(self.cluster) if self.cluster else None,
         )
         dialect = conn.dialect.name
-
-        def conditions(item: ColumnElement[str]) -> list[ColumnElement[bool]]:
-            found = chosen.conditions(dialect, item)
-            if self.flag:
-                found.append(flags.flag_is(dialect, item, self.flag))
-            if self.status:
-                found.append(review.status_is(item, view.case_id or 0, self.status))
-            return found
-
         among: list[set[str]] = []
         if self.q.strip():
             among.append(set(search.matching(conn, self.q, view)))
         if chosen.cluster is not None:
             among.append(chosen.group(conn, view.case))
         if view.case_id is not None:
-            among.extend(self._driving(conn, view, view.case_id))
+            driving = self._driving(conn, view, view.case_id)
+            among.extend(driving.values())
+            # The items with a position, or captured on those days, are exactly those the
+            # condition keeps (item_filters.with_position, captured_between): when they drive
+            # the page, the condition would only test each of them again.
+            if "gps" in driving:
+                chosen = replace(chosen, gps=False)
+            if "dates" in driving:
+                chosen = replace(chosen, since="", until="")
+        tested = chosen
+
+        def conditions(item: ColumnElement[str]) -> list[ColumnElement[bool]]:
+            found = tested.conditions(dialect, item, view.case_id)
+            if self.flag:
+                found.append(flags.flag_is(dialect, item, self.flag))
+            if self.status:
+                found.append(review.status_is(item, view.case_id or 0, self.status))
+            return found
+
         only = set.intersection(*among) if among else None
         return grid_pages.Narrowing(conditions, only)
 
-    def _driving(self, conn: Connection, view: scope.Scope, case_id: int) -> list[set[str]]:
+    def _driving(self, conn: Connection, view: scope.Scope, case_id: int) -> dict[str, set[str]]:
         """Items that include every one this filter's status, media type, flag, GPS and
         capture dates keep, each when they are few enough to drive the page (DRIVEN_MOST)
-        rather than walk the case."""
-        found: list[set[str] | None] = []
+        rather than walk the case, by what they are of."""
+        found: dict[str, set[str] | None] = {}
         if self.status and self.status != review.Status().status:
-            found.append(review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST))
+            found["status"] = review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST)
         if self.type:
             held = queries.case_types(conn, case_id)
             types = [media_type for media_type in held if media_type.startswith(self.type)]
-            found.append(queries.items_of_types(conn, case_id, types, DRIVEN_MOST))
+            found["type"] = queries.items_of_types(conn, case_id, types, DRIVEN_MOST)
         if self.flag:
-            found.append(flags.ever_flagged(conn, view, self.flag, DRIVEN_MOST))
+            found["flag"] = flags.ever_flagged(conn, view, self.flag, DRIVEN_MOST)
         if self.gps:
-            found.append(item_filters.with_position(conn, case_id, DRIVEN_MOST))
+            found["gps"] = item_filters.with_position(conn, case_id, DRIVEN_MOST)
         if self.since or self.until:
-            found.append(
-                item_filters.captured_between(conn, case_id, self.since, self.until, DRIVEN_MOST)
+            found["dates"] = item_filters.captured_between(
+                conn, case_id, self.since, self.until, DRIVEN_MOST
             )
-        return [items for items in found if items is not None]
+        return {what: items for what, items in found.items() if items is not None}
 
     @property
     def offset(self) -> int:

@@ -13,7 +13,7 @@ Every grid request runs these, so each is built once per dialect (docket.catalog
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +43,15 @@ class _Statements:
 
 
 def _first_arrivals(
-    mine: Any, in_case: ColumnElement[bool], backwards: bool = False
+    mine: Any,
+    in_case: ColumnElement[bool],
+    backwards: bool = False,
+    conditions: Sequence[ColumnElement[bool]] = (),
 ) -> Select[Any]:
     """Each item of the case once, at its first arrival in the case (`mine`: acquisitions),
-    in the custody log's order (`backwards`: the other way)."""
+    in the custody log's order (`backwards`: the other way), that `conditions` keep: they
+    are written before the test of a first arrival, which SQLite then makes only of the
+    arrivals they keep (a filter few items pass walked twice as fast)."""
     earlier = schema.acquisitions.alias()
     first_arrival = ~exists().where(
         earlier.c.item_sha256 == mine.c.item_sha256,
@@ -54,7 +59,7 @@ def _first_arrivals(
         earlier.c.id < mine.c.id,
     )
     order = mine.c.id.desc() if backwards else mine.c.id
-    return select(mine.c.item_sha256).where(in_case, first_arrival).order_by(order)
+    return select(mine.c.item_sha256).where(in_case, *conditions, first_arrival).order_by(order)
 
 
 def _key(name: str) -> ScalarSelect[Any]:
@@ -150,13 +155,14 @@ def filtered_page(
     listed items drive, each looked up by its own index, and then the matches are sorted."""
     mine = schema.acquisitions.alias()
     backwards = cut.before is not None
+    conditions = narrowing.conditions(mine.c.item_sha256)
     if narrowing.only is None:
-        statement = _first_arrivals(mine, mine.c.case_id == bindparam("case"), backwards)
+        in_case = mine.c.case_id == bindparam("case")
+        statement = _first_arrivals(mine, in_case, backwards, conditions)
     else:
-        statement = _first_arrivals(mine, _in_case(mine.c.case_id), backwards).where(
-            prebuilt.listed(conn.dialect.name, mine.c.item_sha256, "only")
-        )
-    statement = statement.where(*narrowing.conditions(mine.c.item_sha256))
+        listed = prebuilt.listed(conn.dialect.name, mine.c.item_sha256, "only")
+        conditions = [listed, *conditions]
+        statement = _first_arrivals(mine, _in_case(mine.c.case_id), backwards, conditions)
     values: dict[str, Any] = {**parameters, "case": case_id}
     if narrowing.only is not None:
         values["only"] = prebuilt.values(conn.dialect.name, narrowing.only)
