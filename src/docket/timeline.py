@@ -19,10 +19,10 @@ from datetime import date, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select
 
 from docket import incidents
-from docket.catalogue import queries, schema
+from docket.catalogue import prebuilt, schema
 
 ITEMS_PER_DAY = 24
 DAYS_PER_PAGE = 31
@@ -76,17 +76,9 @@ def days(
     """The case's days after `after` in order, each with its incidents and its first `per_day`
     items (and how many it holds), read one day at a time and named `named` days at a time
     (one query for their items' names)."""
-    case_name = str(
-        conn.execute(select(schema.cases.c.name).where(schema.cases.c.id == case_id)).scalar()
-    )
     unnamed = _unnamed_days(conn, case_id, after, per_day)
     while batch := list(islice(unnamed, named)):
-        shown = [item["sha256"] for day in batch for item in day.items]
-        names = {
-            row["sha256"]: row["name"]
-            for chunk in queries.in_chunks(shown)
-            for row in queries.list_items(conn, case_name, only=chunk)
-        }
+        names = _names(conn, case_id, [item["sha256"] for day in batch for item in day.items])
         for day in batch:
             for item in day.items:
                 item["name"] = names[item["sha256"]]
@@ -99,13 +91,12 @@ def _unnamed_days(conn: Connection, case_id: int, after: str | None, per_day: in
         if incident["occurred_from"] is not None:
             incidents_on[incident["occurred_from"][:10]].append(_summary(incident))
     incident_days = sorted(d for d in incidents_on if after is None or d > after)
-    captured = _captured(conn)
-    dated = _dated(case_id, captured)
+    made = prebuilt.statements(conn, _build)
     start: str | None = "" if after is None else _day_after(after)
     rows: list[Any] | None = None  # the items from `start` on, up to a day's worth and one
     while True:
         if rows is None:
-            rows = [] if start is None else _first(conn, dated, captured, start, per_day)
+            rows = [] if start is None else _first(conn, made, case_id, start, per_day)
         item_day = str(rows[0][0])[:10] if rows else None
         if item_day is None and not incident_days:
             return
@@ -117,7 +108,7 @@ def _unnamed_days(conn: Connection, case_id: int, after: str | None, per_day: in
             placed = [(str(c), str(sha)) for c, sha in rows if str(c)[:10] == day]
             found.item_count = len(placed)
             if len(placed) > per_day:
-                found.item_count = _count_on(conn, dated, captured, day)
+                found.item_count = _count_on(conn, made, case_id, day)
             found.items = [
                 {"sha256": sha, "name": "", "captured": c} for c, sha in placed[:per_day]
             ]
@@ -135,34 +126,72 @@ def undated_count(conn: Connection, case_id: int) -> int:
     )
 
 
-def _captured(conn: Connection) -> ColumnElement[Any]:
-    """The memberships' capture times, compared as bytes on either database (as
-    ix_case_items_case_captured orders them)."""
-    captured: ColumnElement[Any] = schema.case_items.c.capture_time
-    return captured.collate("C") if conn.dialect.name == "postgresql" else captured
+@dataclass(frozen=True)
+class _Statements:
+    """The timeline's statements, built once per dialect (building them on every day of a
+    page cost more than the database's answers), the case bound as `case`."""
+
+    first: Select[Any]  # (capture time, item) from the bound `start` on, `most` of them
+    count_on: Select[Any]  # how many are captured from `start` to before `end`
+    count_from: Select[Any]  # how many from `start` on (the last date there is)
+    names: Select[Any]  # (item, path, path in its container) of the listed items' arrivals
 
 
-def _dated(case_id: int, captured: ColumnElement[Any]) -> Select[Any]:
-    """(capture time, item) of the case's items that have one."""
-    members = schema.case_items.c
-    return select(captured.label("captured"), members.item_sha256).where(
-        members.case_id == case_id, members.capture_time.is_not(None)
+def _build(dialect: str) -> _Statements:
+    members, acquisitions = schema.case_items.c, schema.acquisitions.c
+    # The memberships' capture times, compared as bytes on either database (as
+    # ix_case_items_case_captured orders them).
+    captured: ColumnElement[Any] = members.capture_time
+    if dialect == "postgresql":
+        captured = captured.collate("C")
+    dated = select(captured.label("captured"), members.item_sha256).where(
+        members.case_id == bindparam("case"),
+        members.capture_time.is_not(None),
+        captured >= bindparam("start"),
+    )
+
+    def counted(query: Select[Any]) -> Select[Any]:
+        return select(func.count()).select_from(query.subquery())
+
+    return _Statements(
+        first=dated.order_by(captured, members.item_sha256).limit(bindparam("most")),
+        count_on=counted(dated.where(captured < bindparam("end"))),
+        count_from=counted(dated),
+        names=select(
+            acquisitions.item_sha256, acquisitions.original_path, acquisitions.path_in_container
+        )
+        .where(
+            prebuilt.listed(dialect, acquisitions.item_sha256),
+            prebuilt.unindexed(acquisitions.case_id) == bindparam("case"),
+        )
+        .order_by(acquisitions.id),
     )
 
 
 def _first(
-    conn: Connection, dated: Select[Any], captured: ColumnElement[Any], start: str, per_day: int
+    conn: Connection, made: _Statements, case_id: int, start: str, per_day: int
 ) -> list[Any]:
-    query = dated.where(captured >= start).order_by(captured, schema.case_items.c.item_sha256)
-    return list(conn.execute(query.limit(per_day + 1)))
+    given = {"case": case_id, "start": start, "most": per_day + 1}
+    return list(conn.execute(made.first, given))
 
 
-def _count_on(conn: Connection, dated: Select[Any], captured: ColumnElement[Any], day: str) -> int:
-    that_day = dated.where(captured >= day)
+def _count_on(conn: Connection, made: _Statements, case_id: int, day: str) -> int:
     following = _day_after(day)
-    if following is not None:
-        that_day = that_day.where(captured < following)
-    return int(conn.execute(select(func.count()).select_from(that_day.subquery())).scalar_one())
+    given = {"case": case_id, "start": day, "end": following}
+    counted = made.count_from if following is None else made.count_on
+    return int(conn.execute(counted, given).scalar_one())
+
+
+def _names(conn: Connection, case_id: int, items: list[str]) -> dict[str, str]:
+    """Each item's name in the case: the path of its first arrival there (as the grid names
+    it, docket.web.grid_pages.rows)."""
+    if not items:
+        return {}
+    names: dict[str, str] = {}
+    given = {"case": case_id, prebuilt.LISTED: prebuilt.values(conn.dialect.name, items)}
+    for sha, path, inner in conn.execute(prebuilt.statements(conn, _build).names, given):
+        names.setdefault(str(sha), (path or "") + (f"!/{inner}" if inner else ""))
+    return names
 
 
 def _day_after(day: str) -> str | None:
