@@ -181,3 +181,33 @@ def test_the_command_line_prints_every_day_and_counts_the_undated(locker: Locker
     ]
     assert out[1].split() == ["00:30:00+03:00", _sha(0)[:12], "generated/note0000000.txt"]
     assert out[-1] == "5 item(s) without a capture time"
+
+
+def test_an_item_in_two_cases_is_named_by_each_case_s_own_arrival(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The same bytes arrived first in South under a name South's people gave it, then in
+    North: North's timeline names the item by North's arrival, and no page of it shows South's
+    name, however the names are read (one read of the page's arrivals in the case)."""
+    from conftest import take
+
+    south_dir, north_dir = tmp_path / "zq6-south-informant-Rafiq", tmp_path / "north"
+    south_dir.mkdir()
+    north_dir.mkdir()
+    (south_dir / "zq6-safehouse-photo.txt").write_bytes(b"shared bytes of two cases\n")
+    (north_dir / "market.txt").write_bytes(b"shared bytes of two cases\n")
+    take(locker, south_dir, case="South")
+    summary = take(locker, north_dir, case="North")
+    item = summary.outcomes[0].sha256
+    assert item is not None
+    with locker.engine.begin() as conn:
+        records.record_result(
+            conn, "analyser", item, "metadata", "1", {"normalised": {"capture_time": "2024-05-01"}}
+        )
+        north = conn.execute(schema.cases.select().where(schema.cases.c.name == "North")).one().id
+    with locker.engine.connect() as conn:
+        found = timeline.page(conn, north)
+        whole = timeline.case_timeline(conn, north)
+    assert [i["name"] for d in found.days for i in d.items] == [str(north_dir / "market.txt")]
+    for shown in (found, whole):
+        assert "zq6" not in json.dumps(asdict(shown))
