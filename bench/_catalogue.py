@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -209,46 +209,48 @@ def _write_batch(
             data = json.loads(result["data"])
             member.update(capture_time=capture_time_of(data), has_position=has_position_of(data))
     conn.execute(insert(schema.case_items), members)
-    acquired = schema.acquisitions
+    logged = range(first_seq + each * numbers.start, first_seq + each * numbers.stop)
+    acquired = schema.acquisitions.c
+    _index(conn, "acquisition", case_id, acquired.original_path, logged, lambda path: [path])
+    if analysed:
+        found = schema.results.c
+        _index(
+            conn,
+            "metadata",
+            None,
+            found.data,
+            logged,
+            lambda data: fulltext.metadata_texts(json.loads(data)),
+        )
+
+
+def _index(
+    conn: Connection,
+    kind: str,
+    case_id: int | None,
+    text: Any,
+    logged: range,
+    texts_of: Callable[[Any], list[str]],
+) -> None:
+    """Search entries of `kind` for the rows of `text`'s table logged at `logged` (read back
+    for their ids), as docket.catalogue.fulltext.put writes them."""
+    table = text.table.c
     rows = conn.execute(
-        select(acquired.c.id, acquired.c.item_sha256, acquired.c.original_path).where(
-            acquired.c.event_seq >= first_seq + each * numbers.start,
-            acquired.c.event_seq < first_seq + each * numbers.stop,
+        select(table.id, table.item_sha256, text).where(
+            table.event_seq >= logged.start, table.event_seq < logged.stop
         )
     )
     conn.execute(
         insert(schema.search_entries),
         [
             {
-                "kind": "acquisition",
+                "kind": kind,
                 "ref": ref,
                 "case_id": case_id,
                 "item_sha256": sha,
-                "body": fulltext.body([path]),
+                "body": fulltext.body(texts_of(value)),
             }
-            for ref, sha, path in rows
-        ],
-    )
-    if not analysed:
-        return
-    found = schema.results
-    rows = conn.execute(
-        select(found.c.id, found.c.item_sha256, found.c.data).where(
-            found.c.event_seq >= first_seq + each * numbers.start,
-            found.c.event_seq < first_seq + each * numbers.stop,
-        )
-    )
-    conn.execute(
-        insert(schema.search_entries),
-        [
-            {
-                "kind": "metadata",
-                "ref": ref,
-                "case_id": None,
-                "item_sha256": sha,
-                "body": fulltext.body(fulltext.metadata_texts(json.loads(data))),
-            }
-            for ref, sha, data in rows
+            for ref, sha, value in rows
         ],
     )
 
