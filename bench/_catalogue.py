@@ -199,8 +199,22 @@ def _write_batch(
     conn.execute(insert(schema.events), events)
     conn.execute(insert(schema.items), items)
     conn.execute(insert(schema.acquisitions), acquisitions)
+    logged = range(first_seq + each * numbers.start, first_seq + each * numbers.stop)
+    acquired = schema.acquisitions.c
+    arrived = dict(  # each item's one acquisition: its first in the case
+        conn.execute(
+            select(acquired.item_sha256, acquired.id).where(
+                acquired.event_seq.between(logged.start, logged.stop - 1)
+            )
+        ).all()
+    )
     members = [
-        {"case_id": case_id, "item_sha256": a["item_sha256"], "media_type": "text/plain"}
+        {
+            "case_id": case_id,
+            "item_sha256": a["item_sha256"],
+            "media_type": "text/plain",
+            "first_acquisition": arrived[a["item_sha256"]],
+        }
         for a in acquisitions
     ]
     if analysed:
@@ -209,8 +223,6 @@ def _write_batch(
             data = json.loads(result["data"])
             member.update(capture_time=capture_time_of(data), has_position=has_position_of(data))
     conn.execute(insert(schema.case_items), members)
-    logged = range(first_seq + each * numbers.start, first_seq + each * numbers.stop)
-    acquired = schema.acquisitions.c
     _index(conn, "acquisition", case_id, acquired.original_path, logged, lambda path: [path])
     if analysed:
         found = schema.results.c

@@ -134,7 +134,7 @@ class _Statements:
     first: Select[Any]  # (capture time, item) from the bound `start` on, `most` of them
     count_on: Select[Any]  # how many are captured from `start` to before `end`
     count_from: Select[Any]  # how many from `start` on (the last date there is)
-    names: Select[Any]  # (item, path, path in its container) of the listed items' arrivals
+    names: Select[Any]  # (item, path, path in its container) of the listed items' first arrivals
 
 
 def _build(dialect: str) -> _Statements:
@@ -158,13 +158,13 @@ def _build(dialect: str) -> _Statements:
         count_on=counted(dated.where(captured < bindparam("end"))),
         count_from=counted(dated),
         names=select(
-            acquisitions.item_sha256, acquisitions.original_path, acquisitions.path_in_container
+            members.item_sha256, acquisitions.original_path, acquisitions.path_in_container
         )
-        .where(
-            prebuilt.listed(dialect, acquisitions.item_sha256),
-            prebuilt.unindexed(acquisitions.case_id) == bindparam("case"),
-        )
-        .order_by(acquisitions.id),
+        .join(schema.acquisitions, acquisitions.id == members.first_acquisition)
+        .where(  # each listed item by its own index, never the case's walked
+            prebuilt.unindexed(members.case_id) == bindparam("case"),
+            prebuilt.listed(dialect, members.item_sha256),
+        ),
     )
 
 
@@ -190,7 +190,7 @@ def _names(conn: Connection, case_id: int, items: list[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     given = {"case": case_id, prebuilt.LISTED: prebuilt.values(conn.dialect.name, items)}
     for sha, path, inner in conn.execute(prebuilt.statements(conn, _build).names, given):
-        names.setdefault(str(sha), (path or "") + (f"!/{inner}" if inner else ""))
+        names[str(sha)] = (path or "") + (f"!/{inner}" if inner else "")
     return names
 
 

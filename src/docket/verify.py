@@ -281,9 +281,10 @@ class _Verifier:
 
     def case_links(self) -> None:
         """Every case membership was logged by an arrival into that case, and vice versa; each
-        carries its item's own media type, the capture time of its latest successful metadata
-        result, and whether its latest metadata result gives a position (what the case is
-        counted, filtered and put in time order by)."""
+        carries its item's own media type, its first acquisition into the case, the capture
+        time of its latest successful metadata result, and whether its latest metadata result
+        gives a position (what the case is counted, listed, filtered and put in time order
+        by)."""
         names = dict(self.conn.execute(select(schema.cases.c.id, schema.cases.c.name)).all())
         members, items, results = schema.case_items.c, schema.items.c, schema.results.c
         captured: dict[str, str | None] = {}
@@ -301,6 +302,15 @@ class _Verifier:
             placed[item] = has_position_of(facts)
             if status == "ok":
                 captured[item] = capture_time_of(facts)
+        arrivals = schema.acquisitions.c
+        firsts = {
+            (case_id, item): first
+            for case_id, item, first in self.conn.execute(
+                select(arrivals.case_id, arrivals.item_sha256, func.min(arrivals.id))
+                .where(arrivals.case_id.is_not(None))
+                .group_by(arrivals.case_id, arrivals.item_sha256)
+            )
+        }
         rows = self.conn.execute(
             select(
                 members.case_id,
@@ -308,14 +318,22 @@ class _Verifier:
                 members.media_type,
                 members.capture_time,
                 members.has_position,
+                members.first_acquisition,
                 items.media_type,
             )
             .outerjoin(schema.items, items.sha256 == members.item_sha256)
             .order_by(members.case_id, members.item_sha256)
         )
         linked = set()
-        for case_id, item, listed_as, listed_time, listed_placed, media_type in rows:
+        for case_id, item, listed_as, listed_time, listed_placed, first, media_type in rows:
             linked.add((names.get(case_id), item))
+            if first != firsts.get((case_id, item)):
+                self.problem(
+                    f"item {_short(item)}",
+                    f"is listed in case {names.get(case_id)!r} as first arriving in "
+                    f"acquisition {first}, but its first arrival there is acquisition "
+                    f"{firsts.get((case_id, item))}",
+                )
             if media_type is not None and listed_as != media_type:
                 self.problem(
                     f"item {_short(item)}",

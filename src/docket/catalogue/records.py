@@ -193,6 +193,7 @@ def record_arrival(
                 case_id=case_id,
                 item_sha256=digest.sha256,
                 media_type=item.media_type,
+                first_acquisition=int(key[0]),
                 capture_time=None if existing is None else latest_capture_time(conn, digest.sha256),
                 has_position=existing is not None and latest_has_position(conn, digest.sha256),
             )

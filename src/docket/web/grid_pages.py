@@ -1,12 +1,13 @@
 """Pages of a case's item grid read by the page, never by the case: the items in the order
-they first arrived in the case, walked through the case's acquisitions by their ids (the
-custody log's order), each row's name, first arrival and arrival count read for the page's
-items only. A million-item case costs a page what a hundred-item one does (bench/web.py).
+they first arrived in the case, read from the case's own index of its memberships by their
+first arrival (case_items.first_acquisition, migration 0021), each row's name, first arrival
+and arrival count read for the page's items only. A million-item case costs a page what a
+hundred-item one does (bench/web.py).
 
 SQLite's planner, without statistics, answered "this item's acquisitions in this case"
 through the case's index, scanning the whole case once per item (93 s for a page of 100 at
 10,000 items). The case is therefore compared as an expression here (`case_id + 0`), which
-no index serves, so the item's own index drives those lookups.
+no index serves, where an item's own index must drive the lookup.
 
 Every grid request runs these, so each is built once per dialect (docket.catalogue.prebuilt).
 """
@@ -23,7 +24,6 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     bindparam,
-    exists,
     select,
 )
 
@@ -48,34 +48,28 @@ def _first_arrivals(
     backwards: bool = False,
     conditions: Sequence[ColumnElement[bool]] = (),
 ) -> Select[Any]:
-    """Each item of the case once, at its first arrival in the case (`mine`: acquisitions),
-    in the custody log's order (`backwards`: the other way), that `conditions` keep: they
-    are written before the test of a first arrival, which SQLite then makes only of the
-    arrivals they keep (a filter few items pass walked twice as fast)."""
-    earlier = schema.acquisitions.alias()
-    first_arrival = ~exists().where(
-        earlier.c.item_sha256 == mine.c.item_sha256,
-        _in_case(earlier.c.case_id),
-        earlier.c.id < mine.c.id,
+    """Each item of the case once (`mine`: memberships), by its first arrival in the case,
+    in the custody log's order (`backwards`: the other way), that `conditions` keep."""
+    first = mine.c.first_acquisition
+    order = first.desc() if backwards else first
+    return (
+        select(mine.c.item_sha256).where(in_case, first.is_not(None), *conditions).order_by(order)
     )
-    order = mine.c.id.desc() if backwards else mine.c.id
-    return select(mine.c.item_sha256).where(in_case, *conditions, first_arrival).order_by(order)
 
 
 def _key(name: str) -> ScalarSelect[Any]:
-    """The id of the first arrival in the case of the item bound as `name`."""
-    key = schema.acquisitions.alias()
+    """The first arrival in the case of the item bound as `name` (NULL when the case does not
+    hold it: no page then)."""
+    key = schema.case_items.alias()
     return (
-        select(key.c.id)
-        .where(key.c.item_sha256 == bindparam(name), _in_case(key.c.case_id))
-        .order_by(key.c.id)
-        .limit(1)
+        select(key.c.first_acquisition)
+        .where(key.c.case_id == bindparam("case"), key.c.item_sha256 == bindparam(name))
         .scalar_subquery()
     )
 
 
 def _build(dialect: str) -> _Statements:
-    mine = schema.acquisitions
+    mine = schema.case_items.alias()
     in_case = mine.c.case_id == bindparam("case")
     page = _first_arrivals(mine, in_case).limit(bindparam("size"))
     page_before = _first_arrivals(mine, in_case, backwards=True).limit(bindparam("size"))
@@ -96,10 +90,11 @@ def _build(dialect: str) -> _Statements:
         )
         .order_by(acquisitions.c.id)
     )
+    first = mine.c.first_acquisition
     return _Statements(
         by_number=page.offset(bindparam("offset")),
-        by_key=page.where(mine.c.id > _key("after")),
-        before_key=page_before.where(mine.c.id < _key("before")),
+        by_key=page.where(first > _key("after")),
+        before_key=page_before.where(first < _key("before")),
         rows=rows,
     )
 
@@ -153,24 +148,25 @@ def filtered_page(
     Without `only` the case is walked in its order until a page is found, so a filter most
     items pass costs what a page does. With `only` (a text search's matches, a group) the
     listed items drive, each looked up by its own index, and then the matches are sorted."""
-    mine = schema.acquisitions.alias()
+    mine = schema.case_items.alias()
     backwards = cut.before is not None
     conditions = narrowing.conditions(mine.c.item_sha256)
     if narrowing.only is None:
         in_case = mine.c.case_id == bindparam("case")
         statement = _first_arrivals(mine, in_case, backwards, conditions)
-    else:
+    else:  # each listed item looked up by its own index, never the case's walked
         listed = prebuilt.listed(conn.dialect.name, mine.c.item_sha256, "only")
         conditions = [listed, *conditions]
         statement = _first_arrivals(mine, _in_case(mine.c.case_id), backwards, conditions)
+    first = mine.c.first_acquisition
     values: dict[str, Any] = {**parameters, "case": case_id}
     if narrowing.only is not None:
         values["only"] = prebuilt.values(conn.dialect.name, narrowing.only)
     if cut.after is not None:
-        statement = statement.where(mine.c.id > _key("after"))
+        statement = statement.where(first > _key("after"))
         values["after"] = cut.after
     elif cut.before is not None:
-        statement = statement.where(mine.c.id < _key("before"))
+        statement = statement.where(first < _key("before"))
         values["before"] = cut.before
     if cut.size is not None:
         statement = statement.limit(cut.size).offset(cut.offset)
