@@ -54,12 +54,12 @@ class ItemFilter:
         """Media type, GPS and capture dates as conditions on `item` (a column of SHA-256s);
         the flag and the group are the caller's (they depend on the view and the case).
 
-        In a case (`case_id`), GPS and dates are read from what the item's membership carries
-        (migration 0018, kept by records.record_result, checked by verify): a lookup by the
-        membership's key, where the latest metadata result's JSON cost 20 us an item (a page
-        of a capture month at a million items tested 2,400 of them). These are the times the
-        timeline places items by; the results' JSON differs only for a capture time too long
-        to be one (CAPTURE_TIME_MOST), which neither counts as dated."""
+        In a case (`case_id`), the media type, GPS and dates are read from what the item's
+        membership carries (migrations 0015 and 0018, kept by records, checked by verify): a
+        lookup by the membership's key, where the latest metadata result's JSON cost 20 us an
+        item (a page of a capture month at a million items tested 2,400 of them). These are
+        the times the timeline places items by; the results' JSON differs only for a capture
+        time too long to be one (CAPTURE_TIME_MOST), which neither counts as dated."""
         if case_id is not None:
             return self._in_case(dialect, item, case_id)
         found: list[ColumnElement[bool]] = []
@@ -83,10 +83,12 @@ class ItemFilter:
     def _in_case(
         self, dialect: str, item: ColumnElement[str], case_id: int
     ) -> list[ColumnElement[bool]]:
-        found = self.conditions(dialect, item) if self.type else []
-        found = found[:1]  # the media type's, if any: GPS and dates come from the membership
         members = schema.case_items.c
         held = [members.case_id == case_id, members.item_sha256 == item]
+        found: list[ColumnElement[bool]] = []
+        if self.type:  # the membership carries its item's type (0015), checked by verify
+            starts = func.substr(members.media_type, 1, len(self.type)) == self.type
+            found.append(exists().where(*held, starts))
         if self.gps:
             found.append(exists().where(*held, members.has_position.is_(True)))
         if self.since or self.until:
