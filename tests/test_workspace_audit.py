@@ -206,10 +206,10 @@ def test_the_audit_read_from_the_case_rows_is_the_one_the_whole_log_gives(
 ) -> None:
     """The audit is read from the case's own rows of events (queries.case_events) merged with
     the events of no item: page by page (in batches smaller than a page), it is exactly what
-    walking the whole log with the audit's rule gives."""
+    walking the whole log with the audit's rule gives; in batches of 2, and in batches that
+    start at a page and a row and grow twice as big each time."""
     north = audited["cases"]["North"]
     view = scope.Scope(north, "North", admin)
-    monkeypatch.setattr(audit, "_BATCH", 2)
     with locker.engine.connect() as conn:
         held = set(
             conn.execute(
@@ -232,9 +232,11 @@ def test_the_audit_read_from_the_case_rows_is_the_one_the_whole_log_gives(
                 for e in expected
                 if (not kind or e.kind == kind) and (not actor or e.actor == actor)
             ]
-            for streams_most in (0, 4):  # a kind's actions read together, and each by itself
+            # A kind's actions read together, and each by itself.
+            for streams_most, batch_most in itertools.product((0, 4), (2, 500)):
                 monkeypatch.setattr(audit, "_STREAMS_MOST", streams_most)
-                asked = (kind, actor, streams_most)
+                monkeypatch.setattr(audit, "_BATCH", batch_most)
+                asked = (kind, actor, streams_most, batch_most)
                 first = audit.case_audit(conn, view, kind, actor, size=3)
                 assert first.entries == chosen[:3], asked
                 if first.next_before is not None:

@@ -107,7 +107,12 @@ def _of_case(conn: Connection, view: Scope, event: Event) -> bool:
 
 
 def _candidates(
-    conn: Connection, view: Scope, actions: tuple[str, ...], actor: str, before: int | None
+    conn: Connection,
+    view: Scope,
+    actions: tuple[str, ...],
+    actor: str,
+    before: int | None,
+    first: int,
 ) -> Iterator[Event]:
     """Events of these actions, newest first below `before`, on the case's items (its own rows,
     queries.case_events) or of no item: a superset of the case's, which _of_case narrows."""
@@ -127,27 +132,29 @@ def _candidates(
     # One person's work from the case's index by actor; else a kind's few actions each from
     # its index by action (a kind the case has none of reads nothing); else the case's rows.
     streams = (
-        [_read_back(conn, partial(of_items, action=action), before) for action in actions]
+        [_read_back(conn, partial(of_items, action=action), before, first) for action in actions]
         if len(actions) <= _STREAMS_MOST and not actor
-        else [_read_back(conn, of_items, before)]
+        else [_read_back(conn, of_items, before, first)]
     )
     yield from heapq.merge(
-        *streams, _read_back(conn, of_no_item, before), key=lambda event: -event.seq
+        *streams, _read_back(conn, of_no_item, before, first), key=lambda event: -event.seq
     )
 
 
 def _read_back(
-    conn: Connection, query: Callable[[int | None], Select[Any]], before: int | None
+    conn: Connection, query: Callable[[int | None], Select[Any]], before: int | None, first: int
 ) -> Iterator[Event]:
-    """What `query(cursor)` gives (newest first, below `cursor`), read in batches by key."""
-    cursor = before
+    """What `query(cursor)` gives (newest first, below `cursor`), read in batches by key:
+    `first` rows, then twice as many each time up to _BATCH. A page of 50 read 500 events
+    (each parsed) where most pages need 51."""
+    cursor, batch = before, min(first, _BATCH)
     while True:
-        rows = conn.execute(query(cursor).limit(_BATCH)).mappings().all()
+        rows = conn.execute(query(cursor).limit(batch)).mappings().all()
         for row in rows:
             yield event_from_row(row)
-        if len(rows) < _BATCH:
+        if len(rows) < batch:
             return
-        cursor = int(rows[-1]["seq"])
+        cursor, batch = int(rows[-1]["seq"]), min(2 * batch, _BATCH)
 
 
 def case_audit(
@@ -166,7 +173,7 @@ def case_audit(
         raise DocketError(f"{kind!r}: an audit kind is one of {', '.join(KINDS)}")
     actions = KINDS[kind] if kind else tuple(_KIND_OF)
     found: list[Entry] = []
-    for event in _candidates(conn, view, actions, actor.strip(), before):
+    for event in _candidates(conn, view, actions, actor.strip(), before, size + 1):
         if not _of_case(conn, view, event):
             continue
         if len(found) == size:
