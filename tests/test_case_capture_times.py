@@ -159,7 +159,7 @@ def test_a_case_is_driven_by_its_own_placed_items_whatever_another_case_holds(
             _metadata(conn, sha[n], gps_latitude=48.85)
         _metadata(conn, sha[21], gps_latitude=None)  # re-read: no position now
     with locker.engine.connect() as conn:
-        assert item_filters.with_position(conn, few, 200) == {sha[7]}
-        assert item_filters.with_position(conn, many, 200) is None  # too many to drive by
-        assert item_filters.with_position(conn, many, 300) == set(sha[50:])
+        assert item_filters.positions_are_few(conn, few, 1)
+        assert not item_filters.positions_are_few(conn, many, 299)  # too many to drive by
+        assert item_filters.positions_are_few(conn, many, 300)
     assert verify(locker, quick=True).ok

@@ -127,16 +127,31 @@ def few(
     database first, so a set too big to use is never read into Python: reading 20,000
     SHA-256s to find them too many cost a filtered grid page 40 ms."""
     values = dict(parameters or {})
-    counted: Select[Any] | TextClause
+    if more_than(conn, found, most, values):
+        return None
     if isinstance(found, Select):
         found = found.limit(most + 1)
-        counted = select(func.count()).select_from(found.subquery())
+    else:
+        values["most"] = most + 1
+    return {str(sha) for sha in conn.execute(found, values).scalars()}
+
+
+def more_than(
+    conn: Connection,
+    found: Select[Any] | TextClause,
+    most: int,
+    parameters: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether `found` gives more than `most` rows (a text statement reads at most `:most`
+    rows), counted by the database no further than `most` + 1."""
+    values = dict(parameters or {})
+    counted: Select[Any] | TextClause
+    if isinstance(found, Select):
+        counted = select(func.count()).select_from(found.limit(most + 1).subquery())
     else:
         values["most"] = most + 1
         counted = text(f"SELECT count(*) FROM ({found.text}) AS found")
-    if int(conn.execute(counted, values).scalar_one()) > most:
-        return None
-    return {str(sha) for sha in conn.execute(found, values).scalars()}
+    return int(conn.execute(counted, values).scalar_one()) > most
 
 
 def case_events(

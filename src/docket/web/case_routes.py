@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -125,20 +125,15 @@ class Filters:
             among.append(set(search.matching(conn, self.q, view)))
         if chosen.cluster is not None:
             among.append(chosen.group(conn, view.case))
+        driver = None
         if view.case_id is not None:
-            driving = self._driving(conn, view, view.case_id)
-            among.extend(driving.values())
-            # The items with a position, or captured on those days, are exactly those the
-            # condition keeps (item_filters.with_position, captured_between): when they drive
-            # the page, the condition would only test each of them again.
-            if "gps" in driving:
-                chosen = replace(chosen, gps=False)
-            if "dates" in driving:
-                chosen = replace(chosen, since="", until="")
-        tested = chosen
+            among.extend(self._driving(conn, view, view.case_id).values())
+            driver = self._membership_driver(conn, view.case_id)
 
-        def conditions(item: ColumnElement[str]) -> list[ColumnElement[bool]]:
-            found = tested.conditions(dialect, item, view.case_id)
+        def conditions(member: Any) -> list[ColumnElement[bool]]:
+            item = member.c.item_sha256
+            in_case = member if view.case_id is not None else None
+            found = chosen.conditions(dialect, item, in_case, driver)
             if self.flag:
                 found.append(flags.flag_is(dialect, item, self.flag))
             if self.status:
@@ -146,12 +141,12 @@ class Filters:
             return found
 
         only = set.intersection(*among) if among else None
-        return grid_pages.Narrowing(conditions, only)
+        return grid_pages.Narrowing(conditions, only, few=driver is not None)
 
     def _driving(self, conn: Connection, view: scope.Scope, case_id: int) -> dict[str, set[str]]:
-        """Items that include every one this filter's status, media type, flag, GPS and
-        capture dates keep, each when they are few enough to drive the page (DRIVEN_MOST)
-        rather than walk the case, by what they are of."""
+        """Items that include every one this filter's status, media type and flag keep, each
+        when they are few enough to drive the page (DRIVEN_MOST) rather than walk the case,
+        by what they are of."""
         found: dict[str, set[str] | None] = {}
         if self.status and self.status != review.Status().status:
             found["status"] = review.ever_set_to(conn, case_id, self.status, DRIVEN_MOST)
@@ -161,13 +156,21 @@ class Filters:
             found["type"] = queries.items_of_types(conn, case_id, types, DRIVEN_MOST)
         if self.flag:
             found["flag"] = flags.ever_flagged(conn, view, self.flag, DRIVEN_MOST)
-        if self.gps:
-            found["gps"] = item_filters.with_position(conn, case_id, DRIVEN_MOST)
-        if self.since or self.until:
-            found["dates"] = item_filters.captured_between(
-                conn, case_id, self.since, self.until, DRIVEN_MOST
-            )
         return {what: items for what, items in found.items() if items is not None}
+
+    def _membership_driver(self, conn: Connection, case_id: int) -> str | None:
+        """ "gps" or "dates" when the items with a position, or those captured in the date
+        range, are few enough (DRIVEN_MOST) to be read from the case's index of what each
+        membership carries and sorted; None when the case is to be walked in order until a
+        page passes."""
+        if self.gps and item_filters.positions_are_few(conn, case_id, DRIVEN_MOST):
+            return "gps"
+        dated = self.since or self.until
+        if dated and item_filters.captures_are_few(
+            conn, case_id, self.since, self.until, DRIVEN_MOST
+        ):
+            return "dates"
+        return None
 
     @property
     def offset(self) -> int:

@@ -47,14 +47,18 @@ def _first_arrivals(
     in_case: ColumnElement[bool],
     backwards: bool = False,
     conditions: Sequence[ColumnElement[bool]] = (),
+    sorted_after: bool = False,
 ) -> Select[Any]:
     """Each item of the case once (`mine`: memberships), by its first arrival in the case,
-    in the custody log's order (`backwards`: the other way), that `conditions` keep."""
+    in the custody log's order (`backwards`: the other way), that `conditions` keep; ordered
+    by an expression no index serves when `sorted_after` (the conditions' own index should
+    find them)."""
     first = mine.c.first_acquisition
-    order = first.desc() if backwards else first
-    return (
-        select(mine.c.item_sha256).where(in_case, first.is_not(None), *conditions).order_by(order)
-    )
+    by = prebuilt.unindexed(first) if sorted_after else first
+    order = by.desc() if backwards else by
+    # Not-null tested on the same expression: the arrival index must not serve it either.
+    kept = [in_case, by.is_not(None), *conditions]
+    return select(mine.c.item_sha256).where(*kept).order_by(order)
 
 
 def _key(name: str) -> ScalarSelect[Any]:
@@ -127,11 +131,14 @@ def page(conn: Connection, case_id: int, cut: Cut) -> list[str]:
 
 @dataclass(frozen=True)
 class Narrowing:
-    """What a filter asks of each item: `conditions` on its SHA-256 column, and the items it
-    must be among (`only`: None for any)."""
+    """What a filter asks of each item: `conditions` on its membership row (a
+    schema.case_items alias), the items it must be among (`only`: None for any), and whether
+    the conditions keep `few` of the case's items by what the membership carries (its
+    position or capture time): those are then read by that index and sorted."""
 
-    conditions: Callable[[ColumnElement[str]], list[ColumnElement[bool]]]
+    conditions: Callable[[Any], list[ColumnElement[bool]]]
     only: Collection[str] | None = None
+    few: bool = False
 
 
 def filtered_page(
@@ -146,14 +153,17 @@ def filtered_page(
     among `narrowing.only` when it names some.
 
     Without `only` the case is walked in its order until a page is found, so a filter most
-    items pass costs what a page does. With `only` (a text search's matches, a group) the
-    listed items drive, each looked up by its own index, and then the matches are sorted."""
+    items pass costs what a page does; unless the filter keeps `few` by what the membership
+    carries: then the order is an expression no index serves, and the planner reads the
+    few from the case's index of positions or capture times, then sorts them. With `only`
+    (a text search's matches, a group) the listed items drive, each looked up by its own
+    index, and then the matches are sorted."""
     mine = schema.case_items.alias()
     backwards = cut.before is not None
-    conditions = narrowing.conditions(mine.c.item_sha256)
+    conditions = narrowing.conditions(mine)
     if narrowing.only is None:
         in_case = mine.c.case_id == bindparam("case")
-        statement = _first_arrivals(mine, in_case, backwards, conditions)
+        statement = _first_arrivals(mine, in_case, backwards, conditions, narrowing.few)
     else:  # each listed item looked up by its own index, never the case's walked
         listed = prebuilt.listed(conn.dialect.name, mine.c.item_sha256, "only")
         conditions = [listed, *conditions]
