@@ -211,6 +211,7 @@ def test_grid_filters_are_the_per_item_rules(
         has_gps = [sha for sha in order if facts[sha].get("gps_latitude") is not None]
         for driven_most in (0, 10**6):  # 0: the case is walked; else the items ever flagged
             monkeypatch.setattr(case_routes, "DRIVEN_MOST", driven_most)  # or with GPS drive
+            monkeypatch.setattr(case_routes, "MEMBERSHIP_DRIVEN_MOST", driven_most)
             for flag in (*flags.FLAGS, flags.UNREVIEWED):
                 assert kept(flag=flag) == [sha for sha in order if flag_of[sha] == flag]
                 assert kept(2, flag=flag, status="new") == [
@@ -220,7 +221,7 @@ def test_grid_filters_are_the_per_item_rules(
         days = {sha: (captured[sha].capture_time or "")[:10] for sha in order}
         ranges = [("2024-03-01", "2024-03-01"), ("2024-02-29", ""), ("", "2024-03-02")]
         for driven_most, (since, until) in itertools.product((0, 10**6), ranges):
-            monkeypatch.setattr(case_routes, "DRIVEN_MOST", driven_most)
+            monkeypatch.setattr(case_routes, "MEMBERSHIP_DRIVEN_MOST", driven_most)
             low, high = since or "0000", until or "9999"
             wanted = [sha for sha in order if days[sha] and low <= days[sha] <= high]
             assert kept(since=since, until=until) == kept(1, since=since, until=until) == wanted

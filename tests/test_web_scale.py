@@ -224,6 +224,7 @@ def test_the_grid_and_an_item_read_by_the_page(
     # filters no item passes are driven by empty sets. (A filter that many items passed once
     # and few pass now walks the whole case: not measured here, and slow at a million.)
     monkeypatch.setattr(case_routes, "DRIVEN_MOST", 200)
+    monkeypatch.setattr(case_routes, "MEMBERSHIP_DRIVEN_MOST", 200)
     grown = _growth(locker, BOUNDED)
     assert grown == {}, f"work grew with the case ({BIG} items against {SMALL}): {grown}"
 
@@ -238,11 +239,11 @@ def test_filters_by_capture_time_and_position_read_by_the_page_when_items_have_t
 ) -> None:
     """The capture-time and position filters, and the timeline, on cases whose every item
     has a capture time (a day holds 1 in 730 of them) and every other a position, as the
-    million-item bench catalogue has. DRIVEN_MOST made 200 as in a million-item case: the
-    placed items are then too many to drive a page, which walks the case instead (a filter
-    that fewer items pass, as a month of two years, is driven by them up to DRIVEN_MOST:
-    bounded, but growing with them up to it, so not measured here)."""
-    monkeypatch.setattr(case_routes, "DRIVEN_MOST", 200)
+    million-item bench catalogue has. MEMBERSHIP_DRIVEN_MOST made 200 as in a million-item
+    case: the placed items are then too many to drive a page, which walks the case instead
+    (a filter that fewer items pass, as a month of two years, is driven by them up to
+    MEMBERSHIP_DRIVEN_MOST: bounded, but growing with them up to it, so not measured here)."""
+    monkeypatch.setattr(case_routes, "MEMBERSHIP_DRIVEN_MOST", 200)
     grown = _growth(locker, ANALYSED, analysed=True)
     assert grown == {}, f"work grew with the case ({BIG} items against {SMALL}): {grown}"
 
