@@ -117,6 +117,8 @@ def test_pages_followed_by_key_are_the_whole_timeline(locker: Locker) -> None:
     assert whole.undated_items == 1  # item 0
     assert [i["title"] for p in pages for i in p.undated_incidents] == ["Undated raid"] * 4
     assert "South's own" not in json.dumps([asdict(p) for p in pages])
+    # What the API and the command line write out is asdict's, field for field.
+    assert [p.as_dict() for p in [*pages, whole]] == [asdict(p) for p in [*pages, whole]]
 
 
 def test_a_page_costs_what_its_days_hold_not_the_case(locker: Locker) -> None:

@@ -4,7 +4,6 @@ violation vocabulary (the same docket.incidents calls the web app makes)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -123,7 +122,7 @@ def timeline_command(case: str, as_json: bool, locker_path: Path | None) -> None
     with open_locker(locker_path) as locker, locker.engine.connect() as conn:
         case_id = _case_id(conn, case)
         if as_json:
-            print_json(asdict(timeline.case_timeline(conn, case_id)))
+            print_json(timeline.case_timeline(conn, case_id).as_dict())
             return
         for day in timeline.days(conn, case_id):  # printed as read: a case may hold a million
             _print_day(day)

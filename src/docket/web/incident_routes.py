@@ -7,7 +7,6 @@ only admins change the locker-wide vocabulary.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -365,7 +364,7 @@ def api_timeline(
     """A page of the case's days; `next` is the `after` of the following page."""
     with reading(locker.engine) as conn:
         allowed_case(conn, who[0], case_id, "view")
-        return asdict(timeline.page(conn, case_id, after))
+        return timeline.page(conn, case_id, after).as_dict()
 
 
 @router.get("/api/violation-types")
