@@ -17,11 +17,12 @@ from conftest import photo, take
 from sqlalchemy import Connection, select, update
 from test_migrate import downgrade
 
-from docket import item_filters
-from docket.catalogue import migrate, records, schema
+from docket import scope
+from docket.catalogue import migrate, prebuilt, records, schema
 from docket.catalogue.records import record_result
 from docket.locker import Locker
 from docket.verify import verify
+from docket.web import case_routes, grid_pages
 
 PHOTO_TIME = "2024-03-01T12:34:56+03:00"  # conftest.FACTS, normalised
 
@@ -143,23 +144,37 @@ def test_an_exif_time_with_a_long_fraction_is_no_capture_time() -> None:
     assert parse_exif_time("\u0662\u0660\u0662\u0664:03:01 12:34:56") is None  # not ASCII digits
 
 
-def test_a_case_is_driven_by_its_own_placed_items_whatever_another_case_holds(
+def test_a_case_reads_its_own_placed_items_in_its_order_whatever_another_case_holds(
     locker: Locker, tmp_path: Path
 ) -> None:
-    """The grid's GPS filter is driven by the case's own placed items: another case's many
-    (more than the drive takes) once made it walk the whole case for its few."""
+    """The grid's GPS filter reads the case's own items with a position, in the grid's order
+    (migration 0022): another case's many cost its page nothing (they once made it walk the
+    whole case for its few), and an item whose position was read away is left out."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
     from _catalogue import content_of, generate
+    from test_web_scale import work_of
 
     few = generate(locker, 50, "Few placed")
     many = generate(locker, 300, "Many placed", start=50)
     sha = [hashlib.sha256(content_of(n)).hexdigest() for n in range(350)]
+
+    def placed_page(case_id: int, name: str) -> tuple[list[str], int]:
+        with locker.engine.connect() as conn, work_of(locker) as work:
+            view = scope.Scope(case_id, name, True)
+            narrowing = case_routes.Filters(gps=True).narrowing(conn, view)
+            cut = grid_pages.Cut(case_routes.PAGE_SIZE)
+            parameters = prebuilt.view(case_id, view.cases)
+            return grid_pages.filtered_page(conn, case_id, narrowing, parameters, cut), work[0]
+
     with locker.engine.begin() as conn:
-        for n in [7, 21, *range(50, 350)]:
+        for n in (7, 21):
             _metadata(conn, sha[n], gps_latitude=48.85)
         _metadata(conn, sha[21], gps_latitude=None)  # re-read: no position now
-    with locker.engine.connect() as conn:
-        assert item_filters.positions_are_few(conn, few, 1)
-        assert not item_filters.positions_are_few(conn, many, 299)  # too many to drive by
-        assert item_filters.positions_are_few(conn, many, 300)
+    alone = placed_page(few, "Few placed")
+    assert alone[0] == [sha[7]]
+    with locker.engine.begin() as conn:
+        for n in range(50, 350):
+            _metadata(conn, sha[n], gps_latitude=-33.9)
+    assert placed_page(few, "Few placed") == alone
+    assert placed_page(many, "Many placed")[0] == sha[50:150]
     assert verify(locker, quick=True).ok

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select, true
 
 from docket import similarity
 from docket.catalogue import prebuilt, queries, schema
@@ -66,9 +66,11 @@ class ItemFilter:
         timeline places items by; the results' JSON differs only for a capture time too long
         to be one (CAPTURE_TIME_MOST), which neither counts as dated.
 
-        Only the `driver`'s condition ("gps" or "dates", when its items are few enough to be
-        read by its index and sorted) is written so that an index may serve it; the others
-        are expressions no index serves, and with no driver the case is walked in order.
+        Only the `driver`'s condition is written so that an index may serve it: "gps", whose
+        index reads the items with a position in the grid's order (migration 0022), or
+        "dates", when the items captured in the range are few enough to be read by their
+        index and sorted. The others are expressions no index serves, and with no driver the
+        case is walked in order.
         SQLite's planner, which guesses that a date range keeps a sixty-fourth of a case,
         otherwise read a capture month (42,000 of a million items) by its index and sorted it
         (26 ms) instead of walking the 2,400 memberships that fill a page."""
@@ -100,8 +102,10 @@ class ItemFilter:
             found.append(func.substr(member.c.media_type, 1, len(self.type)) == self.type)
         if self.gps:
             placed = member.c.has_position
-            placed = placed if driver == "gps" else func.coalesce(placed, False)
-            found.append(placed.is_(True))
+            if driver == "gps":  # `= true`, which PostgreSQL's index serves (IS TRUE it does not)
+                found.append(placed == true())
+            else:
+                found.append(func.coalesce(placed, False).is_(True))
         if self.since or self.until:
             captured = member.c.capture_time
             captured = captured if driver == "dates" else captured.concat("")
@@ -136,17 +140,6 @@ class ItemFilter:
         groups = similarity.clusters(conn, case)
         number = self.cluster or 0
         return set(groups[number - 1].items) if 0 < number <= len(groups) else set()
-
-
-def positions_are_few(conn: Connection, case_id: int, most: int) -> bool:
-    """Whether no more than `most` of the case's items have a position (their latest metadata
-    result gives one), counted in the case's own index on what each membership carries
-    (migration 0018)."""
-    members = schema.case_items.c
-    placed = select(members.item_sha256).where(
-        members.case_id == case_id, members.has_position.is_(True)
-    )
-    return not queries.more_than(conn, placed, most)
 
 
 def captures_are_few(conn: Connection, case_id: int, since: str, until: str, most: int) -> bool:

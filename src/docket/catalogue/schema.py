@@ -94,7 +94,8 @@ case_items = Table(
     # The capture time of the item's latest successful metadata result (normalised; None
     # when it gives none), so a case's timeline reads its own items in capture order through
     # ix_case_items_case_captured (migration 0018; in EXPRESSION_INDEXES: on PostgreSQL it
-    # compares bytes, COLLATE "C"). docket.catalogue.records keeps it.
+    # compares bytes, COLLATE "C"; with each membership's first arrival after its keys, 0022).
+    # docket.catalogue.records keeps it.
     Column("capture_time", String(CAPTURE_TIME_MOST), nullable=True),
     # Whether the item's latest metadata result (of any status) gives a position, so a case's
     # items with GPS are read from its own index (migration 0018). Kept by records too.
@@ -105,7 +106,11 @@ case_items = Table(
     # None only on a membership that no arrival into the case explains (verify names it).
     Column("first_acquisition", Integer, nullable=True),
     Index("ix_case_items_case_type", "case_id", "media_type"),
-    Index("ix_case_items_case_position", "case_id", "has_position", "item_sha256"),
+    # By first arrival after the position, so the items with a position are read in the
+    # grid's order (migration 0022).
+    Index(
+        "ix_case_items_case_position", "case_id", "has_position", "first_acquisition", "item_sha256"
+    ),
     Index("ix_case_items_case_arrival", "case_id", "first_acquisition", "item_sha256"),
 )
 

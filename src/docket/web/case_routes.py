@@ -78,11 +78,12 @@ DEEPEST_BY_NUMBER = 100
 # case took seconds for a filter only a few items pass. Past it, the case is walked, which
 # finds a page quickly when many items pass.
 DRIVEN_MOST = 20_000
-# Items with a position, or captured in a date range, are read by the membership's own index
-# and sorted when there are no more than this many; counting them reads at most this many
-# index entries, where a walk of the case in order reads about 100 x case / passing
-# memberships for a page: past 5,000 passing, at most 20,000 of a million-item case, and
-# 200 when half of it passes (counting to 20,000 cost those pages 2 ms each).
+# Items captured in a date range are read by the case's index of capture times and sorted
+# when there are no more than this many; counting them reads at most this many index
+# entries, where a walk of the case in order reads about 100 x case / passing memberships
+# for a page: past 5,000 passing, at most 20,000 of a million-item case, and 200 when half of
+# it passes (counting to 20,000 cost those pages 2 ms each). Items with a position need no
+# count: their index reads them in the grid's order (migration 0022).
 MEMBERSHIP_DRIVEN_MOST = 5_000
 
 router = APIRouter()
@@ -147,7 +148,7 @@ class Filters:
             return found
 
         only = set.intersection(*among) if among else None
-        return grid_pages.Narrowing(conditions, only, few=driver is not None)
+        return grid_pages.Narrowing(conditions, only, sorted_after=driver == "dates")
 
     def _driving(self, conn: Connection, view: scope.Scope, case_id: int) -> dict[str, set[str]]:
         """Items that include every one this filter's status, media type and flag keep, each
@@ -165,17 +166,17 @@ class Filters:
         return {what: items for what, items in found.items() if items is not None}
 
     def _membership_driver(self, conn: Connection, case_id: int) -> str | None:
-        """ "gps" or "dates" when the items with a position, or those captured in the date
-        range, are few enough (MEMBERSHIP_DRIVEN_MOST) to be read from the case's index of what each
-        membership carries and sorted; None when the case is to be walked in order until a
+        """The condition on what each membership carries that drives the page: "dates" when
+        the items captured in the range are few enough (MEMBERSHIP_DRIVEN_MOST) to be read
+        from their index and sorted; else "gps" when the filter asks for a position (that
+        index is in the grid's order); None when the case is to be walked in order until a
         page passes."""
-        most = MEMBERSHIP_DRIVEN_MOST
-        if self.gps and item_filters.positions_are_few(conn, case_id, most):
-            return "gps"
         dated = self.since or self.until
-        if dated and item_filters.captures_are_few(conn, case_id, self.since, self.until, most):
+        if dated and item_filters.captures_are_few(
+            conn, case_id, self.since, self.until, MEMBERSHIP_DRIVEN_MOST
+        ):
             return "dates"
-        return None
+        return "gps" if self.gps else None
 
     @property
     def offset(self) -> int:

@@ -133,12 +133,12 @@ def page(conn: Connection, case_id: int, cut: Cut) -> list[str]:
 class Narrowing:
     """What a filter asks of each item: `conditions` on its membership row (a
     schema.case_items alias), the items it must be among (`only`: None for any), and whether
-    the conditions keep `few` of the case's items by what the membership carries (its
-    position or capture time): those are then read by that index and sorted."""
+    the conditions keep few of the case's items by what the membership carries (its capture
+    time), to be read by that index and `sorted_after`."""
 
     conditions: Callable[[Any], list[ColumnElement[bool]]]
     only: Collection[str] | None = None
-    few: bool = False
+    sorted_after: bool = False
 
 
 def filtered_page(
@@ -153,9 +153,10 @@ def filtered_page(
     among `narrowing.only` when it names some.
 
     Without `only` the case is walked in its order until a page is found, so a filter most
-    items pass costs what a page does; unless the filter keeps `few` by what the membership
-    carries: then the order is an expression no index serves, and the planner reads the
-    few from the case's index of positions or capture times, then sorts them. With `only`
+    items pass costs what a page does; a condition an index in that order serves (a
+    position) drives the walk; when the filter keeps few by what the membership carries
+    (`sorted_after`), the order is an expression no index serves, and the planner reads the
+    few from the case's index of capture times, then sorts them. With `only`
     (a text search's matches, a group) the listed items drive, each looked up by its own
     index, and then the matches are sorted."""
     mine = schema.case_items.alias()
@@ -163,7 +164,7 @@ def filtered_page(
     conditions = narrowing.conditions(mine)
     if narrowing.only is None:
         in_case = mine.c.case_id == bindparam("case")
-        statement = _first_arrivals(mine, in_case, backwards, conditions, narrowing.few)
+        statement = _first_arrivals(mine, in_case, backwards, conditions, narrowing.sorted_after)
     else:  # each listed item looked up by its own index, never the case's walked
         listed = prebuilt.listed(conn.dialect.name, mine.c.item_sha256, "only")
         conditions = [listed, *conditions]
