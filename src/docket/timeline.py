@@ -5,8 +5,10 @@ received a file, not when it was made. Names are the case's own (docket.scope).
 
 Items are found through ix_case_items_case_captured (migration 0018): the case's own items in
 capture order (each membership carries its item's capture time), so a page reads its own days'
-items and nothing of other cases. Counting the items without a capture time counts the case's
-index: only the full listing (the command line) does it. Incidents are few (people record them
+items and nothing of other cases, each named by its first arrival in the case, which that index
+carries (0022). A day's count is a row the database keeps (case_day_counts, 0023). Counting the
+items without a capture time counts the case's index: only the full listing (the command line)
+does it. Incidents are few (people record them
 one by one) and are read whole.
 """
 
@@ -66,7 +68,7 @@ def page(
     per_day: int = ITEMS_PER_DAY,
 ) -> Timeline:
     """The first `count` days after the day `after` (YYYY-MM-DD; from the first day if None)."""
-    shown = list(islice(days(conn, case_id, after, per_day, named=count + 1), count + 1))
+    shown = list(islice(days(conn, case_id, after, per_day), count + 1))
     later = shown[count - 1].day if len(shown) > count else None
     return Timeline(shown[:count], _undated_incidents(conn, case_id), later)
 
@@ -81,25 +83,10 @@ def case_timeline(conn: Connection, case_id: int, per_day: int = ITEMS_PER_DAY) 
 
 
 def days(
-    conn: Connection,
-    case_id: int,
-    after: str | None = None,
-    per_day: int = ITEMS_PER_DAY,
-    named: int = DAYS_PER_PAGE + 1,
+    conn: Connection, case_id: int, after: str | None = None, per_day: int = ITEMS_PER_DAY
 ) -> Iterator[Day]:
     """The case's days after `after` in order, each with its incidents and its first `per_day`
-    items (and how many it holds), read one day at a time and named `named` days at a time
-    (one query for their items' names)."""
-    unnamed = _unnamed_days(conn, case_id, after, per_day)
-    while batch := list(islice(unnamed, named)):
-        names = _names(conn, case_id, [item["sha256"] for day in batch for item in day.items])
-        for day in batch:
-            for item in day.items:
-                item["name"] = names[item["sha256"]]
-            yield day
-
-
-def _unnamed_days(conn: Connection, case_id: int, after: str | None, per_day: int) -> Iterator[Day]:
+    items (and how many it holds), read one day at a time."""
     incidents_on: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for incident in incidents.of_case(conn, case_id):
         if incident["occurred_from"] is not None:
@@ -119,12 +106,14 @@ def _unnamed_days(conn: Connection, case_id: int, after: str | None, per_day: in
             incident_days.pop(0)
         found = Day(day, incidents_on.get(day, []))
         if item_day == day:
-            placed = [(str(c), str(sha)) for c, sha in rows if str(c)[:10] == day]
+            placed = [row for row in rows if str(row[0])[:10] == day]
             found.item_count = len(placed)
-            if len(placed) > per_day:
-                found.item_count = _count_on(conn, made, case_id, day)
+            if len(placed) > per_day:  # counted by the database (migration 0023)
+                given = {"case": case_id, "day": day}
+                found.item_count = int(conn.execute(made.count_on, given).scalar() or 0)
             found.items = [
-                {"sha256": sha, "name": "", "captured": c} for c, sha in placed[:per_day]
+                {"sha256": str(sha), "name": _name(path, inner), "captured": str(captured)}
+                for captured, sha, path, inner in placed[:per_day]
             ]
             start, rows = _day_after(day), None
         yield found
@@ -145,14 +134,18 @@ class _Statements:
     """The timeline's statements, built once per dialect (building them on every day of a
     page cost more than the database's answers), the case bound as `case`."""
 
-    first: Select[Any]  # (capture time, item) from the bound `start` on, `most` of them
-    count_on: Select[Any]  # how many are captured from `start` to before `end`
-    count_from: Select[Any]  # how many from `start` on (the last date there is)
-    names: Select[Any]  # (item, path, path in its container) of the listed items' first arrivals
+    # (capture time, item, path and path in its container of its first arrival in the case)
+    # from the bound `start` on, `most` of them
+    first: Select[Any]
+    count_on: Select[Any]  # how many are captured on the bound `day`
 
 
 def _build(dialect: str) -> _Statements:
-    members, acquisitions = schema.case_items.c, schema.acquisitions.c
+    members, acquisitions, counts = (
+        schema.case_items.c,
+        schema.acquisitions.c,
+        schema.case_day_counts,
+    )
     # The memberships' capture times, compared as bytes on either database (as
     # ix_case_items_case_captured orders them).
     captured: ColumnElement[Any] = members.capture_time
@@ -164,20 +157,16 @@ def _build(dialect: str) -> _Statements:
         captured >= bindparam("start"),
     )
 
-    def counted(query: Select[Any]) -> Select[Any]:
-        return select(func.count()).select_from(query.subquery())
-
+    # Each item named as the grid names it (docket.web.grid_pages.rows): by the path of its
+    # first arrival in the case, which its membership names (migration 0021) and the
+    # capture-time index carries (0022).
+    named = dated.add_columns(acquisitions.original_path, acquisitions.path_in_container).join(
+        schema.acquisitions, acquisitions.id == members.first_acquisition, isouter=True
+    )
     return _Statements(
-        first=dated.order_by(captured, members.item_sha256).limit(bindparam("most")),
-        count_on=counted(dated.where(captured < bindparam("end"))),
-        count_from=counted(dated),
-        names=select(
-            members.item_sha256, acquisitions.original_path, acquisitions.path_in_container
-        )
-        .join(schema.acquisitions, acquisitions.id == members.first_acquisition)
-        .where(  # each listed item by its own index, never the case's walked
-            prebuilt.unindexed(members.case_id) == bindparam("case"),
-            prebuilt.listed(dialect, members.item_sha256),
+        first=named.order_by(captured, members.item_sha256).limit(bindparam("most")),
+        count_on=select(counts.c["items"]).where(
+            counts.c.case_id == bindparam("case"), counts.c.day == bindparam("day")
         ),
     )
 
@@ -189,23 +178,8 @@ def _first(
     return list(conn.execute(made.first, given))
 
 
-def _count_on(conn: Connection, made: _Statements, case_id: int, day: str) -> int:
-    following = _day_after(day)
-    given = {"case": case_id, "start": day, "end": following}
-    counted = made.count_from if following is None else made.count_on
-    return int(conn.execute(counted, given).scalar_one())
-
-
-def _names(conn: Connection, case_id: int, items: list[str]) -> dict[str, str]:
-    """Each item's name in the case: the path of its first arrival there (as the grid names
-    it, docket.web.grid_pages.rows)."""
-    if not items:
-        return {}
-    names: dict[str, str] = {}
-    given = {"case": case_id, prebuilt.LISTED: prebuilt.values(conn.dialect.name, items)}
-    for sha, path, inner in conn.execute(prebuilt.statements(conn, _build).names, given):
-        names[str(sha)] = (path or "") + (f"!/{inner}" if inner else "")
-    return names
+def _name(path: str | None, inner: str | None) -> str:
+    return (path or "") + (f"!/{inner}" if inner else "")
 
 
 def _day_after(day: str) -> str | None:

@@ -364,6 +364,7 @@ class _Verifier:
             self.problem(f"item {_short(item)}", f"was logged into case {case!r} but is not in it")
         self.case_event_rows(names)
         self.case_type_counts(names)
+        self.case_day_counts(names)
 
     def case_type_counts(self, names: Mapping[int, str]) -> None:
         """Each case's counts of items by type (case_type_counts, kept by the database's
@@ -390,6 +391,34 @@ class _Verifier:
                     f"case {names.get(case_id, case_id)!r}",
                     f"is counted as holding {has.get((case_id, media_type), 0)} item(s) of "
                     f"type {media_type!r}, but holds {should.get((case_id, media_type), 0)}",
+                )
+
+    def case_day_counts(self, names: Mapping[int, str]) -> None:
+        """Each case's counts of items by capture day (case_day_counts, kept by the database's
+        triggers) are what its memberships' capture times give: the timeline shows them."""
+        members, counted = schema.case_items.c, schema.case_day_counts.c
+        day = func.substr(members.capture_time, 1, schema.CAPTURE_DAY)
+        should = {
+            (case_id, str(on)): int(items)
+            for case_id, on, items in self.conn.execute(
+                select(members.case_id, day, func.count())
+                .where(members.capture_time.is_not(None))
+                .group_by(members.case_id, day)
+            )
+        }
+        has = {
+            (case_id, str(on)): int(items)
+            for case_id, on, items in self.conn.execute(
+                select(counted.case_id, counted.day, counted["items"])
+            )
+            if items
+        }
+        for case_id, on in sorted(should.keys() | has.keys(), key=str):
+            if should.get((case_id, on), 0) != has.get((case_id, on), 0):
+                self.problem(
+                    f"case {names.get(case_id, case_id)!r}",
+                    f"is counted as holding {has.get((case_id, on), 0)} item(s) captured on "
+                    f"{on!r}, but holds {should.get((case_id, on), 0)}",
                 )
 
     def case_event_rows(self, names: Mapping[int, str]) -> None:

@@ -138,8 +138,20 @@ case_type_counts = Table(
     Column("items", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
+# How many items each case holds captured on each day (migration 0023; the day is the first
+# CAPTURE_DAY characters of the capture time its membership carries): a page of the case's
+# timeline reads a row a day. Kept by the database's triggers on case_items; verify checks.
+CAPTURE_DAY = 10
+case_day_counts = Table(
+    "case_day_counts",
+    metadata,
+    Column("case_id", Integer, primary_key=True, autoincrement=False),
+    Column("day", String(CAPTURE_DAY), primary_key=True),
+    Column("items", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
 # Tables the database fills by itself: a copy of a catalogue writes the rows they come from.
-FILLED_BY_TRIGGERS = ("case_events", "case_type_counts")
+FILLED_BY_TRIGGERS = ("case_events", "case_type_counts", "case_day_counts")
 
 results = Table(
     "results",
