@@ -180,10 +180,14 @@ def test_each_case_counts_its_items_by_capture_day_as_they_come_and_go(
             .values(capture_time=None)
         )
         conn.execute(delete(schema.case_items).where(members.case_id == cases["West"]))
-        assert _day_counts(conn) == _days_counted(conn) == {
-            (cases["North"], day): 1,
-            (cases["North"], "2023-12-31"): 1,
-        }
+        assert (
+            _day_counts(conn)
+            == _days_counted(conn)
+            == {
+                (cases["North"], day): 1,
+                (cases["North"], "2023-12-31"): 1,
+            }
+        )
     found = [str(p) for p in verify(locker, quick=True).problems]  # the edits by hand, named
     assert found != [] and not [p for p in found if "is counted as" in p]
 
