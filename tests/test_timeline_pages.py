@@ -213,3 +213,28 @@ def test_an_item_in_two_cases_is_named_by_each_case_s_own_arrival(
     assert [i["name"] for d in found.days for i in d.items] == [str(north_dir / "market.txt")]
     for shown in (found, whole):
         assert "zq6" not in json.dumps(asdict(shown))
+
+
+def test_each_day_counts_every_item_it_holds_over_more_days_than_a_page(locker: Locker) -> None:
+    """Days holding more items than a day shows give their counts from the database's own
+    count (case_day_counts), read a page of days at a time: over 70 days, more than two
+    pages' reads, by page and in the full listing, each day counts all it holds, and a day's
+    items are the first by capture time."""
+    case_id = generate(locker, 70 * PER_DAY, "Busy", blobs=False)
+    _dated(locker, 0, 70 * PER_DAY, date(2024, 1, 1))
+    with locker.engine.connect() as conn:
+        listed = list(timeline.days(conn, case_id, per_day=3))
+        paged, after = [], None
+        while True:
+            page = timeline.page(conn, case_id, after, count=9, per_day=3)
+            paged.extend(page.days)
+            if page.next is None:
+                break
+            after = page.next
+    assert len(listed) == 70 and [d.day for d in paged] == [d.day for d in listed]
+    assert {d.item_count for d in listed} == {d.item_count for d in paged} == {PER_DAY}
+    for number, day in enumerate(listed):
+        assert day.day == str(date(2024, 1, 1) + timedelta(days=number))
+        firsts = [_sha(number * PER_DAY + n) for n in range(3)]  # captured at 00:30, 01:30, ...
+        assert [i["sha256"] for i in day.items] == firsts
+        assert all(i["name"].startswith("generated/") for i in day.items)

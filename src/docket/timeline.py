@@ -95,6 +95,7 @@ def days(
     made = prebuilt.statements(conn, _build)
     start: str | None = "" if after is None else _day_after(after)
     rows: list[Any] | None = None  # the items from `start` on, up to a day's worth and one
+    counted: dict[str, int] = {}  # the counts of the days being shown, read a page at a time
     while True:
         if rows is None:
             rows = [] if start is None else _first(conn, made, case_id, start, per_day)
@@ -109,8 +110,9 @@ def days(
             placed = [row for row in rows if str(row[0])[:10] == day]
             found.item_count = len(placed)
             if len(placed) > per_day:  # counted by the database (migration 0023)
-                given = {"case": case_id, "day": day}
-                found.item_count = int(conn.execute(made.count_on, given).scalar() or 0)
+                if day not in counted:
+                    counted = _counts_from(conn, made, case_id, day)
+                found.item_count = counted.get(day, 0)
             found.items = [
                 {"sha256": str(sha), "name": _name(path, inner), "captured": str(captured)}
                 for captured, sha, path, inner in placed[:per_day]
@@ -137,7 +139,7 @@ class _Statements:
     # (capture time, item, path and path in its container of its first arrival in the case)
     # from the bound `start` on, `most` of them
     first: Select[Any]
-    count_on: Select[Any]  # how many are captured on the bound `day`
+    counts_from: Select[Any]  # (day, how many were captured on it) from `start` on, `most`
 
 
 def _build(dialect: str) -> _Statements:
@@ -165,9 +167,10 @@ def _build(dialect: str) -> _Statements:
     )
     return _Statements(
         first=named.order_by(captured, members.item_sha256).limit(bindparam("most")),
-        count_on=select(counts.c["items"]).where(
-            counts.c.case_id == bindparam("case"), counts.c.day == bindparam("day")
-        ),
+        counts_from=select(counts.c.day, counts.c["items"])
+        .where(counts.c.case_id == bindparam("case"), counts.c.day >= bindparam("start"))
+        .order_by(counts.c.day)
+        .limit(bindparam("most")),
     )
 
 
@@ -176,6 +179,13 @@ def _first(
 ) -> list[Any]:
     given = {"case": case_id, "start": start, "most": per_day + 1}
     return list(conn.execute(made.first, given))
+
+
+def _counts_from(conn: Connection, made: _Statements, case_id: int, day: str) -> dict[str, int]:
+    """How many items the case holds captured on each day from `day` on, for a page of days
+    (one query, not one a day)."""
+    given = {"case": case_id, "start": day, "most": DAYS_PER_PAGE + 1}
+    return {str(on): int(items) for on, items in conn.execute(made.counts_from, given)}
 
 
 def _name(path: str | None, inner: str | None) -> str:
