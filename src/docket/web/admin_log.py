@@ -6,7 +6,8 @@ durable before the answer's first byte is sent; if it cannot be written, nothing
 Once per admin, case and sign-in (a session cookie or an API token), not once per request: an
 admin browsing a case would otherwise bury the log under their page views. The sign-ins
 already logged are kept in this process's memory (as digests), so a restarted server logs
-each of them once more.
+each of them once more. The event joins the process's group commit (web.guard.transaction), as
+every other write of a request does, and is answered after that commit is durable.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from docket import access
 from docket.catalogue import schema
 from docket.custody import log
 from docket.locker import Locker
-from docket.web.guard import COOKIE
+from docket.web.guard import COOKIE, transaction
 
 
 def _sign_in(scope: Scope) -> str:
@@ -73,7 +74,7 @@ class AdminLog:
             fresh = self._unlogged(sign_in, entered)
             if not fresh:
                 return
-            with self.locker.engine.connect() as conn, conn.begin():
+            with transaction(self.locker) as conn:  # with the writers of the moment
                 for admin, case_id in fresh:
                     name = conn.execute(
                         select(schema.cases.c.name).where(schema.cases.c.id == case_id)
