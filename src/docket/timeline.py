@@ -8,8 +8,7 @@ capture order (each membership carries its item's capture time), so a page reads
 items and nothing of other cases, each named by its first arrival in the case, which that index
 carries (0022). A day's count is a row the database keeps (case_day_counts, 0023). Counting the
 items without a capture time counts the case's index: only the full listing (the command line)
-does it. Incidents are few (people record them
-one by one) and are read whole.
+does it. Incidents are few (people record them one by one) and are read whole.
 """
 
 from __future__ import annotations
