@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Select, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from docket import verify_locker
@@ -370,55 +370,42 @@ class _Verifier:
         """Each case's counts of items by type (case_type_counts, kept by the database's
         triggers) are what its memberships give: the dashboard shows them."""
         members, counted = schema.case_items.c, schema.case_type_counts.c
-        should = {
-            (case_id, media_type): int(items)
-            for case_id, media_type, items in self.conn.execute(
-                select(members.case_id, members.media_type, func.count()).group_by(
-                    members.case_id, members.media_type
-                )
-            )
-        }
-        has = {
-            (case_id, media_type): int(items)
-            for case_id, media_type, items in self.conn.execute(
-                select(counted.case_id, counted.media_type, counted["items"])
-            )
-            if items
-        }
-        for case_id, media_type in sorted(should.keys() | has.keys(), key=str):
-            if should.get((case_id, media_type), 0) != has.get((case_id, media_type), 0):
-                self.problem(
-                    f"case {names.get(case_id, case_id)!r}",
-                    f"is counted as holding {has.get((case_id, media_type), 0)} item(s) of "
-                    f"type {media_type!r}, but holds {should.get((case_id, media_type), 0)}",
-                )
+        self._counts_hold(
+            names,
+            select(members.case_id, members.media_type, func.count()).group_by(
+                members.case_id, members.media_type
+            ),
+            select(counted.case_id, counted.media_type, counted["items"]),
+            "of type",
+        )
 
     def case_day_counts(self, names: Mapping[int, str]) -> None:
         """Each case's counts of items by capture day (case_day_counts, kept by the database's
         triggers) are what its memberships' capture times give: the timeline shows them."""
         members, counted = schema.case_items.c, schema.case_day_counts.c
         day = func.substr(members.capture_time, 1, schema.CAPTURE_DAY)
-        should = {
-            (case_id, str(on)): int(items)
-            for case_id, on, items in self.conn.execute(
-                select(members.case_id, day, func.count())
-                .where(members.capture_time.is_not(None))
-                .group_by(members.case_id, day)
-            )
-        }
-        has = {
-            (case_id, str(on)): int(items)
-            for case_id, on, items in self.conn.execute(
-                select(counted.case_id, counted.day, counted["items"])
-            )
-            if items
-        }
-        for case_id, on in sorted(should.keys() | has.keys(), key=str):
-            if should.get((case_id, on), 0) != has.get((case_id, on), 0):
+        self._counts_hold(
+            names,
+            select(members.case_id, day, func.count())
+            .where(members.capture_time.is_not(None))
+            .group_by(members.case_id, day),
+            select(counted.case_id, counted.day, counted["items"]),
+            "captured on",
+        )
+
+    def _counts_hold(
+        self, names: Mapping[int, str], should: Select[Any], has: Select[Any], what: str
+    ) -> None:
+        """Names each (case, key) whose count kept (`has`: case id, key, count) is not what
+        the memberships give (`should`, the same columns); a kept zero is no row."""
+        wanted = {(c, str(key)): int(n) for c, key, n in self.conn.execute(should)}
+        kept = {(c, str(key)): int(n) for c, key, n in self.conn.execute(has) if n}
+        for case_id, key in sorted(wanted.keys() | kept.keys(), key=str):
+            if wanted.get((case_id, key), 0) != kept.get((case_id, key), 0):
                 self.problem(
                     f"case {names.get(case_id, case_id)!r}",
-                    f"is counted as holding {has.get((case_id, on), 0)} item(s) captured on "
-                    f"{on!r}, but holds {should.get((case_id, on), 0)}",
+                    f"is counted as holding {kept.get((case_id, key), 0)} item(s) {what} "
+                    f"{key!r}, but holds {wanted.get((case_id, key), 0)}",
                 )
 
     def case_event_rows(self, names: Mapping[int, str]) -> None:
