@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy.pool import QueuePool
 
+from docket.catalogue import held
 from docket.errors import DocketError
 from docket.vault.keys import CATALOGUE, VaultKey
 
@@ -37,12 +38,14 @@ def after_commit(conn: Connection, action: Callable[[], None]) -> None:
 
 
 def _run_after_commit(engine: Engine) -> None:
-    """Wrap the dialect's commit so that the actions queued by `after_commit` run after it;
-    SQLAlchemy's own commit event fires before the commit, and a rollback drops them."""
+    """Wrap the dialect's commit so that the custody log's held rows are written before it
+    (held.py) and the actions queued by `after_commit` run after it; SQLAlchemy's own commit
+    event fires before the commit, and a rollback drops them."""
     commit = engine.dialect.do_commit
 
     def do_commit(dbapi_connection: Any) -> None:
         actions = dbapi_connection.info.pop(_AFTER_COMMIT, [])  # a failed commit drops them
+        held.write_before_commit(dbapi_connection, engine.dialect)
         commit(dbapi_connection)
         for action in actions:
             action()
@@ -80,6 +83,7 @@ def open_engine(url: str, vault_key: VaultKey | None = None) -> Engine:
     if not url.startswith("sqlite"):
         engine = create_engine(url, pool_pre_ping=True)
         _run_after_commit(engine)
+        held.install(engine)
         return engine
     if vault_key is None:
         engine = create_engine(url, connect_args={"timeout": 120})
@@ -88,6 +92,7 @@ def open_engine(url: str, vault_key: VaultKey | None = None) -> Engine:
             encrypted_url(url, vault_key), connect_args={"timeout": 120}, poolclass=QueuePool
         )
     _run_after_commit(engine)
+    held.install(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

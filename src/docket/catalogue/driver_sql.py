@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
 
@@ -24,20 +24,12 @@ def execute(conn: Connection, statement: str, params: Sequence[Any] | None = Non
     if not conn.in_transaction():
         conn.begin()
     dialect = conn.dialect
-    if dialect.paramstyle in ("format", "pyformat"):  # psycopg
-        statement = statement.replace("?", "%s")
-    elif dialect.paramstyle != "qmark":  # sqlite3, SQLCipher
-        raise NotImplementedError(f"no driver statements for paramstyle {dialect.paramstyle}")
     raw = conn.connection.dbapi_connection
     assert raw is not None  # an open Connection's
-    cursor = raw.cursor()
     try:
-        if params is None:
-            cursor.execute(statement)
-        else:
-            cursor.execute(statement, params)
+        return run(raw, dialect, statement, params)
     except dialect.loaded_dbapi.Error as exc:
-        gone = dialect.is_disconnect(exc, raw, cursor)
+        gone = dialect.is_disconnect(exc, raw, None)
         if gone:
             conn.invalidate(exc)
         raise DBAPIError.instance(
@@ -48,4 +40,20 @@ def execute(conn: Connection, statement: str, params: Sequence[Any] | None = Non
             connection_invalidated=gone,
             dialect=dialect,
         ) from exc
+
+
+def run(raw: Any, dialect: Dialect, statement: str, params: Any = None, many: bool = False) -> Any:
+    """Run `statement` on the DBAPI connection `raw` and return its cursor; with `many`,
+    once for each of `params`. The driver's own errors come out as they are."""
+    if dialect.paramstyle in ("format", "pyformat"):  # psycopg
+        statement = statement.replace("?", "%s")
+    elif dialect.paramstyle != "qmark":  # sqlite3, SQLCipher
+        raise NotImplementedError(f"no driver statements for paramstyle {dialect.paramstyle}")
+    cursor = raw.cursor()
+    if many:
+        cursor.executemany(statement, params)
+    elif params is None:
+        cursor.execute(statement)
+    else:
+        cursor.execute(statement, params)
     return cursor

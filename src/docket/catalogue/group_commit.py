@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
-from docket.catalogue import driver_sql
+from docket.catalogue import driver_sql, held
 from docket.catalogue.database import _AFTER_COMMIT  # the after-commit hooks' own queue
 from docket.errors import disk_full_error, is_disk_full
 
@@ -65,7 +65,6 @@ class _Batch:
     broken: BaseException | None = None  # the shared transaction cannot go on (see _undo)
     failure: BaseException | None = None  # set once, before `committed` are signalled
     committed: list[threading.Lock] = field(default_factory=list)  # writers awaiting the commit
-    next_savepoint: bool = False  # opened by the writer before, for the next one (_release)
 
 
 class GroupCommitter:
@@ -127,40 +126,34 @@ class GroupCommitter:
         """Run the caller's block in a savepoint; its after-commit actions, once it released.
         The savepoint is SQL of our own, run on the driver's connection, not SQLAlchemy's
         begin_nested: that costs as much as an append itself, and a block's own begin_nested
-        still nests inside ours."""
+        still nests inside ours. It is opened before the block's first statement (held.py):
+        a block that only appends opens none."""
         conn = batch.conn
         conn.info.pop(_AFTER_COMMIT, None)
-        if not batch.next_savepoint:
+        if not held.begin_block(conn, _OPEN):
             driver_sql.execute(conn, _OPEN)
-        batch.next_savepoint = False
         try:
             yield conn
-            self._release(batch)
+            if held.opened(conn):
+                held.execute(conn, _RELEASE)
         except BaseException:
             conn.info.pop(_AFTER_COMMIT, None)
             self._undo(batch)
+            held.end_block(conn, undone=True)
             raise
+        held.end_block(conn, undone=False)
         actions: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
         return actions
-
-    def _release(self, batch: _Batch) -> None:
-        """Release the block's savepoint. On PostgreSQL, when a writer waits to follow, open
-        its savepoint in the same round trip: one of the four an append takes. (A writer
-        that leaves the queue meanwhile leaves an empty savepoint to the commit.)"""
-        follows = self._queue and batch.writers < self._most
-        if follows and batch.conn.dialect.name == "postgresql":
-            driver_sql.execute(batch.conn, f"{_RELEASE}; {_OPEN}")
-            batch.next_savepoint = True
-        else:
-            driver_sql.execute(batch.conn, _RELEASE)
 
     @staticmethod
     def _undo(batch: _Batch) -> None:
         """Roll back one block. SQLite ends the whole transaction itself on some errors (a full
         disk, an I/O error): then no savepoint is left, and the batch cannot commit."""
+        if not held.opened(batch.conn):
+            return  # it ran no statement: end_block gives back what it held
         try:
-            driver_sql.execute(batch.conn, _UNDO)
-            driver_sql.execute(batch.conn, _RELEASE)
+            held.execute(batch.conn, _UNDO)
+            held.execute(batch.conn, _RELEASE)
         except BaseException as exc:
             batch.broken = exc
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from docket import clock
-from docket.catalogue import driver_sql, schema
+from docket.catalogue import held, schema
 from docket.custody.events import Event, event_from_row
 
 
@@ -25,10 +25,6 @@ def lock(conn: Connection) -> int:
 
 # Run on the driver's connection: SQLAlchemy's execution costs more than these do (issue 16).
 _BUMP_SIZE = "UPDATE log_head SET size = size + 1 WHERE id = 1 RETURNING size"
-_INSERT_EVENT = (
-    "INSERT INTO events (seq, time, actor, action, item_sha256, details, leaf_hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 # PostgreSQL only (SQLite's WITH takes no UPDATE): both in one round trip, for a sequence
 # number guessed beforehand; it does nothing at all unless the head still says that number.
 _APPEND_AT = (
@@ -49,21 +45,43 @@ def append(
 ) -> Event:
     """Add one event as the next leaf. Taking the head row first serialises concurrent appends.
 
-    On PostgreSQL a connection that appended before first tries the number after its last
-    append, in one statement; when anyone else appended since, that does nothing and the
-    append takes the head row as usual. Either way, no other append came between this one's
-    time and its place in the log."""
+    The transaction's first append bumps the head: it waits for anyone else's appends to
+    commit, and holds the head until this transaction ends. The transaction's next appends
+    know their numbers and are held back until a statement or the commit needs them (see
+    catalogue/held.py). On PostgreSQL a connection that appended in an earlier transaction
+    first tries the number after its last append, in one statement; when anyone else appended
+    since, that does nothing and the append takes the head row as usual. Either way, no other
+    append came between this one's time and its place in the log."""
+    holding = held.of(conn)
+    if holding is not None and holding.next_seq is not None:
+        event = _event(holding.next_seq, actor, action, item, details, time)
+        holding.hold(_row(event))
+    else:
+        event = _written(conn, actor, action, item, details, time)
+        if holding is not None:
+            holding.next_seq = event.seq + 1
+    if conn.dialect.name == "postgresql":
+        conn.info[_NEXT] = event.seq + 1
+    return event
+
+
+def _written(
+    conn: Connection,
+    actor: str,
+    action: str,
+    item: str | None,
+    details: Mapping[str, Any] | None,
+    time: str | None,
+) -> Event:
+    """Append at once: bump the head, then write the row."""
     guess = conn.info.get(_NEXT) if conn.dialect.name == "postgresql" else None
     if guess is not None:
         event = _event(guess, actor, action, item, details, time)
-        if driver_sql.execute(conn, _APPEND_AT, (guess, *_row(event))).rowcount == 1:
-            conn.info[_NEXT] = guess + 1
+        if held.execute(conn, _APPEND_AT, (guess, *_row(event))).rowcount == 1:
             return event
-    (size,) = driver_sql.execute(conn, _BUMP_SIZE).fetchone()
+    (size,) = held.execute(conn, _BUMP_SIZE).fetchone()
     event = _event(int(size) - 1, actor, action, item, details, time)
-    driver_sql.execute(conn, _INSERT_EVENT, _row(event))
-    if conn.dialect.name == "postgresql":
-        conn.info[_NEXT] = event.seq + 1
+    held.execute(conn, held.INSERT_EVENT, _row(event))
     return event
 
 
@@ -79,7 +97,7 @@ def _event(
 
 
 def _row(event: Event) -> tuple[Any, ...]:
-    """The events row of `event`, in _INSERT_EVENT's order."""
+    """The events row of `event`, in held.INSERT_EVENT's order."""
     text, leaf_hash = event.stored()
     return (event.seq, event.time, event.actor, event.action, event.item, text, leaf_hash.hex())
 
