@@ -147,10 +147,12 @@ def test_a_failing_block_that_ran_no_statement_gives_its_numbers_back(locker: Lo
             log.append(conn, "failing", "test.note")
             log.append(conn, "failing", "test.note")
             order.append("failing")
+            while not committer._waiting:  # `last` joins this batch
+                time.sleep(0.001)
             raise ValueError("a block's own error, no statement run")
 
     def last() -> Event:
-        while not order:  # after the failing block, in the same batch or the next
+        while not order:  # after the failing block, in its batch
             time.sleep(0.001)
         with committer.transaction() as conn:
             return log.append(conn, "last", "test.note")
