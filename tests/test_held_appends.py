@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from test_group_commit import Gate, assert_log_sound, commits_of, in_threads
 
 from docket.catalogue import driver_sql, schema
+from docket.catalogue.database import after_commit
 from docket.catalogue.group_commit import GroupCommitter
 from docket.custody import log
 from docket.custody.events import Event
@@ -90,7 +91,8 @@ def test_writers_that_only_append_run_no_statement_of_their_own(
 
     results = in_threads(first, *(appender(f"w{i}") for i in range(5)))
     assert statements.marked() == []  # ten appends, not one statement among them
-    assert statements.count("SAVEPOINT docket_writer") == 1  # the first block's alone
+    # none at all: the batch's first block needs none, and the others ran no statement
+    assert statements.count("SAVEPOINT docket_writer") == 0
     assert len(commits) == 1
     found = assert_log_sound(locker)
     made = [results[0], *(event for events in results[1:] for event in events)]
@@ -269,3 +271,39 @@ def test_an_autocommit_connection_writes_each_append_at_once(locker: Locker) -> 
             )
     assert [seq for (seq,) in seen] == [e.seq for e in made]
     assert_log_sound(locker)
+
+
+def test_a_failing_first_block_takes_only_its_own_work_with_it(
+    locker: Locker, statements: Statements
+) -> None:
+    """The batch's first block runs without a savepoint: when it fails, the transaction is
+    rolled back and begun again, and the writers queued behind it commit in the new one."""
+    committer = GroupCommitter(locker.engine)
+    gate = Gate(committer)
+    commits = commits_of(locker)
+    ran: list[str] = []
+
+    def failing_first() -> Event:
+        with committer.transaction() as conn:
+            log.append(conn, "failing", "test.note")
+            log.append(conn, "failing", "test.note")
+            after_commit(conn, lambda: ran.append("failing"))
+            gate.hold_for(2)
+            conn.execute(insert(schema.log_head).values(id=1, size=0))  # a database error
+            raise AssertionError("the insert above fails")
+
+    def other(name: str) -> Callable[[], Event]:
+        def append() -> Event:
+            gate.behind()
+            with committer.transaction() as conn:
+                after_commit(conn, lambda: ran.append(name))
+                return log.append(conn, name, "test.note")
+
+        return append
+
+    results = in_threads(failing_first, other("b"), other("c"))
+    assert isinstance(results[0], IntegrityError), results[0]
+    assert sorted(ran) == ["b", "c"] and len(commits) == 1
+    found = assert_log_sound(locker)
+    assert sorted(e.actor for e in found) == ["b", "c", "tester"]
+    assert statements.count("SAVEPOINT docket_writer") == 0

@@ -65,6 +65,7 @@ class _Batch:
     broken: BaseException | None = None  # the shared transaction cannot go on (see _undo)
     failure: BaseException | None = None  # set once, before `committed` are signalled
     committed: list[threading.Lock] = field(default_factory=list)  # writers awaiting the commit
+    fresh: bool = True  # no block has done work in `transaction` yet (see _run_block)
 
 
 class GroupCommitter:
@@ -127,23 +128,40 @@ class GroupCommitter:
         The savepoint is SQL of our own, run on the driver's connection, not SQLAlchemy's
         begin_nested: that costs as much as an append itself, and a block's own begin_nested
         still nests inside ours. It is opened before the block's first statement (held.py):
-        a block that only appends opens none."""
+        a block that only appends opens none. The transaction's first block needs none at
+        all: should it fail, the whole transaction is rolled back and begun again (`_restart`),
+        which is all a writer alone in its batch pays for."""
         conn = batch.conn
         conn.info.pop(_AFTER_COMMIT, None)
-        if not held.begin_block(conn, _OPEN):
+        first = batch.fresh
+        if not first and not held.begin_block(conn, _OPEN):
             driver_sql.execute(conn, _OPEN)
         try:
             yield conn
-            if held.opened(conn):
+            if not first and held.opened(conn):
                 held.execute(conn, _RELEASE)
         except BaseException:
             conn.info.pop(_AFTER_COMMIT, None)
-            self._undo(batch)
-            held.end_block(conn, undone=True)
+            if first:
+                self._restart(batch)
+            else:
+                self._undo(batch)
+                held.end_block(conn, undone=True)
             raise
-        held.end_block(conn, undone=False)
+        if not first:
+            held.end_block(conn, undone=False)
+        batch.fresh = False
         actions: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
         return actions
+
+    @staticmethod
+    def _restart(batch: _Batch) -> None:
+        """Undo the transaction's first block: roll the transaction back, begin another."""
+        try:
+            batch.transaction.rollback()
+            batch.transaction = batch.conn.begin()
+        except BaseException as exc:
+            batch.broken = exc
 
     @staticmethod
     def _undo(batch: _Batch) -> None:
