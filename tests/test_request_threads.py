@@ -3,6 +3,7 @@ rest waiting their turn (docket.web.request_threads); anyio's 40 when an app is 
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -43,3 +44,21 @@ def test_a_process_works_on_at_most_its_threads(locker: Locker) -> None:
 
 def test_an_embedded_app_keeps_anyios_default(locker: Locker) -> None:
     assert _most_at_once(locker, threads=None) > 2  # the cap above is the option's doing
+
+
+def test_a_serving_process_freezes_what_it_made_while_starting(locker: Locker) -> None:
+    """`serve`'s lifespan moves the objects of a started process out of the collector's reach
+    (docket.web.collector); an embedded app leaves its host's collector alone."""
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(locker)) as client:
+            assert client.get("/api/health").status_code == 200
+            assert gc.get_freeze_count() == 0
+        made_before: list[str] = []  # a container: one the collector tracks
+        assert any(found is made_before for found in gc.get_objects())
+        with TestClient(create_app(locker, threads=2)) as client:
+            assert client.get("/api/health").status_code == 200
+            assert gc.get_freeze_count() > 0
+            assert not any(found is made_before for found in gc.get_objects())
+    finally:
+        gc.unfreeze()

@@ -16,14 +16,18 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from docket.web import collector
+
 
 def limited_to(threads: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """A lifespan that lets `threads` synchronous requests (and dependencies, and pieces of
-    streamed answers) run at once in the app's event loop."""
+    streamed answers) run at once in the app's event loop, once the process has started and
+    its long-lived objects are out of the collector's way (collector.settle)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        collector.settle()
         yield
 
     return lifespan
