@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, event, insert, update
 
 from docket import accounts, incidents, timeline
 from docket.catalogue import records, schema
@@ -238,3 +238,63 @@ def test_each_day_counts_every_item_it_holds_over_more_days_than_a_page(locker: 
         firsts = [_sha(number * PER_DAY + n) for n in range(3)]  # captured at 00:30, 01:30, ...
         assert [i["sha256"] for i in day.items] == firsts
         assert all(i["name"].startswith("generated/") for i in day.items)
+
+
+def test_a_case_with_few_items_a_day_is_read_days_at_a_time(locker: Locker) -> None:
+    """Days holding fewer items than a day shows are read several at a time: a read that
+    reaches past a day keeps the days after it that it holds whole. Over 40 days of 1 to 5
+    items (3 shown a day), with incidents between them, every page and the full listing give
+    exactly the days, items and counts worked out from what was planted, in far fewer reads of
+    the case's items than days."""
+    sizes = [1, 2, 3, 4, 1, 3, 2, 5, 3, 1]  # around a day's 3, and a read's 4, both ways
+    case_id = generate(locker, sum(sizes) * 4, "Sparse", blobs=False)
+    planted, number, offset = [], 0, 0
+    expected: dict[str, list[tuple[str, str]]] = {}
+    for k in range(40):
+        offset += 1 + k % 4  # gaps of 0 to 3 days
+        day = str(date(2024, 1, 1) + timedelta(days=offset))
+        for n in range(sizes[k % len(sizes)]):
+            captured = f"{day}T{(7 * n) % 24:02d}:15:00Z"
+            planted.append(_result(number, captured))
+            expected.setdefault(day, []).append((captured, _sha(number)))
+            number += 1
+    with locker.engine.begin() as conn:
+        _planted(conn, planted)
+        _incident(conn, case_id, "Roadblock", "2024-01-01T10:00")  # a day with no items
+        _incident(conn, case_id, "Shelling", "2024-01-04")  # a day with items
+    incident_days = {"2024-01-01"}
+    assert "2024-01-04" in expected and len(expected) == 40
+    reads: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "= case_items.first_acquisition" in statement:  # a read of the days' items
+            reads.append(statement)
+
+    with locker.engine.connect() as conn:
+        event.listen(locker.engine, "before_cursor_execute", note)
+        try:
+            shown_whole = list(timeline.days(conn, case_id))  # 24 a day: every item
+            read_for_listing = len(reads)
+            listed = list(timeline.days(conn, case_id, per_day=3))
+            paged, after = [], None
+            while True:
+                page = timeline.page(conn, case_id, after, count=7, per_day=3)
+                paged.extend(page.days)
+                if page.next is None:
+                    break
+                after = page.next
+        finally:
+            event.remove(locker.engine, "before_cursor_execute", note)
+    want = sorted({*expected, *incident_days})
+    for days in (listed, paged):
+        assert [d.day for d in days] == want
+        for shown in days:
+            held = sorted(expected.get(shown.day, []))
+            assert shown.item_count == len(held), shown.day
+            assert [(i["captured"], i["sha256"]) for i in shown.items] == held[:3], shown.day
+        assert [i["title"] for d in days for i in d.incidents] == ["Roadblock", "Shelling"]
+    assert [(d.day, [i["sha256"] for i in d.items]) for d in shown_whole] == [
+        (on, [sha for _, sha in sorted(expected.get(on, []))]) for on in want
+    ]
+    print({"days": len(want), "reads for the listing": read_for_listing})
+    assert 1 <= read_for_listing <= len(want) // 4  # up to 25 items a read: 1 to 5 a day

@@ -85,7 +85,8 @@ def days(
     conn: Connection, case_id: int, after: str | None = None, per_day: int = ITEMS_PER_DAY
 ) -> Iterator[Day]:
     """The case's days after `after` in order, each with its incidents and its first `per_day`
-    items (and how many it holds), read one day at a time."""
+    items (and how many it holds), read a day at a time, or several when they hold few
+    (_whole_days)."""
     incidents_on: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for incident in incidents.of_case(conn, case_id):
         if incident["occurred_from"] is not None:
@@ -93,11 +94,15 @@ def days(
     incident_days = sorted(d for d in incidents_on if after is None or d > after)
     made = prebuilt.statements(conn, _build)
     start: str | None = "" if after is None else _day_after(after)
-    rows: list[Any] | None = None  # the items from `start` on, up to a day's worth and one
+    # The items from `start` on, up to a day's worth and one: the first day's whole, and the
+    # days after it whole too, but for the last one when the read stopped at its limit.
+    rows: list[Any] | None = None
+    cut = False  # whether `rows` stopped at the read's limit
     counted: dict[str, int] = {}  # the counts of the days being shown, read a page at a time
     while True:
         if rows is None:
             rows = [] if start is None else _first(conn, made, case_id, start, per_day)
+            cut = len(rows) > per_day
         item_day = str(rows[0][0])[:10] if rows else None
         if item_day is None and not incident_days:
             return
@@ -116,7 +121,8 @@ def days(
                 {"sha256": str(sha), "name": _name(path, inner), "captured": str(captured)}
                 for captured, sha, path, inner in placed[:per_day]
             ]
-            start, rows = _day_after(day), None
+            start, rows = _day_after(day), _whole_days(rows[len(placed) :], cut)
+            cut = False
         yield found
 
 
@@ -178,6 +184,17 @@ def _first(
 ) -> list[Any]:
     given = {"case": case_id, "start": start, "most": per_day + 1}
     return list(conn.execute(made.first, given))
+
+
+def _whole_days(rows: list[Any], cut: bool) -> list[Any] | None:
+    """The rows read after a day's, kept for the days after it when they hold them whole: all
+    of them, or all but the last day's when the read stopped at its limit (that day may hold
+    more). None when nothing is kept: the next day is read from the database. A case with a
+    few items a day so reads a page of days in a few statements, not one a day."""
+    if cut and rows:
+        last = str(rows[-1][0])[:10]
+        rows = [row for row in rows if str(row[0])[:10] != last]
+    return rows or None
 
 
 def _counts_from(conn: Connection, made: _Statements, case_id: int, day: str) -> dict[str, int]:
