@@ -69,6 +69,17 @@ def _dated(locker: Locker, first: int, count: int, start: date) -> None:
         _planted(conn, rows)
 
 
+def _pages(conn: Connection, case_id: int, count: int, per_day: int) -> list[timeline.Timeline]:
+    """Every page of the case's timeline, each followed from the one before by its key."""
+    pages, after = [], None
+    while True:
+        found = timeline.page(conn, case_id, after, count=count, per_day=per_day)
+        pages.append(found)
+        if found.next is None:
+            return pages
+        after = found.next
+
+
 def _incident(conn: Connection, case_id: int, title: str, when: str | None) -> None:
     incidents.record(conn, "tester", case_id, incidents.Incident(title, occurred_from=when))
 
@@ -87,13 +98,7 @@ def test_pages_followed_by_key_are_the_whole_timeline(locker: Locker) -> None:
         _incident(conn, south, "South's own", "2024-01-02")
     with locker.engine.connect() as conn:
         whole = timeline.case_timeline(conn, north, per_day=4)
-        pages, after = [], None
-        while True:
-            found = timeline.page(conn, north, after, count=3, per_day=4)
-            pages.append(found)
-            if found.next is None:
-                break
-            after = found.next
+        pages = _pages(conn, north, count=3, per_day=4)
     days = [d.day for d in whole.days]
     assert days == ["2023-12-31", *(f"2024-01-{d:02d}" for d in range(1, 11)), "2024-01-20"]
     assert [asdict(d) for p in pages for d in p.days] == [asdict(d) for d in whole.days]
@@ -224,13 +229,7 @@ def test_each_day_counts_every_item_it_holds_over_more_days_than_a_page(locker: 
     _dated(locker, 0, 70 * PER_DAY, date(2024, 1, 1))
     with locker.engine.connect() as conn:
         listed = list(timeline.days(conn, case_id, per_day=3))
-        paged, after = [], None
-        while True:
-            page = timeline.page(conn, case_id, after, count=9, per_day=3)
-            paged.extend(page.days)
-            if page.next is None:
-                break
-            after = page.next
+        paged = [d for page in _pages(conn, case_id, count=9, per_day=3) for d in page.days]
     assert len(listed) == 70 and [d.day for d in paged] == [d.day for d in listed]
     assert {d.item_count for d in listed} == {d.item_count for d in paged} == {PER_DAY}
     for number, day in enumerate(listed):
@@ -276,13 +275,7 @@ def test_a_case_with_few_items_a_day_is_read_days_at_a_time(locker: Locker) -> N
             shown_whole = list(timeline.days(conn, case_id))  # 24 a day: every item
             read_for_listing = len(reads)
             listed = list(timeline.days(conn, case_id, per_day=3))
-            paged, after = [], None
-            while True:
-                page = timeline.page(conn, case_id, after, count=7, per_day=3)
-                paged.extend(page.days)
-                if page.next is None:
-                    break
-                after = page.next
+            paged = [d for page in _pages(conn, case_id, count=7, per_day=3) for d in page.days]
         finally:
             event.remove(locker.engine, "before_cursor_execute", note)
     want = sorted({*expected, *incident_days})
