@@ -6,7 +6,6 @@ and gives their numbers back, and nothing else."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import Connection, event, insert, select
 from sqlalchemy.exc import IntegrityError
 from test_group_commit import Gate, assert_log_sound, commits_of, in_threads
+from test_group_commit_handoff import until
 
 from docket.catalogue import driver_sql, schema
 from docket.catalogue.database import after_commit
@@ -117,8 +117,8 @@ def test_a_block_sees_its_own_held_appends_and_those_before_it(locker: Locker) -
             return log.append(conn, "held", "test.note", item=item)
 
     def reader() -> tuple[list[Event], int, int, Event | None, list[Event]]:
-        while not committer._waiting or not gate.held.is_set():  # queued behind held_only
-            time.sleep(0.001)
+        # queued behind held_only: while `first` holds its turn, only held_only can be waiting
+        until(lambda: gate.held.is_set() and committer._waiting > 0, "held_only never queued")
         with committer.transaction() as conn:
             own = [log.append(conn, "reader", "test.note", item=item) for _ in range(3)]
             of_item = list(log.events(conn, item))
@@ -149,13 +149,11 @@ def test_a_failing_block_that_ran_no_statement_gives_its_numbers_back(locker: Lo
             log.append(conn, "failing", "test.note")
             log.append(conn, "failing", "test.note")
             order.append("failing")
-            while not committer._waiting:  # `last` joins this batch
-                time.sleep(0.001)
+            until(lambda: committer._waiting > 0, "`last` never joined this batch")
             raise ValueError("a block's own error, no statement run")
 
     def last() -> Event:
-        while not order:  # after the failing block, in its batch
-            time.sleep(0.001)
+        until(lambda: bool(order), "the failing block never ran")  # then join its batch
         with committer.transaction() as conn:
             return log.append(conn, "last", "test.note")
 
@@ -173,6 +171,7 @@ def test_an_undone_block_keeps_the_rows_held_before_it(
     rolling back to it undoes that block alone."""
     committer = GroupCommitter(locker.engine)
     gate = Gate(committer)
+    held_in_block = threading.Event()
 
     def first() -> Event:
         with committer.transaction() as conn:
@@ -182,14 +181,14 @@ def test_an_undone_block_keeps_the_rows_held_before_it(
 
     def held_only() -> Event:
         gate.behind()
-        with committer.transaction() as conn:
+        with committer.transaction() as conn:  # the batch's second block: not the first
             made = log.append(conn, "held", "test.note")
-            gate.hold_for(1)  # the failing writer queues behind this one
+            held_in_block.set()
+            gate.hold_for(1)  # the failing writer queues behind this one, in this batch
             return made
 
     def failing() -> Event:
-        while not committer._waiting or not gate.held.is_set():
-            time.sleep(0.001)
+        assert held_in_block.wait(120), "held_only never ran its block"
         with committer.transaction() as conn:
             log.append(conn, "failing", "test.note")
             conn.execute(insert(schema.log_head).values(id=1, size=0))  # a database error
