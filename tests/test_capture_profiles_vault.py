@@ -171,7 +171,7 @@ def _until_no_process_names(folder: Path) -> None:
 
 def unpacked_by(pid: int) -> list[Path]:
     """The profile folders in memory that process `pid` unpacked and has not removed."""
-    return sorted(scratch.memory_root().glob(f"{pid}-profile-*"))
+    return sorted(scratch.memory_root().glob(f"{scratch.owner(pid)}-profile-*"))
 
 
 def test_a_profile_in_a_vault_is_sealed_and_its_cookie_still_goes_next_time(
@@ -386,7 +386,7 @@ def test_a_capture_killed_while_sealing_back_leaves_the_old_archive(
         quiet = subprocess.DEVNULL
         child = subprocess.Popen(command, start_new_session=True, stdout=quiet, stderr=quiet)
         while child.poll() is None and not caught:
-            caught = list((vault.path / "tmp").glob(f"{child.pid}-profile-*.part"))
+            caught = list((vault.path / "tmp").glob(f"{scratch.owner(child.pid)}-profile-*.part"))
             time.sleep(0.002)
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)

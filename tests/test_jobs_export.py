@@ -28,6 +28,7 @@ from docket.disclose.check import check
 from docket.jobs import export as export_job
 from docket.jobs import queue
 from docket.locker import Locker
+from docket.store import scratch
 
 
 def exported(locker: Locker) -> list[tuple[str, dict[str, Any]]]:
@@ -265,7 +266,7 @@ def test_jobs_clean_never_removes_a_package_still_being_made(locker: Locker) -> 
     """`jobs clean --packages-older-than 0` removes what dead workers left half-made, never
     the folder of an export still running here, nor another machine's of the last day."""
     making = export_job.package_area(locker) / export_job.MAKING
-    here, elsewhere = making / export_job._host(), making / "another-machine"
+    here, elsewhere = making / scratch.machine(), making / "another-machine"
     running = here / f"{os.getpid()}-export-zq6running"  # this test's process: alive
     dead = here / f"{2**30}-export-zq6dead"  # no process has this id
     theirs, theirs_old = elsewhere / "4242-export-zq6fresh", elsewhere / "4242-export-zq6old"
@@ -278,8 +279,8 @@ def test_jobs_clean_never_removes_a_package_still_being_made(locker: Locker) -> 
     # A container of the same host name and boot, its own process ids: a process id dead here
     # may be its running export's (its folder is another machine's to this one).
     namespace = os.stat("/proc/self/ns/pid").st_ino
-    assert export_job._host().endswith(f"-{namespace}")
-    twin = making / f"{export_job._host().removesuffix(str(namespace))}{namespace + 1}"
+    assert scratch.machine().endswith(f"-{namespace}")
+    twin = making / f"{scratch.machine().removesuffix(str(namespace))}{namespace + 1}"
     twins = twin / f"{2**30}-export-zq6twin"
     twins.mkdir(parents=True)
     removed = [name for name, _ in export_job.remove_expired(locker, 0)]

@@ -161,6 +161,19 @@ def test_an_interrupted_conversion_blocks_other_commands(
     assert cli("verify", "--locker", plain).code == 0
 
 
+def test_conversion_waits_for_scratch_of_another_namespace(plain: Path) -> None:
+    """An entry in tmp/ made in another container (another PID namespace's tag) may belong to
+    a process still writing: the conversion refuses, says where it comes from, and begins once
+    it is gone."""
+    theirs = plain / "tmp" / "7.0123456789ab-upload-zq8"  # another namespace's id 7
+    theirs.mkdir()
+    with pytest.raises(DocketError, match="in another container or on another machine"):
+        convert.begin(plain, lambda: PASSPHRASE, "tester")
+    assert theirs.exists() and not convert.in_progress(plain)
+    theirs.rmdir()
+    assert convert.begin(plain, lambda: PASSPHRASE, "tester").key is not None
+
+
 def test_a_plain_blob_that_is_not_what_its_name_says_is_kept(plain: Path, passphrase: Path) -> None:
     victim = sorted((plain / "objects").glob("*/*"))[0]
     victim.chmod(0o644)

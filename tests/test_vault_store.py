@@ -221,7 +221,7 @@ def test_plain_file_is_in_memory_and_leaves_nothing_behind(tmp_path: Path) -> No
     with pytest.raises(RuntimeError), store.plain_file(sha256) as again:
         raise RuntimeError("a parser failed")
     assert not again.parent.exists()
-    mine = [p for p in again.parent.parent.iterdir() if p.name.startswith(f"{os.getpid()}-")]
+    mine = [p for p in again.parent.parent.iterdir() if p.name.startswith(f"{scratch.owner()}-")]
     assert mine == []
 
 

@@ -46,6 +46,13 @@ def gc_command(delete: bool, locker_path: Path | None) -> None:
         f"{len(found.strays)} stray blob(s), {total} bytes, {done}; "
         f"{found.scratch_removed} leftover(s) of dead processes removed from tmp/"
     )
+    if found.scratch_foreign:
+        click.echo(
+            f"{found.scratch_foreign} entr{'y' if found.scratch_foreign == 1 else 'ies'} in "
+            "tmp/ of processes in another container or on another machine kept: whether they "
+            "still run cannot be told from here (one of their own removes them once they are "
+            "gone; remove them by hand only when no docket process runs there)"
+        )
     if found.uploads_aborted:
         click.echo(f"{found.uploads_aborted} unfinished upload(s) of dead processes aborted")
     if left:

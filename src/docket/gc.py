@@ -24,6 +24,7 @@ from docket.custody import ledger, log
 from docket.disclose import prior
 from docket.errors import BlobLockedError, DocketError
 from docket.locker import Locker
+from docket.store import scratch
 from docket.verify_locker import checkpoints_file
 
 MIN_AGE = 3600.0  # seconds
@@ -40,6 +41,7 @@ class Collection:
     strays: list[Stray] = field(default_factory=list)
     deleted: bool = False
     scratch_removed: int = 0
+    scratch_foreign: int = 0  # entries of another PID namespace's processes (scratch.foreign)
     uploads_aborted: int = 0  # a bucket's multipart uploads left by dead writers
     event: int | None = None
 
@@ -49,6 +51,7 @@ def collect(locker: Locker, actor: str, delete: bool = False) -> Collection:
     found = Collection(
         scratch_removed=locker.scratch_removed + locker.store.clean_tmp(),
         uploads_aborted=locker.store.abort_unfinished(),
+        scratch_foreign=len(scratch.foreign(locker.store.tmp)),
     )
     with locker.engine.connect() as conn, conn.begin():
         log.lock(conn)

@@ -39,11 +39,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import secrets
 import shutil
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -196,7 +194,7 @@ def _making(area: Path) -> Path:
     """A new folder of this job's own to make its package in, under this machine's folder of
     packages being made (see the module docstring), whose dead workers' leftovers (partial
     copies of originals) it removes first."""
-    folder = area / MAKING / _host()
+    folder = area / MAKING / scratch.machine()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     scratch.clean(folder)
     return scratch.make_folder(folder, "export")
@@ -324,7 +322,7 @@ def remove_expired(locker: Locker, older_than_days: float) -> list[tuple[str, fl
             package.unlink(missing_ok=True)
             package.with_name(package.name + FETCHED).unlink(missing_ok=True)
             removed.append((package.name, modified))
-    here = _host()
+    here = scratch.machine()
     for left in sorted((area / MAKING).glob("*/*")):
         modified = left.stat().st_mtime
         if modified > cutoff:
@@ -337,18 +335,3 @@ def remove_expired(locker: Locker, older_than_days: float) -> list[tuple[str, fl
         shutil.rmtree(left, ignore_errors=True)
         removed.append((str(left.relative_to(area)), modified))
     return removed
-
-
-def _host() -> str:
-    """This machine's folder of packages being made, under MAKING: named by its host name,
-    boot and process-id namespace, so that only processes whose ids mean the same thing share
-    it and judge each other's folders alive or dead by them. Containers may share a host name
-    (one's worker took another's running export for a dead one's and removed it), and the
-    first namespace has the same number on every machine."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", socket.gethostname()) or "host"
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-    except OSError:  # no /proc (not Linux): the host name alone
-        return name
-    return f"{name}-{re.sub(r'[^A-Za-z0-9]+', '', boot)[:12]}-{namespace}"

@@ -1,14 +1,22 @@
-"""Scratch space inside the locker: tmp/<pid>-<purpose>-<random>, never the system's /tmp.
+"""Scratch space inside the locker: tmp/<pid>.<namespace>-<purpose>-<random>, never the
+system's /tmp.
 
 Partial blob writes, the working folders of analysis and redaction steps, and whatever the
 parsers they start write (their TMPDIR points into the same folder) all live under the
 locker's own tmp/, so an unblurred thumbnail, keyframe or upload never lands outside it.
-Each entry's name begins with the id of the process that owns it. When a locker opens,
+Each entry's name begins with its owner: the id of the process that made it, and a tag of the
+machine and PID namespace that id means something in (`namespace_tag`). When a locker opens,
 `clean` removes the entries of processes that are gone; a live process's entries are never
 touched. A process id reused by a newer process does not keep an entry alive: a process that
 started after the entry was last changed cannot be its owner (Linux: /proc/<pid>/stat).
-Process ids mean something on one machine only (one PID namespace): processes that use one
-locker at the same time must run where they can see each other's ids.
+
+Only entries of this PID namespace are judged. Two containers, or two machines, that share a
+locker folder see different processes behind the same ids: a worker container restarted while
+the web container streams an upload would otherwise take the upload's part file for a dead
+process's and remove it. Another namespace's entries are kept (`foreign` lists them, and
+`docket gc` counts them): from here it cannot be told whether their owners still run, and
+only a process of their own namespace removes them. Entries named before tags (the id alone)
+are judged by the id, as they were.
 `no_room` tells a full disk apart from a bad file when a parser fails to write its scratch.
 
 A vault's scratch (and its decrypted copies for parsers) is never on disk: it lives under
@@ -20,8 +28,12 @@ Memory-backed is not swap-proof: on a machine with unencrypted swap, pages can r
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
+import re
 import shutil
+import socket
 import stat
 import uuid
 from collections.abc import Iterator
@@ -34,9 +46,35 @@ _CLOCK_SLACK = 2.0
 MEMORY = Path("/dev/shm")
 
 
+def machine() -> str:
+    """This machine and PID namespace, readable: host name, boot and the namespace's inode.
+    Processes share it exactly when their process ids mean the same thing: containers may
+    share a host name, and the first namespace has the same inode on every machine, but the
+    boot id differs between machines and the inode between a machine's namespaces."""
+    host = re.sub(r"[^A-Za-z0-9._-]+", "_", socket.gethostname()) or "host"
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no /proc (not Linux): the host name alone
+        return host
+    return f"{host}-{re.sub(r'[^A-Za-z0-9]+', '', boot)[:12]}-{namespace}"
+
+
+@functools.cache
+def namespace_tag() -> str:
+    """`machine()` as 12 hex digits, short and free of the '-' that ends an owner in a name
+    (a process's namespace never changes; a forked child shares its parent's)."""
+    return hashlib.sha256(machine().encode()).hexdigest()[:12]
+
+
+def owner(pid: int | None = None) -> str:
+    """How a scratch name names its owner: this process (or process `pid` of this namespace)."""
+    return f"{os.getpid() if pid is None else pid}.{namespace_tag()}"
+
+
 def name(purpose: str) -> str:
     """A fresh scratch name owned by this process."""
-    return f"{os.getpid()}-{purpose}-{uuid.uuid4().hex}"
+    return f"{owner()}-{purpose}-{uuid.uuid4().hex}"
 
 
 def make_folder(tmp: Path, purpose: str) -> Path:
@@ -91,7 +129,7 @@ def environment(folder: Path) -> dict[str, str]:
 
 def clean(tmp: Path) -> int:
     """Remove the entries of `tmp` whose owning process is gone; returns how many.
-    Entries not named by a process id are not ours to judge and stay."""
+    Entries not named by a process id of this namespace are not ours to judge and stay."""
     removed = 0
     try:
         entries = sorted(tmp.iterdir())
@@ -122,13 +160,33 @@ def clean_memory() -> int:
         return 0
 
 
+def foreign(tmp: Path) -> list[Path]:
+    """The entries of `tmp` owned by processes of another PID namespace (another container
+    or machine), which `clean` leaves; none when there is no `tmp`."""
+    try:
+        entries = sorted(tmp.iterdir())
+    except OSError:
+        return []
+    return [entry for entry in entries if _owner_of(entry) == (True, False)]
+
+
 def owner_alive(entry: Path) -> bool:
     """Whether the process that made `entry` (named by its id) may still be using it; an
-    entry not named by a process id is not ours to judge, and counts as in use."""
-    owner = entry.name.split("-", 1)[0]
-    return not (owner.isascii() and owner.isdigit()) or _owner_alive(
-        int(owner), entry.lstat().st_mtime
-    )
+    entry not named by a process id of this namespace is not ours to judge, and counts as in
+    use."""
+    named, here = _owner_of(entry)
+    if not (named and here):
+        return True
+    pid = int(entry.name.split("-", 1)[0].split(".", 1)[0])
+    return _owner_alive(pid, entry.lstat().st_mtime)
+
+
+def _owner_of(entry: Path) -> tuple[bool, bool]:
+    """Whether `entry` is named by a process id, and whether that id is one of this namespace
+    (true also of names made before tags, the id alone, which are judged as they were)."""
+    pid, dot, tag = entry.name.split("-", 1)[0].partition(".")
+    named = pid.isascii() and pid.isdigit()
+    return named, named and (not dot or tag == namespace_tag())
 
 
 def _owner_alive(pid: int, changed: float) -> bool:

@@ -128,6 +128,12 @@ def begin(path: Path, new_passphrase: Callable[[], str], actor: str) -> Begun:
         if (path / slot_file.NAME).exists():
             raise DocketError(f"{path / slot_file.NAME}: key slots in a plain locker; not touched")
         with Locker.open(path) as locker:  # migrated; dead processes' partial writes removed
+            if scratch.foreign(locker.store.tmp):
+                raise DocketError(
+                    f"{locker.store.tmp}: docket processes in another container or on another "
+                    "machine are using the locker, or left scratch here when they stopped; stop "
+                    "them (or, if none runs, remove their entries) and run the conversion again"
+                )
             if any(locker.store.tmp.iterdir()):
                 raise DocketError(
                     f"{locker.store.tmp}: another docket process is using the locker; stop "
