@@ -50,8 +50,8 @@ def gc_command(delete: bool, locker_path: Path | None) -> None:
         click.echo(
             f"{found.scratch_foreign} entr{'y' if found.scratch_foreign == 1 else 'ies'} in "
             "tmp/ of processes in another container or on another machine kept: whether they "
-            "still run cannot be told from here (one of their own removes them once they are "
-            "gone; remove them by hand only when no docket process runs there)"
+            "still run cannot be told from here (a docket process there removes them once "
+            "they are gone; if that container or machine is gone for good, remove them by hand)"
         )
     if found.uploads_aborted:
         click.echo(f"{found.uploads_aborted} unfinished upload(s) of dead processes aborted")
