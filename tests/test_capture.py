@@ -269,6 +269,11 @@ def test_what_is_not_a_web_address_is_refused_on_one_line(url: str) -> None:
         "http://[::1]/",
         "http://169.254.169.254/latest/meta-data/",
         "http://10.0.0.1/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b:1::7f00:1]/",  # NAT64, local-use prefix, of 127.0.0.1
+        "http://[::127.0.0.1]/",  # IPv4-compatible
+        "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo, client 127.0.0.1
     ],
 )
 @pytest.mark.parametrize("backend", ["sqlite"])  # the guard refuses before anything is recorded

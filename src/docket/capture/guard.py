@@ -27,10 +27,24 @@ class CaptureRefusedError(DocketError):
     """A URL a capture must not reach (another scheme, or this machine's network)."""
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address in their last 32 bits: NAT64's well-known
+# and local-use prefixes (RFC 6052, 8215) and IPv4-compatible addresses (::a.b.c.d, deprecated
+# but still routed by some stacks). Python counts them global whatever IPv4 address they carry.
+_CARRYING_IPV4 = tuple(
+    ipaddress.ip_network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+)
+
+
 def _private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # A gateway (NAT64, 6to4, Teredo) may lead such an address to the IPv4 one it carries:
+        # it is judged as that address too.
+        carried = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+        if any(ip in network for network in _CARRYING_IPV4):
+            carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if any(inner is not None and _private(str(inner)) for inner in carried):
+            return True
     return not ip.is_global or ip.is_multicast
 
 
