@@ -215,6 +215,18 @@ def test_a_page_that_never_finishes_is_kept_as_it_stood_and_says_so(
     assert verify(locker).ok
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a wait on the browser: no catalogue work
+def test_a_page_cannot_name_itself_an_address_that_was_never_fetched(
+    backend: str, locker: Locker, site: Site
+) -> None:
+    """A page that never finishes loading sets its own address by script (replaceState): the
+    capture records the address its page came from, not the one the page claims."""
+    options = CaptureOptions(collector="tester", allow_private_network=True, timeout=3)
+    done = capture(locker, site.url("/rewrites-its-address.html"), options)
+    assert done.timed_out and done.status == 200
+    assert done.final_url == site.url("/rewrites-its-address.html")
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])  # the browser's screenshot: no catalogue work
 def test_a_very_tall_page_is_photographed_to_the_stated_height(
     backend: str, locker: Locker, site: Site

@@ -64,6 +64,10 @@ _HUGE = b"""<!doctype html><html><head><title>An endless page</title></head><bod
 <div style="height: 60000px; background: linear-gradient(#fff, #036)">a very tall page</div>
 </body></html>"""
 
+_REWRITES_ITS_ADDRESS = b"""<!doctype html><html><head><title>Moved, it says</title></head>
+<body><p>This page names itself another address and never finishes loading.</p>
+<script>history.replaceState(null, "", "/statement-retracted.html")</script>
+<img src="/hang.jpg"></body></html>"""
 _STUCK_VIDEO = b"""<!doctype html><html><head><title>A video that never comes</title></head>
 <body><video controls src="/hang.mp4"></video></body></html>"""
 
@@ -218,6 +222,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, _NOTICE, html)
             elif path == "/slow.html":
                 self.send(200, _SLOW, html)
+            elif path == "/rewrites-its-address.html":
+                self.send(200, _REWRITES_ITS_ADDRESS, html)
             elif path == "/huge.html":
                 self.send(200, _HUGE, html)
             elif path == "/stuck-video.html":

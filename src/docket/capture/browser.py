@@ -362,10 +362,12 @@ def _load(url: str, work: Path, recorder: _Recorder, sink: Callable[[Exchange], 
         _inspect(page, loaded)
         loaded.screenshot = _screenshot(page, deadline, loaded)
         loaded.pdf = page.pdf(print_background=True)
-        loaded.final_url = main.url if main is not None else page.url
-        loaded.status = main.status if main is not None else _main_status(recorder, page)
-        if loaded.status is None:
+        # The URL of the page's last navigation response, never page.url, which the page's
+        # own script sets (history.replaceState) to an address that was never fetched.
+        arrived = main if main is not None else _main_response(recorder, page)
+        if arrived is None:
             raise CaptureError(f"{url[:200]}: nothing arrived within {settings.timeout:g} s")
+        loaded.final_url, loaded.status = arrived.url, arrived.status
         for popup in popups:
             with contextlib.suppress(PlaywrightError):
                 popup.close()
@@ -467,11 +469,11 @@ def _inspect(page: Page, loaded: Loaded) -> None:
     loaded.videos = _unique(found["videos"])
 
 
-def _main_status(recorder: _Recorder, page: Page) -> int | None:
+def _main_response(recorder: _Recorder, page: Page) -> Response | None:
     for response in reversed(recorder.responses):
         request = response.request
         if request.is_navigation_request() and _page_of(request) is page:
-            return response.status
+            return response
     return None
 
 
