@@ -90,7 +90,11 @@ _PROBE = b"""<!doctype html><html><head><title>A probing page</title></head><bod
 <script>
 fetch('http://169.254.169.254/latest/meta-data/').catch(() => {});
 try { new WebSocket('ws://127.0.0.1:PORT/socket'); } catch (e) {}
+try { new SharedWorker('/shared-worker.js'); } catch (e) {}
 </script></body></html>"""
+
+# A shared worker's requests pass by the browser's route (Playwright never sees them).
+_SHARED_WORKER = b"fetch('http://127.0.0.1:PORT/from-shared-worker').catch(() => {});"
 
 _NOTICE = b"""<!doctype html><html><head><title>Harbour notice</title></head><body>
 <h1>Notice of the Velmora harbour council</h1>
@@ -222,6 +226,9 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, _NOTICE, html)
             elif path == "/slow.html":
                 self.send(200, _SLOW, html)
+            elif path == "/shared-worker.js":
+                worker = _SHARED_WORKER.replace(b"PORT", str(site.port).encode())
+                self.send(200, worker, "text/javascript")
             elif path == "/rewrites-its-address.html":
                 self.send(200, _REWRITES_ITS_ADDRESS, html)
             elif path == "/huge.html":

@@ -297,6 +297,10 @@ def _browser(work: Path, settings: Settings) -> Iterator[Any]:
             args=[
                 # WebRTC may not open UDP around the proxy (it would reveal the address).
                 "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+                # A shared worker's requests pass by the context's route, and so the guard:
+                # one made by a captured page fetched 127.0.0.1 unchecked. No page needs one
+                # to be seen as it stood.
+                "--disable-shared-workers",
                 *(["--proxy-bypass-list=<-loopback>"] if settings.proxy else []),
             ],
             viewport=VIEWPORT,  # type: ignore[arg-type]
