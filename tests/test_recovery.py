@@ -268,6 +268,24 @@ def test_writable_blob_is_reported(locker: Locker, tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("quick", [False, True])
+def test_a_blob_replaced_by_a_link_loop_is_named_without_a_traceback(
+    locker: Locker, tmp_path: Path, cli: Any, quick: bool
+) -> None:
+    """A blob's file swapped for a symbolic link that points at itself (any stat or open of
+    it fails with "too many levels of symbolic links"): verify names the blob on its lines."""
+    sha256 = take(locker, photo(tmp_path / "a", seed=1)).outcomes[0].sha256
+    assert sha256 is not None
+    blob = locker.store.path(sha256)
+    blob.chmod(0o644)
+    blob.unlink()
+    blob.symlink_to(blob.name)
+    result = cli("verify", "--locker", locker.path, *(["--quick"] if quick else []))
+    assert result.code == 1
+    assert "Traceback" not in result.err and result.err.strip() == "", result.err
+    assert f"blob {sha256[:16]}" in result.out or f"item {sha256[:16]}" in result.out, result.out
+
+
 def test_signing_key_readable_by_others_is_reported(locker: Locker) -> None:
     (locker.path / "keys" / "signing.key").chmod(0o644)
     found = [str(p) for p in verify(locker, quick=True).problems]

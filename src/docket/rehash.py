@@ -14,15 +14,21 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from docket.errors import is_disk_full
 from docket.store import BlobDigest, BlobStore
 
 IN_FLIGHT_PER_THREAD = 4
 
 
 def _hash_if_held(store: BlobStore, name: str) -> BlobDigest | None:
+    """None when the blob cannot be read whole: removed meanwhile, or unreadable (no
+    permission, an I/O error of the disk), which verify reports as the blob missing. A full
+    disk (a vault's memory for its decrypted copy) is no fault of the blob's, and stops."""
     try:
         return store.hash_blob(name)
-    except FileNotFoundError:
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise
         return None
 
 

@@ -249,11 +249,12 @@ class FilesystemStore:
         return self.path(sha256).stat().st_size
 
     def sizes(self) -> dict[str, int]:
-        """The size of every blob present (plain files only), by name."""
+        """The size of every blob present (plain files only, never followed through a link:
+        a link in a blob's place is not the blob, and one that loops fails any stat), by name."""
         found = {}
         for name in self.digests():
             with contextlib.suppress(FileNotFoundError):  # removed by `gc` meanwhile
-                info = self.path(name).stat()
+                info = self.path(name).lstat()
                 if stat.S_ISREG(info.st_mode):
                     found[name] = info.st_size
         return found
