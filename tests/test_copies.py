@@ -382,6 +382,32 @@ def test_a_deleted_and_a_flipped_blob_are_repaired_from_a_copy(
     assert blob(locker.path, items[1]).stat().st_mode & 0o777 == 0o444
 
 
+def test_a_blob_replaced_by_a_link_or_a_folder_is_never_called_restored(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    """A dangling link in a blob's place is not the blob: repair puts the blob there (the link
+    is no original). A folder there is refused on a line, and nothing is logged as restored."""
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    linked, folder = blob(locker.path, items[0]), blob(locker.path, items[1])
+    for path in (linked, folder):
+        path.chmod(0o644)
+        path.unlink()
+    linked.symlink_to("/nonexistent/zq9-gone")
+    folder.mkdir()
+    result = cli("repair", "--locker", locker.path, "--from", one)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"{items[1]}" in result.out and "is not a file (mode d" in result.out, result.out
+    [logged] = events(locker.path, "locker.repaired")
+    assert logged["blobs_restored"] == [items[0]] and logged["unrepaired"] == [items[1]]
+    assert not linked.is_symlink() and folder.is_dir()
+    folder.rmdir()
+    result = cli("repair", "--locker", locker.path, "--from", one)
+    assert result.code == 0, result.out + result.err
+    assert not linked.is_symlink() and linked.stat().st_mode & 0o777 == 0o444
+    assert verified(locker.path) == []
+
+
 def test_a_lost_catalogue_tail_is_repaired_from_a_copy(locker: Locker, tmp_path: Path) -> None:
     filled(locker, tmp_path, 1)
     with older_catalogue_put_back(locker, tmp_path):

@@ -272,6 +272,9 @@ def _repair_blobs(
                     transfer.put_blob(stream, name, store.objects, store.tmp, replace=damaged)
                 elif store.put(stream, label=f"blob {name}").digest.sha256 != name:
                     raise CopyError(f"blob {name}: its bytes in {copy.label} do not match")
+        except transfer.NotABlobError as exc:
+            result.unrepaired.append((name, str(exc).removeprefix(f"blob {name}: ")))
+            continue
         except (CopyError, BlobMismatchError, VaultDamagedError):
             result.unrepaired.append((name, f"damaged in {copy.label} too"))
             continue

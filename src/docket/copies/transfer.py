@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
@@ -134,18 +135,38 @@ def write_proven(
 
 
 def _link(part: Path, target: Path, objects: Path, replace: bool) -> bool:
-    """File the proven `part` under its name; False when a blob was there (kept)."""
+    """File the proven `part` under its name; False when a blob was there (kept). A link in
+    the blob's place is no blob (blobs are plain files): it is replaced. Anything else there
+    that is not a plain file (a folder) is refused, never counted as the blob held."""
     if not target.parent.is_dir():
         target.parent.mkdir(exist_ok=True)
         fsync_dir(objects)
     if replace:
+        _refuse_unless_file_or_link(target)
         os.replace(part, target)
         return True
     try:
         os.link(part, target)
     except FileExistsError:
-        return False
+        if not target.is_symlink():
+            _refuse_unless_file_or_link(target)
+            return False
+        os.replace(part, target)
     return True
+
+
+class NotABlobError(CopyError):
+    """What stands in a blob's place is not a file (a folder): it is left for a person."""
+
+
+def _refuse_unless_file_or_link(target: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        mode = target.lstat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise NotABlobError(
+                f"blob {target.name}: {target} is not a file (mode {stat.filemode(mode)}); not "
+                "replaced: move it aside and run again"
+            )
 
 
 def put_blob(
