@@ -95,6 +95,54 @@ def test_older_catalogue_copied_back_names_the_missing_events(
     ) in found
 
 
+def test_an_emptied_checkpoints_log_is_named(locker: Locker, tmp_path: Path) -> None:
+    """Emptied, the file looked like a new locker's: verify passed whatever the catalogue
+    had lost. Every checkpoint but the newest is appended before the next is made."""
+    take(locker, photo(tmp_path / "a", seed=1))
+    take(locker, photo(tmp_path / "b", seed=2))
+    (locker.path / witness.FILE_NAME).write_bytes(b"")
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert found == [
+        "checkpoint 1: is in the catalogue but not in checkpoints.log, which holds every "
+        "checkpoint after its first: lines were cut from it (restore it from a copy)"
+    ]
+
+
+def test_a_checkpoints_log_cut_by_its_last_newline_still_proves_the_tail(
+    sqlite_locker: Locker, tmp_path: Path
+) -> None:
+    """A whole signed line that lost only its newline is a checkpoint, not a torn append: an
+    older catalogue put back with the file cut by one byte is named, and the next checkpoint
+    ends that line rather than gluing itself to it."""
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(catalogue_file(locker), saved)
+    take(locker, photo(tmp_path / "b", seed=2))
+    path = locker.path / witness.FILE_NAME
+    path.write_bytes(path.read_bytes()[:-1])
+    with Locker.open(locker.path) as reopened:
+        assert verify(reopened, quick=True).ok  # nothing lost: the cut line is read whole
+    put_back(saved, locker)
+    with Locker.open(locker.path) as reopened:
+        found = [str(p) for p in verify(reopened, quick=True).problems]
+    assert any(p.startswith("catalogue: the catalogue ends at event") for p in found), found
+
+
+def test_a_torn_append_is_cut_before_the_next_checkpoint(locker: Locker, tmp_path: Path) -> None:
+    """A crash while a line was appended leaves part of it: the next append cuts that part
+    off, so its own line is whole and the file verifies again."""
+    take(locker, photo(tmp_path / "a", seed=1))
+    path = locker.path / witness.FILE_NAME
+    whole = path.read_bytes()
+    path.write_bytes(whole + whole[: len(whole) // 2])  # half a second line
+    take(locker, photo(tmp_path / "b", seed=2))
+    assert path.read_bytes().startswith(whole)
+    assert [line["id"] for line in witnessed(locker)] == [1, 2]
+    assert verify(locker, quick=True).ok
+
+
 def test_forged_line_in_checkpoints_log_is_named(locker: Locker, tmp_path: Path) -> None:
     take(locker, photo(tmp_path / "a", seed=1))
     path = locker.path / witness.FILE_NAME

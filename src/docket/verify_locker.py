@@ -106,6 +106,20 @@ def checkpoints_file(
                 f"checkpoint {entry.id}",
                 f"differs from the one signed in {witness.FILE_NAME} line {entry.line}",
             )
+    # Each checkpoint is appended once it is stored: only the newest may be missing (the
+    # process stopped in between), and those older than the file's first line (a locker made
+    # before docket kept it). Any other missing means lines were cut from the file: an emptied
+    # file, put back with an older catalogue, would otherwise pass as a locker never checked.
+    witnessed = {entry.id for entry in found.entries}
+    first = min(witnessed, default=None)
+    newest = max((cp.id for cp in stored), default=None)
+    for cp in stored:
+        if cp.id not in witnessed and cp.id != newest and (first is None or cp.id > first):
+            outcome.failed(
+                f"checkpoint {cp.id}",
+                f"is in the catalogue but not in {witness.FILE_NAME}, which holds every "
+                "checkpoint after its first: lines were cut from it (restore it from a copy)",
+            )
     latest = found.latest
     if latest is None:
         outcome.detail = "no checkpoint in the file yet"
@@ -126,7 +140,6 @@ def checkpoints_file(
             f"its first {size} events are not those checkpoint {latest.id} signed "
             f"({witness.FILE_NAME} line {latest.line}): changed or replaced",
         )
-    witnessed = {entry.id for entry in found.entries}
     for cp in stored:
         if cp.id not in witnessed and cp.checkpoint.tree_size > size:
             outcome.notes.append(

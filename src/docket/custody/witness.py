@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from docket.custody.ledger import StoredCheckpoint
 
 FILE_NAME = "checkpoints.log"
+TAIL_MOST = 1 << 16  # a line is a few hundred bytes: a torn one is found in this much
 _OPTION = "docket_witness"
 
 
@@ -65,12 +66,32 @@ def line(checkpoint_id: int, checkpoint: Checkpoint) -> bytes:
     return json.dumps(facts, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
 
+def _end_torn_tail(fd: int) -> None:
+    """A file that does not end in a newline ends in a line cut short by a crash while it was
+    appended (its checkpoint is in the catalogue; the line being appended covers it): those
+    bytes are cut off, so the new line stands on its own. A tail that is a whole checkpoint
+    without its newline (a file cut by one byte) is kept and ended instead."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = max(0, size - TAIL_MOST)
+    tail = os.pread(fd, size - start, start)
+    cut = tail.rfind(b"\n") + 1
+    try:
+        _parse(tail[cut:].decode(), 0)
+    except (ValueError, KeyError, TypeError):
+        os.ftruncate(fd, start + cut)
+    else:
+        os.write(fd, b"\n")
+
+
 def append(path: Path, checkpoint_id: int, checkpoint: Checkpoint) -> None:
     """Append one line and fsync it (and the folder, when the file is new)."""
     try:
         new = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            _end_torn_tail(fd)
             os.write(fd, line(checkpoint_id, checkpoint))
             os.fsync(fd)
         finally:
@@ -126,8 +147,11 @@ def read(path: Path, origin: str, public_key: bytes) -> WitnessFile:
     that are malformed, of another log or not signed by the key are problems, not entries."""
     data = path.read_bytes()
     lines = data.split(b"\n")
-    torn = lines.pop() != b""  # the text after the last newline: empty unless cut short
-    found = WitnessFile([], [], torn)
+    tail = lines.pop()  # the text after the last newline: empty unless cut short
+    found = WitnessFile([], [], tail != b"")
+    if found.torn and _signed_line(tail, origin, public_key):  # cut by its newline only
+        lines.append(tail)
+        found.torn = False
     for number, raw in enumerate(lines, start=1):
         subject = f"{FILE_NAME} line {number}"
         try:
@@ -144,6 +168,15 @@ def read(path: Path, origin: str, public_key: bytes) -> WitnessFile:
         else:
             found.entries.append(entry)
     return found
+
+
+def _signed_line(raw: bytes, origin: str, public_key: bytes) -> bool:
+    """Whether `raw` is a whole checkpoint of this log signed by the key."""
+    try:
+        entry = _parse(raw.decode(), 0)
+    except (ValueError, KeyError, TypeError):
+        return False
+    return entry.checkpoint.origin == origin and entry.checkpoint.verify(public_key)
 
 
 def holds_any(locker_path: Path) -> bool:
