@@ -143,6 +143,30 @@ def test_a_torn_append_is_cut_before_the_next_checkpoint(locker: Locker, tmp_pat
     assert verify(locker, quick=True).ok
 
 
+def test_a_timer_checkpoint_covers_events_after_an_ingest_and_only_then(
+    sqlite_locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """A flag set after the ingest's checkpoint was covered by no signature: a catalogue put
+    back from before it passed verify. `checkpoint --if-new-events` (the timer's) signs it,
+    and adds nothing to a log with nothing new."""
+    locker = sqlite_locker
+    take(locker, photo(tmp_path / "a", seed=1))
+    idle = cli("checkpoint", "--if-new-events", "--locker", locker.path)
+    assert idle.code == 0 and "none made" in idle.out
+    assert [line["id"] for line in witnessed(locker)] == [1]
+    locker.close()
+    saved = tmp_path / "saved.sqlite"
+    shutil.copyfile(catalogue_file(locker), saved)
+    with Locker.open(locker.path) as reopened, reopened.engine.begin() as conn:
+        log.append(conn, "tester", "item.flagged", details={"flag": "graphic"})
+    made = cli("checkpoint", "--if-new-events", "--locker", locker.path)
+    assert made.code == 0 and made.out.startswith("checkpoint 2\n"), made.out
+    put_back(saved, locker)
+    with Locker.open(locker.path) as reopened:
+        found = [str(p) for p in verify(reopened, quick=True).problems]
+    assert any(p.startswith("catalogue: the catalogue ends at event") for p in found), found
+
+
 def test_forged_line_in_checkpoints_log_is_named(locker: Locker, tmp_path: Path) -> None:
     take(locker, photo(tmp_path / "a", seed=1))
     path = locker.path / witness.FILE_NAME

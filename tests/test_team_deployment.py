@@ -343,6 +343,12 @@ def test_sign_in_upload_analysis_by_a_worker_and_verify_through_nginx(
     assert processes.stop("web") in (0, -signal.SIGTERM), processes.output("web")
     assert "Traceback" not in processes.output("web"), processes.output("web")
     assert processes.stop("nginx", signal.SIGQUIT) == 0, processes.output("nginx")
+    # The checkpoint timer's service signs what the web app and the workers logged since the
+    # newest checkpoint, and then, with nothing new, adds nothing.
+    timer = exec_start("docket-checkpoint.service", processes.env)[len(docket_command()) :]
+    signed = processes.docket(*timer)
+    assert signed.startswith("checkpoint "), signed
+    assert "none made" in processes.docket(*timer)
     verified = processes.docket("verify")
     assert "FAILED" not in verified, verified
     jobs = processes.docket("jobs")

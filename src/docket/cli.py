@@ -661,10 +661,25 @@ def prove(event: int | None, consistency: tuple[int, int] | None, locker_path: P
 
 
 @cli.command()
+@click.option(
+    "--if-new-events",
+    is_flag=True,
+    help="Only when events were logged since the newest checkpoint (besides its own): for a "
+    "timer, which then adds nothing to an idle log.",
+)
 @locker_option
-def checkpoint(locker_path: Path | None) -> None:
-    """Sign the current state of the custody log."""
+def checkpoint(if_new_events: bool, locker_path: Path | None) -> None:
+    """Sign the current state of the custody log. Events after the newest checkpoint are
+    covered by no signature until the next one (an older catalogue put back loses them
+    unnoticed): run this on a timer as often as that matters."""
     with open_locker(locker_path) as locker, locker.engine.connect() as conn, conn.begin():
+        if if_new_events:
+            log.lock(conn)
+            newest = ledger.latest_checkpoint(conn, locker.origin)
+            # A checkpoint's own checkpoint.made event comes right after what it signed.
+            if newest is not None and log.size(conn) <= newest.checkpoint.tree_size + 1:
+                click.echo(f"checkpoint {newest.id} covers every event since; none made")
+                return
         stored = ledger.make_checkpoint(conn, locker.signing_key, locker.origin, default_actor())
         click.echo(
             f"checkpoint {stored.id}\n{stored.checkpoint.signed_note(locker.public_key)}", nl=False
