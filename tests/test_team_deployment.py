@@ -346,8 +346,8 @@ def test_sign_in_upload_analysis_by_a_worker_and_verify_through_nginx(
     # The checkpoint timer's service signs what the web app and the workers logged since the
     # newest checkpoint, and then, with nothing new, adds nothing.
     timer = exec_start("docket-checkpoint.service", processes.env)[len(docket_command()) :]
-    signed = processes.docket(*timer)
-    assert signed.startswith("checkpoint "), signed
+    checkpointed = processes.docket(*timer)
+    assert checkpointed.startswith("checkpoint "), checkpointed
     assert "none made" in processes.docket(*timer)
     verified = processes.docket("verify")
     assert "FAILED" not in verified, verified
