@@ -167,6 +167,25 @@ def test_a_timer_checkpoint_covers_events_after_an_ingest_and_only_then(
     assert any(p.startswith("catalogue: the catalogue ends at event") for p in found), found
 
 
+def test_a_result_removed_from_the_catalogue_is_named(locker: Locker, tmp_path: Path) -> None:
+    """A metadata result deleted by hand showed the item as never analysed, and verify passed:
+    each event that recorded a result must find its row."""
+    sha256 = take(locker, photo(tmp_path / "a", seed=1)).outcomes[0].sha256
+    assert sha256 is not None
+    assert verify(locker, quick=True).ok
+    with locker.engine.begin() as conn:
+        seq = conn.execute(
+            select(schema.results.c.event_seq).where(
+                schema.results.c.item_sha256 == sha256, schema.results.c.step == "metadata"
+            )
+        ).scalar_one()
+        conn.execute(schema.results.delete().where(schema.results.c.event_seq == seq))
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert found == [
+        f"event {seq}: its metadata result of item {sha256[:16]} is missing from the catalogue"
+    ]
+
+
 def test_forged_line_in_checkpoints_log_is_named(locker: Locker, tmp_path: Path) -> None:
     take(locker, photo(tmp_path / "a", seed=1))
     path = locker.path / witness.FILE_NAME

@@ -543,12 +543,17 @@ class _Verifier:
         return len(rows)
 
     def result_rows(self) -> int:
+        """Each result row against its event, and each event that recorded a result against
+        its row (results are never removed: one gone is an analysis lost from the catalogue,
+        an item then shown as never analysed)."""
         rows = self.conn.execute(select(schema.results)).mappings().all()
+        seen: set[int] = set()
         for row in rows:
             subject = f"{row['step']} result of item {_short(row['item_sha256'])}"
             event = self._event_for(subject, int(row["event_seq"]), f"{row['step']}.")
             if event is None:
                 continue
+            seen.add(event.seq)
             facts = result_facts(
                 row["step"], row["step_version"], row["status"], row["error"], row["data"]
             )
@@ -556,6 +561,13 @@ class _Verifier:
             logged = {k: v for k, v in event.details.items() if k != "case"}
             if facts != logged or event.item != row["item_sha256"]:
                 self.problem(subject, f"catalogue row differs from event {event.seq}")
+        for seq, event in self.events.items():
+            if seq not in seen and _records_a_result(event):
+                self.problem(
+                    f"event {seq}",
+                    f"its {event.details['step']} result of item {_short(event.item or '')} "
+                    "is missing from the catalogue",
+                )
         return len(rows)
 
     def derived_rows(self) -> str:
@@ -661,6 +673,18 @@ class _Verifier:
 def _comparable(facts: dict[str, Any]) -> dict[str, Any]:
     """Whole floats as ints, as canonical JSON (RFC 8785) writes them."""
     return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in facts.items()}
+
+
+def _records_a_result(event: Event) -> bool:
+    """Whether `event` is one `record_result` appends: "<step>.recorded" or "<step>.failed"
+    with the result's facts."""
+    details = event.details
+    step = details.get("step")
+    return (
+        isinstance(step, str)
+        and "data_sha256" in details
+        and event.action in (f"{step}.recorded", f"{step}.failed")
+    )
 
 
 def _entry(entry: Mapping[Any, Any], fields: tuple[str, ...]) -> str:
