@@ -22,6 +22,7 @@ crash while it was being written is the newest line and ends without a newline: 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -91,6 +92,9 @@ def append(path: Path, checkpoint_id: int, checkpoint: Checkpoint) -> None:
         new = not path.exists()
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            # Appends of two processes (after their commits, so past the log's lock) take
+            # turns: a line still being written by one is never taken for a torn one.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             _end_torn_tail(fd)
             os.write(fd, line(checkpoint_id, checkpoint))
             os.fsync(fd)
