@@ -281,6 +281,26 @@ def test_a_flipped_byte_in_a_copy_is_named_by_a_deep_audit(
     assert [str(p) for p in audit(locker.path, [one], deep=False, sample=0).problems] == []
 
 
+def test_a_copy_blob_that_is_a_dangling_link_or_a_folder_is_named_on_a_line(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    """audit-copies ended in a traceback on a copy whose blob was a dangling link or a
+    folder; each is now a difference of its own, and the command says so in lines."""
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    linked, folder = blob(one, items[0]), blob(one, items[1])
+    for path in (linked, folder):
+        path.chmod(0o644)
+        path.unlink()
+    linked.symlink_to("/nonexistent/zq9-gone")
+    folder.mkdir()
+    found = differences(locker, one, deep=True)
+    assert f"{one}: blob {items[0]}: cannot be read (No such file or directory)" in found, found
+    assert any(f.startswith(f"{one}: blob {items[1]}: ") for f in found), found
+    result = cli("audit-copies", "--locker", locker.path, one, "--deep")
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+
+
 def test_a_truncated_blob_is_named_by_its_size_without_deep(
     stocked: tuple[Locker, list[str]], tmp_path: Path
 ) -> None:

@@ -168,11 +168,16 @@ class _Audit:
                 self.report.notes.append(
                     f"{holder.label}: {len(strays)} blob(s) no catalogue references (strays)"
                 )
+            unread: set[str] = set()  # named once, not again when hashed
             for name in sorted(holder.blobs):
                 try:
                     size = holder.store.size(name)
                 except VaultDamagedError as exc:
                     self.differ(f"{holder.label}: blob {name}", f"damaged: {exc}")
+                    continue
+                except OSError as exc:  # a dangling link in its place, no permission
+                    self.differ(f"{holder.label}: blob {name}", f"cannot be read ({exc.strerror})")
+                    unread.add(name)
                     continue
                 if name in sizes and size != sizes[name]:
                     self.differ(
@@ -183,10 +188,15 @@ class _Audit:
             if not deep:
                 chosen = random.sample(chosen, min(sample, len(chosen)))
             for name in chosen:
+                if name in unread:
+                    continue
                 try:
                     actual = holder.store.hash_blob(name).sha256
                 except VaultDamagedError as exc:
                     self.differ(f"{holder.label}: blob {name}", f"damaged: {exc}")
+                    continue
+                except OSError as exc:  # a folder in its place, an I/O error
+                    self.differ(f"{holder.label}: blob {name}", f"cannot be read ({exc.strerror})")
                     continue
                 if actual != name:
                     self.differ(
