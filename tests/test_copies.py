@@ -478,6 +478,28 @@ def test_replicating_again_brings_back_a_blob_deleted_from_the_copy(
     assert again.blobs_copied == 1 and blob(one, items[0]).is_file()
 
 
+def test_replicating_again_replaces_a_link_in_a_blobs_place_and_names_a_folder(
+    stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
+) -> None:
+    """A copy's blob swapped for a dangling link was counted held, and the copy stayed broken:
+    the link is now replaced by the blob; a folder there stops the run on one line."""
+    locker, items = stocked
+    one = copy_of(locker, tmp_path / "one")
+    linked, folder = blob(one, items[0]), blob(one, items[1])
+    for path in (linked, folder):
+        path.chmod(0o644)
+        path.unlink()
+    linked.symlink_to("/nonexistent/zq9-gone")
+    folder.mkdir()
+    result = cli("replicate", "--locker", locker.path, one)
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    assert f"blob {items[1]}" in result.out + result.err and "is not a file" in result.err
+    folder.rmdir()
+    again = replicate(locker, Folder(one), "tester", private_key=False)
+    assert again.blobs_copied >= 1 and not linked.is_symlink() and linked.is_file()
+    assert differences(locker, one) == []
+
+
 def test_repair_refuses_a_copy_of_another_locker(
     stocked: tuple[Locker, list[str]], tmp_path: Path, cli: Any
 ) -> None:

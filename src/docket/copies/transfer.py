@@ -88,7 +88,8 @@ def blob_path(objects: Path, sha256: str) -> Path:
 
 
 def blob_names(objects: Path) -> set[str]:
-    """Every blob name under `objects` (a listing: nothing is read or hashed)."""
+    """Every blob name under `objects` (a listing: nothing is read or hashed). Only plain
+    files are blobs: a link or a folder in a blob's place is not held (and is replaced)."""
     names: set[str] = set()
     try:
         prefixes = list(os.scandir(objects))
@@ -96,7 +97,12 @@ def blob_names(objects: Path) -> set[str]:
         return names
     for prefix in prefixes:
         if len(prefix.name) == 2 and prefix.is_dir(follow_symlinks=False):
-            names.update(prefix.name + entry for entry in os.listdir(prefix.path))
+            with os.scandir(prefix.path) as entries:
+                names.update(
+                    prefix.name + entry.name
+                    for entry in entries
+                    if entry.is_file(follow_symlinks=False)
+                )
     return names
 
 
@@ -164,7 +170,8 @@ def _refuse_unless_file_or_link(target: Path) -> None:
         mode = target.lstat().st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
             raise NotABlobError(
-                f"blob {target.name}: {target} is not a file (mode {stat.filemode(mode)}); not "
+                f"blob {target.parent.name}{target.name}: {target} is not a file "
+                f"(mode {stat.filemode(mode)}); not "
                 "replaced: move it aside and run again"
             )
 
@@ -252,7 +259,11 @@ def _publish(batch: list[tuple[str, str]], objects: Path, tmp: Path) -> None:
     sync_filesystem(tmp)
     where = os.fspath(objects)
     for sha256, part in batch:
-        os.replace(part, f"{where}/{sha256[:2]}/{sha256[2:]}")
+        try:
+            os.replace(part, f"{where}/{sha256[:2]}/{sha256[2:]}")
+        except IsADirectoryError:
+            _refuse_unless_file_or_link(Path(where) / sha256[:2] / sha256[2:])
+            raise
 
 
 def _copy_part(opener: Opener, sha256: str, part: str, check: Check | None) -> int:
