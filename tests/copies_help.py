@@ -50,6 +50,17 @@ def blob(path: Path, sha256: str) -> Path:
     return path / "objects" / sha256[:2] / sha256[2:]
 
 
+def link_and_folder(path: Path, items: list[str]) -> tuple[Path, Path]:
+    """The blobs of items[0] and items[1] at `path` swapped for a dangling link and a folder."""
+    linked, folder = blob(path, items[0]), blob(path, items[1])
+    for made in (linked, folder):
+        made.chmod(0o644)
+        made.unlink()
+    linked.symlink_to("/nonexistent/zq9-gone")
+    folder.mkdir()
+    return linked, folder
+
+
 def flip_byte(file: Path, offset: int = 100) -> None:
     file.chmod(0o644)
     data = bytearray(file.read_bytes())

@@ -21,6 +21,7 @@ from copies_help import (
     events,
     filled,
     flip_byte,
+    link_and_folder,
     older_catalogue_put_back,
     sqlite_only,
     verified,
@@ -288,12 +289,7 @@ def test_a_copy_blob_that_is_a_dangling_link_or_a_folder_is_named_on_a_line(
     folder; each is now a difference of its own, and the command says so in lines."""
     locker, items = stocked
     one = copy_of(locker, tmp_path / "one")
-    linked, folder = blob(one, items[0]), blob(one, items[1])
-    for path in (linked, folder):
-        path.chmod(0o644)
-        path.unlink()
-    linked.symlink_to("/nonexistent/zq9-gone")
-    folder.mkdir()
+    link_and_folder(one, items)
     found = differences(locker, one, deep=True)
     assert f"{one}: blob {items[0]}: cannot be read (No such file or directory)" in found, found
     assert any(f.startswith(f"{one}: blob {items[1]}: ") for f in found), found
@@ -409,12 +405,7 @@ def test_a_blob_replaced_by_a_link_or_a_folder_is_never_called_restored(
     is no original). A folder there is refused on a line, and nothing is logged as restored."""
     locker, items = stocked
     one = copy_of(locker, tmp_path / "one")
-    linked, folder = blob(locker.path, items[0]), blob(locker.path, items[1])
-    for path in (linked, folder):
-        path.chmod(0o644)
-        path.unlink()
-    linked.symlink_to("/nonexistent/zq9-gone")
-    folder.mkdir()
+    linked, folder = link_and_folder(locker.path, items)
     result = cli("repair", "--locker", locker.path, "--from", one)
     assert result.code == 1 and "Traceback" not in result.err
     assert f"{items[1]}" in result.out and "is not a file (mode d" in result.out, result.out
@@ -485,12 +476,7 @@ def test_replicating_again_replaces_a_link_in_a_blobs_place_and_names_a_folder(
     the link is now replaced by the blob; a folder there stops the run on one line."""
     locker, items = stocked
     one = copy_of(locker, tmp_path / "one")
-    linked, folder = blob(one, items[0]), blob(one, items[1])
-    for path in (linked, folder):
-        path.chmod(0o644)
-        path.unlink()
-    linked.symlink_to("/nonexistent/zq9-gone")
-    folder.mkdir()
+    linked, folder = link_and_folder(one, items)
     result = cli("replicate", "--locker", locker.path, one)
     assert result.code == 1 and "Traceback" not in result.err, result.err
     assert f"blob {items[1]}" in result.out + result.err and "is not a file" in result.err
