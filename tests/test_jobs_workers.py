@@ -265,5 +265,7 @@ def test_a_worker_that_cannot_sign_its_checkpoint_stops_and_says_why(
     out, err = worker.communicate(timeout=PATIENCE)
     assert worker.returncode == 1
     assert out.splitlines()[-1].endswith(": done")
-    [line] = err.splitlines()
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    [line] = lines
     assert line.startswith(f"docket: {log}: checkpoint") and "could not be appended" in line

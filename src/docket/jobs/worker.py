@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -42,6 +43,15 @@ from docket.jobs.redaction import REDACT, redact_item
 from docket.locker import Locker
 
 STALLED_CHECK = 1.0
+
+
+def _not_about_our_own_cancel(record: logging.LogRecord) -> bool:
+    """psycopg warns when a query it was cancelling is interrupted again; a worker that stops
+    cancels its own queue's queries (procrastinate's graceful stop), so those words are noise
+    on the worker's stderr, where its one line saying why it stopped must stand alone."""
+    return not str(record.msg).startswith(
+        ("query cancellation interrupted", "query not terminated")
+    )
 
 
 @dataclass(frozen=True)
@@ -239,6 +249,9 @@ def work(locker: Locker, options: WorkerOptions) -> None:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     conninfo(locker)
     checkpoints = _Checkpoints(locker, options.actor)
+    psycopg_log = logging.getLogger("psycopg")
+    if _not_about_our_own_cancel not in psycopg_log.filters:
+        psycopg_log.addFilter(_not_about_our_own_cancel)
     with Analyser(locker.store, workers=max(1, options.concurrency)) as analyser:
         app = make_app(locker, analyser, checkpoints, options, worker)
         try:
