@@ -324,6 +324,34 @@ def test_an_older_catalogue_put_back_in_a_copy_is_named(locker: Locker, tmp_path
     )
 
 
+def test_a_locker_put_back_whole_from_yesterday_is_named_by_its_copy(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """Catalogue and checkpoints.log both put back from an earlier backup: verify has nothing
+    to compare them with, but the copy made since holds the lost events, and a locker behind
+    its own copy is a difference, not a copy "behind"."""
+    filled(locker, tmp_path, 1)
+    sqlite_only(locker)
+    locker.close()
+    saved = {
+        name: (locker.path / name).read_bytes() for name in ("catalogue.sqlite", "checkpoints.log")
+    }
+    [lost] = filled(locker, tmp_path, 2)
+    one = copy_of(locker, tmp_path / "one")
+    locker.close()
+    for suffix in ("-wal", "-shm"):
+        (locker.path / f"catalogue.sqlite{suffix}").unlink(missing_ok=True)
+    for name, data in saved.items():
+        (locker.path / name).write_bytes(data)
+    found = differences(locker, one)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{locker.path}: holds ") and f"its copy {one} holds" in found[0]
+    assert repair(locker.path, one, "tester").catalogue is not None
+    with Locker.open(locker.path, writable=False) as opened, opened.engine.connect() as conn:
+        assert lost in {e.item for e in log.events(conn)}
+    assert differences(locker, one) == []
+
+
 def test_a_copy_of_another_locker_is_named(locker: Locker, tmp_path: Path) -> None:
     other = Locker.create(tmp_path / "other", actor="tester")
     theirs = copy_of(other, tmp_path / "theirs")

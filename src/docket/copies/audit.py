@@ -135,6 +135,14 @@ class _Audit:
             if large.leaves[:count] != small.leaves:
                 first = next(i for i in range(count) if small.leaves[i] != large.leaves[i])
                 self.differ(name, f"their custody logs diverge from event {first}")
+            elif count < len(large.leaves) and small is self.reference:
+                # Copies are made from this locker, never ahead of it: it lost events it had.
+                self.differ(
+                    small.label,
+                    f"holds {count} of the {len(large.leaves)} events its copy {large.label} "
+                    "holds: it lost its newest (an older catalogue put back?); "
+                    f"`docket repair --from {large.label}` brings them back",
+                )
             elif count < len(large.leaves):
                 self.report.notes.append(
                     f"{small.label} holds {count} of the {len(large.leaves)} events "
