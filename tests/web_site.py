@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
 from cryptography import x509
@@ -68,6 +68,18 @@ _REWRITES_ITS_ADDRESS = b"""<!doctype html><html><head><title>Moved, it says</ti
 <body><p>This page names itself another address and never finishes loading.</p>
 <script>history.replaceState(null, "", "/statement-retracted.html")</script>
 <img src="/hang.jpg"></body></html>"""
+# Parts that reach into the capturing machine's network past their first hop: redirects, a
+# script's fetch through a redirect, a preconnect and a DNS prefetch. INSIDE: a host:port there.
+_REACH_INSIDE = b"""<!doctype html><html><head><title>Reaching inside</title>
+<link rel="preconnect" href="http://INSIDE"><link rel="dns-prefetch" href="http://INSIDE">
+</head><body><p>A page that sends its parts inside by redirects.</p>
+<img src="/img/astronaut.jpg" width="100">
+<img src="/redirect-to?to=http://INSIDE/img/chelsea.jpg" width="100">
+<video controls src="/redirect-to?to=http://INSIDE/clip.mp4"></video>
+<script>fetch("/redirect-to?to=http://INSIDE/secret").then(r => r.text())
+  .then(t => fetch("/redirect-to?to=http://INSIDE/exfiltrated")).catch(() => {});</script>
+</body></html>"""
+
 _STUCK_VIDEO = b"""<!doctype html><html><head><title>A video that never comes</title></head>
 <body><video controls src="/hang.mp4"></video></body></html>"""
 
@@ -136,9 +148,11 @@ class Site:
     stop: threading.Event = field(default_factory=threading.Event)
     port: int = 0
     scheme: str = "http"
+    host: str = "127.0.0.1"
+    connections: int = 0  # TCP connections accepted, a request sent on them or not
 
     def url(self, path: str) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def fresh(self) -> Site:
         """The same pages, with nothing asked yet, to serve again."""
@@ -176,6 +190,10 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None: ...
 
+        def setup(self) -> None:
+            site.connections += 1
+            super().setup()
+
         def send(self, status: int, body: bytes, kind: str, **headers: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
@@ -190,7 +208,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             self.do_GET()
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
+            path, query = urlsplit(self.path).path, parse_qs(urlsplit(self.path).query)
             site.requests.append((path, self.client_address[1]))
             site.cookies.append((path, self.headers.get("Cookie", "")))
             html = "text/html; charset=utf-8"
@@ -207,6 +225,10 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, site.video, "video/mp4")
             elif path == "/redirect/1":
                 self.send(301, b"", html, Location="/redirect/2")
+            elif path == "/redirect-to":  # an open redirect, as many sites have
+                self.send(302, b"", html, Location=query["to"][0])
+            elif path == "/reach-inside.html":
+                self.send(200, _REACH_INSIDE.replace(b"INSIDE", query["inside"][0].encode()), html)
             elif path == "/redirect/2":
                 self.send(302, b"", html, Location=site.url("/gallery.html"))
             elif path == "/probe.html":
@@ -284,9 +306,12 @@ def self_signed(folder: Path) -> tuple[Path, Path, bytes]:
 
 
 @contextmanager
-def serve(site: Site, tls: tuple[Path, Path] | None = None) -> Iterator[Site]:
-    """Serve `site` on 127.0.0.1 (over HTTPS with `tls`: a certificate and its key)."""
-    server = _Server(("127.0.0.1", 0), _handler(site))
+def serve(
+    site: Site, tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1"
+) -> Iterator[Site]:
+    """Serve `site` on `host` (over HTTPS with `tls`: a certificate and its key)."""
+    site.host = host
+    server = _Server((host, 0), _handler(site))
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls)

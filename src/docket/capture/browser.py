@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
@@ -34,6 +34,7 @@ from playwright.sync_api import (
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from docket.capture import consent
+from docket.capture.egress import Egress
 from docket.capture.guard import CaptureRefusedError, Guard, proxy_for_browser
 from docket.capture.tls import Observer
 from docket.errors import DocketError
@@ -97,6 +98,11 @@ class Settings:
     max_bytes: int = 512 * 1024 * 1024
     proxy: str | None = None
     profile: Path | None = None  # a kept profile (docket.capture.profiles); else a fresh one
+    egress: Egress | None = None  # the capture's own proxy, when it has no --proxy
+
+    @property
+    def browser_proxy(self) -> str | None:
+        return self.egress.url if self.egress is not None else self.proxy
 
 
 _SCROLL = """async (steps) => {
@@ -164,6 +170,7 @@ class _Recorder:
         self.responses: list[Response] = []
         self.finished: set[Request] = set()
         self.refused: list[str] = []
+        self.kept_from: set[Request] = set()  # navigations answered 204 here, not by a server
 
     def on_response(self, response: Response) -> None:
         self.responses.append(response)
@@ -198,6 +205,7 @@ class _Recorder:
                     self.loaded.notes.append(
                         f"the page tried to go to {url[:200]}; it was kept where it was"
                     )
+                    self.kept_from.add(request)
                     route.fulfill(status=204)  # No Content: the tab stays on its page
                     return
                 self.navigated = True
@@ -207,9 +215,11 @@ class _Recorder:
         """Hand every response to `sink`, with its body when it finished within the cap."""
         for response in self.responses:
             request = response.request
+            if request in self.kept_from:
+                continue  # answered by the route, not by a server: nothing of the site's
             body = self._body(response, request)
             try:
-                server = response.server_addr()
+                server = self._server(response)
                 details = response.security_details()
                 headers = response.headers_array()
                 request_headers = request.all_headers()
@@ -235,6 +245,14 @@ class _Recorder:
                     time=_start_time(request),
                 )
             )
+
+    def _server(self, response: Response) -> dict[str, Any] | None:
+        """Where the response came from: through the capture's own proxy, the address that
+        proxy connected to (the browser knows only the proxy's)."""
+        if self.settings.egress is None:
+            return dict(response.server_addr() or {}) or None
+        server = self.settings.egress.server(response.url)
+        return {"ipAddress": server[0], "port": server[1]} if server else None
 
     def _body(self, response: Response, request: Request) -> bytes | None:
         if 300 <= response.status < 400 or request not in self.finished:
@@ -283,8 +301,8 @@ def _browser(work: Path, settings: Settings) -> Iterator[Any]:
     # Not TMPDIR: Chromium's singleton socket lives there and a Unix socket's path is short.
     env: dict[str, str | float | bool] = {**os.environ, "HOME": str(work)}
     proxy = None
-    if settings.proxy is not None:
-        proxy = {"server": proxy_for_browser(settings.proxy), "bypass": "<-loopback>"}
+    if settings.browser_proxy is not None:  # loopback too goes through it, never around it
+        proxy = {"server": proxy_for_browser(settings.browser_proxy), "bypass": "<-loopback>"}
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile),
@@ -301,7 +319,7 @@ def _browser(work: Path, settings: Settings) -> Iterator[Any]:
                 # one made by a captured page fetched 127.0.0.1 unchecked. No page needs one
                 # to be seen as it stood.
                 "--disable-shared-workers",
-                *(["--proxy-bypass-list=<-loopback>"] if settings.proxy else []),
+                *(["--proxy-bypass-list=<-loopback>"] if settings.browser_proxy else []),
             ],
             viewport=VIEWPORT,  # type: ignore[arg-type]
             accept_downloads=False,
@@ -354,7 +372,7 @@ def _load(url: str, work: Path, recorder: _Recorder, sink: Callable[[Exchange], 
                 "captured what had arrived by then"
             )
         except PlaywrightError as exc:
-            raise CaptureError(f"{url[:200]}: cannot load: {_first_line(exc)}") from exc
+            _cannot_load(url, exc, settings.egress)
         recorder.main = main
         if recorder.refused and main is None:
             raise CaptureRefusedError(recorder.refused[0])
@@ -382,7 +400,18 @@ def _load(url: str, work: Path, recorder: _Recorder, sink: Callable[[Exchange], 
                 fetched = _fetch(context, image, guard, recorder)
                 if fetched is not None:
                     sink(fetched)
-    loaded.notes.extend(f"not loaded: {reason}" for reason in recorder.refused)
+    egress = settings.egress.refused if settings.egress is not None else []
+    refused = dict.fromkeys([*recorder.refused, *egress])
+    loaded.notes.extend(f"not loaded: {reason}" for reason in refused)
+
+
+def _cannot_load(url: str, exc: PlaywrightError, egress: Egress | None) -> NoReturn:
+    """The page itself did not load: through the capture's own proxy, the proxy says why
+    (the browser only saw a connection closed or a tunnel refused)."""
+    if egress is not None and egress.refused:
+        raise CaptureRefusedError(egress.refused[-1]) from exc
+    why = f" ({egress.problems[-1]})" if egress is not None and egress.problems else ""
+    raise CaptureError(f"{url[:200]}: cannot load: {_first_line(exc)}{why}") from exc
 
 
 def _fetch(context: Any, url: str, guard: Guard, recorder: _Recorder) -> Exchange | None:
@@ -410,6 +439,8 @@ def _fetch(context: Any, url: str, guard: Guard, recorder: _Recorder) -> Exchang
             return None
         recorder.loaded.bytes_kept += len(body)
         headers = response.headers_array
+        egress = recorder.settings.egress
+        server = egress.server(url) if egress is not None else None  # else unknown here
         return Exchange(
             url=url,
             method="GET",
@@ -419,8 +450,8 @@ def _fetch(context: Any, url: str, guard: Guard, recorder: _Recorder) -> Exchang
             status_text=response.status_text,
             response_headers=[(h["name"], h["value"]) for h in headers],
             body=body,
-            server_ip=None,
-            server_port=None,
+            server_ip=server[0] if server else None,
+            server_port=server[1] if server else None,
             tls=None,
             time=time.time(),
         )
@@ -476,6 +507,8 @@ def _inspect(page: Page, loaded: Loaded) -> None:
 def _main_response(recorder: _Recorder, page: Page) -> Response | None:
     for response in reversed(recorder.responses):
         request = response.request
+        if request in recorder.kept_from:
+            continue  # the page's attempt to leave, answered 204 by the route: never arrived
         if request.is_navigation_request() and _page_of(request) is page:
             return response
     return None

@@ -4,17 +4,18 @@ A capture started from the web app must not turn the server into a scanner of it
 so `file:`, `data:` and every other scheme are refused, and so are hosts that are or resolve to
 a loopback, private, link-local, shared, multicast, reserved or unspecified address, unless the
 capture allows the private network. The check runs on the URL asked, on every request the page
-makes (the browser's route), on each download, and on the address each response really came
-from (a redirect or a DNS answer that changed after the check is caught there). With a proxy
-the host's name is not resolved here (that would leak it to the local resolver) and the
-address a response came from is the proxy's; literal addresses and local names are still
-refused, and the proxy decides where a name leads.
+makes (the browser's route), on each download, and, without --proxy, on every connection the
+capture opens (docket.capture.egress, which connects only to the addresses judged here, looked
+up once per capture). With a --proxy the host's name is not resolved here (that would leak it
+to the local resolver) and the address a response came from is the proxy's; literal addresses
+and local names are still refused, and the proxy decides where a name leads.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from urllib.parse import urlsplit
 
 from docket.errors import DocketError
@@ -60,7 +61,10 @@ class Guard:
     def __init__(self, allow_private_network: bool = False, proxied: bool = False) -> None:
         self.allow_private_network = allow_private_network
         self.proxied = proxied
-        self._resolved: dict[str, list[str]] = {}  # a page asks the same hosts many times
+        # One answer per name for the whole capture: the addresses judged are the addresses
+        # connected to (docket.capture.egress), whatever the name's DNS says later.
+        self._resolved: dict[str, list[str]] = {}
+        self._resolving = threading.Lock()
 
     def check(self, url: str) -> None:
         """Raise CaptureRefusedError naming the URL and the reason, or return."""
@@ -89,15 +93,20 @@ class Guard:
             pass  # a name, not an address
         if self.proxied:
             return
-        if host not in self._resolved:
-            try:
-                infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-            except (OSError, UnicodeError) as exc:
-                raise CaptureRefusedError(f"{url[:200]}: cannot resolve {host}: {exc}") from exc
-            self._resolved[host] = [str(info[4][0]) for info in infos]
-        for address in self._resolved[host]:
+        for address in self.addresses(url, host):
             if _private(address):
                 raise self._refusal(url, f"{host} ({address})")
+
+    def addresses(self, url: str, host: str) -> list[str]:
+        """The addresses of `host`, looked up once per capture (the first answer stays)."""
+        with self._resolving:
+            if host not in self._resolved:
+                try:
+                    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+                except (OSError, UnicodeError) as exc:
+                    raise CaptureRefusedError(f"{url[:200]}: cannot resolve {host}: {exc}") from exc
+                self._resolved[host] = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            return self._resolved[host]
 
     def allows(self, url: str) -> bool:
         try:

@@ -27,6 +27,7 @@ from docket import __version__, clock, mediatype
 from docket.analyse.batch import analyse
 from docket.capture import media, wacz, wacz_signing
 from docket.capture.browser import Exchange, Settings, load
+from docket.capture.egress import egress_for
 from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.limits import MAX_BYTES, TIMEOUT
 from docket.capture.profiles import opened
@@ -146,7 +147,7 @@ def capture(
     wacz_key = wacz_signing.locker_key(locker.path, locker.vault_key)
     tools = _tools()
     software = ", ".join(f"{name} {number}" for name, number in tools.items())
-    with locker.store.scratch("capture") as work:
+    with locker.store.scratch("capture") as work, egress_for(guard) as egress:
         staged = _Staged(work)
         started = time.time()
         info = {"software": software, "format": "WARC File Format 1.1", "isPartOf": url}
@@ -157,7 +158,7 @@ def capture(
                 staged.keep_media(exchange)
 
             with opened(locker, options.profile) as kept:  # held, and sealed back in a vault
-                settings = Settings(options.timeout, options.max_bytes, options.proxy, kept)
+                settings = Settings(options.timeout, options.max_bytes, options.proxy, kept, egress)
                 loaded = load(url, work, guard, settings, sink)
             facts = {
                 "url": url,
@@ -201,7 +202,8 @@ def capture(
         elif loaded.videos:
             videos = work / "video"
             videos.mkdir()
-            downloads, more = media.take(page, videos, guard, options.proxy, room, options.timeout)
+            way_out = egress.url if egress is not None else options.proxy
+            downloads, more = media.take(page, videos, guard, way_out, room, options.timeout)
             notes += more
             staged.files += [("video", download.url, download.path) for download in downloads]
         parts, event = _record(locker, options, staged, facts | {"notes": notes})

@@ -1,0 +1,223 @@
+"""The capture's one way out: a forward proxy on loopback, of the capture's own, through which
+the browser, its request client and yt-dlp reach the web when no --proxy is given.
+
+The guard judged a URL by a lookup of its own, but the browser and yt-dlp then looked the name
+up again and followed redirects by themselves: a redirect to 127.0.0.1, a name whose DNS answer
+changed (rebinding), a preconnect or a TURN server over TCP reached this machine's network
+unchecked. Here every connection is opened by this proxy, to an address the guard has just
+judged: a name is looked up once per capture (Guard.addresses) and the connection goes to that
+answer, never to a second lookup's. A refused request is noted and never reaches its server.
+
+Written by hand (asyncio streams): the forward proxies packaged for Python resolve and connect
+by themselves, and the one thing this proxy is for is to connect only to the judged address.
+Plain http requests are sent on with `Connection: close`, one per connection, so that a kept-alive
+connection is never used for another host than the one judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from docket.capture.guard import CaptureRefusedError, Guard
+
+MAX_HEAD = 64 * 1024  # a request's line and headers
+CHUNK = 64 * 1024
+_HOP_BY_HOP = (b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.phrase = {400: "Bad Request", 403: "Forbidden"}.get(status, "Bad Gateway")
+
+
+class Egress:
+    """Runs while its `with` block does; `url` is the proxy's address for the browser and
+    yt-dlp, `refused` what the guard refused, `problems` that and every connection it could not
+    make, `server(url)` the address it connected to for a URL."""
+
+    def __init__(self, guard: Guard, connect_timeout: float = 30.0) -> None:
+        self.guard = guard
+        self.connect_timeout = connect_timeout
+        self.url = ""
+        self.refused: list[str] = []
+        self.problems: list[str] = []
+        self._servers: dict[tuple[str, int], tuple[str, int]] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    def __enter__(self) -> Egress:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        port = started.result(timeout=30)
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+
+    def server(self, url: str) -> tuple[str, int] | None:
+        """The address this proxy connected to for `url`'s host and port, if it did."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+        except ValueError:
+            return None
+        return self._servers.get(((parts.hostname or "").rstrip(".").lower(), port))
+
+    async def _start(self) -> int:
+        self._server = await asyncio.start_server(self._accepted, "127.0.0.1", 0, limit=MAX_HEAD)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass  # the browser went away, or sent what no proxy could take: nothing to note
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")  # at most MAX_HEAD (the stream's limit)
+        line, _, rest = head.partition(b"\r\n")
+        method, target, version = line.decode("latin-1").split(" ", 2)
+        try:
+            if method.upper() == "CONNECT":
+                host, port = _authority(target)
+                url = f"https://{_bracketed(host)}:{port}/"
+            else:
+                parts = urlsplit(target)
+                if parts.scheme.lower() != "http" or not parts.hostname:
+                    raise _Refused(400, f"{target[:200]}: not a request a proxy takes")
+                host, port = parts.hostname, parts.port or 80
+                url = target
+            upstream_reader, upstream = await self._connect(url, host, port)
+        except _Refused as exc:
+            self.problems.append(str(exc))
+            if method.upper() == "CONNECT":  # the browser takes it as a failed tunnel
+                writer.write(f"{version} {exc.status} {exc.phrase}\r\n\r\n".encode())
+                await writer.drain()
+            # A plain http request gets no answer at all: an answer of ours would be recorded
+            # in the WARC as the server's.
+            return
+        try:
+            if method.upper() == "CONNECT":
+                writer.write(f"{version} 200 Connection Established\r\n\r\n".encode())
+            else:
+                path = urlsplit(target)._replace(scheme="", netloc="").geturl() or "/"
+                upstream.write(f"{method} {path} {version}\r\n".encode() + _closing(rest) + b"\r\n")
+            await _relay(reader, writer, upstream_reader, upstream)
+        finally:
+            upstream.close()
+
+    async def _connect(
+        self, url: str, host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to an address of `host` the guard judged (refused: _Refused)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.guard.check, url)
+            name = host.strip("[]").rstrip(".").lower()
+            addresses = await loop.run_in_executor(None, self._addresses, url, name)
+        except CaptureRefusedError as exc:
+            self.refused.append(str(exc))
+            raise _Refused(403, str(exc)) from exc
+        failed = ""
+        for address in addresses:
+            try:
+                connected = await asyncio.wait_for(
+                    asyncio.open_connection(address, port), self.connect_timeout
+                )
+            except (OSError, TimeoutError) as exc:
+                failed = f"{address}: {exc or type(exc).__name__}"
+                continue
+            self._servers[(name, port)] = (address, port)
+            return connected
+        raise _Refused(502, f"{url[:200]}: cannot connect ({failed})")
+
+    def _addresses(self, url: str, name: str) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(name))]
+        except ValueError:
+            return self.guard.addresses(url, name)
+
+
+def _authority(target: str) -> tuple[str, int]:
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise _Refused(400, f"{target[:200]}: not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _closing(headers: bytes) -> bytes:
+    """The request's headers with its hop-by-hop ones dropped and `Connection: close` added."""
+    kept = [
+        line
+        for line in headers.split(b"\r\n")
+        if line and line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP
+    ]
+    return b"".join(line + b"\r\n" for line in kept) + b"Connection: close\r\n"
+
+
+async def _relay(
+    client_reader: asyncio.StreamReader,
+    client: asyncio.StreamWriter,
+    server_reader: asyncio.StreamReader,
+    server: asyncio.StreamWriter,
+) -> None:
+    """Bytes both ways until either side is done."""
+    ways = {
+        asyncio.ensure_future(_pipe(client_reader, server)),
+        asyncio.ensure_future(_pipe(server_reader, client)),
+    }
+    try:
+        await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for way in ways:
+            way.cancel()
+        await asyncio.gather(*ways, return_exceptions=True)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while chunk := await reader.read(CHUNK):
+            writer.write(chunk)
+            await writer.drain()
+
+
+@contextlib.contextmanager
+def egress_for(guard: Guard) -> Iterator[Egress | None]:
+    """An Egress, unless the capture needs none: through --proxy (names are the proxy's to
+    resolve, and its network is not this machine's) or with the private network allowed."""
+    if guard.proxied or guard.allow_private_network:
+        yield None
+        return
+    with Egress(guard) as egress:
+        yield egress
