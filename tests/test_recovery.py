@@ -103,8 +103,25 @@ def test_an_emptied_checkpoints_log_is_named(locker: Locker, tmp_path: Path) -> 
     (locker.path / witness.FILE_NAME).write_bytes(b"")
     found = [str(p) for p in verify(locker, quick=True).problems]
     assert found == [
-        "checkpoint 1: is in the catalogue but not in checkpoints.log, which holds every "
-        "checkpoint after its first: lines were cut from it (restore it from a copy)"
+        "checkpoint 1: is in the catalogue but not in checkpoints.log, where it was "
+        "appended: lines were cut from it (restore it from a copy)"
+    ]
+
+
+def test_a_checkpoints_log_cut_from_its_beginning_is_named(locker: Locker, tmp_path: Path) -> None:
+    """Its first lines cut, the file looked like a locker's that began keeping it late; each
+    checkpoint.made event now says its checkpoint went to the file."""
+    for seed in (1, 2, 3):
+        take(locker, photo(tmp_path / str(seed), seed=seed))
+    path = locker.path / witness.FILE_NAME
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 3
+    path.write_bytes(b"".join(lines[2:]))
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert found == [
+        f"checkpoint {n}: is in the catalogue but not in checkpoints.log, where it was "
+        "appended: lines were cut from it (restore it from a copy)"
+        for n in (1, 2)
     ]
 
 

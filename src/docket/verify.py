@@ -34,7 +34,7 @@ from docket.catalogue.records import (
 )
 from docket.custody import merkle, subtrees
 from docket.custody.events import Event, event_from_row
-from docket.custody.ledger import StoredCheckpoint, checkpoint_facts, checkpoints
+from docket.custody.ledger import WITNESSED, StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.disclose import prior
 from docket.errors import ObjectStoreError, VaultDamagedError
 from docket.locker import Locker
@@ -110,7 +110,12 @@ class _Verifier:
         self.report.checks.append(Check(name, len(self.report.problems) == before, detail))
 
     def checkpoints_file(self, stored: list[StoredCheckpoint], leaves: list[bytes]) -> str:
-        outcome = verify_locker.checkpoints_file(self.locker, leaves, stored)
+        witnessed = {
+            int(event.details.get("checkpoint", -1))
+            for event in self.events.values()
+            if event.action == "checkpoint.made" and WITNESSED in event.details
+        }
+        outcome = verify_locker.checkpoints_file(self.locker, leaves, stored, witnessed)
         self.tail_lost = outcome.tail_lost
         return adopt(self.report, outcome)
 
@@ -235,7 +240,7 @@ class _Verifier:
             cp = by_id.get(cp_id)
             if cp is None:
                 self.problem(f"checkpoint {cp_id}", f"missing (it was logged by event {seq})")
-            elif checkpoint_facts(cp) != dict(event.details):
+            elif checkpoint_facts(cp) != {k: v for k, v in event.details.items() if k != WITNESSED}:
                 self.problem(f"checkpoint {cp_id}", f"differs from what event {seq} logged")
         for cp in stored:
             if cp.id not in logged:

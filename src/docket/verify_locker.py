@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +73,10 @@ def catalogue_integrity(conn: Connection) -> Outcome:
 
 
 def checkpoints_file(
-    locker: Locker, leaves: list[bytes], stored: list[StoredCheckpoint]
+    locker: Locker,
+    leaves: list[bytes],
+    stored: list[StoredCheckpoint],
+    witnessed: AbstractSet[int] = frozenset(),
 ) -> Outcome:
     """The newest checkpoint in checkpoints.log is a prefix of the catalogue's log (size and
     root), every line is signed by the locker's key, and no catalogue checkpoint with the same
@@ -107,18 +111,21 @@ def checkpoints_file(
                 f"differs from the one signed in {witness.FILE_NAME} line {entry.line}",
             )
     # Each checkpoint is appended once it is stored: only the newest may be missing (the
-    # process stopped in between), and those older than the file's first line (a locker made
-    # before docket kept it). Any other missing means lines were cut from the file: an emptied
-    # file, put back with an older catalogue, would otherwise pass as a locker never checked.
-    witnessed = {entry.id for entry in found.entries}
-    first = min(witnessed, default=None)
+    # process stopped in between). Of a locker made before docket kept the file, those older
+    # than its first line are missing too, unless their event says they went to the file
+    # (`witnessed`: ids whose checkpoint.made event says so). Any other missing means lines
+    # were cut from the file: an emptied file, or one cut from its beginning, put back with an
+    # older catalogue, would otherwise pass as a locker never checked.
+    in_file = {entry.id for entry in found.entries}
+    first = min(in_file, default=None)
     newest = max((cp.id for cp in stored), default=None)
     for cp in stored:
-        if cp.id not in witnessed and cp.id != newest and (first is None or cp.id > first):
+        owed = cp.id in witnessed or first is None or cp.id > first
+        if cp.id not in in_file and cp.id != newest and owed:
             outcome.failed(
                 f"checkpoint {cp.id}",
-                f"is in the catalogue but not in {witness.FILE_NAME}, which holds every "
-                "checkpoint after its first: lines were cut from it (restore it from a copy)",
+                f"is in the catalogue but not in {witness.FILE_NAME}, where it was appended: "
+                "lines were cut from it (restore it from a copy)",
             )
     latest = found.latest
     if latest is None:
@@ -141,7 +148,7 @@ def checkpoints_file(
             f"({witness.FILE_NAME} line {latest.line}): changed or replaced",
         )
     for cp in stored:
-        if cp.id not in witnessed and cp.checkpoint.tree_size > size:
+        if cp.id not in in_file and cp.checkpoint.tree_size > size:
             outcome.notes.append(
                 f"checkpoint {cp.id} is not in {witness.FILE_NAME} (the process stopped "
                 "between storing and appending it); the next checkpoint is appended as usual"

@@ -41,9 +41,15 @@ def make_checkpoint(
     ).inserted_primary_key
     assert checkpoint_id is not None
     stored = StoredCheckpoint(int(checkpoint_id[0]), checkpoint)
-    log.append(conn, actor, "checkpoint.made", details=checkpoint_facts(stored))
+    # The event says the checkpoint goes to checkpoints.log: a line of it later missing from
+    # the file was cut, even from the file's beginning (verify_locker.checkpoints_file).
+    facts = checkpoint_facts(stored) | {WITNESSED: witness.FILE_NAME}
+    log.append(conn, actor, "checkpoint.made", details=facts)
     witness.record(conn, stored)  # appended to checkpoints.log after the commit, never before
     return stored
+
+
+WITNESSED = "witnessed_in"  # in a checkpoint.made event's details (lockers before: absent)
 
 
 def checkpoint_facts(stored: StoredCheckpoint) -> dict[str, Any]:
