@@ -13,6 +13,7 @@ from conftest import docket_command
 from PIL import Image
 from web_site import Site
 
+from docket.capture import profiles
 from docket.capture.profiles import ProfileError
 from docket.capture.run import Capture, CaptureOptions, capture
 from docket.custody import log
@@ -46,6 +47,37 @@ def test_a_kept_profile_sends_its_cookie_in_the_next_capture_and_no_other_does(
     with locker.engine.connect() as conn:
         event = next(e for e in log.events(conn) if e.seq == done.event)
     assert event.details["profile"] == "field"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_profile_belongs_to_the_case_of_its_first_capture_and_no_other_case_uses_it(
+    backend: str, locker: Locker, site: Site
+) -> None:
+    """Signed in for case North, the profile holds North's session: a capture into South in it
+    is refused before anything loads, whoever asks; a capture into no case (the holder's) may
+    use it, and binds nothing."""
+
+    def into(case: str | None, name: str) -> CaptureOptions:
+        return CaptureOptions(
+            collector="tester", case=case, allow_private_network=True, timeout=20, profile=name
+        )
+
+    capture(locker, site.url("/members.html"), into(None, "field"))  # into no case: unbound
+    capture(locker, site.url("/sign-in.html"), into("North", "field"))
+    asked = len(site.requests)
+    with pytest.raises(ProfileError, match="field: this browser profile belongs to another case"):
+        capture(locker, site.url("/members.html"), into("South", "field"))
+    assert len(site.requests) == asked  # refused before the browser started
+    capture(locker, site.url("/members.html"), into("North", "field"))
+    capture(locker, site.url("/members.html"), into(None, "field"))
+    assert cookie_sent(site, "/members.html")[-2:] == [COOKIE, COOKIE]
+    with locker.engine.connect() as conn:
+        assert profiles.case_of(conn, "field") == "North"
+        assert profiles.case_of(conn, "desk") is None
+        assert profiles.for_case(conn, locker, "North") == ["field"]
+        assert profiles.for_case(conn, locker, "South") == []
+        made = [e.details["case"] for e in log.events(conn) if e.action == "capture.made"]
+    assert made == [None, "North", "North", None]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the browser's profile: no catalogue work

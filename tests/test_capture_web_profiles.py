@@ -1,8 +1,12 @@
 """The browser profile choice in the web app's capture form: the profiles kept in the locker
-are offered to those who may capture into the case, only those are taken (a form never makes
-a profile nor names a path), the profile's cookies go with the capture, and the custody event
-names the profile and who chose it. A vault's profiles are sealed archives, offered by the
-name inside them."""
+that belong to the case are offered to those who may capture into it, only those are taken (a
+form never makes a profile nor names a path, and another case's profile is "no such
+profile"), the profile's cookies go with the capture, and the custody event names the profile
+and who chose it. A vault's profiles are sealed archives, offered by the name inside them.
+
+A profile belongs to the case of its first capture into a case; here that capture is stood in
+for by its `capture.made` event (what the rule reads), and test_capture_session.py makes it a
+real one."""
 
 from __future__ import annotations
 
@@ -41,6 +45,20 @@ def captures(locker: Locker) -> list[Any]:
         return [e for e in log.events(conn) if e.action == "capture.made"]
 
 
+def belongs(locker: Locker, name: str, case: str) -> None:
+    """Profile `name` belongs to `case`, as the holder's first capture into it in the profile
+    leaves it (see the module docstring)."""
+    with locker.engine.connect() as conn, conn.begin():
+        details = {"url": "https://velmora.example/sign-in", "case": case, "profile": name}
+        log.append(conn, "holder", "capture.made", details=details)
+
+
+def kept_for(locker: Locker, name: str, case: str) -> Path:
+    folder = profile_folder(locker.path, name)
+    belongs(locker, name, case)
+    return folder
+
+
 def offered(page: str) -> list[str]:
     [select] = re.findall(r'<select name="profile">(.*?)</select>', page, re.S)
     return re.findall(r'<option value="([^"]*)">', select)
@@ -52,36 +70,49 @@ def test_the_form_offers_the_kept_profiles_and_nothing_else(
     client, north = world["client"], world["cases"]["North"]
     sign_in(client, "investigator-1")
     assert offered(client.get(f"/cases/{north}/capture").text) == [""]  # a fresh one only
-    profile_folder(locker.path, "field")
-    profile_folder(locker.path, "desk")
+    kept_for(locker, "field", "North")
+    kept_for(locker, "desk", "North")
+    kept_for(locker, "harbour-account", "South")  # another case's session
+    profile_folder(locker.path, "spare")  # no capture into a case yet: nobody's
     elsewhere = tmp_path / "everyday-browser"
     elsewhere.mkdir()
     (locker.path / "profiles" / "linked").symlink_to(elsewhere)
+    belongs(locker, "linked", "North")
     (locker.path / "profiles" / "notes.txt").write_text("not a profile")
     page = client.get(f"/cases/{north}/capture")
     assert page.status_code == 200
     assert offered(page.text) == ["", "desk", "field"]
+    assert "harbour" not in page.text and "spare" not in page.text
 
 
 def test_a_profile_not_kept_is_refused_and_none_is_made(
     world: dict[str, Any], locker: Locker, tmp_path: Path
 ) -> None:
     client, north = world["client"], world["cases"]["North"]
-    profile_folder(locker.path, "field")
+    kept_for(locker, "field", "North")
+    kept_for(locker, "harbour-account", "South")
+    profile_folder(locker.path, "spare")
     elsewhere = tmp_path / "everyday-browser"
     elsewhere.mkdir()
     (locker.path / "profiles" / "linked").symlink_to(elsewhere)
+    belongs(locker, "linked", "North")
     csrf = sign_in(client, "investigator-1")
-    for name in ("newcomer", "../../home", "/tmp", "linked", "field/..", "x" * 150):
+    names = ("newcomer", "../../home", "/tmp", "linked", "field/..", "x" * 150)
+    for name in (*names, "harbour-account", "spare"):
         answer = client.post(
             f"/cases/{north}/capture",
             data={"url": "https://velmora.example/", "csrf": csrf, "profile": name},
         )
         assert answer.status_code == 400, name
-        assert "no such browser profile in the locker" in answer.json()["detail"], name
-    assert sorted(p.name for p in (locker.path / "profiles").iterdir()) == ["field", "linked"]
+        assert "no such browser profile for this case" in answer.json()["detail"], name
+    assert sorted(p.name for p in (locker.path / "profiles").iterdir()) == [
+        "field",
+        "harbour-account",
+        "linked",
+        "spare",
+    ]
     assert list(elsewhere.iterdir()) == []
-    assert captures(locker) == []
+    assert [e.actor for e in captures(locker)] == ["holder"] * 3  # the stand-ins alone
     # Those who may not capture into the case are refused before any profile is looked at.
     csrf = sign_in(client, "viewer-1")
     answer = client.post(
@@ -97,7 +128,7 @@ def test_a_capture_from_the_web_uses_the_chosen_profile_and_the_event_names_it(
     """With SQLite the page shows the parts captured; on PostgreSQL a worker captures each."""
     client, north = world["client"], world["cases"]["North"]
     queued = locker.engine.dialect.name == "postgresql"
-    profile_folder(locker.path, "field")
+    kept_for(locker, "field", "North")
     csrf = sign_in(client, "investigator-1")
     with serve_proxy({"velmora.test": "127.0.0.1"}) as proxy:
         monkeypatch.setenv(PROXY_VARIABLE, proxy.url)
@@ -124,7 +155,8 @@ def test_a_capture_from_the_web_uses_the_chosen_profile_and_the_event_names_it(
     assert sent == [COOKIE, ""]  # the profile's cookie went with it; a fresh one has none
     published = (locker.path / "keys/wacz-signing.pub").read_text().strip()
     fingerprint = "SHA256:" + hashlib.sha256(base64.b64decode(published)).hexdigest()
-    made = captures(locker)
+    stand_in, *made = captures(locker)
+    assert stand_in.actor == "holder"
     if queued:  # signed by the locker's WACZ key, as the page would have said
         assert {e.details["wacz_public_key"] for e in made} == {published}
     else:
@@ -141,7 +173,7 @@ def test_a_profile_in_use_by_another_capture_is_refused_in_one_line(
 ) -> None:
     client, north = world["client"], world["cases"]["North"]
     monkeypatch.setenv(PROXY_VARIABLE, "http://127.0.0.1:9")  # names resolved by the proxy
-    folder = profile_folder(locker.path, "field")
+    folder = kept_for(locker, "field", "North")
     csrf = sign_in(client, "investigator-1")
     in_use = (
         "field: the browser profile is in use by another capture; try again once it has finished"
@@ -160,7 +192,7 @@ def test_a_profile_in_use_by_another_capture_is_refused_in_one_line(
         else:
             assert answer.status_code == 400
             assert answer.json()["detail"] == in_use
-    assert captures(locker) == []
+    assert [e.actor for e in captures(locker)] == ["holder"]  # the stand-in alone
     with held(folder):  # released when the capture that held it ended
         assert kept(locker.path) == ["field"]  # its lock file is no profile
 
@@ -179,6 +211,7 @@ def test_a_vaults_sealed_profiles_are_offered_by_name_and_used_from_the_web(
     north = client.get("/api/cases").json()[0]["id"]
     with opened(vault, "field"):  # made, sealed, as `docket capture --profile field` makes it
         pass
+    belongs(vault, "field", "North")
     assert [p for p in (vault.path / "profiles").iterdir() if p.is_dir()] == []
     assert offered(client.get(f"/cases/{north}/capture").text) == ["", "field"]
     refused = client.post(
@@ -186,7 +219,7 @@ def test_a_vaults_sealed_profiles_are_offered_by_name_and_used_from_the_web(
         data={"url": "https://velmora.example/", "csrf": csrf, "profile": "desk"},
     )
     assert refused.status_code == 400
-    assert "no such browser profile in the locker" in refused.json()["detail"]
+    assert "no such browser profile for this case" in refused.json()["detail"]
     with serve_proxy({"velmora.test": "127.0.0.1"}) as proxy:
         monkeypatch.setenv(PROXY_VARIABLE, proxy.url)
         for path in ("/sign-in.html", "/members.html"):

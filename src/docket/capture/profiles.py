@@ -8,9 +8,14 @@ the investigator's everyday browser profile; the folder and each profile are mad
 readable by their owner only, and a profile that is a symbolic link is refused. A profile
 serves one capture at a time (`held`); another that asks for it meanwhile is refused.
 
-The web app's capture form offers the profiles kept here (`kept`), to the same people who may
-capture into the case, and takes only one of them (`existing`): it never makes a profile, so a
-name typed into a request cannot create a folder. The profile chosen is named in the capture's
+A kept profile belongs to the case of the first capture into a case made in it (its
+`capture.made` event names both: `case_of`): it holds that case's sessions (an account signed
+in to for one investigation), so a capture into another case in it is refused wherever it is
+asked, and the web app's capture form offers a case only the profiles that belong to it
+(`for_case`), taking only one of those: it never makes a profile, so a name typed into a
+request cannot create a folder, and a profile of another case is "no such profile", as one
+never made. A profile no capture into a case has used yet is the locker holder's to bind, by
+`docket capture --profile NAME --case CASE`. The profile chosen is named in the capture's
 custody event, with the person who chose it, as the CLI's is.
 
 In a vault, a kept profile is never a folder on disk: it is one sealed archive
@@ -32,6 +37,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection, select
+
+from docket.catalogue import schema
+from docket.custody.events import event_from_row
 from docket.errors import DocketError
 from docket.vault import profiles as sealed
 from docket.vault.keys import VaultKey
@@ -89,16 +98,52 @@ def kept(locker_path: Path, vault_key: VaultKey | None = None) -> list[str]:
     )
 
 
-def existing(locker_path: Path, name: str, vault_key: VaultKey | None = None) -> str:
-    """`name` when it is a profile already kept in the locker (a vault's with `vault_key`);
-    else ProfileError. The web app chooses among these only: a form never makes a profile nor
-    names a folder."""
-    if name not in kept(locker_path, vault_key):
+def case_of(conn: Connection, name: str) -> str | None:
+    """The case profile `name` belongs to: that of the first capture into a case made in it
+    (None: none yet; captures into no case, the locker holder's, bind nothing)."""
+    if not _NAME.fullmatch(name):
+        return None
+    # Details are stored as RFC 8785 JSON (no spaces); "_" is LIKE's one wildcard a name holds.
+    pattern = '%"profile":"' + name.replace("_", "\\_") + '"%'
+    rows = conn.execute(
+        select(schema.events)
+        .where(schema.events.c.action == schema.CAPTURE_MADE)
+        .where(schema.events.c.details.like(pattern, escape="\\"))
+        .order_by(schema.events.c.seq)
+    ).mappings()
+    for row in rows:
+        details = event_from_row(row).details
+        if details.get("profile") == name and details.get("case") is not None:
+            return str(details["case"])
+    return None
+
+
+def for_case(conn: Connection, locker: Locker, case: str) -> list[str]:
+    """The kept profiles that belong to `case`: those the web app offers it."""
+    return [name for name in kept(locker.path, locker.vault_key) if case_of(conn, name) == case]
+
+
+def chosen_for_case(conn: Connection, locker: Locker, case: str, name: str) -> str:
+    """`name` when it is a kept profile of `case`; else ProfileError, the same whether no such
+    profile is kept or it is another case's (which is that case's to know)."""
+    if name not in for_case(conn, locker, case):
         raise ProfileError(
-            f"{name[:80]!r}: no such browser profile in the locker (profiles are made with "
-            "`docket capture --profile NAME`)"
+            f"{name[:80]!r}: no such browser profile for this case (a profile belongs to the "
+            "case of its first capture; the locker's holder makes one with `docket capture "
+            "--profile NAME --case CASE`)"
         )
     return name
+
+
+def check_case(conn: Connection, name: str, case: str | None) -> None:
+    """Refuse a capture into `case` in a profile that belongs to another case (a capture into
+    no case, the locker holder's, may use any)."""
+    owner = case_of(conn, name)
+    if case is not None and owner is not None and owner != case:
+        raise ProfileError(
+            f"{name}: this browser profile belongs to another case (its sessions are that "
+            "case's); capture into this case in a profile of its own"
+        )
 
 
 @contextlib.contextmanager

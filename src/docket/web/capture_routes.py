@@ -6,7 +6,8 @@ link-local addresses are refused, and nothing sent from a browser lifts that, so
 cannot be made a scanner of the network it runs in. A server whose captures must leave
 through a proxy (Tor, say) names it in DOCKET_CAPTURE_PROXY when it starts.
 
-The form offers the browser profiles kept in the locker (capture/profiles.py) to those who may
+The form offers the browser profiles kept in the locker that belong to the case
+(capture/profiles.py: a profile belongs to the case of its first capture) to those who may
 capture into the case, and takes only one of those by name; without one, every capture starts
 from a fresh, empty profile. The capture's custody event names the profile chosen.
 
@@ -80,6 +81,11 @@ def _wacz_key(locker: Locker) -> str | None:
     return None if public is None else wacz_signing.fingerprint(public)
 
 
+def _profiles_of(locker: Locker, case_name: str) -> list[str]:
+    with reading(locker.engine) as conn:
+        return profiles.for_case(conn, locker, case_name)
+
+
 def _context(
     locker: Locker, who: tuple[User, str | None], case_id: int, case_name: str
 ) -> dict[str, Any]:
@@ -88,7 +94,7 @@ def _context(
         "csrf": who[1],
         "case_id": case_id,
         "case": case_name,
-        "profiles": profiles.kept(locker.path, locker.vault_key),
+        "profiles": _profiles_of(locker, case_name),
         "queued": has_queue(locker.engine),  # capturing queues a job (see the docstring)
         "captures": pending(locker, case_id),
     }
@@ -126,12 +132,13 @@ def capture_page(
     check_csrf(who[1], csrf)
     with transaction(locker) as conn:
         case_name, _ = allowed_case(conn, who[0], case_id, "upload")
+        chosen = profiles.chosen_for_case(conn, locker, case_name, profile) if profile else None
     options = CaptureOptions(
         collector=who[0].name,
         case=case_name,
         note=note.strip() or None,
         proxy=proxy(),
-        profile=profiles.existing(locker.path, profile, locker.vault_key) if profile else None,
+        profile=chosen,
     )
     html = "text/html" in request.headers.get("accept", "")
     if has_queue(locker.engine):
