@@ -4,8 +4,10 @@ Started by media.take in its own process, with a memory limit and a deadline (yt
 what the site sends: player pages, manifests). yt-dlp knows the players of many sites, and its
 generic extractor finds HTML5 <video> and <audio> sources and HLS or DASH streams on any other
 page. Every URL it chose is put to the guard before anything is downloaded, the capture's proxy
-is yt-dlp's proxy, each file is capped at what is left of the capture's size cap, and nothing
-is post-processed (no remux, no fixup): a direct file's bytes are the bytes the server sent.
+is yt-dlp's proxy and its only way out (no proxy variables, no ffmpeg, only the protocols of its
+own HTTP client: PROTOCOLS), each file is capped at what is left of the capture's size cap,
+and nothing is post-processed (no remux, no fixup): a direct file's bytes are the bytes the
+server sent.
 Like the browser, it accepts any certificate (the WARC records whether the browser trusted
 it). yt-dlp never prints here; the worker never touches the locker, only its folder.
 """
@@ -13,6 +15,7 @@ it). yt-dlp never prints here; the worker never touches the locker, only its fol
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,14 @@ import yt_dlp
 from docket.capture.guard import Guard
 
 MAX_ENTRIES = 20
+# How yt-dlp may fetch: its own HTTP client, which goes through the capture's proxy. Never
+# ffmpeg (yt-dlp hands it encrypted HLS): ffmpeg opens its own connections, to whatever a
+# playlist names (httpproxy://127.0.0.1:...), past the proxy and the guard.
+PROTOCOLS = frozenset({"http", "https", "m3u8_native", "http_dash_segments"})
+NO_FFMPEG = "/nonexistent/ffmpeg"
+# Variables by which a client would go around the capture's proxy (no_proxy=169.254.169.254,
+# as containers often set) or through another: removed before yt-dlp starts.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 
 
 class _Silent:
@@ -46,6 +57,11 @@ def _urls(info: dict[str, Any]) -> list[str]:
         if requested.get("url"):
             urls.append(str(requested["url"]))
     return urls
+
+
+def _protocols(info: dict[str, Any]) -> list[str]:
+    chosen = info.get("requested_formats") or [info]
+    return [str(f.get("protocol") or "http") for f in chosen]
 
 
 def _remote_names(proxy: str | None) -> str:
@@ -78,6 +94,7 @@ def download(
         "max_filesize": max_bytes,
         "format": "best/bestvideo/bestaudio",
         "fixup": "never",
+        "ffmpeg_location": NO_FFMPEG,
         "hls_prefer_native": True,  # segments appended as sent; ffmpeg would remux them
         "nocheckcertificate": True,  # as the browser: a broken certificate is recorded, not fatal
         "postprocessors": [],
@@ -89,6 +106,8 @@ def download(
         "overwrites": True,
         "retries": 2,
         "fragment_retries": 2,
+        # A stream missing a segment (refused, or gone) is not the stream as it was sent.
+        "skip_unavailable_fragments": False,
     }
     notes: list[str] = []
     found: list[dict[str, str]] = []
@@ -104,6 +123,14 @@ def download(
             refused = [url for url in _urls(entry) if not guard.allows(url)]
             if refused:
                 notes.append(f"{refused[0][:200]}: not downloaded: refused by the guard")
+                continue
+            other = sorted(set(_protocols(entry)) - PROTOCOLS)
+            if other:
+                where = entry.get("webpage_url", page_url)
+                notes.append(
+                    f"{where}: video not downloaded: it needs {', '.join(other)}, which would "
+                    "fetch past the capture's proxy"
+                )
                 continue
             try:
                 done = ydl.process_ie_result(entry, download=True)
@@ -128,6 +155,9 @@ def download(
 
 
 def main() -> None:
+    for name in list(os.environ):
+        if name.lower() in PROXY_VARIABLES:
+            del os.environ[name]
     request = json.loads(sys.stdin.read())
     guard = Guard(bool(request["allow_private_network"]), proxied=bool(request["proxy"]))
     found, notes = download(

@@ -171,6 +171,7 @@ class _Recorder:
         self.finished: set[Request] = set()
         self.refused: list[str] = []
         self.kept_from: set[Request] = set()  # navigations answered 204 here, not by a server
+        self.main_refused = ""  # why the page's own first navigation was refused, if it was
 
     def on_response(self, response: Response) -> None:
         self.responses.append(response)
@@ -192,6 +193,8 @@ class _Recorder:
             self.guard.check(url)
         except CaptureRefusedError as exc:
             self.refused.append(str(exc))
+            if not self.navigated and _main_navigation(request, self.page):
+                self.main_refused = str(exc)
             route.abort("blockedbyclient")
             return
         if request.is_navigation_request():
@@ -279,6 +282,18 @@ class _Recorder:
         )
 
 
+def _main_navigation(request: Request, page: Page | None) -> bool:
+    """Whether `request` takes the captured tab itself somewhere (not a frame, not a pop-up)."""
+    try:
+        return (
+            request.is_navigation_request()
+            and _page_of(request) is page
+            and request.frame.parent_frame is None
+        )
+    except PlaywrightError:
+        return False
+
+
 def _page_of(request: Request) -> Page | None:
     try:
         return request.frame.page
@@ -319,6 +334,10 @@ def _browser(work: Path, settings: Settings) -> Iterator[Any]:
                 # one made by a captured page fetched 127.0.0.1 unchecked. No page needs one
                 # to be seen as it stood.
                 "--disable-shared-workers",
+                # The browser's own traffic (component updates, field trials) is not the
+                # page's: it would leave from here, and be noted as the page's.
+                "--disable-background-networking",
+                "--disable-component-update",
                 *(["--proxy-bypass-list=<-loopback>"] if settings.browser_proxy else []),
             ],
             viewport=VIEWPORT,  # type: ignore[arg-type]
@@ -374,8 +393,8 @@ def _load(url: str, work: Path, recorder: _Recorder, sink: Callable[[Exchange], 
         except PlaywrightError as exc:
             _cannot_load(url, exc, settings.egress)
         recorder.main = main
-        if recorder.refused and main is None:
-            raise CaptureRefusedError(recorder.refused[0])
+        if recorder.main_refused and main is None:  # not a part's refusal: the page's own
+            raise CaptureRefusedError(recorder.main_refused)
         _settle(page, deadline, loaded)
         clicked = consent.dismiss(page)
         if clicked is not None:

@@ -10,8 +10,10 @@ answer, never to a second lookup's. A refused request is noted and never reaches
 
 Written by hand (asyncio streams): the forward proxies packaged for Python resolve and connect
 by themselves, and the one thing this proxy is for is to connect only to the judged address.
-Plain http requests are sent on with `Connection: close`, one per connection, so that a kept-alive
-connection is never used for another host than the one judged.
+A plain http request is sent on with `Connection: close`, and its answer comes back with
+`Connection: close` in its head: one exchange per connection, and nothing else the client
+sends on it is passed on, so a kept-alive connection (yt-dlp's pool keeps one to the proxy for
+every host) never carries a request for one host to another host's server.
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from docket.capture.guard import CaptureRefusedError, Guard
+from docket.capture.guard import CaptureRefusedError, Guard, private_address
 
 MAX_HEAD = 64 * 1024  # a request's line and headers
 CHUNK = 64 * 1024
-_HOP_BY_HOP = (b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization")
+_HOP_BY_HOP = (
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"proxy-authorization",
+    b"expect",  # the body is sent at once; a 100 Continue would only be one more head
+)
 
 
 class _Refused(Exception):
@@ -96,6 +105,8 @@ class Egress:
             await self._serve(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # the browser went away, or sent what no proxy could take: nothing to note
+        except asyncio.CancelledError:
+            pass  # the capture ended: ended quietly (3.11's server would print each one)
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -105,6 +116,7 @@ class Egress:
         line, _, rest = head.partition(b"\r\n")
         method, target, version = line.decode("latin-1").split(" ", 2)
         try:
+            body = 0
             if method.upper() == "CONNECT":
                 host, port = _authority(target)
                 url = f"https://{_bracketed(host)}:{port}/"
@@ -114,6 +126,7 @@ class Egress:
                     raise _Refused(400, f"{target[:200]}: not a request a proxy takes")
                 host, port = parts.hostname, parts.port or 80
                 url = target
+                body = _body_length(rest, target)
             upstream_reader, upstream = await self._connect(url, host, port)
         except _Refused as exc:
             self.problems.append(str(exc))
@@ -126,10 +139,14 @@ class Egress:
         try:
             if method.upper() == "CONNECT":
                 writer.write(f"{version} 200 Connection Established\r\n\r\n".encode())
-            else:
-                path = urlsplit(target)._replace(scheme="", netloc="").geturl() or "/"
-                upstream.write(f"{method} {path} {version}\r\n".encode() + _closing(rest) + b"\r\n")
-            await _relay(reader, writer, upstream_reader, upstream)
+                await _relay(reader, writer, upstream_reader, upstream)
+                return
+            path = urlsplit(target)._replace(scheme="", netloc="").geturl() or "/"
+            upstream.write(f"{method} {path} {version}\r\n".encode() + _closing(rest) + b"\r\n")
+            if body:
+                upstream.write(await reader.readexactly(body))
+            await upstream.drain()
+            await _one_response(reader, writer, upstream_reader)
         finally:
             upstream.close()
 
@@ -142,6 +159,9 @@ class Egress:
             await loop.run_in_executor(None, self.guard.check, url)
             name = host.strip("[]").rstrip(".").lower()
             addresses = await loop.run_in_executor(None, self._addresses, url, name)
+            for address in addresses:  # what the connection will reach, judged itself
+                if private_address(address) or not _an_address(address):
+                    raise Guard.refusal(url, f"{name} ({address})")
         except CaptureRefusedError as exc:
             self.refused.append(str(exc))
             raise _Refused(403, str(exc)) from exc
@@ -165,6 +185,14 @@ class Egress:
             return self.guard.addresses(url, name)
 
 
+def _an_address(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def _authority(target: str) -> tuple[str, int]:
     host, sep, port = target.rpartition(":")
     if not sep or not port.isdigit() or not host:
@@ -184,6 +212,56 @@ def _closing(headers: bytes) -> bytes:
         if line and line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP
     ]
     return b"".join(line + b"\r\n" for line in kept) + b"Connection: close\r\n"
+
+
+def _body_length(headers: bytes, target: str) -> int:
+    """The request body's length (0: none); a body sent in chunks is refused, since its end
+    could not be told from a next request's start without parsing it."""
+    length = 0
+    for line in headers.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            raise _Refused(400, f"{target[:200]}: a request body sent in chunks")
+        if name == b"content-length":
+            if not value.strip().isdigit():
+                raise _Refused(400, f"{target[:200]}: not a body length: {value[:40]!r}")
+            length = int(value.strip())
+    return length
+
+
+async def _one_response(
+    client_reader: asyncio.StreamReader,
+    client: asyncio.StreamWriter,
+    server_reader: asyncio.StreamReader,
+) -> None:
+    """One plain http exchange: the server's answer with `Connection: close` put in its head,
+    so that the client sends its next request on a new connection (judged anew), never on
+    this one to this server; nothing more the client sends is passed on."""
+    while True:
+        head = await server_reader.readuntil(b"\r\n\r\n")
+        status, _, headers = head.partition(b"\r\n")
+        if not re.match(rb"HTTP/1\.[01] 1\d\d", status):
+            break
+        client.write(head)  # 1xx (103 Early Hints): an interim answer, then the real one
+    client.write(status + b"\r\n" + _closing(headers) + b"\r\n")
+    ways = {
+        asyncio.ensure_future(_pipe(server_reader, client)),
+        asyncio.ensure_future(_discard(client_reader)),
+    }
+    try:
+        await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for way in ways:
+            way.cancel()
+        await asyncio.gather(*ways, return_exceptions=True)
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    """Read until the client closes (it would only send a request not to be passed on)."""
+    with contextlib.suppress(OSError):
+        while await reader.read(CHUNK):
+            pass
 
 
 async def _relay(

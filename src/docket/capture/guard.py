@@ -84,10 +84,10 @@ class Guard:
         if self.allow_private_network:
             return
         if host in _LOCAL_NAMES or host.endswith(".localhost"):
-            raise self._refusal(url, host)
+            raise self.refusal(url, host)
         try:
             if _private(host):
-                raise self._refusal(url, host)
+                raise self.refusal(url, host)
             return
         except ValueError:
             pass  # a name, not an address
@@ -95,7 +95,7 @@ class Guard:
             return
         for address in self.addresses(url, host):
             if _private(address):
-                raise self._refusal(url, f"{host} ({address})")
+                raise self.refusal(url, f"{host} ({address})")
 
     def addresses(self, url: str, host: str) -> list[str]:
         """The addresses of `host`, looked up once per capture (the first answer stays)."""
@@ -121,10 +121,10 @@ class Guard:
         if self.proxied:
             return
         if address and not self.allow_private_network and private_address(address):
-            raise self._refusal(url, address)
+            raise self.refusal(url, address)
 
     @staticmethod
-    def _refusal(url: str, where: str) -> CaptureRefusedError:
+    def refusal(url: str, where: str) -> CaptureRefusedError:
         return CaptureRefusedError(
             f"{url[:200]}: refused: {where} is on a private or local network "
             "(give --allow-private-network to capture it)"
