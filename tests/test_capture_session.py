@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import docket_command
+from conftest import BACKENDS, docket_command
 from PIL import Image
 from web_site import Site
 
@@ -49,7 +49,7 @@ def test_a_kept_profile_sends_its_cookie_in_the_next_capture_and_no_other_does(
     assert event.details["profile"] == "field"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_profile_belongs_to_the_case_of_its_first_capture_and_no_other_case_uses_it(
     backend: str, locker: Locker, site: Site
 ) -> None:
