@@ -4,6 +4,7 @@ cookie banner clicked away before the screenshot, which the capture's notes say.
 
 from __future__ import annotations
 
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ from PIL import Image
 from web_site import Site
 
 from docket.capture import profiles
+from docket.capture.browser import CaptureError
 from docket.capture.profiles import ProfileError
 from docket.capture.run import Capture, CaptureOptions, capture
 from docket.custody import log
@@ -78,6 +80,35 @@ def test_a_profile_belongs_to_the_case_of_its_first_capture_and_no_other_case_us
         assert profiles.for_case(conn, locker, "South") == []
         made = [e.details["case"] for e in log.events(conn) if e.action == "capture.made"]
     assert made == [None, "North", "North", None]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_profile_is_its_cases_before_the_browser_starts_even_when_the_capture_fails(
+    backend: str, locker: Locker, site: Site
+) -> None:
+    """The browser may write a case's cookies into the profile and the capture then fail
+    (nothing recorded): the profile is that case's all the same, never free for another."""
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    north = CaptureOptions(
+        collector="tester", case="North", allow_private_network=True, timeout=20, profile="desk"
+    )
+    with pytest.raises(CaptureError):
+        capture(locker, gone, north)
+    south = CaptureOptions(
+        collector="tester", case="South", allow_private_network=True, timeout=20, profile="desk"
+    )
+    with pytest.raises(ProfileError, match="desk: this browser profile belongs to another case"):
+        capture(locker, site.url("/members.html"), south)
+    assert site.requests == []
+    with locker.engine.connect() as conn:
+        assert profiles.case_of(conn, "desk") == "North"
+        bound = [e for e in log.events(conn) if e.action == "profile.bound"]
+        assert not [e for e in log.events(conn) if e.action == "capture.made"]
+    assert [(e.actor, e.details) for e in bound] == [
+        ("tester", {"profile": "desk", "case": "North"})
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the browser's profile: no catalogue work

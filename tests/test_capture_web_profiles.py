@@ -4,9 +4,9 @@ form never makes a profile nor names a path, and another case's profile is "no s
 profile"), the profile's cookies go with the capture, and the custody event names the profile
 and who chose it. A vault's profiles are sealed archives, offered by the name inside them.
 
-A profile belongs to the case of its first capture into a case; here that capture is stood in
-for by its `capture.made` event (what the rule reads), and test_capture_session.py makes it a
-real one."""
+A profile belongs to the case of its first capture into a case, given to it before the browser
+starts (profiles.bind); here `belongs` calls that alone, and test_capture_session.py makes
+real captures."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from test_jobs_capture import worker
 from web_site import Site, make_site, serve, serve_proxy
 
 from docket import accounts
-from docket.capture.profiles import held, kept, opened, profile_folder
+from docket.capture.profiles import bind, held, kept, opened, profile_folder
 from docket.custody import log
 from docket.locker import Locker
 from docket.web.app import create_app
@@ -47,10 +47,9 @@ def captures(locker: Locker) -> list[Any]:
 
 def belongs(locker: Locker, name: str, case: str) -> None:
     """Profile `name` belongs to `case`, as the holder's first capture into it in the profile
-    leaves it (see the module docstring)."""
+    leaves it (profiles.bind, which every capture calls before its browser starts)."""
     with locker.engine.connect() as conn, conn.begin():
-        details = {"url": "https://velmora.example/sign-in", "case": case, "profile": name}
-        log.append(conn, "holder", "capture.made", details=details)
+        bind(conn, "holder", name, case)
 
 
 def kept_for(locker: Locker, name: str, case: str) -> Path:
@@ -112,7 +111,7 @@ def test_a_profile_not_kept_is_refused_and_none_is_made(
         "spare",
     ]
     assert list(elsewhere.iterdir()) == []
-    assert [e.actor for e in captures(locker)] == ["holder"] * 3  # the stand-ins alone
+    assert captures(locker) == []
     # Those who may not capture into the case are refused before any profile is looked at.
     csrf = sign_in(client, "viewer-1")
     answer = client.post(
@@ -155,8 +154,7 @@ def test_a_capture_from_the_web_uses_the_chosen_profile_and_the_event_names_it(
     assert sent == [COOKIE, ""]  # the profile's cookie went with it; a fresh one has none
     published = (locker.path / "keys/wacz-signing.pub").read_text().strip()
     fingerprint = "SHA256:" + hashlib.sha256(base64.b64decode(published)).hexdigest()
-    stand_in, *made = captures(locker)
-    assert stand_in.actor == "holder"
+    made = captures(locker)
     if queued:  # signed by the locker's WACZ key, as the page would have said
         assert {e.details["wacz_public_key"] for e in made} == {published}
     else:
@@ -192,7 +190,7 @@ def test_a_profile_in_use_by_another_capture_is_refused_in_one_line(
         else:
             assert answer.status_code == 400
             assert answer.json()["detail"] == in_use
-    assert [e.actor for e in captures(locker)] == ["holder"]  # the stand-in alone
+    assert captures(locker) == []
     with held(folder):  # released when the capture that held it ended
         assert kept(locker.path) == ["field"]  # its lock file is no profile
 

@@ -8,14 +8,16 @@ the investigator's everyday browser profile; the folder and each profile are mad
 readable by their owner only, and a profile that is a symbolic link is refused. A profile
 serves one capture at a time (`held`); another that asks for it meanwhile is refused.
 
-A kept profile belongs to the case of the first capture into a case made in it (its
-`capture.made` event names both: `case_of`): it holds that case's sessions (an account signed
-in to for one investigation), so a capture into another case in it is refused wherever it is
-asked, and the web app's capture form offers a case only the profiles that belong to it
-(`for_case`), taking only one of those: it never makes a profile, so a name typed into a
-request cannot create a folder, and a profile of another case is "no such profile", as one
-never made. A profile no capture into a case has used yet is the locker holder's to bind, by
-`docket capture --profile NAME --case CASE`. The profile chosen is named in the capture's
+A kept profile belongs to the case of the first capture into a case made in it: `bind` gives
+it to that case in a `profile.bound` custody event before the browser starts, so a capture
+that fails afterwards still leaves it that case's (`case_of`; in a locker from before those
+events, the first `capture.made` into a case decides). It holds that case's sessions (an
+account signed in to for one investigation), so a capture into another case in it is refused
+wherever it is asked, and the web app's capture form offers a case only the profiles that
+belong to it (`for_case`), taking only one of those: it never makes a profile, so a name typed
+into a request cannot create a folder, and a profile of another case is "no such profile", as
+one never made. A profile no capture into a case has used yet is the locker holder's to give,
+by `docket capture --profile NAME --case CASE`. The profile chosen is named in the capture's
 custody event, with the person who chose it, as the CLI's is.
 
 In a vault, a kept profile is never a folder on disk: it is one sealed archive
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, select
 
 from docket.catalogue import schema
+from docket.custody import log
 from docket.custody.events import event_from_row
 from docket.errors import DocketError
 from docket.vault import profiles as sealed
@@ -99,23 +102,28 @@ def kept(locker_path: Path, vault_key: VaultKey | None = None) -> list[str]:
 
 
 def case_of(conn: Connection, name: str) -> str | None:
-    """The case profile `name` belongs to: that of the first capture into a case made in it
-    (None: none yet; captures into no case, the locker holder's, bind nothing)."""
+    """The case profile `name` belongs to: that of its first `profile.bound` event (written
+    before the browser starts: `bind`), or, in a locker from before those, of the first
+    capture into a case made in it (None: neither yet)."""
     if not _NAME.fullmatch(name):
         return None
     # Details are stored as RFC 8785 JSON (no spaces); "_" is LIKE's one wildcard a name holds.
     pattern = '%"profile":"' + name.replace("_", "\\_") + '"%'
-    rows = conn.execute(
-        select(schema.events)
-        .where(schema.events.c.action == schema.CAPTURE_MADE)
-        .where(schema.events.c.details.like(pattern, escape="\\"))
-        .order_by(schema.events.c.seq)
-    ).mappings()
-    for row in rows:
-        details = event_from_row(row).details
-        if details.get("profile") == name and details.get("case") is not None:
-            return str(details["case"])
-    return None
+    first: tuple[int, str] | None = None
+    for action in (schema.PROFILE_BOUND, schema.CAPTURE_MADE):  # each read by its own index
+        rows = conn.execute(
+            select(schema.events)
+            .where(schema.events.c.action == action)
+            .where(schema.events.c.details.like(pattern, escape="\\"))
+            .order_by(schema.events.c.seq)
+        ).mappings()
+        for row in rows:
+            details = event_from_row(row).details
+            if details.get("profile") == name and details.get("case") is not None:
+                if first is None or int(row["seq"]) < first[0]:
+                    first = (int(row["seq"]), str(details["case"]))
+                break
+    return None if first is None else first[1]
 
 
 def for_case(conn: Connection, locker: Locker, case: str) -> list[str]:
@@ -135,15 +143,23 @@ def chosen_for_case(conn: Connection, locker: Locker, case: str, name: str) -> s
     return name
 
 
-def check_case(conn: Connection, name: str, case: str | None) -> None:
-    """Refuse a capture into `case` in a profile that belongs to another case (a capture into
-    no case, the locker holder's, may use any)."""
+def bind(conn: Connection, actor: str, name: str, case: str | None) -> None:
+    """Before a capture into `case` in profile `name`: refuse it when the profile belongs to
+    another case, and give the profile to `case` when it belongs to none yet, in one
+    transaction under the log's lock (two first captures into two cases cannot both pass), so
+    the profile is the case's before the browser writes a cookie into it, whatever then
+    becomes of the capture. A capture into no case (the locker holder's) may use any profile
+    and binds none."""
+    log.lock(conn)
     owner = case_of(conn, name)
-    if case is not None and owner is not None and owner != case:
+    if case is None or owner == case:
+        return
+    if owner is not None:
         raise ProfileError(
             f"{name}: this browser profile belongs to another case (its sessions are that "
             "case's); capture into this case in a profile of its own"
         )
+    log.append(conn, actor, schema.PROFILE_BOUND, details={"profile": name, "case": case})
 
 
 @contextlib.contextmanager

@@ -413,6 +413,7 @@ sessions = Table(
 )
 
 PACKAGE_EXPORTED, CAPTURE_MADE = "package.exported", "capture.made"
+PROFILE_BOUND = "profile.bound"  # a kept browser profile given to a case (capture/profiles.py)
 
 events = Table(
     "events",
@@ -430,6 +431,7 @@ events = Table(
         for name, where in (
             ("ix_events_package_exported", f"action = '{PACKAGE_EXPORTED}'"),
             ("ix_events_capture_made", f"action = '{CAPTURE_MADE}'"),
+            ("ix_events_profile_bound", f"action = '{PROFILE_BOUND}'"),  # migration 0024
         )
     ),
 )
