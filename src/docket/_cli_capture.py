@@ -80,7 +80,8 @@ def _echo(done: Capture) -> None:
     help="Use the browser profile NAME kept in the locker (profiles/NAME, made if new, "
     "mode 0700; in a vault, sealed, and unpacked only in memory for the capture): its "
     "cookies stay from one capture to the next, so a site signed in to stays signed in. "
-    "Without it, every capture starts from a fresh, empty profile.",
+    "It belongs to the --case of its first capture into a case, and no other case may use "
+    "it. Without it, every capture starts from a fresh, empty profile.",
 )
 @click.option(
     "--timeout",
