@@ -23,7 +23,8 @@ import contextlib
 import ipaddress
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from docket.capture.guard import CaptureRefusedError, Guard, private_address
@@ -245,16 +246,7 @@ async def _one_response(
             break
         client.write(head)  # 1xx (103 Early Hints): an interim answer, then the real one
     client.write(status + b"\r\n" + _closing(headers) + b"\r\n")
-    ways = {
-        asyncio.ensure_future(_pipe(server_reader, client)),
-        asyncio.ensure_future(_discard(client_reader)),
-    }
-    try:
-        await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for way in ways:
-            way.cancel()
-        await asyncio.gather(*ways, return_exceptions=True)
+    await _until_either(_pipe(server_reader, client), _discard(client_reader))
 
 
 async def _discard(reader: asyncio.StreamReader) -> None:
@@ -271,16 +263,18 @@ async def _relay(
     server: asyncio.StreamWriter,
 ) -> None:
     """Bytes both ways until either side is done."""
-    ways = {
-        asyncio.ensure_future(_pipe(client_reader, server)),
-        asyncio.ensure_future(_pipe(server_reader, client)),
-    }
+    await _until_either(_pipe(client_reader, server), _pipe(server_reader, client))
+
+
+async def _until_either(*ways: Coroutine[Any, Any, None]) -> None:
+    """Run `ways` until one of them ends; the others are stopped."""
+    tasks = {asyncio.ensure_future(way) for way in ways}
     try:
-        await asyncio.wait(ways, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for way in ways:
-            way.cancel()
-        await asyncio.gather(*ways, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
