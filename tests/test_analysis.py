@@ -21,6 +21,7 @@ from docket.analyse.batch import analyse
 from docket.analyse.exiftool import ExifTool
 from docket.analyse.sandbox import AnalysisError, ImageWorker
 from docket.catalogue import schema
+from docket.errors import MetadataError
 from docket.locker import Locker
 from docket.verify import verify
 
@@ -238,3 +239,13 @@ def test_the_picture_worker_computes_on_one_thread(tmp_path: Path) -> None:
         assert len(os.listdir(f"/proc/{process.pid}/task")) == 1
     finally:
         worker.close()
+
+
+def test_an_exiftool_that_does_not_answer_its_version_is_a_metadata_error(tmp_path: Path) -> None:
+    """A stalled machine once held `exiftool -ver` past its deadline: that is the step's
+    failure, with a reason, never a TimeoutExpired traceback that stops the batch."""
+    stalled = tmp_path / "exiftool"
+    stalled.write_text("#!/bin/sh\nsleep 30\n")
+    stalled.chmod(0o755)
+    with pytest.raises(MetadataError, match=r"-ver did not answer within 0.5 s"):
+        ExifTool(tmp_path, executable=str(stalled), timeout=0.5)

@@ -81,9 +81,16 @@ class ExifTool:
         self.version = self._version()
 
     def _version(self) -> str:
-        done = subprocess.run(
-            [self.executable, "-ver"], capture_output=True, timeout=self.timeout, check=False
-        )
+        """ExifTool's version; a MetadataError (the step fails, the batch goes on) when it
+        does not answer in time, as a stalled machine made it once in CI."""
+        try:
+            done = subprocess.run(
+                [self.executable, "-ver"], capture_output=True, timeout=self.timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise MetadataError(
+                f"{self.executable} -ver did not answer within {self.timeout:g} s"
+            ) from exc
         return done.stdout.decode().strip()
 
     def _start(self) -> subprocess.Popen[bytes]:
