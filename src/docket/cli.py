@@ -532,6 +532,11 @@ def analyse_command(
         click.echo(f"{step} failed  {item[:12]}: {reason}")
     if left:
         click.echo(resumed_line(left))
+    if summary.repeated:
+        click.echo(
+            f"{summary.repeated} later arrivals in a case given their own record of the "
+            "analysis their bytes had (docs/explanation/scope.md)"
+        )
     click.echo(f"{len(summary.done)} steps done, {len(summary.failed)} failed")
 
 

@@ -20,7 +20,6 @@ Access (who may do what in a case) is docket.access's; this module says what a c
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -30,7 +29,7 @@ from docket import access
 from docket.accounts import User
 from docket.catalogue import schema
 from docket.custody import log
-from docket.custody.events import Event
+from docket.custody.events import Event, canonical_json, records_a_result
 from docket.errors import DocketError, NotFoundError
 
 # Actions whose events record a person's work on an item; their details name the case
@@ -201,40 +200,70 @@ def _members(conn: Connection, case_id: int | None) -> set[str]:
     return {str(name) for name in rows.scalars()}
 
 
-def visible_events(conn: Connection, scope: Scope, events: Iterable[Event]) -> list[Event]:
+def visible_events(
+    conn: Connection,
+    scope: Scope,
+    events: Iterable[Event],
+    trails: dict[str, list[Event]] | None = None,
+) -> list[Event]:
     """The events (of items) this view shows: the work of its own case's people, and facts of
-    the bytes recorded by someone the case knows on that item (a member, or someone whose work
-    on the item's trail it shows). A fact of the bytes recorded by another case's person
-    (analysis that ran when their arrival came in) is left out whole: its leaf holds their name.
+    the bytes (docket.case_analysis) recorded from the case's first arrival of the item on by
+    someone the case knows (a member, or someone whose work on the item's trail it shows). A
+    fact of the bytes recorded by another case's person (analysis that ran when their arrival
+    came in) is left out whole: its leaf holds their name. So is one recorded before the case
+    had the bytes, and a result said again word for word (the analysis repeated for another
+    case's arrival).
 
     Each event is judged by its item's whole trail, whatever else `events` holds: a list of a
-    case's latest events, cut anywhere, shows an event exactly when the item's trail does."""
+    case's latest events, cut anywhere, shows an event exactly when the item's trail does.
+    `trails` may hold item trails already read (each whole, in order)."""
     sorted_out = [(event, *recorded_in(conn, event)) for event in events]
+    if scope.admin:
+        return [e for e, personal, case in sorted_out if not personal or scope.shows_name(case)]
     members = _members(conn, scope.case_id)
-    known_in: dict[str | None, set[str]] = defaultdict(set)  # from the events given
-    for event, personal, case in sorted_out:
-        if personal and scope.shows_name(case):
-            known_in[event.item].add(event.actor)
-    trails: dict[str | None, set[str]] = {}  # from the item's whole trail, read when needed
+    read = {} if trails is None else trails
+    facts: dict[str, set[int]] = {}
 
-    def known(event: Event) -> bool:
-        if scope.admin or event.actor in members or event.actor in known_in[event.item]:
-            return True
+    def fact_shown(event: Event) -> bool:
         if event.item is None:
-            return False
-        if event.item not in trails:
-            trails[event.item] = {
-                e.actor
-                for e in log.events(conn, event.item)
-                if (found := recorded_in(conn, e))[0] and scope.shows_name(found[1])
-            }
-        return event.actor in trails[event.item]
+            return event.actor in members
+        if event.item not in facts:
+            if event.item not in read:
+                read[event.item] = list(log.events(conn, event.item))
+            facts[event.item] = _facts_shown(conn, scope, members, read[event.item])
+        return event.seq in facts[event.item]
 
     return [
         event
         for event, personal, case in sorted_out
-        if (scope.shows_name(case) if personal else known(event))
+        if (scope.shows_name(case) if personal else fact_shown(event))
     ]
+
+
+def _facts_shown(conn: Connection, scope: Scope, members: set[str], trail: list[Event]) -> set[int]:
+    """The seqs of the facts of the bytes in an item's whole `trail` that a case's (not an
+    admin's) view shows (visible_events). A result said again word for word (the analysis
+    repeated for another case's arrival, docket.case_analysis) is shown once."""
+    judged = [(event, *recorded_in(conn, event)) for event in trail]
+    known = members | {
+        e.actor for e, personal, case in judged if personal and scope.shows_name(case)
+    }
+    shown: set[int] = set()
+    said: set[tuple[str, bytes]] = set()
+    arrived = False
+    for event, personal, case in judged:
+        if personal:
+            arrived = arrived or (event.action == "item.acquired" and scope.shows_name(case))
+            continue
+        if not arrived or event.actor not in known:
+            continue
+        if records_a_result(event):
+            words = (event.action, canonical_json(event.details))
+            if words in said:
+                continue
+            said.add(words)
+        shown.add(event.seq)
+    return shown
 
 
 def event_visible(conn: Connection, scope: Scope, event: Event) -> bool:
@@ -246,7 +275,8 @@ def event_visible(conn: Connection, scope: Scope, event: Event) -> bool:
 
 def events_of(conn: Connection, scope: Scope, sha256: str) -> list[Event]:
     """The custody trail of an item as this view shows it."""
-    return visible_events(conn, scope, log.events(conn, sha256))
+    trail = list(log.events(conn, sha256))
+    return visible_events(conn, scope, trail, {sha256: trail})
 
 
 def event_seqs(conn: Connection, scope: Scope, sha256: str) -> set[int]:

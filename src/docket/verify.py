@@ -33,7 +33,7 @@ from docket.catalogue.records import (
     result_facts,
 )
 from docket.custody import merkle, subtrees
-from docket.custody.events import Event, event_from_row
+from docket.custody.events import Event, event_from_row, records_a_result
 from docket.custody.ledger import WITNESSED, StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.disclose import prior
 from docket.errors import ObjectStoreError, VaultDamagedError
@@ -567,7 +567,7 @@ class _Verifier:
             if facts != logged or event.item != row["item_sha256"]:
                 self.problem(subject, f"catalogue row differs from event {event.seq}")
         for seq, event in self.events.items():
-            if seq not in seen and _records_a_result(event):
+            if seq not in seen and records_a_result(event):
                 self.problem(
                     f"event {seq}",
                     f"its {event.details['step']} result of item {_short(event.item or '')} "
@@ -678,18 +678,6 @@ class _Verifier:
 def _comparable(facts: dict[str, Any]) -> dict[str, Any]:
     """Whole floats as ints, as canonical JSON (RFC 8785) writes them."""
     return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in facts.items()}
-
-
-def _records_a_result(event: Event) -> bool:
-    """Whether `event` is one `record_result` appends: "<step>.recorded" or "<step>.failed"
-    with the result's facts."""
-    details = event.details
-    step = details.get("step")
-    return (
-        isinstance(step, str)
-        and "data_sha256" in details
-        and event.action in (f"{step}.recorded", f"{step}.failed")
-    )
 
 
 def _entry(entry: Mapping[Any, Any], fields: tuple[str, ...]) -> str:

@@ -260,11 +260,23 @@ _STEP_RESULTS = (
     .where(schema.results.c.item_sha256 == bindparam("sha256"))
     .order_by(schema.results.c.id)
 )
+# The keyframes of the item's latest keyframes result: an item analysed again, or whose
+# analysis a later case's arrival repeated (docket.case_analysis), has earlier ones too.
+_LATEST_KEYFRAMES_RESULT = (
+    select(func.max(schema.results.c.event_seq))
+    .where(
+        schema.results.c.item_sha256 == bindparam("sha256"),
+        schema.results.c.step == "keyframes",
+        schema.results.c.status == "ok",
+    )
+    .scalar_subquery()
+)
 _KEYFRAMES = (
     select(schema.derivatives.c.frame_time, schema.derivatives.c.sha256)
     .where(
         schema.derivatives.c.item_sha256 == bindparam("sha256"),
         schema.derivatives.c.kind == "keyframe",
+        schema.derivatives.c.event_seq == _LATEST_KEYFRAMES_RESULT,
     )
     .order_by(schema.derivatives.c.frame_time)
 )

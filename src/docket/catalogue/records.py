@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from docket.case_analysis import repeat_for_arrival
 from docket.catalogue import fulltext, schema
 from docket.catalogue.schema import CAPTURE_TIME_MOST
 from docket.custody import log
@@ -198,6 +199,8 @@ def record_arrival(
                 has_position=existing is not None and latest_has_position(conn, digest.sha256),
             )
         )
+        if existing is not None:
+            repeat_for_arrival(conn, digest.sha256, arrival.collector)
     return new, event
 
 

@@ -78,3 +78,15 @@ def event_from_row(row: Mapping[Any, Any]) -> Event:
         item=row["item_sha256"],
         details=json.loads(row["details"]),
     )
+
+
+def records_a_result(event: Event) -> bool:
+    """Whether `event` is one docket.catalogue.records.record_result appends:
+    "<step>.recorded" or "<step>.failed" with the result's facts."""
+    details = event.details
+    step = details.get("step")
+    return (
+        isinstance(step, str)
+        and "data_sha256" in details
+        and event.action in (f"{step}.recorded", f"{step}.failed")
+    )
