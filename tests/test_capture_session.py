@@ -130,6 +130,24 @@ def test_a_profile_is_a_plain_name_never_a_path(backend: str, locker: Locker, na
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # refused before anything is recorded
+def test_a_profile_name_differing_only_in_case_from_a_kept_one_is_refused(
+    backend: str, locker: Locker, site: Site
+) -> None:
+    """On a file system that ignores case, "Desk" would open North's "desk" folder while
+    binding itself to South: refused on every file system, before anything is bound."""
+    profiles.profile_folder(locker.path, "desk")
+    south = CaptureOptions(
+        collector="tester", case="South", allow_private_network=True, timeout=20, profile="Desk"
+    )
+    with pytest.raises(ProfileError, match="Desk: differs only in letter case .* 'desk'"):
+        capture(locker, site.url("/members.html"), south)
+    assert site.requests == []
+    with locker.engine.connect() as conn:
+        assert not [e for e in log.events(conn) if e.action == "profile.bound"]
+    assert profiles.kept(locker.path) == ["desk"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # refused before anything is recorded
 def test_a_profile_that_is_a_symbolic_link_is_refused(
     backend: str, locker: Locker, tmp_path: Path
 ) -> None:

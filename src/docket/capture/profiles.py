@@ -101,6 +101,18 @@ def kept(locker_path: Path, vault_key: VaultKey | None = None) -> list[str]:
     )
 
 
+def one_spelling(locker: Locker, name: str) -> None:
+    """Refuse a name that differs only in letter case from a kept profile's: where the file
+    system ignores case (macOS, Windows, and a locker copied there) the two are one folder,
+    which would then be one profile bound to two cases (`bind` compares names exactly)."""
+    for other in kept(locker.path, locker.vault_key):
+        if other != name and other.casefold() == name.casefold():
+            raise ProfileError(
+                f"{name}: differs only in letter case from the kept browser profile "
+                f"{other!r}; use that name, or another"
+            )
+
+
 def case_of(conn: Connection, name: str) -> str | None:
     """The case profile `name` belongs to: that of its first `profile.bound` event (written
     before the browser starts: `bind`), or, in a locker from before those, of the first

@@ -30,7 +30,7 @@ from docket.capture.browser import Exchange, Settings, load
 from docket.capture.egress import egress_for
 from docket.capture.guard import Guard, proxy_for_browser
 from docket.capture.limits import MAX_BYTES, TIMEOUT
-from docket.capture.profiles import bind, opened
+from docket.capture.profiles import bind, one_spelling, opened
 from docket.capture.warc import WarcFile, warc_date
 from docket.catalogue.records import Arrival, record_arrival
 from docket.custody import log
@@ -145,6 +145,7 @@ def capture(
     if options.proxy is not None:
         proxy_for_browser(options.proxy)  # refused before anything is loaded
     if options.profile is not None:  # a profile holds its case's sessions: never another's
+        one_spelling(locker, options.profile)
         with locker.engine.connect() as conn, conn.begin():
             bind(conn, options.collector, options.profile, options.case)
     wacz_key = wacz_signing.locker_key(locker.path, locker.vault_key)
