@@ -139,7 +139,7 @@ def test_a_profile_name_differing_only_in_case_from_a_kept_one_is_refused(
     south = CaptureOptions(
         collector="tester", case="South", allow_private_network=True, timeout=20, profile="Desk"
     )
-    with pytest.raises(ProfileError, match="Desk: differs only in letter case .* 'desk'"):
+    with pytest.raises(ProfileError, match=r"Desk: differs only in letter case .* 'desk'"):
         capture(locker, site.url("/members.html"), south)
     assert site.requests == []
     with locker.engine.connect() as conn:
