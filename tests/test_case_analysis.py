@@ -4,6 +4,7 @@ as those of bytes it received first, and the first case sees nothing of the seco
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,11 @@ from conftest import take
 from media import jpeg, sample
 from sqlalchemy import select
 
-from docket import scope
-from docket.analyse.batch import analyse
+from docket import case_analysis, scope
+from docket.aids.results import aid_results
 from docket.catalogue import queries, records, schema
 from docket.custody.events import Event
+from docket.ingest.run import IngestOptions, ingest
 from docket.locker import Locker
 from docket.verify import verify
 
@@ -44,6 +46,11 @@ def _shape(trail: list[Event]) -> list[tuple[str, str, str]]:
         )
         for e in trail
     ]
+
+
+def _repeat_missing(locker: Locker) -> int:
+    with locker.engine.connect() as conn, conn.begin():
+        return case_analysis.repeat_missing(conn)
 
 
 def _analysis(locker: Locker, view: scope.Scope, item: str) -> list[tuple[str, str, str]]:
@@ -89,15 +96,110 @@ def test_docket_analyse_gives_arrivals_from_before_their_own_analysis(
     north = _view(locker, "North")
     north_before = _trail(locker, north, item)
     with monkeypatch.context() as old:
-        old.setattr(records, "repeat_for_arrival", lambda *_args: [])
+        old.setattr(records, "repeat_for_arrival", lambda *_args: [])  # as before repeats
         take(locker, held, case=LATE)
     late = _view(locker, LATE)
     assert _analysis(locker, late, item) == []
     assert [e.action for e in _trail(locker, late, item)] == ["item.acquired"]
 
-    assert analyse(locker, None, "holder").repeated == 1
+    assert _repeat_missing(locker) == 1
     assert _analysis(locker, late, item) == _analysis(locker, north, item)
     assert _shape(_trail(locker, late, item)) == _shape(north_before)
     assert _trail(locker, north, item) == north_before
-    assert analyse(locker, None, "holder").repeated == 0
+    assert _repeat_missing(locker) == 0
     assert verify(locker).ok
+
+
+def test_a_repeat_of_a_result_the_first_case_does_not_show_stays_unshown_there(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """North does not show a result recorded by someone it does not know; the same person
+    who brought the bytes to North then brings them to the late case, whose repeat of that
+    result names them: North must still not show it (it would tell of the late arrival)."""
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    with locker.engine.connect() as conn, conn.begin():  # a step run again, by someone else
+        latest = records.latest_result(conn, item, "metadata-signals")
+        assert latest is not None and latest["status"] == "ok"
+        again = {"signals": [], "zq7": "run again"}
+        version = str(latest["step_version"])
+        records.record_result(conn, "zq7-unknown-runner", item, "metadata-signals", version, again)
+    north = _view(locker, "North")
+    north_before = _trail(locker, north, item)
+    assert all(e.actor != "zq7-unknown-runner" for e in north_before)
+
+    take(locker, held, case=LATE)
+    late_trail = _trail(locker, _view(locker, LATE), item)
+    repeated = [e for e in late_trail if e.action == "metadata-signals.recorded"]
+    assert [e.actor for e in repeated] == ["tester"]
+    assert _trail(locker, north, item) == north_before
+
+
+def test_the_first_case_keeps_its_own_aids_and_the_late_case_gets_its_own(
+    locker: Locker, tmp_path: Path
+) -> None:
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    north = _view(locker, "North")
+    with locker.engine.connect() as conn:
+        before = [r.as_dict() for r in aid_results(conn, item, north)]
+    ran = [r for r in before if r["status"] != "not run"]
+    assert len(ran) >= 3 and all(r["event"] is not None for r in ran)
+    ingest(locker, [os.fsencode(held)], IngestOptions(collector="zq7-late-collector", case=LATE))
+    late = _view(locker, LATE)
+    with locker.engine.connect() as conn:
+        assert [r.as_dict() for r in aid_results(conn, item, north)] == before
+        in_late = [r.as_dict() for r in aid_results(conn, item, late)]
+        late_seqs = scope.event_seqs(conn, late, item)
+    assert [(r["step"], r["status"]) for r in in_late] == [(r["step"], r["status"]) for r in before]
+    first_hand = max(r["event"] for r in ran)
+    late_ran = [r for r in in_late if r["status"] != "not run"]
+    assert len(late_ran) == len(ran)
+    assert all(r["event"] in late_seqs and r["event"] > first_hand for r in late_ran)
+
+
+def test_a_step_that_failed_for_the_first_case_is_run_for_the_late_one_not_repeated(
+    locker: Locker, tmp_path: Path
+) -> None:
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    fresh = tmp_path / "fresh.jpg"
+    fresh.write_bytes(jpeg(sample("rocket")))
+    item = str(take(locker, held, case="North", defer_analysis=True).outcomes[0].sha256)
+    with locker.engine.connect() as conn, conn.begin():
+        records.record_result(conn, "tester", item, "previews", "0", None, error="zq7 broke")
+    take(locker, held, case=LATE)
+    own = str(take(locker, fresh, case=LATE).outcomes[0].sha256)
+    late = _view(locker, LATE)
+    second = _trail(locker, late, item)
+    assert "previews.failed" not in [e.action for e in second]
+    assert _shape(second) == _shape(_trail(locker, late, own))
+    assert _analysis(locker, late, item) == _analysis(locker, late, own)
+    assert verify(locker).ok
+
+
+def test_verify_names_a_result_marked_repeated_that_repeats_nothing(
+    locker: Locker, tmp_path: Path
+) -> None:
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    take(locker, held, case=LATE)
+    assert verify(locker).ok
+    with locker.engine.connect() as conn, conn.begin():
+        results = schema.results.c
+        first = (
+            conn.execute(
+                select(results.id).where(
+                    results.item_sha256 == item, results.repeated_for.is_(None)
+                )
+            )
+            .scalars()
+            .first()
+        )
+        conn.execute(schema.results.update().where(results.id == first).values(repeated_for=1))
+    report = verify(locker)
+    assert not report.ok
+    assert any("repeats no result run before it" in str(p) for p in report.problems)

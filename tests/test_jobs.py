@@ -133,7 +133,10 @@ def test_sqlite_ingest_queues_nothing_and_analyses_in_process(
     summary = take(locker, photo(tmp_path / "in"))
     with locker.engine.connect() as conn, conn.begin():
         assert not queue.has_queue(conn)
-        assert defer_analysis(conn, str(summary.outcomes[0].sha256), "image/jpeg", {}) is None
+        assert (
+            defer_analysis(conn, str(summary.outcomes[0].sha256), "image/jpeg", {}, "tester")
+            is None
+        )
     assert counts(locker)[0] > 2
 
 
@@ -166,7 +169,7 @@ def test_postgresql_job_rolls_back_with_its_item(locker: Locker) -> None:
     with locker.engine.connect() as conn:
         with conn.begin() as transaction:
             record_arrival(conn, digest, "image/jpeg", Arrival("tester", "import", b"x.jpg"))
-            assert defer_analysis(conn, digest.sha256, "image/jpeg", {}) is not None
+            assert defer_analysis(conn, digest.sha256, "image/jpeg", {}, "tester") is not None
             assert len(queue.jobs(conn)) == 1
             transaction.rollback()
         with conn.begin():

@@ -235,8 +235,8 @@ def test_a_job_held_back_for_an_ingest_does_not_hold_back_the_items_job_due_now(
     with Locker.open(locker_path) as opened, opened.engine.connect() as conn, conn.begin():
         [first] = queue.jobs(conn)
         assert queue.withdraw(conn, first.id)
-        held = defer_analysis(conn, item, "image/jpeg", {}, delay=INGEST_GRACE)
-        due = defer_analysis(conn, item, "image/jpeg", {})
+        held = defer_analysis(conn, item, "image/jpeg", {}, "tester", delay=INGEST_GRACE)
+        due = defer_analysis(conn, item, "image/jpeg", {}, "tester")
     assert docket(locker_path, "worker", "--until-empty", *WORKER).returncode == 0
     status = {job.id: job.status for job in jobs(locker_path)}
     assert status == {held: "queued", due: "done"}

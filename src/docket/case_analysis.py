@@ -6,8 +6,9 @@ were held before (docket.scope): a case shows facts of the bytes only from its f
 on, so on that arrival the latest result of each analysis step the bytes had is recorded again,
 word for word, as an event of the person arriving, with the same catalogue rows (results,
 derivatives, perceptual hashes) under the new event. Every case's trail then reads the same,
-whichever case came first: its arrival, then the analysis. The other cases do not show the
-repeat (docket.scope._facts_shown).
+whichever case came first: its arrival, then the analysis. Each repeated result row names the
+case it was repeated for (results.repeated_for), and only that case shows it: the cases that
+had the analysis first would learn from it that another case received the bytes.
 
 A person's work on an item (a redaction, a stripped copy, an aid run with inputs of their own)
 belongs to the case it was done in and is never repeated.
@@ -23,21 +24,43 @@ from docket.custody import log
 from docket.custody.events import Event, records_a_result
 
 
-def repeat_for_arrival(conn: Connection, item: str, actor: str) -> list[Event]:
-    """Record again, as `actor`'s events, the latest result of each analysis step on `item`
-    (in the caller's transaction, under the log's lock); the events recorded."""
+def _current_steps(media_type: str) -> dict[str, str]:
+    """The analysis steps an arrival of `media_type` goes through, with their versions."""
+    from docket.analyse.steps import builtin_steps  # the parsers: only when bytes come again
+
+    return {step.name: step.version for step in builtin_steps() if step.applies_to(media_type)}
+
+
+def repeat_for_arrival(conn: Connection, item: str, actor: str, case_id: int) -> list[Event]:
+    """Record again, as `actor`'s events for their arrival in case `case_id`, the latest
+    successful result of each analysis step on `item` at the step's current version (in the
+    caller's transaction, under the log's lock); the events recorded. A step that failed, or
+    ran at an older version, or an aid run on request, is not repeated: the arrival's own
+    analysis runs what is due, as it would for bytes new to the locker."""
     results = schema.results
+    media_type = conn.execute(
+        select(schema.items.c.media_type).where(schema.items.c.sha256 == item)
+    ).scalar_one()
+    current = _current_steps(str(media_type))
     rows = (
-        conn.execute(select(results).where(results.c.item_sha256 == item).order_by(results.c.id))
+        conn.execute(
+            select(results)
+            .where(
+                results.c.item_sha256 == item,
+                results.c.status == "ok",
+                results.c.repeated_for.is_(None),
+            )
+            .order_by(results.c.id)
+        )
         .mappings()
         .all()
     )
     latest: dict[str, tuple[dict[str, object], Event]] = {}
     for row in rows:
-        source = log.get(conn, int(row["event_seq"]))
-        if source is None or not records_a_result(source) or source.action in scope.PERSONAL:
+        if current.get(str(row["step"])) != row["step_version"]:
             continue
-        if scope.recorded_in(conn, source)[0]:
+        source = log.get(conn, int(row["event_seq"]))
+        if source is None or not records_a_result(source) or scope.recorded_in(conn, source)[0]:
             continue
         latest[str(row["step"])] = (dict(row), source)
     repeated = []
@@ -45,7 +68,10 @@ def repeat_for_arrival(conn: Connection, item: str, actor: str) -> list[Event]:
         event = log.append(conn, actor, source.action, item=item, details=dict(source.details))
         values = {k: v for k, v in result.items() if k != "id"}
         conn.execute(
-            insert(results).values(**values | {"created_at": event.time, "event_seq": event.seq})
+            insert(results).values(
+                **values
+                | {"created_at": event.time, "event_seq": event.seq, "repeated_for": case_id}
+            )
         )
         for table in (schema.derivatives, schema.perceptual_hashes):
             copied = conn.execute(
@@ -61,27 +87,34 @@ def repeat_for_arrival(conn: Connection, item: str, actor: str) -> list[Event]:
 
 
 def repeat_missing(conn: Connection) -> int:
-    """Repeat the analysis for the arrivals recorded before arrivals repeated it: a case's first
-    arrival of bytes analysed before it, with no result recorded since (`docket analyse` runs
-    this); how many arrivals had it repeated. Such a case shows no analysis of the item until
-    then, since a case shows no fact of the bytes recorded before its first arrival."""
+    """Repeat the analysis for the arrivals that did not have it repeated: a case's first
+    arrival of bytes that were not new to the locker, with no result repeated for its case and
+    none recorded for its person since (made before arrivals repeated the analysis, or while
+    the first case's analysis was still running). `docket analyse` runs this, in a transaction
+    of its own; how many arrivals had it repeated. Until then such a case shows no analysis of
+    the item that another case's person recorded."""
     members, arrivals, items = schema.case_items.c, schema.acquisitions.c, schema.items.c
-    results = schema.results.c
-    before = exists().where(
-        results.item_sha256 == members.item_sha256, results.event_seq < arrivals.event_seq
+    results, events = schema.results.c, schema.events.c
+    repeated = exists().where(
+        results.item_sha256 == members.item_sha256, results.repeated_for == members.case_id
     )
-    since = exists().where(
-        results.item_sha256 == members.item_sha256, results.event_seq > arrivals.event_seq
+    since = exists().where(  # a result recorded for the arrival's person since
+        results.item_sha256 == members.item_sha256,
+        results.event_seq > arrivals.event_seq,
+        events.seq == results.event_seq,
+        events.actor == arrivals.collector,
     )
+    analysed = exists().where(results.item_sha256 == members.item_sha256)
     late = (
-        select(members.item_sha256, arrivals.collector)
+        select(members.item_sha256, arrivals.collector, members.case_id)
         .join(schema.acquisitions, arrivals.id == members.first_acquisition)
         .join(schema.items, items.sha256 == members.item_sha256)
-        .where(arrivals.event_seq > items.event_seq, before, ~since)
+        .where(arrivals.event_seq > items.event_seq, analysed, ~repeated, ~since)
         .order_by(arrivals.event_seq)
     )
     log.lock(conn)  # looked for under the lock: two runs at once repeat each arrival once
     found = conn.execute(late).all()
-    for item, collector in found:
-        repeat_for_arrival(conn, str(item), str(collector))
-    return len(found)
+    count = 0
+    for item, collector, case_id in found:
+        count += bool(repeat_for_arrival(conn, str(item), str(collector), int(case_id)))
+    return count

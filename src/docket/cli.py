@@ -22,6 +22,7 @@ from docket._cli_common import (
 from docket._cli_store import resumed_line
 from docket._terminal import progress_for_terminal
 from docket.analyse.batch import analyse, unanalysed
+from docket.case_analysis import repeat_missing
 from docket.catalogue import queries
 from docket.custody import ledger, log
 from docket.errors import DocketError, disk_full_error, is_disk_full
@@ -384,11 +385,7 @@ def show(
             }
             for copy in approval.copies(conn, sha256, view)
         ]
-        detail["verification"] = [
-            result.as_dict()
-            for result in aid_results(conn, sha256)
-            if shown is None or result.event_seq is None or result.event_seq in shown
-        ]
+        detail["verification"] = [r.as_dict() for r in aid_results(conn, sha256, as_case)]
         detail["captures"] = [
             c.as_dict() for c in captures_of(conn, sha256, None if case is None else view.cases)
         ]
@@ -521,6 +518,10 @@ def analyse_command(
             left = unanalysed(conn) if pending else []
             if items is not None:
                 items += left
+        with locker.engine.connect() as conn, conn.begin():
+            repeated = repeat_missing(conn)
+            if repeated:
+                ledger.make_checkpoint(conn, locker.signing_key, locker.origin, default_actor())
         summary = analyse(
             locker,
             items,
@@ -532,9 +533,9 @@ def analyse_command(
         click.echo(f"{step} failed  {item[:12]}: {reason}")
     if left:
         click.echo(resumed_line(left))
-    if summary.repeated:
+    if repeated:
         click.echo(
-            f"{summary.repeated} later arrivals in a case given their own record of the "
+            f"{repeated} arrivals in a case given their own record of the "
             "analysis their bytes had (docs/explanation/scope.md)"
         )
     click.echo(f"{len(summary.done)} steps done, {len(summary.failed)} failed")

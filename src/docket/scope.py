@@ -29,7 +29,7 @@ from docket import access
 from docket.accounts import User
 from docket.catalogue import schema
 from docket.custody import log
-from docket.custody.events import Event, canonical_json, records_a_result
+from docket.custody.events import Event
 from docket.errors import DocketError, NotFoundError
 
 # Actions whose events record a person's work on an item; their details name the case
@@ -211,8 +211,7 @@ def visible_events(
     someone the case knows (a member, or someone whose work on the item's trail it shows). A
     fact of the bytes recorded by another case's person (analysis that ran when their arrival
     came in) is left out whole: its leaf holds their name. So is one recorded before the case
-    had the bytes, and a result said again word for word (the analysis repeated for another
-    case's arrival).
+    had the bytes, and the analysis repeated for another case's arrival.
 
     Each event is judged by its item's whole trail, whatever else `events` holds: a list of a
     case's latest events, cut anywhere, shows an event exactly when the item's trail does.
@@ -240,29 +239,40 @@ def visible_events(
     ]
 
 
+_REPEATS = select(schema.results.c.event_seq, schema.results.c.repeated_for).where(
+    schema.results.c.item_sha256 == bindparam("item"), schema.results.c.repeated_for.is_not(None)
+)
+
+
 def _facts_shown(conn: Connection, scope: Scope, members: set[str], trail: list[Event]) -> set[int]:
     """The seqs of the facts of the bytes in an item's whole `trail` that a case's (not an
-    admin's) view shows (visible_events). A result said again word for word (the analysis
-    repeated for another case's arrival, docket.case_analysis) is shown once."""
+    admin's) view shows (visible_events). A result repeated for a case's arrival
+    (docket.case_analysis) is shown to that case alone."""
     judged = [(event, *recorded_in(conn, event)) for event in trail]
     known = members | {
         e.actor for e, personal, case in judged if personal and scope.shows_name(case)
     }
+    repeats = (
+        {int(seq): int(case) for seq, case in conn.execute(_REPEATS, {"item": trail[0].item})}
+        if trail
+        else {}
+    )
     shown: set[int] = set()
-    said: set[tuple[str, bytes]] = set()
     arrived = False
     for event, personal, case in judged:
         if personal:
             arrived = arrived or (event.action == "item.acquired" and scope.shows_name(case))
             continue
-        if not arrived or event.actor not in known:
+        if event.seq in repeats:
+            if repeats[event.seq] == scope.case_id:
+                shown.add(event.seq)
             continue
-        if records_a_result(event):
-            words = (event.action, canonical_json(event.details))
-            if words in said:
-                continue
-            said.add(words)
-        shown.add(event.seq)
+        if event.action in _FACTS_UNTIL_NAMED:  # old copies, offered as they always were
+            if event.actor in known:
+                shown.add(event.seq)
+            continue
+        if arrived and event.actor in known:
+            shown.add(event.seq)
     return shown
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, func, select
+from sqlalchemy import Connection, RowMapping, Select, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from docket import verify_locker
@@ -33,7 +33,7 @@ from docket.catalogue.records import (
     result_facts,
 )
 from docket.custody import merkle, subtrees
-from docket.custody.events import Event, event_from_row, records_a_result
+from docket.custody.events import Event, canonical_json, event_from_row, records_a_result
 from docket.custody.ledger import WITNESSED, StoredCheckpoint, checkpoint_facts, checkpoints
 from docket.disclose import prior
 from docket.errors import ObjectStoreError, VaultDamagedError
@@ -573,7 +573,32 @@ class _Verifier:
                     f"its {event.details['step']} result of item {_short(event.item or '')} "
                     "is missing from the catalogue",
                 )
+        self._repeats(rows)
         return len(rows)
+
+    def _repeats(self, rows: Sequence[RowMapping]) -> None:
+        """A result repeated for a case's arrival (docket.case_analysis) says word for word
+        what a result run on the item said before it: a row marked so that says anything
+        else would be shown to that case as analysis nobody ran."""
+        run: dict[str, list[tuple[int, str, bytes]]] = {}
+        for row in rows:
+            event = self.events.get(int(row["event_seq"]))
+            if row["repeated_for"] is None and event is not None:
+                words = (event.action, canonical_json(event.details))
+                run.setdefault(row["item_sha256"], []).append((event.seq, *words))
+        for row in rows:
+            event = self.events.get(int(row["event_seq"]))
+            if row["repeated_for"] is None or event is None:
+                continue
+            said = (event.action, canonical_json(event.details))
+            if not any(
+                seq < event.seq and (a, d) == said for seq, a, d in run.get(event.item or "", [])
+            ):
+                self.problem(
+                    f"{row['step']} result of item {_short(row['item_sha256'])}",
+                    f"event {event.seq} is marked a repeat for case {row['repeated_for']} "
+                    "but repeats no result run before it",
+                )
 
     def derived_rows(self) -> str:
         """Derivative and hash rows are an index of their results' data: compare both ways."""

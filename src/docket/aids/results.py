@@ -80,24 +80,30 @@ ON_REQUEST = ("shadow-places",)
 
 
 def _latest_in_view(conn: Connection, sha256: str, step: str, view: Scope) -> dict[str, Any] | None:
-    """The newest result of an aid run on request that `view` shows: one run in its case (a
-    person's work, docket.scope), never another case's."""
+    """The newest result of `step` that `view` shows: never one repeated for another case's
+    arrival (docket.case_analysis: the case that had the result first must not learn of that
+    arrival), and of an aid run on request (a person's work, docket.scope) only one run in the
+    view's own case."""
     rows = conn.execute(_RESULTS_NEWEST_FIRST, {"sha256": sha256, "step": step}).mappings()
     for row in rows:
-        event = log.get(conn, int(row["event_seq"]))
-        if event is not None and view.shows_name(scope.recorded_in(conn, event)[1]):
-            return {**row, "data": json.loads(row["data"])}
+        if row["repeated_for"] is not None and row["repeated_for"] != view.case_id:
+            continue
+        if step in ON_REQUEST:
+            event = log.get(conn, int(row["event_seq"]))
+            if event is None or not view.shows_name(scope.recorded_in(conn, event)[1]):
+                continue
+        return {**row, "data": json.loads(row["data"])}
     return None
 
 
 def aid_results(conn: Connection, sha256: str, view: Scope | None = None) -> list[AidResult]:
-    """The item's aids; those run on request only as `view` shows them (None: the locker's
-    holder, who sees every case's)."""
+    """The item's aids as `view` shows them (None: the locker's holder, who sees every
+    case's): of each, the newest result the view may be shown (`_latest_in_view`)."""
     media_type = item_media_type(conn, sha256)
     results = []
     names = [s.name for s in verification_steps() if s.applies_to(media_type)]
     for name in [*names, *ON_REQUEST]:
-        if name in ON_REQUEST and view is not None:
+        if view is not None:
             found = _latest_in_view(conn, sha256, name, view)
         else:
             found = latest_result(conn, sha256, name)

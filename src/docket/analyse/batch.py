@@ -18,7 +18,6 @@ from sqlalchemy import Connection, exists, select
 
 from docket.analyse.runner import Analyser, StepRun, record_step_run
 from docket.analyse.steps import Step
-from docket.case_analysis import repeat_missing
 from docket.catalogue import schema
 from docket.catalogue.records import step_versions
 from docket.custody.ledger import StoredCheckpoint, make_checkpoint
@@ -53,7 +52,6 @@ class AnalyseSummary:
     done: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str, str]] = field(default_factory=list)
     checkpoint: StoredCheckpoint | None = None
-    repeated: int = 0  # arrivals of bytes analysed before them, given their own (case_analysis)
 
 
 def analyse(
@@ -69,7 +67,6 @@ def analyse(
     summary = AnalyseSummary()
     with Analyser(locker.store) as analyser, locker.engine.connect() as conn:
         with conn.begin():
-            summary.repeated = repeat_missing(conn)
             query = select(schema.items.c.sha256, schema.items.c.media_type).order_by(
                 schema.items.c.first_seen
             )
@@ -121,7 +118,7 @@ def analyse(
             progress.finish()
             raise _stopped_by(exc, conn, locker, actor, summary) from exc
         progress.finish()
-        if targets or summary.repeated:
+        if targets:
             with conn.begin():
                 summary.checkpoint = make_checkpoint(conn, locker.signing_key, locker.origin, actor)
     return summary

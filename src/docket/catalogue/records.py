@@ -200,7 +200,7 @@ def record_arrival(
             )
         )
         if existing is not None:
-            repeat_for_arrival(conn, digest.sha256, arrival.collector)
+            repeat_for_arrival(conn, digest.sha256, arrival.collector, case_id)
     return new, event
 
 

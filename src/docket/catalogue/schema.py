@@ -165,6 +165,9 @@ results = Table(
     Column("data", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("event_seq", BigInteger, nullable=False),
+    # The case (its id) whose arrival this result was recorded again for, shown to it alone
+    # (docket.case_analysis; migration 0025); None for a result run.
+    Column("repeated_for", Integer, nullable=True),
 )
 
 # A file made from an item (preview, keyframe, later redacted and stripped copies), stored

@@ -126,7 +126,9 @@ def import_package(
                 # does); a held item's due steps are left to a worker at once.
                 versions = step_versions(conn, blob.digest.sha256)
                 delay = 0 if versions else INGEST_GRACE
-                job = defer_analysis(conn, blob.digest.sha256, media_type, versions, delay)
+                job = defer_analysis(
+                    conn, blob.digest.sha256, media_type, versions, arrival.collector, delay
+                )
             if job is not None and delay:
                 jobs.setdefault(blob.digest.sha256, []).append(job)
             (summary.new if new else summary.held).append(blob.digest.sha256)

@@ -166,7 +166,12 @@ class _Run:
         # withdrawn once recorded; deferred, it is due at once, for `docket worker`.
         deferring = self.options.defer_analysis
         job = defer_analysis(
-            self.conn, blob.digest.sha256, media_type, done, 0 if deferring else INGEST_GRACE
+            self.conn,
+            blob.digest.sha256,
+            media_type,
+            done,
+            arrival.collector,
+            0 if deferring else INGEST_GRACE,
         )
         if job is not None and not deferring:
             self.jobs.setdefault(blob.digest.sha256, []).append(job)

@@ -43,16 +43,23 @@ def due_steps(media_type: str, done: Mapping[str, str]) -> list[Step]:
 
 
 def defer_analysis(
-    conn: Connection, item: str, media_type: str, done: Mapping[str, str], delay: float = 0
+    conn: Connection,
+    item: str,
+    media_type: str,
+    done: Mapping[str, str],
+    actor: str,
+    delay: float = 0,
 ) -> int | None:
-    """Queue the analysis of `item` in the caller's transaction when a step is due; the job's
-    id, or None (SQLite, or nothing due). Jobs of one item due now never run at the same time;
-    one held back for a `delay` takes no lock (procrastinate would hold the item's later jobs
-    behind it until then)."""
+    """Queue the analysis of `item` for the arrival `actor` brought in, in the caller's
+    transaction, when a step is due; the job's id, or None (SQLite, or nothing due). The job
+    records its results as `actor`'s, as an ingest analysing in-process does (docket.scope: a
+    case shows the analysis of its own arrivals). Jobs of one item due now never run at the
+    same time; one held back for a `delay` takes no lock (procrastinate would hold the item's
+    later jobs behind it until then)."""
     if not queue.has_queue(conn) or not due_steps(media_type, done):
         return None
     lock = None if delay else f"item:{item}"
-    return queue.defer(conn, ANALYSE, {"item": item}, lock=lock, delay=delay)
+    return queue.defer(conn, ANALYSE, {"item": item, "actor": actor}, lock=lock, delay=delay)
 
 
 def _recorded(conn: Connection, run: StepRun) -> bool:

@@ -134,13 +134,15 @@ def make_app(
 ) -> App:
     app = App(connector=PsycopgConnector(conninfo=conninfo(locker)))
 
-    def analysis(item: str) -> None:
-        if analyse_item(locker, item, options.actor, analyser):
+    def analysis(item: str, actor: str) -> None:
+        if analyse_item(locker, item, actor, analyser):
             checkpoints.owe()
 
     @app.task(name=ANALYSE, queue=queue.QUEUE, pass_context=True)
-    def analyse(context: JobContext, item: str) -> None:
-        _attempt(locker, context, options, worker, item, lambda: analysis(item))
+    def analyse(context: JobContext, item: str, actor: str | None = None) -> None:
+        # Recorded as the arrival's person's (jobs queued before they said: the worker's).
+        by = actor or options.actor
+        _attempt(locker, context, options, worker, item, lambda: analysis(item, by))
 
     @app.task(name=REDACT, queue=queue.QUEUE, pass_context=True)
     def redact(context: JobContext, item: str, plan: dict[str, Any], actor: str, case: int) -> None:
