@@ -203,3 +203,22 @@ def test_verify_names_a_result_marked_repeated_that_repeats_nothing(
     report = verify(locker)
     assert not report.ok
     assert any("repeats no result run before it" in str(p) for p in report.problems)
+
+
+def test_a_copy_made_before_copies_named_a_case_is_still_offered_to_a_later_case(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """An unnamed copy (a fact of the bytes, from before copies named their case) made before
+    a case's first arrival stays offered there: an approval made with it must not be lost."""
+    from docket.analyse.batch import run_step
+    from docket.protect import approval
+    from docket.protect.steps import StripStep
+
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    assert run_step(locker, item, "image/jpeg", StripStep(), "tester").error is None
+    take(locker, held, case=LATE)
+    with locker.engine.connect() as conn:
+        offered = approval.copies(conn, item, _view(locker, LATE))
+    assert [c.kind for c in offered] == ["stripped"]
