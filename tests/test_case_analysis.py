@@ -224,3 +224,72 @@ def test_a_copy_made_before_copies_named_a_case_is_still_offered_to_a_later_case
     with locker.engine.connect() as conn:
         offered = approval.copies(conn, item, _view(locker, LATE))
     assert [c.kind for c in offered] == ["stripped"]
+
+
+def test_verify_names_a_repeat_moved_to_another_case(locker: Locker, tmp_path: Path) -> None:
+    """Marked for North, the late case's repeats would show North the late collector."""
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    ingest(locker, [os.fsencode(held)], IngestOptions(collector="zq7-late-collector", case=LATE))
+    assert verify(locker).ok
+    north = _view(locker, "North")
+    with locker.engine.connect() as conn, conn.begin():
+        results = schema.results.c
+        conn.execute(
+            schema.results.update()
+            .where(results.item_sha256 == item, results.repeated_for.is_not(None))
+            .values(repeated_for=north.case_id)
+        )
+    report = verify(locker)
+    assert any("follows no arrival of that case's by its actor" in str(p) for p in report.problems)
+
+
+def test_a_step_whose_latest_run_failed_is_not_repeated_and_the_first_case_keeps_it(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """North's metadata read again at the same version and failed: a repeat of the older
+    success would become the item's latest metadata and flip North's page to it."""
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    with locker.engine.connect() as conn, conn.begin():
+        ok = records.latest_result(conn, item, "metadata")
+        assert ok is not None
+        version = str(ok["step_version"])
+        records.record_result(conn, "tester", item, "metadata", version, None, error="zq7 stalled")
+    north = _view(locker, "North")
+    with locker.engine.connect() as conn:
+        before = queries.describe_item(conn, item, north.cases)["metadata"]
+    take(locker, held, case=LATE)
+    with locker.engine.connect() as conn:
+        assert queries.describe_item(conn, item, north.cases)["metadata"] == before
+        latest = records.latest_result(conn, item, "metadata")
+    assert latest is not None and latest["status"] == "failed"
+    assert verify(locker).ok
+
+
+def test_an_aid_run_before_a_case_had_the_bytes_is_not_shown_to_it(
+    locker: Locker, tmp_path: Path
+) -> None:
+    from docket.aids.steps import verification_steps
+    from docket.analyse.batch import run_step
+
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    fresh = tmp_path / "fresh.jpg"
+    fresh.write_bytes(jpeg(sample("rocket")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    forensics = next(s for s in verification_steps() if s.name == "picture-forensics")
+    assert run_step(locker, item, "image/jpeg", forensics, "holder").error is None
+    take(locker, held, case=LATE)
+    own = str(take(locker, fresh, case=LATE).outcomes[0].sha256)
+    late, north = _view(locker, LATE), _view(locker, "North")
+    with locker.engine.connect() as conn:
+
+        def status(sha: str, view: scope.Scope) -> str:
+            found = [r for r in aid_results(conn, sha, view) if r.step == "picture-forensics"]
+            return found[0].status
+
+        assert status(item, late) == status(own, late) == "not run"
+        assert status(item, north) == "ok"

@@ -5,8 +5,9 @@ them. A case that receives those bytes later must not be able to tell from its t
 were held before (docket.scope): a case shows facts of the bytes only from its first arrival
 on, so on that arrival the latest result of each analysis step the bytes had is recorded again,
 word for word, as an event of the person arriving, with the same catalogue rows (results,
-derivatives, perceptual hashes) under the new event. Every case's trail then reads the same,
-whichever case came first: its arrival, then the analysis. Each repeated result row names the
+derivatives, perceptual hashes) under the new event. A case's trail then reads as it would
+had it come first: its arrival, then the analysis (docs/explanation/scope.md names the
+channels that remain). Each repeated result row names the
 case it was repeated for (results.repeated_for), and only that case shows it: the cases that
 had the analysis first would learn from it that another case received the bytes.
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, exists, insert, select
 
-from docket import scope
 from docket.catalogue import schema
 from docket.custody import log
 from docket.custody.events import Event, records_a_result
@@ -32,39 +32,33 @@ def _current_steps(media_type: str) -> dict[str, str]:
 
 
 def repeat_for_arrival(conn: Connection, item: str, actor: str, case_id: int) -> list[Event]:
-    """Record again, as `actor`'s events for their arrival in case `case_id`, the latest
-    successful result of each analysis step on `item` at the step's current version (in the
-    caller's transaction, under the log's lock); the events recorded. A step that failed, or
-    ran at an older version, or an aid run on request, is not repeated: the arrival's own
-    analysis runs what is due, as it would for bytes new to the locker."""
+    """Record again, as `actor`'s events for their arrival in case `case_id`, each analysis
+    step's latest result on `item` when it succeeded at the step's current version, in the
+    steps' order (in the caller's transaction, under the log's lock); the events recorded. A
+    step whose latest result failed or is of an older version is not repeated (the arrival's
+    own analysis runs what is due, as it would for bytes new to the locker), so a repeat is
+    always the same as the latest result run, whoever reads "the latest" (docket.catalogue)."""
     results = schema.results
     media_type = conn.execute(
         select(schema.items.c.media_type).where(schema.items.c.sha256 == item)
     ).scalar_one()
     current = _current_steps(str(media_type))
-    rows = (
-        conn.execute(
-            select(results)
-            .where(
-                results.c.item_sha256 == item,
-                results.c.status == "ok",
-                results.c.repeated_for.is_(None),
-            )
-            .order_by(results.c.id)
-        )
-        .mappings()
-        .all()
-    )
-    latest: dict[str, tuple[dict[str, object], Event]] = {}
-    for row in rows:
-        if current.get(str(row["step"])) != row["step_version"]:
+    rows = conn.execute(
+        select(results)
+        .where(results.c.item_sha256 == item, results.c.repeated_for.is_(None))
+        .order_by(results.c.id)
+    ).mappings()
+    latest = {str(row["step"]): dict(row) for row in rows}  # of each step, the last run
+    repeatable: list[tuple[dict[str, object], Event]] = []
+    for step, version in current.items():
+        result = latest.get(step)
+        if result is None or result["status"] != "ok" or result["step_version"] != version:
             continue
-        source = log.get(conn, int(row["event_seq"]))
-        if source is None or not records_a_result(source) or scope.recorded_in(conn, source)[0]:
-            continue
-        latest[str(row["step"])] = (dict(row), source)
+        source = log.get(conn, int(str(result["event_seq"])))
+        if source is not None and records_a_result(source):
+            repeatable.append((result, source))
     repeated = []
-    for result, source in latest.values():
+    for result, source in repeatable:
         event = log.append(conn, actor, source.action, item=item, details=dict(source.details))
         values = {k: v for k, v in result.items() if k != "id"}
         conn.execute(
@@ -98,8 +92,9 @@ def repeat_missing(conn: Connection) -> int:
     repeated = exists().where(
         results.item_sha256 == members.item_sha256, results.repeated_for == members.case_id
     )
-    since = exists().where(  # a result recorded for the arrival's person since
+    since = exists().where(  # a result run for the arrival's person since
         results.item_sha256 == members.item_sha256,
+        results.repeated_for.is_(None),
         results.event_seq > arrivals.event_seq,
         events.seq == results.event_seq,
         events.actor == arrivals.collector,

@@ -586,10 +586,32 @@ class _Verifier:
             if row["repeated_for"] is None and event is not None:
                 words = (event.action, canonical_json(event.details))
                 run.setdefault(row["item_sha256"], []).append((event.seq, *words))
+        members, arrivals = schema.case_items.c, schema.acquisitions.c
+        first_arrivals = {
+            (int(case_id), str(item)): (int(seq), str(collector))
+            for case_id, item, seq, collector in self.conn.execute(
+                select(members.case_id, members.item_sha256, arrivals.event_seq, arrivals.collector)
+                .join(schema.acquisitions, arrivals.id == members.first_acquisition)
+                .where(
+                    members.item_sha256.in_(
+                        select(schema.results.c.item_sha256).where(
+                            schema.results.c.repeated_for.is_not(None)
+                        )
+                    )
+                )
+            )
+        }
         for row in rows:
             event = self.events.get(int(row["event_seq"]))
             if row["repeated_for"] is None or event is None:
                 continue
+            arrival = first_arrivals.get((int(row["repeated_for"]), str(row["item_sha256"])))
+            if arrival is None or arrival[0] > event.seq or arrival[1] != event.actor:
+                self.problem(
+                    f"{row['step']} result of item {_short(row['item_sha256'])}",
+                    f"event {event.seq} is marked a repeat for case {row['repeated_for']} "
+                    "but follows no arrival of that case's by its actor",
+                )
             said = (event.action, canonical_json(event.details))
             if not any(
                 seq < event.seq and (a, d) == said for seq, a, d in run.get(event.item or "", [])

@@ -79,13 +79,31 @@ def pending(conn: Connection, sha256: str) -> list[str]:
 ON_REQUEST = ("shadow-places",)
 
 
-def _latest_in_view(conn: Connection, sha256: str, step: str, view: Scope) -> dict[str, Any] | None:
-    """The newest result of `step` that `view` shows: never one repeated for another case's
-    arrival (docket.case_analysis: the case that had the result first must not learn of that
-    arrival), and of an aid run on request (a person's work, docket.scope) only one run in the
-    view's own case."""
+def _first_arrival(conn: Connection, sha256: str, view: Scope) -> int:
+    """The log position of the view's case's first arrival of the item (0: none to cut by)."""
+    if view.admin or view.case_id is None:
+        return 0
+    members, arrivals = schema.case_items.c, schema.acquisitions.c
+    found = conn.execute(
+        select(arrivals.event_seq)
+        .join(schema.case_items, members.first_acquisition == arrivals.id)
+        .where(members.case_id == view.case_id, members.item_sha256 == sha256)
+    ).scalar()
+    return 0 if found is None else int(found)
+
+
+def _latest_in_view(
+    conn: Connection, sha256: str, step: str, view: Scope, since: int
+) -> dict[str, Any] | None:
+    """The newest result of `step` that `view` shows: never one recorded before the case's
+    first arrival of the item (`since`; its own repeat of the analysis stands for that), nor
+    one repeated for another case's arrival (docket.case_analysis: the case that had the
+    result first must not learn of that arrival), and of an aid run on request (a person's
+    work, docket.scope) only one run in the view's own case."""
     rows = conn.execute(_RESULTS_NEWEST_FIRST, {"sha256": sha256, "step": step}).mappings()
     for row in rows:
+        if int(row["event_seq"]) < since:
+            break  # newest first: every row after this one is older still
         if row["repeated_for"] is not None and row["repeated_for"] != view.case_id:
             continue
         if step in ON_REQUEST:
@@ -102,9 +120,10 @@ def aid_results(conn: Connection, sha256: str, view: Scope | None = None) -> lis
     media_type = item_media_type(conn, sha256)
     results = []
     names = [s.name for s in verification_steps() if s.applies_to(media_type)]
+    since = 0 if view is None else _first_arrival(conn, sha256, view)
     for name in [*names, *ON_REQUEST]:
         if view is not None:
-            found = _latest_in_view(conn, sha256, name, view)
+            found = _latest_in_view(conn, sha256, name, view, since)
         else:
             found = latest_result(conn, sha256, name)
         if found is None:
