@@ -293,3 +293,30 @@ def test_an_aid_run_before_a_case_had_the_bytes_is_not_shown_to_it(
 
         assert status(item, late) == status(own, late) == "not run"
         assert status(item, north) == "ok"
+
+
+def test_a_step_that_always_fails_is_listed_failed_for_the_late_case_too(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a failure already recorded for the key was not recorded again, so the
+    late case's held bytes listed no such step where its new bytes listed it failed."""
+    from docket.aids import steps as aid_steps
+    from docket.analyse.sandbox import AnalysisError
+
+    def fails(*_args: object) -> None:
+        raise AnalysisError("zq7 always fails")
+
+    monkeypatch.setattr(aid_steps.MetadataSignalsStep, "run", fails)
+    held = tmp_path / "held.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    fresh = tmp_path / "fresh.jpg"
+    fresh.write_bytes(jpeg(sample("rocket")))
+    item = str(take(locker, held, case="North").outcomes[0].sha256)
+    late_person = IngestOptions(collector="zq7-late-collector", case=LATE)
+    ingest(locker, [os.fsencode(held)], late_person)
+    own = str(ingest(locker, [os.fsencode(fresh)], late_person).outcomes[0].sha256)
+    late = _view(locker, LATE)
+    failed = ("metadata-signals", "failed")
+    assert failed in [(step, status) for step, _, status in _analysis(locker, late, own)]
+    # (in another order: the steps repeated come first, the step run for the arrival after)
+    assert sorted(_analysis(locker, late, item)) == sorted(_analysis(locker, late, own))

@@ -3,7 +3,8 @@ record each result once.
 
 A step's result is keyed by item, step and version. `record_once` takes the log's lock (so
 concurrent recorders wait for each other) and then records a run only when no ok result with
-its key is there, and a failure only when the same failure is not already recorded for the key:
+its key is there, and a failure only when the same failure is not already recorded for the key
+and the same person's arrival:
 a retried job, a duplicated one, or an ingest and a worker analysing the same item at once each
 leave one result per key, in the catalogue and the custody log alike.
 
@@ -62,8 +63,8 @@ def defer_analysis(
     return queue.defer(conn, ANALYSE, {"item": item, "actor": actor}, lock=lock, delay=delay)
 
 
-def _recorded(conn: Connection, run: StepRun) -> bool:
-    results = schema.results.c
+def _recorded(conn: Connection, run: StepRun, actor: str) -> bool:
+    results, events = schema.results.c, schema.events.c
     key = (
         (results.item_sha256 == run.item)
         & (results.step == run.step.name)
@@ -73,7 +74,15 @@ def _recorded(conn: Connection, run: StepRun) -> bool:
         return True
     if run.error is None:
         return False
-    same_failure = key & (results.status == "failed") & (results.error == run.error)
+    # The same failure for the same person's arrival: another person's arrival (into another
+    # case, docket.case_analysis) has its own failure recorded, as it would on SQLite.
+    same_failure = (
+        key
+        & (results.status == "failed")
+        & (results.error == run.error)
+        & (events.seq == results.event_seq)
+        & (events.actor == actor)
+    )
     return bool(conn.execute(select(exists().where(same_failure))).scalar())
 
 
@@ -82,7 +91,7 @@ def record_once(conn: Connection, actor: str, runs: Sequence[StepRun]) -> list[S
     log.lock(conn)
     recorded = []
     for run in runs:
-        if not _recorded(conn, run):
+        if not _recorded(conn, run, actor):
             record_step_run(conn, actor, run)
             recorded.append(run)
     return recorded
