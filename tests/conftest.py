@@ -163,6 +163,20 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
     return run
 
 
+def unshare_works(*namespaces: str) -> bool:
+    """Whether this machine lets an unprivileged process make these namespaces (`unshare`
+    options, with a user namespace mapping it to root): containers and CI may forbid it."""
+    try:
+        done = subprocess.run(
+            ["unshare", "--user", "--map-root-user", *namespaces, "true"],
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def docket_command() -> list[str]:
     """The CLI as a separate process, for tests that must kill or race it."""
     return [sys.executable, "-m", "docket.cli"]

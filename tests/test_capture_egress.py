@@ -12,26 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import unshare_works
 
 # A global address (Python's ipaddress counts it so); in the namespace it is only ours.
 PUBLIC = "100.128.0.7"
 HERE = Path(__file__).parent
 
 
-def namespace_works() -> bool:
-    try:
-        done = subprocess.run(
-            ["unshare", "--user", "--map-root-user", "--net", "--mount", "true"],
-            capture_output=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 def test_no_part_of_a_page_reaches_the_private_network(tmp_path: Path) -> None:
-    if not namespace_works():
+    if not unshare_works("--net", "--mount"):
         pytest.skip("this machine cannot make a network namespace (unshare --user --net)")
     hosts = tmp_path / "hosts"
     hosts.write_text(f"127.0.0.1 localhost\n{PUBLIC} velmora.test\n127.0.0.1 inside.velmora.test\n")

@@ -24,6 +24,14 @@ from docket.verify import verify
 LATE = "Zq7-late-case"
 
 
+def _photos(folder: Path) -> tuple[Path, Path]:
+    """Two photographs: one North will have first ("held"), one new to the locker ("fresh")."""
+    held, fresh = folder / "held.jpg", folder / "fresh.jpg"
+    held.write_bytes(jpeg(sample("astronaut")))
+    fresh.write_bytes(jpeg(sample("rocket")))
+    return held, fresh
+
+
 def _view(locker: Locker, case: str) -> scope.Scope:
     with locker.engine.connect() as conn:
         found = conn.execute(select(schema.cases.c.id).where(schema.cases.c.name == case)).one()
@@ -64,10 +72,7 @@ def _analysis(locker: Locker, view: scope.Scope, item: str) -> list[tuple[str, s
 def test_bytes_a_case_receives_second_read_as_if_it_came_first(
     locker: Locker, tmp_path: Path
 ) -> None:
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
-    fresh = tmp_path / "fresh.jpg"
-    fresh.write_bytes(jpeg(sample("rocket")))
+    held, fresh = _photos(tmp_path)
     north_arrival = take(locker, held, case="North").outcomes[0]
     item = str(north_arrival.sha256)
     north = _view(locker, "North")
@@ -91,8 +96,7 @@ def test_docket_analyse_gives_arrivals_from_before_their_own_analysis(
 ) -> None:
     """A locker from before arrivals repeated the analysis: the late case shows none of it
     (it was recorded before the case had the bytes) until `docket analyse` repeats it, once."""
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
+    held, _ = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     north = _view(locker, "North")
     north_before = _trail(locker, north, item)
@@ -118,8 +122,7 @@ def test_a_repeat_of_a_result_the_first_case_does_not_show_stays_unshown_there(
     """North does not show a result recorded by someone it does not know; the same person
     who brought the bytes to North then brings them to the late case, whose repeat of that
     result names them: North must still not show it (it would tell of the late arrival)."""
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
+    held, _ = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     with locker.engine.connect() as conn, conn.begin():  # a step run again, by someone else
         latest = records.latest_result(conn, item, "metadata-signals")
@@ -141,8 +144,7 @@ def test_a_repeat_of_a_result_the_first_case_does_not_show_stays_unshown_there(
 def test_the_first_case_keeps_its_own_aids_and_the_late_case_gets_its_own(
     locker: Locker, tmp_path: Path
 ) -> None:
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
+    held, _ = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     north = _view(locker, "North")
     with locker.engine.connect() as conn:
@@ -165,10 +167,7 @@ def test_the_first_case_keeps_its_own_aids_and_the_late_case_gets_its_own(
 def test_a_step_that_failed_for_the_first_case_is_run_for_the_late_one_not_repeated(
     locker: Locker, tmp_path: Path
 ) -> None:
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
-    fresh = tmp_path / "fresh.jpg"
-    fresh.write_bytes(jpeg(sample("rocket")))
+    held, fresh = _photos(tmp_path)
     item = str(take(locker, held, case="North", defer_analysis=True).outcomes[0].sha256)
     with locker.engine.connect() as conn, conn.begin():
         records.record_result(conn, "tester", item, "previews", "0", None, error="zq7 broke")
@@ -185,8 +184,7 @@ def test_a_step_that_failed_for_the_first_case_is_run_for_the_late_one_not_repea
 def test_verify_names_a_result_marked_repeated_that_repeats_nothing(
     locker: Locker, tmp_path: Path
 ) -> None:
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
+    held, _ = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     take(locker, held, case=LATE)
     assert verify(locker).ok
@@ -216,8 +214,7 @@ def test_a_copy_made_before_copies_named_a_case_is_still_offered_to_a_later_case
     from docket.protect import approval
     from docket.protect.steps import StripStep
 
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
+    held, _ = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     assert run_step(locker, item, "image/jpeg", StripStep(), "tester").error is None
     take(locker, held, case=LATE)
@@ -228,8 +225,7 @@ def test_a_copy_made_before_copies_named_a_case_is_still_offered_to_a_later_case
 
 def test_verify_names_a_repeat_moved_to_another_case(locker: Locker, tmp_path: Path) -> None:
     """Marked for North, the late case's repeats would show North the late collector."""
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
+    held, _ = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     ingest(locker, [os.fsencode(held)], IngestOptions(collector="zq7-late-collector", case=LATE))
     assert verify(locker).ok
@@ -250,8 +246,7 @@ def test_a_step_whose_latest_run_failed_is_not_repeated_and_the_first_case_keeps
 ) -> None:
     """North's metadata read again at the same version and failed: a repeat of the older
     success would become the item's latest metadata and flip North's page to it."""
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
+    held, _ = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     with locker.engine.connect() as conn, conn.begin():
         ok = records.latest_result(conn, item, "metadata")
@@ -275,10 +270,7 @@ def test_an_aid_run_before_a_case_had_the_bytes_is_not_shown_to_it(
     from docket.aids.steps import verification_steps
     from docket.analyse.batch import run_step
 
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
-    fresh = tmp_path / "fresh.jpg"
-    fresh.write_bytes(jpeg(sample("rocket")))
+    held, fresh = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     forensics = next(s for s in verification_steps() if s.name == "picture-forensics")
     assert run_step(locker, item, "image/jpeg", forensics, "holder").error is None
@@ -307,10 +299,7 @@ def test_a_step_that_always_fails_is_listed_failed_for_the_late_case_too(
         raise AnalysisError("zq7 always fails")
 
     monkeypatch.setattr(aid_steps.MetadataSignalsStep, "run", fails)
-    held = tmp_path / "held.jpg"
-    held.write_bytes(jpeg(sample("astronaut")))
-    fresh = tmp_path / "fresh.jpg"
-    fresh.write_bytes(jpeg(sample("rocket")))
+    held, fresh = _photos(tmp_path)
     item = str(take(locker, held, case="North").outcomes[0].sha256)
     late_person = IngestOptions(collector="zq7-late-collector", case=LATE)
     ingest(locker, [os.fsencode(held)], late_person)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import docket_command, photo
+from conftest import docket_command, photo, unshare_works
 
 from docket.analyse.sandbox import run_worker
 from docket.locker import Locker
@@ -211,23 +211,11 @@ while True:  # ids in a new PID namespace count up from 1: the upload gets the i
 """
 
 
-def unshare_works() -> bool:
-    try:
-        done = subprocess.run(
-            ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc", "true"],
-            capture_output=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 def test_a_process_in_another_pid_namespace_keeps_its_scratch(tmp_path: Path) -> None:
     """A container (here: a process in a PID namespace of its own, as `unshare` makes) streams
     an upload into a shared locker's tmp/ under a process id that is dead on this side. An
     open here must not take the upload for a dead process's; `docket gc` says it kept it."""
-    if not unshare_works():
+    if not unshare_works("--pid", "--fork", "--mount-proc"):
         pytest.skip("this machine cannot make a PID namespace (unshare --user --pid)")
     locker_path = tmp_path / "locker"
     Locker.create(locker_path).close()
