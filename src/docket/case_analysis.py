@@ -7,9 +7,9 @@ on, so on that arrival the latest result of each analysis step the bytes had is 
 word for word, as an event of the person arriving, with the same catalogue rows (results,
 derivatives, perceptual hashes) under the new event. A case's trail then reads as it would
 had it come first: its arrival, then the analysis (docs/explanation/scope.md names the
-channels that remain). Each repeated result row names the
-case it was repeated for (results.repeated_for), and only that case shows it: the cases that
-had the analysis first would learn from it that another case received the bytes.
+channels that remain). Each repeated result row names the case it was repeated for
+(results.repeated_for), and only that case shows it: the cases that had the analysis first
+would learn from it that another case received the bytes.
 
 A person's work on an item (a redaction, a stripped copy, an aid run with inputs of their own)
 belongs to the case it was done in and is never repeated.

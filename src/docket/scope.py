@@ -28,6 +28,7 @@ from sqlalchemy import Connection, bindparam, select
 from docket import access
 from docket.accounts import User
 from docket.catalogue import schema
+from docket.catalogue.queries import in_chunks
 from docket.custody import log
 from docket.custody.events import Event
 from docket.errors import DocketError, NotFoundError
@@ -220,17 +221,34 @@ def visible_events(
     if scope.admin:
         return [e for e, personal, case in sorted_out if not personal or scope.shows_name(case)]
     members = _members(conn, scope.case_id)
+    items = sorted({e.item for e, personal, _ in sorted_out if e.item and not personal})
+    firsts = _first_arrivals(conn, scope.case_id, items)
+    repeats = _repeats_of(conn, items)
     read = {} if trails is None else trails
-    facts: dict[str, set[int]] = {}
+    actors: dict[str, set[str]] = {}  # of an item's work this view shows, read when needed
+
+    def known(event: Event, item: str) -> bool:
+        if event.actor in members:
+            return True
+        if item not in actors:
+            if item not in read:
+                read[item] = list(log.events(conn, item))
+            actors[item] = {
+                e.actor
+                for e in read[item]
+                if (found := recorded_in(conn, e))[0] and scope.shows_name(found[1])
+            }
+        return event.actor in actors[item]
 
     def fact_shown(event: Event) -> bool:
         if event.item is None:
             return event.actor in members
-        if event.item not in facts:
-            if event.item not in read:
-                read[event.item] = list(log.events(conn, event.item))
-            facts[event.item] = _facts_shown(conn, scope, members, read[event.item])
-        return event.seq in facts[event.item]
+        if event.seq in repeats:  # the analysis repeated for a case's arrival: its alone
+            return repeats[event.seq] == scope.case_id
+        if event.action in _FACTS_UNTIL_NAMED:  # copies from before they named a case
+            return known(event, event.item)
+        first = firsts.get(event.item)
+        return first is not None and event.seq > first and known(event, event.item)
 
     return [
         event
@@ -239,41 +257,32 @@ def visible_events(
     ]
 
 
-_REPEATS = select(schema.results.c.event_seq, schema.results.c.repeated_for).where(
-    schema.results.c.item_sha256 == bindparam("item"), schema.results.c.repeated_for.is_not(None)
-)
+def _first_arrivals(conn: Connection, case_id: int | None, items: list[str]) -> dict[str, int]:
+    """The log position of the case's first arrival of each of `items` it holds."""
+    members, arrivals = schema.case_items.c, schema.acquisitions.c
+    found: dict[str, int] = {}
+    for chunk in in_chunks(items):
+        rows = conn.execute(
+            select(members.item_sha256, arrivals.event_seq)
+            .join(schema.acquisitions, arrivals.id == members.first_acquisition)
+            .where(members.case_id == case_id, members.item_sha256.in_(chunk))
+        )
+        found.update((str(item), int(seq)) for item, seq in rows)
+    return found
 
 
-def _facts_shown(conn: Connection, scope: Scope, members: set[str], trail: list[Event]) -> set[int]:
-    """The seqs of the facts of the bytes in an item's whole `trail` that a case's (not an
-    admin's) view shows (visible_events). A result repeated for a case's arrival
-    (docket.case_analysis) is shown to that case alone."""
-    judged = [(event, *recorded_in(conn, event)) for event in trail]
-    known = members | {
-        e.actor for e, personal, case in judged if personal and scope.shows_name(case)
-    }
-    repeats = (
-        {int(seq): int(case) for seq, case in conn.execute(_REPEATS, {"item": trail[0].item})}
-        if trail
-        else {}
-    )
-    shown: set[int] = set()
-    arrived = False
-    for event, personal, case in judged:
-        if personal:
-            arrived = arrived or (event.action == "item.acquired" and scope.shows_name(case))
-            continue
-        if event.seq in repeats:
-            if repeats[event.seq] == scope.case_id:
-                shown.add(event.seq)
-            continue
-        if event.action in _FACTS_UNTIL_NAMED:  # old copies, offered as they always were
-            if event.actor in known:
-                shown.add(event.seq)
-            continue
-        if arrived and event.actor in known:
-            shown.add(event.seq)
-    return shown
+def _repeats_of(conn: Connection, items: list[str]) -> dict[int, int]:
+    """The results of `items` repeated for a case's arrival: event seq -> the case's id."""
+    results = schema.results.c
+    found: dict[int, int] = {}
+    for chunk in in_chunks(items):
+        rows = conn.execute(
+            select(results.event_seq, results.repeated_for).where(
+                results.item_sha256.in_(chunk), results.repeated_for.is_not(None)
+            )
+        )
+        found.update((int(seq), int(case)) for seq, case in rows)
+    return found
 
 
 def event_visible(conn: Connection, scope: Scope, event: Event) -> bool:
