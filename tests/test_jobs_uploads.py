@@ -63,7 +63,7 @@ def test_a_postgresql_upload_commits_its_job_and_a_worker_analyses_it(
     [job] = [job for job in jobs(locker) if job.id not in before]
     assert (job.task, job.args, job.status, job.scheduled_at) == (
         "analyse",
-        {"item": item},
+        {"item": item, "actor": "investigator-1"},  # recorded as the uploader's analysis
         "queued",
         None,  # due at once: nobody in the web server will withdraw it
     )

@@ -115,8 +115,9 @@ def test_a_bucket_locker_becomes_a_vault_and_leaves_only_locked_plain_objects(
     evidence = marked_evidence(tmp_path / "evidence")
     stored = cli("ingest", "--locker", path, "--source", SOURCE, "--note", NOTE, *evidence)
     assert stored.code == 0, stored.err + stored.out
-    strays = _short_locked_strays(path, 2, seconds=15)  # outlasts the conversion below
-    locked_until = time.time() + 15
+    # Locked long enough to outlast the conversion below on a loaded machine (15 s did not).
+    strays = _short_locked_strays(path, 2, seconds=45)
+    locked_until = time.time() + 45
     before, events = _holdings(path)
     plain_keys = set(_keys(moto_endpoint, url))
     assert list((path / "cache").rglob("*"))  # the plain store's plaintext copies
