@@ -11,6 +11,7 @@ Lock, with credentials in the standard AWS environment; see `real`.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
 
 from docket.store.bucket import Location
@@ -64,6 +66,24 @@ class Endpoint:
     def _url(self, bucket: str, prefix: str) -> str:
         query = f"region={self.region}" + (f"&endpoint={self.endpoint}" if self.endpoint else "")
         return f"s3://{bucket}/{prefix}?{query}"
+
+
+_CONDITIONAL_PUTS = threading.Lock()
+_moto_put_object = S3Response.put_object
+
+
+def _put_object_atomically(self: S3Response) -> Any:
+    """moto checks If-None-Match and then writes, in two steps: two uploads of one key at the
+    same moment can both pass the check on its threaded server, where S3 lets one only (the
+    test of many stores putting the same bytes at once failed so on a loaded machine). A
+    conditional upload holds this lock across both steps, as S3 is atomic."""
+    if self.headers.get("If-None-Match") is None:
+        return _moto_put_object(self)
+    with _CONDITIONAL_PUTS:
+        return _moto_put_object(self)
+
+
+S3Response.put_object = _put_object_atomically  # type: ignore[method-assign]
 
 
 @contextmanager
