@@ -9,6 +9,7 @@ sees on the page, not what a text extractor reorders."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import pytest
 import uharfbuzz as hb
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
-from pypdf.generic import ContentStream
+from pypdf.generic import ContentStream, TextStringObject
 
 from docket import locale
 from docket.aids import (
@@ -90,9 +91,10 @@ class Glyph:
 
 
 def _glyphs(pdf: bytes) -> list[Glyph]:
-    """Every glyph the pages draw, with where and what (fpdf2 places each with Tm, draws it
-    with Tj in Identity-H: two bytes, a CID that the font's CIDToGIDMap turns into the glyph's
-    number in the embedded subset)."""
+    """Every glyph the pages draw, with where and what (fpdf2 places each shaped glyph with
+    Tm, and a run of unshaped text with Td, and draws it with Tj in Identity-H: two bytes a
+    glyph, a CID that the font's CIDToGIDMap turns into the glyph's number in the embedded
+    subset). A run's glyphs all get the run's x, in the order drawn (_lines sorts stably)."""
     found = []
     for number, page in enumerate(PdfReader(io.BytesIO(pdf)).pages):
         texts: dict[str, dict[int, str]] = {}
@@ -119,8 +121,12 @@ def _glyphs(pdf: bytes) -> list[Glyph]:
             elif operator == b"Td":
                 x, y = float(operands[0]), float(operands[1])
             elif operator == b"Tj":
+                # the string's bytes as written (pypdf reads a run of two-byte codes as
+                # UTF-16 text and gives it back with a byte order mark no subset's code has)
                 raw = operands[0]
-                raw = raw.encode("latin-1") if isinstance(raw, str) else bytes(raw)
+                if isinstance(raw, TextStringObject):
+                    raw = raw.get_original_bytes().removeprefix(codecs.BOM_UTF16_BE)
+                raw = bytes(raw)
                 for i in range(0, len(raw), 2):
                     code = int.from_bytes(raw[i : i + 2], "big")
                     text = texts[key].get(code, "")
@@ -290,3 +296,23 @@ def _pdf_words(package: dict[str, Any], item: dict[str, Any], code: str) -> str:
     pdf = render_pdf(package, [item], {}, code)
     text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     return " ".join(text.translate({ord(m): None for m in MARKS}).split())
+
+
+def test_an_english_pdf_shapes_what_needs_it_and_draws_no_direction_marks() -> None:
+    """Only text that needs HarfBuzz is shaped (fpdf2 reshapes a line for every character it
+    adds, which cost most of an export's time). Still shaped: an Arabic case name, drawn in
+    its joined forms, and a letter written with a combining accent, drawn as the font's
+    accented letter. Plain Latin lines are drawn by the font's widths, without the
+    zero-width direction marks their values are held between (unshaped, a mark would print
+    as a box)."""
+    package = {**_package(), "recipient": "Tribunal of the cafe\u0301 district"}
+    glyphs = _glyphs(render_pdf(package, [_item()], {}, "en"))
+    drawn = [g.name for line in _lines(glyphs) for g in line]
+    for word in ("مداهمة", "الشرقي"):
+        joined = _shaped(word)
+        assert any(drawn[i : i + len(joined)] == joined for i in range(len(drawn))), word
+    assert "eacute" in drawn
+    assert "acutecomb" not in drawn
+    prepared = next(line for line in _lines(glyphs) if PREPARED in _seen(line))
+    assert not any(g.text in MARKS for g in glyphs if g.y == prepared[0].y)
+    assert all(g.text for g in prepared)  # every glyph of the line is a letter the font has
