@@ -39,6 +39,7 @@ def test_a_bag_made_here_is_one_bagit_python_validates(tmp_path: Path) -> None:
         bagit.Bag(str(folder)).validate()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's folder: no catalogue work
 def test_making_a_package_never_changes_the_working_folder(
     locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,6 +53,7 @@ def test_making_a_package_never_changes_the_working_folder(
     assert check(tmp_path / "package").ok
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's folder: no catalogue work
 def test_packages_made_at_once_in_one_process_are_each_whole(
     locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

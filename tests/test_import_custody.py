@@ -165,6 +165,7 @@ def test_a_third_locker_carries_and_checks_both_earlier_legs(
     assert fingerprint(locker.public_key) in leg.split("before it")[1]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_an_edited_leg_two_legs_back_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -217,6 +218,7 @@ def edit_file(bundle: dict[str, Any], name: str, change: Callable[[bytes], bytes
     bundle["files"][name] = bundle["files"][name].decode()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_tampered_event_of_the_prior_leg_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,6 +243,7 @@ def test_a_tampered_event_of_the_prior_leg_fails(
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_prior_leg_dropped_from_the_package_fails(
     locker: Locker, receiver: Locker, tmp_path: Path
 ) -> None:
@@ -255,6 +258,7 @@ def test_a_prior_leg_dropped_from_the_package_fails(
     named_in_both(both_fail(again, receiver.public_key), f"{gone}: missing")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_prior_leg_the_exporter_leaves_out_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -265,6 +269,7 @@ def test_a_prior_leg_the_exporter_leaves_out_fails(
     named_in_both(both_fail(again, receiver.public_key), "which the package does not carry")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_prior_leg_from_another_package_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,6 +291,7 @@ def resigned(bundle: dict[str, Any], sender: bytes, forger: Ed25519PrivateKey) -
     bundle["files"]["custody/checkpoint.txt"] = base64.b64encode(text).decode()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_prior_leg_under_a_replaced_sender_key_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -304,6 +310,7 @@ def test_a_prior_leg_under_a_replaced_sender_key_fails(
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_prior_checkpoint_signed_by_another_key_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,6 +323,7 @@ def test_a_prior_checkpoint_signed_by_another_key_fails(
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_bundle_naming_a_file_outside_custody_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -353,6 +361,7 @@ def test_an_export_record_naming_an_odd_prior_path_is_malformed(path: str) -> No
     assert not verify_package.PRIOR_PATH.fullmatch(path)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_the_senders_timestamp_is_checked_against_the_receivers_roots(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -375,6 +384,7 @@ def test_the_senders_timestamp_is_checked_against_the_receivers_roots(
     ), distrusted.failures
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_a_prior_leg_without_its_token_fails(
     locker: Locker, receiver: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

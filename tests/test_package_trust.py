@@ -78,12 +78,14 @@ def edit_json(path: Path, change: Any) -> None:
     path.write_text(json.dumps(value, indent=1))  # as Docket writes its proof files
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_planted_file_fails_even_with_rebuilt_manifests(locker: Locker, tmp_path: Path) -> None:
     package, _ = court(locker, tmp_path)
     (package / "data" / "items" / "extra.jpg").write_bytes(b"planted")
     assert "items/extra.jpg: not in the signed export record (added)" in forged(package)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_removed_item_fails_even_with_rebuilt_manifests(locker: Locker, tmp_path: Path) -> None:
     package, items = court(locker, tmp_path)
     shutil.rmtree(package / "data" / "items" / items[1])
@@ -99,6 +101,7 @@ def test_removed_item_fails_even_with_rebuilt_manifests(locker: Locker, tmp_path
     assert "package.json: differs from the signed export record" in found
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_metadata_result_edit_fails(locker: Locker, tmp_path: Path) -> None:
     package, items = court(locker, tmp_path)
     name = f"items/{items[0]}/metadata.json"
@@ -113,6 +116,7 @@ def test_metadata_result_edit_fails(locker: Locker, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "value"), [("sha512", None), ("size", None), ("first_seen", "2020-01-01T00:00:00Z")]
 )
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_hash_size_and_first_seen_edits_fail(
     locker: Locker, tmp_path: Path, field: str, value: Any
 ) -> None:
@@ -124,6 +128,7 @@ def test_hash_size_and_first_seen_edits_fail(
     assert f"{name}: {field} differs from the custody log" in found
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_report_edit_fails(locker: Locker, tmp_path: Path) -> None:
     package, _ = court(locker, tmp_path)
     report = package / "data" / "report.html"
@@ -132,6 +137,7 @@ def test_report_edit_fails(locker: Locker, tmp_path: Path) -> None:
     assert "report.html: differs from the signed export record" in forged(package)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_dropped_event_fails(locker: Locker, tmp_path: Path) -> None:
     package, _ = court(locker, tmp_path)
     events = package / "data" / "custody" / "events.json"
@@ -142,6 +148,7 @@ def test_dropped_event_fails(locker: Locker, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_removed_previous_checkpoint_fails_not_first_export(locker: Locker, tmp_path: Path) -> None:
     court(locker, tmp_path, "first")
     take(locker, photo(tmp_path / "more", "c.jpg", 3))
@@ -159,6 +166,7 @@ def test_removed_previous_checkpoint_fails_not_first_export(locker: Locker, tmp_
     )
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_removed_token_fails(locker: Locker, tmp_path: Path, authority: Path) -> None:
     package, _ = court(locker, tmp_path)
     roots = trusted_roots(authority)
@@ -169,6 +177,7 @@ def test_removed_token_fails(locker: Locker, tmp_path: Path, authority: Path) ->
     assert "custody/checkpoint.tsr: missing (the signed export record says it is there)" in found
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_token_of_a_tsa_the_receiver_does_not_trust_fails(
     locker: Locker, tmp_path: Path, authority: Path
 ) -> None:
@@ -179,6 +188,7 @@ def test_token_of_a_tsa_the_receiver_does_not_trust_fails(
     assert failure.startswith("custody/checkpoint.tsr: timestamp token does not verify")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_tsa_root_carried_in_the_package_is_not_an_anchor(
     locker: Locker, tmp_path: Path, authority: Path
 ) -> None:
@@ -189,6 +199,7 @@ def test_tsa_root_carried_in_the_package_is_not_an_anchor(
     assert "custody/tsa-root.pem: not in the signed export record (added)" in found
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_every_verdict_names_the_tsa(locker: Locker, tmp_path: Path, authority: Path) -> None:
     package, _ = court(locker, tmp_path)
     report = check(package, locker.public_key, trusted_roots(authority))
@@ -196,6 +207,7 @@ def test_every_verdict_names_the_tsa(locker: Locker, tmp_path: Path, authority: 
     assert f"TSA:         {report.tsa}" in render(report)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_unconfirmed_signer_has_its_own_verdict_and_exit_code(
     locker: Locker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -210,6 +222,7 @@ def test_unconfirmed_signer_has_its_own_verdict_and_exit_code(
     assert main([str(package), "--key", "not-a-key"]) == 2
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_key_file_hex_or_pem(locker: Locker, tmp_path: Path, cli: Any) -> None:
     package, _ = court(locker, tmp_path)
     hex_file = tmp_path / "sender.pub"
@@ -268,6 +281,7 @@ def test_import_needs_a_key_or_an_explicit_trust(locker: Locker, tmp_path: Path)
         assert event.details["acquisition"]["package"]["sender_key"] == "trusted as new"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_string_event_number_is_a_named_failure(locker: Locker, tmp_path: Path) -> None:
     package, _ = court(locker, tmp_path)
     edit_json(
@@ -277,6 +291,7 @@ def test_string_event_number_is_a_named_failure(locker: Locker, tmp_path: Path) 
     assert "events.json entry 0: event number: not of the expected type" in forged(package)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_non_hex_public_key_is_a_named_failure(locker: Locker, tmp_path: Path) -> None:
     package, _ = court(locker, tmp_path)
     edit_json(package / "data" / "package.json", lambda p: p.update(public_key="zz" * 32))
@@ -301,18 +316,21 @@ def test_zip_without_its_wrapper_folder_fails_check_and_import(
         import_package(receiver, flat, "clerk", key=locker.public_key)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_bag_declares_bagit_1_0(locker: Locker, tmp_path: Path) -> None:
     package, _ = court(locker, tmp_path)
     assert (package / "bagit.txt").read_text().startswith("BagIt-Version: 1.0\n")
     assert bagit.Bag(str(package)).is_valid()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_fetch_txt_is_refused(locker: Locker, tmp_path: Path) -> None:
     package, _ = court(locker, tmp_path)
     (package / "fetch.txt").write_text("https://example.org/x 7 data/x\n")
     assert "bag: fetch.txt: a package must hold its files, not fetch them" in forged(package)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
 def test_file_missing_from_one_of_two_manifests_fails(locker: Locker, tmp_path: Path) -> None:
     package, items = court(locker, tmp_path)
     manifest = package / "manifest-sha512.txt"

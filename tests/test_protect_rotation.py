@@ -133,6 +133,7 @@ def assert_upright_without_rotation(copy: Path) -> None:
     assert stream(copy, "a")["codec_name"] == "aac"  # the sound, copied
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the frames' pixels: no catalogue work
 def test_a_region_covers_exactly_that_region_of_the_upright_frame(
     locker: Locker, video: Path
 ) -> None:
@@ -155,7 +156,8 @@ def test_a_region_covers_exactly_that_region_of_the_upright_frame(
     assert done.copy.data["boxes"] == [[round(i / FPS, 3), *BOX] for i in range(len(original))]
 
 
-# The face search on each frame: its catalogue records are those of the tests above, on both.
+# The face search on each frame: its catalogue records are those of the picture test below, on
+# both catalogues.
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_faces_are_found_on_the_upright_frames_and_covered_there(
     locker: Locker, video: Path

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import take
 from media import sample
 from PIL import Image
@@ -98,6 +99,7 @@ def under(face: Rect, boxes: list[Rect]) -> bool:
     return bool(mask.mean() >= COVERED)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the frames' pixels: no catalogue work
 def test_every_promised_face_is_covered_in_every_frame(locker: Locker, tmp_path: Path) -> None:
     video, truth = moving_faces(tmp_path / "v")
     sha256 = take(locker, video).outcomes[0].sha256 or ""
