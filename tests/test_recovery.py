@@ -9,8 +9,10 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,35 @@ def test_a_torn_append_is_cut_before_the_next_checkpoint(locker: Locker, tmp_pat
     assert path.read_bytes().startswith(whole)
     assert [line["id"] for line in witnessed(locker)] == [1, 2]
     assert verify(locker, quick=True).ok
+
+
+KILLED_BEFORE_ITS_APPEND = """
+import os, signal, sys
+from pathlib import Path
+from docket.custody import ledger, witness
+from docket.locker import Locker
+witness.append = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+with Locker.open(Path(sys.argv[1])) as locker, locker.engine.begin() as conn:
+    ledger.make_checkpoint(conn, locker.signing_key, locker.origin, "tester")
+"""
+
+
+def test_a_process_killed_between_its_commit_and_its_append_is_caught_up(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """kill -9 after a checkpoint committed and before its line reached checkpoints.log: the
+    next checkpoint appends the missing line before its own, so the file is not taken for one
+    with lines cut from it."""
+    take(locker, photo(tmp_path / "a", seed=1))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_ITS_APPEND, str(locker.path)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [line["id"] for line in witnessed(locker)] == [1]  # the second's line never came
+    take(locker, photo(tmp_path / "b", seed=2))
+    assert [line["id"] for line in witnessed(locker)] == [1, 2, 3]
+    found = verify(locker, quick=True)
+    assert found.ok, found.problems
 
 
 def test_a_timer_checkpoint_covers_events_after_an_ingest_and_only_then(

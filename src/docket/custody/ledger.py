@@ -45,10 +45,20 @@ def make_checkpoint(
     # the file was cut, even from the file's beginning (verify_locker.checkpoints_file).
     facts = checkpoint_facts(stored) | {WITNESSED: witness.FILE_NAME}
     log.append(conn, actor, "checkpoint.made", details=facts)
-    witness.record(conn, stored)  # appended to checkpoints.log after the commit, never before
+    earlier = [  # for a process killed between its commit and its append
+        _from_row(row, origin)
+        for row in conn.execute(
+            select(schema.checkpoints)
+            .where(schema.checkpoints.c.id < stored.id)
+            .order_by(schema.checkpoints.c.id.desc())
+            .limit(CATCH_UP)
+        ).mappings()
+    ][::-1]
+    witness.record(conn, stored, earlier)  # appended after the commit, never before
     return stored
 
 
+CATCH_UP = 8  # checkpoints before a new one whose missing lines its append adds
 WITNESSED = "witnessed_in"  # in a checkpoint.made event's details (lockers before: absent)
 
 

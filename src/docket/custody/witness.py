@@ -14,7 +14,9 @@ ever appended to (O_APPEND), one fsynced write per line.
 Ordering: a checkpoint's line is appended only after the transaction that stored it has
 committed (`database.after_commit`). A crash between the two leaves the file one checkpoint
 behind the catalogue, which is safe: `verify` checks the catalogue against the newest line it
-finds. The other order could leave a line for a checkpoint, and events, that never committed
+finds, and the next checkpoint's append adds the missing line before its own (it looks at the
+file's tail for the checkpoints stored just before it), so the gap is never taken for lines
+cut from the file. The other order could leave a line for a checkpoint, and events, that never committed
 and were never acknowledged, and `verify` would have to call them lost. A line cut short by a
 crash while it was being written is the newest line and ends without a newline: it is ignored.
 """
@@ -25,6 +27,7 @@ import base64
 import fcntl
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,11 +51,16 @@ def attach(engine: Engine, locker_path: Path) -> None:
     engine.update_execution_options(**{_OPTION: str(locker_path / FILE_NAME)})
 
 
-def record(conn: Connection, stored: StoredCheckpoint) -> None:
-    """Append `stored` to checkpoints.log once the transaction holding it commits."""
+def record(
+    conn: Connection, stored: StoredCheckpoint, earlier: Sequence[StoredCheckpoint] = ()
+) -> None:
+    """Append `stored` to checkpoints.log once the transaction holding it commits, after
+    those of `earlier` (the checkpoints stored just before it) that the file lacks: a process
+    killed between its commit and its append left its checkpoint out, and `verify` counts a
+    missing line older than the newest checkpoint as cut from the file."""
     path = conn.get_execution_options().get(_OPTION)
     if path is not None:
-        after_commit(conn, lambda: append(Path(path), stored.id, stored.checkpoint))
+        after_commit(conn, lambda: append(Path(path), [*earlier, stored]))
 
 
 def line(checkpoint_id: int, checkpoint: Checkpoint) -> bytes:
@@ -86,17 +94,36 @@ def _end_torn_tail(fd: int) -> None:
         os.write(fd, b"\n")
 
 
-def append(path: Path, checkpoint_id: int, checkpoint: Checkpoint) -> None:
-    """Append one line and fsync it (and the folder, when the file is new)."""
+def _tail_ids(fd: int) -> set[int]:
+    """The checkpoint ids of the whole lines in the file's last TAIL_MOST bytes."""
+    size = os.fstat(fd).st_size
+    start = max(0, size - TAIL_MOST)
+    lines = os.pread(fd, size - start, start).split(b"\n")
+    held = set()
+    for raw in lines[1:] if start else lines:  # the first may be cut by the window
+        try:
+            held.add(int(json.loads(raw)["id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return held
+
+
+def append(path: Path, stored: Sequence[StoredCheckpoint]) -> None:
+    """Append the lines of `stored` that the file's tail does not hold, the last always, in
+    one write, and fsync it (and the folder, when the file is new)."""
+    checkpoint_id = stored[-1].id
     try:
         new = not path.exists()
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             # Appends of two processes (after their commits, so past the log's lock) take
-            # turns: a line still being written by one is never taken for a torn one.
+            # turns: a line still being written by one is never taken for a torn one, and a
+            # line appended by one is seen by the other, which does not write it again.
             fcntl.flock(fd, fcntl.LOCK_EX)
             _end_torn_tail(fd)
-            os.write(fd, line(checkpoint_id, checkpoint))
+            held = _tail_ids(fd)
+            owed = [s for s in stored[:-1] if s.id not in held] + [stored[-1]]
+            os.write(fd, b"".join(line(s.id, s.checkpoint) for s in owed))
             os.fsync(fd)
         finally:
             os.close(fd)
