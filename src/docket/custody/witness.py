@@ -16,9 +16,10 @@ committed (`database.after_commit`). A crash between the two leaves the file one
 behind the catalogue, which is safe: `verify` checks the catalogue against the newest line it
 finds, and the next checkpoint's append adds the missing line before its own (it looks at the
 file's tail for the checkpoints stored just before it), so the gap is never taken for lines
-cut from the file. The other order could leave a line for a checkpoint, and events, that never committed
-and were never acknowledged, and `verify` would have to call them lost. A line cut short by a
-crash while it was being written is the newest line and ends without a newline: it is ignored.
+cut from the file. The other order could leave a line for a checkpoint, and events, that
+never committed and were never acknowledged, and `verify` would have to call them lost. A
+line cut short by a crash while it was being written is the newest line and ends without a
+newline: it is ignored.
 """
 
 from __future__ import annotations
