@@ -24,6 +24,8 @@ from docket.web import i18n
 
 ROOT = Path(__file__).parent.parent
 RTL_OVERRIDE = "\u202e"
+SHOWN_OVERRIDE = "\u27e8U+202E\u27e9"  # how a page shows it (names.show_direction_controls)
+DIRECTION_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")  # raw, as the browser obeys them
 ISOLATED = re.compile("\u2068[^\u2069]*\u2069")  # FSI ... PDI
 HTML_TAG = re.compile(r'<html lang="([a-z]+)" dir="(rtl|ltr)">')
 
@@ -156,17 +158,19 @@ def test_the_isolation_check_finds_text_left_bare() -> None:
 def test_text_people_wrote_cannot_reorder_the_page(
     world: dict[str, Any], locker: Locker, tmp_path: Path
 ) -> None:
-    """A case name with a right-to-left override (U+202E) and no closing pop, and an Arabic
-    incident title with a Latin date: isolated wherever a page shows them."""
+    """A case name and a file name with a right-to-left override (U+202E) and no closing
+    pop, and an Arabic incident title with a Latin date: isolated wherever a page shows them,
+    the override shown as a mark and never obeyed (the file named "invoice<U+202E>gpj.exe"
+    never reads "invoiceexe.jpg"), and no raw direction control anywhere in a page."""
     case_name = f"{RTL_OVERRIDE}Eastbrook gpj.exe"
     title = "مداهمة السوق الشرقي 01-03-2024"
-    picture = tmp_path / f"{RTL_OVERRIDE}market.jpg"
+    picture = tmp_path / f"invoice{RTL_OVERRIDE}gpj.exe"
     picture.write_bytes(jpeg(sample("chelsea")))
     item = take(locker, picture, case=case_name).outcomes[0].sha256
     client = world["client"]
     csrf = sign_in(client, "ada")
     case = client.get("/").text
-    case_id = re.findall(r'href="/cases/(\d+)"><bdi>\u202e', case)[0]
+    case_id = re.findall(f'href="/cases/(\\d+)"><bdi>{re.escape(SHOWN_OVERRIDE)}', case)[0]
     made = client.post(
         f"/api/cases/{case_id}/incidents",
         json={"title": title, "occurred_from": "2024-03-01", "place": f"{RTL_OVERRIDE}souq"},
@@ -194,8 +198,11 @@ def test_text_people_wrote_cannot_reorder_the_page(
         for path in pages:
             page = client.get(path)
             assert page.status_code == 200, (path, page.text)
-            assert RTL_OVERRIDE in page.text, path  # the planted text is shown...
-            assert bare(page.text, RTL_OVERRIDE) == [], (lang, path)  # ...and isolated
+            assert not DIRECTION_CONTROL.search(page.text), path  # none is obeyed...
+            assert SHOWN_OVERRIDE in page.text, path  # ...the planted one is shown...
+            assert bare(page.text, SHOWN_OVERRIDE) == [], (lang, path)  # ...and isolated
+            if path.startswith("/items") or path == f"/cases/{case_id}":
+                assert f"invoice{SHOWN_OVERRIDE}gpj.exe" in page.text, path
             if path.startswith(("/incidents", f"/cases/{case_id}/incidents")):
                 assert title in page.text, path
                 assert bare(page.text, title) == [], (lang, path)

@@ -118,3 +118,19 @@ def test_an_evidence_file_metadata_drives_no_terminal_in_docket_aids(
     assert "Adobe Photoshop 25.0" in answer.out  # the signal quotes it
     assert "\x1b" not in answer.out and "\x07" not in answer.out
     assert "  no signal   editing-software: none" not in answer.out.splitlines()
+
+
+def test_a_file_name_with_a_direction_override_is_shown_not_obeyed(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """An original named "invoice<U+202E>gpj.exe" reads "invoiceexe.jpg" in a terminal that
+    lays text out by direction: `docket ls` and `docket show` show the control as a mark."""
+    path = tmp_path / "invoice\u202egpj.exe"
+    sample("rocket").save(path, "JPEG")
+    sha = take(locker, path, case="North").outcomes[0].sha256
+    shown = "invoice\u27e8U+202E\u27e9gpj.exe"
+    for command in (("ls", "--case", "North"), ("show", str(sha)[:12])):
+        answer = cli(*command, "--locker", locker.path)
+        assert answer.code == 0, answer.err
+        assert shown in answer.out, command
+        assert "\u202e" not in answer.out, command

@@ -316,3 +316,26 @@ def test_an_english_pdf_shapes_what_needs_it_and_draws_no_direction_marks() -> N
     prepared = next(line for line in _lines(glyphs) if PREPARED in _seen(line))
     assert not any(g.text in MARKS for g in glyphs if g.y == prepared[0].y)
     assert all(g.text for g in prepared)  # every glyph of the line is a letter the font has
+
+
+SPOOF = "invoice\u202egpj.exe"  # RIGHT-TO-LEFT OVERRIDE: laid out, it reads "invoiceexe.jpg"
+SHOWN = "invoice\u27e8U+202E\u27e9gpj.exe"
+
+
+def test_a_name_with_a_direction_override_is_shown_as_written_not_obeyed() -> None:
+    """The classic file-name spoof: an original named with U+202E prints, in both reports, as
+    its letters in the order written with the control shown as a mark, never as the
+    "invoiceexe.jpg" the override would lay out. The HTML report holds no raw direction
+    control at all (its own isolate of the case name is written as character references)."""
+    item = _item()
+    item["metadata"]["acquisitions"] = [
+        {"original_path": f"card/{SPOOF}", "method": "import", "source": SPOOF, "event": 1}
+    ]
+    package = _package(case=f"Eastbrook {SPOOF}")
+    html = render(package, [item], {}, "en")
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", html)
+    assert html.count(SHOWN) >= 3  # the case name (twice: title and cover), the name, the source
+    assert "&#x2068;Eastbrook" in html  # the title's own isolate, left to the browser
+    lines = [_seen(line) for line in _lines(_glyphs(render_pdf(package, [item], {}, "en")))]
+    assert any(SHOWN in line for line in lines), lines
+    assert not any("invoiceexe.jpg" in line for line in lines)

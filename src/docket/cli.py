@@ -139,11 +139,12 @@ def init(
 
 
 def _outcome_line(outcome: Outcome) -> str:
+    """One printable line (names.one_line): a name is text its sender chose."""
     if outcome.status == "refused":
-        return f"refused  {outcome.name}: {outcome.reason}"
+        return one_line(f"refused  {outcome.name}: {outcome.reason}")
     if outcome.reason is not None:
-        return f"{outcome.status:<8} {outcome.name}  {outcome.sha256}: {outcome.reason}"
-    return f"{outcome.status:<8} {outcome.name}  {outcome.sha256}"
+        return one_line(f"{outcome.status:<8} {outcome.name}  {outcome.sha256}: {outcome.reason}")
+    return one_line(f"{outcome.status:<8} {outcome.name}  {outcome.sha256}")
 
 
 # Exit codes of `docket ingest` (1 and 2 are every command's: an error, a usage error).
@@ -338,7 +339,7 @@ def ls_command(
         cluster = f"c{row['cluster']}" if row["cluster"] else "-"
         click.echo(
             f"{row['sha256'][:12]}  {row['media_type']:<20} {row['size']:>11}  "
-            f"{cluster:<5} {row['flag']:<10} {row['name']}"
+            f"{cluster:<5} {row['flag']:<10} {one_line(row['name'])}"
         )
 
 

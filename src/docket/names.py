@@ -11,8 +11,23 @@ _CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {127: "\\x7f"}
 _CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
-# C1 controls (U+0080-U+009F: U+009B is a terminal's CSI) and the line and paragraph separators.
+# Unicode's explicit direction controls (embeddings, overrides, isolates and their ends). Text
+# after one is laid out in the direction it sets, so "invoice<U+202E>gpj.exe" reads as
+# "invoiceexe.jpg": wherever text people wrote is shown, they are shown, never obeyed.
+DIRECTION_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_SHOWN_CONTROLS = {ord(c): f"\u27e8U+{ord(c):04X}\u27e9" for c in DIRECTION_CONTROLS}
+_A_CONTROL = re.compile(f"[{DIRECTION_CONTROLS}]")
+
+
+def show_direction_controls(text: str) -> str:
+    """The text with each direction control replaced by a visible mark, ⟨U+202E⟩."""
+    return _A_CONTROL.sub(lambda found: _SHOWN_CONTROLS[ord(found[0])], text)
+
+
+# C1 controls (U+0080-U+009F: U+009B is a terminal's CSI), the line and paragraph separators,
+# and the direction controls.
 _TERMINAL = _CONTROL | {i: f"\\u{i:04x}" for i in (*range(0x80, 0xA0), 0x2028, 0x2029)}
+_TERMINAL |= _SHOWN_CONTROLS
 
 
 def one_line(text: str) -> str:
@@ -29,7 +44,7 @@ def display_name(raw: bytes) -> str:
 
 # Unsafe in a path, a BagIt manifest line or on Windows: separators, reserved punctuation, `%`
 # (RFC 8493 percent-encodes in manifests), and marks that reorder or hide text (bidi controls).
-_UNSAFE = set('/\\:*?"<>|%') | set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UNSAFE = set('/\\:*?"<>|%') | set(DIRECTION_CONTROLS)
 _UNSAFE |= {"\u200e", "\u200f", "\u061c", "\ufeff"}
 _DROPPED = {"Cc", "Cs", "Zl", "Zp"}  # controls, lone surrogates, line and paragraph separators
 _ENDS = re.compile(r"^[\s.]+|[\s.]+$")

@@ -25,6 +25,7 @@ from docket.disclose._report_facts import (
     item_facts,
     verify_steps,
 )
+from docket.names import show_direction_controls
 
 STYLE = """body{font-family:"DejaVu Sans","Noto Sans",sans-serif;max-width:60em;margin:1.5em auto;
 padding:0 1em;color:#222;line-height:1.4}
@@ -260,7 +261,7 @@ def render(
     """The report in the language of code `lang` (LanguageError for one Docket lacks)."""
     language = locale.language(lang)
     _ = locale.translations(lang).gettext
-    case = "\u2068" + escape(first_page(package, items, _)["case"]) + "\u2069"  # isolated
+    case = "&#x2068;" + escape(first_page(package, items, _)["case"]) + "&#x2069;"  # isolated
     parts = [
         f"<!doctype html><html lang={language.code} dir={language.direction}>",
         "<meta charset=utf-8><meta name=viewport content='width=device-width'>",
@@ -271,4 +272,4 @@ def render(
     for item in items:
         parts += _item(item, previews.get(item["item"]), _)
     parts.append("</html>")
-    return "\n".join(parts)
+    return show_direction_controls("\n".join(parts))

@@ -34,6 +34,7 @@ from docket.disclose._report_facts import (
     item_facts,
     verify_steps,
 )
+from docket.names import show_direction_controls
 
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
 LABEL = 34  # mm: the width of a row's label
@@ -96,9 +97,11 @@ class _Report(FPDF):
 
     def use(self, text: str, size: float, style: str = "", fact: bool = False) -> str:
         """Sets the font, and the direction of `text`: the page's for the report's own words,
-        the first letter's for a fact. Returns the text as it is to be printed. Only text
-        that needs HarfBuzz is shaped (see _needs_shaping)."""
+        the first letter's for a fact. Returns the text as it is to be printed: a direction
+        control shown as a mark (an original named "invoice<U+202E>gpj.exe" never prints as
+        "invoiceexe.jpg"), and only text that needs HarfBuzz shaped (see _needs_shaping)."""
         self.set_font("body" if self.unicode else "helvetica", style=style, size=size)
+        text = show_direction_controls(text)
         page_direction = self.rtl and not fact
         shaped = self.unicode and (page_direction or _needs_shaping(text))
         self.set_text_shaping(shaped, direction="rtl" if page_direction else None)

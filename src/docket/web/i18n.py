@@ -17,13 +17,14 @@ from typing import Annotated, Any
 from babel.core import negotiate_locale
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from jinja2 import Environment, pass_context
+from jinja2 import Environment, Template, pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from docket import locale
 from docket.errors import NotFoundError
 from docket.locale import N_
+from docket.names import show_direction_controls
 
 COOKIE = "lang"
 YEAR = 365 * 24 * 3600
@@ -150,11 +151,21 @@ def bdi(text: Any) -> Markup:
 
 def isolate(text: Any) -> str:
     """Text people wrote, for where no element can isolate it (a <title>, an attribute, an
-    <option>): between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, which close any
-    override or embedding the text opened. ASCII text, which has neither right-to-left
-    letters nor direction controls, is left as it is."""
+    <option>): between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE, written as character
+    references so that the page's last pass (ShownControls) leaves them to the browser. ASCII
+    text, which has neither right-to-left letters nor direction controls, is left as it is."""
     text = str(text)
-    return text if text.isascii() else f"\u2068{text}\u2069"
+    return text if text.isascii() else Markup("&#x2068;%s&#x2069;") % escape(text)
+
+
+class ShownControls(Template):
+    """A template whose page shows every direction control that reached it as a visible mark
+    (names.show_direction_controls): an original named "invoice<U+202E>gpj.exe" is never
+    shown as "invoiceexe.jpg", wherever in the page its name is. The page's own isolates are
+    character references, which this pass does not see."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return show_direction_controls(super().render(*args, **kwargs))
 
 
 @pass_context
@@ -172,8 +183,13 @@ def _option(context: Context, word: str, selected: bool = False) -> Markup:
 
 def install(env: Environment) -> None:
     """Give the templates `_`, `gettext`, `ngettext`, `language()`, `option()` and the
-    filters `number`, `moment`, `term`, `bdi` and `isolate` (idempotent: every app made in
-    a process shares the environment)."""
+    filters `number`, `moment`, `term`, `bdi` and `isolate`, and make every page show the
+    direction controls in it (idempotent: every app made in a process shares the
+    environment)."""
+    if env.template_class is not ShownControls:
+        env.template_class = ShownControls
+        if env.cache is not None:
+            env.cache.clear()  # a template loaded before would keep the plain class
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(language=_language, languages=locale.LANGUAGES, option=_option)
