@@ -245,6 +245,29 @@ def cheap_sign_in(
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "real_argon2: sign-in's Argon2 at the product's cost")
+    _patient_browser_pages()
+
+
+# A generous cap on each browser step (a load, a click, a wait), not a timing check: on a
+# loaded CI machine (three workers, several browsers) a fresh browser's first page load once
+# took more than Playwright's default 30 s, and the test failed on the sign-in page.
+BROWSER_STEP_MS = 120_000
+
+
+def _patient_browser_pages() -> None:
+    """Every page and context a test opens gets BROWSER_STEP_MS as its default timeout."""
+    from playwright.sync_api import Browser
+
+    def patient(open_one: Callable[..., Any]) -> Callable[..., Any]:
+        def opened(self: Browser, *args: Any, **kwargs: Any) -> Any:
+            made = open_one(self, *args, **kwargs)
+            made.set_default_timeout(BROWSER_STEP_MS)
+            return made
+
+        return opened
+
+    for name in ("new_page", "new_context"):
+        setattr(Browser, name, patient(getattr(Browser, name)))
 
 
 # The web app's world: shared by the in-process web tests.
