@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import socket
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from wacz.validate import Validation
 from warcio.archiveiterator import ArchiveIterator
 from web_site import Site, self_signed, serve, serve_proxy
 
+from docket.capture import guard as guard_module
 from docket.capture._media_worker import _remote_names
 from docket.capture.browser import MAX_SHOT_HEIGHT
 from docket.capture.guard import CaptureRefusedError, Guard
@@ -269,6 +271,49 @@ def test_what_is_not_a_web_address_is_refused_on_one_line(url: str) -> None:
     with pytest.raises(CaptureRefusedError, match="refused") as refused:
         Guard().check(url)
     assert "\n" not in str(refused.value)
+
+
+def test_a_slow_name_holds_up_only_itself_and_is_refused_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page's hosts are looked up side by side, each at most DNS_DEADLINE: a name whose
+    lookup hangs holds up neither the other names nor, past the deadline, the capture. The
+    resolver is replaced here (a DNS server that never answers cannot be put in this
+    machine's resolv.conf for one test): "slow.example" waits until the test ends."""
+    released = threading.Event()
+    real = socket.getaddrinfo
+
+    def resolver(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow.example":
+            released.wait(60)
+            return real("93.184.215.15", *args, **kwargs)
+        return real("93.184.215.14", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    monkeypatch.setattr(guard_module, "DNS_DEADLINE", 1.0)
+    guard = Guard()
+    first: list[str] = []
+
+    def ask_slow() -> None:
+        try:
+            guard.check("http://slow.example/")
+        except CaptureRefusedError as exc:
+            first.append(str(exc))
+
+    waiting = threading.Thread(target=ask_slow)
+    waiting.start()
+    try:
+        guard.check("http://fast.example/")  # answered while slow.example still hangs
+        assert guard.addresses("http://fast.example/", "fast.example") == ["93.184.215.14"]
+        assert waiting.is_alive() and not released.is_set()
+        with pytest.raises(CaptureRefusedError, match=r"slow\.example: no answer within 1 s"):
+            guard.check("http://slow.example/b")
+    finally:
+        released.set()
+        waiting.join(10)
+    assert first and "no answer within 1 s" in first[0]
+    with pytest.raises(CaptureRefusedError, match="no answer within"):  # a late answer: not taken
+        guard.check("http://slow.example/c")
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from urllib.parse import urlsplit
 
 from docket.errors import DocketError
@@ -57,14 +58,54 @@ def private_address(address: str) -> bool:
         return False
 
 
+# How long a name's lookup may take. The system's resolver alone may retry for half a minute
+# or more (its timeout, times its attempts, times its servers), and getaddrinfo takes no
+# deadline: a page's one slow host must not hold up the capture past this.
+DNS_DEADLINE = 10.0
+
+
+class _Lookup:
+    """One name's lookup, started once and shared by every request for the name during a
+    capture. It runs on a thread of its own, left to finish in the background when it misses
+    its deadline (nothing can cancel getaddrinfo); a late answer is not taken."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.deadline = time.monotonic() + DNS_DEADLINE
+        self.addresses: list[str] = []
+        self.error: str | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, name="capture-dns", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            infos = socket.getaddrinfo(self.host, None, proto=socket.IPPROTO_TCP)
+            self.addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        except (OSError, UnicodeError) as exc:
+            self.error = str(exc)
+        finally:
+            if time.monotonic() > self.deadline:
+                self.error = f"no answer within {DNS_DEADLINE:g} s"
+            self.done.set()
+
+    def answer(self) -> list[str]:
+        """The name's addresses; ValueError with the reason when it has none."""
+        if not self.done.wait(max(0.0, self.deadline - time.monotonic())):
+            raise ValueError(f"no answer within {DNS_DEADLINE:g} s")
+        if self.error is not None:
+            raise ValueError(self.error)
+        return self.addresses
+
+
 class Guard:
     def __init__(self, allow_private_network: bool = False, proxied: bool = False) -> None:
         self.allow_private_network = allow_private_network
         self.proxied = proxied
         # One answer per name for the whole capture: the addresses judged are the addresses
-        # connected to (docket.capture.egress), whatever the name's DNS says later.
-        self._resolved: dict[str, list[str]] = {}
-        self._resolving = threading.Lock()
+        # connected to (docket.capture.egress), whatever the name's DNS says later. Names are
+        # looked up side by side: a slow one holds up only the requests that need it.
+        self._lookups: dict[str, _Lookup] = {}
+        self._starting = threading.Lock()
 
     def check(self, url: str) -> None:
         """Raise CaptureRefusedError naming the URL and the reason, or return."""
@@ -98,15 +139,16 @@ class Guard:
                 raise self.refusal(url, f"{host} ({address})")
 
     def addresses(self, url: str, host: str) -> list[str]:
-        """The addresses of `host`, looked up once per capture (the first answer stays)."""
-        with self._resolving:
-            if host not in self._resolved:
-                try:
-                    infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-                except (OSError, UnicodeError) as exc:
-                    raise CaptureRefusedError(f"{url[:200]}: cannot resolve {host}: {exc}") from exc
-                self._resolved[host] = list(dict.fromkeys(str(info[4][0]) for info in infos))
-            return self._resolved[host]
+        """The addresses of `host`, looked up once per capture (the first answer stays), or
+        CaptureRefusedError when it has none within DNS_DEADLINE."""
+        with self._starting:
+            lookup = self._lookups.get(host)
+            if lookup is None:
+                lookup = self._lookups[host] = _Lookup(host)
+        try:
+            return lookup.answer()
+        except ValueError as exc:
+            raise CaptureRefusedError(f"{url[:200]}: cannot resolve {host}: {exc}") from exc
 
     def allows(self, url: str) -> bool:
         try:
