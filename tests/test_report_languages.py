@@ -339,3 +339,29 @@ def test_a_name_with_a_direction_override_is_shown_as_written_not_obeyed() -> No
     lines = [_seen(line) for line in _lines(_glyphs(render_pdf(package, [item], {}, "en")))]
     assert any(SHOWN in line for line in lines), lines
     assert not any("invoiceexe.jpg" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok",
+        " ".join(["the sun stood forty degrees high at the stated time"] * 9),
+        "ab" * 32 + " " + "cd" * 32 + " " + "ef" * 80,  # hashes, one longer than the column
+        "\n".join(["Adobe Photoshop 25.0 (Windows)"] * 7),
+        f"{TITLE} — {TITLE}\n{SUMMARY}" * 3,
+        "w" * 400,
+        "",
+    ],
+)
+def test_a_row_s_bound_is_never_below_its_laid_out_height(text: str) -> None:
+    """A row is laid out to find its height only when the bound from its width says it may
+    not fit on the page (`most_height`): a bound below the real height would let a row run
+    off the page's end."""
+    from docket.disclose.report_pdf import LABEL, _Report
+
+    for direction in ("ltr", "rtl"):
+        pdf = _Report(direction)
+        for width in (LABEL, pdf.epw - LABEL, 40.0):
+            for size in (7, 8.5):
+                bound = pdf.most_height(width, text, size, fact=True)
+                assert bound >= pdf.height(width, text, size, fact=True), (direction, width)

@@ -18,6 +18,7 @@ a note, a recorded finding) takes the direction of its first letter.
 from __future__ import annotations
 
 import io
+import math
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -128,12 +129,18 @@ class _Report(FPDF):
         on the left of the row, which starts at the left margin; right to left: the label on
         the right of the row, which ends at the right margin."""
         width = width or self.epw
-        self.room_for(
-            max(
-                self.height(LABEL, label, size, "B"),
-                self.height(width - LABEL, value, size, "", fact),
-            )
+        left = self.h - self.b_margin - self.get_y()
+        most = max(
+            self.most_height(LABEL, label, size, "B"),
+            self.most_height(width - LABEL, value, size, "", fact),
         )
+        if most > left:  # it may not fit: lay it out to know
+            self.room_for(
+                max(
+                    self.height(LABEL, label, size, "B"),
+                    self.height(width - LABEL, value, size, "", fact),
+                )
+            )
         start = self.l_margin + (self.epw - width if self.rtl else 0)
         label_x, value_x = (start + width - LABEL, start) if self.rtl else (start, start + LABEL)
         top = self.get_y()
@@ -153,6 +160,21 @@ class _Report(FPDF):
         printed = self.use(text, size, style, fact)
         found = self.multi_cell(width, 4.4, printed, dry_run=True, output="HEIGHT")
         return float(cast(float, found))
+
+    def most_height(
+        self, width: float, text: str, size: float, style: str = "", fact: bool = False
+    ) -> float:
+        """At least as tall as the text stands in a column of this width, from its width
+        alone (one pass over it, where laying it out, `height`, costs as much as printing
+        it: fpdf2 measures a line again for every character it adds). Wrapped at words, two
+        lines in a row hold more than the column's width, as the second line's first word
+        did not fit on the first: a paragraph of width W takes fewer than 2 W / column + 1
+        lines."""
+        printed = self.use(text, size, style, fact)
+        column = width - 2 * self.c_margin
+        paragraphs = printed.split("\n")
+        lines = sum(2 * self.get_string_width(p) / column + 1 for p in paragraphs)
+        return (math.ceil(lines) + 1) * 4.4
 
     def room_for(self, height: float) -> None:
         if self.get_y() + height > self.h - self.b_margin:
