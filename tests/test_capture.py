@@ -316,6 +316,47 @@ def test_a_slow_name_holds_up_only_itself_and_is_refused_at_the_deadline(
         guard.check("http://slow.example/c")
 
 
+def test_a_page_cannot_start_a_lookup_for_every_name_it_invents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page asking for many names that never answer (random subdomains of a slow zone)
+    holds at most MOST_LOOKUPS lookups, each a thread: the next name is refused at once and
+    not remembered, so it is looked up once a slot is free. The resolver is replaced, as in
+    the test above: every name hangs until the test lets them go."""
+    released = threading.Event()
+    real = socket.getaddrinfo
+
+    def resolver(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host.endswith(".slow.example"):
+            released.wait(60)
+        return real("93.184.215.14", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    monkeypatch.setattr(guard_module, "DNS_DEADLINE", 30.0)
+    monkeypatch.setattr(guard_module, "MOST_LOOKUPS", 3)
+    guard = Guard()
+    waiting = [
+        threading.Thread(target=guard.allows, args=(f"http://n{i}.slow.example/",))
+        for i in range(3)
+    ]
+    for thread in waiting:
+        thread.start()
+    try:
+        for thread in waiting:  # each has taken its slot once its lookup is listed
+            while f"n{waiting.index(thread)}.slow.example" not in guard._lookups:
+                thread.join(0.01)
+        threads = threading.active_count()
+        with pytest.raises(CaptureRefusedError, match="3 other names are still being looked up"):
+            guard.check("http://n3.slow.example/")
+        assert threading.active_count() == threads  # no thread started for it
+    finally:
+        released.set()
+        for thread in waiting:
+            thread.join(10)
+    guard.check("http://n3.slow.example/")  # slots free again: looked up, not refused
+    assert guard.addresses("http://n3.slow.example/", "n3.slow.example") == ["93.184.215.14"]
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -62,6 +62,10 @@ def private_address(address: str) -> bool:
 # or more (its timeout, times its attempts, times its servers), and getaddrinfo takes no
 # deadline: a page's one slow host must not hold up the capture past this.
 DNS_DEADLINE = 10.0
+# How many names may be waiting for an answer at once. Each lookup has a thread: a page that
+# asks for thousands of names that never answer (random subdomains of a slow zone) must not
+# start thousands of threads. A name asked past this is refused at once, and not remembered.
+MOST_LOOKUPS = 32
 
 
 class _Lookup:
@@ -69,8 +73,9 @@ class _Lookup:
     capture. It runs on a thread of its own, left to finish in the background when it misses
     its deadline (nothing can cancel getaddrinfo); a late answer is not taken."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, slots: threading.BoundedSemaphore) -> None:
         self.host = host
+        self.slots = slots  # one taken for this lookup, given back when it ends
         self.deadline = time.monotonic() + DNS_DEADLINE
         self.addresses: list[str] = []
         self.error: str | None = None
@@ -87,6 +92,7 @@ class _Lookup:
             if time.monotonic() > self.deadline:
                 self.error = f"no answer within {DNS_DEADLINE:g} s"
             self.done.set()
+            self.slots.release()
 
     def answer(self) -> list[str]:
         """The name's addresses; ValueError with the reason when it has none."""
@@ -106,6 +112,7 @@ class Guard:
         # looked up side by side: a slow one holds up only the requests that need it.
         self._lookups: dict[str, _Lookup] = {}
         self._starting = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MOST_LOOKUPS)
 
     def check(self, url: str) -> None:
         """Raise CaptureRefusedError naming the URL and the reason, or return."""
@@ -144,7 +151,12 @@ class Guard:
         with self._starting:
             lookup = self._lookups.get(host)
             if lookup is None:
-                lookup = self._lookups[host] = _Lookup(host)
+                if not self._slots.acquire(blocking=False):
+                    raise CaptureRefusedError(
+                        f"{url[:200]}: cannot resolve {host}: {MOST_LOOKUPS} other names are "
+                        "still being looked up"
+                    )
+                lookup = self._lookups[host] = _Lookup(host, self._slots)
         try:
             return lookup.answer()
         except ValueError as exc:
