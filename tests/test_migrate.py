@@ -4,6 +4,7 @@ made before a migration is brought up to date when opened, with the change logge
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -11,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from conftest import photo, take
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, create_engine, func, inspect, select, text, update
 
 from docket.catalogue import migrate, schema
 from docket.locker import Locker
@@ -58,6 +59,39 @@ def test_a_locker_from_before_migrations_is_upgraded_when_opened(
                 select(schema.events.c.seq).where(schema.events.c.action == "catalogue.migrated")
             ).all()
         assert len(migrated) == 1
+
+
+def test_an_upgrade_stopped_by_damaged_results_names_them_and_changes_nothing(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """Migrations 0013-0018 index fields of the metadata results' JSON: a result made invalid
+    before the upgrade stopped it with the database's own words ("malformed JSON")."""
+    sha = take(locker, photo(tmp_path / "in"), case="North").outcomes[0].sha256
+    assert sha is not None
+    with locker.engine.connect() as conn, conn.begin():  # a catalogue of an older release
+        downgrade(conn, "0012")
+        conn.execute(
+            update(schema.results).where(schema.results.c.step == "metadata").values(data="{x")
+        )
+        events = conn.execute(select(func.count()).select_from(schema.events)).scalar_one()
+    path = locker.path
+    locker.close()
+    result = cli("ls", "--locker", path)
+    assert result.code != 0 and "Traceback" not in result.err
+    assert result.err.strip() == (
+        f"docket: {path}: the catalogue cannot be upgraded from schema 0012 to "
+        f"{migrate.head()}: 1 analysis result is not JSON (the metadata result of item "
+        f"{sha[:16]}), changed after docket wrote it; nothing was upgraded. Restore the "
+        "locker from a copy made before the damage (docket restore COPY NEW-FOLDER; "
+        "docs/how-to/copies.md)"
+    )
+    engine = create_engine(locker.engine.url)
+    with engine.connect() as conn:  # the failed upgrade left nothing behind
+        assert migrate.current(conn) == "0012"
+        assert conn.execute(select(func.count()).select_from(schema.events)).scalar_one() == (
+            events
+        )
+    engine.dispose()
 
 
 def test_a_catalogue_from_a_newer_docket_is_refused_with_a_reason(locker: Locker) -> None:

@@ -367,6 +367,9 @@ class Locker:
                 migrate.upgrade(locker.engine, default_actor())
             else:
                 migrate.check_current(locker.engine)
+        except migrate.DamagedResultsError as exc:
+            locker.close()
+            raise migrate.DamagedResultsError(f"{path}: {exc}") from exc
         except OperationalError as exc:
             locker.close()
             if no_room(path):  # SQLite then says only "disk I/O error"

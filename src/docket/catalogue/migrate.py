@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, insert, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
 from docket.catalogue import schema
 from docket.catalogue.database import reading
@@ -90,6 +91,60 @@ class NewerCatalogueError(DocketError):
     """The catalogue was migrated by a newer docket than this one."""
 
 
+class DamagedResultsError(DocketError):
+    """Analysis results that are not JSON stop an upgrade whose indexes read them."""
+
+
+# Migrations up to this one read analysis results' JSON in the database (0013, 0016-0018
+# index or copy fields of it); a result made invalid after it was written fails them.
+_READS_RESULTS = "0018"
+_NAMED = 3
+# PostgreSQL 15 has no JSON test (IS JSON is 16's): a cast that fails is caught, per row.
+_PG_IS_JSON = """
+CREATE FUNCTION pg_temp.docket_is_json(value text) RETURNS boolean AS $$
+BEGIN
+    PERFORM value::jsonb;
+    RETURN true;
+EXCEPTION WHEN others THEN
+    RETURN false;
+END $$ LANGUAGE plpgsql
+"""
+
+
+def _damaged_results(engine: Engine) -> list[tuple[str, str]]:
+    """(item, step) of every analysis result whose value is not JSON, in row order."""
+    with engine.connect() as conn, conn.begin():
+        if not inspect(conn).has_table("results"):
+            return []
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(_PG_IS_JSON)
+            test = "NOT pg_temp.docket_is_json(data)"
+        else:
+            test = "NOT json_valid(data)"
+        rows = conn.exec_driver_sql(
+            f"SELECT item_sha256, step FROM results WHERE {test} ORDER BY id"
+        )
+        return [(item, step) for item, step in rows]
+
+
+def _refuse_damaged(engine: Engine, before: str | None) -> None:
+    """After an upgrade failed: when damaged results are why, say so (the upgrade changed
+    nothing: it ran in one transaction); otherwise the caller raises the database's error."""
+    damaged = _damaged_results(engine)
+    if not damaged:
+        return
+    named = ", ".join(f"the {step} result of item {item[:16]}" for item, step in damaged[:_NAMED])
+    more = f" and {len(damaged) - _NAMED} more" if len(damaged) > _NAMED else ""
+    many = len(damaged) > 1
+    count = f"{len(damaged)} analysis result{'s are' if many else ' is'}"
+    raise DamagedResultsError(
+        f"the catalogue cannot be upgraded from schema {before} to {head()}: {count} not "
+        f"JSON ({named}{more}), changed after docket wrote {'them' if many else 'it'}; nothing was upgraded. Restore "
+        "the locker from a copy made before the damage (docket restore COPY NEW-FOLDER; "
+        "docs/how-to/copies.md)"
+    )
+
+
 def _known(revision: str | None) -> None:
     if revision is None:
         return
@@ -129,6 +184,15 @@ def upgrade(engine: Engine, actor: str) -> tuple[str | None, str] | None:
         if found == head():
             return None
         _known(found)
+    try:
+        return _upgrade_in_one_transaction(engine, actor)
+    except DBAPIError:
+        if found is None or found <= _READS_RESULTS:
+            _refuse_damaged(engine, found)  # the transaction was rolled back: nothing changed
+        raise
+
+
+def _upgrade_in_one_transaction(engine: Engine, actor: str) -> tuple[str | None, str] | None:
     from alembic import command
 
     with engine.connect() as conn, conn.begin():
