@@ -140,8 +140,8 @@ def _refuse_damaged(engine: Engine, before: str | None) -> None:
     raise DamagedResultsError(
         f"the catalogue cannot be upgraded from schema {before} to {head()}: {count} not "
         f"JSON ({named}{more}), changed after docket wrote {'them' if many else 'it'}; "
-        "nothing was upgraded. Restore the locker from a copy made before the damage (docket restore COPY NEW-FOLDER; "
-        "docs/how-to/copies.md)"
+        "nothing was upgraded. Restore the locker from a copy made before the damage "
+        "(docket restore COPY NEW-FOLDER; docs/how-to/copies.md)"
     )
 
 
