@@ -18,6 +18,10 @@ reason, when no copy is approved, or when the approved copy fails a re-check:
   inside that frame's redaction boxes (the middle of the face, the detector's box without its
   margin, at least COVERED of it under the boxes). A stripped copy has no boxes: any face
   counts.
+- The copy holds more than its picture, or its video's pictures and sound: a chunk, segment
+  or stream outside an allowlist of what they need (docket.protect.hidden_data), such as a
+  PNG's private chunk or a video's subtitle or GPS track, which ExifTool neither names nor
+  removes. Only JPEG and PNG pictures pass (strip writes any other picture as a PNG).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from docket import scope
+from docket.aids.video import probe
 from docket.analyse.exiftool import ExifTool
 from docket.analyse.sandbox import AnalysisError
 from docket.catalogue import schema
@@ -41,6 +46,7 @@ from docket.errors import DocketError, MetadataError
 from docket.locker import Locker
 from docket.protect import approval
 from docket.protect.faces import MARGIN
+from docket.protect.hidden_data import picture_extras, stream_extras
 from docket.protect.steps import KEPT_FILE_TAGS, STRUCTURAL_GROUPS, RedactStep
 
 NOT_APPROVED = (
@@ -168,6 +174,15 @@ class Checker:
                     f"({', '.join(fields[:8])}): strip it and approve the stripped copy"
                 )
             try:
+                extras = self.extras(path, copy.media_type)
+            except AnalysisError as exc:
+                raise Refused(f"the approved copy {short} could not be read ({exc})") from exc
+            if extras:
+                raise Refused(
+                    f"the approved copy {short} holds more than its picture and sound "
+                    f"({', '.join(extras[:4])}): strip it again and approve the new copy"
+                )
+            try:
                 found = RedactStep(faces=True).preview(
                     path, copy.media_type, self.folder / f"{copy.sha256}-sheet.jpg"
                 )["boxes"]
@@ -185,6 +200,13 @@ class Checker:
                 "redact them and approve the new copy"
             )
         return copy
+
+    def extras(self, path: Path, media_type: str) -> list[str]:
+        """What the copy holds besides its picture, or its video's pictures and sound: the
+        parts ExifTool neither names nor removes (docket.protect.hidden_data)."""
+        if media_type.startswith("video/"):
+            return stream_extras(probe(path, self.folder).get("streams", []))
+        return picture_extras(path, media_type)
 
 
 def _approved_copy(

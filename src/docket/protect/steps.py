@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from docket.aids.video import probe
 from docket.analyse.exiftool import ExifTool
 from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path, run_worker
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
@@ -24,6 +25,7 @@ from docket.protect.faces import (
     default_model,
     model_digest,
 )
+from docket.protect.hidden_data import picture_extras, stream_extras
 from docket.protect.tracking import CARRY_GROWTH
 from docket.store.scratch import environment
 
@@ -33,6 +35,10 @@ STRIP_TIMEOUT = 600.0
 # Groups that describe the file rather than carry metadata, so they stay after stripping.
 STRUCTURAL_GROUPS = {"File", "Composite", "ExifTool", "System"}
 KEPT_FILE_TAGS = {"Comment"}
+# The streams a stripped video keeps: its pictures (V: not a cover picture) and sound; never a
+# subtitle, data (a GPS or telemetry track) or attachment stream (docket.protect.hidden_data).
+VIDEO_KEPT_STREAMS = ["-map", "0:V", "-map", "0:a?"]
+VIDEO_RECIPE = "ffmpeg -map 0:V -map 0:a? -c copy -map_metadata -1"
 CONTAINERS = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
@@ -61,8 +67,9 @@ def metadata_groups(record: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def strip_file(source: Path, media_type: str, target: Path) -> None:
-    """Write `target`: `source` without metadata, pixels and streams copied, not re-encoded.
-    The tool's own temporary files go beside `target` (a step's scratch folder)."""
+    """Write `target`: a video or JPEG `source` without metadata, its pictures and sound
+    copied, not re-encoded (a video keeps only those streams). The tool's own temporary
+    files go beside `target` (a step's scratch folder)."""
     if _kind(media_type) == "video":
         container = CONTAINERS.get(media_type, "mp4")
         command = [
@@ -74,8 +81,7 @@ def strip_file(source: Path, media_type: str, target: Path) -> None:
             *FFMPEG_INPUT,
             "-i",
             str(source),
-            "-map",
-            "0",
+            *VIDEO_KEPT_STREAMS,
             "-map_metadata",
             "-1",
             "-map_chapters",
@@ -181,39 +187,66 @@ def turn_upright(source: Path, media_type: str, orientation: int, target: Path) 
     return str(answer["how"])
 
 
+# A JPEG stays a JPEG (ExifTool removes every segment but its coding); any other picture
+# becomes a PNG of its pixels (docket.protect._plain_png_worker).
+PLAIN_PICTURE = {"image/jpeg": "image/jpeg"}
+
+
 class StripStep:
     """Metadata removed; a picture's pixels first turned upright by its EXIF orientation
-    (which goes with the rest), so a portrait stays a portrait."""
+    (which goes with the rest), so a portrait stays a portrait. What the copy holds is then
+    checked against what a picture or a video needs (docket.protect.hidden_data)."""
 
     name = "strip"
-    version = "2"
+    # 3: a picture other than JPEG is written again as a plain PNG, and a video keeps only its
+    # pictures and sound (2 kept a PNG's private chunks and a video's subtitle and data tracks)
+    version = "3"
 
     def applies_to(self, media_type: str) -> bool:
         return media_type.startswith(("image/", "video/"))
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
-        target = scratch / f"stripped.{_extension(media_type)}"
-        source, turned = blob, None
-        if media_type.startswith("image/"):
-            orientation = _orientation(tools.exiftool.read(blob))
-            if orientation != 1:
-                source = scratch / f"upright.{_extension(media_type)}"
-                how = turn_upright(blob, media_type, orientation, source)
-                turned = {"exif_orientation": orientation, "pixels_turned_by": how}
-        strip_file(source, media_type, target)
+        kept_type = (
+            media_type
+            if media_type.startswith("video/")
+            else PLAIN_PICTURE.get(media_type, "image/png")
+        )
+        target = scratch / f"stripped.{_extension(kept_type)}"
+        turned = None
+        if kept_type == "image/png":
+            answer = run_worker(
+                "docket.protect._plain_png_worker",
+                {"input": str(blob), "output": str(target)},
+                STRIP_TIMEOUT,
+                scratch,
+            )
+            recipe = f"pixels only: {answer['how']}"
+        else:
+            source = blob
+            if kept_type == "image/jpeg":
+                orientation = _orientation(tools.exiftool.read(blob))
+                if orientation != 1:
+                    source = scratch / f"upright.{_extension(media_type)}"
+                    how = turn_upright(blob, media_type, orientation, source)
+                    turned = {"exif_orientation": orientation, "pixels_turned_by": how}
+            strip_file(source, media_type, target)
+            recipe = VIDEO_RECIPE if media_type.startswith("video/") else "exiftool -all="
+        left = (
+            stream_extras(probe(target, scratch).get("streams", []))
+            if kept_type.startswith("video/")
+            else picture_extras(target, kept_type)
+        )
+        if left:  # what the recipe is for: a copy that still holds them is never made
+            raise AnalysisError(f"cannot strip this file: the copy still holds {', '.join(left)}")
         report = stripped_report(tools.exiftool, blob, target)
         return StepOutput(
             {
                 **report,
-                "recipe": {
-                    "tool": "ffmpeg -c copy -map_metadata -1"
-                    if media_type.startswith("video/")
-                    else "exiftool -all=",
-                    "exiftool": tools.exiftool.version,
-                },
+                "recipe": {"tool": recipe, "exiftool": tools.exiftool.version},
                 "orientation": turned,
+                "media_type": kept_type,
             },
-            derivatives=[DerivativeFile(target, "stripped", media_type)],
+            derivatives=[DerivativeFile(target, "stripped", kept_type)],
         )
 
 

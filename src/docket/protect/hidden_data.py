@@ -1,0 +1,152 @@
+"""What a copy carries besides its picture and sound: the parts of its structure that a
+publication must not hold, named for a person (empty: nothing but the picture, or the video's
+pictures and sound).
+
+ExifTool's `-all=` removes the metadata it knows and leaves what it does not: a PNG's private
+chunk, a GIF's application extension, a WebP's unknown chunk, bytes after a GIF's end. A
+video's subtitle or data track (a drone's GPS log, a caption with a name) is a stream, not
+metadata. So what may leave is decided by an allowlist of structure, not by a list of known
+metadata: a JPEG's segments and a PNG's chunks are walked here, by hand, since no library
+lists a file's parts as they are (Pillow and ExifTool skip what they do not know); a video's
+streams are read by ffprobe in the sandboxed worker (docket.aids.video.probe).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# JPEG markers whose segments only describe the picture's coding: tables, frame and scan
+# headers (SOF0-15 but 0xC4 DHT, 0xC8 reserved, 0xCC DAC, which are listed apart).
+_JPEG_CODING = {0xC4, 0xCC, 0xDB, 0xDD, 0xDC} | (set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC})
+_SOS, _EOI, _APP0, _APP14 = 0xDA, 0xD9, 0xE0, 0xEE
+_STANDALONE = set(range(0xD0, 0xD8)) | {0x01}  # RST0-7 and TEM carry no length
+# PNG chunks that only describe the pixels (colour space without a profile, transparency,
+# pixel size, animation frames); iCCP is left out, as a profile holds free text.
+PNG_PICTURE_CHUNKS = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"sBIT",
+    b"bKGD",
+    b"pHYs",
+    b"acTL",
+    b"fcTL",
+    b"fdAT",
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_KEPT_STREAMS = {"video", "audio"}
+
+
+def _jpeg_marker_name(marker: int) -> str:
+    if 0xE0 <= marker <= 0xEF:
+        return f"an APP{marker - 0xE0} segment"
+    if marker == 0xFE:
+        return "a comment (COM)"
+    return f"a segment with marker 0x{marker:02X}"
+
+
+def jpeg_extras(data: bytes) -> list[str]:
+    """The parts of a JPEG that are not its coded picture (a JFIF header without a thumbnail
+    and Adobe's colour-transform segment are part of it)."""
+    if not data.startswith(b"\xff\xd8"):
+        return ["not a JPEG (no start-of-image marker)"]
+    extras: list[str] = []
+    at = 2
+    while at < len(data):
+        if data[at] != 0xFF:
+            return [*extras, f"{len(data) - at} bytes outside any segment at offset {at}"]
+        while at < len(data) and data[at] == 0xFF:  # fill bytes before a marker
+            at += 1
+        if at >= len(data):
+            break
+        marker = data[at]
+        at += 1
+        if marker == _EOI:
+            if at < len(data):
+                extras.append(f"{len(data) - at} bytes after the picture's end")
+            return extras
+        if marker in _STANDALONE:
+            continue
+        if at + 2 > len(data):
+            break
+        length = int.from_bytes(data[at : at + 2], "big")
+        payload = data[at + 2 : at + length]
+        if length < 2 or at + length > len(data):
+            return [*extras, f"{_jpeg_marker_name(marker)} cut short at offset {at}"]
+        at += length
+        if marker == _APP0 and payload.startswith(b"JFIF\x00") and payload[12:14] == b"\0\0":
+            continue  # JFIF's header, without a thumbnail (its width and height are 0)
+        if marker == _APP14 and payload.startswith(b"Adobe"):
+            continue
+        if marker == _SOS:
+            at = _after_scan(data, at)
+            continue
+        if marker not in _JPEG_CODING:
+            extras.append(_jpeg_marker_name(marker))
+    return [*extras, "no end-of-picture marker"]
+
+
+def _after_scan(data: bytes, at: int) -> int:
+    """Where the entropy-coded data that starts at `at` ends: the next marker that is not a
+    stuffed 0xFF00 nor a restart marker."""
+    while (at := data.find(b"\xff", at)) != -1 and at + 1 < len(data):
+        following = data[at + 1]
+        if following == 0 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            at += 1 if following == 0xFF else 2
+            continue
+        return at
+    return len(data)
+
+
+def png_extras(data: bytes) -> list[str]:
+    """The chunks of a PNG outside PNG_PICTURE_CHUNKS, and anything after its end."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return ["not a PNG (no signature)"]
+    extras: list[str] = []
+    at = len(_PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at : at + 4], "big")
+        kind = data[at + 4 : at + 8]
+        end = at + 12 + length
+        if end > len(data):
+            return [*extras, f"a chunk cut short at offset {at}"]
+        if kind not in PNG_PICTURE_CHUNKS:
+            shown = kind.decode("ascii") if kind.isalpha() else kind.hex()
+            extras.append(f"a {shown} chunk")
+        at = end
+        if kind == b"IEND":
+            if at < len(data):
+                extras.append(f"{len(data) - at} bytes after the picture's end")
+            return extras
+    return [*extras, "no IEND chunk"]
+
+
+def picture_extras(path: Path, media_type: str) -> list[str]:
+    """What a picture copy holds besides its picture; only JPEG and PNG are read this way,
+    and a picture of any other type is named as such (strip makes them PNG)."""
+    if media_type == "image/jpeg":
+        return jpeg_extras(path.read_bytes())
+    if media_type == "image/png":
+        return png_extras(path.read_bytes())
+    return [f"a {media_type} picture, whose parts are not checked (only JPEG and PNG are)"]
+
+
+def stream_extras(streams: list[dict[str, Any]]) -> list[str]:
+    """A video's streams other than its pictures and sound (ffprobe's `streams`): subtitles,
+    data tracks (GPS logs, telemetry), attachments, and cover pictures."""
+    extras = []
+    for number, stream in enumerate(streams):
+        kind = str(stream.get("codec_type", "unknown"))
+        name = str(stream.get("codec_name") or stream.get("codec_tag_string") or "")
+        about = f"stream {number}{f', {name}' if name else ''}"
+        if kind not in _KEPT_STREAMS:
+            extras.append(f"a {kind} stream ({about})")
+        elif (stream.get("disposition") or {}).get("attached_pic"):
+            extras.append(f"an attached picture ({about})")
+    return extras

@@ -1,0 +1,270 @@
+"""A source's trace hidden where ExifTool does not look never leaves in a publication: a PNG's
+private chunk, a GIF's application extension and trailer, a video's subtitle track or an
+attached file. `strip` leaves them out (a picture other than JPEG becomes a PNG of the same
+pixels; a video keeps its pictures and sound) and the publication's re-check refuses a copy
+that still holds them. Every file here is made by code; the marker is an invented name."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+from conftest import photo, take
+from PIL import Image
+
+from docket.analyse.batch import run_step
+from docket.analyse.steps import DerivativeFile, StepOutput, Tools
+from docket.disclose.package import export
+from docket.locker import Locker
+from docket.protect import approval
+from docket.protect.hidden_data import jpeg_extras, png_extras
+from docket.protect.steps import StripStep
+from docket.scope import for_locker
+
+PROBE_KINDS = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"]
+MARKER = b"GPS 33.5102,36.2809 FILMED-BY Nadira-Qolvex-Invented"
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def picture(seed: int) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def png_holding_the_marker(seed: int) -> bytes:
+    """A PNG with the marker in a private chunk, a text chunk and bytes after its end."""
+    out = io.BytesIO()
+    picture(seed).save(out, "PNG")
+    plain = out.getvalue()
+    header_end = 8 + 25  # the signature, then IHDR's 13 bytes in a chunk
+    return (
+        plain[:header_end]
+        + png_chunk(b"prIv", MARKER)
+        + png_chunk(b"tEXt", b"Author\x00" + MARKER)
+        + plain[header_end:]
+        + MARKER
+    )
+
+
+def png_with_private_chunks(path: Path, seed: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_holding_the_marker(seed))
+    return path
+
+
+def first_image_descriptor(gif: bytes) -> int:
+    """Where a GIF's first image starts: after its header, palette and extensions."""
+    flags = gif[10]
+    at = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    while gif[at] == 0x21:  # an extension: its label, then sub-blocks to an empty one
+        at += 2
+        while gif[at]:
+            at += gif[at] + 1
+        at += 1
+    assert gif[at] == 0x2C
+    return at
+
+
+def gif_with_private_extension(path: Path) -> Path:
+    """A two-frame GIF with the marker in an application extension and after its end."""
+    frames = [picture(seed).quantize(16) for seed in (1, 2)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    plain = out.getvalue()
+    first_image = first_image_descriptor(plain)
+    extension = b"\x21\xff\x0bPRIVATEAPP1" + bytes([len(MARKER)]) + MARKER + b"\x00"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(plain[:first_image] + extension + plain[first_image:] + MARKER)
+    return path
+
+
+def video_with_subtitles_and_attachment(folder: Path, container: str) -> Path:
+    """A one-second video whose subtitle track says the marker (and, in Matroska, a file
+    attached to it that says it too)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subtitles = folder / "said.srt"
+    subtitles.write_bytes(b"1\n00:00:00,000 --> 00:00:01,000\n" + MARKER + b"\n")
+    note = folder / "note.txt"
+    note.write_bytes(MARKER)
+    out = folder / f"clip.{'mp4' if container == 'mp4' else 'mkv'}"
+    command = [
+        *["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i"],
+        "testsrc=size=160x120:rate=10:duration=1",
+        *["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-i", str(subtitles)],
+        *["-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:v", "libx264", "-c:a", "aac"],
+        *(["-c:s", "mov_text"] if container == "mp4" else ["-c:s", "srt"]),
+    ]
+    if container != "mp4":
+        command += ["-attach", str(note), "-metadata:s:t", "mimetype=text/plain"]
+    subprocess.run([*command, str(out)], check=True)
+    return out
+
+
+def stripped(locker: Locker, item: str, media_type: str) -> tuple[str, str]:
+    """Strip the item: the copy's SHA-256 and media type, as the step recorded them."""
+    run = run_step(locker, item, media_type, StripStep(), "tester")
+    assert run.error is None, run.error
+    [(derivative, blob)] = run.stored
+    return str(blob.digest.sha256), derivative.media_type
+
+
+def approve(locker: Locker, item: str, copy: str, faces: int = 0) -> None:
+    with locker.engine.connect() as conn, conn.begin():
+        approval.approve(conn, "editor-7", item, copy[:10], for_locker(conn, item, None), faces)
+
+
+def published_bytes(package: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in (package / "data").rglob("*") if path.is_file())
+
+
+def test_a_png_s_private_chunks_never_leave_and_its_pixels_stay(
+    locker: Locker, tmp_path: Path
+) -> None:
+    source = png_with_private_chunks(tmp_path / "in" / "screenshot.png", seed=4)
+    item = take(locker, source).outcomes[0].sha256 or ""
+    copy, media_type = stripped(locker, item, "image/png")
+    held = locker.store.path(copy).read_bytes()
+    assert media_type == "image/png" and MARKER not in held and png_extras(held) == []
+    with Image.open(source) as before, Image.open(io.BytesIO(held)) as after:
+        assert np.array_equal(np.asarray(before), np.asarray(after))  # lossless: same pixels
+    approve(locker, item, copy)
+    summary = export(locker, [item], "publication", tmp_path / "press", "tester")
+    assert summary.left_out == []
+    assert MARKER not in published_bytes(tmp_path / "press")
+
+
+def test_a_gif_s_extensions_never_leave_and_its_frames_stay(locker: Locker, tmp_path: Path) -> None:
+    source = gif_with_private_extension(tmp_path / "in" / "loop.gif")
+    item = take(locker, source).outcomes[0].sha256 or ""
+    copy, media_type = stripped(locker, item, "image/gif")
+    held = locker.store.path(copy).read_bytes()
+    assert media_type == "image/png" and MARKER not in held and png_extras(held) == []
+    with Image.open(source) as before, Image.open(io.BytesIO(held)) as after:
+        assert getattr(after, "n_frames", 1) == getattr(before, "n_frames", 1) == 2
+        for frame in range(2):
+            before.seek(frame)
+            after.seek(frame)
+            assert np.array_equal(
+                np.asarray(before.convert("RGB")), np.asarray(after.convert("RGB"))
+            )
+
+
+def test_a_video_s_subtitles_and_attachments_never_leave(locker: Locker, tmp_path: Path) -> None:
+    for container, media_type in (("mp4", "video/mp4"), ("mkv", "video/x-matroska")):
+        source = video_with_subtitles_and_attachment(tmp_path / container, container)
+        assert MARKER in source.read_bytes()
+        item = take(locker, source).outcomes[0].sha256 or ""
+        copy, kept_type = stripped(locker, item, media_type)
+        assert kept_type == media_type
+        held = locker.store.path(copy)
+        assert MARKER not in held.read_bytes()
+        kinds = subprocess.run(
+            [*PROBE_KINDS, str(held)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert kinds == ["video", "audio"], (container, kinds)
+        approve(locker, item, copy)
+        summary = export(locker, [item], "publication", tmp_path / f"press-{container}", "tester")
+        assert summary.left_out == []
+        assert MARKER not in published_bytes(tmp_path / f"press-{container}")
+
+
+class OldStrip:
+    """Strip as version 2 made it: ExifTool's `-all=` over a PNG, a video remuxed whole."""
+
+    name = "strip"
+    version = "2-as-before"
+
+    def applies_to(self, media_type: str) -> bool:
+        return True
+
+    def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
+        target = scratch / ("stripped.png" if media_type == "image/png" else "stripped.mp4")
+        if media_type == "image/png":
+            done = subprocess.run(
+                ["exiftool", "-q", "-q", "-all=", "-o", "-", str(blob)],
+                capture_output=True,
+                check=True,
+            )
+            target.write_bytes(done.stdout)
+        else:
+            shutil.copyfile(blob, target)
+        return StepOutput({}, derivatives=[DerivativeFile(target, "stripped", media_type)])
+
+
+def test_a_copy_approved_before_that_still_holds_them_is_refused_by_name(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The re-check reads the copy's structure: ExifTool saw nothing in either copy."""
+    png = take(locker, png_with_private_chunks(tmp_path / "in" / "a.png", seed=5))
+    video = take(locker, video_with_subtitles_and_attachment(tmp_path / "v", "mp4"))
+    clean = take(locker, photo(tmp_path / "in", "b.jpg", 6))
+    items = {}
+    for summary, media_type in ((png, "image/png"), (video, "video/mp4")):
+        item = summary.outcomes[0].sha256 or ""
+        run = run_step(locker, item, media_type, OldStrip(), "tester")
+        [(_, blob)] = run.stored
+        approve(locker, item, blob.digest.sha256)
+        items[media_type] = item
+    clean_item = clean.outcomes[0].sha256 or ""
+    approve(locker, clean_item, stripped(locker, clean_item, "image/jpeg")[0])
+    exported = export(
+        locker, [*items.values(), clean_item], "publication", tmp_path / "press", "tester"
+    )
+    reasons = dict(exported.left_out)
+    assert "holds more than its picture and sound (a prIv chunk" in reasons[items["image/png"]]
+    assert "a subtitle stream (stream 2, mov_text)" in reasons[items["video/mp4"]]
+    assert set(reasons) == set(items.values())
+    assert MARKER not in published_bytes(tmp_path / "press")
+
+
+def test_the_walkers_name_what_is_not_the_picture() -> None:
+    plain = io.BytesIO()
+    picture(1).save(plain, "JPEG", quality=80)
+    coded = plain.getvalue()
+    progressive = io.BytesIO()
+    picture(2).save(progressive, "JPEG", progressive=True)
+    restarts = io.BytesIO()
+    picture(3).save(restarts, "JPEG", restart_marker_blocks=1)
+    for clean in (coded, progressive.getvalue(), restarts.getvalue()):
+        assert jpeg_extras(clean) == []
+
+    def segment(marker: int, payload: bytes) -> bytes:
+        return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+    thumbnail = b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x01\x01" + b"\x00" * 3
+    evil = (
+        coded[:2]
+        + segment(0xE9, MARKER)
+        + segment(0xFE, MARKER)
+        + segment(0xE0, thumbnail)
+        + coded[2:]
+        + MARKER
+    )
+    assert jpeg_extras(evil) == [
+        "an APP9 segment",
+        "a comment (COM)",
+        "an APP0 segment",
+        f"{len(MARKER)} bytes after the picture's end",
+    ]
+    assert jpeg_extras(coded[:-2]) == ["no end-of-picture marker"]
+    assert jpeg_extras(coded[:2] + b"\xff\xe1\x40\x00" + MARKER)[-1].startswith("an APP1")
+    png = io.BytesIO()
+    picture(1).save(png, "PNG")
+    assert png_extras(png.getvalue()) == []
+    assert png_extras(png_holding_the_marker(1)) == [
+        "a prIv chunk",
+        "a tEXt chunk",
+        f"{len(MARKER)} bytes after the picture's end",
+    ]
