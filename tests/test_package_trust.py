@@ -483,3 +483,87 @@ def test_the_stdlib_verifier_expects_the_fields_the_export_writes() -> None:
     assert set(_check_items.ACQUISITION_FIELDS) == verify_package.ACQUISITION
     assert verify_package.COURT == _check_items.COURT_KEYS
     assert verify_package.PUBLICATION == _check_items.PUBLICATION_KEYS
+
+
+def zipped_photo(tmp_path: Path) -> Path:
+    """A witness's zip holding one photo under the name the camera gave it."""
+    archive = tmp_path / "phone.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(photo(tmp_path / "z", "IMG_20240301_094012.jpg", 7), MEMBER)
+    return archive
+
+
+MEMBER = "DCIM/Camera/IMG_20240301_094012.jpg"
+FORGED = "Signal/received-from-Commander-Xq.jpg"
+
+
+def test_a_name_edited_in_the_catalogue_is_named_by_verify_and_never_exported(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The shown names beside an arrival's raw bytes are the catalogue's own: an insider who
+    edits them must not get a name the log never recorded into a court package."""
+    from sqlalchemy import update
+
+    from docket.catalogue import schema
+    from docket.verify import verify
+
+    summary = take(locker, zipped_photo(tmp_path), case="North")
+    item = next(o.sha256 for o in summary.outcomes if o.name.endswith(".jpg")) or ""
+    with locker.engine.begin() as conn:
+        conn.execute(
+            update(schema.acquisitions)
+            .where(schema.acquisitions.c.item_sha256 == item)
+            .values(path_in_container=FORGED, original_path="/evidence/forged.zip")
+        )
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert any("its shown name differs from the name event" in p for p in found), found
+    package = tmp_path / "court"
+    export(locker, [item], "court", package, "tester", recipient="Tribunal registry")
+    [acquisition] = json.loads((package / "data" / "items" / item / "metadata.json").read_text())[
+        "acquisitions"
+    ]
+    assert acquisition["path_in_container"] == MEMBER
+    assert acquisition["original_path"].endswith("phone.zip")
+    assert (package / "data" / "items" / item / "IMG_20240301_094012.jpg").is_file()
+    assert check(package, locker.public_key).ok
+
+
+def test_a_signed_package_stating_a_name_the_log_does_not_hold_fails(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender whose catalogue lied signs the lie: the checks compare the name inside the
+    container with the bytes the arrival event logged (base64), not with the signature."""
+    summary = take(locker, zipped_photo(tmp_path), case="North")
+    item = next(o.sha256 for o in summary.outcomes if o.name.endswith(".jpg")) or ""
+    described = queries.describe_item
+
+    def lying(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        detail = described(*args, **kwargs)
+        for acquisition in detail["acquisitions"]:
+            acquisition["path_in_container"] = FORGED
+        return detail
+
+    monkeypatch.setattr(queries, "describe_item", lying)
+    package = tmp_path / "court"
+    export(locker, [item], "court", package, "tester", recipient="Tribunal registry")
+    report = check(package, locker.public_key)
+    name = f"items/{item}/metadata.json"
+    assert not report.ok
+    assert any(
+        f.startswith(f"{name}: acquisition of event ") and f.endswith("in path_in_container")
+        for f in report.failures
+    ), report.failures
+    code, problems, *_ = verify_package.verify(package, locker.public_key.hex())
+    assert code == 1 and f"{name}: an acquisition differs from the custody log" in problems
+
+
+def test_the_package_verifier_shows_names_as_docket_does() -> None:
+    import base64
+
+    from docket.names import display_name
+
+    for raw in (b"plain.jpg", b"a\nb\tc\x7f\x00.jpg", "صورة.jpg".encode(), b"\xff\xfe bad"):
+        encoded = base64.b64encode(raw).decode()
+        assert verify_package.shown_name(encoded) == display_name(raw)
+    assert verify_package.shown_name(None) is None
+    assert verify_package.shown_name("not base64!") != display_name(b"not base64!")

@@ -38,6 +38,7 @@ from docket.custody.ledger import WITNESSED, StoredCheckpoint, checkpoint_facts,
 from docket.disclose import prior
 from docket.errors import ObjectStoreError, VaultDamagedError
 from docket.locker import Locker
+from docket.names import display_name
 from docket.protect.approval import approval_problems
 from docket.rehash import digests as rehash_blobs
 from docket.store import BlobDigest, BlobStore
@@ -542,6 +543,10 @@ class _Verifier:
             facts = arrival_facts(_arrival_from_row(row, case))
             if facts != logged or event.item != row["item_sha256"]:
                 self.problem(subject, f"catalogue row differs from event {event.seq}")
+            elif _shown_names(row) != (row["original_path"], row["path_in_container"]):
+                self.problem(
+                    subject, f"its shown name differs from the name event {event.seq} recorded"
+                )
         for seq, event in self.events.items():
             if event.action == "item.acquired" and seq not in seen:
                 self.problem(f"event {seq}", "its acquisition is missing from the catalogue")
@@ -736,6 +741,15 @@ def _entry(entry: Mapping[Any, Any], fields: tuple[str, ...]) -> str:
 def result_item(events: Mapping[int, Event], seq: int) -> str | None:
     event = events.get(seq)
     return None if event is None else event.item
+
+
+def _shown_names(row: Mapping[Any, Any]) -> tuple[str, str | None]:
+    """An acquisition's names as its raw bytes are shown (what ingest wrote beside them)."""
+    inner = row["path_in_container_raw"]
+    return (
+        display_name(bytes(row["original_path_raw"])),
+        None if inner is None else display_name(bytes(inner)),
+    )
 
 
 def _arrival_from_row(row: Mapping[Any, Any], case: Any) -> Arrival:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from docket.catalogue import schema
 from docket.catalogue.records import latest_result
 from docket.errors import AmbiguousIdError, NotFoundError
+from docket.names import display_name
 
 MIN_PREFIX = 4
 
@@ -334,9 +335,12 @@ def describe_item(
                 "collector": acq["collector"],
                 "source": acq["pseudonym"],
                 "method": acq["method"],
-                "original_path": acq["original_path"],
+                # Shown from the bytes the log proves, never the display columns beside them.
+                "original_path": display_name(bytes(acq["original_path_raw"])),
                 "container": acq["container_sha256"],
-                "path_in_container": acq["path_in_container"],
+                "path_in_container": None
+                if acq["path_in_container_raw"] is None
+                else display_name(bytes(acq["path_in_container_raw"])),
                 "file_mtime": acq["file_mtime"],
                 "note": acq["note"],
                 "url_of_origin": acq["url_of_origin"],

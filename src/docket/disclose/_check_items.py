@@ -10,6 +10,7 @@ from typing import Any
 
 from docket.disclose._check_bag import Recorder
 from docket.disclose._check_custody import ExportRecord, Malformed, expect, read_json, sha256_of
+from docket.disclose.verify_package import shown_name
 
 # What a court item's metadata.json says of each acquisition, in order: the export writes
 # these (docket.disclose.package) and the checks expect exactly these.
@@ -152,6 +153,11 @@ def _court_metadata(
         changed = [f for f in ARRIVAL_FIELDS if logged_facts.get(f) != acquisition.get(f)]
         if acquisition.get("acquired_at") != event.get("time"):
             changed.append("acquired_at")
+        # The event logs the name inside a container as bytes (base64) only.
+        if acquisition.get("path_in_container") != shown_name(
+            logged_facts.get("path_in_container_b64")
+        ):
+            changed.append("path_in_container")
         if changed:
             failures.append(
                 f"{name}: acquisition of event {event['seq']} differs from the "

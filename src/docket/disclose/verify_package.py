@@ -220,6 +220,23 @@ PREVIOUS = {"custody/previous-checkpoint.txt", "custody/consistency.json"}
 # this file needs nothing but the standard library; a test holds the two equal).
 ARRIVAL = ("collector", "source", "method", "original_path", "file_mtime", "note")
 ACQUISITION = {"acquired_at", "path_in_container", "event", *ARRIVAL}
+# How a name's bytes are shown (docket.names.display_name, copied; a test holds them equal).
+CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {127: "\\x7f"}
+CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def shown_name(encoded: Any) -> str | None:
+    """The name a logged base64 name is shown as (None: none logged); a name that does not
+    decode is shown as itself, so it differs from any name a package states."""
+    if encoded is None:
+        return None
+    try:
+        raw = base64.b64decode(str(encoded), validate=True)
+    except ValueError:
+        return f"(not base64: {encoded!r})"
+    return raw.decode("utf-8", errors="backslashreplace").translate(CONTROL)
+
+
 COURT = {"file_sha256", "sha256", "sha512", "size", "media_type", "first_seen"}
 COURT |= {"acquisitions", "metadata", "analysis"}
 PUBLICATION = {"file_sha256", "media_type", "derived_from", "made_by"}
@@ -496,9 +513,12 @@ def check_item(root: Path, profile: str, entry: Any, logged: list[dict[str, Any]
             continue
         seen.append(event["seq"])
         said = of(event["details"].get("acquisition"), dict, meta_name)
-        if any(said.get(f) != acquisition.get(f) for f in ARRIVAL) or acquisition.get(
-            "acquired_at"
-        ) != event.get("time"):
+        inner = shown_name(said.get("path_in_container_b64"))
+        if (
+            any(said.get(f) != acquisition.get(f) for f in ARRIVAL)
+            or acquisition.get("acquired_at") != event.get("time")
+            or acquisition.get("path_in_container") != inner
+        ):
             problems.append(f"{meta_name}: an acquisition differs from the custody log")
     if sorted(seen) != sorted(arrivals):
         problems.append(f"{meta_name}: its acquisitions are not the proven arrivals")
