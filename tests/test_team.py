@@ -385,6 +385,34 @@ def test_members_listed_re_roled_and_removed_through_the_api(
     assert verify(locker, quick=True).ok
 
 
+def test_adding_a_member_through_the_api_tells_no_one_else_which_accounts_exist(
+    world: dict[str, Any],
+) -> None:
+    """An account that exists and one that does not get the same answer from anyone who may
+    not manage the case: a viewer, an outsider, and anyone naming a case that does not exist."""
+    north = world["cases"]["North"]
+    for person in ("viewer-1", "outsider-1"):
+        client, csrf = _client(world, person)
+        for case in (north, 99_999):
+            answers = {
+                name: client.post(
+                    f"/api/cases/{case}/members",
+                    json={"user": name, "role": "viewer"},
+                    headers={"x-csrf-token": csrf},
+                )
+                for name in ("ada", "no-such-person-xyz")
+            }
+            shown = {(a.status_code, a.text) for a in answers.values()}
+            assert len(shown) == 1 and answers["ada"].status_code in (403, 404), (person, shown)
+    owner, csrf = _client(world, "owner-1")
+    unknown = owner.post(
+        f"/api/cases/{north}/members",
+        json={"user": "no-such-person-xyz", "role": "viewer"},
+        headers={"x-csrf-token": csrf},
+    )
+    assert unknown.status_code == 404 and "no such user" in unknown.text  # the owner is told
+
+
 def test_the_members_page_adds_re_roles_and_removes(world: dict[str, Any]) -> None:
     north, users = world["cases"]["North"], world["users"]
     client, csrf = _client(world, "owner-1")

@@ -31,6 +31,7 @@ from starlette.background import BackgroundTask
 
 from docket import (
     access,
+    accounts,
     incidents,
     item_filters,
     locale,
@@ -376,14 +377,12 @@ def api_add_member(
 ) -> dict[str, str]:
     check_csrf(who[1], request.headers.get("x-csrf-token"))
     with transaction(locker) as conn:
-        row = conn.execute(
-            select(schema.users).where(schema.users.c.name == body.get("user", ""))
-        ).first()
-        if row is None:
-            raise NotFoundError(f"user {body.get('user')!r}: no such user")
-        member = User(int(row.id), str(row.name), str(row.role))
-        access.add_member(conn, who[0], case_id, member, body.get("role", ""))
-    return {"user": member.name, "role": body["role"]}
+        # The right to manage the case first: only then is it told whether an account exists
+        # (as the members page does), so no one else can learn account names by trying them.
+        access.require_case(conn, who[0], case_id, "manage")
+        member = accounts.user_named(conn, str(body.get("user", "")))
+        access.add_member(conn, who[0], case_id, member, str(body.get("role", "")))
+    return {"user": member.name, "role": str(body.get("role", ""))}
 
 
 @router.post("/cases/{case_id}/upload", openapi_extra=uploads.OPENAPI)
