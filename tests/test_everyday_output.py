@@ -3,6 +3,7 @@ commands that print results take --json."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,13 @@ def test_flag_and_export_take_json(cli: Any, tmp_path: Path) -> None:
     summary = json.loads(exported.out)
     assert summary["items"] == [item] and summary["left_out"] == []
     assert summary["fingerprint"].startswith("SHA256:")
+    carried = hashlib.sha256((out / "data" / "verify_package.py").read_bytes()).hexdigest()
+    assert summary["verifier_sha256"] == carried  # what the recipient compares before running it
+    plain = cli(
+        "export", "--locker", locker, "--case", "North", "--profile", "court", "-o", tmp_path / "2"
+    )
+    assert plain.code == 0, plain.err
+    assert plain.out.strip().endswith(f"SHA-256 {carried} (send both apart from the package)")
     checked = cli("check", out, "--json")
     assert checked.code == UNCONFIRMED  # consistent; no --key given to confirm the signer
     assert isinstance(json.loads(checked.out), dict)

@@ -74,6 +74,7 @@ def export_command(
                 "left_out": [{"item": i, "reason": r} for i, r in summary.left_out],
                 "checkpoint": summary.checkpoint,
                 "fingerprint": checker.fingerprint(summary.public_key),
+                "verifier_sha256": checker.verifier_sha256(),
             }
         )
         return
@@ -82,7 +83,8 @@ def export_command(
     click.echo(
         f"exported {len(summary.items)} item(s) to {output} ({profile} profile, "
         f"checkpoint {summary.checkpoint}); the recipient checks it with your key "
-        f"{checker.fingerprint(summary.public_key)}"
+        f"{checker.fingerprint(summary.public_key)}, and the verifier inside it by its SHA-256 "
+        f"{checker.verifier_sha256()} (send both apart from the package)"
     )
 
 

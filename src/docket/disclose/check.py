@@ -13,6 +13,7 @@ locker. Every check says ok, FAILED or not checked; every failure names the file
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -47,6 +48,15 @@ _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 class UnreadableKey(DocketError):
     """A --key that is neither a hex key, a fingerprint, nor a readable key file."""
+
+
+def verifier_sha256() -> str:
+    """The SHA-256 of the stand-alone verifier every package carries (data/verify_package.py):
+    a recipient with only Python runs it, so it is worth no more than the package unless its
+    hash is compared with one received apart from the package, as the key's fingerprint is."""
+    from docket.disclose import verify_package
+
+    return hashlib.sha256(Path(verify_package.__file__).read_bytes()).hexdigest()
 
 
 def read_key(given: str) -> bytes | str:
