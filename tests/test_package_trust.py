@@ -567,3 +567,59 @@ def test_the_package_verifier_shows_names_as_docket_does() -> None:
         assert verify_package.shown_name(encoded) == display_name(raw)
     assert verify_package.shown_name(None) is None
     assert verify_package.shown_name("not base64!") != display_name(b"not base64!")
+
+
+def zip_bomb(path: Path, expanded: int) -> Path:
+    """A package-shaped zip whose one member of zeros expands about a thousand times."""
+    block = bytes(1 << 20)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle,
+        bundle.open("court/data/items/zeros.bin", "w", force_zip64=True) as member,
+    ):
+        for _ in range(expanded >> 20):
+            member.write(block)
+    return path
+
+
+def test_a_zip_bomb_is_refused_before_a_byte_is_unpacked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The floor is lowered from 1 GiB so that the bomb is small to make; the rule is the same:
+    more than MOST_EXPANSION times the zip's size. Both checkers refuse it, writing nothing."""
+    monkeypatch.setattr(verify_package, "BOMB_FLOOR", 8 << 20)
+    bomb = zip_bomb(tmp_path / "bomb.zip", 64 << 20)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    report = check(bomb)
+    assert not report.ok
+    [failure] = report.failures
+    assert failure.startswith(f"{bomb}: not unpacked: it would expand to 67,108,864 bytes from ")
+    assert failure.endswith("more than 100 times: not a package (a zip bomb?)")
+    code, problems, *_ = verify_package.verify(bomb, None)
+    assert code == 1 and "not a package (a zip bomb?)" in problems[0]
+    assert list(scratch.iterdir()) == []  # both scratch folders gone, nothing left behind
+    fair = zip_bomb(tmp_path / "fair.zip", 4 << 20)  # under the floor: unpacked, then judged
+    assert "zip bomb" not in " ".join(check(fair).failures)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the package's checks, not the catalogue
+def test_a_package_larger_than_the_free_space_is_not_unpacked(
+    locker: Locker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The free space is replaced (a disk cannot be filled for one test here): a package that
+    needs more than the scratch folder has is refused with both figures and a way out."""
+    court(locker, tmp_path)
+    zipped = Path(shutil.make_archive(str(tmp_path / "court"), "zip", tmp_path, "court"))
+    real = shutil.disk_usage
+
+    def nearly_full(path: Any) -> Any:
+        return real(path)._replace(free=1000)
+
+    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    [failure] = check(zipped).failures
+    assert failure.startswith(f"{zipped}: not unpacked: it needs ")
+    assert "has 1,000 free (unzip it where there is room, or set TMPDIR)" in failure
+    code, problems, *_ = verify_package.verify(zipped, None)
+    assert code == 1 and "has 1,000 free" in problems[0]

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import bagit
 
+from docket.disclose.verify_package import unpacking_refused
+
 TAG_FILES = {
     "bagit.txt",
     "bag-info.txt",
@@ -58,6 +60,9 @@ def unpack(package: Path, scratch: Path) -> Path:
                 name = member.filename
                 if name.startswith("/") or "\\" in name or ".." in name.split("/"):
                     raise PackageError(f"{package}: member {name!r} escapes the package")
+            refused = unpacking_refused(package, members, scratch)
+            if refused is not None:
+                raise PackageError(f"{package}: not unpacked: {refused}")
             bundle.extractall(scratch)
     except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
         if isinstance(exc, PackageError):

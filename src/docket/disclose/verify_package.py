@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -242,6 +243,31 @@ COURT |= {"acquisitions", "metadata", "analysis"}
 PUBLICATION = {"file_sha256", "media_type", "derived_from", "made_by"}
 
 
+# A zip that expands past this many times its own size, beyond BOMB_FLOOR, is no package Docket
+# writes (its media are stored, its text deflated): a zip bomb, refused before a byte is written.
+MOST_EXPANSION = 100
+BOMB_FLOOR = 1 << 30
+
+
+def unpacking_refused(package: Path, members: list[zipfile.ZipInfo], scratch: Path) -> str | None:
+    """Why a zip must not be unpacked into `scratch` (None: it may). A member's declared size
+    holds: zipfile reads no more than it."""
+    expanded = sum(member.file_size for member in members)
+    packed = max(package.stat().st_size, 1)
+    if expanded > BOMB_FLOOR and expanded > MOST_EXPANSION * packed:
+        return (
+            f"it would expand to {expanded:,} bytes from {packed:,}, more than "
+            f"{MOST_EXPANSION} times: not a package (a zip bomb?)"
+        )
+    free = shutil.disk_usage(scratch).free
+    if expanded > free:
+        return (
+            f"it needs {expanded:,} bytes to unpack and {scratch} has {free:,} free "
+            "(unzip it where there is room, or set TMPDIR)"
+        )
+    return None
+
+
 def unpack(package: Path, scratch: Path) -> Path:
     if package.is_dir():
         return package
@@ -254,6 +280,9 @@ def unpack(package: Path, scratch: Path) -> Path:
                 raise Bad(f"{package}: the zip names a member twice or holds too many")
             if any(n.startswith("/") or "\\" in n or ".." in n.split("/") for n in names):
                 raise Bad(f"{package}: a member escapes the package")
+            refused = unpacking_refused(package, bundle.infolist(), scratch)
+            if refused is not None:
+                raise Bad(f"{package}: not unpacked: {refused}")
             bundle.extractall(scratch)
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
         raise Bad(f"{package}: damaged zip ({exc})") from exc
