@@ -17,7 +17,7 @@ from docket.disclose import verify_package
 from docket.disclose.check import check
 from docket.disclose.package import export
 from docket.locker import Locker
-from docket.names import MAX_NAME_BYTES, file_name
+from docket.names import MAX_NAME_BYTES, file_name, looks_like
 
 ARABIC = "صورة من حلب ١٢.jpg"
 SORANI = "وێنەی گوندی هەڵەبجە.jpg"
@@ -63,6 +63,33 @@ def test_an_over_long_name_is_cut_whole_characters_keeping_its_extension() -> No
     assert len(cut.encode()) <= MAX_NAME_BYTES
     assert cut.endswith(".mp4") and cut.startswith("شهادة")
     assert "\ufffd" not in cut and cut == unicodedata.normalize("NFC", cut)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "metadata.json\u200b",  # a zero-width space after it
+        "meta\u200ddata.json",  # a zero-width joiner inside it
+        "metadata.json\u2060",  # a word joiner after it
+        "".join(chr(ord(c) + 0xFEE0) for c in "metadata") + ".json",  # fullwidth letters
+        "METADATA.Json",
+    ],
+)
+def test_a_name_that_reads_as_metadata_json_is_renamed(
+    locker: Locker, tmp_path: Path, sent: str
+) -> None:
+    """A source's file named to pass for the item's metadata.json in a folder listing."""
+    item = take(locker, photo(tmp_path / "in", sent, 5)).outcomes[0].sha256 or ""
+    export(locker, [item], "court", tmp_path / "court", "tester")
+    held = sorted(p.name for p in (tmp_path / "court" / "data" / "items" / item).iterdir())
+    assert held == ["metadata.json", "original-metadata.json"]
+
+
+def test_names_joined_with_zero_width_joiners_are_kept() -> None:
+    """Kurdish and Persian names need the zero-width non-joiner; it is not taken out."""
+    name = "نامه\u200cی شاهید.jpg"
+    assert file_name(name, "original") == name
+    assert looks_like(name, "نامهی شاهید.jpg") and not looks_like(name, "نامه شاهید.jpg")
 
 
 def named_photos(tmp_path: Path) -> list[Path]:

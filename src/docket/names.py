@@ -75,3 +75,16 @@ def file_name(display: str, fallback: str) -> str:
     if stem.split(".")[0].upper() in _RESERVED:
         stem = f"_{stem}"
     return stem + extension
+
+
+def looks_like(name: str, other: str) -> bool:
+    """Whether `name` reads as `other` to a person: the same once compatibility forms are
+    folded (NFKC: a fullwidth letter), case is ignored, and the invisible format characters
+    (category Cf: zero-width spaces and joiners, which file_name keeps, as Kurdish and Persian
+    names need them) are taken out."""
+
+    def seen(text: str) -> str:
+        folded = unicodedata.normalize("NFKC", text).casefold()
+        return "".join(c for c in folded if unicodedata.category(c) != "Cf")
+
+    return seen(name) == seen(other)

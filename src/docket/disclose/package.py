@@ -431,7 +431,8 @@ def _write_payload(
                 c.media_type, ""
             )
             name = f"{c.kind}{suffix}"
-        if name.casefold() == "metadata.json":  # one name, on a case-blind file system too
+        # One name, on a case-blind file system too, and none that reads as it in a listing.
+        if names.looks_like(name, "metadata.json"):
             name = "original-metadata.json"
         _copy_checked(locker.store, c.blob, folder / name)
         files.append(_listed(root, f"items/{c.item}/{name}"))
