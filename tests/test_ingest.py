@@ -181,6 +181,44 @@ def test_dangerous_zip_members_are_refused_and_the_rest_taken(
     assert not (tmp_path / "escape.jpg").exists() and not Path("/etc/absolute.jpg").exists()
 
 
+def damaged_member(archive: Path, method: int) -> Path:
+    """A zip of a member whose compressed bytes are damaged (its CRC is never reached), then a
+    good member."""
+    with zipfile.ZipFile(archive, "w", method) as bundle:
+        bundle.writestr("damaged.bin", os.urandom(5000))
+        bundle.writestr("after.txt", f"the member after the damaged one in {archive.name}")
+    raw = bytearray(archive.read_bytes())
+    data = 30 + int.from_bytes(raw[26:28], "little") + int.from_bytes(raw[28:30], "little")
+    if method == zipfile.ZIP_DEFLATED:
+        raw[data] = 0x07  # the last block, of the reserved type 11
+    else:
+        for at in range(data + 4, data + 40):  # past LZMA's own header, into its properties
+            raw[at] ^= 0x5A
+    archive.write_bytes(raw)
+    return archive
+
+
+def test_a_member_whose_compressed_data_is_damaged_is_refused_and_the_batch_goes_on(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """zlib's and lzma's errors are neither OSError nor BadZipFile: a damaged deflate or LZMA
+    stream stopped the whole ingest with a traceback, on every run again."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    damaged_member(folder / "a.zip", zipfile.ZIP_DEFLATED)
+    damaged_member(folder / "b.zip", zipfile.ZIP_LZMA)
+    (folder / "c.txt").write_bytes(b"a plain file after the zips")
+    summary = take(locker, folder)
+    reasons = {o.name: o.reason for o in summary.outcomes if o.status == "refused"}
+    for archive in ("a.zip", "b.zip"):
+        [reason] = [r for name, r in reasons.items() if name.endswith(f"{archive}!/damaged.bin")]
+        assert (reason or "").startswith("member cannot be read: damaged compressed data ("), reason
+    stored = [o.name for o in summary.outcomes if o.status == "new"]
+    for name in ("a.zip", "b.zip", "a.zip!/after.txt", "b.zip!/after.txt", "c.txt"):
+        assert any(s.endswith(f"/in/{name}") for s in stored), (name, stored)
+    assert summary.checkpoint is not None and verify(locker, quick=True).ok
+
+
 def test_archive_total_size_limit(locker: Locker, tmp_path: Path) -> None:
     archive = tmp_path / "big.zip"
     with zipfile.ZipFile(archive, "w") as bundle:

@@ -22,9 +22,11 @@ its bytes; an investigator can ingest it on its own, within the same limits.
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,7 +107,10 @@ class _Limited(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer) -> int:
         # Ask for at most one byte past the allowance: a bomb never gets to expand further.
         view = memoryview(buffer).cast("B")[: max(self.left, 0) + 1]
-        count: int = self.stream.readinto(view)  # type: ignore[attr-defined]
+        try:
+            count: int = self.stream.readinto(view)  # type: ignore[attr-defined]
+        except (zlib.error, lzma.LZMAError) as exc:  # neither is an OSError, unlike bz2's
+            raise MemberRefused(f"member cannot be read: damaged compressed data ({exc})") from exc
         self.left -= count
         self.expansion.expanded += count
         if self.left < 0:
