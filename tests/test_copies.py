@@ -9,11 +9,12 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LAYERS, Layer, layer_facts, photo, take
+from conftest import LAYERS, Layer, docket_command, layer_facts, photo, take
 from copies_help import (
     blob,
     copy_of,
@@ -670,3 +671,46 @@ def test_a_server_catalogues_url_in_the_environment_never_opens_a_copy(
     restore(replica, tmp_path / "restored", "tester")
     monkeypatch.delenv("DOCKET_DATABASE_URL")
     assert verified(tmp_path / "restored") == []
+
+
+def _run(*args: Any) -> Any:
+    """The CLI in a process of its own, stopped if it hangs (what this test is about)."""
+    return subprocess.run(
+        [*docket_command(), *map(str, args)], capture_output=True, text=True, timeout=120
+    )
+
+
+def _put_in_place(blob: Path, what: str) -> None:
+    blob.chmod(0o644)
+    blob.unlink()
+    if what == "fifo":
+        os.mkfifo(blob)
+    else:
+        blob.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the store's files, not the catalogue
+def test_a_fifo_or_a_link_in_a_blob_s_place_is_named_never_waited_on(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """A FIFO in a blob's place hung replicate, audit-copies and restore (open waits for a
+    writer); a link to /dev/zero made replicate fill the copy's disk with zeros."""
+    summary = take(locker, photo(tmp_path / "in", "a.jpg", 1), photo(tmp_path / "in", "b.jpg", 2))
+    fifo, link = (o.sha256 or "" for o in summary.outcomes)
+    copy = tmp_path / "copy"
+    assert _run("replicate", "--locker", locker.path, copy).returncode == 0
+    locker.close()
+    _put_in_place(locker.store.path(fifo), "fifo")
+    _put_in_place(locker.store.path(link), "link")
+    again = _run("replicate", "--locker", locker.path, tmp_path / "copy2")
+    assert again.returncode == 1 and len(again.stderr.splitlines()) == 1, again.stderr
+    assert "cannot be read (a " in again.stderr and "not copied" in again.stderr
+    assert sum(f.stat().st_size for f in (tmp_path / "copy2").rglob("*") if f.is_file()) < 1 << 24
+    audited = _run("audit-copies", "--locker", locker.path, copy)
+    assert audited.returncode == 1
+    assert f"{fifo}: cannot be read (a named pipe (FIFO), not a regular file)" in audited.stdout
+    assert f"{link}: cannot be read (a symbolic link, not a regular file)" in audited.stdout
+    _put_in_place(copy / "objects" / fifo[:2] / fifo[2:], "fifo")  # a copy damaged the same way
+    restored = _run("restore", copy, tmp_path / "restored")
+    assert restored.returncode == 1 and len(restored.stderr.splitlines()) == 1, restored.stderr
+    assert f"blob {fifo}: cannot be read (a named pipe (FIFO)" in restored.stderr

@@ -47,6 +47,7 @@ from docket.copies.sealed import SealedBlobs
 from docket.custody import log, merkle, witness
 from docket.errors import BlobMismatchError, CopyError, VaultDamagedError
 from docket.locker import Locker, is_vault, read_config
+from docket.regular_files import open_regular
 from docket.store import BlobStore, FilesystemStore, scratch
 from docket.store.s3 import S3Bucket
 from docket.store.vault import VaultStore
@@ -292,7 +293,7 @@ def _put_sealed(
     store: VaultStore, copy: BlobStore, name: str, damaged: bool, sealed: SealedBlobs
 ) -> None:
     """The copy's sealed file of blob `name`, as it is, into the vault `store`."""
-    with copy.path(name).open("rb") as stream:
+    with open_regular(copy.path(name)) as stream:
         transfer.put_blob(
             stream,
             sealed.keyed(name),

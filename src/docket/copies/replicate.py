@@ -37,6 +37,7 @@ from docket.copies.sealed import SealedBlobs
 from docket.custody import ledger, log, merkle, witness
 from docket.errors import CopyError
 from docket.locker import CONFIG_NAME, PRIVATE_KEY, PUBLIC_KEY, Locker
+from docket.regular_files import open_regular
 from docket.vault import slot_file
 
 
@@ -135,7 +136,7 @@ class _Blobs:
             self._sealed = SealedBlobs(source.vault_key)
             self.present = {self.filed(sha256) for sha256 in source.store.digests()}
             store = source.store
-            self.opener = lambda keyed: store.path(self._plain[keyed]).open("rb")
+            self.opener = lambda keyed: open_regular(store.path(self._plain[keyed]), True)
             self.check = self._sealed.prove
 
     def filed(self, sha256: str) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from docket.errors import CopyError, DiskFullError, is_disk_full
+from docket.regular_files import NotRegularFile
 from docket.store import scratch
 
 CHUNK = 1 << 20
@@ -267,7 +268,14 @@ def _publish(batch: list[tuple[str, str]], objects: Path, tmp: Path) -> None:
 
 
 def _copy_part(opener: Opener, sha256: str, part: str, check: Check | None) -> int:
-    with opener(sha256) as stream:
+    try:
+        opened = opener(sha256)
+    except NotRegularFile as exc:  # a FIFO or a link in the blob's place
+        raise CopyError(
+            f"blob {sha256}: cannot be read ({exc.strerror}); not copied (run `docket verify` "
+            "where it came from)"
+        ) from exc
+    with opened as stream:
         return write_proven(stream, sha256, part, fsync=False, check=check)
 
 

@@ -5,12 +5,13 @@ Paths are handled as bytes from end to end so that names which are not UTF-8 are
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from docket.regular_files import kind_of, open_regular
 
 
 @dataclass(frozen=True)
@@ -27,19 +28,6 @@ class FileInput:
 class Refusal:
     raw_path: bytes
     reason: str
-
-
-_KINDS = {
-    stat.S_IFIFO: "a named pipe (FIFO)",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a folder",
-}
-
-
-def _kind(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def _reason(exc: OSError) -> str:
@@ -62,7 +50,7 @@ def _file(raw_path: bytes, root: bytes) -> FileInput | Refusal:
     except OSError as exc:
         return Refusal(raw_path, f"cannot read: {_reason(exc)}")
     if not stat.S_ISREG(info.st_mode):
-        return Refusal(raw_path, f"{_kind(info.st_mode)}, not a regular file")
+        return Refusal(raw_path, f"{kind_of(info.st_mode)}, not a regular file")
     return FileInput(raw_path, open_path, info.st_size, info.st_mtime)
 
 
@@ -97,19 +85,6 @@ def walk(paths: Iterable[bytes]) -> Iterator[FileInput | Refusal]:
             yield _file(path, os.path.realpath(path))
 
 
-class NotRegularFile(OSError):
-    pass
-
-
 def open_input(entry: FileInput) -> BinaryIO:
-    """Open without following a swap to a FIFO or device (O_NONBLOCK: a FIFO never hangs us)."""
-    fd = os.open(entry.open_path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"{_kind(mode)}, not a regular file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb", buffering=0)
-    except BaseException:
-        os.close(fd)
-        raise
+    """Open without following a swap to a link, FIFO or device (docket.regular_files)."""
+    return open_regular(entry.open_path)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from docket.errors import DiskFullError, DocketError, is_disk_full
+from docket.regular_files import open_regular
 from docket.store import scratch
 
 CHUNK = 1 << 20
@@ -172,8 +173,9 @@ class FilesystemStore:
         return self.path(sha256).is_file()
 
     def open(self, sha256: str) -> BinaryIO:
+        """The blob to read; NotRegularFile when a link, FIFO or device is in its place."""
         # A string path: replicate opens every blob, and a Path each cost more than the open.
-        return open(f"{self.objects}/{sha256[:2]}/{sha256[2:]}", "rb")
+        return open_regular(f"{self.objects}/{sha256[:2]}/{sha256[2:]}", buffered=True)
 
     @contextlib.contextmanager
     def plain_file(self, sha256: str) -> Iterator[Path]:

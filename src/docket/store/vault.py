@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from docket.errors import DiskFullError, VaultDamagedError, is_disk_full
+from docket.regular_files import open_regular
 from docket.store import scratch
 from docket.store.filesystem import BlobDigest, StoredBlob, fsync_dir, hash_stream, publish
 from docket.store.sealed_stream import HEADER_BYTES, plain_size
@@ -82,7 +83,7 @@ class VaultStore:
     def open(self, sha256: str) -> BinaryIO:
         """The blob's plaintext, decrypted and authenticated a segment at a time; seekable.
         A blob that does not authenticate is a VaultDamagedError naming it."""
-        file = open(self.path(sha256), "rb", buffering=0)  # noqa: SIM115 (the reader closes it)
+        file = open_regular(self.path(sha256))  # a FIFO or link in its place: refused
         return self._sealing.reader(file, sha256, self._label(sha256))
 
     @contextlib.contextmanager
@@ -133,7 +134,7 @@ class VaultStore:
         """The SHA-256 a held file's header names (None: gone, or its header is damaged,
         which `protection` reports)."""
         try:
-            with open(path, "rb") as file:
+            with open_regular(path) as file:
                 raw = file.read(HEADER_BYTES)
             return self._sealing.header_name(raw, keyed, path)
         except (OSError, ValueError, VaultDamagedError):
