@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 from conftest import docket_command, photo, take
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from docket.catalogue import schema
 from docket.custody import log, witness
 from docket.custody.ledger import make_checkpoint
 from docket.errors import CatalogueLostError
-from docket.locker import Locker
+from docket.locker import PRIVATE_KEY, Locker
 from docket.verify import verify
 
 
@@ -532,3 +532,39 @@ def test_an_older_locker_gets_its_public_key_file_when_opened(locker: Locker) ->
     public.unlink()
     Locker.open(locker.path).close()
     assert public.read_text() == locker.public_key.hex() + "\n"
+
+
+def test_the_newest_checkpoint_removed_with_its_event_is_named(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """The log then ends exactly where the removed checkpoint signed it, so nothing looked
+    lost: but checkpoints.log holds a signed line for a checkpoint the catalogue lacks."""
+    take(locker, photo(tmp_path / "in", "a.jpg", 1))
+    with locker.engine.begin() as conn:
+        removed = make_checkpoint(conn, locker.signing_key, locker.origin, "tester")
+    events, checkpoints = schema.events.c, schema.checkpoints.c
+    with locker.engine.begin() as conn:  # its checkpoint.made event is the log's last
+        last = conn.execute(select(events.seq).order_by(events.seq.desc()).limit(1)).scalar_one()
+        conn.execute(delete(schema.events).where(events.seq == last))
+        conn.execute(delete(schema.checkpoints).where(checkpoints.id == removed.id))
+        conn.execute(update(schema.log_head).values(size=schema.log_head.c.size - 1))
+    found = [str(p) for p in verify(locker, quick=True).problems]
+    assert any(
+        p.startswith(f"checkpoint {removed.id}: is signed in checkpoints.log line ")
+        and p.endswith(
+            "but missing from the catalogue, with the event that recorded it "
+            "(restore the catalogue from a copy)"
+        )
+        for p in found
+    ), found
+
+
+def test_a_damaged_signing_key_fails_verify(locker: Locker, tmp_path: Path) -> None:
+    """Monitoring reads `ok`: a key that no longer loads means nothing more can be recorded."""
+    take(locker, photo(tmp_path / "in", "a.jpg", 1))
+    key = locker.path / PRIVATE_KEY
+    key.write_bytes(b"")
+    report = verify(locker, quick=True)
+    assert not report.ok
+    [problem] = [p for p in report.problems if p.subject == str(PRIVATE_KEY)]
+    assert "cannot be read, so nothing more can be signed" in problem.message

@@ -102,7 +102,13 @@ def checkpoints_file(
     by_id = {cp.id: cp.checkpoint for cp in stored}
     for entry in found.entries:
         mine = by_id.get(entry.id)
-        if mine is not None and (mine.tree_size, mine.root) != (
+        if mine is None:  # a line is appended only once its checkpoint is stored
+            outcome.failed(
+                f"checkpoint {entry.id}",
+                f"is signed in {witness.FILE_NAME} line {entry.line} but missing from the "
+                "catalogue, with the event that recorded it (restore the catalogue from a copy)",
+            )
+        elif (mine.tree_size, mine.root) != (
             entry.checkpoint.tree_size,
             entry.checkpoint.root,
         ):
@@ -185,8 +191,12 @@ def keys(locker: Locker) -> Outcome:
     elif (locker.path / PUBLIC_KEY).is_file():
         try:
             derived = public_key_of(load(private, locker.vault_key))
-        except DocketError as exc:
-            outcome.notes.append(f"the private key could not be compared: {exc}")
+        except DocketError as exc:  # damaged: no more evidence can be recorded or signed
+            outcome.failed(
+                str(PRIVATE_KEY),
+                f"cannot be read, so nothing more can be signed ({exc}); restore it from a "
+                "copy made with --include-private-key",
+            )
         else:
             if derived != locker.public_key:
                 outcome.failed(str(PUBLIC_KEY), f"is not the public half of {PRIVATE_KEY}")
