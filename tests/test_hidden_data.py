@@ -180,6 +180,29 @@ def test_a_video_s_subtitles_and_attachments_never_leave(locker: Locker, tmp_pat
         assert MARKER not in published_bytes(tmp_path / f"press-{container}")
 
 
+def test_bytes_after_adobe_s_fields_never_leave(locker: Locker, tmp_path: Path) -> None:
+    """ExifTool's -all= keeps Adobe's segment (colours depend on it) with whatever follows
+    its fields: strip then writes the picture again with jpegtran, losslessly."""
+    plain = io.BytesIO()
+    picture(7).save(plain, "JPEG", quality=90)
+    coded = plain.getvalue()
+    adobe = b"Adobe\x00\x64\x00\x00\x00\x00\x01" + MARKER
+    source = tmp_path / "in" / "adobe.jpg"
+    source.parent.mkdir()
+    source.write_bytes(
+        coded[:2] + b"\xff\xee" + (len(adobe) + 2).to_bytes(2, "big") + adobe + coded[2:]
+    )
+    item = take(locker, source).outcomes[0].sha256 or ""
+    run = run_step(locker, item, "image/jpeg", StripStep(), "tester")
+    assert run.error is None and run.output is not None, run.error
+    assert run.output.data["recipe"]["tool"] == "exiftool -all=; jpegtran -copy none (lossless)"
+    [(_, blob)] = run.stored
+    held = locker.store.path(blob.digest.sha256).read_bytes()
+    assert MARKER not in held and jpeg_extras(held) == []
+    with Image.open(source) as before, Image.open(io.BytesIO(held)) as after:
+        assert np.array_equal(np.asarray(before), np.asarray(after))  # the same coded picture
+
+
 class OldStrip:
     """Strip as version 2 made it: ExifTool's `-all=` over a PNG, a video remuxed whole."""
 
@@ -259,6 +282,12 @@ def test_the_walkers_name_what_is_not_the_picture() -> None:
         f"{len(MARKER)} bytes after the picture's end",
     ]
     assert jpeg_extras(coded[:-2]) == ["no end-of-picture marker"]
+    jfif = b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    adobe = b"Adobe\x00\x64\x00\x00\x00\x00\x01"
+    fields = coded[:2] + segment(0xE0, jfif) + segment(0xEE, adobe) + coded[2:]
+    assert jpeg_extras(fields) == []
+    padded = coded[:2] + segment(0xE0, jfif + MARKER) + segment(0xEE, adobe + MARKER) + coded[2:]
+    assert jpeg_extras(padded) == ["an APP0 segment", "an APP14 segment"]
     assert jpeg_extras(coded[:2] + b"\xff\xe1\x40\x00" + MARKER)[-1].startswith("an APP1")
     png = io.BytesIO()
     picture(1).save(png, "PNG")

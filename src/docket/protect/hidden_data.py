@@ -21,6 +21,9 @@ from typing import Any
 _JPEG_CODING = {0xC4, 0xCC, 0xDB, 0xDD, 0xDC} | (set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC})
 _SOS, _EOI, _APP0, _APP14 = 0xDA, 0xD9, 0xE0, 0xEE
 _STANDALONE = set(range(0xD0, 0xD8)) | {0x01}  # RST0-7 and TEM carry no length
+# The exact size of Adobe's segment (and, below, of JFIF's header): a longer one carries bytes
+# no decoder reads (ExifTool's -all= keeps Adobe's segment, with whatever follows its fields).
+_ADOBE = 12
 # PNG chunks that only describe the pixels (colour space without a profile, transparency,
 # pixel size, animation frames); iCCP is left out, as a profile holds free text.
 PNG_PICTURE_CHUNKS = {
@@ -80,10 +83,10 @@ def jpeg_extras(data: bytes) -> list[str]:
         if length < 2 or at + length > len(data):
             return [*extras, f"{_jpeg_marker_name(marker)} cut short at offset {at}"]
         at += length
-        if marker == _APP0 and payload.startswith(b"JFIF\x00") and payload[12:14] == b"\0\0":
-            continue  # JFIF's header, without a thumbnail (its width and height are 0)
-        if marker == _APP14 and payload.startswith(b"Adobe"):
-            continue
+        if marker == _APP0 and payload[:5] + payload[12:] == b"JFIF\x00\0\0":
+            continue  # JFIF's header alone (14 bytes), no thumbnail: 0 wide and 0 high
+        if marker == _APP14 and payload.startswith(b"Adobe") and len(payload) == _ADOBE:
+            continue  # Adobe's colour transform alone, which the colours depend on
         if marker == _SOS:
             at = _after_scan(data, at)
             continue

@@ -25,7 +25,7 @@ from docket.protect.faces import (
     default_model,
     model_digest,
 )
-from docket.protect.hidden_data import picture_extras, stream_extras
+from docket.protect.hidden_data import jpeg_extras, picture_extras, stream_extras
 from docket.protect.tracking import CARRY_GROWTH
 from docket.store.scratch import environment
 
@@ -187,6 +187,27 @@ def turn_upright(source: Path, media_type: str, orientation: int, target: Path) 
     return str(answer["how"])
 
 
+def _rewrite_jpeg(target: Path, scratch: Path) -> str:
+    """Write `target` again with jpegtran, which keeps the coded picture (losslessly) and
+    writes only the JFIF and Adobe segments it needs: for what ExifTool leaves, such as bytes
+    after the fields of Adobe's segment. How it was done."""
+    jpegtran = shutil.which("jpegtran")
+    if jpegtran is None:
+        raise AnalysisError("jpegtran is not installed (Debian: apt install libjpeg-turbo-progs)")
+    rewritten = scratch / "rewritten.jpg"
+    done = subprocess.run(
+        [jpegtran, "-copy", "none", "-outfile", str(rewritten), str(target)],
+        capture_output=True,
+        timeout=STRIP_TIMEOUT,
+        check=False,
+        env=environment(scratch),
+    )
+    if done.returncode != 0 or not rewritten.is_file() or not rewritten.stat().st_size:
+        raise AnalysisError(f"cannot strip this file (jpegtran: {done.stderr[-200:]!r})")
+    rewritten.replace(target)
+    return "jpegtran -copy none (lossless)"
+
+
 # A JPEG stays a JPEG (ExifTool removes every segment but its coding); any other picture
 # becomes a PNG of its pixels (docket.protect._plain_png_worker).
 PLAIN_PICTURE = {"image/jpeg": "image/jpeg"}
@@ -231,6 +252,8 @@ class StripStep:
                     turned = {"exif_orientation": orientation, "pixels_turned_by": how}
             strip_file(source, media_type, target)
             recipe = VIDEO_RECIPE if media_type.startswith("video/") else "exiftool -all="
+            if kept_type == "image/jpeg" and jpeg_extras(target.read_bytes()):
+                recipe += "; " + _rewrite_jpeg(target, scratch)
         left = (
             stream_extras(probe(target, scratch).get("streams", []))
             if kept_type.startswith("video/")
