@@ -28,6 +28,7 @@ from docket.scope import for_locker
 
 PROBE_KINDS = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"]
 MARKER = b"GPS 33.5102,36.2809 FILMED-BY Nadira-Qolvex-Invented"
+SEI_MARKER = MARKER.replace(b",", b" ")  # a comma would end FFmpeg's option
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -203,6 +204,36 @@ def test_bytes_after_adobe_s_fields_never_leave(locker: Locker, tmp_path: Path) 
         assert np.array_equal(np.asarray(before), np.asarray(after))  # the same coded picture
 
 
+def video_with_a_message(folder: Path) -> Path:
+    """A one-second H.264 video whose SEI (user data, as cameras and apps write it) says the
+    marker; remuxing copies it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "clip.mp4"
+    sei = f"086f3693-b7b3-4f2c-9653-21492feee5b8+{SEI_MARKER.decode()}"
+    subprocess.run(
+        [
+            *["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i"],
+            "testsrc=size=160x120:rate=10:duration=1",
+            *["-c:v", "libx264", "-bsf:v", f"h264_metadata=sei_user_data={sei}", str(out)],
+        ],
+        check=True,
+    )
+    return out
+
+
+def test_a_video_s_sei_messages_never_leave(locker: Locker, tmp_path: Path) -> None:
+    source = video_with_a_message(tmp_path / "v")
+    assert SEI_MARKER in source.read_bytes()
+    item = take(locker, source).outcomes[0].sha256 or ""
+    copy, _ = stripped(locker, item, "video/mp4")
+    held = locker.store.path(copy).read_bytes()
+    assert SEI_MARKER not in held and b"x264 - core" not in held
+    approve(locker, item, copy)
+    summary = export(locker, [item], "publication", tmp_path / "press", "tester")
+    assert summary.left_out == []
+    assert SEI_MARKER not in published_bytes(tmp_path / "press")
+
+
 class OldStrip:
     """Strip as version 2 made it: ExifTool's `-all=` over a PNG, a video remuxed whole."""
 
@@ -230,24 +261,26 @@ def test_a_copy_approved_before_that_still_holds_them_is_refused_by_name(
     locker: Locker, tmp_path: Path
 ) -> None:
     """The re-check reads the copy's structure: ExifTool saw nothing in either copy."""
-    png = take(locker, png_with_private_chunks(tmp_path / "in" / "a.png", seed=5))
-    video = take(locker, video_with_subtitles_and_attachment(tmp_path / "v", "mp4"))
-    clean = take(locker, photo(tmp_path / "in", "b.jpg", 6))
+    made = {
+        "png": (png_with_private_chunks(tmp_path / "in" / "a.png", seed=5), "image/png"),
+        "subtitles": (video_with_subtitles_and_attachment(tmp_path / "v", "mp4"), "video/mp4"),
+        "sei": (video_with_a_message(tmp_path / "m"), "video/mp4"),
+    }
     items = {}
-    for summary, media_type in ((png, "image/png"), (video, "video/mp4")):
-        item = summary.outcomes[0].sha256 or ""
+    for label, (source, media_type) in made.items():
+        item = take(locker, source).outcomes[0].sha256 or ""
         run = run_step(locker, item, media_type, OldStrip(), "tester")
         [(_, blob)] = run.stored
         approve(locker, item, blob.digest.sha256)
-        items[media_type] = item
-    clean_item = clean.outcomes[0].sha256 or ""
-    approve(locker, clean_item, stripped(locker, clean_item, "image/jpeg")[0])
-    exported = export(
-        locker, [*items.values(), clean_item], "publication", tmp_path / "press", "tester"
-    )
+        items[label] = item
+    clean = take(locker, photo(tmp_path / "in", "b.jpg", 6)).outcomes[0].sha256 or ""
+    approve(locker, clean, stripped(locker, clean, "image/jpeg")[0])
+    exported = export(locker, [*items.values(), clean], "publication", tmp_path / "press", "tester")
     reasons = dict(exported.left_out)
-    assert "holds more than its picture and sound (a prIv chunk" in reasons[items["image/png"]]
-    assert "a subtitle stream (stream 2, mov_text)" in reasons[items["video/mp4"]]
+    assert "holds more than its picture and sound (a prIv chunk" in reasons[items["png"]]
+    assert "a subtitle stream (stream 2, mov_text)" in reasons[items["subtitles"]]
+    sei = "messages beside the pictures (SEI) in stream 0, h264"
+    assert sei in reasons[items["sei"]], reasons[items["sei"]]
     assert set(reasons) == set(items.values())
     assert MARKER not in published_bytes(tmp_path / "press")
 

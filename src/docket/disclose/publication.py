@@ -38,7 +38,6 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from docket import scope
-from docket.aids.video import probe
 from docket.analyse.exiftool import ExifTool
 from docket.analyse.sandbox import AnalysisError
 from docket.catalogue import schema
@@ -46,7 +45,7 @@ from docket.errors import DocketError, MetadataError
 from docket.locker import Locker
 from docket.protect import approval
 from docket.protect.faces import MARGIN
-from docket.protect.hidden_data import picture_extras, stream_extras
+from docket.protect.hidden_data import picture_extras, video_extras
 from docket.protect.steps import KEPT_FILE_TAGS, STRUCTURAL_GROUPS, RedactStep
 
 NOT_APPROVED = (
@@ -205,7 +204,7 @@ class Checker:
         """What the copy holds besides its picture, or its video's pictures and sound: the
         parts ExifTool neither names nor removes (docket.protect.hidden_data)."""
         if media_type.startswith("video/"):
-            return stream_extras(probe(path, self.folder).get("streams", []))
+            return video_extras(path, self.folder)
         return picture_extras(path, media_type)
 
 

@@ -169,6 +169,8 @@ def _encoder(
             "1:a?",
             "-c:v",
             "libx264",
+            "-bsf:v",
+            "filter_units=remove_types=6",  # x264's settings message: no SEI leaves
             "-crf",
             "17",
             "-pix_fmt",

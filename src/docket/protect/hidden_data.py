@@ -8,13 +8,22 @@ video's subtitle or data track (a drone's GPS log, a caption with a name) is a s
 metadata. So what may leave is decided by an allowlist of structure, not by a list of known
 metadata: a JPEG's segments and a PNG's chunks are walked here, by hand, since no library
 lists a file's parts as they are (Pillow and ExifTool skip what they do not know); a video's
-streams are read by ffprobe in the sandboxed worker (docket.aids.video.probe).
+streams are read by ffprobe in the sandboxed worker (docket.aids.video.probe), and the
+messages a video codec carries beside its pictures (SEI) are copied out by FFmpeg to be
+counted.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
+
+from docket.aids.video import probe
+from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path
+from docket.store.scratch import environment
+
+MESSAGES_TIMEOUT = 600.0
 
 # JPEG markers whose segments only describe the picture's coding: tables, frame and scan
 # headers (SOF0-15 but 0xC4 DHT, 0xC8 reserved, 0xCC DAC, which are listed apart).
@@ -44,6 +53,16 @@ PNG_PICTURE_CHUNKS = {
 }
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _KEPT_STREAMS = {"video", "audio"}
+# The units of a video codec that carry messages beside the pictures (H.264's and HEVC's SEI,
+# AV1's metadata OBUs): cameras and apps write text there (x264 its settings), and a remux
+# copies them. FFmpeg's filter_units takes them out (strip) or keeps only them (the check).
+MESSAGE_UNITS = {"h264": "6", "hevc": "39|40", "av1": "5"}
+_RAW_FORMAT = {"h264": "h264", "hevc": "hevc", "av1": "obu"}
+# Codecs whose streams carry nothing but pictures or sound once those units are out (VP8 and
+# VP9 have none); any other (MPEG-4 Part 2's and MPEG-2's user data, Vorbis's and FLAC's
+# comments) is named, to be redacted, which writes H.264 and drops them.
+PLAIN_VIDEO = {"vp8", "vp9", *MESSAGE_UNITS}
+PLAIN_AUDIO = {"aac", "opus", "mp3", "ac3", "eac3", "alac"} | {"pcm_s16le", "pcm_s16be"}
 
 
 def _jpeg_marker_name(marker: int) -> str:
@@ -152,4 +171,41 @@ def stream_extras(streams: list[dict[str, Any]]) -> list[str]:
             extras.append(f"a {kind} stream ({about})")
         elif (stream.get("disposition") or {}).get("attached_pic"):
             extras.append(f"an attached picture ({about})")
+        elif name not in (PLAIN_VIDEO if kind == "video" else PLAIN_AUDIO):
+            extras.append(f"a {kind} codec whose own data is not checked ({about})")
     return extras
+
+
+def message_units(path: Path, streams: list[dict[str, Any]], scratch: Path) -> list[str]:
+    """The video streams of `path` that still carry message units (MESSAGE_UNITS): FFmpeg
+    copies those units alone out of each, under the sandbox's input limits and a deadline,
+    and any byte out is a message."""
+    found = []
+    for number, stream in enumerate(streams):
+        codec = str(stream.get("codec_name", ""))
+        if stream.get("codec_type") != "video" or codec not in MESSAGE_UNITS:
+            continue
+        done = subprocess.run(
+            [
+                *[ffmpeg_path(), "-nostdin", "-v", "error", *FFMPEG_INPUT, "-i", str(path)],
+                *["-map", f"0:{number}", "-c", "copy"],
+                *["-bsf:v", f"filter_units=pass_types={MESSAGE_UNITS[codec]}"],
+                *["-f", _RAW_FORMAT[codec], "-"],
+            ],
+            capture_output=True,
+            timeout=MESSAGES_TIMEOUT,
+            check=False,
+            env=environment(scratch),
+        )
+        if done.returncode != 0:
+            reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise AnalysisError(f"cannot read stream {number}'s units ({reason[0][-200:]})")
+        if done.stdout:
+            found.append(f"messages beside the pictures (SEI) in stream {number}, {codec}")
+    return found
+
+
+def video_extras(path: Path, scratch: Path) -> list[str]:
+    """What a video copy holds besides its pictures and sound: streams, then messages."""
+    streams = probe(path, scratch).get("streams", [])
+    return stream_extras(streams) or message_units(path, streams, scratch)

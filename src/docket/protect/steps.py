@@ -25,7 +25,12 @@ from docket.protect.faces import (
     default_model,
     model_digest,
 )
-from docket.protect.hidden_data import jpeg_extras, picture_extras, stream_extras
+from docket.protect.hidden_data import (
+    MESSAGE_UNITS,
+    jpeg_extras,
+    picture_extras,
+    video_extras,
+)
 from docket.protect.tracking import CARRY_GROWTH
 from docket.store.scratch import environment
 
@@ -38,7 +43,7 @@ KEPT_FILE_TAGS = {"Comment"}
 # The streams a stripped video keeps: its pictures (V: not a cover picture) and sound; never a
 # subtitle, data (a GPS or telemetry track) or attachment stream (docket.protect.hidden_data).
 VIDEO_KEPT_STREAMS = ["-map", "0:V", "-map", "0:a?"]
-VIDEO_RECIPE = "ffmpeg -map 0:V -map 0:a? -c copy -map_metadata -1"
+VIDEO_RECIPE = "ffmpeg -map 0:V -map 0:a? -c copy -map_metadata -1, SEI taken out (filter_units)"
 CONTAINERS = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
@@ -66,6 +71,23 @@ def metadata_groups(record: dict[str, Any]) -> dict[str, list[str]]:
     return groups
 
 
+def _without_messages(streams: list[dict[str, Any]]) -> list[str]:
+    """FFmpeg's options that take the message units (SEI) out of each video stream kept, by
+    its number among them (VIDEO_KEPT_STREAMS keeps them in order)."""
+    options: list[str] = []
+    kept = 0
+    for stream in streams:
+        if stream.get("codec_type") != "video" or (stream.get("disposition") or {}).get(
+            "attached_pic"
+        ):
+            continue
+        units = MESSAGE_UNITS.get(str(stream.get("codec_name")))
+        if units is not None:
+            options += [f"-bsf:v:{kept}", f"filter_units=remove_types={units}"]
+        kept += 1
+    return options
+
+
 def strip_file(source: Path, media_type: str, target: Path) -> None:
     """Write `target`: a video or JPEG `source` without metadata, its pictures and sound
     copied, not re-encoded (a video keeps only those streams). The tool's own temporary
@@ -82,6 +104,7 @@ def strip_file(source: Path, media_type: str, target: Path) -> None:
             "-i",
             str(source),
             *VIDEO_KEPT_STREAMS,
+            *_without_messages(probe(source, target.parent).get("streams", [])),
             "-map_metadata",
             "-1",
             "-map_chapters",
@@ -255,7 +278,7 @@ class StripStep:
             if kept_type == "image/jpeg" and jpeg_extras(target.read_bytes()):
                 recipe += "; " + _rewrite_jpeg(target, scratch)
         left = (
-            stream_extras(probe(target, scratch).get("streams", []))
+            video_extras(target, scratch)
             if kept_type.startswith("video/")
             else picture_extras(target, kept_type)
         )
