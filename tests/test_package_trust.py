@@ -623,3 +623,26 @@ def test_a_package_larger_than_the_free_space_is_not_unpacked(
     assert "has 1,000 free (unzip it where there is room, or set TMPDIR)" in failure
     code, problems, *_ = verify_package.verify(zipped, None)
     assert code == 1 and "has 1,000 free" in problems[0]
+
+
+def test_a_module_planted_beside_the_verifier_is_never_imported(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """`python3 data/verify_package.py` puts data/ first on the module path: a forger's json.py
+    there ran before any check, while the verifier's own bytes matched the hash the sender
+    gave. It starts again isolated (-I) before it imports anything."""
+    package, _ = court(locker, tmp_path)
+    forged = "import sys\nprint('VERDICT: intact (FORGED)')\nsys.exit(0)\n"
+    for module in ("json.py", "base64.py", "__future__.py"):
+        (package / "data" / module).write_text(forged)
+    verifier = package / "data" / "verify_package.py"
+    done = subprocess.run(
+        [sys.executable, str(verifier), str(package), "--key", fingerprint(locker.public_key)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(package / "data")},
+    )
+    assert "FORGED" not in done.stdout + done.stderr
+    assert done.returncode == 1 and "VERDICT: NOT verified" in done.stdout
+    assert "data/json.py" in done.stdout or "json.py" in done.stdout  # named as added

@@ -14,14 +14,24 @@ Exit codes: 0 intact and signed by SENDER_KEY, 1 failed, 2 usage, 3 signer uncon
 Docket ships this file inside every package; docket.disclose.check is its reference.
 """
 
-from __future__ import annotations
+# Run as `python3 data/verify_package.py`, Python puts data/ first on the module path, so a
+# json.py or hashlib.py a forger added beside this file would be imported, not the standard
+# one, while this file's own bytes still match the hash its sender gave. So before importing
+# anything (sys is built in; os is loaded before any script runs), it starts again isolated
+# (-I: no script folder on the path, no PYTHON* variables, no user site). For the same reason
+# it has no `from __future__` import, which imports a module too.
+import sys
+
+if __name__ == "__main__" and not sys.flags.isolated:
+    import os
+
+    os.execv(sys.executable, [sys.executable, "-I", os.path.abspath(__file__), *sys.argv[1:]])
 
 import base64
 import hashlib
 import json
 import re
 import shutil
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
