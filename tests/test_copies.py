@@ -710,7 +710,32 @@ def test_a_fifo_or_a_link_in_a_blob_s_place_is_named_never_waited_on(
     assert audited.returncode == 1
     assert f"{fifo}: cannot be read (a named pipe (FIFO), not a regular file)" in audited.stdout
     assert f"{link}: cannot be read (a symbolic link, not a regular file)" in audited.stdout
+    exported = _run(
+        "export", "--locker", locker.path, link, "--profile", "court", "-o", tmp_path / "p"
+    )
+    assert exported.returncode == 1 and len(exported.stderr.splitlines()) == 1, exported.stderr
+    assert exported.stderr.startswith("docket: ") and link[2:] in exported.stderr
     _put_in_place(copy / "objects" / fifo[:2] / fifo[2:], "fifo")  # a copy damaged the same way
     restored = _run("restore", copy, tmp_path / "restored")
     assert restored.returncode == 1 and len(restored.stderr.splitlines()) == 1, restored.stderr
     assert f"blob {fifo}: cannot be read (a named pipe (FIFO)" in restored.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the store's files, not the catalogue
+def test_a_link_to_the_same_bytes_in_a_blob_s_place_is_one_line_for_every_command(
+    locker: Locker, tmp_path: Path, cli: Any
+) -> None:
+    """A link to an identical file passes the store's `has`: export then met it at open,
+    which ended in a traceback; it is a DocketError naming the blob's path."""
+    item = take(locker, photo(tmp_path / "in", "a.jpg", 3)).outcomes[0].sha256 or ""
+    blob = locker.store.path(item)
+    twin = tmp_path / "twin"
+    shutil.copyfile(blob, twin)
+    blob.chmod(0o644)
+    blob.unlink()
+    blob.symlink_to(twin)
+    exported = cli(
+        "export", "--locker", locker.path, item, "--profile", "court", "-o", tmp_path / "p"
+    )
+    assert exported.code == 1 and "Traceback" not in exported.err
+    assert exported.err.strip() == f"docket: {blob}: a symbolic link, not a regular file"

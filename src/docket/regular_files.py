@@ -10,6 +10,8 @@ import os
 import stat
 from typing import BinaryIO
 
+from docket.errors import DocketError
+
 _KINDS = {
     stat.S_IFIFO: "a named pipe (FIFO)",
     stat.S_IFCHR: "a character device",
@@ -24,8 +26,12 @@ def kind_of(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-class NotRegularFile(OSError):
-    """Something other than a regular file where one was to be read."""
+class NotRegularFile(OSError, DocketError):
+    """Something other than a regular file where one was to be read: an OSError to those who
+    read files (ingest refuses the input, a copy names the blob), one line for anyone else."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
 
 
 def open_regular(path: str | bytes | os.PathLike[str], buffered: bool = False) -> BinaryIO:
@@ -35,12 +41,16 @@ def open_regular(path: str | bytes | os.PathLike[str], buffered: bool = False) -
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise NotRegularFile(errno.ELOOP, "a symbolic link, not a regular file") from exc
+            raise NotRegularFile(
+                errno.ELOOP, "a symbolic link, not a regular file", os.fsdecode(path)
+            ) from exc
         raise
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"{kind_of(mode)}, not a regular file")
+            raise NotRegularFile(
+                errno.EINVAL, f"{kind_of(mode)}, not a regular file", os.fsdecode(path)
+            )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb", buffering=-1 if buffered else 0)
     except BaseException:
