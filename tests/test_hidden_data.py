@@ -143,6 +143,50 @@ def test_a_png_s_private_chunks_never_leave_and_its_pixels_stay(
     assert MARKER not in published_bytes(tmp_path / "press")
 
 
+def jpeg_with_an_unused_table(path: Path) -> Path:
+    """A JPEG with a quantisation table no component uses, its 64 values the marker: the
+    picture decodes, ExifTool sees nothing, and no segment is out of place."""
+    plain = io.BytesIO()
+    picture(8).save(plain, "JPEG", quality=90)
+    coded = plain.getvalue()
+    table = bytes([3]) + MARKER.ljust(64, b" ")[:64]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        coded[:2] + b"\xff\xdb" + (len(table) + 2).to_bytes(2, "big") + table + coded[2:]
+    )
+    return path
+
+
+def palette_png_with_the_marker_in_unused_entries(path: Path) -> Path:
+    """Four colours used; the palette's other entries (and their transparency) spell it."""
+    image = Image.new("P", (32, 24))
+    image.putdata([i % 4 for i in range(32 * 24)])
+    spelled = list(MARKER.ljust(len(MARKER) + (-len(MARKER)) % 3, b" "))
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255, *spelled])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, "PNG", transparency=bytes([255, 255, 255, 255, *MARKER]))
+    return path
+
+
+def test_unused_tables_and_palette_entries_never_leave(locker: Locker, tmp_path: Path) -> None:
+    for source, media_type in (
+        (jpeg_with_an_unused_table(tmp_path / "in" / "table.jpg"), "image/jpeg"),
+        (palette_png_with_the_marker_in_unused_entries(tmp_path / "in" / "p.png"), "image/png"),
+    ):
+        assert MARKER[:20] in source.read_bytes()
+        item = take(locker, source).outcomes[0].sha256 or ""
+        copy, _ = stripped(locker, item, media_type)
+        held = locker.store.path(copy).read_bytes()
+        assert MARKER[:8] not in held, media_type
+        with Image.open(source) as before, Image.open(io.BytesIO(held)) as after:
+            assert np.array_equal(
+                np.asarray(before.convert("RGBA")), np.asarray(after.convert("RGBA"))
+            )
+        approve(locker, item, copy)
+        exported = export(locker, [item], "publication", tmp_path / media_type[6:], "tester")
+        assert exported.left_out == []
+
+
 def test_a_gif_s_extensions_never_leave_and_its_frames_stay(locker: Locker, tmp_path: Path) -> None:
     source = gif_with_private_extension(tmp_path / "in" / "loop.gif")
     item = take(locker, source).outcomes[0].sha256 or ""
@@ -196,7 +240,9 @@ def test_bytes_after_adobe_s_fields_never_leave(locker: Locker, tmp_path: Path) 
     item = take(locker, source).outcomes[0].sha256 or ""
     run = run_step(locker, item, "image/jpeg", StripStep(), "tester")
     assert run.error is None and run.output is not None, run.error
-    assert run.output.data["recipe"]["tool"] == "exiftool -all=; jpegtran -copy none (lossless)"
+    assert run.output.data["recipe"]["tool"] == (
+        "exiftool -all=, then jpegtran -copy none -optimize (lossless)"
+    )
     [(_, blob)] = run.stored
     held = locker.store.path(blob.digest.sha256).read_bytes()
     assert MARKER not in held and jpeg_extras(held) == []
@@ -244,8 +290,10 @@ class OldStrip:
         return True
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
-        target = scratch / ("stripped.png" if media_type == "image/png" else "stripped.mp4")
-        if media_type == "image/png":
+        target = scratch / {"image/png": "stripped.png", "image/jpeg": "stripped.jpg"}.get(
+            media_type, "stripped.mp4"
+        )
+        if media_type.startswith("image/"):
             done = subprocess.run(
                 ["exiftool", "-q", "-q", "-all=", "-o", "-", str(blob)],
                 capture_output=True,
@@ -262,6 +310,7 @@ def test_a_copy_approved_before_that_still_holds_them_is_refused_by_name(
 ) -> None:
     """The re-check reads the copy's structure: ExifTool saw nothing in either copy."""
     made = {
+        "table": (jpeg_with_an_unused_table(tmp_path / "in" / "t.jpg"), "image/jpeg"),
         "png": (png_with_private_chunks(tmp_path / "in" / "a.png", seed=5), "image/png"),
         "subtitles": (video_with_subtitles_and_attachment(tmp_path / "v", "mp4"), "video/mp4"),
         "sei": (video_with_a_message(tmp_path / "m"), "video/mp4"),
@@ -279,6 +328,7 @@ def test_a_copy_approved_before_that_still_holds_them_is_refused_by_name(
     reasons = dict(exported.left_out)
     assert "holds more than its picture and sound (a prIv chunk" in reasons[items["png"]]
     assert "a subtitle stream (stream 2, mov_text)" in reasons[items["subtitles"]]
+    assert "coding tables or bytes that a lossless rewrite leaves out" in reasons[items["table"]]
     sei = "messages beside the pictures (SEI) in stream 0, h264"
     assert sei in reasons[items["sei"]], reasons[items["sei"]]
     assert set(reasons) == set(items.values())

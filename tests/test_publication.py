@@ -249,9 +249,10 @@ def test_strip_turns_a_portrait_upright_before_dropping_its_orientation(
     assert pixels[-40:].mean(axis=(0, 1)) @ [-1, 0, 1] > 150  # blue below
     turned = run.output.data["orientation"]
     assert turned["exif_orientation"] == 6
-    assert turned["pixels_turned_by"] == (
-        "jpegtran -perfect (lossless)" if with_jpegtran else "re-encoded (JPEG quality 95)"
+    assert turned["pixels_turned_by"] == (  # without jpegtran, a PNG of the decoded pixels
+        "jpegtran -perfect (lossless)" if with_jpegtran else "JPEG written again as PNG (lossless)"
     )
+    assert run.output.data["media_type"] == ("image/jpeg" if with_jpegtran else "image/png")
 
 
 def test_web_approval_is_for_those_who_may_export(world: dict[str, Any], locker: Locker) -> None:

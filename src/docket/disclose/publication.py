@@ -205,7 +205,7 @@ class Checker:
         parts ExifTool neither names nor removes (docket.protect.hidden_data)."""
         if media_type.startswith("video/"):
             return video_extras(path, self.folder)
-        return picture_extras(path, media_type)
+        return picture_extras(path, media_type, self.folder)
 
 
 def _approved_copy(

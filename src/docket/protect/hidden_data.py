@@ -15,6 +15,7 @@ counted.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -149,11 +150,44 @@ def png_extras(data: bytes) -> list[str]:
     return [*extras, "no IEND chunk"]
 
 
-def picture_extras(path: Path, media_type: str) -> list[str]:
+# jpegtran's lossless rewrite: the coded picture alone, with the tables it uses (Huffman ones
+# made anew), JFIF's and Adobe's segments as it writes them, nothing after the picture.
+JPEGTRAN_REWRITE = ("-copy", "none", "-optimize")
+_JPEGTRAN_WARNED = 2  # libjpeg's exit status when it warned (extraneous bytes) and wrote all
+
+
+def rewritten_jpeg(path: Path, scratch: Path) -> bytes:
+    """`path` written again by jpegtran (JPEGTRAN_REWRITE): what strip keeps of a JPEG, and
+    what a JPEG fit to publish is already (the rewrite of a rewrite is the same bytes)."""
+    jpegtran = shutil.which("jpegtran")
+    if jpegtran is None:
+        raise AnalysisError("jpegtran is not installed (Debian: apt install libjpeg-turbo-progs)")
+    done = subprocess.run(
+        [jpegtran, *JPEGTRAN_REWRITE, str(path)],
+        capture_output=True,
+        timeout=MESSAGES_TIMEOUT,
+        check=False,
+        env=environment(scratch),
+    )
+    if done.returncode not in (0, _JPEGTRAN_WARNED) or not done.stdout:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[:1] or ["?"]
+        raise AnalysisError(f"jpegtran cannot read the picture ({reason[0][-200:]})")
+    return done.stdout
+
+
+def picture_extras(path: Path, media_type: str, scratch: Path) -> list[str]:
     """What a picture copy holds besides its picture; only JPEG and PNG are read this way,
-    and a picture of any other type is named as such (strip makes them PNG)."""
+    and a picture of any other type is named as such (strip makes them PNG). A JPEG must
+    also be its own lossless rewrite: unused coding tables and bytes inside or after the
+    coded data are not segments, and only a rewrite leaves them out."""
     if media_type == "image/jpeg":
-        return jpeg_extras(path.read_bytes())
+        data = path.read_bytes()
+        extras = jpeg_extras(data)
+        if not extras and rewritten_jpeg(path, scratch) != data:
+            extras.append(
+                "coding tables or bytes that a lossless rewrite leaves out (strip writes one)"
+            )
+        return extras
     if media_type == "image/png":
         return png_extras(path.read_bytes())
     return [f"a {media_type} picture, whose parts are not checked (only JPEG and PNG are)"]

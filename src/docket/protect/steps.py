@@ -26,9 +26,10 @@ from docket.protect.faces import (
     model_digest,
 )
 from docket.protect.hidden_data import (
+    JPEGTRAN_REWRITE,
     MESSAGE_UNITS,
-    jpeg_extras,
     picture_extras,
+    rewritten_jpeg,
     video_extras,
 )
 from docket.protect.tracking import CARRY_GROWTH
@@ -210,30 +211,13 @@ def turn_upright(source: Path, media_type: str, orientation: int, target: Path) 
     return str(answer["how"])
 
 
-def _rewrite_jpeg(target: Path, scratch: Path) -> str:
-    """Write `target` again with jpegtran, which keeps the coded picture (losslessly) and
-    writes only the JFIF and Adobe segments it needs: for what ExifTool leaves, such as bytes
-    after the fields of Adobe's segment. How it was done."""
-    jpegtran = shutil.which("jpegtran")
-    if jpegtran is None:
-        raise AnalysisError("jpegtran is not installed (Debian: apt install libjpeg-turbo-progs)")
-    rewritten = scratch / "rewritten.jpg"
-    done = subprocess.run(
-        [jpegtran, "-copy", "none", "-outfile", str(rewritten), str(target)],
-        capture_output=True,
-        timeout=STRIP_TIMEOUT,
-        check=False,
-        env=environment(scratch),
-    )
-    if done.returncode != 0 or not rewritten.is_file() or not rewritten.stat().st_size:
-        raise AnalysisError(f"cannot strip this file (jpegtran: {done.stderr[-200:]!r})")
-    rewritten.replace(target)
-    return "jpegtran -copy none (lossless)"
-
-
-# A JPEG stays a JPEG (ExifTool removes every segment but its coding); any other picture
-# becomes a PNG of its pixels (docket.protect._plain_png_worker).
-PLAIN_PICTURE = {"image/jpeg": "image/jpeg"}
+def _kept_picture(media_type: str) -> str:
+    """A JPEG stays a JPEG (ExifTool's -all=, then jpegtran's lossless rewrite: the coded
+    picture and the tables it uses alone); any other picture, and a JPEG where jpegtran is
+    not installed, becomes a PNG of its pixels (docket.protect._plain_png_worker)."""
+    if media_type == "image/jpeg" and shutil.which("jpegtran") is not None:
+        return media_type
+    return "image/png"
 
 
 class StripStep:
@@ -242,22 +226,20 @@ class StripStep:
     checked against what a picture or a video needs (docket.protect.hidden_data)."""
 
     name = "strip"
-    # 3: a picture other than JPEG is written again as a plain PNG, and a video keeps only its
-    # pictures and sound (2 kept a PNG's private chunks and a video's subtitle and data tracks)
+    # 3: a picture other than JPEG is written again as a plain PNG, a JPEG rewritten by
+    # jpegtran, and a video keeps only its pictures and sound, without SEI (2 kept a PNG's
+    # private chunks, a JPEG's unused tables and a video's subtitle and data tracks)
     version = "3"
 
     def applies_to(self, media_type: str) -> bool:
         return media_type.startswith(("image/", "video/"))
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
-        kept_type = (
-            media_type
-            if media_type.startswith("video/")
-            else PLAIN_PICTURE.get(media_type, "image/png")
-        )
+        kept_type = media_type if media_type.startswith("video/") else _kept_picture(media_type)
         target = scratch / f"stripped.{_extension(kept_type)}"
         turned = None
         if kept_type == "image/png":
+            orientation = _orientation(tools.exiftool.read(blob))
             answer = run_worker(
                 "docket.protect._plain_png_worker",
                 {"input": str(blob), "output": str(target)},
@@ -265,6 +247,8 @@ class StripStep:
                 scratch,
             )
             recipe = f"pixels only: {answer['how']}"
+            if orientation != 1:
+                turned = {"exif_orientation": orientation, "pixels_turned_by": answer["how"]}
         else:
             source = blob
             if kept_type == "image/jpeg":
@@ -274,13 +258,14 @@ class StripStep:
                     how = turn_upright(blob, media_type, orientation, source)
                     turned = {"exif_orientation": orientation, "pixels_turned_by": how}
             strip_file(source, media_type, target)
-            recipe = VIDEO_RECIPE if media_type.startswith("video/") else "exiftool -all="
-            if kept_type == "image/jpeg" and jpeg_extras(target.read_bytes()):
-                recipe += "; " + _rewrite_jpeg(target, scratch)
+            recipe = VIDEO_RECIPE
+            if kept_type == "image/jpeg":
+                target.write_bytes(rewritten_jpeg(target, scratch))
+                recipe = f"exiftool -all=, then jpegtran {' '.join(JPEGTRAN_REWRITE)} (lossless)"
         left = (
             video_extras(target, scratch)
             if kept_type.startswith("video/")
-            else picture_extras(target, kept_type)
+            else picture_extras(target, kept_type, scratch)
         )
         if left:  # what the recipe is for: a copy that still holds them is never made
             raise AnalysisError(f"cannot strip this file: the copy still holds {', '.join(left)}")
