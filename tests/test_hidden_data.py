@@ -329,7 +329,7 @@ def test_a_copy_approved_before_that_still_holds_them_is_refused_by_name(
     assert "holds more than its picture and sound (a prIv chunk" in reasons[items["png"]]
     assert "a subtitle stream (stream 2, mov_text)" in reasons[items["subtitles"]]
     assert "coding tables or bytes that a lossless rewrite leaves out" in reasons[items["table"]]
-    sei = "messages beside the pictures (SEI) in stream 0, h264"
+    sei = "units besides the pictures (SEI messages, filler or others) in stream 0, h264"
     assert sei in reasons[items["sei"]], reasons[items["sei"]]
     assert set(reasons) == set(items.values())
     assert MARKER not in published_bytes(tmp_path / "press")

@@ -176,7 +176,9 @@ def _encoder(
             "-pix_fmt",
             "yuv420p",
             "-c:a",
-            "copy",
+            "aac",  # encoded again: an AAC frame copied could carry a data element
+            "-b:a",
+            "192k",
             "-map_metadata",
             "-1",
             "-fflags",

@@ -8,9 +8,9 @@ video's subtitle or data track (a drone's GPS log, a caption with a name) is a s
 metadata. So what may leave is decided by an allowlist of structure, not by a list of known
 metadata: a JPEG's segments and a PNG's chunks are walked here, by hand, since no library
 lists a file's parts as they are (Pillow and ExifTool skip what they do not know); a video's
-streams are read by ffprobe in the sandboxed worker (docket.aids.video.probe), and the
-messages a video codec carries beside its pictures (SEI) are copied out by FFmpeg to be
-counted.
+streams are read by ffprobe in the sandboxed worker (docket.aids.video.probe), and the units
+of a video stream other than those that code its pictures (SEI messages, filler) are counted
+by FFmpeg.
 """
 
 from __future__ import annotations
@@ -54,15 +54,26 @@ PNG_PICTURE_CHUNKS = {
 }
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _KEPT_STREAMS = {"video", "audio"}
-# The units of a video codec that carry messages beside the pictures (H.264's and HEVC's SEI,
-# AV1's metadata OBUs): cameras and apps write text there (x264 its settings), and a remux
-# copies them. FFmpeg's filter_units takes them out (strip) or keeps only them (the check).
-MESSAGE_UNITS = {"h264": "6", "hevc": "39|40", "av1": "5"}
+# The units of a video codec's stream that code its pictures (H.264's and HEVC's slices and
+# parameter sets, delimiters and ends; AV1's sequence and frame headers, tiles and frames). Any
+# other unit (SEI messages, where cameras and apps write text, x264 its settings; filler;
+# reserved and unspecified types) is left out by strip and refused by the check: a remux copies
+# them all. FFmpeg's filter_units keeps or drops units by type.
+PICTURE_UNITS = {
+    "h264": "1|5|7|8|9|10|11",
+    "hevc": "0-9|16-21|32-37",
+    "av1": "1|2|3|4|6|7",
+}
+# FFmpeg's bitstream filter that writes a stream's parameter sets again from their fields, so
+# that bytes after them go too.
+REWRITTEN_HEADERS = {"h264": "h264_metadata", "hevc": "hevc_metadata", "av1": "av1_metadata"}
 _RAW_FORMAT = {"h264": "h264", "hevc": "hevc", "av1": "obu"}
-# Codecs whose streams carry nothing but pictures or sound once those units are out (VP8 and
-# VP9 have none); any other (MPEG-4 Part 2's and MPEG-2's user data, Vorbis's and FLAC's
-# comments) is named, to be redacted, which writes H.264 and drops them.
-PLAIN_VIDEO = {"vp8", "vp9", *MESSAGE_UNITS}
+# Codecs whose streams carry nothing but pictures once only those units are left. VP8's and
+# VP9's frames can carry bytes past their pictures that no filter can take out; MPEG-4 Part 2
+# and MPEG-2 carry user data: each is named, to be redacted (which writes H.264).
+PLAIN_VIDEO = set(PICTURE_UNITS)
+# Sound is encoded again by strip and redaction (AAC frames can carry data elements, Opus and
+# MP3 frames padding); these are codecs whose frames hold sound alone once so encoded.
 PLAIN_AUDIO = {"aac", "opus", "mp3", "ac3", "eac3", "alac"} | {"pcm_s16le", "pcm_s16be"}
 
 
@@ -210,20 +221,20 @@ def stream_extras(streams: list[dict[str, Any]]) -> list[str]:
     return extras
 
 
-def message_units(path: Path, streams: list[dict[str, Any]], scratch: Path) -> list[str]:
-    """The video streams of `path` that still carry message units (MESSAGE_UNITS): FFmpeg
-    copies those units alone out of each, under the sandbox's input limits and a deadline,
-    and any byte out is a message."""
+def units_outside_pictures(path: Path, streams: list[dict[str, Any]], scratch: Path) -> list[str]:
+    """The video streams of `path` that hold units other than PICTURE_UNITS: FFmpeg drops
+    those units from each, under the sandbox's input limits and a deadline, and any byte left
+    is another unit."""
     found = []
     for number, stream in enumerate(streams):
         codec = str(stream.get("codec_name", ""))
-        if stream.get("codec_type") != "video" or codec not in MESSAGE_UNITS:
+        if stream.get("codec_type") != "video" or codec not in PICTURE_UNITS:
             continue
         done = subprocess.run(
             [
                 *[ffmpeg_path(), "-nostdin", "-v", "error", *FFMPEG_INPUT, "-i", str(path)],
                 *["-map", f"0:{number}", "-c", "copy"],
-                *["-bsf:v", f"filter_units=pass_types={MESSAGE_UNITS[codec]}"],
+                *["-bsf:v", f"filter_units=remove_types={PICTURE_UNITS[codec]}"],
                 *["-f", _RAW_FORMAT[codec], "-"],
             ],
             capture_output=True,
@@ -235,11 +246,14 @@ def message_units(path: Path, streams: list[dict[str, Any]], scratch: Path) -> l
             reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
             raise AnalysisError(f"cannot read stream {number}'s units ({reason[0][-200:]})")
         if done.stdout:
-            found.append(f"messages beside the pictures (SEI) in stream {number}, {codec}")
+            found.append(
+                f"units besides the pictures (SEI messages, filler or others) in stream "
+                f"{number}, {codec}"
+            )
     return found
 
 
 def video_extras(path: Path, scratch: Path) -> list[str]:
     """What a video copy holds besides its pictures and sound: streams, then messages."""
     streams = probe(path, scratch).get("streams", [])
-    return stream_extras(streams) or message_units(path, streams, scratch)
+    return stream_extras(streams) or units_outside_pictures(path, streams, scratch)

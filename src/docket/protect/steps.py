@@ -27,7 +27,8 @@ from docket.protect.faces import (
 )
 from docket.protect.hidden_data import (
     JPEGTRAN_REWRITE,
-    MESSAGE_UNITS,
+    PICTURE_UNITS,
+    REWRITTEN_HEADERS,
     picture_extras,
     rewritten_jpeg,
     video_extras,
@@ -44,7 +45,16 @@ KEPT_FILE_TAGS = {"Comment"}
 # The streams a stripped video keeps: its pictures (V: not a cover picture) and sound; never a
 # subtitle, data (a GPS or telemetry track) or attachment stream (docket.protect.hidden_data).
 VIDEO_KEPT_STREAMS = ["-map", "0:V", "-map", "0:a?"]
-VIDEO_RECIPE = "ffmpeg -map 0:V -map 0:a? -c copy -map_metadata -1, SEI taken out (filter_units)"
+# Sound is encoded again: an AAC frame can carry a data element, Opus and MP3 frames padding,
+# and no filter takes those out (docket.protect.hidden_data).
+SOUND_ENCODED_AGAIN = {
+    "mp4": ["-c:a", "aac", "-b:a", "192k"],
+    "webm": ["-c:a", "libopus", "-b:a", "128k"],  # WebM holds Opus or Vorbis sound only
+}
+VIDEO_RECIPE = (
+    "ffmpeg -map 0:V -map 0:a? -c:v copy -map_metadata -1, only the units that code the "
+    "pictures (filter_units), the sound encoded again (AAC 192 kb/s; Opus in WebM)"
+)
 CONTAINERS = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
@@ -72,9 +82,10 @@ def metadata_groups(record: dict[str, Any]) -> dict[str, list[str]]:
     return groups
 
 
-def _without_messages(streams: list[dict[str, Any]]) -> list[str]:
-    """FFmpeg's options that take the message units (SEI) out of each video stream kept, by
-    its number among them (VIDEO_KEPT_STREAMS keeps them in order)."""
+def _pictures_only(streams: list[dict[str, Any]]) -> list[str]:
+    """FFmpeg's options that keep, of each video stream kept, only the units that code its
+    pictures, with their parameter sets written again from their fields (by the stream's
+    number among those kept: VIDEO_KEPT_STREAMS keeps them in order)."""
     options: list[str] = []
     kept = 0
     for stream in streams:
@@ -82,9 +93,10 @@ def _without_messages(streams: list[dict[str, Any]]) -> list[str]:
             "attached_pic"
         ):
             continue
-        units = MESSAGE_UNITS.get(str(stream.get("codec_name")))
-        if units is not None:
-            options += [f"-bsf:v:{kept}", f"filter_units=remove_types={units}"]
+        codec = str(stream.get("codec_name"))
+        if codec in PICTURE_UNITS:
+            units = f"filter_units=pass_types={PICTURE_UNITS[codec]}"
+            options += [f"-bsf:v:{kept}", f"{units},{REWRITTEN_HEADERS[codec]}"]
         kept += 1
     return options
 
@@ -105,13 +117,14 @@ def strip_file(source: Path, media_type: str, target: Path) -> None:
             "-i",
             str(source),
             *VIDEO_KEPT_STREAMS,
-            *_without_messages(probe(source, target.parent).get("streams", [])),
+            *_pictures_only(probe(source, target.parent).get("streams", [])),
+            "-c:v",
+            "copy",
+            *SOUND_ENCODED_AGAIN.get(container, SOUND_ENCODED_AGAIN["mp4"]),
             "-map_metadata",
             "-1",
             "-map_chapters",
             "-1",
-            "-c",
-            "copy",
             "-fflags",
             "+bitexact",
             "-flags:v",
