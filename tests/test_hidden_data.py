@@ -280,6 +280,51 @@ def test_a_video_s_sei_messages_never_leave(locker: Locker, tmp_path: Path) -> N
     assert SEI_MARKER not in published_bytes(tmp_path / "press")
 
 
+def video_with_marked_units(folder: Path) -> Path:
+    """H.264 with the marker in an unspecified NAL unit after every slice and after its SPS's
+    fields, and AAC sound: a remux copies all of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plain = folder / "plain.h264"
+    subprocess.run(
+        [
+            *["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i"],
+            "testsrc=size=160x120:rate=10:duration=1",
+            *["-c:v", "libx264", "-x264-params", "no-info=1", "-f", "h264", str(plain)],
+        ],
+        check=True,
+    )
+    marked = b""
+    for unit in plain.read_bytes().split(b"\x00\x00\x01")[1:]:
+        unit = unit.rstrip(b"\x00")
+        kind = unit[0] & 0x1F
+        marked += b"\x00\x00\x00\x01" + (unit + SEI_MARKER if kind == 7 else unit)
+        if kind in (1, 5):
+            marked += b"\x00\x00\x00\x01\x1f" + SEI_MARKER  # type 31: unspecified
+    (folder / "marked.h264").write_bytes(marked)
+    out = folder / "units.mp4"
+    subprocess.run(
+        [
+            *["ffmpeg", "-v", "error", "-y", "-r", "10", "-f", "h264", "-i"],
+            str(folder / "marked.h264"),
+            *["-f", "lavfi", "-i", "sine=duration=1", "-c:v", "copy", "-c:a", "aac", str(out)],
+        ],
+        check=True,
+    )
+    return out
+
+
+def test_units_besides_the_pictures_never_leave(locker: Locker, tmp_path: Path) -> None:
+    source = video_with_marked_units(tmp_path / "u")
+    assert source.read_bytes().count(SEI_MARKER) > 2
+    item = take(locker, source).outcomes[0].sha256 or ""
+    copy, _ = stripped(locker, item, "video/mp4")
+    held = locker.store.path(copy).read_bytes()
+    assert SEI_MARKER not in held
+    approve(locker, item, copy)
+    exported = export(locker, [item], "publication", tmp_path / "press", "tester")
+    assert exported.left_out == [] and SEI_MARKER not in published_bytes(tmp_path / "press")
+
+
 class OldStrip:
     """Strip as version 2 made it: ExifTool's `-all=` over a PNG, a video remuxed whole."""
 
