@@ -187,6 +187,26 @@ def test_unused_tables_and_palette_entries_never_leave(locker: Locker, tmp_path:
         assert exported.left_out == []
 
 
+def test_tag_names_the_file_chose_never_travel_with_the_copy(
+    locker: Locker, tmp_path: Path
+) -> None:
+    """ExifTool names a PNG text's tag by its keyword: the strip's result, which a publication
+    package carries with its custody events, counts tags by group and names none."""
+    out = io.BytesIO()
+    picture(9).save(out, "PNG")
+    plain = out.getvalue()
+    source = tmp_path / "in" / "keyword.png"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(plain[:33] + png_chunk(b"tEXt", b"NadiraQolvexVillage\x00x") + plain[33:])
+    item = take(locker, source).outcomes[0].sha256 or ""
+    run = run_step(locker, item, "image/png", StripStep(), "tester")
+    assert run.output is not None and run.output.data["removed"] == {"PNG": 1}, run.error
+    [(_, blob)] = run.stored
+    approve(locker, item, blob.digest.sha256)
+    export(locker, [item], "publication", tmp_path / "press", "tester")
+    assert b"NadiraQolvex" not in published_bytes(tmp_path / "press")
+
+
 def test_a_gif_s_extensions_never_leave_and_its_frames_stay(locker: Locker, tmp_path: Path) -> None:
     source = gif_with_private_extension(tmp_path / "in" / "loop.gif")
     item = take(locker, source).outcomes[0].sha256 or ""

@@ -217,7 +217,8 @@ def test_strip_removes_identifying_metadata_and_keeps_pixels(
     after = exiftool_groups(copy)
     assert not IDENTIFYING & set(after), after
     assert "Comment" not in after.get("File", [])
-    assert {"GPS", "ExifIFD", "IFD1", "XMP-dc", "IPTC"} <= set(output(run)["removed"])
+    assert {"GPS", "ExifIFD", "IFD1", "XMP", "IPTC"} <= set(output(run)["removed"])
+    assert all(isinstance(count, int) and count > 0 for count in output(run)["removed"].values())
     assert np.array_equal(np.asarray(Image.open(copy)), np.asarray(Image.open(source)))
     assert locker.store.hash_blob(sha256).sha256 == sha256
     assert verify(locker).ok

@@ -139,8 +139,8 @@ def strip_command(item_id: str, case: str | None, as_json: bool, locker_path: Pa
         print_json({"path": path, "removed": removed, "remaining": made.data["remaining"]})
         return
     click.echo(f"stripped copy: {path}")
-    for group, tags in sorted(removed.items()):
-        click.echo(f"removed {group}: {', '.join(tags)}")
+    for group, count in sorted(removed.items()):
+        click.echo(f"removed {group}: {count} tag{'' if count == 1 else 's'}")
     if not removed:
         click.echo("the original carried no metadata to remove")
 

@@ -163,11 +163,25 @@ def strip_file(source: Path, media_type: str, target: Path) -> None:
         raise AnalysisError(f"cannot strip this file ({reason[0]})")
 
 
+def _counted(groups: dict[str, list[str]]) -> dict[str, int]:
+    """Tags counted by group, an XMP group by its family: the names are the file's own (a
+    PNG text's keyword, a custom XMP namespace), and the step's result travels with the copy
+    in a publication package, so they are not kept."""
+    counts: dict[str, int] = {}
+    for group, tags in groups.items():
+        family = "XMP" if group.startswith("XMP") else group
+        counts[family] = counts.get(family, 0) + len(tags)
+    return counts
+
+
 def stripped_report(exiftool: ExifTool, before: Path, after: Path) -> dict[str, Any]:
-    """What stripping removed, by ExifTool group, and what (if anything) remains."""
+    """How many tags stripping removed, by ExifTool group, and how many remain."""
     had, has = metadata_groups(exiftool.read(before)), metadata_groups(exiftool.read(after))
     removed = {group: sorted(set(tags) - set(has.get(group, []))) for group, tags in had.items()}
-    return {"removed": {g: t for g, t in removed.items() if t}, "remaining": has}
+    return {
+        "removed": _counted({g: t for g, t in removed.items() if t}),
+        "remaining": _counted(has),
+    }
 
 
 def _extension(media_type: str) -> str:
