@@ -345,6 +345,21 @@ def test_units_besides_the_pictures_never_leave(locker: Locker, tmp_path: Path) 
     assert exported.left_out == [] and SEI_MARKER not in published_bytes(tmp_path / "press")
 
 
+def test_a_recording_with_no_pictures_is_stripped_too(locker: Locker, tmp_path: Path) -> None:
+    """An MP4 of sound alone (a voice note): there is no picture stream to keep."""
+    source = tmp_path / "voice.mp4"
+    subprocess.run(
+        [
+            *["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1"],
+            *["-metadata", f"title={SEI_MARKER.decode()}", "-c:a", "aac", str(source)],
+        ],
+        check=True,
+    )
+    item = take(locker, source).outcomes[0].sha256 or ""
+    copy, _ = stripped(locker, item, "video/mp4")
+    assert SEI_MARKER not in locker.store.path(copy).read_bytes()
+
+
 class OldStrip:
     """Strip as version 2 made it: ExifTool's `-all=` over a PNG, a video remuxed whole."""
 

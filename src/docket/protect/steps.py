@@ -44,7 +44,7 @@ STRUCTURAL_GROUPS = {"File", "Composite", "ExifTool", "System"}
 KEPT_FILE_TAGS = {"Comment"}
 # The streams a stripped video keeps: its pictures (V: not a cover picture) and sound; never a
 # subtitle, data (a GPS or telemetry track) or attachment stream (docket.protect.hidden_data).
-VIDEO_KEPT_STREAMS = ["-map", "0:V", "-map", "0:a?"]
+VIDEO_KEPT_STREAMS = ["-map", "0:V?", "-map", "0:a?"]  # either may be missing
 # Sound is encoded again: an AAC frame can carry a data element, Opus and MP3 frames padding,
 # and no filter takes those out (docket.protect.hidden_data).
 SOUND_ENCODED_AGAIN = {
@@ -52,7 +52,7 @@ SOUND_ENCODED_AGAIN = {
     "webm": ["-c:a", "libopus", "-b:a", "128k"],  # WebM holds Opus or Vorbis sound only
 }
 VIDEO_RECIPE = (
-    "ffmpeg -map 0:V -map 0:a? -c:v copy -map_metadata -1, only the units that code the "
+    "ffmpeg -map 0:V? -map 0:a? -c:v copy -map_metadata -1, only the units that code the "
     "pictures (filter_units), the sound encoded again (AAC 192 kb/s; Opus in WebM)"
 )
 CONTAINERS = {
