@@ -243,6 +243,8 @@ def test_a_video_s_subtitles_and_attachments_never_leave(locker: Locker, tmp_pat
         summary = export(locker, [item], "publication", tmp_path / f"press-{container}", "tester")
         assert summary.left_out == []
         assert MARKER not in published_bytes(tmp_path / f"press-{container}")
+        folder = tmp_path / f"press-{container}" / "data" / "items" / item
+        assert (folder / f"stripped.{container}").is_file()  # named for its type, to be opened
 
 
 def test_bytes_after_adobe_s_fields_never_leave(locker: Locker, tmp_path: Path) -> None:

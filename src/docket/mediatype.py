@@ -30,3 +30,21 @@ def sniff(head: bytes) -> str:
     except (puremagic.PureError, ValueError):
         return UNKNOWN
     return str(found) if found else UNKNOWN
+
+
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/tiff": "tif",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/x-matroska": "mkv",
+    "video/webm": "webm",
+}
+
+
+def extension(media_type: str) -> str:
+    """The usual file name extension of a media type Docket writes copies in (no dot)."""
+    return _EXTENSIONS.get(media_type, "mp4" if media_type.startswith("video/") else "bin")

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from docket import clock, locale, names, scope
+from docket import clock, locale, mediatype, names, scope
 from docket.aids import results as aid_results
 from docket.capture import wacz_signing
 from docket.catalogue import queries, schema
@@ -427,10 +427,7 @@ def _write_payload(
             raw = (first[0]["path_in_container"] or first[0]["original_path"]) if first else ""
             name = names.file_name(raw, "original")
         else:
-            suffix = {"image/png": ".png", "image/jpeg": ".jpg", "video/mp4": ".mp4"}.get(
-                c.media_type, ""
-            )
-            name = f"{c.kind}{suffix}"
+            name = f"{c.kind}.{mediatype.extension(c.media_type)}"
         # One name, on a case-blind file system too, and none that reads as it in a listing.
         if names.looks_like(name, "metadata.json"):
             name = "original-metadata.json"

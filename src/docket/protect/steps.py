@@ -15,6 +15,7 @@ from docket.aids.video import probe
 from docket.analyse.exiftool import ExifTool
 from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path, run_worker
 from docket.analyse.steps import DerivativeFile, StepOutput, Tools
+from docket.mediatype import extension
 from docket.protect.faces import (
     DEFAULT_THRESHOLD,
     DETECT_MAX_SIDE,
@@ -184,19 +185,6 @@ def stripped_report(exiftool: ExifTool, before: Path, after: Path) -> dict[str, 
     }
 
 
-def _extension(media_type: str) -> str:
-    return {
-        "image/jpeg": "jpg",
-        "image/png": "png",
-        "image/tiff": "tif",
-        "image/gif": "gif",
-        "image/webp": "webp",
-        "video/quicktime": "mov",
-        "video/x-matroska": "mkv",
-        "video/webm": "webm",
-    }.get(media_type, "mp4" if media_type.startswith("video/") else "bin")
-
-
 # jpegtran's lossless transforms that undo each EXIF orientation (2 to 8).
 JPEGTRAN = {
     2: ["-flip", "horizontal"],
@@ -263,7 +251,7 @@ class StripStep:
 
     def run(self, blob: Path, media_type: str, scratch: Path, tools: Tools) -> StepOutput:
         kept_type = media_type if media_type.startswith("video/") else _kept_picture(media_type)
-        target = scratch / f"stripped.{_extension(kept_type)}"
+        target = scratch / f"stripped.{extension(kept_type)}"
         turned = None
         if kept_type == "image/png":
             orientation = _orientation(tools.exiftool.read(blob))
@@ -281,7 +269,7 @@ class StripStep:
             if kept_type == "image/jpeg":
                 orientation = _orientation(tools.exiftool.read(blob))
                 if orientation != 1:
-                    source = scratch / f"upright.{_extension(media_type)}"
+                    source = scratch / f"upright.{extension(media_type)}"
                     how = turn_upright(blob, media_type, orientation, source)
                     turned = {"exif_orientation": orientation, "pixels_turned_by": how}
             strip_file(source, media_type, target)
