@@ -18,6 +18,40 @@ _PREFERRED = {
 }
 
 
+# HEIF pictures (an iPhone's HEIC photos, AVIF) are ISO media files like MP4, and puremagic
+# calls a HEIC video/mp4: their `ftyp` box's brands settle it (ISO/IEC 23008-12, annex B).
+_HEIF_MAJOR_BRANDS = {
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"hevc": "image/heic-sequence",
+    b"hevx": "image/heic-sequence",
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+}
+# A generic HEIF brand as the major one: the compatible brands say which codec it holds.
+_HEIF_GENERIC_BRANDS = {b"mif1": "image/heif", b"msf1": "image/heif-sequence"}
+
+
+def _heif_type(head: bytes) -> str | None:
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return None
+    major = head[8:12]
+    if major in _HEIF_MAJOR_BRANDS:
+        return _HEIF_MAJOR_BRANDS[major]
+    if major not in _HEIF_GENERIC_BRANDS:
+        return None
+    box_size = min(int.from_bytes(head[0:4], "big"), len(head))
+    compatible = {head[at : at + 4] for at in range(16, box_size - 3, 4)}
+    if b"avif" in compatible:
+        return "image/avif"
+    sequence = major == b"msf1"
+    if compatible & {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}:
+        return "image/heic-sequence" if sequence else "image/heic"
+    return _HEIF_GENERIC_BRANDS[major]
+
+
 def sniff(head: bytes) -> str:
     """The media type of a file from its first bytes (8 KiB is plenty)."""
     if not head:
@@ -25,6 +59,9 @@ def sniff(head: bytes) -> str:
     for signature, media_type in _PREFERRED.items():
         if head.startswith(signature):
             return media_type
+    heif = _heif_type(head)
+    if heif is not None:
+        return heif
     try:
         found = puremagic.from_string(head, mime=True)
     except (puremagic.PureError, ValueError):
@@ -38,6 +75,11 @@ _EXTENSIONS = {
     "image/tiff": "tif",
     "image/gif": "gif",
     "image/webp": "webp",
+    "image/heic": "heic",
+    "image/heic-sequence": "heics",
+    "image/heif": "heif",
+    "image/heif-sequence": "heifs",
+    "image/avif": "avif",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/x-matroska": "mkv",

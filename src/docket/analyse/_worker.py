@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from docket.analyse._imaging import PictureCache, describe_picture
+from docket.analyse.heif import open_heif_in_pillow
 
 CACHE = PictureCache()
 
@@ -63,6 +64,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     keep_freed_memory()
+    open_heif_in_pillow()
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     for line in sys.stdin:
         sys.stdout.write(json.dumps(handle(json.loads(line))) + "\n")

@@ -11,10 +11,13 @@ import warnings
 
 from PIL import Image, ImageOps
 
+from docket.analyse.heif import open_heif_in_pillow
+
 RE_ENCODE_QUALITY = 95
 
 
 def main() -> None:
+    open_heif_in_pillow()
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     request = json.loads(sys.stdin.read())
     try:

@@ -21,6 +21,8 @@ from typing import Any
 
 from PIL import Image, ImageOps, ImageSequence
 
+from docket.analyse.heif import open_heif_in_pillow
+
 # Modes a PNG holds as they are. A palette ("P", "PA") is not kept: its unused entries (and
 # their transparency) can carry any bytes, so those pictures become RGB(A), the same colours.
 PNG_MODES = {"1", "L", "LA", "I;16", "RGB", "RGBA"}
@@ -92,6 +94,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    open_heif_in_pillow()
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     request = json.loads(sys.stdin.read())
     try:

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from docket.analyse._imaging import safe_preview
+from docket.analyse.heif import open_heif_in_pillow
 from docket.analyse.sandbox import FFMPEG_INPUT, AnalysisError, ffmpeg_path
 from docket.errors import DocketError
 from docket.protect import tracking
@@ -365,6 +366,7 @@ def still(request: dict[str, Any], detector: FaceDetector | None) -> dict[str, A
 
 
 def main() -> None:
+    open_heif_in_pillow()
     request = json.loads(sys.stdin.read())
     try:
         detector = (

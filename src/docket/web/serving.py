@@ -37,6 +37,7 @@ _INERT = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
     "image/webp": ".webp",
+    "image/avif": ".avif",
     "image/gif": ".gif",
     "video/mp4": ".mp4",
     "video/webm": ".webm",
