@@ -876,3 +876,37 @@ def test_a_copy_made_before_copies_named_their_case_is_offered_as_it_was(
         a_view = scope.Scope(walls["cases"]["North"], "North")
         assert [c.kind for c in approval.copies(conn, shared, a_view)] == ["stripped"]
         assert approval.copies(conn, shared, scope.Scope(walls["b_id"], B)) == []  # unknown maker
+
+
+def _previous_named(package: Path) -> tuple[int | None, int]:
+    """The tree size of the previous export's checkpoint a package's signed export record
+    names (None when it names none), and the tree size of the package's own checkpoint."""
+    import base64
+    import json
+
+    files = _package_files(package)
+    [record] = [c for n, c in files.items() if n.endswith("custody/export.json")]
+    [note] = [c for n, c in files.items() if n.endswith("custody/checkpoint.txt")]
+    leaf = json.loads(base64.b64decode(json.loads(record)["leaf"]))
+    previous = leaf["details"]["proofs"]["previous"]
+    return None if previous is None else int(previous["tree_size"]), int(note.split(b"\n")[1])
+
+
+def test_a_package_names_only_its_own_case_s_previous_export(
+    walls: dict[str, Any], locker: Locker, tmp_path: Path
+) -> None:
+    """A package carries the checkpoint of its case's previous export, for a consistency
+    proof: never another case's, which would tell its reader when that case exported."""
+    with locker.engine.connect() as conn:
+        north, b_items = items_of_case(conn, "North"), items_of_case(conn, B)
+    export(locker, b_items, "court", tmp_path / "b1.zip", "zq7-mark-member", case=B)
+    export(locker, north, "court", tmp_path / "a1.zip", "owner-1", case="North")
+    previous, first = _previous_named(tmp_path / "a1.zip")
+    assert previous is None
+    export(locker, b_items, "court", tmp_path / "b2.zip", "zq7-mark-member", case=B)
+    export(locker, north, "court", tmp_path / "a2.zip", "owner-1", case="North")
+    assert _previous_named(tmp_path / "a2.zip")[0] == first
+    report = check(tmp_path / "a2.zip")
+    assert report.ok and ("consistency with the previous export", True) in [
+        c[:2] for c in report.checks
+    ]

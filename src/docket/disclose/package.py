@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal, select
 
 from docket import clock, locale, mediatype, names, scope
 from docket.aids import results as aid_results
@@ -172,15 +172,30 @@ def _events_for(
     return [e for e in log.events(conn) if e.seq in seqs]
 
 
-def _previous_export(conn: Connection, origin: str) -> ledger.StoredCheckpoint | None:
-    """The checkpoint the last package carried: the one made right after its export event."""
-    last, exporting = None, False
-    for event in log.events(conn):
-        if event.action == "package.exported":
-            exporting = True
-        elif event.action == "checkpoint.made" and exporting:
-            last, exporting = int(event.details["checkpoint"]), False
-    return None if last is None else ledger.get_checkpoint(conn, origin, last)
+def _previous_export(
+    conn: Connection, origin: str, case: str | None
+) -> ledger.StoredCheckpoint | None:
+    """The checkpoint the same case's last package carried: the one made right after its
+    export event. Another case's export is not this case's to know (docket.scope): its
+    checkpoint in this package would date it."""
+    e = schema.events.c
+    exports = conn.execute(
+        select(e.seq, e.details)
+        # inline, so that SQLite's planner takes its partial index (migration 0014)
+        .where(e.action == literal(schema.PACKAGE_EXPORTED, literal_execute=True))
+        .order_by(e.seq.desc())
+    )
+    last = next((seq for seq, details in exports if json.loads(details).get("case") == case), None)
+    if last is None:
+        return None
+    made = conn.execute(
+        select(e.details)
+        .where(e.seq > last, e.action == "checkpoint.made")
+        .order_by(e.seq)
+        .limit(1)
+    ).scalar()
+    checkpoint = None if made is None else int(json.loads(made)["checkpoint"])
+    return None if checkpoint is None else ledger.get_checkpoint(conn, origin, checkpoint)
 
 
 STAGING = ".docket-export"
@@ -252,7 +267,7 @@ def export(
             )
         with locker.engine.connect() as conn, conn.begin():
             log.lock(conn)
-            previous = _previous_export(conn, locker.origin)
+            previous = _previous_export(conn, locker.origin, case)
             if previous is not None and previous.checkpoint.tree_size == 0:
                 previous = None
             exported = log.append(
