@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import photo, take
 from PIL import Image
 
@@ -221,6 +222,26 @@ def test_a_gif_s_extensions_never_leave_and_its_frames_stay(locker: Locker, tmp_
             assert np.array_equal(
                 np.asarray(before.convert("RGB")), np.asarray(after.convert("RGB"))
             )
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the worker's refusal, not the catalogue
+def test_an_animation_too_large_to_write_again_is_refused_in_words(
+    backend: str, locker: Locker, tmp_path: Path
+) -> None:
+    """Five frames of 8000x8000 are 1.2 GiB as RGBA: more than the worker writes again at
+    once. Refused by name, where it had crashed the worker (a long 1080p GIF does the same)."""
+    frames = []
+    for shade in range(5):
+        frame = Image.new("P", (8000, 8000), shade)
+        frame.putpalette([value for level in range(5) for value in (level * 60,) * 3])
+        frames.append(frame)
+    source = tmp_path / "in" / "long.gif"
+    source.parent.mkdir(parents=True)
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100)
+    item = take(locker, source, defer_analysis=True).outcomes[0].sha256 or ""
+    run = run_step(locker, item, "image/gif", StripStep(), "tester")
+    assert run.error is not None and not run.stored
+    assert "an animation of 5 frames of 8000x8000 is 1.2 GiB decoded" in run.error, run.error
 
 
 def test_a_video_s_subtitles_and_attachments_never_leave(locker: Locker, tmp_path: Path) -> None:
