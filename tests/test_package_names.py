@@ -73,6 +73,8 @@ def test_an_over_long_name_is_cut_whole_characters_keeping_its_extension() -> No
         "metadata.json\u2060",  # a word joiner after it
         "".join(chr(ord(c) + 0xFEE0) for c in "metadata") + ".json",  # fullwidth letters
         "METADATA.Json",
+        "met\u0430d\u0430t\u0430.json",  # Cyrillic a, drawn as the Latin one
+        "m\u0435tadata.js\u03bfn",  # a Cyrillic e and a Greek o
     ],
 )
 def test_a_name_that_reads_as_metadata_json_is_renamed(
@@ -90,6 +92,7 @@ def test_names_joined_with_zero_width_joiners_are_kept() -> None:
     name = "نامه\u200cی شاهید.jpg"
     assert file_name(name, "original") == name
     assert looks_like(name, "نامهی شاهید.jpg") and not looks_like(name, "نامه شاهید.jpg")
+    assert not looks_like("ڕێگا.json", "metadata.json")  # another script is not a look-alike
 
 
 def named_photos(tmp_path: Path) -> list[Path]:

@@ -77,14 +77,28 @@ def file_name(display: str, fallback: str) -> str:
     return stem + extension
 
 
+def _drawn_as_latin(char: str) -> str:
+    """The Latin letter or digit a character is drawn like (Unicode's confusables, UTS #39:
+    U+0430, the Cyrillic a; U+03BF, the Greek o), else the character itself."""
+    from confusable_homoglyphs import confusables  # its tables load in a tenth of a second
+
+    found = confusables.is_confusable(char, greedy=True, preferred_aliases=["latin"])
+    for glyph in found[0]["homoglyphs"] if found else []:
+        if glyph["c"].isascii():
+            return str(glyph["c"]).casefold()
+    return char
+
+
 def looks_like(name: str, other: str) -> bool:
     """Whether `name` reads as `other` to a person: the same once compatibility forms are
-    folded (NFKC: a fullwidth letter), case is ignored, and the invisible format characters
+    folded (NFKC: a fullwidth letter), case is ignored, the invisible format characters
     (category Cf: zero-width spaces and joiners, which file_name keeps, as Kurdish and Persian
-    names need them) are taken out."""
+    names need them) are taken out, and a letter of another script drawn like a Latin one is
+    read as that one."""
 
     def seen(text: str) -> str:
         folded = unicodedata.normalize("NFKC", text).casefold()
-        return "".join(c for c in folded if unicodedata.category(c) != "Cf")
+        shown = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+        return shown if shown.isascii() else "".join(map(_drawn_as_latin, shown))
 
     return seen(name) == seen(other)
