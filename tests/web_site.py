@@ -127,6 +127,14 @@ border:0"></iframe>
 <script>addEventListener('message', e => { if (e.data === 'consented')
   document.getElementById('cmp').remove(); });</script></body></html>"""
 
+# Frames the browser never lets load (a local file, a browser page) have no document to search:
+# the banner's frame comes after them.
+_BANNER_BEHIND_BLOCKED_FRAMES = _FRAMED_BANNER.replace(
+    b'<iframe id="cmp"',
+    b'<iframe src="file:///etc/passwd"></iframe><iframe src="chrome://settings"></iframe>'
+    b'<iframe id="cmp"',
+)
+
 _CMP = b"""<!doctype html><html><body style="background:#f00;margin:0">
 <p>Your choices about cookies.</p>
 <button id="onetrust-accept-btn-handler" onclick="parent.postMessage('consented', '*')">
@@ -242,6 +250,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send(200, _BANNER, html)
             elif path == "/framed-banner.html":
                 self.send(200, _FRAMED_BANNER, html)
+            elif path == "/banner-behind-blocked-frames.html":
+                self.send(200, _BANNER_BEHIND_BLOCKED_FRAMES, html)
             elif path == "/cmp.html":
                 self.send(200, _CMP, html)
             elif path == "/notice.html":

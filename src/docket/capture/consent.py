@@ -71,7 +71,11 @@ _NAME = re.compile(
 
 def dismiss(page: Page) -> str | None:
     """Click the first visible consent button found; its label, or None when there is none."""
-    for frame in page.frames[:MAX_FRAMES]:
+    # A frame the browser refused to load (file:, chrome:) has no document, and a search of
+    # it (Locator.count takes no timeout) would wait for one for ever: only frames that hold
+    # a web page or an empty one are searched.
+    frames = [frame for frame in page.frames if frame.url.startswith(("http:", "https:", "about:"))]
+    for frame in frames[:MAX_FRAMES]:
         for found in (
             frame.locator(", ".join(SELECTORS)),
             frame.get_by_role("button", name=_NAME),
