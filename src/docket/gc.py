@@ -25,7 +25,7 @@ from docket.disclose import prior
 from docket.errors import BlobLockedError, DocketError
 from docket.locker import Locker
 from docket.store import scratch
-from docket.verify_locker import checkpoints_file
+from docket.verify_locker import acknowledged_file, checkpoints_file
 
 MIN_AGE = 3600.0  # seconds
 
@@ -65,13 +65,14 @@ def collect(locker: Locker, actor: str, delete: bool = False) -> Collection:
         if not delete or not found.strays:
             return found
         _refuse_locked(locker, found.strays)
-        tail = checkpoints_file(
-            locker, log.leaf_hashes(conn), ledger.checkpoints(conn, locker.origin)
-        )
-        if tail.tail_lost or tail.passed is False:
+        leaves = log.leaf_hashes(conn)
+        tail = checkpoints_file(locker, leaves, ledger.checkpoints(conn, locker.origin))
+        acknowledged = acknowledged_file(locker, leaves)
+        if tail.tail_lost or tail.passed is False or acknowledged.tail_lost:
             raise DocketError(
                 f"{locker.path}: not removing {len(found.strays)} stray blob(s): the catalogue "
-                "does not hold every checkpoint in checkpoints.log, so they may be evidence "
+                "does not hold every checkpoint in checkpoints.log or every arrival in "
+                "acknowledged.log, so they may be evidence "
                 "whose records were lost; run `docket verify` and restore the catalogue"
             )
         event = log.append(

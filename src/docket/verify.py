@@ -120,6 +120,11 @@ class _Verifier:
         self.tail_lost = outcome.tail_lost
         return adopt(self.report, outcome)
 
+    def acknowledged_file(self, leaves: list[bytes]) -> str:
+        outcome = verify_locker.acknowledged_file(self.locker, leaves)
+        self.tail_lost = self.tail_lost or outcome.tail_lost
+        return adopt(self.report, outcome)
+
     def log_sequence(self) -> str:
         head = int(self.conn.execute(select(schema.log_head.c.size)).scalar_one())
         seqs = [int(row["seq"]) for row in self.rows]
@@ -722,7 +727,8 @@ class _Verifier:
         if strays and not self.tail_lost:
             self.report.notes.append(
                 f"{len(strays)} blob(s) in the store are not in the catalogue (an interrupted "
-                "ingest leaves these; they were never reported as stored)"
+                "ingest leaves these before it reports them stored; every arrival reported "
+                "since the last checkpoint is in the catalogue)"
             )
         return f"{len(rows)} blobs {'re-hashed' if rehash else 'present'}"
 
@@ -809,6 +815,7 @@ def _verify_catalogue(locker: Locker, quick: bool, report: VerifyReport) -> None
         verifier.run_check("signing key", verifier.signing_key)
         verifier.run_check("checkpoints", lambda: verifier.checkpoint_chain(stored, leaves))
         verifier.run_check("checkpoints file", lambda: verifier.checkpoints_file(stored, leaves))
+        verifier.run_check("acknowledged arrivals", lambda: verifier.acknowledged_file(leaves))
         verifier.run_check("checkpoint records", lambda: verifier.checkpoint_records(stored))
         verifier.run_check("subtree cache", lambda: verifier.subtree_cache(leaves))
         verifier.run_check("catalogue rows", verifier.catalogue_rows)

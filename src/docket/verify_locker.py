@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from docket.capture import profiles, wacz_signing
 from docket.catalogue import schema
-from docket.custody import merkle, witness
+from docket.custody import acknowledged, merkle, witness
 from docket.custody.checkpoint import public_key_of
 from docket.custody.events import event_from_row
 from docket.custody.keys import load
@@ -69,6 +69,25 @@ def catalogue_integrity(conn: Connection) -> Outcome:
         for row in rows:
             outcome.failed("catalogue", f"damaged: {row}")
         outcome.detail = f"SQLite integrity_check: {len(rows)} finding(s)"
+    return outcome
+
+
+def acknowledged_file(locker: Locker, leaves: list[bytes]) -> Outcome:
+    """Every arrival acknowledged.log says was reported as stored, and no checkpoint covers
+    yet, is in the catalogue's log (custody/acknowledged.py)."""
+    path = locker.path / acknowledged.FILE_NAME
+    held = acknowledged.entries(path)
+    outcome = Outcome(True, f"{len(held)} arrival(s) since the last checkpoint, all in the log")
+    for message in acknowledged.missing(path, leaves):
+        outcome.failed(
+            acknowledged.FILE_NAME,
+            f"{message}: the catalogue lost records after its last checkpoint (a lost WAL "
+            "file, an older copy put back); their files are still in the store: restore the "
+            "catalogue from a copy, and do not run `docket gc --delete`",
+        )
+    if not outcome.passed:
+        outcome.tail_lost = True
+        outcome.detail = f"{len(outcome.problems)} acknowledged arrival(s) missing"
     return outcome
 
 

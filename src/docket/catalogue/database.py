@@ -37,6 +37,11 @@ def after_commit(conn: Connection, action: Callable[[], None]) -> None:
     conn.info.setdefault(_AFTER_COMMIT, []).append(action)
 
 
+def queued(conn: Connection, action: Callable[[], None]) -> bool:
+    """Whether `action` waits for the commit of the transaction `conn` is in."""
+    return any(queued is action for queued in conn.info.get(_AFTER_COMMIT, []))
+
+
 def _run_after_commit(engine: Engine) -> None:
     """Wrap the dialect's commit so that the custody log's held rows are written before it
     (held.py) and the actions queued by `after_commit` run after it; SQLAlchemy's own commit

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from docket.case_analysis import repeat_for_arrival
 from docket.catalogue import fulltext, schema
 from docket.catalogue.schema import CAPTURE_TIME_MOST
-from docket.custody import log
+from docket.custody import acknowledged, log
 from docket.custody.events import Event, canonical_json
 from docket.names import display_name
 from docket.store import BlobDigest
@@ -152,6 +152,7 @@ def record_arrival(
         item=digest.sha256,
         details={"item": item_facts(item), "new": new, "acquisition": arrival_facts(arrival)},
     )
+    acknowledged.record(conn, event)  # noted outside the catalogue before it is reported
     if existing is None:
         conn.execute(
             insert(schema.items).values(

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, insert, select
 
 from docket import clock
 from docket.catalogue import schema
-from docket.custody import log, merkle, subtrees, witness
+from docket.catalogue.database import after_commit
+from docket.custody import acknowledged, log, merkle, subtrees, witness
 from docket.custody.checkpoint import Checkpoint, sign
 from docket.errors import CustodyError, NotFoundError
 
@@ -55,6 +56,10 @@ def make_checkpoint(
         ).mappings()
     ][::-1]
     witness.record(conn, stored, earlier)  # appended after the commit, never before
+    acknowledged_file = witness.beside(conn, acknowledged.FILE_NAME)
+    if acknowledged_file is not None:  # its lines this checkpoint covers, once it is witnessed
+        size = checkpoint.tree_size
+        after_commit(conn, lambda: acknowledged.covered(acknowledged_file, size))
     return stored
 
 

@@ -52,6 +52,13 @@ def attach(engine: Engine, locker_path: Path) -> None:
     engine.update_execution_options(**{_OPTION: str(locker_path / FILE_NAME)})
 
 
+def beside(conn: Connection, name: str) -> Path | None:
+    """A file beside checkpoints.log, in the folder of the locker `conn` is of (None for an
+    engine no locker attached)."""
+    path = conn.get_execution_options().get(_OPTION)
+    return None if path is None else Path(path).with_name(name)
+
+
 def record(
     conn: Connection, stored: StoredCheckpoint, earlier: Sequence[StoredCheckpoint] = ()
 ) -> None:
