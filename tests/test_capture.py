@@ -273,6 +273,17 @@ def test_what_is_not_a_web_address_is_refused_on_one_line(url: str) -> None:
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "url", ["http://rana:Velm0ra-pass@example.org/post", "https://token-7f3a@example.org/"]
+)
+def test_an_address_holding_a_password_is_refused_without_repeating_it(url: str) -> None:
+    """A password pasted with the address would be kept in the custody log for ever."""
+    with pytest.raises(CaptureRefusedError, match="user name or password") as refused:
+        Guard().check(url)
+    assert "Velm0ra" not in str(refused.value) and "token-7f3a" not in str(refused.value)
+    assert "example.org" in str(refused.value)
+
+
 def test_a_slow_name_holds_up_only_itself_and_is_refused_at_the_deadline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

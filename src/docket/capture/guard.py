@@ -126,6 +126,13 @@ class Guard:
                 f"{url[:200]}: refused: only http and https can be captured, not "
                 f"{parts.scheme or 'a URL without a scheme'}"
             )
+        if parts.username is not None or parts.password is not None:
+            shown = parts._replace(netloc="…@" + parts.netloc.rpartition("@")[2]).geturl()
+            raise CaptureRefusedError(
+                f"{shown[:200]}: refused: a user name or password in the address would be kept "
+                "in the custody log and every package for ever; leave it out (to capture as a "
+                "signed-in visitor, use a kept profile: --profile)"
+            )
         host = (parts.hostname or "").rstrip(".").lower()
         if not host:
             raise CaptureRefusedError(f"{url[:200]}: refused: no host")
