@@ -17,7 +17,7 @@ from conftest import photo, take
 from kills import ingest_killed
 
 from docket import gc
-from docket.custody import acknowledged
+from docket.custody import acknowledged, ledger, log
 from docket.errors import DocketError
 from docket.locker import Locker
 from docket.verify import verify
@@ -67,6 +67,16 @@ def test_arrivals_reported_before_a_crash_are_missed_when_the_catalogue_goes_bac
         with pytest.raises(DocketError, match=r"acknowledged\.log"):
             gc.collect(reopened, "tester", delete=True)
         assert all(reopened.store.has(sha256) for sha256 in acked)
+        # Checkpoints after the rollback number new events as the lost ones were: they
+        # must not take the lost arrivals' lines for lines they cover.
+        lost_seqs = [seq for seq, _leaf in acknowledged.entries(path / acknowledged.FILE_NAME)]
+        with reopened.engine.begin() as conn:
+            while log.size(conn) <= max(lost_seqs):
+                ledger.make_checkpoint(conn, reopened.signing_key, reopened.origin, "tester")
+        again = verify(reopened)
+        still = [p.message for p in again.problems if p.subject == acknowledged.FILE_NAME]
+        assert [m.split(" but ")[0] for m in still] == [m.split(" but ")[0] for m in lost]
+        assert all("holds another event there" in m for m in still)
 
 
 def test_a_checkpoint_drops_what_it_covers_and_verify_passes(

@@ -83,6 +83,13 @@ def _fsync_folder(path: Path) -> None:
         os.close(folder)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """All of `data`: a write to a nearly full disk may take only part of it."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def append(path: Path, lines: list[bytes]) -> None:
     if not lines:
         return
@@ -91,9 +98,9 @@ def append(path: Path, lines: list[bytes]) -> None:
         fd = _locked(path)
         try:
             size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a line cut short by a crash
                 os.ftruncate(fd, size - len(os.pread(fd, size, 0).rsplit(b"\n", 1)[-1]))
-            os.write(fd, b"".join(lines))
+            _write_all(fd, b"".join(lines))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -107,28 +114,38 @@ def append(path: Path, lines: list[bytes]) -> None:
         raise (DiskFullError(message) if is_disk_full(exc) else DocketError(message)) from exc
 
 
-def covered(path: Path, tree_size: int) -> None:
-    """Drop the lines of events a checkpoint of `tree_size` now covers (after it is in
-    checkpoints.log): written to a new file that replaces this one."""
+def covered(path: Path, leaves: list[bytes]) -> None:
+    """Drop the lines of events a checkpoint over `leaves` now covers (after it is in
+    checkpoints.log), by a new file that replaces this one. A line whose event the log holds
+    otherwise (the catalogue went back, and its numbers were used again) is kept, for
+    `verify` to name. Best effort: a line kept by a failure here only waits for the next
+    checkpoint."""
     if not path.exists():
         return
-    fd = _locked(path)
+    fresh = path.with_name(f".{FILE_NAME}.{os.getpid()}")
     try:
-        held = os.pread(fd, os.fstat(fd).st_size, 0)
-        kept = [raw + b"\n" for raw, seq, _leaf in _parse(held) if seq >= tree_size]
-        if len(kept) == held.count(b"\n"):
-            return
-        fresh = path.with_name(f".{FILE_NAME}.{os.getpid()}")
-        out = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = _locked(path)
         try:
-            os.write(out, b"".join(kept))
-            os.fsync(out)
+            held = os.pread(fd, os.fstat(fd).st_size, 0)
+            kept = [
+                raw + b"\n"
+                for raw, seq, leaf in _parse(held)
+                if not (0 <= seq < len(leaves) and leaves[seq].hex() == leaf)
+            ]
+            if len(kept) == held.count(b"\n"):
+                return
+            out = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(out, b"".join(kept))
+                os.fsync(out)
+            finally:
+                os.close(out)
+            os.replace(fresh, path)
+            _fsync_folder(path)
         finally:
-            os.close(out)
-        os.replace(fresh, path)
-        _fsync_folder(path)
-    finally:
-        os.close(fd)
+            os.close(fd)
+    except OSError:
+        fresh.unlink(missing_ok=True)
 
 
 def _parse(held: bytes) -> Iterator[tuple[bytes, int, str]]:

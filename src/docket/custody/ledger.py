@@ -58,8 +58,7 @@ def make_checkpoint(
     witness.record(conn, stored, earlier)  # appended after the commit, never before
     acknowledged_file = witness.beside(conn, acknowledged.FILE_NAME)
     if acknowledged_file is not None:  # its lines this checkpoint covers, once it is witnessed
-        size = checkpoint.tree_size
-        after_commit(conn, lambda: acknowledged.covered(acknowledged_file, size))
+        after_commit(conn, lambda: acknowledged.covered(acknowledged_file, leaves))
     return stored
 
 
