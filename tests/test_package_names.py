@@ -75,6 +75,8 @@ def test_an_over_long_name_is_cut_whole_characters_keeping_its_extension() -> No
         "METADATA.Json",
         "met\u0430d\u0430t\u0430.json",  # Cyrillic a, drawn as the Latin one
         "m\u0435tadata.js\u03bfn",  # a Cyrillic e and a Greek o
+        "ME\u0422ADATA.json",  # a capital Cyrillic T, which case folding would hide
+        "\u039c\u0395\u03a4\u0391DATA.JSON",  # capital Greek M, E, T, A
     ],
 )
 def test_a_name_that_reads_as_metadata_json_is_renamed(

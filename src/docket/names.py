@@ -4,6 +4,7 @@ manifest or another system would read differently)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -77,28 +78,34 @@ def file_name(display: str, fallback: str) -> str:
     return stem + extension
 
 
+@functools.lru_cache(maxsize=4096)
 def _drawn_as_latin(char: str) -> str:
     """The Latin letter or digit a character is drawn like (Unicode's confusables, UTS #39:
-    U+0430, the Cyrillic a; U+03BF, the Greek o), else the character itself."""
+    U+0430, the Cyrillic a; U+0422, the Cyrillic capital T), else the character itself."""
     from confusable_homoglyphs import confusables  # its tables load in a tenth of a second
 
     found = confusables.is_confusable(char, greedy=True, preferred_aliases=["latin"])
     for glyph in found[0]["homoglyphs"] if found else []:
         if glyph["c"].isascii():
-            return str(glyph["c"]).casefold()
+            return str(glyph["c"])
     return char
+
+
+def _as_latin(text: str) -> str:
+    return text if text.isascii() else "".join(map(_drawn_as_latin, text))
 
 
 def looks_like(name: str, other: str) -> bool:
     """Whether `name` reads as `other` to a person: the same once compatibility forms are
-    folded (NFKC: a fullwidth letter), case is ignored, the invisible format characters
-    (category Cf: zero-width spaces and joiners, which file_name keeps, as Kurdish and Persian
-    names need them) are taken out, and a letter of another script drawn like a Latin one is
-    read as that one."""
+    folded (NFKC: a fullwidth letter), the invisible format characters (category Cf:
+    zero-width spaces and joiners, which file_name keeps, as Kurdish and Persian names need
+    them) are taken out, a letter of another script drawn like a Latin one is read as that
+    one, and case is ignored. Look-alikes are read before case is folded (a capital Cyrillic
+    T folds to a small one, which is not drawn like a Latin t) and after."""
 
     def seen(text: str) -> str:
-        folded = unicodedata.normalize("NFKC", text).casefold()
+        folded = unicodedata.normalize("NFKC", text)
         shown = "".join(c for c in folded if unicodedata.category(c) != "Cf")
-        return shown if shown.isascii() else "".join(map(_drawn_as_latin, shown))
+        return _as_latin(_as_latin(shown).casefold())
 
     return seen(name) == seen(other)
