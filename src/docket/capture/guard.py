@@ -14,6 +14,7 @@ and local names are still refused, and the proxy decides where a name leads.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import threading
 import time
@@ -116,26 +117,26 @@ class Guard:
 
     def check(self, url: str) -> None:
         """Raise CaptureRefusedError naming the URL and the reason, or return."""
+        shown = _without_credentials(url)[:200]
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018  (a port out of range raises here)
         except ValueError as exc:
-            raise CaptureRefusedError(f"{url[:200]}: refused: not a URL ({exc})") from exc
+            raise CaptureRefusedError(f"{shown}: refused: not a URL ({exc})") from exc
         if parts.scheme.lower() not in SCHEMES:
             raise CaptureRefusedError(
-                f"{url[:200]}: refused: only http and https can be captured, not "
+                f"{shown}: refused: only http and https can be captured, not "
                 f"{parts.scheme or 'a URL without a scheme'}"
             )
         if parts.username is not None or parts.password is not None:
-            shown = parts._replace(netloc="…@" + parts.netloc.rpartition("@")[2]).geturl()
             raise CaptureRefusedError(
-                f"{shown[:200]}: refused: a user name or password in the address would be kept "
+                f"{shown}: refused: a user name or password in the address would be kept "
                 "in the custody log and every package for ever; leave it out (to capture as a "
                 "signed-in visitor, use a kept profile: --profile)"
             )
         host = (parts.hostname or "").rstrip(".").lower()
         if not host:
-            raise CaptureRefusedError(f"{url[:200]}: refused: no host")
+            raise CaptureRefusedError(f"{shown}: refused: no host")
         if self.allow_private_network:
             return
         if host in _LOCAL_NAMES or host.endswith(".localhost"):
@@ -193,6 +194,14 @@ class Guard:
 
 
 PROXY_SCHEMES = {"http": "http", "https": "https", "socks5": "socks5", "socks5h": "socks5"}
+
+
+_CREDENTIALS = re.compile(r"^([^:/?#]*:?//)[^/?#]*@")
+
+
+def _without_credentials(url: str) -> str:
+    """The URL as it may be shown: whatever precedes an "@" in its authority replaced."""
+    return _CREDENTIALS.sub(r"\1…@", url, count=1)
 
 
 def proxy_for_browser(proxy: str) -> str:
