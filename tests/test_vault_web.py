@@ -75,8 +75,13 @@ def test_uploads_and_web_exports_of_a_vault_stay_in_memory(tmp_path: Path) -> No
     assert all(Path(w).is_relative_to(memory) for w in uploaded + exported)
     on_disk = [Path(w) for w in written if Path(w).is_relative_to(vault.path)]
     assert on_disk  # sealed blobs' partial writes (ciphertext: tests/test_vault_store.py)
-    public = {vault.path / "checkpoints.log"}  # checkpoints are public by design
-    assert all(p.name.endswith(".part") or p in public for p in on_disk), on_disk
+    # Public by design: checkpoints, and the acknowledged arrivals' sequence numbers and leaf
+    # hashes (custody/acknowledged.py), with the file that replaces the latter's.
+    public = {vault.path / "checkpoints.log", vault.path / "acknowledged.log"}
+    assert all(
+        p.name.endswith(".part") or p in public or p.name.startswith(".acknowledged.log.")
+        for p in on_disk
+    ), on_disk
     vault.close()
 
 
